@@ -1,0 +1,109 @@
+package sdk
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// Status is what a Filter tells the chain runner after OnRequest.
+type Status uint8
+
+const (
+	// Continue runs the next filter, then forwards upstream.
+	Continue Status = iota
+	// Stop means the filter wrote the response itself (401, 429, a cache
+	// hit...): no further request filter runs and nothing is forwarded.
+	Stop
+)
+
+// Filter is the request phase of a plugin instance. Instances are shared by
+// all requests of a snapshot, concurrently: OnRequest must be safe for
+// concurrent use and must not keep c after it returns.
+//
+// Returning a non-nil error makes the proxy answer 500 with a JSON error and
+// log the error; a filter that wants a specific status uses c.Fail instead.
+type Filter interface {
+	OnRequest(c *Ctx) (Status, error)
+}
+
+// ResponseFilter is an optional second phase: it runs after the upstream
+// response is in c.Response() (or after a filter stopped the chain), in the
+// reverse order of the filters that ran.
+type ResponseFilter interface {
+	OnResponse(c *Ctx) error
+}
+
+// LogFilter is an optional last phase that runs once the response is
+// complete (access logs, metrics). It must not do blocking I/O on the
+// request's time: hand work to a background goroutine instead.
+type LogFilter interface {
+	OnLog(c *Ctx)
+}
+
+// Starter is implemented by filters that run background work (a JWKS
+// refresher, a health probe). New must not start goroutines or do I/O,
+// because `weir validate` builds every filter without running it; Start is
+// called once the snapshot holding the filter is about to serve traffic.
+type Starter interface {
+	Start() error
+}
+
+// Closer is implemented by filters holding resources. Close is called once
+// the snapshot holding the filter has been replaced and its in-flight
+// requests have finished.
+type Closer interface {
+	Close() error
+}
+
+// Factory builds filter instances for one plugin name.
+type Factory struct {
+	// Name is the plugin name used in config files, e.g. "rate_limit".
+	Name string
+	// New validates raw (the plugin's `config` object as JSON, "null" or
+	// empty when absent) and returns a ready filter. Errors are reported to
+	// the operator prefixed with the place in the config file, so they should
+	// name the offending key and the fix: "rate must be > 0".
+	New func(b *Build, raw json.RawMessage) (Filter, error)
+}
+
+var (
+	registryMu sync.RWMutex
+	registry   = map[string]Factory{}
+)
+
+// Register makes a plugin available under f.Name. It is meant to be called
+// from init functions; registering a name twice is a programmer bug and
+// panics.
+func Register(f Factory) {
+	if f.Name == "" || f.New == nil {
+		panic("sdk: Register needs a Name and a New function")
+	}
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := registry[f.Name]; dup {
+		panic(fmt.Sprintf("sdk: plugin %q registered twice", f.Name))
+	}
+	registry[f.Name] = f
+}
+
+// Lookup returns the factory registered under name.
+func Lookup(name string) (Factory, bool) {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	f, ok := registry[name]
+	return f, ok
+}
+
+// Names lists the registered plugin names, sorted.
+func Names() []string {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	out := make([]string, 0, len(registry))
+	for n := range registry {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
