@@ -1,0 +1,152 @@
+// Package config is Weir's config file: the schema (SPEC.md, "Config
+// file"), parsing of YAML and JSON into one canonical form, ${VAR}
+// expansion, defaults applied in one place, and validation that reports
+// every error with its place and a fix.
+//
+// The proxy compiles a validated Config into an immutable snapshot; this
+// package knows nothing of the data plane.
+package config
+
+import "encoding/json"
+
+// Config is the whole file. Field names are the snake_case keys of SPEC.md.
+type Config struct {
+	Listen    StringList `json:"listen"`
+	Admin     *Admin     `json:"admin,omitempty"`
+	Redis     *Redis     `json:"redis,omitempty"`
+	Server    Server     `json:"server"`
+	Services  []Service  `json:"services,omitempty"`
+	Routes    []Route    `json:"routes,omitempty"`
+	Consumers []Consumer `json:"consumers,omitempty"`
+	Plugins   []Plugin   `json:"plugins,omitempty"`
+}
+
+// Admin is the admin listener: admin API, /metrics, status page, pprof.
+type Admin struct {
+	Listen string `json:"listen"`
+	Token  string `json:"token,omitempty"`
+	// Pprof exposes /debug/pprof/* on the admin listener (behind the token
+	// when one is set). Off by default.
+	Pprof bool `json:"pprof,omitempty"`
+}
+
+// Redis is the shared state of a cluster.
+type Redis struct {
+	Addrs     []string `json:"addrs"`
+	Username  string   `json:"username,omitempty"`
+	Password  string   `json:"password,omitempty"`
+	DB        int      `json:"db,omitempty"`
+	MasterSet string   `json:"master_set,omitempty"` // sentinel master name; addrs are then sentinels
+	// Timeout bounds one Redis round trip made on a request's time.
+	Timeout Duration `json:"timeout,omitempty"`
+}
+
+// Server holds the proxy listener's limits.
+type Server struct {
+	MaxHeaderBytes int      `json:"max_header_bytes,omitempty"`
+	MaxBodyBytes   int64    `json:"max_body_bytes,omitempty"`
+	ReadTimeout    Duration `json:"read_timeout,omitempty"`
+	WriteTimeout   Duration `json:"write_timeout,omitempty"`
+	IdleTimeout    Duration `json:"idle_timeout,omitempty"`
+	DrainTimeout   Duration `json:"drain_timeout,omitempty"`
+	MaxConns       int      `json:"max_conns,omitempty"`          // concurrent client connections, 0 = default
+	MaxConnsPerIP  int      `json:"max_conns_per_ip,omitempty"`   // 0 = unlimited
+	LatencyHeaders bool     `json:"latency_headers,omitempty"`
+	TrustedProxies []string `json:"trusted_proxies,omitempty"` // CIDRs whose X-Forwarded-For is believed
+}
+
+// Service is a named group of targets.
+type Service struct {
+	Name              string          `json:"name"`
+	Targets           []Target        `json:"targets,omitempty"`
+	Balancer          string          `json:"balancer,omitempty"` // round_robin | least_conn | consistent_hash | random
+	HashOn            string          `json:"hash_on,omitempty"`  // ip | consumer | path | header:NAME | cookie:NAME
+	ConnectTimeout    Duration        `json:"connect_timeout,omitempty"`
+	Timeout           Duration        `json:"timeout,omitempty"`
+	Retries           *int            `json:"retries,omitempty"`
+	MaxConnsPerTarget int             `json:"max_conns_per_target,omitempty"`
+	MaxConnWait       Duration        `json:"max_conn_wait,omitempty"` // bounded wait for a free connection
+	HealthCheck       *HealthCheck    `json:"health_check,omitempty"`
+	CircuitBreaker    *CircuitBreaker `json:"circuit_breaker,omitempty"`
+}
+
+// Target is one backend address of a service.
+type Target struct {
+	URL    string `json:"url"`
+	Weight *int   `json:"weight,omitempty"` // default 100
+}
+
+// HealthCheck configures active probing and passive observation.
+type HealthCheck struct {
+	Active  *ActiveHealthCheck  `json:"active,omitempty"`
+	Passive *PassiveHealthCheck `json:"passive,omitempty"`
+}
+
+// ActiveHealthCheck probes each target on an interval.
+type ActiveHealthCheck struct {
+	Path           string   `json:"path,omitempty"`
+	Interval       Duration `json:"interval,omitempty"`
+	Timeout        Duration `json:"timeout,omitempty"`
+	HealthyAfter   int      `json:"healthy_after,omitempty"`
+	UnhealthyAfter int      `json:"unhealthy_after,omitempty"`
+	ExpectStatus   []int    `json:"expect_status,omitempty"` // default: any 2xx/3xx
+}
+
+// PassiveHealthCheck marks a target down after consecutive failures seen
+// on real traffic, and back up after a quiet period.
+type PassiveHealthCheck struct {
+	UnhealthyAfter int `json:"unhealthy_after,omitempty"`
+	HealthyAfterMs int `json:"healthy_after_ms,omitempty"`
+}
+
+// CircuitBreaker opens per target when the failure ratio over a window is
+// too high.
+type CircuitBreaker struct {
+	FailureRatio float64  `json:"failure_ratio,omitempty"`
+	MinRequests  int      `json:"min_requests,omitempty"`
+	Window       Duration `json:"window,omitempty"`
+	OpenFor      Duration `json:"open_for,omitempty"`
+}
+
+// Route matches requests and sends them to a service (or aggregates
+// several).
+type Route struct {
+	Name         string            `json:"name"`
+	Hosts        []string          `json:"hosts,omitempty"`
+	Paths        []string          `json:"paths,omitempty"`
+	Methods      []string          `json:"methods,omitempty"`
+	Headers      map[string]string `json:"headers,omitempty"`
+	StripPath    bool              `json:"strip_path,omitempty"`
+	PreserveHost bool              `json:"preserve_host,omitempty"`
+	Service      string            `json:"service,omitempty"`
+	Plugins      []Plugin          `json:"plugins,omitempty"`
+	Aggregate    *Aggregate        `json:"aggregate,omitempty"`
+}
+
+// Aggregate fans a request out to several backends and merges their JSON.
+type Aggregate struct {
+	Timeout  Duration           `json:"timeout,omitempty"`
+	Backends []AggregateBackend `json:"backends"`
+}
+
+// AggregateBackend is one leg of an aggregate route.
+type AggregateBackend struct {
+	Service  string `json:"service"`
+	Path     string `json:"path"`
+	Key      string `json:"key"`
+	Optional bool   `json:"optional,omitempty"`
+}
+
+// Consumer is an identified client.
+type Consumer struct {
+	Name        string                       `json:"name"`
+	Groups      []string                     `json:"groups,omitempty"`
+	Credentials map[string][]json.RawMessage `json:"credentials,omitempty"`
+}
+
+// Plugin is one plugin instance, global or on a route.
+type Plugin struct {
+	Name    string          `json:"name"`
+	Enabled *bool           `json:"enabled,omitempty"` // default true
+	Config  json.RawMessage `json:"config,omitempty"`
+}
