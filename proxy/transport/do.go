@@ -1,0 +1,247 @@
+package transport
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net/http/httputil"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// ErrUpgrade is returned for a 101 answer: protocol upgrades are not
+// proxied yet.
+var ErrUpgrade = errors.New("upstream switched protocols; upgrades are not supported")
+
+const maxInterim = 8
+
+// Do writes req to the upstream and reads the response into resp.
+//
+// A small body (Content-Length up to StreamThreshold) is read whole and the
+// connection goes straight back to the pool. Any other body is left on the
+// connection and exposed as resp's body stream: the connection returns to
+// the pool when the stream has been read to its end and closed (the
+// fasthttp server closes it after writing the response), or is closed if
+// the stream was abandoned. deadline bounds connecting, writing and reading
+// the whole response.
+//
+// A request that fails on a reused keep-alive connection before any byte
+// of the response arrived (the upstream closed it while idle) is retried
+// once on a new connection when it is safe to: an idempotent method and a
+// body that is not a stream.
+func (t *Transport) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
+	t.inflight.Add(1)
+	defer t.inflight.Add(-1)
+	for attempt := 0; ; attempt++ {
+		c, reused, err := t.acquire(deadline)
+		if err != nil {
+			return err
+		}
+		err = t.roundTrip(c, req, resp, deadline)
+		if err == nil {
+			return nil
+		}
+		var nothing fasthttp.ErrNothingRead
+		staleConn := reused && (errors.As(err, &nothing) || errors.Is(err, io.EOF) || isConnReset(err))
+		if staleConn && attempt == 0 && !req.IsBodyStream() && isIdempotent(req.Header.Method()) {
+			continue
+		}
+		return err
+	}
+}
+
+func (t *Transport) roundTrip(c *conn, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
+	if err := c.nc.SetDeadline(deadline); err != nil {
+		t.discard(c)
+		return err
+	}
+	req.UseHostHeader = true
+	if err := req.Write(c.bw); err != nil {
+		t.discard(c)
+		return err
+	}
+	if err := c.bw.Flush(); err != nil {
+		t.discard(c)
+		return err
+	}
+	head := req.Header.IsHead()
+	resp.Reset()
+	for i := 0; ; i++ {
+		if err := resp.Header.Read(c.br); err != nil {
+			t.discard(c)
+			return err
+		}
+		code := resp.StatusCode()
+		if code == fasthttp.StatusSwitchingProtocols {
+			t.discard(c)
+			return ErrUpgrade
+		}
+		if code >= 200 {
+			break
+		}
+		if i >= maxInterim {
+			t.discard(c)
+			return errors.New("upstream sent too many interim (1xx) responses")
+		}
+	}
+	code := resp.StatusCode()
+	if head || code == fasthttp.StatusNoContent || code == fasthttp.StatusNotModified {
+		// RFC 9112 §6.3: these never have a body, whatever the header says.
+		resp.SkipBody = head
+		t.finish(c, resp, req)
+		return nil
+	}
+	cl := resp.Header.ContentLength()
+	if cl >= 0 && cl <= t.cfg.StreamThreshold {
+		if err := resp.ReadBody(c.br, 0); err != nil {
+			t.discard(c)
+			return err
+		}
+		t.finish(c, resp, req)
+		return nil
+	}
+	// Stream: the connection now belongs to the body stream.
+	s := &c.stream
+	*s = bodyStream{c: c, remain: int64(cl), closeAfter: resp.ConnectionClose() || req.ConnectionClose()}
+	switch {
+	case cl == -1:
+		s.mode = modeChunked
+		s.cr = httputil.NewChunkedReader(c.br)
+	case cl == -2:
+		s.mode = modeUntilClose
+		cl = -1 // re-framed as chunked towards the client
+	default:
+		s.mode = modeLength
+	}
+	resp.SetBodyStream(s, cl)
+	return nil
+}
+
+// finish returns the connection to the pool unless either side asked to
+// close it.
+func (t *Transport) finish(c *conn, resp *fasthttp.Response, req *fasthttp.Request) {
+	if resp.ConnectionClose() || req.ConnectionClose() {
+		t.discard(c)
+		return
+	}
+	t.release(c)
+}
+
+const (
+	modeLength = iota
+	modeChunked
+	modeUntilClose
+)
+
+// bodyStream reads a streamed upstream body off its connection. It lives
+// inside the conn (no allocation) and hands the connection back when
+// closed.
+type bodyStream struct {
+	c      *conn
+	remain int64
+	mode   int
+	cr     io.Reader
+	done   bool
+	failed bool
+	closed bool
+	// closeAfter: either side said Connection: close.
+	closeAfter bool
+}
+
+func (s *bodyStream) Read(p []byte) (int, error) {
+	if s.done {
+		return 0, io.EOF
+	}
+	if s.failed || s.closed {
+		return 0, io.ErrUnexpectedEOF
+	}
+	switch s.mode {
+	case modeLength:
+		if s.remain <= 0 {
+			s.done = true
+			return 0, io.EOF
+		}
+		if int64(len(p)) > s.remain {
+			p = p[:s.remain]
+		}
+		n, err := s.c.br.Read(p)
+		s.remain -= int64(n)
+		if s.remain == 0 {
+			s.done = true
+			if err == nil || err == io.EOF {
+				return n, io.EOF
+			}
+		}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			s.failed = true
+		}
+		return n, err
+	case modeChunked:
+		n, err := s.cr.Read(p)
+		if err == io.EOF {
+			if terr := skipTrailers(s.c.br); terr != nil {
+				s.failed = true
+				return n, terr
+			}
+			s.done = true
+			return n, io.EOF
+		}
+		if err != nil {
+			s.failed = true
+		}
+		return n, err
+	default: // until close
+		n, err := s.c.br.Read(p)
+		if err == io.EOF {
+			s.done = true
+		} else if err != nil {
+			s.failed = true
+		}
+		return n, err
+	}
+}
+
+// Close hands the connection back: to the pool when the body was read to
+// its end, else it is closed (its position in the stream is unknown).
+func (s *bodyStream) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	c := s.c
+	t := c.t
+	s.cr = nil
+	if s.done && !s.failed && !s.closeAfter && s.mode != modeUntilClose {
+		t.release(c)
+	} else {
+		t.discard(c)
+	}
+	return nil
+}
+
+// skipTrailers consumes the trailer section after the last chunk (RFC 9112
+// §7.1.2), bounded so a hostile upstream cannot stream headers forever.
+func skipTrailers(br *bufio.Reader) error {
+	for i := 0; i < 64; i++ {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		if len(line) <= 2 && (len(line) == 1 || line[0] == '\r') {
+			return nil
+		}
+	}
+	return errors.New("upstream sent too many trailer fields")
+}
+
+func isIdempotent(m []byte) bool {
+	switch string(m) {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	return false
+}
