@@ -1,0 +1,418 @@
+package router
+
+import (
+	"fmt"
+	"net/textproto"
+	"sort"
+	"strings"
+)
+
+// Router is a compiled, immutable set of routes. It is safe for concurrent
+// use; build a new one with Compile when the config changes.
+type Router struct {
+	exactHosts map[string]*group // by canonical host
+	wildHosts  map[string]*group // by the suffix after "*."
+	maxWild    int               // longest key of wildHosts
+	anyHost    *group            // routes without hosts
+	routes     []route           // by spec index
+	methodBit  map[string]uint64 // method → its bit; bits follow the sorted method names
+	methodName []string          // by bit index, sorted
+}
+
+// route is what Match checks once a candidate's path matched.
+type route struct {
+	methods uint64 // 0: any method
+	allow   []byte // the sorted methods, joined for a 405's Allow
+	headers []headerCond
+	strip   bool
+}
+
+type headerCond struct {
+	name  string // canonical form (RFC 9110 §5.1: case-insensitive)
+	value string
+}
+
+// group holds the path patterns of the routes that share one host key (or
+// have none), each kind indexed so that Match never scans all of them.
+type group struct {
+	exact     map[string][]cand // by the exact path, in config order
+	params    *pnode            // segment trie of parameter paths
+	maxPSegs  int               // most segments of a parameter path; 0: none
+	prefixes  *xnode            // segment trie of prefixes
+	maxXDepth int               // most segments of a prefix
+	regexes   []rcand           // in config order
+}
+
+// cand names one path of one route.
+type cand struct {
+	route int32
+	path  int32
+}
+
+// pnode is a node of the parameter trie: depth d stands for the first d
+// segments of the path.
+type pnode struct {
+	lit     map[string]*pnode
+	param   *pnode
+	leaves  []*paramCand // patterns ending here, by rank
+	minRank int32        // lowest rank in this subtree, to prune the search
+}
+
+type paramCand struct {
+	cand
+	rank   int32 // order among the group's parameter paths
+	params []paramAt
+}
+
+type paramAt struct {
+	name string
+	seg  int
+}
+
+// xnode is a node of the prefix trie: depth d stands for the first d
+// segments. bare holds "/a/b" (matches when the path ends or continues
+// with "/"), slash holds "/a/b/" (needs the "/"), each in config order.
+type xnode struct {
+	children map[string]*xnode
+	bare     []cand
+	slash    []cand
+}
+
+type rcand struct {
+	cand
+	re      *pattern
+	capture bool // FindSubmatchIndex needed: named groups or StripPath
+}
+
+// Compile validates specs and builds a Router. It reports every error it
+// finds, each with the route, the field and the fix; the Router is nil
+// when there are errors.
+func Compile(specs []Spec) (*Router, []RouteError) {
+	var errs []RouteError
+	fail := func(route int, field, msg string) {
+		errs = append(errs, RouteError{Route: route, Field: field, Msg: msg})
+	}
+
+	type parsedHost struct {
+		name string
+		wild bool
+	}
+	type parsed struct {
+		hosts   []parsedHost
+		paths   []pattern
+		methods []string
+		headers []headerCond
+	}
+	ps := make([]parsed, len(specs))
+	methodSet := map[string]bool{}
+	var methodOrder []string // first use, to blame the route that adds one too many
+
+	for ri, s := range specs {
+		p := &ps[ri]
+		seenHost := map[parsedHost]bool{}
+		for i, h := range s.Hosts {
+			name, wild, msg := parseHost(h)
+			if msg != "" {
+				fail(ri, fmt.Sprintf("hosts[%d]", i), msg)
+				continue
+			}
+			ph := parsedHost{name, wild}
+			if !seenHost[ph] {
+				seenHost[ph] = true
+				p.hosts = append(p.hosts, ph)
+			}
+		}
+		paths := s.Paths
+		if len(paths) == 0 {
+			paths = []string{"/"}
+		}
+		for i, raw := range paths {
+			pat, msg := parsePath(raw)
+			if msg != "" {
+				fail(ri, fmt.Sprintf("paths[%d]", i), msg)
+			}
+			p.paths = append(p.paths, pat) // keeps indexes aligned with Spec.Paths
+		}
+		seenMethod := map[string]bool{}
+		for i, m := range s.Methods {
+			up, msg := parseMethod(m)
+			if msg != "" {
+				fail(ri, fmt.Sprintf("methods[%d]", i), msg)
+				continue
+			}
+			if seenMethod[up] {
+				continue
+			}
+			seenMethod[up] = true
+			p.methods = append(p.methods, up)
+			if !methodSet[up] {
+				methodSet[up] = true
+				methodOrder = append(methodOrder, up)
+				if len(methodOrder) > 64 {
+					fail(ri, fmt.Sprintf("methods[%d]", i), fmt.Sprintf("%q is one method too many: all routes together may use at most 64 distinct methods", m))
+				}
+			}
+		}
+		names := make([]string, 0, len(s.Headers))
+		for name := range s.Headers {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		seenHeader := map[string]string{}
+		for _, name := range names {
+			field := fmt.Sprintf("headers[%q]", name)
+			value := s.Headers[name]
+			if msg := checkHeader(name, value); msg != "" {
+				fail(ri, field, msg)
+				continue
+			}
+			canon := textproto.CanonicalMIMEHeaderKey(name)
+			if prev, dup := seenHeader[canon]; dup {
+				fail(ri, field, fmt.Sprintf("%q is the same header as %q (names are case-insensitive); keep one", name, prev))
+				continue
+			}
+			seenHeader[canon] = name
+			p.headers = append(p.headers, headerCond{name: canon, value: value})
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+
+	r := &Router{
+		exactHosts: map[string]*group{},
+		wildHosts:  map[string]*group{},
+		methodBit:  map[string]uint64{},
+		routes:     make([]route, len(specs)),
+	}
+	r.methodName = append(r.methodName, methodOrder...)
+	sort.Strings(r.methodName)
+	for i, m := range r.methodName {
+		r.methodBit[m] = 1 << uint(i)
+	}
+	allowByMask := map[uint64][]byte{}
+
+	b := map[*group]*groupBuilder{}
+	builder := func(g *group) *groupBuilder {
+		gb := b[g]
+		if gb == nil {
+			gb = &groupBuilder{g: g}
+			b[g] = gb
+		}
+		return gb
+	}
+	for ri, s := range specs {
+		p := &ps[ri]
+		rt := &r.routes[ri]
+		rt.headers = p.headers
+		rt.strip = s.StripPath
+		for _, m := range p.methods {
+			rt.methods |= r.methodBit[m]
+		}
+		if rt.methods != 0 {
+			if allowByMask[rt.methods] == nil {
+				allowByMask[rt.methods] = r.appendAllow(nil, rt.methods)
+			}
+			rt.allow = allowByMask[rt.methods]
+		}
+		var groups []*group
+		if len(p.hosts) == 0 {
+			if r.anyHost == nil {
+				r.anyHost = &group{}
+			}
+			groups = append(groups, r.anyHost)
+		}
+		for _, h := range p.hosts {
+			m := r.exactHosts
+			if h.wild {
+				m = r.wildHosts
+				r.maxWild = max(r.maxWild, len(h.name))
+			}
+			if m[h.name] == nil {
+				m[h.name] = &group{}
+			}
+			groups = append(groups, m[h.name])
+		}
+		for pi := range p.paths {
+			for _, g := range groups {
+				builder(g).add(cand{int32(ri), int32(pi)}, &p.paths[pi], s.StripPath)
+			}
+		}
+	}
+	for _, gb := range b {
+		gb.finish()
+	}
+	return r, nil
+}
+
+// appendAllow appends the names of the methods in mask, sorted and
+// comma-separated as in an Allow header (RFC 9110 §10.2.1).
+func (r *Router) appendAllow(dst []byte, mask uint64) []byte {
+	first := true
+	for i, name := range r.methodName {
+		if mask&(1<<uint(i)) == 0 {
+			continue
+		}
+		if !first {
+			dst = append(dst, ", "...)
+		}
+		first = false
+		dst = append(dst, name...)
+	}
+	return dst
+}
+
+// parseMethod validates a method and returns it uppercased.
+func parseMethod(m string) (string, string) {
+	q := fmt.Sprintf("%q", m)
+	if m == "" {
+		return "", `"" is empty; remove it or write a method like "GET"`
+	}
+	if m == "*" {
+		return "", `"*" is not a method; leave methods empty to allow every method`
+	}
+	for i := 0; i < len(m); i++ {
+		if !isTokenChar(m[i]) {
+			return "", fmt.Sprintf("%s has the invalid character %q; a method is a token like \"GET\" or \"PURGE\" (RFC 9110 §9.1)", q, m[i])
+		}
+	}
+	return strings.ToUpper(m), ""
+}
+
+func checkHeader(name, value string) string {
+	if name == "" {
+		return "the header name is empty; write a name like \"X-Version\""
+	}
+	for i := 0; i < len(name); i++ {
+		if !isTokenChar(name[i]) {
+			return fmt.Sprintf("%q is not a valid header name (invalid character %q); a name is a token like \"X-Version\" (RFC 9110 §5.1)", name, name[i])
+		}
+	}
+	if value == "" {
+		return "the value is empty; a header condition needs the exact non-empty value to match"
+	}
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return fmt.Sprintf("the value %q contains a control character, which a header value cannot carry (RFC 9110 §5.5)", value)
+		}
+	}
+	return ""
+}
+
+// isTokenChar reports whether c is a tchar (RFC 9110 §5.6.2).
+func isTokenChar(c byte) bool {
+	if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// groupBuilder collects one group's patterns before its tries are ranked.
+type groupBuilder struct {
+	g      *group
+	params []*paramCand
+	nlit   []int
+	segs   [][]pseg
+}
+
+func (gb *groupBuilder) add(c cand, p *pattern, strip bool) {
+	g := gb.g
+	switch p.kind {
+	case kindExact:
+		if g.exact == nil {
+			g.exact = map[string][]cand{}
+		}
+		g.exact[p.path] = append(g.exact[p.path], c)
+	case kindPrefix:
+		if g.prefixes == nil {
+			g.prefixes = &xnode{}
+		}
+		n := g.prefixes
+		for _, s := range p.segs {
+			if n.children == nil {
+				n.children = map[string]*xnode{}
+			}
+			next := n.children[s]
+			if next == nil {
+				next = &xnode{}
+				n.children[s] = next
+			}
+			n = next
+		}
+		if p.slash {
+			n.slash = append(n.slash, c)
+		} else {
+			n.bare = append(n.bare, c)
+		}
+		g.maxXDepth = max(g.maxXDepth, len(p.segs))
+	case kindParam:
+		pc := &paramCand{cand: c}
+		for i, s := range p.psegs {
+			if s.param != "" {
+				pc.params = append(pc.params, paramAt{name: s.param, seg: i})
+			}
+		}
+		gb.params = append(gb.params, pc)
+		gb.nlit = append(gb.nlit, p.nlit)
+		gb.segs = append(gb.segs, p.psegs)
+		g.maxPSegs = max(g.maxPSegs, len(p.psegs))
+	case kindRegex:
+		g.regexes = append(g.regexes, rcand{cand: c, re: p, capture: p.named > 0 || strip})
+	}
+}
+
+// finish ranks the parameter paths (more literal segments first, then
+// config order, which is the order they were added in) and builds their
+// trie.
+func (gb *groupBuilder) finish() {
+	if len(gb.params) == 0 {
+		return
+	}
+	order := make([]int, len(gb.params))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return gb.nlit[order[a]] > gb.nlit[order[b]] })
+	root := &pnode{}
+	for rank, i := range order {
+		pc := gb.params[i]
+		pc.rank = int32(rank)
+		n := root
+		for _, s := range gb.segs[i] {
+			if s.param != "" {
+				if n.param == nil {
+					n.param = &pnode{}
+				}
+				n = n.param
+				continue
+			}
+			if n.lit == nil {
+				n.lit = map[string]*pnode{}
+			}
+			next := n.lit[s.lit]
+			if next == nil {
+				next = &pnode{}
+				n.lit[s.lit] = next
+			}
+			n = next
+		}
+		n.leaves = append(n.leaves, pc) // ranks ascend: added in rank order
+	}
+	setMinRank(root)
+	gb.g.params = root
+}
+
+func setMinRank(n *pnode) int32 {
+	m := int32(1<<31 - 1)
+	if len(n.leaves) > 0 {
+		m = n.leaves[0].rank
+	}
+	for _, c := range n.lit {
+		m = min(m, setMinRank(c))
+	}
+	if n.param != nil {
+		m = min(m, setMinRank(n.param))
+	}
+	n.minRank = m
+	return m
+}
