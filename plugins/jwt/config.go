@@ -1,0 +1,300 @@
+package jwt
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	json "github.com/goccy/go-json"
+	gojwt "github.com/golang-jwt/jwt/v5"
+
+	"github.com/weirgw/weir/sdk"
+)
+
+// config is the plugin's `config` object (README.md, configuration).
+type config struct {
+	// Header carries the token. For Authorization the value must use the
+	// Bearer scheme (RFC 6750 §2.1); any other header carries the bare token,
+	// with an optional "Bearer " prefix.
+	Header string `json:"header"`
+	// Cookie, when set, is read when the header is absent.
+	Cookie string `json:"cookie"`
+	// HideCredentials removes the token's header or cookie before the
+	// request goes upstream.
+	HideCredentials bool `json:"hide_credentials"`
+
+	// Algorithms is the instance's allow-list; anything else is refused.
+	Algorithms []string `json:"algorithms"`
+	// KeyClaimName is the claim whose value selects a consumer credential.
+	KeyClaimName string `json:"key_claim_name"`
+
+	JWKSURL        string   `json:"jwks_url"`
+	JWKSRefresh    duration `json:"jwks_refresh"`
+	JWKSMinRefresh duration `json:"jwks_min_refresh"`
+	JWKSTimeout    duration `json:"jwks_timeout"`
+	// Issuer is required of tokens verified with the JWKS keys.
+	Issuer string `json:"issuer"`
+	// ConsumerClaim names the claim of a JWKS token whose value, when it is
+	// the name of a configured consumer, identifies that consumer.
+	ConsumerClaim string `json:"consumer_claim"`
+
+	Audiences       []string          `json:"audiences"`
+	ClockSkew       duration          `json:"clock_skew"`
+	RequireExp      *bool             `json:"require_exp"`
+	MaxTokenBytes   int               `json:"max_token_bytes"`
+	ClaimsToHeaders map[string]string `json:"claims_to_headers"`
+
+	CacheSize *int     `json:"cache_size"`
+	CacheTTL  duration `json:"cache_ttl"`
+
+	// Realm is the realm of the WWW-Authenticate challenge (RFC 6750 §3).
+	Realm string `json:"realm"`
+}
+
+const (
+	defaultHeader         = "Authorization"
+	defaultKeyClaim       = "iss"
+	defaultJWKSRefresh    = 5 * time.Minute
+	defaultJWKSMinRefresh = 30 * time.Second
+	defaultJWKSTimeout    = 5 * time.Second
+	defaultMaxTokenBytes  = 8192
+	defaultCacheSize      = 4096
+	defaultCacheTTL       = time.Minute
+	defaultRealm          = "weir"
+
+	// maxTokenBytesLimit keeps max_token_bytes below what any sane header
+	// carries; server.max_header_bytes bounds the request anyway.
+	maxTokenBytesLimit = 64 << 10
+	maxCacheSize       = 1 << 20
+	minJWKSInterval    = time.Second
+)
+
+// supportedAlgs are the algorithms SPEC.md lists for the jwt plugin, in a
+// stable order. "none" is deliberately absent and can never be allowed.
+var supportedAlgs = []string{
+	"HS256", "HS384", "HS512",
+	"RS256", "RS384", "RS512",
+	"PS256",
+	"ES256", "ES384",
+	"EdDSA",
+}
+
+func isSupportedAlg(a string) bool {
+	for _, s := range supportedAlgs {
+		if s == a {
+			return true
+		}
+	}
+	return false
+}
+
+// isHMAC reports whether alg uses a shared secret (RFC 7518 §3.2).
+func isHMAC(alg string) bool { return strings.HasPrefix(alg, "HS") }
+
+// headers a claim may never be copied into: the proxy owns them, or they
+// change how the request is framed.
+var reservedHeaders = []string{
+	"host", "content-length", "transfer-encoding", "connection", "te",
+	"upgrade", "trailer", "keep-alive", "proxy-connection",
+	"x-consumer-name", "x-consumer-groups",
+}
+
+// parseConfig decodes raw, applies defaults and validates every key.
+func parseConfig(raw []byte) (*config, error) {
+	var cfg config
+	if err := sdk.DecodeConfig(raw, &cfg); err != nil {
+		return nil, err
+	}
+	if cfg.Header == "" && cfg.Cookie == "" {
+		cfg.Header = defaultHeader
+	}
+	if cfg.Header != "" && !validHeaderName(cfg.Header) {
+		return nil, fmt.Errorf("header %q is not a valid header name", cfg.Header)
+	}
+	if cfg.Cookie != "" && !validToken(cfg.Cookie) {
+		return nil, fmt.Errorf("cookie %q is not a valid cookie name", cfg.Cookie)
+	}
+	if len(cfg.Algorithms) == 0 {
+		cfg.Algorithms = append([]string(nil), supportedAlgs...)
+	}
+	seen := map[string]bool{}
+	for _, a := range cfg.Algorithms {
+		if strings.EqualFold(a, "none") {
+			return nil, errors.New(`algorithms: "none" is never allowed (unsigned tokens)`)
+		}
+		if !isSupportedAlg(a) {
+			return nil, fmt.Errorf("algorithms: unknown algorithm %q; use %s", a, strings.Join(supportedAlgs, ", "))
+		}
+		if seen[a] {
+			return nil, fmt.Errorf("algorithms: %q is listed twice", a)
+		}
+		seen[a] = true
+	}
+	if cfg.KeyClaimName == "" {
+		cfg.KeyClaimName = defaultKeyClaim
+	}
+	if cfg.JWKSURL != "" {
+		u, err := url.Parse(cfg.JWKSURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, fmt.Errorf("jwks_url %q must be an absolute http(s) URL", cfg.JWKSURL)
+		}
+		if !hasAsymmetric(cfg.Algorithms) {
+			return nil, errors.New("jwks_url needs at least one asymmetric algorithm (RS*, PS256, ES*, EdDSA) in algorithms")
+		}
+	} else {
+		switch {
+		case cfg.Issuer != "":
+			return nil, errors.New("issuer applies to tokens verified with jwks_url; set jwks_url or remove issuer (consumer credentials match their own issuer)")
+		case cfg.ConsumerClaim != "":
+			return nil, errors.New("consumer_claim applies to tokens verified with jwks_url; set jwks_url or remove consumer_claim")
+		case cfg.JWKSRefresh != 0 || cfg.JWKSMinRefresh != 0 || cfg.JWKSTimeout != 0:
+			return nil, errors.New("jwks_refresh, jwks_min_refresh and jwks_timeout need jwks_url")
+		}
+	}
+	if cfg.JWKSRefresh == 0 {
+		cfg.JWKSRefresh = duration(defaultJWKSRefresh)
+	}
+	if cfg.JWKSMinRefresh == 0 {
+		cfg.JWKSMinRefresh = duration(defaultJWKSMinRefresh)
+		if cfg.JWKSMinRefresh > cfg.JWKSRefresh {
+			cfg.JWKSMinRefresh = cfg.JWKSRefresh
+		}
+	}
+	if cfg.JWKSTimeout == 0 {
+		cfg.JWKSTimeout = duration(defaultJWKSTimeout)
+	}
+	if cfg.JWKSRefresh.D() < minJWKSInterval {
+		return nil, fmt.Errorf("jwks_refresh must be at least %s", minJWKSInterval)
+	}
+	if cfg.JWKSMinRefresh.D() < minJWKSInterval {
+		return nil, fmt.Errorf("jwks_min_refresh must be at least %s (it bounds refetches caused by unknown key IDs)", minJWKSInterval)
+	}
+	if cfg.JWKSMinRefresh > cfg.JWKSRefresh {
+		return nil, errors.New("jwks_min_refresh must not exceed jwks_refresh")
+	}
+	if cfg.JWKSTimeout.D() > time.Minute {
+		return nil, errors.New("jwks_timeout must be at most 1m")
+	}
+	for _, a := range cfg.Audiences {
+		if a == "" {
+			return nil, errors.New("audiences: an audience must not be empty")
+		}
+	}
+	if cfg.ClockSkew.D() > 5*time.Minute {
+		return nil, errors.New("clock_skew must be at most 5m")
+	}
+	if cfg.RequireExp == nil {
+		t := true
+		cfg.RequireExp = &t
+	}
+	switch {
+	case cfg.MaxTokenBytes == 0:
+		cfg.MaxTokenBytes = defaultMaxTokenBytes
+	case cfg.MaxTokenBytes < 64 || cfg.MaxTokenBytes > maxTokenBytesLimit:
+		return nil, fmt.Errorf("max_token_bytes must be between 64 and %d", maxTokenBytesLimit)
+	}
+	for claim, h := range cfg.ClaimsToHeaders {
+		if claim == "" {
+			return nil, errors.New("claims_to_headers: a claim name must not be empty")
+		}
+		if !validHeaderName(h) {
+			return nil, fmt.Errorf("claims_to_headers: %q is not a valid header name (claim %q)", h, claim)
+		}
+		for _, r := range reservedHeaders {
+			if strings.EqualFold(h, r) {
+				return nil, fmt.Errorf("claims_to_headers: header %q is reserved and cannot carry a claim", h)
+			}
+		}
+		if cfg.Header != "" && strings.EqualFold(h, cfg.Header) {
+			return nil, fmt.Errorf("claims_to_headers: header %q is where the token comes from", h)
+		}
+	}
+	if cfg.CacheSize == nil {
+		n := defaultCacheSize
+		cfg.CacheSize = &n
+	}
+	if *cfg.CacheSize < 0 || *cfg.CacheSize > maxCacheSize {
+		return nil, fmt.Errorf("cache_size must be between 0 (off) and %d", maxCacheSize)
+	}
+	if cfg.CacheTTL == 0 {
+		cfg.CacheTTL = duration(defaultCacheTTL)
+	}
+	if cfg.Realm == "" {
+		cfg.Realm = defaultRealm
+	}
+	for i := 0; i < len(cfg.Realm); i++ {
+		if ch := cfg.Realm[i]; ch < 0x20 || ch == '"' || ch == '\\' || ch >= 0x7f {
+			return nil, errors.New("realm must be printable ASCII without quotes or backslashes")
+		}
+	}
+	return &cfg, nil
+}
+
+func hasAsymmetric(algs []string) bool {
+	for _, a := range algs {
+		if !isHMAC(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// signingMethod returns golang-jwt's method for a supported algorithm name.
+func signingMethod(alg string) gojwt.SigningMethod { return gojwt.GetSigningMethod(alg) }
+
+// validToken reports whether s is an RFC 9110 §5.6.2 token, which is what
+// header field names and cookie names are.
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !tchar[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+func validHeaderName(s string) bool { return validToken(s) }
+
+var tchar = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// duration is a time.Duration written as a Go duration string ("30s"),
+// as everywhere in Weir's config: a bare number is refused because "5"
+// could mean seconds or milliseconds.
+type duration time.Duration
+
+func (d duration) D() time.Duration { return time.Duration(d) }
+
+func (d *duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("a duration must be a string such as \"1s\" or \"250ms\", got %s", b)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: use a number with a unit such as \"1s\" or \"250ms\"", s)
+	}
+	if v < 0 {
+		return fmt.Errorf("duration %q must not be negative", s)
+	}
+	*d = duration(v)
+	return nil
+}

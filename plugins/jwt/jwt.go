@@ -1,0 +1,411 @@
+// Package jwt is Weir's `jwt` plugin: it verifies a JSON Web Token (RFC
+// 7519) signed with one of the algorithms of the instance's allow-list,
+// with a key from a consumer's credentials (matched by the token's iss, or
+// the claim named by key_claim_name) or from a JWKS URL refreshed in the
+// background, and identifies the request's consumer.
+//
+// Parsing and signature checks are golang-jwt/jwt/v5's; JWK parsing is
+// MicahParks/jwkset's. What this package adds is the gateway's part: a
+// linear-time shape check before any parsing, refusal of keys carried in
+// the token header, strict algorithm/key-type pairing, a single-flight and
+// rate-limited JWKS refresher, and a bounded cache of verified tokens.
+package jwt
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	gojwt "github.com/golang-jwt/jwt/v5"
+
+	"github.com/weirgw/weir/sdk"
+)
+
+func init() {
+	sdk.Register(sdk.Factory{Name: "jwt", New: New})
+}
+
+// claimHeader is one claims_to_headers entry.
+type claimHeader struct {
+	claim, header string
+}
+
+// filter is one jwt plugin instance. It is immutable after New except for
+// the cache and the JWKS source, which are safe for concurrent use.
+type filter struct {
+	header                string
+	headerIsAuthorization bool
+	cookie                string
+	hide                  bool
+
+	allowed       []string
+	keyClaim      string
+	credentials   map[string]*credential
+	jwks          *jwksSource
+	issuer        string
+	consumerClaim string
+	consumers     map[string]*sdk.Consumer
+	leeway        time.Duration
+	maxTokenBytes int
+	claimHeaders  []claimHeader
+
+	parser  *gojwt.Parser
+	keyFunc gojwt.Keyfunc
+	now     func() time.Time
+
+	cache    *tokenCache
+	cacheTTL time.Duration
+
+	fails     *failures
+	cacheHit  *metrics.Counter
+	cacheMiss *metrics.Counter
+}
+
+// New builds a jwt filter from its config. It decodes and checks every key
+// and consumer credential and prepares keys, parser and metrics; it does
+// no I/O (the JWKS is first fetched by Start).
+func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
+	cfg, err := parseConfig(raw)
+	if err != nil {
+		return nil, err
+	}
+	var consumers []*sdk.Consumer
+	if b != nil {
+		consumers = b.Consumers.All()
+	}
+	creds, err := indexCredentials(consumers, cfg.Algorithms)
+	if err != nil {
+		return nil, err
+	}
+	route := ""
+	if b != nil {
+		route = b.Route
+	}
+	f := &filter{
+		header:                cfg.Header,
+		headerIsAuthorization: strings.EqualFold(cfg.Header, "Authorization"),
+		cookie:                cfg.Cookie,
+		hide:                  cfg.HideCredentials,
+		allowed:               cfg.Algorithms,
+		keyClaim:              cfg.KeyClaimName,
+		credentials:           creds,
+		issuer:                cfg.Issuer,
+		consumerClaim:         cfg.ConsumerClaim,
+		leeway:                cfg.ClockSkew.D(),
+		maxTokenBytes:         cfg.MaxTokenBytes,
+		now:                   time.Now,
+		cache:                 newTokenCache(*cfg.CacheSize),
+		cacheTTL:              cfg.CacheTTL.D(),
+		fails:                 newFailures(route, cfg.Realm),
+		cacheHit:              metrics.GetOrCreateCounter(`weir_jwt_cache_total{route=` + quoteLabel(route) + `,result="hit"}`),
+		cacheMiss:             metrics.GetOrCreateCounter(`weir_jwt_cache_total{route=` + quoteLabel(route) + `,result="miss"}`),
+	}
+	if cfg.ConsumerClaim != "" {
+		f.consumers = make(map[string]*sdk.Consumer, len(consumers))
+		for _, c := range consumers {
+			f.consumers[c.Name] = c
+		}
+	}
+	for claim, h := range cfg.ClaimsToHeaders {
+		f.claimHeaders = append(f.claimHeaders, claimHeader{claim: claim, header: h})
+	}
+	// A stable order makes the upstream request deterministic.
+	sortClaimHeaders(f.claimHeaders)
+	if cfg.JWKSURL != "" {
+		var log *slog.Logger
+		if b != nil {
+			log = b.Log
+		}
+		f.jwks = newJWKSSource(cfg, route, log)
+	}
+	opts := []gojwt.ParserOption{
+		gojwt.WithValidMethods(cfg.Algorithms),
+		gojwt.WithLeeway(f.leeway),
+		gojwt.WithIssuedAt(),
+		gojwt.WithStrictDecoding(),
+		gojwt.WithJSONNumber(),
+		gojwt.WithTimeFunc(func() time.Time { return f.now() }),
+	}
+	if *cfg.RequireExp {
+		opts = append(opts, gojwt.WithExpirationRequired())
+	}
+	if len(cfg.Audiences) > 0 {
+		opts = append(opts, gojwt.WithAudience(cfg.Audiences...))
+	}
+	f.parser = gojwt.NewParser(opts...)
+	f.keyFunc = f.lookupKey
+	return f, nil
+}
+
+// Start fetches the JWKS (waiting at most jwks_timeout for the first
+// answer) and starts its background refresh.
+func (f *filter) Start() error {
+	if f.jwks != nil {
+		f.jwks.start()
+	}
+	return nil
+}
+
+// Close stops the JWKS refresh and waits for it.
+func (f *filter) Close() error {
+	if f.jwks != nil {
+		f.jwks.close()
+	}
+	return nil
+}
+
+// OnRequest authenticates the request or answers 401 (503 while JWKS keys
+// have never been loaded).
+func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
+	tok, src := f.extract(c)
+	if tok == nil {
+		return f.fails.fail(c, reasonMissing), nil
+	}
+	if len(tok) > f.maxTokenBytes {
+		return f.fails.fail(c, reasonTooLarge), nil
+	}
+	if !wellFormed(tok) {
+		return f.fails.fail(c, reasonMalformed), nil
+	}
+	var key [32]byte
+	var id *identity
+	if f.cache != nil {
+		key = sha256.Sum256(tok)
+		if id = f.cache.get(&key, f.now().UnixNano()); id != nil {
+			f.cacheHit.Inc()
+		} else {
+			f.cacheMiss.Inc()
+		}
+	}
+	if id == nil {
+		var r reason
+		if id, r = f.verify(tok); id == nil {
+			return f.fails.fail(c, r), nil
+		}
+		if f.cache != nil {
+			f.cache.put(&key, id, f.now().UnixNano())
+		}
+	}
+	f.apply(c, id, src)
+	return sdk.Continue, nil
+}
+
+// verify runs the JOSE checks on a well-formed token and returns the
+// identity it carries, or the reason it was refused.
+func (f *filter) verify(tok []byte) (*identity, reason) {
+	// The string view is safe: golang-jwt keeps it only in the Token,
+	// which does not outlive this call, and everything kept in the
+	// identity is decoded (copied) from it.
+	t, err := f.parser.ParseWithClaims(sdk.B2S(tok), gojwt.MapClaims{}, f.keyFunc)
+	if err != nil {
+		return nil, f.classify(t, err)
+	}
+	claims := t.Claims.(gojwt.MapClaims)
+	return f.identityOf(claims), 0
+}
+
+// lookupKey is the gojwt.Keyfunc: it runs after the header and claims are
+// decoded and the alg is in the allow-list, before the signature check.
+func (f *filter) lookupKey(t *gojwt.Token) (any, error) {
+	// Keys never come from the token itself (RFC 8725 §3.10: a token must
+	// not choose the key that verifies it), and no JWS extension is
+	// understood, so "crit" must fail (RFC 7515 §4.1.11).
+	for _, h := range [...]string{"jwk", "jku", "x5u", "x5c", "crit"} {
+		if _, ok := t.Header[h]; ok {
+			return nil, errForbiddenHeader
+		}
+	}
+	alg := t.Method.Alg()
+	if !f.algAllowed(alg) {
+		return nil, errAlgMismatch
+	}
+	claims := t.Claims.(gojwt.MapClaims)
+	if cred := f.credentialFor(claims); cred != nil {
+		// One credential, one algorithm: HS256 against an RS256 credential
+		// is the key-confusion attack (RFC 8725 §2.1).
+		if alg != cred.alg {
+			return nil, errAlgMismatch
+		}
+		return cred.key, nil
+	}
+	if f.jwks == nil {
+		return nil, errUnknownKey
+	}
+	if isHMAC(alg) {
+		return nil, errAlgMismatch // a JWKS never supplies shared secrets
+	}
+	if f.issuer != "" {
+		if iss, _ := claims["iss"].(string); iss != f.issuer {
+			return nil, errBadIssuer
+		}
+	}
+	kidV, hasKid := t.Header["kid"]
+	kid, isString := kidV.(string)
+	if hasKid && !isString {
+		return nil, gojwt.ErrTokenMalformed
+	}
+	return f.jwks.lookup(kid, hasKid, alg)
+}
+
+// credentialFor returns the consumer credential selected by the token's
+// key claim, or nil.
+func (f *filter) credentialFor(claims gojwt.MapClaims) *credential {
+	if len(f.credentials) == 0 {
+		return nil
+	}
+	v, _ := claims[f.keyClaim].(string)
+	if v == "" {
+		return nil
+	}
+	return f.credentials[v]
+}
+
+func (f *filter) algAllowed(alg string) bool {
+	for _, a := range f.allowed {
+		if a == alg {
+			return true
+		}
+	}
+	return false
+}
+
+// identityOf computes what a verified token grants.
+func (f *filter) identityOf(claims gojwt.MapClaims) *identity {
+	id := &identity{}
+	if cred := f.credentialFor(claims); cred != nil {
+		id.consumer, id.credential = cred.consumer, cred.issuer
+	} else {
+		id.credential, _ = claims["sub"].(string)
+		if f.consumerClaim != "" {
+			if name, ok := claims[f.consumerClaim].(string); ok {
+				id.consumer = f.consumers[name]
+			}
+		}
+	}
+	id.scopes = scopesOf(claims)
+	if len(f.claimHeaders) > 0 {
+		id.headerVals = make([]string, len(f.claimHeaders))
+		for i, ch := range f.claimHeaders {
+			if v, ok := claims[ch.claim]; ok {
+				id.headerVals[i] = headerValue(v)
+			}
+		}
+	}
+	now := f.now()
+	until := now.Add(f.cacheTTL)
+	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
+		if e := exp.Add(f.leeway); e.Before(until) {
+			until = e
+		}
+	}
+	id.validUntil = until.UnixNano()
+	return id
+}
+
+// apply identifies the request and sets the claim headers.
+func (f *filter) apply(c *sdk.Ctx, id *identity, src tokenSource) {
+	c.SetConsumer(id.consumer, id.credential)
+	for _, s := range id.scopes {
+		c.AddScope(s)
+	}
+	h := &c.Request().Header
+	for i := range f.claimHeaders {
+		name := f.claimHeaders[i].header
+		// Client-sent copies go first, so only the token speaks.
+		h.Del(name)
+		if v := id.headerVals[i]; v != "" {
+			h.Set(name, v)
+		}
+	}
+	if f.hide {
+		switch src {
+		case fromHeader:
+			h.Del(f.header)
+		case fromCookie:
+			h.DelCookie(f.cookie)
+		}
+	}
+}
+
+// scopesOf reads OAuth scopes from `scope` (space-separated, RFC 8693 §4.2)
+// or `scp` (a list, or a string, as some issuers write it).
+func scopesOf(claims gojwt.MapClaims) []string {
+	if s, ok := claims["scope"].(string); ok {
+		return strings.Fields(s)
+	}
+	switch v := claims["scp"].(type) {
+	case string:
+		return strings.Fields(v)
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, x := range v {
+			if s, ok := x.(string); ok && s != "" {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// headerValue renders a claim for a header: strings as they are, numbers
+// in their JSON spelling, lists of strings comma-separated, anything else
+// as compact JSON. Control characters are dropped so a claim can never
+// split or end a header line.
+func headerValue(v any) string {
+	var s string
+	switch x := v.(type) {
+	case string:
+		s = x
+	case json.Number:
+		s = x.String()
+	case bool:
+		s = fmt.Sprint(x)
+	case []any:
+		if joined, ok := joinStrings(x); ok {
+			s = joined
+			break
+		}
+		s = compactJSON(v)
+	default:
+		s = compactJSON(v)
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+func joinStrings(list []any) (string, bool) {
+	parts := make([]string, 0, len(list))
+	for _, e := range list {
+		str, ok := e.(string)
+		if !ok {
+			return "", false
+		}
+		parts = append(parts, str)
+	}
+	return strings.Join(parts, ","), true
+}
+
+func compactJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+func sortClaimHeaders(list []claimHeader) {
+	for i := 1; i < len(list); i++ {
+		for j := i; j > 0 && list[j].claim < list[j-1].claim; j-- {
+			list[j], list[j-1] = list[j-1], list[j]
+		}
+	}
+}
