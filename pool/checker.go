@@ -1,0 +1,164 @@
+package pool
+
+import (
+	"context"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// checker probes one target (of one service) with GET path every interval.
+// There is at most one running checker per targetState, shared by every
+// started snapshot of the service (refs), so a reload neither doubles the
+// probes nor resets their counters.
+//
+// It has its own one-connection client, separate from the request pool:
+// a saturated pool (MaxConnsPerTarget busy) must not make probes wait and
+// the target look dead. Probes send "Connection: close" and skip the body,
+// so every probe also checks that the target accepts new connections, and
+// no idle connection (nor fasthttp idle-cleaner goroutine) outlives it.
+type checker struct {
+	st  *targetState
+	cfg activeCfg
+	url string // full probe URL
+	hc  *fasthttp.HostClient
+
+	ctx    context.Context // cancelled by halt: aborts a dial in progress
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu      sync.Mutex
+	halted  bool
+	conn    net.Conn // the probe's connection, closed by halt to abort a read
+	network string
+
+	refs int // guarded by Registry.mu
+
+	// Goroutine-local counters of consecutive outcomes.
+	okRun, failRun int
+}
+
+func newChecker(st *targetState, t target, cfg activeCfg) *checker {
+	c := &checker{
+		st:      st,
+		cfg:     cfg,
+		url:     t.url + cfg.path,
+		done:    make(chan struct{}),
+		network: "tcp4",
+	}
+	if t.ip6 {
+		c.network = "tcp"
+	}
+	c.hc = &fasthttp.HostClient{
+		Addr:                      t.addr,
+		IsTLS:                     t.tls,
+		Dial:                      c.dial,
+		MaxConns:                  1,
+		ReadTimeout:               cfg.timeout,
+		WriteTimeout:              cfg.timeout,
+		NoDefaultUserAgentHeader:  true,
+		DisablePathNormalizing:    true,
+		MaxIdemponentCallAttempts: 1,
+		RetryIfErr:                func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+	}
+	return c
+}
+
+// start launches the probe loop; the caller holds Registry.mu.
+func (c *checker) start() {
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	go c.run()
+}
+
+// halt stops verdicts at once and aborts a probe in progress; it does not
+// wait (it may be called under Registry.mu).
+func (c *checker) halt() {
+	c.mu.Lock()
+	c.halted = true
+	if c.conn != nil {
+		c.conn.Close()
+	}
+	c.mu.Unlock()
+	c.cancel()
+}
+
+// wait returns once the probe goroutine has exited.
+func (c *checker) wait() { <-c.done }
+
+func (c *checker) dial(addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: c.cfg.timeout}
+	conn, err := d.DialContext(c.ctx, c.network, addr)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.halted {
+		conn.Close()
+		return nil, context.Canceled
+	}
+	c.conn = conn
+	return conn, nil
+}
+
+func (c *checker) run() {
+	defer close(c.done)
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.Header.SetMethod(fasthttp.MethodGet)
+	req.SetRequestURI(c.url)
+	req.Header.Set(fasthttp.HeaderUserAgent, "weir-health-check")
+	req.SetConnectionClose()
+	resp.SkipBody = true
+
+	t := time.NewTicker(c.cfg.interval)
+	defer t.Stop()
+	for {
+		// The first probe runs at once, so a new target's state is known
+		// after one round trip rather than one interval.
+		err := c.hc.DoTimeout(req, resp, c.cfg.timeout)
+		ok := err == nil && c.cfg.expect.has(resp.StatusCode())
+		if !c.verdict(ok) {
+			return
+		}
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// verdict applies one probe outcome; false once the checker is halted.
+// HealthyAfter successes in a row bring a down target back,
+// UnhealthyAfter failures take an up one out. A success also ends a
+// passive ejection early: the target answered its health endpoint.
+func (c *checker) verdict(ok bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.halted {
+		return false
+	}
+	c.conn = nil
+	st := c.st
+	if ok {
+		c.okRun++
+		c.failRun = 0
+		st.passiveUntil.Store(0)
+		st.consecFail.Store(0)
+		if st.activeDown.Load() && c.okRun >= c.cfg.healthyAfter {
+			st.activeDown.Store(false)
+		}
+	} else {
+		c.failRun++
+		c.okRun = 0
+		if !st.activeDown.Load() && c.failRun >= c.cfg.unhealthyAfter {
+			st.activeDown.Store(true)
+		}
+	}
+	return true
+}

@@ -1,0 +1,126 @@
+package pool
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// target is a parsed, normalized target URL.
+type target struct {
+	url  string // canonical: scheme://host[:port], port only when not the scheme's default
+	host string // the Host header value (RFC 9110 §7.2): authority of url
+	addr string // host:port to dial
+	tls  bool
+	// ip: the host is an IP literal (no DNS); ip6: an IPv6 literal, dialled
+	// over "tcp" instead of fasthttp's default "tcp4".
+	ip, ip6 bool
+}
+
+// parseTargetURL accepts http://host[:port] and https://host[:port] with an
+// optional trailing "/", and nothing else: a path prefix belongs on the
+// route (strip_path), credentials in a plugin. Hosts are lower-cased and a
+// default port dropped, so "HTTP://Api:80/" and "http://api" are the same
+// target.
+func parseTargetURL(raw string) (target, error) {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return target{}, errors.New("url must start with http:// or https://")
+	}
+	var t target
+	defPort := ""
+	switch strings.ToLower(scheme) {
+	case "http":
+		defPort = "80"
+	case "https":
+		defPort = "443"
+		t.tls = true
+	default:
+		return target{}, fmt.Errorf("url scheme %q is not supported (use http or https)", scheme)
+	}
+	if strings.ContainsAny(rest, "@") {
+		return target{}, errors.New("url must not contain user info")
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		if rest[i:] != "/" {
+			return target{}, errors.New("url must not have a path, query or fragment (give scheme://host:port only)")
+		}
+		rest = rest[:i]
+	}
+	u, err := url.Parse(strings.ToLower(scheme) + "://" + rest)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return target{}, fmt.Errorf("url is not valid: %w", err)
+	}
+	hostname, port := u.Hostname(), u.Port()
+	if hostname == "" {
+		return target{}, errors.New("url has no host")
+	}
+	if strings.HasSuffix(u.Host, ":") {
+		return target{}, errors.New("url has an empty port")
+	}
+	if port == "" {
+		port = defPort
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '0' {
+		return target{}, fmt.Errorf("port %q must be a number between 1 and 65535", port)
+	}
+	hostname = strings.ToLower(hostname)
+	if a, err := netip.ParseAddr(hostname); err == nil {
+		t.ip = true
+		t.ip6 = a.Is6()
+		hostname = a.String()
+	} else if strings.Contains(u.Host, "[") {
+		return target{}, fmt.Errorf("host %q is not a valid IPv6 address", hostname)
+	} else if err := checkHostname(hostname); err != nil {
+		return target{}, err
+	}
+	t.addr = net.JoinHostPort(hostname, port)
+	if port == defPort {
+		t.host = hostname
+		if t.ip6 {
+			t.host = "[" + hostname + "]"
+		}
+	} else {
+		t.host = t.addr
+	}
+	t.url = strings.ToLower(scheme) + "://" + t.host
+	return t, nil
+}
+
+// checkHostname accepts DNS names (RFC 1123 §2.1 labels, plus "_" which
+// service discovery systems use).
+func checkHostname(h string) error {
+	if len(h) > 253 {
+		return fmt.Errorf("host %q is longer than 253 characters", h)
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 {
+			return fmt.Errorf("host %q is not a valid host name", h)
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return fmt.Errorf("host %q is not a valid host name", h)
+			}
+		}
+	}
+	return nil
+}
+
+// canonicalURL normalizes a URL given to RemoveTarget so it matches the
+// form AddTarget and NewService stored.
+func canonicalURL(raw string) (string, error) {
+	t, err := parseTargetURL(raw)
+	if err != nil {
+		return "", fmt.Errorf("target %q: %w", raw, err)
+	}
+	return t.url, nil
+}
