@@ -1,0 +1,165 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// takeScript is one atomic decision on the Redis server: gcraTake in Lua.
+// Atomic because Redis runs a script to completion before any other
+// command, so concurrent nodes never both spend the last token.
+//
+// It reads Redis's own clock (TIME) so that the nodes' clocks do not matter;
+// since Redis 5 scripts are replicated by their effects, which is what
+// makes TIME allowed in a script that writes. Times are microseconds since
+// 2023-11-14 (1700000000): small enough that a Lua double (53 bits) keeps
+// them to a few hundredths of a microsecond, with T possibly fractional.
+//
+// State is one string key per bucket key, "TAT0,TAT1,..." (one TAT per
+// limit), written with a PX TTL equal to the time until every bucket is
+// full again: when it expires, the key's absence means the same thing.
+// One key per decision also means the script never crosses cluster slots;
+// the hash tag {route:fingerprint:key} makes that explicit.
+//
+// KEYS[1] bucket key; ARGV[1] tokens wanted (>= 1); ARGV[2] number of
+// limits n; then for limit j: ARGV[1+2j] T and ARGV[2+2j] tau, in µs.
+// Returns {granted, reported limit index (0-based), remaining, reset µs,
+// retry µs}.
+//
+// rueidis.NewLuaScript sends EVALSHA and falls back to EVAL on NOSCRIPT
+// (after a Redis restart), which loads the script again.
+var takeScript = rueidis.NewLuaScript(`
+local t = redis.call('TIME')
+local now = (tonumber(t[1]) - 1700000000) * 1000000 + tonumber(t[2])
+local want = tonumber(ARGV[1])
+local n = tonumber(ARGV[2])
+local eps = 1e-6
+local tats = {}
+local v = redis.call('GET', KEYS[1])
+if v then
+  local i = 1
+  for s in string.gmatch(v, '[^,]+') do
+    tats[i] = tonumber(s)
+    i = i + 1
+  end
+end
+local grant = want
+for j = 1, n do
+  local T, tau = tonumber(ARGV[1 + 2 * j]), tonumber(ARGV[2 + 2 * j])
+  local tat = tats[j]
+  if tat == nil or tat < now then tat = now end
+  tats[j] = tat
+  local avail = math.floor((tau - (tat - now)) / T + eps)
+  if avail < grant then grant = avail end
+end
+if grant > 0 then
+  local idx, rem, reset, ttl = 0, 0, 0, 0
+  local out = {}
+  for j = 1, n do
+    local T, tau = tonumber(ARGV[1 + 2 * j]), tonumber(ARGV[2 + 2 * j])
+    local tat = tats[j] + grant * T
+    local r = math.floor((tau - (tat - now)) / T + eps)
+    local rs = tat - now
+    if idx == 0 or r < rem or (r == rem and rs > reset) then
+      idx, rem, reset = j, r, rs
+    end
+    if rs > ttl then ttl = rs end
+    out[j] = string.format('%.17g', tat)
+  end
+  redis.call('SET', KEYS[1], table.concat(out, ','), 'PX', math.ceil(ttl / 1000) + 1)
+  return {grant, idx - 1, rem, math.ceil(reset), 0}
+end
+local idx, retry, reset = 1, 0, 0
+for j = 1, n do
+  local T, tau = tonumber(ARGV[1 + 2 * j]), tonumber(ARGV[2 + 2 * j])
+  local w = tats[j] + T - tau - now
+  if w > retry then
+    idx, retry, reset = j, w, tats[j] - now
+  end
+end
+return {0, idx - 1, 0, math.ceil(reset), math.ceil(retry)}
+`)
+
+// redisStore makes decisions with takeScript on a shared rueidis client.
+// rueidis pipelines concurrent commands on one connection by default
+// (auto-pipelining), so concurrent requests share round trips.
+type redisStore struct {
+	client  rueidis.Client
+	prefix  string // "weir:rl:{ROUTE:FINGERPRINT:"; the key and "}" follow
+	timeout time.Duration
+	limits  []limit
+	// args[w] are the script arguments for want = w, built once: only the
+	// key varies per request.
+	args [][]string
+}
+
+func newRedisStore(client rueidis.Client, route string, cfg *config) *redisStore {
+	if route == "" {
+		route = "_global"
+	}
+	r := &redisStore{
+		client:  client,
+		prefix:  "weir:rl:{" + route + ":" + cfg.fingerprint + ":",
+		timeout: cfg.timeout,
+		limits:  cfg.limits,
+	}
+	maxWant := max(1, cfg.batch)
+	r.args = make([][]string, maxWant+1)
+	for w := 1; w <= maxWant; w++ {
+		a := []string{strconv.Itoa(w), strconv.Itoa(len(cfg.limits))}
+		for _, l := range cfg.limits {
+			a = append(a,
+				strconv.FormatFloat(float64(l.T)/1e3, 'g', -1, 64),
+				strconv.FormatFloat(float64(l.tau)/1e3, 'g', -1, 64))
+		}
+		r.args[w] = a
+	}
+	return r
+}
+
+// redisKey is the Redis key for a bucket key.
+func (r *redisStore) redisKey(key []byte) string {
+	return r.prefix + string(key) + "}"
+}
+
+var errBadReply = errors.New("unexpected reply from the rate limit script")
+
+// take runs one decision in Redis, bounded by the configured timeout. An
+// error means Redis did not decide (down, slow, or refusing); the caller
+// then applies on_store_failure.
+func (r *redisStore) take(key []byte, want int64) (decision, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
+	res := takeScript.Exec(ctx, r.client, []string{r.redisKey(key)}, r.args[want])
+	cancel()
+	vals, err := res.ToArray()
+	if err != nil {
+		return decision{}, fmt.Errorf("rate_limit: redis decision: %w", err)
+	}
+	if len(vals) != 5 {
+		return decision{}, errBadReply
+	}
+	var out [5]int64
+	for i := range vals {
+		if out[i], err = vals[i].AsInt64(); err != nil {
+			return decision{}, errBadReply
+		}
+	}
+	idx := int(out[1])
+	if idx < 0 || idx >= len(r.limits) {
+		return decision{}, errBadReply
+	}
+	return decision{
+		granted:   out[0],
+		idx:       idx,
+		limit:     r.limits[idx].burst,
+		remaining: out[2],
+		reset:     out[3] * 1e3,
+		retry:     out[4] * 1e3,
+		store:     storeRedis,
+	}, nil
+}
