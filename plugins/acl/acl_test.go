@@ -1,0 +1,201 @@
+package acl
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/sdk"
+)
+
+var (
+	alice = &sdk.Consumer{Name: "alice", Groups: []string{"gold", "staff"}}
+	bob   = &sdk.Consumer{Name: "bob", Groups: []string{"silver"}}
+	carol = &sdk.Consumer{Name: "carol"} // no groups
+)
+
+func build(route string) *sdk.Build {
+	return &sdk.Build{Route: route, Consumers: sdk.NewConsumers([]*sdk.Consumer{alice, bob, carol})}
+}
+
+func mustNew(t testing.TB, route, cfg string) sdk.Filter {
+	t.Helper()
+	f, err := New(build(route), json.RawMessage(cfg))
+	if err != nil {
+		t.Fatalf("New(%s): %v", cfg, err)
+	}
+	return f
+}
+
+func TestConfig(t *testing.T) {
+	tests := []struct{ name, cfg, err string }{
+		{"allow groups", `{"allow":["gold","silver"]}`, ""},
+		{"deny scopes", `{"deny":["scope:admin"]}`, ""},
+		{"both", `{"allow":["gold"],"deny":["group:banned"]}`, ""},
+		{"consumer entry", `{"allow":["consumer:alice"]}`, ""},
+		{"colon in bare scope", `{"allow":["read:users"]}`, ""},
+		{"empty", ``, "set allow or deny (lists of consumer groups or token scopes)"},
+		{"empty lists", `{"allow":[],"deny":null}`, "set allow or deny (lists of consumer groups or token scopes)"},
+		{"unknown key", `{"allowed":["gold"]}`, `unknown field "allowed"`},
+		{"wrong type", `{"allow":"gold"}`, "allow: expected []string, got string"},
+		{"empty entry", `{"allow":["gold",""]}`, `allow[1]: "" names nothing; write a group, a scope, group:NAME, scope:NAME or consumer:NAME`},
+		{"empty group", `{"deny":["group:"]}`, `deny[0]: "group:" names nothing; write a group, a scope, group:NAME, scope:NAME or consumer:NAME`},
+		{"spaces", `{"allow":[" gold"]}`, `allow[0]: " gold" has surrounding spaces; remove them`},
+		{"unknown consumer", `{"deny":["consumer:mallory"]}`, `deny[0]: no consumer named "mallory"; add it under consumers or fix the name`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(build("r"), json.RawMessage(tt.cfg))
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tt.err {
+				t.Fatalf("error = %q, want %q", got, tt.err)
+			}
+		})
+	}
+}
+
+func TestOnRequest(t *testing.T) {
+	tests := []struct {
+		name     string
+		cfg      string
+		consumer *sdk.Consumer
+		scopes   []string
+		want     int // 0: continue
+	}{
+		{"no identity", `{"allow":["gold"]}`, nil, nil, 401},
+		{"no identity deny-only", `{"deny":["banned"]}`, nil, nil, 401},
+		{"allowed group", `{"allow":["gold"]}`, alice, nil, 0},
+		{"second group allowed", `{"allow":["staff"]}`, alice, nil, 0},
+		{"group not allowed", `{"allow":["gold"]}`, bob, nil, 403},
+		{"no groups not allowed", `{"allow":["gold"]}`, carol, nil, 403},
+		{"denied group", `{"deny":["silver"]}`, bob, nil, 403},
+		{"not denied", `{"deny":["silver"]}`, alice, nil, 0},
+		{"no groups not denied", `{"deny":["silver"]}`, carol, nil, 0},
+		{"deny wins", `{"allow":["gold"],"deny":["staff"]}`, alice, nil, 403},
+		{"scope allowed without consumer", `{"allow":["read"]}`, nil, []string{"write", "read"}, 0},
+		{"scope not allowed", `{"allow":["admin"]}`, nil, []string{"read"}, 403},
+		{"scope denied", `{"deny":["admin"]}`, nil, []string{"admin"}, 403},
+		{"scope: prefix ignores groups", `{"allow":["scope:gold"]}`, alice, nil, 403},
+		{"scope: prefix matches scope", `{"allow":["scope:gold"]}`, nil, []string{"gold"}, 0},
+		{"group: prefix ignores scopes", `{"allow":["group:read"]}`, carol, []string{"read"}, 403},
+		{"group: prefix matches group", `{"allow":["group:gold"]}`, alice, []string{"read"}, 0},
+		{"bare matches scope with consumer", `{"allow":["read"]}`, carol, []string{"read"}, 0},
+		{"scope with colon", `{"allow":["read:users"]}`, nil, []string{"read:users"}, 0},
+		{"consumer allowed", `{"allow":["consumer:bob"]}`, bob, nil, 0},
+		{"consumer not allowed", `{"allow":["consumer:bob"]}`, alice, nil, 403},
+		{"consumer denied", `{"deny":["consumer:alice"]}`, alice, nil, 403},
+		{"consumer name is not a group", `{"allow":["alice"]}`, alice, nil, 403},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := mustNew(t, "r", tt.cfg)
+			var rc fasthttp.RequestCtx
+			c := sdk.AcquireCtx(&rc)
+			defer sdk.ReleaseCtx(c)
+			if tt.consumer != nil {
+				c.SetConsumer(tt.consumer, "cred")
+			}
+			for _, s := range tt.scopes {
+				c.AddScope(s)
+			}
+			st, err := f.OnRequest(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.want == 0 {
+				if st != sdk.Continue {
+					t.Fatalf("Stop %d %s, want Continue", rc.Response.StatusCode(), rc.Response.Body())
+				}
+				return
+			}
+			if st != sdk.Stop || rc.Response.StatusCode() != tt.want {
+				t.Fatalf("got %v %d, want Stop %d", st, rc.Response.StatusCode(), tt.want)
+			}
+			msg := map[int]string{401: "unauthenticated", 403: "forbidden"}[tt.want]
+			if body := string(rc.Response.Body()); !strings.Contains(body, `"error":"`+msg+`"`) {
+				t.Fatalf("body = %s, want error %q", body, msg)
+			}
+		})
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	f := mustNew(t, "", `{"allow":["gold"]}`)
+	get := func(reason string) uint64 {
+		return metrics.GetOrCreateCounter(`weir_auth_failures_total{plugin="acl",route="_global",reason="` + reason + `"}`).Get()
+	}
+	u0, f0 := get("unauthenticated"), get("forbidden")
+	for _, cons := range []*sdk.Consumer{nil, bob, alice} {
+		var rc fasthttp.RequestCtx
+		c := sdk.AcquireCtx(&rc)
+		if cons != nil {
+			c.SetConsumer(cons, "x")
+		}
+		if _, err := f.OnRequest(c); err != nil {
+			t.Fatal(err)
+		}
+		sdk.ReleaseCtx(c)
+	}
+	if d := get("unauthenticated") - u0; d != 1 {
+		t.Errorf("unauthenticated moved by %d, want 1", d)
+	}
+	if d := get("forbidden") - f0; d != 1 {
+		t.Errorf("forbidden moved by %d, want 1", d)
+	}
+}
+
+func TestRegistered(t *testing.T) {
+	if _, ok := sdk.Lookup("acl"); !ok {
+		t.Fatal("acl is not registered")
+	}
+}
+
+func TestOnRequestZeroAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race")
+	}
+	f := mustNew(t, "r", `{"allow":["gold","scope:read"],"deny":["banned"]}`)
+	for _, tc := range []struct {
+		name     string
+		consumer *sdk.Consumer
+		scopes   []string
+		want     sdk.Status
+	}{
+		{"allowed group", alice, nil, sdk.Continue},
+		{"allowed scope", nil, []string{"x", "read"}, sdk.Continue},
+		{"forbidden", bob, nil, sdk.Stop},
+		{"unauthenticated", nil, nil, sdk.Stop},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var rc fasthttp.RequestCtx
+			c := sdk.AcquireCtx(&rc)
+			defer sdk.ReleaseCtx(c)
+			if tc.consumer != nil {
+				c.SetConsumer(tc.consumer, "x")
+			}
+			for _, s := range tc.scopes {
+				c.AddScope(s)
+			}
+			f.OnRequest(c) // warm the response buffers
+			allocs := testing.AllocsPerRun(200, func() {
+				if st, _ := f.OnRequest(c); st != tc.want {
+					t.Fatalf("status %v, want %v", st, tc.want)
+				}
+			})
+			// A refusal pays for sdk.Ctx.Fail's JSON body; the plugin's own
+			// work must add nothing to it.
+			var failAllocs float64
+			if tc.want == sdk.Stop {
+				failAllocs = testing.AllocsPerRun(200, func() { c.Fail(403, "forbidden") })
+			}
+			if allocs > failAllocs {
+				t.Fatalf("OnRequest allocates %.1f times per request (c.Fail alone: %.1f)", allocs, failAllocs)
+			}
+		})
+	}
+}
