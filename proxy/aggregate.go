@@ -1,0 +1,232 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	json "github.com/goccy/go-json"
+	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/proxy/config"
+	"github.com/weirgw/weir/proxy/transport"
+	"github.com/weirgw/weir/sdk"
+)
+
+// maxAggregateLegBytes bounds what one leg of an aggregate may return: the
+// merged document is built in memory.
+const maxAggregateLegBytes = 8 << 20
+
+// aggregate is a compiled `aggregate:` route: GET several services in
+// parallel and answer one JSON object with each result under its key.
+type aggregate struct {
+	timeout time.Duration
+	legs    []aggLeg
+}
+
+type aggLeg struct {
+	svc      *service
+	key      string
+	optional bool
+	parts    []tmplPart // "/users/{id}" → "/users/", param id
+	inQuery  []bool     // parallel to parts: the part is in the query string
+}
+
+type tmplPart struct {
+	lit   string
+	param string // non-empty: substitute this route parameter
+}
+
+// compileTemplate splits "/orders?user={id}" into literals and params.
+func compileTemplate(t string) ([]tmplPart, []bool, error) {
+	var parts []tmplPart
+	var inQ []bool
+	q := false
+	for len(t) > 0 {
+		i := strings.IndexByte(t, '{')
+		if i < 0 {
+			parts, inQ = append(parts, tmplPart{lit: t}), append(inQ, q)
+			break
+		}
+		if i > 0 {
+			parts, inQ = append(parts, tmplPart{lit: t[:i]}), append(inQ, q)
+			if strings.IndexByte(t[:i], '?') >= 0 {
+				q = true
+			}
+		}
+		j := strings.IndexByte(t[i:], '}')
+		if j < 0 {
+			return nil, nil, fmt.Errorf("unclosed \"{\" in %q", t)
+		}
+		name := t[i+1 : i+j]
+		if name == "" {
+			return nil, nil, fmt.Errorf("empty parameter name in %q", t)
+		}
+		parts, inQ = append(parts, tmplPart{param: name}), append(inQ, q)
+		t = t[i+j+1:]
+	}
+	return parts, inQ, nil
+}
+
+func (s *Snapshot) buildAggregate(rc *config.Route, i int) (*aggregate, config.ErrorList) {
+	var errs config.ErrorList
+	a := &aggregate{timeout: rc.Aggregate.Timeout.D()}
+	if a.timeout <= 0 {
+		a.timeout = 2 * time.Second
+	}
+	for j, b := range rc.Aggregate.Backends {
+		place := fmt.Sprintf("routes[%d].aggregate.backends[%d]", i, j)
+		svc := s.services[b.Service]
+		if svc == nil {
+			errs = append(errs, &config.Error{File: s.Source, Place: place + ".service", Msg: fmt.Sprintf("no service named %q", b.Service)})
+			continue
+		}
+		parts, inQ, err := compileTemplate(b.Path)
+		if err != nil {
+			errs = append(errs, &config.Error{File: s.Source, Place: place + ".path", Msg: err.Error()})
+			continue
+		}
+		a.legs = append(a.legs, aggLeg{svc: svc, key: b.Key, optional: b.Optional, parts: parts, inQuery: inQ})
+	}
+	return a, errs
+}
+
+type legResult struct {
+	body    []byte
+	err     error
+	status  int
+	timeout bool
+}
+
+// aggregate answers an aggregate route. Required legs that fail make the
+// whole answer 502 (504 on timeout); optional ones become null and are
+// listed in X-Weir-Aggregate-Missing.
+func (s *Server) aggregate(c *sdk.Ctx, r *route, snap *Snapshot) time.Duration {
+	a := r.agg
+	start := time.Now()
+	deadline := start.Add(a.timeout)
+	results := make([]legResult, len(a.legs))
+	var wg sync.WaitGroup
+	for i := range a.legs {
+		leg := &a.legs[i]
+		uri := leg.render(c)
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			results[i] = s.fetchLeg(c, leg, uri, deadline)
+		}(i)
+	}
+	wg.Wait()
+
+	var missing []string
+	var out bytes.Buffer
+	out.WriteByte('{')
+	for i, leg := range a.legs {
+		res := results[i]
+		if res.err != nil || res.status >= 400 {
+			if !leg.optional {
+				if res.timeout {
+					s.fail(c, r, fasthttp.StatusGatewayTimeout, "aggregate backend "+leg.key+" timed out")
+				} else {
+					s.fail(c, r, fasthttp.StatusBadGateway, "aggregate backend "+leg.key+" failed")
+				}
+				return time.Since(start)
+			}
+			missing = append(missing, leg.key)
+		}
+		if i > 0 {
+			out.WriteByte(',')
+		}
+		out.Write(sdk.AppendJSONString(nil, leg.key))
+		out.WriteByte(':')
+		switch {
+		case res.err != nil || res.status >= 400:
+			out.WriteString("null")
+		case json.Valid(res.body):
+			out.Write(bytes.TrimSpace(res.body))
+		default:
+			out.Write(sdk.AppendJSONString(nil, string(res.body)))
+		}
+	}
+	out.WriteByte('}')
+	resp := c.Response()
+	resp.Reset()
+	resp.SetStatusCode(fasthttp.StatusOK)
+	resp.Header.SetContentType("application/json")
+	if len(missing) > 0 {
+		resp.Header.Set("X-Weir-Aggregate-Missing", strings.Join(missing, ","))
+	}
+	resp.SetBody(out.Bytes())
+	return time.Since(start)
+}
+
+func (leg *aggLeg) render(c *sdk.Ctx) string {
+	var b strings.Builder
+	for i, p := range leg.parts {
+		if p.param == "" {
+			b.WriteString(p.lit)
+			continue
+		}
+		v := string(c.Param(p.param))
+		if leg.inQuery[i] {
+			b.WriteString(url.QueryEscape(v))
+		} else {
+			b.WriteString(url.PathEscape(v))
+		}
+	}
+	return b.String()
+}
+
+// Headers a leg carries over from the client's request.
+var aggregateForwardHeaders = []string{"X-Request-Id", "Traceparent", "X-Consumer-Name", "X-Consumer-Groups", "Accept-Language"}
+
+func (s *Server) fetchLeg(c *sdk.Ctx, leg *aggLeg, uri string, deadline time.Time) legResult {
+	m, err := leg.svc.p.Pick(nil, nil)
+	if err != nil {
+		return legResult{err: err}
+	}
+	t := leg.svc.transport(m)
+	if t == nil {
+		return legResult{err: errors.New("no transport for target")}
+	}
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.Header.SetMethod("GET")
+	req.SetRequestURI(uri)
+	req.Header.Set("Host", m.Host())
+	req.Header.Set("Accept", "application/json")
+	src := &c.RequestCtx().Request.Header
+	for _, h := range aggregateForwardHeaders {
+		if v := src.Peek(h); len(v) > 0 {
+			req.Header.SetBytesV(h, v)
+		}
+	}
+	if cons := c.Consumer(); cons != nil {
+		req.Header.Set("X-Consumer-Name", cons.Name)
+	}
+	m.Begin()
+	t0 := time.Now()
+	err = t.Do(req, resp, deadline)
+	if err != nil {
+		m.End(false, time.Since(t0))
+		return legResult{err: err, timeout: transport.IsTimeout(err)}
+	}
+	var body []byte
+	if resp.IsBodyStream() {
+		body, err = io.ReadAll(io.LimitReader(resp.BodyStream(), maxAggregateLegBytes+1))
+		_ = resp.CloseBodyStream()
+		if err == nil && len(body) > maxAggregateLegBytes {
+			err = errors.New("aggregate backend answer too large")
+		}
+	} else {
+		body = append([]byte(nil), resp.Body()...)
+	}
+	m.End(err == nil && resp.StatusCode() < 500, time.Since(t0))
+	return legResult{body: body, err: err, status: resp.StatusCode(), timeout: err != nil && transport.IsTimeout(err)}
+}

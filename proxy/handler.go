@@ -1,0 +1,380 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/pool"
+	"github.com/weirgw/weir/proxy/router"
+	"github.com/weirgw/weir/proxy/transport"
+	"github.com/weirgw/weir/sdk"
+)
+
+// streamThreshold: request and response bodies up to this size are
+// buffered (cheap, zero-allocation); larger or unknown-length ones stream.
+const streamThreshold = 256 << 10
+
+// reqState is the per-request scratch of the handler, pooled inside the
+// fasthttp RequestCtx's lifetime through a sync.Pool.
+type reqState struct {
+	m       router.Match
+	host    []byte
+	buf     []byte
+	upPath  []byte
+	tmp     []byte
+	started time.Time
+}
+
+// handle is the fasthttp handler: one snapshot Load, route, filters,
+// forward, response filters, metrics.
+func (s *Server) handle(rc *fasthttp.RequestCtx) {
+	snap := s.acquireSnapshot()
+	st := s.statePool.Get().(*reqState)
+	c := sdk.AcquireCtx(rc)
+	s.serve(snap, st, c, rc)
+	sdk.ReleaseCtx(c)
+	s.statePool.Put(st)
+	snap.refs.Add(-1)
+}
+
+func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.RequestCtx) {
+	req := &rc.Request
+	// Request ID: the client's if it is sane, else a new one.
+	if id := req.Header.Peek("X-Request-Id"); validRequestID(id) {
+		c.SetRequestID(id)
+	} else {
+		p := c.RequestIDBuf()
+		*p = appendRequestID((*p)[:0])
+		req.Header.SetBytesV("X-Request-Id", *p)
+	}
+
+	// One interpretation of the path for the router, the plugins and the
+	// upstream: fasthttp's normalized path (percent-decoded, dot segments
+	// and duplicate slashes removed).
+	path := req.URI().Path()
+	if !validPath(path) {
+		s.fail(c, nil, fasthttp.StatusBadRequest, "invalid request path")
+		return
+	}
+	c.SetPath(path)
+	path = c.Path()
+	st.host = router.NormalizeHost(st.host[:0], rc.Host())
+
+	res := snap.router.Match(st.host, req.Header.Method(), path, &req.Header, &st.m)
+	switch res {
+	case router.NotFound:
+		s.fail(c, nil, fasthttp.StatusNotFound, "no route matched")
+		s.noRoute.Inc()
+		return
+	case router.MethodNotAllowed:
+		s.fail(c, nil, fasthttp.StatusMethodNotAllowed, "method not allowed")
+		rc.Response.Header.SetBytesV("Allow", st.m.Allow)
+		s.noRoute.Inc()
+		return
+	}
+	r := snap.routes[st.m.Route]
+	c.Route = r.name
+	if r.svc != nil {
+		c.Service = r.svc.name
+	}
+	for i := 0; i < st.m.NParams; i++ {
+		c.AddParam(st.m.Params[i].Name, st.m.Params[i].Value)
+	}
+	if r.stripPath {
+		up := path[st.m.StripLen:]
+		if len(up) == 0 || up[0] != '/' {
+			st.upPath = append(append(st.upPath[:0], '/'), up...)
+			c.SetUpstreamPath(st.upPath)
+		} else {
+			c.SetUpstreamPath(up)
+		}
+	}
+	// Identity headers are the gateway's to set: drop client copies first.
+	for _, h := range protectedRequestHeaders {
+		req.Header.Del(h)
+	}
+	// Body size limit, before anything reads the body.
+	if cl := req.Header.ContentLength(); cl > 0 && int64(cl) > s.maxBody {
+		s.fail(c, r, fasthttp.StatusRequestEntityTooLarge, "request body too large")
+		rc.SetConnectionClose()
+		s.finish(c, r, 0)
+		return
+	}
+
+	ran, stopped := s.runRequestFilters(c, r)
+	var upstreamDur time.Duration
+	if !stopped {
+		if cons := c.Consumer(); cons != nil {
+			req.Header.Set("X-Consumer-Name", cons.Name)
+			if cons.GroupsHeader != "" {
+				req.Header.Set("X-Consumer-Groups", cons.GroupsHeader)
+			}
+		}
+		if r.agg != nil {
+			upstreamDur = s.aggregate(c, r, snap)
+		} else {
+			upstreamDur = s.forward(c, r, st)
+		}
+	}
+	if r.hasResp {
+		s.runResponseFilters(c, r, ran)
+	}
+	s.finish(c, r, upstreamDur)
+}
+
+// runRequestFilters runs the route's filters in order until one stops.
+// It returns how many ran (those get the response phase) and whether the
+// chain was stopped. A panicking or failing filter answers 500.
+func (s *Server) runRequestFilters(c *sdk.Ctx, r *route) (ran int, stopped bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("plugin panicked", "route", r.name, "request_id", string(c.RequestID()),
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			c.Fail(fasthttp.StatusInternalServerError, "internal error in plugin")
+			c.MarkStopped()
+			ran++
+			stopped = true
+		}
+	}()
+	for ran < len(r.filters) {
+		f := r.filters[ran]
+		ran++
+		status, err := f.OnRequest(c)
+		if err != nil {
+			s.log.Error("plugin failed", "route", r.name, "request_id", string(c.RequestID()), "error", err)
+			c.Fail(fasthttp.StatusInternalServerError, "internal error in plugin")
+			c.MarkStopped()
+			return ran, true
+		}
+		if status == sdk.Stop {
+			c.MarkStopped()
+			return ran, true
+		}
+	}
+	return ran, false
+}
+
+// runResponseFilters runs the response phase of the filters that ran, in
+// reverse order.
+func (s *Server) runResponseFilters(c *sdk.Ctx, r *route, ran int) {
+	i := ran - 1
+	for i >= 0 {
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					s.log.Error("plugin panicked in response phase", "route", r.name, "panic", fmt.Sprint(p))
+					c.Fail(fasthttp.StatusInternalServerError, "internal error in plugin")
+				}
+			}()
+			for ; i >= 0; i-- {
+				if rf := r.respFilters[i]; rf != nil {
+					if err := rf.OnResponse(c); err != nil {
+						s.log.Error("plugin failed in response phase", "route", r.name, "error", err)
+						c.Fail(fasthttp.StatusInternalServerError, "internal error in plugin")
+					}
+				}
+			}
+		}()
+		i--
+	}
+}
+
+// forward sends the request to the route's service: pick a member, send,
+// retry on another member when that is safe. It returns the time spent
+// waiting on upstreams.
+func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
+	rc := c.RequestCtx()
+	req, resp := &rc.Request, &rc.Response
+	svc := r.svc
+	if svc == nil {
+		s.fail(c, r, fasthttp.StatusServiceUnavailable, "route has no service")
+		return 0
+	}
+	// The upstream request line: the normalized path, re-encoded, plus
+	// the client's query string.
+	uri := req.URI()
+	st.buf = appendEscapedPath(st.buf[:0], c.UpstreamPath())
+	if q := uri.QueryString(); len(q) > 0 || uri.QueryArgs().Len() > 0 {
+		st.buf = append(st.buf, '?')
+		if uri.QueryArgs().Len() > 0 {
+			st.buf = uri.QueryArgs().AppendBytes(st.buf)
+		} else {
+			st.buf = append(st.buf, q...)
+		}
+	}
+	clientHost := append(st.tmp[:0], rc.Host()...)
+	st.tmp = clientHost
+	req.SetRequestURIBytes(st.buf)
+	req.Header.SetHostBytes(clientHost)
+
+	// Hop-by-hop fields never travel; the client's Connection: close is
+	// about its own connection, not ours.
+	clientClose := req.Header.ConnectionClose()
+	removeHopByHop(&req.Header)
+	req.Header.ResetConnectionClose()
+
+	// X-Forwarded-*: append the peer to the chain, say how and to what
+	// host the client connected.
+	st.buf = st.buf[:0]
+	if prior := req.Header.Peek("X-Forwarded-For"); len(prior) > 0 {
+		st.buf = append(append(st.buf, prior...), ", "...)
+	}
+	st.buf = appendClientIP(st.buf, rc)
+	req.Header.SetBytesV("X-Forwarded-For", st.buf)
+	if rc.IsTLS() {
+		req.Header.Set("X-Forwarded-Proto", "https")
+	} else {
+		req.Header.Set("X-Forwarded-Proto", "http")
+	}
+	req.Header.SetBytesV("X-Forwarded-Host", clientHost)
+	if tp := req.Header.Peek("Traceparent"); !validTraceparent(tp) {
+		st.buf = appendTraceparent(st.buf[:0])
+		req.Header.SetBytesV("Traceparent", st.buf)
+	}
+
+	hashKey := s.hashKey(c, svc, st)
+	deadline := time.Now().Add(svc.timeout)
+	attempts := svc.retries + 1
+	var exclude *pool.Member
+	var waited time.Duration
+	for attempt := 0; attempt < attempts; attempt++ {
+		m, err := svc.p.Pick(hashKey, exclude)
+		if err != nil {
+			s.fail(c, r, fasthttp.StatusServiceUnavailable, "no healthy upstream target")
+			break
+		}
+		t := svc.transport(m)
+		if t == nil {
+			s.fail(c, r, fasthttp.StatusServiceUnavailable, "no healthy upstream target")
+			break
+		}
+		if !r.preserveHost {
+			req.Header.Set("Host", m.Host())
+		}
+		m.Begin()
+		t0 := time.Now()
+		err = t.Do(req, resp, deadline)
+		d := time.Since(t0)
+		waited += d
+		if err == nil {
+			code := resp.StatusCode()
+			m.End(code < 500 || code == fasthttp.StatusNotImplemented, d)
+			removeHopByHop(&resp.Header)
+			resp.Header.ResetConnectionClose()
+			if svc.upstreamMs != nil {
+				svc.upstreamMs.Update(d.Seconds())
+			}
+			break
+		}
+		m.End(false, d)
+		exclude = m
+		var dialErr *transport.DialError
+		retryable := errors.As(err, &dialErr) || errors.Is(err, transport.ErrPoolTimeout) ||
+			(isIdempotent(req.Header.Method()) && !req.IsBodyStream() && !transport.IsTimeout(err))
+		if attempt+1 < attempts && retryable && time.Now().Before(deadline) {
+			continue
+		}
+		switch {
+		case errors.Is(err, errBodyTooLarge):
+			s.fail(c, r, fasthttp.StatusRequestEntityTooLarge, "request body too large")
+		case transport.IsTimeout(err):
+			s.fail(c, r, fasthttp.StatusGatewayTimeout, "upstream timed out")
+		case errors.Is(err, transport.ErrPoolTimeout):
+			s.fail(c, r, fasthttp.StatusServiceUnavailable, "upstream connection limit reached")
+		default:
+			s.fail(c, r, fasthttp.StatusBadGateway, "upstream failed")
+		}
+		s.log.Debug("upstream request failed", "route", r.name, "target", m.URL(), "error", err)
+		break
+	}
+	if clientClose {
+		req.Header.SetConnectionClose()
+	}
+	return waited
+}
+
+var errBodyTooLarge = errors.New("request body too large")
+
+func (svc *service) transport(m *pool.Member) *transport.Transport {
+	return (*svc.transAtom.Load())[m.URL()]
+}
+
+func (s *Server) hashKey(c *sdk.Ctx, svc *service, st *reqState) []byte {
+	switch svc.hash {
+	case hashIP:
+		st.tmp = appendClientIP(st.tmp[:0], c.RequestCtx())
+		return st.tmp
+	case hashConsumer:
+		if cons := c.Consumer(); cons != nil {
+			return append(st.tmp[:0], cons.Name...)
+		}
+		st.tmp = appendClientIP(st.tmp[:0], c.RequestCtx())
+		return st.tmp
+	case hashPath:
+		return c.Path()
+	case hashHeader:
+		return c.Request().Header.Peek(svc.hashName)
+	case hashCookie:
+		return c.Request().Header.Cookie(svc.hashName)
+	}
+	return nil
+}
+
+// finish applies deferred headers and records metrics.
+func (s *Server) finish(c *sdk.Ctx, r *route, upstream time.Duration) {
+	rc := c.RequestCtx()
+	c.ApplyResponseHeaders()
+	rc.Response.Header.SetBytesV("X-Request-Id", c.RequestID())
+	total := time.Since(c.Start)
+	if s.latencyHeaders {
+		var b [24]byte
+		rc.Response.Header.SetBytesV("X-Weir-Upstream-Latency", strconv.AppendInt(b[:0], upstream.Milliseconds(), 10))
+		rc.Response.Header.SetBytesV("X-Weir-Proxy-Latency", strconv.AppendInt(b[:0], (total-upstream).Milliseconds(), 10))
+	}
+	if r == nil {
+		return
+	}
+	for _, lf := range r.logFilters {
+		lf.OnLog(c)
+	}
+	r.m.count(rc.Response.StatusCode())
+	if r.m.duration != nil {
+		r.m.duration.Update(total.Seconds())
+		r.m.overhead.Update((total - upstream).Seconds())
+	}
+}
+
+// fail writes a gateway error; r may be nil before routing.
+func (s *Server) fail(c *sdk.Ctx, r *route, status int, msg string) {
+	c.Fail(status, msg)
+	if r == nil {
+		c.ApplyResponseHeaders()
+	}
+}
+
+// validPath refuses control bytes (NUL, CR, LF...) and backslashes in the
+// decoded path: no upstream interprets them the same way, so they are a
+// tool for desynchronising the gateway's view from the upstream's.
+func validPath(p []byte) bool {
+	if len(p) == 0 || p[0] != '/' {
+		return false
+	}
+	for _, c := range p {
+		if c < 0x20 || c == 0x7f || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+func isIdempotent(m []byte) bool {
+	switch string(m) {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,188 @@
+package proxy
+
+import (
+	"bytes"
+	"math/rand/v2"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Hop-by-hop fields (RFC 9110 §7.6.1) that are never forwarded, in either
+// direction. Connection itself and the fields it names are handled by
+// removeHopByHop; Transfer-Encoding and Content-Length are framing, which
+// fasthttp regenerates on each side.
+var hopByHop = [...]string{
+	"Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
+	"Te", "Trailer", "Upgrade",
+}
+
+// Protected request headers: only the gateway may set them, so a copy sent
+// by a client is always removed (SPEC.md, wire behaviour).
+var protectedRequestHeaders = [...]string{"X-Consumer-Name", "X-Consumer-Groups"}
+
+type headerDeleter interface {
+	Peek(key string) []byte
+	Del(key string)
+}
+
+// removeHopByHop deletes the hop-by-hop fields and every field named in
+// Connection. Peek of "Connection" returns the raw list (fasthttp keeps
+// only "close" as a flag).
+func removeHopByHop(h headerDeleter) {
+	if conn := h.Peek("Connection"); len(conn) > 0 {
+		for len(conn) > 0 {
+			var tok []byte
+			if i := bytes.IndexByte(conn, ','); i >= 0 {
+				tok, conn = conn[:i], conn[i+1:]
+			} else {
+				tok, conn = conn, nil
+			}
+			tok = bytes.TrimSpace(tok)
+			if len(tok) == 0 || isFramingHeader(tok) {
+				continue
+			}
+			h.Del(b2s(tok))
+		}
+		h.Del("Connection")
+	}
+	for _, k := range hopByHop {
+		h.Del(k)
+	}
+}
+
+// isFramingHeader: a Connection token naming a framing field must not make
+// us delete it (fasthttp owns framing) — "Connection: content-length" is a
+// classic smuggling probe.
+func isFramingHeader(tok []byte) bool {
+	return bytes.EqualFold(tok, []byte("Content-Length")) ||
+		bytes.EqualFold(tok, []byte("Transfer-Encoding")) ||
+		bytes.EqualFold(tok, []byte("Host"))
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendRequestID appends a random 128-bit ID in UUID v4 text form.
+func appendRequestID(dst []byte) []byte {
+	a, b := rand.Uint64(), rand.Uint64()
+	a = (a &^ (0xf << 12)) | (4 << 12)   // version 4
+	b = (b &^ (0x3 << 62)) | (0x2 << 62) // variant 10
+	var raw [16]byte
+	for i := 0; i < 8; i++ {
+		raw[i] = byte(a >> (56 - 8*i))
+		raw[8+i] = byte(b >> (56 - 8*i))
+	}
+	for i, x := range raw {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			dst = append(dst, '-')
+		}
+		dst = append(dst, hexDigits[x>>4], hexDigits[x&0xf])
+	}
+	return dst
+}
+
+// validRequestID accepts a client X-Request-Id only if it is short and made
+// of visible ASCII, so it can be logged and echoed safely.
+func validRequestID(id []byte) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for _, ch := range id {
+		if ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// validTraceparent checks a W3C traceparent (Trace Context §3.2):
+// "00-<32 hex trace-id>-<16 hex parent-id>-<2 hex flags>", ids not all
+// zero, version ff invalid. Future versions may append fields after a '-'.
+func validTraceparent(v []byte) bool {
+	if len(v) < 55 || (len(v) > 55 && (v[0] == '0' && v[1] == '0' || v[55] != '-')) {
+		return false
+	}
+	if v[2] != '-' || v[35] != '-' || v[52] != '-' {
+		return false
+	}
+	if v[0] == 'f' && v[1] == 'f' {
+		return false
+	}
+	allZero := func(b []byte) bool {
+		for _, c := range b {
+			if c != '0' {
+				return false
+			}
+		}
+		return true
+	}
+	for i, c := range v[:55] {
+		if i == 2 || i == 35 || i == 52 {
+			continue
+		}
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return !allZero(v[3:35]) && !allZero(v[36:52])
+}
+
+// appendTraceparent starts a new trace: version 00, random ids, sampled.
+func appendTraceparent(dst []byte) []byte {
+	dst = append(dst, "00-"...)
+	for i := 0; i < 2; i++ {
+		dst = appendHex64(dst, rand.Uint64()|1)
+	}
+	dst = append(dst, '-')
+	dst = appendHex64(dst, rand.Uint64()|1)
+	return append(dst, "-01"...)
+}
+
+func appendHex64(dst []byte, x uint64) []byte {
+	for i := 60; i >= 0; i -= 4 {
+		dst = append(dst, hexDigits[(x>>uint(i))&0xf])
+	}
+	return dst
+}
+
+// appendEscapedPath percent-encodes p for the request line: everything but
+// RFC 3986 pchar and '/'. p is the normalized (decoded) path, so a client's
+// "%2F" reaches the upstream as "/": the upstream sees exactly the path the
+// router and the plugins decided on.
+func appendEscapedPath(dst, p []byte) []byte {
+	for _, c := range p {
+		if pathSafe[c] {
+			dst = append(dst, c)
+		} else {
+			dst = append(dst, '%', hexUpper[c>>4], hexUpper[c&0xf])
+		}
+	}
+	return dst
+}
+
+const hexUpper = "0123456789ABCDEF"
+
+var pathSafe = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "-._~!$&'()*+,;=:@/" {
+		t[c] = true
+	}
+	return
+}()
+
+// appendClientIP appends the peer IP of rc.
+func appendClientIP(dst []byte, rc *fasthttp.RequestCtx) []byte {
+	ip := rc.RemoteIP()
+	if v4 := ip.To4(); v4 != nil {
+		ip = v4
+	}
+	b, _ := ip.AppendText(dst)
+	return b
+}

@@ -1,0 +1,60 @@
+package proxy
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/redis/rueidis"
+	"github.com/weirgw/weir/proxy/config"
+)
+
+func redisKey(cfg *config.Config) string {
+	r := cfg.Redis
+	if r == nil {
+		return ""
+	}
+	return fmt.Sprintf("%s|%s|%s|%d|%s", strings.Join(r.Addrs, ","), r.Username, r.Password, r.DB, r.MasterSet)
+}
+
+// setRedis builds the shared rueidis client for cfg.redis (nil when absent).
+// Connecting is lazy and does not fail the start: a Redis that is down
+// degrades each feature as its config says (on_store_failure ...).
+func (s *Server) setRedis(cfg *config.Config) error {
+	key := redisKey(cfg)
+	if key == s.redisKey && (s.redis != nil || key == "") {
+		return nil
+	}
+	s.redisKey = key
+	if cfg.Redis == nil {
+		s.redis = nil
+		return nil
+	}
+	r := cfg.Redis
+	opt := rueidis.ClientOption{
+		InitAddress:       r.Addrs,
+		Username:          r.Username,
+		Password:          r.Password,
+		SelectDB:          r.DB,
+		ConnWriteTimeout:  time.Second,
+		Dialer:            net.Dialer{Timeout: 2 * time.Second},
+		DisableRetry:      true,
+		ForceSingleClient: len(r.Addrs) == 1 && r.MasterSet == "",
+	}
+	if r.MasterSet != "" {
+		opt.Sentinel = rueidis.SentinelOption{MasterSet: r.MasterSet}
+	}
+	c, err := rueidis.NewClient(opt)
+	if err != nil {
+		if c == nil {
+			return fmt.Errorf("redis %s: %w", strings.Join(r.Addrs, ","), err)
+		}
+		// ForceSingleClient returns a usable client even when the first
+		// dial fails: it reconnects on use. A Redis that is down at start
+		// must not stop the gateway; each feature degrades per its config.
+		s.log.Warn("redis is not reachable yet; features using it degrade until it is", "addrs", r.Addrs, "error", err)
+	}
+	s.redis = c
+	return nil
+}

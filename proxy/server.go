@@ -1,0 +1,336 @@
+// Package proxy is Weir's data plane: the fasthttp server, the compiled
+// config snapshot and its atomic swap, the filter chain runner, forwarding
+// to upstreams, and the gateway's own error responses.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/redis/rueidis"
+	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/pool"
+	"github.com/weirgw/weir/proxy/config"
+	"github.com/weirgw/weir/sdk"
+)
+
+// Server is one gateway process's data plane. Create it with New, then
+// Serve on one or more listeners; Apply swaps in a new config.
+type Server struct {
+	log *slog.Logger
+
+	cur       atomic.Pointer[Snapshot]
+	version   atomic.Int64
+	applyMu   sync.Mutex // one compile+swap at a time
+	pools     *pool.Registry
+	upstreams *upstreams
+	redis     rueidis.Client
+	redisKey  string // the redis section the client was built from
+
+	fs             *fasthttp.Server
+	statePool      sync.Pool
+	maxBody        int64
+	latencyHeaders bool
+
+	noRoute        *metrics.Counter
+	reloadOK       *metrics.Counter
+	reloadFailed   *metrics.Counter
+	lastReloadGood atomic.Bool
+
+	retireWG sync.WaitGroup
+	closed   atomic.Bool
+}
+
+// New compiles cfg (already validated) into the first snapshot. It does not
+// listen; call Serve.
+func New(cfg *config.Config, file string, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{
+		log:          log,
+		pools:        pool.NewRegistry(),
+		upstreams:    newUpstreams(),
+		noRoute:      metrics.GetOrCreateCounter(`weir_requests_total{route="_none",service="_none",status="404"}`),
+		reloadOK:     metrics.GetOrCreateCounter(`weir_config_reloads_total{result="success"}`),
+		reloadFailed: metrics.GetOrCreateCounter(`weir_config_reloads_total{result="failure"}`),
+	}
+	s.statePool.New = func() any { return new(reqState) }
+	config.ApplyDefaults(cfg)
+	metrics.GetOrCreateGauge(`weir_config_last_reload_successful`, func() float64 {
+		if s.lastReloadGood.Load() {
+			return 1
+		}
+		return 0
+	})
+	if err := s.setRedis(cfg); err != nil {
+		return nil, err
+	}
+	snap, err := s.compile(cfg, file, false)
+	if err != nil {
+		return nil, err
+	}
+	s.applyServerSettings(cfg)
+	if err := snap.start(); err != nil {
+		snap.closeResources(s.deps(false))
+		return nil, err
+	}
+	snap.Version = s.version.Add(1)
+	s.cur.Store(snap)
+	s.lastReloadGood.Store(true)
+	s.fs = s.newFastHTTPServer(cfg)
+	return s, nil
+}
+
+// Validate compiles cfg without starting anything, reporting every error a
+// reload would report (plugin configs included).
+func Validate(cfg *config.Config, file string) error {
+	config.ApplyDefaults(cfg)
+	s := &Server{log: slog.Default(), pools: pool.NewRegistry(), upstreams: newUpstreams()}
+	snap, err := s.compile(cfg, file, true)
+	if err != nil {
+		return err
+	}
+	snap.closeResources(s.deps(true))
+	return nil
+}
+
+func (s *Server) deps(validating bool) compileDeps {
+	return compileDeps{
+		pools:      s.pools,
+		upstreams:  s.upstreams,
+		validating: validating,
+		build: func(route, service string) *sdk.Build {
+			return &sdk.Build{Route: route, Service: service, Redis: s.redis, Log: s.log, Validating: validating}
+		},
+	}
+}
+
+func (s *Server) compile(cfg *config.Config, file string, validating bool) (*Snapshot, error) {
+	d := s.deps(validating)
+	// Consumers are shared by every Build of this snapshot.
+	inner := d.build
+	var consumers *sdk.Consumers
+	d.build = func(route, service string) *sdk.Build {
+		b := inner(route, service)
+		b.Consumers = consumers
+		return b
+	}
+	list := make([]*sdk.Consumer, 0, len(cfg.Consumers))
+	for _, c := range cfg.Consumers {
+		list = append(list, &sdk.Consumer{Name: c.Name, Groups: c.Groups, Credentials: c.Credentials})
+	}
+	consumers = sdk.NewConsumers(list)
+	snap, err := compile(cfg, file, d)
+	if err != nil {
+		return nil, err
+	}
+	snap.consumers = consumers
+	return snap, nil
+}
+
+// Current returns the snapshot serving traffic now.
+func (s *Server) Current() *Snapshot { return s.cur.Load() }
+
+// Pools is the upstream registry (admin API: health, discovery).
+func (s *Server) Pools() *pool.Registry { return s.pools }
+
+// Service returns the live pool service of the current snapshot.
+func (s *Server) Service(name string) *pool.Service {
+	if svc := s.cur.Load().services[name]; svc != nil {
+		return svc.p
+	}
+	return nil
+}
+
+// LastReloadOK reports whether the last Apply succeeded.
+func (s *Server) LastReloadOK() bool { return s.lastReloadGood.Load() }
+
+// acquireSnapshot pins the current snapshot for one request. The re-check
+// closes the race with a concurrent swap: a request that pinned a snapshot
+// after it was replaced lets go and pins the new one, so a retiring
+// snapshot's count can only fall.
+func (s *Server) acquireSnapshot() *Snapshot {
+	for {
+		snap := s.cur.Load()
+		snap.refs.Add(1)
+		if s.cur.Load() == snap {
+			return snap
+		}
+		snap.refs.Add(-1)
+	}
+}
+
+// Apply validates and compiles cfg and swaps it in atomically. On any
+// error the running snapshot stays and the error lists every problem.
+func (s *Server) Apply(cfg *config.Config, file string) error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	err := s.apply(cfg, file)
+	if err != nil {
+		s.reloadFailed.Inc()
+		s.lastReloadGood.Store(false)
+		return err
+	}
+	s.reloadOK.Inc()
+	s.lastReloadGood.Store(true)
+	return nil
+}
+
+func (s *Server) apply(cfg *config.Config, file string) error {
+	config.ApplyDefaults(cfg)
+	if err := config.Validate(cfg, file); err != nil {
+		return err
+	}
+	old := s.cur.Load()
+	if redisKey(cfg) != s.redisKey {
+		// A changed redis section needs a new client; plugins of the new
+		// snapshot get it, the old snapshot keeps the old one until it
+		// retires.
+		if err := s.setRedis(cfg); err != nil {
+			return err
+		}
+	}
+	snap, err := s.compile(cfg, file, false)
+	if err != nil {
+		return err
+	}
+	if err := snap.start(); err != nil {
+		snap.closeResources(s.deps(false))
+		return fmt.Errorf("%s: starting the new config: %w", file, err)
+	}
+	snap.Version = s.version.Add(1)
+	s.applyServerSettings(cfg)
+	s.cur.Store(snap)
+	s.retire(old)
+	s.log.Info("config applied", "source", file, "version", snap.Version,
+		"routes", len(cfg.Routes), "services", len(cfg.Services))
+	return nil
+}
+
+// retire waits (in the background) for the old snapshot's in-flight
+// requests, then releases its resources.
+func (s *Server) retire(old *Snapshot) {
+	if old == nil {
+		return
+	}
+	old.retired.Store(true)
+	s.retireWG.Add(1)
+	go func() {
+		defer s.retireWG.Done()
+		deadline := time.Now().Add(5 * time.Minute)
+		for old.refs.Load() > 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		old.closeResources(s.deps(false))
+	}()
+}
+
+func (s *Server) applyServerSettings(cfg *config.Config) {
+	s.maxBody = cfg.Server.MaxBodyBytes
+	if s.maxBody <= 0 {
+		s.maxBody = 10 << 20
+	}
+	s.latencyHeaders = cfg.Server.LatencyHeaders
+	if s.fs != nil {
+		// Timeouts are read per connection by fasthttp; updating them here
+		// applies to new connections.
+		s.fs.ReadTimeout = cfg.Server.ReadTimeout.D()
+		s.fs.WriteTimeout = cfg.Server.WriteTimeout.D()
+		s.fs.IdleTimeout = cfg.Server.IdleTimeout.D()
+	}
+}
+
+func (s *Server) newFastHTTPServer(cfg *config.Config) *fasthttp.Server {
+	sc := cfg.Server
+	rb := sc.MaxHeaderBytes
+	if rb <= 0 {
+		rb = 8192
+	}
+	return &fasthttp.Server{
+		Handler:                       s.handle,
+		ErrorHandler:                  s.protocolError,
+		HeaderReceived:                nil,
+		ReadBufferSize:                rb,
+		WriteBufferSize:               16 << 10,
+		ReadTimeout:                   sc.ReadTimeout.D(),
+		WriteTimeout:                  sc.WriteTimeout.D(),
+		IdleTimeout:                   sc.IdleTimeout.D(),
+		Concurrency:                   sc.MaxConns,
+		MaxConnsPerIP:                 sc.MaxConnsPerIP,
+		MaxRequestBodySize:            streamThreshold,
+		StreamRequestBody:             true,
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+		NoDefaultDate:                 false,
+		DisablePreParseMultipartForm:  true,
+		TCPKeepalive:                  true,
+		CloseOnShutdown:               true,
+		DisableHeaderNamesNormalizing: false,
+		Logger:                        fasthttpLogger{s.log},
+	}
+}
+
+// protocolError answers requests fasthttp could not parse, in the
+// gateway's JSON error format. The connection is closed afterwards: after a
+// framing error the stream position is unknown.
+func (s *Server) protocolError(rc *fasthttp.RequestCtx, err error) {
+	status, msg := fasthttp.StatusBadRequest, "malformed request"
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.As(err, &small):
+		status, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, "request header too large"
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		status, msg = fasthttp.StatusRequestEntityTooLarge, "request body too large"
+	default:
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			status, msg = fasthttp.StatusRequestTimeout, "request timed out"
+		}
+	}
+	var id [36]byte
+	sdk.WriteError(rc, status, msg, appendRequestID(id[:0]))
+	rc.SetConnectionClose()
+}
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.fs.Serve(ln) }
+
+// Handler exposes the request handler (tests over in-memory listeners).
+func (s *Server) Handler() fasthttp.RequestHandler { return s.handle }
+
+// Shutdown stops accepting, waits for in-flight requests up to ctx's
+// deadline, then releases everything.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	err := s.fs.ShutdownWithContext(ctx)
+	snap := s.cur.Load()
+	for snap.refs.Load() > 0 && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.retireWG.Wait()
+	snap.closeResources(s.deps(false))
+	s.upstreams.closeAll()
+	if s.redis != nil {
+		s.redis.Close()
+	}
+	return err
+}
+
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	f.l.Debug(fmt.Sprintf(format, args...))
+}
+
+// Redis is the shared client, nil without a redis section.
+func (s *Server) Redis() rueidis.Client { return s.redis }

@@ -1,0 +1,367 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/weirgw/weir/pool"
+	"github.com/weirgw/weir/proxy/config"
+	"github.com/weirgw/weir/proxy/router"
+	"github.com/weirgw/weir/proxy/transport"
+	"github.com/weirgw/weir/sdk"
+)
+
+// Snapshot is one compiled, immutable config: everything a request needs,
+// built before the first request that needs it (DESIGN.md, the one rule).
+// The server swaps snapshots atomically; a request sees exactly one.
+type Snapshot struct {
+	Version int64
+	Config  *config.Config
+	Source  string // file name or "admin API", for errors and /status
+	Loaded  time.Time
+
+	router    *router.Router
+	routes    []*route
+	services  map[string]*service
+	consumers *sdk.Consumers
+	filters   []sdk.Filter // every filter instance, for Start/Close
+	started   bool
+
+	refs    atomic.Int64 // requests in flight on this snapshot
+	retired atomic.Bool
+}
+
+type route struct {
+	name         string
+	svc          *service
+	filters      []sdk.Filter
+	respFilters  []sdk.ResponseFilter // parallel to filters; nil where absent
+	logFilters   []sdk.LogFilter
+	hasResp      bool
+	stripPath    bool
+	preserveHost bool
+	agg          *aggregate
+	m            routeMetrics
+}
+
+type service struct {
+	name       string
+	p          *pool.Service
+	retries    int
+	timeout    time.Duration
+	hash       hashKind
+	hashName   string                          // header or cookie name for consistent hashing
+	trans      map[string]*transport.Transport // by member URL; copy-on-write for discovery
+	transAtom  atomic.Pointer[map[string]*transport.Transport]
+	upstreamMs *sdk.Histogram
+	cfg        config.Service
+}
+
+type hashKind uint8
+
+const (
+	hashNone hashKind = iota
+	hashIP
+	hashConsumer
+	hashPath
+	hashHeader
+	hashCookie
+)
+
+type routeMetrics struct {
+	duration *sdk.Histogram
+	overhead *sdk.Histogram
+	label    string // route="x",service="y"
+	byStatus [600]atomic.Pointer[metrics.Counter]
+}
+
+func (m *routeMetrics) count(status int) {
+	if status < 100 || status >= 600 {
+		status = 599
+	}
+	c := m.byStatus[status].Load()
+	if c == nil {
+		c = metrics.GetOrCreateCounter(fmt.Sprintf(`weir_requests_total{%s,status="%d"}`, m.label, status))
+		m.byStatus[status].Store(c)
+	}
+	c.Inc()
+}
+
+// compileDeps are the long-lived parts a snapshot borrows.
+type compileDeps struct {
+	pools      *pool.Registry
+	upstreams  *upstreams
+	build      func(route, service string) *sdk.Build
+	validating bool
+}
+
+// compile builds a snapshot from a validated config. Every error is
+// reported, each with its place in the file.
+func compile(cfg *config.Config, file string, d compileDeps) (*Snapshot, error) {
+	var errs config.ErrorList
+	add := func(place, format string, args ...any) {
+		errs = append(errs, &config.Error{File: file, Place: place, Msg: fmt.Sprintf(format, args...)})
+	}
+	s := &Snapshot{Config: cfg, Source: file, Loaded: time.Now(), services: map[string]*service{}}
+
+	// Consumers.
+	list := make([]*sdk.Consumer, 0, len(cfg.Consumers))
+	for _, c := range cfg.Consumers {
+		list = append(list, &sdk.Consumer{Name: c.Name, Groups: c.Groups, Credentials: c.Credentials})
+	}
+	s.consumers = sdk.NewConsumers(list)
+
+	// Services.
+	for i := range cfg.Services {
+		sc := &cfg.Services[i]
+		place := fmt.Sprintf("services[%d]", i)
+		svc, err := s.buildService(sc, d)
+		if err != nil {
+			add(place, "%v", err)
+			continue
+		}
+		s.services[sc.Name] = svc
+	}
+
+	// Router.
+	specs := make([]router.Spec, len(cfg.Routes))
+	for i, r := range cfg.Routes {
+		specs[i] = router.Spec{Hosts: r.Hosts, Paths: r.Paths, Methods: r.Methods, Headers: r.Headers, StripPath: r.StripPath}
+	}
+	rt, rerrs := router.Compile(specs)
+	for _, e := range rerrs {
+		add(fmt.Sprintf("routes[%d].%s", e.Route, e.Field), "%s", e.Msg)
+	}
+	s.router = rt
+
+	// Global plugins, then each route's own; a route's instance of a plugin
+	// replaces the global instance of the same name (SPEC.md, precedence).
+	globals := make([]sdk.Filter, len(cfg.Plugins))
+	globalNames := make([]string, len(cfg.Plugins))
+	for i, p := range cfg.Plugins {
+		globalNames[i] = p.Name
+		if p.Enabled != nil && !*p.Enabled {
+			continue
+		}
+		f, err := buildFilter(p, d.build("", ""))
+		if err != nil {
+			add(fmt.Sprintf("plugins[%d] (%s)", i, p.Name), "%v", err)
+			continue
+		}
+		globals[i] = f
+		s.filters = append(s.filters, f)
+	}
+	for i := range cfg.Routes {
+		rc := &cfg.Routes[i]
+		r := &route{name: rc.Name, stripPath: rc.StripPath, preserveHost: rc.PreserveHost}
+		if rc.Service != "" {
+			r.svc = s.services[rc.Service]
+			if r.svc == nil && findService(cfg, rc.Service) < 0 {
+				add(fmt.Sprintf("routes[%d].service", i), "no service named %q", rc.Service)
+			}
+		}
+		own := map[string]bool{}
+		for _, p := range rc.Plugins {
+			own[p.Name] = true
+		}
+		for gi, f := range globals {
+			if f != nil && !own[globalNames[gi]] {
+				r.filters = append(r.filters, f)
+			}
+		}
+		for j, p := range rc.Plugins {
+			if p.Enabled != nil && !*p.Enabled {
+				continue
+			}
+			f, err := buildFilter(p, d.build(rc.Name, rc.Service))
+			if err != nil {
+				add(fmt.Sprintf("routes[%d].plugins[%d] (%s)", i, j, p.Name), "%v", err)
+				continue
+			}
+			r.filters = append(r.filters, f)
+			s.filters = append(s.filters, f)
+		}
+		r.respFilters = make([]sdk.ResponseFilter, len(r.filters))
+		for k, f := range r.filters {
+			if rf, ok := f.(sdk.ResponseFilter); ok {
+				r.respFilters[k] = rf
+				r.hasResp = true
+			}
+			if lf, ok := f.(sdk.LogFilter); ok {
+				r.logFilters = append(r.logFilters, lf)
+			}
+		}
+		if rc.Aggregate != nil {
+			agg, err := s.buildAggregate(rc, i)
+			if err != nil {
+				errs = append(errs, err...)
+			}
+			r.agg = agg
+		}
+		svcName := rc.Service
+		if svcName == "" {
+			svcName = "_aggregate"
+		}
+		r.m.label = fmt.Sprintf(`route=%q,service=%q`, rc.Name, svcName)
+		if !d.validating {
+			r.m.duration = sdk.GetOrCreateHistogram(fmt.Sprintf(`weir_request_duration_seconds{route=%q}`, rc.Name))
+			r.m.overhead = sdk.GetOrCreateHistogram(fmt.Sprintf(`weir_proxy_overhead_seconds{route=%q}`, rc.Name))
+		}
+		s.routes = append(s.routes, r)
+	}
+	if len(errs) > 0 {
+		s.closeResources(d)
+		return nil, errs
+	}
+	return s, nil
+}
+
+func findService(cfg *config.Config, name string) int {
+	for i, s := range cfg.Services {
+		if s.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func buildFilter(p config.Plugin, b *sdk.Build) (f sdk.Filter, err error) {
+	fac, ok := sdk.Lookup(p.Name)
+	if !ok {
+		return nil, fmt.Errorf("unknown plugin %q (compiled in: %s)", p.Name, strings.Join(sdk.Names(), ", "))
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("plugin panicked while building: %v", r)
+		}
+	}()
+	f, err = fac.New(b, p.Config)
+	if err == nil && f == nil {
+		err = errors.New("plugin returned no filter")
+	}
+	return f, err
+}
+
+func (s *Snapshot) buildService(sc *config.Service, d compileDeps) (*service, error) {
+	pc := pool.ServiceConfig{
+		Name:              sc.Name,
+		Balancer:          sc.Balancer,
+		ConnectTimeout:    sc.ConnectTimeout.D(),
+		Timeout:           sc.Timeout.D(),
+		MaxConnsPerTarget: sc.MaxConnsPerTarget,
+		MaxConnWait:       sc.MaxConnWait.D(),
+	}
+	for _, t := range sc.Targets {
+		w := 100
+		if t.Weight != nil {
+			w = *t.Weight
+		}
+		pc.Targets = append(pc.Targets, pool.TargetConfig{URL: t.URL, Weight: w})
+	}
+	if hc := sc.HealthCheck; hc != nil {
+		if a := hc.Active; a != nil {
+			pc.Health.Active = &pool.ActiveConfig{Path: a.Path, Interval: a.Interval.D(), Timeout: a.Timeout.D(),
+				HealthyAfter: a.HealthyAfter, UnhealthyAfter: a.UnhealthyAfter, ExpectStatus: a.ExpectStatus}
+		}
+		if p := hc.Passive; p != nil {
+			pc.Health.Passive = &pool.PassiveConfig{UnhealthyAfter: p.UnhealthyAfter,
+				HealthyAfter: time.Duration(p.HealthyAfterMs) * time.Millisecond}
+		}
+	}
+	if cb := sc.CircuitBreaker; cb != nil {
+		pc.Breaker = &pool.BreakerConfig{FailureRatio: cb.FailureRatio, MinRequests: cb.MinRequests,
+			Window: cb.Window.D(), OpenFor: cb.OpenFor.D()}
+	}
+	ps, err := d.pools.NewService(pc)
+	if err != nil {
+		return nil, err
+	}
+	svc := &service{name: sc.Name, p: ps, timeout: sc.Timeout.D(), cfg: *sc}
+	if sc.Retries != nil {
+		svc.retries = *sc.Retries
+	}
+	svc.hash, svc.hashName = parseHashOn(sc.HashOn)
+	if !d.validating {
+		svc.upstreamMs = sdk.GetOrCreateHistogram(fmt.Sprintf(`weir_upstream_duration_seconds{service=%q}`, sc.Name))
+	}
+	m := map[string]*transport.Transport{}
+	if !d.validating {
+		for _, t := range pc.Targets {
+			tr, err := d.upstreams.acquire(t.URL, svc.transportConfig())
+			if err != nil {
+				return nil, fmt.Errorf("target %q: %v", t.URL, err)
+			}
+			m[t.URL] = tr
+		}
+	}
+	svc.trans = m
+	svc.transAtom.Store(&m)
+	return svc, nil
+}
+
+func (svc *service) transportConfig() transport.Config {
+	return transport.Config{
+		ConnectTimeout:  svc.cfg.ConnectTimeout.D(),
+		MaxConns:        svc.cfg.MaxConnsPerTarget,
+		MaxConnWait:     svc.cfg.MaxConnWait.D(),
+		StreamThreshold: streamThreshold,
+	}
+}
+
+func parseHashOn(s string) (hashKind, string) {
+	switch {
+	case s == "ip":
+		return hashIP, ""
+	case s == "consumer":
+		return hashConsumer, ""
+	case s == "path":
+		return hashPath, ""
+	case strings.HasPrefix(s, "header:"):
+		return hashHeader, s[len("header:"):]
+	case strings.HasPrefix(s, "cookie:"):
+		return hashCookie, s[len("cookie:"):]
+	}
+	return hashNone, ""
+}
+
+// start launches the snapshot's background work (health checks, plugin
+// refreshers) once it is about to serve.
+func (s *Snapshot) start() error {
+	if s.started {
+		return nil
+	}
+	s.started = true
+	for _, svc := range s.services {
+		svc.p.Start()
+	}
+	for _, f := range s.filters {
+		if st, ok := f.(sdk.Starter); ok {
+			if err := st.Start(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// closeResources stops what start started and drops the snapshot's
+// references to shared transports.
+func (s *Snapshot) closeResources(d compileDeps) {
+	for _, f := range s.filters {
+		if c, ok := f.(sdk.Closer); ok {
+			_ = c.Close()
+		}
+	}
+	for _, svc := range s.services {
+		svc.p.Close()
+		if d.upstreams != nil {
+			for _, t := range *svc.transAtom.Load() {
+				d.upstreams.release(t)
+			}
+		}
+	}
+}
