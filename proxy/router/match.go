@@ -281,7 +281,7 @@ func (st *matchState) matchRegex(c *rcand, m *Match) bool {
 		return false
 	}
 	m.Route, m.Path = int(c.route), int(c.path)
-	if loc[0] == 0 {
+	if rt.strip && loc[0] == 0 {
 		m.StripLen = loc[1]
 		if loc[1] > 1 && path[loc[1]-1] == '/' {
 			m.StripLen--
