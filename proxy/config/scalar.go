@@ -31,7 +31,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("invalid duration %q: use a number with a unit such as \"1s\" or \"250ms\"", s)
 	}
 	if v < 0 {
-		return fmt.Errorf("duration %q must not be negative", s)
+		return fmt.Errorf("duration %q is negative: use a positive duration such as \"1s\"", s)
 	}
 	*d = Duration(v)
 	return nil

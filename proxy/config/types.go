@@ -49,8 +49,8 @@ type Server struct {
 	WriteTimeout   Duration `json:"write_timeout,omitempty"`
 	IdleTimeout    Duration `json:"idle_timeout,omitempty"`
 	DrainTimeout   Duration `json:"drain_timeout,omitempty"`
-	MaxConns       int      `json:"max_conns,omitempty"`          // concurrent client connections, 0 = default
-	MaxConnsPerIP  int      `json:"max_conns_per_ip,omitempty"`   // 0 = unlimited
+	MaxConns       int      `json:"max_conns,omitempty"`        // concurrent client connections, 0 = default
+	MaxConnsPerIP  int      `json:"max_conns_per_ip,omitempty"` // 0 = unlimited
 	LatencyHeaders bool     `json:"latency_headers,omitempty"`
 	TrustedProxies []string `json:"trusted_proxies,omitempty"` // CIDRs whose X-Forwarded-For is believed
 }

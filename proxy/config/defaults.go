@@ -1,0 +1,194 @@
+package config
+
+import "time"
+
+// Defaults, all of them, applied by ApplyDefaults. A zero value in the
+// file ("0", "0s", absent) means "the default" for every key listed here,
+// except where the table says 0 has a meaning of its own.
+//
+//	key                                          default      notes
+//	listen                                       ":8080"
+//	redis.timeout                                50ms         only when redis is set
+//	server.max_header_bytes                      8192
+//	server.max_body_bytes                        10485760     10 MiB
+//	server.read_timeout                          30s
+//	server.write_timeout                         30s
+//	server.idle_timeout                          60s
+//	server.drain_timeout                         10s
+//	server.max_conns                             262144
+//	server.max_conns_per_ip                      0            unlimited
+//	services[].balancer                          round_robin
+//	services[].hash_on                           ip           only with balancer consistent_hash
+//	services[].connect_timeout                   1s
+//	services[].timeout                           30s
+//	services[].retries                           1            0 is kept: no retry
+//	services[].max_conns_per_target              1024
+//	services[].max_conn_wait                     100ms
+//	services[].targets[].weight                  100          0 is kept: drained
+//	services[].targets[].url                     -            canonical form: lower-case scheme and host, explicit port (80/443)
+//	services[].health_check.active.path          /healthz     only when active is set
+//	services[].health_check.active.interval      5s
+//	services[].health_check.active.timeout       1s
+//	services[].health_check.active.healthy_after 2
+//	services[].health_check.active.unhealthy_after 3
+//	services[].health_check.passive.unhealthy_after 5         only when passive is set
+//	services[].health_check.passive.healthy_after_ms 30000
+//	services[].circuit_breaker.failure_ratio     0.5          only when circuit_breaker is set
+//	services[].circuit_breaker.min_requests      20
+//	services[].circuit_breaker.window            10s
+//	services[].circuit_breaker.open_for          30s
+//	routes[].aggregate.timeout                   2s
+//	routes[].plugins[].enabled, plugins[].enabled true
+//
+// Health checks and the circuit breaker are off unless their section is
+// present; `health_check: {active: {}}` turns active checks on with the
+// defaults above. admin and redis are off unless present. A service with
+// no targets is valid (targets may be registered through the admin API);
+// its routes answer 503 until one is.
+const (
+	DefaultListen            = ":8080"
+	DefaultRedisTimeout      = 50 * time.Millisecond
+	DefaultMaxHeaderBytes    = 8192
+	DefaultMaxBodyBytes      = 10 << 20
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultWriteTimeout      = 30 * time.Second
+	DefaultIdleTimeout       = 60 * time.Second
+	DefaultDrainTimeout      = 10 * time.Second
+	DefaultMaxConns          = 262144
+	DefaultBalancer          = BalancerRoundRobin
+	DefaultHashOn            = "ip"
+	DefaultConnectTimeout    = time.Second
+	DefaultServiceTimeout    = 30 * time.Second
+	DefaultRetries           = 1
+	DefaultMaxConnsPerTarget = 1024
+	DefaultMaxConnWait       = 100 * time.Millisecond
+	DefaultWeight            = 100
+
+	DefaultActivePath           = "/healthz"
+	DefaultActiveInterval       = 5 * time.Second
+	DefaultActiveTimeout        = time.Second
+	DefaultActiveHealthyAfter   = 2
+	DefaultActiveUnhealthyAfter = 3
+	DefaultPassiveUnhealthy     = 5
+	DefaultPassiveHealthyAfter  = 30000 // ms
+
+	DefaultFailureRatio = 0.5
+	DefaultMinRequests  = 20
+	DefaultWindow       = 10 * time.Second
+	DefaultOpenFor      = 30 * time.Second
+
+	DefaultAggregateTimeout = 2 * time.Second
+)
+
+// Balancer names.
+const (
+	BalancerRoundRobin     = "round_robin"
+	BalancerLeastConn      = "least_conn"
+	BalancerConsistentHash = "consistent_hash"
+	BalancerRandom         = "random"
+)
+
+// ApplyDefaults fills every unset value of c with its default (see the
+// table above) and puts target URLs in canonical form. It is idempotent
+// and never fails: values it cannot canonicalize are left for Validate to
+// report.
+func ApplyDefaults(c *Config) {
+	if len(c.Listen) == 0 {
+		c.Listen = StringList{DefaultListen}
+	}
+	if c.Redis != nil {
+		setDur(&c.Redis.Timeout, DefaultRedisTimeout)
+	}
+	s := &c.Server
+	setInt(&s.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	if s.MaxBodyBytes == 0 {
+		s.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	setDur(&s.ReadTimeout, DefaultReadTimeout)
+	setDur(&s.WriteTimeout, DefaultWriteTimeout)
+	setDur(&s.IdleTimeout, DefaultIdleTimeout)
+	setDur(&s.DrainTimeout, DefaultDrainTimeout)
+	setInt(&s.MaxConns, DefaultMaxConns)
+
+	for i := range c.Services {
+		applyServiceDefaults(&c.Services[i])
+	}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		if r.Aggregate != nil {
+			setDur(&r.Aggregate.Timeout, DefaultAggregateTimeout)
+		}
+		applyPluginDefaults(r.Plugins)
+	}
+	applyPluginDefaults(c.Plugins)
+}
+
+func applyServiceDefaults(s *Service) {
+	if s.Balancer == "" {
+		s.Balancer = DefaultBalancer
+	}
+	if s.Balancer == BalancerConsistentHash && s.HashOn == "" {
+		s.HashOn = DefaultHashOn
+	}
+	setDur(&s.ConnectTimeout, DefaultConnectTimeout)
+	setDur(&s.Timeout, DefaultServiceTimeout)
+	if s.Retries == nil {
+		s.Retries = ptr(DefaultRetries)
+	}
+	setInt(&s.MaxConnsPerTarget, DefaultMaxConnsPerTarget)
+	setDur(&s.MaxConnWait, DefaultMaxConnWait)
+	for j := range s.Targets {
+		t := &s.Targets[j]
+		if t.Weight == nil {
+			t.Weight = ptr(DefaultWeight)
+		}
+		if u, err := CanonicalTargetURL(t.URL); err == nil {
+			t.URL = u
+		}
+	}
+	if hc := s.HealthCheck; hc != nil {
+		if a := hc.Active; a != nil {
+			if a.Path == "" {
+				a.Path = DefaultActivePath
+			}
+			setDur(&a.Interval, DefaultActiveInterval)
+			setDur(&a.Timeout, DefaultActiveTimeout)
+			setInt(&a.HealthyAfter, DefaultActiveHealthyAfter)
+			setInt(&a.UnhealthyAfter, DefaultActiveUnhealthyAfter)
+		}
+		if p := hc.Passive; p != nil {
+			setInt(&p.UnhealthyAfter, DefaultPassiveUnhealthy)
+			setInt(&p.HealthyAfterMs, DefaultPassiveHealthyAfter)
+		}
+	}
+	if cb := s.CircuitBreaker; cb != nil {
+		if cb.FailureRatio == 0 {
+			cb.FailureRatio = DefaultFailureRatio
+		}
+		setInt(&cb.MinRequests, DefaultMinRequests)
+		setDur(&cb.Window, DefaultWindow)
+		setDur(&cb.OpenFor, DefaultOpenFor)
+	}
+}
+
+func applyPluginDefaults(ps []Plugin) {
+	for i := range ps {
+		if ps[i].Enabled == nil {
+			ps[i].Enabled = ptr(true)
+		}
+	}
+}
+
+func setInt(v *int, def int) {
+	if *v == 0 {
+		*v = def
+	}
+}
+
+func setDur(v *Duration, def time.Duration) {
+	if *v == 0 {
+		*v = Duration(def)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

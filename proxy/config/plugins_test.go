@@ -1,0 +1,23 @@
+package config
+
+import (
+	"encoding/json"
+
+	"github.com/weirgw/weir/sdk"
+)
+
+// Fake plugin factories for validation tests. The real plugins live in
+// plugins/ and are not imported here; this test binary registers names of
+// its own: those the SPEC example uses (key_auth, rate_limit, cors) and
+// test_plugin.
+func init() {
+	for _, name := range []string{"key_auth", "rate_limit", "cors", "test_plugin"} {
+		sdk.Register(sdk.Factory{Name: name, New: newNopFilter})
+	}
+}
+
+type nopFilter struct{}
+
+func (nopFilter) OnRequest(*sdk.Ctx) (sdk.Status, error) { return sdk.Continue, nil }
+
+func newNopFilter(*sdk.Build, json.RawMessage) (sdk.Filter, error) { return nopFilter{}, nil }

@@ -1,0 +1,180 @@
+package config
+
+import (
+	"strconv"
+	"unicode/utf8"
+)
+
+// The canonical form of a config file is a JSON document. YAML and JSON
+// inputs are both first read into this generic tree, which keeps the order
+// of keys (so a plugin's raw config reads as the operator wrote it) and
+// remembers what ${VAR} expansion needs to know about each scalar. The tree
+// is then checked against the schema, written out as JSON and decoded
+// strictly into Config: there is exactly one decoding path whatever the
+// input format.
+
+type kind uint8
+
+const (
+	kNull kind = iota
+	kBool
+	kNumber
+	kString
+	kList
+	kMap
+)
+
+type node struct {
+	kind kind
+	// str is a string's value or a number's JSON literal.
+	str string
+	b   bool
+	// items are a list's elements, or a mapping's values (keys in keys).
+	items []*node
+	keys  []string
+	// plain marks a YAML scalar written without quotes. After expansion
+	// such a value is read again as YAML would ("${PORT}" becomes a
+	// number) where the schema does not say what it must be.
+	plain bool
+	// fromEnv marks a string that ${VAR} expansion changed.
+	fromEnv bool
+}
+
+// describe says what a value is, for "expected X, got Y" messages.
+func (n *node) describe() string {
+	switch n.kind {
+	case kNull:
+		return "null"
+	case kBool:
+		if n.b {
+			return "true"
+		}
+		return "false"
+	case kNumber:
+		return n.str
+	case kString:
+		s := n.str
+		if len(s) > 60 {
+			s = s[:57] + "..."
+		}
+		return strconv.Quote(s)
+	case kList:
+		return "a list"
+	default:
+		return "a mapping"
+	}
+}
+
+// get returns the value of mapping key k, or nil.
+func (n *node) get(k string) *node {
+	if n == nil || n.kind != kMap {
+		return nil
+	}
+	for i, x := range n.keys {
+		if x == k {
+			return n.items[i]
+		}
+	}
+	return nil
+}
+
+// appendJSON writes n as JSON, keeping the order of mapping keys.
+func (n *node) appendJSON(dst []byte) []byte {
+	switch n.kind {
+	case kNull:
+		return append(dst, "null"...)
+	case kBool:
+		if n.b {
+			return append(dst, "true"...)
+		}
+		return append(dst, "false"...)
+	case kNumber:
+		return append(dst, n.str...)
+	case kString:
+		return appendJSONString(dst, n.str)
+	case kList:
+		dst = append(dst, '[')
+		for i, it := range n.items {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = it.appendJSON(dst)
+		}
+		return append(dst, ']')
+	default:
+		dst = append(dst, '{')
+		for i, k := range n.keys {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, k)
+			dst = append(dst, ':')
+			dst = n.items[i].appendJSON(dst)
+		}
+		return append(dst, '}')
+	}
+}
+
+// appendJSONString writes s as a JSON string (RFC 8259 §7). Unlike
+// encoding/json it leaves <, > and & alone: a plugin's raw config is
+// handed on as the operator wrote it. Invalid UTF-8 becomes U+FFFD.
+func appendJSONString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c == '\n':
+				dst = append(dst, '\\', 'n')
+			case c == '\r':
+				dst = append(dst, '\\', 'r')
+			case c == '\t':
+				dst = append(dst, '\\', 't')
+			case c < 0x20:
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				dst = append(dst, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, `\ufffd`...)
+		} else {
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(dst, '"')
+}
+
+// budget bounds the tree a document may expand to. YAML aliases let a
+// few hundred bytes name billions of values ("billion laughs"); the
+// budget refuses such a document before it is built.
+type budget struct {
+	nodes, bytes int
+}
+
+const (
+	// MaxDocumentBytes is the largest config file accepted.
+	MaxDocumentBytes = 16 << 20
+	// maxTreeNodes and maxTreeBytes bound the document after YAML aliases
+	// are expanded: far above any real config, far below what would hurt
+	// the process.
+	maxTreeNodes = 2 << 20
+	maxTreeBytes = 64 << 20
+	// maxDepth bounds nesting; configs are a handful of levels deep, and
+	// recursion over hostile input must not exhaust the stack.
+	maxDepth = 200
+)
+
+// spend charges one value of n string bytes; false when over budget.
+func (b *budget) spend(n int) bool {
+	b.nodes++
+	b.bytes += n
+	return b.nodes <= maxTreeNodes && b.bytes <= maxTreeBytes
+}

@@ -1,0 +1,163 @@
+package config
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Validate checks c and returns an ErrorList with every problem found
+// (nil when there is none), each naming file, the place and the fix.
+//
+// Validate accepts a config with or without defaults applied: a zero value
+// reads as "the default". Call ApplyDefaults first anyway, so that the
+// config that was validated is the one that runs. Plugin configs are
+// checked later by each plugin's Factory.New when the config is compiled;
+// here only the plugin names are.
+func Validate(c *Config, file string) error {
+	v := &validator{errs: errs{file: file}, c: c, services: map[string]int{}}
+	for i, s := range c.Services {
+		if _, dup := v.services[s.Name]; !dup && s.Name != "" {
+			v.services[s.Name] = i
+			v.serviceNames = append(v.serviceNames, s.Name)
+		}
+	}
+	v.listen()
+	v.admin()
+	v.redis()
+	v.server()
+	v.checkServices()
+	v.checkRoutes()
+	v.checkConsumers()
+	v.pluginList("plugins", c.Plugins)
+	return v.err()
+}
+
+type validator struct {
+	errs
+	c *Config
+	// services indexes the first service of each name; serviceNames keeps
+	// them in file order for "known: ..." hints.
+	services     map[string]int
+	serviceNames []string
+}
+
+func (v *validator) listen() {
+	seen := map[string]int{}
+	for i, a := range v.c.Listen {
+		place := "listen"
+		if len(v.c.Listen) > 1 {
+			place = index("listen", i)
+		}
+		if err := checkListenAddr(a); err != nil {
+			v.add(place, "%v", err)
+			continue
+		}
+		if j, dup := seen[a]; dup {
+			v.add(place, "%q is listed twice (also listen[%d]); keep one", a, j)
+			continue
+		}
+		seen[a] = i
+	}
+}
+
+func (v *validator) admin() {
+	a := v.c.Admin
+	if a == nil {
+		return
+	}
+	if a.Listen == "" {
+		v.add("admin.listen", `the admin listener needs an address: write "127.0.0.1:8081", or remove the admin section to turn it off`)
+		return
+	}
+	if err := checkListenAddr(a.Listen); err != nil {
+		v.add("admin.listen", "%v", err)
+		return
+	}
+	for _, l := range v.c.Listen {
+		if sameListener(a.Listen, l) {
+			v.add("admin.listen", "%q collides with the proxy listener %q: give the admin listener another port", a.Listen, l)
+			break
+		}
+	}
+	if !validHeaderValue(a.Token) {
+		v.add("admin.token", "the token holds control characters: use printable characters only")
+	}
+	if a.Token == "" && !isLoopback(a.Listen) {
+		v.add("admin.token", "the admin API listens on %q without a token, open to the network: set admin.token or listen on 127.0.0.1", a.Listen)
+	}
+}
+
+func (v *validator) redis() {
+	r := v.c.Redis
+	if r == nil {
+		return
+	}
+	if len(r.Addrs) == 0 {
+		v.add("redis.addrs", `no address: list at least one host:port, such as ["127.0.0.1:6379"], or remove the redis section to keep state in memory`)
+	}
+	seen := map[string]bool{}
+	for i, a := range r.Addrs {
+		p := index("redis.addrs", i)
+		if err := checkDialAddr(a); err != nil {
+			v.add(p, "%v", err)
+			continue
+		}
+		if seen[a] {
+			v.add(p, "%q is listed twice; keep one", a)
+		}
+		seen[a] = true
+	}
+	if r.DB < 0 {
+		v.add("redis.db", "%d is negative: use a database number from 0 (the default)", r.DB)
+	}
+	v.duration("redis.timeout", r.Timeout, 0, 10*time.Second)
+}
+
+func (v *validator) server() {
+	s := &v.c.Server
+	switch {
+	case s.MaxHeaderBytes < 0:
+		v.add("server.max_header_bytes", "%d is negative: use at least 1024 (the default is %d)", s.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	case s.MaxHeaderBytes > 0 && s.MaxHeaderBytes < 1024:
+		v.add("server.max_header_bytes", "%d is too small for real requests: use at least 1024 (the default is %d)", s.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	case s.MaxHeaderBytes > 1<<20:
+		v.add("server.max_header_bytes", "%d is over 1 MiB: every connection reserves a buffer this size; use at most 1048576", s.MaxHeaderBytes)
+	}
+	if s.MaxBodyBytes < 0 {
+		v.add("server.max_body_bytes", "%d is negative: use a size in bytes (the default is %d)", s.MaxBodyBytes, DefaultMaxBodyBytes)
+	}
+	if s.MaxConns < 0 {
+		v.add("server.max_conns", "%d is negative: use a number of connections (the default is %d)", s.MaxConns, DefaultMaxConns)
+	}
+	if s.MaxConnsPerIP < 0 {
+		v.add("server.max_conns_per_ip", "%d is negative: use 0 for no limit or a number of connections", s.MaxConnsPerIP)
+	}
+	v.duration("server.read_timeout", s.ReadTimeout, time.Millisecond, 0)
+	v.duration("server.write_timeout", s.WriteTimeout, time.Millisecond, 0)
+	v.duration("server.idle_timeout", s.IdleTimeout, time.Millisecond, 0)
+	v.duration("server.drain_timeout", s.DrainTimeout, 0, 0)
+	for i, p := range s.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err == nil {
+			continue
+		}
+		if _, err := netip.ParseAddr(p); err == nil {
+			continue
+		}
+		v.add(index("server.trusted_proxies", i), "%q is not an IP address or a CIDR such as \"10.0.0.0/8\"", p)
+	}
+}
+
+// duration checks a non-zero duration against bounds (0: no bound). Zero
+// means the default and is always fine; negative values only come from
+// configs built in code, the parser refuses them.
+func (v *validator) duration(place string, d Duration, lo, hi time.Duration) {
+	switch {
+	case d == 0:
+	case d < 0:
+		v.add(place, "%s is negative: use a positive duration such as \"1s\"", d.D())
+	case lo > 0 && d.D() < lo:
+		v.add(place, "%s is too short: use at least %s", d.D(), lo)
+	case hi > 0 && d.D() > hi:
+		v.add(place, "%s is too long: use at most %s", d.D(), hi)
+	}
+}

@@ -1,0 +1,99 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/weirgw/weir/sdk"
+)
+
+func (v *validator) checkConsumers() {
+	first := map[string]int{}
+	for i := range v.c.Consumers {
+		cs := &v.c.Consumers[i]
+		p := index("consumers", i)
+		switch {
+		case cs.Name == "":
+			v.add(key(p, "name"), "a consumer needs a name")
+		case !visibleASCII(cs.Name):
+			v.add(key(p, "name"), "%q holds spaces, control or non-ASCII characters, which cannot go upstream in X-Consumer-Name: rename it", cs.Name)
+		default:
+			if j, dup := first[cs.Name]; dup {
+				v.add(key(p, "name"), "consumers[%d] is already named %q: consumer names must be unique", j, cs.Name)
+			} else {
+				first[cs.Name] = i
+			}
+		}
+		groups := map[string]bool{}
+		for j, g := range cs.Groups {
+			gp := index(key(p, "groups"), j)
+			switch {
+			case !visibleASCII(g) || strings.Contains(g, ","):
+				v.add(gp, "%q is not a group name: use printable ASCII without spaces or commas (X-Consumer-Groups is comma separated)", g)
+			case groups[g]:
+				v.add(gp, "%q is listed twice; keep one", g)
+			}
+			groups[g] = true
+		}
+		for _, kind := range sortedKeys(cs.Credentials) {
+			kp := key(key(p, "credentials"), kind)
+			if kind == "" {
+				v.add(kp, "a credential kind is empty: use the name of the plugin the credentials are for, such as key_auth")
+				continue
+			}
+			for j, raw := range cs.Credentials[kind] {
+				if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
+					v.add(index(kp, j), "expected a mapping of the %s plugin's credential fields, such as {key: \"...\"}", kind)
+				}
+			}
+		}
+	}
+}
+
+// pluginList checks the plugin instances of one list (global or a
+// route's): registered names, each at most once, config a mapping.
+func (v *validator) pluginList(p string, plugins []Plugin) {
+	first := map[string]int{}
+	for i, pl := range plugins {
+		ip := index(p, i)
+		if pl.Name == "" {
+			v.add(key(ip, "name"), "a plugin needs a name%s", registered())
+			continue
+		}
+		if _, ok := sdk.Lookup(pl.Name); !ok {
+			hint := didYouMean(pl.Name, sdk.Names())
+			if hint == "" {
+				hint = registered()
+			}
+			v.add(ip, "unknown plugin %q%s", pl.Name, hint)
+		}
+		if j, dup := first[pl.Name]; dup {
+			v.add(ip, "plugin %q is also %s: keep one instance per list", pl.Name, index(p, j))
+		} else {
+			first[pl.Name] = i
+		}
+		if t := bytes.TrimSpace(pl.Config); len(t) > 0 && t[0] != '{' && !bytes.Equal(t, []byte("null")) {
+			v.add(key(ip, "config"), "expected a mapping of the %s plugin's settings", pl.Name)
+		}
+	}
+}
+
+// registered lists the compiled-in plugins for hints.
+func registered() string {
+	names := sdk.Names()
+	if len(names) == 0 {
+		return " (no plugins are compiled in)"
+	}
+	return fmt.Sprintf(" (known: %s)", quoteList(names))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

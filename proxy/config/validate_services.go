@@ -1,0 +1,172 @@
+package config
+
+import (
+	"fmt"
+	"time"
+)
+
+var balancers = []string{BalancerRoundRobin, BalancerLeastConn, BalancerConsistentHash, BalancerRandom}
+
+// Limits of service settings.
+const (
+	MaxRetries = 10
+	MaxWeight  = 1000
+)
+
+func (v *validator) checkServices() {
+	first := map[string]int{}
+	for i := range v.c.Services {
+		s := &v.c.Services[i]
+		p := index("services", i)
+		v.name(key(p, "name"), "service", s.Name, first, "services", i)
+		v.targets(p, s)
+		v.balancer(p, s)
+		if s.Retries != nil && (*s.Retries < 0 || *s.Retries > MaxRetries) {
+			v.add(key(p, "retries"), "%d is out of range: use 0 (no retry) to %d", *s.Retries, MaxRetries)
+		}
+		v.duration(key(p, "connect_timeout"), s.ConnectTimeout, time.Millisecond, 0)
+		v.duration(key(p, "timeout"), s.Timeout, time.Millisecond, 0)
+		v.duration(key(p, "max_conn_wait"), s.MaxConnWait, 0, 0)
+		if s.MaxConnsPerTarget < 0 {
+			v.add(key(p, "max_conns_per_target"), "%d is negative: use a number of connections (the default is %d)", s.MaxConnsPerTarget, DefaultMaxConnsPerTarget)
+		}
+		if s.HealthCheck != nil {
+			v.activeCheck(key(key(p, "health_check"), "active"), s.HealthCheck.Active)
+			v.passiveCheck(key(key(p, "health_check"), "passive"), s.HealthCheck.Passive)
+		}
+		v.breaker(key(p, "circuit_breaker"), s.CircuitBreaker)
+	}
+}
+
+// name checks a service or route name: syntax and uniqueness. first maps
+// names to the index of their first holder.
+func (v *validator) name(place, what, name string, first map[string]int, list string, i int) {
+	switch {
+	case name == "":
+		v.add(place, `a %s needs a name: letters, digits, "_", "." and "-"`, what)
+	case !validName(name):
+		v.add(place, `%q has characters other than letters, digits, "_", "." and "-": rename it`, name)
+	default:
+		if j, dup := first[name]; dup {
+			v.add(place, "%s[%d] is already named %q: %s names must be unique", list, j, name, what)
+			return
+		}
+		first[name] = i
+	}
+}
+
+func (v *validator) targets(p string, s *Service) {
+	seen := map[string]int{}
+	for j, t := range s.Targets {
+		tp := index(key(p, "targets"), j)
+		u, err := CanonicalTargetURL(t.URL)
+		if err != nil {
+			v.add(key(tp, "url"), "%v", err)
+		} else if k, dup := seen[u]; dup {
+			v.add(key(tp, "url"), "%q is also targets[%d]: list a target once and give it a larger weight instead", t.URL, k)
+		} else {
+			seen[u] = j
+		}
+		if t.Weight != nil && (*t.Weight < 0 || *t.Weight > MaxWeight) {
+			v.add(key(tp, "weight"), "%d is out of range: use 0 (drained) to %d (the default is %d)", *t.Weight, MaxWeight, DefaultWeight)
+		}
+	}
+}
+
+func (v *validator) balancer(p string, s *Service) {
+	b := s.Balancer
+	known := b == ""
+	for _, x := range balancers {
+		known = known || b == x
+	}
+	if !known {
+		v.add(key(p, "balancer"), "unknown balancer %q%s: use one of %s", b, didYouMean(b, balancers), quoteList(balancers))
+		return
+	}
+	if s.HashOn == "" {
+		return
+	}
+	if b != BalancerConsistentHash {
+		v.add(key(p, "hash_on"), "hash_on is only used by balancer consistent_hash: set balancer: consistent_hash or remove hash_on")
+		return
+	}
+	if err := checkHashOn(s.HashOn); err != nil {
+		v.add(key(p, "hash_on"), "%v", err)
+	}
+}
+
+func (v *validator) activeCheck(p string, a *ActiveHealthCheck) {
+	if a == nil {
+		return
+	}
+	if a.Path != "" && a.Path[0] != '/' {
+		v.add(key(p, "path"), "%q must start with \"/\", such as %q", a.Path, DefaultActivePath)
+	}
+	v.duration(key(p, "interval"), a.Interval, 100*time.Millisecond, 0)
+	v.duration(key(p, "timeout"), a.Timeout, time.Millisecond, 0)
+	interval, timeout := or(a.Interval, DefaultActiveInterval), or(a.Timeout, DefaultActiveTimeout)
+	if a.Timeout >= 0 && a.Interval >= 0 && timeout > interval {
+		v.add(key(p, "timeout"), "%s is longer than the interval %s, so probes would overlap: shorten timeout or lengthen interval", timeout, interval)
+	}
+	v.count(key(p, "healthy_after"), a.HealthyAfter, 100)
+	v.count(key(p, "unhealthy_after"), a.UnhealthyAfter, 100)
+	for i, st := range a.ExpectStatus {
+		if st < 100 || st > 599 {
+			v.add(index(key(p, "expect_status"), i), "%d is not an HTTP status: use 100 to 599", st)
+		}
+	}
+}
+
+func (v *validator) passiveCheck(p string, ph *PassiveHealthCheck) {
+	if ph == nil {
+		return
+	}
+	v.count(key(p, "unhealthy_after"), ph.UnhealthyAfter, 1000)
+	if ph.HealthyAfterMs < 0 {
+		v.add(key(p, "healthy_after_ms"), "%d is negative: use a number of milliseconds (the default is %d)", ph.HealthyAfterMs, DefaultPassiveHealthyAfter)
+	}
+}
+
+func (v *validator) breaker(p string, cb *CircuitBreaker) {
+	if cb == nil {
+		return
+	}
+	if !(cb.FailureRatio >= 0 && cb.FailureRatio <= 1) {
+		v.add(key(p, "failure_ratio"), "%v is out of range: use a ratio above 0 and at most 1, such as %v", cb.FailureRatio, DefaultFailureRatio)
+	}
+	if cb.MinRequests < 0 {
+		v.add(key(p, "min_requests"), "%d is negative: use at least 1 (the default is %d)", cb.MinRequests, DefaultMinRequests)
+	}
+	v.duration(key(p, "window"), cb.Window, 100*time.Millisecond, 0)
+	v.duration(key(p, "open_for"), cb.OpenFor, time.Millisecond, 0)
+}
+
+// count checks a consecutive-events threshold: 0 is the default, else 1..hi.
+func (v *validator) count(place string, n, hi int) {
+	if n < 0 || n > hi {
+		v.add(place, "%d is out of range: use 1 to %d", n, hi)
+	}
+}
+
+func or(d Duration, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d.D()
+}
+
+// knownServices formats the service names for "no service named" errors.
+func (v *validator) knownServices(name string) string {
+	if len(v.serviceNames) == 0 {
+		return " (no services are defined)"
+	}
+	if s := didYouMean(name, v.serviceNames); s != "" {
+		return s
+	}
+	names := v.serviceNames
+	more := ""
+	if len(names) > 10 {
+		names, more = names[:10], fmt.Sprintf(", and %d more", len(v.serviceNames)-10)
+	}
+	return " (known: " + quoteList(names) + more + ")"
+}
