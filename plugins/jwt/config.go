@@ -135,6 +135,26 @@ func parseConfig(raw []byte) (*config, error) {
 	if cfg.KeyClaimName == "" {
 		cfg.KeyClaimName = defaultKeyClaim
 	}
+	jwksSet := cfg.JWKSRefresh.set || cfg.JWKSMinRefresh.set || cfg.JWKSTimeout.set
+	for _, d := range []struct {
+		key string
+		d   *duration
+		def time.Duration
+	}{
+		{"jwks_refresh", &cfg.JWKSRefresh, defaultJWKSRefresh},
+		{"jwks_min_refresh", &cfg.JWKSMinRefresh, -1}, // defaulted below
+		{"jwks_timeout", &cfg.JWKSTimeout, defaultJWKSTimeout},
+		{"clock_skew", &cfg.ClockSkew, 0},
+		{"cache_ttl", &cfg.CacheTTL, defaultCacheTTL},
+	} {
+		if err := d.d.check(d.key, d.def); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.JWKSMinRefresh.d == -1 {
+		// 30s, or jwks_refresh when that is shorter.
+		cfg.JWKSMinRefresh.d = min(defaultJWKSMinRefresh, cfg.JWKSRefresh.d)
+	}
 	if cfg.JWKSURL != "" {
 		u, err := url.Parse(cfg.JWKSURL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -149,21 +169,9 @@ func parseConfig(raw []byte) (*config, error) {
 			return nil, errors.New("issuer applies to tokens verified with jwks_url; set jwks_url or remove issuer (consumer credentials match their own issuer)")
 		case cfg.ConsumerClaim != "":
 			return nil, errors.New("consumer_claim applies to tokens verified with jwks_url; set jwks_url or remove consumer_claim")
-		case cfg.JWKSRefresh != 0 || cfg.JWKSMinRefresh != 0 || cfg.JWKSTimeout != 0:
+		case jwksSet:
 			return nil, errors.New("jwks_refresh, jwks_min_refresh and jwks_timeout need jwks_url")
 		}
-	}
-	if cfg.JWKSRefresh == 0 {
-		cfg.JWKSRefresh = duration(defaultJWKSRefresh)
-	}
-	if cfg.JWKSMinRefresh == 0 {
-		cfg.JWKSMinRefresh = duration(defaultJWKSMinRefresh)
-		if cfg.JWKSMinRefresh > cfg.JWKSRefresh {
-			cfg.JWKSMinRefresh = cfg.JWKSRefresh
-		}
-	}
-	if cfg.JWKSTimeout == 0 {
-		cfg.JWKSTimeout = duration(defaultJWKSTimeout)
 	}
 	if cfg.JWKSRefresh.D() < minJWKSInterval {
 		return nil, fmt.Errorf("jwks_refresh must be at least %s", minJWKSInterval)
@@ -171,11 +179,11 @@ func parseConfig(raw []byte) (*config, error) {
 	if cfg.JWKSMinRefresh.D() < minJWKSInterval {
 		return nil, fmt.Errorf("jwks_min_refresh must be at least %s (it bounds refetches caused by unknown key IDs)", minJWKSInterval)
 	}
-	if cfg.JWKSMinRefresh > cfg.JWKSRefresh {
+	if cfg.JWKSMinRefresh.d > cfg.JWKSRefresh.d {
 		return nil, errors.New("jwks_min_refresh must not exceed jwks_refresh")
 	}
-	if cfg.JWKSTimeout.D() > time.Minute {
-		return nil, errors.New("jwks_timeout must be at most 1m")
+	if cfg.JWKSTimeout.D() <= 0 || cfg.JWKSTimeout.D() > time.Minute {
+		return nil, errors.New("jwks_timeout must be > 0 and at most 1m")
 	}
 	for _, a := range cfg.Audiences {
 		if a == "" {
@@ -218,8 +226,8 @@ func parseConfig(raw []byte) (*config, error) {
 	if *cfg.CacheSize < 0 || *cfg.CacheSize > maxCacheSize {
 		return nil, fmt.Errorf("cache_size must be between 0 (off) and %d", maxCacheSize)
 	}
-	if cfg.CacheTTL == 0 {
-		cfg.CacheTTL = duration(defaultCacheTTL)
+	if cfg.CacheTTL.d <= 0 {
+		return nil, errors.New("cache_ttl must be > 0 (set cache_size: 0 to turn the cache off)")
 	}
 	if cfg.Realm == "" {
 		cfg.Realm = defaultRealm
@@ -278,23 +286,44 @@ var tchar = func() (t [256]bool) {
 
 // duration is a time.Duration written as a Go duration string ("30s"),
 // as everywhere in Weir's config: a bare number is refused because "5"
-// could mean seconds or milliseconds.
-type duration time.Duration
+// could mean seconds or milliseconds. A decoding problem is kept in err
+// and reported by check, which knows the key's name.
+type duration struct {
+	d   time.Duration
+	set bool
+	err error
+}
 
-func (d duration) D() time.Duration { return time.Duration(d) }
+func dur(d time.Duration) duration { return duration{d: d, set: true} }
+
+func (d duration) D() time.Duration { return d.d }
 
 func (d *duration) UnmarshalJSON(b []byte) error {
+	d.set = true
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("a duration must be a string such as \"1s\" or \"250ms\", got %s", b)
+		d.err = fmt.Errorf("a duration must be a string such as \"1s\" or \"250ms\", got %s", b)
+		return nil
 	}
 	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("invalid duration %q: use a number with a unit such as \"1s\" or \"250ms\"", s)
+	switch {
+	case err != nil:
+		d.err = fmt.Errorf("invalid duration %q: use a number with a unit such as \"1s\" or \"250ms\"", s)
+	case v < 0:
+		d.err = fmt.Errorf("duration %q must not be negative", s)
 	}
-	if v < 0 {
-		return fmt.Errorf("duration %q must not be negative", s)
+	d.d = v
+	return nil
+}
+
+// check reports a decoding error under the key's name and applies def
+// when the key was absent.
+func (d *duration) check(key string, def time.Duration) error {
+	if d.err != nil {
+		return fmt.Errorf("%s: %w", key, d.err)
 	}
-	*d = duration(v)
+	if !d.set {
+		d.d, d.set = def, true
+	}
 	return nil
 }

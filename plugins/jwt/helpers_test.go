@@ -1,0 +1,237 @@
+package jwt
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	gojwt "github.com/golang-jwt/jwt/v5"
+	"github.com/valyala/fasthttp"
+
+	"github.com/weirgw/weir/sdk"
+)
+
+// Test keys are generated once per test binary.
+var (
+	keysOnce             sync.Once
+	rsaKey, rsaKey2      *rsa.PrivateKey
+	ecKey256, ecKey384   *ecdsa.PrivateKey
+	edPub                ed25519.PublicKey
+	edKey                ed25519.PrivateKey
+	rsaPubPEM, rsa2PEM   string
+	ec256PEM, ec384PEM   string
+	edPubPEM, rsa1024PEM string
+)
+
+const hsSecret = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" // 64 bytes
+
+func keys(t testing.TB) {
+	t.Helper()
+	keysOnce.Do(func() {
+		must := func(err error) {
+			if err != nil {
+				panic(err)
+			}
+		}
+		var err error
+		rsaKey, err = rsa.GenerateKey(rand.Reader, 2048)
+		must(err)
+		rsaKey2, err = rsa.GenerateKey(rand.Reader, 2048)
+		must(err)
+		ecKey256, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		must(err)
+		ecKey384, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+		must(err)
+		edPub, edKey, err = ed25519.GenerateKey(rand.Reader)
+		must(err)
+		small, err := rsa.GenerateKey(rand.Reader, 1024)
+		must(err)
+		rsaPubPEM = pubPEM(&rsaKey.PublicKey)
+		rsa2PEM = pubPEM(&rsaKey2.PublicKey)
+		ec256PEM = pubPEM(&ecKey256.PublicKey)
+		ec384PEM = pubPEM(&ecKey384.PublicKey)
+		edPubPEM = pubPEM(edPub)
+		rsa1024PEM = pubPEM(&small.PublicKey)
+	})
+}
+
+func pubPEM(k any) string {
+	der, err := x509.MarshalPKIXPublicKey(k)
+	if err != nil {
+		panic(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+// claims returns a fresh valid claim set for issuer iss.
+func claims(iss string) gojwt.MapClaims {
+	now := time.Now()
+	return gojwt.MapClaims{
+		"iss": iss,
+		"sub": "user-1",
+		"iat": now.Unix(),
+		"exp": now.Add(time.Hour).Unix(),
+	}
+}
+
+// sign signs claims with alg and key, adding header fields from hdr.
+func sign(t testing.TB, alg string, key any, c gojwt.MapClaims, hdr map[string]any) string {
+	t.Helper()
+	tok := gojwt.NewWithClaims(gojwt.GetSigningMethod(alg), c)
+	for k, v := range hdr {
+		tok.Header[k] = v
+	}
+	s, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatalf("sign %s: %v", alg, err)
+	}
+	return s
+}
+
+func b64(v any) string {
+	var raw []byte
+	switch x := v.(type) {
+	case string:
+		raw = []byte(x)
+	case []byte:
+		raw = x
+	default:
+		var err error
+		if raw, err = json.Marshal(v); err != nil {
+			panic(err)
+		}
+	}
+	return base64.RawURLEncoding.EncodeToString(raw)
+}
+
+// hmacForge builds an HS* token by hand over arbitrary header and payload
+// (used for "alg" spellings golang-jwt refuses to sign).
+func rawToken(header, payload any, sig string) string {
+	return b64(header) + "." + b64(payload) + "." + sig
+}
+
+func consumer(name string, groups []string, creds ...string) *sdk.Consumer {
+	c := &sdk.Consumer{Name: name, Groups: groups, Credentials: map[string][]json.RawMessage{}}
+	for _, cr := range creds {
+		c.Credentials["jwt"] = append(c.Credentials["jwt"], json.RawMessage(cr))
+	}
+	return c
+}
+
+func credJSON(fields map[string]string) string {
+	b, _ := json.Marshal(fields)
+	return string(b)
+}
+
+// newFilter builds a filter with consumers, failing the test on error.
+func newFilter(t testing.TB, cfg string, consumers ...*sdk.Consumer) *filter {
+	t.Helper()
+	b := &sdk.Build{Route: "test-route", Consumers: sdk.NewConsumers(consumers)}
+	f, err := New(b, json.RawMessage(cfg))
+	if err != nil {
+		t.Fatalf("New(%s): %v", cfg, err)
+	}
+	t.Cleanup(func() { _ = f.(*filter).Close() })
+	return f.(*filter)
+}
+
+// result is what one request through a filter produced.
+type result struct {
+	status    sdk.Status
+	code      int
+	body      string
+	challenge string
+	consumer  *sdk.Consumer
+	cred      string
+	scopes    []string
+	reqHeader map[string]string
+}
+
+// run sends one request with the given request headers through f.
+func run(t testing.TB, f *filter, headers map[string]string) result {
+	t.Helper()
+	var rc fasthttp.RequestCtx
+	var req fasthttp.Request
+	req.SetRequestURI("http://example.com/api")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	rc.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1234}, nil)
+	c := sdk.AcquireCtx(&rc)
+	defer sdk.ReleaseCtx(c)
+	c.SetPath([]byte("/api"))
+	st, err := f.OnRequest(c)
+	if err != nil {
+		t.Fatalf("OnRequest returned error: %v", err)
+	}
+	c.ApplyResponseHeaders()
+	r := result{
+		status:    st,
+		code:      rc.Response.StatusCode(),
+		body:      string(rc.Response.Body()),
+		challenge: string(rc.Response.Header.Peek("WWW-Authenticate")),
+		consumer:  c.Consumer(),
+		cred:      c.Credential(),
+		scopes:    append([]string(nil), c.Scopes()...),
+		reqHeader: map[string]string{},
+	}
+	for k, v := range rc.Request.Header.All() {
+		r.reqHeader[string(k)] = string(v)
+	}
+	return r
+}
+
+func bearerHdr(tok string) map[string]string {
+	return map[string]string{"Authorization": "Bearer " + tok}
+}
+
+func wantAccepted(t *testing.T, r result) {
+	t.Helper()
+	if r.status != sdk.Continue {
+		t.Fatalf("want the request accepted, got %d %s (challenge %q)", r.code, r.body, r.challenge)
+	}
+}
+
+func wantRefused(t *testing.T, r result, code int, bodyPart string) {
+	t.Helper()
+	if r.status != sdk.Stop || r.code != code {
+		t.Fatalf("want %d, got status %v code %d body %s", code, r.status, r.code, r.body)
+	}
+	if !strings.Contains(r.body, bodyPart) {
+		t.Fatalf("want body containing %q, got %s", bodyPart, r.body)
+	}
+	if code == 401 && !strings.HasPrefix(r.challenge, `Bearer realm="`) {
+		t.Fatalf("401 without a Bearer challenge: %q", r.challenge)
+	}
+	if r.consumer != nil {
+		t.Fatalf("refused request identified consumer %q", r.consumer.Name)
+	}
+}
+
+// newCtx builds a request context with headers; the caller releases c.
+func newCtx(headers map[string]string) (*fasthttp.RequestCtx, *sdk.Ctx) {
+	rc := &fasthttp.RequestCtx{}
+	var req fasthttp.Request
+	req.SetRequestURI("http://example.com/api")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	rc.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1234}, nil)
+	c := sdk.AcquireCtx(rc)
+	c.SetPath([]byte("/api"))
+	return rc, c
+}
+
+func sha256Sum(tok string) [32]byte { return sha256.Sum256([]byte(tok)) }
