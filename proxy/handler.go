@@ -198,13 +198,11 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 	// the client's query string.
 	uri := req.URI()
 	st.buf = appendEscapedPath(st.buf[:0], c.UpstreamPath())
-	if q := uri.QueryString(); len(q) > 0 || uri.QueryArgs().Len() > 0 {
-		st.buf = append(st.buf, '?')
-		if uri.QueryArgs().Len() > 0 {
-			st.buf = uri.QueryArgs().AppendBytes(st.buf)
-		} else {
-			st.buf = append(st.buf, q...)
-		}
+	// The raw query string travels as the client wrote it (re-encoding
+	// could change its meaning for the upstream). A plugin that edits
+	// QueryArgs writes them back with URI().SetQueryStringBytes.
+	if q := uri.QueryString(); len(q) > 0 {
+		st.buf = append(append(st.buf, '?'), q...)
 	}
 	clientHost := append(st.tmp[:0], rc.Host()...)
 	st.tmp = clientHost

@@ -18,15 +18,15 @@ func WriteError(rc *fasthttp.RequestCtx, status int, msg string, requestID []byt
 	resp.SetStatusCode(status)
 	resp.Header.SetContentTypeBytes(contentTypeJSON)
 	resp.Header.Set("Cache-Control", "no-store")
-	b := resp.Body()[:0]
-	b = append(b, `{"status":`...)
+	var stack [256]byte
+	b := append(stack[:0], `{"status":`...)
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, `,"error":`...)
 	b = AppendJSONString(b, msg)
 	b = append(b, `,"request_id":`...)
 	b = AppendJSONString(b, b2s(requestID))
 	b = append(b, '}')
-	resp.SetBodyRaw(b)
+	resp.AppendBody(b) // copies into the response's pooled buffer
 }
 
 // AppendJSONString appends s as a JSON string literal, escaping what JSON

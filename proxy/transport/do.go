@@ -42,6 +42,11 @@ func (t *Transport) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline 
 		if err == nil {
 			return nil
 		}
+		if !deadline.IsZero() && !time.Now().Before(deadline) {
+			// fasthttp wraps read errors in types that hide net.Error's
+			// Timeout; the clock is the reliable witness.
+			return ErrTimeout
+		}
 		var nothing fasthttp.ErrNothingRead
 		staleConn := reused && (errors.As(err, &nothing) || errors.Is(err, io.EOF) || isConnReset(err))
 		if staleConn && attempt == 0 && !req.IsBodyStream() && isIdempotent(req.Header.Method()) {

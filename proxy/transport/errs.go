@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"syscall"
@@ -10,6 +11,10 @@ import (
 func isConnReset(err error) bool {
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
+
+// ErrTimeout: the request's deadline passed before the response was read
+// (504).
+var ErrTimeout = fmt.Errorf("upstream did not answer in time: %w", os.ErrDeadlineExceeded)
 
 // IsTimeout reports whether err is a deadline expiry (504 rather than 502).
 func IsTimeout(err error) bool {

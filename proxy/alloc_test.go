@@ -1,0 +1,87 @@
+package proxy
+
+import (
+	"net"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+var staticBody = []byte("0123456789012345678901234567890123456789012345678901234567890123")
+
+// staticUpstream answers every request with a fixed 64-byte body and
+// allocates nothing itself, so allocation counts below are the gateway's.
+func staticUpstream(t testing.TB) *upstream {
+	return startUpstream(t, func(rc *fasthttp.RequestCtx) { rc.SetBody(staticBody) })
+}
+
+const allocConfig = `
+listen: "127.0.0.1:0"
+services: [{name: s, targets: [{url: "UP"}]}]
+routes:
+  - {name: exact, paths: ["=/exact"], service: s}
+  - {name: api, paths: ["/api"], strip_path: true, service: s}
+  - {name: users, paths: ["/users/{id}"], methods: [GET], service: s}
+`
+
+func newDirectCtx(t testing.TB) *fasthttp.RequestCtx {
+	var req fasthttp.Request
+	rc := &fasthttp.RequestCtx{}
+	rc.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5555}, nil)
+	return rc
+}
+
+func prepare(rc *fasthttp.RequestCtx, uri string) {
+	rc.Request.Reset()
+	rc.Response.Reset()
+	rc.Request.Header.SetMethod("GET")
+	rc.Request.SetRequestURI(uri)
+	rc.Request.Header.SetHost("gw.example.com")
+	rc.Request.Header.Set("User-Agent", "alloc-test")
+}
+
+// TestZeroAllocRouteAndForward proves DESIGN.md habit 1 for the core
+// path: route match + forward of a GET with no plugins allocates nothing
+// per request once pools are warm.
+func TestZeroAllocRouteAndForward(t *testing.T) {
+	up := staticUpstream(t)
+	srv, err := New(mustParse(t, sub(allocConfig, "UP", up.URL)), "test.yaml", quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(ctxTimeout(2e9))
+	h := srv.Handler()
+	rc := newDirectCtx(t)
+	for _, uri := range []string{"/exact", "/api/things?x=1", "/users/42"} {
+		t.Run(uri, func(t *testing.T) {
+			for i := 0; i < 50; i++ { // warm pools, counters, connections
+				prepare(rc, uri)
+				h(rc)
+				if rc.Response.StatusCode() != 200 {
+					t.Fatalf("warm-up: %d %s", rc.Response.StatusCode(), rc.Response.Body())
+				}
+			}
+			allocs := testing.AllocsPerRun(200, func() {
+				prepare(rc, uri)
+				h(rc)
+			})
+			if rc.Response.StatusCode() != 200 || string(rc.Response.Body()) != string(staticBody) {
+				t.Fatalf("unexpected answer %d %q", rc.Response.StatusCode(), rc.Response.Body())
+			}
+			if allocs != 0 {
+				t.Fatalf("%s: %.1f allocations per request, want 0", uri, allocs)
+			}
+		})
+	}
+	t.Run("404", func(t *testing.T) {
+		prepare(rc, "/nope")
+		h(rc)
+		allocs := testing.AllocsPerRun(200, func() {
+			prepare(rc, "/nope")
+			h(rc)
+		})
+		if rc.Response.StatusCode() != 404 || allocs != 0 {
+			t.Fatalf("404 path: status %d, %.1f allocs", rc.Response.StatusCode(), allocs)
+		}
+	})
+}

@@ -1,0 +1,70 @@
+package proxy
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
+)
+
+// BenchmarkHandlerForward: the handler alone (route + forward over a real
+// loopback keep-alive connection), no client parsing.
+func BenchmarkHandlerForward(b *testing.B) {
+	up := staticUpstream(b)
+	srv, err := New(mustParse(b, sub(allocConfig, "UP", up.URL)), "test.yaml", quietLog())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Shutdown(ctxTimeout(2e9))
+	h := srv.Handler()
+	rc := newDirectCtx(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		prepare(rc, "/users/42")
+		h(rc)
+	}
+}
+
+// BenchmarkHandlerNotFound: routing and the JSON 404, no upstream.
+func BenchmarkHandlerNotFound(b *testing.B) {
+	up := staticUpstream(b)
+	srv, err := New(mustParse(b, sub(allocConfig, "UP", up.URL)), "test.yaml", quietLog())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Shutdown(ctxTimeout(2e9))
+	h := srv.Handler()
+	rc := newDirectCtx(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		prepare(rc, "/nope")
+		h(rc)
+	}
+}
+
+// BenchmarkInmemoryRoundTrip: the whole request path, client to gateway
+// over fasthttputil.InmemoryListener and gateway to a loopback upstream.
+func BenchmarkInmemoryRoundTrip(b *testing.B) {
+	up := staticUpstream(b)
+	srv, err := New(mustParse(b, sub(allocConfig, "UP", up.URL)), "test.yaml", quietLog())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln := fasthttputil.NewInmemoryListener()
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Shutdown(ctxTimeout(2e9))
+	c := &fasthttp.HostClient{Addr: "gw", Dial: func(string) (net.Conn, error) { return ln.Dial() }, ReadTimeout: 5 * time.Second}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	req.SetRequestURI("http://gw/users/42")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := c.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+			b.Fatalf("%v %d", err, resp.StatusCode())
+		}
+	}
+}
