@@ -1,0 +1,195 @@
+package keyauth
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/weirgw/weir/sdk"
+)
+
+// Config is the plugin's `config` object.
+type Config struct {
+	// Header is the request header carrying the key; "" disables headers.
+	// Default X-API-Key.
+	Header *string `json:"header"`
+	// HeaderNames lists several headers, tried in order (instead of Header).
+	HeaderNames []string `json:"header_names"`
+	// Query is the query parameter carrying the key; "" disables the query.
+	// Default apikey.
+	Query *string `json:"query"`
+	// QueryNames lists several query parameters, tried in order (instead
+	// of Query).
+	QueryNames []string `json:"query_names"`
+	// HideCredentials removes the key (every configured header and query
+	// parameter) from the request before it is forwarded.
+	HideCredentials bool `json:"hide_credentials"`
+	// Anonymous names a consumer that requests without a valid key are
+	// attributed to instead of being refused (Kong's `anonymous`).
+	Anonymous string `json:"anonymous"`
+}
+
+// Credential is one entry of a consumer's `credentials.key_auth` list.
+type Credential struct {
+	Key string `json:"key"`
+	// ID names the credential in logs and for limits keyed on credentials;
+	// default "CONSUMER#INDEX". The key itself is never used as an ID so
+	// that it does not leak into logs or metrics.
+	ID string `json:"id"`
+}
+
+const (
+	defaultHeader = "X-API-Key"
+	defaultQuery  = "apikey"
+)
+
+// sources resolves the header and query names from cfg.
+func sources(cfg *Config) (headers, queries []string, err error) {
+	headers, err = names("header", cfg.Header, "header_names", cfg.HeaderNames, defaultHeader)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, h := range headers {
+		if !isToken(h) {
+			key := "header"
+			if cfg.HeaderNames != nil {
+				key = fmt.Sprintf("header_names[%d]", i)
+			}
+			return nil, nil, fmt.Errorf("%s: %q is not a valid header name", key, h)
+		}
+	}
+	queries, err = names("query", cfg.Query, "query_names", cfg.QueryNames, defaultQuery)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(headers) == 0 && len(queries) == 0 {
+		return nil, nil, errors.New("no place to read the key from: set header or query")
+	}
+	return headers, queries, nil
+}
+
+func names(oneKey string, one *string, listKey string, list []string, def string) ([]string, error) {
+	switch {
+	case one != nil && list != nil:
+		return nil, fmt.Errorf("set %s or %s, not both", oneKey, listKey)
+	case list != nil:
+		for i, n := range list {
+			if n == "" {
+				return nil, fmt.Errorf("%s[%d]: empty name; remove it", listKey, i)
+			}
+			for j := range i {
+				if list[j] == n {
+					return nil, fmt.Errorf("%s[%d]: %q is listed twice", listKey, i, n)
+				}
+			}
+		}
+		return list, nil
+	case one == nil:
+		return []string{def}, nil
+	case *one == "":
+		return nil, nil
+	default:
+		return []string{*one}, nil
+	}
+}
+
+// isToken reports whether s is an RFC 9110 §5.6.2 token, the syntax of a
+// header field name.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		switch {
+		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch >= '0' && ch <= '9':
+		case ch < 0x80 && tcharSymbols[ch]:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+var tcharSymbols = [128]bool{'!': true, '#': true, '$': true, '%': true, '&': true, '\'': true,
+	'*': true, '+': true, '-': true, '.': true, '^': true, '_': true, '`': true, '|': true, '~': true}
+
+// entry is one indexed key.
+type entry struct {
+	key      []byte
+	consumer *sdk.Consumer
+	id       string
+}
+
+// where names a credential for error messages.
+type where struct {
+	consumer string
+	index    int
+}
+
+// indexKeys decodes every consumer's key_auth credentials into a map keyed
+// by the SHA-256 of the key. The digest is what makes the lookup safe to do
+// with an ordinary map: how long a lookup takes depends only on the digest
+// of what the client sent, which tells an attacker nothing about any stored
+// key, so an attacker cannot learn a key byte by byte from timing.
+//
+// Every key_auth instance of a snapshot (one per route using it) sees the
+// same consumers, so the last index is cached by the *sdk.Consumers it was
+// built from: a config with many routes hashes each key once per load, not
+// once per route. Indexes are read-only once built, hence safe to share.
+func indexKeys(cs *sdk.Consumers) (map[[sha256.Size]byte]*entry, error) {
+	lastIndex.Lock()
+	defer lastIndex.Unlock()
+	if lastIndex.cs != cs || cs == nil {
+		lastIndex.keys, lastIndex.err = buildIndex(cs)
+		lastIndex.cs = cs
+	}
+	return lastIndex.keys, lastIndex.err
+}
+
+var lastIndex struct {
+	sync.Mutex
+	cs   *sdk.Consumers
+	keys map[[sha256.Size]byte]*entry
+	err  error
+}
+
+func buildIndex(cs *sdk.Consumers) (map[[sha256.Size]byte]*entry, error) {
+	keys := map[[sha256.Size]byte]*entry{}
+	from := map[[sha256.Size]byte]where{}
+	ids := map[string]string{}
+	for _, cons := range cs.All() {
+		for i, raw := range cons.Credentials["key_auth"] {
+			if r := bytes.TrimSpace(raw); len(r) == 0 || r[0] != '{' {
+				return nil, fmt.Errorf("consumer %q: key_auth[%d]: a credential is an object like {key: \"...\"}", cons.Name, i)
+			}
+			var cred Credential
+			if err := sdk.DecodeConfig(raw, &cred); err != nil {
+				return nil, fmt.Errorf("consumer %q: key_auth[%d]: %w", cons.Name, i, err)
+			}
+			if cred.Key == "" {
+				return nil, fmt.Errorf("consumer %q: key_auth[%d]: key must be set", cons.Name, i)
+			}
+			h := sha256.Sum256([]byte(cred.Key))
+			if prev, dup := from[h]; dup {
+				if prev.consumer == cons.Name {
+					return nil, fmt.Errorf("consumer %q: key_auth[%d] repeats the key of key_auth[%d]; remove one", cons.Name, i, prev.index)
+				}
+				return nil, fmt.Errorf("consumers %q and %q share an API key; every key must be unique", prev.consumer, cons.Name)
+			}
+			from[h] = where{cons.Name, i}
+			id := cred.ID
+			if id == "" {
+				id = fmt.Sprintf("%s#%d", cons.Name, i)
+			}
+			if other, dup := ids[id]; dup {
+				return nil, fmt.Errorf("consumer %q: key_auth[%d]: id %q is already used by consumer %q; ids must be unique", cons.Name, i, id, other)
+			}
+			ids[id] = cons.Name
+			keys[h] = &entry{key: []byte(cred.Key), consumer: cons, id: id}
+		}
+	}
+	return keys, nil
+}
