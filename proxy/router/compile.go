@@ -30,6 +30,7 @@ type route struct {
 type headerCond struct {
 	name  string // canonical form (RFC 9110 §5.1: case-insensitive)
 	value string
+	id    int // one per distinct name in the Router; the first few are cached per Match
 }
 
 // group holds the path patterns of the routes that share one host key (or
@@ -191,6 +192,7 @@ func Compile(specs []Spec) (*Router, []RouteError) {
 		r.methodBit[m] = 1 << uint(i)
 	}
 	allowByMask := map[uint64][]byte{}
+	headerID := map[string]int{}
 
 	b := map[*group]*groupBuilder{}
 	builder := func(g *group) *groupBuilder {
@@ -205,6 +207,15 @@ func Compile(specs []Spec) (*Router, []RouteError) {
 		p := &ps[ri]
 		rt := &r.routes[ri]
 		rt.headers = p.headers
+		for i := range rt.headers {
+			hc := &rt.headers[i]
+			id, ok := headerID[hc.name]
+			if !ok {
+				id = len(headerID)
+				headerID[hc.name] = id
+			}
+			hc.id = id
+		}
 		rt.strip = s.StripPath
 		for _, m := range p.methods {
 			rt.methods |= r.methodBit[m]

@@ -1,5 +1,7 @@
 package router
 
+import "strings"
+
 // matchState is one Match call's bookkeeping; it lives on the stack.
 type matchState struct {
 	r      *Router
@@ -18,7 +20,15 @@ type matchState struct {
 	segStart [maxSegments + 1]int32
 	// Parameter search: the best (lowest-rank) full match so far.
 	best *paramCand
+	// Header values already peeked, by headerCond.id: many routes that
+	// differ only in a header value then cost one Peek, not one each.
+	hv    [cachedHeaders][]byte
+	hseen uint8
 }
+
+// cachedHeaders is how many distinct header names (the first ones in
+// config order) Match remembers; others are peeked for each candidate.
+const cachedHeaders = 8
 
 // Match finds the route for a request. host must be normalized with
 // NormalizeHost (empty when the request has none); path must be the
@@ -103,7 +113,18 @@ func (st *matchState) headersMatch(rt *route) bool {
 	}
 	for i := range rt.headers {
 		hc := &rt.headers[i]
-		if b2s(st.h.Peek(hc.name)) != hc.value {
+		var v []byte
+		if hc.id < cachedHeaders {
+			bit := uint8(1) << hc.id
+			if st.hseen&bit == 0 {
+				st.hv[hc.id] = st.h.Peek(hc.name)
+				st.hseen |= bit
+			}
+			v = st.hv[hc.id]
+		} else {
+			v = st.h.Peek(hc.name)
+		}
+		if b2s(v) != hc.value {
 			return false
 		}
 	}
@@ -254,6 +275,9 @@ func (st *matchState) matchRegex(c *rcand, m *Match) bool {
 	path := st.path
 	p := c.re
 	if len(path) < len(p.relit) || b2s(path[:len(p.relit)]) != p.relit {
+		return false
+	}
+	if p.reneed != "" && !strings.Contains(b2s(path), p.reneed) {
 		return false
 	}
 	rt := &st.r.routes[c.route]

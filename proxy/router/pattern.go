@@ -38,6 +38,7 @@ type pattern struct {
 	// regex
 	re     *regexp.Regexp
 	relit  string   // literal every match starts with at offset 0, "" if unknown
+	reneed string   // literal every match contains, "" if unknown
 	groups []string // name per capture group index (1-based: groups[0] unused); "" for unnamed
 	named  int
 }
@@ -203,6 +204,12 @@ func parseRegex(p string) (pattern, string) {
 		return pattern{}, fmt.Sprintf("%s has %d named groups; at most %d are allowed", q, pat.named, sdk.MaxParams)
 	}
 	pat.relit = anchoredLiteral(expr)
+	if sre, err := syntax.Parse(expr, syntax.Perl); err == nil {
+		pat.reneed = requiredLiteral(sre.Simplify())
+		if len(pat.reneed) <= len(pat.relit) || strings.ContainsRune(pat.reneed, utf8.RuneError) {
+			pat.reneed = "" // the prefix test already covers it, or see anchoredLiteral
+		}
+	}
 	return pat, ""
 }
 
@@ -238,4 +245,46 @@ func anchoredLiteral(expr string) string {
 		return ""
 	}
 	return b.String()
+}
+
+// requiredLiteral returns the longest literal that every match of re
+// contains ("" when none is known), so that Match can skip the regex with
+// a substring search: a route table of regexes that differ in a literal
+// ("/resource12/") then costs one fast search per regex instead of one
+// regex run. It only looks through concatenations, captures and
+// repetitions of at least one; case-folded literals do not count.
+func requiredLiteral(re *syntax.Regexp) string {
+	switch re.Op {
+	case syntax.OpLiteral:
+		if re.Flags&syntax.FoldCase != 0 {
+			return ""
+		}
+		return string(re.Rune)
+	case syntax.OpCapture, syntax.OpPlus:
+		return requiredLiteral(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return requiredLiteral(re.Sub[0])
+		}
+	case syntax.OpConcat:
+		best, run := "", ""
+		for _, sub := range re.Sub {
+			for sub.Op == syntax.OpCapture {
+				sub = sub.Sub[0]
+			}
+			if sub.Op == syntax.OpLiteral && sub.Flags&syntax.FoldCase == 0 {
+				run += string(sub.Rune) // adjacent literals form one run
+			} else {
+				run = ""
+				if l := requiredLiteral(sub); len(l) > len(best) {
+					best = l
+				}
+			}
+			if len(run) > len(best) {
+				best = run
+			}
+		}
+		return best
+	}
+	return ""
 }

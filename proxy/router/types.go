@@ -40,7 +40,10 @@ func (e RouteError) Error() string {
 
 // Headers is the request headers as the router reads them.
 // *fasthttp.RequestHeader satisfies it. Peek returns nil or an empty slice
-// for an absent header; the router does not keep what Peek returns.
+// for an absent header. Match remembers what Peek returned until it
+// returns (it compares one value against many routes), so a returned
+// slice must not change when Peek is called for another name; Match keeps
+// nothing afterwards.
 type Headers interface {
 	Peek(key string) []byte
 }
