@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"net/url"
 	"strconv"
 	"strings"
 )
@@ -51,34 +50,23 @@ func parseTargetURL(raw string) (target, error) {
 		}
 		rest = rest[:i]
 	}
-	u, err := url.Parse(strings.ToLower(scheme) + "://" + rest)
+	hostname, port, err := splitAuthority(rest)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return target{}, fmt.Errorf("url is not valid: %w", err)
-	}
-	hostname, port := u.Hostname(), u.Port()
-	if hostname == "" {
-		return target{}, errors.New("url has no host")
-	}
-	if strings.HasSuffix(u.Host, ":") {
-		return target{}, errors.New("url has an empty port")
+		return target{}, err
 	}
 	if port == "" {
 		port = defPort
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '0' {
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] < '1' || port[0] > '9' {
 		return target{}, fmt.Errorf("port %q must be a number between 1 and 65535", port)
 	}
 	hostname = strings.ToLower(hostname)
-	if a, err := netip.ParseAddr(hostname); err == nil {
+	if a, err := netip.ParseAddr(hostname); err == nil && a.Zone() == "" {
 		t.ip = true
 		t.ip6 = a.Is6()
 		hostname = a.String()
-	} else if strings.Contains(u.Host, "[") {
-		return target{}, fmt.Errorf("host %q is not a valid IPv6 address", hostname)
+	} else if strings.Contains(rest, "[") {
+		return target{}, fmt.Errorf("host %q is not a valid IPv6 address (zones are not supported)", hostname)
 	} else if err := checkHostname(hostname); err != nil {
 		return target{}, err
 	}
@@ -93,6 +81,44 @@ func parseTargetURL(raw string) (target, error) {
 	}
 	t.url = strings.ToLower(scheme) + "://" + t.host
 	return t, nil
+}
+
+// splitAuthority splits "host", "host:port", "[v6]" or "[v6]:port".
+func splitAuthority(a string) (host, port string, err error) {
+	if a == "" {
+		return "", "", errors.New("url has no host")
+	}
+	if a[0] == '[' {
+		end := strings.IndexByte(a, ']')
+		if end < 0 {
+			return "", "", errors.New("url has an unclosed [ in its host")
+		}
+		host, rest := a[1:end], a[end+1:]
+		switch {
+		case rest == "":
+		case rest[0] != ':':
+			return "", "", fmt.Errorf("url has %q after the IPv6 address", rest)
+		case rest == ":":
+			return "", "", errors.New("url has an empty port")
+		default:
+			port = rest[1:]
+		}
+		return host, port, nil
+	}
+	host = a
+	if i := strings.LastIndexByte(a, ':'); i >= 0 {
+		host, port = a[:i], a[i+1:]
+		if port == "" {
+			return "", "", errors.New("url has an empty port")
+		}
+		if strings.IndexByte(host, ':') >= 0 {
+			return "", "", errors.New("url has an IPv6 address without [brackets]")
+		}
+	}
+	if host == "" {
+		return "", "", errors.New("url has no host")
+	}
+	return host, port, nil
 }
 
 // checkHostname accepts DNS names (RFC 1123 §2.1 labels, plus "_" which
