@@ -1,0 +1,244 @@
+// Package e2e runs the real weir binary against real loopback upstreams.
+// WEIR_BIN names the binary (make e2e sets it); without it TestMain builds
+// one into a temporary directory.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/internal/echo"
+)
+
+var weirBin string
+
+func TestMain(m *testing.M) {
+	weirBin = os.Getenv("WEIR_BIN")
+	if weirBin == "" {
+		dir, err := os.MkdirTemp("", "weir-e2e")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		weirBin = filepath.Join(dir, "weir")
+		cmd := exec.Command("go", "build", "-o", weirBin, "../cmd/weir")
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building weir:", err)
+			os.Exit(1)
+		}
+		code := m.Run()
+		os.RemoveAll(dir)
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startEcho runs the demo upstream in-process on a loopback port.
+func startEcho(t testing.TB, name string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := echo.Server(name)
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return ln.Addr().String()
+}
+
+// weir is one running gateway process.
+type weir struct {
+	t      testing.TB
+	cmd    *exec.Cmd
+	File   string
+	Addr   string // proxy listener
+	Admin  string // admin listener
+	mu     sync.Mutex
+	logs   bytes.Buffer
+	exited chan struct{}
+	exit   error
+}
+
+// startWeir writes cfg (with {{LISTEN}} and {{ADMIN}} filled in) and runs
+// the binary until it answers on /status.
+func startWeir(t testing.TB, cfg string) *weir {
+	t.Helper()
+	w := &weir{t: t, Addr: freeAddr(t), Admin: freeAddr(t), exited: make(chan struct{})}
+	w.File = filepath.Join(t.TempDir(), "weir.yaml")
+	w.write(cfg)
+	w.cmd = exec.Command(weirBin, "run", "-c", w.File)
+	w.cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
+	stderr, _ := w.cmd.StderrPipe()
+	w.cmd.Stdout = io.Discard
+	if err := w.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			w.mu.Lock()
+			w.logs.Write(sc.Bytes())
+			w.logs.WriteByte('\n')
+			w.mu.Unlock()
+		}
+	}()
+	go func() { w.exit = w.cmd.Wait(); close(w.exited) }()
+	t.Cleanup(func() {
+		_ = w.cmd.Process.Signal(syscall.SIGKILL)
+		<-w.exited
+		if t.Failed() {
+			t.Logf("weir logs:\n%s", w.Logs())
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-w.exited:
+			t.Fatalf("weir exited at start: %v\n%s", w.exit, w.Logs())
+		default:
+		}
+		if resp, err := http.Get("http://" + w.Admin + "/status"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return w
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("weir did not come up\n%s", w.Logs())
+	return nil
+}
+
+func (w *weir) write(cfg string) {
+	cfg = strings.NewReplacer("{{LISTEN}}", w.Addr, "{{ADMIN}}", w.Admin).Replace(cfg)
+	tmp := w.File + ".tmp"
+	if err := os.WriteFile(tmp, []byte(cfg), 0o600); err != nil {
+		w.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, w.File); err != nil { // atomic, as editors and config maps do
+		w.t.Fatal(err)
+	}
+}
+
+func (w *weir) Logs() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.logs.String()
+}
+
+// status reads GET /status.
+func (w *weir) status() map[string]any {
+	w.t.Helper()
+	resp, err := http.Get("http://" + w.Admin + "/status")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return m
+}
+
+func (w *weir) configVersion() int {
+	v, _ := w.status()["config_version"].(float64)
+	return int(v)
+}
+
+// waitVersion waits until the running config version reaches v.
+func (w *weir) waitVersion(v int) {
+	w.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if w.configVersion() >= v {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	w.t.Fatalf("config version did not reach %d (at %d)\n%s", v, w.configVersion(), w.Logs())
+}
+
+// metric returns the value of the first /metrics line starting with
+// prefix, or -1.
+func (w *weir) metric(prefix string) float64 {
+	w.t.Helper()
+	resp, err := http.Get("http://" + w.Admin + "/metrics")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, prefix) {
+			f := strings.Fields(line)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			return v
+		}
+	}
+	return -1
+}
+
+// peakRSS is the process's peak resident memory (VmHWM) in bytes.
+func (w *weir) peakRSS() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", w.cmd.Process.Pid))
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			f := strings.Fields(line)
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return -1
+}
+
+func newClient(addr string) *fasthttp.HostClient {
+	return &fasthttp.HostClient{Addr: addr, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
+		MaxResponseBodySize: 64 << 20, StreamResponseBody: false}
+}
+
+func get(t testing.TB, c *fasthttp.HostClient, uri string, hdr map[string]string) (int, string, *fasthttp.ResponseHeader) {
+	t.Helper()
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI("http://" + c.Addr + uri)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	if err := c.DoTimeout(req, resp, 30*time.Second); err != nil {
+		t.Fatalf("GET %s: %v", uri, err)
+	}
+	h := &fasthttp.ResponseHeader{}
+	resp.Header.CopyTo(h)
+	return resp.StatusCode(), string(resp.Body()), h
+}
