@@ -24,9 +24,13 @@ type identity struct {
 
 const cacheShards = 16
 
-// tokenCache maps SHA-256(token) to the identity it was verified to carry,
-// so a client that repeats its token (the common case) skips the JOSE
-// parse and signature check: a hit does not allocate. Entries never outlive
+// tokenCache maps a verified token to the identity it carries, so a client
+// that repeats its token (the common case) skips the JOSE parse and the
+// signature check: a hit does not allocate. The key is the token itself,
+// compared byte for byte: unlike a digest it cannot collide, and Go's map
+// hash is far cheaper than SHA-256. Only verified tokens are inserted, so
+// junk cannot fill it; its memory is bounded by cache_size ×
+// max_token_bytes. Entries never outlive
 // the token's exp (+clock_skew) nor cache_ttl, so a key removed from the
 // JWKS stops being honoured after at most cache_ttl. The cache is bounded:
 // a full shard first drops expired entries, then an arbitrary one.
@@ -37,7 +41,7 @@ type tokenCache struct {
 
 type cacheShard struct {
 	mu sync.RWMutex
-	m  map[[32]byte]*identity
+	m  map[string]*identity
 }
 
 func newTokenCache(size int) *tokenCache {
@@ -47,15 +51,23 @@ func newTokenCache(size int) *tokenCache {
 	per := (size + cacheShards - 1) / cacheShards
 	tc := &tokenCache{perShard: per}
 	for i := range tc.shards {
-		tc.shards[i].m = make(map[[32]byte]*identity, min(per, 1024))
+		tc.shards[i].m = make(map[string]*identity, min(per, 1024))
 	}
 	return tc
 }
 
-func (tc *tokenCache) get(key *[32]byte, now int64) *identity {
-	sh := &tc.shards[key[0]%cacheShards]
+// shard picks a shard from the token's last bytes: signature bytes, which
+// are uniformly distributed for the (verified) tokens that get inserted.
+func (tc *tokenCache) shard(tok []byte) *cacheShard {
+	n := len(tok)
+	return &tc.shards[(tok[n-1]^tok[n/2])%cacheShards]
+}
+
+// get returns the identity cached for tok; tok is not kept.
+func (tc *tokenCache) get(tok []byte, now int64) *identity {
+	sh := tc.shard(tok)
 	sh.mu.RLock()
-	id := sh.m[*key]
+	id := sh.m[string(tok)] // no allocation: the compiler does not copy for a lookup
 	sh.mu.RUnlock()
 	if id == nil || now >= id.validUntil {
 		return nil
@@ -63,14 +75,15 @@ func (tc *tokenCache) get(key *[32]byte, now int64) *identity {
 	return id
 }
 
-func (tc *tokenCache) put(key *[32]byte, id *identity, now int64) {
-	sh := &tc.shards[key[0]%cacheShards]
+// put caches id for tok, copying tok.
+func (tc *tokenCache) put(tok []byte, id *identity, now int64) {
+	sh := tc.shard(tok)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if _, ok := sh.m[*key]; !ok && len(sh.m) >= tc.perShard {
+	if _, ok := sh.m[string(tok)]; !ok && len(sh.m) >= tc.perShard {
 		// Look at a few entries (Go randomizes map iteration, so these are
 		// random ones): drop the expired among them, or else the first.
-		var victim [32]byte
+		var victim string
 		seen, evicted := 0, 0
 		for k, v := range sh.m {
 			if seen == 0 {
@@ -88,7 +101,7 @@ func (tc *tokenCache) put(key *[32]byte, id *identity, now int64) {
 			delete(sh.m, victim)
 		}
 	}
-	sh.m[*key] = id
+	sh.m[string(tok)] = id
 }
 
 func (tc *tokenCache) len() int {

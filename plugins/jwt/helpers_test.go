@@ -6,7 +6,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -233,5 +232,3 @@ func newCtx(headers map[string]string) (*fasthttp.RequestCtx, *sdk.Ctx) {
 	c.SetPath([]byte("/api"))
 	return rc, c
 }
-
-func sha256Sum(tok string) [32]byte { return sha256.Sum256([]byte(tok)) }

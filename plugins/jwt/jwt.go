@@ -12,7 +12,6 @@
 package jwt
 
 import (
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -168,26 +167,25 @@ func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 	if len(tok) > f.maxTokenBytes {
 		return f.fails.fail(c, reasonTooLarge), nil
 	}
-	if !wellFormed(tok) {
-		return f.fails.fail(c, reasonMalformed), nil
-	}
-	var key [32]byte
 	var id *identity
 	if f.cache != nil {
-		key = sha256.Sum256(tok)
-		if id = f.cache.get(&key, f.now().UnixNano()); id != nil {
+		// Only verified tokens are cached, so a hit needs no shape check.
+		if id = f.cache.get(tok, f.now().UnixNano()); id != nil {
 			f.cacheHit.Inc()
 		} else {
 			f.cacheMiss.Inc()
 		}
 	}
 	if id == nil {
+		if !wellFormed(tok) {
+			return f.fails.fail(c, reasonMalformed), nil
+		}
 		var r reason
 		if id, r = f.verify(tok); id == nil {
 			return f.fails.fail(c, r), nil
 		}
 		if f.cache != nil {
-			f.cache.put(&key, id, f.now().UnixNano())
+			f.cache.put(tok, id, f.now().UnixNano())
 		}
 	}
 	f.apply(c, id, src)

@@ -2,6 +2,7 @@ package jwt
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -209,12 +210,11 @@ func TestCache(t *testing.T) {
 	long["exp"] = now.Add(time.Hour).Unix()
 	tok2 := sign(t, "HS256", []byte(hs256Secret), long, nil)
 	run(t, f, bearerHdr(tok2))
-	key := sha256Sum(tok2)
-	id := f.cache.get(&key, now.UnixNano())
+	id := f.cache.get([]byte(tok2), now.UnixNano())
 	if id == nil || time.Duration(id.validUntil-now.UnixNano()) > 10*time.Second {
 		t.Fatalf("entry not bounded by cache_ttl: %+v", id)
 	}
-	if f.cache.get(&key, now.Add(11*time.Second).UnixNano()) != nil {
+	if f.cache.get([]byte(tok2), now.Add(11*time.Second).UnixNano()) != nil {
 		t.Fatal("entry served after cache_ttl")
 	}
 }
@@ -223,9 +223,7 @@ func TestCacheBounded(t *testing.T) {
 	tc := newTokenCache(32)
 	now := time.Now().UnixNano()
 	for i := 0; i < 1000; i++ {
-		var k [32]byte
-		k[0], k[1], k[2] = byte(i), byte(i>>8), 7
-		tc.put(&k, &identity{validUntil: now + int64(time.Hour)}, now)
+		tc.put([]byte(fmt.Sprintf("tok-%d", i)), &identity{validUntil: now + int64(time.Hour)}, now)
 	}
 	if n := tc.len(); n > 32 {
 		t.Fatalf("cache grew to %d entries, bound 32", n)

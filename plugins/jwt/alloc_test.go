@@ -1,0 +1,35 @@
+package jwt
+
+import (
+	"testing"
+
+	"github.com/weirgw/weir/sdk"
+)
+
+// TestCacheHitZeroAllocs: a repeated token (scopes, claims_to_headers,
+// consumer) is authenticated without allocating.
+func TestCacheHitZeroAllocs(t *testing.T) {
+	alice := attackConsumers(t)[0]
+	f := newFilter(t, `{"claims_to_headers":{"sub":"X-User"}}`, alice)
+	c := claims("alice-app")
+	c["scope"] = "read write"
+	rc, ctx := newCtx(bearerHdr(sign(t, "HS256", []byte(hs256Secret), c, nil)))
+	if st, _ := f.OnRequest(ctx); st != sdk.Continue {
+		t.Fatalf("refused: %s", rc.Response.Body())
+	}
+	sdk.ReleaseCtx(ctx)
+	allocs := testing.AllocsPerRun(200, func() {
+		ctx := sdk.AcquireCtx(rc)
+		st, _ := f.OnRequest(ctx)
+		if st != sdk.Continue || ctx.Consumer() != alice || len(ctx.Scopes()) != 2 {
+			t.Fatal("cache hit lost the identity")
+		}
+		sdk.ReleaseCtx(ctx)
+	})
+	if allocs != 0 {
+		t.Fatalf("cache hit allocated %.1f times per request", allocs)
+	}
+	if string(rc.Request.Header.Peek("X-User")) != "user-1" {
+		t.Fatal("claim header missing")
+	}
+}
