@@ -316,9 +316,9 @@ func TestJWKSParse(t *testing.T) {
 	}{
 		{`{"keys":[]}`, 0, false},
 		{`{"keys":[` + string(gm) + `]}`, 1, false},
-		{`{"keys":[` + string(gm) + `,` + string(em) + `]}`, 1, false},                 // encryption key skipped
+		{`{"keys":[` + string(gm) + `,` + string(em) + `]}`, 1, false},                           // encryption key skipped
 		{`{"keys":[{"kty":"oct","k":"c2VjcmV0c2VjcmV0c2VjcmV0"},` + string(gm) + `]}`, 1, false}, // symmetric key skipped
-		{`{"keys":[{"kty":"RSA","n":"!!","e":"AQAB"}]}`, 0, false},                     // broken key skipped
+		{`{"keys":[{"kty":"RSA","n":"!!","e":"AQAB"}]}`, 0, false},                               // broken key skipped
 		{`{"keys":[1,2]}`, 0, false},
 		{`{}`, 0, true},
 		{`[]`, 0, true},
