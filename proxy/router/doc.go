@@ -65,9 +65,17 @@
 //
 // Exact paths and hosts are map lookups; prefixes and parameter paths are
 // segment tries walked once per path; wildcard hosts cost one map lookup per
-// label of the request host. Regexes are tried one after another in config
-// order (a literal prefix after "^" is checked first, cheaply); regexp.Match
-// does not allocate, but capturing groups needs FindSubmatchIndex, which
-// allocates its result: a regex with named groups, or with Spec.StripPath
-// set, costs one allocation of 2×(groups+1) ints when it wins.
+// label of the request host (only suffixes no longer than the longest
+// wildcard). Routes that share a path and differ only in their headers are
+// checked one after another, with each header peeked once per Match.
+//
+// Regexes are tried one after another in config order. Before running one,
+// Match checks literals every match must have: the literal after a leading
+// "^" as a prefix, and the longest required literal as a substring, so a
+// table of regexes that differ in a literal costs a fast search per regex.
+// regexp.Match does not allocate (regexp pools its matchers, which are
+// rebuilt after a GC empties the pool), but capturing groups needs
+// FindSubmatchIndex, which allocates its result: a regex with named groups,
+// or with Spec.StripPath set, costs one allocation of 2×(groups+1) ints
+// when it wins. The standard library has no way to pass that slice in.
 package router

@@ -177,3 +177,33 @@ func TestResultString(t *testing.T) {
 		}
 	}
 }
+
+// One Router serves every request of a snapshot at once; run under -race.
+func TestConcurrentMatch(t *testing.T) {
+	r := mustCompile(t, precedenceSpecs)
+	cases := []struct{ host, path, want string }{
+		{"", "/users/7", "Found route=3 path=0 strip=8 params=id=7"},
+		{"x.example.com", "/users", "Found route=11 path=0 strip=6 params="},
+		{"re.test", "/files/a/b/c", "Found route=28 path=0 strip=12 params=name=a,rest=b/c"},
+	}
+	done := make(chan string)
+	for g := 0; g < 4; g++ {
+		go func() {
+			var m Match
+			for i := 0; i < 500; i++ {
+				c := cases[(g+i)%len(cases)]
+				res := r.Match([]byte(c.host), []byte("GET"), []byte(c.path), nil, &m)
+				if got := describe(res, &m); got != c.want {
+					done <- c.path + ": " + got
+					return
+				}
+			}
+			done <- ""
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if msg := <-done; msg != "" {
+			t.Error(msg)
+		}
+	}
+}
