@@ -9,9 +9,8 @@ import (
 
 // Marshal writes c in canonical JSON: keys in schema order, maps sorted,
 // durations as strings, two-space indentation, no HTML escaping. Parsing
-// the result gives back an equal Config, except that values holding "$"
-// would be expanded again: write them as "$$" before re-parsing, or use
-// ParseEnv with a lookup that knows no variable and no "$" in values.
+// the result with ParseEnv(name, data, nil), which does not expand
+// ${VAR} a second time, gives back an equal Config.
 func Marshal(c *Config) ([]byte, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)

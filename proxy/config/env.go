@@ -16,6 +16,15 @@ import (
 // first "}" (no nesting). Expansion runs on string values of the parsed
 // tree, after YAML or JSON parsing, so a variable can never add keys,
 // lists or mappings; mapping keys are never expanded.
+//
+// Types: where the schema wants a number or a boolean, a string that
+// expansion changed is read as one (`retries: "${RETRIES}"` works, while
+// `retries: "3"` is still a type error). Inside plugin configs and consumer
+// credentials, which this package does not know, an unquoted YAML value
+// is read again after expansion as YAML would read it (`rate: ${RATE}`
+// gives a number, `rate: "${RATE}"` a string); JSON strings stay strings.
+// Note that YAML ends an unquoted value at "{" or "}" inside a flow
+// mapping or list ({...}, [...]): quote references there.
 
 // LookupFunc finds an environment variable, like os.LookupEnv.
 type LookupFunc func(name string) (string, bool)

@@ -47,14 +47,21 @@ func Parse(file string, data []byte) (*Config, error) {
 // when the content is a valid JSON object and YAML otherwise.
 //
 // Both formats go one way: the document is read into a generic tree,
-// ${VAR} references in string values are expanded with lookup (nil: every
-// variable is unset), the tree is checked against the schema (unknown keys
+// ${VAR} references in string values are expanded with lookup, the tree is
+// checked against the schema (unknown keys
 // and wrong types, each with its place), written as canonical JSON, and
 // decoded strictly into Config. Plugin configs and consumer credentials
 // stay raw JSON for their plugins to decode.
 //
-// The error, when not nil, is an ErrorList holding every problem found.
-// Parse neither applies defaults nor validates values.
+// A nil lookup turns expansion off: strings are taken verbatim, "$$" and
+// "${X}" included. Use it to read back what Marshal wrote (a config shared
+// between cluster nodes, say), whose values were expanded already.
+//
+// The error, when not nil, is an ErrorList holding every problem found:
+// syntax errors stop the reading, but duplicate keys, unknown keys and
+// wrong types are all reported together. Values are validated only once
+// the document is well-formed: Parse neither applies defaults nor
+// validates (see ApplyDefaults and Validate).
 func ParseEnv(file string, data []byte, lookup LookupFunc) (*Config, error) {
 	e := &errs{file: file}
 	if len(data) > MaxDocumentBytes {
@@ -76,9 +83,6 @@ func ParseEnv(file string, data []byte, lookup LookupFunc) (*Config, error) {
 	if root.kind == kNull {
 		e.add(TopLevel, "the document is empty; a config needs at least `listen`")
 		return nil, e.err()
-	}
-	if lookup == nil {
-		lookup = func(string) (string, bool) { return "", false }
 	}
 	w := &walker{e: e, lookup: lookup}
 	w.walk(root, configType, "")

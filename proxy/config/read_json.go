@@ -12,6 +12,26 @@ import (
 // encoding/json would silently resolve to the last one, are errors: two
 // values for one setting is a mistake worth reporting.
 func readJSON(data []byte, e *errs) *node {
+	if len(bytes.TrimSpace(data)) == 0 {
+		e.add(TopLevel, "the document is empty; a config needs at least `listen`")
+		return nil
+	}
+	// A first pass with the scanner of json.Unmarshal finds syntax errors
+	// with a consistent offset (just past the bad byte); the token reader
+	// below reports some errors before the byte and some after.
+	if err := json.Unmarshal(data, new(json.RawMessage)); err != nil {
+		var se *json.SyntaxError
+		if !errors.As(err, &se) {
+			e.add(TopLevel, "invalid JSON: %v", err)
+			return nil
+		}
+		off := se.Offset
+		if off < int64(len(data)) || se.Error() != "unexpected end of JSON input" {
+			off-- // point at the bad byte itself
+		}
+		e.add(lineCol(data, off), "invalid JSON: %s", se.Error())
+		return nil
+	}
 	r := &jsonReader{data: data, e: e}
 	r.dec = json.NewDecoder(bytes.NewReader(data))
 	r.dec.UseNumber()

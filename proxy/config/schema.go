@@ -185,6 +185,9 @@ func (w *walker) mismatch(n *node, place, want string) {
 
 // expand runs ${VAR} expansion on a string node in place.
 func (w *walker) expand(n *node, place string) bool {
+	if w.lookup == nil {
+		return true
+	}
 	v, used, err := expand(n.str, w.lookup)
 	if err != nil {
 		w.e.add(place, "%v", err)

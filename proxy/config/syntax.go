@@ -253,8 +253,11 @@ func visibleASCII(s string) bool {
 // ":port".
 func checkRouteHost(h string) error {
 	const fix = `write a host name such as "api.example.com" or "*.example.com"`
-	if h == "" {
+	switch h {
+	case "":
 		return fmt.Errorf("the host is empty: %s", fix)
+	case "*":
+		return fmt.Errorf(`"*" is not a host pattern: leave hosts out to match every host`)
 	}
 	host := h
 	if strings.HasPrefix(h, "[") {

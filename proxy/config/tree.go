@@ -165,8 +165,8 @@ const (
 	// maxTreeNodes and maxTreeBytes bound the document after YAML aliases
 	// are expanded: far above any real config, far below what would hurt
 	// the process.
-	maxTreeNodes = 2 << 20
-	maxTreeBytes = 64 << 20
+	maxTreeNodes = 1 << 19
+	maxTreeBytes = 32 << 20
 	// maxDepth bounds nesting; configs are a handful of levels deep, and
 	// recursion over hostile input must not exhaust the stack.
 	maxDepth = 200
