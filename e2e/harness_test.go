@@ -126,7 +126,7 @@ func startWeir(t testing.TB, cfg string) *weir {
 		}
 		if resp, err := http.Get("http://" + w.Admin + "/status"); err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			if resp.StatusCode == 200 || resp.StatusCode == 401 { // 401: a token is set
 				return w
 			}
 		}
@@ -156,7 +156,9 @@ func (w *weir) Logs() string {
 // status reads GET /status.
 func (w *weir) status() map[string]any {
 	w.t.Helper()
-	resp, err := http.Get("http://" + w.Admin + "/status")
+	req, _ := http.NewRequest("GET", "http://"+w.Admin+"/status", nil)
+	req.Header.Set("Authorization", "Bearer s3cret") // the token e2e configs use
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		w.t.Fatal(err)
 	}
