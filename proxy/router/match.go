@@ -34,7 +34,7 @@ const cachedHeaders = 8
 // NormalizeHost (empty when the request has none); path must be the
 // normalized path starting with "/" (anything else finds nothing); h may
 // be nil when no route has header conditions. The result is written to m:
-// see Match for what stays valid for how long. Match does not allocate,
+// see the Match type for what stays valid for how long. It does not allocate,
 // except for a winning regex that needs its match span (see the package
 // doc) and for a 405 whose merged Allow is longer than 256 bytes.
 func (r *Router) Match(host, method, path []byte, h Headers, m *Match) Result {

@@ -92,10 +92,10 @@ const allowBufSize = 256
 // Params are in use, because Allow may point into the Match itself and
 // Params point into the request path.
 type Match struct {
-	// Route is the index of the matched spec (Found).
+	// Route is the index of the matched spec (Found); -1 otherwise.
 	Route int
 	// Path is the index of the matched pattern in the spec's Paths (Found);
-	// 0 for a spec without paths.
+	// 0 for a spec without paths; -1 when not Found.
 	Path int
 	// Params are the captured path parameters, Params[:NParams]; their
 	// values are views into the path given to Match and are only valid
