@@ -1,0 +1,275 @@
+package oauth2introspection
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/weirgw/weir/sdk"
+)
+
+// config is the plugin's `config` object (README.md, configuration).
+type config struct {
+	IntrospectionURL string `json:"introspection_url"`
+	ClientID         string `json:"client_id"`
+	ClientSecret     string `json:"client_secret"`
+	// TokenTypeHint is sent as token_type_hint (RFC 7662 §2.1).
+	TokenTypeHint *string `json:"token_type_hint"`
+
+	CacheTTL    duration `json:"cache_ttl"`
+	NegativeTTL duration `json:"negative_ttl"`
+	Timeout     duration `json:"timeout"`
+	CacheSize   *int     `json:"cache_size"`
+	// RedisTimeout bounds one Redis round trip of the shared cache.
+	RedisTimeout duration `json:"redis_timeout"`
+
+	RequiredScopes []string `json:"required_scopes"`
+	// OnError is the status when the introspection server fails: 503
+	// (default) or 401.
+	OnError int `json:"on_error"`
+
+	Header          string `json:"header"`
+	Query           string `json:"query"`
+	HideCredentials bool   `json:"hide_credentials"`
+	MaxTokenBytes   int    `json:"max_token_bytes"`
+
+	// MatchConsumerNames maps a token whose sub (or else client_id) is a
+	// consumer's name to that consumer, besides explicit credentials.
+	MatchConsumerNames *bool  `json:"match_consumer_names"`
+	Realm              string `json:"realm"`
+}
+
+const (
+	defaultCacheTTL      = 60 * time.Second
+	defaultNegativeTTL   = 5 * time.Second
+	defaultTimeout       = 2 * time.Second
+	defaultRedisTimeout  = 200 * time.Millisecond
+	defaultCacheSize     = 10000
+	defaultMaxTokenBytes = 4096
+	defaultTokenTypeHint = "access_token"
+	defaultRealm         = "weir"
+	maxCacheSize         = 1 << 20
+	maxTokenBytesLimit   = 64 << 10
+)
+
+func parseConfig(raw []byte) (*config, error) {
+	var cfg config
+	if err := sdk.DecodeConfig(raw, &cfg); err != nil {
+		return nil, err
+	}
+	if cfg.IntrospectionURL == "" {
+		return nil, errors.New("introspection_url is required")
+	}
+	u, err := url.Parse(cfg.IntrospectionURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("introspection_url %q must be an absolute http(s) URL", cfg.IntrospectionURL)
+	}
+	if u.User != nil {
+		return nil, errors.New("introspection_url must not carry credentials; use client_id and client_secret")
+	}
+	if (cfg.ClientID == "") != (cfg.ClientSecret == "") {
+		return nil, errors.New("client_id and client_secret go together: set both (HTTP Basic, RFC 6749 §2.3.1) or neither")
+	}
+	if strings.ContainsAny(cfg.ClientID, ":\r\n") {
+		// RFC 6749 §2.3.1 form-encodes the id, but many servers do not
+		// decode it: refuse the ambiguous character instead.
+		return nil, errors.New("client_id must not contain ':' or line breaks")
+	}
+	if cfg.TokenTypeHint == nil {
+		h := defaultTokenTypeHint
+		cfg.TokenTypeHint = &h
+	}
+	for _, d := range []struct {
+		key string
+		d   *duration
+		def time.Duration
+	}{
+		{"cache_ttl", &cfg.CacheTTL, defaultCacheTTL},
+		{"negative_ttl", &cfg.NegativeTTL, defaultNegativeTTL},
+		{"timeout", &cfg.Timeout, defaultTimeout},
+		{"redis_timeout", &cfg.RedisTimeout, defaultRedisTimeout},
+	} {
+		if err := d.d.check(d.key, d.def); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.CacheTTL.d > 24*time.Hour {
+		return nil, errors.New("cache_ttl must be at most 24h (0s turns caching of active tokens off)")
+	}
+	if cfg.NegativeTTL.d > cfg.CacheTTL.d && cfg.CacheTTL.d > 0 {
+		return nil, errors.New("negative_ttl must not exceed cache_ttl")
+	}
+	if cfg.Timeout.d <= 0 || cfg.Timeout.d > time.Minute {
+		return nil, errors.New("timeout must be > 0 and at most 1m")
+	}
+	if cfg.RedisTimeout.d <= 0 || cfg.RedisTimeout.d > 10*time.Second {
+		return nil, errors.New("redis_timeout must be > 0 and at most 10s")
+	}
+	if cfg.CacheSize == nil {
+		n := defaultCacheSize
+		cfg.CacheSize = &n
+	}
+	if *cfg.CacheSize < 0 || *cfg.CacheSize > maxCacheSize {
+		return nil, fmt.Errorf("cache_size must be between 0 (no in-process cache) and %d", maxCacheSize)
+	}
+	for _, s := range cfg.RequiredScopes {
+		if s == "" || strings.ContainsAny(s, " \t\"\\") {
+			return nil, fmt.Errorf("required_scopes: %q is not a scope token (RFC 6749 §3.3)", s)
+		}
+	}
+	switch cfg.OnError {
+	case 0:
+		cfg.OnError = 503
+	case 503, 401:
+	default:
+		return nil, fmt.Errorf("on_error must be 503 or 401, got %d", cfg.OnError)
+	}
+	if cfg.Header == "" && cfg.Query == "" {
+		cfg.Header = "Authorization"
+	}
+	if cfg.Header != "" && !validToken(cfg.Header) {
+		return nil, fmt.Errorf("header %q is not a valid header name", cfg.Header)
+	}
+	if cfg.Query != "" && strings.ContainsAny(cfg.Query, "&=#? ") {
+		return nil, fmt.Errorf("query %q is not a valid query parameter name", cfg.Query)
+	}
+	switch {
+	case cfg.MaxTokenBytes == 0:
+		cfg.MaxTokenBytes = defaultMaxTokenBytes
+	case cfg.MaxTokenBytes < 16 || cfg.MaxTokenBytes > maxTokenBytesLimit:
+		return nil, fmt.Errorf("max_token_bytes must be between 16 and %d", maxTokenBytesLimit)
+	}
+	if cfg.MatchConsumerNames == nil {
+		t := true
+		cfg.MatchConsumerNames = &t
+	}
+	if cfg.Realm == "" {
+		cfg.Realm = defaultRealm
+	}
+	for i := 0; i < len(cfg.Realm); i++ {
+		if ch := cfg.Realm[i]; ch < 0x20 || ch == '"' || ch == '\\' || ch >= 0x7f {
+			return nil, errors.New("realm must be printable ASCII without quotes or backslashes")
+		}
+	}
+	return &cfg, nil
+}
+
+// credentialConfig is one entry of a consumer's
+// `credentials.oauth2_introspection` list: the token subject or client
+// that identifies the consumer.
+type credentialConfig struct {
+	Sub      string `json:"sub"`
+	ClientID string `json:"client_id"`
+}
+
+// consumerIndex maps introspection results to configured consumers.
+type consumerIndex struct {
+	bySub, byClient, byName map[string]*sdk.Consumer
+}
+
+func indexConsumers(list []*sdk.Consumer, matchNames bool) (*consumerIndex, error) {
+	ix := &consumerIndex{bySub: map[string]*sdk.Consumer{}, byClient: map[string]*sdk.Consumer{}}
+	if matchNames {
+		ix.byName = make(map[string]*sdk.Consumer, len(list))
+	}
+	for _, cons := range list {
+		if matchNames {
+			ix.byName[cons.Name] = cons
+		}
+		for i, raw := range cons.Credentials["oauth2_introspection"] {
+			where := fmt.Sprintf("consumer %q: oauth2_introspection credential %d", cons.Name, i)
+			var cc credentialConfig
+			if err := sdk.DecodeConfig(raw, &cc); err != nil {
+				return nil, fmt.Errorf("%s: %w", where, err)
+			}
+			if (cc.Sub == "") == (cc.ClientID == "") {
+				return nil, fmt.Errorf("%s: set exactly one of sub or client_id", where)
+			}
+			m, v := ix.bySub, cc.Sub
+			if cc.ClientID != "" {
+				m, v = ix.byClient, cc.ClientID
+			}
+			if prev := m[v]; prev != nil {
+				return nil, fmt.Errorf("%s: %q already identifies consumer %q", where, v, prev.Name)
+			}
+			m[v] = cons
+		}
+	}
+	return ix, nil
+}
+
+// match returns the consumer for a token's sub and client_id, or nil:
+// explicit credentials first, then (when enabled) consumer names.
+func (ix *consumerIndex) match(sub, clientID string) *sdk.Consumer {
+	if c := ix.bySub[sub]; c != nil && sub != "" {
+		return c
+	}
+	if c := ix.byClient[clientID]; c != nil && clientID != "" {
+		return c
+	}
+	if ix.byName != nil {
+		if c := ix.byName[sub]; c != nil && sub != "" {
+			return c
+		}
+		if c := ix.byName[clientID]; c != nil && clientID != "" {
+			return c
+		}
+	}
+	return nil
+}
+
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		ok := ch > 0x20 && ch < 0x7f && !strings.ContainsRune("\"(),/:;<=>?@[\\]{}", rune(ch))
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// duration is a time.Duration written as a Go duration string ("30s");
+// a bare number is refused because "5" could mean seconds or milliseconds.
+// A decoding problem is kept in err and reported by check with the key.
+type duration struct {
+	d   time.Duration
+	set bool
+	err error
+}
+
+func (d duration) D() time.Duration { return d.d }
+
+func (d *duration) UnmarshalJSON(b []byte) error {
+	d.set = true
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		d.err = fmt.Errorf("a duration must be a string such as \"1s\" or \"250ms\", got %s", b)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		d.err = fmt.Errorf("invalid duration %q: use a number with a unit such as \"1s\" or \"250ms\"", s)
+	case v < 0:
+		d.err = fmt.Errorf("duration %q must not be negative", s)
+	}
+	d.d = v
+	return nil
+}
+
+func (d *duration) check(key string, def time.Duration) error {
+	if d.err != nil {
+		return fmt.Errorf("%s: %w", key, d.err)
+	}
+	if !d.set {
+		d.d, d.set = def, true
+	}
+	return nil
+}

@@ -1,0 +1,188 @@
+package oauth2introspection
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// maxResponseBytes bounds an introspection answer; real ones are < 2 KiB.
+const maxResponseBytes = 64 << 10
+
+// introspection is the normalized answer about one token: what the cache
+// stores (in memory and, as JSON, in Redis) and what identities are built
+// from. It never holds the token itself.
+type introspection struct {
+	Active   bool   `json:"a"`
+	Sub      string `json:"sub,omitempty"`
+	ClientID string `json:"cid,omitempty"`
+	Scope    string `json:"scope,omitempty"`
+	// Until is when the answer stops being trusted, unix milliseconds:
+	// the earlier of the token's exp and cache_ttl (negative_ttl for
+	// inactive tokens).
+	Until int64 `json:"u"`
+}
+
+// client calls the introspection endpoint (RFC 7662 §2).
+type client struct {
+	url       string
+	authz     string // precomputed Basic credentials, "" for none
+	hint      string
+	http      *http.Client
+	transport *http.Transport
+}
+
+func newClient(cfg *config) *client {
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		MaxIdleConns:          64,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   cfg.Timeout.d,
+		ResponseHeaderTimeout: cfg.Timeout.d,
+		ForceAttemptHTTP2:     true,
+	}
+	c := &client{
+		url:       cfg.IntrospectionURL,
+		hint:      *cfg.TokenTypeHint,
+		transport: tr,
+		// Timeout bounds the whole exchange, body included.
+		http: &http.Client{Transport: tr, Timeout: cfg.Timeout.d},
+	}
+	if cfg.ClientID != "" {
+		// RFC 6749 §2.3.1: id and secret are form-encoded before Basic.
+		userpass := url.QueryEscape(cfg.ClientID) + ":" + url.QueryEscape(cfg.ClientSecret)
+		c.authz = "Basic " + base64.StdEncoding.EncodeToString([]byte(userpass))
+	}
+	return c
+}
+
+var (
+	errStatus  = errors.New("introspection endpoint answered an error status")
+	errGarbage = errors.New("introspection endpoint answered something that is not an RFC 7662 response")
+)
+
+// introspect asks the server about token. Any failure (transport, status,
+// body) is an error: a broken server never makes a token active.
+func (c *client) introspect(ctx context.Context, token string) (*rawResponse, error) {
+	form := "token=" + url.QueryEscape(token)
+	if c.hint != "" {
+		form += "&token_type_hint=" + url.QueryEscape(c.hint)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, strings.NewReader(form))
+	if err != nil {
+		return nil, fmt.Errorf("build introspection request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if c.authz != "" {
+		req.Header.Set("Authorization", c.authz)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("introspect token: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read introspection response: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%w: %d", errStatus, resp.StatusCode)
+	}
+	if len(body) > maxResponseBytes {
+		return nil, fmt.Errorf("%w: larger than %d bytes", errGarbage, maxResponseBytes)
+	}
+	return parseResponse(body)
+}
+
+// rawResponse holds the RFC 7662 §2.2 members the gateway uses.
+type rawResponse struct {
+	active   bool
+	sub      string
+	clientID string
+	scope    string
+	exp, nbf float64 // 0 when absent
+}
+
+// parseResponse reads an RFC 7662 §2.2 response strictly: the body must be
+// a JSON object whose "active" is a JSON boolean, and the members used must
+// have their registered types. Anything else is garbage, which is an error
+// and never an active token.
+func parseResponse(body []byte) (*rawResponse, error) {
+	var doc struct {
+		Active   json.RawMessage `json:"active"`
+		Scope    *string         `json:"scope"`
+		ClientID *string         `json:"client_id"`
+		Sub      *string         `json:"sub"`
+		Exp      *float64        `json:"exp"`
+		Nbf      *float64        `json:"nbf"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("%w: %v", errGarbage, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: trailing data", errGarbage)
+	}
+	r := &rawResponse{}
+	switch string(doc.Active) {
+	case "true":
+		r.active = true
+	case "false":
+		return r, nil
+	default:
+		return nil, fmt.Errorf(`%w: "active" must be true or false`, errGarbage)
+	}
+	if doc.Scope != nil {
+		r.scope = *doc.Scope
+	}
+	if doc.ClientID != nil {
+		r.clientID = *doc.ClientID
+	}
+	if doc.Sub != nil {
+		r.sub = *doc.Sub
+	}
+	for _, v := range []*float64{doc.Exp, doc.Nbf} {
+		if v != nil && (math.IsNaN(*v) || *v < 0 || *v > 1e12) {
+			return nil, fmt.Errorf("%w: exp/nbf out of range", errGarbage)
+		}
+	}
+	if doc.Exp != nil {
+		r.exp = *doc.Exp
+	}
+	if doc.Nbf != nil {
+		r.nbf = *doc.Nbf
+	}
+	return r, nil
+}
+
+// normalize turns a server answer into what is cached, deciding how long
+// it may be trusted. An active token whose exp has passed, or whose nbf
+// has not, is treated as inactive whatever the server said.
+func normalize(r *rawResponse, now time.Time, cacheTTL, negativeTTL time.Duration) *introspection {
+	nowMs := now.UnixMilli()
+	if r.active {
+		expMs := int64(r.exp * 1000)
+		if (r.exp != 0 && expMs <= nowMs) || (r.nbf != 0 && int64(r.nbf*1000) > nowMs) {
+			r.active = false
+		}
+	}
+	if !r.active {
+		return &introspection{Until: nowMs + negativeTTL.Milliseconds()}
+	}
+	until := nowMs + cacheTTL.Milliseconds()
+	if r.exp != 0 {
+		until = min(until, int64(r.exp*1000))
+	}
+	return &introspection{Active: true, Sub: r.sub, ClientID: r.clientID, Scope: r.scope, Until: until}
+}

@@ -1,0 +1,252 @@
+// Package oauth2introspection is Weir's `oauth2_introspection` plugin: it
+// asks an OAuth 2.0 authorization server whether a bearer token is active
+// (RFC 7662), identifies the consumer from the answer's sub / client_id,
+// grants its scopes to later plugins (acl), and caches answers in memory
+// and, when the config has `redis`, in Redis shared by every node.
+//
+// Answers are cached until the earlier of the token's exp and cache_ttl;
+// inactive answers for negative_ttl. Concurrent requests presenting the
+// same uncached token cause one introspection call. A failing or
+// nonsensical server never makes a token active: the request gets
+// on_error (503 by default, or 401).
+package oauth2introspection
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/weirgw/weir/sdk"
+)
+
+func init() {
+	sdk.Register(sdk.Factory{Name: "oauth2_introspection", New: New})
+}
+
+// filter is one plugin instance; immutable after New except for the
+// caches and the single-flight group, which are safe for concurrent use.
+type filter struct {
+	header                string
+	headerIsAuthorization bool
+	query                 string
+	hide                  bool
+	maxTokenBytes         int
+
+	client      *client
+	timeout     time.Duration
+	cacheTTL    time.Duration
+	negativeTTL time.Duration
+	required    []string
+	consumers   *consumerIndex
+
+	mem    *memCache
+	redis  *redisCache
+	flight flight
+	now    func() time.Time
+	log    *slog.Logger
+
+	fails       *failures
+	reqActive   *metrics.Counter
+	reqInactive *metrics.Counter
+	reqError    *metrics.Counter
+	hitMem      *metrics.Counter
+	hitRedis    *metrics.Counter
+	miss        *metrics.Counter
+	redisErr    *metrics.Counter
+	latency     *sdk.Histogram
+}
+
+// New validates the config and consumer credentials and prepares the HTTP
+// client, caches and metrics. It does no I/O.
+func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
+	cfg, err := parseConfig(raw)
+	if err != nil {
+		return nil, err
+	}
+	var route string
+	var consumers []*sdk.Consumer
+	log := slog.Default()
+	if b != nil {
+		route = b.Route
+		consumers = b.Consumers.All()
+		if b.Log != nil {
+			log = b.Log
+		}
+	}
+	ix, err := indexConsumers(consumers, *cfg.MatchConsumerNames)
+	if err != nil {
+		return nil, err
+	}
+	lbl := `route=` + quoteLabel(route)
+	req := func(result string) *metrics.Counter {
+		return metrics.GetOrCreateCounter(`weir_introspection_requests_total{` + lbl + `,result="` + result + `"}`)
+	}
+	cache := func(result string) *metrics.Counter {
+		return metrics.GetOrCreateCounter(`weir_introspection_cache_total{` + lbl + `,result="` + result + `"}`)
+	}
+	f := &filter{
+		header:                cfg.Header,
+		headerIsAuthorization: strings.EqualFold(cfg.Header, "Authorization"),
+		query:                 cfg.Query,
+		hide:                  cfg.HideCredentials,
+		maxTokenBytes:         cfg.MaxTokenBytes,
+		client:                newClient(cfg),
+		timeout:               cfg.Timeout.d,
+		cacheTTL:              cfg.CacheTTL.d,
+		negativeTTL:           cfg.NegativeTTL.d,
+		required:              cfg.RequiredScopes,
+		consumers:             ix,
+		mem:                   newMemCache(*cfg.CacheSize),
+		now:                   time.Now,
+		log:                   log,
+		fails:                 newFailures(route, cfg.Realm, cfg.OnError, cfg.RequiredScopes),
+		reqActive:             req("active"),
+		reqInactive:           req("inactive"),
+		reqError:              req("error"),
+		hitMem:                cache("hit"),
+		hitRedis:              cache("redis_hit"),
+		miss:                  cache("miss"),
+		redisErr:              cache("redis_error"),
+		latency:               sdk.GetOrCreateHistogram(`weir_introspection_duration_seconds{` + lbl + `}`),
+	}
+	if b != nil && b.Redis != nil {
+		f.redis = &redisCache{client: b.Redis, timeout: cfg.RedisTimeout.d}
+	}
+	return f, nil
+}
+
+// Close drops the idle connections to the introspection server. The
+// Redis client belongs to the proxy and stays open.
+func (f *filter) Close() error {
+	f.client.transport.CloseIdleConnections()
+	return nil
+}
+
+// OnRequest authenticates the request by its token's introspection.
+func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
+	tok, src := f.extract(c)
+	if tok == nil {
+		return f.fails.fail(c, reasonMissing), nil
+	}
+	if len(tok) > f.maxTokenBytes {
+		return f.fails.fail(c, reasonTooLarge), nil
+	}
+	if !b64token(tok) {
+		return f.fails.fail(c, reasonMalformed), nil
+	}
+	key := sha256.Sum256(tok)
+	nowMs := f.now().UnixMilli()
+	var e *entry
+	if f.mem != nil {
+		e = f.mem.get(&key, nowMs)
+	}
+	if e != nil {
+		f.hitMem.Inc()
+	} else {
+		var err error
+		// The token is only read during the call, which ends before this
+		// request does, so the view into the request is not kept.
+		e, err, _ = f.flight.do(key, func() (*entry, error) { return f.resolve(&key, tok) })
+		if err != nil || e == nil {
+			return f.fails.fail(c, reasonError), nil
+		}
+	}
+	if !e.active {
+		return f.fails.fail(c, reasonInactive), nil
+	}
+	if !e.scopesOK {
+		return f.fails.fail(c, reasonScope), nil
+	}
+	c.SetConsumer(e.consumer, e.credential)
+	for _, s := range e.scopes {
+		c.AddScope(s)
+	}
+	if f.hide {
+		f.hideToken(c, src)
+	}
+	return sdk.Continue, nil
+}
+
+// resolve finds the answer for a token missing from the memory cache:
+// from Redis when configured (errors there fall through), else from the
+// introspection server; it fills both caches.
+func (f *filter) resolve(key *[32]byte, tok []byte) (*entry, error) {
+	nowMs := f.now().UnixMilli()
+	if f.redis != nil {
+		in, err := f.redis.get(key, nowMs)
+		switch {
+		case err != nil:
+			f.redisErr.Inc()
+			f.log.Warn("oauth2_introspection: redis cache read failed; asking the server", "error", err)
+		case in != nil:
+			f.hitRedis.Inc()
+			e := f.entryOf(in)
+			if f.mem != nil {
+				f.mem.put(key, e, nowMs)
+			}
+			return e, nil
+		}
+	}
+	f.miss.Inc()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
+	raw, err := f.client.introspect(ctx, string(tok))
+	cancel()
+	f.latency.UpdateSince(start)
+	if err != nil {
+		f.reqError.Inc()
+		f.log.Warn("oauth2_introspection: introspection failed", "url", f.client.url, "error", err)
+		return nil, err
+	}
+	if raw.active {
+		f.reqActive.Inc()
+	} else {
+		f.reqInactive.Inc()
+	}
+	now := f.now()
+	in := normalize(raw, now, f.cacheTTL, f.negativeTTL)
+	e := f.entryOf(in)
+	nowMs = now.UnixMilli()
+	if f.mem != nil {
+		f.mem.put(key, e, nowMs)
+	}
+	if f.redis != nil && in.Until > nowMs {
+		if err := f.redis.put(key, in); err != nil {
+			f.redisErr.Inc()
+			f.log.Warn("oauth2_introspection: redis cache write failed", "error", err)
+		}
+	}
+	return e, nil
+}
+
+// entryOf builds what an answer grants on this instance: the consumer
+// mapping and required scopes are local config, so they are applied here
+// rather than stored in the shared cache.
+func (f *filter) entryOf(in *introspection) *entry {
+	e := &entry{active: in.Active, until: in.Until}
+	if !in.Active {
+		return e
+	}
+	e.consumer = f.consumers.match(in.Sub, in.ClientID)
+	e.credential = in.Sub
+	if e.credential == "" {
+		e.credential = in.ClientID
+	}
+	// RFC 7662 §2.2: scope is space-separated (RFC 6749 §3.3).
+	e.scopes = strings.Fields(in.Scope)
+	e.scopesOK = true
+	for _, want := range f.required {
+		found := false
+		for _, s := range e.scopes {
+			found = found || s == want
+		}
+		e.scopesOK = e.scopesOK && found
+	}
+	return e
+}
+
