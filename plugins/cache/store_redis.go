@@ -1,0 +1,183 @@
+package cache
+
+import (
+	"context"
+	"time"
+	"unsafe"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/redis/rueidis"
+)
+
+// redisStore keeps entries in Redis, shared by every node of a cluster.
+//
+// Reads go through rueidis client-side caching (DoCache, RESP3 tracking):
+// a hot object is served from the node's own memory, and when any node
+// overwrites or deletes the key Redis pushes an invalidation to every node
+// that cached it. A purge is therefore one DEL, seen by all nodes.
+//
+// Layout (prefix "weir:cache:"):
+//
+//	weir:cache:o:<key>  the encoded entry, PX = until its storeUntil
+//	weir:cache:t:<tag>  SET of object keys carrying the surrogate key,
+//	                    expiring with the longest-lived member
+type redisStore struct {
+	c       rueidis.Client
+	timeout time.Duration
+	cscTTL  time.Duration
+	errors  *metrics.Counter // may be nil
+}
+
+const (
+	redisPrefix    = "weir:cache:"
+	redisObjPrefix = redisPrefix + "o:"
+	redisTagPrefix = redisPrefix + "t:"
+	// cscMaxTTL bounds how long a node keeps an object in its client-side
+	// cache without asking Redis; invalidations normally arrive long before.
+	cscMaxTTL = time.Minute
+)
+
+func newRedisStore(c rueidis.Client, timeout time.Duration) *redisStore {
+	return &redisStore{c: c, timeout: timeout, cscTTL: cscMaxTTL}
+}
+
+func (s *redisStore) name() string { return "redis" }
+
+func (s *redisStore) fail(err error) {
+	if err != nil && s.errors != nil && !rueidis.IsRedisNil(err) {
+		s.errors.Inc()
+	}
+}
+
+func (s *redisStore) get(key []byte, now int64) (entry, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	r := s.c.DoCache(ctx, s.c.B().Get().Key(redisObjPrefix+string(key)).Cache(), s.cscTTL)
+	cancel()
+	v, err := r.ToString()
+	if err != nil {
+		s.fail(err)
+		return nil, false
+	}
+	// The string is immutable and owned by the client-side cache or this
+	// reply; a read-only view avoids copying the object on every hit.
+	e := entry(unsafe.Slice(unsafe.StringData(v), len(v)))
+	if !e.valid() || now > e.storeUntil() {
+		return nil, false
+	}
+	return e, true
+}
+
+func (s *redisStore) set(key []byte, val []byte, now int64) error {
+	e := entry(val)
+	ttl := (e.storeUntil() - now) / int64(time.Millisecond)
+	if ttl <= 0 {
+		return nil
+	}
+	k := redisObjPrefix + string(key)
+	cmds := make(rueidis.Commands, 0, 4)
+	cmds = append(cmds, s.c.B().Set().Key(k).Value(rueidis.BinaryString(val)).PxMilliseconds(ttl).Build())
+	if e.kind() == kindResponse {
+		forEachTag(e.tags(), func(t []byte) {
+			tk := redisTagPrefix + string(t)
+			cmds = append(cmds,
+				s.c.B().Sadd().Key(tk).Member(k).Build(),
+				// NX gives a new set a TTL, GT extends it for a
+				// longer-lived member (Redis >= 7.0).
+				s.c.B().Pexpire().Key(tk).Milliseconds(ttl).Nx().Build(),
+				s.c.B().Pexpire().Key(tk).Milliseconds(ttl).Gt().Build())
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
+	for _, r := range s.c.DoMulti(ctx, cmds...) {
+		if err := r.Error(); err != nil {
+			s.fail(err)
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *redisStore) del(key []byte) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
+	n, err := s.c.Do(ctx, s.c.B().Del().Key(redisObjPrefix+string(key)).Build()).AsInt64()
+	s.fail(err)
+	return n > 0
+}
+
+// purgePrefix scans every node for matching keys (O(keyspace), an admin
+// operation) and deletes them in batches.
+func (s *redisStore) purgePrefix(prefix []byte) int {
+	pattern := redisObjPrefix + globEscape(prefix) + "*"
+	total := 0
+	nodes := s.c.Nodes()
+	for _, node := range nodes {
+		var cursor uint64
+		for i := 0; i < 1_000_000; i++ { // bounded: a scan always ends, but never trust a loop
+			ctx, cancel := context.WithTimeout(context.Background(), 10*s.timeout+time.Second)
+			se, err := node.Do(ctx, node.B().Scan().Cursor(cursor).Match(pattern).Count(1000).Build()).AsScanEntry()
+			cancel()
+			if err != nil {
+				s.fail(err)
+				break
+			}
+			total += s.delKeys(se.Elements)
+			cursor = se.Cursor
+			if cursor == 0 {
+				break
+			}
+		}
+	}
+	return total
+}
+
+func (s *redisStore) purgeTag(tag []byte) int {
+	tk := redisTagPrefix + string(tag)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*s.timeout+time.Second)
+	keys, err := s.c.Do(ctx, s.c.B().Smembers().Key(tk).Build()).AsStrSlice()
+	cancel()
+	if err != nil {
+		s.fail(err)
+		return 0
+	}
+	n := s.delKeys(keys)
+	ctx, cancel = context.WithTimeout(context.Background(), s.timeout)
+	s.fail(s.c.Do(ctx, s.c.B().Del().Key(tk).Build()).Error())
+	cancel()
+	return n
+}
+
+// delKeys deletes full Redis keys one command each, so that a cluster
+// routes every key to its own slot.
+func (s *redisStore) delKeys(keys []string) int {
+	if len(keys) == 0 {
+		return 0
+	}
+	cmds := make(rueidis.Commands, len(keys))
+	for i, k := range keys {
+		cmds[i] = s.c.B().Del().Key(k).Build()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*s.timeout+time.Second)
+	defer cancel()
+	n := 0
+	for _, r := range s.c.DoMulti(ctx, cmds...) {
+		v, err := r.AsInt64()
+		s.fail(err)
+		n += int(v)
+	}
+	return n
+}
+
+// globEscape quotes the glob metacharacters of a SCAN MATCH pattern.
+func globEscape(b []byte) string {
+	out := make([]byte, 0, len(b)+8)
+	for _, c := range b {
+		switch c {
+		case '*', '?', '[', ']', '\\':
+			out = append(out, '\\')
+		}
+		out = append(out, c)
+	}
+	return string(out)
+}
