@@ -20,24 +20,29 @@ func (b *leastConn) pick(_ []byte, exclude *Member) *Member {
 	if n == 0 {
 		return nil
 	}
-	start := rand.IntN(n)
+	i := rand.IntN(n)
 	var best *Member
 	var bestLoad, bestWeight int64
-	for k := 0; k < n; k++ {
-		m := b.members[(start+k)%n]
+	for range n {
+		m := b.members[i]
+		if i++; i == n {
+			i = 0
+		}
 		if m == exclude {
 			continue
 		}
-		switch m.readiness() {
-		case notReady:
-			continue
-		case probeReady:
-			// A recovering target gets its half-open probe as soon as it
-			// may: whoever claims it sends the probe.
-			if m.acquire() {
-				return m
+		if !m.quickReady() {
+			switch m.readiness() {
+			case notReady:
+				continue
+			case probeReady:
+				// A recovering target gets its half-open probe as soon
+				// as it may: whoever claims it sends the probe.
+				if m.acquire() {
+					return m
+				}
+				continue
 			}
-			continue
 		}
 		load, w := m.st.inflight.Load()+1, int64(m.weight)
 		if best == nil || load*bestWeight < bestLoad*w {

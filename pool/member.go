@@ -99,18 +99,24 @@ func (m *Member) End(ok bool, d time.Duration) {
 }
 
 // observeLatency folds d into an exponentially weighted moving average
-// (weight 1/8 for the new sample, like TCP's SRTT, RFC 6298 §2).
+// (weight 1/8 for the new sample, like TCP's SRTT, RFC 6298 §2). One CAS,
+// no retry: when requests end at the same instant one sample is dropped,
+// which an average for display can afford better than a contended loop.
 func (st *targetState) observeLatency(d time.Duration) {
-	for {
-		old := st.latency.Load()
-		nw := int64(d)
-		if old != 0 {
-			nw = old + (int64(d)-old)/8
-		}
-		if st.latency.CompareAndSwap(old, nw) {
-			return
-		}
+	old := st.latency.Load()
+	nw := int64(d)
+	if old != 0 {
+		nw = old + (int64(d)-old)/8
 	}
+	st.latency.CompareAndSwap(old, nw)
+}
+
+// quickReady is the common case, small enough to inline: weighted,
+// healthy, not ejected, circuit closed. When it says no, readiness decides.
+func (m *Member) quickReady() bool {
+	st := m.st
+	return m.weight != 0 && !st.activeDown.Load() && st.passiveUntil.Load() == 0 &&
+		st.brk.word.Load()&3 == circuitClosed
 }
 
 // readiness tells a balancer whether the member can take a request. It
@@ -142,7 +148,9 @@ func (m *Member) readiness() int {
 
 // acquire reports whether a balancer may return m, claiming the half-open
 // probe when the breaker allows one (only one caller wins it).
-func (m *Member) acquire() bool {
+func (m *Member) acquire() bool { return m.quickReady() || m.acquireSlow() }
+
+func (m *Member) acquireSlow() bool {
 	switch m.readiness() {
 	case ready:
 		return true

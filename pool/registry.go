@@ -18,11 +18,11 @@ type Registry struct {
 	clients map[clientKey]*clientEntry
 	states  map[stateKey]*targetState
 
-	// now is the clock of breakers and passive health; tests replace it
-	// through newRegistry. base is its reading at creation, so clock()
-	// is non-negative nanoseconds (monotonic with the real clock).
-	now  func() time.Time
-	base time.Time
+	// clock is the time source of breakers and passive health:
+	// nanoseconds since the registry was created, monotonic (time.Since
+	// reads only the monotonic clock, about half the cost of time.Now).
+	// Tests inject a fake clock through newRegistry.
+	clock func() int64
 
 	// ipDialer dials IP-literal targets without the DNS cache (so no
 	// fasthttp cache-cleaner goroutine for them); dnsDialer caches DNS
@@ -34,21 +34,25 @@ type Registry struct {
 }
 
 // NewRegistry returns an empty registry on the real clock.
-func NewRegistry() *Registry { return newRegistry(time.Now) }
+func NewRegistry() *Registry { return newRegistry(nil) }
 
+// newRegistry uses now as its clock when not nil (tests).
 func newRegistry(now func() time.Time) *Registry {
-	return &Registry{
+	r := &Registry{
 		clients:   make(map[clientKey]*clientEntry),
 		states:    make(map[stateKey]*targetState),
-		now:       now,
-		base:      now(),
 		ipDialer:  fasthttp.TCPDialer{DisableDNSResolution: true},
 		dnsDialer: fasthttp.TCPDialer{},
 	}
+	if now == nil {
+		base := time.Now()
+		r.clock = func() int64 { return int64(time.Since(base)) }
+	} else {
+		base := now()
+		r.clock = func() int64 { return int64(now().Sub(base)) }
+	}
+	return r
 }
-
-// clock is nanoseconds since the registry was created.
-func (r *Registry) clock() int64 { return int64(r.now().Sub(r.base)) }
 
 type clientKey struct {
 	addr string
