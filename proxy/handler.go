@@ -65,6 +65,13 @@ func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.Re
 	st.host = router.NormalizeHost(st.host[:0], rc.Host())
 
 	res := snap.router.Match(st.host, req.Header.Method(), path, &req.Header, &st.m)
+	if res == router.MethodNotAllowed && req.Header.IsOptions() {
+		// A CORS preflight asks with OPTIONS about another method: route it
+		// by the method it asks about, so the route's cors plugin answers.
+		if m := req.Header.Peek("Access-Control-Request-Method"); len(m) > 0 && len(req.Header.Peek("Origin")) > 0 {
+			res = snap.router.Match(st.host, m, path, &req.Header, &st.m)
+		}
+	}
 	switch res {
 	case router.NotFound:
 		s.fail(c, nil, fasthttp.StatusNotFound, "no route matched")
