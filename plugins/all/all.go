@@ -3,5 +3,13 @@
 package all
 
 import (
+	_ "github.com/weirgw/weir/plugins/acl"
+	_ "github.com/weirgw/weir/plugins/cache"
+	_ "github.com/weirgw/weir/plugins/cors"
+	_ "github.com/weirgw/weir/plugins/ip_restriction"
+	_ "github.com/weirgw/weir/plugins/jwt"
+	_ "github.com/weirgw/weir/plugins/key_auth"
+	_ "github.com/weirgw/weir/plugins/oauth2_introspection"
+	_ "github.com/weirgw/weir/plugins/rate_limit"
 	_ "github.com/weirgw/weir/plugins/request_size_limit"
 )
