@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -104,6 +105,7 @@ func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.Re
 	for _, h := range protectedRequestHeaders {
 		req.Header.Del(h)
 	}
+	stripUnderscoreTwins(&req.Header, st)
 	// Body size limit, before anything reads the body.
 	if cl := req.Header.ContentLength(); cl > 0 && int64(cl) > s.maxBody {
 		s.fail(c, r, fasthttp.StatusRequestEntityTooLarge, "request body too large")
@@ -380,6 +382,55 @@ func isIdempotent(m []byte) bool {
 	switch string(m) {
 	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
 		return true
+	}
+	return false
+}
+
+// stripUnderscoreTwins removes headers such as X_Consumer_Name: many
+// upstream stacks (CGI, WSGI, some nginx setups) fold "_" into "-", so a
+// client could smuggle a protected header past the exact-name removal.
+func stripUnderscoreTwins(h *fasthttp.RequestHeader, st *reqState) {
+	found := false
+	for k := range h.All() {
+		if bytes.IndexByte(k, '_') >= 0 && isProtectedTwin(k) {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return
+	}
+	// Rare path: collect, then delete (deleting while iterating is unsafe).
+	var names [][]byte
+	for k := range h.All() {
+		if bytes.IndexByte(k, '_') >= 0 && isProtectedTwin(k) {
+			names = append(names, append([]byte(nil), k...))
+		}
+	}
+	for _, k := range names {
+		h.DelBytes(k)
+	}
+}
+
+func isProtectedTwin(k []byte) bool {
+	for _, p := range protectedRequestHeaders {
+		if len(p) != len(k) {
+			continue
+		}
+		match := true
+		for i := 0; i < len(k); i++ {
+			a, b := k[i], p[i]
+			if a == '_' {
+				a = '-'
+			}
+			if a|0x20 != b|0x20 {
+				match = false
+				break
+			}
+		}
+		if match {
+			return true
+		}
 	}
 	return false
 }

@@ -132,10 +132,13 @@ func TestForwardBasics(t *testing.T) {
 		_, body := g.do("GET", "/public", func(r *fasthttp.Request) {
 			r.Header.Set("X-Consumer-Name", "admin")
 			r.Header.Set("x-consumer-groups", "root")
+			r.Header.Set("X_Consumer_Name", "admin")
+			r.Header.Set("x_consumer-groups", "root")
 		})
 		r := decodeEcho(t, body)
 		for k := range r.Headers {
-			if strings.EqualFold(k, "X-Consumer-Name") || strings.EqualFold(k, "X-Consumer-Groups") {
+			n := strings.ReplaceAll(k, "_", "-")
+			if strings.EqualFold(n, "X-Consumer-Name") || strings.EqualFold(n, "X-Consumer-Groups") {
 				t.Fatalf("forged %s reached the upstream", k)
 			}
 		}
