@@ -115,55 +115,85 @@ type rawResponse struct {
 }
 
 // parseResponse reads an RFC 7662 §2.2 response strictly: the body must be
-// a JSON object whose "active" is a JSON boolean, and the members used must
-// have their registered types. Anything else is garbage, which is an error
-// and never an active token.
+// one JSON object whose "active" member is a JSON boolean, and the members
+// used must have their registered types. Member names are matched exactly
+// (encoding/json would accept "Active") and a repeated member is refused
+// (which of two "active" values counts is not something to guess).
+// Anything else is garbage: an error, never an active token.
 func parseResponse(body []byte) (*rawResponse, error) {
-	var doc struct {
-		Active   json.RawMessage `json:"active"`
-		Scope    *string         `json:"scope"`
-		ClientID *string         `json:"client_id"`
-		Sub      *string         `json:"sub"`
-		Exp      *float64        `json:"exp"`
-		Nbf      *float64        `json:"nbf"`
-	}
 	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("%w: %v", errGarbage, err)
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, fmt.Errorf("%w: not a JSON object", errGarbage)
 	}
-	if dec.More() {
+	var (
+		r         rawResponse
+		seen      = map[string]bool{}
+		hasActive bool
+	)
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errGarbage, err)
+		}
+		name, _ := t.(string)
+		var val json.RawMessage
+		if err := dec.Decode(&val); err != nil {
+			return nil, fmt.Errorf("%w: %v", errGarbage, err)
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("%w: member %q repeated", errGarbage, name)
+		}
+		seen[name] = true
+		var dst any
+		switch name {
+		case "active":
+			switch string(val) {
+			case "true":
+				r.active = true
+			case "false":
+			default:
+				return nil, fmt.Errorf(`%w: "active" must be true or false`, errGarbage)
+			}
+			hasActive = true
+			continue
+		case "scope":
+			dst = &r.scope
+		case "client_id":
+			dst = &r.clientID
+		case "sub":
+			dst = &r.sub
+		case "exp":
+			dst = &r.exp
+		case "nbf":
+			dst = &r.nbf
+		default:
+			continue // other members (RFC 7662 §2.2 allows extensions)
+		}
+		if string(val) == "null" {
+			continue // an optional member written as null: absent
+		}
+		if err := json.Unmarshal(val, dst); err != nil {
+			return nil, fmt.Errorf("%w: %q has the wrong type", errGarbage, name)
+		}
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return nil, fmt.Errorf("%w: unterminated object", errGarbage)
+	}
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("%w: trailing data", errGarbage)
 	}
-	r := &rawResponse{}
-	switch string(doc.Active) {
-	case "true":
-		r.active = true
-	case "false":
-		return r, nil
-	default:
-		return nil, fmt.Errorf(`%w: "active" must be true or false`, errGarbage)
+	if !hasActive {
+		return nil, fmt.Errorf(`%w: no "active" member`, errGarbage)
 	}
-	if doc.Scope != nil {
-		r.scope = *doc.Scope
-	}
-	if doc.ClientID != nil {
-		r.clientID = *doc.ClientID
-	}
-	if doc.Sub != nil {
-		r.sub = *doc.Sub
-	}
-	for _, v := range []*float64{doc.Exp, doc.Nbf} {
-		if v != nil && (math.IsNaN(*v) || *v < 0 || *v > 1e12) {
+	for _, v := range []float64{r.exp, r.nbf} {
+		if math.IsNaN(v) || v < 0 || v > 1e12 {
 			return nil, fmt.Errorf("%w: exp/nbf out of range", errGarbage)
 		}
 	}
-	if doc.Exp != nil {
-		r.exp = *doc.Exp
+	if !r.active {
+		return &rawResponse{}, nil
 	}
-	if doc.Nbf != nil {
-		r.nbf = *doc.Nbf
-	}
-	return r, nil
+	return &r, nil
 }
 
 // normalize turns a server answer into what is cached, deciding how long

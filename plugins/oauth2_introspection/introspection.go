@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -44,11 +45,12 @@ type filter struct {
 	required    []string
 	consumers   *consumerIndex
 
-	mem    *memCache
-	redis  *redisCache
-	flight flight
-	now    func() time.Time
-	log    *slog.Logger
+	mem      *memCache
+	redis    *redisCache
+	flight   flight
+	now      func() time.Time
+	log      *slog.Logger
+	logLimit logLimiter
 
 	fails       *failures
 	reqActive   *metrics.Counter
@@ -182,7 +184,9 @@ func (f *filter) resolve(key *[32]byte, tok []byte) (*entry, error) {
 		switch {
 		case err != nil:
 			f.redisErr.Inc()
-			f.log.Warn("oauth2_introspection: redis cache read failed; asking the server", "error", err)
+			if f.logLimit.allow(time.Now()) {
+				f.log.Warn("oauth2_introspection: redis cache read failed; asking the server", "error", err)
+			}
 		case in != nil:
 			f.hitRedis.Inc()
 			e := f.entryOf(in)
@@ -200,7 +204,9 @@ func (f *filter) resolve(key *[32]byte, tok []byte) (*entry, error) {
 	f.latency.UpdateSince(start)
 	if err != nil {
 		f.reqError.Inc()
-		f.log.Warn("oauth2_introspection: introspection failed", "url", f.client.url, "error", err)
+		if f.logLimit.allow(time.Now()) {
+			f.log.Warn("oauth2_introspection: introspection failed", "url", f.client.url, "error", err)
+		}
 		return nil, err
 	}
 	if raw.active {
@@ -218,7 +224,9 @@ func (f *filter) resolve(key *[32]byte, tok []byte) (*entry, error) {
 	if f.redis != nil && in.Until > nowMs {
 		if err := f.redis.put(key, in); err != nil {
 			f.redisErr.Inc()
-			f.log.Warn("oauth2_introspection: redis cache write failed", "error", err)
+			if f.logLimit.allow(time.Now()) {
+				f.log.Warn("oauth2_introspection: redis cache write failed", "error", err)
+			}
 		}
 	}
 	return e, nil
@@ -250,3 +258,12 @@ func (f *filter) entryOf(in *introspection) *entry {
 	return e
 }
 
+// logLimiter lets one warning a second through: during an outage every
+// request fails the same way, and the metrics carry the count.
+type logLimiter struct{ last atomic.Int64 }
+
+func (l *logLimiter) allow(now time.Time) bool {
+	last := l.last.Load()
+	n := now.UnixNano()
+	return n-last >= int64(time.Second) && l.last.CompareAndSwap(last, n)
+}
