@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"runtime/debug"
 	"strconv"
 	"time"
@@ -22,12 +23,12 @@ const streamThreshold = 256 << 10
 // reqState is the per-request scratch of the handler, pooled inside the
 // fasthttp RequestCtx's lifetime through a sync.Pool.
 type reqState struct {
-	m       router.Match
-	host    []byte
-	buf     []byte
-	upPath  []byte
-	tmp     []byte
-	started time.Time
+	m      router.Match
+	host   []byte
+	buf    []byte
+	upPath []byte
+	tmp    []byte
+	limit  bodyLimiter
 }
 
 // handle is the fasthttp handler: one snapshot Load, route, filters,
@@ -35,6 +36,7 @@ type reqState struct {
 func (s *Server) handle(rc *fasthttp.RequestCtx) {
 	snap := s.acquireSnapshot()
 	st := s.statePool.Get().(*reqState)
+	st.limit = bodyLimiter{}
 	c := sdk.AcquireCtx(rc)
 	s.serve(snap, st, c, rc)
 	sdk.ReleaseCtx(c)
@@ -112,6 +114,13 @@ func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.Re
 		rc.SetConnectionClose()
 		s.finish(c, r, 0)
 		return
+	}
+
+	if req.IsBodyStream() && req.Header.ContentLength() < 0 {
+		// A chunked body's size is only known as it streams: count it on the
+		// way through and fail the forward once it passes the limit.
+		st.limit = bodyLimiter{r: req.BodyStream(), left: s.maxBody}
+		req.SetBodyStream(&st.limit, -1)
 	}
 
 	ran, stopped := s.runRequestFilters(c, r)
@@ -286,7 +295,7 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 			continue
 		}
 		switch {
-		case errors.Is(err, errBodyTooLarge):
+		case errors.Is(err, errBodyTooLarge) || st.limit.exceeded:
 			s.fail(c, r, fasthttp.StatusRequestEntityTooLarge, "request body too large")
 		case transport.IsTimeout(err):
 			s.fail(c, r, fasthttp.StatusGatewayTimeout, "upstream timed out")
@@ -305,6 +314,30 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 }
 
 var errBodyTooLarge = errors.New("request body too large")
+
+// bodyLimiter fails a streamed request body once it passes max_body_bytes.
+// It lives in the pooled per-request state, so wrapping costs nothing.
+type bodyLimiter struct {
+	r        io.Reader
+	left     int64
+	exceeded bool
+}
+
+func (l *bodyLimiter) Read(p []byte) (int, error) {
+	if l.exceeded {
+		return 0, errBodyTooLarge
+	}
+	if int64(len(p)) > l.left+1 {
+		p = p[:l.left+1]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	if l.left < 0 {
+		l.exceeded = true
+		return 0, errBodyTooLarge
+	}
+	return n, err
+}
 
 func (svc *service) transport(m *pool.Member) *transport.Transport {
 	return (*svc.transAtom.Load())[m.URL()]

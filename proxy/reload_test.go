@@ -27,7 +27,9 @@ func (failing) OnRequest(c *sdk.Ctx) (sdk.Status, error) { return sdk.Continue, 
 
 type stopper struct{ code int }
 
-func (s stopper) OnRequest(c *sdk.Ctx) (sdk.Status, error) { return c.Fail(s.code, "stopped here"), nil }
+func (s stopper) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
+	return c.Fail(s.code, "stopped here"), nil
+}
 
 // recorder notes its phases in a response header.
 type recorder struct{ name string }

@@ -64,13 +64,24 @@ func (l ErrorList) Lines() []string {
 	return out
 }
 
+// MaxErrors is the most errors reported for one file. Past it the list
+// ends with a line saying so: a hostile document (a duplicate key inside
+// a YAML anchor used a million times) must not produce a million lines,
+// and no operator reads past the first screens anyway.
+const MaxErrors = 200
+
 // errs collects errors while a document is parsed or validated.
 type errs struct {
-	file string
-	list ErrorList
+	file    string
+	list    ErrorList
+	dropped int
 }
 
 func (e *errs) add(place, format string, args ...any) {
+	if len(e.list) >= MaxErrors {
+		e.dropped++
+		return
+	}
 	if place == "" {
 		place = TopLevel
 	}
@@ -80,6 +91,9 @@ func (e *errs) add(place, format string, args ...any) {
 func (e *errs) err() error {
 	if len(e.list) == 0 {
 		return nil
+	}
+	if e.dropped > 0 {
+		return append(e.list, &Error{File: e.file, Place: TopLevel, Msg: fmt.Sprintf("%d more errors not shown; fix these first", e.dropped)})
 	}
 	return e.list
 }

@@ -49,6 +49,12 @@ func readYAML(data []byte, e *errs) *node {
 		}
 		root = root.Content[0]
 	}
+	// Measure first: an alias bomb is refused in time linear in the
+	// document instead of after building half a million values.
+	if sz := measure(root, map[*yaml.Node]size{}, 0); sz.nodes > maxTreeNodes || sz.bytes > maxTreeBytes {
+		(&yamlReader{e: e}).tooBig()
+		return nil
+	}
 	r := &yamlReader{e: e, active: map[*yaml.Node]bool{}}
 	n, ok := r.convert(root, "", 0)
 	if !ok {
@@ -79,6 +85,36 @@ func yamlError(e *errs, err error) {
 		return
 	}
 	e.add(TopLevel, "invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
+}
+
+// size is what a YAML node expands to: values and bytes of text.
+type size struct{ nodes, bytes int }
+
+// measure computes the expanded size of y, following aliases, with each
+// node measured once. Sizes saturate just above the limits, so sums cannot
+// overflow. Cycles and excessive depth count as small here; convert
+// reports them.
+func measure(y *yaml.Node, memo map[*yaml.Node]size, depth int) size {
+	if y == nil || depth > maxDepth {
+		return size{}
+	}
+	if sz, ok := memo[y]; ok {
+		return sz
+	}
+	memo[y] = size{} // a cycle through y counts as nothing
+	var sz size
+	if y.Kind == yaml.AliasNode {
+		sz = measure(y.Alias, memo, depth+1)
+	} else {
+		sz = size{1, len(y.Value)}
+		for _, c := range y.Content {
+			cs := measure(c, memo, depth+1)
+			sz.nodes = min(sz.nodes+cs.nodes, maxTreeNodes+1)
+			sz.bytes = min(sz.bytes+cs.bytes, maxTreeBytes+1)
+		}
+	}
+	memo[y] = sz
+	return sz
 }
 
 type yamlReader struct {
