@@ -117,7 +117,7 @@ func newClient(t testing.TB, s *testredis.Server) rueidis.Client {
 	c, err := rueidis.NewClient(rueidis.ClientOption{
 		InitAddress:  []string{s.Addr},
 		DisableCache: true,
-		Dialer:       net.Dialer{Timeout: time.Second},
+		Dialer:       net.Dialer{Timeout: 5 * time.Second},
 	})
 	if err != nil {
 		t.Fatalf("rueidis client for %s: %v", s.Addr, err)
