@@ -213,3 +213,5 @@ func wantCode(t *testing.T, r result, code int, msg string) {
 		t.Fatalf("refused request identified %q", r.consumer.Name)
 	}
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
