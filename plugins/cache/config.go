@@ -47,8 +47,9 @@ type Config struct {
 	// IgnoreAuthorization stores responses to requests with credentials
 	// even without public / s-maxage / must-revalidate (RFC 9111 §3.5).
 	IgnoreAuthorization bool `json:"ignore_authorization"`
-	// KeepStale is how long a stale entry with a validator is kept for
-	// revalidation after its freshness (and stale windows) ran out.
+	// KeepStale is how long an entry is kept after its freshness (and
+	// stale windows) ran out: for revalidation, max-stale and
+	// stale-if-error requests.
 	KeepStale Duration `json:"keep_stale"`
 	// RedisTimeout bounds one Redis round trip on a request's time.
 	RedisTimeout Duration `json:"redis_timeout"`

@@ -405,10 +405,6 @@ func analyze(ri *respInfo, h *fasthttp.ResponseHeader, year int) {
 			} else if equalFoldLower(k, "connection") {
 				ri.connection = v
 			}
-		case 11:
-			if equalFoldLower(k, "set-cookie2") {
-				ri.setCookie = true
-			}
 		case 13:
 			if equalFoldLower(k, "cache-control") {
 				parseResponseCC(&ri.cc, v)
@@ -517,9 +513,10 @@ func (f *Filter) prepare(b *workBuf, h *fasthttp.ResponseHeader, status int, bod
 	} else {
 		until = respTime + max(remaining, 0) + min(windows, deltaMax)*1e9
 	}
-	if hasValidator {
-		until += f.keepStale
-	}
+	// Stale entries are kept a while longer: with a validator they can be
+	// revalidated cheaply, and any of them can answer max-stale and
+	// stale-if-error requests. The store's LRU bounds the cost.
+	until += f.keepStale
 
 	storable := true
 	understood := understoodStatus(status)
@@ -542,7 +539,7 @@ func (f *Filter) prepare(b *workBuf, h *fasthttp.ResponseHeader, status int, bod
 		storable = false
 	case flags&eNoCache != 0 && !hasValidator:
 		storable = false
-	case until <= respTime:
+	case remaining <= 0 && !hasValidator && windows == 0:
 		storable = false
 	}
 
