@@ -173,3 +173,34 @@ func equalStrings(a, b []string) bool {
 	}
 	return true
 }
+
+// FuzzPickHashKey: the hash key comes from client bytes (header, cookie,
+// path); any key picks a member, always the same one.
+func FuzzPickHashKey(f *testing.F) {
+	for _, k := range []string{"", "user-1", "\x00", "192.168.0.1", "/a/b?c=d", "\xff\xfe"} {
+		f.Add([]byte(k))
+	}
+	r := NewRegistry()
+	s, err := r.NewService(ServiceConfig{Name: "fuzz-ring", Balancer: "consistent_hash", Targets: fakeTargets(1, 2, 3)})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer s.Close()
+	f.Fuzz(func(t *testing.T, key []byte) {
+		a, err := s.Pick(key, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(key) == 0 {
+			return // random by design
+		}
+		b, _ := s.Pick(key, nil)
+		if a != b {
+			t.Fatalf("key %q went to %s then %s", key, a.URL(), b.URL())
+		}
+		c, err := s.Pick(key, a)
+		if err != nil || c == a {
+			t.Fatalf("key %q excluding %s: %v, %v", key, a.URL(), c, err)
+		}
+	})
+}

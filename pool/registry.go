@@ -140,8 +140,9 @@ func (r *Registry) newHostClient(t target, o clientOpts) *fasthttp.HostClient {
 		MaxIdleConnDuration:           o.maxIdle,
 		ReadTimeout:                   o.timeout,
 		WriteTimeout:                  o.timeout,
-		// Response headers up to 8 KiB, like nginx's proxy_buffer_size on
-		// most platforms; fasthttp's default is 4 KiB.
+		// Response headers up to 8 KiB (fasthttp's default is 4 KiB;
+		// nginx's proxy_buffer_size is one page, 4 or 8 KiB, and refuses
+		// larger headers the same way).
 		ReadBufferSize: 8 << 10,
 		// The proxy decides retries itself (idempotency, other member,
 		// breaker accounting), so the client must never retry.
