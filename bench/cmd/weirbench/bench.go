@@ -1,0 +1,704 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// cell is one contender serving one body size: a row of the report.
+type cell struct {
+	c     *contender
+	body  string
+	path  string
+	loads []int
+	// Measurements, one entry per round.
+	max []closedRun
+	lat map[int][]openRun
+	acc []accuracyRun
+}
+
+func (c *cell) label() string { return c.c.name + " " + c.body }
+
+type closedRun struct {
+	RPS      float64 `json:"rps"`
+	Requests int64   `json:"requests"`
+	Bad      int64   `json:"bad"` // non-2xx answers and socket errors
+	P50us    float64 `json:"p50_us"`
+	P99us    float64 `json:"p99_us"`
+	CPUus    float64 `json:"cpu_us_per_req"`
+}
+
+type openRun struct {
+	Rate      float64    `json:"rate"`
+	Result    loadResult `json:"result"`
+	CPUus     float64    `json:"cpu_us_per_req"`
+	BackendUs float64    `json:"backend_cpu_us_per_req"`
+	RedisUs   float64    `json:"redis_cpu_us_per_req,omitempty"`
+}
+
+type accuracyRun struct {
+	Seconds  float64 `json:"seconds"`
+	Allowed  int64   `json:"allowed"`
+	Rejected int64   `json:"rejected_429"`
+	Other    int64   `json:"other"`
+	Expected float64 `json:"expected"`
+	Ratio    float64 `json:"ratio"`
+}
+
+// step is one planned run.
+type step struct {
+	phase string // warmup | max | latency | accuracy
+	round int
+	cell  *cell
+	load  int
+}
+
+// bench is one harness run.
+type bench struct {
+	r       *rig
+	self    string
+	clk     int64
+	closed  string // wrk | builtin
+	dur     time.Duration
+	warm    time.Duration
+	cells   []*cell
+	basis   map[string]rateBasis
+	prog    *progress
+	notes   []string
+	started time.Time
+}
+
+type rateBasis struct {
+	Contender string  `json:"contender"`
+	RPS       float64 `json:"rps"`
+}
+
+// perRunOverhead is what a run costs besides its duration (starting the
+// generator, dialing, reading /proc); the time estimate counts it.
+const perRunOverhead = 400 * time.Millisecond
+
+func runBench(o options, stdout io.Writer) int {
+	b := &bench{started: time.Now(), clk: clockTicks(), basis: map[string]rateBasis{}}
+	weir, err := filepath.Abs(o.weir)
+	if err == nil {
+		_, err = os.Stat(weir)
+	}
+	if err != nil {
+		logf("no weir binary at %s (build it: go build -o bin/weir ./cmd/weir): %v", o.weir, err)
+		return 2
+	}
+	o.weir = weir
+	if b.self, err = os.Executable(); err != nil {
+		logf("find own executable: %v", err)
+		return 2
+	}
+	scenarios, err := loadScenarios(o.scenarios)
+	if err != nil {
+		logf("%v", err)
+		return 2
+	}
+	known := map[string]bool{"direct": true, "nginx": true, "haproxy": true}
+	for _, s := range scenarios {
+		known[s.Name] = true
+	}
+	for _, n := range o.only {
+		if !known[n] {
+			logf("-only: no contender %q (have direct, nginx, haproxy and the scenarios in %s)", n, o.scenarios)
+			return 2
+		}
+	}
+	wanted := func(n string) bool { return len(o.only) == 0 || contains(o.only, n) }
+
+	dir, err := os.MkdirTemp("", "weirbench-")
+	if err != nil {
+		logf("make work dir: %v", err)
+		return 2
+	}
+	r := &rig{opts: o, dir: dir, tools: map[string]string{}}
+	b.r = r
+	for _, t := range []string{"nginx", "haproxy", "wrk", "redis-server", "taskset"} {
+		r.tools[t] = lookTool(t)
+	}
+	keepLogs := false
+	defer func() {
+		r.stopAll()
+		if keepLogs {
+			logf("process logs kept in %s", dir)
+		} else {
+			os.RemoveAll(dir)
+		}
+	}()
+	// An interrupted run stops what it started before exiting.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		if _, ok := <-sigs; ok {
+			if b.prog != nil {
+				b.prog.finish()
+			}
+			logf("interrupted: stopping contenders")
+			r.stopAll()
+			os.RemoveAll(dir)
+			os.Exit(130)
+		}
+	}()
+
+	switch {
+	case o.noPin:
+		b.notes = append(b.notes, "processes are not pinned (-no-pin)")
+	case r.tools["taskset"] == "":
+		r.skip("pinning", "taskset not found (apt-get install -y util-linux): processes run unpinned")
+	default:
+		r.pin.taskset = r.tools["taskset"]
+	}
+	if o.proxyCPUs == o.loadCPUs {
+		b.notes = append(b.notes, "one CPU only: proxy, backend and load generator share it")
+	}
+	switch {
+	case o.closed == "builtin":
+		b.closed = "builtin"
+	case r.tools["wrk"] != "":
+		b.closed = "wrk"
+	case o.closed == "wrk":
+		logf("-closed-loop wrk: wrk is not installed (apt-get install -y wrk)")
+		return 2
+	default:
+		b.closed = "builtin"
+		r.skip("wrk", "not installed (apt-get install -y wrk): max RPS comes from the built-in Go closed-loop generator, which costs more CPU per request than wrk")
+	}
+	if busy := cpuBusy(500 * time.Millisecond); busy > 0.25 {
+		b.notes = append(b.notes, fmt.Sprintf("the machine was %.0f %% busy before the run (other processes): absolute figures are noisy; the ratios, taken side by side, hold better", busy*100))
+	}
+
+	logf("starting backend (weir echo) on CPU %s", o.loadCPUs)
+	if err := r.startBackend(); err != nil {
+		logf("backend: %v", err)
+		keepLogs = true
+		return 1
+	}
+	var contenders []*contender
+	if wanted("direct") {
+		contenders = append(contenders, r.direct())
+	}
+	for _, name := range []string{"nginx", "haproxy"} {
+		if !wanted(name) {
+			continue
+		}
+		if r.tools[name] == "" {
+			r.skip(name, "not installed (apt-get install -y %s)", name)
+			continue
+		}
+		start := r.startNginx
+		if name == "haproxy" {
+			start = r.startHAProxy
+		}
+		c, err := start()
+		if err != nil {
+			r.fail(name, "%v", err)
+			continue
+		}
+		contenders = append(contenders, c)
+	}
+	needRedis := false
+	for _, s := range scenarios {
+		if wanted(s.Name) && s.needsRedis {
+			needRedis = true
+		}
+	}
+	if needRedis && r.tools["redis-server"] != "" {
+		if err := r.startRedis(); err != nil {
+			r.fail("redis", "%v", err)
+		}
+	}
+	for _, s := range scenarios {
+		if !wanted(s.Name) {
+			continue
+		}
+		if c, _ := r.startScenario(s); c != nil {
+			contenders = append(contenders, c)
+		}
+	}
+	for _, c := range contenders {
+		for _, body := range c.bodies {
+			loads := o.loads
+			if body != "64B" {
+				loads = o.loadsLarge
+			} else if c.loads != nil {
+				loads = c.loads
+			}
+			b.cells = append(b.cells, &cell{c: c, body: body, path: c.prefix + bodyPaths[body], loads: loads, lat: map[int][]openRun{}})
+		}
+	}
+	if len(b.cells) == 0 {
+		logf("nothing to measure")
+		keepLogs = true
+		return 1
+	}
+
+	steps := b.plan(contenders)
+	b.fitBudget(steps)
+	b.prog = newProgress(os.Stderr, steps, b.dur, b.warm)
+	logf("%d runs: %d round(s) x %s, %s warm-up, max RPS by %s, rates %% of %s's capacity",
+		len(steps), o.rounds, b.dur, b.warm, b.closed, basisName(b.cells))
+	for i, s := range steps {
+		if s.phase == "latency" && i > 0 && steps[i-1].phase == "max" {
+			b.setBasis()
+		}
+		b.prog.begin(i, s)
+		if err := b.exec(s); err != nil {
+			r.fail(s.cell.label(), "%s round %d: %v", s.phase, s.round, err)
+		}
+		time.Sleep(100 * time.Millisecond) // let sockets settle between runs
+	}
+	b.prog.finish()
+	if len(b.basis) == 0 {
+		b.setBasis()
+	}
+
+	rep := b.report()
+	if err := writeOutputs(o.out, rep); err != nil {
+		logf("%v", err)
+		keepLogs = true
+		return 1
+	}
+	printReport(stdout, rep)
+	fmt.Fprintf(stdout, "\nwrote %s and %s\n", filepath.Join(o.out, "latest.json"), filepath.Join(o.out, "latest.png"))
+	if len(r.failed) > 0 {
+		keepLogs = true
+		return 1
+	}
+	return 0
+}
+
+// plan lists the runs: a warm-up per contender, then rounds of max RPS
+// with every cell in turn (A B A B ...), then rounds of each constant
+// load, then the rate-limit accuracy checks.
+func (b *bench) plan(contenders []*contender) []step {
+	o := b.r.opts
+	var steps []step
+	if o.warmup > 0 {
+		seen := map[*contender]bool{}
+		for _, c := range b.cells {
+			if !seen[c.c] {
+				seen[c.c] = true
+				steps = append(steps, step{phase: "warmup", cell: c})
+			}
+		}
+	}
+	for r := 1; r <= o.rounds; r++ {
+		for _, c := range b.cells {
+			steps = append(steps, step{phase: "max", round: r, cell: c})
+		}
+	}
+	// Every distinct load, in increasing order.
+	var loads []int
+	for _, c := range b.cells {
+		for _, l := range c.loads {
+			loads = insertSorted(loads, l)
+		}
+	}
+	for r := 1; r <= o.rounds; r++ {
+		for _, l := range loads {
+			for _, c := range b.cells {
+				if containsInt(c.loads, l) {
+					steps = append(steps, step{phase: "latency", round: r, cell: c, load: l})
+				}
+			}
+		}
+		for _, c := range b.cells {
+			if c.c.accuracy != nil && c.body == c.c.bodies[0] {
+				steps = append(steps, step{phase: "accuracy", round: r, cell: c})
+			}
+		}
+	}
+	return steps
+}
+
+// fitBudget shrinks the run length so that all runs fit the budget; wrk
+// only takes whole seconds, so with wrk lengths are whole seconds.
+func (b *bench) fitBudget(steps []step) {
+	o := b.r.opts
+	b.dur, b.warm = o.duration, o.warmup
+	if b.closed == "wrk" {
+		b.dur = roundUpSecond(b.dur)
+		if b.warm > 0 {
+			b.warm = roundUpSecond(b.warm)
+		}
+	}
+	var measured, warm int
+	for _, s := range steps {
+		if s.phase == "warmup" {
+			warm++
+		} else {
+			measured++
+		}
+	}
+	total := time.Duration(measured)*(b.dur+perRunOverhead) + time.Duration(warm)*(b.warm+perRunOverhead)
+	if total <= o.budget || measured == 0 {
+		return
+	}
+	avail := o.budget - time.Duration(measured+warm)*perRunOverhead - time.Duration(warm)*b.warm
+	d := avail / time.Duration(measured)
+	step := 100 * time.Millisecond
+	if b.closed == "wrk" {
+		step = time.Second
+	}
+	d = d / step * step
+	if d < step {
+		d = step
+	}
+	if d < 500*time.Millisecond {
+		d = 500 * time.Millisecond
+	}
+	if d < b.dur {
+		b.notes = append(b.notes, fmt.Sprintf("runs shortened from %s to %s to fit the %s budget (%d runs)", b.dur, d, o.budget, measured))
+		b.dur = d
+	}
+}
+
+func roundUpSecond(d time.Duration) time.Duration {
+	s := (d + time.Second - 1) / time.Second * time.Second
+	if s < time.Second {
+		s = time.Second
+	}
+	return s
+}
+
+// basisName says whose capacity the constant rates are a percentage of,
+// before it is measured.
+func basisName(cells []*cell) string {
+	for _, want := range []string{"nginx", "weir", "direct"} {
+		for _, c := range cells {
+			if c.c.name == want {
+				return want
+			}
+		}
+	}
+	if len(cells) > 0 {
+		return cells[0].c.name
+	}
+	return "?"
+}
+
+// setBasis fixes, per body, the capacity the constant rates are a
+// percentage of: nginx's median max RPS (BENCH.md), or when nginx did not
+// run, plain Weir's, then direct's.
+func (b *bench) setBasis() {
+	want := basisName(b.cells)
+	for _, body := range b.r.opts.bodies {
+		for _, name := range []string{want, "nginx", "weir", "direct"} {
+			var found *cell
+			for _, c := range b.cells {
+				if c.c.name == name && c.body == body {
+					found = c
+				}
+			}
+			if found == nil {
+				continue
+			}
+			var rps []float64
+			for _, m := range found.max {
+				rps = append(rps, m.RPS)
+			}
+			if v := median(rps); v > 0 {
+				b.basis[body] = rateBasis{Contender: name, RPS: v}
+				break
+			}
+		}
+	}
+	if want != "nginx" {
+		b.notes = append(b.notes, fmt.Sprintf("nginx did not run: constant rates are a percentage of %s's capacity instead", want))
+	}
+}
+
+// exec runs one step.
+func (b *bench) exec(s step) error {
+	c := s.cell
+	switch s.phase {
+	case "warmup":
+		_, err := b.closedRun(c, b.warm)
+		return err
+	case "max":
+		res, err := b.closedRun(c, b.dur)
+		if err != nil {
+			return err
+		}
+		c.max = append(c.max, res)
+		if res.Requests > 0 && float64(res.Bad) > 0.01*float64(res.Requests) {
+			return fmt.Errorf("%d of %d answers were errors or not 2xx", res.Bad, res.Requests)
+		}
+		return nil
+	case "latency":
+		basis, ok := b.basis[c.body]
+		if !ok || basis.RPS <= 0 {
+			return fmt.Errorf("no capacity measured for %s bodies, so no rate to hold", c.body)
+		}
+		rate := basis.RPS * float64(s.load) / 100
+		res, err := b.openRun(c, c.path, rate)
+		if err != nil {
+			return err
+		}
+		c.lat[s.load] = append(c.lat[s.load], res)
+		if bad := res.Result.Errors + res.Result.Non2xx; float64(bad) > 0.01*float64(res.Result.Scheduled) {
+			return fmt.Errorf("%d%% load: %d errors, %d non-2xx of %d (first error: %s)", s.load, res.Result.Errors, res.Result.Non2xx, res.Result.Scheduled, res.Result.FirstError)
+		}
+		return nil
+	case "accuracy":
+		a := c.c.accuracy
+		res, err := b.openRun(c, a.Path, a.OfferedRPS)
+		if err != nil {
+			return err
+		}
+		lr := res.Result
+		run := accuracyRun{Seconds: lr.Seconds, Allowed: lr.OK, Rejected: lr.Status["429"]}
+		run.Other = lr.Completed - lr.OK - run.Rejected + lr.Errors + lr.Unsent
+		// A token bucket lets through its burst, then the rate.
+		run.Expected = a.LimitRPS*b.dur.Seconds() + a.Burst
+		if run.Expected > float64(lr.Scheduled) {
+			run.Expected = float64(lr.Scheduled)
+		}
+		run.Ratio = float64(run.Allowed) / run.Expected
+		c.acc = append(c.acc, run)
+		return nil
+	}
+	return fmt.Errorf("unknown phase %q", s.phase)
+}
+
+// closedRun measures maximum throughput with wrk (one wrk per target
+// process, connections split between them) or the built-in generator.
+func (b *bench) closedRun(c *cell, dur time.Duration) (closedRun, error) {
+	before, errBefore := treeCPU(pidsOf(c.c.procs))
+	var res closedRun
+	if b.closed == "wrk" {
+		conns := b.r.opts.conns / len(c.c.targets)
+		if conns < 1 {
+			conns = 1
+		}
+		type out struct {
+			w   wrkResult
+			err error
+		}
+		outs := make([]out, len(c.c.targets))
+		var wg sync.WaitGroup
+		for i, t := range c.c.targets {
+			wg.Add(1)
+			go func(i int, t string) {
+				defer wg.Done()
+				outs[i].w, outs[i].err = b.wrk(t, c.path, c.c.headers, conns, dur)
+			}(i, t)
+		}
+		wg.Wait()
+		for _, o := range outs {
+			if o.err != nil {
+				return res, o.err
+			}
+			res.RPS += o.w.RPS
+			res.Requests += o.w.Requests
+			res.Bad += o.w.Non2xx + o.w.Errors
+			res.P50us = maxf(res.P50us, o.w.P50us)
+			res.P99us = maxf(res.P99us, o.w.P99us)
+		}
+	} else {
+		lr, err := b.child(loadSpec{Targets: c.c.targets, Path: c.path, Headers: c.c.headers, Duration: dur, Conns: b.r.opts.conns, Grace: time.Second})
+		if err != nil {
+			return res, err
+		}
+		res.RPS = float64(lr.Completed) / lr.Seconds
+		res.Requests = lr.Completed
+		res.Bad = lr.Non2xx + lr.Errors
+		res.P50us, res.P99us = lr.P50us, lr.P99us
+	}
+	after, errAfter := treeCPU(pidsOf(c.c.procs))
+	if errBefore == nil && errAfter == nil && res.Requests > 0 {
+		res.CPUus = b.ticksToUs(after-before) / float64(res.Requests)
+	}
+	return res, nil
+}
+
+// openRun holds a constant rate and measures latency and CPU per request.
+func (b *bench) openRun(c *cell, path string, rate float64) (openRun, error) {
+	pids := pidsOf(c.c.procs)
+	cpu0, err0 := treeCPU(pids)
+	back0, errb0 := treeCPU([]int{b.r.back.pid()})
+	var red0 cpuTicks
+	var errr0 error = errors.New("no redis")
+	if b.r.red != nil {
+		red0, errr0 = treeCPU([]int{b.r.red.pid()})
+	}
+	lr, err := b.child(loadSpec{Targets: c.c.targets, Path: path, Headers: c.c.headers, Rate: rate, Duration: b.dur, Conns: b.r.opts.conns, Grace: time.Second})
+	if err != nil {
+		return openRun{}, err
+	}
+	res := openRun{Rate: rate, Result: lr}
+	n := float64(lr.Completed)
+	if n > 0 {
+		if cpu1, err := treeCPU(pids); err == nil && err0 == nil {
+			res.CPUus = b.ticksToUs(cpu1-cpu0) / n
+		}
+		if back1, err := treeCPU([]int{b.r.back.pid()}); err == nil && errb0 == nil {
+			res.BackendUs = b.ticksToUs(back1-back0) / n
+		}
+		if b.r.red != nil && errr0 == nil && c.c.kind == "weir" {
+			if red1, err := treeCPU([]int{b.r.red.pid()}); err == nil {
+				res.RedisUs = b.ticksToUs(red1-red0) / n
+			}
+		}
+	}
+	return res, nil
+}
+
+func (b *bench) ticksToUs(t cpuTicks) float64 { return float64(t) * 1e6 / float64(b.clk) }
+
+// wrk runs `wrk --latency` pinned to the load CPUs and parses its output.
+func (b *bench) wrk(target, path string, headers map[string]string, conns int, dur time.Duration) (wrkResult, error) {
+	args := []string{b.r.tools["wrk"], "-t1", "-c" + strconv.Itoa(conns),
+		"-d" + strconv.Itoa(int(dur/time.Second)) + "s", "--timeout", "2s", "--latency"}
+	for k, v := range headers {
+		args = append(args, "-H", k+": "+v)
+	}
+	args = append(args, "http://"+target+path)
+	argv := b.r.pin.wrap(b.r.opts.loadCPUs, args)
+	ctx, cancel := context.WithTimeout(context.Background(), dur+30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+	if err != nil {
+		return wrkResult{}, fmt.Errorf("wrk: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	w, err := parseWrk(string(out))
+	if err != nil {
+		return w, fmt.Errorf("%w\n%s", err, out)
+	}
+	return w, nil
+}
+
+// child runs the load generator as a pinned child process.
+func (b *bench) child(spec loadSpec) (loadResult, error) {
+	var res loadResult
+	in, err := json.Marshal(spec)
+	if err != nil {
+		return res, err
+	}
+	argv := b.r.pin.wrap(b.r.opts.loadCPUs, []string{b.self})
+	ctx, cancel := context.WithTimeout(context.Background(), spec.Duration+spec.Grace+30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "WEIRBENCH_CHILD=load")
+	cmd.Stdin = bytes.NewReader(in)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return res, fmt.Errorf("load generator: %v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		return res, fmt.Errorf("load generator: read result: %w", err)
+	}
+	return res, nil
+}
+
+func pidsOf(ps []*proc) []int {
+	out := make([]int, len(ps))
+	for i, p := range ps {
+		out[i] = p.pid()
+	}
+	return out
+}
+
+// cpuBusy is the fraction of all CPUs' time spent busy over d, from
+// /proc/stat; 0 when it cannot be read.
+func cpuBusy(d time.Duration) float64 {
+	read := func() (busy, total float64, ok bool) {
+		b, err := os.ReadFile("/proc/stat")
+		if err != nil {
+			return 0, 0, false
+		}
+		line := strings.SplitN(string(b), "\n", 2)[0]
+		f := strings.Fields(line)
+		if len(f) < 5 || f[0] != "cpu" {
+			return 0, 0, false
+		}
+		for i, s := range f[1:] {
+			v, _ := strconv.ParseFloat(s, 64)
+			total += v
+			if i != 3 && i != 4 { // idle, iowait
+				busy += v
+			}
+		}
+		return busy, total, true
+	}
+	b0, t0, ok0 := read()
+	time.Sleep(d)
+	b1, t1, ok1 := read()
+	if !ok0 || !ok1 || t1 <= t0 {
+		return 0
+	}
+	return (b1 - b0) / (t1 - t0)
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	for i := 1; i < len(s); i++ { // insertion sort: a handful of rounds
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+func maxf(a, b float64) float64 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+func insertSorted(s []int, v int) []int {
+	for i, x := range s {
+		if x == v {
+			return s
+		}
+		if x > v {
+			return append(s[:i], append([]int{v}, s[i:]...)...)
+		}
+	}
+	return append(s, v)
+}
+
+func containsInt(s []int, v int) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// logf prints a harness message on stderr, clear of the progress line.
+func logf(format string, a ...any) {
+	progressMu.Lock()
+	defer progressMu.Unlock()
+	if progressShown {
+		fmt.Fprint(os.Stderr, "\r\033[K")
+	}
+	fmt.Fprintf(os.Stderr, "weirbench: "+format+"\n", a...)
+}

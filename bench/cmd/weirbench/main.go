@@ -1,0 +1,213 @@
+// Command weirbench measures Weir side by side with nginx, HAProxy and no
+// proxy at all, on loopback, the way /work/shared/BENCH.md describes:
+// maximum throughput with wrk (closed loop), latency at a constant 25, 50
+// and 75 % of nginx's capacity (open loop, so that coordinated omission
+// does not flatter the tail), gateway CPU per request from /proc/PID/stat,
+// contenders alternating A B A B over rounds, medians reported.
+//
+//	weirbench [-quick] [-weir bin/weir] [-only weir,nginx] [-out bench/results]
+//
+// It prints a table, writes bench/results/latest.json and latest.png, and
+// says what it skipped and why. `scripts/bench.sh` (make bench) installs
+// the tools and builds the binaries first; see bench/README.md.
+//
+// The same binary is its own load generator: run with WEIRBENCH_CHILD=load
+// it reads a loadSpec as JSON on stdin, runs it and writes a loadResult on
+// stdout. The harness starts it that way so that taskset can pin it to
+// the load CPUs, away from the proxy under test.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// options are the command line, after defaults.
+type options struct {
+	weir       string
+	scenarios  string
+	out        string
+	quick      bool
+	rounds     int
+	duration   time.Duration
+	warmup     time.Duration
+	conns      int
+	loads      []int
+	loadsLarge []int
+	bodies     []string
+	only       []string
+	budget     time.Duration
+	proxyCPUs  string
+	loadCPUs   string
+	closed     string
+	noPin      bool
+}
+
+func main() {
+	if os.Getenv("WEIRBENCH_CHILD") == "load" {
+		os.Exit(loadChildMain())
+	}
+	opts, err := parseOptions(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "weirbench:", err)
+		os.Exit(2)
+	}
+	os.Exit(runBench(opts, os.Stdout))
+}
+
+func parseOptions(args []string) (options, error) {
+	fs := flag.NewFlagSet("weirbench", flag.ContinueOnError)
+	var o options
+	var loads, loadsLarge, bodies, only string
+	fs.StringVar(&o.weir, "weir", "bin/weir", "the weir binary (gateway and echo backend)")
+	fs.StringVar(&o.scenarios, "scenarios", "bench/scenarios", "directory of Weir scenario files (*.yaml)")
+	fs.StringVar(&o.out, "out", "bench/results", "directory for latest.json and latest.png")
+	fs.BoolVar(&o.quick, "quick", false, "1 round of short runs at 50 % load only (under 2 minutes)")
+	fs.IntVar(&o.rounds, "rounds", 0, "rounds of A B A B alternation (default 3; quick 1)")
+	fs.DurationVar(&o.duration, "duration", 0, "length of each measured run (default 4s; quick 2s)")
+	fs.DurationVar(&o.warmup, "warmup", -1, "closed-loop warm-up per contender before measuring (default 1s; 0 = none)")
+	fs.IntVar(&o.conns, "conns", 64, "connections the load generators keep open")
+	fs.StringVar(&loads, "loads", "", "constant-rate loads, percent of nginx's capacity, for 64B (default 25,50,75; quick 50)")
+	fs.StringVar(&loadsLarge, "loads-1k", "50", "constant-rate loads for 1KiB bodies")
+	fs.StringVar(&bodies, "bodies", "64B,1KiB", "response bodies: 64B, 1KiB")
+	fs.StringVar(&only, "only", "", "comma-separated contenders to run (direct, nginx, haproxy, scenario names); default all")
+	fs.DurationVar(&o.budget, "budget", 0, "most time for all measured runs; durations shrink to fit (default 7m30s; quick 75s)")
+	fs.StringVar(&o.proxyCPUs, "proxy-cpus", "", "CPUs for the proxies (taskset -c list; default 0)")
+	fs.StringVar(&o.loadCPUs, "load-cpus", "", "CPUs for load generator, backend and Redis (default 1)")
+	fs.StringVar(&o.closed, "closed-loop", "auto", "max-RPS generator: wrk, builtin, or auto (wrk when installed)")
+	fs.BoolVar(&o.noPin, "no-pin", false, "do not pin processes to CPUs")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if o.rounds == 0 {
+		o.rounds = 3
+		if o.quick {
+			o.rounds = 1
+		}
+	}
+	if o.rounds < 1 {
+		return o, fmt.Errorf("-rounds must be >= 1")
+	}
+	if o.duration == 0 {
+		o.duration = 4 * time.Second
+		if o.quick {
+			o.duration = 2 * time.Second
+		}
+	}
+	if o.duration < 500*time.Millisecond {
+		return o, fmt.Errorf("-duration must be at least 500ms")
+	}
+	if o.warmup < 0 {
+		o.warmup = time.Second
+	}
+	if o.budget == 0 {
+		o.budget = 450 * time.Second
+		if o.quick {
+			o.budget = 75 * time.Second
+		}
+	}
+	if o.conns < 1 {
+		return o, fmt.Errorf("-conns must be >= 1")
+	}
+	if loads == "" {
+		loads = "25,50,75"
+		if o.quick {
+			loads = "50"
+		}
+	}
+	var err error
+	if o.loads, err = parsePercents("-loads", loads); err != nil {
+		return o, err
+	}
+	if o.loadsLarge, err = parsePercents("-loads-1k", loadsLarge); err != nil {
+		return o, err
+	}
+	o.bodies = splitList(bodies)
+	if len(o.bodies) == 0 {
+		return o, fmt.Errorf("-bodies must name at least one of 64B, 1KiB")
+	}
+	for _, b := range o.bodies {
+		if _, ok := bodyPaths[b]; !ok {
+			return o, fmt.Errorf("-bodies: %q is not a body size; use 64B or 1KiB", b)
+		}
+	}
+	o.only = splitList(only)
+	switch o.closed {
+	case "auto", "wrk", "builtin":
+	default:
+		return o, fmt.Errorf("-closed-loop must be wrk, builtin or auto, got %q", o.closed)
+	}
+	if o.proxyCPUs == "" || o.loadCPUs == "" {
+		p, l := defaultCPUs(runtime.NumCPU())
+		if o.proxyCPUs == "" {
+			o.proxyCPUs = p
+		}
+		if o.loadCPUs == "" {
+			o.loadCPUs = l
+		}
+	}
+	return o, nil
+}
+
+// defaultCPUs puts the proxy on CPU 0 and everything else on CPU 1
+// (BENCH.md: proxy on one CPU, load generator and backend on the other).
+func defaultCPUs(n int) (proxy, load string) {
+	if n < 2 {
+		return "0", "0"
+	}
+	return "0", "1"
+}
+
+func parsePercents(flagName, s string) ([]int, error) {
+	var out []int
+	for _, f := range splitList(s) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 || n > 200 {
+			return nil, fmt.Errorf("%s: %q is not a percentage between 1 and 200", flagName, f)
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s must list at least one percentage", flagName)
+	}
+	return out, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// loadChildMain is the load generator process: spec on stdin, result on
+// stdout.
+func loadChildMain() int {
+	var spec loadSpec
+	if err := json.NewDecoder(os.Stdin).Decode(&spec); err != nil {
+		fmt.Fprintln(os.Stderr, "weirbench load: read spec:", err)
+		return 2
+	}
+	res, err := runLoad(spec)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "weirbench load:", err)
+		return 1
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
+		fmt.Fprintln(os.Stderr, "weirbench load: write result:", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,489 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+)
+
+// report is latest.json: everything the table shows and the per-round
+// figures behind each median.
+type report struct {
+	Tool      string               `json:"tool"`
+	Started   time.Time            `json:"started"`
+	Seconds   float64              `json:"seconds"`
+	Mode      string               `json:"mode"` // full | quick | custom
+	Host      hostInfo             `json:"host"`
+	Settings  settings             `json:"settings"`
+	Backend   string               `json:"backend"`
+	RateBasis map[string]rateBasis `json:"rate_basis"`
+	Results   []cellReport         `json:"results"`
+	Targets   []targetCheck        `json:"targets"`
+	Skipped   []note               `json:"skipped"`
+	Failed    []note               `json:"failed"`
+	Notes     []string             `json:"notes"`
+}
+
+type hostInfo struct {
+	CPUs       int               `json:"cpus"`
+	Kernel     string            `json:"kernel"`
+	GoVersion  string            `json:"go_version"`
+	LoadAvg    string            `json:"loadavg_at_end"`
+	Versions   map[string]string `json:"versions"`
+	ClockTicks int64             `json:"clock_ticks"`
+}
+
+type settings struct {
+	Rounds     int     `json:"rounds"`
+	RunSeconds float64 `json:"run_seconds"`
+	Warmup     float64 `json:"warmup_seconds"`
+	Conns      int     `json:"conns"`
+	Loads      []int   `json:"loads_pct"`
+	Loads1K    []int   `json:"loads_1kib_pct"`
+	ClosedLoop string  `json:"closed_loop"`
+	ProxyCPUs  string  `json:"proxy_cpus"`
+	LoadCPUs   string  `json:"load_cpus"`
+	Pinned     bool    `json:"pinned"`
+	RefLoad    int     `json:"reference_load_pct"`
+}
+
+// cellReport is one row: medians over rounds, ratios to nginx (same body)
+// and the added latency over direct (same body, same load).
+type cellReport struct {
+	Contender string        `json:"contender"`
+	Kind      string        `json:"kind"`
+	Body      string        `json:"body"`
+	About     string        `json:"about,omitempty"`
+	Processes int           `json:"processes"`
+	MaxRPS    float64       `json:"max_rps"`
+	MaxCPUus  float64       `json:"max_cpu_us_per_req"`
+	MaxRounds []closedRun   `json:"max_rounds"`
+	Latency   []loadReport  `json:"latency"`
+	RefLoad   int           `json:"reference_load_pct"`
+	CPUus     float64       `json:"cpu_us_per_req"` // at the reference load
+	RPSRatio  *float64      `json:"rps_ratio_to_nginx"`
+	CPURatio  *float64      `json:"cpu_ratio_to_nginx"`
+	P99Ratio  *float64      `json:"p99_ratio_to_nginx"`
+	AddedP99  *float64      `json:"added_p99_ms_vs_direct"`
+	Accuracy  *accuracyRept `json:"rate_limit_accuracy,omitempty"`
+	Problems  []string      `json:"problems,omitempty"`
+}
+
+type loadReport struct {
+	LoadPct     int       `json:"load_pct"`
+	Rate        float64   `json:"rate"`
+	AchievedRPS float64   `json:"achieved_rps"`
+	P50ms       float64   `json:"p50_ms"`
+	P90ms       float64   `json:"p90_ms"`
+	P99ms       float64   `json:"p99_ms"`
+	P999ms      float64   `json:"p999_ms"`
+	MaxMs       float64   `json:"max_ms"`
+	SendLagP99  float64   `json:"generator_lag_p99_ms"`
+	CPUus       float64   `json:"cpu_us_per_req"`
+	BackendUs   float64   `json:"backend_cpu_us_per_req"`
+	RedisUs     float64   `json:"redis_cpu_us_per_req,omitempty"`
+	Errors      int64     `json:"errors"`
+	Non2xx      int64     `json:"non_2xx"`
+	Unsent      int64     `json:"unsent"`
+	Rounds      []openRun `json:"rounds"`
+}
+
+type accuracyRept struct {
+	OfferedRPS float64       `json:"offered_rps"`
+	LimitRPS   float64       `json:"limit_rps"`
+	Burst      float64       `json:"burst"`
+	Ratio      float64       `json:"ratio"` // allowed ÷ what the limit allows, median
+	Rounds     []accuracyRun `json:"rounds"`
+}
+
+type targetCheck struct {
+	Goal   string  `json:"goal"`
+	Value  float64 `json:"value"`
+	Limit  float64 `json:"limit"`
+	Passed bool    `json:"passed"`
+}
+
+// refLoad is the load whose latency and CPU fill the main table: 50 % when
+// measured, else the first.
+func refLoad(loads []int) int {
+	if containsInt(loads, 50) || len(loads) == 0 {
+		return 50
+	}
+	return loads[0]
+}
+
+func (b *bench) report() *report {
+	o := b.r.opts
+	rep := &report{
+		Tool: "weirbench", Started: b.started, Seconds: time.Since(b.started).Seconds(),
+		Mode:      "full",
+		Backend:   "weir echo (fasthttp): GET /static 64 B, /static1k 1 KiB, GOMAXPROCS=1 on the load CPUs",
+		RateBasis: b.basis,
+		Skipped:   b.r.skipped, Failed: b.r.failed, Notes: b.notes,
+	}
+	if o.quick {
+		rep.Mode = "quick"
+	}
+	rep.Host = hostInfo{
+		CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), ClockTicks: b.clk,
+		Kernel:   strings.TrimSpace(readFirstLine("/proc/sys/kernel/osrelease")),
+		LoadAvg:  strings.TrimSpace(readFirstLine("/proc/loadavg")),
+		Versions: map[string]string{"weir": toolVersion(o.weir, "version")},
+	}
+	for _, t := range []struct{ name, arg string }{{"nginx", "-v"}, {"haproxy", "-v"}, {"wrk", "-v"}, {"redis-server", "--version"}} {
+		if v := toolVersion(b.r.tools[t.name], t.arg); v != "" {
+			rep.Host.Versions[t.name] = v
+		}
+	}
+	rep.Settings = settings{
+		Rounds: o.rounds, RunSeconds: b.dur.Seconds(), Warmup: b.warm.Seconds(), Conns: o.conns,
+		Loads: o.loads, Loads1K: o.loadsLarge, ClosedLoop: b.closed,
+		ProxyCPUs: o.proxyCPUs, LoadCPUs: o.loadCPUs, Pinned: b.r.pin.taskset != "", RefLoad: 50,
+	}
+	byKey := map[string]*cellReport{}
+	for _, c := range b.cells {
+		cr := cellReport{Contender: c.c.name, Kind: c.c.kind, Body: c.body, About: c.c.about,
+			Processes: len(c.c.targets), MaxRounds: c.max, RefLoad: refLoad(c.loads)}
+		var rps, cpu []float64
+		for _, m := range c.max {
+			rps = append(rps, m.RPS)
+			cpu = append(cpu, m.CPUus)
+		}
+		cr.MaxRPS, cr.MaxCPUus = median(rps), median(cpu)
+		loads := append([]int(nil), c.loads...)
+		sort.Ints(loads)
+		for _, l := range loads {
+			runs := c.lat[l]
+			if len(runs) == 0 {
+				continue
+			}
+			lr := loadReport{LoadPct: l, Rounds: runs}
+			var rate, ach, p50, p90, p99, p999, mx, lag, cu, bu, ru []float64
+			for _, r := range runs {
+				rate = append(rate, r.Rate)
+				ach = append(ach, r.Result.RPS)
+				p50 = append(p50, r.Result.P50us/1e3)
+				p90 = append(p90, r.Result.P90us/1e3)
+				p99 = append(p99, r.Result.P99us/1e3)
+				p999 = append(p999, r.Result.P999us/1e3)
+				mx = append(mx, r.Result.MaxUs/1e3)
+				lag = append(lag, r.Result.SendLagP99/1e3)
+				cu = append(cu, r.CPUus)
+				bu = append(bu, r.BackendUs)
+				ru = append(ru, r.RedisUs)
+				lr.Errors += r.Result.Errors
+				lr.Non2xx += r.Result.Non2xx
+				lr.Unsent += r.Result.Unsent
+			}
+			lr.Rate, lr.AchievedRPS = median(rate), median(ach)
+			lr.P50ms, lr.P90ms, lr.P99ms, lr.P999ms, lr.MaxMs = median(p50), median(p90), median(p99), median(p999), median(mx)
+			lr.SendLagP99, lr.CPUus, lr.BackendUs, lr.RedisUs = median(lag), median(cu), median(bu), median(ru)
+			cr.Latency = append(cr.Latency, lr)
+			if l == cr.RefLoad {
+				cr.CPUus = lr.CPUus
+			}
+			if lr.Errors+lr.Non2xx+lr.Unsent > 0 {
+				cr.Problems = append(cr.Problems, fmt.Sprintf("%d%% load: %d errors, %d non-2xx, %d unsent", l, lr.Errors, lr.Non2xx, lr.Unsent))
+			}
+			if lr.SendLagP99 > 1 {
+				cr.Problems = append(cr.Problems, fmt.Sprintf("%d%% load: the generator sent late (p99 %.2f ms): latency includes its own queueing", l, lr.SendLagP99))
+			}
+		}
+		for _, m := range c.max {
+			if m.Bad > 0 {
+				cr.Problems = append(cr.Problems, fmt.Sprintf("max RPS: %d errors or non-2xx answers in a round", m.Bad))
+				break
+			}
+		}
+		if a := c.c.accuracy; a != nil && len(c.acc) > 0 {
+			var ratios []float64
+			for _, r := range c.acc {
+				ratios = append(ratios, r.Ratio)
+			}
+			cr.Accuracy = &accuracyRept{OfferedRPS: a.OfferedRPS, LimitRPS: a.LimitRPS, Burst: a.Burst, Ratio: median(ratios), Rounds: c.acc}
+		}
+		rep.Results = append(rep.Results, cr)
+	}
+	for i := range rep.Results {
+		cr := &rep.Results[i]
+		byKey[cr.Contender+"|"+cr.Body] = cr
+	}
+	for i := range rep.Results {
+		cr := &rep.Results[i]
+		if n := byKey["nginx|"+cr.Body]; n != nil {
+			if n.MaxRPS > 0 {
+				cr.RPSRatio = ptr(cr.MaxRPS / n.MaxRPS)
+			}
+			if n.CPUus > 0 && cr.CPUus > 0 {
+				cr.CPURatio = ptr(cr.CPUus / n.CPUus)
+			}
+			if np, cp := p99At(n, cr.RefLoad), p99At(cr, cr.RefLoad); np > 0 && cp > 0 {
+				cr.P99Ratio = ptr(cp / np)
+			}
+		}
+		if d := byKey["direct|"+cr.Body]; d != nil && cr.Kind != "direct" {
+			if dp, cp := p99At(d, cr.RefLoad), p99At(cr, cr.RefLoad); dp > 0 && cp > 0 {
+				cr.AddedP99 = ptr(cp - dp)
+			}
+		}
+	}
+	rep.Targets = b.targets(rep, byKey)
+	return rep
+}
+
+// targets checks the BENCH.md goals a scenario declares, and for every
+// Weir row the "never more than 10 ms added" rule.
+func (b *bench) targets(rep *report, byKey map[string]*cellReport) []targetCheck {
+	var out []targetCheck
+	for _, c := range b.cells {
+		cr := byKey[c.c.name+"|"+c.body]
+		if cr == nil || c.c.kind != "weir" {
+			continue
+		}
+		if t := c.c.targetsS; t != nil {
+			if t.RPSRatio > 0 && cr.RPSRatio != nil {
+				out = append(out, targetCheck{Goal: fmt.Sprintf("%s %s: max RPS ÷ nginx ≥ %.2g", cr.Contender, cr.Body, t.RPSRatio),
+					Value: *cr.RPSRatio, Limit: t.RPSRatio, Passed: *cr.RPSRatio >= t.RPSRatio})
+			}
+			if t.CPURatio > 0 && cr.CPURatio != nil {
+				out = append(out, targetCheck{Goal: fmt.Sprintf("%s %s: CPU/request ÷ nginx ≤ %.2g", cr.Contender, cr.Body, t.CPURatio),
+					Value: *cr.CPURatio, Limit: t.CPURatio, Passed: *cr.CPURatio <= t.CPURatio})
+			}
+			if t.AddedP99ms > 0 && cr.AddedP99 != nil {
+				out = append(out, targetCheck{Goal: fmt.Sprintf("%s %s: p99 − direct's at %d%% < %.3g ms", cr.Contender, cr.Body, cr.RefLoad, t.AddedP99ms),
+					Value: *cr.AddedP99, Limit: t.AddedP99ms, Passed: *cr.AddedP99 < t.AddedP99ms})
+			}
+		}
+		if d := byKey["direct|"+c.body]; d != nil {
+			worst := 0.0
+			for _, l := range cr.Latency {
+				if dp := p99At(d, l.LoadPct); dp > 0 {
+					worst = maxf(worst, l.P99ms-dp)
+				}
+			}
+			if len(cr.Latency) > 0 {
+				out = append(out, targetCheck{Goal: fmt.Sprintf("%s %s: p99 − direct's never > 10 ms", cr.Contender, cr.Body),
+					Value: worst, Limit: 10, Passed: worst <= 10})
+			}
+		}
+		if cr.Accuracy != nil {
+			out = append(out, targetCheck{Goal: fmt.Sprintf("%s: rate-limit accuracy (allowed ÷ limit) within 0.9–1.1", cr.Contender),
+				Value: cr.Accuracy.Ratio, Limit: 1, Passed: cr.Accuracy.Ratio >= 0.9 && cr.Accuracy.Ratio <= 1.1})
+		}
+	}
+	return out
+}
+
+func p99At(cr *cellReport, load int) float64 {
+	for _, l := range cr.Latency {
+		if l.LoadPct == load {
+			return l.P99ms
+		}
+	}
+	return 0
+}
+
+func ptr(v float64) *float64 { return &v }
+
+func readFirstLine(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return strings.SplitN(string(b), "\n", 2)[0]
+}
+
+// writeOutputs writes latest.json and latest.png into dir.
+func writeOutputs(dir string, rep *report) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "latest.json"), append(js, '\n')); err != nil {
+		return err
+	}
+	png, err := renderChart(rep)
+	if err != nil {
+		return fmt.Errorf("draw chart: %w", err)
+	}
+	return writeFileAtomic(filepath.Join(dir, "latest.png"), png)
+}
+
+// writeFileAtomic writes through a temp file and a rename, so a reader
+// (or an interrupted run) never sees half a file.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// printReport prints the terminal table.
+func printReport(w io.Writer, rep *report) {
+	s := rep.Settings
+	fmt.Fprintf(w, "\nWeir bench (%s): %d round(s) x %.0fs runs, medians; proxy on CPU %s, load+backend on CPU %s%s; max RPS by %s, %d conns\n",
+		rep.Mode, s.Rounds, s.RunSeconds, s.ProxyCPUs, s.LoadCPUs, map[bool]string{true: "", false: " (not pinned)"}[s.Pinned], s.ClosedLoop, s.Conns)
+	for _, body := range []string{"64B", "1KiB"} {
+		if bs, ok := rep.RateBasis[body]; ok {
+			fmt.Fprintf(w, "constant rates for %s are %% of %s's %s rps\n", body, bs.Contender, fmtInt(bs.RPS))
+		}
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "%-22s %-5s %9s %7s  %8s %8s %8s %8s  %8s %7s %7s\n",
+		"contender", "body", "max RPS", "×nginx", "p50 ms", "p99 ms", "p99.9 ms", "+p99 ms", "CPU µs/r", "×nginx", "p99 ×ng")
+	fmt.Fprintln(w, strings.Repeat("-", 118))
+	for _, r := range rep.Results {
+		var ref *loadReport
+		for i := range r.Latency {
+			if r.Latency[i].LoadPct == r.RefLoad {
+				ref = &r.Latency[i]
+			}
+		}
+		p50, p99, p999 := "-", "-", "-"
+		if ref != nil {
+			p50, p99, p999 = fmtMs(ref.P50ms), fmtMs(ref.P99ms), fmtMs(ref.P999ms)
+		}
+		cpu := "-"
+		if r.CPUus > 0 {
+			cpu = fmt.Sprintf("%.1f", r.CPUus)
+			if r.Kind == "direct" {
+				cpu += "*"
+			}
+		}
+		flag := ""
+		if len(r.Problems) > 0 {
+			flag = " !"
+		}
+		fmt.Fprintf(w, "%-22s %-5s %9s %7s  %8s %8s %8s %8s  %8s %7s %7s%s\n",
+			r.Contender, r.Body, fmtInt(r.MaxRPS), fmtRatio(r.RPSRatio), p50, p99, p999, fmtOptMs(r.AddedP99),
+			cpu, fmtRatio(r.CPURatio), fmtRatio(r.P99Ratio), flag)
+	}
+	fmt.Fprintf(w, "latency and CPU at a constant %d%% of the basis rate (open loop, from the intended send time); * direct: the backend's own CPU\n", rep.Settings.RefLoad)
+
+	// Latency at every load, when there is more than one.
+	var loads []int
+	for _, r := range rep.Results {
+		for _, l := range r.Latency {
+			loads = insertSorted(loads, l.LoadPct)
+		}
+	}
+	if len(loads) > 1 {
+		fmt.Fprintf(w, "\np99 / p99.9 ms at constant load\n%-22s %-5s", "contender", "body")
+		for _, l := range loads {
+			fmt.Fprintf(w, " %17s", fmt.Sprintf("%d%%", l))
+		}
+		fmt.Fprintln(w)
+		for _, r := range rep.Results {
+			fmt.Fprintf(w, "%-22s %-5s", r.Contender, r.Body)
+			for _, l := range loads {
+				cellText := "-"
+				for _, x := range r.Latency {
+					if x.LoadPct == l {
+						cellText = fmt.Sprintf("%s / %s", fmtMs(x.P99ms), fmtMs(x.P999ms))
+					}
+				}
+				fmt.Fprintf(w, " %17s", cellText)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	for _, r := range rep.Results {
+		if r.Accuracy != nil {
+			fmt.Fprintf(w, "\nrate-limit accuracy %s: %.3f (allowed ÷ (limit %.0f/s × run + burst %.0f), offered %.0f/s, %d process(es))\n",
+				r.Contender, r.Accuracy.Ratio, r.Accuracy.LimitRPS, r.Accuracy.Burst, r.Accuracy.OfferedRPS, r.Processes)
+		}
+	}
+	if len(rep.Targets) > 0 {
+		fmt.Fprintln(w, "\ntargets (BENCH.md):")
+		for _, t := range rep.Targets {
+			verdict := "met"
+			if !t.Passed {
+				verdict = "MISSED"
+			}
+			fmt.Fprintf(w, "  %-6s %s: %.3f\n", verdict, t.Goal, t.Value)
+		}
+	}
+	var problems []string
+	for _, r := range rep.Results {
+		for _, p := range r.Problems {
+			problems = append(problems, fmt.Sprintf("%s %s: %s", r.Contender, r.Body, p))
+		}
+	}
+	if len(problems) > 0 {
+		fmt.Fprintln(w, "\n! problems:")
+		for _, p := range problems {
+			fmt.Fprintln(w, "  "+p)
+		}
+	}
+	if len(rep.Skipped) > 0 {
+		fmt.Fprintln(w, "\nskipped:")
+		for _, n := range rep.Skipped {
+			fmt.Fprintf(w, "  %s: %s\n", n.What, n.Why)
+		}
+	}
+	if len(rep.Failed) > 0 {
+		fmt.Fprintln(w, "\nFAILED:")
+		for _, n := range rep.Failed {
+			fmt.Fprintf(w, "  %s: %s\n", n.What, n.Why)
+		}
+	}
+	if len(rep.Notes) > 0 {
+		fmt.Fprintln(w, "\nnotes:")
+		for _, n := range rep.Notes {
+			fmt.Fprintf(w, "  %s\n", n)
+		}
+	}
+	fmt.Fprintf(w, "\ntook %s\n", fmtDur(time.Duration(rep.Seconds*float64(time.Second))))
+}
+
+func fmtInt(v float64) string {
+	n := int64(v + 0.5)
+	s := fmt.Sprint(n)
+	var out []byte
+	for i := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}
+
+func fmtMs(v float64) string {
+	switch {
+	case v <= 0:
+		return "-"
+	case v < 10:
+		return fmt.Sprintf("%.3f", v)
+	case v < 100:
+		return fmt.Sprintf("%.2f", v)
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+func fmtOptMs(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%+.3f", *v)
+}
+
+func fmtRatio(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", *v)
+}
