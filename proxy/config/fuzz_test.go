@@ -6,7 +6,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 )
 
 // FuzzParse feeds arbitrary documents through everything `weir validate`
@@ -40,12 +39,6 @@ func FuzzParse(f *testing.F) {
 		if asJSON {
 			file = "fuzz.json"
 		}
-		start := time.Now()
-		defer func() {
-			if d := time.Since(start); d > 500*time.Millisecond {
-				t.Fatalf("SLOW %v %q", d, data)
-			}
-		}()
 		c, err := ParseEnv(file, data, testEnv)
 		if err != nil {
 			checkFuzzErr(t, err, file)
