@@ -1,0 +1,229 @@
+package transport
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+func serve(t *testing.T, h fasthttp.RequestHandler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &fasthttp.Server{Handler: h}
+	go func() { _ = s.Serve(ln) }()
+	t.Cleanup(func() { _ = s.Shutdown() })
+	return ln.Addr().String()
+}
+
+// rawServer answers each connection with a handler over the raw socket.
+func rawServer(t *testing.T, h func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go h(c)
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return ln.Addr().String()
+}
+
+func get(t *testing.T, tr *Transport, uri string) (*fasthttp.Response, error) {
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	req.SetRequestURI(uri)
+	req.Header.SetHost("up")
+	resp := &fasthttp.Response{}
+	err := tr.Do(req, resp, time.Now().Add(2*time.Second))
+	return resp, err
+}
+
+func readAll(resp *fasthttp.Response) string {
+	if resp.IsBodyStream() {
+		b, _ := io.ReadAll(resp.BodyStream())
+		_ = resp.CloseBodyStream()
+		return string(b)
+	}
+	return string(resp.Body())
+}
+
+func TestKeepAliveReuse(t *testing.T) {
+	addr := serve(t, func(rc *fasthttp.RequestCtx) { rc.SetBodyString("ok") })
+	tr := New(Config{Addr: addr})
+	defer tr.Close()
+	for i := 0; i < 20; i++ {
+		resp, err := get(t, tr, "/x")
+		if err != nil || string(resp.Body()) != "ok" {
+			t.Fatalf("request %d: %v %q", i, err, resp.Body())
+		}
+	}
+	if tr.Open() != 1 {
+		t.Fatalf("sequential requests opened %d connections, want 1", tr.Open())
+	}
+}
+
+func TestStreamsLargeAndChunkedBodies(t *testing.T) {
+	big := strings.Repeat("b", 3<<20)
+	addr := serve(t, func(rc *fasthttp.RequestCtx) {
+		switch string(rc.Path()) {
+		case "/big":
+			rc.SetBodyString(big)
+		case "/chunked":
+			rc.SetBodyStream(strings.NewReader("chunky body"), -1)
+		}
+	})
+	tr := New(Config{Addr: addr, StreamThreshold: 1 << 20})
+	defer tr.Close()
+	resp, err := get(t, tr, "/big")
+	if err != nil || !resp.IsBodyStream() {
+		t.Fatalf("big body: %v, streamed %v", err, resp.IsBodyStream())
+	}
+	if got := readAll(resp); got != big {
+		t.Fatalf("big body: %d bytes", len(got))
+	}
+	resp, err = get(t, tr, "/chunked")
+	if err != nil || readAll(resp) != "chunky body" {
+		t.Fatalf("chunked: %v", err)
+	}
+	// Fully read streams hand their connection back.
+	if _, err := get(t, tr, "/chunked"); err != nil {
+		t.Fatal(err)
+	}
+	if tr.Open() != 1 {
+		t.Fatalf("%d connections open after streamed responses, want 1", tr.Open())
+	}
+}
+
+func TestChunkedTrailersConsumed(t *testing.T) {
+	addr := rawServer(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for i := 0; i < 2; i++ {
+			var req fasthttp.Request
+			if err := req.Read(br); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\nX-Trailer: t\r\n\r\n")
+		}
+	})
+	tr := New(Config{Addr: addr})
+	defer tr.Close()
+	for i := 0; i < 2; i++ {
+		resp, err := get(t, tr, "/")
+		if err != nil || readAll(resp) != "body" {
+			t.Fatalf("response %d on one connection: %v", i, err)
+		}
+	}
+}
+
+func TestStaleKeepAliveRetried(t *testing.T) {
+	// The server answers one request per connection, then closes without
+	// saying so: the pooled connection is stale on the next use.
+	addr := rawServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		var req fasthttp.Request
+		if err := req.Read(br); err == nil {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+		time.Sleep(20 * time.Millisecond)
+		c.Close()
+	})
+	tr := New(Config{Addr: addr})
+	defer tr.Close()
+	for i := 0; i < 5; i++ {
+		if _, err := get(t, tr, "/"); err != nil {
+			t.Fatalf("request %d after the upstream closed the idle connection: %v", i, err)
+		}
+		time.Sleep(40 * time.Millisecond)
+	}
+}
+
+func TestMaxConnsBoundedWait(t *testing.T) {
+	release := make(chan struct{})
+	addr := serve(t, func(rc *fasthttp.RequestCtx) { <-release })
+	tr := New(Config{Addr: addr, MaxConns: 2, MaxConnWait: 50 * time.Millisecond})
+	defer tr.Close()
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); _, _ = get(t, tr, "/") }()
+	}
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	_, err := get(t, tr, "/")
+	if !errors.Is(err, ErrPoolTimeout) {
+		t.Fatalf("third request with max_conns 2: %v, want ErrPoolTimeout", err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Fatalf("waited %v, bound is 50ms", d)
+	}
+	close(release)
+	wg.Wait()
+}
+
+func TestDialErrorAndTimeout(t *testing.T) {
+	tr := New(Config{Addr: "127.0.0.1:1", ConnectTimeout: 200 * time.Millisecond})
+	defer tr.Close()
+	_, err := get(t, tr, "/")
+	var de *DialError
+	if !errors.As(err, &de) {
+		t.Fatalf("closed port: %v, want DialError", err)
+	}
+	addr := serve(t, func(rc *fasthttp.RequestCtx) { time.Sleep(time.Second) })
+	tr2 := New(Config{Addr: addr})
+	defer tr2.Close()
+	req := fasthttp.AcquireRequest()
+	req.SetRequestURI("/")
+	req.Header.SetHost("up")
+	err = tr2.Do(req, &fasthttp.Response{}, time.Now().Add(100*time.Millisecond))
+	if !IsTimeout(err) {
+		t.Fatalf("slow upstream: %v, want a timeout", err)
+	}
+}
+
+func TestAbandonedStreamClosesConnection(t *testing.T) {
+	addr := serve(t, func(rc *fasthttp.RequestCtx) { rc.SetBodyString(strings.Repeat("z", 2<<20)) })
+	tr := New(Config{Addr: addr, StreamThreshold: 1024})
+	defer tr.Close()
+	resp, err := get(t, tr, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 100)
+	_, _ = resp.BodyStream().Read(buf)
+	_ = resp.CloseBodyStream() // half-read: the connection cannot be reused
+	if tr.Open() != 0 {
+		t.Fatalf("%d connections open after an abandoned stream, want 0", tr.Open())
+	}
+	if resp, err := get(t, tr, "/"); err != nil || len(readAll(resp)) != 2<<20 {
+		t.Fatalf("after abandon: %v", err)
+	}
+}
+
+func serveB(b *testing.B, h fasthttp.RequestHandler) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := &fasthttp.Server{Handler: h}
+	go func() { _ = s.Serve(ln) }()
+	b.Cleanup(func() { _ = s.Shutdown() })
+	return ln.Addr().String()
+}
