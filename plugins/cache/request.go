@@ -231,7 +231,7 @@ func (f *Filter) usable(e entry, rcc *reqDirectives, now int64) int {
 	if rcc.has(qMaxStale) && (rcc.has(qMaxStaleAny) || staleness <= rcc.maxStale*int64(1e9)) {
 		return useStaleOK
 	}
-	if staleness <= e.swr()*int64(1e9) {
+	if e.swr() > 0 && staleness <= e.swr()*int64(1e9) {
 		return useSWR
 	}
 	return useRevalidate

@@ -85,7 +85,7 @@ func (f *Filter) staleIfError(e entry, rcc *reqDirectives, now int64) bool {
 	if rcc.has(qSIE) && rcc.sie > window {
 		window = rcc.sie
 	}
-	return e.age(now)-e.lifetime() <= window*int64(1e9)
+	return window > 0 && e.age(now)-e.lifetime() <= window*int64(1e9)
 }
 
 func lastModifiedOf(resp *fasthttp.Response) int64 {
