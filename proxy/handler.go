@@ -278,7 +278,10 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 		waited += d
 		if err == nil {
 			code := resp.StatusCode()
-			m.End(code < 500 || code == fasthttp.StatusNotImplemented, d)
+			// A gateway-class answer (502/503/504) means the target could not
+			// serve; any other status, 500 included, is the application's.
+			m.End(code != fasthttp.StatusBadGateway && code != fasthttp.StatusServiceUnavailable &&
+				code != fasthttp.StatusGatewayTimeout, d)
 			removeHopByHop(&resp.Header)
 			resp.Header.ResetConnectionClose()
 			if svc.upstreamMs != nil {
