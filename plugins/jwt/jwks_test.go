@@ -171,23 +171,28 @@ func TestJWKSVerify(t *testing.T) {
 func TestJWKSRotationOnUnknownKid(t *testing.T) {
 	keys(t)
 	srv := newJWKSServer(t, testJWK{"k1", "RS256", &rsaKey.PublicKey})
-	f := startFilter(t, jwksCfg(srv.URL, `,"jwks_refresh":"1h","jwks_min_refresh":"1s","cache_size":0`))
 	tok1 := sign(t, "RS256", rsaKey, idpClaims("u"), map[string]any{"kid": "k1"})
 	tok2 := sign(t, "RS256", rsaKey2, idpClaims("u"), map[string]any{"kid": "k2"})
+	started := time.Now()
+	f := startFilter(t, jwksCfg(srv.URL, `,"jwks_refresh":"1h","jwks_min_refresh":"1s","cache_size":0`))
 	wantAccepted(t, run(t, f, bearerHdr(tok1)))
 
 	srv.set(t, testJWK{"k2", "RS256", &rsaKey2.PublicKey})
 	// Within jwks_min_refresh of the last fetch the new kid is refused
 	// without a fetch (rate limit)...
-	wantRefused(t, run(t, f, bearerHdr(tok2)), 401, "no key")
-	if n := srv.fetches.Load(); n != 1 {
-		t.Fatalf("fetches %d, want 1", n)
+	r := run(t, f, bearerHdr(tok2))
+	if time.Since(started) < 900*time.Millisecond { // else the machine was too slow to tell
+		wantRefused(t, r, 401, "no key")
+		if n := srv.fetches.Load(); n != 1 {
+			t.Fatalf("fetches %d, want 1", n)
+		}
 	}
 	time.Sleep(1100 * time.Millisecond)
 	// ...after it, the unknown kid triggers one fetch and is accepted.
+	before := srv.fetches.Load()
 	wantAccepted(t, run(t, f, bearerHdr(tok2)))
-	if n := srv.fetches.Load(); n != 2 {
-		t.Fatalf("fetches %d, want 2", n)
+	if n := srv.fetches.Load(); n > before+1 {
+		t.Fatalf("fetches %d -> %d, want at most one more", before, n)
 	}
 	// The whole set was replaced: k1 is gone.
 	wantRefused(t, run(t, f, bearerHdr(tok1)), 401, "no key")
