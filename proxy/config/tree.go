@@ -65,19 +65,6 @@ func (n *node) describe() string {
 	}
 }
 
-// get returns the value of mapping key k, or nil.
-func (n *node) get(k string) *node {
-	if n == nil || n.kind != kMap {
-		return nil
-	}
-	for i, x := range n.keys {
-		if x == k {
-			return n.items[i]
-		}
-	}
-	return nil
-}
-
 // appendJSON writes n as JSON, keeping the order of mapping keys.
 func (n *node) appendJSON(dst []byte) []byte {
 	switch n.kind {
