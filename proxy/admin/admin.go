@@ -168,7 +168,9 @@ func (a *Admin) putConfig(w http.ResponseWriter, r *http.Request) {
 	if ct := r.Header.Get("Content-Type"); strings.Contains(ct, "yaml") {
 		name = "admin.yaml"
 	}
-	cfg, err := config.Parse(name, body)
+	// No ${VAR} expansion from the admin API: it would let a token holder
+	// read the gateway's environment back through GET /config.
+	cfg, err := config.ParseEnv(name, body, nil)
 	if err != nil {
 		writeConfigErrors(w, err)
 		return

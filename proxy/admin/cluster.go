@@ -93,7 +93,9 @@ func (cs *clusterSync) pull(ctx context.Context) {
 		cs.a.opts.Log.Error("cluster sync: read shared config", "error", err)
 		return
 	}
-	cfg, err := config.Parse("redis:"+clusterConfigKey+".json", []byte(data))
+	// No ${VAR} expansion: the stored config is already expanded, and a
+	// literal "$" in it must stay one.
+	cfg, err := config.ParseEnv("redis:"+clusterConfigKey+".json", []byte(data), nil)
 	if err == nil {
 		cs.a.mu.Lock()
 		err = cs.a.srv.Apply(cfg, "cluster (admin change on another node)")
