@@ -223,7 +223,9 @@ func parseConfig(b *sdk.Build, raw json.RawMessage) (*config, error) {
 		}
 	}
 
-	if cfg.policy == policyRedis && b != nil && b.Redis == nil {
+	// Under `weir validate` the proxy may not connect to Redis, so a nil
+	// client there does not prove the section is missing.
+	if cfg.policy == policyRedis && b != nil && b.Redis == nil && !b.Validating {
 		return nil, errors.New("policy: redis needs a redis section in the gateway config")
 	}
 

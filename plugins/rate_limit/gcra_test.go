@@ -144,9 +144,11 @@ func TestTableBounded(t *testing.T) {
 		s.take([]byte{byte(i), byte(i >> 8)}, now, lims, 1)
 		now++
 	}
-	perShard := (maxKeys + len(s.t.shards) - 1) / len(s.t.shards)
-	if n := s.t.len(); n > perShard*len(s.t.shards) {
-		t.Fatalf("table grew to %d entries, bound %d", n, perShard*len(s.t.shards))
+	if n := s.t.len(); n > maxKeys+len(s.t.shards) || n < maxKeys {
+		t.Fatalf("table holds %d entries, want %d (at most %d over, one per shard)", n, maxKeys, len(s.t.shards))
+	}
+	if c := s.t.count.Load(); c != int64(s.t.len()) {
+		t.Fatalf("count %d != len %d", c, s.t.len())
 	}
 	for i := range s.t.shards {
 		sh := &s.t.shards[i]
@@ -157,7 +159,7 @@ func TestTableBounded(t *testing.T) {
 }
 
 func TestTableEvictsNearestToFull(t *testing.T) {
-	tb := newTable(len(newTable(1, 2).shards), 2) // one entry per shard
+	tb := newTable(1, 2) // full as soon as one key is in
 	now := int64(time.Hour)
 	// Find two keys in the same shard.
 	a := []byte("a")
@@ -175,7 +177,7 @@ func TestTableEvictsNearestToFull(t *testing.T) {
 	e[1] = 42
 	e2 := tb.entry(sh, b, now) // shard full: a is evicted
 	sh.mu.Unlock()
-	if len(sh.idx) != 1 || tb.lookup(sh, a) != nil || e2[1] != 0 {
+	if len(sh.idx) != 1 || tb.lookup(sh, a) != nil || e2[1] != 0 || tb.count.Load() != 1 {
 		t.Fatalf("a should have been evicted for b: idx=%v e2=%v", sh.idx, e2)
 	}
 }

@@ -30,6 +30,7 @@ type leaseStore struct {
 	remote  *remote
 	batch   int64
 	maxHold int64
+	now     func() int64 // the filter's monotonic clock
 }
 
 const (
@@ -45,12 +46,13 @@ const (
 	lsStride
 )
 
-func newLeaseStore(cfg *config, r *remote) *leaseStore {
+func newLeaseStore(cfg *config, r *remote, now func() int64) *leaseStore {
 	return &leaseStore{
 		t:       newTable(cfg.maxKeys, lsStride),
 		remote:  r,
 		batch:   int64(cfg.batch),
 		maxHold: int64(cfg.maxHold),
+		now:     now,
 	}
 }
 
@@ -105,7 +107,7 @@ func (s *leaseStore) take(key []byte, now int64) (decision, error) {
 
 	d, err := s.remote.take(key, want, now)
 
-	now = monoNow()
+	now = s.now()
 	sh.mu.Lock()
 	e = s.t.entry(sh, key, now) // it may have been evicted meanwhile
 	e[lsFetching] = 0
@@ -136,7 +138,7 @@ func (s *leaseStore) held(key []byte) int64 {
 	sh := s.t.shardFor(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if e := s.t.lookup(sh, key); e != nil && monoNow() < e[lsLeaseEnd] {
+	if e := s.t.lookup(sh, key); e != nil && s.now() < e[lsLeaseEnd] {
 		return e[lsTokens]
 	}
 	return 0

@@ -14,6 +14,10 @@ func TestHybridHotKeyMostlyLocal(t *testing.T) {
 	srv := testredis.Start(t)
 	f := mustNew(t, &sdk.Build{Route: "hy-hot", Redis: newClient(t, srv)},
 		`{"rate":100000,"per":"1s","burst":100000,"key":"route","policy":"redis","hybrid":{"batch":10}}`)
+	// Lease lifetimes run on the node's clock; a frozen one keeps a slow
+	// test machine from expiring leases mid-test. Redis grants on its own.
+	clk := &fakeClock{ns: int64(time.Hour)}
+	f.setClock(clk.now)
 	r := newTestReq(reqSpec{route: "hy-hot"})
 	for i := range 1000 {
 		if res := r.do(f); res.status != sdk.Continue {
@@ -37,6 +41,8 @@ func TestHybridColdKeyDoesNotHoard(t *testing.T) {
 	srv := testredis.Start(t)
 	f := mustNew(t, &sdk.Build{Route: "hy-cold", Redis: newClient(t, srv)},
 		`{"rate":1000,"per":"1s","key":"ip","policy":"redis","hybrid":{"batch":10,"max_hold":"20ms"}}`)
+	clk := &fakeClock{ns: int64(time.Hour)}
+	f.setClock(clk.now)
 	r := newTestReq(reqSpec{route: "hy-cold"})
 	key := []byte("i:192.0.2.1")
 	for i := range 5 {
@@ -46,7 +52,7 @@ func TestHybridColdKeyDoesNotHoard(t *testing.T) {
 		if h := f.lease.held(key); h != 0 {
 			t.Fatalf("a key seen once per lease holds %d tokens", h)
 		}
-		time.Sleep(30 * time.Millisecond)
+		clk.advance(30 * time.Millisecond)
 	}
 	// Now make it hot, then cold again: the ask ramps up, then halves.
 	for range 20 {
@@ -56,7 +62,7 @@ func TestHybridColdKeyDoesNotHoard(t *testing.T) {
 	if hot < 8 {
 		t.Fatalf("ask after 20 quick requests = %d, want >= 8", hot)
 	}
-	time.Sleep(30 * time.Millisecond)
+	clk.advance(30 * time.Millisecond)
 	r.do(f)
 	if w := f.lease.want(key); w != hot/2 {
 		t.Fatalf("ask after an unspent lease = %d, want %d", w, hot/2)

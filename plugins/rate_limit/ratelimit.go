@@ -71,7 +71,7 @@ func (r *remote) take(key []byte, want, now int64) (decision, error) {
 	}
 	d, err := r.store.take(key, want)
 	if err != nil {
-		r.brk.failure(monoNow())
+		r.brk.failure(now)
 		return d, err
 	}
 	r.brk.success()
@@ -98,7 +98,7 @@ func newFilter(b *sdk.Build, cfg *config) *filter {
 	}
 	f.remote = &remote{store: newRedisStore(b.Redis, b.Route, cfg), brk: newBreaker()}
 	if cfg.hybridOn() {
-		f.lease = newLeaseStore(cfg, f.remote)
+		f.lease = newLeaseStore(cfg, f.remote, monoNow)
 	}
 	if cfg.onFailure == failLocal {
 		f.fb = newLocalStore(cfg.maxKeys, len(cfg.limits))
@@ -257,6 +257,14 @@ func (f *filter) heartbeatLoop() {
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// setClock replaces the monotonic clock (tests).
+func (f *filter) setClock(now func() int64) {
+	f.now = now
+	if f.lease != nil {
+		f.lease.now = now
 	}
 }
 

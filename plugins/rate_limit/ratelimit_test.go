@@ -12,7 +12,7 @@ import (
 func TestLocalAllowsBurstThen429(t *testing.T) {
 	f := mustNew(t, &sdk.Build{Route: "local-burst"}, `{"rate":10,"per":"1s","burst":3,"key":"consumer"}`)
 	clk := &fakeClock{ns: int64(time.Hour)}
-	f.now = clk.now
+	f.setClock(clk.now)
 	alice := newTestReq(reqSpec{consumer: "alice", route: "local-burst"})
 	bob := newTestReq(reqSpec{consumer: "bob", route: "local-burst"})
 	for i := range 3 {
@@ -63,7 +63,7 @@ func TestLocalAllowsBurstThen429(t *testing.T) {
 func TestRetryAfterRoundsUp(t *testing.T) {
 	f := mustNew(t, nil, `{"rate":1,"per":"1m","burst":1,"key":"ip"}`)
 	clk := &fakeClock{ns: int64(time.Hour)}
-	f.now = clk.now
+	f.setClock(clk.now)
 	r := newTestReq(reqSpec{})
 	r.do(f)
 	clk.advance(500 * time.Millisecond)
@@ -77,7 +77,7 @@ func TestRetryAfterRoundsUp(t *testing.T) {
 func TestSeveralLimitsReportMostRestrictive(t *testing.T) {
 	f := mustNew(t, nil, `{"limits":[{"rate":10,"per":"1s","burst":10},{"rate":5,"per":"1h","burst":5}],"key":"ip"}`)
 	clk := &fakeClock{ns: int64(time.Hour)}
-	f.now = clk.now
+	f.setClock(clk.now)
 	r := newTestReq(reqSpec{})
 	res := r.do(f)
 	// After one request: 9 of 10 left per second, 4 of 5 per hour.

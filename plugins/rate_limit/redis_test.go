@@ -21,7 +21,7 @@ func TestRedisBurstThen429(t *testing.T) {
 		`{"rate":1,"per":"1m","burst":3,"key":"consumer","policy":"redis"}`)
 	// Redis's clock decides, not ours: a node whose clock is far off must
 	// not change anything.
-	f.now = func() int64 { return 42 }
+	f.setClock(func() int64 { return 42 })
 	r := newTestReq(reqSpec{consumer: "alice", route: "redis-burst"})
 	for i := range 3 {
 		res := r.do(f)

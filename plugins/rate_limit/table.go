@@ -5,6 +5,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // table is a bounded, sharded map from key bytes to a fixed number of
@@ -20,10 +21,14 @@ import (
 //     values the garbage collector never has to scan.
 //   - Lookups index the map with string(key) on a []byte, which the
 //     compiler does without allocating, so an existing key costs nothing.
-//   - Bounded: a shard holds at most max entries. A new key that would
-//     exceed it first drops expired entries from a sample and, if none is
-//     expired, evicts the sampled entry closest to expiry (the one whose
-//     bucket is nearest to full, so the least is forgotten). A background
+//   - Bounded: the table holds at most max entries (counted across shards
+//     with one atomic, touched only when a key is added or dropped). A new
+//     key that would exceed it first drops expired entries from a sample
+//     of its shard and, if none is expired, evicts the sampled entry
+//     closest to expiry (the one whose bucket is nearest to full, so the
+//     least is forgotten). A new key landing on an empty shard of a full
+//     table is added anyway, so the bound may be passed by at most the
+//     number of shards. A background
 //     sweep (Start) also drops expired entries so idle keys free their
 //     slots. Go maps do not shrink, so memory stays at the high-water mark,
 //     which max bounds.
@@ -32,6 +37,8 @@ type table struct {
 	mask   uint64
 	stride int
 	seed   maphash.Seed
+	max    int64
+	count  atomic.Int64
 }
 
 type shard struct {
@@ -39,7 +46,6 @@ type shard struct {
 	idx   map[string]uint32
 	slots []int64
 	free  []uint32
-	max   int
 	_     [64]byte // keep neighbouring shards' mutexes off this cache line
 }
 
@@ -52,11 +58,10 @@ func newTable(maxKeys, stride int) *table {
 	for n < 16*runtime.GOMAXPROCS(0) {
 		n *= 2
 	}
-	t := &table{shards: make([]shard, n), mask: uint64(n - 1), stride: stride, seed: maphash.MakeSeed()}
-	per := (maxKeys + n - 1) / n
+	t := &table{shards: make([]shard, n), mask: uint64(n - 1), stride: stride, seed: maphash.MakeSeed(),
+		max: int64(maxKeys)}
 	for i := range t.shards {
 		t.shards[i].idx = make(map[string]uint32)
-		t.shards[i].max = per
 	}
 	return t
 }
@@ -74,7 +79,7 @@ func (t *table) entry(s *shard, key []byte, now int64) []int64 {
 		o := int(i) * st
 		return s.slots[o : o+st : o+st]
 	}
-	if len(s.idx) >= s.max {
+	if t.count.Load() >= t.max && len(s.idx) > 0 {
 		t.makeRoom(s, now)
 	}
 	var i uint32
@@ -91,6 +96,7 @@ func (t *table) entry(s *shard, key []byte, now int64) []int64 {
 	e := s.slots[o : o+st : o+st]
 	clear(e)
 	s.idx[string(key)] = i
+	t.count.Add(1)
 	return e
 }
 
@@ -125,6 +131,7 @@ func (t *table) makeRoom(s *shard, now int64) {
 func (t *table) remove(s *shard, k string, i uint32) {
 	delete(s.idx, k)
 	s.free = append(s.free, i)
+	t.count.Add(-1)
 }
 
 // sweep drops every expired entry; it holds one shard's lock at a time.
