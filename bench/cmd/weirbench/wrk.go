@@ -35,6 +35,9 @@ func parseWrk(out string) (wrkResult, error) {
 				return r, fmt.Errorf("parse wrk output: bad line %q", line)
 			}
 			v, err := strconv.ParseFloat(f[1], 64)
+			if err == nil && !(v >= 0) {
+				err = errors.New("negative")
+			}
 			if err != nil {
 				return r, fmt.Errorf("parse wrk output: requests/sec %q: %w", f[1], err)
 			}
@@ -42,6 +45,9 @@ func parseWrk(out string) (wrkResult, error) {
 		case len(f) >= 4 && f[1] == "requests" && f[2] == "in":
 			// "100000 requests in 2.00s, 10.00MB read"
 			n, err := strconv.ParseInt(f[0], 10, 64)
+			if err == nil && n < 0 {
+				err = errors.New("negative")
+			}
 			if err != nil {
 				return r, fmt.Errorf("parse wrk output: request count %q: %w", f[0], err)
 			}
@@ -52,7 +58,7 @@ func parseWrk(out string) (wrkResult, error) {
 			r.Requests, r.Seconds, haveCount = n, d/1e6, true
 		case strings.HasPrefix(line, "Non-2xx or 3xx responses:"):
 			n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimPrefix(line, "Non-2xx or 3xx responses:")), 10, 64)
-			if err != nil {
+			if err != nil || n < 0 {
 				return r, fmt.Errorf("parse wrk output: bad line %q", line)
 			}
 			r.Non2xx = n
@@ -65,7 +71,7 @@ func parseWrk(out string) (wrkResult, error) {
 					return r, fmt.Errorf("parse wrk output: bad line %q", line)
 				}
 				n, err := strconv.ParseInt(kv[1], 10, 64)
-				if err != nil {
+				if err != nil || n < 0 {
 					return r, fmt.Errorf("parse wrk output: bad line %q", line)
 				}
 				r.Errors += n

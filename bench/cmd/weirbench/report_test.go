@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fakeBench builds a finished run without starting anything: direct,
+// nginx and weir with made-up measurements over two rounds.
+func fakeBench() *bench {
+	o, _ := parseOptions([]string{"-bodies", "64B", "-loads", "25,50", "-rounds", "2"})
+	r := &rig{opts: o, tools: map[string]string{}, skipped: []note{{"haproxy", "not installed (apt-get install -y haproxy)"}}}
+	b := &bench{r: r, clk: 100, closed: "wrk", dur: 2 * time.Second, warm: time.Second, started: time.Now(),
+		basis: map[string]rateBasis{"64B": {Contender: "nginx", RPS: 20000}}}
+	mk := func(name, kind string, rps []float64, p99ms map[int][]float64, cpu float64, t *scenarioTargets) *cell {
+		c := &cell{c: &contender{name: name, kind: kind, targets: []string{"x"}, bodies: []string{"64B"}, targetsS: t},
+			body: "64B", loads: []int{25, 50}, lat: map[int][]openRun{}}
+		for _, v := range rps {
+			c.max = append(c.max, closedRun{RPS: v, Requests: int64(v) * 2})
+		}
+		for l, vs := range p99ms {
+			for _, v := range vs {
+				c.lat[l] = append(c.lat[l], openRun{Rate: 200 * float64(l), CPUus: cpu,
+					Result: loadResult{P50us: v * 500, P99us: v * 1000, P999us: v * 2000, MaxUs: v * 3000, RPS: 200 * float64(l)}})
+			}
+		}
+		return c
+	}
+	b.cells = []*cell{
+		mk("direct", "direct", []float64{90000, 100000}, map[int][]float64{25: {0.1, 0.1}, 50: {0.2, 0.2}}, 5, nil),
+		mk("nginx", "nginx", []float64{20000, 20000}, map[int][]float64{25: {0.3, 0.3}, 50: {0.4, 0.4}}, 20, nil),
+		mk("weir", "weir", []float64{21000, 23000}, map[int][]float64{25: {0.5, 0.5}, 50: {0.6, 0.8}}, 16,
+			&scenarioTargets{RPSRatio: 1, CPURatio: 1, AddedP99ms: 0.4}),
+	}
+	b.cells[2].c.accuracy = &accuracySpec{Path: "/l", OfferedRPS: 1000, LimitRPS: 500, Burst: 50}
+	b.cells[2].acc = []accuracyRun{{Ratio: 0.98}, {Ratio: 1.02}, {Ratio: 1.0}}
+	return b
+}
+
+func TestReportMediansRatiosAndTargets(t *testing.T) {
+	rep := fakeBench().report()
+	if len(rep.Results) != 3 {
+		t.Fatalf("%d results", len(rep.Results))
+	}
+	w := rep.Results[2]
+	if w.MaxRPS != 22000 {
+		t.Errorf("weir max RPS median = %v, want 22000", w.MaxRPS)
+	}
+	if w.RPSRatio == nil || *w.RPSRatio != 1.1 {
+		t.Errorf("rps ratio = %v, want 1.1", w.RPSRatio)
+	}
+	if w.CPUus != 16 || w.CPURatio == nil || *w.CPURatio != 0.8 {
+		t.Errorf("cpu %v ratio %v, want 16 and 0.8", w.CPUus, w.CPURatio)
+	}
+	// p99 at 50 %: weir median 0.7 ms, direct 0.2 ms, nginx 0.4 ms.
+	if w.AddedP99 == nil || *w.AddedP99 < 0.499 || *w.AddedP99 > 0.501 {
+		t.Errorf("added p99 = %v, want 0.5", w.AddedP99)
+	}
+	if w.P99Ratio == nil || *w.P99Ratio < 1.749 || *w.P99Ratio > 1.751 {
+		t.Errorf("p99 ratio = %v, want 1.75", w.P99Ratio)
+	}
+	if rep.Results[0].AddedP99 != nil {
+		t.Error("direct has an added latency over itself")
+	}
+	if w.Accuracy == nil || w.Accuracy.Ratio != 1.0 {
+		t.Errorf("accuracy %+v", w.Accuracy)
+	}
+	got := map[string]bool{}
+	for _, tc := range rep.Targets {
+		got[tc.Goal] = tc.Passed
+	}
+	want := map[string]bool{
+		"weir 64B: max RPS ÷ nginx ≥ 1":                              true,
+		"weir 64B: CPU/request ÷ nginx ≤ 1":                          true,
+		"weir 64B: p99 − direct's at 50% < 0.4 ms":                   false,
+		"weir 64B: p99 − direct's never > 10 ms":                     true,
+		"weir: rate-limit accuracy (allowed ÷ limit) within 0.9–1.1": true,
+	}
+	for g, passed := range want {
+		if p, ok := got[g]; !ok || p != passed {
+			t.Errorf("target %q: got %v (present %v), want %v; all: %v", g, p, ok, passed, got)
+		}
+	}
+}
+
+func TestPrintReport(t *testing.T) {
+	var out bytes.Buffer
+	printReport(&out, fakeBench().report())
+	s := out.String()
+	for _, want := range []string{
+		"constant rates for 64B are % of nginx's 20,000 rps",
+		"weir                   64B      22,000    1.10",
+		"p99 / p99.9 ms at constant load",
+		"rate-limit accuracy weir: 1.000",
+		"MISSED weir 64B: p99 − direct's at 50% < 0.4 ms: 0.500",
+		"skipped:\n  haproxy: not installed (apt-get install -y haproxy)",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("report lacks %q:\n%s", want, s)
+		}
+	}
+}
+
+func TestWriteOutputs(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "results")
+	rep := fakeBench().report()
+	if err := writeOutputs(dir, rep); err != nil {
+		t.Fatal(err)
+	}
+	js, err := os.ReadFile(filepath.Join(dir, "latest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back report
+	if err := json.Unmarshal(js, &back); err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Results) != 3 || back.Results[1].Contender != "nginx" || back.Skipped[0].What != "haproxy" {
+		t.Errorf("json round trip: %+v", back)
+	}
+	f, err := os.Open(filepath.Join(dir, "latest.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := img.Bounds(); b.Dx() != chartW || b.Dy() < 200 {
+		t.Errorf("chart is %v", b)
+	}
+	// Bars are drawn: the weir color appears.
+	found := false
+	for y := 0; y < img.Bounds().Dy() && !found; y++ {
+		for x := 0; x < chartW; x++ {
+			r, g, b, _ := img.At(x, y).RGBA()
+			if r>>8 == 230 && g>>8 == 120 && b>>8 == 20 {
+				found = true
+				break
+			}
+		}
+	}
+	if !found {
+		t.Error("no weir-colored bar in the chart")
+	}
+	if matches, _ := filepath.Glob(filepath.Join(dir, "*.tmp")); len(matches) > 0 {
+		t.Errorf("temp files left: %v", matches)
+	}
+}
+
+func TestTextWidthAndGlyphs(t *testing.T) {
+	if textWidth("", 2) != 0 || textWidth("ab", 1) != 11 {
+		t.Errorf("textWidth")
+	}
+	for r, g := range glyphs {
+		for _, row := range g {
+			if len(row) != glyphW {
+				t.Errorf("glyph %q has a row of %d", r, len(row))
+			}
+		}
+	}
+}
+
+func TestPlanAlternatesContenders(t *testing.T) {
+	b := fakeBench()
+	steps := b.plan(nil)
+	var order []string
+	for _, s := range steps {
+		if s.phase == "max" {
+			order = append(order, s.cell.c.name)
+		}
+	}
+	if strings.Join(order, " ") != "direct nginx weir direct nginx weir" {
+		t.Errorf("max phase order: %v", order)
+	}
+	var lat []string
+	for _, s := range steps {
+		if s.phase == "latency" && s.round == 1 {
+			lat = append(lat, s.cell.c.name+"@"+itoa(s.load))
+		}
+	}
+	if strings.Join(lat, " ") != "direct@25 nginx@25 weir@25 direct@50 nginx@50 weir@50" {
+		t.Errorf("latency order: %v", lat)
+	}
+	if steps[0].phase != "warmup" || steps[len(steps)-1].phase != "accuracy" {
+		t.Errorf("first %s last %s", steps[0].phase, steps[len(steps)-1].phase)
+	}
+}
+
+func TestFitBudget(t *testing.T) {
+	b := fakeBench()
+	b.r.opts.budget = 20 * time.Second
+	b.r.opts.duration = 4 * time.Second
+	steps := b.plan(nil)
+	b.fitBudget(steps)
+	if b.dur != time.Second {
+		t.Errorf("duration %s, want 1s (wrk takes whole seconds)", b.dur)
+	}
+	if len(b.notes) == 0 || !strings.Contains(b.notes[0], "runs shortened from 4s to 1s") {
+		t.Errorf("notes %v", b.notes)
+	}
+	b = fakeBench()
+	b.closed = "builtin"
+	b.r.opts.duration = 1500 * time.Millisecond
+	b.r.opts.budget = time.Hour
+	b.fitBudget(b.plan(nil))
+	if b.dur != 1500*time.Millisecond {
+		t.Errorf("duration %s changed within budget", b.dur)
+	}
+}
+
+func itoa(n int) string { return strings.TrimSpace(fmtInt(float64(n))) }
