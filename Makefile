@@ -7,7 +7,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Packages with concurrency, also run under the race detector.
 RACE_PKGS := ./sdk/... ./pool/... ./proxy/... ./plugins/... ./internal/...
 
-.PHONY: build run test unit race e2e lint bench benchstat clean
+.PHONY: build run test unit race e2e lint bench benchstat clean cache-conformance
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/weir ./cmd/weir
@@ -16,7 +16,7 @@ build:
 run: build
 	@bash scripts/run-demo.sh
 
-test: lint unit race e2e
+test: lint unit race e2e cache-conformance
 	@echo "make test: all suites passed"
 
 lint:
@@ -31,6 +31,11 @@ race:
 
 e2e: build
 	WEIR_BIN=$(CURDIR)/bin/weir $(GO) test -count=1 -v ./e2e/ 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go' ; exit $${PIPESTATUS[0]}
+
+# RFC 9111 conformance of the cache plugin (npm http-cache-tests); fails
+# below the floor in scripts/cache-conformance.floor.
+cache-conformance: build
+	bash scripts/cache-conformance.sh
 
 bench: build
 	bash scripts/bench.sh

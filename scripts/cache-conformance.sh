@@ -32,16 +32,17 @@ cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm 
 PIDS=()
 trap cleanup EXIT
 
-(cd "$SUITE" && npm_config_port=$ORIGIN_PORT npm_config_pidfile=$WORK/server.pid node server/server.mjs >"$WORK/origin.log" 2>&1) &
+(cd "$SUITE" && npm_config_protocol=http npm_config_port=$ORIGIN_PORT npm_config_pidfile=$WORK/server.pid node server/server.mjs >"$WORK/origin.log" 2>&1) &
 PIDS+=($!)
 sed -e "s/{{WEIR_PORT}}/$WEIR_PORT/; s/{{ADMIN_PORT}}/$ADMIN_PORT/; s/{{ORIGIN_PORT}}/$ORIGIN_PORT/" \
   configs/cache-conformance.yaml > "$WORK/weir.yaml"
 bin/weir run -c "$WORK/weir.yaml" >"$WORK/weir.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 100); do
+for _ in $(seq 100); do  # wait for both to answer
   if curl -s -o /dev/null "http://127.0.0.1:$ADMIN_PORT/status" && curl -s -o /dev/null "http://127.0.0.1:$ORIGIN_PORT/"; then break; fi
   sleep 0.1
 done
+curl -s -o /dev/null "http://127.0.0.1:$ORIGIN_PORT/" || { echo "cache-conformance: the test origin did not start:"; cat "$WORK/origin.log"; exit 1; }
 
 if [ -n "${ID:-}" ]; then
   (cd "$SUITE" && npm_config_base="http://127.0.0.1:$WEIR_PORT" npm_config_id="$ID" node --no-warnings cli.mjs)
