@@ -134,7 +134,7 @@ func TestMemoryStoreContract(t *testing.T) {
 	storeContract(t, newMemoryStore(1<<20, 1<<10))
 }
 
-func newRedisClient(t *testing.T, addr string) rueidis.Client {
+func newRedisClient(t testing.TB, addr string) rueidis.Client {
 	t.Helper()
 	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}})
 	if err != nil {
