@@ -91,4 +91,3 @@ func TestLimits(t *testing.T) {
 	}
 	sdk.ReleaseCtx(c)
 }
-
