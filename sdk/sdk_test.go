@@ -1,0 +1,182 @@
+package sdk
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+)
+
+func TestWriteError(t *testing.T) {
+	var rc fasthttp.RequestCtx
+	WriteError(&rc, 429, `rate "limit" <exceeded>`, []byte("req-1"))
+	var got struct {
+		Status    int    `json:"status"`
+		Error     string `json:"error"`
+		RequestID string `json:"request_id"`
+	}
+	if err := json.Unmarshal(rc.Response.Body(), &got); err != nil {
+		t.Fatalf("not JSON: %v: %s", err, rc.Response.Body())
+	}
+	if got.Status != 429 || got.Error != `rate "limit" <exceeded>` || got.RequestID != "req-1" {
+		t.Fatalf("%+v", got)
+	}
+	if rc.Response.StatusCode() != 429 || string(rc.Response.Header.ContentType()) != "application/json" {
+		t.Fatalf("status %d, type %s", rc.Response.StatusCode(), rc.Response.Header.ContentType())
+	}
+	if bytes.Contains(rc.Response.Body(), []byte("<")) {
+		t.Fatal("< not escaped")
+	}
+	// A second error replaces the first body.
+	WriteError(&rc, 404, "no route", nil)
+	if !bytes.HasPrefix(rc.Response.Body(), []byte(`{"status":404`)) {
+		t.Fatalf("body %s", rc.Response.Body())
+	}
+}
+
+func TestWriteErrorZeroAlloc(t *testing.T) {
+	var rc fasthttp.RequestCtx
+	id := []byte("0123456789abcdef0123456789abcdef0123")
+	WriteError(&rc, 401, "invalid API key", id)
+	if n := testing.AllocsPerRun(100, func() { WriteError(&rc, 401, "invalid API key", id) }); n != 0 {
+		t.Fatalf("%.1f allocs", n)
+	}
+}
+
+func TestAppendJSONString(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain":    `"plain"`,
+		"a\"b\\c":  `"a\"b\\c"`,
+		"\n\t\x01": `"\n\t\u0001"`,
+		"<&>":      `"\u003c\u0026\u003e"`,
+	} {
+		if got := string(AppendJSONString(nil, in)); got != want {
+			t.Errorf("%q: %s, want %s", in, got, want)
+		}
+		var back string
+		if err := json.Unmarshal(AppendJSONString(nil, in), &back); err != nil || back != in {
+			t.Errorf("%q does not round-trip: %q %v", in, back, err)
+		}
+	}
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	f.Add("x\"\\\x00\u2028")
+	f.Fuzz(func(t *testing.T, s string) {
+		var back string
+		if err := json.Unmarshal(AppendJSONString(nil, s), &back); err != nil {
+			t.Fatalf("invalid JSON for %q: %v", s, err)
+		}
+		if strings.ToValidUTF8(s, "\uFFFD") == s && back != s {
+			t.Fatalf("%q -> %q", s, back)
+		}
+	})
+}
+
+func TestCtxParamsValuesHeaders(t *testing.T) {
+	var rc fasthttp.RequestCtx
+	c := AcquireCtx(&rc)
+	c.AddParam("id", []byte("7"))
+	if string(c.Param("id")) != "7" || c.Param("nope") != nil || len(c.Params()) != 1 {
+		t.Fatal("params")
+	}
+	key := new(int)
+	c.SetValue(key, "v")
+	if c.Value(key) != "v" || c.Value(new(int)) != nil {
+		t.Fatal("values")
+	}
+	c.SetResponseHeader("X-A", []byte("1"))
+	c.SetResponseHeaderInt("X-B", 42)
+	rc.Response.Header.Set("X-A", "upstream")
+	c.ApplyResponseHeaders()
+	if string(rc.Response.Header.Peek("X-A")) != "1" || string(rc.Response.Header.Peek("X-B")) != "42" {
+		t.Fatal("deferred headers")
+	}
+	c.SetPath([]byte("/a/b"))
+	if string(c.UpstreamPath()) != "/a/b" {
+		t.Fatal("upstream path defaults to the path")
+	}
+	c.SetUpstreamPath([]byte("/b"))
+	if string(c.UpstreamPath()) != "/b" {
+		t.Fatal("upstream path")
+	}
+	cons := &Consumer{Name: "alice", Groups: []string{"gold"}}
+	c.SetConsumer(cons, "k1")
+	c.AddScope("read")
+	if c.Consumer() != cons || c.Credential() != "k1" || !c.HasScope("read") || !cons.InGroup("gold") {
+		t.Fatal("identity")
+	}
+	ReleaseCtx(c)
+	c = AcquireCtx(&rc)
+	if c.Consumer() != nil || len(c.Params()) != 0 || c.Value(key) != nil || len(c.Scopes()) != 0 || c.Stopped() {
+		t.Fatal("a pooled Ctx kept state across requests")
+	}
+	ReleaseCtx(c)
+}
+
+func TestDecodeConfig(t *testing.T) {
+	var v struct {
+		Rate int `json:"rate"`
+	}
+	if err := DecodeConfig(nil, &v); err != nil {
+		t.Fatal(err)
+	}
+	if err := DecodeConfig([]byte("null"), &v); err != nil {
+		t.Fatal(err)
+	}
+	if err := DecodeConfig([]byte(`{"rate": 5}`), &v); err != nil || v.Rate != 5 {
+		t.Fatal(err)
+	}
+	err := DecodeConfig([]byte(`{"rat": 5}`), &v)
+	if err == nil || !strings.Contains(err.Error(), `unknown field "rat"`) {
+		t.Fatalf("unknown key: %v", err)
+	}
+	if err := DecodeConfig([]byte(`{"rate": "x"}`), &v); err == nil {
+		t.Fatal("type error accepted")
+	}
+}
+
+func TestRegistry(t *testing.T) {
+	Register(Factory{Name: "sdk_test_plugin", New: func(*Build, json.RawMessage) (Filter, error) { return nil, errors.New("x") }})
+	if _, ok := Lookup("sdk_test_plugin"); !ok {
+		t.Fatal("lookup")
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("duplicate registration did not panic")
+		}
+	}()
+	Register(Factory{Name: "sdk_test_plugin", New: func(*Build, json.RawMessage) (Filter, error) { return nil, nil }})
+}
+
+func TestHistogramLeBuckets(t *testing.T) {
+	h := GetOrCreateHistogram(`weir_test_seconds{route="a"}`)
+	if GetOrCreateHistogram(`weir_test_seconds{route="a"}`) != h {
+		t.Fatal("not the same handle")
+	}
+	h.Update(0.0002)
+	h.Update(0.003)
+	h.Update(100)
+	var b bytes.Buffer
+	metrics.WritePrometheus(&b, false)
+	out := b.String()
+	for _, want := range []string{
+		"# TYPE weir_test_seconds histogram",
+		`weir_test_seconds_bucket{route="a",le="0.00025"} 1`,
+		`weir_test_seconds_bucket{route="a",le="0.005"} 2`,
+		`weir_test_seconds_bucket{route="a",le="30"} 2`,
+		`weir_test_seconds_bucket{route="a",le="+Inf"} 3`,
+		`weir_test_seconds_count{route="a"} 3`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q", want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { h.Update(0.001) }); n != 0 {
+		t.Fatalf("Update allocates %.1f", n)
+	}
+}
