@@ -233,10 +233,11 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 	removeHopByHop(&req.Header)
 	req.Header.ResetConnectionClose()
 
-	// X-Forwarded-*: append the peer to the chain, say how and to what
-	// host the client connected.
+	// X-Forwarded-*: append the peer to the chain (only a chain that came
+	// through a trusted proxy, when server.trusted_proxies is set), say how
+	// and to what host the client connected.
 	st.buf = st.buf[:0]
-	if prior := req.Header.Peek("X-Forwarded-For"); len(prior) > 0 {
+	if prior := req.Header.Peek("X-Forwarded-For"); len(prior) > 0 && s.peerTrusted(c) {
 		st.buf = append(append(st.buf, prior...), ", "...)
 	}
 	st.buf = appendClientIP(st.buf, rc)
@@ -465,6 +466,23 @@ func isProtectedTwin(k []byte) bool {
 			}
 		}
 		if match {
+			return true
+		}
+	}
+	return false
+}
+
+// peerTrusted reports whether the connection's peer may hand us an
+// X-Forwarded-For chain: always when server.trusted_proxies is empty
+// (the common "append" behaviour), else only from those networks.
+func (s *Server) peerTrusted(c *sdk.Ctx) bool {
+	nets := s.trusted.Load()
+	if nets == nil || len(*nets) == 0 {
+		return true
+	}
+	ip := c.ClientIP()
+	for _, p := range *nets {
+		if p.Contains(ip) {
 			return true
 		}
 	}

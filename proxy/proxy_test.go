@@ -385,3 +385,18 @@ routes: [{name: r, paths: ["/"], service: s}]
 		t.Fatalf("under the limit: %d %d", resp.StatusCode(), r.BodyLen)
 	}
 }
+
+func TestTrustedProxiesXFF(t *testing.T) {
+	up := startEcho(t, "e1")
+	g := startGateway(t, sub(`
+listen: "127.0.0.1:0"
+server: {trusted_proxies: ["10.0.0.0/8"]}
+services: [{name: s, targets: [{url: "UP"}]}]
+routes: [{name: r, paths: ["/"], service: s}]
+`, "UP", up.URL))
+	// The in-memory peer is not in 10/8: its claimed chain is dropped.
+	_, body := g.do("GET", "/x", func(r *fasthttp.Request) { r.Header.Set("X-Forwarded-For", "1.2.3.4") })
+	if got := decodeEcho(t, body).Headers["X-Forwarded-For"]; strings.Contains(got, "1.2.3.4") {
+		t.Fatalf("untrusted peer's X-Forwarded-For kept: %q", got)
+	}
+}

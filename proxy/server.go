@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,7 @@ type Server struct {
 	statePool      sync.Pool
 	maxBody        int64
 	latencyHeaders bool
+	trusted        atomic.Pointer[[]netip.Prefix]
 
 	noRoute        *metrics.Counter
 	reloadOK       *metrics.Counter
@@ -239,6 +241,15 @@ func (s *Server) applyServerSettings(cfg *config.Config) {
 		s.maxBody = 10 << 20
 	}
 	s.latencyHeaders = cfg.Server.LatencyHeaders
+	var nets []netip.Prefix
+	for _, t := range cfg.Server.TrustedProxies {
+		if p, err := netip.ParsePrefix(t); err == nil {
+			nets = append(nets, p.Masked())
+		} else if a, err := netip.ParseAddr(t); err == nil {
+			nets = append(nets, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+		}
+	}
+	s.trusted.Store(&nets)
 	if s.fs != nil {
 		// Timeouts are read per connection by fasthttp; updating them here
 		// applies to new connections.
