@@ -69,3 +69,36 @@ routes: [{name: r, paths: ["/"], service: s}]
 		t.Fatalf("open circuit still sent %d requests upstream", hits.Load()-before)
 	}
 }
+
+// TestConsistentHashOnHeader: the same X-User-Id always lands on the same
+// target; different ids spread over both.
+func TestConsistentHashOnHeader(t *testing.T) {
+	a, b := startEcho(t, "a"), startEcho(t, "b")
+	g := startGateway(t, strings.NewReplacer("A", a.URL, "B", b.URL).Replace(`
+listen: "127.0.0.1:0"
+services:
+  - name: s
+    targets: [{url: "A"}, {url: "B"}]
+    balancer: consistent_hash
+    hash_on: header:X-User-Id
+routes: [{name: r, paths: ["/"], service: s}]
+`))
+	seen := map[string]bool{}
+	for u := 0; u < 40; u++ {
+		id := string(rune('a'+u%26)) + string(rune('0'+u/26))
+		first := ""
+		for i := 0; i < 3; i++ {
+			resp, _ := g.do("GET", "/x", func(r *fasthttp.Request) { r.Header.Set("X-User-Id", id) })
+			got := string(resp.Header.Peek("X-Echo-Server"))
+			if first == "" {
+				first = got
+			} else if got != first {
+				t.Fatalf("user %s moved from %s to %s", id, first, got)
+			}
+		}
+		seen[first] = true
+	}
+	if !seen["a"] || !seen["b"] {
+		t.Fatalf("40 users all hashed to one target: %v", seen)
+	}
+}
