@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -95,6 +96,9 @@ func cmdRun(args []string) int {
 				newCfg.Admin.Listen = *adminAddr
 			}
 			err = srv.Apply(newCfg, *file)
+			if err == nil {
+				warnRestartOnly(log, cfg, newCfg)
+			}
 		}
 		if err != nil {
 			var list config.ErrorList
@@ -165,5 +169,28 @@ func watchFile(file string, stop <-chan struct{}, onChange func()) {
 				onChange()
 			}
 		}
+	}
+}
+
+// warnRestartOnly logs the settings a reload cannot change on a running
+// process: listeners are bound once (a zero-downtime restart with
+// SO_REUSEPORT picks them up), and so are the Redis client's address and
+// the server's header buffer size.
+func warnRestartOnly(log *slog.Logger, boot, next *config.Config) {
+	if strings.Join(boot.Listen, ",") != strings.Join(next.Listen, ",") {
+		log.Warn("listen changed in the config; it applies after a restart", "running", boot.Listen, "config", next.Listen)
+	}
+	bootAdmin, nextAdmin := "", ""
+	if boot.Admin != nil {
+		bootAdmin = boot.Admin.Listen
+	}
+	if next.Admin != nil {
+		nextAdmin = next.Admin.Listen
+	}
+	if bootAdmin != nextAdmin {
+		log.Warn("admin.listen changed in the config; it applies after a restart", "running", bootAdmin, "config", nextAdmin)
+	}
+	if boot.Server.MaxHeaderBytes != next.Server.MaxHeaderBytes {
+		log.Warn("server.max_header_bytes changed; it applies after a restart")
 	}
 }
