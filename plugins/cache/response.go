@@ -205,8 +205,10 @@ func (f *Filter) invalidate(c *sdk.Ctx) {
 		return
 	}
 	sc := f.scope.Load()
-	key := appendPrimaryKey(nil, c)
-	sc.st.del(key)
+	b := acquireBuf()
+	b.key = appendPrimaryKey(b.key[:0], c)
+	sc.st.del(b.key)
+	releaseBuf(b)
 	host := c.Request().Host()
 	p := c.Path()
 	if len(p) == 0 {

@@ -50,10 +50,19 @@ func (s *redisStore) fail(err error) {
 }
 
 func (s *redisStore) get(key []byte, now int64) (entry, bool) {
+	k := redisObjPrefix + string(key)
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
-	r := s.c.DoCache(ctx, s.c.B().Get().Key(redisObjPrefix+string(key)).Cache(), s.cscTTL)
-	cancel()
+	defer cancel()
+	r := s.c.DoCache(ctx, s.c.B().Get().Key(k).Cache(), s.cscTTL)
 	v, err := r.ToString()
+	if rueidis.IsRedisNil(err) && r.IsCacheHit() {
+		// The client-side cache remembers misses too, and the
+		// invalidation for a key this node just wrote travels on another
+		// connection than the write. A miss costs an upstream fetch
+		// anyway, so it is confirmed with Redis itself: hits stay local,
+		// misses are authoritative.
+		v, err = s.c.Do(ctx, s.c.B().Get().Key(k).Build()).ToString()
+	}
 	if err != nil {
 		s.fail(err)
 		return nil, false
