@@ -384,3 +384,30 @@ func TestScopeSurvivesReload(t *testing.T) {
 		t.Fatal("New registered a scope")
 	}
 }
+
+func TestHandlePurge(t *testing.T) {
+	f, _ := newTestFilter(t, `{"tag_header":"Surrogate-Key"}`)
+	do(t, f, req{url: "http://admin.example.com/a"}, fixed(200, "x", "Cache-Control: max-age=600", "Surrogate-Key: k"))
+	do(t, f, req{url: "http://admin.example.com/b"}, fixed(200, "x", "Cache-Control: max-age=600"))
+	do(t, f, req{url: "http://admin.example.com/c"}, fixed(200, "x", "Cache-Control: max-age=600"))
+	for _, tc := range []struct {
+		body   string
+		status int
+		resp   string
+	}{
+		{`{"tag":"k"}`, 200, `{"purged":1}`},
+		{`{"url":"https://admin.example.com/b"}`, 200, `{"purged":1}`},
+		{`{"prefix":"admin.example.com/"}`, 200, `{"purged":1}`},
+		{`{"prefix":"admin.example.com/"}`, 200, `{"purged":0}`},
+		{`{"url":"/relative"}`, 400, `{"status":400,"error":"cache: purge needs an absolute URL such as https://api.example.com/users/7"}`},
+		{`{"url":"http://a/x","tag":"t"}`, 400, `{"status":400,"error":"cache purge: give exactly one of url, prefix or tag"}`},
+		{`{}`, 400, `{"status":400,"error":"cache purge: give exactly one of url, prefix or tag"}`},
+		{`{"host":"x"}`, 400, `{"status":400,"error":"cache purge: body must be {\"url\"|\"prefix\"|\"tag\": \"...\"}"}`},
+		{`not json`, 400, `{"status":400,"error":"cache purge: body must be {\"url\"|\"prefix\"|\"tag\": \"...\"}"}`},
+	} {
+		st, body := HandlePurge([]byte(tc.body))
+		if st != tc.status || string(body) != tc.resp {
+			t.Errorf("%s: %d %s, want %d %s", tc.body, st, body, tc.status, tc.resp)
+		}
+	}
+}
