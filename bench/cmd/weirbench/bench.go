@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -183,6 +184,7 @@ func runBench(o options, stdout io.Writer) int {
 	if busy := cpuBusy(500 * time.Millisecond); busy > 0.25 {
 		b.notes = append(b.notes, fmt.Sprintf("the machine was %.0f %% busy before the run (other processes): absolute figures are noisy; the ratios, taken side by side, hold better", busy*100))
 	}
+	acct := startForeignAccounting()
 
 	logf("starting backend (weir echo) on CPU %s", o.loadCPUs)
 	if err := r.startBackend(); err != nil {
@@ -267,6 +269,9 @@ func runBench(o options, stdout io.Writer) int {
 	b.prog.finish()
 	if len(b.basis) == 0 {
 		b.setBasis()
+	}
+	if cpus, ok := acct.foreignCPUs(r.all, b.clk); ok && cpus > 0.15 {
+		b.notes = append(b.notes, fmt.Sprintf("other processes used %.2f CPUs on average during the run (of %d): figures are noisy; ratios between contenders hold better than absolute numbers", cpus, runtime.NumCPU()))
 	}
 
 	rep := b.report()
@@ -646,6 +651,101 @@ func cpuBusy(d time.Duration) float64 {
 		return 0
 	}
 	return (b1 - b0) / (t1 - t0)
+}
+
+// foreignAccounting measures how much CPU processes other than the
+// harness's used during a run: all busy CPU time from /proc/stat, less the
+// harness's own (with its waited-for children: wrk and the generators) and
+// that of the processes it started. On a shared machine that is the noise
+// in the figures.
+type foreignAccounting struct {
+	start       time.Time
+	busy0, own0 float64
+	ok          bool
+}
+
+func startForeignAccounting() foreignAccounting {
+	busy, ok1 := systemBusyTicks()
+	own, ok2 := selfTicks()
+	return foreignAccounting{start: time.Now(), busy0: busy, own0: own, ok: ok1 && ok2}
+}
+
+// foreignCPUs is the average number of CPUs kept busy by others since
+// the start; procs must still be running.
+func (a foreignAccounting) foreignCPUs(procs []*proc, clk int64) (float64, bool) {
+	if !a.ok {
+		return 0, false
+	}
+	busy, ok1 := systemBusyTicks()
+	own, ok2 := selfTicks()
+	var started []int
+	for _, p := range procs {
+		if !p.exited() {
+			started = append(started, p.pid())
+		}
+	}
+	ticks, err := treeCPU(started)
+	secs := time.Since(a.start).Seconds()
+	if !ok1 || !ok2 || err != nil || secs <= 0 {
+		return 0, false
+	}
+	foreign := (busy - a.busy0) - (own - a.own0) - float64(ticks)
+	if foreign < 0 {
+		foreign = 0
+	}
+	return foreign / float64(clk) / secs, true
+}
+
+// systemBusyTicks is the non-idle time of all CPUs from /proc/stat, in
+// clock ticks.
+func systemBusyTicks() (float64, bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(strings.SplitN(string(b), "\n", 2)[0])
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, false
+	}
+	var busy float64
+	for i, s := range f[1:] {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return 0, false
+		}
+		// Fields: user nice system idle iowait irq softirq steal guest
+		// guest_nice; guest time is already counted in user.
+		if i != 3 && i != 4 && i < 8 {
+			busy += v
+		}
+	}
+	return busy, true
+}
+
+// selfTicks is the harness's utime+stime+cutime+cstime (man 5 proc,
+// fields 14-17): its own CPU and that of the children it has waited for.
+func selfTicks() (float64, bool) {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 15 {
+		return 0, false
+	}
+	var sum float64
+	for _, s := range f[11:15] {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return 0, false
+		}
+		sum += v
+	}
+	return sum, true
 }
 
 func median(v []float64) float64 {

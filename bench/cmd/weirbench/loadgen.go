@@ -281,9 +281,13 @@ func openLoop(spec loadSpec, workers []*worker) (int64, time.Duration) {
 		}(w)
 	}
 
-	// The dispatcher wakes up about once per millisecond (the timer
-	// granularity) and releases every request that has come due; the due
-	// time, not the wake-up time, is what latency is measured from.
+	// The dispatcher sleeps until the next request is due (see pacer) and
+	// releases every request that has come due; the due time, not the
+	// wake-up time, is what latency is measured from.
+	pace, err := newPacer()
+	if err != nil {
+		pace = nil // time.Sleep: coarser, still correct
+	}
 	var n int64
 	for n < total {
 		now := time.Since(start)
@@ -297,9 +301,14 @@ func openLoop(spec loadSpec, workers []*worker) (int64, time.Duration) {
 		if n < total {
 			next := time.Duration(float64(n)*interval) - time.Since(start)
 			if next > 0 {
-				time.Sleep(next)
+				if pace == nil || pace.sleep(next) != nil {
+					time.Sleep(next)
+				}
 			}
 		}
+	}
+	if pace != nil {
+		pace.close()
 	}
 	close(due)
 	wg.Wait()

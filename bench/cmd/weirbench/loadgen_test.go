@@ -179,3 +179,25 @@ func TestConnectionCloseIsFollowed(t *testing.T) {
 		t.Errorf("%d connections for 20 requests answered with Connection: close", conns.Load())
 	}
 }
+
+func TestPacerIsFinerThanTimeSleep(t *testing.T) {
+	p, err := newPacer()
+	if err != nil {
+		t.Skipf("no timerfd: %v", err)
+	}
+	defer p.close()
+	// With millisecond timer granularity a 200 µs sleep takes about 1 ms;
+	// the pacer's median oversleep must stay well below that (the median,
+	// so that a few preemptions on a busy machine do not fail the test).
+	var over []float64
+	for i := 0; i < 51; i++ {
+		start := time.Now()
+		if err := p.sleep(200 * time.Microsecond); err != nil {
+			t.Fatal(err)
+		}
+		over = append(over, float64(time.Since(start)-200*time.Microsecond))
+	}
+	if m := time.Duration(median(over)); m > 500*time.Microsecond {
+		t.Errorf("median oversleep %s, want < 500µs", m)
+	}
+}

@@ -47,6 +47,9 @@ type options struct {
 	loadCPUs   string
 	closed     string
 	noPin      bool
+	// custom is set when a flag changed what is measured, so the report
+	// does not call a partial run "full".
+	custom bool
 }
 
 func main() {
@@ -88,6 +91,12 @@ func parseOptions(args []string) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "rounds", "duration", "warmup", "loads", "loads-1k", "bodies", "only", "budget", "conns":
+			o.custom = true
+		}
+	})
 	if o.rounds == 0 {
 		o.rounds = 3
 		if o.quick {

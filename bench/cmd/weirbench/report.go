@@ -127,7 +127,10 @@ func (b *bench) report() *report {
 		RateBasis: b.basis,
 		Skipped:   b.r.skipped, Failed: b.r.failed, Notes: b.notes,
 	}
-	if o.quick {
+	switch {
+	case o.custom:
+		rep.Mode = "custom"
+	case o.quick:
 		rep.Mode = "quick"
 	}
 	rep.Host = hostInfo{

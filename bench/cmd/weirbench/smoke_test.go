@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSmokeTinyRun runs the whole harness the way `make bench` does, only
+// tiny: the real weir binary (gateway and echo backend), direct and plain
+// Weir, one round of one-second runs, no nginx or HAProxy needed. It
+// keeps the harness from rotting: the config it writes must still be
+// accepted, the processes must start, the generators must measure, and
+// the JSON and the PNG must come out. A scenario that `weir validate`
+// refuses must be skipped with the reason, not fail the run.
+func TestSmokeTinyRun(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("the harness reads /proc; not on this system")
+	}
+	start := time.Now()
+	weir := buildWeir(t)
+
+	scen := t.TempDir()
+	plain, err := os.ReadFile(filepath.Join("..", "..", "scenarios", "00-weir.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(scen, "00-weir.yaml"), plain, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bogus := strings.Replace(string(plain), "name: weir\n", "name: weir+bogus\n", 1)
+	bogus = strings.Replace(bogus, "      service: backend\n", "      service: backend\n      plugins: [{name: no_such_plugin}]\n", 1)
+	if err := os.WriteFile(filepath.Join(scen, "90-bogus.yaml"), []byte(bogus), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	out := filepath.Join(t.TempDir(), "results")
+	opts, err := parseOptions([]string{
+		"-weir", weir, "-scenarios", scen, "-out", out,
+		"-only", "direct,weir,weir+bogus", "-bodies", "64B",
+		"-rounds", "1", "-duration", "1s", "-warmup", "0", "-loads", "50", "-conns", "16",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table bytes.Buffer
+	if code := runBench(opts, &table); code != 0 {
+		t.Fatalf("runBench exit %d\n%s", code, table.String())
+	}
+	t.Logf("smoke run took %s\n%s", time.Since(start).Round(time.Millisecond), table.String())
+
+	js, err := os.ReadFile(filepath.Join(out, "latest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep report
+	if err := json.Unmarshal(js, &rep); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]cellReport{}
+	for _, r := range rep.Results {
+		got[r.Contender] = r
+	}
+	for _, name := range []string{"direct", "weir"} {
+		r, ok := got[name]
+		if !ok {
+			t.Errorf("no result for %s", name)
+			continue
+		}
+		if r.MaxRPS <= 0 {
+			t.Errorf("%s: max RPS %v", name, r.MaxRPS)
+		}
+		if len(r.Latency) != 1 || r.Latency[0].LoadPct != 50 || r.Latency[0].AchievedRPS <= 0 || r.Latency[0].P99ms <= 0 {
+			t.Errorf("%s: latency %+v", name, r.Latency)
+		}
+		if r.CPUus <= 0 {
+			t.Errorf("%s: CPU per request %v", name, r.CPUus)
+		}
+	}
+	if _, ok := got["weir+bogus"]; ok {
+		t.Error("the refused scenario was measured")
+	}
+	skipped := false
+	for _, n := range rep.Skipped {
+		if n.What == "weir+bogus" && strings.Contains(n.Why, "weir validate refused") && strings.Contains(n.Why, "no_such_plugin") {
+			skipped = true
+		}
+	}
+	if !skipped {
+		t.Errorf("weir+bogus not reported as skipped with validate's reason: %+v", rep.Skipped)
+	}
+	if rep.RateBasis["64B"].Contender != "weir" {
+		t.Errorf("without nginx the rates must be based on weir, got %+v", rep.RateBasis)
+	}
+	if !strings.Contains(table.String(), "weir+bogus: weir validate refused") {
+		t.Errorf("the table does not say what was skipped:\n%s", table.String())
+	}
+
+	f, err := os.Open(filepath.Join(out, "latest.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := png.Decode(f); err != nil {
+		t.Errorf("latest.png: %v", err)
+	}
+}
+
+// buildWeir builds the gateway binary from this checkout into a temp dir.
+func buildWeir(t *testing.T) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go tool to build bin/weir")
+	}
+	mod, err := exec.Command(goBin, "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatalf("go env GOMOD: %v", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(mod)))
+	bin := filepath.Join(t.TempDir(), "weir")
+	cmd := exec.Command(goBin, "build", "-o", bin, "./cmd/weir")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/weir: %v\n%s", err, out)
+	}
+	return bin
+}
