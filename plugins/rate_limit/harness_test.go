@@ -67,6 +67,7 @@ type loadResult struct {
 	offered, admitted, rejected, failed int
 	span                                time.Duration   // first to last send
 	lag                                 time.Duration   // the sender's worst delay behind its schedule
+	maxLatency                          time.Duration   // the slowest Decide
 	sentAt                              []time.Duration // per request: when the sender let it go, since start
 	presentAt                           []time.Duration // per request: when its goroutine called Decide
 	doneAt                              []time.Duration // per request: when Decide returned
@@ -113,6 +114,9 @@ func openLoop(drivers []driver, rate float64, dur time.Duration, hooks map[int]f
 	}
 	wg.Wait()
 	res.span = res.sentAt[n-1] - res.sentAt[0]
+	for i := range n {
+		res.maxLatency = max(res.maxLatency, res.doneAt[i]-res.presentAt[i])
+	}
 	for _, o := range res.outcome {
 		switch o {
 		case 1:
@@ -163,6 +167,17 @@ func (r *loadResult) bracket(ratePerSec float64, burst int) (lo, hi int) {
 	hi = burst + int(math.Ceil(ratePerSec*(maxD-minP).Seconds())) + 1
 	return lo, hi
 }
+
+// maxStall is the longest pause a run may contain and still measure the
+// limiter. Requests delayed by less than burst/rate (100ms here) reach the
+// limiter late but lose no refill, and the bracket covers delays at the
+// ends of the run; a longer stall (the machine busy with other work, the
+// redis-server process descheduled) lets a bucket overflow while requests
+// wait, which no reference computed from the client's clock can follow.
+const maxStall = 60 * time.Millisecond
+
+// valid reports whether the run kept the open-loop premise.
+func (r *loadResult) valid() bool { return r.lag < maxStall && r.maxLatency < maxStall }
 
 // maxInWindow is the most admissions whose sends fall in any window of
 // length w.
@@ -219,32 +234,51 @@ func TestAccuracyHarness(t *testing.T) {
 		lo, hi             int
 		accuracy, falseRej float64
 		maxWin, winBound   int
-		lag                time.Duration
+		lag, latency       time.Duration
 	}
 	var rows []row
 	for si, s := range setups {
 		for _, load := range []float64{2, 0.8} {
-			route := fmt.Sprintf("acc-%d-%g", si, load)
-			var drivers []driver
-			for range s.nodes {
-				b := &sdk.Build{Route: route}
-				if !s.local {
-					b.Redis = newClient(t, srv)
+			// A run the machine stalled (other processes, -race) measures
+			// the machine, not the limiter: it is reported and run again
+			// on fresh keys, up to maxAttempts times.
+			const maxAttempts = 4
+			var res *loadResult
+			for attempt := 1; ; attempt++ {
+				route := fmt.Sprintf("acc-%d-%g-%d", si, load, attempt)
+				var drivers []driver
+				for range s.nodes {
+					b := &sdk.Build{Route: route}
+					if !s.local {
+						b.Redis = newClient(t, srv)
+					}
+					f := mustNew(t, b, s.cfg)
+					// Warm up on another key: the connection and the script
+					// load (EVALSHA, NOSCRIPT, EVAL) are once per process,
+					// not part of what is measured.
+					if _, err := newPluginDriver(f, reqSpec{consumer: "warm-up", route: route}).Decide(); err != nil {
+						t.Fatal(err)
+					}
+					drivers = append(drivers, newPluginDriver(f, reqSpec{consumer: "harness", route: route}))
 				}
-				f := mustNew(t, b, s.cfg)
-				// Warm up on another key: the connection and the script
-				// load (EVALSHA, NOSCRIPT, EVAL) are once per process, not
-				// part of what is measured.
-				if _, err := newPluginDriver(f, reqSpec{consumer: "warm-up", route: route}).Decide(); err != nil {
-					t.Fatal(err)
+				res = openLoop(drivers, load*limitPerSec, hDur, nil)
+				if res.failed != 0 {
+					t.Errorf("%s at %gx: %d requests failed (not 200 or 429)", s.name, load, res.failed)
 				}
-				drivers = append(drivers, newPluginDriver(f, reqSpec{consumer: "harness", route: route}))
+				if res.valid() {
+					break
+				}
+				if attempt == maxAttempts {
+					t.Fatalf("%s at %gx: the machine stalled the load in %d runs in a row (last: sender %v behind, slowest decision %v; limit %v)",
+						s.name, load, maxAttempts, res.lag, res.maxLatency, maxStall)
+				}
+				t.Logf("%s at %gx: run %d void, the machine stalled it (sender %v behind, slowest decision %v); running again",
+					s.name, load, attempt, res.lag.Round(time.Millisecond), res.maxLatency.Round(time.Millisecond))
 			}
-			res := openLoop(drivers, load*limitPerSec, hDur, nil)
 			ideal := res.ideal(hRate, hPer, hBurst)
 			rw := row{setup: s.name, load: fmt.Sprintf("%gx", load), offered: res.offered, admitted: res.admitted,
 				formula: int(math.Round(hBurst + limitPerSec*res.span.Seconds())),
-				maxWin:  res.maxInWindow(hPer), winBound: hBurst + int(hRate), lag: res.lag}
+				maxWin:  res.maxInWindow(hPer), winBound: hBurst + int(hRate), lag: res.lag, latency: res.maxLatency}
 			if strings.HasPrefix(s.name, "hybrid") {
 				rw.winBound += s.nodes * (hBatch - 1)
 			}
@@ -260,30 +294,30 @@ func TestAccuracyHarness(t *testing.T) {
 			rw.accuracy = float64(res.admitted) / float64(rw.ideal)
 			rw.falseRej = float64(falseRej) / float64(res.offered)
 			if load > 1 {
-				// Within 1% of a perfect bucket; on a loaded machine
-				// (other processes, -race) the reference may move within
-				// what the measured timing allows, the bracket.
+				// Within 1% of a perfect bucket; the reference may move
+				// within what the measured timing allows (the bracket),
+				// which on a quiet machine is a round trip wide.
 				rw.lo, rw.hi = res.bracket(limitPerSec, hBurst)
 				lo, hi := float64(min(rw.ideal, rw.lo)), float64(max(rw.ideal, rw.hi))
 				if a := float64(res.admitted); a < lo*(1-tol) || a > hi*(1+tol) {
-					t.Errorf("%s at %s: admitted %d, a perfect bucket %d (burst + rate*T = %d, timing allows %d..%d): accuracy %.2f%%, want within %.0f%% (sender lag %v)",
-						s.name, rw.load, res.admitted, rw.ideal, rw.formula, rw.lo, rw.hi, 100*rw.accuracy, 100*tol, res.lag)
+					t.Errorf("%s at %s: admitted %d, a perfect bucket %d (burst + rate*T = %d, timing allows %d..%d): accuracy %.2f%%, want within %.0f%% (sender lag %v, slowest decision %v)",
+						s.name, rw.load, res.admitted, rw.ideal, rw.formula, rw.lo, rw.hi, 100*rw.accuracy, 100*tol, res.lag, res.maxLatency)
+				}
+				if rw.maxWin > rw.winBound+int(tol*float64(rw.winBound)) {
+					t.Errorf("%s at %s: %d admitted within one %v window, bound %d", s.name, rw.load, rw.maxWin, hPer, rw.winBound)
 				}
 			}
 			if load < 1 && rw.falseRej >= tol {
 				t.Errorf("%s at %s: %d of %d refused that a perfect bucket admits (%.2f%%), want < %.0f%%",
 					s.name, rw.load, falseRej, res.offered, 100*rw.falseRej, 100*tol)
 			}
-			if res.failed != 0 {
-				t.Errorf("%s at %s: %d requests failed (not 200 or 429)", s.name, rw.load, res.failed)
-			}
 			rows = append(rows, rw)
 		}
 	}
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "\nlimit %g per %s, burst %d, %s of open-loop load (%d windows)\n", hRate, hPer, hBurst, hDur, int(hDur/hPer))
-	fmt.Fprintf(&sb, "| setup | load | offered | admitted | burst + rate*T | perfect bucket | timing bracket | accuracy | false rejects | max in %s (bound) | sender lag |\n", hPer)
-	fmt.Fprintf(&sb, "|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&sb, "| setup | load | offered | admitted | burst + rate*T | perfect bucket | timing bracket | accuracy | false rejects | max in %s (bound) | sender lag | slowest decision |\n", hPer)
+	fmt.Fprintf(&sb, "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		formula, br, fr := "-", "-", "-"
 		if r.hi > 0 { // overload: compare counts
@@ -291,31 +325,33 @@ func TestAccuracyHarness(t *testing.T) {
 		} else { // under the limit: count refusals a perfect bucket would not make
 			fr = fmt.Sprintf("%.2f%%", 100*r.falseRej)
 		}
-		fmt.Fprintf(&sb, "| %s | %s | %d | %d | %s | %d | %s | %.2f%% | %s | %d (%d) | %v |\n",
+		fmt.Fprintf(&sb, "| %s | %s | %d | %d | %s | %d | %s | %.2f%% | %s | %d (%d) | %v | %v |\n",
 			r.setup, r.load, r.offered, r.admitted, formula, r.ideal, br, 100*r.accuracy, fr,
-			r.maxWin, r.winBound, r.lag.Round(100*time.Microsecond))
+			r.maxWin, r.winBound, r.lag.Round(100*time.Microsecond), r.latency.Round(100*time.Microsecond))
 	}
 	t.Log(sb.String())
 }
 
 // TestRedisKilledMidRun drives two nodes at twice the limit, kills their
-// Redis mid-run, restarts it, and checks each on_store_failure policy: zero
-// failures (never a 5xx), the policy's behaviour while Redis is down, and
-// decisions back on Redis within a second of its return. The kill and the
-// restart are tied to request numbers, not wall time, so a slow machine
-// stretches the run instead of moving the outage out of it.
+// Redis mid-run, restarts it while the load goes on, and checks each
+// on_store_failure policy: zero failures (never a 5xx), the policy's
+// behaviour while Redis is down, and decisions back on Redis within a
+// second of its return. The kill and the restart are tied to request
+// numbers, not wall time, and a second run of load starts once the restart
+// has completed, so a slow machine stretches the test instead of moving
+// the outage out of it.
 func TestRedisKilledMidRun(t *testing.T) {
 	const (
-		rate  = 20.0
-		per   = 100 * time.Millisecond
-		burst = 20
-		nodes = 2
-		total = 2500 * time.Millisecond
+		rate   = 20.0
+		per    = 100 * time.Millisecond
+		burst  = 20
+		nodes  = 2
+		phase1 = 1800 * time.Millisecond // kill at 0.7s, restart at 1.5s
+		phase2 = time.Second             // after the restart completed
 	)
 	limitPerSec := rate / per.Seconds()
 	offeredPerSec := 2 * limitPerSec
-	n := int(offeredPerSec * total.Seconds())
-	killAt, restartAt := int(0.7*offeredPerSec), int(1.5*offeredPerSec) // request numbers at 0.7s and 1.5s
+	killAt, restartAt := int(0.7*offeredPerSec), int(1.5*offeredPerSec) // request numbers
 	for _, action := range []string{"allow", "deny", "local"} {
 		t.Run(action, func(t *testing.T) {
 			t.Parallel()
@@ -368,8 +404,9 @@ func TestRedisKilledMidRun(t *testing.T) {
 					}
 				}
 			}()
-			res := openLoop(drivers, offeredPerSec, total, hooks)
+			res := openLoop(drivers, offeredPerSec, phase1, hooks)
 			<-restartDone
+			after := openLoop(drivers, offeredPerSec, phase2, nil)
 			close(stopWatch)
 			<-watched
 
@@ -377,8 +414,7 @@ func TestRedisKilledMidRun(t *testing.T) {
 			var downOffered, downAdmitted, tailOffered, tailAdmitted int
 			var downFirst, downLast time.Duration
 			for i, at := range res.presentAt {
-				switch {
-				case i > killAt+5 && i < restartAt && at > k+20*time.Millisecond && at < rb:
+				if i > killAt+5 && i < restartAt && at > k+20*time.Millisecond && at < rb {
 					// Well inside the outage.
 					if downOffered == 0 {
 						downFirst = at
@@ -388,21 +424,23 @@ func TestRedisKilledMidRun(t *testing.T) {
 					if res.outcome[i] == 1 {
 						downAdmitted++
 					}
-				case i > n-int(0.5*offeredPerSec):
-					// The last half second, long after Redis is back.
-					tailOffered++
-					if res.outcome[i] == 1 {
-						tailAdmitted++
-					}
+				}
+			}
+			for i := after.offered / 2; i < after.offered; i++ {
+				// The second half of the run after the restart.
+				tailOffered++
+				if after.outcome[i] == 1 {
+					tailAdmitted++
 				}
 			}
 			recovery := max(time.Duration(lastFallback.Load())-rs, 0)
 			t.Logf("on_store_failure %s: offered %d, failures %d; redis down %v..%v (back at %v): admitted %d of %d; "+
-				"fallback decisions %d; back on redis %v after it returned; last 0.5s admitted %d of %d",
-				action, res.offered, res.failed, k.Round(time.Millisecond), rb.Round(time.Millisecond), rs.Round(time.Millisecond),
-				downAdmitted, downOffered, fallback.Get(), recovery.Round(time.Millisecond), tailAdmitted, tailOffered)
-			if res.failed != 0 {
-				t.Fatalf("%d requests failed (a 5xx or error) around the outage", res.failed)
+				"fallback decisions %d; back on redis %v after it returned; then at 2x admitted %d of %d",
+				action, res.offered+after.offered, res.failed+after.failed, k.Round(time.Millisecond), rb.Round(time.Millisecond),
+				rs.Round(time.Millisecond), downAdmitted, downOffered, fallback.Get(), recovery.Round(time.Millisecond),
+				tailAdmitted, tailOffered)
+			if res.failed+after.failed != 0 {
+				t.Fatalf("%d requests failed (a 5xx or error) around the outage", res.failed+after.failed)
 			}
 			if fallback.Get() == 0 || downOffered < 50 {
 				t.Fatalf("outage barely observed: %d fallback decisions, %d requests inside it", fallback.Get(), downOffered)
@@ -418,12 +456,31 @@ func TestRedisKilledMidRun(t *testing.T) {
 				}
 			case "local":
 				// Each node enforces its share, limit/nodes, from a full
-				// bucket of burst/nodes, so together they admit what one
-				// bucket would: burst + rate*T.
-				want := float64(burst) + limitPerSec*(downLast-downFirst).Seconds()
-				if r := float64(downAdmitted) / want; r < 0.85 || r > 1.15 {
-					t.Errorf("local: admitted %d while redis was down, want about %.0f (burst + rate*T split over %d nodes)",
-						downAdmitted, want, nodes)
+				// bucket of burst/nodes. The reference replays each node's
+				// requests since the kill, at the times they reached it,
+				// through a perfect bucket of that share.
+				share := shareLimits(nil, []limit{lim(rate, per, burst)}, nodes)
+				var idealDown int
+				for node := range nodes {
+					var idx []int
+					for i := killAt; i < restartAt; i++ {
+						if i%nodes == node {
+							idx = append(idx, i)
+						}
+					}
+					sort.Slice(idx, func(a, b int) bool { return res.presentAt[idx[a]] < res.presentAt[idx[b]] })
+					tats := make([]int64, 1)
+					for _, i := range idx {
+						ok := gcraTake(tats, int64(time.Hour)+int64(res.presentAt[i]), share, 1).granted == 1
+						if at := res.presentAt[i]; ok && i > killAt+5 && at > k+20*time.Millisecond && at < rb {
+							idealDown++
+						}
+					}
+				}
+				t.Logf("local: %d admitted while redis was down, a perfect share bucket per node: %d (burst + rate*T: %.0f)",
+					downAdmitted, idealDown, float64(burst)+limitPerSec*(downLast-downFirst).Seconds())
+				if d := downAdmitted - idealDown; d < -max(3, idealDown/20) || d > max(3, idealDown/20) {
+					t.Errorf("local: admitted %d while redis was down, a perfect share bucket per node %d", downAdmitted, idealDown)
 				}
 			}
 			if recovery > time.Second {
