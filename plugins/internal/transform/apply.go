@@ -1,0 +1,237 @@
+package transform
+
+import (
+	"bytes"
+	"sync"
+
+	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/sdk"
+)
+
+// scratch holds the buffers of one request's transformation. It comes from
+// scratchPool and goes back before OnRequest / OnResponse returns; nothing
+// in it outlives the call (the proxy and fasthttp copy what they keep, and
+// a rewritten body is handed over with SwapBody, which gives us fasthttp's
+// previous buffer in exchange).
+type scratch struct {
+	buf  []byte // rendered templates, the edited query string
+	vals []byte // renamed header values, back to back
+	offs []int  // end of each value in vals
+	out  []byte // the rewritten JSON body
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// maxPooledBody: larger body buffers are left to the GC rather than kept
+// alive in the pool by one big request.
+const maxPooledBody = 2 << 20
+
+func getScratch() *scratch { return scratchPool.Get().(*scratch) }
+
+func putScratch(s *scratch) {
+	if cap(s.out) > maxPooledBody {
+		s.out = nil
+	}
+	scratchPool.Put(s)
+}
+
+var (
+	headerAcceptEncoding = "Accept-Encoding"
+	headerRange          = "Range"
+	headerIfRange        = "If-Range"
+	identity             = []byte("identity")
+	weakPrefix           = []byte("W/")
+)
+
+// ApplyRequest runs the request phase. For request_transformer it edits
+// the request: JSON body, headers, query, path, in that order (the body is
+// judged by the Content-Type the client sent). For response_transformer
+// with JSON operations it asks the upstream for a body it can edit: it
+// removes Accept-Encoding (a compressed body cannot be edited) and Range /
+// If-Range (a 206 carries a slice of the document, and passing the
+// upstream's slice untouched would leak what json.remove hides).
+//
+// A template naming a parameter the request lacks returns an error (the
+// proxy answers 500 and logs it); a path parameter that would make a dot
+// segment answers 400.
+func (p *Program) ApplyRequest(c *sdk.Ctx) (sdk.Status, error) {
+	if p.side == Response {
+		if p.json != nil {
+			h := &c.Request().Header
+			h.Del(headerAcceptEncoding)
+			h.Del(headerRange)
+			h.Del(headerIfRange)
+		}
+		return sdk.Continue, nil
+	}
+	req := c.Request()
+	var s *scratch
+	if p.scratchNeeded {
+		s = getScratch()
+		defer putScratch(s)
+	}
+	if p.json != nil {
+		p.requestBody(req, s)
+	}
+	if err := p.headers.apply(&req.Header, c, s); err != nil {
+		return sdk.Continue, err
+	}
+	if !p.query.empty() {
+		uri := req.URI()
+		out, changed, missing := p.query.apply(s.buf[:0], uri.QueryString(), c)
+		s.buf = out
+		if missing != "" {
+			return sdk.Continue, missingParam("query", missing)
+		}
+		if changed {
+			// SetQueryStringBytes copies and drops parsed arguments, so
+			// QueryString, QueryArgs and RequestURI agree afterwards; the
+			// proxy forwards QueryString.
+			uri.SetQueryStringBytes(out)
+		}
+	}
+	if p.path != nil {
+		if p.path.IsLiteral() {
+			c.SetUpstreamPath(s2b(p.path.lit))
+		} else {
+			var missing string
+			s.buf, missing = p.path.appendTo(s.buf[:0], c, nil)
+			if missing != "" {
+				return sdk.Continue, missingParam("path", missing)
+			}
+			if hasDotSegment(s.buf) {
+				// Only a regex route's capture can hold "/": refuse rather
+				// than let the upstream resolve "..".
+				return c.Fail(fasthttp.StatusBadRequest, "invalid path parameter"), nil
+			}
+			c.SetUpstreamPath(s.buf)
+		}
+	}
+	return sdk.Continue, nil
+}
+
+// ApplyResponse runs the response phase: JSON body, then headers.
+func (p *Program) ApplyResponse(c *sdk.Ctx) error {
+	resp := c.Response()
+	var s *scratch
+	if p.scratchNeeded {
+		s = getScratch()
+		defer putScratch(s)
+	}
+	if p.json != nil {
+		p.responseBody(resp, s)
+	}
+	return p.headers.apply(&resp.Header, c, s)
+}
+
+func (p *Program) requestBody(req *fasthttp.Request, s *scratch) {
+	if !isJSONType(req.Header.ContentType()) {
+		return
+	}
+	if req.IsBodyStream() {
+		p.count(resStreamed)
+		return
+	}
+	if ce := req.Header.ContentEncoding(); len(ce) > 0 && !bytes.EqualFold(ce, identity) {
+		p.count(resEncoded)
+		return
+	}
+	body := req.Body()
+	if len(body) == 0 {
+		return
+	}
+	if len(body) > p.maxBody {
+		p.count(resTooLarge)
+		return
+	}
+	out, res := p.json.rewrite(s.out[:0], body)
+	p.count(res)
+	if res != resRewritten {
+		s.out = out[:0]
+		return
+	}
+	s.out = req.SwapBody(out)[:0]
+	req.Header.SetContentLength(len(out))
+}
+
+func (p *Program) responseBody(resp *fasthttp.Response, s *scratch) {
+	if !isJSONType(resp.Header.ContentType()) {
+		return
+	}
+	if resp.IsBodyStream() {
+		// Reading it would buffer what the proxy chose to stream.
+		p.count(resStreamed)
+		return
+	}
+	if resp.StatusCode() == fasthttp.StatusPartialContent {
+		p.count(resPartial)
+		return
+	}
+	if ce := resp.Header.ContentEncoding(); len(ce) > 0 && !bytes.EqualFold(ce, identity) {
+		p.count(resEncoded)
+		return
+	}
+	body := resp.Body()
+	if len(body) == 0 {
+		return
+	}
+	if len(body) > p.maxBody {
+		p.count(resTooLarge)
+		return
+	}
+	out, res := p.json.rewrite(s.out[:0], body)
+	p.count(res)
+	if res != resRewritten {
+		s.out = out[:0]
+		return
+	}
+	// SwapBody also drops a body set with SetBodyRaw (a cache hit shares
+	// its stored bytes that way) without writing into it.
+	s.out = resp.SwapBody(out)[:0]
+	resp.Header.SetContentLength(len(out))
+	// The bytes are no longer the upstream's: a strong validator would
+	// now be wrong (RFC 9110 §8.8.1), and If-Range with it would splice
+	// the upstream's bytes onto ours. A weak one still lets clients
+	// revalidate, since the same upstream version always becomes the same
+	// edited body.
+	if etag := resp.Header.Peek("ETag"); len(etag) > 0 && !bytes.HasPrefix(etag, weakPrefix) {
+		s.buf = append(append(s.buf[:0], weakPrefix...), etag...)
+		resp.Header.SetBytesV("ETag", s.buf)
+	}
+}
+
+func (p *Program) count(r jsonResult) {
+	if c := p.results[r]; c != nil {
+		c.Inc()
+	}
+}
+
+// isJSONType reports whether a Content-Type is application/json or a
+// "+json" structured syntax suffix type (RFC 6839 §3.1), parameters
+// ignored.
+func isJSONType(ct []byte) bool {
+	if i := bytes.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	ct = bytes.TrimSpace(ct)
+	const app, suffix = "application/json", "+json"
+	if len(ct) == len(app) {
+		return bytes.EqualFold(ct, s2b(app))
+	}
+	return len(ct) > len(suffix) && bytes.IndexByte(ct, '/') > 0 && bytes.EqualFold(ct[len(ct)-len(suffix):], s2b(suffix))
+}
+
+// hasDotSegment reports whether path has a "." or ".." segment.
+func hasDotSegment(path []byte) bool {
+	start := 0
+	for i := 0; i <= len(path); i++ {
+		if i == len(path) || path[i] == '/' {
+			seg := path[start:i]
+			if len(seg) == 1 && seg[0] == '.' || len(seg) == 2 && seg[0] == '.' && seg[1] == '.' {
+				return true
+			}
+			start = i + 1
+		}
+	}
+	return false
+}

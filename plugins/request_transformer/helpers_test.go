@@ -1,0 +1,47 @@
+package requesttransformer
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/sdk"
+)
+
+// usersRoute is the Build of a route "users" with paths "/users/{id}".
+func usersRoute() *sdk.Build { return &sdk.Build{Route: "users", Params: []string{"id"}} }
+
+func mustNew(t testing.TB, b *sdk.Build, cfg string) *Filter {
+	t.Helper()
+	f, err := New(b, json.RawMessage(cfg))
+	if err != nil {
+		t.Fatalf("New(%s): %v", cfg, err)
+	}
+	return f.(*Filter)
+}
+
+// request builds a client request: URI and headers (name, value pairs).
+func request(uri string, headers ...string) *fasthttp.RequestCtx {
+	rc := new(fasthttp.RequestCtx)
+	rc.Request.SetRequestURI(uri)
+	for i := 0; i+1 < len(headers); i += 2 {
+		rc.Request.Header.Add(headers[i], headers[i+1])
+	}
+	return rc
+}
+
+// run calls OnRequest the way the proxy does (normalized path and route
+// parameters, as name, value pairs, set first) and returns the status and
+// the upstream path; the Ctx is released before returning, so the rest is
+// read from rc.
+func run(t testing.TB, f *Filter, rc *fasthttp.RequestCtx, params ...string) (sdk.Status, string, error) {
+	t.Helper()
+	c := sdk.AcquireCtx(rc)
+	defer sdk.ReleaseCtx(c)
+	c.SetPath(rc.Request.URI().Path())
+	for i := 0; i+1 < len(params); i += 2 {
+		c.AddParam(params[i], []byte(params[i+1]))
+	}
+	st, err := f.OnRequest(c)
+	return st, string(c.UpstreamPath()), err
+}
