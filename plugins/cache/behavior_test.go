@@ -585,3 +585,30 @@ func TestUnlistedMethodIsBypassed(t *testing.T) {
 	r := do(t, f, req{method: "HEAD", url: u}, fixed(200, "", "Cache-Control: max-age=60"))
 	wantX(t, r, "BYPASS")
 }
+
+func TestUnstorableSuccessorRemovesStaleEntry(t *testing.T) {
+	f, clk := newTestFilter(t, `{"max_object_bytes":8}`)
+	do(t, f, req{url: u}, fixed(200, "small", "Cache-Control: max-age=1", `ETag: "1"`))
+	clk.Advance(5 * time.Second)
+	do(t, f, req{url: u}, fixed(200, "far too large", "Cache-Control: max-age=60", `ETag: "2"`))
+	// The old entry is gone: no more conditional requests for it.
+	r := do(t, f, req{url: u}, fixed(200, "far too large", "Cache-Control: max-age=60"))
+	if len(r.upReq.Peek("If-None-Match")) != 0 {
+		t.Fatal("superseded entry still revalidated")
+	}
+}
+
+func TestNulInPathIsNotCached(t *testing.T) {
+	f, _ := newTestFilter(t, `{}`)
+	var rc fasthttp.RequestCtx
+	rc.Request.SetRequestURI(u)
+	c := sdk.AcquireCtx(&rc)
+	defer sdk.ReleaseCtx(c)
+	c.SetPath([]byte("/items/1\x00x"))
+	if st, _ := f.OnRequest(c); st != sdk.Continue {
+		t.Fatal("stopped")
+	}
+	if c.Value(stateKey) != markBypass {
+		t.Fatal("NUL path looked up")
+	}
+}

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"sync"
 
 	"github.com/weirgw/weir/sdk"
@@ -69,6 +70,9 @@ func (st *reqState) flightKey() []byte {
 	return st.key
 }
 
+// primaryOrVariant is the key the looked-up response is stored under.
+func (st *reqState) primaryOrVariant() []byte { return st.flightKey() }
+
 // Lookup outcomes.
 const (
 	useRevalidate = iota // stale or no-cache: go upstream, conditionally when possible
@@ -111,6 +115,14 @@ func (f *Filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 	now := f.now().UnixNano()
 	st := acquireState()
 	st.key = appendPrimaryKey(st.key[:0], c)
+	if bytes.IndexByte(st.key, 0) >= 0 {
+		// A decoded NUL in the path could forge a variant key (they use
+		// 0x00 as separator): such requests are not cached.
+		releaseState(st)
+		c.SetValue(stateKey, markBypass)
+		f.bypass(c)
+		return sdk.Continue, nil
+	}
 	st.rcc = rcc
 	st.isHead = isHead
 	st.requestTime = now

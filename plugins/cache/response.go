@@ -49,6 +49,11 @@ func (f *Filter) OnResponse(c *sdk.Ctx) error {
 		if !resp.IsBodyStream() {
 			stored = f.storeResponse(c, st, sc, now)
 		}
+		if !stored && st.stale != nil && status >= 200 && status < 400 {
+			// A newer response that cannot be stored (too large, now
+			// private...) supersedes the stored one.
+			sc.st.del(st.primaryOrVariant())
+		}
 		if stored && st.replaced && status == fasthttp.StatusOK &&
 			notModified(conds{st.clientINM, st.clientIMS}, resp.Header.Peek("ETag"), lastModifiedOf(resp)) {
 			// The client's validators came off the request; answer them
@@ -147,11 +152,7 @@ func (f *Filter) onNotModified(c *sdk.Ctx, st *reqState, sc *scope, now int64) b
 		if ok {
 			stored = f.commit(c, st, sc, enc, vl, now, b)
 		} else {
-			key := st.key
-			if st.marker != nil {
-				key = st.vkey
-			}
-			sc.st.del(key)
+			sc.st.del(st.primaryOrVariant())
 		}
 	}
 	if err := f.writeEntry(c, toServe, now, xRevalidated, conds{st.clientINM, st.clientIMS}); err != nil {
