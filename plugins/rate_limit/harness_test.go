@@ -327,7 +327,7 @@ func TestAccuracyHarness(t *testing.T) {
 		}
 		fmt.Fprintf(&sb, "| %s | %s | %d | %d | %s | %d | %s | %.2f%% | %s | %d (%d) | %v | %v |\n",
 			r.setup, r.load, r.offered, r.admitted, formula, r.ideal, br, 100*r.accuracy, fr,
-			r.maxWin, r.winBound, r.lag.Round(100*time.Microsecond), r.latency.Round(100*time.Microsecond))
+			r.maxWin, r.winBound, r.lag.Round(100*time.Microsecond), r.latency.Round(10*time.Microsecond))
 	}
 	t.Log(sb.String())
 }

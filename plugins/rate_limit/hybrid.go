@@ -34,7 +34,7 @@ type leaseStore struct {
 }
 
 const (
-	lsExpiry      = iota // max(leaseEnd, rejectUntil): the table's expiry slot
+	lsExpiry      = iota // max(leaseEnd, rejectUntil, resetAt): the table's expiry slot
 	lsTokens             // tokens held, unspent
 	lsWant               // the next batch size to ask for
 	lsFetching           // 1 while a request fetches a lease for this key
