@@ -61,6 +61,7 @@ func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.Re
 	path := req.URI().Path()
 	if !validPath(path) {
 		s.fail(c, nil, fasthttp.StatusBadRequest, "invalid request path")
+		s.finish(c, nil, 0)
 		return
 	}
 	c.SetPath(path)
@@ -79,11 +80,13 @@ func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.Re
 	case router.NotFound:
 		s.fail(c, nil, fasthttp.StatusNotFound, "no route matched")
 		s.noRoute.Inc()
+		s.finish(c, nil, 0)
 		return
 	case router.MethodNotAllowed:
 		s.fail(c, nil, fasthttp.StatusMethodNotAllowed, "method not allowed")
 		rc.Response.Header.SetBytesV("Allow", st.m.Allow)
 		s.noRoute.Inc()
+		s.finish(c, nil, 0)
 		return
 	}
 	r := snap.routes[st.m.Route]
@@ -373,6 +376,11 @@ func (s *Server) finish(c *sdk.Ctx, r *route, upstream time.Duration) {
 	rc := c.RequestCtx()
 	c.ApplyResponseHeaders()
 	rc.Response.Header.SetBytesV("X-Request-Id", c.RequestID())
+	if len(rc.Response.Header.Peek("Date")) == 0 {
+		// RFC 9110 §6.6.1: the gateway's own answers carry a Date; an
+		// upstream's (or a cache entry's) is forwarded untouched.
+		rc.Response.Header.SetBytesV("Date", httpDate())
+	}
 	total := time.Since(c.Start)
 	if s.latencyHeaders {
 		var b [24]byte
@@ -395,9 +403,6 @@ func (s *Server) finish(c *sdk.Ctx, r *route, upstream time.Duration) {
 // fail writes a gateway error; r may be nil before routing.
 func (s *Server) fail(c *sdk.Ctx, r *route, status int, msg string) {
 	c.Fail(status, msg)
-	if r == nil {
-		c.ApplyResponseHeaders()
-	}
 }
 
 // validPath refuses control bytes (NUL, CR, LF...) and backslashes in the

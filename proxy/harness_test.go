@@ -30,7 +30,7 @@ func startUpstream(t testing.TB, h fasthttp.RequestHandler) *upstream {
 	}
 	u := &upstream{ln: ln, Addr: ln.Addr().String()}
 	u.URL = "http://" + u.Addr
-	u.srv = &fasthttp.Server{Handler: h, StreamRequestBody: true, NoDefaultServerHeader: true}
+	u.srv = &fasthttp.Server{Handler: h, StreamRequestBody: true, NoDefaultServerHeader: true, NoDefaultDate: true}
 	go func() { _ = u.srv.Serve(ln) }()
 	t.Cleanup(func() { _ = u.srv.Shutdown() })
 	return u

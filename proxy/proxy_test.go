@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -398,5 +399,27 @@ routes: [{name: r, paths: ["/"], service: s}]
 	_, body := g.do("GET", "/x", func(r *fasthttp.Request) { r.Header.Set("X-Forwarded-For", "1.2.3.4") })
 	if got := decodeEcho(t, body).Headers["X-Forwarded-For"]; strings.Contains(got, "1.2.3.4") {
 		t.Fatalf("untrusted peer's X-Forwarded-For kept: %q", got)
+	}
+}
+
+func TestDateHeader(t *testing.T) {
+	up := startUpstream(t, func(rc *fasthttp.RequestCtx) {
+		rc.Response.Header.Set("Date", "Mon, 01 Jan 2024 00:00:00 GMT")
+		rc.SetBodyString("ok")
+	})
+	g := startGateway(t, sub(`
+listen: "127.0.0.1:0"
+services: [{name: s, targets: [{url: "UP"}]}]
+routes: [{name: r, paths: ["/"], service: s}]
+`, "UP", up.URL))
+	for i := 0; i < 2; i++ { // also on a reused pooled response
+		resp, _ := g.get("/x")
+		if got := string(resp.Header.Peek("Date")); got != "Mon, 01 Jan 2024 00:00:00 GMT" {
+			t.Fatalf("upstream Date replaced by %q", got)
+		}
+	}
+	resp, _ := g.get("/%00")
+	if _, err := time.Parse(http.TimeFormat, string(resp.Header.Peek("Date"))); err != nil || resp.StatusCode() != 400 {
+		t.Fatalf("gateway answer without a valid Date: %d %q", resp.StatusCode(), resp.Header.Peek("Date"))
 	}
 }

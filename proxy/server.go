@@ -280,7 +280,7 @@ func (s *Server) newFastHTTPServer(cfg *config.Config) *fasthttp.Server {
 		StreamRequestBody:             true,
 		NoDefaultServerHeader:         true,
 		NoDefaultContentType:          true,
-		NoDefaultDate:                 false,
+		NoDefaultDate:                 true, // upstream (and cached) Date headers pass through; finish adds one when absent
 		DisablePreParseMultipartForm:  true,
 		TCPKeepalive:                  true,
 		CloseOnShutdown:               true,
@@ -308,6 +308,7 @@ func (s *Server) protocolError(rc *fasthttp.RequestCtx, err error) {
 	}
 	var id [36]byte
 	sdk.WriteError(rc, status, msg, appendRequestID(id[:0]))
+	rc.Response.Header.SetBytesV("Date", httpDate())
 	rc.SetConnectionClose()
 }
 

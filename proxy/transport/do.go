@@ -71,7 +71,13 @@ func (t *Transport) roundTrip(c *conn, req *fasthttp.Request, resp *fasthttp.Res
 		return err
 	}
 	head := req.Header.IsHead()
-	resp.Reset()
+	// Not resp.Reset(): that would also clear the flags the server set on
+	// its response (no default Date, no default Content-Type), and the
+	// upstream's Date would be replaced by ours. Header.Read resets the
+	// header itself.
+	resp.ResetBody()
+	resp.SkipBody = false
+	resp.StreamBody = false
 	for i := 0; ; i++ {
 		if err := resp.Header.Read(c.br); err != nil {
 			t.discard(c)

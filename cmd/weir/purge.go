@@ -1,0 +1,26 @@
+package main
+
+import (
+	"io"
+	"net/http"
+
+	"github.com/weirgw/weir/plugins/cache"
+	"github.com/weirgw/weir/proxy/admin"
+)
+
+// The cache plugin's purge API on the admin listener (behind the admin
+// token): POST /cache/purge with {"url": ...}, {"prefix": ...} or
+// {"tag": ...}. With Redis the purge reaches every node.
+func init() {
+	admin.Register("POST /cache/purge", func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err != nil {
+			http.Error(w, `{"status":400,"error":"reading body"}`, http.StatusBadRequest)
+			return
+		}
+		status, out := cache.HandlePurge(body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write(out)
+	})
+}
