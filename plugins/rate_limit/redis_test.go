@@ -12,6 +12,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/weirgw/weir/internal/testredis"
 	"github.com/weirgw/weir/sdk"
+	"go.uber.org/goleak"
 )
 
 func TestRedisBurstThen429(t *testing.T) {
@@ -278,5 +279,30 @@ func TestBreaker(t *testing.T) {
 	b.success()
 	if !b.allow(at+b.openFor) || b.open() {
 		t.Fatal("successful probe did not close the breaker")
+	}
+}
+
+// TestStartCloseNoLeak: Close stops every goroutine Start started (the
+// sweeper and the node heartbeat), as a config reload requires.
+func TestStartCloseNoLeak(t *testing.T) {
+	srv := testredis.Start(t)
+	cl := newClient(t, srv)
+	local := mustNew(t, nil, `{"rate":1,"per":"1s"}`)
+	remote := mustNew(t, &sdk.Build{Route: "leak", Redis: cl},
+		`{"rate":10,"per":"1s","policy":"redis","hybrid":{"batch":2}}`)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	for _, f := range []*filter{local, remote} {
+		if err := f.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newTestReq(reqSpec{}).do(remote)
+	for _, f := range []*filter{local, remote} {
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil { // idempotent
+			t.Fatal(err)
+		}
 	}
 }
