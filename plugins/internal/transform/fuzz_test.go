@@ -2,8 +2,8 @@ package transform
 
 import (
 	"bytes"
-	"errors"
 	stdjson "encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"

@@ -82,7 +82,7 @@ func TestJSONRewrite(t *testing.T) {
 			in:   "{\n  \"a\": 1,\n  \"c\": [ 1, 2 ],\n  \"b\": 0\n}\n",
 			want: "{\n  \"c\": [ 1, 2 ],\n  \"b\": 2\n}\n", res: resRewritten},
 		{name: "numbers and escapes copied verbatim", set: map[string]string{"z": `1`},
-			in: `{"n":1.50e+10,"s":"\u00e9\n","big":123456789012345678901234567890}`,
+			in:   `{"n":1.50e+10,"s":"\u00e9\n","big":123456789012345678901234567890}`,
 			want: `{"n":1.50e+10,"s":"\u00e9\n","big":123456789012345678901234567890,"z":1}`, res: resRewritten},
 		{name: "leading and trailing whitespace kept", set: map[string]string{"a": `1`},
 			in: " \n{}\t ", want: " \n{\"a\":1}\t ", res: resRewritten},
