@@ -1,9 +1,13 @@
 package proxy
 
 import (
+	"bufio"
+	"bytes"
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 type cachedDate struct {
@@ -23,4 +27,38 @@ func httpDate() []byte {
 	d := &cachedDate{unix: now, text: time.Unix(now, 0).UTC().AppendFormat(nil, http.TimeFormat)}
 	dateCache.Store(d)
 	return d.text
+}
+
+// addDate gives h a Date field. fasthttp refuses Date through its setters
+// ("managed automatically") and, with Server.NoDefaultDate (needed so an
+// upstream's Date is forwarded, not replaced), adds none itself; so the
+// header block is re-read with the field inserted. Only the gateway's own
+// answers (errors, preflights, aggregates) take this path. No allocation
+// once the per-request buffers are warm.
+func addDate(h *fasthttp.ResponseHeader, st *reqState) {
+	st.hdr = h.AppendBytes(st.hdr[:0])
+	i := bytes.Index(st.hdr, []byte("\r\n"))
+	if i < 0 {
+		return
+	}
+	i += 2
+	n := len(st.hdr)
+	line := httpDate()
+	extra := len("Date: ") + len(line) + 2
+	st.hdr = append(st.hdr, make([]byte, extra)...)
+	copy(st.hdr[i+extra:], st.hdr[i:n])
+	j := i
+	j += copy(st.hdr[j:], "Date: ")
+	j += copy(st.hdr[j:], line)
+	copy(st.hdr[j:], "\r\n")
+	st.hdrR.Reset(st.hdr)
+	if st.hdrBR == nil {
+		st.hdrBR = bufio.NewReaderSize(&st.hdrR, 4096)
+	} else {
+		st.hdrBR.Reset(&st.hdrR)
+	}
+	cl := h.ContentLength()
+	if err := h.Read(st.hdrBR); err == nil {
+		h.SetContentLength(cl)
+	}
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -29,6 +30,9 @@ type reqState struct {
 	upPath []byte
 	tmp    []byte
 	limit  bodyLimiter
+	hdr    []byte        // addDate's scratch header block
+	hdrR   bytes.Reader  // reads hdr
+	hdrBR  *bufio.Reader // over hdrR, allocated once per pooled state
 }
 
 // handle is the fasthttp handler: one snapshot Load, route, filters,
@@ -61,7 +65,7 @@ func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.Re
 	path := req.URI().Path()
 	if !validPath(path) {
 		s.fail(c, nil, fasthttp.StatusBadRequest, "invalid request path")
-		s.finish(c, nil, 0)
+		s.finish(c, nil, 0, st)
 		return
 	}
 	c.SetPath(path)
@@ -80,13 +84,13 @@ func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.Re
 	case router.NotFound:
 		s.fail(c, nil, fasthttp.StatusNotFound, "no route matched")
 		s.noRoute.Inc()
-		s.finish(c, nil, 0)
+		s.finish(c, nil, 0, st)
 		return
 	case router.MethodNotAllowed:
 		s.fail(c, nil, fasthttp.StatusMethodNotAllowed, "method not allowed")
 		rc.Response.Header.SetBytesV("Allow", st.m.Allow)
 		s.noRoute.Inc()
-		s.finish(c, nil, 0)
+		s.finish(c, nil, 0, st)
 		return
 	}
 	r := snap.routes[st.m.Route]
@@ -115,7 +119,7 @@ func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.Re
 	if cl := req.Header.ContentLength(); cl > 0 && int64(cl) > s.maxBody {
 		s.fail(c, r, fasthttp.StatusRequestEntityTooLarge, "request body too large")
 		rc.SetConnectionClose()
-		s.finish(c, r, 0)
+		s.finish(c, r, 0, st)
 		return
 	}
 
@@ -144,7 +148,7 @@ func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.Re
 	if r.hasResp {
 		s.runResponseFilters(c, r, ran)
 	}
-	s.finish(c, r, upstreamDur)
+	s.finish(c, r, upstreamDur, st)
 }
 
 // runRequestFilters runs the route's filters in order until one stops.
@@ -372,14 +376,14 @@ func (s *Server) hashKey(c *sdk.Ctx, svc *service, st *reqState) []byte {
 }
 
 // finish applies deferred headers and records metrics.
-func (s *Server) finish(c *sdk.Ctx, r *route, upstream time.Duration) {
+func (s *Server) finish(c *sdk.Ctx, r *route, upstream time.Duration, st *reqState) {
 	rc := c.RequestCtx()
 	c.ApplyResponseHeaders()
 	rc.Response.Header.SetBytesV("X-Request-Id", c.RequestID())
 	if len(rc.Response.Header.Peek("Date")) == 0 {
 		// RFC 9110 §6.6.1: the gateway's own answers carry a Date; an
 		// upstream's (or a cache entry's) is forwarded untouched.
-		rc.Response.Header.SetBytesV("Date", httpDate())
+		addDate(&rc.Response.Header, st)
 	}
 	total := time.Since(c.Start)
 	if s.latencyHeaders {

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"encoding/json"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -403,10 +404,32 @@ routes: [{name: r, paths: ["/"], service: s}]
 }
 
 func TestDateHeader(t *testing.T) {
-	up := startUpstream(t, func(rc *fasthttp.RequestCtx) {
-		rc.Response.Header.Set("Date", "Mon, 01 Jan 2024 00:00:00 GMT")
-		rc.SetBodyString("ok")
-	})
+	// A raw upstream: fasthttp servers refuse to send a Date of our choice.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				br := bufio.NewReader(conn)
+				for {
+					var req fasthttp.Request
+					if req.Read(br) != nil {
+						return
+					}
+					_, _ = conn.Write([]byte("HTTP/1.1 200 OK\r\nDate: Mon, 01 Jan 2024 00:00:00 GMT\r\nContent-Length: 2\r\n\r\nok"))
+				}
+			}()
+		}
+	}()
+	up := &upstream{URL: "http://" + ln.Addr().String()}
 	g := startGateway(t, sub(`
 listen: "127.0.0.1:0"
 services: [{name: s, targets: [{url: "UP"}]}]
@@ -415,7 +438,7 @@ routes: [{name: r, paths: ["/"], service: s}]
 	for i := 0; i < 2; i++ { // also on a reused pooled response
 		resp, _ := g.get("/x")
 		if got := string(resp.Header.Peek("Date")); got != "Mon, 01 Jan 2024 00:00:00 GMT" {
-			t.Fatalf("upstream Date replaced by %q", got)
+			t.Fatalf("request %d: upstream Date replaced by %q", i, got)
 		}
 	}
 	resp, _ := g.get("/%00")

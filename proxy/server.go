@@ -34,6 +34,8 @@ type Server struct {
 	upstreams *upstreams
 	redis     rueidis.Client
 	redisKey  string // the redis section the client was built from
+	// redisConfigured is set by Validate, which connects nothing.
+	redisConfigured bool
 
 	fs             *fasthttp.Server
 	statePool      sync.Pool
@@ -95,7 +97,7 @@ func New(cfg *config.Config, file string, log *slog.Logger) (*Server, error) {
 // reload would report (plugin configs included).
 func Validate(cfg *config.Config, file string) error {
 	config.ApplyDefaults(cfg)
-	s := &Server{log: slog.Default(), pools: pool.NewRegistry(), upstreams: newUpstreams()}
+	s := &Server{log: slog.Default(), pools: pool.NewRegistry(), upstreams: newUpstreams(), redisConfigured: cfg.Redis != nil}
 	snap, err := s.compile(cfg, file, true)
 	if err != nil {
 		return err
@@ -110,7 +112,8 @@ func (s *Server) deps(validating bool) compileDeps {
 		upstreams:  s.upstreams,
 		validating: validating,
 		build: func(route, service string) *sdk.Build {
-			return &sdk.Build{Route: route, Service: service, Redis: s.redis, Log: s.log, Validating: validating}
+			return &sdk.Build{Route: route, Service: service, Redis: s.redis, Log: s.log, Validating: validating,
+				RedisConfigured: s.redis != nil || s.redisConfigured}
 		},
 	}
 }
@@ -308,7 +311,8 @@ func (s *Server) protocolError(rc *fasthttp.RequestCtx, err error) {
 	}
 	var id [36]byte
 	sdk.WriteError(rc, status, msg, appendRequestID(id[:0]))
-	rc.Response.Header.SetBytesV("Date", httpDate())
+	var st reqState
+	addDate(&rc.Response.Header, &st)
 	rc.SetConnectionClose()
 }
 

@@ -27,6 +27,9 @@ type Build struct {
 	// otherwise (plugins then keep their state in process memory). The
 	// client outlives snapshots; filters must not close it.
 	Redis rueidis.Client
+	// RedisConfigured is true when the config has a `redis` section, even
+	// under `weir validate` where Redis is nil (nothing is connected).
+	RedisConfigured bool
 	// Log is the process logger.
 	Log *slog.Logger
 	// Validating is true under `weir validate`: New must still check
