@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -438,7 +439,17 @@ func (b *bench) exec(s step) error {
 		_, err := b.closedRun(c, b.warm)
 		return err
 	case "max":
+		var prof chan error
+		if b.r.opts.pprof && s.round == 1 && c.c.kind == "weir" {
+			prof = make(chan error, 1)
+			go func() { prof <- b.profile(c) }()
+		}
 		res, err := b.closedRun(c, b.dur)
+		if prof != nil {
+			if perr := <-prof; perr != nil {
+				b.notes = append(b.notes, fmt.Sprintf("no CPU profile of %s: %v", c.label(), perr))
+			}
+		}
 		if err != nil {
 			return err
 		}
@@ -532,6 +543,43 @@ func (b *bench) closedRun(c *cell, dur time.Duration) (closedRun, error) {
 		res.CPUus = b.ticksToUs(after-before) / float64(res.Requests)
 	}
 	return res, nil
+}
+
+// profile fetches a CPU profile from the first Weir process's admin
+// listener while a max-RPS run goes on, into OUT/pprof/NAME-BODY.pprof
+// (`go tool pprof -top bin/weir FILE` reads it).
+func (b *bench) profile(c *cell) error {
+	if len(c.c.admins) == 0 {
+		return errors.New("no admin listener")
+	}
+	secs := int(b.dur/time.Second) - 1
+	if secs < 1 {
+		secs = 1
+	}
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", c.c.admins[0], secs)
+	client := &http.Client{Timeout: time.Duration(secs+10) * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s (is admin pprof: true in the scenario?)", url, resp.Status)
+	}
+	dir := filepath.Join(b.r.opts.out, "pprof")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	file := filepath.Join(dir, sanitize(c.c.name+"-"+c.body)+".pprof")
+	if err := os.WriteFile(file, body, 0o644); err != nil {
+		return err
+	}
+	b.notes = append(b.notes, "CPU profile of "+c.label()+": "+file)
+	return nil
 }
 
 // openRun holds a constant rate and measures latency and CPU per request.

@@ -26,6 +26,8 @@ type contender struct {
 	about string
 	// targets are the addresses load goes to: one, or one per process.
 	targets []string
+	// admins are Weir's admin listeners, one per process (for pprof).
+	admins  []string
 	prefix  string
 	headers map[string]string
 	bodies  []string
@@ -238,7 +240,7 @@ func (r *rig) startScenario(s *scenario) (*contender, bool) {
 		r.skip(s.Name, "none of its bodies (%s) is in this run's (%s)", strings.Join(s.Bodies, ","), strings.Join(r.opts.bodies, ","))
 		return nil, false
 	}
-	type planned struct{ listen, file string }
+	type planned struct{ listen, admin, file string }
 	var ps []planned
 	for i := 0; i < s.Processes; i++ {
 		listen, err := r.ports.next()
@@ -256,7 +258,7 @@ func (r *rig) startScenario(s *scenario) (*contender, bool) {
 			r.fail(s.Name, "write config: %v", err)
 			return nil, true
 		}
-		ps = append(ps, planned{listen, file})
+		ps = append(ps, planned{listen, admin, file})
 	}
 	out, err := exec.Command(r.opts.weir, "validate", "-c", ps[0].file).CombinedOutput()
 	if err != nil {
@@ -285,6 +287,7 @@ func (r *rig) startScenario(s *scenario) (*contender, bool) {
 			return nil, true
 		}
 		c.targets = append(c.targets, p.listen)
+		c.admins = append(c.admins, p.admin)
 		c.procs = append(c.procs, pr)
 	}
 	for _, t := range c.targets {
