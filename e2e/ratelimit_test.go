@@ -1,0 +1,148 @@
+package e2e
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/internal/testredis"
+)
+
+const rateCfg = `
+listen: "{{LISTEN}}"
+admin: {listen: "{{ADMIN}}"}
+redis: {addrs: ["REDIS"]}
+services: [{name: a, targets: [{url: "http://UP"}]}]
+routes:
+  - name: limited
+    paths: ["/"]
+    service: a
+    plugins:
+      - {name: rate_limit, config: {rate: 50, per: 1s, burst: 50, key: "header:X-Tenant", policy: redis, on_store_failure: local, nodes: 2, timeout: 200ms}}
+`
+
+// sendOpenLoop sends n requests at a constant rate, alternating between
+// the clients, each at its scheduled time whatever the previous answers
+// did (open loop). It returns the status of each and the send span.
+func sendOpenLoop(t *testing.T, clients []*fasthttp.HostClient, tenant string, n int, every time.Duration) ([]int, time.Duration) {
+	t.Helper()
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	start := time.Now()
+	var last time.Time
+	for i := 0; i < n; i++ {
+		at := start.Add(time.Duration(i) * every)
+		time.Sleep(time.Until(at))
+		last = time.Now()
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			c := clients[i%len(clients)]
+			req.SetRequestURI("http://" + c.Addr + "/static")
+			req.Header.Set("X-Tenant", tenant)
+			if err := c.DoTimeout(req, resp, 5*time.Second); err != nil {
+				codes[i] = -1
+				return
+			}
+			codes[i] = resp.StatusCode()
+		}(i)
+	}
+	wg.Wait()
+	return codes, last.Sub(start)
+}
+
+func count(codes []int) (ok, limited, other int) {
+	for _, c := range codes {
+		switch c {
+		case 200:
+			ok++
+		case 429:
+			limited++
+		default:
+			other++
+		}
+	}
+	return
+}
+
+// TestRateLimitTwoNodes: two weir processes share one limit through a
+// private redis-server; at twice the limit, what they admit together
+// matches burst + rate*T; at 0.8x nothing is refused.
+func TestRateLimitTwoNodes(t *testing.T) {
+	rs := testredis.Start(t)
+	up := startEcho(t, "e1")
+	cfg := strings.NewReplacer("UP", up, "REDIS", rs.Addr).Replace(rateCfg)
+	a, b := startWeir(t, cfg), startWeir(t, cfg)
+	clients := []*fasthttp.HostClient{newClient(a.Addr), newClient(b.Addr)}
+
+	// 2x: 100 req/s for 3 s against 50/s with a burst of 50.
+	codes, span := sendOpenLoop(t, clients, "t-over", 300, 10*time.Millisecond)
+	ok, limited, other := count(codes)
+	expected := 50 + 50*span.Seconds()
+	acc := float64(ok) / expected
+	t.Logf("2x the limit over %.2fs on 2 nodes: admitted %d, expected %.1f (burst + rate*T): accuracy %.2f%%; 429: %d",
+		span.Seconds(), ok, expected, 100*acc, limited)
+	if other != 0 {
+		t.Fatalf("%d answers were neither 200 nor 429", other)
+	}
+	if acc < 0.97 || acc > 1.03 {
+		t.Fatalf("admitted %d, expected about %.1f", ok, expected)
+	}
+	// 0.8x: 40 req/s for 2 s: nothing refused.
+	codes, _ = sendOpenLoop(t, clients, "t-under", 80, 25*time.Millisecond)
+	ok, limited, other = count(codes)
+	t.Logf("0.8x the limit: %d admitted, %d false rejects", ok, limited)
+	if limited != 0 || other != 0 {
+		t.Fatalf("at 0.8x: %d refused, %d errors", limited, other)
+	}
+	// Allowed answers carry the RateLimit headers.
+	_, _, h := get(t, clients[0], "/static", map[string]string{"X-Tenant": "t-headers"})
+	if len(h.Peek("RateLimit-Limit")) == 0 || len(h.Peek("RateLimit-Remaining")) == 0 || len(h.Peek("RateLimit-Reset")) == 0 {
+		t.Fatalf("RateLimit headers missing: %s", h.Header())
+	}
+}
+
+// TestRateLimitRedisDies: killing Redis mid-run causes no 5xx; each node
+// falls back to its share and returns to Redis once it is back.
+func TestRateLimitRedisDies(t *testing.T) {
+	rs := testredis.Start(t)
+	up := startEcho(t, "e1")
+	cfg := strings.NewReplacer("UP", up, "REDIS", rs.Addr).Replace(rateCfg)
+	a, b := startWeir(t, cfg), startWeir(t, cfg)
+	clients := []*fasthttp.HostClient{newClient(a.Addr), newClient(b.Addr)}
+
+	codes, _ := sendOpenLoop(t, clients, "t-kill", 50, 10*time.Millisecond)
+	if _, _, other := count(codes); other != 0 {
+		t.Fatalf("before the kill: %d errors", other)
+	}
+	rs.Stop()
+	codes, _ = sendOpenLoop(t, clients, "t-kill", 150, 10*time.Millisecond)
+	ok, limited, other := count(codes)
+	t.Logf("Redis down: %d admitted, %d limited, %d other", ok, limited, other)
+	if other != 0 {
+		t.Fatalf("%d non-200/429 answers while Redis was down", other)
+	}
+	if ok == 0 || limited == 0 {
+		t.Fatalf("local fallback should admit this node's share and refuse the rest: %d/%d", ok, limited)
+	}
+	rs.Restart()
+	before := a.metric(`weir_ratelimit_decisions_total{route="limited",store="redis"}`)
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		codes, _ = sendOpenLoop(t, clients, "t-back", 10, 20*time.Millisecond)
+		if _, _, other := count(codes); other != 0 {
+			t.Fatalf("after the restart: %d errors", other)
+		}
+		if a.metric(`weir_ratelimit_decisions_total{route="limited",store="redis"}`) > before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("node a did not return to Redis within 3s of its restart")
+		}
+	}
+}
