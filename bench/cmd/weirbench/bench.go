@@ -216,17 +216,6 @@ func runBench(o options, stdout io.Writer) int {
 		}
 		contenders = append(contenders, c)
 	}
-	needRedis := false
-	for _, s := range scenarios {
-		if wanted(s.Name) && s.needsRedis {
-			needRedis = true
-		}
-	}
-	if needRedis && r.tools["redis-server"] != "" {
-		if err := r.startRedis(); err != nil {
-			r.fail("redis", "%v", err)
-		}
-	}
 	for _, s := range scenarios {
 		if !wanted(s.Name) {
 			continue
@@ -589,8 +578,8 @@ func (b *bench) openRun(c *cell, path string, rate float64) (openRun, error) {
 	back0, errb0 := treeCPU([]int{b.r.back.pid()})
 	var red0 cpuTicks
 	var errr0 error = errors.New("no redis")
-	if b.r.red != nil {
-		red0, errr0 = treeCPU([]int{b.r.red.pid()})
+	if c.c.redis != nil {
+		red0, errr0 = treeCPU([]int{c.c.redis.pid()})
 	}
 	lr, err := b.child(loadSpec{Targets: c.c.targets, Path: path, Headers: c.c.headers, Rate: rate, Duration: b.dur, Conns: b.r.opts.conns, Grace: time.Second})
 	if err != nil {
@@ -605,8 +594,8 @@ func (b *bench) openRun(c *cell, path string, rate float64) (openRun, error) {
 		if back1, err := treeCPU([]int{b.r.back.pid()}); err == nil && errb0 == nil {
 			res.BackendUs = b.ticksToUs(back1-back0) / n
 		}
-		if b.r.red != nil && errr0 == nil && c.c.kind == "weir" {
-			if red1, err := treeCPU([]int{b.r.red.pid()}); err == nil {
+		if c.c.redis != nil && errr0 == nil {
+			if red1, err := treeCPU([]int{c.c.redis.pid()}); err == nil {
 				res.RedisUs = b.ticksToUs(red1-red0) / n
 			}
 		}

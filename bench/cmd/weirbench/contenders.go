@@ -34,7 +34,9 @@ type contender struct {
 	loads   []int // for the 64B cell; nil: the run's list
 	// procs are the processes whose CPU time is the contender's; for
 	// direct, the backend's.
-	procs    []*proc
+	procs []*proc
+	// redis is the scenario's own redis-server, if it needs one.
+	redis    *proc
 	accuracy *accuracySpec
 	targetsS *scenarioTargets
 }
@@ -54,8 +56,6 @@ type rig struct {
 	tools   map[string]string
 	backend string
 	back    *proc
-	redis   string
-	red     *proc
 	all     []*proc
 	skipped []note
 	failed  []note
@@ -126,25 +126,26 @@ func (r *rig) startBackend() error {
 }
 
 // startRedis starts a private redis-server (never the machine's 6379),
-// without persistence, on the load generator's CPUs.
-func (r *rig) startRedis() error {
+// without persistence, on the load generator's CPUs. Each scenario gets
+// its own, so that scenarios share no buckets or node counts, and its
+// Redis CPU per request is its own.
+func (r *rig) startRedis(name string) (string, *proc, error) {
 	bin := r.tools["redis-server"]
 	addr, err := r.ports.next()
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	port := addr[strings.LastIndexByte(addr, ':')+1:]
-	p, err := r.start("redis", r.opts.loadCPUs, nil, bin, "--port", port, "--bind", "127.0.0.1",
+	p, err := r.start(name, r.opts.loadCPUs, nil, bin, "--port", port, "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--protected-mode", "no", "--daemonize", "no",
 		"--dir", r.dir, "--logfile", "")
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	if err := p.waitReady(addr, 10*time.Second); err != nil {
-		return err
+		return "", nil, err
 	}
-	r.redis, r.red = addr, p
-	return nil
+	return addr, p, nil
 }
 
 func (r *rig) direct() *contender {
@@ -223,13 +224,22 @@ func (r *rig) startHAProxy() (*contender, error) {
 // compiled in yet, say) is skipped with validate's own words; one that
 // starts but does not answer 200 is a failure.
 func (r *rig) startScenario(s *scenario) (*contender, bool) {
-	if s.needsRedis && r.redis == "" {
-		r.skip(s.Name, "needs Redis and no redis-server is installed (apt-get install -y redis-server)")
-		return nil, false
-	}
 	c := &contender{
 		name: s.Name, kind: "weir", about: s.About, prefix: s.Prefix,
 		headers: s.Headers, loads: s.Loads, accuracy: s.Accuracy, targetsS: s.Targets,
+	}
+	redisAddr := ""
+	if s.needsRedis {
+		if r.tools["redis-server"] == "" {
+			r.skip(s.Name, "needs Redis and no redis-server is installed (apt-get install -y redis-server)")
+			return nil, false
+		}
+		addr, p, err := r.startRedis("redis-" + s.Name)
+		if err != nil {
+			r.fail(s.Name, "start its redis-server: %v", err)
+			return nil, true
+		}
+		redisAddr, c.redis = addr, p
 	}
 	for _, b := range s.Bodies {
 		if contains(r.opts.bodies, b) {
@@ -254,7 +264,7 @@ func (r *rig) startScenario(s *scenario) (*contender, bool) {
 			return nil, true
 		}
 		file := filepath.Join(r.dir, fmt.Sprintf("%s-%d.yaml", sanitize(s.Name), i+1))
-		if err := os.WriteFile(file, []byte(s.render(listen, admin, r.backend, r.redis)), 0o644); err != nil {
+		if err := os.WriteFile(file, []byte(s.render(listen, admin, r.backend, redisAddr)), 0o644); err != nil {
 			r.fail(s.Name, "write config: %v", err)
 			return nil, true
 		}

@@ -26,6 +26,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // options are the command line, after defaults.
@@ -158,7 +160,7 @@ func parseOptions(args []string) (options, error) {
 		return o, fmt.Errorf("-closed-loop must be wrk, builtin or auto, got %q", o.closed)
 	}
 	if o.proxyCPUs == "" || o.loadCPUs == "" {
-		p, l := defaultCPUs(runtime.NumCPU())
+		p, l := defaultCPUs(allowedCPUs())
 		if o.proxyCPUs == "" {
 			o.proxyCPUs = p
 		}
@@ -169,13 +171,37 @@ func parseOptions(args []string) (options, error) {
 	return o, nil
 }
 
-// defaultCPUs puts the proxy on CPU 0 and everything else on CPU 1
-// (BENCH.md: proxy on one CPU, load generator and backend on the other).
-func defaultCPUs(n int) (proxy, load string) {
-	if n < 2 {
+// defaultCPUs puts the proxy on the first CPU this process may use and
+// everything else on the second (BENCH.md: proxy on one CPU, load
+// generator and backend on the other).
+func defaultCPUs(allowed []int) (proxy, load string) {
+	switch len(allowed) {
+	case 0:
 		return "0", "0"
+	case 1:
+		return strconv.Itoa(allowed[0]), strconv.Itoa(allowed[0])
 	}
-	return "0", "1"
+	return strconv.Itoa(allowed[0]), strconv.Itoa(allowed[1])
+}
+
+// allowedCPUs lists the CPUs in this process's affinity mask, which in a
+// container need not start at 0.
+func allowedCPUs() []int {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		out := make([]int, runtime.NumCPU())
+		for i := range out {
+			out[i] = i
+		}
+		return out
+	}
+	var out []int
+	for i := 0; i < 1024 && len(out) < set.Count(); i++ {
+		if set.IsSet(i) {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 func parsePercents(flagName, s string) ([]int, error) {

@@ -80,12 +80,15 @@ func TestParseOptions(t *testing.T) {
 
 func TestDefaultCPUs(t *testing.T) {
 	for _, tt := range []struct {
-		n           int
+		allowed     []int
 		proxy, load string
-	}{{1, "0", "0"}, {2, "0", "1"}, {16, "0", "1"}} {
-		if p, l := defaultCPUs(tt.n); p != tt.proxy || l != tt.load {
-			t.Errorf("defaultCPUs(%d) = %s, %s; want %s, %s", tt.n, p, l, tt.proxy, tt.load)
+	}{{nil, "0", "0"}, {[]int{3}, "3", "3"}, {[]int{0, 1}, "0", "1"}, {[]int{2, 5, 7}, "2", "5"}} {
+		if p, l := defaultCPUs(tt.allowed); p != tt.proxy || l != tt.load {
+			t.Errorf("defaultCPUs(%v) = %s, %s; want %s, %s", tt.allowed, p, l, tt.proxy, tt.load)
 		}
+	}
+	if got := allowedCPUs(); len(got) == 0 {
+		t.Error("allowedCPUs is empty")
 	}
 }
 
