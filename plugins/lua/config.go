@@ -1,0 +1,185 @@
+package lua
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	glua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/parse"
+)
+
+const (
+	defaultTimeout = 50 * time.Millisecond
+	maxTimeout     = time.Minute
+	maxPoolSize    = 4096
+	// maxScriptBytes bounds what is read from `file` or taken from
+	// `source`: a gateway script is a few hundred lines, and a config typo
+	// pointing at a multi-gigabyte file should fail fast rather than parse.
+	maxScriptBytes = 1 << 20
+	// minInitTimeout bounds the script's top level (run once per pooled
+	// state): it may build lookup tables, so it gets at least a second even
+	// when the per-phase timeout is a few milliseconds.
+	minInitTimeout = time.Second
+)
+
+// Config is the plugin's `config` object.
+type Config struct {
+	// File is a path to the script; relative paths are relative to the
+	// working directory of the gateway process.
+	File string `json:"file"`
+	// Source is the script inline. Exactly one of File and Source is set.
+	Source string `json:"source"`
+	// Timeout bounds one phase call (access, header_filter, body_filter or
+	// log). Default 50ms.
+	Timeout *Duration `json:"timeout"`
+	// Config is an object handed to the script as the global table `conf`.
+	Config json.RawMessage `json:"config"`
+	// PoolSize is how many prepared Lua states are kept. Default
+	// GOMAXPROCS*2.
+	PoolSize int `json:"pool_size"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("50ms",
+// "1s"). A bare number is refused, as in the rest of the config: "5" could
+// mean seconds or milliseconds.
+type Duration time.Duration
+
+// UnmarshalJSON reads a duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf(`timeout: must be a string such as "50ms", got %s`, b)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf(`timeout: invalid duration %q; use a number with a unit such as "50ms"`, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes the canonical string form.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// settings is a validated Config.
+type settings struct {
+	chunkName string
+	proto     *glua.FunctionProto
+	timeout   time.Duration
+	conf      map[string]any // decoded `config`, converted to a Lua table per state
+	poolSize  int
+}
+
+// validate checks cfg and compiles the script.
+func validate(cfg *Config) (*settings, error) {
+	s := &settings{timeout: defaultTimeout, poolSize: cfg.PoolSize}
+	switch {
+	case cfg.File != "" && cfg.Source != "":
+		return nil, errors.New("set file or source, not both")
+	case cfg.File == "" && cfg.Source == "":
+		return nil, errors.New("no script: set file (a path to a .lua file) or source (the script inline)")
+	}
+	if cfg.Timeout != nil {
+		s.timeout = time.Duration(*cfg.Timeout)
+	}
+	if s.timeout <= 0 || s.timeout > maxTimeout {
+		return nil, fmt.Errorf("timeout must be > 0 and at most %s, got %s", maxTimeout, s.timeout)
+	}
+	switch {
+	case s.poolSize == 0:
+		s.poolSize = 2 * runtime.GOMAXPROCS(0)
+	case s.poolSize < 0 || s.poolSize > maxPoolSize:
+		return nil, fmt.Errorf("pool_size must be between 1 and %d, got %d; omit it for GOMAXPROCS*2", maxPoolSize, s.poolSize)
+	}
+	if raw := bytes.TrimSpace(cfg.Config); len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
+		if raw[0] != '{' {
+			return nil, fmt.Errorf("config must be an object (it becomes the Lua table conf), got %s", abbreviate(raw))
+		}
+		if err := json.Unmarshal(raw, &s.conf); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+	}
+
+	src := cfg.Source
+	s.chunkName = "source"
+	if cfg.File != "" {
+		s.chunkName = cfg.File
+		b, err := readScript(cfg.File)
+		if err != nil {
+			return nil, err
+		}
+		src = b
+	} else if len(src) > maxScriptBytes {
+		return nil, fmt.Errorf("source is %d bytes, more than the %d allowed; move the script to a file or shorten it", len(src), maxScriptBytes)
+	}
+	proto, err := compile(src, s.chunkName)
+	if err != nil {
+		return nil, err
+	}
+	s.proto = proto
+	return s, nil
+}
+
+func readScript(path string) (string, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("file: cannot read the script: %w", err)
+	}
+	defer fh.Close()
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(io.LimitReader(fh, maxScriptBytes+1)); err != nil {
+		return "", fmt.Errorf("file: cannot read the script: %w", err)
+	}
+	if buf.Len() > maxScriptBytes {
+		return "", fmt.Errorf("file: %s is more than %d bytes; a gateway script should be far smaller", path, maxScriptBytes)
+	}
+	return buf.String(), nil
+}
+
+// compile parses and compiles src once; every pooled state shares the
+// resulting prototype (it is read-only after compilation). Errors read like
+// Lua's own: "script.lua:3: syntax error near 'x'".
+func compile(src, name string) (*glua.FunctionProto, error) {
+	chunk, err := parse.Parse(strings.NewReader(src), name)
+	if err != nil {
+		var pe *parse.Error
+		if errors.As(err, &pe) {
+			msg := pe.Message
+			if msg == "parse error" {
+				msg = "syntax error"
+			}
+			if pe.Pos.Line == parse.EOF {
+				// The lexer reports the end of input without a line; the
+				// last line is where the operator should look.
+				return nil, fmt.Errorf("%s:%d: %s at end of file (unclosed block, string or bracket?)", name, strings.Count(src, "\n")+1, msg)
+			}
+			return nil, fmt.Errorf("%s:%d: %s near '%s'", name, pe.Pos.Line, msg, pe.Token)
+		}
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	proto, err := glua.Compile(chunk, name)
+	if err != nil {
+		var ce *glua.CompileError
+		if errors.As(err, &ce) {
+			return nil, fmt.Errorf("%s:%d: %s", name, ce.Line, ce.Message)
+		}
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return proto, nil
+}
+
+func abbreviate(b []byte) string {
+	if len(b) > 40 {
+		return string(b[:40]) + "..."
+	}
+	return string(b)
+}

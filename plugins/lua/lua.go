@@ -1,0 +1,311 @@
+// Package lua is the lua plugin: it runs an operator's Lua script, with
+// Kong-style phase functions (access, header_filter, body_filter, log) and
+// a PDK under the global `weir`, in a sandboxed gopher-lua VM
+// (https://github.com/yuin/gopher-lua, Lua 5.1).
+//
+// The script is parsed and compiled once, when the config loads; prepared
+// VMs (states) are pooled, and a request borrows one for each phase call.
+// Each call is bounded by a timeout. See README.md for the PDK and the
+// sandbox's limits.
+package lua
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/weirgw/weir/sdk"
+	glua "github.com/yuin/gopher-lua"
+)
+
+func init() { sdk.Register(sdk.Factory{Name: "lua", New: New}) }
+
+// filter is one lua plugin instance. It is shared by all requests of a
+// snapshot; everything per request lives in a borrowed state.
+type filter struct {
+	s       *settings
+	route   string
+	routeLV glua.LValue // route pre-boxed for weir.ctx.route
+	log     *slog.Logger
+	pool    *statePool
+	has     [nPhases]bool
+
+	errors   [nPhases]*metrics.Counter
+	timeouts *metrics.Counter
+}
+
+// The proxy calls a filter's optional phases when it implements
+// sdk.ResponseFilter / sdk.LogFilter, so New returns the type matching the
+// functions the script defines and no phase is run for nothing.
+type (
+	respFilter    struct{ *filter }
+	logFilter     struct{ *filter }
+	respLogFilter struct{ *filter }
+)
+
+var (
+	_ sdk.ResponseFilter = respFilter{}
+	_ sdk.LogFilter      = logFilter{}
+	_ sdk.ResponseFilter = respLogFilter{}
+	_ sdk.LogFilter      = respLogFilter{}
+	_ sdk.Starter        = (*filter)(nil)
+	_ sdk.Closer         = (*filter)(nil)
+)
+
+func (f respFilter) OnResponse(c *sdk.Ctx) error    { return f.onResponse(c) }
+func (f logFilter) OnLog(c *sdk.Ctx)                { f.onLog(c) }
+func (f respLogFilter) OnResponse(c *sdk.Ctx) error { return f.onResponse(c) }
+func (f respLogFilter) OnLog(c *sdk.Ctx)            { f.onLog(c) }
+
+// New validates the config, compiles the script and prepares one state
+// (which runs the script's top level, so an error there is a config error).
+func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
+	var cfg Config
+	if err := sdk.DecodeConfig(raw, &cfg); err != nil {
+		return nil, err
+	}
+	s, err := validate(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	route := b.Route
+	label := route
+	if label == "" {
+		label = "_global"
+	}
+	logger := b.Log
+	if logger == nil {
+		logger = slog.Default()
+	}
+	f := &filter{
+		s:        s,
+		route:    route,
+		routeLV:  glua.LString(route),
+		log:      logger.With("plugin", "lua", "route", label, "script", s.chunkName),
+		timeouts: metrics.GetOrCreateCounter(fmt.Sprintf(`weir_lua_timeouts_total{route=%q}`, label)),
+	}
+	for p := phase(0); p < nPhases; p++ {
+		f.errors[p] = metrics.GetOrCreateCounter(fmt.Sprintf(`weir_lua_errors_total{route=%q,phase=%q}`, label, p))
+	}
+	f.pool = newStatePool(s.poolSize, s.timeout, func() (*state, error) { return newState(f) })
+
+	st, err := newState(f)
+	if err != nil {
+		return nil, err
+	}
+	for p := phase(0); p < nPhases; p++ {
+		f.has[p] = st.fn[p] != nil
+	}
+	if f.has == [nPhases]bool{} {
+		st.close()
+		return nil, errors.New("the script defines none of the phase functions access, header_filter, body_filter, log; define at least one as a global function")
+	}
+	f.pool.created.Add(1)
+	f.pool.put(st)
+
+	resp := f.has[phaseHeaderFilter] || f.has[phaseBodyFilter]
+	switch {
+	case resp && f.has[phaseLog]:
+		return respLogFilter{f}, nil
+	case resp:
+		return respFilter{f}, nil
+	case f.has[phaseLog]:
+		return logFilter{f}, nil
+	}
+	return f, nil
+}
+
+// Start prepares the rest of the pool before traffic arrives.
+func (f *filter) Start() error { return f.pool.fill() }
+
+// Close closes the pooled states.
+func (f *filter) Close() error {
+	f.pool.close()
+	return nil
+}
+
+// OnRequest runs the script's access function, if any.
+func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
+	if !f.has[phaseAccess] {
+		return sdk.Continue, nil
+	}
+	st, err := f.borrow(phaseAccess)
+	if err != nil {
+		return sdk.Continue, err
+	}
+	st.begin(c, phaseAccess)
+	err = f.call(st, nil, 0)
+	exited := st.exited
+	if e := st.finish(); err == nil && e != nil {
+		f.errors[phaseAccess].Inc()
+		err = e
+	}
+	f.pool.put(st)
+	if err != nil {
+		return sdk.Continue, err
+	}
+	if exited {
+		return sdk.Stop, nil
+	}
+	return sdk.Continue, nil
+}
+
+// onResponse runs header_filter, then body_filter when the body is
+// buffered (a streamed body cannot be read without consuming it).
+func (f *filter) onResponse(c *sdk.Ctx) error {
+	runHeader := f.has[phaseHeaderFilter]
+	runBody := f.has[phaseBodyFilter] && !c.Response().IsBodyStream()
+	if !runHeader && !runBody {
+		return nil
+	}
+	var st *state
+	var err error
+	if runHeader {
+		if st, err = f.borrow(phaseHeaderFilter); err != nil {
+			return err
+		}
+		st.begin(c, phaseHeaderFilter)
+		err = f.call(st, nil, 0)
+		if e := st.finish(); err == nil && e != nil {
+			f.errors[phaseHeaderFilter].Inc()
+			err = e
+		}
+		if err != nil || !runBody {
+			f.pool.put(st)
+			return err
+		}
+		if st.spent {
+			// The deadline fired as header_filter returned: this state
+			// cannot run another call.
+			f.pool.put(st)
+			st = nil
+		}
+	}
+	if st == nil {
+		if st, err = f.borrow(phaseBodyFilter); err != nil {
+			return err
+		}
+	}
+	defer f.pool.put(st)
+	resp := c.Response()
+	st.begin(c, phaseBodyFilter)
+	err = f.call(st, bodyValue(resp.Body()), 1)
+	if err == nil {
+		switch out := st.L.Get(-1).(type) {
+		case *glua.LNilType:
+		case glua.LString:
+			resp.SetBodyString(string(out))
+		default:
+			f.errors[phaseBodyFilter].Inc()
+			err = fmt.Errorf("lua: body_filter must return a string (the new body) or nil (keep it), got a %s", out.Type())
+		}
+	}
+	if e := st.finish(); err == nil && e != nil {
+		f.errors[phaseBodyFilter].Inc()
+		err = e
+	}
+	return err
+}
+
+// onLog runs the log function. Errors are logged (there is no response
+// left to change).
+func (f *filter) onLog(c *sdk.Ctx) {
+	st, err := f.borrow(phaseLog)
+	if err == nil {
+		st.begin(c, phaseLog)
+		err = f.call(st, nil, 0)
+		if e := st.finish(); err == nil && e != nil {
+			f.errors[phaseLog].Inc()
+			err = e
+		}
+		f.pool.put(st)
+	}
+	if err != nil {
+		f.log.Error("lua log phase failed", "request_id", string(c.RequestID()), "error", err)
+	}
+}
+
+// borrow takes a state from the pool.
+func (f *filter) borrow(p phase) (*state, error) {
+	st, err := f.pool.get()
+	if err != nil {
+		f.errors[p].Inc()
+		return nil, fmt.Errorf("lua: %s: preparing a Lua state: %w", p, err)
+	}
+	return st, nil
+}
+
+// call runs the function of the state's current phase, with arg as its
+// argument unless nil, under the timeout, leaving nret results on the
+// stack. A timeout or a runtime error marks the state spent;
+// weir.response.exit's unwinding is not an error.
+func (f *filter) call(st *state, arg glua.LValue, nret int) error {
+	L := st.L
+	fn := st.fn[st.phase]
+	if fn == nil {
+		// A state whose top level defined fewer functions than the first
+		// one did (a script that defines them conditionally): nothing to
+		// run, as if the function had returned nothing.
+		for i := 0; i < nret; i++ {
+			L.Push(glua.LNil)
+		}
+		return nil
+	}
+	L.Push(fn)
+	nargs := 0
+	if arg != nil {
+		L.Push(arg)
+		nargs = 1
+	}
+	st.dl.arm(f.s.timeout)
+	err := L.PCall(nargs, nret, nil)
+	if !st.dl.disarm() {
+		st.spent = true
+	}
+	if err == nil {
+		return nil
+	}
+	if ae, ok := err.(*glua.ApiError); ok && ae == st.exitErr {
+		return nil
+	}
+	st.spent = true
+	f.errors[st.phase].Inc()
+	if st.dl.expired() {
+		f.timeouts.Inc()
+		return fmt.Errorf("lua: %s: the script did not finish within the %s timeout", st.phase, f.s.timeout)
+	}
+	return fmt.Errorf("lua: %s: %s", st.phase, errorText(err))
+}
+
+// level is a log level for weir.log and print.
+type level = slog.Level
+
+const (
+	levelInfo  = slog.LevelInfo
+	levelWarn  = slog.LevelWarn
+	levelError = slog.LevelError
+)
+
+// logf writes a message from the script, with the request ID when there
+// is a request.
+func (f *filter) logf(st *state, lv level, msg string) {
+	if !f.log.Enabled(context.Background(), lv) {
+		return
+	}
+	if st.c != nil {
+		f.log.Log(context.Background(), lv, msg, "request_id", string(st.c.RequestID()), "phase", st.phase.String())
+		return
+	}
+	f.log.Log(context.Background(), lv, msg, "phase", st.phase.String())
+}
+
+// bodyValue is the body as a Lua string.
+func bodyValue(b []byte) glua.LValue {
+	if len(b) == 0 {
+		return lvEmpty
+	}
+	return glua.LString(b)
+}

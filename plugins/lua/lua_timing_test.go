@@ -1,0 +1,77 @@
+package lua
+
+import (
+	"testing"
+
+	"github.com/weirgw/weir/sdk"
+)
+
+// benchAccess measures one OnRequest on a warm pool, reusing one request.
+func benchAccess(b *testing.B, src string) {
+	f := newFilter(b, src, map[string]any{"pool_size": 4}, nil)
+	rc, c := request("GET", "/users/7?x=1", "X-Api-Key: k", "Accept: */*")
+	defer sdk.ReleaseCtx(c)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := f.OnRequest(c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	_ = rc
+}
+
+// BenchmarkAccessEmpty is the fixed cost of a Lua phase: borrow a state,
+// arm the timeout, call an empty function, return the state.
+func BenchmarkAccessEmpty(b *testing.B) {
+	benchAccess(b, `function access() end`)
+}
+
+// BenchmarkAccessSetHeader reads a request header and sets another.
+func BenchmarkAccessSetHeader(b *testing.B) {
+	benchAccess(b, `function access()
+  local k = weir.request.get_header("X-Api-Key")
+  weir.request.set_header("X-Seen-Key", "yes")
+end`)
+}
+
+// BenchmarkAccessSetConstHeader only sets a header (constant arguments).
+func BenchmarkAccessSetConstHeader(b *testing.B) {
+	benchAccess(b, `function access() weir.request.set_header("X-From", "lua") end`)
+}
+
+// BenchmarkAccessExit answers every request with weir.response.exit.
+func BenchmarkAccessExit(b *testing.B) {
+	benchAccess(b, `function access() weir.response.exit(403, "forbidden") end`)
+}
+
+// BenchmarkAccessParallel is the empty access function from all cores,
+// contending for the pool.
+func BenchmarkAccessParallel(b *testing.B) {
+	f := newFilter(b, `function access() end`, nil, nil)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		_, c := request("GET", "/x")
+		for pb.Next() {
+			if _, err := f.OnRequest(c); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkNewState is the cost of preparing one pooled state (paid at
+// Start for pool_size states, and after a state is discarded).
+func BenchmarkNewState(b *testing.B) {
+	f := base(newFilter(b, `local t = {} for i = 1, 10 do t[i] = i end
+function access() end`, nil, nil))
+	b.ReportAllocs()
+	for b.Loop() {
+		st, err := newState(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		st.close()
+	}
+}

@@ -1,0 +1,116 @@
+package lua
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// statePool keeps prepared Lua states (script loaded, sandbox applied, PDK
+// installed). A gopher-lua LState is not safe for concurrent use and costs
+// tens of microseconds and a few hundred allocations to prepare, so a
+// request borrows one for one phase call and gives it back.
+//
+// Ownership: a state taken with get belongs to the caller alone until it
+// is handed to put; it must not be touched afterwards. States that hit a
+// timeout or a runtime error (spent) are closed by put instead of being
+// pooled, and a replacement is prepared by a later get.
+type statePool struct {
+	ch      chan *state
+	size    int32
+	created atomic.Int32 // pooled-or-borrowed states, at most size
+	closed  atomic.Bool
+	wait    time.Duration // how long get waits for a busy pool before preparing an extra state
+	newFn   func() (*state, error)
+}
+
+func newStatePool(size int, wait time.Duration, newFn func() (*state, error)) *statePool {
+	return &statePool{ch: make(chan *state, size), size: int32(size), wait: wait, newFn: newFn}
+}
+
+// get borrows a state: a pooled one if any is idle; a new one while fewer
+// than size exist; otherwise it waits up to p.wait for one to come back
+// (phase calls are short and CPU-bound, and more states than cores would
+// not run faster), then prepares an overflow state that put will close.
+func (p *statePool) get() (*state, error) {
+	select {
+	case st := <-p.ch:
+		return st, nil
+	default:
+	}
+	if p.created.Add(1) <= p.size {
+		st, err := p.newFn()
+		if err != nil {
+			p.created.Add(-1)
+			return nil, err
+		}
+		return st, nil
+	}
+	p.created.Add(-1)
+	t := time.NewTimer(p.wait)
+	select {
+	case st := <-p.ch:
+		t.Stop()
+		return st, nil
+	case <-t.C:
+	}
+	st, err := p.newFn()
+	if err != nil {
+		return nil, err
+	}
+	st.overflow = true
+	return st, nil
+}
+
+// put returns a borrowed state. A spent or overflow state, or any state
+// once the pool is closed, is closed instead.
+func (p *statePool) put(st *state) {
+	if st.spent || st.overflow || p.closed.Load() {
+		p.discard(st)
+		return
+	}
+	select {
+	case p.ch <- st:
+	default:
+		// Cannot happen while created <= size; closing is the safe answer.
+		p.discard(st)
+	}
+}
+
+func (p *statePool) discard(st *state) {
+	if !st.overflow {
+		p.created.Add(-1)
+	}
+	st.close()
+}
+
+// fill prepares states until size exist, so that the first requests do not
+// pay for it.
+func (p *statePool) fill() error {
+	for p.created.Add(1) <= p.size {
+		st, err := p.newFn()
+		if err != nil {
+			p.created.Add(-1)
+			return err
+		}
+		p.put(st)
+	}
+	p.created.Add(-1)
+	return nil
+}
+
+// close closes the idle states; states still borrowed are closed when they
+// come back.
+func (p *statePool) close() {
+	p.closed.Store(true)
+	for {
+		select {
+		case st := <-p.ch:
+			p.discard(st)
+		default:
+			return
+		}
+	}
+}
+
+// idle is the number of pooled states (for tests).
+func (p *statePool) idle() int { return len(p.ch) }

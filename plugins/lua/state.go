@@ -1,0 +1,176 @@
+package lua
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/weirgw/weir/sdk"
+	glua "github.com/yuin/gopher-lua"
+)
+
+// phase is the part of a request a script function runs in.
+type phase uint8
+
+const (
+	phaseAccess phase = iota
+	phaseHeaderFilter
+	phaseBodyFilter
+	phaseLog
+	nPhases
+	// phaseInit is the script's top level, run once per state when it is
+	// prepared; there is no request then.
+	phaseInit = nPhases
+)
+
+// phaseNames are the Lua global function names, indexed by phase.
+var phaseNames = [nPhases + 1]string{"access", "header_filter", "body_filter", "log", "init"}
+
+func (p phase) String() string { return phaseNames[p] }
+
+// Limits of one Lua state. gopher-lua has no allocator hook, so memory is
+// bounded only by these (the value stack and the call depth) and by the
+// timeout; see README.md, "Sandbox".
+const (
+	// callStackSize is the deepest Lua call nesting (recursion).
+	callStackSize = 200
+	// registrySize is the initial value stack, in slots of 16 bytes.
+	registrySize = 1024
+	// registryMaxSize is how far the value stack may grow (1 MiB).
+	registryMaxSize = 64 * 1024
+	// registryGrowStep is how many slots are added when it grows.
+	registryGrowStep = 256
+)
+
+// state is one prepared Lua VM. It is owned by one goroutine at a time
+// (see statePool) and is never shared.
+type state struct {
+	L  *glua.LState
+	dl *deadline
+	f  *filter
+	fn [nPhases]*glua.LFunction
+
+	// Per call: the request, the phase, whether weir.response.exit ran,
+	// and the weir.ctx.shared table if the call touched it. Cleared by
+	// finish so that nothing of a request stays in a pooled state.
+	c      *sdk.Ctx
+	phase  phase
+	exited bool
+	shared *glua.LTable
+
+	// exitSignal is the error value weir.response.exit raises to unwind
+	// the script; call recognises it and treats it as a normal end.
+	// exitErr is the prepared error carrying it, raised by exitPanic.
+	exitSignal *glua.LUserData
+	exitErr    *glua.ApiError
+
+	spent    bool // timed out or failed: close, never pool
+	overflow bool // prepared beyond pool_size: close on return
+}
+
+// newState prepares a state: safe libraries, the weir PDK, conf, and the
+// script's top level, run once to define the phase functions.
+func newState(f *filter) (*state, error) {
+	L := glua.NewState(glua.Options{
+		SkipOpenLibs:     true,
+		CallStackSize:    callStackSize,
+		RegistrySize:     registrySize,
+		RegistryMaxSize:  registryMaxSize,
+		RegistryGrowStep: registryGrowStep,
+	})
+	st := &state{L: L, dl: newDeadline(), f: f, phase: phaseInit}
+	st.exitSignal = L.NewUserData()
+	st.exitErr = &glua.ApiError{Type: glua.ApiErrorRun, Object: st.exitSignal, StackTrace: "weir.response.exit"}
+	if err := st.prepare(); err != nil {
+		st.close()
+		return nil, err
+	}
+	return st, nil
+}
+
+func (st *state) prepare() error {
+	L := st.L
+	openSandbox(L, st)
+	installPDK(L, st)
+	conf := L.NewTable()
+	if st.f.s.conf != nil {
+		conf = toLua(L, st.f.s.conf).(*glua.LTable)
+	}
+	L.SetGlobal("conf", conf)
+	L.SetContext(st.dl)
+
+	L.Push(L.NewFunctionFromProto(st.f.s.proto))
+	initTimeout := max(st.f.s.timeout, minInitTimeout)
+	st.dl.arm(initTimeout)
+	err := L.PCall(0, 0, nil)
+	inTime := st.dl.disarm()
+	if err != nil {
+		if !inTime || st.dl.expired() {
+			return fmt.Errorf("the script's top level did not finish within %s; move the work into a phase function", initTimeout)
+		}
+		return fmt.Errorf("running the script's top level: %s", errorText(err))
+	}
+	if !inTime {
+		return fmt.Errorf("the script's top level did not finish within %s; move the work into a phase function", initTimeout)
+	}
+	for p := phase(0); p < nPhases; p++ {
+		switch v := L.GetGlobal(p.String()).(type) {
+		case *glua.LNilType:
+		case *glua.LFunction:
+			st.fn[p] = v
+		default:
+			return fmt.Errorf("%s must be a function, got a %s", p, v.Type())
+		}
+	}
+	freezeGlobals(L)
+	L.SetTop(0)
+	return nil
+}
+
+// begin binds the state to a request for one phase call.
+func (st *state) begin(c *sdk.Ctx, p phase) {
+	st.c = c
+	st.phase = p
+	st.exited = false
+	st.shared = nil
+}
+
+// finish unbinds the state from its request, keeping weir.ctx.shared in
+// the Ctx for the next phase if the call touched it.
+func (st *state) finish() error {
+	var err error
+	if st.shared != nil {
+		var v any
+		v, err = tableToGo(st.shared, 1)
+		if err != nil {
+			err = fmt.Errorf("lua: %s: weir.ctx.shared keeps only nil, booleans, numbers, strings and tables of them: %w", st.phase, err)
+		} else {
+			st.c.SetValue(st.f, v)
+		}
+	}
+	st.c = nil
+	st.shared = nil
+	st.phase = phaseInit
+	st.L.SetTop(0)
+	return err
+}
+
+// exitPanic is installed as L.Panic by weir.response.exit (see respExit).
+func (st *state) exitPanic(*glua.LState) { panic(st.exitErr) }
+
+func (st *state) close() {
+	st.dl.stop()
+	st.L.Close()
+}
+
+// errorText is the first line of a Lua error: the message with its
+// "chunk:line:" position, without gopher-lua's stack traceback.
+func errorText(err error) string {
+	if ae, ok := err.(*glua.ApiError); ok && ae.Object != nil {
+		return ae.Object.String()
+	}
+	msg := err.Error()
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i]
+	}
+	return msg
+}

@@ -1,0 +1,4 @@
+function access()
+  local a = 1
+  x x
+end
