@@ -351,7 +351,7 @@ func TestBodyJudgedByReceivedContentType(t *testing.T) {
 	}
 }
 
-// TestUpstreamSeesTransformedRequest forwards a transformed request to a
+// TestUpstreamSeesTransformedRequest (the example in README.md) forwards a transformed request to a
 // real server on loopback, as the proxy does (upstream path, then the raw
 // query string), and checks what arrives.
 func TestUpstreamSeesTransformedRequest(t *testing.T) {
@@ -375,7 +375,7 @@ func TestUpstreamSeesTransformedRequest(t *testing.T) {
 
 	f := mustNew(t, usersRoute(), `{
 		"add":    {"headers": {"X-From": "weir"}, "query": {"v": "2"}},
-		"set":    {"headers": {"X-Env": "prod"}},
+		"set":    {"headers": {"X-Env": "prod", "X-User-Id": "{id}"}},
 		"remove": {"headers": ["X-Debug"], "query": ["token"]},
 		"rename": {"headers": {"X-Old": "X-New"}},
 		"path":   "/v2/users/{id}",
@@ -407,7 +407,7 @@ func TestUpstreamSeesTransformedRequest(t *testing.T) {
 	if s.body != wantBody || s.cl != int64(len(wantBody)) {
 		t.Errorf("upstream body %q with Content-Length %d", s.body, s.cl)
 	}
-	for name, want := range map[string]string{"X-From": "weir", "X-Env": "prod", "X-Debug": "", "X-Old": "", "X-New": "o"} {
+	for name, want := range map[string]string{"X-From": "weir", "X-Env": "prod", "X-User-Id": "7", "X-Debug": "", "X-Old": "", "X-New": "o"} {
 		if v := s.hdr.Get(name); v != want {
 			t.Errorf("upstream %s = %q, want %q", name, v, want)
 		}

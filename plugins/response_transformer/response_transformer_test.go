@@ -197,7 +197,7 @@ func TestStrongETagWeakened(t *testing.T) {
 // uncompressed body; header-only configs leave the request alone.
 func TestRequestAsksForEditableBody(t *testing.T) {
 	for cfg, stripped := range map[string]bool{
-		`{"json":{"remove":["password"]}}`:    true,
+		`{"json":{"remove":["password"]}}`:     true,
 		`{"set":{"headers":{"X-Env":"prod"}}}`: false,
 	} {
 		f := mustNew(t, usersRoute(), cfg)
@@ -253,5 +253,38 @@ func TestGatewayErrorsAreTransformed(t *testing.T) {
 	}
 	if string(rc.Response.Header.Peek("X-Env")) != "prod" || rc.Response.StatusCode() != 502 {
 		t.Fatalf("%s", rc.Response.String())
+	}
+}
+
+// TestReadmeExample checks the example in README.md.
+func TestReadmeExample(t *testing.T) {
+	f := mustNew(t, usersRoute(), `{
+		"add":    {"headers": {"Cache-Control": "no-store"}},
+		"set":    {"headers": {"X-Served-By": "weir", "Content-Location": "/v2/users/{id}"}},
+		"remove": {"headers": ["Server", "X-Debug"]},
+		"rename": {"headers": {"X-Upstream-Version": "X-Api-Version"}},
+		"json":   {"set": {"meta.source": "weir"}, "remove": ["password"]}}`)
+	var rc fasthttp.RequestCtx
+	rc.Request.SetRequestURI("/users/7")
+	err := respond(t, f, &rc, func() {
+		upstreamResponse(&rc, 200, `{"id":7,"password":"x"}`, "Content-Type", "application/json",
+			"ETag", `"v3"`, "Server", "nginx", "X-Upstream-Version", "3")
+	}, "id", "7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := wire(t, &rc.Response)
+	want := map[string]string{
+		"Content-Type": "application/json", "ETag": `W/"v3"`, "X-Api-Version": "3", "X-Served-By": "weir",
+		"Content-Location": "/v2/users/7", "Cache-Control": "no-store", "Content-Length": "33",
+		"Server": "", "X-Upstream-Version": "",
+	}
+	for k, v := range want {
+		if got := string(back.Header.Peek(k)); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	if string(back.Body()) != `{"id":7,"meta":{"source":"weir"}}` {
+		t.Errorf("body %s", back.Body())
 	}
 }

@@ -282,7 +282,11 @@ func compileHeaders(cfg *Config, side Side, b *sdk.Build, plugin string) (header
 			if err := checkTemplateParams(&t, b, plugin); err != nil {
 				return nil, fmt.Errorf("%s: %w", at, err)
 			}
-			ops = append(ops, headerOp{name: canon, value: t})
+			op := headerOp{name: canon, key: []byte(canon), value: t}
+			if t.IsLiteral() {
+				op.lit = []byte(t.Literal())
+			}
+			ops = append(ops, op)
 		}
 		return ops, nil
 	}

@@ -14,15 +14,16 @@ type header interface {
 	Peek(key string) []byte
 	PeekAll(key string) [][]byte
 	Del(key string)
-	Set(key, value string)
-	SetBytesV(key string, value []byte)
+	SetCanonical(key, value []byte)
 	AddBytesV(key string, value []byte)
 }
 
 // headerOp is one compiled header operation.
 type headerOp struct {
 	name  string   // canonical name ("X-Env")
+	key   []byte   // name as bytes, for SetCanonical (no per-request normalization)
 	value Template // set, add
+	lit   []byte   // value as bytes when it is literal
 	to    string   // rename: canonical target name
 }
 
@@ -111,7 +112,7 @@ func (hp *headerProgram) apply(h header, c *sdk.Ctx, s *scratch) error {
 
 func setValue(h header, op *headerOp, c *sdk.Ctx, s *scratch) error {
 	if op.value.IsLiteral() {
-		h.Set(op.name, op.value.lit)
+		h.SetCanonical(op.key, op.lit)
 		return nil
 	}
 	var missing string
@@ -124,7 +125,7 @@ func setValue(h header, op *headerOp, c *sdk.Ctx, s *scratch) error {
 		// carry CR/LF; this guards callers that bypass it.
 		return fmt.Errorf("header %s: the value rendered from route parameters contains a control character", op.name)
 	}
-	h.SetBytesV(op.name, s.buf)
+	h.SetCanonical(op.key, s.buf)
 	return nil
 }
 

@@ -71,14 +71,18 @@ func (qp *queryProgram) apply(dst, q []byte, c *sdk.Ctx) (out []byte, changed bo
 	for rest := q; len(q) > 0; {
 		seg, more := nextSeg(&rest)
 		key := segKey(seg)
+		ri := -1
+		if len(qp.rename) > 0 {
+			ri = qp.renameOf(key)
+		}
 		switch {
 		case len(seg) == 0:
 			// An empty segment ("a=1&&b=2") is kept as it was.
 			dst = emit(dst)
 		case matchesAny(key, qp.remove):
 			changed = true
-		case qp.renameOf(key) >= 0:
-			op := &qp.rename[qp.renameOf(key)]
+		case ri >= 0:
+			op := &qp.rename[ri]
 			dst = emit(dst)
 			dst = append(append(dst, op.encTo...), seg[len(key):]...)
 			changed = true
