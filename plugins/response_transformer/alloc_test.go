@@ -30,12 +30,10 @@ var allocCases = []allocCase{
 		}},
 	{name: "json", cfg: `{"json":{"set":{"meta.source":"weir"},"remove":["password"]}}`,
 		reset: func(resp *fasthttp.Response) {
-			resp.Header.Set("ETag", `"v1"`)
 			resp.SetBodyString(jsonBody)
 		},
 		done: func(resp *fasthttp.Response) bool {
-			return string(resp.Body()) == jsonWant && resp.Header.ContentLength() == len(jsonWant) &&
-				string(resp.Header.Peek("ETag")) == `W/"v1"`
+			return string(resp.Body()) == jsonWant && resp.Header.ContentLength() == len(jsonWant)
 		}},
 }
 

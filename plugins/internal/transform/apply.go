@@ -14,6 +14,8 @@ import (
 // a rewritten body is handed over with SwapBody, which gives us fasthttp's
 // previous buffer in exchange).
 type scratch struct {
+	noCopy noCopy //nolint:unused
+
 	buf  []byte // rendered templates, the edited query string
 	vals []byte // renamed header values, back to back
 	offs []int  // end of each value in vals
@@ -40,7 +42,6 @@ var (
 	headerRange          = "Range"
 	headerIfRange        = "If-Range"
 	identity             = []byte("identity")
-	weakPrefix           = []byte("W/")
 )
 
 // ApplyRequest runs the request phase. For request_transformer it edits
@@ -189,15 +190,14 @@ func (p *Program) responseBody(resp *fasthttp.Response, s *scratch) {
 	// its stored bytes that way) without writing into it.
 	s.out = resp.SwapBody(out)[:0]
 	resp.Header.SetContentLength(len(out))
-	// The bytes are no longer the upstream's: a strong validator would
-	// now be wrong (RFC 9110 §8.8.1), and If-Range with it would splice
-	// the upstream's bytes onto ours. A weak one still lets clients
-	// revalidate, since the same upstream version always becomes the same
-	// edited body.
-	if etag := resp.Header.Peek("ETag"); len(etag) > 0 && !bytes.HasPrefix(etag, weakPrefix) {
-		s.buf = append(append(s.buf[:0], weakPrefix...), etag...)
-		resp.Header.SetBytesV("ETag", s.buf)
-	}
+	// ETag stays as the upstream sent it. The edit is a function of the
+	// upstream's bytes, so one upstream version always becomes the same
+	// body and its tag still names it; If-None-Match and If-Match keep
+	// working against the upstream (weakening the tag, as nginx's gzip
+	// does, would make every If-Match fail its strong comparison). The
+	// hazard of a strong tag on edited bytes, a range spliced from the
+	// upstream's bytes via If-Range, cannot occur: ApplyRequest removes
+	// Range and If-Range.
 }
 
 func (p *Program) count(r jsonResult) {
