@@ -1,6 +1,7 @@
 package lua
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"log/slog"
@@ -111,3 +112,6 @@ func access(t testing.TB, f sdk.Filter, c *sdk.Ctx) sdk.Status {
 	}
 	return st
 }
+
+// bufioReader wraps b for fasthttp's header parsers.
+func bufioReader(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReader(b)) }

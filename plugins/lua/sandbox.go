@@ -46,6 +46,18 @@ func openSandbox(L *glua.LState, st *state) {
 	}
 	g.RawSetString("print", L.NewFunction(st.print))
 
+	// gopher-lua's setmetatable also accepts strings, numbers, booleans and
+	// functions, replacing the metatable shared by every value of that type
+	// in the state for all later requests it serves; Lua 5.1 only allows
+	// tables from Lua code (the rest needs the debug library).
+	if orig, ok := g.RawGetString("setmetatable").(*glua.LFunction); ok && orig.IsG {
+		set := orig.GFunction
+		g.RawSetString("setmetatable", L.NewFunction(func(L *glua.LState) int {
+			L.CheckTable(1)
+			return set(L)
+		}))
+	}
+
 	// The string table is also the metatable of every string value
 	// (("x"):rep(3)), so changing it here changes both.
 	str := L.GetGlobal(glua.StringLibName).(*glua.LTable)

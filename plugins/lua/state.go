@@ -33,12 +33,15 @@ func (p phase) String() string { return phaseNames[p] }
 const (
 	// callStackSize is the deepest Lua call nesting (recursion).
 	callStackSize = 200
-	// registrySize is the initial value stack, in slots of 16 bytes.
-	registrySize = 1024
+	// registrySize is the initial value stack, in slots of 16 bytes
+	// (64 KiB; gopher-lua's default is 5120 slots).
+	registrySize = 4096
 	// registryMaxSize is how far the value stack may grow (1 MiB).
 	registryMaxSize = 64 * 1024
-	// registryGrowStep is how many slots are added when it grows.
-	registryGrowStep = 256
+	// registryGrowStep is how many slots are added when it grows. gopher-lua
+	// grows linearly, copying the stack each time, so small steps make a
+	// deep stack quadratic.
+	registryGrowStep = 4096
 )
 
 // state is one prepared Lua VM. It is owned by one goroutine at a time

@@ -1,0 +1,164 @@
+package lua
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/weirgw/weir/sdk"
+)
+
+// TestPoolStartClose: Start prepares pool_size states; Close closes the
+// idle ones, and a state given back after Close is closed too.
+func TestPoolStartClose(t *testing.T) {
+	f := newFilter(t, `function access() end`, map[string]any{"pool_size": 3}, nil)
+	p := base(f).pool
+	if p.idle() != 1 {
+		t.Fatalf("after New: %d idle, want 1 (the state New prepared)", p.idle())
+	}
+	if err := f.(sdk.Starter).Start(); err != nil {
+		t.Fatal(err)
+	}
+	if p.idle() != 3 || p.created.Load() != 3 {
+		t.Fatalf("after Start: idle %d created %d, want 3 3", p.idle(), p.created.Load())
+	}
+	st, err := p.get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.(sdk.Closer).Close()
+	if p.idle() != 0 {
+		t.Fatalf("after Close: %d idle", p.idle())
+	}
+	p.put(st)
+	if p.idle() != 0 || !st.L.IsClosed() {
+		t.Fatal("a state returned after Close was pooled")
+	}
+}
+
+// TestPoolOverflow: with every state borrowed, get waits up to the
+// timeout, then prepares an extra state that put closes.
+func TestPoolOverflow(t *testing.T) {
+	f := newFilter(t, `function access() end`, map[string]any{"pool_size": 1, "timeout": "20ms"}, nil)
+	p := base(f).pool
+	a, err := p.get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	b, err := p.get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited < 15*time.Millisecond {
+		t.Fatalf("got an extra state after %s, want a wait of ~20ms first", waited)
+	}
+	if !b.overflow || a.overflow {
+		t.Fatalf("overflow flags: a %v b %v", a.overflow, b.overflow)
+	}
+	p.put(b)
+	if !b.L.IsClosed() || p.idle() != 0 {
+		t.Fatal("the overflow state was pooled")
+	}
+	// A state given back while someone waits is handed over.
+	got := make(chan *state)
+	go func() {
+		st, _ := p.get()
+		got <- st
+	}()
+	time.Sleep(5 * time.Millisecond)
+	p.put(a)
+	if st := <-got; st != a {
+		t.Fatalf("waiter got %p, want the returned state %p", st, a)
+	}
+	p.put(a)
+	if p.idle() != 1 || p.created.Load() != 1 {
+		t.Fatalf("idle %d created %d, want 1 1", p.idle(), p.created.Load())
+	}
+}
+
+// TestConcurrent runs many requests at once through one filter with a
+// small pool (so states are shared out, waited for and discarded under
+// contention): every request must see only its own data, and failures
+// must stay confined to the requests that caused them. Run with -race.
+func TestConcurrent(t *testing.T) {
+	lb := &logBuf{}
+	f := newFilter(t, `
+function access()
+  local id = weir.request.get_header("X-Id")
+  if weir.request.get_header("X-Fail") then error("failing " .. id) end
+  weir.ctx.shared.id = id
+  weir.request.set_header("X-Seen", id)
+  weir.response.set_header("X-Deferred", id)
+end
+function header_filter()
+  weir.response.set_header("X-Id", weir.ctx.shared.id)
+end
+function body_filter(body)
+  return body .. "/" .. weir.ctx.shared.id
+end
+function log()
+  assert(weir.ctx.shared.id == weir.request.get_header("X-Id"), "log sees another request")
+end`, map[string]any{"pool_size": 2, "timeout": "5s"}, lb)
+	if err := f.(sdk.Starter).Start(); err != nil {
+		t.Fatal(err)
+	}
+	logErrors := base(f).errors[phaseLog].Get()
+	const workers, perWorker = 8, 150
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range perWorker {
+				id := fmt.Sprintf("%d-%d", w, i)
+				fail := i%37 == 0
+				hdr := []string{"X-Id: " + id}
+				if fail {
+					hdr = append(hdr, "X-Fail: 1")
+				}
+				rc, c := request("GET", "/", hdr...)
+				_, err := f.OnRequest(c)
+				if fail {
+					if err == nil || err.Error() != "lua: access: source:4: failing "+id {
+						errs <- fmt.Errorf("%s: error = %v", id, err)
+						return
+					}
+					sdk.ReleaseCtx(c)
+					continue
+				}
+				if err != nil {
+					errs <- fmt.Errorf("%s: %v", id, err)
+					return
+				}
+				rc.Response.SetBodyString("b")
+				if err := f.(sdk.ResponseFilter).OnResponse(c); err != nil {
+					errs <- fmt.Errorf("%s: %v", id, err)
+					return
+				}
+				c.ApplyResponseHeaders()
+				f.(sdk.LogFilter).OnLog(c)
+				r := &rc.Response
+				if string(rc.Request.Header.Peek("X-Seen")) != id || string(r.Header.Peek("X-Id")) != id ||
+					string(r.Header.Peek("X-Deferred")) != id || string(r.Body()) != "b/"+id {
+					errs <- fmt.Errorf("%s: crossed data: seen %q id %q deferred %q body %q", id,
+						rc.Request.Header.Peek("X-Seen"), r.Header.Peek("X-Id"), r.Header.Peek("X-Deferred"), r.Body())
+					return
+				}
+				sdk.ReleaseCtx(c)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	p := base(f).pool
+	if n := p.created.Load(); n < 0 || n > 2 {
+		t.Fatalf("created = %d, want within [0, 2]", n)
+	}
+	if got := base(f).errors[phaseLog].Get() - logErrors; got != 0 {
+		t.Fatalf("%d log phase errors:\n%s", got, lb)
+	}
+}
