@@ -23,11 +23,14 @@ lint:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+# -p 1: packages one at a time, so the timing-sensitive suites (rate-limit
+# accuracy, open-loop load generator) do not compete with each other for
+# the machine's two cores.
 unit:
-	$(GO) test -count=1 $$(go list ./... | grep -v /e2e)
+	$(GO) test -p 1 -count=1 $$(go list ./... | grep -v /e2e)
 
 race:
-	$(GO) test -race -count=1 $(RACE_PKGS)
+	$(GO) test -p 1 -race -count=1 $(RACE_PKGS)
 
 e2e: build
 	WEIR_BIN=$(CURDIR)/bin/weir $(GO) test -count=1 -v ./e2e/ 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go' ; exit $${PIPESTATUS[0]}
