@@ -66,7 +66,12 @@ func TestConfig(t *testing.T) {
 }
 
 func TestConfigDefaults(t *testing.T) {
-	f := base(newFilter(t, `function access() end`, nil, nil))
+	flt, err := New(build(nil), json.RawMessage(`{"source":"function access() end"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer flt.(sdk.Closer).Close()
+	f := base(flt)
 	if f.s.timeout != 50*time.Millisecond {
 		t.Errorf("timeout = %s, want 50ms", f.s.timeout)
 	}

@@ -56,9 +56,17 @@ func cfgJSON(t testing.TB, src string, extra map[string]any) json.RawMessage {
 }
 
 // newFilter builds a filter from an inline script; it is closed with the
-// test.
+// test. Unless extra sets one, the timeout is 1s rather than 50ms, so that
+// a loaded machine (or -race) cannot turn a slow call into a failure.
 func newFilter(t testing.TB, src string, extra map[string]any, lb *logBuf) sdk.Filter {
 	t.Helper()
+	if _, ok := extra["timeout"]; !ok {
+		m := map[string]any{"timeout": "1s"}
+		for k, v := range extra {
+			m[k] = v
+		}
+		extra = m
+	}
 	f, err := New(build(lb), cfgJSON(t, src, extra))
 	if err != nil {
 		t.Fatalf("New: %v\nscript:\n%s", err, src)

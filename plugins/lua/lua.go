@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/weirgw/weir/sdk"
@@ -22,6 +23,10 @@ import (
 )
 
 func init() { sdk.Register(sdk.Factory{Name: "lua", New: New}) }
+
+// maxPoolWait bounds how long a request waits for a pooled state when all
+// are busy before it prepares a temporary one (see statePool.get).
+const maxPoolWait = 50 * time.Millisecond
 
 // filter is one lua plugin instance. It is shared by all requests of a
 // snapshot; everything per request lives in a borrowed state.
@@ -90,7 +95,7 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 	for p := phase(0); p < nPhases; p++ {
 		f.errors[p] = metrics.GetOrCreateCounter(fmt.Sprintf(`weir_lua_errors_total{route=%q,phase=%q}`, label, p))
 	}
-	f.pool = newStatePool(s.poolSize, s.timeout, func() (*state, error) { return newState(f) })
+	f.pool = newStatePool(s.poolSize, min(s.timeout, maxPoolWait), func() (*state, error) { return newState(f) })
 
 	st, err := newState(f)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -619,5 +620,30 @@ end`, nil, nil)
 	}
 	if !bytes.Equal(rc.Response.Header.ContentType(), []byte("application/json")) {
 		t.Fatalf("content type %s", rc.Response.Header.ContentType())
+	}
+}
+
+// TestMetricNames: the counters are registered under the documented names.
+func TestMetricNames(t *testing.T) {
+	f := newFilter(t, `function access() error("x") end`, nil, nil)
+	_, c := request("GET", "/")
+	defer sdk.ReleaseCtx(c)
+	before := metrics.GetOrCreateCounter(`weir_lua_errors_total{route="r",phase="access"}`).Get()
+	if _, err := f.OnRequest(c); err == nil {
+		t.Fatal("no error")
+	}
+	if got := metrics.GetOrCreateCounter(`weir_lua_errors_total{route="r",phase="access"}`).Get() - before; got != 1 {
+		t.Fatalf("weir_lua_errors_total grew by %d", got)
+	}
+	if base(f).timeouts != metrics.GetOrCreateCounter(`weir_lua_timeouts_total{route="r"}`) {
+		t.Fatal("timeouts counter has another name")
+	}
+	g, err := New(&sdk.Build{}, cfgJSON(t, `function access() end`, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.(sdk.Closer).Close()
+	if base(g).timeouts != metrics.GetOrCreateCounter(`weir_lua_timeouts_total{route="_global"}`) {
+		t.Fatal("a global instance is not labelled _global")
 	}
 }

@@ -28,9 +28,10 @@ func newStatePool(size int, wait time.Duration, newFn func() (*state, error)) *s
 }
 
 // get borrows a state: a pooled one if any is idle; a new one while fewer
-// than size exist; otherwise it waits up to p.wait for one to come back
-// (phase calls are short and CPU-bound, and more states than cores would
-// not run faster), then prepares an overflow state that put will close.
+// than size exist; otherwise it waits up to p.wait (the timeout, at most
+// 50ms) for one to come back (phase calls are short and CPU-bound, and more
+// states than cores would not run faster), then prepares an overflow
+// state that put will close.
 func (p *statePool) get() (*state, error) {
 	select {
 	case st := <-p.ch:

@@ -34,8 +34,8 @@ const (
 	// callStackSize is the deepest Lua call nesting (recursion).
 	callStackSize = 200
 	// registrySize is the initial value stack, in slots of 16 bytes
-	// (64 KiB; gopher-lua's default is 5120 slots).
-	registrySize = 4096
+	// (16 KiB; gopher-lua's default is 5120 slots). It grows on demand.
+	registrySize = 1024
 	// registryMaxSize is how far the value stack may grow (1 MiB).
 	registryMaxSize = 64 * 1024
 	// registryGrowStep is how many slots are added when it grows. gopher-lua
