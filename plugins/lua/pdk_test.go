@@ -647,3 +647,37 @@ func TestMetricNames(t *testing.T) {
 		t.Fatal("a global instance is not labelled _global")
 	}
 }
+
+// TestReadmeExample runs the README's example script (testdata/tenant.lua
+// is a copy of it).
+func TestReadmeExample(t *testing.T) {
+	lb := &logBuf{}
+	f, err := New(build(lb), []byte(`{"file":"testdata/tenant.lua","config":{"header":"X-Tenant","allowed":["acme","globex"]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.(sdk.Closer).Close()
+
+	rc, c := request("GET", "/orders?tenant=initech")
+	if st := access(t, f, c); st != sdk.Stop || rc.Response.StatusCode() != 403 || string(rc.Response.Body()) != `{"error":"unknown tenant"}` {
+		t.Fatalf("unknown tenant: %v %d %s", st, rc.Response.StatusCode(), rc.Response.Body())
+	}
+	sdk.ReleaseCtx(c)
+
+	rc, c = request("GET", "/orders?tenant=acme&page=2")
+	defer sdk.ReleaseCtx(c)
+	if st := access(t, f, c); st != sdk.Continue {
+		t.Fatalf("acme: %v", st)
+	}
+	if string(rc.Request.Header.Peek("X-Tenant")) != "acme" || string(rc.Request.URI().QueryString()) != "page=2" {
+		t.Fatalf("upstream request: %s", rc.Request.Header.String())
+	}
+	rc.Response.SetStatusCode(503)
+	if err := f.(sdk.ResponseFilter).OnResponse(c); err != nil {
+		t.Fatal(err)
+	}
+	f.(sdk.LogFilter).OnLog(c)
+	if string(rc.Response.Header.Peek("X-Served-Tenant")) != "acme" || !strings.Contains(lb.String(), `level=WARN msg="tenant acme got 503"`) {
+		t.Fatalf("response %s\nlog %s", rc.Response.Header.String(), lb)
+	}
+}
