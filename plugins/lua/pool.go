@@ -7,8 +7,8 @@ import (
 
 // statePool keeps prepared Lua states (script loaded, sandbox applied, PDK
 // installed). A gopher-lua LState is not safe for concurrent use and costs
-// tens of microseconds and a few hundred allocations to prepare, so a
-// request borrows one for one phase call and gives it back.
+// about 130µs, 100 KB and 580 allocations to prepare (BenchmarkNewState),
+// so a request borrows one for one phase call and gives it back.
 //
 // Ownership: a state taken with get belongs to the caller alone until it
 // is handed to put; it must not be touched afterwards. States that hit a
