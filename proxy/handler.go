@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"runtime/debug"
 	"strconv"
 	"time"
@@ -29,10 +28,10 @@ type reqState struct {
 	buf    []byte
 	upPath []byte
 	tmp    []byte
-	limit  bodyLimiter
-	hdr    []byte        // addDate's scratch header block
-	hdrR   bytes.Reader  // reads hdr
-	hdrBR  *bufio.Reader // over hdrR, allocated once per pooled state
+	limit  sdk.LimitedBody // server.max_body_bytes on streamed chunked bodies
+	hdr    []byte          // addDate's scratch header block
+	hdrR   bytes.Reader    // reads hdr
+	hdrBR  *bufio.Reader   // over hdrR, allocated once per pooled state
 }
 
 // handle is the fasthttp handler: one snapshot Load, route, filters,
@@ -40,7 +39,7 @@ type reqState struct {
 func (s *Server) handle(rc *fasthttp.RequestCtx) {
 	snap := s.acquireSnapshot()
 	st := s.statePool.Get().(*reqState)
-	st.limit = bodyLimiter{}
+	st.limit = sdk.LimitedBody{}
 	c := sdk.AcquireCtx(rc)
 	s.serve(snap, st, c, rc)
 	sdk.ReleaseCtx(c)
@@ -126,7 +125,7 @@ func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.Re
 	if req.IsBodyStream() && req.Header.ContentLength() < 0 {
 		// A chunked body's size is only known as it streams: count it on the
 		// way through and fail the forward once it passes the limit.
-		st.limit = bodyLimiter{r: req.BodyStream(), left: s.maxBody}
+		st.limit.Reset(req.BodyStream(), s.maxBody)
 		req.SetBodyStream(&st.limit, -1)
 	}
 
@@ -306,7 +305,7 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 			continue
 		}
 		switch {
-		case errors.Is(err, errBodyTooLarge) || st.limit.exceeded:
+		case errors.Is(err, sdk.ErrBodyTooLarge) || st.limit.Exceeded:
 			s.fail(c, r, fasthttp.StatusRequestEntityTooLarge, "request body too large")
 		case transport.IsTimeout(err):
 			s.fail(c, r, fasthttp.StatusGatewayTimeout, "upstream timed out")
@@ -322,32 +321,6 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 		req.Header.SetConnectionClose()
 	}
 	return waited
-}
-
-var errBodyTooLarge = errors.New("request body too large")
-
-// bodyLimiter fails a streamed request body once it passes max_body_bytes.
-// It lives in the pooled per-request state, so wrapping costs nothing.
-type bodyLimiter struct {
-	r        io.Reader
-	left     int64
-	exceeded bool
-}
-
-func (l *bodyLimiter) Read(p []byte) (int, error) {
-	if l.exceeded {
-		return 0, errBodyTooLarge
-	}
-	if int64(len(p)) > l.left+1 {
-		p = p[:l.left+1]
-	}
-	n, err := l.r.Read(p)
-	l.left -= int64(n)
-	if l.left < 0 {
-		l.exceeded = true
-		return 0, errBodyTooLarge
-	}
-	return n, err
 }
 
 func (svc *service) transport(m *pool.Member) *transport.Transport {

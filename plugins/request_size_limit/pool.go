@@ -1,19 +1,23 @@
 package requestsizelimit
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/weirgw/weir/sdk"
+)
 
 type readerPool struct{ p sync.Pool }
 
 var limitPool readerPool
 
-func (rp *readerPool) get() *limitReader {
-	if v, ok := rp.p.Get().(*limitReader); ok {
+func (rp *readerPool) get() *sdk.LimitedBody {
+	if v, ok := rp.p.Get().(*sdk.LimitedBody); ok {
 		return v
 	}
-	return &limitReader{}
+	return &sdk.LimitedBody{}
 }
 
-func (rp *readerPool) put(l *limitReader) {
-	*l = limitReader{}
+func (rp *readerPool) put(l *sdk.LimitedBody) {
+	*l = sdk.LimitedBody{}
 	rp.p.Put(l)
 }

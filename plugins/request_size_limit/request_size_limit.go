@@ -5,9 +5,7 @@ package requestsizelimit
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 
 	"github.com/weirgw/weir/sdk"
 )
@@ -29,7 +27,7 @@ type Filter struct {
 
 // ErrTooLarge is what a streamed body's reader returns once it passes the
 // limit; the proxy answers 413 when forwarding fails with it.
-var ErrTooLarge = errors.New("request_size_limit: request body too large")
+var ErrTooLarge = sdk.ErrBodyTooLarge
 
 // New validates the config.
 func New(_ *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
@@ -66,7 +64,7 @@ func (f *Filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 		return sdk.Continue, nil
 	}
 	lr := limitPool.get()
-	lr.r, lr.left = req.BodyStream(), f.max
+	lr.Reset(req.BodyStream(), f.max)
 	c.SetValue(&limitKey, lr)
 	req.SetBodyStream(lr, -1)
 	return sdk.Continue, nil
@@ -74,11 +72,11 @@ func (f *Filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 
 // OnResponse releases the limiter and reports an overflow as 413.
 func (f *Filter) OnResponse(c *sdk.Ctx) error {
-	v, _ := c.Value(&limitKey).(*limitReader)
+	v, _ := c.Value(&limitKey).(*sdk.LimitedBody)
 	if v == nil {
 		return nil
 	}
-	if v.exceeded {
+	if v.Exceeded {
 		c.RequestCtx().SetConnectionClose()
 		c.Fail(413, "request body too large")
 	}
@@ -87,25 +85,3 @@ func (f *Filter) OnResponse(c *sdk.Ctx) error {
 }
 
 var limitKey byte
-
-type limitReader struct {
-	r        io.Reader
-	left     int64
-	exceeded bool
-}
-
-func (l *limitReader) Read(p []byte) (int, error) {
-	if l.left < 0 {
-		return 0, ErrTooLarge
-	}
-	if int64(len(p)) > l.left+1 {
-		p = p[:l.left+1]
-	}
-	n, err := l.r.Read(p)
-	l.left -= int64(n)
-	if l.left < 0 {
-		l.exceeded = true
-		return 0, ErrTooLarge
-	}
-	return n, err
-}
