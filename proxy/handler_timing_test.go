@@ -12,12 +12,7 @@ import (
 // BenchmarkHandlerForward: the handler alone (route + forward over a real
 // loopback keep-alive connection), no client parsing.
 func BenchmarkHandlerForward(b *testing.B) {
-	up := staticUpstream(b)
-	srv, err := New(mustParse(b, sub(allocConfig, "UP", up.URL)), "test.yaml", quietLog())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Shutdown(ctxTimeout(2e9))
+	srv := benchServer(b)
 	h := srv.Handler()
 	rc := newDirectCtx(b)
 	b.ReportAllocs()
@@ -30,12 +25,7 @@ func BenchmarkHandlerForward(b *testing.B) {
 
 // BenchmarkHandlerNotFound: routing and the JSON 404, no upstream.
 func BenchmarkHandlerNotFound(b *testing.B) {
-	up := staticUpstream(b)
-	srv, err := New(mustParse(b, sub(allocConfig, "UP", up.URL)), "test.yaml", quietLog())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Shutdown(ctxTimeout(2e9))
+	srv := benchServer(b)
 	h := srv.Handler()
 	rc := newDirectCtx(b)
 	b.ReportAllocs()
@@ -49,14 +39,9 @@ func BenchmarkHandlerNotFound(b *testing.B) {
 // BenchmarkInmemoryRoundTrip: the whole request path, client to gateway
 // over fasthttputil.InmemoryListener and gateway to a loopback upstream.
 func BenchmarkInmemoryRoundTrip(b *testing.B) {
-	up := staticUpstream(b)
-	srv, err := New(mustParse(b, sub(allocConfig, "UP", up.URL)), "test.yaml", quietLog())
-	if err != nil {
-		b.Fatal(err)
-	}
+	srv := benchServer(b)
 	ln := fasthttputil.NewInmemoryListener()
 	go func() { _ = srv.Serve(ln) }()
-	defer srv.Shutdown(ctxTimeout(2e9))
 	c := &fasthttp.HostClient{Addr: "gw", Dial: func(string) (net.Conn, error) { return ln.Dial() }, ReadTimeout: 5 * time.Second}
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	req.SetRequestURI("http://gw/users/42")
@@ -67,4 +52,16 @@ func BenchmarkInmemoryRoundTrip(b *testing.B) {
 			b.Fatalf("%v %d", err, resp.StatusCode())
 		}
 	}
+}
+
+// benchServer is a gateway on allocConfig in front of a static upstream,
+// shut down when the benchmark ends.
+func benchServer(b *testing.B) *Server {
+	up := staticUpstream(b)
+	srv, err := New(mustParse(b, sub(allocConfig, "UP", up.URL)), "test.yaml", quietLog())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = srv.Shutdown(ctxTimeout(2e9)) })
+	return srv
 }
