@@ -95,6 +95,9 @@ func TestResponseDirectivesPreventStoring(t *testing.T) {
 		{"vary star", `{}`, req{}, []string{"Cache-Control: max-age=60", "Vary: Foo, *"}, false},
 		{"set-cookie default", `{}`, req{}, []string{"Cache-Control: max-age=60", "Set-Cookie: a=b"}, false},
 		{"set-cookie allowed", `{"cache_set_cookie":true}`, req{}, []string{"Cache-Control: max-age=60", "Set-Cookie: a=b"}, true},
+		{"set-cookie kept out by no-cache", `{}`, req{}, []string{`Cache-Control: max-age=60, no-cache="Set-Cookie"`, "Set-Cookie: a=b"}, true},
+		{"set-cookie kept out by private", `{}`, req{}, []string{`Cache-Control: max-age=60, private="x-a, set-cookie"`, "Set-Cookie: a=b", "Set-Cookie: c=d"}, true},
+		{"other field kept out", `{}`, req{}, []string{`Cache-Control: max-age=60, no-cache="X-A"`, "Set-Cookie: a=b"}, false},
 		{"authorization", `{}`, req{hdr: []string{"Authorization: Bearer x"}}, []string{"Cache-Control: max-age=60"}, false},
 		{"authorization public", `{}`, req{hdr: []string{"Authorization: Bearer x"}}, []string{"Cache-Control: max-age=60, public"}, true},
 		{"authorization s-maxage", `{}`, req{hdr: []string{"Authorization: Bearer x"}}, []string{"Cache-Control: s-maxage=60"}, true},
@@ -130,11 +133,14 @@ func TestMustUnderstandUnderstoodStatusIgnoresNoStore(t *testing.T) {
 
 func TestStrippedFieldsAreNotServed(t *testing.T) {
 	f, _ := newTestFilter(t, `{}`)
-	do(t, f, req{url: u}, fixed(200, "b", "Cache-Control: max-age=60, no-cache=\"X-Secret\"", "X-Secret: s",
-		"X-Keep: k", "Connection: x-hop", "X-Hop: h", "Keep-Alive: timeout=5", "Proxy-Authenticate: Basic"))
-	r := do(t, f, req{url: u}, nil)
+	r := do(t, f, req{url: u}, fixed(200, "b", "Cache-Control: max-age=60, no-cache=\"X-Secret, Set-Cookie\"", "X-Secret: s",
+		"X-Keep: k", "Connection: x-hop", "X-Hop: h", "Keep-Alive: timeout=5", "Proxy-Authenticate: Basic", "Set-Cookie: s=1"))
+	if r.get("Set-Cookie") != "s=1" {
+		t.Errorf("the response that was stored lost its cookie: %q", r.get("Set-Cookie"))
+	}
+	r = do(t, f, req{url: u}, nil)
 	wantX(t, r, "HIT")
-	for _, h := range []string{"X-Secret", "X-Hop", "Keep-Alive", "Proxy-Authenticate"} {
+	for _, h := range []string{"X-Secret", "X-Hop", "Keep-Alive", "Proxy-Authenticate", "Set-Cookie"} {
 		if r.get(h) != "" {
 			t.Errorf("%s served from cache: %q", h, r.get(h))
 		}
@@ -264,7 +270,7 @@ func TestNoCacheResponseIsRevalidatedEveryTime(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		r := do(t, f, req{url: u}, o.origin)
 		wantX(t, r, "REVALIDATED")
-		if r.upReq.Peek("If-None-Match") == nil {
+		if len(r.upReq.Peek("If-None-Match")) == 0 {
 			t.Fatal("no conditional request")
 		}
 	}
@@ -319,14 +325,76 @@ func TestMaxStaleAndOnlyIfCached(t *testing.T) {
 	wantX(t, r, "HIT")
 }
 
+// RFC 9111 §4.2.4, §5.2.2.2, §5.2.2.4, §5.2.2.8, §5.2.2.10: with
+// must-revalidate, proxy-revalidate, s-maxage or no-cache a stale copy is
+// never served, whatever the client (max-stale, stale-if-error) or the
+// response's own stale-if-error says. That includes the gateway's own
+// 502/504 when the origin drops the connection during the revalidation
+// (the suite's stale-close-* tests): the error reaches the client.
 func TestMustRevalidateForbidsStale(t *testing.T) {
 	for _, cc := range []string{"max-age=10, must-revalidate", "max-age=10, proxy-revalidate", "s-maxage=10", "max-age=10, no-cache"} {
 		f, clk := newTestFilter(t, `{}`)
 		do(t, f, req{url: u}, fixed(200, "v1", "Cache-Control: "+cc+", stale-if-error=600, stale-while-revalidate=600", `ETag: "e"`))
 		clk.Advance(30 * time.Second)
-		r := do(t, f, req{url: u, hdr: []string{"Cache-Control: max-stale=600"}}, fixed(503, "down"))
-		if r.status != 503 || r.x() != "MISS" {
-			t.Errorf("%s: stale served (%d %s)", cc, r.status, r.x())
+		for _, status := range []int{502, 503, 504} {
+			for _, hdr := range [][]string{nil, {"Cache-Control: max-stale=600"}, {"Cache-Control: stale-if-error=600"}} {
+				r := do(t, f, req{url: u, hdr: hdr}, fixed(status, "down"))
+				if r.status != status || r.body != "down" || r.x() != "MISS" {
+					t.Errorf("%s, upstream %d, request %q: stale served (%d %q %s)", cc, status, hdr, r.status, r.body, r.x())
+				}
+				if len(r.upReq.Peek("If-None-Match")) == 0 {
+					t.Errorf("%s: the revalidation was not conditional", cc)
+				}
+			}
+		}
+		// The entry survives the errors and is revalidated once the origin
+		// is back.
+		r := do(t, f, req{url: u}, fixed(304, "", `ETag: "e"`, "Cache-Control: "+cc))
+		wantX(t, r, "REVALIDATED")
+		if r.status != 200 || r.body != "v1" {
+			t.Errorf("%s: after the outage: %d %q", cc, r.status, r.body)
+		}
+	}
+}
+
+// A 304 carrying Set-Cookie answers the client that revalidated with the
+// cookie (it is that client's response). RFC 9111 §3.2 makes the stored
+// response take every field of the 304; without cache_set_cookie the cache
+// does not keep responses with Set-Cookie, so the refreshed entry is
+// dropped rather than stored with the cookie or silently without it.
+func TestNotModifiedWithSetCookie(t *testing.T) {
+	for _, tc := range []struct {
+		cfg        string
+		keepsEntry bool
+	}{
+		{`{}`, false},
+		{`{"cache_set_cookie": true}`, true},
+	} {
+		f, clk := newTestFilter(t, tc.cfg)
+		do(t, f, req{url: u}, fixed(200, "v1", "Cache-Control: max-age=10", `ETag: "e"`))
+		clk.Advance(30 * time.Second)
+		r := do(t, f, req{url: u}, fixed(304, "", "Cache-Control: max-age=10", `ETag: "e"`, "Set-Cookie: s=1"))
+		wantX(t, r, "REVALIDATED")
+		if r.status != 200 || r.body != "v1" || r.get("Set-Cookie") != "s=1" {
+			t.Fatalf("%s: revalidated answer: %d %q Set-Cookie %q", tc.cfg, r.status, r.body, r.get("Set-Cookie"))
+		}
+		r = do(t, f, req{url: u}, fixed(200, "v2", "Cache-Control: max-age=10"))
+		if tc.keepsEntry {
+			wantX(t, r, "HIT")
+			if r.body != "v1" || r.get("Set-Cookie") != "s=1" {
+				t.Fatalf("%s: stored update: %q Set-Cookie %q", tc.cfg, r.body, r.get("Set-Cookie"))
+			}
+			continue
+		}
+		wantX(t, r, "MISS")
+		if r.body != "v2" || r.get("Set-Cookie") != "" || len(r.upReq.Peek("If-None-Match")) != 0 {
+			t.Fatalf("%s: after the dropped entry: %q Set-Cookie %q If-None-Match %q",
+				tc.cfg, r.body, r.get("Set-Cookie"), r.upReq.Peek("If-None-Match"))
+		}
+		r = do(t, f, req{url: u}, nil)
+		wantX(t, r, "HIT")
+		if r.body != "v2" || r.get("Set-Cookie") != "" {
+			t.Fatalf("%s: the cookie leaked into the cache: %q Set-Cookie %q", tc.cfg, r.body, r.get("Set-Cookie"))
 		}
 	}
 }

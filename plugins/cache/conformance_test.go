@@ -48,7 +48,7 @@ func TestConformance(t *testing.T) {
 
 	raw := os.Getenv("CACHE_CONFIG")
 	if raw == "" {
-		raw = `{"cache_set_cookie": true}`
+		raw = `{}` // the defaults, as scripts/cache-conformance.sh runs them
 	}
 	flt, err := New(&sdk.Build{Route: "conformance"}, json.RawMessage(raw))
 	if err != nil {
@@ -120,8 +120,10 @@ func TestConformance(t *testing.T) {
 	for _, l := range fails {
 		t.Log("FAIL " + l)
 	}
-	if pass < 135 {
-		t.Errorf("passed %d required tests, want >= 135", pass)
+	// 149 with the defaults, 151 with cache_set_cookie (README,
+	// Conformance); a little room for the suite's timing.
+	if pass < 147 {
+		t.Errorf("passed %d required tests, want >= 147", pass)
 	}
 }
 

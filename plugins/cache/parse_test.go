@@ -158,6 +158,13 @@ func TestAnalyzeAge(t *testing.T) {
 		{[]string{"Age: 7200,0"}, 0, false},
 		{[]string{"Age: 0, 0"}, 0, false},
 		{[]string{"Age: 0", "Age: 0"}, 0, false},
+		// RFC 9110 §5.3: two lines mean the same as one comma-joined line,
+		// and list whitespace is insignificant (§5.6.1), so "0,7200" and
+		// "0" + "7200" get one reading (http-cache-tests' age-parse-prefix
+		// wants the first cached and age-parse-prefix-twoline the second
+		// stale; README, deliberate deviations).
+		{[]string{"Age: 0,7200"}, 0, false},
+		{[]string{"Age: 0", "Age: 7200"}, 0, false},
 		{[]string{"Age: 7200;foo=bar"}, 0, false},
 	} {
 		var ri respInfo

@@ -373,7 +373,6 @@ type respInfo struct {
 	age         int64
 	ageLines    int
 	ageOK       bool
-	setCookie   bool
 	connection  []byte
 }
 
@@ -403,9 +402,7 @@ func analyze(ri *respInfo, h *fasthttp.ResponseHeader, year int) {
 				ri.expires, ri.expiresOK = parseHTTPDate(v, year)
 			}
 		case 10:
-			if equalFoldLower(k, "set-cookie") {
-				ri.setCookie = true
-			} else if equalFoldLower(k, "connection") {
+			if equalFoldLower(k, "connection") {
 				ri.connection = v
 			}
 		case 13:
@@ -536,8 +533,6 @@ func (f *Filter) prepare(b *workBuf, h *fasthttp.ResponseHeader, status int, bod
 		storable = false
 	case authorized && !f.cfg.IgnoreAuthorization && !d.has(rPublic) && !d.has(rMustRevalidate) && !d.has(rSMaxAge):
 		storable = false
-	case ri.setCookie && !f.cfg.CacheSetCookie:
-		storable = false
 	case !explicit && !d.has(rPublic) && life == 0 && !heuristicStatus(status):
 		storable = false
 	case flags&eNoCache != 0 && !hasValidator:
@@ -571,6 +566,7 @@ func (f *Filter) prepare(b *workBuf, h *fasthttp.ResponseHeader, status int, bod
 
 	// Header block.
 	b.block = appendStatusLine(b.block[:0], status)
+	cookieKept := false
 	for k, v := range h.All() {
 		if skipStored(k) {
 			continue
@@ -584,7 +580,18 @@ func (f *Filter) prepare(b *workBuf, h *fasthttp.ResponseHeader, status int, bod
 		if d.has(rPrivateFields) && listContainsFold(d.privateFields, k) {
 			continue
 		}
+		if len(k) == 10 && equalFoldLower(k, "set-cookie") {
+			cookieKept = true
+		}
 		b.block = appendHeaderLine(b.block, k, v)
+	}
+	if cookieKept && !f.cfg.CacheSetCookie {
+		// A stored Set-Cookie would be replayed to every client (README,
+		// Set-Cookie). RFC 9111 §7.3 allows storing it; this cache only
+		// does when configured to. A cookie the origin kept out of the
+		// stored response (no-cache="Set-Cookie", private="Set-Cookie",
+		// §5.2.2.4, §5.2.2.7) is no such risk.
+		storable = false
 	}
 	if status >= 200 && status != 204 && status != 304 {
 		b.block = append(b.block, "Content-Length: "...)
