@@ -134,7 +134,7 @@ func runBench(o options, stdout io.Writer) int {
 	for _, t := range []string{"nginx", "haproxy", "wrk", "redis-server", "taskset"} {
 		r.tools[t] = lookTool(t)
 	}
-	keepLogs := false
+	keepLogs := o.keep
 	defer func() {
 		r.stopAll()
 		if keepLogs {
