@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,7 +85,7 @@ func New(cfg *config.Config, file string, log *slog.Logger) (*Server, error) {
 	}
 	s.applyServerSettings(cfg)
 	if err := snap.start(); err != nil {
-		snap.closeResources(s.deps(false))
+		snap.closeResources(s.deps(false, ""))
 		return nil, err
 	}
 	snap.Version = s.version.Add(1)
@@ -102,24 +104,28 @@ func Validate(cfg *config.Config, file string) error {
 	if err != nil {
 		return err
 	}
-	snap.closeResources(s.deps(true))
+	snap.closeResources(s.deps(true, ""))
 	return nil
 }
 
-func (s *Server) deps(validating bool) compileDeps {
+func (s *Server) deps(validating bool, file string) compileDeps {
+	configDir := ""
+	if file != "" && !strings.HasPrefix(file, "admin") && !strings.HasPrefix(file, "cluster") && !strings.HasPrefix(file, "redis:") {
+		configDir = filepath.Dir(file)
+	}
 	return compileDeps{
 		pools:      s.pools,
 		upstreams:  s.upstreams,
 		validating: validating,
 		build: func(route, service string) *sdk.Build {
 			return &sdk.Build{Route: route, Service: service, Redis: s.redis, Log: s.log, Validating: validating,
-				RedisConfigured: s.redis != nil || s.redisConfigured}
+				RedisConfigured: s.redis != nil || s.redisConfigured, ConfigDir: configDir}
 		},
 	}
 }
 
 func (s *Server) compile(cfg *config.Config, file string, validating bool) (*Snapshot, error) {
-	d := s.deps(validating)
+	d := s.deps(validating, file)
 	// Consumers are shared by every Build of this snapshot.
 	inner := d.build
 	var consumers *sdk.Consumers
@@ -208,7 +214,7 @@ func (s *Server) apply(cfg *config.Config, file string) error {
 		return err
 	}
 	if err := snap.start(); err != nil {
-		snap.closeResources(s.deps(false))
+		snap.closeResources(s.deps(false, ""))
 		return fmt.Errorf("%s: starting the new config: %w", file, err)
 	}
 	snap.Version = s.version.Add(1)
@@ -234,7 +240,7 @@ func (s *Server) retire(old *Snapshot) {
 		for old.refs.Load() > 0 && time.Now().Before(deadline) {
 			time.Sleep(5 * time.Millisecond)
 		}
-		old.closeResources(s.deps(false))
+		old.closeResources(s.deps(false, ""))
 	}()
 }
 
@@ -334,7 +340,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		time.Sleep(5 * time.Millisecond)
 	}
 	s.retireWG.Wait()
-	snap.closeResources(s.deps(false))
+	snap.closeResources(s.deps(false, ""))
 	s.upstreams.closeAll()
 	if s.redis != nil {
 		s.redis.Close()

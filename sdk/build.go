@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 
 	json "github.com/goccy/go-json"
@@ -30,6 +31,10 @@ type Build struct {
 	// RedisConfigured is true when the config has a `redis` section, even
 	// under `weir validate` where Redis is nil (nothing is connected).
 	RedisConfigured bool
+	// ConfigDir is the directory of the config file being compiled ("" for
+	// configs from the admin API); relative paths in plugin configs (a Lua
+	// script, a WASM module) resolve against it. See ResolvePath.
+	ConfigDir string
 	// Log is the process logger.
 	Log *slog.Logger
 	// Validating is true under `weir validate`: New must still check
@@ -62,4 +67,14 @@ func cleanJSONError(err error) error {
 		return fmt.Errorf("%s: expected %s, got %s", te.Field, te.Type.String(), te.Value)
 	}
 	return errors.New(msg)
+}
+
+// ResolvePath makes a relative path from a plugin config relative to the
+// config file's directory, so `file: scripts/auth.lua` means the same
+// wherever weir was started from. Absolute paths and "" are unchanged.
+func (b *Build) ResolvePath(p string) string {
+	if p == "" || filepath.IsAbs(p) || b == nil || b.ConfigDir == "" {
+		return p
+	}
+	return filepath.Join(b.ConfigDir, p)
 }

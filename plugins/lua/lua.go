@@ -72,6 +72,7 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 	if err := sdk.DecodeConfig(raw, &cfg); err != nil {
 		return nil, err
 	}
+	cfg.File = b.ResolvePath(cfg.File)
 	s, err := validate(&cfg)
 	if err != nil {
 		return nil, err
