@@ -34,6 +34,19 @@ routes:
         config:
           set: {headers: {X-Served-By: weir}}
           remove: {headers: [X-Echo-Server]}
+  - name: scripted
+    paths: ["/scripted"]
+    service: a
+    plugins:
+      - name: lua
+        config:
+          source: |
+            function access()
+              if weir.request.get_header("X-Block") == "1" then
+                return weir.response.exit(403, {error = "blocked by script"})
+              end
+              weir.request.set_header("X-Lua", "seen")
+            end
   - name: cached
     paths: ["/cached"]
     service: a
@@ -64,6 +77,15 @@ routes:
 	}
 	if len(h.Peek("RateLimit-Remaining")) == 0 {
 		t.Fatalf("no RateLimit headers: %s", h.Header())
+	}
+	// Lua: a header added, or the request answered by the script.
+	code, body, _ = get(t, c, "/scripted", nil)
+	if code != 200 || !strings.Contains(body, `"X-Lua":"seen"`) {
+		t.Fatalf("lua route: %d %s", code, body)
+	}
+	code, body, _ = get(t, c, "/scripted", map[string]string{"X-Block": "1"})
+	if code != 403 || !strings.Contains(body, "blocked by script") {
+		t.Fatalf("lua exit: %d %s", code, body)
 	}
 	// Cache: MISS then HIT.
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
