@@ -345,9 +345,9 @@ func printReport(w io.Writer, rep *report) {
 		}
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "%-22s %-5s %9s %7s  %8s %8s %8s %8s  %8s %7s %7s\n",
-		"contender", "body", "max RPS", "×nginx", "p50 ms", "p99 ms", "p99.9 ms", "+p99 ms", "CPU µs/r", "×nginx", "p99 ×ng")
-	fmt.Fprintln(w, strings.Repeat("-", 118))
+	fmt.Fprintf(w, "%-22s %-5s %9s %7s  %8s %8s %8s %8s  %8s %7s %7s %8s\n",
+		"contender", "body", "max RPS", "×nginx", "p50 ms", "p99 ms", "p99.9 ms", "+p99 ms", "CPU µs/r", "×nginx", "p99 ×ng", "CPU@max")
+	fmt.Fprintln(w, strings.Repeat("-", 127))
 	for _, r := range rep.Results {
 		var ref *loadReport
 		for i := range r.Latency {
@@ -370,11 +370,15 @@ func printReport(w io.Writer, rep *report) {
 		if len(r.Problems) > 0 {
 			flag = " !"
 		}
-		fmt.Fprintf(w, "%-22s %-5s %9s %7s  %8s %8s %8s %8s  %8s %7s %7s%s\n",
+		cpuMax := "-"
+		if r.MaxCPUus > 0 {
+			cpuMax = fmt.Sprintf("%.1f", r.MaxCPUus)
+		}
+		fmt.Fprintf(w, "%-22s %-5s %9s %7s  %8s %8s %8s %8s  %8s %7s %7s %8s%s\n",
 			r.Contender, r.Body, fmtInt(r.MaxRPS), fmtRatio(r.RPSRatio), p50, p99, p999, fmtOptMs(r.AddedP99),
-			cpu, fmtRatio(r.CPURatio), fmtRatio(r.P99Ratio), flag)
+			cpu, fmtRatio(r.CPURatio), fmtRatio(r.P99Ratio), cpuMax, flag)
 	}
-	fmt.Fprintf(w, "latency and CPU at a constant %d%% of the basis rate (open loop, from the intended send time); * direct: the backend's own CPU\n", rep.Settings.RefLoad)
+	fmt.Fprintf(w, "latency and CPU µs/r at a constant %d%% of the basis rate (open loop, from the intended send time); CPU@max: CPU µs per request during the max-RPS runs; * direct: the backend's own CPU\n", rep.Settings.RefLoad)
 
 	// Latency at every load, when there is more than one.
 	var loads []int

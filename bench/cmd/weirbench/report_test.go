@@ -22,7 +22,7 @@ func fakeBench() *bench {
 		c := &cell{c: &contender{name: name, kind: kind, targets: []string{"x"}, bodies: []string{"64B"}, targetsS: t},
 			body: "64B", loads: []int{25, 50}, lat: map[int][]openRun{}}
 		for _, v := range rps {
-			c.max = append(c.max, closedRun{RPS: v, Requests: int64(v) * 2})
+			c.max = append(c.max, closedRun{RPS: v, Requests: int64(v) * 2, CPUus: cpu / 2})
 		}
 		for l, vs := range p99ms {
 			for _, v := range vs {
@@ -49,8 +49,8 @@ func TestReportMediansRatiosAndTargets(t *testing.T) {
 		t.Fatalf("%d results", len(rep.Results))
 	}
 	w := rep.Results[2]
-	if w.MaxRPS != 22000 {
-		t.Errorf("weir max RPS median = %v, want 22000", w.MaxRPS)
+	if w.MaxRPS != 22000 || w.MaxCPUus != 8 {
+		t.Errorf("weir max RPS median = %v, CPU at max %v; want 22000 and 8", w.MaxRPS, w.MaxCPUus)
 	}
 	if w.RPSRatio == nil || *w.RPSRatio != 1.1 {
 		t.Errorf("rps ratio = %v, want 1.1", w.RPSRatio)
@@ -96,6 +96,7 @@ func TestPrintReport(t *testing.T) {
 	for _, want := range []string{
 		"constant rates for 64B are % of nginx's 20,000 rps",
 		"weir                   64B      22,000    1.10",
+		"0.80    1.75      8.0",
 		"p99 / p99.9 ms at constant load",
 		"rate-limit accuracy weir: 1.000",
 		"MISSED weir 64B: p99 − direct's at 50% < 0.4 ms: 0.500",
