@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/weirgw/weir/plugins/internal/rawquery"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -157,7 +158,11 @@ func (f *filter) strip(c *sdk.Ctx) {
 	}
 	uri := req.URI()
 	buf := queryBufPool.Get().(*[]byte)
-	if out, removed := stripQuery((*buf)[:0], uri.QueryString(), f.queries); removed {
+	// rawquery.Strip keeps the other parameters exactly as the client
+	// encoded them and compares names decoded, as Args.Peek above does, so
+	// a client cannot hide a key from stripping by percent-encoding its
+	// name.
+	if out, removed := rawquery.Strip((*buf)[:0], uri.QueryString(), f.queries); removed {
 		// SetQueryStringBytes copies and drops the parsed arguments, so
 		// QueryString(), QueryArgs() and RequestURI() all agree afterwards.
 		uri.SetQueryStringBytes(out)

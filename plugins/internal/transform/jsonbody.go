@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
+	"github.com/weirgw/weir/plugins/internal/rawquery"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -468,7 +469,7 @@ func nextJSONRune(raw []byte, i int) (rune, int) {
 func getu4(b []byte) rune {
 	var r rune
 	for _, c := range b[:4] {
-		r = r<<4 | rune(unhex(c))
+		r = r<<4 | rune(rawquery.Unhex(c))
 	}
 	return r
 }
@@ -525,7 +526,7 @@ func scanString(src []byte, p int) (int, bool) {
 					return -1, false
 				}
 				for _, h := range src[i+1 : i+5] {
-					if unhex(h) > 15 {
+					if rawquery.Unhex(h) > 15 {
 						return -1, false
 					}
 				}

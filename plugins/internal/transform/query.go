@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"github.com/weirgw/weir/plugins/internal/rawquery"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -17,12 +18,11 @@ type queryOp struct {
 	addAfterRename int
 }
 
-// queryProgram edits the raw query string. It works on bytes rather than
-// fasthttp's parsed Args so that every parameter it does not touch reaches
-// the upstream exactly as the client encoded it: re-encoding would turn
-// "%20" into "+", which RFC 3986 decoders read as a plus sign. Names are
-// compared after decoding, as fasthttp's Args.Peek decodes them, so a
-// client cannot hide "token" from remove by writing "t%6Fken".
+// queryProgram edits the raw query string with package rawquery: every
+// parameter it does not touch reaches the upstream exactly as the client
+// encoded it, and names are compared decoded, as fasthttp's Args.Peek
+// decodes them, so a client cannot hide "token" from remove by writing
+// "t%6Fken".
 //
 // Order: remove, rename, set, add (as for headers).
 type queryProgram struct {
@@ -47,10 +47,10 @@ func (qp *queryProgram) apply(dst, q []byte, c *sdk.Ctx) (out []byte, changed bo
 	var renamed uint64 // renames whose source is present
 	if len(qp.rename) > 0 && len(q) > 0 {
 		for rest := q; ; {
-			seg, more := nextSeg(&rest)
-			key := segKey(seg)
+			seg, more := rawquery.Next(&rest)
+			key := rawquery.Key(seg)
 			for i := range qp.rename {
-				if decodedEquals(key, qp.rename[i].name) {
+				if rawquery.DecodedEquals(key, qp.rename[i].name) {
 					renamed |= 1 << i
 				}
 			}
@@ -69,8 +69,8 @@ func (qp *queryProgram) apply(dst, q []byte, c *sdk.Ctx) (out []byte, changed bo
 		return dst
 	}
 	for rest := q; len(q) > 0; {
-		seg, more := nextSeg(&rest)
-		key := segKey(seg)
+		seg, more := rawquery.Next(&rest)
+		key := rawquery.Key(seg)
 		ri := -1
 		if len(qp.rename) > 0 {
 			ri = qp.renameOf(key)
@@ -79,7 +79,7 @@ func (qp *queryProgram) apply(dst, q []byte, c *sdk.Ctx) (out []byte, changed bo
 		case len(seg) == 0:
 			// An empty segment ("a=1&&b=2") is kept as it was.
 			dst = emit(dst)
-		case matchesAny(key, qp.remove):
+		case rawquery.MatchesAny(key, qp.remove):
 			changed = true
 		case ri >= 0:
 			op := &qp.rename[ri]
@@ -137,7 +137,7 @@ func (qp *queryProgram) apply(dst, q []byte, c *sdk.Ctx) (out []byte, changed bo
 
 func (qp *queryProgram) renameOf(key []byte) int {
 	for i := range qp.rename {
-		if decodedEquals(key, qp.rename[i].name) {
+		if rawquery.DecodedEquals(key, qp.rename[i].name) {
 			return i
 		}
 	}
@@ -146,7 +146,7 @@ func (qp *queryProgram) renameOf(key []byte) int {
 
 func (qp *queryProgram) isRenameTarget(key []byte, renamed uint64) bool {
 	for i := range qp.rename {
-		if renamed&(1<<i) != 0 && decodedEquals(key, qp.rename[i].to) {
+		if renamed&(1<<i) != 0 && rawquery.DecodedEquals(key, qp.rename[i].to) {
 			return true
 		}
 	}
@@ -155,7 +155,7 @@ func (qp *queryProgram) isRenameTarget(key []byte, renamed uint64) bool {
 
 func indexOp(ops []queryOp, key []byte) int {
 	for i := range ops {
-		if decodedEquals(key, ops[i].name) {
+		if rawquery.DecodedEquals(key, ops[i].name) {
 			return i
 		}
 	}
@@ -169,83 +169,6 @@ func appendQueryPair(dst []byte, op *queryOp, c *sdk.Ctx) ([]byte, string) {
 		return append(dst, op.value.lit...), ""
 	}
 	return op.value.appendTo(dst, c, appendQueryEscaped)
-}
-
-// nextSeg cuts the next "&"-separated segment off *rest.
-func nextSeg(rest *[]byte) (seg []byte, more bool) {
-	q := *rest
-	for i, c := range q {
-		if c == '&' {
-			*rest = q[i+1:]
-			return q[:i], true
-		}
-	}
-	*rest = nil
-	return q, false
-}
-
-// segKey is the raw name of "name=value" or "name".
-func segKey(seg []byte) []byte {
-	for i, c := range seg {
-		if c == '=' {
-			return seg[:i]
-		}
-	}
-	return seg
-}
-
-func matchesAny(key []byte, names []string) bool {
-	if len(key) == 0 {
-		return false
-	}
-	for _, n := range names {
-		if decodedEquals(key, n) {
-			return true
-		}
-	}
-	return false
-}
-
-// decodedEquals reports whether raw, decoded as fasthttp decodes query
-// arguments ("+" is a space, "%XX" a byte, an invalid escape stays literal,
-// and an escape cut short by the end keeps the rest verbatim), equals name.
-// It decodes as it compares, without allocating.
-func decodedEquals(raw []byte, name string) bool {
-	j := 0
-	for i := 0; i < len(raw); i++ {
-		ch := raw[i]
-		switch ch {
-		case '%':
-			if i+3 > len(raw) {
-				rest := raw[i:]
-				return len(name)-j == len(rest) && string(rest) == name[j:]
-			}
-			hi, lo := unhex(raw[i+1]), unhex(raw[i+2])
-			if hi < 16 && lo < 16 {
-				ch = hi<<4 | lo
-				i += 2
-			}
-		case '+':
-			ch = ' '
-		}
-		if j >= len(name) || name[j] != ch {
-			return false
-		}
-		j++
-	}
-	return j == len(name)
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0'
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10
-	}
-	return 16
 }
 
 // appendQueryEscaped percent-encodes everything but RFC 3986 unreserved

@@ -103,21 +103,6 @@ func TestHasDotSegment(t *testing.T) {
 	}
 }
 
-func TestDecodedEquals(t *testing.T) {
-	for _, tt := range []struct {
-		raw, name string
-		want      bool
-	}{
-		{"token", "token", true}, {"t%6Fken", "token", true}, {"t%6fken", "token", true},
-		{"a+b", "a b", true}, {"a%20b", "a b", true}, {"%zz", "%zz", true}, {"a%2", "a%2", true},
-		{"token", "tokens", false}, {"tokens", "token", false}, {"", "", true}, {"TOKEN", "token", false},
-	} {
-		if got := decodedEquals([]byte(tt.raw), tt.name); got != tt.want {
-			t.Errorf("decodedEquals(%q, %q) = %v", tt.raw, tt.name, got)
-		}
-	}
-}
-
 func TestCanonicalHeader(t *testing.T) {
 	for in, want := range map[string]string{"x-env": "X-Env", "CONTENT-TYPE": "Content-Type", "te": "Te", "x--a": "X--A"} {
 		if got := canonicalHeader(in); got != want {
