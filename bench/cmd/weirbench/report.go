@@ -237,7 +237,27 @@ func (b *bench) report() *report {
 		}
 	}
 	rep.Targets = b.targets(rep, byKey)
+	rep.Notes = append(rep.Notes, rigLimitNotes(rep.Results)...)
 	return rep
+}
+
+// rigLimitNotes says at which loads the load side itself (generator and
+// backend on the load CPUs) could not keep the schedule without any proxy
+// in the way: there the latencies measure the rig more than the proxies.
+func rigLimitNotes(results []cellReport) []string {
+	var out []string
+	for _, r := range results {
+		if r.Kind != "direct" {
+			continue
+		}
+		for _, l := range r.Latency {
+			if l.SendLagP99 > 1 {
+				out = append(out, fmt.Sprintf("at %d%% load (%s rps, %s bodies) the load CPUs could not keep the schedule even with no proxy (direct: send lag p99 %s ms): latencies at that load are bounded by the rig, not only by the proxies",
+					l.LoadPct, fmtInt(l.Rate), r.Body, fmtMs(l.SendLagP99)))
+			}
+		}
+	}
+	return out
 }
 
 // targets checks the BENCH.md goals a scenario declares, and for every

@@ -89,6 +89,17 @@ func TestReportMediansRatiosAndTargets(t *testing.T) {
 	}
 }
 
+func TestRigLimitNotes(t *testing.T) {
+	results := []cellReport{
+		{Contender: "direct", Kind: "direct", Body: "64B", Latency: []loadReport{{LoadPct: 25, Rate: 5000, SendLagP99: 0.2}, {LoadPct: 75, Rate: 15000, SendLagP99: 4}}},
+		{Contender: "weir", Kind: "weir", Body: "64B", Latency: []loadReport{{LoadPct: 75, SendLagP99: 9}}},
+	}
+	got := rigLimitNotes(results)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "at 75% load (15,000 rps, 64B bodies) the load CPUs could not keep the schedule even with no proxy (direct: send lag p99 4.000 ms)") {
+		t.Errorf("notes %q", got)
+	}
+}
+
 func TestPrintReport(t *testing.T) {
 	var out bytes.Buffer
 	printReport(&out, fakeBench().report())
