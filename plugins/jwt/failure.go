@@ -3,10 +3,9 @@ package jwt
 import (
 	"errors"
 
-	"github.com/VictoriaMetrics/metrics"
 	gojwt "github.com/golang-jwt/jwt/v5"
 
-	"github.com/weirgw/weir/sdk"
+	"github.com/weirgw/weir/plugins/internal/bearer"
 )
 
 // reason is why a request was refused; each has a metric label, a status,
@@ -51,44 +50,23 @@ var reasonInfo = [numReasons]struct {
 	reasonJWKSUnavailable: {"jwks_unavailable", "token keys unavailable, retry later", 503},
 }
 
-// failures holds what New precomputes for answering refusals: one counter
-// and one WWW-Authenticate value per reason.
-type failures struct {
-	counters  [numReasons]*metrics.Counter
-	challenge [numReasons][]byte
-}
-
-func newFailures(route, realm string) *failures {
-	fs := &failures{}
+// newFailures prepares the refusals of an instance: a counter and a
+// WWW-Authenticate value per reason.
+func newFailures(route, realm string) *bearer.Failures[reason] {
+	refusals := make([]bearer.Refusal, numReasons)
 	for r := reason(0); r < numReasons; r++ {
 		info := reasonInfo[r]
-		fs.counters[r] = metrics.GetOrCreateCounter(`weir_auth_failures_total{plugin="jwt",route=` +
-			quoteLabel(route) + `,reason="` + info.label + `"}`)
+		refusals[r] = bearer.Refusal{Label: info.label, Status: info.status, Msg: info.msg}
 		switch {
 		case info.status != 401:
 			// A 503 is the gateway's fault, not the token's: no challenge.
 		case r == reasonMissing:
-			// RFC 6750 §3.1: a request without credentials gets no error code.
-			fs.challenge[r] = []byte(`Bearer realm="` + realm + `"`)
+			refusals[r].Challenge = bearer.Challenge(realm)
 		default:
-			fs.challenge[r] = []byte(`Bearer realm="` + realm + `", error="invalid_token", error_description="` + info.msg + `"`)
+			refusals[r].Challenge = bearer.ErrorChallenge(realm, "invalid_token", info.msg)
 		}
 	}
-	return fs
-}
-
-// fail answers the request for reason r.
-func (fs *failures) fail(c *sdk.Ctx, r reason) sdk.Status {
-	fs.counters[r].Inc()
-	info := &reasonInfo[r]
-	st := c.Fail(info.status, info.msg)
-	if ch := fs.challenge[r]; ch != nil {
-		// Deferred so it survives whatever the proxy does with the final
-		// response, and set now for a caller that writes c.Response() as is.
-		c.SetResponseHeader("WWW-Authenticate", ch)
-		c.Response().Header.SetBytesV("WWW-Authenticate", ch)
-	}
-	return st
+	return bearer.NewFailures[reason]("jwt", route, refusals)
 }
 
 // errForbiddenHeader and errAlgMismatch come from the key lookup.
@@ -133,22 +111,4 @@ func (f *filter) classify(tok *gojwt.Token, err error) reason {
 		return reasonBadAudience
 	}
 	return reasonInvalidClaims
-}
-
-// quoteLabel quotes a Prometheus label value (exposition format: escape
-// backslash, double quote and newline).
-func quoteLabel(s string) string {
-	b := make([]byte, 0, len(s)+2)
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '\\', '"':
-			b = append(b, '\\', s[i])
-		case '\n':
-			b = append(b, '\\', 'n')
-		default:
-			b = append(b, s[i])
-		}
-	}
-	return string(append(b, '"'))
 }

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/weirgw/weir/plugins/internal/bearer"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -43,7 +44,7 @@ func FuzzToken(f *testing.F) {
 			t.Fatalf("error: %v", err)
 		}
 		if st == sdk.Continue {
-			tok := string(bearer([]byte(auth), true))
+			tok := string(bearer.Token([]byte(auth), true))
 			if !valid[tok] {
 				t.Fatalf("accepted a token that was never signed: %q", auth)
 			}

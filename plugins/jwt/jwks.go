@@ -16,6 +16,8 @@ import (
 	"github.com/MicahParks/jwkset"
 	"github.com/VictoriaMetrics/metrics"
 	gojwt "github.com/golang-jwt/jwt/v5"
+
+	"github.com/weirgw/weir/plugins/internal/promlabel"
 )
 
 const (
@@ -78,7 +80,7 @@ type jwksSource struct {
 
 func newJWKSSource(cfg *config, route string, log *slog.Logger) *jwksSource {
 	ctx, cancel := context.WithCancel(context.Background())
-	lbl := `route=` + quoteLabel(route)
+	lbl := `route=` + promlabel.Quote(route)
 	return &jwksSource{
 		url:        cfg.JWKSURL,
 		client:     &http.Client{Timeout: cfg.JWKSTimeout.D()},

@@ -21,6 +21,8 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	gojwt "github.com/golang-jwt/jwt/v5"
 
+	"github.com/weirgw/weir/plugins/internal/bearer"
+	"github.com/weirgw/weir/plugins/internal/promlabel"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -36,10 +38,9 @@ type claimHeader struct {
 // filter is one jwt plugin instance. It is immutable after New except for
 // the cache and the JWKS source, which are safe for concurrent use.
 type filter struct {
-	header                string
-	headerIsAuthorization bool
-	cookie                string
-	hide                  bool
+	header bearer.Header
+	cookie string
+	hide   bool
 
 	allowed       []string
 	keyClaim      string
@@ -59,7 +60,7 @@ type filter struct {
 	cache    *tokenCache
 	cacheTTL time.Duration
 
-	fails     *failures
+	fails     *bearer.Failures[reason]
 	cacheHit  *metrics.Counter
 	cacheMiss *metrics.Counter
 }
@@ -85,23 +86,22 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 		route = b.Route
 	}
 	f := &filter{
-		header:                cfg.Header,
-		headerIsAuthorization: strings.EqualFold(cfg.Header, "Authorization"),
-		cookie:                cfg.Cookie,
-		hide:                  cfg.HideCredentials,
-		allowed:               cfg.Algorithms,
-		keyClaim:              cfg.KeyClaimName,
-		credentials:           creds,
-		issuer:                cfg.Issuer,
-		consumerClaim:         cfg.ConsumerClaim,
-		leeway:                cfg.ClockSkew.D(),
-		maxTokenBytes:         cfg.MaxTokenBytes,
-		now:                   time.Now,
-		cache:                 newTokenCache(*cfg.CacheSize),
-		cacheTTL:              cfg.CacheTTL.D(),
-		fails:                 newFailures(route, cfg.Realm),
-		cacheHit:              metrics.GetOrCreateCounter(`weir_jwt_cache_total{route=` + quoteLabel(route) + `,result="hit"}`),
-		cacheMiss:             metrics.GetOrCreateCounter(`weir_jwt_cache_total{route=` + quoteLabel(route) + `,result="miss"}`),
+		header:        bearer.NewHeader(cfg.Header),
+		cookie:        cfg.Cookie,
+		hide:          cfg.HideCredentials,
+		allowed:       cfg.Algorithms,
+		keyClaim:      cfg.KeyClaimName,
+		credentials:   creds,
+		issuer:        cfg.Issuer,
+		consumerClaim: cfg.ConsumerClaim,
+		leeway:        cfg.ClockSkew.D(),
+		maxTokenBytes: cfg.MaxTokenBytes,
+		now:           time.Now,
+		cache:         newTokenCache(*cfg.CacheSize),
+		cacheTTL:      cfg.CacheTTL.D(),
+		fails:         newFailures(route, cfg.Realm),
+		cacheHit:      metrics.GetOrCreateCounter(`weir_jwt_cache_total{route=` + promlabel.Quote(route) + `,result="hit"}`),
+		cacheMiss:     metrics.GetOrCreateCounter(`weir_jwt_cache_total{route=` + promlabel.Quote(route) + `,result="miss"}`),
 	}
 	if cfg.ConsumerClaim != "" {
 		f.consumers = make(map[string]*sdk.Consumer, len(consumers))
@@ -162,10 +162,10 @@ func (f *filter) Close() error {
 func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 	tok, src := f.extract(c)
 	if tok == nil {
-		return f.fails.fail(c, reasonMissing), nil
+		return f.fails.Fail(c, reasonMissing), nil
 	}
 	if len(tok) > f.maxTokenBytes {
-		return f.fails.fail(c, reasonTooLarge), nil
+		return f.fails.Fail(c, reasonTooLarge), nil
 	}
 	var id *identity
 	if f.cache != nil {
@@ -178,11 +178,11 @@ func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 	}
 	if id == nil {
 		if !wellFormed(tok) {
-			return f.fails.fail(c, reasonMalformed), nil
+			return f.fails.Fail(c, reasonMalformed), nil
 		}
 		var r reason
 		if id, r = f.verify(tok); id == nil {
-			return f.fails.fail(c, r), nil
+			return f.fails.Fail(c, r), nil
 		}
 		if f.cache != nil {
 			f.cache.put(tok, id, f.now().UnixNano())
@@ -322,7 +322,7 @@ func (f *filter) apply(c *sdk.Ctx, id *identity, src tokenSource) {
 	if f.hide {
 		switch src {
 		case fromHeader:
-			h.Del(f.header)
+			h.Del(f.header.Name())
 		case fromCookie:
 			h.DelCookie(f.cookie)
 		}

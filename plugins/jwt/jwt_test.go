@@ -267,30 +267,6 @@ func TestHeaderValue(t *testing.T) {
 	}
 }
 
-func TestBearerParse(t *testing.T) {
-	cases := []struct {
-		in       string
-		required bool
-		want     string
-	}{
-		{"Bearer abc", true, "abc"},
-		{"bEaReR   abc  ", true, "abc"},
-		{"Bearer\tabc", true, "abc"},
-		{"Bearerabc", true, ""},
-		{"Bearer ", true, ""},
-		{"Basic abc", true, ""},
-		{"abc", true, ""},
-		{"abc", false, "abc"},
-		{"Bearer abc", false, "abc"},
-		{"  ", false, ""},
-	}
-	for _, tc := range cases {
-		if got := string(bearer([]byte(tc.in), tc.required)); got != tc.want {
-			t.Errorf("bearer(%q, %v) = %q, want %q", tc.in, tc.required, got, tc.want)
-		}
-	}
-}
-
 func TestWellFormed(t *testing.T) {
 	cases := map[string]bool{
 		"a.b.c": true, "aB-_9.x.y": true,

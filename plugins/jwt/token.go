@@ -1,8 +1,6 @@
 package jwt
 
 import (
-	"bytes"
-
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -19,12 +17,8 @@ const (
 // that must not be kept, and where it came from.
 func (f *filter) extract(c *sdk.Ctx) ([]byte, tokenSource) {
 	h := &c.Request().Header
-	if f.header != "" {
-		if v := h.Peek(f.header); len(v) > 0 {
-			if t := bearer(v, f.headerIsAuthorization); t != nil {
-				return t, fromHeader
-			}
-		}
+	if t := f.header.Token(h); t != nil {
+		return t, fromHeader
 	}
 	if f.cookie != "" {
 		if v := h.Cookie(f.cookie); len(v) > 0 {
@@ -32,41 +26,6 @@ func (f *filter) extract(c *sdk.Ctx) ([]byte, tokenSource) {
 		}
 	}
 	return nil, fromNone
-}
-
-// bearer returns the token of an RFC 6750 §2.1 credentials value,
-// `Bearer 1*SP b64token`, with the scheme matched case-insensitively (RFC
-// 9110 §11.1). For a header other than Authorization the scheme is
-// optional. It returns nil when the value is not a bearer credential
-// (Basic, a bare "Bearer", ...).
-func bearer(v []byte, required bool) []byte {
-	const scheme = "bearer"
-	if len(v) > len(scheme) && (v[len(scheme)] == ' ' || v[len(scheme)] == '\t') && asciiEqualFold(v[:len(scheme)], scheme) {
-		v = v[len(scheme):]
-	} else if required {
-		return nil
-	}
-	v = bytes.Trim(v, " \t")
-	if len(v) == 0 {
-		return nil
-	}
-	return v
-}
-
-func asciiEqualFold(b []byte, lower string) bool {
-	if len(b) != len(lower) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		ch := b[i]
-		if 'A' <= ch && ch <= 'Z' {
-			ch += 'a' - 'A'
-		}
-		if ch != lower[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // wellFormed is the shape check run before any parsing, in time linear in

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weirgw/weir/plugins/internal/bearer"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -149,10 +150,8 @@ func parseConfig(raw []byte) (*config, error) {
 	if cfg.Realm == "" {
 		cfg.Realm = defaultRealm
 	}
-	for i := 0; i < len(cfg.Realm); i++ {
-		if ch := cfg.Realm[i]; ch < 0x20 || ch == '"' || ch == '\\' || ch >= 0x7f {
-			return nil, errors.New("realm must be printable ASCII without quotes or backslashes")
-		}
+	if err := bearer.ValidRealm(cfg.Realm); err != nil {
+		return nil, err
 	}
 	return &cfg, nil
 }

@@ -1,11 +1,7 @@
 package oauth2introspection
 
 import (
-	"strings"
-
-	"github.com/VictoriaMetrics/metrics"
-
-	"github.com/weirgw/weir/sdk"
+	"github.com/weirgw/weir/plugins/internal/bearer"
 )
 
 // reason is why a request was refused.
@@ -30,68 +26,29 @@ var reasonInfo = [numReasons]struct{ label, msg string }{
 	reasonScope:     {"insufficient_scope", "insufficient scope"},
 }
 
-// failures holds the per-reason status, counter and WWW-Authenticate value,
-// all prepared in New.
-type failures struct {
-	status    [numReasons]int
-	counters  [numReasons]*metrics.Counter
-	challenge [numReasons][]byte
-}
-
-func newFailures(route, realm string, onError int, required []string) *failures {
-	fs := &failures{}
-	r := `Bearer realm="` + realm + `"`
+// newFailures prepares the refusals of an instance: per reason a status,
+// a counter and a WWW-Authenticate value.
+func newFailures(route, realm string, onError int, required []string) *bearer.Failures[reason] {
+	refusals := make([]bearer.Refusal, numReasons)
 	for i := reason(0); i < numReasons; i++ {
 		info := reasonInfo[i]
-		fs.counters[i] = metrics.GetOrCreateCounter(`weir_auth_failures_total{plugin="oauth2_introspection",route=` +
-			quoteLabel(route) + `,reason="` + info.label + `"}`)
-		fs.status[i] = 401
+		rf := bearer.Refusal{Label: info.label, Status: 401, Msg: info.msg}
 		switch i {
 		case reasonMissing:
-			// RFC 6750 §3.1: no error code when no credentials were sent.
-			fs.challenge[i] = []byte(r)
+			rf.Challenge = bearer.Challenge(realm)
 		case reasonScope:
 			// RFC 6750 §3.1: insufficient_scope is a 403 naming the scope.
-			fs.status[i] = 403
-			fs.challenge[i] = []byte(r + `, error="insufficient_scope", error_description="` + info.msg +
-				`", scope="` + strings.Join(required, " ") + `"`)
+			rf.Status = 403
+			rf.Challenge = bearer.InsufficientScopeChallenge(realm, info.msg, required)
 		case reasonError:
-			fs.status[i] = onError
+			rf.Status = onError
 			if onError == 401 {
-				fs.challenge[i] = []byte(r + `, error="invalid_token", error_description="` + info.msg + `"`)
+				rf.Challenge = bearer.ErrorChallenge(realm, "invalid_token", info.msg)
 			}
 		default:
-			fs.challenge[i] = []byte(r + `, error="invalid_token", error_description="` + info.msg + `"`)
+			rf.Challenge = bearer.ErrorChallenge(realm, "invalid_token", info.msg)
 		}
+		refusals[i] = rf
 	}
-	return fs
-}
-
-func (fs *failures) fail(c *sdk.Ctx, r reason) sdk.Status {
-	fs.counters[r].Inc()
-	st := c.Fail(fs.status[r], reasonInfo[r].msg)
-	if ch := fs.challenge[r]; ch != nil {
-		// Deferred so it survives whatever the proxy does with the final
-		// response, and set now for a caller that writes c.Response() as is.
-		c.SetResponseHeader("WWW-Authenticate", ch)
-		c.Response().Header.SetBytesV("WWW-Authenticate", ch)
-	}
-	return st
-}
-
-// quoteLabel quotes a Prometheus label value.
-func quoteLabel(s string) string {
-	b := make([]byte, 0, len(s)+2)
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '\\', '"':
-			b = append(b, '\\', s[i])
-		case '\n':
-			b = append(b, '\\', 'n')
-		default:
-			b = append(b, s[i])
-		}
-	}
-	return string(append(b, '"'))
+	return bearer.NewFailures[reason]("oauth2_introspection", route, refusals)
 }

@@ -22,6 +22,8 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/weirgw/weir/plugins/internal/bearer"
+	"github.com/weirgw/weir/plugins/internal/promlabel"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -32,11 +34,10 @@ func init() {
 // filter is one plugin instance; immutable after New except for the
 // caches and the single-flight group, which are safe for concurrent use.
 type filter struct {
-	header                string
-	headerIsAuthorization bool
-	query                 string
-	hide                  bool
-	maxTokenBytes         int
+	header        bearer.Header
+	query         string
+	hide          bool
+	maxTokenBytes int
 
 	client      *client
 	timeout     time.Duration
@@ -52,7 +53,7 @@ type filter struct {
 	log      *slog.Logger
 	logLimit logLimiter
 
-	fails       *failures
+	fails       *bearer.Failures[reason]
 	reqActive   *metrics.Counter
 	reqInactive *metrics.Counter
 	reqError    *metrics.Counter
@@ -84,7 +85,7 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 	if err != nil {
 		return nil, err
 	}
-	lbl := `route=` + quoteLabel(route)
+	lbl := `route=` + promlabel.Quote(route)
 	req := func(result string) *metrics.Counter {
 		return metrics.GetOrCreateCounter(`weir_introspection_requests_total{` + lbl + `,result="` + result + `"}`)
 	}
@@ -92,29 +93,28 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 		return metrics.GetOrCreateCounter(`weir_introspection_cache_total{` + lbl + `,result="` + result + `"}`)
 	}
 	f := &filter{
-		header:                cfg.Header,
-		headerIsAuthorization: strings.EqualFold(cfg.Header, "Authorization"),
-		query:                 cfg.Query,
-		hide:                  cfg.HideCredentials,
-		maxTokenBytes:         cfg.MaxTokenBytes,
-		client:                newClient(cfg),
-		timeout:               cfg.Timeout.d,
-		cacheTTL:              cfg.CacheTTL.d,
-		negativeTTL:           cfg.NegativeTTL.d,
-		required:              cfg.RequiredScopes,
-		consumers:             ix,
-		mem:                   newMemCache(*cfg.CacheSize),
-		now:                   time.Now,
-		log:                   log,
-		fails:                 newFailures(route, cfg.Realm, cfg.OnError, cfg.RequiredScopes),
-		reqActive:             req("active"),
-		reqInactive:           req("inactive"),
-		reqError:              req("error"),
-		hitMem:                cache("hit"),
-		hitRedis:              cache("redis_hit"),
-		miss:                  cache("miss"),
-		redisErr:              cache("redis_error"),
-		latency:               sdk.GetOrCreateHistogram(`weir_introspection_duration_seconds{` + lbl + `}`),
+		header:        bearer.NewHeader(cfg.Header),
+		query:         cfg.Query,
+		hide:          cfg.HideCredentials,
+		maxTokenBytes: cfg.MaxTokenBytes,
+		client:        newClient(cfg),
+		timeout:       cfg.Timeout.d,
+		cacheTTL:      cfg.CacheTTL.d,
+		negativeTTL:   cfg.NegativeTTL.d,
+		required:      cfg.RequiredScopes,
+		consumers:     ix,
+		mem:           newMemCache(*cfg.CacheSize),
+		now:           time.Now,
+		log:           log,
+		fails:         newFailures(route, cfg.Realm, cfg.OnError, cfg.RequiredScopes),
+		reqActive:     req("active"),
+		reqInactive:   req("inactive"),
+		reqError:      req("error"),
+		hitMem:        cache("hit"),
+		hitRedis:      cache("redis_hit"),
+		miss:          cache("miss"),
+		redisErr:      cache("redis_error"),
+		latency:       sdk.GetOrCreateHistogram(`weir_introspection_duration_seconds{` + lbl + `}`),
 	}
 	if b != nil && b.Redis != nil {
 		f.redis = &redisCache{client: b.Redis, timeout: cfg.RedisTimeout.d}
@@ -133,13 +133,13 @@ func (f *filter) Close() error {
 func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 	tok, src := f.extract(c)
 	if tok == nil {
-		return f.fails.fail(c, reasonMissing), nil
+		return f.fails.Fail(c, reasonMissing), nil
 	}
 	if len(tok) > f.maxTokenBytes {
-		return f.fails.fail(c, reasonTooLarge), nil
+		return f.fails.Fail(c, reasonTooLarge), nil
 	}
 	if !b64token(tok) {
-		return f.fails.fail(c, reasonMalformed), nil
+		return f.fails.Fail(c, reasonMalformed), nil
 	}
 	key := sha256.Sum256(tok)
 	nowMs := f.now().UnixMilli()
@@ -155,14 +155,14 @@ func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 		// request does, so the view into the request is not kept.
 		e, err, _ = f.flight.do(key, func() (*entry, error) { return f.resolve(&key, tok) })
 		if err != nil || e == nil {
-			return f.fails.fail(c, reasonError), nil
+			return f.fails.Fail(c, reasonError), nil
 		}
 	}
 	if !e.active {
-		return f.fails.fail(c, reasonInactive), nil
+		return f.fails.Fail(c, reasonInactive), nil
 	}
 	if !e.scopesOK {
-		return f.fails.fail(c, reasonScope), nil
+		return f.fails.Fail(c, reasonScope), nil
 	}
 	c.SetConsumer(e.consumer, e.credential)
 	for _, s := range e.scopes {

@@ -1,8 +1,6 @@
 package oauth2introspection
 
 import (
-	"bytes"
-
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -18,12 +16,8 @@ const (
 // where it came from: the header first, then the query parameter.
 func (f *filter) extract(c *sdk.Ctx) ([]byte, tokenSource) {
 	req := c.Request()
-	if f.header != "" {
-		if v := req.Header.Peek(f.header); len(v) > 0 {
-			if t := bearer(v, f.headerIsAuthorization); t != nil {
-				return t, fromHeader
-			}
-		}
+	if t := f.header.Token(&req.Header); t != nil {
+		return t, fromHeader
 	}
 	if f.query != "" {
 		if v := req.URI().QueryArgs().Peek(f.query); len(v) > 0 {
@@ -36,40 +30,10 @@ func (f *filter) extract(c *sdk.Ctx) ([]byte, tokenSource) {
 func (f *filter) hideToken(c *sdk.Ctx, src tokenSource) {
 	switch src {
 	case fromHeader:
-		c.Request().Header.Del(f.header)
+		c.Request().Header.Del(f.header.Name())
 	case fromQuery:
 		c.Request().URI().QueryArgs().Del(f.query)
 	}
-}
-
-// bearer returns the token of `Bearer 1*SP b64token` (RFC 6750 §2.1), the
-// scheme matched case-insensitively; for headers other than Authorization
-// the scheme is optional. nil when v is not a bearer credential.
-func bearer(v []byte, required bool) []byte {
-	const scheme = "bearer"
-	if len(v) > len(scheme) && (v[len(scheme)] == ' ' || v[len(scheme)] == '\t') && equalFold(v[:len(scheme)], scheme) {
-		v = v[len(scheme):]
-	} else if required {
-		return nil
-	}
-	v = bytes.Trim(v, " \t")
-	if len(v) == 0 {
-		return nil
-	}
-	return v
-}
-
-func equalFold(b []byte, lower string) bool {
-	for i := 0; i < len(b); i++ {
-		ch := b[i]
-		if 'A' <= ch && ch <= 'Z' {
-			ch += 'a' - 'A'
-		}
-		if ch != lower[i] {
-			return false
-		}
-	}
-	return len(b) == len(lower)
 }
 
 // b64token reports whether tok matches RFC 6750 §2.1's
