@@ -1,0 +1,192 @@
+package wasm
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// minInitTimeout bounds the guest's start-up callbacks (_initialize,
+// proxy_on_vm_start, proxy_on_configure), run once per instance: a Go or
+// Rust runtime initialises itself there and a filter may parse a large
+// configuration, so it gets at least this long even when the per-request
+// timeout is a few milliseconds. A variable for tests.
+var minInitTimeout = 5 * time.Second
+
+const (
+	defaultTimeout = 20 * time.Millisecond
+	maxTimeout     = time.Minute
+
+	defaultMemoryLimitMB = 64
+	// maxMemoryLimitMB is the whole 32-bit address space of a wasm32
+	// module (65536 pages of 64 KiB).
+	maxMemoryLimitMB = 4096
+	pagesPerMB       = 16
+
+	maxPoolSize = 1024
+	// maxModuleBytes bounds what is read from `module`. Guests built with
+	// the standard Go toolchain are a few MiB; Rust and TinyGo ones far
+	// less. A config pointing at a huge file should fail fast.
+	maxModuleBytes = 64 << 20
+)
+
+// Config is the plugin's `config` object.
+type Config struct {
+	// Module is the path of the .wasm file; relative paths are relative to
+	// the working directory of the gateway process.
+	Module string `json:"module"`
+	// Config is handed to the guest as its plugin configuration
+	// (proxy_on_configure / PLUGIN_CONFIGURATION): a string as its bytes,
+	// an object as compact JSON.
+	Config json.RawMessage `json:"config"`
+	// MemoryLimitMB caps the linear memory of each module instance.
+	// Default 64.
+	MemoryLimitMB *int `json:"memory_limit_mb"`
+	// Timeout bounds one guest callback. Default 20ms.
+	Timeout *Duration `json:"timeout"`
+	// PoolSize is how many module instances serve requests (each one runs
+	// one callback at a time). Default GOMAXPROCS.
+	PoolSize int `json:"pool_size"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("20ms",
+// "1s"). A bare number is refused, as in the rest of the config: "5"
+// could mean seconds or milliseconds.
+type Duration time.Duration
+
+// UnmarshalJSON reads a duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf(`timeout: must be a string such as "20ms", got %s`, b)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf(`timeout: invalid duration %q; use a number with a unit such as "20ms"`, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes the canonical string form.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// settings is a validated Config.
+type settings struct {
+	path        string
+	name        string // the module's file name without .wasm: the plugin_name property
+	binary      []byte
+	guestConfig []byte
+	memoryPages uint32
+	timeout     time.Duration
+	initTimeout time.Duration
+	poolSize    int
+}
+
+// validate checks cfg and reads the module file.
+func validate(cfg *Config) (*settings, error) {
+	s := &settings{timeout: defaultTimeout, poolSize: cfg.PoolSize}
+	if cfg.Module == "" {
+		return nil, errors.New("module is required: set it to the path of a Proxy-Wasm .wasm file")
+	}
+	if cfg.Timeout != nil {
+		s.timeout = time.Duration(*cfg.Timeout)
+	}
+	if s.timeout <= 0 || s.timeout > maxTimeout {
+		return nil, fmt.Errorf("timeout must be > 0 and at most %s, got %s", maxTimeout, s.timeout)
+	}
+	s.initTimeout = max(s.timeout, minInitTimeout)
+	mb := defaultMemoryLimitMB
+	if cfg.MemoryLimitMB != nil {
+		mb = *cfg.MemoryLimitMB
+	}
+	if mb < 1 || mb > maxMemoryLimitMB {
+		return nil, fmt.Errorf("memory_limit_mb must be between 1 and %d, got %d; omit it for %d", maxMemoryLimitMB, mb, defaultMemoryLimitMB)
+	}
+	s.memoryPages = uint32(mb * pagesPerMB)
+	switch {
+	case s.poolSize == 0:
+		s.poolSize = runtime.GOMAXPROCS(0)
+	case s.poolSize < 0 || s.poolSize > maxPoolSize:
+		return nil, fmt.Errorf("pool_size must be between 1 and %d, got %d; omit it for GOMAXPROCS", maxPoolSize, s.poolSize)
+	}
+	gc, err := guestConfig(cfg.Config)
+	if err != nil {
+		return nil, err
+	}
+	s.guestConfig = gc
+
+	s.path = cfg.Module
+	s.name = strings.TrimSuffix(filepath.Base(cfg.Module), ".wasm")
+	if s.binary, err = readModule(cfg.Module); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// guestConfig turns `config` into the bytes the guest reads: a JSON string
+// becomes its contents, an object its compact JSON encoding.
+func guestConfig(raw json.RawMessage) ([]byte, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil, nil
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		return []byte(s), nil
+	case '{':
+		var b bytes.Buffer
+		if err := json.Compact(&b, raw); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		return b.Bytes(), nil
+	}
+	return nil, fmt.Errorf("config must be a string or an object (it is passed to the guest's proxy_on_configure), got %s", abbreviate(raw))
+}
+
+// wasmMagic starts every WebAssembly binary module
+// (https://webassembly.github.io/spec/core/binary/modules.html#binary-module).
+var wasmMagic = []byte{0x00, 'a', 's', 'm'}
+
+func readModule(path string) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("module: cannot read the module: %w", err)
+	}
+	defer fh.Close()
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(io.LimitReader(fh, maxModuleBytes+1)); err != nil {
+		return nil, fmt.Errorf("module: cannot read the module: %w", err)
+	}
+	if buf.Len() > maxModuleBytes {
+		return nil, fmt.Errorf("module: %s is more than %d bytes", path, maxModuleBytes)
+	}
+	b := buf.Bytes()
+	if !bytes.HasPrefix(b, wasmMagic) {
+		if bytes.HasPrefix(bytes.TrimSpace(b), []byte("(module")) {
+			return nil, fmt.Errorf("module: %s is WebAssembly text (WAT); compile it to a binary .wasm first (wat2wasm)", path)
+		}
+		return nil, fmt.Errorf("module: %s is not a WebAssembly binary (it does not start with \\0asm)", path)
+	}
+	return b, nil
+}
+
+func abbreviate(b []byte) string {
+	if len(b) > 40 {
+		return string(b[:40]) + "..."
+	}
+	return string(b)
+}

@@ -1,0 +1,400 @@
+package wasm
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+	"github.com/weirgw/weir/sdk"
+)
+
+// phase is what an instance is running a callback for; it decides which
+// header maps and buffers the host functions may touch.
+type phase uint8
+
+const (
+	// phaseRoot: start-up callbacks, no request.
+	phaseRoot phase = iota
+	// phaseRequest: proxy_on_request_headers / _body.
+	phaseRequest
+	// phaseResponse: proxy_on_response_headers / _body.
+	phaseResponse
+	// phaseLog: proxy_on_done, proxy_on_log, proxy_on_delete.
+	phaseLog
+)
+
+// instance is one instantiated guest module. A wasm module instance is
+// single-threaded: it belongs to one slot, and only the goroutine holding
+// the slot's lock may call into it or touch its per-call fields. Many
+// requests keep HTTP contexts in the same instance at once (the guest
+// tracks them by context ID), as in Envoy, where one VM per worker serves
+// every stream of that worker.
+//
+// An instance is also the context.Context of every call into it: wazero
+// hands that context to host functions, which is how they find the
+// instance, and watches its Done channel, which the deadline timer closes
+// to stop a runaway guest (RuntimeConfig.WithCloseOnContextDone). Using
+// the instance itself avoids allocating a context per call.
+type instance struct {
+	f   *filter
+	mod api.Module
+	mem api.Memory
+
+	// The guest's callbacks; nil when the module does not export one.
+	onContextCreate   api.Function
+	onRequestHeaders  api.Function
+	onRequestBody     api.Function
+	onResponseHeaders api.Function
+	onResponseBody    api.Function
+	onDone            api.Function
+	onLog             api.Function
+	onDelete          api.Function
+	malloc            api.Function
+
+	// stack holds the parameters and results of a call into the guest;
+	// wazero requires room for max(params, results).
+	stack      [8]uint64
+	allocStack [1]uint64
+
+	// Deadline: the timer closes done (after setting expired) when a call
+	// runs past its timeout; wazero then closes the module, which stops
+	// the guest at its next loop back-edge or call.
+	timer   *time.Timer
+	done    chan struct{}
+	expired atomic.Bool
+
+	// spent: timed out, trapped or closed. It is never called again; the
+	// slot drops it.
+	spent bool
+	// nextID numbers HTTP contexts; 1 is the root context.
+	nextID uint32
+
+	// Per call, cleared by end. rs and c are nil in root callbacks.
+	rs      *reqState
+	c       *sdk.Ctx
+	phase   phase
+	inAlloc bool  // inside the guest's allocator: host functions refuse to run
+	fault   error // set by a host function when the instance cannot go on
+
+	// Scratch buffers reused across calls (never shared with the guest
+	// beyond a call).
+	buf     []byte // what copyOut hands the guest
+	body    []byte // a body being rebuilt by proxy_set_buffer_bytes
+	kvs     []kv
+	pseudo  [3][]byte
+	names   []byte // setPairs: the names to delete, back to back
+	ends    []int  // setPairs: where each name ends in names
+	pathBuf []byte // setPath: the decoded path
+
+	stdout, stderr *logWriter
+}
+
+var _ context.Context = (*instance)(nil)
+
+// Deadline implements context.Context: the deadline is enforced by the
+// timer, not advertised.
+func (in *instance) Deadline() (time.Time, bool) { return time.Time{}, false }
+
+// Done implements context.Context.
+func (in *instance) Done() <-chan struct{} { return in.done }
+
+// Err implements context.Context. wazero reads it once Done is closed to
+// choose the exit code (DeadlineExceeded → sys.ExitCodeDeadlineExceeded).
+func (in *instance) Err() error {
+	if in.expired.Load() {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+type instanceKey struct{}
+
+// Value implements context.Context; host functions find the instance by
+// a type assertion on the context, this is the fallback should wazero
+// ever wrap it.
+func (in *instance) Value(key any) any {
+	if key == (instanceKey{}) {
+		return in
+	}
+	return nil
+}
+
+func instanceOf(ctx context.Context) *instance {
+	if in, ok := ctx.(*instance); ok {
+		return in
+	}
+	in, _ := ctx.Value(instanceKey{}).(*instance)
+	return in
+}
+
+// newInstance instantiates the compiled module and runs its start-up
+// callbacks: _initialize (or _start), proxy_on_context_create for the root
+// context, proxy_on_vm_start and proxy_on_configure with the plugin config.
+func (f *filter) newInstance() (*instance, error) {
+	in := &instance{f: f, done: make(chan struct{}), nextID: rootContextID}
+	in.timer = time.AfterFunc(time.Hour, in.expire)
+	in.timer.Stop()
+	in.stdout = &logWriter{log: f.log, level: slog.LevelInfo, stream: "stdout"}
+	in.stderr = &logWriter{log: f.log, level: slog.LevelError, stream: "stderr"}
+	// No filesystem, environment or arguments. Real clocks and
+	// randomness: wazero's defaults are deterministic fakes, which would
+	// give every instance the same "random" numbers (and the same map
+	// hash seeds inside a Go guest).
+	cfg := wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions().
+		WithStdout(in.stdout).
+		WithStderr(in.stderr).
+		WithSysWalltime().
+		WithSysNanotime().
+		WithRandSource(rand.Reader)
+	mod, err := f.rt.InstantiateModule(in, f.compiled, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("instantiating the module: %s", firstLine(err))
+	}
+	in.mod = mod
+	in.mem = mod.Memory()
+	if in.mem == nil {
+		mod.Close(context.Background())
+		return nil, errors.New("the module has no memory")
+	}
+	in.onContextCreate = mod.ExportedFunction("proxy_on_context_create")
+	in.onRequestHeaders = mod.ExportedFunction("proxy_on_request_headers")
+	in.onRequestBody = mod.ExportedFunction("proxy_on_request_body")
+	in.onResponseHeaders = mod.ExportedFunction("proxy_on_response_headers")
+	in.onResponseBody = mod.ExportedFunction("proxy_on_response_body")
+	in.onDone = mod.ExportedFunction("proxy_on_done")
+	in.onLog = mod.ExportedFunction("proxy_on_log")
+	in.onDelete = mod.ExportedFunction("proxy_on_delete")
+	if in.malloc = mod.ExportedFunction("proxy_on_memory_allocate"); in.malloc == nil {
+		in.malloc = mod.ExportedFunction("malloc")
+	}
+	if err := in.start(); err != nil {
+		in.close()
+		return nil, err
+	}
+	return in, nil
+}
+
+// start runs the start-up callbacks under the init timeout.
+func (in *instance) start() error {
+	s := in.f.s
+	in.begin(nil, nil, phaseRoot)
+	defer in.end()
+	// Per the ABI: _initialize (then main, if exported) for reactors,
+	// otherwise _start.
+	if fn := in.mod.ExportedFunction("_initialize"); fn != nil {
+		if _, err := in.call(fn, "_initialize", s.initTimeout, 0, 0, 0); err != nil {
+			return err
+		}
+		if fn := in.mod.ExportedFunction("main"); fn != nil && len(fn.Definition().ParamTypes()) == 2 {
+			if _, err := in.call(fn, "main", s.initTimeout, 0, 0, 0); err != nil {
+				return err
+			}
+		}
+	} else if fn := in.mod.ExportedFunction("_start"); fn != nil {
+		if _, err := in.call(fn, "_start", s.initTimeout, 0, 0, 0); err != nil {
+			return err
+		}
+	}
+	if in.mod.IsClosed() {
+		return errors.New("the module exited while starting; build it as a reactor (Go: -buildmode=c-shared, Rust: crate-type cdylib)")
+	}
+	if _, err := in.call(in.onContextCreate, "proxy_on_context_create", s.initTimeout, rootContextID, 0, 0); err != nil {
+		return err
+	}
+	if fn := in.mod.ExportedFunction("proxy_on_vm_start"); fn != nil {
+		ok, err := in.call(fn, "proxy_on_vm_start", s.initTimeout, rootContextID, 0, 0)
+		if err != nil {
+			return err
+		}
+		if uint32(ok) == 0 {
+			return errors.New("the guest's proxy_on_vm_start returned false (see its log lines)")
+		}
+	}
+	if fn := in.mod.ExportedFunction("proxy_on_configure"); fn != nil {
+		ok, err := in.call(fn, "proxy_on_configure", s.initTimeout, rootContextID, uint64(len(s.guestConfig)), 0)
+		if err != nil {
+			return err
+		}
+		if uint32(ok) == 0 {
+			return errors.New("the guest refused its configuration: proxy_on_configure returned false (see its log lines)")
+		}
+	}
+	return nil
+}
+
+// begin prepares a call for request state rs (nil for root callbacks).
+func (in *instance) begin(rs *reqState, c *sdk.Ctx, p phase) {
+	in.rs, in.c, in.phase = rs, c, p
+}
+
+// end clears what begin set, so that nothing of a request stays in a
+// shared instance.
+func (in *instance) end() {
+	in.rs, in.c, in.phase = nil, nil, phaseRoot
+	in.fault = nil
+}
+
+// newContextID returns an HTTP context ID unused in this instance.
+func (in *instance) newContextID() uint32 {
+	in.nextID++
+	if in.nextID <= rootContextID { // wrapped after 4 billion requests
+		in.nextID = rootContextID + 1
+	}
+	return in.nextID
+}
+
+// call runs fn with up to three parameters under timeout and returns its
+// first result. Any failure (a trap, the timeout, a host function's fault)
+// marks the instance spent; the error names the callback.
+func (in *instance) call(fn api.Function, name string, timeout time.Duration, a, b, c uint64) (uint64, error) {
+	if in.spent {
+		return 0, errSpent
+	}
+	in.stack[0], in.stack[1], in.stack[2] = a, b, c
+	in.timer.Reset(timeout)
+	err := fn.CallWithStack(in, in.stack[:])
+	if !in.timer.Stop() {
+		// The deadline fired, maybe just as the guest returned: the module
+		// is (being) closed and cannot serve another call.
+		in.spent = true
+		if err == nil {
+			in.f.log.Warn("wasm callback finished at its deadline; the instance is replaced", "callback", name)
+		}
+	}
+	if err == nil && in.fault != nil {
+		err = in.fault
+	}
+	if err == nil {
+		return in.stack[0], nil
+	}
+	in.spent = true
+	if in.expired.Load() || isDeadline(err) {
+		in.f.timeouts.Inc()
+		return 0, &callError{name: name, timeout: timeout}
+	}
+	return 0, &callError{name: name, err: err}
+}
+
+var errSpent = errors.New("wasm: the module instance was discarded after a failure")
+
+// callError is a failed call into the guest.
+type callError struct {
+	name    string
+	timeout time.Duration // non-zero when the deadline stopped it
+	err     error
+}
+
+func (e *callError) Error() string {
+	if e.timeout > 0 {
+		return fmt.Sprintf("wasm: %s did not finish within the %s timeout", e.name, e.timeout)
+	}
+	return fmt.Sprintf("wasm: %s: %s", e.name, firstLine(e.err))
+}
+
+func (e *callError) Unwrap() error { return e.err }
+
+func isDeadline(err error) bool {
+	var ee *sys.ExitError
+	return errors.As(err, &ee) && ee.ExitCode() == sys.ExitCodeDeadlineExceeded
+}
+
+// firstLine drops wazero's wasm stack trace from an error message.
+func firstLine(err error) string {
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// expire runs on the timer's goroutine.
+func (in *instance) expire() {
+	if in.expired.CompareAndSwap(false, true) {
+		close(in.done)
+	}
+}
+
+// close releases the module. The slot no longer refers to in.
+func (in *instance) close() {
+	in.spent = true
+	in.timer.Stop()
+	if in.mod != nil {
+		_ = in.mod.Close(context.Background())
+	}
+}
+
+// alloc reserves size bytes in guest memory through the guest's
+// allocator. It runs guest code: any view of guest memory taken before it
+// may be stale afterwards (memory can grow), and host functions called
+// from inside the allocator are refused so that they cannot reuse the
+// scratch buffers being copied out.
+func (in *instance) alloc(size uint32) (uint32, status) {
+	in.inAlloc = true
+	in.allocStack[0] = uint64(size)
+	err := in.malloc.CallWithStack(in, in.allocStack[:])
+	in.inAlloc = false
+	if err != nil {
+		if in.fault == nil {
+			in.fault = fmt.Errorf("the guest's allocator failed: %s", firstLine(err))
+		}
+		return 0, statusInternalFailure
+	}
+	p := uint32(in.allocStack[0])
+	if p == 0 {
+		// "Returning 0 indicates failure."
+		return 0, statusInvalidMemoryAccess
+	}
+	return p, statusOK
+}
+
+// read returns a view of size bytes of guest memory at ptr, bounds
+// checked. The view is only valid until the guest runs again.
+func (in *instance) read(ptr, size uint32) ([]byte, bool) {
+	if size == 0 {
+		return nil, true
+	}
+	return in.mem.Read(ptr, size)
+}
+
+// returnSlot reports whether a 4-byte return slot at ptr is writable.
+func (in *instance) returnSlot(ptr uint32) bool {
+	_, ok := in.mem.Read(ptr, 4)
+	return ok
+}
+
+// copyOut hands data to the guest the way every ABI getter does: it
+// allocates len(data) bytes with the guest's allocator, copies data there
+// and writes the address and size into the guest's return slots. data
+// must not alias guest memory.
+func (in *instance) copyOut(data []byte, retPtr, retSize uint32) status {
+	if !in.returnSlot(retPtr) || !in.returnSlot(retSize) {
+		return statusInvalidMemoryAccess
+	}
+	var addr uint32
+	if len(data) > 0 {
+		if uint64(len(data)) > uint64(in.mem.Size()) {
+			return statusInvalidMemoryAccess // cannot fit; do not ask the guest for it
+		}
+		var st status
+		if addr, st = in.alloc(uint32(len(data))); st != statusOK {
+			return st
+		}
+		if !in.mem.Write(addr, data) {
+			return statusInvalidMemoryAccess
+		}
+	}
+	if !in.mem.WriteUint32Le(retPtr, addr) || !in.mem.WriteUint32Le(retSize, uint32(len(data))) {
+		return statusInvalidMemoryAccess
+	}
+	return statusOK
+}

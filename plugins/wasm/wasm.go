@@ -1,0 +1,301 @@
+// Package wasm is the wasm plugin: a host for Proxy-Wasm HTTP filters (ABI
+// 0.2.1, https://github.com/proxy-wasm/spec) on the wazero runtime, so that
+// filters written for Envoy with the Go, Rust or C++ SDKs run in Weir.
+//
+// The module is compiled once when the config loads. Requests are served
+// by a fixed pool of module instances; each request creates an HTTP
+// context in one of them and calls proxy_on_request_headers (OnRequest),
+// proxy_on_response_headers (OnResponse) and proxy_on_done / _log /
+// _delete (OnLog). The guest is sandboxed: no filesystem, environment or
+// network, a memory cap, and a timeout on every callback. See README.md
+// for the supported ABI and the limits.
+package wasm
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/tetratelabs/wazero"
+	"github.com/weirgw/weir/sdk"
+)
+
+func init() { sdk.Register(sdk.Factory{Name: "wasm", New: New}) }
+
+// filter is one wasm plugin instance, shared by all requests of a
+// snapshot. Everything it holds is either immutable after New or safe for
+// concurrent use; per-request state lives in a reqState, per-call state in
+// the instance being called.
+type filter struct {
+	s          *settings
+	log        *slog.Logger
+	rt         wazero.Runtime
+	compiled   wazero.CompiledModule
+	pool       *pool
+	pluginName []byte
+
+	// What the module exports, known from the compiled module.
+	hasRequest, hasResponse, hasLog bool
+
+	guestMetrics *guestMetrics
+	shared       *sharedData
+
+	errors     *metrics.Counter
+	timeouts   *metrics.Counter
+	pauseWarn  atomic.Bool
+	tickWarned atomic.Bool
+}
+
+var (
+	_ sdk.ResponseFilter = (*filter)(nil)
+	_ sdk.LogFilter      = (*filter)(nil)
+	_ sdk.Starter        = (*filter)(nil)
+	_ sdk.Closer         = (*filter)(nil)
+)
+
+// New validates the config, compiles the module, checks that it is a
+// Proxy-Wasm 0.2.x guest, and starts one instance (which runs the guest's
+// proxy_on_configure, so a configuration the guest refuses is a config
+// error). It starts no background goroutine: the rest of the pool is
+// made by Start, or on first use.
+func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
+	var cfg Config
+	if err := sdk.DecodeConfig(raw, &cfg); err != nil {
+		return nil, err
+	}
+	s, err := validate(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	label := b.Route
+	if label == "" {
+		label = "_global"
+	}
+	logger := b.Log
+	if logger == nil {
+		logger = slog.Default()
+	}
+	rt, compiled, err := newRuntime(s)
+	if err != nil {
+		return nil, err
+	}
+	exports := compiled.ExportedFunctions()
+	f := &filter{
+		s:            s,
+		log:          logger.With("plugin", "wasm", "route", label, "module", s.name),
+		rt:           rt,
+		compiled:     compiled,
+		pool:         newPool(s.poolSize),
+		pluginName:   []byte(s.name),
+		hasRequest:   exports["proxy_on_request_headers"] != nil || exports["proxy_on_request_body"] != nil,
+		hasResponse:  exports["proxy_on_response_headers"] != nil || exports["proxy_on_response_body"] != nil,
+		hasLog:       exports["proxy_on_done"] != nil || exports["proxy_on_log"] != nil || exports["proxy_on_delete"] != nil,
+		guestMetrics: newGuestMetrics(label),
+		shared:       sharedDataFor(s.path),
+		errors:       metrics.GetOrCreateCounter(fmt.Sprintf(`weir_wasm_errors_total{route=%q}`, label)),
+		timeouts:     metrics.GetOrCreateCounter(fmt.Sprintf(`weir_wasm_timeouts_total{route=%q}`, label)),
+	}
+	in, err := f.newInstance()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("starting the module: %w", err)
+	}
+	f.pool.slots[0].inst = in
+	return f, nil
+}
+
+// Start creates the rest of the instance pool before traffic arrives.
+func (f *filter) Start() error { return f.pool.fill(f) }
+
+// Close closes the instances, the compiled module and the runtime.
+func (f *filter) Close() error {
+	ctx := context.Background()
+	f.pool.close()
+	_ = f.compiled.Close(ctx)
+	return f.rt.Close(ctx)
+}
+
+// OnRequest creates the request's HTTP context in an instance and runs
+// proxy_on_request_headers, then proxy_on_request_body when the guest
+// exports it and the body is buffered. A local response from the guest
+// stops the chain.
+func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
+	if !f.hasRequest && !f.hasResponse && !f.hasLog {
+		return sdk.Continue, nil // no HTTP callback: nothing to create a context for
+	}
+	s := f.pool.acquire()
+	in, err := s.instance(f)
+	if err != nil {
+		s.release()
+		f.errors.Inc()
+		return sdk.Continue, fmt.Errorf("wasm: preparing a module instance: %w", err)
+	}
+	rs := acquireReqState()
+	rs.slot, rs.inst = s, in
+	rs.id = in.newContextID()
+	in.begin(rs, c, phaseRequest)
+	action, err := f.requestPhase(in, rs, c)
+	in.end()
+	s.release()
+	if err != nil {
+		f.errors.Inc()
+		releaseReqState(rs)
+		return sdk.Continue, err
+	}
+	c.SetValue(f, rs)
+	if rs.local {
+		return sdk.Stop, nil
+	}
+	if action != actionContinue && f.pauseWarn.CompareAndSwap(false, true) {
+		// There is nothing to resume a paused request (no HTTP calls, no
+		// ticks), so Pause is taken as Continue.
+		f.log.Warn("the wasm guest paused a request without answering it; this host continues paused requests", "action", action)
+	}
+	return sdk.Continue, nil
+}
+
+func (f *filter) requestPhase(in *instance, rs *reqState, c *sdk.Ctx) (uint32, error) {
+	t := f.s.timeout
+	if _, err := in.call(in.onContextCreate, "proxy_on_context_create", t, uint64(rs.id), rootContextID, 0); err != nil {
+		return 0, err
+	}
+	req := c.Request()
+	buffered := !req.IsBodyStream()
+	body := len(req.Body()) > 0 && buffered
+	var action uint32
+	if in.onRequestHeaders != nil {
+		eos := uint64(0)
+		if !body && buffered {
+			eos = 1
+		}
+		r, err := in.call(in.onRequestHeaders, "proxy_on_request_headers", t, uint64(rs.id), in.headerCount(mapRequestHeaders), eos)
+		if err != nil {
+			return 0, err
+		}
+		action = uint32(r)
+	}
+	if body && !rs.local && in.onRequestBody != nil {
+		// The whole body is in memory: one call with end_of_stream set.
+		// Pause ("buffer more") has no meaning then.
+		if _, err := in.call(in.onRequestBody, "proxy_on_request_body", t, uint64(rs.id), uint64(len(req.Body())), 1); err != nil {
+			return 0, err
+		}
+	}
+	return action, nil
+}
+
+// state returns the request's state if OnRequest ran for it and it is
+// still held.
+func (f *filter) state(c *sdk.Ctx) *reqState {
+	rs, _ := c.Value(f).(*reqState)
+	return rs
+}
+
+// OnResponse runs proxy_on_response_headers, then proxy_on_response_body
+// when the guest exports it and the body is buffered. It also runs for a
+// response the guest itself sent from the request phase, as in Envoy. If
+// the instance holding the request's context was discarded since (another
+// request's callback trapped or timed out in it), the response phase
+// cannot run and the request fails rather than skipping the filter.
+func (f *filter) OnResponse(c *sdk.Ctx) error {
+	rs := f.state(c)
+	if rs == nil || !f.hasResponse {
+		return nil
+	}
+	s := rs.slot
+	s.mu.Lock()
+	in := s.inst
+	if in != rs.inst {
+		s.mu.Unlock()
+		rs.inst = nil
+		f.errors.Inc()
+		return errSpent
+	}
+	in.begin(rs, c, phaseResponse)
+	err := f.responsePhase(in, rs, c)
+	in.end()
+	s.release()
+	if err != nil {
+		rs.inst = nil
+		f.errors.Inc()
+	}
+	return err
+}
+
+func (f *filter) responsePhase(in *instance, rs *reqState, c *sdk.Ctx) error {
+	t := f.s.timeout
+	resp := c.Response()
+	buffered := !resp.IsBodyStream()
+	body := buffered && len(resp.Body()) > 0
+	if in.onResponseHeaders != nil {
+		eos := uint64(0)
+		if !body && buffered {
+			eos = 1
+		}
+		if _, err := in.call(in.onResponseHeaders, "proxy_on_response_headers", t, uint64(rs.id), in.headerCount(mapResponseHeaders), eos); err != nil {
+			return err
+		}
+	}
+	// Re-read: the guest may have replaced the response.
+	if in.onResponseBody != nil && !resp.IsBodyStream() && len(resp.Body()) > 0 {
+		if _, err := in.call(in.onResponseBody, "proxy_on_response_body", t, uint64(rs.id), uint64(len(resp.Body())), 1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// OnLog ends the request's HTTP context: proxy_on_done, proxy_on_log and
+// proxy_on_delete, in Envoy's order. Deferred finalisation (on_done
+// returning false, then proxy_done) is not waited for. Errors are logged;
+// the response is already final.
+func (f *filter) OnLog(c *sdk.Ctx) {
+	rs := f.state(c)
+	if rs == nil {
+		return
+	}
+	c.SetValue(f, (*reqState)(nil))
+	defer releaseReqState(rs)
+	if !f.hasLog || rs.inst == nil {
+		return
+	}
+	s := rs.slot
+	s.mu.Lock()
+	in := s.inst
+	if in != rs.inst {
+		s.mu.Unlock()
+		return // discarded with the context in it: nothing to clean up
+	}
+	in.begin(rs, c, phaseLog)
+	err := f.logPhase(in, rs)
+	in.end()
+	s.release()
+	if err != nil {
+		f.errors.Inc()
+		f.log.Error("wasm log phase failed", "request_id", string(c.RequestID()), "error", err)
+	}
+}
+
+func (f *filter) logPhase(in *instance, rs *reqState) error {
+	t := f.s.timeout
+	id := uint64(rs.id)
+	if in.onDone != nil {
+		if _, err := in.call(in.onDone, "proxy_on_done", t, id, 0, 0); err != nil {
+			return err
+		}
+	}
+	if in.onLog != nil {
+		if _, err := in.call(in.onLog, "proxy_on_log", t, id, 0, 0); err != nil {
+			return err
+		}
+	}
+	if in.onDelete != nil {
+		if _, err := in.call(in.onDelete, "proxy_on_delete", t, id, 0, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
