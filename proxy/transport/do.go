@@ -34,7 +34,9 @@ func (t *Transport) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline 
 	t.inflight.Add(1)
 	defer t.inflight.Add(-1)
 	for attempt := 0; ; attempt++ {
-		c, reused, err := t.acquire(deadline)
+		// A retry dials afresh: the next pooled connection has most likely
+		// gone stale the same way as the one that just failed.
+		c, reused, err := t.acquire(deadline, attempt > 0)
 		if err != nil {
 			return err
 		}

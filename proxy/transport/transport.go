@@ -19,6 +19,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -79,6 +80,10 @@ type conn struct {
 	lastUsed time.Time
 	t        *Transport
 	stream   bodyStream // reused for the streamed response of this conn
+	raw      syscall.RawConn
+	peekFn   func(fd uintptr) bool // c.peek, bound once
+	peekN    int
+	peekErr  syscall.Errno
 }
 
 // New builds a transport; it starts one goroutine that closes idle
@@ -174,7 +179,7 @@ func (t *Transport) reapIdle() {
 // acquire returns a pooled connection (reused=true) or a new one. The
 // semaphore counts connections in use, so max_conns bounds concurrent
 // requests to the target; idle connections are capped separately.
-func (t *Transport) acquire(deadline time.Time) (c *conn, reused bool, err error) {
+func (t *Transport) acquire(deadline time.Time, fresh bool) (c *conn, reused bool, err error) {
 	select {
 	case t.sem <- struct{}{}: // fast path, no timer
 	default:
@@ -188,12 +193,20 @@ func (t *Transport) acquire(deadline time.Time) (c *conn, reused bool, err error
 		<-t.sem
 		return nil, false, ErrClosed
 	}
-	if n := len(t.idle); n > 0 {
+	for !fresh {
+		n := len(t.idle)
+		if n == 0 {
+			break
+		}
 		c = t.idle[n-1]
 		t.idle[n-1] = nil
 		t.idle = t.idle[:n-1]
 		t.mu.Unlock()
-		return c, true, nil
+		if c.alive() {
+			return c, true, nil
+		}
+		t.closeConn(c) // closed by the upstream, or unsolicited bytes
+		t.mu.Lock()
 	}
 	t.mu.Unlock()
 	c, err = t.dial(deadline)
@@ -252,12 +265,19 @@ func (t *Transport) dial(deadline time.Time) (*conn, error) {
 	c.nc, c.t = nc, t
 	c.br.Reset(nc)
 	c.bw.Reset(nc)
+	c.initRaw()
 	return c, nil
 }
 
 // release puts a healthy in-use connection back in the pool and frees its
 // token.
 func (t *Transport) release(c *conn) {
+	if c.br.Buffered() > 0 {
+		// The upstream sent more than the response it framed: the
+		// connection's position is unknown, never reuse it.
+		t.discard(c)
+		return
+	}
 	c.lastUsed = time.Now()
 	t.mu.Lock()
 	if t.closed || len(t.idle) >= t.cfg.MaxConns {

@@ -227,3 +227,88 @@ func serveB(b *testing.B, h fasthttp.RequestHandler) string {
 	b.Cleanup(func() { _ = s.Shutdown() })
 	return ln.Addr().String()
 }
+
+// TestUnsolicitedBytesNeverReachTheNextRequest: an upstream that sends a
+// second, unrequested response after the first (RFC 9112 §6.3) must not
+// have it read as the answer to the next request on that connection.
+func TestUnsolicitedBytesNeverReachTheNextRequest(t *testing.T) {
+	for _, delay := range []time.Duration{0, 30 * time.Millisecond} {
+		addr := rawServer(t, func(c net.Conn) {
+			defer c.Close()
+			br := bufio.NewReader(c)
+			for {
+				var req fasthttp.Request
+				if err := req.Read(br); err != nil {
+					return
+				}
+				if string(req.URI().Path()) == "/first" {
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+					time.Sleep(delay)
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nContent-Length: 4\r\n\r\nEVIL")
+					continue
+				}
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood")
+			}
+		})
+		tr := New(Config{Addr: addr})
+		if _, err := get(t, tr, "/first"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * delay)
+		resp, err := get(t, tr, "/second")
+		if err != nil || string(resp.Body()) != "good" {
+			t.Fatalf("delay %v: second request got %q (%v): smuggled bytes were read as its response", delay, resp.Body(), err)
+		}
+		tr.Close()
+	}
+}
+
+// TestManyStaleIdleConnections: every pooled connection was closed by the
+// upstream while idle; the next requests still succeed.
+func TestManyStaleIdleConnections(t *testing.T) {
+	var mu sync.Mutex
+	var conns []net.Conn
+	addr := rawServer(t, func(c net.Conn) {
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
+		br := bufio.NewReader(c)
+		for {
+			var req fasthttp.Request
+			if err := req.Read(br); err != nil {
+				c.Close()
+				return
+			}
+			time.Sleep(20 * time.Millisecond) // keep requests concurrent
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	tr := New(Config{Addr: addr})
+	defer tr.Close()
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ { // four connections in the pool
+		wg.Add(1)
+		go func() { defer wg.Done(); _, _ = get(t, tr, "/") }()
+	}
+	wg.Wait()
+	mu.Lock()
+	for _, c := range conns {
+		c.Close() // the upstream's idle timeout fires on all of them
+	}
+	mu.Unlock()
+	time.Sleep(50 * time.Millisecond)
+	for i := 0; i < 3; i++ {
+		for _, m := range []string{"GET", "PUT"} {
+			req := fasthttp.AcquireRequest()
+			req.Header.SetMethod(m)
+			req.SetRequestURI("/")
+			req.Header.SetHost("up")
+			req.SetBodyString("x")
+			resp := &fasthttp.Response{}
+			if err := tr.Do(req, resp, time.Now().Add(2*time.Second)); err != nil {
+				t.Fatalf("%s after the upstream closed every idle connection: %v", m, err)
+			}
+			fasthttp.ReleaseRequest(req)
+		}
+	}
+}
