@@ -32,7 +32,7 @@ cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm 
 PIDS=()
 trap cleanup EXIT
 
-(cd "$SUITE" && npm_config_protocol=http npm_config_port=$ORIGIN_PORT npm_config_pidfile=$WORK/server.pid node server/server.mjs >"$WORK/origin.log" 2>&1) &
+(cd "$SUITE" && npm_config_protocol=http npm_config_port=$ORIGIN_PORT npm_config_pidfile=$WORK/server.pid exec node server/server.mjs >"$WORK/origin.log" 2>&1) &
 PIDS+=($!)
 sed -e "s/{{WEIR_PORT}}/$WEIR_PORT/; s/{{ADMIN_PORT}}/$ADMIN_PORT/; s/{{ORIGIN_PORT}}/$ORIGIN_PORT/" \
   configs/cache-conformance.yaml > "$WORK/weir.yaml"
@@ -68,7 +68,7 @@ SUMMARY=$(node "$WORK/count.mjs" "$SUITE" "$WORK/results.json")
 PASSED=$(echo "$SUMMARY" | python3 -c 'import json,sys; print(json.load(sys.stdin)["passed"])')
 REQUIRED=$(echo "$SUMMARY" | python3 -c 'import json,sys; print(json.load(sys.stdin)["required"])')
 echo "$SUMMARY" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("failed required tests:", " ".join(d["failed"]) or "none")'
-echo "cache conformance (http-cache-tests $VERSION, memory store): $PASSED/$REQUIRED required tests passed (floor $FLOOR; squid 4.13: 134, apache: 124, varnish: 118, nginx: 96)"
+echo "cache conformance (http-cache-tests $VERSION, memory store): $PASSED/$REQUIRED required tests passed (3 of them are browser-only and never run against a proxy) (floor $FLOOR; squid 4.13: 134, apache: 124, varnish: 118, nginx: 96)"
 if [ "$PASSED" -lt "$FLOOR" ]; then
   echo "cache-conformance: score $PASSED is below the floor $FLOOR"; exit 1
 fi
