@@ -7,10 +7,10 @@ import (
 	"strings"
 	"time"
 
-	json "github.com/goccy/go-json"
 	gojwt "github.com/golang-jwt/jwt/v5"
 
 	"github.com/weirgw/weir/plugins/internal/bearer"
+	"github.com/weirgw/weir/plugins/internal/confval"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -31,10 +31,10 @@ type config struct {
 	// KeyClaimName is the claim whose value selects a consumer credential.
 	KeyClaimName string `json:"key_claim_name"`
 
-	JWKSURL        string   `json:"jwks_url"`
-	JWKSRefresh    duration `json:"jwks_refresh"`
-	JWKSMinRefresh duration `json:"jwks_min_refresh"`
-	JWKSTimeout    duration `json:"jwks_timeout"`
+	JWKSURL        string           `json:"jwks_url"`
+	JWKSRefresh    confval.Duration `json:"jwks_refresh"`
+	JWKSMinRefresh confval.Duration `json:"jwks_min_refresh"`
+	JWKSTimeout    confval.Duration `json:"jwks_timeout"`
 	// Issuer is required of tokens verified with the JWKS keys.
 	Issuer string `json:"issuer"`
 	// ConsumerClaim names the claim of a JWKS token whose value, when it is
@@ -42,13 +42,13 @@ type config struct {
 	ConsumerClaim string `json:"consumer_claim"`
 
 	Audiences       []string          `json:"audiences"`
-	ClockSkew       duration          `json:"clock_skew"`
+	ClockSkew       confval.Duration  `json:"clock_skew"`
 	RequireExp      *bool             `json:"require_exp"`
 	MaxTokenBytes   int               `json:"max_token_bytes"`
 	ClaimsToHeaders map[string]string `json:"claims_to_headers"`
 
-	CacheSize *int     `json:"cache_size"`
-	CacheTTL  duration `json:"cache_ttl"`
+	CacheSize *int             `json:"cache_size"`
+	CacheTTL  confval.Duration `json:"cache_ttl"`
 
 	// Realm is the realm of the WWW-Authenticate challenge (RFC 6750 §3).
 	Realm string `json:"realm"`
@@ -111,10 +111,10 @@ func parseConfig(raw []byte) (*config, error) {
 	if cfg.Header == "" && cfg.Cookie == "" {
 		cfg.Header = defaultHeader
 	}
-	if cfg.Header != "" && !validHeaderName(cfg.Header) {
+	if cfg.Header != "" && !confval.IsToken(cfg.Header) {
 		return nil, fmt.Errorf("header %q is not a valid header name", cfg.Header)
 	}
-	if cfg.Cookie != "" && !validToken(cfg.Cookie) {
+	if cfg.Cookie != "" && !confval.IsToken(cfg.Cookie) {
 		return nil, fmt.Errorf("cookie %q is not a valid cookie name", cfg.Cookie)
 	}
 	if len(cfg.Algorithms) == 0 {
@@ -136,25 +136,20 @@ func parseConfig(raw []byte) (*config, error) {
 	if cfg.KeyClaimName == "" {
 		cfg.KeyClaimName = defaultKeyClaim
 	}
-	jwksSet := cfg.JWKSRefresh.set || cfg.JWKSMinRefresh.set || cfg.JWKSTimeout.set
-	for _, d := range []struct {
-		key string
-		d   *duration
-		def time.Duration
-	}{
-		{"jwks_refresh", &cfg.JWKSRefresh, defaultJWKSRefresh},
-		{"jwks_min_refresh", &cfg.JWKSMinRefresh, -1}, // defaulted below
-		{"jwks_timeout", &cfg.JWKSTimeout, defaultJWKSTimeout},
-		{"clock_skew", &cfg.ClockSkew, 0},
-		{"cache_ttl", &cfg.CacheTTL, defaultCacheTTL},
-	} {
-		if err := d.d.check(d.key, d.def); err != nil {
-			return nil, err
-		}
+	jwksSet := cfg.JWKSRefresh.IsSet() || cfg.JWKSMinRefresh.IsSet() || cfg.JWKSTimeout.IsSet()
+	if err := confval.CheckDurations(
+		confval.DurationKey{Key: "jwks_refresh", D: &cfg.JWKSRefresh, Default: defaultJWKSRefresh},
+		confval.DurationKey{Key: "jwks_min_refresh", D: &cfg.JWKSMinRefresh, Default: -1}, // defaulted below
+		confval.DurationKey{Key: "jwks_timeout", D: &cfg.JWKSTimeout, Default: defaultJWKSTimeout},
+		confval.DurationKey{Key: "clock_skew", D: &cfg.ClockSkew},
+		confval.DurationKey{Key: "cache_ttl", D: &cfg.CacheTTL, Default: defaultCacheTTL},
+	); err != nil {
+		return nil, err
 	}
-	if cfg.JWKSMinRefresh.d == -1 {
-		// 30s, or jwks_refresh when that is shorter.
-		cfg.JWKSMinRefresh.d = min(defaultJWKSMinRefresh, cfg.JWKSRefresh.d)
+	if cfg.JWKSMinRefresh.D() == -1 {
+		// 30s, or jwks_refresh when that is shorter. (-1 cannot come from
+		// the config: negative durations are refused.)
+		cfg.JWKSMinRefresh = confval.Dur(min(defaultJWKSMinRefresh, cfg.JWKSRefresh.D()))
 	}
 	if cfg.JWKSURL != "" {
 		u, err := url.Parse(cfg.JWKSURL)
@@ -180,7 +175,7 @@ func parseConfig(raw []byte) (*config, error) {
 	if cfg.JWKSMinRefresh.D() < minJWKSInterval {
 		return nil, fmt.Errorf("jwks_min_refresh must be at least %s (it bounds refetches caused by unknown key IDs)", minJWKSInterval)
 	}
-	if cfg.JWKSMinRefresh.d > cfg.JWKSRefresh.d {
+	if cfg.JWKSMinRefresh.D() > cfg.JWKSRefresh.D() {
 		return nil, errors.New("jwks_min_refresh must not exceed jwks_refresh")
 	}
 	if cfg.JWKSTimeout.D() <= 0 || cfg.JWKSTimeout.D() > time.Minute {
@@ -208,7 +203,7 @@ func parseConfig(raw []byte) (*config, error) {
 		if claim == "" {
 			return nil, errors.New("claims_to_headers: a claim name must not be empty")
 		}
-		if !validHeaderName(h) {
+		if !confval.IsToken(h) {
 			return nil, fmt.Errorf("claims_to_headers: %q is not a valid header name (claim %q)", h, claim)
 		}
 		for _, r := range reservedHeaders {
@@ -227,7 +222,7 @@ func parseConfig(raw []byte) (*config, error) {
 	if *cfg.CacheSize < 0 || *cfg.CacheSize > maxCacheSize {
 		return nil, fmt.Errorf("cache_size must be between 0 (off) and %d", maxCacheSize)
 	}
-	if cfg.CacheTTL.d <= 0 {
+	if cfg.CacheTTL.D() <= 0 {
 		return nil, errors.New("cache_ttl must be > 0 (set cache_size: 0 to turn the cache off)")
 	}
 	if cfg.Realm == "" {
@@ -250,79 +245,3 @@ func hasAsymmetric(algs []string) bool {
 
 // signingMethod returns golang-jwt's method for a supported algorithm name.
 func signingMethod(alg string) gojwt.SigningMethod { return gojwt.GetSigningMethod(alg) }
-
-// validToken reports whether s is an RFC 9110 §5.6.2 token, which is what
-// header field names and cookie names are.
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !tchar[s[i]] {
-			return false
-		}
-	}
-	return true
-}
-
-func validHeaderName(s string) bool { return validToken(s) }
-
-var tchar = func() (t [256]bool) {
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
-
-// duration is a time.Duration written as a Go duration string ("30s"),
-// as everywhere in Weir's config: a bare number is refused because "5"
-// could mean seconds or milliseconds. A decoding problem is kept in err
-// and reported by check, which knows the key's name.
-type duration struct {
-	d   time.Duration
-	set bool
-	err error
-}
-
-func dur(d time.Duration) duration { return duration{d: d, set: true} }
-
-func (d duration) D() time.Duration { return d.d }
-
-func (d *duration) UnmarshalJSON(b []byte) error {
-	d.set = true
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		d.err = fmt.Errorf("a duration must be a string such as \"1s\" or \"250ms\", got %s", b)
-		return nil
-	}
-	v, err := time.ParseDuration(s)
-	switch {
-	case err != nil:
-		d.err = fmt.Errorf("invalid duration %q: use a number with a unit such as \"1s\" or \"250ms\"", s)
-	case v < 0:
-		d.err = fmt.Errorf("duration %q must not be negative", s)
-	}
-	d.d = v
-	return nil
-}
-
-// check reports a decoding error under the key's name and applies def
-// when the key was absent.
-func (d *duration) check(key string, def time.Duration) error {
-	if d.err != nil {
-		return fmt.Errorf("%s: %w", key, d.err)
-	}
-	if !d.set {
-		d.d, d.set = def, true
-	}
-	return nil
-}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/weirgw/weir/plugins/internal/confval"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -52,7 +53,7 @@ func sources(cfg *Config) (headers, queries []string, err error) {
 		return nil, nil, err
 	}
 	for i, h := range headers {
-		if !isToken(h) {
+		if !confval.IsToken(h) {
 			key := "header"
 			if cfg.HeaderNames != nil {
 				key = fmt.Sprintf("header_names[%d]", i)
@@ -94,27 +95,6 @@ func names(oneKey string, one *string, listKey string, list []string, def string
 		return []string{*one}, nil
 	}
 }
-
-// isToken reports whether s is an RFC 9110 §5.6.2 token, the syntax of a
-// header field name.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		switch {
-		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch >= '0' && ch <= '9':
-		case ch < 0x80 && tcharSymbols[ch]:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-var tcharSymbols = [128]bool{'!': true, '#': true, '$': true, '%': true, '&': true, '\'': true,
-	'*': true, '+': true, '-': true, '.': true, '^': true, '_': true, '`': true, '|': true, '~': true}
 
 // entry is one indexed key.
 type entry struct {

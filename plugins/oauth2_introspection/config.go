@@ -1,7 +1,6 @@
 package oauth2introspection
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/weirgw/weir/plugins/internal/bearer"
+	"github.com/weirgw/weir/plugins/internal/confval"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -20,12 +20,12 @@ type config struct {
 	// TokenTypeHint is sent as token_type_hint (RFC 7662 §2.1).
 	TokenTypeHint *string `json:"token_type_hint"`
 
-	CacheTTL    duration `json:"cache_ttl"`
-	NegativeTTL duration `json:"negative_ttl"`
-	Timeout     duration `json:"timeout"`
-	CacheSize   *int     `json:"cache_size"`
+	CacheTTL    confval.Duration `json:"cache_ttl"`
+	NegativeTTL confval.Duration `json:"negative_ttl"`
+	Timeout     confval.Duration `json:"timeout"`
+	CacheSize   *int             `json:"cache_size"`
 	// RedisTimeout bounds one Redis round trip of the shared cache.
-	RedisTimeout duration `json:"redis_timeout"`
+	RedisTimeout confval.Duration `json:"redis_timeout"`
 
 	RequiredScopes []string `json:"required_scopes"`
 	// OnError is the status when the introspection server fails: 503
@@ -83,30 +83,24 @@ func parseConfig(raw []byte) (*config, error) {
 		h := defaultTokenTypeHint
 		cfg.TokenTypeHint = &h
 	}
-	for _, d := range []struct {
-		key string
-		d   *duration
-		def time.Duration
-	}{
-		{"cache_ttl", &cfg.CacheTTL, defaultCacheTTL},
-		{"negative_ttl", &cfg.NegativeTTL, defaultNegativeTTL},
-		{"timeout", &cfg.Timeout, defaultTimeout},
-		{"redis_timeout", &cfg.RedisTimeout, defaultRedisTimeout},
-	} {
-		if err := d.d.check(d.key, d.def); err != nil {
-			return nil, err
-		}
+	if err := confval.CheckDurations(
+		confval.DurationKey{Key: "cache_ttl", D: &cfg.CacheTTL, Default: defaultCacheTTL},
+		confval.DurationKey{Key: "negative_ttl", D: &cfg.NegativeTTL, Default: defaultNegativeTTL},
+		confval.DurationKey{Key: "timeout", D: &cfg.Timeout, Default: defaultTimeout},
+		confval.DurationKey{Key: "redis_timeout", D: &cfg.RedisTimeout, Default: defaultRedisTimeout},
+	); err != nil {
+		return nil, err
 	}
-	if cfg.CacheTTL.d > 24*time.Hour {
+	if cfg.CacheTTL.D() > 24*time.Hour {
 		return nil, errors.New("cache_ttl must be at most 24h (0s turns caching of active tokens off)")
 	}
-	if cfg.NegativeTTL.d > cfg.CacheTTL.d && cfg.CacheTTL.d > 0 {
+	if cfg.NegativeTTL.D() > cfg.CacheTTL.D() && cfg.CacheTTL.D() > 0 {
 		return nil, errors.New("negative_ttl must not exceed cache_ttl")
 	}
-	if cfg.Timeout.d <= 0 || cfg.Timeout.d > time.Minute {
+	if cfg.Timeout.D() <= 0 || cfg.Timeout.D() > time.Minute {
 		return nil, errors.New("timeout must be > 0 and at most 1m")
 	}
-	if cfg.RedisTimeout.d <= 0 || cfg.RedisTimeout.d > 10*time.Second {
+	if cfg.RedisTimeout.D() <= 0 || cfg.RedisTimeout.D() > 10*time.Second {
 		return nil, errors.New("redis_timeout must be > 0 and at most 10s")
 	}
 	if cfg.CacheSize == nil {
@@ -131,7 +125,7 @@ func parseConfig(raw []byte) (*config, error) {
 	if cfg.Header == "" && cfg.Query == "" {
 		cfg.Header = "Authorization"
 	}
-	if cfg.Header != "" && !validToken(cfg.Header) {
+	if cfg.Header != "" && !confval.IsToken(cfg.Header) {
 		return nil, fmt.Errorf("header %q is not a valid header name", cfg.Header)
 	}
 	if cfg.Query != "" && strings.ContainsAny(cfg.Query, "&=#? ") {
@@ -216,59 +210,6 @@ func (ix *consumerIndex) match(sub, clientID string) *sdk.Consumer {
 		if c := ix.byName[clientID]; c != nil && clientID != "" {
 			return c
 		}
-	}
-	return nil
-}
-
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		ok := ch > 0x20 && ch < 0x7f && !strings.ContainsRune("\"(),/:;<=>?@[\\]{}", rune(ch))
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
-// duration is a time.Duration written as a Go duration string ("30s");
-// a bare number is refused because "5" could mean seconds or milliseconds.
-// A decoding problem is kept in err and reported by check with the key.
-type duration struct {
-	d   time.Duration
-	set bool
-	err error
-}
-
-func (d duration) D() time.Duration { return d.d }
-
-func (d *duration) UnmarshalJSON(b []byte) error {
-	d.set = true
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		d.err = fmt.Errorf("a duration must be a string such as \"1s\" or \"250ms\", got %s", b)
-		return nil
-	}
-	v, err := time.ParseDuration(s)
-	switch {
-	case err != nil:
-		d.err = fmt.Errorf("invalid duration %q: use a number with a unit such as \"1s\" or \"250ms\"", s)
-	case v < 0:
-		d.err = fmt.Errorf("duration %q must not be negative", s)
-	}
-	d.d = v
-	return nil
-}
-
-func (d *duration) check(key string, def time.Duration) error {
-	if d.err != nil {
-		return fmt.Errorf("%s: %w", key, d.err)
-	}
-	if !d.set {
-		d.d, d.set = def, true
 	}
 	return nil
 }

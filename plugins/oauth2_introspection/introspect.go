@@ -47,8 +47,8 @@ func newClient(cfg *config) *client {
 		MaxIdleConns:          64,
 		MaxIdleConnsPerHost:   64,
 		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   cfg.Timeout.d,
-		ResponseHeaderTimeout: cfg.Timeout.d,
+		TLSHandshakeTimeout:   cfg.Timeout.D(),
+		ResponseHeaderTimeout: cfg.Timeout.D(),
 		ForceAttemptHTTP2:     true,
 	}
 	c := &client{
@@ -56,7 +56,7 @@ func newClient(cfg *config) *client {
 		hint:      *cfg.TokenTypeHint,
 		transport: tr,
 		// Timeout bounds the whole exchange, body included.
-		http: &http.Client{Transport: tr, Timeout: cfg.Timeout.d},
+		http: &http.Client{Transport: tr, Timeout: cfg.Timeout.D()},
 	}
 	if cfg.ClientID != "" {
 		// RFC 6749 §2.3.1: id and secret are form-encoded before Basic.

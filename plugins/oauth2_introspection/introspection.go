@@ -98,9 +98,9 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 		hide:          cfg.HideCredentials,
 		maxTokenBytes: cfg.MaxTokenBytes,
 		client:        newClient(cfg),
-		timeout:       cfg.Timeout.d,
-		cacheTTL:      cfg.CacheTTL.d,
-		negativeTTL:   cfg.NegativeTTL.d,
+		timeout:       cfg.Timeout.D(),
+		cacheTTL:      cfg.CacheTTL.D(),
+		negativeTTL:   cfg.NegativeTTL.D(),
 		required:      cfg.RequiredScopes,
 		consumers:     ix,
 		mem:           newMemCache(*cfg.CacheSize),
@@ -117,7 +117,7 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 		latency:       sdk.GetOrCreateHistogram(`weir_introspection_duration_seconds{` + lbl + `}`),
 	}
 	if b != nil && b.Redis != nil {
-		f.redis = &redisCache{client: b.Redis, timeout: cfg.RedisTimeout.d}
+		f.redis = &redisCache{client: b.Redis, timeout: cfg.RedisTimeout.D()}
 	}
 	return f, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	json "github.com/goccy/go-json"
+	"github.com/weirgw/weir/plugins/internal/confval"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -194,7 +195,7 @@ func compileHeaders(cfg *Config, side Side, b *sdk.Build, plugin string) (header
 		return nil
 	}
 	check := func(where, name string) (string, error) {
-		if !validHeaderName(name) {
+		if !confval.IsToken(name) {
 			return "", fmt.Errorf("%s: %q is not a valid header name; %s", where, name, headerNameHelp)
 		}
 		canon := canonicalHeader(name)

@@ -2,7 +2,6 @@ package transform
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/weirgw/weir/sdk"
 )
@@ -186,26 +185,6 @@ func canonicalHeader(name string) string {
 		upper = c == '-'
 	}
 	return string(b)
-}
-
-// validHeaderName: a field name is a token (RFC 9110 §5.1, §5.6.2).
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isTokenChar(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func isTokenChar(c byte) bool {
-	if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 // validFieldValue: visible characters, spaces, tabs and obs-text (RFC 9110
