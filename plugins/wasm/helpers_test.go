@@ -36,7 +36,18 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
+	// Keep one filter of the example guest open for the whole run: the
+	// compilation cache keeps a module's machine code while some filter
+	// uses it, so the tests' many New calls do not each recompile it (a
+	// second or more, much more under -race).
+	keep, err := New(build(nil), json.RawMessage(`{"module":"`+headersWasm+`","timeout":"10s"}`))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "compiling the example guest:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
 	code := m.Run()
+	keep.(sdk.Closer).Close()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -45,7 +45,7 @@ func (p *pool) acquire() *slot {
 	return s
 }
 
-var errClosed = errors.New("wasm: the plugin instance is closed (its config was replaced)")
+var errClosed = errors.New("the plugin instance is closed (its config was replaced)")
 
 // instance returns s's instance, creating it if needed. s must be locked.
 func (s *slot) instance(f *filter) (*instance, error) {

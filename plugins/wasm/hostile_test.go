@@ -1,0 +1,314 @@
+package wasm
+
+import (
+	"encoding/binary"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/weirgw/weir/sdk"
+)
+
+// Data addresses in the hostile guest's memory.
+const (
+	adLoop       = 64
+	adTrap       = 80
+	adPause      = 96
+	adOOB        = 112
+	adBadPairs   = 128
+	adMallocTrap = 144
+	adLocal      = 176
+	adTeapot     = 192
+	adPairs      = 208
+	adRespLoop   = 256
+)
+
+// hostileGuest is a hand-assembled guest that misbehaves on request:
+//
+//	x-loop: 1        proxy_on_request_headers never returns
+//	x-trap: 1        proxy_on_request_headers traps (unreachable)
+//	x-malloc-trap: 1 its allocator traps while the host hands it a buffer
+//	x-pause: 1       returns Pause without answering
+//	x-oob: 1         calls host functions with out-of-bounds pointers and
+//	                 traps unless each answers INVALID_MEMORY_ACCESS (or
+//	                 BAD_ARGUMENT where the data, not the pointer, is bad)
+//	x-local: 1       answers 418 "teapot" via proxy_send_local_response
+//
+// and proxy_on_response_headers loops when the response has x-loop.
+// proxy_on_configure refuses a one-byte configuration.
+func hostileGuest() []byte {
+	a := &asm{}
+	getHdr := a.imp("env", "proxy_get_header_map_value", i32x(5), i32x(1))
+	logFn := a.imp("env", "proxy_log", i32x(3), i32x(1))
+	getPairs := a.imp("env", "proxy_get_header_map_pairs", i32x(3), i32x(1))
+	addHdr := a.imp("env", "proxy_add_header_map_value", i32x(5), i32x(1))
+	setPairs := a.imp("env", "proxy_set_header_map_pairs", i32x(3), i32x(1))
+	sendLocal := a.imp("env", "proxy_send_local_response", i32x(8), i32x(1))
+	getProp := a.imp("env", "proxy_get_property", i32x(4), i32x(1))
+	getBuf := a.imp("env", "proxy_get_buffer_bytes", i32x(5), i32x(1))
+	setBuf := a.imp("env", "proxy_set_buffer_bytes", i32x(5), i32x(1))
+	getTime := a.imp("env", "proxy_get_current_time_nanoseconds", i32x(1), i32x(1))
+	getLevel := a.imp("env", "proxy_get_log_level", i32x(1), i32x(1))
+	defMetric := a.imp("env", "proxy_define_metric", i32x(4), i32x(1))
+	incMetric := a.imp("env", "proxy_increment_metric", []byte{tI32, tI64}, i32x(1))
+	a.proxyBase()
+	a.fn("proxy_on_configure", i32x(2), i32x(1), local(1), ci32(1), op(opI32Ne))
+
+	str := func(addr uint32, s string) { a.data = append(a.data, wasmData{addr, []byte(s)}) }
+	str(adLoop, "x-loop")
+	str(adTrap, "x-trap")
+	str(adPause, "x-pause")
+	str(adOOB, "x-oob")
+	a.data = append(a.data, wasmData{adBadPairs, []byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0}})
+	str(adMallocTrap, "x-malloc-trap")
+	str(adLocal, "x-local")
+	str(adTeapot, "teapot")
+	a.data = append(a.data, wasmData{adPairs, appendPairs(nil, []kv{{[]byte("x-tea"), []byte("earl grey")}})})
+
+	// has(map, key): proxy_get_header_map_value returned OK.
+	has := func(m int64, addr uint32, n int) []byte {
+		return cat(ci32(m), ci32(int64(addr)), ci32(int64(n)), ci32(16), ci32(20), call(getHdr), op(opI32Eqz))
+	}
+	when := func(cond []byte, then ...[]byte) []byte {
+		return cat(cond, op(opIf, blockVoid), cat(then...), op(opEnd))
+	}
+	spin := op(opLoop, blockVoid, opBr, 0, opEnd)
+	const bad = 0xFFFFFFF0
+	oob := cat(
+		expect(6, ci32(2), ci32(0xFFFFFF00), ci32(0x1000), call(logFn)),
+		expect(6, ci32(0), ci32(0x7FFFFFFF), ci32(10), ci32(16), ci32(20), call(getHdr)),
+		expect(6, ci32(0), ci32(adOOB), ci32(5), ci32(bad), ci32(20), call(getHdr)),
+		expect(6, ci32(0), ci32(adOOB), ci32(5), ci32(16), ci32(bad), call(getHdr)),
+		expect(6, ci32(0), ci32(bad), ci32(20), call(getPairs)),
+		expect(6, ci32(0), ci32(adOOB), ci32(5), ci32(0), ci32(0xFFFFFFFF), call(addHdr)),
+		expect(6, ci32(0), ci32(0xFFFF0000), ci32(100), call(setPairs)),
+		expect(2, ci32(0), ci32(adBadPairs), ci32(8), call(setPairs)),
+		expect(6, ci32(200), ci32(0), ci32(0), ci32(bad), ci32(64), ci32(0), ci32(0), ci32(-1), call(sendLocal)),
+		expect(6, ci32(200), ci32(0), ci32(0), ci32(0), ci32(0), ci32(bad), ci32(8), ci32(-1), call(sendLocal)),
+		expect(2, ci32(200), ci32(0), ci32(0), ci32(0), ci32(0), ci32(adBadPairs), ci32(8), ci32(-1), call(sendLocal)),
+		expect(6, ci32(bad), ci32(5), ci32(16), ci32(20), call(getProp)),
+		expect(6, ci32(7), ci32(0), ci32(100), ci32(bad), ci32(20), call(getBuf)),
+		expect(6, ci32(1), ci32(0), ci32(0), ci32(bad), ci32(10), call(setBuf)),
+		expect(6, ci32(0xFFFFFFFC), call(getTime)),
+		expect(6, ci32(0xFFFFFFFF), call(getLevel)),
+		expect(6, ci32(0), ci32(bad), ci32(4), ci32(16), call(defMetric)),
+		expect(1, ci32(99), i64c(1), call(incMetric)),
+		expect(2, ci32(99), ci32(16), ci32(20), call(getPairs)),
+		// An allocator that returns an address outside memory: the host
+		// cannot copy the value out.
+		store(8, 0xFFFFFF00),
+		expect(6, ci32(0), ci32(adOOB), ci32(5), ci32(16), ci32(20), call(getHdr)),
+		store(8, 1024),
+	)
+	a.fn("proxy_on_request_headers", i32x(3), i32x(1),
+		when(has(0, adLoop, 6), spin),
+		when(has(0, adTrap, 6), op(opUnreachable)),
+		when(has(0, adMallocTrap, 13), store(8, 1), has(0, adMallocTrap, 13), op(opDrop), store(8, 1024)),
+		when(has(0, adOOB, 5), oob),
+		when(has(0, adLocal, 7),
+			expect(0, ci32(418), ci32(0), ci32(0), ci32(adTeapot), ci32(6), ci32(adPairs), ci32(int64(len(appendPairs(nil, []kv{{[]byte("x-tea"), []byte("earl grey")}})))), ci32(-1), call(sendLocal))),
+		when(has(0, adPause, 7), ci32(1), op(opReturn)),
+		ci32(0))
+	a.fn("proxy_on_response_headers", i32x(3), i32x(1),
+		when(has(2, adLoop, 6), spin),
+		ci32(0))
+	a.fn("proxy_on_done", i32x(1), i32x(1), ci32(1))
+	a.fn("proxy_on_delete", i32x(1), nil)
+	return a.bytes()
+}
+
+func newHostile(t *testing.T, extra map[string]any, lb *logBuf) *filter {
+	t.Helper()
+	return newFilter(t, writeModule(t, "hostile", hostileGuest()), extra, lb)
+}
+
+func counter(name string) *metrics.Counter { return metrics.GetOrCreateCounter(name) }
+
+// TestTimeoutStopsRunawayGuest: an endless loop in a callback is stopped
+// by the timeout; the request fails, the instance is replaced, and the
+// next request works.
+func TestTimeoutStopsRunawayGuest(t *testing.T) {
+	f := newHostile(t, map[string]any{"timeout": "30ms", "pool_size": 1}, nil)
+	timeouts := counter(`weir_wasm_timeouts_total{route="r"}`)
+	errs := counter(`weir_wasm_errors_total{route="r"}`)
+	t0, e0 := timeouts.Get(), errs.Get()
+
+	_, c := request("GET", "/", "", "X-Loop: 1")
+	start := time.Now()
+	_, err := f.OnRequest(c)
+	elapsed := time.Since(start)
+	want := "wasm: proxy_on_request_headers did not finish within the 30ms timeout"
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %q", err, want)
+	}
+	if elapsed > 2*time.Second {
+		t.Errorf("the runaway callback ran for %s", elapsed)
+	}
+	if timeouts.Get()-t0 != 1 || errs.Get()-e0 != 1 {
+		t.Errorf("timeouts +%d, errors +%d; want +1, +1", timeouts.Get()-t0, errs.Get()-e0)
+	}
+	if n := instances(f); n != 0 {
+		t.Errorf("the timed-out instance was kept (%d live)", n)
+	}
+	// The proxy still calls the response and log phases of a filter that
+	// failed; they have nothing to do.
+	if err := f.OnResponse(c); err != nil {
+		t.Errorf("OnResponse after a failed OnRequest: %v", err)
+	}
+	f.OnLog(c)
+	sdk.ReleaseCtx(c)
+
+	rc, c := request("GET", "/", "")
+	defer sdk.ReleaseCtx(c)
+	if st := roundTrip(t, f, rc, c); st != sdk.Continue {
+		t.Fatalf("next request: %v", st)
+	}
+	if n := instances(f); n != 1 {
+		t.Errorf("%d instances after the next request, want 1", n)
+	}
+}
+
+// TestTimeoutInResponsePhase: the same in proxy_on_response_headers.
+func TestTimeoutInResponsePhase(t *testing.T) {
+	f := newHostile(t, map[string]any{"timeout": "30ms", "pool_size": 1}, nil)
+	rc, c := request("GET", "/", "")
+	defer sdk.ReleaseCtx(c)
+	if _, err := f.OnRequest(c); err != nil {
+		t.Fatal(err)
+	}
+	upstream(rc, 200, "ok", "X-Loop: 1")
+	err := f.OnResponse(c)
+	want := "wasm: proxy_on_response_headers did not finish within the 30ms timeout"
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %q", err, want)
+	}
+	f.OnLog(c) // nothing left to clean up; must not touch the dropped instance
+	if n := instances(f); n != 0 {
+		t.Errorf("%d instances, want 0", n)
+	}
+}
+
+// TestTrapDiscardsInstance: a trap fails the request and replaces the
+// instance.
+func TestTrapDiscardsInstance(t *testing.T) {
+	f := newHostile(t, map[string]any{"pool_size": 1}, nil)
+	_, c := request("GET", "/", "", "X-Trap: 1")
+	_, err := f.OnRequest(c)
+	sdk.ReleaseCtx(c)
+	if err == nil || err.Error() != "wasm: proxy_on_request_headers: wasm error: unreachable" {
+		t.Fatalf("err = %v", err)
+	}
+	if n := instances(f); n != 0 {
+		t.Errorf("the trapped instance was kept")
+	}
+	rc, c := request("GET", "/", "")
+	defer sdk.ReleaseCtx(c)
+	roundTrip(t, f, rc, c)
+}
+
+// TestAllocatorTrap: the guest's allocator trapping while the host hands
+// it a buffer fails the call, never the host.
+func TestAllocatorTrap(t *testing.T) {
+	f := newHostile(t, map[string]any{"pool_size": 1}, nil)
+	_, c := request("GET", "/", "", "X-Malloc-Trap: 1")
+	defer sdk.ReleaseCtx(c)
+	_, err := f.OnRequest(c)
+	if err == nil || !strings.HasPrefix(err.Error(), "wasm: proxy_on_request_headers: ") {
+		t.Fatalf("err = %v", err)
+	}
+	if n := instances(f); n != 0 {
+		t.Errorf("the instance was kept after its allocator trapped")
+	}
+}
+
+// TestOutOfBoundsPointers: every host function answers a bad pointer
+// with INVALID_MEMORY_ACCESS; the guest traps if one does not, so a
+// successful request proves them all.
+func TestOutOfBoundsPointers(t *testing.T) {
+	f := newHostile(t, map[string]any{"pool_size": 1}, nil)
+	rc, c := request("GET", "/", "", "X-Oob: 1")
+	defer sdk.ReleaseCtx(c)
+	if st := roundTrip(t, f, rc, c); st != sdk.Continue {
+		t.Fatalf("status %v", st)
+	}
+	if rc.Response.StatusCode() != 200 {
+		t.Errorf("a rejected local response changed the response: %d", rc.Response.StatusCode())
+	}
+	if n := instances(f); n != 1 {
+		t.Errorf("the instance was dropped though nothing failed")
+	}
+}
+
+// TestOtherRequestsFailClosed: an instance dropped by one request's
+// runaway callback held other requests' contexts; their response phase
+// fails instead of being skipped.
+func TestOtherRequestsFailClosed(t *testing.T) {
+	f := newHostile(t, map[string]any{"timeout": "30ms", "pool_size": 1}, nil)
+	rcA, a := request("GET", "/a", "")
+	defer sdk.ReleaseCtx(a)
+	if _, err := f.OnRequest(a); err != nil {
+		t.Fatal(err)
+	}
+	_, b := request("GET", "/b", "", "X-Loop: 1")
+	defer sdk.ReleaseCtx(b)
+	if _, err := f.OnRequest(b); err == nil {
+		t.Fatal("the looping request did not fail")
+	}
+	upstream(rcA, 200, "ok")
+	if err := f.OnResponse(a); !errors.Is(err, errSpent) {
+		t.Fatalf("OnResponse of the other request: %v, want %v", err, errSpent)
+	}
+	f.OnLog(a)
+}
+
+// TestPauseIsContinue: Pause without a local response continues, with one
+// warning per filter.
+func TestPauseIsContinue(t *testing.T) {
+	lb := &logBuf{}
+	f := newHostile(t, nil, lb)
+	for i := 0; i < 2; i++ {
+		rc, c := request("GET", "/", "", "X-Pause: 1")
+		if st := roundTrip(t, f, rc, c); st != sdk.Continue {
+			t.Fatalf("status %v, want Continue", st)
+		}
+		sdk.ReleaseCtx(c)
+	}
+	if n := strings.Count(lb.String(), "paused a request without answering it"); n != 1 {
+		t.Errorf("%d pause warnings, want 1:\n%s", n, lb)
+	}
+}
+
+// TestLocalResponseFromHandAssembledGuest checks status, body and
+// headers of proxy_send_local_response.
+func TestLocalResponseFromHandAssembledGuest(t *testing.T) {
+	f := newHostile(t, nil, nil)
+	rc, c := request("GET", "/", "", "X-Local: 1")
+	defer sdk.ReleaseCtx(c)
+	if st := roundTrip(t, f, rc, c); st != sdk.Stop {
+		t.Fatalf("status %v, want Stop", st)
+	}
+	r := &rc.Response
+	if r.StatusCode() != 418 || string(r.Body()) != "teapot" || string(r.Header.Peek("X-Tea")) != "earl grey" {
+		t.Errorf("response %d %q x-tea=%q", r.StatusCode(), r.Body(), r.Header.Peek("X-Tea"))
+	}
+}
+
+// TestGuestRefusesOneByteConfig: the hostile guest's on_configure refuses
+// a configuration of one byte.
+func TestGuestRefusesOneByteConfig(t *testing.T) {
+	_, err := New(build(nil), cfg(t, writeModule(t, "hostile", hostileGuest()), map[string]any{"config": "x"}))
+	if err == nil || !strings.Contains(err.Error(), "the guest refused its configuration") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestHostileGuestLayout keeps the data addresses of the hostile guest
+// from overlapping.
+func TestHostileGuestLayout(t *testing.T) {
+	pairs := appendPairs(nil, []kv{{[]byte("x-tea"), []byte("earl grey")}})
+	if adPairs+len(pairs) > adRespLoop || binary.LittleEndian.Uint32(pairs) != 1 {
+		t.Fatalf("pairs at %d..%d overlap", adPairs, adPairs+len(pairs))
+	}
+}
