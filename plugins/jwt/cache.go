@@ -1,8 +1,8 @@
 package jwt
 
 import (
+	"github.com/weirgw/weir/plugins/internal/ttlcache"
 	"github.com/weirgw/weir/sdk"
-	"sync"
 )
 
 // identity is what a verified token grants: computed once per token and
@@ -22,95 +22,45 @@ type identity struct {
 	validUntil int64
 }
 
-const cacheShards = 16
-
 // tokenCache maps a verified token to the identity it carries, so a client
 // that repeats its token (the common case) skips the JOSE parse and the
 // signature check: a hit does not allocate. The key is the token itself,
 // compared byte for byte: unlike a digest it cannot collide, and Go's map
 // hash is far cheaper than SHA-256. Only verified tokens are inserted, so
 // junk cannot fill it; its memory is bounded by cache_size ×
-// max_token_bytes. Entries never outlive
-// the token's exp (+clock_skew) nor cache_ttl, so a key removed from the
-// JWKS stops being honoured after at most cache_ttl. The cache is bounded:
-// a full shard first drops expired entries, then an arbitrary one.
+// max_token_bytes. Entries never outlive the token's exp (+clock_skew) nor
+// cache_ttl, so a key removed from the JWKS stops being honoured after at
+// most cache_ttl. The cache is bounded: a full shard first drops expired
+// entries, then an arbitrary one (package ttlcache).
 type tokenCache struct {
-	shards   [cacheShards]cacheShard
-	perShard int
+	c *ttlcache.Cache[string, *identity]
 }
 
-type cacheShard struct {
-	mu sync.RWMutex
-	m  map[string]*identity
-}
-
+// newTokenCache returns a cache of at most size tokens, or nil (no cache).
 func newTokenCache(size int) *tokenCache {
 	if size <= 0 {
 		return nil
 	}
-	per := (size + cacheShards - 1) / cacheShards
-	tc := &tokenCache{perShard: per}
-	for i := range tc.shards {
-		tc.shards[i].m = make(map[string]*identity, min(per, 1024))
-	}
-	return tc
+	return &tokenCache{c: ttlcache.New[string, *identity](size)}
 }
 
-// shard picks a shard from the token's last bytes: signature bytes, which
+// shardOf picks a shard from the token's last bytes: signature bytes, which
 // are uniformly distributed for the (verified) tokens that get inserted.
-func (tc *tokenCache) shard(tok []byte) *cacheShard {
+func shardOf(tok []byte) uint8 {
 	n := len(tok)
-	return &tc.shards[(tok[n-1]^tok[n/2])%cacheShards]
+	return tok[n-1] ^ tok[n/2]
 }
 
 // get returns the identity cached for tok; tok is not kept.
 func (tc *tokenCache) get(tok []byte, now int64) *identity {
-	sh := tc.shard(tok)
-	sh.mu.RLock()
-	id := sh.m[string(tok)] // no allocation: the compiler does not copy for a lookup
-	sh.mu.RUnlock()
-	if id == nil || now >= id.validUntil {
-		return nil
-	}
+	// The view is only used for the lookup, which does not keep it.
+	id, _ := tc.c.Get(shardOf(tok), sdk.B2S(tok), now)
 	return id
 }
 
-// put caches id for tok, copying tok.
+// put caches id for tok until id.validUntil, copying tok.
 func (tc *tokenCache) put(tok []byte, id *identity, now int64) {
-	sh := tc.shard(tok)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if _, ok := sh.m[string(tok)]; !ok && len(sh.m) >= tc.perShard {
-		// Look at a few entries (Go randomizes map iteration, so these are
-		// random ones): drop the expired among them, or else the first.
-		var victim string
-		seen, evicted := 0, 0
-		for k, v := range sh.m {
-			if seen == 0 {
-				victim = k
-			}
-			if now >= v.validUntil {
-				delete(sh.m, k)
-				evicted++
-			}
-			if seen++; seen == 16 {
-				break
-			}
-		}
-		if evicted == 0 {
-			delete(sh.m, victim)
-		}
-	}
-	sh.m[string(tok)] = id
+	tc.c.Put(shardOf(tok), string(tok), id, id.validUntil, now)
 }
 
-func (tc *tokenCache) len() int {
-	n := 0
-	for i := range tc.shards {
-		sh := &tc.shards[i]
-		sh.mu.RLock()
-		n += len(sh.m)
-		sh.mu.RUnlock()
-	}
-	return n
-}
+func (tc *tokenCache) len() int { return tc.c.Len() }

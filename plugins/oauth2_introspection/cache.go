@@ -1,8 +1,7 @@
 package oauth2introspection
 
 import (
-	"sync"
-
+	"github.com/weirgw/weir/plugins/internal/ttlcache"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -19,79 +18,33 @@ type entry struct {
 	until int64
 }
 
-const cacheShards = 16
-
 // memCache maps SHA-256(token) to entries. It is bounded: a full shard
-// first drops expired entries among a few random ones, else one of them.
+// first drops expired entries among a few random ones, else one of them
+// (package ttlcache).
 type memCache struct {
-	shards   [cacheShards]memShard
-	perShard int
+	c *ttlcache.Cache[[32]byte, *entry]
 }
 
-type memShard struct {
-	mu sync.RWMutex
-	m  map[[32]byte]*entry
-}
-
+// newMemCache returns a cache of at most size entries, or nil (no cache).
 func newMemCache(size int) *memCache {
 	if size <= 0 {
 		return nil
 	}
-	per := (size + cacheShards - 1) / cacheShards
-	mc := &memCache{perShard: per}
-	for i := range mc.shards {
-		mc.shards[i].m = make(map[[32]byte]*entry, min(per, 1024))
-	}
-	return mc
+	return &memCache{c: ttlcache.New[[32]byte, *entry](size)}
 }
 
+// The key is a SHA-256 digest, so its first byte picks a shard uniformly.
 func (mc *memCache) get(key *[32]byte, nowMs int64) *entry {
-	sh := &mc.shards[key[0]%cacheShards]
-	sh.mu.RLock()
-	e := sh.m[*key]
-	sh.mu.RUnlock()
-	if e == nil || nowMs >= e.until {
-		return nil
-	}
+	e, _ := mc.c.Get(key[0], *key, nowMs)
 	return e
 }
 
+// put caches e until e.until; an answer already stale is not stored.
 func (mc *memCache) put(key *[32]byte, e *entry, nowMs int64) {
 	if nowMs >= e.until {
 		return
 	}
-	sh := &mc.shards[key[0]%cacheShards]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if _, ok := sh.m[*key]; !ok && len(sh.m) >= mc.perShard {
-		var victim [32]byte
-		seen, evicted := 0, 0
-		for k, v := range sh.m { // Go randomizes map iteration order
-			if seen == 0 {
-				victim = k
-			}
-			if nowMs >= v.until {
-				delete(sh.m, k)
-				evicted++
-			}
-			if seen++; seen == 16 {
-				break
-			}
-		}
-		if evicted == 0 {
-			delete(sh.m, victim)
-		}
-	}
-	sh.m[*key] = e
+	mc.c.Put(key[0], *key, e, e.until, nowMs)
 }
 
-func (mc *memCache) len() int {
-	n := 0
-	for i := range mc.shards {
-		sh := &mc.shards[i]
-		sh.mu.RLock()
-		n += len(sh.m)
-		sh.mu.RUnlock()
-	}
-	return n
-}
+func (mc *memCache) len() int { return mc.c.Len() }
