@@ -110,10 +110,14 @@ func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.Re
 		}
 	}
 	// Identity headers are the gateway's to set: drop client copies first.
-	for _, h := range protectedRequestHeaders {
-		req.Header.Del(h)
+	if f := scanHeaders(req.Header.All()); f&(hasProtected|hasTwin) != 0 {
+		for _, h := range protectedRequestHeaders {
+			req.Header.Del(h)
+		}
+		if f&hasTwin != 0 {
+			stripUnderscoreTwins(&req.Header)
+		}
 	}
-	stripUnderscoreTwins(&req.Header, st)
 	// Body size limit, before anything reads the body.
 	if cl := req.Header.ContentLength(); cl > 0 && int64(cl) > s.maxBody {
 		s.fail(c, r, fasthttp.StatusRequestEntityTooLarge, "request body too large")
@@ -236,7 +240,9 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 	// Hop-by-hop fields never travel; the client's Connection: close is
 	// about its own connection, not ours.
 	clientClose := req.Header.ConnectionClose()
-	removeHopByHop(&req.Header)
+	if scanHeaders(req.Header.All())&hasHopByHop != 0 {
+		removeHopByHop(&req.Header)
+	}
 	req.Header.ResetConnectionClose()
 
 	// X-Forwarded-*: append the peer to the chain (only a chain that came
@@ -289,7 +295,9 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 			// serve; any other status, 500 included, is the application's.
 			m.End(code != fasthttp.StatusBadGateway && code != fasthttp.StatusServiceUnavailable &&
 				code != fasthttp.StatusGatewayTimeout, d)
-			removeHopByHop(&resp.Header)
+			if scanHeaders(resp.Header.All())&hasHopByHop != 0 {
+				removeHopByHop(&resp.Header)
+			}
 			resp.Header.ResetConnectionClose()
 			if svc.upstreamMs != nil {
 				svc.upstreamMs.Update(d.Seconds())
@@ -408,17 +416,7 @@ func isIdempotent(m []byte) bool {
 // stripUnderscoreTwins removes headers such as X_Consumer_Name: many
 // upstream stacks (CGI, WSGI, some nginx setups) fold "_" into "-", so a
 // client could smuggle a protected header past the exact-name removal.
-func stripUnderscoreTwins(h *fasthttp.RequestHeader, st *reqState) {
-	found := false
-	for k := range h.All() {
-		if bytes.IndexByte(k, '_') >= 0 && isProtectedTwin(k) {
-			found = true
-			break
-		}
-	}
-	if !found {
-		return
-	}
+func stripUnderscoreTwins(h *fasthttp.RequestHeader) {
 	// Rare path: collect, then delete (deleting while iterating is unsafe).
 	var names [][]byte
 	for k := range h.All() {

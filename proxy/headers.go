@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"iter"
 	"math/rand/v2"
 
 	"github.com/valyala/fasthttp"
@@ -48,6 +49,54 @@ func removeHopByHop(h headerDeleter) {
 	for _, k := range hopByHop {
 		h.Del(k)
 	}
+}
+
+// Header scan: one pass over the names tells which removals a message
+// needs, so the common message (none of these fields) pays for a scan, not
+// for a dozen Del calls that each normalize a name and search the list.
+type hdrFlags uint8
+
+const (
+	hasHopByHop  hdrFlags = 1 << iota // a hop-by-hop field or Connection
+	hasProtected                      // X-Consumer-Name / X-Consumer-Groups
+	hasTwin                           // an underscore twin of a protected field
+)
+
+func scanHeaders(seq iter.Seq2[[]byte, []byte]) (f hdrFlags) {
+	for k := range seq {
+		switch {
+		case isHopByHopName(k):
+			f |= hasHopByHop
+		case isProtectedName(k):
+			f |= hasProtected
+		case bytes.IndexByte(k, '_') >= 0 && isProtectedTwin(k):
+			f |= hasTwin
+		}
+	}
+	return f
+}
+
+func isHopByHopName(k []byte) bool {
+	switch len(k) {
+	case 2:
+		return bytes.EqualFold(k, []byte("Te"))
+	case 7:
+		return bytes.EqualFold(k, []byte("Trailer")) || bytes.EqualFold(k, []byte("Upgrade"))
+	case 10:
+		return bytes.EqualFold(k, []byte("Connection")) || bytes.EqualFold(k, []byte("Keep-Alive"))
+	case 16:
+		return bytes.EqualFold(k, []byte("Proxy-Connection"))
+	case 18:
+		return bytes.EqualFold(k, []byte("Proxy-Authenticate"))
+	case 19:
+		return bytes.EqualFold(k, []byte("Proxy-Authorization"))
+	}
+	return false
+}
+
+func isProtectedName(k []byte) bool {
+	return (len(k) == 15 && bytes.EqualFold(k, []byte("X-Consumer-Name"))) ||
+		(len(k) == 17 && bytes.EqualFold(k, []byte("X-Consumer-Groups")))
 }
 
 // isFramingHeader: a Connection token naming a framing field must not make
