@@ -16,6 +16,8 @@ var ErrUpgrade = errors.New("upstream switched protocols; upgrades are not suppo
 
 const maxInterim = 8
 
+const deadlineSlack = 20 * time.Millisecond
+
 // Do writes req to the upstream and reads the response into resp.
 //
 // A small body (Content-Length up to StreamThreshold) is read whole and the
@@ -59,9 +61,16 @@ func (t *Transport) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline 
 }
 
 func (t *Transport) roundTrip(c *conn, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
-	if err := c.nc.SetDeadline(deadline); err != nil {
-		t.discard(c)
-		return err
+	// Setting a socket deadline is a runtime call per request; a
+	// connection carrying back-to-back requests keeps its deadline while
+	// the new one is at most deadlineSlack later (a request may so get up to
+	// that much less than its timeout, never more).
+	if deadline.Before(c.deadline) || deadline.Sub(c.deadline) > deadlineSlack {
+		if err := c.nc.SetDeadline(deadline); err != nil {
+			t.discard(c)
+			return err
+		}
+		c.deadline = deadline
 	}
 	req.UseHostHeader = true
 	if err := req.Write(c.bw); err != nil {

@@ -80,6 +80,7 @@ type conn struct {
 	lastUsed time.Time
 	t        *Transport
 	stream   bodyStream // reused for the streamed response of this conn
+	deadline time.Time  // what the socket's deadline is set to
 	raw      syscall.RawConn
 	peekFn   func(fd uintptr) bool // c.peek, bound once
 	peekN    int
@@ -263,6 +264,7 @@ func (t *Transport) dial(deadline time.Time) (*conn, error) {
 		c = &conn{br: bufio.NewReaderSize(nil, 4096), bw: bufio.NewWriterSize(nil, 4096)}
 	}
 	c.nc, c.t = nc, t
+	c.deadline = time.Time{}
 	c.br.Reset(nc)
 	c.bw.Reset(nc)
 	c.initRaw()
