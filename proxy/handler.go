@@ -266,7 +266,6 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 	}
 
 	hashKey := s.hashKey(c, svc, st)
-	deadline := time.Now().Add(svc.timeout)
 	attempts := svc.retries + 1
 	var exclude *pool.Member
 	var waited time.Duration
@@ -286,7 +285,9 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 		}
 		m.Begin()
 		t0 := time.Now()
-		err = t.Do(req, resp, deadline)
+		// services[].timeout bounds one try, until the whole response is
+		// read (SPEC.md); a retry gets its own.
+		err = t.Do(req, resp, t0.Add(svc.timeout))
 		d := time.Since(t0)
 		waited += d
 		if err == nil {
@@ -309,7 +310,7 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 		var dialErr *transport.DialError
 		retryable := errors.As(err, &dialErr) || errors.Is(err, transport.ErrPoolTimeout) ||
 			(isIdempotent(req.Header.Method()) && !req.IsBodyStream() && !transport.IsTimeout(err))
-		if attempt+1 < attempts && retryable && time.Now().Before(deadline) {
+		if attempt+1 < attempts && retryable {
 			continue
 		}
 		switch {
