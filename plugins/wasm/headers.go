@@ -166,21 +166,26 @@ func (in *instance) setHeader(m uint32, key, value []byte, add bool) status {
 		// gateway sends it; it sets them itself.
 		return statusOK
 	}
+	// Replace removes every value first: fasthttp's Set only overwrites
+	// the first of repeated fields, the ABI wants exactly one left.
 	if m == mapRequestHeaders {
 		h := &in.c.Request().Header
-		if add && !isHost(key) {
+		switch {
+		case isHost(key):
+			h.SetHostBytes(value)
+		case add:
 			h.AddBytesKV(key, value)
-		} else {
-			h.SetBytesKV(key, value)
+		default:
+			h.DelBytes(key)
+			h.AddBytesKV(key, value)
 		}
 		return statusOK
 	}
 	h := &in.c.Response().Header
-	if add {
-		h.AddBytesKV(key, value)
-	} else {
-		h.SetBytesKV(key, value)
+	if !add {
+		h.DelBytes(key)
 	}
+	h.AddBytesKV(key, value)
 	return statusOK
 }
 

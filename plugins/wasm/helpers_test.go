@@ -149,6 +149,7 @@ func request(method, uri, body string, headers ...string) (*fasthttp.RequestCtx,
 	}
 	if body != "" {
 		req.SetBodyString(body)
+		req.Header.SetContentLength(len(body)) // as parsed from the wire
 	}
 	rc.Init(&req, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 4321}, nil)
 	c := sdk.AcquireCtx(rc)
@@ -211,4 +212,8 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+func newLogger(lb *logBuf) *slog.Logger {
+	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
