@@ -38,8 +38,7 @@ type claimHeader struct {
 // filter is one jwt plugin instance. It is immutable after New except for
 // the cache and the JWKS source, which are safe for concurrent use.
 type filter struct {
-	header bearer.Header
-	cookie string
+	tokens bearer.Sources
 	hide   bool
 
 	allowed       []string
@@ -86,8 +85,7 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 		route = b.Route
 	}
 	f := &filter{
-		header:        bearer.NewHeader(cfg.Header),
-		cookie:        cfg.Cookie,
+		tokens:        bearer.NewSources(cfg.Header, cfg.Cookie, ""),
 		hide:          cfg.HideCredentials,
 		allowed:       cfg.Algorithms,
 		keyClaim:      cfg.KeyClaimName,
@@ -160,7 +158,7 @@ func (f *filter) Close() error {
 // OnRequest authenticates the request or answers 401 (503 while JWKS keys
 // have never been loaded).
 func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
-	tok, src := f.extract(c)
+	tok, src := f.tokens.Token(c.Request())
 	if tok == nil {
 		return f.fails.Fail(c, reasonMissing), nil
 	}
@@ -305,7 +303,7 @@ func (f *filter) identityOf(claims gojwt.MapClaims) *identity {
 }
 
 // apply identifies the request and sets the claim headers.
-func (f *filter) apply(c *sdk.Ctx, id *identity, src tokenSource) {
+func (f *filter) apply(c *sdk.Ctx, id *identity, src bearer.Source) {
 	c.SetConsumer(id.consumer, id.credential)
 	for _, s := range id.scopes {
 		c.AddScope(s)
@@ -320,12 +318,7 @@ func (f *filter) apply(c *sdk.Ctx, id *identity, src tokenSource) {
 		}
 	}
 	if f.hide {
-		switch src {
-		case fromHeader:
-			h.Del(f.header.Name())
-		case fromCookie:
-			h.DelCookie(f.cookie)
-		}
+		f.tokens.Hide(c.Request(), src)
 	}
 }
 

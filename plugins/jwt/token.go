@@ -1,33 +1,5 @@
 package jwt
 
-import (
-	"github.com/weirgw/weir/sdk"
-)
-
-// tokenSource says where a request's token came from, for hide_credentials.
-type tokenSource uint8
-
-const (
-	fromNone tokenSource = iota
-	fromHeader
-	fromCookie
-)
-
-// extract returns the request's token, a view into the request headers
-// that must not be kept, and where it came from.
-func (f *filter) extract(c *sdk.Ctx) ([]byte, tokenSource) {
-	h := &c.Request().Header
-	if t := f.header.Token(h); t != nil {
-		return t, fromHeader
-	}
-	if f.cookie != "" {
-		if v := h.Cookie(f.cookie); len(v) > 0 {
-			return v, fromCookie
-		}
-	}
-	return nil, fromNone
-}
-
 // wellFormed is the shape check run before any parsing, in time linear in
 // len(tok) and without allocating: a compact JWS (RFC 7515 §7.1) is three
 // non-empty base64url segments (RFC 7515 §2: no padding) joined by exactly

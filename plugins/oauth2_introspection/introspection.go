@@ -34,8 +34,7 @@ func init() {
 // filter is one plugin instance; immutable after New except for the
 // caches and the single-flight group, which are safe for concurrent use.
 type filter struct {
-	header        bearer.Header
-	query         string
+	tokens        bearer.Sources
 	hide          bool
 	maxTokenBytes int
 
@@ -93,8 +92,7 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 		return metrics.GetOrCreateCounter(`weir_introspection_cache_total{` + lbl + `,result="` + result + `"}`)
 	}
 	f := &filter{
-		header:        bearer.NewHeader(cfg.Header),
-		query:         cfg.Query,
+		tokens:        bearer.NewSources(cfg.Header, "", cfg.Query),
 		hide:          cfg.HideCredentials,
 		maxTokenBytes: cfg.MaxTokenBytes,
 		client:        newClient(cfg),
@@ -131,7 +129,7 @@ func (f *filter) Close() error {
 
 // OnRequest authenticates the request by its token's introspection.
 func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
-	tok, src := f.extract(c)
+	tok, src := f.tokens.Token(c.Request())
 	if tok == nil {
 		return f.fails.Fail(c, reasonMissing), nil
 	}
@@ -169,7 +167,7 @@ func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 		c.AddScope(s)
 	}
 	if f.hide {
-		f.hideToken(c, src)
+		f.tokens.Hide(c.Request(), src)
 	}
 	return sdk.Continue, nil
 }

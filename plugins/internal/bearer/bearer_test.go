@@ -38,35 +38,81 @@ func TestToken(t *testing.T) {
 	}
 }
 
-func TestHeaderToken(t *testing.T) {
+func TestSources(t *testing.T) {
 	cases := []struct {
-		name, header, value string
-		want                string
+		name                 string
+		header, cookie, qry  string // the instance's sources
+		authz, xtok, ck, uri string // what the request carries
+		want                 string
+		src                  Source
 	}{
-		{"authorization needs the scheme", "Authorization", "abc", ""},
-		{"authorization bearer", "Authorization", "Bearer abc", "abc"},
-		{"any case of authorization", "authorization", "abc", ""},
-		{"other header bare", "X-Token", "abc", "abc"},
-		{"other header with scheme", "X-Token", "bearer abc", "abc"},
-		{"absent", "X-Other", "", ""},
-		{"no header configured", "", "Bearer abc", ""},
+		{name: "authorization needs the scheme", header: "Authorization", authz: "abc", uri: "/", want: "", src: FromNone},
+		{name: "authorization bearer", header: "Authorization", authz: "Bearer abc", uri: "/", want: "abc", src: FromHeader},
+		{name: "any case of authorization", header: "authorization", authz: "abc", uri: "/", want: "", src: FromNone},
+		{name: "other header bare", header: "X-Token", xtok: "abc", uri: "/", want: "abc", src: FromHeader},
+		{name: "other header with scheme", header: "X-Token", xtok: "bearer abc", uri: "/", want: "abc", src: FromHeader},
+		{name: "header off", authz: "Bearer abc", uri: "/", want: "", src: FromNone},
+		{name: "cookie", header: "Authorization", cookie: "jwt", ck: "jwt=c1", uri: "/", want: "c1", src: FromCookie},
+		{name: "header before cookie", header: "Authorization", cookie: "jwt", authz: "Bearer h1", ck: "jwt=c1", uri: "/", want: "h1", src: FromHeader},
+		{name: "basic falls through to cookie", header: "Authorization", cookie: "jwt", authz: "Basic x", ck: "jwt=c1", uri: "/", want: "c1", src: FromCookie},
+		{name: "query", header: "Authorization", qry: "access_token", uri: "/a?x=1&access_token=q1", want: "q1", src: FromQuery},
+		{name: "empty query value", header: "Authorization", qry: "access_token", uri: "/a?access_token=", want: "", src: FromNone},
+		{name: "cookie before query", cookie: "jwt", qry: "t", ck: "jwt=c1", uri: "/a?t=q1", want: "c1", src: FromCookie},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var rh fasthttp.RequestHeader
-			if tc.value != "" {
-				rh.Set("Authorization", tc.value)
-				rh.Set("X-Token", tc.value)
+			var req fasthttp.Request
+			req.SetRequestURI(tc.uri)
+			if tc.authz != "" {
+				req.Header.Set("Authorization", tc.authz)
 			}
-			h := NewHeader(tc.header)
-			if h.Name() != tc.header {
-				t.Fatalf("Name() = %q", h.Name())
+			if tc.xtok != "" {
+				req.Header.Set("X-Token", tc.xtok)
 			}
-			if got := string(h.Token(&rh)); got != tc.want {
-				t.Fatalf("Token = %q, want %q", got, tc.want)
+			if tc.ck != "" {
+				req.Header.Set("Cookie", tc.ck)
+			}
+			s := NewSources(tc.header, tc.cookie, tc.qry)
+			tok, src := s.Token(&req)
+			if string(tok) != tc.want || src != tc.src {
+				t.Fatalf("Token = %q from %d, want %q from %d", tok, src, tc.want, tc.src)
 			}
 		})
 	}
+}
+
+func TestHide(t *testing.T) {
+	s := NewSources("X-Token", "jwt", "t")
+	newReq := func() *fasthttp.Request {
+		req := new(fasthttp.Request)
+		req.SetRequestURI("/a?x=1&t=q1")
+		req.Header.Set("X-Token", "h1")
+		req.Header.Set("X-Other", "o")
+		req.Header.SetCookie("jwt", "c1")
+		req.Header.SetCookie("other", "c2")
+		return req
+	}
+	check := func(src Source, hdr, cookie, query bool) {
+		t.Helper()
+		req := newReq()
+		s.Hide(req, src)
+		if got := len(req.Header.Peek("X-Token")) > 0; got != hdr {
+			t.Errorf("source %d: header kept %v, want %v", src, got, hdr)
+		}
+		if got := len(req.Header.Cookie("jwt")) > 0; got != cookie {
+			t.Errorf("source %d: cookie kept %v, want %v", src, got, cookie)
+		}
+		if got := req.URI().QueryArgs().Has("t"); got != query {
+			t.Errorf("source %d: query kept %v, want %v", src, got, query)
+		}
+		if string(req.Header.Peek("X-Other")) != "o" || string(req.Header.Cookie("other")) != "c2" || !req.URI().QueryArgs().Has("x") {
+			t.Errorf("source %d: removed more than the token: %s", src, req.String())
+		}
+	}
+	check(FromNone, true, true, true)
+	check(FromHeader, false, true, true)
+	check(FromCookie, true, false, true)
+	check(FromQuery, true, true, false)
 }
 
 func TestChallenges(t *testing.T) {
@@ -175,12 +221,13 @@ func TestFailZeroAllocs(t *testing.T) {
 	}
 }
 
-func TestHeaderTokenZeroAllocs(t *testing.T) {
-	var rh fasthttp.RequestHeader
-	rh.Set("Authorization", "Bearer abc.def.ghi")
-	h := NewHeader("Authorization")
+func TestSourcesZeroAllocs(t *testing.T) {
+	var req fasthttp.Request
+	req.SetRequestURI("/a?x=1")
+	req.Header.Set("Authorization", "Bearer abc.def.ghi")
+	s := NewSources("Authorization", "jwt", "access_token")
 	var tok []byte
-	if n := testing.AllocsPerRun(200, func() { tok = h.Token(&rh) }); n != 0 {
+	if n := testing.AllocsPerRun(200, func() { tok, _ = s.Token(&req) }); n != 0 {
 		t.Fatalf("%v allocations, want 0", n)
 	}
 	if string(tok) != "abc.def.ghi" {

@@ -14,32 +14,74 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Header is the request header a plugin instance reads its token from.
-type Header struct {
-	name string
+// Source says where a request's token came from, for hide_credentials.
+type Source uint8
+
+const (
+	FromNone Source = iota
+	FromHeader
+	FromCookie
+	FromQuery
+)
+
+// Sources are the places a plugin instance reads its token from, tried in
+// this order, each optional: a header (RFC 6750 §2.1), a cookie, a query
+// parameter (RFC 6750 §2.3). It is immutable.
+type Sources struct {
+	header string
 	// schemeRequired: Authorization must use the Bearer scheme; any
 	// other header may carry the bare token.
 	schemeRequired bool
+	cookie         string
+	query          string
 }
 
-// NewHeader returns the token header name; "" reads no header. For
-// Authorization the value must be `Bearer <token>` (RFC 6750 §2.1); any
-// other header carries the bare token, with an optional "Bearer " prefix.
-func NewHeader(name string) Header {
-	return Header{name: name, schemeRequired: strings.EqualFold(name, "Authorization")}
-}
-
-// Name is the header's name as configured ("" when no header is read).
-func (h Header) Name() string { return h.name }
-
-// Token returns the token the request headers carry in h, or nil (no
-// header configured, the field absent or empty, another scheme). The
-// result is a view into rh that must not be kept after the request.
-func (h Header) Token(rh *fasthttp.RequestHeader) []byte {
-	if h.name == "" {
-		return nil
+// NewSources returns the token sources of an instance; "" turns a source
+// off. For Authorization the value must be `Bearer <token>` (RFC 6750
+// §2.1); any other header carries the bare token, with an optional
+// "Bearer " prefix. A cookie or query parameter carries the bare token.
+func NewSources(header, cookie, query string) Sources {
+	return Sources{
+		header:         header,
+		schemeRequired: strings.EqualFold(header, "Authorization"),
+		cookie:         cookie,
+		query:          query,
 	}
-	return Token(rh.Peek(h.name), h.schemeRequired)
+}
+
+// Token returns the request's token and where it came from: the first
+// source that carries a non-empty token. The token is a view into req that
+// must not be kept after the request.
+func (s *Sources) Token(req *fasthttp.Request) ([]byte, Source) {
+	if s.header != "" {
+		if t := Token(req.Header.Peek(s.header), s.schemeRequired); t != nil {
+			return t, FromHeader
+		}
+	}
+	if s.cookie != "" {
+		if v := req.Header.Cookie(s.cookie); len(v) > 0 {
+			return v, FromCookie
+		}
+	}
+	if s.query != "" {
+		if v := req.URI().QueryArgs().Peek(s.query); len(v) > 0 {
+			return v, FromQuery
+		}
+	}
+	return nil, FromNone
+}
+
+// Hide removes the token from where it came from, so that it does not
+// reach the upstream (hide_credentials).
+func (s *Sources) Hide(req *fasthttp.Request, src Source) {
+	switch src {
+	case FromHeader:
+		req.Header.Del(s.header)
+	case FromCookie:
+		req.Header.DelCookie(s.cookie)
+	case FromQuery:
+		req.URI().QueryArgs().Del(s.query)
+	}
 }
 
 // Token returns the token of an RFC 6750 §2.1 credentials value,
