@@ -1,5 +1,7 @@
 package jwt
 
+import "github.com/weirgw/weir/plugins/internal/charset"
+
 // wellFormed is the shape check run before any parsing, in time linear in
 // len(tok) and without allocating: a compact JWS (RFC 7515 §7.1) is three
 // non-empty base64url segments (RFC 7515 §2: no padding) joined by exactly
@@ -24,16 +26,5 @@ func wellFormed(tok []byte) bool {
 	return dots == 2 && seg > 0
 }
 
-var b64url = func() (t [256]bool) {
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	t['-'], t['_'] = true, true
-	return t
-}()
+// b64url is the base64url alphabet (RFC 4648 §5).
+var b64url = charset.AlnumAnd("-_")

@@ -1,5 +1,7 @@
 package oauth2introspection
 
+import "github.com/weirgw/weir/plugins/internal/charset"
+
 // b64token reports whether tok matches RFC 6750 §2.1's
 // b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
 // Anything else is refused before it reaches the authorization server.
@@ -17,18 +19,4 @@ func b64token(tok []byte) bool {
 	return i == len(tok)
 }
 
-var b64tokenChar = func() (t [256]bool) {
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for _, c := range "-._~+/" {
-		t[c] = true
-	}
-	return t
-}()
+var b64tokenChar = charset.AlnumAnd("-._~+/")

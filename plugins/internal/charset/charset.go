@@ -1,0 +1,23 @@
+// Package charset builds the byte-class tables that the plugins' scanners
+// index once per byte of client input (token syntax, header names): a
+// table lookup is a single load, with no branches on the byte's value.
+package charset
+
+// AlnumAnd returns the table of ALPHA / DIGIT (RFC 5234 appendix B.1)
+// plus the bytes of extra: t[c] reports whether c is in the class.
+// Tables are built once, into package variables.
+func AlnumAnd(extra string) (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for i := 0; i < len(extra); i++ {
+		t[extra[i]] = true
+	}
+	return t
+}
