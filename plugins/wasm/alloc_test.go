@@ -1,0 +1,95 @@
+package wasm
+
+import (
+	"testing"
+
+	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/sdk"
+)
+
+// wazeroAllocsPerCall is what wazero allocates for every call into a
+// guest when the runtime closes modules on context cancellation (our
+// timeout): a channel, the watchdog goroutine that selects on it and the
+// context's Done, and the closure that stops it
+// (wasm.ModuleInstance.CloseModuleOnCanceledOrTimeout); plus, when the Go
+// runtime has no exited goroutine to reuse yet, a goroutine descriptor.
+// The host itself allocates nothing per request.
+const wazeroAllocsPerCall = 4
+
+// TestAllocsPerRequest pins the allocations of a whole request through the
+// hand-assembled guest: five calls into the guest (context_create,
+// request_headers, response_headers, done, delete), each paying wazero's
+// watchdog, and nothing else; its six header lookups inside
+// request_headers find nothing and allocate nothing.
+func TestAllocsPerRequest(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race")
+	}
+	f := newFilter(t, writeModule(t, "hostile", hostileGuest()), map[string]any{"pool_size": 1}, nil)
+	rc, c := request("GET", "/users/7", "", "Accept: */*")
+	sdk.ReleaseCtx(c)
+	var tmpl fasthttp.Request
+	rc.Request.CopyTo(&tmpl)
+	run := func() {
+		tmpl.CopyTo(&rc.Request)
+		rc.Response.Reset()
+		c := sdk.AcquireCtx(rc)
+		c.Route = "r"
+		c.SetPath(rc.Request.URI().Path())
+		if _, err := f.OnRequest(c); err != nil {
+			t.Fatal(err)
+		}
+		rc.Response.SetStatusCode(200)
+		if err := f.OnResponse(c); err != nil {
+			t.Fatal(err)
+		}
+		f.OnLog(c)
+		sdk.ReleaseCtx(c)
+	}
+	run()
+	if got, want := testing.AllocsPerRun(200, run), float64(5*wazeroAllocsPerCall); got > want {
+		t.Errorf("%.1f allocations per request, want at most %.0f (wazero's per-call watchdog only)", got, want)
+	}
+}
+
+// TestAllocsHostFunctions: host functions that do not hand the guest a
+// buffer (which needs a call into its allocator) allocate nothing.
+func TestAllocsHostFunctions(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race")
+	}
+	h := newHarness(t, phaseRequest, "X-One: 1", "Accept: */*")
+	replace := args(mapRequestHeaders, h.put("x-wasm", "yes"))
+	remove := args(mapRequestHeaders, h.put("x-gone"))
+	pairs := args(mapRequestHeaders, h.put(string(appendPairs(nil, []kv{{[]byte("x-a"), []byte("1")}, {[]byte(":path"), []byte("/a?b")}}))))
+	key := []byte("x-one")
+	path := []byte("request\x00path")
+	stack := make([]uint64, 8)
+	call := func(fn hostFn, args []uint64) func() {
+		return func() {
+			copy(stack, args)
+			if st := fn(h.in, stack); st != statusOK {
+				t.Fatalf("status %d", st)
+			}
+		}
+	}
+	tests := []struct {
+		name string
+		fn   func()
+	}{
+		{"replace header", call(hostReplaceHeaderMapValue, replace)},
+		{"remove header", call(hostRemoveHeaderMapValue, remove)},
+		{"set pairs", call(hostSetHeaderMapPairs, pairs)},
+		{"map size", call(hostGetHeaderMapSize, []uint64{mapRequestHeaders, hRetSz})},
+		{"time", call(hostGetTime, []uint64{hRet})},
+		{"log level", call(hostGetLogLevel, []uint64{hRet})},
+		{"header value", func() { h.in.headerValue(mapRequestHeaders, key) }},
+		{"property", func() { h.in.property(path) }},
+	}
+	for _, tt := range tests {
+		tt.fn()
+		if got := testing.AllocsPerRun(100, tt.fn); got != 0 {
+			t.Errorf("%s: %.1f allocations, want 0", tt.name, got)
+		}
+	}
+}

@@ -1,0 +1,100 @@
+package wasm
+
+import (
+	"testing"
+
+	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/sdk"
+)
+
+// benchRequest runs one whole request through f on rc, restored from
+// tmpl first (the guest adds headers to it).
+func benchRequest(b *testing.B, f *filter, rc *fasthttp.RequestCtx, tmpl *fasthttp.Request) {
+	tmpl.CopyTo(&rc.Request)
+	rc.Response.Reset()
+	c := sdk.AcquireCtx(rc)
+	c.Route = "r"
+	c.SetPath(rc.Request.URI().Path())
+	c.SetRequestID([]byte("req-1"))
+	if _, err := f.OnRequest(c); err != nil {
+		b.Fatal(err)
+	}
+	rc.Response.SetStatusCode(200)
+	rc.Response.SetBodyString("hello")
+	if err := f.OnResponse(c); err != nil {
+		b.Fatal(err)
+	}
+	f.OnLog(c)
+	sdk.ReleaseCtx(c)
+}
+
+// BenchmarkRequest: one request through the example guest (request
+// headers, a property, a metric, response headers, done/log/delete).
+func BenchmarkRequest(b *testing.B) {
+	f := newFilter(b, headersWasm, map[string]any{"config": headersConfig, "pool_size": 1}, nil)
+	rc, c := request("GET", "/users/7?x=1", "", "Accept: application/json", "User-Agent: bench")
+	sdk.ReleaseCtx(c)
+	var tmpl fasthttp.Request
+	rc.Request.CopyTo(&tmpl)
+	benchRequest(b, f, rc, &tmpl)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		benchRequest(b, f, rc, &tmpl)
+	}
+}
+
+// BenchmarkRequestParallel: the same from GOMAXPROCS goroutines sharing
+// the default pool.
+func BenchmarkRequestParallel(b *testing.B) {
+	f := newFilter(b, headersWasm, map[string]any{"config": headersConfig}, nil)
+	if err := f.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		rc, c := request("GET", "/users/7?x=1", "", "Accept: application/json")
+		sdk.ReleaseCtx(c)
+		var tmpl fasthttp.Request
+		rc.Request.CopyTo(&tmpl)
+		for pb.Next() {
+			benchRequest(b, f, rc, &tmpl)
+		}
+	})
+}
+
+// BenchmarkMinimalGuest: the hand-assembled guest, whose callbacks do
+// almost nothing: the fixed cost of the host per request.
+func BenchmarkMinimalGuest(b *testing.B) {
+	f := newFilter(b, writeModule(b, "hostile", hostileGuest()), map[string]any{"pool_size": 1}, nil)
+	rc, c := request("GET", "/", "")
+	sdk.ReleaseCtx(c)
+	var tmpl fasthttp.Request
+	rc.Request.CopyTo(&tmpl)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		benchRequest(b, f, rc, &tmpl)
+	}
+}
+
+func BenchmarkParsePairs(b *testing.B) {
+	m := appendPairs(nil, []kv{
+		{[]byte(":status"), []byte("200")},
+		{[]byte("content-type"), []byte("application/json")},
+		{[]byte("x-request-id"), []byte("0123456789abcdef")},
+		{[]byte("cache-control"), []byte("no-store")},
+	})
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		p, err := parsePairs(m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			if _, _, ok := p.next(); !ok {
+				break
+			}
+		}
+	}
+}
