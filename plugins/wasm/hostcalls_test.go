@@ -458,7 +458,7 @@ func TestHostBuffers(t *testing.T) {
 		{1, 4, "BODY", ">BODY!<"}, // replace
 		{0, 100, "all", "all"},    // replace everything
 		{-1, 0, "+", "all+"},      // start is a u32: past the end
-		{1, 1, "", "al+"},          // delete
+		{1, 1, "", "al+"},         // delete
 	} {
 		if st := set(bufferRequestBody, tt.start, tt.size, tt.data); st != statusOK {
 			t.Fatalf("set %d %d %q: %d", tt.start, tt.size, tt.data, st)
