@@ -11,6 +11,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	gojwt "github.com/golang-jwt/jwt/v5"
 
+	"github.com/weirgw/weir/plugins/internal/plugintest"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -142,14 +143,14 @@ func TestAttacks(t *testing.T) {
 				t.Fatalf("refusal took %s", d)
 			}
 			if got := failureCount(tc.reason) - before; got != 1 {
-				t.Fatalf("reason %q counted %d times; the refusal was classified otherwise (body %s)", tc.reason, got, r.body)
+				t.Fatalf("reason %q counted %d times; the refusal was classified otherwise (body %s)", tc.reason, got, r.Body)
 			}
 			if tc.reason == "missing" {
-				if r.challenge != `Bearer realm="weir"` {
-					t.Fatalf("a request without a token gets no error code (RFC 6750 §3.1), got %q", r.challenge)
+				if r.Challenge != `Bearer realm="weir"` {
+					t.Fatalf("a request without a token gets no error code (RFC 6750 §3.1), got %q", r.Challenge)
 				}
-			} else if !strings.Contains(r.challenge, `error="invalid_token"`) {
-				t.Fatalf("challenge lacks error=\"invalid_token\": %q", r.challenge)
+			} else if !strings.Contains(r.Challenge, `error="invalid_token"`) {
+				t.Fatalf("challenge lacks error=\"invalid_token\": %q", r.Challenge)
 			}
 		})
 	}
@@ -158,7 +159,7 @@ func TestAttacks(t *testing.T) {
 	}
 	// The good token itself passes, so the refusals above are not an
 	// artefact of a broken setup.
-	wantAccepted(t, run(t, open, bearerHdr(goodTok)))
+	plugintest.WantAccepted(t, run(t, open, bearerHdr(goodTok)))
 }
 
 // truncateSig drops the last bytes of a signature, re-encoded canonically.

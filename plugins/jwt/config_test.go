@@ -2,10 +2,10 @@ package jwt
 
 import (
 	"encoding/json"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/weirgw/weir/plugins/internal/plugintest"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -59,7 +59,7 @@ func TestConfig(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := New(&sdk.Build{Route: "r"}, json.RawMessage(tc.cfg))
-			checkErr(t, err, tc.err)
+			plugintest.WantErrContaining(t, err, tc.err)
 		})
 	}
 }
@@ -96,7 +96,7 @@ func TestCredentialConfig(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			alice := consumer("alice", nil, tc.creds...)
 			_, err := New(&sdk.Build{Consumers: sdk.NewConsumers([]*sdk.Consumer{alice})}, json.RawMessage(tc.cfg))
-			checkErr(t, err, tc.err)
+			plugintest.WantErrContaining(t, err, tc.err)
 		})
 	}
 }
@@ -115,18 +115,6 @@ func TestConfigDefaults(t *testing.T) {
 	cfg, err = parseConfig([]byte(`{"jwks_url":"https://x/j","jwks_refresh":"5s"}`))
 	if err != nil || cfg.JWKSMinRefresh.D() != 5*time.Second {
 		t.Fatalf("jwks_min_refresh should follow a short jwks_refresh: %v %v", cfg, err)
-	}
-}
-
-func checkErr(t *testing.T, err error, want string) {
-	t.Helper()
-	switch {
-	case want == "" && err != nil:
-		t.Fatalf("unexpected error: %v", err)
-	case want != "" && err == nil:
-		t.Fatalf("want error containing %q, got none", want)
-	case want != "" && !strings.Contains(err.Error(), want):
-		t.Fatalf("want error containing %q, got %q", want, err.Error())
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	gojwt "github.com/golang-jwt/jwt/v5"
 	"github.com/valyala/fasthttp"
 
+	"github.com/weirgw/weir/plugins/internal/plugintest"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -137,98 +137,35 @@ func credJSON(fields map[string]string) string {
 // newFilter builds a filter with consumers, failing the test on error.
 func newFilter(t testing.TB, cfg string, consumers ...*sdk.Consumer) *filter {
 	t.Helper()
-	b := &sdk.Build{Route: "test-route", Consumers: sdk.NewConsumers(consumers)}
-	f, err := New(b, json.RawMessage(cfg))
-	if err != nil {
-		t.Fatalf("New(%s): %v", cfg, err)
-	}
-	t.Cleanup(func() { _ = f.(*filter).Close() })
-	return f.(*filter)
+	return plugintest.New[*filter](t, New, &sdk.Build{Route: "test-route", Consumers: sdk.NewConsumers(consumers)}, cfg)
 }
 
-// result is what one request through a filter produced.
-type result struct {
-	status    sdk.Status
-	code      int
-	body      string
-	challenge string
-	consumer  *sdk.Consumer
-	cred      string
-	scopes    []string
-	reqHeader map[string]string
+// apiRequest is a client request for /api with the given headers.
+func apiRequest(headers map[string]string) plugintest.Request {
+	return plugintest.Request{URI: "http://example.com/api", Headers: headers}
 }
 
 // run sends one request with the given request headers through f.
-func run(t testing.TB, f *filter, headers map[string]string) result {
+func run(t testing.TB, f *filter, headers map[string]string) plugintest.Result {
 	t.Helper()
-	var rc fasthttp.RequestCtx
-	var req fasthttp.Request
-	req.SetRequestURI("http://example.com/api")
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	rc.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1234}, nil)
-	c := sdk.AcquireCtx(&rc)
-	defer sdk.ReleaseCtx(c)
-	c.SetPath([]byte("/api"))
-	st, err := f.OnRequest(c)
-	if err != nil {
-		t.Fatalf("OnRequest returned error: %v", err)
-	}
-	c.ApplyResponseHeaders()
-	r := result{
-		status:    st,
-		code:      rc.Response.StatusCode(),
-		body:      string(rc.Response.Body()),
-		challenge: string(rc.Response.Header.Peek("WWW-Authenticate")),
-		consumer:  c.Consumer(),
-		cred:      c.Credential(),
-		scopes:    append([]string(nil), c.Scopes()...),
-		reqHeader: map[string]string{},
-	}
-	for k, v := range rc.Request.Header.All() {
-		r.reqHeader[string(k)] = string(v)
-	}
-	return r
+	return plugintest.Run(t, f, apiRequest(headers))
 }
 
 func bearerHdr(tok string) map[string]string {
 	return map[string]string{"Authorization": "Bearer " + tok}
 }
 
-func wantAccepted(t *testing.T, r result) {
+// wantRefused is plugintest.WantRefused, and a 401 must carry a Bearer
+// challenge (RFC 6750 §3).
+func wantRefused(t *testing.T, r plugintest.Result, code int, bodyPart string) {
 	t.Helper()
-	if r.status != sdk.Continue {
-		t.Fatalf("want the request accepted, got %d %s (challenge %q)", r.code, r.body, r.challenge)
-	}
-}
-
-func wantRefused(t *testing.T, r result, code int, bodyPart string) {
-	t.Helper()
-	if r.status != sdk.Stop || r.code != code {
-		t.Fatalf("want %d, got status %v code %d body %s", code, r.status, r.code, r.body)
-	}
-	if !strings.Contains(r.body, bodyPart) {
-		t.Fatalf("want body containing %q, got %s", bodyPart, r.body)
-	}
-	if code == 401 && !strings.HasPrefix(r.challenge, `Bearer realm="`) {
-		t.Fatalf("401 without a Bearer challenge: %q", r.challenge)
-	}
-	if r.consumer != nil {
-		t.Fatalf("refused request identified consumer %q", r.consumer.Name)
+	plugintest.WantRefused(t, r, code, bodyPart)
+	if code == 401 && !strings.HasPrefix(r.Challenge, `Bearer realm="`) {
+		t.Fatalf("401 without a Bearer challenge: %q", r.Challenge)
 	}
 }
 
 // newCtx builds a request context with headers; the caller releases c.
 func newCtx(headers map[string]string) (*fasthttp.RequestCtx, *sdk.Ctx) {
-	rc := &fasthttp.RequestCtx{}
-	var req fasthttp.Request
-	req.SetRequestURI("http://example.com/api")
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	rc.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1234}, nil)
-	c := sdk.AcquireCtx(rc)
-	c.SetPath([]byte("/api"))
-	return rc, c
+	return plugintest.NewCtx(apiRequest(headers))
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/MicahParks/jwkset"
 	"go.uber.org/goleak"
 
+	"github.com/weirgw/weir/plugins/internal/plugintest"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -129,19 +130,19 @@ func TestJWKSVerify(t *testing.T) {
 	}
 	for _, tc := range ok {
 		r := run(t, f, bearerHdr(sign(t, tc.alg, tc.key, idpClaims("svc-a"), map[string]any{"kid": tc.kid})))
-		wantAccepted(t, r)
-		if r.consumer != svc || r.cred != "svc-a" {
-			t.Fatalf("%s: consumer %v credential %q", tc.name, r.consumer, r.cred)
+		plugintest.WantAccepted(t, r)
+		if r.Consumer != svc || r.Credential != "svc-a" {
+			t.Fatalf("%s: consumer %v credential %q", tc.name, r.Consumer, r.Credential)
 		}
 	}
 	// No kid: every fitting key is tried.
-	wantAccepted(t, run(t, f, bearerHdr(sign(t, "RS256", rsaKey2, idpClaims("svc-a"), nil))))
+	plugintest.WantAccepted(t, run(t, f, bearerHdr(sign(t, "RS256", rsaKey2, idpClaims("svc-a"), nil))))
 
 	// A subject that is no configured consumer: authenticated, anonymous.
 	r := run(t, f, bearerHdr(sign(t, "ES256", ecKey256, idpClaims("user-77"), map[string]any{"kid": "ec-1"})))
-	wantAccepted(t, r)
-	if r.consumer != nil || r.cred != "user-77" {
-		t.Fatalf("anonymous identity: consumer %v credential %q", r.consumer, r.cred)
+	plugintest.WantAccepted(t, r)
+	if r.Consumer != nil || r.Credential != "user-77" {
+		t.Fatalf("anonymous identity: consumer %v credential %q", r.Consumer, r.Credential)
 	}
 
 	refused := []struct {
@@ -175,7 +176,7 @@ func TestJWKSRotationOnUnknownKid(t *testing.T) {
 	tok2 := sign(t, "RS256", rsaKey2, idpClaims("u"), map[string]any{"kid": "k2"})
 	started := time.Now()
 	f := startFilter(t, jwksCfg(srv.URL, `,"jwks_refresh":"1h","jwks_min_refresh":"1s","cache_size":0`))
-	wantAccepted(t, run(t, f, bearerHdr(tok1)))
+	plugintest.WantAccepted(t, run(t, f, bearerHdr(tok1)))
 
 	srv.set(t, testJWK{"k2", "RS256", &rsaKey2.PublicKey})
 	// Within jwks_min_refresh of the last fetch the new kid is refused
@@ -190,7 +191,7 @@ func TestJWKSRotationOnUnknownKid(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond)
 	// ...after it, the unknown kid triggers one fetch and is accepted.
 	before := srv.fetches.Load()
-	wantAccepted(t, run(t, f, bearerHdr(tok2)))
+	plugintest.WantAccepted(t, run(t, f, bearerHdr(tok2)))
 	if n := srv.fetches.Load(); n > before+1 {
 		t.Fatalf("fetches %d -> %d, want at most one more", before, n)
 	}
@@ -214,7 +215,7 @@ func TestJWKSPeriodicRefresh(t *testing.T) {
 	if n < 2 {
 		t.Fatal("no background refresh within 5s")
 	}
-	wantAccepted(t, run(t, f, bearerHdr(sign(t, "ES256", ecKey256, idpClaims("u"), map[string]any{"kid": "k2"}))))
+	plugintest.WantAccepted(t, run(t, f, bearerHdr(sign(t, "ES256", ecKey256, idpClaims("u"), map[string]any{"kid": "k2"}))))
 	if got := srv.fetches.Load(); got > n+1 {
 		t.Fatalf("accepting a key already fetched caused fetches (%d -> %d)", n, got)
 	}
@@ -235,8 +236,8 @@ func TestJWKSUnknownKidFlood(t *testing.T) {
 				var b [8]byte
 				_, _ = rand.Read(b[:])
 				r := run(t, f, bearerHdr(sign(t, "RS256", rsaKey, idpClaims("u"), map[string]any{"kid": hex.EncodeToString(b[:])})))
-				if r.code != 401 {
-					t.Errorf("random kid answered %d", r.code)
+				if r.Code != 401 {
+					t.Errorf("random kid answered %d", r.Code)
 				}
 			}()
 		}
@@ -267,13 +268,13 @@ func TestJWKSUnavailable(t *testing.T) {
 	tok := sign(t, "RS256", rsaKey, idpClaims("u"), map[string]any{"kid": "k1"})
 	r := run(t, f, bearerHdr(tok))
 	wantRefused(t, r, 503, "token keys unavailable")
-	if r.challenge != "" {
-		t.Fatalf("a 503 carries no Bearer challenge, got %q", r.challenge)
+	if r.Challenge != "" {
+		t.Fatalf("a 503 carries no Bearer challenge, got %q", r.Challenge)
 	}
 
 	srv.set(t, testJWK{"k1", "RS256", &rsaKey.PublicKey})
 	time.Sleep(1100 * time.Millisecond)
-	wantAccepted(t, run(t, f, bearerHdr(tok)))
+	plugintest.WantAccepted(t, run(t, f, bearerHdr(tok)))
 
 	for _, bad := range []struct {
 		status int
@@ -283,7 +284,7 @@ func TestJWKSUnavailable(t *testing.T) {
 		if err := f.jwks.fetch(); err == nil {
 			t.Fatalf("fetch of %d %q succeeded", bad.status, bad.doc)
 		}
-		wantAccepted(t, run(t, f, bearerHdr(tok)))
+		plugintest.WantAccepted(t, run(t, f, bearerHdr(tok)))
 	}
 }
 
@@ -303,8 +304,8 @@ func TestJWKSSlow(t *testing.T) {
 	}
 	start = time.Now()
 	r := run(t, f, bearerHdr(sign(t, "RS256", rsaKey, idpClaims("u"), map[string]any{"kid": "k1"})))
-	if r.code != 503 || time.Since(start) > time.Second {
-		t.Fatalf("got %d after %s", r.code, time.Since(start))
+	if r.Code != 503 || time.Since(start) > time.Second {
+		t.Fatalf("got %d after %s", r.Code, time.Since(start))
 	}
 }
 
@@ -352,7 +353,7 @@ func TestJWKSCloseStopsGoroutines(t *testing.T) {
 	}
 	f := flt.(*filter)
 	_ = f.Start()
-	wantAccepted(t, run(t, f, bearerHdr(sign(t, "RS256", rsaKey, idpClaims("u"), map[string]any{"kid": "k1"}))))
+	plugintest.WantAccepted(t, run(t, f, bearerHdr(sign(t, "RS256", rsaKey, idpClaims("u"), map[string]any{"kid": "k1"}))))
 	_ = f.Close()
 	_ = f.Close() // idempotent
 	srv.CloseClientConnections()

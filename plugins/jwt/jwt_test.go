@@ -9,6 +9,7 @@ import (
 
 	gojwt "github.com/golang-jwt/jwt/v5"
 
+	"github.com/weirgw/weir/plugins/internal/plugintest"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -42,9 +43,9 @@ func TestAlgorithms(t *testing.T) {
 			alice := consumer("alice", []string{"gold"}, credJSON(tc.cred))
 			f := newFilter(t, `{"cache_size":0}`, alice)
 			r := run(t, f, bearerHdr(sign(t, tc.alg, tc.signWith, claims("app-"+tc.alg), nil)))
-			wantAccepted(t, r)
-			if r.consumer != alice || r.cred != "app-"+tc.alg {
-				t.Fatalf("consumer %v credential %q", r.consumer, r.cred)
+			plugintest.WantAccepted(t, r)
+			if r.Consumer != alice || r.Credential != "app-"+tc.alg {
+				t.Fatalf("consumer %v credential %q", r.Consumer, r.Credential)
 			}
 		})
 	}
@@ -64,23 +65,23 @@ func TestClaimsScopesAndHeaders(t *testing.T) {
 		"X-Tenant":      "forged-by-client", // the token has no tenant: must vanish
 		"X-User":        "forged-by-client",
 	})
-	wantAccepted(t, r)
-	if r.consumer == nil || r.consumer.Name != "alice" {
-		t.Fatalf("consumer %v", r.consumer)
+	plugintest.WantAccepted(t, r)
+	if r.Consumer == nil || r.Consumer.Name != "alice" {
+		t.Fatalf("consumer %v", r.Consumer)
 	}
-	if strings.Join(r.scopes, ",") != "read:orders,write:orders" {
-		t.Fatalf("scopes %q", r.scopes)
+	if strings.Join(r.Scopes, ",") != "read:orders,write:orders" {
+		t.Fatalf("scopes %q", r.Scopes)
 	}
 	want := map[string]string{"X-User": "user-1", "X-Roles": "admin,ops", "X-N": "12345678901234567", "X-Obj": `{"a":1}`, "X-Nl": "evilX-Injected: 1"}
 	for k, v := range want {
-		if r.reqHeader[k] != v {
-			t.Errorf("%s = %q, want %q", k, r.reqHeader[k], v)
+		if r.RequestHeaders[k] != v {
+			t.Errorf("%s = %q, want %q", k, r.RequestHeaders[k], v)
 		}
 	}
-	if v, ok := r.reqHeader["X-Tenant"]; ok {
+	if v, ok := r.RequestHeaders["X-Tenant"]; ok {
 		t.Errorf("client-sent X-Tenant survived: %q", v)
 	}
-	if _, ok := r.reqHeader["X-Injected"]; ok {
+	if _, ok := r.RequestHeaders["X-Injected"]; ok {
 		t.Error("a claim injected a header")
 	}
 }
@@ -91,9 +92,9 @@ func TestScpClaim(t *testing.T) {
 		c := claims("alice-app")
 		c["scp"] = v
 		r := run(t, f, bearerHdr(sign(t, "HS256", []byte(hs256Secret), c, nil)))
-		wantAccepted(t, r)
-		if strings.Join(r.scopes, ",") != "a,b" {
-			t.Fatalf("%s: scopes %q", name, r.scopes)
+		plugintest.WantAccepted(t, r)
+		if strings.Join(r.Scopes, ",") != "a,b" {
+			t.Fatalf("%s: scopes %q", name, r.Scopes)
 		}
 	}
 }
@@ -104,19 +105,19 @@ func TestTokenSources(t *testing.T) {
 	t.Run("custom header, bare token", func(t *testing.T) {
 		f := newFilter(t, `{"header":"X-Token","hide_credentials":true}`, alice)
 		r := run(t, f, map[string]string{"X-Token": tok})
-		wantAccepted(t, r)
-		if _, ok := r.reqHeader["X-Token"]; ok {
+		plugintest.WantAccepted(t, r)
+		if _, ok := r.RequestHeaders["X-Token"]; ok {
 			t.Fatal("hide_credentials kept the header")
 		}
-		wantAccepted(t, run(t, f, map[string]string{"X-Token": "Bearer " + tok}))
+		plugintest.WantAccepted(t, run(t, f, map[string]string{"X-Token": "Bearer " + tok}))
 		wantRefused(t, run(t, f, bearerHdr(tok)), 401, "missing bearer token")
 	})
 	t.Run("cookie", func(t *testing.T) {
 		f := newFilter(t, `{"cookie":"session","hide_credentials":true}`, alice)
 		r := run(t, f, map[string]string{"Cookie": "a=1; session=" + tok + "; b=2"})
-		wantAccepted(t, r)
-		if strings.Contains(r.reqHeader["Cookie"], "session") {
-			t.Fatalf("hide_credentials kept the cookie: %q", r.reqHeader["Cookie"])
+		plugintest.WantAccepted(t, r)
+		if strings.Contains(r.RequestHeaders["Cookie"], "session") {
+			t.Fatalf("hide_credentials kept the cookie: %q", r.RequestHeaders["Cookie"])
 		}
 		// Authorization is read first (header defaults to it only when no
 		// cookie is configured: here only the cookie counts).
@@ -124,14 +125,14 @@ func TestTokenSources(t *testing.T) {
 	})
 	t.Run("header then cookie", func(t *testing.T) {
 		f := newFilter(t, `{"header":"Authorization","cookie":"session"}`, alice)
-		wantAccepted(t, run(t, f, bearerHdr(tok)))
-		wantAccepted(t, run(t, f, map[string]string{"Cookie": "session=" + tok}))
-		wantAccepted(t, run(t, f, map[string]string{"Authorization": "Basic dXNlcjpwYXNz", "Cookie": "session=" + tok}))
+		plugintest.WantAccepted(t, run(t, f, bearerHdr(tok)))
+		plugintest.WantAccepted(t, run(t, f, map[string]string{"Cookie": "session=" + tok}))
+		plugintest.WantAccepted(t, run(t, f, map[string]string{"Authorization": "Basic dXNlcjpwYXNz", "Cookie": "session=" + tok}))
 	})
 	t.Run("Authorization kept by default", func(t *testing.T) {
 		f := newFilter(t, `{}`, alice)
 		r := run(t, f, bearerHdr(tok))
-		if r.reqHeader["Authorization"] != "Bearer "+tok {
+		if r.RequestHeaders["Authorization"] != "Bearer "+tok {
 			t.Fatal("Authorization removed without hide_credentials")
 		}
 	})
@@ -143,13 +144,13 @@ func TestClockSkewAndOptionalExp(t *testing.T) {
 	c["exp"] = time.Now().Add(-10 * time.Second).Unix()
 	expired := sign(t, "HS256", []byte(hs256Secret), c, nil)
 	wantRefused(t, run(t, newFilter(t, `{}`, alice), bearerHdr(expired)), 401, "token expired")
-	wantAccepted(t, run(t, newFilter(t, `{"clock_skew":"30s"}`, alice), bearerHdr(expired)))
+	plugintest.WantAccepted(t, run(t, newFilter(t, `{"clock_skew":"30s"}`, alice), bearerHdr(expired)))
 
 	noExp := claims("alice-app")
 	delete(noExp, "exp")
 	tok := sign(t, "HS256", []byte(hs256Secret), noExp, nil)
 	wantRefused(t, run(t, newFilter(t, `{}`, alice), bearerHdr(tok)), 401, "lacks a required claim")
-	wantAccepted(t, run(t, newFilter(t, `{"require_exp":false}`, alice), bearerHdr(tok)))
+	plugintest.WantAccepted(t, run(t, newFilter(t, `{"require_exp":false}`, alice), bearerHdr(tok)))
 }
 
 func TestAudiences(t *testing.T) {
@@ -158,7 +159,7 @@ func TestAudiences(t *testing.T) {
 	for _, aud := range []any{"api://b", []string{"x", "api://a"}} {
 		c := claims("alice-app")
 		c["aud"] = aud
-		wantAccepted(t, run(t, f, bearerHdr(sign(t, "HS256", []byte(hs256Secret), c, nil))))
+		plugintest.WantAccepted(t, run(t, f, bearerHdr(sign(t, "HS256", []byte(hs256Secret), c, nil))))
 	}
 }
 
@@ -168,8 +169,8 @@ func TestKeyClaimName(t *testing.T) {
 	c := claims("whoever")
 	c["kid_claim"] = "key-42"
 	r := run(t, f, bearerHdr(sign(t, "HS256", []byte(hs256Secret), c, nil)))
-	wantAccepted(t, r)
-	if r.consumer != alice {
+	plugintest.WantAccepted(t, r)
+	if r.Consumer != alice {
 		t.Fatal("consumer not matched by key_claim_name")
 	}
 	wantRefused(t, run(t, f, bearerHdr(sign(t, "HS256", []byte(hs256Secret), claims("key-42"), nil))), 401, "no key")
@@ -190,8 +191,8 @@ func TestCache(t *testing.T) {
 	hits := f.cacheHit.Get()
 	for i := 0; i < 3; i++ {
 		r := run(t, f, bearerHdr(tok))
-		wantAccepted(t, r)
-		if r.consumer != alice || r.reqHeader["X-User"] != "user-1" || len(r.scopes) != 1 {
+		plugintest.WantAccepted(t, r)
+		if r.Consumer != alice || r.RequestHeaders["X-User"] != "user-1" || len(r.Scopes) != 1 {
 			t.Fatalf("cached identity lost data: %+v", r)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weirgw/weir/plugins/internal/plugintest"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -48,7 +49,7 @@ func TestConfig(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := New(&sdk.Build{Route: "r"}, json.RawMessage(tc.cfg))
-			checkErr(t, err, tc.err)
+			plugintest.WantErrContaining(t, err, tc.err)
 		})
 	}
 }
@@ -86,7 +87,7 @@ func TestCredentialConfig(t *testing.T) {
 				list = append(list, consumer("c"+string(rune('0'+i)), cr...))
 			}
 			_, err := New(&sdk.Build{Consumers: sdk.NewConsumers(list)}, json.RawMessage(`{"introspection_url":"https://idp.test/i"}`))
-			checkErr(t, err, tc.err)
+			plugintest.WantErrContaining(t, err, tc.err)
 		})
 	}
 }
@@ -160,17 +161,5 @@ func TestB64Token(t *testing.T) {
 		if got := b64token([]byte(tok)); got != want {
 			t.Errorf("b64token(%q) = %v", tok, got)
 		}
-	}
-}
-
-func checkErr(t *testing.T, err error, want string) {
-	t.Helper()
-	switch {
-	case want == "" && err != nil:
-		t.Fatalf("unexpected error: %v", err)
-	case want != "" && err == nil:
-		t.Fatalf("want error containing %q, got none", want)
-	case want != "" && !strings.Contains(err.Error(), want):
-		t.Fatalf("want error containing %q, got %q", want, err.Error())
 	}
 }

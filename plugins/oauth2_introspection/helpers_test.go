@@ -3,11 +3,9 @@ package oauth2introspection
 import (
 	"encoding/json"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/weirgw/weir/plugins/internal/plugintest"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -133,12 +132,7 @@ func newFilter(t testing.TB, b *sdk.Build, cfg string) *filter {
 	if b.Log == nil {
 		b.Log = slog.New(slog.DiscardHandler)
 	}
-	f, err := New(b, json.RawMessage(cfg))
-	if err != nil {
-		t.Fatalf("New(%s): %v", cfg, err)
-	}
-	t.Cleanup(func() { _ = f.(*filter).Close() })
-	return f.(*filter)
+	return plugintest.New[*filter](t, New, b, cfg)
 }
 
 func consumersOf(list ...*sdk.Consumer) *sdk.Consumers { return sdk.NewConsumers(list) }
@@ -151,67 +145,22 @@ func consumer(name string, creds ...string) *sdk.Consumer {
 	return c
 }
 
-type result struct {
-	status    sdk.Status
-	code      int
-	body      string
-	challenge string
-	consumer  *sdk.Consumer
-	cred      string
-	scopes    []string
-	uri       string
-	authz     string
+// apiRequest is a client request for uri with headers, routed as /api.
+func apiRequest(uri string, headers map[string]string) plugintest.Request {
+	return plugintest.Request{URI: uri, Headers: headers, Path: "/api"}
 }
 
 func newCtx(uri string, headers map[string]string) (*fasthttp.RequestCtx, *sdk.Ctx) {
-	rc := &fasthttp.RequestCtx{}
-	var req fasthttp.Request
-	req.SetRequestURI(uri)
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	rc.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1234}, nil)
-	c := sdk.AcquireCtx(rc)
-	c.SetPath([]byte("/api"))
-	return rc, c
+	return plugintest.NewCtx(apiRequest(uri, headers))
 }
 
-func runURI(t testing.TB, f *filter, uri string, headers map[string]string) result {
+func runURI(t testing.TB, f *filter, uri string, headers map[string]string) plugintest.Result {
 	t.Helper()
-	rc, c := newCtx(uri, headers)
-	defer sdk.ReleaseCtx(c)
-	st, err := f.OnRequest(c)
-	if err != nil {
-		t.Fatalf("OnRequest: %v", err)
-	}
-	c.ApplyResponseHeaders()
-	return result{
-		status: st, code: rc.Response.StatusCode(), body: string(rc.Response.Body()),
-		challenge: string(rc.Response.Header.Peek("WWW-Authenticate")),
-		consumer:  c.Consumer(), cred: c.Credential(), scopes: append([]string(nil), c.Scopes()...),
-		uri: string(rc.Request.URI().RequestURI()), authz: string(rc.Request.Header.Peek("Authorization")),
-	}
+	return plugintest.Run(t, f, apiRequest(uri, headers))
 }
 
-func run(t testing.TB, f *filter, tok string) result {
+func run(t testing.TB, f *filter, tok string) plugintest.Result {
 	return runURI(t, f, "http://gw.test/api", map[string]string{"Authorization": "Bearer " + tok})
-}
-
-func wantOK(t *testing.T, r result) {
-	t.Helper()
-	if r.status != sdk.Continue {
-		t.Fatalf("want accepted, got %d %s (%s)", r.code, r.body, r.challenge)
-	}
-}
-
-func wantCode(t *testing.T, r result, code int, msg string) {
-	t.Helper()
-	if r.status != sdk.Stop || r.code != code || !strings.Contains(r.body, msg) {
-		t.Fatalf("want %d %q, got %v %d %s", code, msg, r.status, r.code, r.body)
-	}
-	if r.consumer != nil {
-		t.Fatalf("refused request identified %q", r.consumer.Name)
-	}
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

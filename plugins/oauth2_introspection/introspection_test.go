@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weirgw/weir/plugins/internal/plugintest"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -17,9 +18,9 @@ func TestActiveToken(t *testing.T) {
 	f := newFilter(t, &sdk.Build{Consumers: consumersOf(alice)}, cfgFor(p, ""))
 	for i := 0; i < 3; i++ {
 		r := run(t, f, "tok-alice")
-		wantOK(t, r)
-		if r.consumer != alice || r.cred != "alice" || strings.Join(r.scopes, " ") != "read write" {
-			t.Fatalf("identity: %v %q %q", r.consumer, r.cred, r.scopes)
+		plugintest.WantAccepted(t, r)
+		if r.Consumer != alice || r.Credential != "alice" || strings.Join(r.Scopes, " ") != "read write" {
+			t.Fatalf("identity: %v %q %q", r.Consumer, r.Credential, r.Scopes)
 		}
 	}
 	if n := p.callsFor("tok-alice"); n != 1 {
@@ -37,16 +38,16 @@ func TestInactiveTokenNegativeCache(t *testing.T) {
 	f.now = func() time.Time { return now }
 	for i := 0; i < 3; i++ {
 		r := run(t, f, "tok-revoked")
-		wantCode(t, r, 401, "token is not active")
-		if !strings.Contains(r.challenge, `error="invalid_token"`) {
-			t.Fatalf("challenge %q", r.challenge)
+		plugintest.WantRefused(t, r, 401, "token is not active")
+		if !strings.Contains(r.Challenge, `error="invalid_token"`) {
+			t.Fatalf("challenge %q", r.Challenge)
 		}
 	}
 	if n := p.callsFor("tok-revoked"); n != 1 {
 		t.Fatalf("inactive answer not cached: %d calls", n)
 	}
 	now = now.Add(6 * time.Second)
-	wantCode(t, run(t, f, "tok-revoked"), 401, "not active")
+	plugintest.WantRefused(t, run(t, f, "tok-revoked"), 401, "not active")
 	if n := p.callsFor("tok-revoked"); n != 2 {
 		t.Fatalf("negative_ttl not honoured: %d calls", n)
 	}
@@ -61,18 +62,18 @@ func TestExpiredWhileCached(t *testing.T) {
 	p.set("tok-long", active("u", "", now.Add(time.Hour)))
 	f := newFilter(t, nil, cfgFor(p, `,"cache_ttl":"60s"`))
 	f.now = func() time.Time { return now }
-	wantOK(t, run(t, f, "tok-short"))
-	wantOK(t, run(t, f, "tok-long"))
+	plugintest.WantAccepted(t, run(t, f, "tok-short"))
+	plugintest.WantAccepted(t, run(t, f, "tok-long"))
 
 	now = now.Add(4 * time.Second) // tok-short's exp passed: ask again
 	p.set("tok-short", map[string]any{"active": false})
-	wantCode(t, run(t, f, "tok-short"), 401, "not active")
-	wantOK(t, run(t, f, "tok-long"))
+	plugintest.WantRefused(t, run(t, f, "tok-short"), 401, "not active")
+	plugintest.WantAccepted(t, run(t, f, "tok-long"))
 	if a, b := p.callsFor("tok-short"), p.callsFor("tok-long"); a != 2 || b != 1 {
 		t.Fatalf("calls short=%d long=%d, want 2 and 1", a, b)
 	}
 	now = now.Add(60 * time.Second) // cache_ttl passed for tok-long
-	wantOK(t, run(t, f, "tok-long"))
+	plugintest.WantAccepted(t, run(t, f, "tok-long"))
 	if n := p.callsFor("tok-long"); n != 2 {
 		t.Fatalf("cache_ttl not honoured: %d calls", n)
 	}
@@ -87,8 +88,8 @@ func TestServerSaysActiveButExpired(t *testing.T) {
 	nbf["nbf"] = time.Now().Add(time.Minute).Unix()
 	p.set("tok-early", nbf)
 	f := newFilter(t, nil, cfgFor(p, ""))
-	wantCode(t, run(t, f, "tok-stale"), 401, "not active")
-	wantCode(t, run(t, f, "tok-early"), 401, "not active")
+	plugintest.WantRefused(t, run(t, f, "tok-stale"), 401, "not active")
+	plugintest.WantRefused(t, run(t, f, "tok-early"), 401, "not active")
 }
 
 func TestFailingServer(t *testing.T) {
@@ -98,11 +99,11 @@ func TestFailingServer(t *testing.T) {
 		f := newFilter(t, nil, cfgFor(p, ""))
 		before := p.callsFor("tok")
 		r := run(t, f, "tok")
-		wantCode(t, r, 503, "token introspection unavailable")
-		if r.challenge != "" {
-			t.Fatalf("503 with a challenge: %q", r.challenge)
+		plugintest.WantRefused(t, r, 503, "token introspection unavailable")
+		if r.Challenge != "" {
+			t.Fatalf("503 with a challenge: %q", r.Challenge)
 		}
-		wantCode(t, run(t, f, "tok"), 503, "unavailable")
+		plugintest.WantRefused(t, run(t, f, "tok"), 503, "unavailable")
 		if n := p.callsFor("tok") - before; n != 2 {
 			t.Fatalf("errors must not be cached: %d calls for 2 requests", n)
 		}
@@ -113,18 +114,18 @@ func TestFailingServer(t *testing.T) {
 	t.Run("on_error 401", func(t *testing.T) {
 		f := newFilter(t, nil, cfgFor(p, `,"on_error":401`))
 		r := run(t, f, "tok")
-		wantCode(t, r, 401, "token introspection unavailable")
-		if !strings.Contains(r.challenge, `error="invalid_token"`) {
-			t.Fatalf("challenge %q", r.challenge)
+		plugintest.WantRefused(t, r, 401, "token introspection unavailable")
+		if !strings.Contains(r.Challenge, `error="invalid_token"`) {
+			t.Fatalf("challenge %q", r.Challenge)
 		}
 	})
 	t.Run("unreachable", func(t *testing.T) {
 		f := newFilter(t, nil, `{"introspection_url":"http://127.0.0.1:1/introspect"}`)
-		wantCode(t, run(t, f, "tok"), 503, "unavailable")
+		plugintest.WantRefused(t, run(t, f, "tok"), 503, "unavailable")
 	})
 	t.Run("wrong client credentials", func(t *testing.T) {
 		f := newFilter(t, nil, `{"introspection_url":"`+p.URL+`","client_id":"x","client_secret":"y"}`)
-		wantCode(t, run(t, f, "tok"), 503, "unavailable")
+		plugintest.WantRefused(t, run(t, f, "tok"), 503, "unavailable")
 	})
 }
 
@@ -145,8 +146,8 @@ func TestGarbageNeverActive(t *testing.T) {
 		tok := "garbage-" + string(rune('a'+i))
 		p.set(tok, body)
 		r := run(t, f, tok)
-		if r.status == sdk.Continue || r.code != 503 {
-			t.Fatalf("body %.60q: got %d %s, want 503", body, r.code, r.body)
+		if r.Status == sdk.Continue || r.Code != 503 {
+			t.Fatalf("body %.60q: got %d %s, want 503", body, r.Code, r.Body)
 		}
 	}
 }
@@ -159,7 +160,7 @@ func TestSlowServer(t *testing.T) {
 	p.mu.Unlock()
 	f := newFilter(t, nil, cfgFor(p, `,"timeout":"200ms"`))
 	start := time.Now()
-	wantCode(t, run(t, f, "tok"), 503, "unavailable")
+	plugintest.WantRefused(t, run(t, f, "tok"), 503, "unavailable")
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("timeout 200ms but the request waited %s", d)
 	}
@@ -183,7 +184,7 @@ func TestSingleFlight(t *testing.T) {
 			defer wg.Done()
 			r := run(t, f, "tok-hot")
 			mu.Lock()
-			if r.status == sdk.Continue && r.cred == "u" {
+			if r.Status == sdk.Continue && r.Credential == "u" {
 				ok++
 			}
 			mu.Unlock()
@@ -204,17 +205,17 @@ func TestRequiredScopes(t *testing.T) {
 	p.set("tok-r", active("u", "orders:read", time.Now().Add(time.Hour)))
 	p.set("tok-none", active("u", "", time.Now().Add(time.Hour)))
 	f := newFilter(t, nil, cfgFor(p, `,"required_scopes":["orders:read","orders:write"]`))
-	wantOK(t, run(t, f, "tok-rw"))
+	plugintest.WantAccepted(t, run(t, f, "tok-rw"))
 	for _, tok := range []string{"tok-r", "tok-none"} {
 		r := run(t, f, tok)
-		wantCode(t, r, 403, "insufficient scope")
+		plugintest.WantRefused(t, r, 403, "insufficient scope")
 		want := `Bearer realm="weir", error="insufficient_scope", error_description="insufficient scope", scope="orders:read orders:write"`
-		if r.challenge != want {
-			t.Fatalf("challenge %q, want %q", r.challenge, want)
+		if r.Challenge != want {
+			t.Fatalf("challenge %q, want %q", r.Challenge, want)
 		}
 	}
 	// The 403 is cached like the answer it comes from.
-	wantCode(t, run(t, f, "tok-r"), 403, "insufficient scope")
+	plugintest.WantRefused(t, run(t, f, "tok-r"), 403, "insufficient scope")
 	if n := p.callsFor("tok-r"); n != 1 {
 		t.Fatalf("%d calls", n)
 	}
@@ -247,13 +248,13 @@ func TestConsumerMapping(t *testing.T) {
 	}
 	for _, tc := range cases {
 		r := run(t, f, tc.tok)
-		wantOK(t, r)
-		if r.consumer != tc.consumer || r.cred != tc.cred {
-			t.Fatalf("%s: consumer %v credential %q", tc.tok, r.consumer, r.cred)
+		plugintest.WantAccepted(t, r)
+		if r.Consumer != tc.consumer || r.Credential != tc.cred {
+			t.Fatalf("%s: consumer %v credential %q", tc.tok, r.Consumer, r.Credential)
 		}
 	}
 	noNames := newFilter(t, &sdk.Build{Consumers: cs}, cfgFor(p, `,"match_consumer_names":false`))
-	if r := run(t, noNames, "t-name"); r.consumer != nil {
+	if r := run(t, noNames, "t-name"); r.Consumer != nil {
 		t.Fatal("match_consumer_names: false still matched by name")
 	}
 }
@@ -264,35 +265,35 @@ func TestTokenSources(t *testing.T) {
 	t.Run("query with hide_credentials", func(t *testing.T) {
 		f := newFilter(t, nil, cfgFor(p, `,"query":"access_token","hide_credentials":true`))
 		r := runURI(t, f, "http://gw.test/api?x=1&access_token=tok&y=2", nil)
-		wantOK(t, r)
-		if strings.Contains(r.uri, "access_token") {
-			t.Fatalf("token left in the upstream URI: %s", r.uri)
+		plugintest.WantAccepted(t, r)
+		if strings.Contains(r.RequestURI, "access_token") {
+			t.Fatalf("token left in the upstream URI: %s", r.RequestURI)
 		}
 	})
 	t.Run("header before query", func(t *testing.T) {
 		f := newFilter(t, nil, cfgFor(p, `,"header":"Authorization","query":"access_token"`))
-		wantOK(t, runURI(t, f, "http://gw.test/api?access_token=tok", map[string]string{"Authorization": "Basic eDp5"}))
+		plugintest.WantAccepted(t, runURI(t, f, "http://gw.test/api?access_token=tok", map[string]string{"Authorization": "Basic eDp5"}))
 		r := runURI(t, f, "http://gw.test/api?access_token=tok", map[string]string{"Authorization": "Bearer tok"})
-		wantOK(t, r)
-		if r.authz == "" {
+		plugintest.WantAccepted(t, r)
+		if r.RequestHeaders["Authorization"] == "" {
 			t.Fatal("Authorization removed without hide_credentials")
 		}
 	})
 	t.Run("custom header", func(t *testing.T) {
 		f := newFilter(t, nil, cfgFor(p, `,"header":"X-Access-Token","hide_credentials":true`))
-		wantOK(t, runURI(t, f, "http://gw.test/api", map[string]string{"X-Access-Token": "tok"}))
+		plugintest.WantAccepted(t, runURI(t, f, "http://gw.test/api", map[string]string{"X-Access-Token": "tok"}))
 	})
 	t.Run("refusals", func(t *testing.T) {
 		f := newFilter(t, nil, cfgFor(p, `,"max_token_bytes":64`))
 		before := p.calls.Load()
 		r := runURI(t, f, "http://gw.test/api", nil)
-		wantCode(t, r, 401, "missing bearer token")
-		if r.challenge != `Bearer realm="weir"` {
-			t.Fatalf("missing token challenge %q", r.challenge)
+		plugintest.WantRefused(t, r, 401, "missing bearer token")
+		if r.Challenge != `Bearer realm="weir"` {
+			t.Fatalf("missing token challenge %q", r.Challenge)
 		}
-		wantCode(t, run(t, f, strings.Repeat("a", 65)), 401, "token too large")
+		plugintest.WantRefused(t, run(t, f, strings.Repeat("a", 65)), 401, "token too large")
 		for _, bad := range []string{"a b", "a\"b", "=abc", "abc=d", "tok%20", "ü"} {
-			wantCode(t, runURI(t, f, "http://gw.test/api", map[string]string{"Authorization": "Bearer " + bad}), 401, "malformed token")
+			plugintest.WantRefused(t, runURI(t, f, "http://gw.test/api", map[string]string{"Authorization": "Bearer " + bad}), 401, "malformed token")
 		}
 		if p.calls.Load() != before {
 			t.Fatal("a refused token reached the introspection server")

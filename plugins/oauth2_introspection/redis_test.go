@@ -11,6 +11,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/weirgw/weir/internal/testredis"
+	"github.com/weirgw/weir/plugins/internal/plugintest"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -42,11 +43,11 @@ func TestRedisSharedCache(t *testing.T) {
 	a := newFilter(t, &sdk.Build{Redis: rdb, Consumers: cs}, cfgFor(p, ""))
 	b := newFilter(t, &sdk.Build{Redis: rdb, Consumers: cs}, cfgFor(p, ""))
 
-	wantOK(t, run(t, a, tok))
+	plugintest.WantAccepted(t, run(t, a, tok))
 	r := run(t, b, tok)
-	wantOK(t, r)
-	if r.consumer != alice || r.cred != "alice" || len(r.scopes) != 1 {
-		t.Fatalf("identity from the shared cache: %v %q %q", r.consumer, r.cred, r.scopes)
+	plugintest.WantAccepted(t, r)
+	if r.Consumer != alice || r.Credential != "alice" || len(r.Scopes) != 1 {
+		t.Fatalf("identity from the shared cache: %v %q %q", r.Consumer, r.Credential, r.Scopes)
 	}
 	if n := p.callsFor(tok); n != 1 {
 		t.Fatalf("two instances made %d introspection calls, want 1", n)
@@ -75,8 +76,8 @@ func TestRedisSharedCache(t *testing.T) {
 	}
 
 	// Inactive answers are shared for negative_ttl.
-	wantCode(t, run(t, a, "revoked-token"), 401, "not active")
-	wantCode(t, run(t, b, "revoked-token"), 401, "not active")
+	plugintest.WantRefused(t, run(t, a, "revoked-token"), 401, "not active")
+	plugintest.WantRefused(t, run(t, b, "revoked-token"), 401, "not active")
 	if n := p.callsFor("revoked-token"); n != 1 {
 		t.Fatalf("inactive answer not shared: %d calls", n)
 	}
@@ -91,17 +92,17 @@ func TestRedisDownFallsBack(t *testing.T) {
 	p.set("tok-1", active("u", "", time.Now().Add(time.Hour)))
 	p.set("tok-2", active("u", "", time.Now().Add(time.Hour)))
 	f := newFilter(t, &sdk.Build{Redis: rdb}, cfgFor(p, `,"redis_timeout":"100ms"`))
-	wantOK(t, run(t, f, "tok-1"))
+	plugintest.WantAccepted(t, run(t, f, "tok-1"))
 	srv.Stop()
 	start := time.Now()
-	wantOK(t, run(t, f, "tok-2"))
+	plugintest.WantAccepted(t, run(t, f, "tok-2"))
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("a dead redis cost %s", d)
 	}
 	if f.redisErr.Get() == 0 {
 		t.Fatal("redis errors not counted")
 	}
-	wantOK(t, run(t, f, "tok-1")) // memory cache
+	plugintest.WantAccepted(t, run(t, f, "tok-1")) // memory cache
 	if n := p.callsFor("tok-2"); n != 1 {
 		t.Fatalf("tok-2 calls %d", n)
 	}
@@ -119,7 +120,7 @@ func TestRedisGarbageValueIsAMiss(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := newFilter(t, &sdk.Build{Redis: rdb}, cfgFor(p, ""))
-	wantCode(t, run(t, f, tok), 401, "not active")
+	plugintest.WantRefused(t, run(t, f, tok), 401, "not active")
 	if n := p.callsFor(tok); n != 1 {
 		t.Fatalf("calls %d", n)
 	}

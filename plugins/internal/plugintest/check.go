@@ -1,0 +1,54 @@
+package plugintest
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// Values lists every value of the header name in h (a
+// *fasthttp.RequestHeader or *fasthttp.ResponseHeader), in order.
+func Values(h interface{ PeekAll(key string) [][]byte }, name string) []string {
+	var out []string
+	for _, v := range h.PeekAll(name) {
+		out = append(out, string(v))
+	}
+	return out
+}
+
+// AllocsAtMost runs step once to warm buffers and pools, then fails the
+// test when it allocates more per run than base does (base nil: more than
+// zero). A refusing filter passes base as sdk.Ctx.Fail alone, whose JSON
+// body is the proxy's cost: the plugin's own work must add nothing to it.
+func AllocsAtMost(t testing.TB, step, base func()) {
+	t.Helper()
+	step()
+	allocs := testing.AllocsPerRun(200, step)
+	var baseAllocs float64
+	if base != nil {
+		baseAllocs = testing.AllocsPerRun(200, base)
+	}
+	if allocs > baseAllocs {
+		t.Fatalf("%.1f allocations per run, want at most %.1f", allocs, baseAllocs)
+	}
+}
+
+// EditedJSON checks a body a filter rewrote: contentLength (the message's
+// Content-Length) matches it, it is a JSON object, and it has no key
+// equal to removed at any letter case. It returns the decoded object.
+func EditedJSON(t testing.TB, body []byte, contentLength int, removed string) map[string]any {
+	t.Helper()
+	if contentLength != len(body) {
+		t.Fatalf("Content-Length %d for %d bytes", contentLength, len(body))
+	}
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatalf("edited body %q is not a JSON object: %v", body, err)
+	}
+	for k := range m {
+		if strings.EqualFold(k, removed) {
+			t.Fatalf("%q kept %q", body, k)
+		}
+	}
+	return m
+}
