@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/plugins/internal/plugintest"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -22,11 +22,12 @@ func build(route string) *sdk.Build {
 
 func mustNew(t testing.TB, route, cfg string) sdk.Filter {
 	t.Helper()
-	f, err := New(build(route), json.RawMessage(cfg))
-	if err != nil {
-		t.Fatalf("New(%s): %v", cfg, err)
-	}
-	return f
+	return plugintest.New[sdk.Filter](t, New, build(route), cfg)
+}
+
+// identified is a request that an earlier plugin identified.
+func identified(cons *sdk.Consumer, scopes []string) plugintest.Request {
+	return plugintest.Request{Consumer: cons, Credential: "cred", Scopes: scopes}
 }
 
 func TestConfig(t *testing.T) {
@@ -48,13 +49,7 @@ func TestConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := New(build("r"), json.RawMessage(tt.cfg))
-			got := ""
-			if err != nil {
-				got = err.Error()
-			}
-			if got != tt.err {
-				t.Fatalf("error = %q, want %q", got, tt.err)
-			}
+			plugintest.WantErr(t, err, tt.err)
 		})
 	}
 }
@@ -94,30 +89,18 @@ func TestOnRequest(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := mustNew(t, "r", tt.cfg)
-			var rc fasthttp.RequestCtx
-			c := sdk.AcquireCtx(&rc)
-			defer sdk.ReleaseCtx(c)
-			if tt.consumer != nil {
-				c.SetConsumer(tt.consumer, "cred")
-			}
-			for _, s := range tt.scopes {
-				c.AddScope(s)
-			}
-			st, err := f.OnRequest(c)
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := plugintest.Run(t, f, identified(tt.consumer, tt.scopes))
 			if tt.want == 0 {
-				if st != sdk.Continue {
-					t.Fatalf("Stop %d %s, want Continue", rc.Response.StatusCode(), rc.Response.Body())
+				if r.Status != sdk.Continue {
+					t.Fatalf("Stop %d %s, want Continue", r.Code, r.Body)
 				}
 				return
 			}
-			if st != sdk.Stop || rc.Response.StatusCode() != tt.want {
-				t.Fatalf("got %v %d, want Stop %d", st, rc.Response.StatusCode(), tt.want)
+			if r.Status != sdk.Stop || r.Code != tt.want {
+				t.Fatalf("got %v %d, want Stop %d", r.Status, r.Code, tt.want)
 			}
 			msg := map[int]string{401: "unauthenticated", 403: "forbidden"}[tt.want]
-			if body := string(rc.Response.Body()); !strings.Contains(body, `"error":"`+msg+`"`) {
+			if body := r.Body; !strings.Contains(body, `"error":"`+msg+`"`) {
 				t.Fatalf("body = %s, want error %q", body, msg)
 			}
 		})
@@ -131,15 +114,7 @@ func TestMetrics(t *testing.T) {
 	}
 	u0, f0 := get("unauthenticated"), get("forbidden")
 	for _, cons := range []*sdk.Consumer{nil, bob, alice} {
-		var rc fasthttp.RequestCtx
-		c := sdk.AcquireCtx(&rc)
-		if cons != nil {
-			c.SetConsumer(cons, "x")
-		}
-		if _, err := f.OnRequest(c); err != nil {
-			t.Fatal(err)
-		}
-		sdk.ReleaseCtx(c)
+		plugintest.Run(t, f, identified(cons, nil))
 	}
 	if d := get("unauthenticated") - u0; d != 1 {
 		t.Errorf("unauthenticated moved by %d, want 1", d)
@@ -149,11 +124,7 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
-func TestRegistered(t *testing.T) {
-	if _, ok := sdk.Lookup("acl"); !ok {
-		t.Fatal("acl is not registered")
-	}
-}
+func TestRegistered(t *testing.T) { plugintest.WantRegistered(t, "acl") }
 
 func TestOnRequestZeroAllocs(t *testing.T) {
 	if raceEnabled {
@@ -172,30 +143,18 @@ func TestOnRequestZeroAllocs(t *testing.T) {
 		{"unauthenticated", nil, nil, sdk.Stop},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var rc fasthttp.RequestCtx
-			c := sdk.AcquireCtx(&rc)
+			_, c := plugintest.NewCtx(identified(tc.consumer, tc.scopes))
 			defer sdk.ReleaseCtx(c)
-			if tc.consumer != nil {
-				c.SetConsumer(tc.consumer, "x")
+			// A refusal may cost what sdk.Ctx.Fail's JSON body costs.
+			var fail func()
+			if tc.want == sdk.Stop {
+				fail = func() { c.Fail(403, "forbidden") }
 			}
-			for _, s := range tc.scopes {
-				c.AddScope(s)
-			}
-			f.OnRequest(c) // warm the response buffers
-			allocs := testing.AllocsPerRun(200, func() {
+			plugintest.AllocsAtMost(t, func() {
 				if st, _ := f.OnRequest(c); st != tc.want {
 					t.Fatalf("status %v, want %v", st, tc.want)
 				}
-			})
-			// A refusal pays for sdk.Ctx.Fail's JSON body; the plugin's own
-			// work must add nothing to it.
-			var failAllocs float64
-			if tc.want == sdk.Stop {
-				failAllocs = testing.AllocsPerRun(200, func() { c.Fail(403, "forbidden") })
-			}
-			if allocs > failAllocs {
-				t.Fatalf("OnRequest allocates %.1f times per request (c.Fail alone: %.1f)", allocs, failAllocs)
-			}
+			}, fail)
 		})
 	}
 }

@@ -2,14 +2,13 @@ package iprestriction
 
 import (
 	"encoding/json"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/plugins/internal/plugintest"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -19,22 +18,17 @@ func build(route string) *sdk.Build {
 
 func mustNew(t testing.TB, route, cfg string) *filter {
 	t.Helper()
-	f, err := New(build(route), json.RawMessage(cfg))
-	if err != nil {
-		t.Fatalf("New(%s): %v", cfg, err)
-	}
-	return f.(*filter)
+	return plugintest.New[*filter](t, New, build(route), cfg)
 }
 
-// newRequest prepares rc as a request from peer carrying the given
-// X-Forwarded-For fields (one header line each).
-func newRequest(rc *fasthttp.RequestCtx, peer string, xff ...string) {
-	var req fasthttp.Request
-	req.SetRequestURI("http://gw.test/x")
+// fromPeer is a request from peer carrying the given X-Forwarded-For
+// fields (one header line each).
+func fromPeer(peer string, xff ...string) plugintest.Request {
+	r := plugintest.Request{URI: "http://gw.test/x", Peer: peer}
 	for _, v := range xff {
-		req.Header.Add(headerXFF, v)
+		r.HeaderLines = append(r.HeaderLines, headerXFF, v)
 	}
-	rc.Init(&req, &net.TCPAddr{IP: net.ParseIP(peer), Port: 40000}, nil)
+	return r
 }
 
 func TestConfig(t *testing.T) {
@@ -62,13 +56,7 @@ func TestConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := New(build("r"), json.RawMessage(tt.cfg))
-			got := ""
-			if err != nil {
-				got = err.Error()
-			}
-			if got != tt.err {
-				t.Fatalf("error = %q, want %q", got, tt.err)
-			}
+			plugintest.WantErr(t, err, tt.err)
 		})
 	}
 }
@@ -109,24 +97,17 @@ func TestOnRequest(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := mustNew(t, "r", tt.cfg)
-			var rc fasthttp.RequestCtx
-			newRequest(&rc, tt.peer, tt.xff...)
-			c := sdk.AcquireCtx(&rc)
-			defer sdk.ReleaseCtx(c)
-			st, err := f.OnRequest(c)
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := plugintest.Run(t, f, fromPeer(tt.peer, tt.xff...))
 			if tt.want == 0 {
-				if st != sdk.Continue {
-					t.Fatalf("status = Stop (%d %s), want Continue", rc.Response.StatusCode(), rc.Response.Body())
+				if r.Status != sdk.Continue {
+					t.Fatalf("status = Stop (%d %s), want Continue", r.Code, r.Body)
 				}
 				return
 			}
-			if st != sdk.Stop || rc.Response.StatusCode() != tt.want {
-				t.Fatalf("got %v %d, want Stop %d", st, rc.Response.StatusCode(), tt.want)
+			if r.Status != sdk.Stop || r.Code != tt.want {
+				t.Fatalf("got %v %d, want Stop %d", r.Status, r.Code, tt.want)
 			}
-			if body := string(rc.Response.Body()); !strings.Contains(body, `"error":"forbidden"`) {
+			if body := r.Body; !strings.Contains(body, `"error":"forbidden"`) {
 				t.Fatalf("body = %s", body)
 			}
 		})
@@ -219,13 +200,7 @@ func TestMetrics(t *testing.T) {
 		{"10.2.0.1", nil},                   // allowed
 		{"127.0.0.1", []string{"10.3.3.3"}}, // allowed via xff
 	} {
-		var rc fasthttp.RequestCtx
-		newRequest(&rc, req.peer, req.xff...)
-		c := sdk.AcquireCtx(&rc)
-		if _, err := f.OnRequest(c); err != nil {
-			t.Fatal(err)
-		}
-		sdk.ReleaseCtx(c)
+		plugintest.Run(t, f, fromPeer(req.peer, req.xff...))
 	}
 	after := [3]uint64{counter("deny"), counter("not_allowed"), counter("unknown_client")}
 	for i, name := range []string{"deny", "not_allowed", "unknown_client"} {
@@ -235,11 +210,7 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
-func TestRegistered(t *testing.T) {
-	if _, ok := sdk.Lookup("ip_restriction"); !ok {
-		t.Fatal("ip_restriction is not registered")
-	}
-}
+func TestRegistered(t *testing.T) { plugintest.WantRegistered(t, "ip_restriction") }
 
 func TestOnRequestZeroAllocs(t *testing.T) {
 	if raceEnabled {
@@ -258,28 +229,18 @@ func TestOnRequestZeroAllocs(t *testing.T) {
 		{"malformed", "unknown", sdk.Stop},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var rc fasthttp.RequestCtx
-			newRequest(&rc, "10.0.0.1", tc.xff)
-			c := sdk.AcquireCtx(&rc)
+			_, c := plugintest.NewCtx(fromPeer("10.0.0.1", tc.xff))
 			defer sdk.ReleaseCtx(c)
-			st, _ := f.OnRequest(c) // warm the header and response buffers
-			if st != tc.want {
-				t.Fatalf("status %v, want %v", st, tc.want)
+			// A refusal may cost what sdk.Ctx.Fail's JSON body costs.
+			var fail func()
+			if tc.want == sdk.Stop {
+				fail = func() { c.Fail(403, "forbidden") }
 			}
-			allocs := testing.AllocsPerRun(200, func() {
+			plugintest.AllocsAtMost(t, func() {
 				if st, _ := f.OnRequest(c); st != tc.want {
 					t.Fatalf("status %v, want %v", st, tc.want)
 				}
-			})
-			// A refusal pays for sdk.Ctx.Fail's JSON body; the plugin's own
-			// work must add nothing to it.
-			var failAllocs float64
-			if tc.want == sdk.Stop {
-				failAllocs = testing.AllocsPerRun(200, func() { c.Fail(403, "forbidden") })
-			}
-			if allocs > failAllocs {
-				t.Fatalf("OnRequest allocates %.1f times per request (c.Fail alone: %.1f)", allocs, failAllocs)
-			}
+			}, fail)
 		})
 	}
 }

@@ -3,15 +3,13 @@ package iprestriction
 import (
 	"testing"
 
-	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/plugins/internal/plugintest"
 	"github.com/weirgw/weir/sdk"
 )
 
 func benchmarkOnRequest(b *testing.B, cfg, peer string, xff ...string) {
 	f := mustNew(b, "bench", cfg)
-	var rc fasthttp.RequestCtx
-	newRequest(&rc, peer, xff...)
-	c := sdk.AcquireCtx(&rc)
+	_, c := plugintest.NewCtx(fromPeer(peer, xff...))
 	defer sdk.ReleaseCtx(c)
 	b.ReportAllocs()
 	b.ResetTimer()

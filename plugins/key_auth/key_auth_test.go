@@ -7,6 +7,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/plugins/internal/plugintest"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -30,11 +31,7 @@ func testConsumers() *sdk.Consumers {
 
 func mustNew(t testing.TB, route, cfg string) *filter {
 	t.Helper()
-	f, err := New(&sdk.Build{Route: route, Consumers: testConsumers()}, json.RawMessage(cfg))
-	if err != nil {
-		t.Fatalf("New(%s): %v", cfg, err)
-	}
-	return f.(*filter)
+	return plugintest.New[*filter](t, New, &sdk.Build{Route: route, Consumers: testConsumers()}, cfg)
 }
 
 func TestConfig(t *testing.T) {
@@ -60,13 +57,7 @@ func TestConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := New(&sdk.Build{Route: "r", Consumers: testConsumers()}, json.RawMessage(tt.cfg))
-			got := ""
-			if err != nil {
-				got = err.Error()
-			}
-			if got != tt.err {
-				t.Fatalf("error = %q, want %q", got, tt.err)
-			}
+			plugintest.WantErr(t, err, tt.err)
 		})
 	}
 }
@@ -90,13 +81,7 @@ func TestCredentials(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := New(&sdk.Build{Route: "r", Consumers: sdk.NewConsumers(tt.consumers)}, nil)
-			got := ""
-			if err != nil {
-				got = err.Error()
-			}
-			if got != tt.err {
-				t.Fatalf("error = %q, want %q", got, tt.err)
-			}
+			plugintest.WantErr(t, err, tt.err)
 		})
 	}
 }
@@ -110,23 +95,7 @@ type request struct {
 
 func run(t *testing.T, f *filter, r request) (*fasthttp.RequestCtx, *sdk.Ctx, sdk.Status) {
 	t.Helper()
-	rc := new(fasthttp.RequestCtx)
-	rc.Request.SetRequestURI(r.uri)
-	for k, v := range r.headers {
-		rc.Request.Header.Set(k, v)
-	}
-	c := sdk.AcquireCtx(rc)
-	t.Cleanup(func() { sdk.ReleaseCtx(c) })
-	c.SetRequestID([]byte("req-1"))
-	if r.before != nil {
-		c.SetConsumer(r.before, "earlier")
-	}
-	st, err := f.OnRequest(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.ApplyResponseHeaders()
-	return rc, c, st
+	return plugintest.Do(t, f, plugintest.Request{URI: r.uri, Headers: r.headers, RequestID: "req-1", Consumer: r.before, Credential: "earlier"})
 }
 
 // anonymousOf is a placeholder for "the filter's anonymous consumer".
@@ -313,11 +282,7 @@ func TestIndexShared(t *testing.T) {
 	}
 }
 
-func TestRegistered(t *testing.T) {
-	if _, ok := sdk.Lookup("key_auth"); !ok {
-		t.Fatal("key_auth is not registered")
-	}
-}
+func TestRegistered(t *testing.T) { plugintest.WantRegistered(t, "key_auth") }
 
 func TestOnRequestZeroAllocs(t *testing.T) {
 	if raceEnabled {
@@ -353,22 +318,17 @@ func TestOnRequestZeroAllocs(t *testing.T) {
 				}
 				sdk.ReleaseCtx(c)
 			}
-			once() // warm the request and response buffers
-			allocs := testing.AllocsPerRun(200, once)
-			// A refusal pays for sdk.Ctx.Fail's JSON body; the plugin's own
-			// work must add nothing to it.
-			var failAllocs float64
+			// A refusal may cost what sdk.Ctx.Fail's JSON body costs.
+			var fail func()
 			if tc.want == sdk.Stop {
-				failAllocs = testing.AllocsPerRun(200, func() {
+				fail = func() {
 					reset()
 					c := sdk.AcquireCtx(&rc)
 					c.Fail(401, "missing API key")
 					sdk.ReleaseCtx(c)
-				})
+				}
 			}
-			if allocs > failAllocs {
-				t.Fatalf("OnRequest allocates %.1f times per request (c.Fail alone: %.1f)", allocs, failAllocs)
-			}
+			plugintest.AllocsAtMost(t, once, fail)
 		})
 	}
 }
