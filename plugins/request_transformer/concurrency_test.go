@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/plugins/internal/plugintest"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -27,9 +28,7 @@ func TestConcurrentRequests(t *testing.T) {
 				rc.Request.Header.SetContentType("application/json")
 				rc.Request.Header.Set("X-Old", id)
 				rc.Request.SetBodyString(`{"password":"p","n":` + id + `}`)
-				c := sdk.AcquireCtx(&rc)
-				c.SetPath(rc.Request.URI().Path())
-				c.AddParam("id", []byte(id))
+				c := plugintest.Acquire(&rc, "id", id)
 				_, err := f.OnRequest(c)
 				up := string(c.UpstreamPath())
 				sdk.ReleaseCtx(c)

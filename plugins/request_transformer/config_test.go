@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/weirgw/weir/plugins/internal/plugintest"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -141,14 +142,7 @@ func TestConfig(t *testing.T) {
 				b = usersRoute()
 			}
 			_, err := New(b, json.RawMessage(tt.cfg))
-			switch {
-			case tt.err == "" && err != nil:
-				t.Fatalf("unexpected error: %v", err)
-			case tt.err != "" && err == nil:
-				t.Fatalf("no error, want %q", tt.err)
-			case tt.err != "" && err.Error() != tt.err:
-				t.Fatalf("error\n got %q\nwant %q", err.Error(), tt.err)
-			}
+			plugintest.WantErr(t, err, tt.err)
 		})
 	}
 }
@@ -156,7 +150,5 @@ func TestConfig(t *testing.T) {
 // TestRegistered: the plugin is available by name once the package is
 // imported (plugins/all does that for the binary).
 func TestRegistered(t *testing.T) {
-	if _, ok := sdk.Lookup(Name); !ok {
-		t.Fatalf("%s is not registered", Name)
-	}
+	plugintest.WantRegistered(t, Name)
 }

@@ -1,10 +1,10 @@
 package requesttransformer
 
 import (
-	"encoding/json"
 	"testing"
 
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/plugins/internal/plugintest"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -13,11 +13,7 @@ func usersRoute() *sdk.Build { return &sdk.Build{Route: "users", Params: []strin
 
 func mustNew(t testing.TB, b *sdk.Build, cfg string) *Filter {
 	t.Helper()
-	f, err := New(b, json.RawMessage(cfg))
-	if err != nil {
-		t.Fatalf("New(%s): %v", cfg, err)
-	}
-	return f.(*Filter)
+	return plugintest.New[*Filter](t, New, b, cfg)
 }
 
 // request builds a client request: URI and headers (name, value pairs).
@@ -36,12 +32,8 @@ func request(uri string, headers ...string) *fasthttp.RequestCtx {
 // read from rc.
 func run(t testing.TB, f *Filter, rc *fasthttp.RequestCtx, params ...string) (sdk.Status, string, error) {
 	t.Helper()
-	c := sdk.AcquireCtx(rc)
+	c := plugintest.Acquire(rc, params...)
 	defer sdk.ReleaseCtx(c)
-	c.SetPath(rc.Request.URI().Path())
-	for i := 0; i+1 < len(params); i += 2 {
-		c.AddParam(params[i], []byte(params[i+1]))
-	}
 	st, err := f.OnRequest(c)
 	return st, string(c.UpstreamPath()), err
 }

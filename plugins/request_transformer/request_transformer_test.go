@@ -13,17 +13,9 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/plugins/internal/plugintest"
 	"github.com/weirgw/weir/sdk"
 )
-
-// headerValues lists every value of name, in order.
-func headerValues(h *fasthttp.RequestHeader, name string) []string {
-	var out []string
-	for _, v := range h.PeekAll(name) {
-		out = append(out, string(v))
-	}
-	return out
-}
 
 func TestHeaders(t *testing.T) {
 	tests := []struct {
@@ -88,7 +80,7 @@ func TestHeaders(t *testing.T) {
 				t.Fatalf("OnRequest = %v, %v", st, err)
 			}
 			for name, want := range tt.want {
-				got := headerValues(&rc.Request.Header, name)
+				got := plugintest.Values(&rc.Request.Header, name)
 				if fmt.Sprint(got) != fmt.Sprint(want) {
 					t.Errorf("%s = %q, want %q", name, got, want)
 				}
@@ -383,9 +375,7 @@ func TestUpstreamSeesTransformedRequest(t *testing.T) {
 	rc := request("/users/7?token=s&q=a%20b", "X-Debug", "1", "X-Old", "o", "Content-Type", "application/json")
 	rc.Request.Header.SetMethod("POST")
 	rc.Request.SetBodyString(`{"name":"n","password":"p"}`)
-	c := sdk.AcquireCtx(rc)
-	c.SetPath(rc.Request.URI().Path())
-	c.AddParam("id", []byte("7"))
+	c := plugintest.Acquire(rc, "id", "7")
 	if _, err := f.OnRequest(c); err != nil {
 		t.Fatal(err)
 	}

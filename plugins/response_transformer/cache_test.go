@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/plugins/internal/plugintest"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -71,9 +72,8 @@ func (ct *countingTransformer) OnResponse(c *sdk.Ctx) error {
 // (runResponseFilters), then the deferred headers (finish).
 func chain(t *testing.T, filters []sdk.Filter, upstream *fasthttp.HostClient, rc *fasthttp.RequestCtx) {
 	t.Helper()
-	c := sdk.AcquireCtx(rc)
+	c := plugintest.Acquire(rc)
 	defer sdk.ReleaseCtx(c)
-	c.SetPath(rc.Request.URI().Path())
 	ran, stopped := 0, false
 	for ran < len(filters) {
 		f := filters[ran]

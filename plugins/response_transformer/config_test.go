@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/weirgw/weir/plugins/internal/plugintest"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -60,20 +61,11 @@ func TestConfig(t *testing.T) {
 				b = usersRoute()
 			}
 			_, err := New(b, json.RawMessage(tt.cfg))
-			switch {
-			case tt.err == "" && err != nil:
-				t.Fatalf("unexpected error: %v", err)
-			case tt.err != "" && err == nil:
-				t.Fatalf("no error, want %q", tt.err)
-			case tt.err != "" && err.Error() != tt.err:
-				t.Fatalf("error\n got %q\nwant %q", err.Error(), tt.err)
-			}
+			plugintest.WantErr(t, err, tt.err)
 		})
 	}
 }
 
 func TestRegistered(t *testing.T) {
-	if _, ok := sdk.Lookup(Name); !ok {
-		t.Fatalf("%s is not registered", Name)
-	}
+	plugintest.WantRegistered(t, Name)
 }

@@ -1,10 +1,10 @@
 package responsetransformer
 
 import (
-	"encoding/json"
 	"testing"
 
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/plugins/internal/plugintest"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -12,11 +12,7 @@ func usersRoute() *sdk.Build { return &sdk.Build{Route: "users", Params: []strin
 
 func mustNew(t testing.TB, b *sdk.Build, cfg string) *Filter {
 	t.Helper()
-	f, err := New(b, json.RawMessage(cfg))
-	if err != nil {
-		t.Fatalf("New(%s): %v", cfg, err)
-	}
-	return f.(*Filter)
+	return plugintest.New[*Filter](t, New, b, cfg)
 }
 
 // upstreamResponse fills rc.Response as the proxy leaves it after
@@ -34,12 +30,8 @@ func upstreamResponse(rc *fasthttp.RequestCtx, status int, body string, headers 
 // response (fill), then OnResponse. params are route parameters.
 func respond(t testing.TB, f *Filter, rc *fasthttp.RequestCtx, fill func(), params ...string) error {
 	t.Helper()
-	c := sdk.AcquireCtx(rc)
+	c := plugintest.Acquire(rc, params...)
 	defer sdk.ReleaseCtx(c)
-	c.SetPath(rc.Request.URI().Path())
-	for i := 0; i+1 < len(params); i += 2 {
-		c.AddParam(params[i], []byte(params[i+1]))
-	}
 	if _, err := f.OnRequest(c); err != nil {
 		return err
 	}

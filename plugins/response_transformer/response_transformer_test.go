@@ -9,16 +9,9 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/plugins/internal/plugintest"
 	"github.com/weirgw/weir/sdk"
 )
-
-func respValues(h *fasthttp.ResponseHeader, name string) []string {
-	var out []string
-	for _, v := range h.PeekAll(name) {
-		out = append(out, string(v))
-	}
-	return out
-}
 
 func TestHeaders(t *testing.T) {
 	tests := []struct {
@@ -58,7 +51,7 @@ func TestHeaders(t *testing.T) {
 				t.Fatal(err)
 			}
 			for name, want := range tt.want {
-				if got := respValues(&rc.Response.Header, name); fmt.Sprint(got) != fmt.Sprint(want) {
+				if got := plugintest.Values(&rc.Response.Header, name); fmt.Sprint(got) != fmt.Sprint(want) {
 					t.Errorf("%s = %q, want %q", name, got, want)
 				}
 			}
