@@ -29,6 +29,7 @@ const (
 	opDrop        = 0x1a
 	opLocalGet    = 0x20
 	opI32Load     = 0x28
+	opMemoryGrow  = 0x40
 	opI32Store    = 0x36
 	opI32Const    = 0x41
 	opI64Const    = 0x42

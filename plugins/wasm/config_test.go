@@ -115,6 +115,13 @@ func TestConfig(t *testing.T) {
 		a.fn("proxy_on_vm_start", i32x(2), i32x(1), ci32(0))
 		return a.bytes()
 	}())
+	command := write("command.wasm", func() []byte {
+		a := &asm{}
+		exit := a.imp("wasi_snapshot_preview1", "proc_exit", i32x(1), nil)
+		a.proxyBase()
+		a.fn("_start", nil, nil, ci32(0), call(exit))
+		return a.bytes()
+	}())
 	traps := write("traps.wasm", func() []byte {
 		a := &asm{}
 		a.proxyBase()
@@ -152,6 +159,7 @@ func TestConfig(t *testing.T) {
 		{"memory over the limit", `{"module":"` + bigMemory + `","memory_limit_mb":1}`, "module: " + bigMemory + ": the module needs 2 MiB of memory at start, more than memory_limit_mb (1); raise memory_limit_mb"},
 		{"guest refuses config", `{"module":"` + refuses + `"}`, "starting the module: the guest refused its configuration: proxy_on_configure returned false (see its log lines)"},
 		{"guest refuses vm", `{"module":"` + vmRefuses + `"}`, "starting the module: the guest's proxy_on_vm_start returned false (see its log lines)"},
+		{"command module", `{"module":"` + command + `"}`, "starting the module: the module exited from _start (exit code 0); build it as a reactor (Go: -buildmode=c-shared, Rust: crate-type cdylib)"},
 		{"guest traps at start", `{"module":"` + traps + `"}`, "starting the module: wasm: proxy_on_configure: wasm error: unreachable"},
 
 		{"memory limit zero", `{"module":"` + ok + `","memory_limit_mb":0}`, "memory_limit_mb must be between 1 and 4096, got 0; omit it for 64"},

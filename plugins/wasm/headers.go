@@ -408,11 +408,13 @@ func validName(b []byte) bool {
 	return true
 }
 
-// validValue refuses the bytes that would end a field line or smuggle
-// another one (RFC 9110 §5.5): CR, LF and NUL.
+// validValue refuses control characters in a field value (RFC 9110 §5.5:
+// only visible characters, obs-text, SP and HTAB): CR and LF would end the
+// field line and smuggle another one; NUL and the rest are refused by
+// most servers.
 func validValue(b []byte) bool {
 	for _, c := range b {
-		if c == '\r' || c == '\n' || c == 0 {
+		if (c < 0x20 && c != '\t') || c == 0x7f {
 			return false
 		}
 	}

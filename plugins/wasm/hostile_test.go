@@ -23,6 +23,7 @@ const (
 	adTeapot     = 192
 	adPairs      = 208
 	adRespLoop   = 256
+	adGrow       = 272
 )
 
 // hostileGuest is a hand-assembled guest that misbehaves on request:
@@ -35,6 +36,8 @@ const (
 //	                 traps unless each answers INVALID_MEMORY_ACCESS (or
 //	                 BAD_ARGUMENT where the data, not the pointer, is bad)
 //	x-local: 1       answers 418 "teapot" via proxy_send_local_response
+//	x-grow: 1        grows its memory by 100 pages (6.25 MiB) and traps
+//	                 unless the host refused (memory.grow returned -1)
 //
 // and proxy_on_response_headers loops when the response has x-loop.
 // proxy_on_configure refuses a one-byte configuration.
@@ -65,6 +68,7 @@ func hostileGuest() []byte {
 	str(adMallocTrap, "x-malloc-trap")
 	str(adLocal, "x-local")
 	str(adTeapot, "teapot")
+	str(adGrow, "x-grow")
 	a.data = append(a.data, wasmData{adPairs, appendPairs(nil, []kv{{[]byte("x-tea"), []byte("earl grey")}})})
 
 	// has(map, key): proxy_get_header_map_value returned OK.
@@ -110,6 +114,7 @@ func hostileGuest() []byte {
 		when(has(0, adLocal, 7),
 			expect(0, ci32(418), ci32(0), ci32(0), ci32(adTeapot), ci32(6), ci32(adPairs), ci32(int64(len(appendPairs(nil, []kv{{[]byte("x-tea"), []byte("earl grey")}})))), ci32(-1), call(sendLocal))),
 		when(has(0, adPause, 7), ci32(1), op(opReturn)),
+		when(has(0, adGrow, 6), ci32(100), op(opMemoryGrow, 0), ci32(-1), op(opI32Ne, opIf, blockVoid, opUnreachable, opEnd)),
 		ci32(0))
 	a.fn("proxy_on_response_headers", i32x(3), i32x(1),
 		when(has(2, adLoop, 6), spin),
@@ -261,6 +266,27 @@ func TestOtherRequestsFailClosed(t *testing.T) {
 		t.Fatalf("OnResponse of the other request: %v, want %v", err, errSpent)
 	}
 	f.OnLog(a)
+}
+
+// TestMemoryLimit: memory_limit_mb caps how far a guest can grow its
+// memory; past it, memory.grow fails inside the guest (-1) instead of
+// taking host memory.
+func TestMemoryLimit(t *testing.T) {
+	module := writeModule(t, "hostile", hostileGuest())
+	capped := newFilter(t, module, map[string]any{"memory_limit_mb": 1}, nil)
+	rc, c := request("GET", "/", "", "X-Grow: 1")
+	defer sdk.ReleaseCtx(c)
+	if st := roundTrip(t, capped, rc, c); st != sdk.Continue {
+		t.Fatalf("status %v", st)
+	}
+	// With room to grow, the same guest's grow succeeds (and it traps, to
+	// show the limit made the difference).
+	roomy := newFilter(t, module, map[string]any{"memory_limit_mb": 64}, nil)
+	_, c2 := request("GET", "/", "", "X-Grow: 1")
+	defer sdk.ReleaseCtx(c2)
+	if _, err := roomy.OnRequest(c2); err == nil || !strings.Contains(err.Error(), "unreachable") {
+		t.Fatalf("grow under a 64 MiB limit: %v", err)
+	}
 }
 
 // TestPauseIsContinue: Pause without a local response continues, with one

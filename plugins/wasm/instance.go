@@ -202,11 +202,13 @@ func (in *instance) start() error {
 		}
 	} else if fn := in.mod.ExportedFunction("_start"); fn != nil {
 		if _, err := in.call(fn, "_start", s.initTimeout, 0, 0, 0); err != nil {
+			var ee *sys.ExitError
+			if errors.As(err, &ee) {
+				// A command module: its _start runs main and exits.
+				return fmt.Errorf("the module exited from _start (exit code %d); build it as a reactor (Go: -buildmode=c-shared, Rust: crate-type cdylib)", ee.ExitCode())
+			}
 			return err
 		}
-	}
-	if in.mod.IsClosed() {
-		return errors.New("the module exited while starting; build it as a reactor (Go: -buildmode=c-shared, Rust: crate-type cdylib)")
 	}
 	if _, err := in.call(in.onContextCreate, "proxy_on_context_create", s.initTimeout, rootContextID, 0, 0); err != nil {
 		return err
@@ -237,11 +239,21 @@ func (in *instance) begin(rs *reqState, c *sdk.Ctx, p phase) {
 	in.rs, in.c, in.phase = rs, c, p
 }
 
+// maxScratch is the largest scratch buffer an instance keeps between
+// calls; a guest that once rewrote a 10 MB body should not pin 10 MB.
+const maxScratch = 64 << 10
+
 // end clears what begin set, so that nothing of a request stays in a
 // shared instance.
 func (in *instance) end() {
 	in.rs, in.c, in.phase = nil, nil, phaseRoot
 	in.fault = nil
+	if cap(in.buf) > maxScratch {
+		in.buf = nil
+	}
+	if cap(in.body) > maxScratch {
+		in.body = nil
+	}
 }
 
 // newContextID returns an HTTP context ID unused in this instance.

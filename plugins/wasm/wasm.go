@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -47,6 +48,7 @@ type filter struct {
 	timeouts   *metrics.Counter
 	pauseWarn  atomic.Bool
 	tickWarned atomic.Bool
+	closeOnce  sync.Once
 }
 
 var (
@@ -110,12 +112,18 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 // Start creates the rest of the instance pool before traffic arrives.
 func (f *filter) Start() error { return f.pool.fill(f) }
 
-// Close closes the instances, the compiled module and the runtime.
+// Close closes the instances, the compiled module and the runtime. It is
+// idempotent: closing the compiled module twice would release another
+// filter's reference to the shared compilation cache.
 func (f *filter) Close() error {
-	ctx := context.Background()
-	f.pool.close()
-	_ = f.compiled.Close(ctx)
-	return f.rt.Close(ctx)
+	var err error
+	f.closeOnce.Do(func() {
+		ctx := context.Background()
+		f.pool.close()
+		_ = f.compiled.Close(ctx)
+		err = f.rt.Close(ctx)
+	})
+	return err
 }
 
 // OnRequest creates the request's HTTP context in an instance and runs
