@@ -60,6 +60,33 @@ func WantErrContaining(t testing.TB, err error, want string) {
 	}
 }
 
+// ConfigCase is one row of a config table test.
+type ConfigCase struct {
+	Name string
+	// Build is what New gets; nil is the table's default.
+	Build *sdk.Build
+	Cfg   string
+	// Err is the exact error New must return; "" means the config is
+	// valid.
+	Err string
+}
+
+// Configs runs each case as a subtest: newf(case.Build, or def when nil,
+// case.Cfg) must return exactly case.Err.
+func Configs(t *testing.T, newf NewFunc, def *sdk.Build, cases []ConfigCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			b := tc.Build
+			if b == nil {
+				b = def
+			}
+			_, err := newf(b, json.RawMessage(tc.Cfg))
+			WantErr(t, err, tc.Err)
+		})
+	}
+}
+
 // WantRegistered fails the test unless a plugin is registered as name.
 func WantRegistered(t testing.TB, name string) {
 	t.Helper()

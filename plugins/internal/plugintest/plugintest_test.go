@@ -186,7 +186,9 @@ func TestDoAndRun(t *testing.T) {
 		t.Fatalf("WantRefused with the wrong code: %q", msg)
 	}
 	ok := Run(t, f, Request{})
-	if msg := fails(t, func(tb testing.TB) { WantRefused(tb, Result{Status: sdk.Stop, Code: 401, Consumer: ok.Consumer}, 401, "") }); msg != `refused request identified consumer "c"` {
+	if msg := fails(t, func(tb testing.TB) {
+		WantRefused(tb, Result{Status: sdk.Stop, Code: 401, Consumer: ok.Consumer}, 401, "")
+	}); msg != `refused request identified consumer "c"` {
 		t.Fatalf("WantRefused with a consumer: %q", msg)
 	}
 	if msg := fails(t, func(tb testing.TB) { Run(tb, f, Request{Headers: map[string]string{"X-Err": "1"}}) }); msg != "OnRequest: boom" {
@@ -231,5 +233,22 @@ func TestEditedJSON(t *testing.T) {
 		if msg := fails(t, func(tb testing.TB) { EditedJSON(tb, []byte(tc.body), tc.cl, "password") }); !strings.Contains(msg, tc.msg) {
 			t.Errorf("EditedJSON(%s, %d) failed with %q, want %q", tc.body, tc.cl, msg, tc.msg)
 		}
+	}
+}
+
+func TestConfigs(t *testing.T) {
+	var builds []*sdk.Build
+	def, other := &sdk.Build{Route: "def"}, &sdk.Build{Route: "other"}
+	newf := func(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
+		builds = append(builds, b)
+		return newEcho(new(bool))(b, raw)
+	}
+	Configs(t, newf, def, []ConfigCase{
+		{Name: "valid", Cfg: `{}`},
+		{Name: "refused", Cfg: "bad", Err: "bad config"},
+		{Name: "own build", Build: other, Cfg: `{}`},
+	})
+	if len(builds) != 3 || builds[0] != def || builds[1] != def || builds[2] != other {
+		t.Fatalf("builds %v", builds)
 	}
 }
