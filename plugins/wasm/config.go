@@ -83,6 +83,7 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 // settings is a validated Config.
 type settings struct {
 	path        string
+	absPath     string // identifies the module for shared data
 	name        string // the module's file name without .wasm: the plugin_name property
 	binary      []byte
 	guestConfig []byte
@@ -127,6 +128,9 @@ func validate(cfg *Config) (*settings, error) {
 
 	s.path = cfg.Module
 	s.name = strings.TrimSuffix(filepath.Base(cfg.Module), ".wasm")
+	if s.absPath, err = filepath.Abs(cfg.Module); err != nil {
+		s.absPath = filepath.Clean(cfg.Module)
+	}
 	if s.binary, err = readModule(cfg.Module); err != nil {
 		return nil, err
 	}

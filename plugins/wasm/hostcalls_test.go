@@ -736,7 +736,7 @@ func TestHostSharedData(t *testing.T) {
 		t.Errorf("empty key: %d", st)
 	}
 	// Another filter of the same module file sees the same store.
-	other := sharedDataFor(h.f.s.path)
+	other := sharedDataFor(h.f.s.absPath)
 	if b, _, st := other.get(nil, []byte(key)); st != statusOK || string(b) != "v2" {
 		t.Errorf("shared across filters: %q %d", b, st)
 	}

@@ -135,7 +135,7 @@ func counter(name string) *metrics.Counter { return metrics.GetOrCreateCounter(n
 // by the timeout; the request fails, the instance is replaced, and the
 // next request works.
 func TestTimeoutStopsRunawayGuest(t *testing.T) {
-	f := newHostile(t, map[string]any{"timeout": "30ms", "pool_size": 1}, nil)
+	f := newHostile(t, map[string]any{"timeout": "150ms", "pool_size": 1}, nil)
 	timeouts := counter(`weir_wasm_timeouts_total{route="r"}`)
 	errs := counter(`weir_wasm_errors_total{route="r"}`)
 	t0, e0 := timeouts.Get(), errs.Get()
@@ -144,7 +144,7 @@ func TestTimeoutStopsRunawayGuest(t *testing.T) {
 	start := time.Now()
 	_, err := f.OnRequest(c)
 	elapsed := time.Since(start)
-	want := "wasm: proxy_on_request_headers did not finish within the 30ms timeout"
+	want := "wasm: proxy_on_request_headers did not finish within the 150ms timeout"
 	if err == nil || err.Error() != want {
 		t.Fatalf("err = %v, want %q", err, want)
 	}
@@ -177,7 +177,7 @@ func TestTimeoutStopsRunawayGuest(t *testing.T) {
 
 // TestTimeoutInResponsePhase: the same in proxy_on_response_headers.
 func TestTimeoutInResponsePhase(t *testing.T) {
-	f := newHostile(t, map[string]any{"timeout": "30ms", "pool_size": 1}, nil)
+	f := newHostile(t, map[string]any{"timeout": "150ms", "pool_size": 1}, nil)
 	rc, c := request("GET", "/", "")
 	defer sdk.ReleaseCtx(c)
 	if _, err := f.OnRequest(c); err != nil {
@@ -185,7 +185,7 @@ func TestTimeoutInResponsePhase(t *testing.T) {
 	}
 	upstream(rc, 200, "ok", "X-Loop: 1")
 	err := f.OnResponse(c)
-	want := "wasm: proxy_on_response_headers did not finish within the 30ms timeout"
+	want := "wasm: proxy_on_response_headers did not finish within the 150ms timeout"
 	if err == nil || err.Error() != want {
 		t.Fatalf("err = %v, want %q", err, want)
 	}
@@ -250,7 +250,7 @@ func TestOutOfBoundsPointers(t *testing.T) {
 // runaway callback held other requests' contexts; their response phase
 // fails instead of being skipped.
 func TestOtherRequestsFailClosed(t *testing.T) {
-	f := newHostile(t, map[string]any{"timeout": "30ms", "pool_size": 1}, nil)
+	f := newHostile(t, map[string]any{"timeout": "150ms", "pool_size": 1}, nil)
 	rcA, a := request("GET", "/a", "")
 	defer sdk.ReleaseCtx(a)
 	if _, err := f.OnRequest(a); err != nil {

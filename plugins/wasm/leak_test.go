@@ -15,7 +15,7 @@ import (
 func TestNoGoroutines(t *testing.T) {
 	before := goleak.IgnoreCurrent()
 	module := writeModule(t, "hostile", hostileGuest())
-	sf, err := New(build(nil), json.RawMessage(`{"module":"`+module+`","timeout":"30ms","pool_size":2}`))
+	sf, err := New(build(nil), json.RawMessage(`{"module":"`+module+`","timeout":"150ms","pool_size":2}`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -96,7 +96,7 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 		hasResponse:  exports["proxy_on_response_headers"] != nil || exports["proxy_on_response_body"] != nil,
 		hasLog:       exports["proxy_on_done"] != nil || exports["proxy_on_log"] != nil || exports["proxy_on_delete"] != nil,
 		guestMetrics: newGuestMetrics(label),
-		shared:       sharedDataFor(s.path),
+		shared:       sharedDataFor(s.absPath),
 		errors:       metrics.GetOrCreateCounter(fmt.Sprintf(`weir_wasm_errors_total{route=%q}`, label)),
 		timeouts:     metrics.GetOrCreateCounter(fmt.Sprintf(`weir_wasm_timeouts_total{route=%q}`, label)),
 	}
