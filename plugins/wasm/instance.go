@@ -297,7 +297,7 @@ func (in *instance) call(fn api.Function, name string, timeout time.Duration, a,
 	return 0, &callError{name: name, err: err}
 }
 
-var errSpent = errors.New("wasm: the module instance was discarded after a failure")
+var errSpent = errors.New("wasm: the module instance holding this request's context was discarded after a callback failed in it")
 
 // callError is a failed call into the guest.
 type callError struct {
