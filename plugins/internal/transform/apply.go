@@ -72,7 +72,7 @@ func (p *Program) ApplyRequest(c *sdk.Ctx) (sdk.Status, error) {
 		defer putScratch(s)
 	}
 	if p.json != nil {
-		p.requestBody(req, s)
+		p.editBody(req, &req.Header, false, s)
 	}
 	if err := p.headers.apply(&req.Header, c, s); err != nil {
 		return sdk.Continue, err
@@ -120,59 +120,58 @@ func (p *Program) ApplyResponse(c *sdk.Ctx) error {
 		defer putScratch(s)
 	}
 	if p.json != nil {
-		p.responseBody(resp, s)
+		p.editBody(resp, &resp.Header, resp.StatusCode() == fasthttp.StatusPartialContent, s)
+		// ETag stays as the upstream sent it. The edit is a function of
+		// the upstream's bytes, so one upstream version always becomes the
+		// same body and its tag still names it; If-None-Match and If-Match
+		// keep working against the upstream (weakening the tag, as nginx's
+		// gzip does, would make every If-Match fail its strong
+		// comparison). The hazard of a strong tag on edited bytes, a range
+		// spliced from the upstream's bytes via If-Range, cannot occur:
+		// ApplyRequest removes Range and If-Range.
 	}
 	return p.headers.apply(&resp.Header, c, s)
 }
 
-func (p *Program) requestBody(req *fasthttp.Request, s *scratch) {
-	if !isJSONType(req.Header.ContentType()) {
-		return
-	}
-	if req.IsBodyStream() {
-		p.count(resStreamed)
-		return
-	}
-	if ce := req.Header.ContentEncoding(); len(ce) > 0 && !bytes.EqualFold(ce, identity) {
-		p.count(resEncoded)
-		return
-	}
-	body := req.Body()
-	if len(body) == 0 {
-		return
-	}
-	if len(body) > p.maxBody {
-		p.count(resTooLarge)
-		return
-	}
-	out, res := p.json.rewrite(s.out[:0], body)
-	p.count(res)
-	if res != resRewritten {
-		s.out = out[:0]
-		return
-	}
-	s.out = req.SwapBody(out)[:0]
-	req.Header.SetContentLength(len(out))
+// message is what both *fasthttp.Request and *fasthttp.Response offer
+// for the body edit; bodyHeader is what their headers offer. The body is
+// edited by one function for both sides, so the request and the response
+// skip, count and rewrite a JSON body alike. Passing the pointers as
+// interfaces does not allocate.
+type message interface {
+	IsBodyStream() bool
+	Body() []byte
+	SwapBody(body []byte) []byte
 }
 
-func (p *Program) responseBody(resp *fasthttp.Response, s *scratch) {
-	if !isJSONType(resp.Header.ContentType()) {
+type bodyHeader interface {
+	ContentType() []byte
+	ContentEncoding() []byte
+	SetContentLength(contentLength int)
+}
+
+// editBody rewrites m's body when it is a buffered, unencoded JSON
+// document of at most max_body_bytes, counting every body it leaves alone
+// by the reason; partial is a 206 response, whose body is a slice of the
+// document.
+func (p *Program) editBody(m message, h bodyHeader, partial bool, s *scratch) {
+	if !isJSONType(h.ContentType()) {
 		return
 	}
-	if resp.IsBodyStream() {
+	if m.IsBodyStream() {
 		// Reading it would buffer what the proxy chose to stream.
 		p.count(resStreamed)
 		return
 	}
-	if resp.StatusCode() == fasthttp.StatusPartialContent {
+	if partial {
 		p.count(resPartial)
 		return
 	}
-	if ce := resp.Header.ContentEncoding(); len(ce) > 0 && !bytes.EqualFold(ce, identity) {
+	if ce := h.ContentEncoding(); len(ce) > 0 && !bytes.EqualFold(ce, identity) {
 		p.count(resEncoded)
 		return
 	}
-	body := resp.Body()
+	body := m.Body()
 	if len(body) == 0 {
 		return
 	}
@@ -188,16 +187,8 @@ func (p *Program) responseBody(resp *fasthttp.Response, s *scratch) {
 	}
 	// SwapBody also drops a body set with SetBodyRaw (a cache hit shares
 	// its stored bytes that way) without writing into it.
-	s.out = resp.SwapBody(out)[:0]
-	resp.Header.SetContentLength(len(out))
-	// ETag stays as the upstream sent it. The edit is a function of the
-	// upstream's bytes, so one upstream version always becomes the same
-	// body and its tag still names it; If-None-Match and If-Match keep
-	// working against the upstream (weakening the tag, as nginx's gzip
-	// does, would make every If-Match fail its strong comparison). The
-	// hazard of a strong tag on edited bytes, a range spliced from the
-	// upstream's bytes via If-Range, cannot occur: ApplyRequest removes
-	// Range and If-Range.
+	s.out = m.SwapBody(out)[:0]
+	h.SetContentLength(len(out))
 }
 
 func (p *Program) count(r jsonResult) {
