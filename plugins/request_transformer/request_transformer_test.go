@@ -285,15 +285,8 @@ func TestJSONBody(t *testing.T) {
 					t.Fatalf("Content-Length on the wire %d, want %d", n, len(want))
 				}
 			}
-			for _, r := range []string{"rewritten", "unchanged", "invalid", "not_object", "too_large", "streamed", "encoded"} {
-				wantN := uint64(0)
-				if r == tt.result {
-					wantN = 1
-				}
-				if got := jsonCounter(route, r).Get(); got != wantN {
-					t.Errorf("result %s counted %d, want %d", r, got, wantN)
-				}
-			}
+			plugintest.WantOnlyCounted(t, func(r string) uint64 { return jsonCounter(route, r).Get() },
+				[]string{"rewritten", "unchanged", "invalid", "not_object", "too_large", "streamed", "encoded"}, tt.result)
 		})
 	}
 }

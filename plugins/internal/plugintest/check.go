@@ -16,6 +16,22 @@ func Values(h interface{ PeekAll(key string) [][]byte }, name string) []string {
 	return out
 }
 
+// WantOnlyCounted fails the test unless count(v) is 1 for v == hit and 0
+// for every other v of values: of a set of fresh counters labelled by
+// values (a route of the test's own), exactly one moved, once.
+func WantOnlyCounted(t testing.TB, count func(v string) uint64, values []string, hit string) {
+	t.Helper()
+	for _, v := range values {
+		var want uint64
+		if v == hit {
+			want = 1
+		}
+		if got := count(v); got != want {
+			t.Errorf("%s counted %d, want %d", v, got, want)
+		}
+	}
+}
+
 // AllocsAtMost runs step once to warm buffers and pools, then fails the
 // test when it allocates more per run than base does (base nil: more than
 // zero). A refusing filter passes base as sdk.Ctx.Fail alone, whose JSON

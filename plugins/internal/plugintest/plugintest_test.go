@@ -252,3 +252,24 @@ func TestConfigs(t *testing.T) {
 		t.Fatalf("builds %v", builds)
 	}
 }
+
+func TestWantOnlyCounted(t *testing.T) {
+	counts := map[string]uint64{"a": 0, "b": 1, "c": 0}
+	count := func(v string) uint64 { return counts[v] }
+	WantOnlyCounted(t, count, []string{"a", "b", "c"}, "b")
+	errs := 0
+	rt := &countingTB{TB: t, errs: &errs}
+	WantOnlyCounted(rt, count, []string{"a", "b", "c"}, "a")
+	if errs != 2 { // a is 0, not 1; b is 1, not 0
+		t.Fatalf("%d errors, want 2", errs)
+	}
+}
+
+// countingTB counts Errorf calls instead of failing.
+type countingTB struct {
+	testing.TB
+	errs *int
+}
+
+func (c *countingTB) Helper()               {}
+func (c *countingTB) Errorf(string, ...any) { *c.errs++ }
