@@ -172,3 +172,28 @@ func TestGuestStartFillsPool(t *testing.T) {
 		t.Fatalf("OnRequest after Close: %v, want %v", err, errClosed)
 	}
 }
+
+// TestStreamedBodiesUntouched: a streamed request or response body is not
+// read (that would consume it) nor handed to the guest.
+func TestStreamedBodiesUntouched(t *testing.T) {
+	f := newFilter(t, headersWasm, map[string]any{"config": map[string]any{"response_body_suffix": "!"}}, nil)
+	rc, c := request("POST", "/upload", "")
+	defer sdk.ReleaseCtx(c)
+	reqBody := strings.NewReader("streamed request")
+	rc.Request.SetBodyStream(reqBody, -1)
+	if st, err := f.OnRequest(c); err != nil || st != sdk.Continue {
+		t.Fatalf("OnRequest: %v %v", st, err)
+	}
+	if !rc.Request.IsBodyStream() || reqBody.Len() != len("streamed request") {
+		t.Errorf("the request stream was read (%d bytes left)", reqBody.Len())
+	}
+	respBody := strings.NewReader("streamed response")
+	rc.Response.SetBodyStream(respBody, -1)
+	if err := f.OnResponse(c); err != nil {
+		t.Fatal(err)
+	}
+	f.OnLog(c)
+	if !rc.Response.IsBodyStream() || respBody.Len() != len("streamed response") {
+		t.Errorf("the response stream was read (%d bytes left)", respBody.Len())
+	}
+}

@@ -171,8 +171,10 @@ func (f *filter) requestPhase(in *instance, rs *reqState, c *sdk.Ctx) (uint32, e
 		return 0, err
 	}
 	req := c.Request()
+	// IsBodyStream first: Body() on a streamed request would read the
+	// whole stream into memory.
 	buffered := !req.IsBodyStream()
-	body := len(req.Body()) > 0 && buffered
+	body := buffered && len(req.Body()) > 0
 	var action uint32
 	if in.onRequestHeaders != nil {
 		eos := uint64(0)
