@@ -1,7 +1,6 @@
 package acl
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -31,27 +30,21 @@ func identified(cons *sdk.Consumer, scopes []string) plugintest.Request {
 }
 
 func TestConfig(t *testing.T) {
-	tests := []struct{ name, cfg, err string }{
-		{"allow groups", `{"allow":["gold","silver"]}`, ""},
-		{"deny scopes", `{"deny":["scope:admin"]}`, ""},
-		{"both", `{"allow":["gold"],"deny":["group:banned"]}`, ""},
-		{"consumer entry", `{"allow":["consumer:alice"]}`, ""},
-		{"colon in bare scope", `{"allow":["read:users"]}`, ""},
-		{"empty", ``, "set allow or deny (lists of consumer groups or token scopes)"},
-		{"empty lists", `{"allow":[],"deny":null}`, "set allow or deny (lists of consumer groups or token scopes)"},
-		{"unknown key", `{"allowed":["gold"]}`, `unknown field "allowed"`},
-		{"wrong type", `{"allow":"gold"}`, "allow: expected []string, got string"},
-		{"empty entry", `{"allow":["gold",""]}`, `allow[1]: "" names nothing; write a group, a scope, group:NAME, scope:NAME or consumer:NAME`},
-		{"empty group", `{"deny":["group:"]}`, `deny[0]: "group:" names nothing; write a group, a scope, group:NAME, scope:NAME or consumer:NAME`},
-		{"spaces", `{"allow":[" gold"]}`, `allow[0]: " gold" has surrounding spaces; remove them`},
-		{"unknown consumer", `{"deny":["consumer:mallory"]}`, `deny[0]: no consumer named "mallory"; add it under consumers or fix the name`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(build("r"), json.RawMessage(tt.cfg))
-			plugintest.WantErr(t, err, tt.err)
-		})
-	}
+	plugintest.Configs(t, New, build("r"), []plugintest.ConfigCase{
+		{Name: "allow groups", Cfg: `{"allow":["gold","silver"]}`},
+		{Name: "deny scopes", Cfg: `{"deny":["scope:admin"]}`},
+		{Name: "both", Cfg: `{"allow":["gold"],"deny":["group:banned"]}`},
+		{Name: "consumer entry", Cfg: `{"allow":["consumer:alice"]}`},
+		{Name: "colon in bare scope", Cfg: `{"allow":["read:users"]}`},
+		{Name: "empty", Cfg: ``, Err: "set allow or deny (lists of consumer groups or token scopes)"},
+		{Name: "empty lists", Cfg: `{"allow":[],"deny":null}`, Err: "set allow or deny (lists of consumer groups or token scopes)"},
+		{Name: "unknown key", Cfg: `{"allowed":["gold"]}`, Err: `unknown field "allowed"`},
+		{Name: "wrong type", Cfg: `{"allow":"gold"}`, Err: "allow: expected []string, got string"},
+		{Name: "empty entry", Cfg: `{"allow":["gold",""]}`, Err: `allow[1]: "" names nothing; write a group, a scope, group:NAME, scope:NAME or consumer:NAME`},
+		{Name: "empty group", Cfg: `{"deny":["group:"]}`, Err: `deny[0]: "group:" names nothing; write a group, a scope, group:NAME, scope:NAME or consumer:NAME`},
+		{Name: "spaces", Cfg: `{"allow":[" gold"]}`, Err: `allow[0]: " gold" has surrounding spaces; remove them`},
+		{Name: "unknown consumer", Cfg: `{"deny":["consumer:mallory"]}`, Err: `deny[0]: no consumer named "mallory"; add it under consumers or fix the name`},
+	})
 }
 
 func TestOnRequest(t *testing.T) {

@@ -1,7 +1,6 @@
 package iprestriction
 
 import (
-	"encoding/json"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -32,33 +31,25 @@ func fromPeer(peer string, xff ...string) plugintest.Request {
 }
 
 func TestConfig(t *testing.T) {
-	tests := []struct {
-		name, cfg, err string
-	}{
-		{"allow v4", `{"allow":["10.0.0.0/8"]}`, ""},
-		{"deny v6 and plain ips", `{"deny":["2001:db8::/32","192.0.2.7","::1"]}`, ""},
-		{"both lists", `{"allow":["10.0.0.0/8"],"deny":["10.1.0.0/16"]}`, ""},
-		{"host bits masked", `{"allow":["10.1.2.3/8"]}`, ""},
-		{"trusted proxies", `{"allow":["0.0.0.0/0"],"trusted_proxies":["127.0.0.1","fd00::/8"]}`, ""},
-		{"empty config", ``, "set allow or deny (lists of addresses or CIDRs such as 10.0.0.0/8)"},
-		{"null config", `null`, "set allow or deny (lists of addresses or CIDRs such as 10.0.0.0/8)"},
-		{"empty lists", `{"allow":[],"deny":[]}`, "set allow or deny (lists of addresses or CIDRs such as 10.0.0.0/8)"},
-		{"only trusted", `{"trusted_proxies":["10.0.0.1"]}`, "set allow or deny (lists of addresses or CIDRs such as 10.0.0.0/8)"},
-		{"unknown key", `{"alow":["10.0.0.0/8"]}`, `unknown field "alow"`},
-		{"not a list", `{"allow":"10.0.0.0/8"}`, "allow: expected []string, got string"},
-		{"bad cidr", `{"allow":["10.0.0.0/33"]}`, `allow[0]: "10.0.0.0/33" is not a CIDR; write it as 10.0.0.0/8 or 2001:db8::/32`},
-		{"bad address", `{"deny":["10.0.0.0/8","example.com"]}`, `deny[1]: "example.com" is not an IP address or CIDR; write it as 192.0.2.7, 10.0.0.0/8 or 2001:db8::/32`},
-		{"empty entry", `{"deny":[" "]}`, "deny[0]: empty entry; write an address or CIDR such as 10.0.0.0/8 or 2001:db8::/32"},
-		{"zone", `{"allow":["fe80::1%eth0"]}`, `allow[0]: "fe80::1%eth0" has an IPv6 zone; remove the %zone part`},
-		{"mapped", `{"allow":["::ffff:10.0.0.0/104"]}`, `allow[0]: "::ffff:10.0.0.0/104" is an IPv4-mapped IPv6 address; write it in IPv4 form`},
-		{"bad trusted", `{"allow":["10.0.0.0/8"],"trusted_proxies":["lb"]}`, `trusted_proxies[0]: "lb" is not an IP address or CIDR; write it as 192.0.2.7, 10.0.0.0/8 or 2001:db8::/32`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(build("r"), json.RawMessage(tt.cfg))
-			plugintest.WantErr(t, err, tt.err)
-		})
-	}
+	plugintest.Configs(t, New, build("r"), []plugintest.ConfigCase{
+		{Name: "allow v4", Cfg: `{"allow":["10.0.0.0/8"]}`},
+		{Name: "deny v6 and plain ips", Cfg: `{"deny":["2001:db8::/32","192.0.2.7","::1"]}`},
+		{Name: "both lists", Cfg: `{"allow":["10.0.0.0/8"],"deny":["10.1.0.0/16"]}`},
+		{Name: "host bits masked", Cfg: `{"allow":["10.1.2.3/8"]}`},
+		{Name: "trusted proxies", Cfg: `{"allow":["0.0.0.0/0"],"trusted_proxies":["127.0.0.1","fd00::/8"]}`},
+		{Name: "empty config", Cfg: ``, Err: "set allow or deny (lists of addresses or CIDRs such as 10.0.0.0/8)"},
+		{Name: "null config", Cfg: `null`, Err: "set allow or deny (lists of addresses or CIDRs such as 10.0.0.0/8)"},
+		{Name: "empty lists", Cfg: `{"allow":[],"deny":[]}`, Err: "set allow or deny (lists of addresses or CIDRs such as 10.0.0.0/8)"},
+		{Name: "only trusted", Cfg: `{"trusted_proxies":["10.0.0.1"]}`, Err: "set allow or deny (lists of addresses or CIDRs such as 10.0.0.0/8)"},
+		{Name: "unknown key", Cfg: `{"alow":["10.0.0.0/8"]}`, Err: `unknown field "alow"`},
+		{Name: "not a list", Cfg: `{"allow":"10.0.0.0/8"}`, Err: "allow: expected []string, got string"},
+		{Name: "bad cidr", Cfg: `{"allow":["10.0.0.0/33"]}`, Err: `allow[0]: "10.0.0.0/33" is not a CIDR; write it as 10.0.0.0/8 or 2001:db8::/32`},
+		{Name: "bad address", Cfg: `{"deny":["10.0.0.0/8","example.com"]}`, Err: `deny[1]: "example.com" is not an IP address or CIDR; write it as 192.0.2.7, 10.0.0.0/8 or 2001:db8::/32`},
+		{Name: "empty entry", Cfg: `{"deny":[" "]}`, Err: "deny[0]: empty entry; write an address or CIDR such as 10.0.0.0/8 or 2001:db8::/32"},
+		{Name: "zone", Cfg: `{"allow":["fe80::1%eth0"]}`, Err: `allow[0]: "fe80::1%eth0" has an IPv6 zone; remove the %zone part`},
+		{Name: "mapped", Cfg: `{"allow":["::ffff:10.0.0.0/104"]}`, Err: `allow[0]: "::ffff:10.0.0.0/104" is an IPv4-mapped IPv6 address; write it in IPv4 form`},
+		{Name: "bad trusted", Cfg: `{"allow":["10.0.0.0/8"],"trusted_proxies":["lb"]}`, Err: `trusted_proxies[0]: "lb" is not an IP address or CIDR; write it as 192.0.2.7, 10.0.0.0/8 or 2001:db8::/32`},
+	})
 }
 
 func TestOnRequest(t *testing.T) {

@@ -35,31 +35,25 @@ func mustNew(t testing.TB, route, cfg string) *filter {
 }
 
 func TestConfig(t *testing.T) {
-	tests := []struct{ name, cfg, err string }{
-		{"defaults", ``, ""},
-		{"header", `{"header":"Authorization"}`, ""},
-		{"header only", `{"query":""}`, ""},
-		{"query only", `{"header":"","query":"key"}`, ""},
-		{"lists", `{"header_names":["X-Key","X-Api-Token"],"query_names":["k","key"]}`, ""},
-		{"anonymous", `{"anonymous":"guest","hide_credentials":true}`, ""},
-		{"unknown key", `{"headers":["X"]}`, `unknown field "headers"`},
-		{"wrong type", `{"hide_credentials":"yes"}`, "hide_credentials: expected bool, got string"},
-		{"header and list", `{"header":"X","header_names":["Y"]}`, "set header or header_names, not both"},
-		{"query and list", `{"query":"x","query_names":["y"]}`, "set query or query_names, not both"},
-		{"no sources", `{"header":"","query":""}`, "no place to read the key from: set header or query"},
-		{"empty lists", `{"header_names":[],"query_names":[]}`, "no place to read the key from: set header or query"},
-		{"bad header", `{"header":"X Key"}`, `header: "X Key" is not a valid header name`},
-		{"bad header in list", `{"header_names":["X-Key","X:Key"]}`, `header_names[1]: "X:Key" is not a valid header name`},
-		{"empty name in list", `{"query_names":["k",""]}`, "query_names[1]: empty name; remove it"},
-		{"duplicate name", `{"header_names":["X-Key","X-Key"]}`, `header_names[1]: "X-Key" is listed twice`},
-		{"unknown anonymous", `{"anonymous":"nobody"}`, `anonymous: no consumer named "nobody"; add it under consumers or fix the name`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(&sdk.Build{Route: "r", Consumers: testConsumers()}, json.RawMessage(tt.cfg))
-			plugintest.WantErr(t, err, tt.err)
-		})
-	}
+	plugintest.Configs(t, New, &sdk.Build{Route: "r", Consumers: testConsumers()}, []plugintest.ConfigCase{
+		{Name: "defaults", Cfg: ``},
+		{Name: "header", Cfg: `{"header":"Authorization"}`},
+		{Name: "header only", Cfg: `{"query":""}`},
+		{Name: "query only", Cfg: `{"header":"","query":"key"}`},
+		{Name: "lists", Cfg: `{"header_names":["X-Key","X-Api-Token"],"query_names":["k","key"]}`},
+		{Name: "anonymous", Cfg: `{"anonymous":"guest","hide_credentials":true}`},
+		{Name: "unknown key", Cfg: `{"headers":["X"]}`, Err: `unknown field "headers"`},
+		{Name: "wrong type", Cfg: `{"hide_credentials":"yes"}`, Err: "hide_credentials: expected bool, got string"},
+		{Name: "header and list", Cfg: `{"header":"X","header_names":["Y"]}`, Err: "set header or header_names, not both"},
+		{Name: "query and list", Cfg: `{"query":"x","query_names":["y"]}`, Err: "set query or query_names, not both"},
+		{Name: "no sources", Cfg: `{"header":"","query":""}`, Err: "no place to read the key from: set header or query"},
+		{Name: "empty lists", Cfg: `{"header_names":[],"query_names":[]}`, Err: "no place to read the key from: set header or query"},
+		{Name: "bad header", Cfg: `{"header":"X Key"}`, Err: `header: "X Key" is not a valid header name`},
+		{Name: "bad header in list", Cfg: `{"header_names":["X-Key","X:Key"]}`, Err: `header_names[1]: "X:Key" is not a valid header name`},
+		{Name: "empty name in list", Cfg: `{"query_names":["k",""]}`, Err: "query_names[1]: empty name; remove it"},
+		{Name: "duplicate name", Cfg: `{"header_names":["X-Key","X-Key"]}`, Err: `header_names[1]: "X-Key" is listed twice`},
+		{Name: "unknown anonymous", Cfg: `{"anonymous":"nobody"}`, Err: `anonymous: no consumer named "nobody"; add it under consumers or fix the name`},
+	})
 }
 
 func TestCredentials(t *testing.T) {
