@@ -15,4 +15,5 @@ import (
 	_ "github.com/weirgw/weir/plugins/request_size_limit"
 	_ "github.com/weirgw/weir/plugins/request_transformer"
 	_ "github.com/weirgw/weir/plugins/response_transformer"
+	_ "github.com/weirgw/weir/plugins/wasm"
 )

@@ -68,6 +68,7 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 	if err := sdk.DecodeConfig(raw, &cfg); err != nil {
 		return nil, err
 	}
+	cfg.Module = b.ResolvePath(cfg.Module)
 	s, err := validate(&cfg)
 	if err != nil {
 		return nil, err
