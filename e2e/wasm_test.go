@@ -1,0 +1,49 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestWasmPlugin: the example Proxy-Wasm guest (plugins/wasm/examples/
+// headers), compiled with the standard Go toolchain, runs on a route of
+// the real binary.
+func TestWasmPlugin(t *testing.T) {
+	dir := t.TempDir()
+	module := filepath.Join(dir, "headers.wasm")
+	build := exec.Command("go", "build", "-buildmode=c-shared", "-o", module, ".")
+	build.Dir = "../plugins/wasm/examples/headers"
+	build.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the example guest: %v\n%s", err, out)
+	}
+	up := startEcho(t, "e1")
+	w := startWeir(t, strings.NewReplacer("UP", up, "MODULE", module).Replace(`
+listen: "{{LISTEN}}"
+admin: {listen: "{{ADMIN}}"}
+services: [{name: a, targets: [{url: "http://UP"}]}]
+routes:
+  - name: wasm
+    paths: ["/"]
+    service: a
+    plugins:
+      - name: wasm
+        config:
+          module: MODULE
+          config: {request_headers: {X-Wasm-Added: "yes"}, response_headers: {X-Wasm-Filter: headers}, block_header: X-Block}
+`))
+	c := newClient(w.Addr)
+	code, body, h := get(t, c, "/hello", nil)
+	if code != 200 || !strings.Contains(strings.ToLower(body), `"x-wasm-added":"yes"`) {
+		t.Fatalf("guest did not add its request header: %d %s", code, body)
+	}
+	if string(h.Peek("X-Wasm-Filter")) != "headers" {
+		t.Fatalf("guest did not set its response header: %s", h.Header())
+	}
+	if code, _, _ := get(t, c, "/hello", map[string]string{"X-Block": "1"}); code != 403 {
+		t.Fatalf("guest's local response: %d, want 403", code)
+	}
+}
