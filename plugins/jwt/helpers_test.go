@@ -142,7 +142,7 @@ func newFilter(t testing.TB, cfg string, consumers ...*sdk.Consumer) *filter {
 
 // apiRequest is a client request for /api with the given headers.
 func apiRequest(headers map[string]string) plugintest.Request {
-	return plugintest.Request{URI: "http://example.com/api", Headers: headers}
+	return plugintest.Request{URI: "http://example.com/api", Headers: headers, Path: "/api"}
 }
 
 // run sends one request with the given request headers through f.
@@ -167,5 +167,5 @@ func wantRefused(t *testing.T, r plugintest.Result, code int, bodyPart string) {
 
 // newCtx builds a request context with headers; the caller releases c.
 func newCtx(headers map[string]string) (*fasthttp.RequestCtx, *sdk.Ctx) {
-	return plugintest.NewCtx(apiRequest(headers))
+	return plugintest.NewRequestCtx("http://example.com/api", "/api", headers)
 }

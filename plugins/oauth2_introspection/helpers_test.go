@@ -151,7 +151,7 @@ func apiRequest(uri string, headers map[string]string) plugintest.Request {
 }
 
 func newCtx(uri string, headers map[string]string) (*fasthttp.RequestCtx, *sdk.Ctx) {
-	return plugintest.NewCtx(apiRequest(uri, headers))
+	return plugintest.NewRequestCtx(uri, "/api", headers)
 }
 
 func runURI(t testing.TB, f *filter, uri string, headers map[string]string) plugintest.Result {
