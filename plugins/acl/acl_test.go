@@ -138,16 +138,7 @@ func TestOnRequestZeroAllocs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, c := plugintest.NewCtx(identified(tc.consumer, tc.scopes))
 			defer sdk.ReleaseCtx(c)
-			// A refusal may cost what sdk.Ctx.Fail's JSON body costs.
-			var fail func()
-			if tc.want == sdk.Stop {
-				fail = func() { c.Fail(403, "forbidden") }
-			}
-			plugintest.AllocsAtMost(t, func() {
-				if st, _ := f.OnRequest(c); st != tc.want {
-					t.Fatalf("status %v, want %v", st, tc.want)
-				}
-			}, fail)
+			plugintest.WantOnRequestAllocs(t, f, c, tc.want, 403)
 		})
 	}
 }

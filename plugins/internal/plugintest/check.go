@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/weirgw/weir/sdk"
 )
 
 // Values lists every value of the header name in h (a
@@ -47,6 +49,24 @@ func AllocsAtMost(t testing.TB, step, base func()) {
 	if allocs > baseAllocs {
 		t.Fatalf("%.1f allocations per run, want at most %.1f", allocs, baseAllocs)
 	}
+}
+
+// WantOnRequestAllocs runs f.OnRequest on c again and again: every run
+// must return want, and, once warm, allocate nothing, or for a refusal
+// (want Stop) no more than c.Fail(failStatus, ...) alone does: the JSON
+// error body is the proxy's cost, and the filter's own work must add
+// nothing to it.
+func WantOnRequestAllocs(t testing.TB, f sdk.Filter, c *sdk.Ctx, want sdk.Status, failStatus int) {
+	t.Helper()
+	var fail func()
+	if want == sdk.Stop {
+		fail = func() { c.Fail(failStatus, "refused") }
+	}
+	AllocsAtMost(t, func() {
+		if st, _ := f.OnRequest(c); st != want {
+			t.Fatalf("status %v, want %v", st, want)
+		}
+	}, fail)
 }
 
 // EditedJSON checks a body a filter rewrote: contentLength (the message's

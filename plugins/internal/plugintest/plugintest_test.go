@@ -306,3 +306,37 @@ func TestNewRequestCtx(t *testing.T) {
 		t.Fatalf("NewRequestCtx allocates %v times, NewCtx %v: the map escaped", n, m)
 	}
 }
+
+// allocating refuses with a body that grows by one allocation per run
+// beyond what c.Fail costs when extra is set.
+type allocating struct{ extra bool }
+
+var allocSink []byte
+
+func (a allocating) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
+	if a.extra {
+		allocSink = make([]byte, 64+len(allocSink)%2)
+	}
+	if len(c.Request().Header.Peek("X-Deny")) > 0 {
+		return c.Fail(403, "refused"), nil
+	}
+	return sdk.Continue, nil
+}
+
+func TestWantOnRequestAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race")
+	}
+	_, ok := NewCtx(Request{})
+	defer sdk.ReleaseCtx(ok)
+	_, deny := NewCtx(Request{Headers: map[string]string{"X-Deny": "1"}})
+	defer sdk.ReleaseCtx(deny)
+	WantOnRequestAllocs(t, allocating{}, ok, sdk.Continue, 403)
+	WantOnRequestAllocs(t, allocating{}, deny, sdk.Stop, 403)
+	if msg := fails(t, func(tb testing.TB) { WantOnRequestAllocs(tb, allocating{extra: true}, ok, sdk.Continue, 403) }); msg == "" {
+		t.Fatal("an allocating filter passed")
+	}
+	if msg := fails(t, func(tb testing.TB) { WantOnRequestAllocs(tb, allocating{}, ok, sdk.Stop, 403) }); msg != "status 0, want 1" {
+		t.Fatalf("wrong status: %q", msg)
+	}
+}
