@@ -17,7 +17,7 @@ package ratelimit
 // burst + rate*W in any window of length W (GCRA), and a node holds at most
 // N-1 tokens at any instant (it fetches only when empty and spends one of
 // the batch at once; a request that arrives while its node is already
-// fetching for the key is decided by Redis alone). So across `nodes`
+// fetching for the key waits for that fetch and spends from it). So across `nodes`
 // nodes, in any window W:
 //
 //	admitted <= burst + rate*W + nodes*(N-1)
@@ -62,6 +62,15 @@ func (s *leaseStore) take(key []byte, now int64) (decision, error) {
 	sh := s.t.shardFor(key)
 	sh.mu.Lock()
 	e := s.t.entry(sh, key, now)
+	for e[lsFetching] != 0 {
+		// Another request is fetching this key's next lease: wait for it
+		// (bounded by the Redis timeout) and spend from what it brings,
+		// rather than send every concurrent request to Redis, which on a
+		// hot key would be most of them.
+		sh.cond.Wait()
+		now = s.now()
+		e = s.t.entry(sh, key, now)
+	}
 	if e[lsTokens] > 0 && now < e[lsLeaseEnd] {
 		e[lsTokens]--
 		d := decision{
@@ -86,13 +95,6 @@ func (s *leaseStore) take(key []byte, now int64) (decision, error) {
 		d.limit = s.remote.store.limits[d.idx].burst
 		return d, nil
 	}
-	if e[lsFetching] != 0 {
-		// Another request is fetching this key's next lease: decide this
-		// one in Redis alone rather than wait or fetch a second batch,
-		// which keeps a node's holding below one batch.
-		sh.mu.Unlock()
-		return s.remote.take(key, 1, now)
-	}
 	switch {
 	case e[lsTokens] > 0: // the lease ended unspent: ask for less
 		e[lsWant] = max(1, e[lsWant]/2)
@@ -111,6 +113,7 @@ func (s *leaseStore) take(key []byte, now int64) (decision, error) {
 	sh.mu.Lock()
 	e = s.t.entry(sh, key, now) // it may have been evicted meanwhile
 	e[lsFetching] = 0
+	sh.cond.Broadcast() // waiters re-check (the cond is per shard, not per key)
 	if err != nil {
 		sh.mu.Unlock()
 		return d, err

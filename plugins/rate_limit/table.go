@@ -43,6 +43,7 @@ type table struct {
 
 type shard struct {
 	mu    sync.Mutex
+	cond  sync.Cond // on mu; hybrid leases wait here for a fetch in flight
 	idx   map[string]uint32
 	slots []int64
 	free  []uint32
@@ -62,6 +63,7 @@ func newTable(maxKeys, stride int) *table {
 		max: int64(maxKeys)}
 	for i := range t.shards {
 		t.shards[i].idx = make(map[string]uint32)
+		t.shards[i].cond.L = &t.shards[i].mu
 	}
 	return t
 }
