@@ -110,6 +110,19 @@ func (s *Server) aggregate(c *sdk.Ctx, r *route, snap *Snapshot) time.Duration {
 	start := time.Now()
 	deadline := start.Add(a.timeout)
 	results := make([]legResult, len(a.legs))
+	// The client headers the legs carry are copied once, here: fasthttp's
+	// Peek writes to a scratch buffer, so the legs must not call it on the
+	// shared request concurrently.
+	var fwd [][2]string
+	src := &c.RequestCtx().Request.Header
+	for _, h := range aggregateForwardHeaders {
+		if v := src.Peek(h); len(v) > 0 {
+			fwd = append(fwd, [2]string{h, string(v)})
+		}
+	}
+	if cons := c.Consumer(); cons != nil {
+		fwd = append(fwd, [2]string{"X-Consumer-Name", cons.Name})
+	}
 	var wg sync.WaitGroup
 	for i := range a.legs {
 		leg := &a.legs[i]
@@ -117,7 +130,7 @@ func (s *Server) aggregate(c *sdk.Ctx, r *route, snap *Snapshot) time.Duration {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			results[i] = s.fetchLeg(c, leg, uri, deadline)
+			results[i] = s.fetchLeg(leg, uri, fwd, deadline)
 		}(i)
 	}
 	wg.Wait()
@@ -184,7 +197,7 @@ func (leg *aggLeg) render(c *sdk.Ctx) string {
 // Headers a leg carries over from the client's request.
 var aggregateForwardHeaders = []string{"X-Request-Id", "Traceparent", "X-Consumer-Name", "X-Consumer-Groups", "Accept-Language"}
 
-func (s *Server) fetchLeg(c *sdk.Ctx, leg *aggLeg, uri string, deadline time.Time) legResult {
+func (s *Server) fetchLeg(leg *aggLeg, uri string, fwd [][2]string, deadline time.Time) legResult {
 	m, err := leg.svc.p.Pick(nil, nil)
 	if err != nil {
 		return legResult{err: err}
@@ -201,14 +214,8 @@ func (s *Server) fetchLeg(c *sdk.Ctx, leg *aggLeg, uri string, deadline time.Tim
 	req.SetRequestURI(uri)
 	req.Header.Set("Host", m.Host())
 	req.Header.Set("Accept", "application/json")
-	src := &c.RequestCtx().Request.Header
-	for _, h := range aggregateForwardHeaders {
-		if v := src.Peek(h); len(v) > 0 {
-			req.Header.SetBytesV(h, v)
-		}
-	}
-	if cons := c.Consumer(); cons != nil {
-		req.Header.Set("X-Consumer-Name", cons.Name)
+	for _, h := range fwd {
+		req.Header.Set(h[0], h[1])
 	}
 	m.Begin()
 	t0 := time.Now()

@@ -119,7 +119,7 @@ func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.Re
 		}
 	}
 	// Body size limit, before anything reads the body.
-	if cl := req.Header.ContentLength(); cl > 0 && int64(cl) > s.maxBody {
+	if cl := req.Header.ContentLength(); cl > 0 && int64(cl) > s.maxBody.Load() {
 		s.fail(c, r, fasthttp.StatusRequestEntityTooLarge, "request body too large")
 		rc.SetConnectionClose()
 		s.finish(c, r, 0, st)
@@ -129,7 +129,7 @@ func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.Re
 	if req.IsBodyStream() && req.Header.ContentLength() < 0 {
 		// A chunked body's size is only known as it streams: count it on the
 		// way through and fail the forward once it passes the limit.
-		st.limit.Reset(req.BodyStream(), s.maxBody)
+		st.limit.Reset(req.BodyStream(), s.maxBody.Load())
 		req.SetBodyStream(&st.limit, -1)
 	}
 
@@ -368,7 +368,7 @@ func (s *Server) finish(c *sdk.Ctx, r *route, upstream time.Duration, st *reqSta
 		addDate(&rc.Response.Header, st)
 	}
 	total := time.Since(c.Start)
-	if s.latencyHeaders {
+	if s.latencyHeaders.Load() {
 		var b [24]byte
 		rc.Response.Header.SetBytesV("X-Weir-Upstream-Latency", strconv.AppendInt(b[:0], upstream.Milliseconds(), 10))
 		rc.Response.Header.SetBytesV("X-Weir-Proxy-Latency", strconv.AppendInt(b[:0], (total-upstream).Milliseconds(), 10))

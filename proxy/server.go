@@ -41,8 +41,8 @@ type Server struct {
 
 	fs             *fasthttp.Server
 	statePool      sync.Pool
-	maxBody        int64
-	latencyHeaders bool
+	maxBody        atomic.Int64
+	latencyHeaders atomic.Bool
 	trusted        atomic.Pointer[[]netip.Prefix]
 
 	noRoute        *metrics.Counter
@@ -244,12 +244,17 @@ func (s *Server) retire(old *Snapshot) {
 	}()
 }
 
+// applyServerSettings publishes the server.* settings a reload can change
+// to the handlers (atomics: requests read them concurrently). The fasthttp
+// server's own timeouts and buffer sizes are fixed when it is created: it
+// reads them unsynchronised, so they apply after a restart (cmd/weir warns).
 func (s *Server) applyServerSettings(cfg *config.Config) {
-	s.maxBody = cfg.Server.MaxBodyBytes
-	if s.maxBody <= 0 {
-		s.maxBody = 10 << 20
+	maxBody := cfg.Server.MaxBodyBytes
+	if maxBody <= 0 {
+		maxBody = 10 << 20
 	}
-	s.latencyHeaders = cfg.Server.LatencyHeaders
+	s.maxBody.Store(maxBody)
+	s.latencyHeaders.Store(cfg.Server.LatencyHeaders)
 	var nets []netip.Prefix
 	for _, t := range cfg.Server.TrustedProxies {
 		if p, err := netip.ParsePrefix(t); err == nil {
@@ -259,13 +264,6 @@ func (s *Server) applyServerSettings(cfg *config.Config) {
 		}
 	}
 	s.trusted.Store(&nets)
-	if s.fs != nil {
-		// Timeouts are read per connection by fasthttp; updating them here
-		// applies to new connections.
-		s.fs.ReadTimeout = cfg.Server.ReadTimeout.D()
-		s.fs.WriteTimeout = cfg.Server.WriteTimeout.D()
-		s.fs.IdleTimeout = cfg.Server.IdleTimeout.D()
-	}
 }
 
 func (s *Server) newFastHTTPServer(cfg *config.Config) *fasthttp.Server {

@@ -190,7 +190,9 @@ func warnRestartOnly(log *slog.Logger, boot, next *config.Config) {
 	if bootAdmin != nextAdmin {
 		log.Warn("admin.listen changed in the config; it applies after a restart", "running", bootAdmin, "config", nextAdmin)
 	}
-	if boot.Server.MaxHeaderBytes != next.Server.MaxHeaderBytes {
-		log.Warn("server.max_header_bytes changed; it applies after a restart")
+	b, n := boot.Server, next.Server
+	if b.MaxHeaderBytes != n.MaxHeaderBytes || b.ReadTimeout != n.ReadTimeout || b.WriteTimeout != n.WriteTimeout ||
+		b.IdleTimeout != n.IdleTimeout || b.MaxConns != n.MaxConns || b.MaxConnsPerIP != n.MaxConnsPerIP {
+		log.Warn("server.max_header_bytes, timeouts or connection caps changed; they apply after a restart")
 	}
 }
