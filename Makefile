@@ -1,5 +1,6 @@
 # Weir — make targets. `make run` and `make test` are the two commands a
 # fresh machine needs (see README.md).
+SHELL    := /bin/bash
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
