@@ -33,10 +33,8 @@ func (a *Admin) addTarget(w http.ResponseWriter, r *http.Request) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	cfg := a.srv.Current().Config.Clone()
-	svc := findService(cfg, name)
+	cfg, svc := a.cloneWithService(w, name)
 	if svc == nil {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no service named %q", name))
 		return
 	}
 	for _, x := range svc.Targets {
@@ -61,10 +59,8 @@ func (a *Admin) removeTarget(w http.ResponseWriter, r *http.Request) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	cfg := a.srv.Current().Config.Clone()
-	svc := findService(cfg, name)
+	cfg, svc := a.cloneWithService(w, name)
 	if svc == nil {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no service named %q", name))
 		return
 	}
 	for i, x := range svc.Targets {
@@ -75,6 +71,17 @@ func (a *Admin) removeTarget(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeError(w, http.StatusNotFound, fmt.Sprintf("service %q has no target %q", name, id))
+}
+
+// cloneWithService clones the running config and finds service name in
+// the clone, answering 404 itself when there is none. The caller holds a.mu.
+func (a *Admin) cloneWithService(w http.ResponseWriter, name string) (*config.Config, *config.Service) {
+	cfg := a.srv.Current().Config.Clone()
+	svc := findService(cfg, name)
+	if svc == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no service named %q", name))
+	}
+	return cfg, svc
 }
 
 func findService(cfg *config.Config, name string) *config.Service {
