@@ -31,6 +31,12 @@ func (a *Admin) addTarget(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "url is required, e.g. {\"url\": \"http://127.0.0.1:9003\", \"weight\": 100}")
 		return
 	}
+	canon, err := config.CanonicalTargetURL(t.URL)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "url: "+err.Error())
+		return
+	}
+	t.URL = canon // same rules as targets in the file
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	cfg, svc := a.cloneWithService(w, name)
