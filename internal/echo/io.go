@@ -4,6 +4,7 @@ import "io"
 
 var ioEOF = io.EOF
 
+// copyCount drains r and counts the bytes, for streamed request bodies.
 func copyCount(r io.Reader) (int, error) {
 	buf := make([]byte, 64<<10)
 	total := 0
@@ -17,10 +18,4 @@ func copyCount(r io.Reader) (int, error) {
 			return total, err
 		}
 	}
-}
-
-// Server builds an echo server with streaming request bodies so that large
-// uploads are counted, not buffered.
-func Server(name string) *fasthttpServer {
-	return newServer(name)
 }

@@ -2,9 +2,9 @@ package echo
 
 import "github.com/valyala/fasthttp"
 
-type fasthttpServer = fasthttp.Server
-
-func newServer(name string) *fasthttp.Server {
+// Server builds an echo server with streaming request bodies, so large
+// uploads are counted, not buffered.
+func Server(name string) *fasthttp.Server {
 	return &fasthttp.Server{
 		Handler:               Handler(name),
 		StreamRequestBody:     true,
