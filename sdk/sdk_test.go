@@ -39,6 +39,9 @@ func TestWriteError(t *testing.T) {
 }
 
 func TestWriteErrorZeroAlloc(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race (sync.Pool drops items); make unit runs this test")
+	}
 	var rc fasthttp.RequestCtx
 	id := []byte("0123456789abcdef0123456789abcdef0123")
 	WriteError(&rc, 401, "invalid API key", id)
@@ -154,6 +157,9 @@ func TestRegistry(t *testing.T) {
 }
 
 func TestHistogramLeBuckets(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race (sync.Pool drops items); make unit runs this test")
+	}
 	h := GetOrCreateHistogram(`weir_test_seconds{route="a"}`)
 	if GetOrCreateHistogram(`weir_test_seconds{route="a"}`) != h {
 		t.Fatal("not the same handle")

@@ -9,6 +9,9 @@ import (
 // TestCacheHitZeroAllocs: a repeated token (scopes, claims_to_headers,
 // consumer) is authenticated without allocating.
 func TestCacheHitZeroAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race (sync.Pool drops items); make unit runs this test")
+	}
 	alice := attackConsumers(t)[0]
 	f := newFilter(t, `{"claims_to_headers":{"sub":"X-User"}}`, alice)
 	c := claims("alice-app")

@@ -211,7 +211,7 @@ func TestOversizedTokensBounded(t *testing.T) {
 					t.Fatal("accepted")
 				}
 			})
-			if allocs > baseline {
+			if allocs > baseline && !raceEnabled {
 				t.Fatalf("refusing a %s token allocated %.1f times per request; writing the error alone costs %.1f", name, allocs, baseline)
 			}
 			if rc.Response.StatusCode() != 401 {

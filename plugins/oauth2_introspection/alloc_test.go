@@ -10,6 +10,9 @@ import (
 // TestMemoryHitZeroAllocs: a token answered from the in-process cache is
 // authenticated (consumer, scopes) without allocating.
 func TestMemoryHitZeroAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race (sync.Pool drops items); make unit runs this test")
+	}
 	p := newIDP(t)
 	p.set("tok-hot", active("alice", "read write", time.Now().Add(time.Hour)))
 	alice := consumer("alice")

@@ -21,6 +21,9 @@ func BenchmarkOnRequest(b *testing.B) {
 }
 
 func TestZeroAlloc(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race (sync.Pool drops items); make unit runs this test")
+	}
 	f, _ := New(&sdk.Build{}, json.RawMessage(`{"max_bytes": 1024}`))
 	rc := &fasthttp.RequestCtx{}
 	rc.Request.SetBodyString("small body")

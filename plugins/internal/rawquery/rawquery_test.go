@@ -128,6 +128,9 @@ func TestUnhex(t *testing.T) {
 }
 
 func TestStripZeroAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race (sync.Pool drops items); make unit runs this test")
+	}
 	q := []byte("a=1&apikey=x&b=%20&api%6Bey=y&c")
 	names := []string{"apikey"}
 	buf := make([]byte, 0, 64)

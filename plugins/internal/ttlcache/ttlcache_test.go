@@ -74,6 +74,9 @@ func TestEvictsExpiredFirst(t *testing.T) {
 }
 
 func TestGetZeroAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race (sync.Pool drops items); make unit runs this test")
+	}
 	c := New[string, *int](64)
 	v := 1
 	tok := strings.Repeat("a.b-c_", 100) // a JWT-sized key

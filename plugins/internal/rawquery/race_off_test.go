@@ -1,0 +1,5 @@
+//go:build !race
+
+package rawquery
+
+const raceEnabled = false

@@ -1,0 +1,5 @@
+//go:build !race
+
+package ttlcache
+
+const raceEnabled = false

@@ -1,0 +1,5 @@
+//go:build !race
+
+package oauth2introspection
+
+const raceEnabled = false

@@ -1,0 +1,5 @@
+//go:build !race
+
+package requestsizelimit
+
+const raceEnabled = false

@@ -1,0 +1,7 @@
+//go:build race
+
+package requestsizelimit
+
+// raceEnabled: under the race detector sync.Pool drops items at random, so
+// allocation counts are not meaningful there.
+const raceEnabled = true
