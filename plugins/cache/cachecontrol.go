@@ -1,5 +1,7 @@
 package cache
 
+import "github.com/weirgw/weir/internal/httpsyntax"
+
 // Cache-Control parsing (RFC 9111 §5.2). Both parsers read header bytes sent
 // by clients or upstreams, allocate nothing and never fail: a directive they
 // do not understand is ignored, and a directive whose argument cannot be
@@ -83,7 +85,7 @@ func nextDirective(s []byte, i int) (name, arg []byte, hasArg, argOK bool, next 
 		return nil, nil, false, false, n
 	}
 	start := i
-	for i < n && isTokenChar(s[i]) {
+	for i < n && httpsyntax.IsTchar(s[i]) {
 		i++
 	}
 	name = s[start:i]
@@ -113,7 +115,7 @@ func nextDirective(s []byte, i int) (name, arg []byte, hasArg, argOK bool, next 
 			}
 		} else {
 			as := i
-			for i < n && isTokenChar(s[i]) {
+			for i < n && httpsyntax.IsTchar(s[i]) {
 				i++
 			}
 			arg = s[as:i]
@@ -183,7 +185,7 @@ func parseResponseCC(d *respDirectives, v []byte) {
 		i = next
 		switch {
 		case len(name) == 0:
-		case equalFoldLower(name, "max-age"):
+		case httpsyntax.EqualFoldLower(name, "max-age"):
 			if d.flags&(rMaxAge|rMaxAgeInvalid) == 0 {
 				if n, ok := parseDelta(arg); ok && hasArg && argOK {
 					d.maxAge = n
@@ -192,7 +194,7 @@ func parseResponseCC(d *respDirectives, v []byte) {
 					d.flags |= rMaxAgeInvalid
 				}
 			}
-		case equalFoldLower(name, "s-maxage"):
+		case httpsyntax.EqualFoldLower(name, "s-maxage"):
 			if d.flags&(rSMaxAge|rSMaxAgeInvalid) == 0 {
 				if n, ok := parseDelta(arg); ok && hasArg && argOK {
 					d.sMaxAge = n
@@ -201,9 +203,9 @@ func parseResponseCC(d *respDirectives, v []byte) {
 					d.flags |= rSMaxAgeInvalid
 				}
 			}
-		case equalFoldLower(name, "no-store"):
+		case httpsyntax.EqualFoldLower(name, "no-store"):
 			d.flags |= rNoStore
-		case equalFoldLower(name, "no-cache"):
+		case httpsyntax.EqualFoldLower(name, "no-cache"):
 			if hasArg && argOK && len(arg) > 0 {
 				d.flags |= rNoCacheFields
 				if d.noCacheFields == nil {
@@ -212,7 +214,7 @@ func parseResponseCC(d *respDirectives, v []byte) {
 			} else {
 				d.flags |= rNoCache
 			}
-		case equalFoldLower(name, "private"):
+		case httpsyntax.EqualFoldLower(name, "private"):
 			if hasArg && argOK && len(arg) > 0 {
 				d.flags |= rPrivateFields
 				if d.privateFields == nil {
@@ -221,24 +223,24 @@ func parseResponseCC(d *respDirectives, v []byte) {
 			} else {
 				d.flags |= rPrivate
 			}
-		case equalFoldLower(name, "public"):
+		case httpsyntax.EqualFoldLower(name, "public"):
 			d.flags |= rPublic
-		case equalFoldLower(name, "must-revalidate"):
+		case httpsyntax.EqualFoldLower(name, "must-revalidate"):
 			d.flags |= rMustRevalidate
-		case equalFoldLower(name, "proxy-revalidate"):
+		case httpsyntax.EqualFoldLower(name, "proxy-revalidate"):
 			d.flags |= rProxyRevalidate
-		case equalFoldLower(name, "must-understand"):
+		case httpsyntax.EqualFoldLower(name, "must-understand"):
 			d.flags |= rMustUnderstand
-		case equalFoldLower(name, "immutable"):
+		case httpsyntax.EqualFoldLower(name, "immutable"):
 			d.flags |= rImmutable
-		case equalFoldLower(name, "stale-while-revalidate"):
+		case httpsyntax.EqualFoldLower(name, "stale-while-revalidate"):
 			if d.flags&rSWR == 0 {
 				if n, ok := parseDelta(arg); ok && argOK {
 					d.swr = n
 					d.flags |= rSWR
 				}
 			}
-		case equalFoldLower(name, "stale-if-error"):
+		case httpsyntax.EqualFoldLower(name, "stale-if-error"):
 			if d.flags&rSIE == 0 {
 				if n, ok := parseDelta(arg); ok && argOK {
 					d.sie = n
@@ -256,13 +258,13 @@ func parseRequestCC(d *reqDirectives, v []byte) {
 		i = next
 		switch {
 		case len(name) == 0:
-		case equalFoldLower(name, "no-cache"):
+		case httpsyntax.EqualFoldLower(name, "no-cache"):
 			d.flags |= qNoCache
-		case equalFoldLower(name, "no-store"):
+		case httpsyntax.EqualFoldLower(name, "no-store"):
 			d.flags |= qNoStore
-		case equalFoldLower(name, "only-if-cached"):
+		case httpsyntax.EqualFoldLower(name, "only-if-cached"):
 			d.flags |= qOnlyIfCached
-		case equalFoldLower(name, "max-age"):
+		case httpsyntax.EqualFoldLower(name, "max-age"):
 			if d.flags&qMaxAge == 0 {
 				// An invalid max-age in a request is read as 0: the
 				// client wants something at least that fresh, and
@@ -274,7 +276,7 @@ func parseRequestCC(d *reqDirectives, v []byte) {
 				d.maxAge = n
 				d.flags |= qMaxAge
 			}
-		case equalFoldLower(name, "max-stale"):
+		case httpsyntax.EqualFoldLower(name, "max-stale"):
 			if d.flags&qMaxStale == 0 {
 				d.flags |= qMaxStale
 				if !hasArg {
@@ -283,14 +285,14 @@ func parseRequestCC(d *reqDirectives, v []byte) {
 					d.maxStale = n
 				}
 			}
-		case equalFoldLower(name, "min-fresh"):
+		case httpsyntax.EqualFoldLower(name, "min-fresh"):
 			if d.flags&qMinFresh == 0 {
 				if n, ok := parseDelta(arg); ok && argOK {
 					d.minFresh = n
 					d.flags |= qMinFresh
 				}
 			}
-		case equalFoldLower(name, "stale-if-error"):
+		case httpsyntax.EqualFoldLower(name, "stale-if-error"):
 			if d.flags&qSIE == 0 {
 				if n, ok := parseDelta(arg); ok && argOK {
 					d.sie = n
@@ -299,45 +301,6 @@ func parseRequestCC(d *reqDirectives, v []byte) {
 			}
 		}
 	}
-}
-
-// isTokenChar reports whether c may appear in an RFC 9110 token.
-func isTokenChar(c byte) bool {
-	return tokenTable[c]
-}
-
-var tokenTable = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
-
-// equalFoldLower compares b with the lowercase ASCII string s, ignoring the
-// case of b.
-func equalFoldLower(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != s[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // forEachListItem calls fn for each comma-separated element of v with

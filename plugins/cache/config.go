@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weirgw/weir/internal/httpsyntax"
+
 	json "github.com/goccy/go-json"
 )
 
@@ -142,26 +144,14 @@ func (c *Config) validate() error {
 		}
 	}
 	for i, h := range c.VaryBy {
-		if !isToken(h) || h == "*" {
+		if !httpsyntax.IsToken(h) || h == "*" {
 			return fmt.Errorf("vary_by[%d]: %q is not a header name", i, h)
 		}
 	}
-	if c.TagHeader != "" && !isToken(c.TagHeader) {
+	if c.TagHeader != "" && !httpsyntax.IsToken(c.TagHeader) {
 		return fmt.Errorf("tag_header: %q is not a header name", c.TagHeader)
 	}
 	return nil
-}
-
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isTokenChar(s[i]) {
-			return false
-		}
-	}
-	return true
 }
 
 // Duration is a time.Duration read from "1.5s"-style strings (or a number

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/internal/httpsyntax"
 )
 
 // Everything here reads bytes a client or an upstream sent.
@@ -53,7 +54,7 @@ func FuzzVary(f *testing.F) {
 	f.Add("*", "Accept-Language", "en;q=0.5, DE")
 	f.Add(",,accept-encoding,", "Accept-Encoding", "gzip,,br , ")
 	f.Fuzz(func(t *testing.T, vary, reqName, reqValue string) {
-		if !validHeaderValue(vary) || !validHeaderValue(reqValue) || !isToken(reqName) {
+		if !validHeaderValue(vary) || !validHeaderValue(reqValue) || !httpsyntax.IsToken(reqName) {
 			return
 		}
 		var h fasthttp.ResponseHeader

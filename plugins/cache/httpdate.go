@@ -1,5 +1,7 @@
 package cache
 
+import "github.com/weirgw/weir/internal/httpsyntax"
+
 // parseHTTPDate reads an HTTP-date (RFC 9110 §5.6.7) into Unix seconds
 // without allocating. It accepts the three historical formats
 //
@@ -76,7 +78,7 @@ func parseHTTPDate(b []byte, nowYear int) (int64, bool) {
 				month = m
 			} else if isWeekday(w) {
 				// ignored: the day name carries no information
-			} else if equalFoldLower(w, "gmt") || equalFoldLower(w, "utc") || equalFoldLower(w, "ut") || equalFoldLower(w, "z") {
+			} else if httpsyntax.EqualFoldLower(w, "gmt") || httpsyntax.EqualFoldLower(w, "utc") || httpsyntax.EqualFoldLower(w, "ut") || httpsyntax.EqualFoldLower(w, "z") {
 				zoneOK = true
 			} else {
 				zoneOK = false
@@ -146,7 +148,7 @@ func monthIndex(w []byte) int {
 		return -1
 	}
 	for m := 0; m < 12; m++ {
-		if equalFoldLower(w, monthNames[m*3:m*3+3]) {
+		if httpsyntax.EqualFoldLower(w, monthNames[m*3:m*3+3]) {
 			return m
 		}
 	}
@@ -158,7 +160,7 @@ var weekdays = [...]string{"mon", "tue", "wed", "thu", "fri", "sat", "sun",
 
 func isWeekday(w []byte) bool {
 	for _, d := range weekdays {
-		if equalFoldLower(w, d) {
+		if httpsyntax.EqualFoldLower(w, d) {
 			return true
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"sync"
 
+	"github.com/weirgw/weir/internal/httpsyntax"
+
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -99,7 +101,7 @@ func (f *Filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 	}
 	var rcc reqDirectives
 	for k, v := range req.Header.All() {
-		if equalFoldLower(k, "cache-control") {
+		if httpsyntax.EqualFoldLower(k, "cache-control") {
 			parseRequestCC(&rcc, v)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/weirgw/weir/internal/httpsyntax"
+
 	"github.com/valyala/fasthttp"
 	"github.com/weirgw/weir/sdk"
 )
@@ -257,25 +259,25 @@ func releaseBuf(b *workBuf) {
 func skipStored(k []byte) bool {
 	switch len(k) {
 	case 2:
-		return equalFoldLower(k, "te")
+		return httpsyntax.EqualFoldLower(k, "te")
 	case 3:
-		return equalFoldLower(k, "age")
+		return httpsyntax.EqualFoldLower(k, "age")
 	case 7:
-		return equalFoldLower(k, "upgrade") || equalFoldLower(k, "trailer")
+		return httpsyntax.EqualFoldLower(k, "upgrade") || httpsyntax.EqualFoldLower(k, "trailer")
 	case 10:
-		return equalFoldLower(k, "connection") || equalFoldLower(k, "keep-alive")
+		return httpsyntax.EqualFoldLower(k, "connection") || httpsyntax.EqualFoldLower(k, "keep-alive")
 	case 14:
-		return equalFoldLower(k, "content-length") || equalFoldLower(k, "x-cache-status")
+		return httpsyntax.EqualFoldLower(k, "content-length") || httpsyntax.EqualFoldLower(k, "x-cache-status")
 	case 16:
-		return equalFoldLower(k, "proxy-connection")
+		return httpsyntax.EqualFoldLower(k, "proxy-connection")
 	case 17:
-		return equalFoldLower(k, "transfer-encoding")
+		return httpsyntax.EqualFoldLower(k, "transfer-encoding")
 	case 18:
-		return equalFoldLower(k, "proxy-authenticate")
+		return httpsyntax.EqualFoldLower(k, "proxy-authenticate")
 	case 19:
-		return equalFoldLower(k, "proxy-authorization")
+		return httpsyntax.EqualFoldLower(k, "proxy-authorization")
 	case 25:
-		return equalFoldLower(k, "proxy-authentication-info")
+		return httpsyntax.EqualFoldLower(k, "proxy-authentication-info")
 	}
 	return false
 }
@@ -285,8 +287,8 @@ func skipStored(k []byte) bool {
 // suite expects Content-Encoding, Content-Length, Content-Range,
 // Content-MD5 and ETag to stay).
 func keptOn304(k []byte) bool {
-	return equalFoldLower(k, "content-encoding") || equalFoldLower(k, "content-range") ||
-		equalFoldLower(k, "content-md5") || equalFoldLower(k, "etag")
+	return httpsyntax.EqualFoldLower(k, "content-encoding") || httpsyntax.EqualFoldLower(k, "content-range") ||
+		httpsyntax.EqualFoldLower(k, "content-md5") || httpsyntax.EqualFoldLower(k, "etag")
 }
 
 // mergeHeaderBlock builds the header block of a stored response updated by
@@ -342,7 +344,7 @@ func headerHas(h *fasthttp.ResponseHeader, name []byte) bool {
 
 func connectionValue(h *fasthttp.ResponseHeader) []byte {
 	for k, v := range h.All() {
-		if equalFoldLower(k, "connection") {
+		if httpsyntax.EqualFoldLower(k, "connection") {
 			return v
 		}
 	}
@@ -380,7 +382,7 @@ func analyze(ri *respInfo, h *fasthttp.ResponseHeader, year int) {
 	for k, v := range h.All() {
 		switch len(k) {
 		case 3:
-			if equalFoldLower(k, "age") {
+			if httpsyntax.EqualFoldLower(k, "age") {
 				ri.ageLines++
 				if ri.ageLines == 1 {
 					ri.age, ri.ageOK = parseDelta(trimOWS(v))
@@ -391,24 +393,24 @@ func analyze(ri *respInfo, h *fasthttp.ResponseHeader, year int) {
 				}
 			}
 		case 4:
-			if equalFoldLower(k, "date") && !ri.dateOK {
+			if httpsyntax.EqualFoldLower(k, "date") && !ri.dateOK {
 				ri.date, ri.dateOK = parseHTTPDate(v, year)
-			} else if equalFoldLower(k, "etag") && ri.etag == nil {
+			} else if httpsyntax.EqualFoldLower(k, "etag") && ri.etag == nil {
 				ri.etag = v
 			}
 		case 7:
-			if equalFoldLower(k, "expires") && !ri.expiresSeen {
+			if httpsyntax.EqualFoldLower(k, "expires") && !ri.expiresSeen {
 				ri.expiresSeen = true
 				ri.expires, ri.expiresOK = parseHTTPDate(v, year)
 			}
 		case 10:
-			if equalFoldLower(k, "connection") {
+			if httpsyntax.EqualFoldLower(k, "connection") {
 				ri.connection = v
 			}
 		case 13:
-			if equalFoldLower(k, "cache-control") {
+			if httpsyntax.EqualFoldLower(k, "cache-control") {
 				parseResponseCC(&ri.cc, v)
-			} else if equalFoldLower(k, "last-modified") && ri.lmRaw == nil {
+			} else if httpsyntax.EqualFoldLower(k, "last-modified") && ri.lmRaw == nil {
 				ri.lmRaw = v
 				ri.lm, ri.lmOK = parseHTTPDate(v, year)
 			}
@@ -580,7 +582,7 @@ func (f *Filter) prepare(b *workBuf, h *fasthttp.ResponseHeader, status int, bod
 		if d.has(rPrivateFields) && listContainsFold(d.privateFields, k) {
 			continue
 		}
-		if len(k) == 10 && equalFoldLower(k, "set-cookie") {
+		if len(k) == 10 && httpsyntax.EqualFoldLower(k, "set-cookie") {
 			cookieKept = true
 		}
 		b.block = appendHeaderLine(b.block, k, v)

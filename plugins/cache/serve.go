@@ -8,6 +8,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/weirgw/weir/internal/httpsyntax"
+
 	"github.com/valyala/fasthttp"
 	"github.com/weirgw/weir/sdk"
 )
@@ -193,7 +195,7 @@ func ifRangeOK(c *sdk.Ctx, e entry) bool {
 // §14.2 allows.
 func parseRange(v []byte, n int) (start, end int, ok bool) {
 	v = trimOWS(v)
-	if len(v) < 7 || !equalFoldLower(v[:6], "bytes=") || n == 0 {
+	if len(v) < 7 || !httpsyntax.EqualFoldLower(v[:6], "bytes=") || n == 0 {
 		return 0, 0, false
 	}
 	v = trimOWS(v[6:])

@@ -3,6 +3,8 @@ package cache
 import (
 	"bytes"
 
+	"github.com/weirgw/weir/internal/httpsyntax"
+
 	"github.com/valyala/fasthttp"
 )
 
@@ -75,7 +77,7 @@ func (l *varyList) appendTo(dst []byte) []byte {
 // names into l.
 func parseResponseVary(l *varyList, h *fasthttp.ResponseHeader, extra [][]byte) {
 	for k, v := range h.All() {
-		if equalFoldLower(k, "vary") {
+		if httpsyntax.EqualFoldLower(k, "vary") {
 			l.addNames(v)
 		}
 	}
@@ -118,16 +120,16 @@ type requestHeaders struct {
 
 func appendNormalizedField(dst []byte, name []byte, r requestHeaders) []byte {
 	if r.hasConsumer {
-		if equalFoldLower(name, "x-consumer-name") {
+		if httpsyntax.EqualFoldLower(name, "x-consumer-name") {
 			dst = append(dst, '=')
 			return append(dst, r.consumer...)
 		}
-		if equalFoldLower(name, "x-consumer-groups") {
+		if httpsyntax.EqualFoldLower(name, "x-consumer-groups") {
 			dst = append(dst, '=')
 			return append(dst, r.consumerGrps...)
 		}
 	}
-	sortItems := equalFoldLower(name, "accept-encoding") || equalFoldLower(name, "accept-language")
+	sortItems := httpsyntax.EqualFoldLower(name, "accept-encoding") || httpsyntax.EqualFoldLower(name, "accept-language")
 	var items [16][]byte
 	ni := 0
 	found := false

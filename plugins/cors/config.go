@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weirgw/weir/internal/httpsyntax"
+
 	json "github.com/goccy/go-json"
 )
 
@@ -145,33 +147,9 @@ func tokenList(key string, list []string, credentials bool) ([]byte, error) {
 			}
 			continue
 		}
-		if !isToken(s) {
+		if !httpsyntax.IsToken(s) {
 			return nil, fmt.Errorf("%s[%d]: %q is not a valid name", key, i, s)
 		}
 	}
 	return []byte(strings.Join(list, ", ")), nil
-}
-
-// isToken reports whether s is an RFC 9110 §5.6.2 token.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isTchar(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func isTchar(c byte) bool {
-	if isAlpha(c) || isDigit(c) {
-		return true
-	}
-	switch c {
-	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
-		return true
-	}
-	return false
 }

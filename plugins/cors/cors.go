@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/weirgw/weir/internal/httpsyntax"
+
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/weirgw/weir/sdk"
 )
@@ -202,7 +204,7 @@ func hasListToken(v []byte, token string) bool {
 		for len(elem) > 0 && (elem[len(elem)-1] == ' ' || elem[len(elem)-1] == '\t') {
 			elem = elem[:len(elem)-1]
 		}
-		if equalFold(elem, token) {
+		if httpsyntax.EqualFoldLower(elem, token) {
 			return true
 		}
 		if end == len(v) {
@@ -217,7 +219,7 @@ func hasListToken(v []byte, token string) bool {
 // syntax of Access-Control-Request-Headers. Anything else is not reflected.
 func isHeaderList(v []byte) bool {
 	for _, c := range v {
-		if !isTchar(c) && c != ',' && c != ' ' && c != '\t' {
+		if !httpsyntax.IsTchar(c) && c != ',' && c != ' ' && c != '\t' {
 			return false
 		}
 	}

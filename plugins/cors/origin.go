@@ -3,6 +3,8 @@ package cors
 import (
 	"fmt"
 	"strings"
+
+	"github.com/weirgw/weir/internal/httpsyntax"
 )
 
 // originPattern is one compiled entry of `origins`. An origin is the
@@ -80,10 +82,10 @@ func (p *originPattern) match(scheme, host, port []byte, null bool) bool {
 		return p.null && null
 	}
 	if p.scheme == "" {
-		if !equalFold(scheme, "http") && !equalFold(scheme, "https") {
+		if !httpsyntax.EqualFoldLower(scheme, "http") && !httpsyntax.EqualFoldLower(scheme, "https") {
 			return false
 		}
-	} else if !equalFold(scheme, p.scheme) {
+	} else if !httpsyntax.EqualFoldLower(scheme, p.scheme) {
 		return false
 	}
 	if p.port != "*" && string(port) != p.port {
@@ -92,9 +94,9 @@ func (p *originPattern) match(scheme, host, port []byte, null bool) bool {
 	if p.wild {
 		// At least one label before the suffix: *.example.com does not match
 		// example.com itself.
-		return len(host) > len(p.host) && equalFold(host[len(host)-len(p.host):], p.host)
+		return len(host) > len(p.host) && httpsyntax.EqualFoldLower(host[len(host)-len(p.host):], p.host)
 	}
-	return equalFold(host, p.host)
+	return httpsyntax.EqualFoldLower(host, p.host)
 }
 
 // parseOrigin splits an Origin header value. ok is false for anything that
@@ -131,9 +133,9 @@ func parseOrigin(o []byte) (scheme, host, port []byte, null, ok bool) {
 
 func lowerScheme(s []byte) string {
 	switch {
-	case equalFold(s, "https"):
+	case httpsyntax.EqualFoldLower(s, "https"):
 		return "https"
-	case equalFold(s, "http"):
+	case httpsyntax.EqualFoldLower(s, "http"):
 		return "http"
 	}
 	return ""
@@ -246,21 +248,3 @@ func isPort(s string) bool {
 func isAlpha(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 func isHex(c byte) bool   { return isDigit(c) || (c|0x20 >= 'a' && c|0x20 <= 'f') }
-
-// equalFold compares b with the lower-case ASCII string s, ignoring the
-// case of b.
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range b {
-		c := b[i]
-		if c >= 'A' && c <= 'Z' {
-			c |= 0x20
-		}
-		if c != s[i] {
-			return false
-		}
-	}
-	return true
-}

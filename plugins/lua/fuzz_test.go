@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/internal/httpsyntax"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -55,7 +56,7 @@ end`, nil, nil)
 			t.Fatal(err)
 		}
 		s := c.Value(key).(map[string]any)
-		want := validHeaderName(name) && !framingHeader(name) && validHeaderValue(value)
+		want := httpsyntax.IsToken(name) && !framingHeader(name) && httpsyntax.ValidFieldValue(value)
 		if s["ok"] != want || s["resp_ok"] != want {
 			t.Fatalf("set_header(%q, %q): request ok %v, response ok %v, want %v", name, value, s["ok"], s["resp_ok"], want)
 		}

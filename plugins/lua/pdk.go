@@ -2,6 +2,7 @@ package lua
 
 import (
 	json "github.com/goccy/go-json"
+	"github.com/weirgw/weir/internal/httpsyntax"
 	"github.com/weirgw/weir/sdk"
 	glua "github.com/yuin/gopher-lua"
 )
@@ -122,7 +123,7 @@ func pushBytes(L *glua.LState, b []byte, present bool) int {
 // arguments and refuses what cannot be sent on the wire.
 func checkHeaderName(L *glua.LState, fn string, n int) string {
 	name := L.CheckString(n)
-	if !validHeaderName(name) {
+	if !httpsyntax.IsToken(name) {
 		L.RaiseError("%s: %q is not a valid header name (RFC 9110 token characters only)", fn, name)
 	}
 	if framingHeader(name) {
@@ -133,7 +134,7 @@ func checkHeaderName(L *glua.LState, fn string, n int) string {
 
 func checkHeaderValue(L *glua.LState, fn string, n int) string {
 	v := L.CheckString(n)
-	if !validHeaderValue(v) {
+	if !httpsyntax.ValidFieldValue(v) {
 		L.RaiseError("%s: the header value contains a control character (CR, LF, NUL...)", fn)
 	}
 	return v
@@ -239,7 +240,7 @@ func (st *state) reqSetPath(L *glua.LState) int {
 	if p == "" || p[0] != '/' {
 		L.RaiseError("%s: the path must start with /, got %q", fn, p)
 	}
-	if !validHeaderValue(p) {
+	if !httpsyntax.ValidFieldValue(p) {
 		L.RaiseError("%s: the path contains a control character", fn)
 	}
 	c.SetUpstreamPath(s2b(p))
@@ -291,11 +292,11 @@ func checkHeaderTable(h *glua.LTable) string {
 		}
 		name, ok := k.(glua.LString)
 		switch {
-		case !ok || !validHeaderName(string(name)):
+		case !ok || !httpsyntax.IsToken(string(name)):
 			bad = "invalid header name " + k.String()
 		case framingHeader(string(name)):
 			bad = string(name) + " is set by the gateway from the body actually sent"
-		case v.Type() != glua.LTString && v.Type() != glua.LTNumber, !validHeaderValue(v.String()):
+		case v.Type() != glua.LTString && v.Type() != glua.LTNumber, !httpsyntax.ValidFieldValue(v.String()):
 			bad = "invalid value for header " + string(name)
 		}
 	})

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strconv"
 
+	"github.com/weirgw/weir/internal/httpsyntax"
+
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -158,7 +160,7 @@ func (in *instance) setHeader(m uint32, key, value []byte, add bool) status {
 	if len(key) > 0 && key[0] == ':' {
 		return in.setPseudo(m, key, value)
 	}
-	if !validName(key) || !validValue(value) {
+	if !httpsyntax.IsTokenBytes(key) || !httpsyntax.ValidFieldValueBytes(value) {
 		return statusBadArgument
 	}
 	if isFraming(key) {
@@ -227,7 +229,7 @@ func (in *instance) setPairs(m uint32, p pairs) status {
 			}
 			continue
 		}
-		if !validName(k) || !validValue(v) {
+		if !httpsyntax.IsTokenBytes(k) || !httpsyntax.ValidFieldValueBytes(v) {
 			return statusBadArgument
 		}
 	}
@@ -299,12 +301,12 @@ func (in *instance) setPseudo(m uint32, key, value []byte) status {
 	req := in.c.Request()
 	switch {
 	case bytes.Equal(key, keyMethod):
-		if !validName(value) {
+		if !httpsyntax.IsTokenBytes(value) {
 			return statusBadArgument
 		}
 		req.Header.SetMethodBytes(value)
 	case bytes.Equal(key, keyAuthority):
-		if len(value) == 0 || !validValue(value) {
+		if len(value) == 0 || !httpsyntax.ValidFieldValueBytes(value) {
 			return statusBadArgument
 		}
 		req.Header.SetHostBytes(value)
@@ -328,7 +330,7 @@ func (in *instance) setPath(value []byte) status {
 	if !ok || !validPath(dec) {
 		return statusBadArgument
 	}
-	if bytes.IndexByte(query, '#') >= 0 || !validValue(query) {
+	if bytes.IndexByte(query, '#') >= 0 || !httpsyntax.ValidFieldValueBytes(query) {
 		return statusBadArgument
 	}
 	in.c.SetUpstreamPath(dec)
@@ -371,71 +373,11 @@ func (in *instance) statusValue() []byte {
 	return b
 }
 
-func isHost(k []byte) bool { return len(k) == 4 && equalFold(k, "host") }
+func isHost(k []byte) bool { return len(k) == 4 && httpsyntax.EqualFoldLower(k, "host") }
 
 func isFraming(k []byte) bool {
-	return (len(k) == 14 && equalFold(k, "content-length")) || (len(k) == 17 && equalFold(k, "transfer-encoding"))
+	return (len(k) == 14 && httpsyntax.EqualFoldLower(k, "content-length")) || (len(k) == 17 && httpsyntax.EqualFoldLower(k, "transfer-encoding"))
 }
-
-// equalFold compares b with the lower-case ASCII string s.
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != s[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// validName reports whether b is an HTTP token (RFC 9110 §5.6.2), the
-// syntax of field names and methods.
-func validName(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for _, c := range b {
-		if !tchar[c] {
-			return false
-		}
-	}
-	return true
-}
-
-// validValue refuses control characters in a field value (RFC 9110 §5.5:
-// only visible characters, obs-text, SP and HTAB): CR and LF would end the
-// field line and smuggle another one; NUL and the rest are refused by
-// most servers.
-func validValue(b []byte) bool {
-	for _, c := range b {
-		if (c < 0x20 && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-var tchar = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return
-}()
 
 // validPath refuses what the proxy refuses in a request path: it must
 // start with "/" and hold no control bytes or backslashes.

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/weirgw/weir/internal/httpsyntax"
+
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 )
@@ -434,7 +436,7 @@ func hostSendLocalResponse(in *instance, s []uint64) status {
 		if !ok {
 			break
 		}
-		if (len(k) == 0 || k[0] != ':') && (!validName(k) || !validValue(v)) {
+		if (len(k) == 0 || k[0] != ':') && (!httpsyntax.IsTokenBytes(k) || !httpsyntax.ValidFieldValueBytes(v)) {
 			return statusBadArgument
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/weirgw/weir/internal/httpsyntax"
 )
 
 // CanonicalTargetURL checks a service target URL and returns its canonical
@@ -186,39 +188,6 @@ func anyHost(h string) bool {
 	return err == nil && a.IsUnspecified()
 }
 
-// isToken reports whether s is an HTTP token (RFC 9110 §5.6.2), the syntax
-// of header names and methods.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isTchar(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func isTchar(c byte) bool {
-	if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
-
-// validHeaderValue refuses control characters (RFC 9110 §5.5): a CR or LF
-// would split the header.
-func validHeaderValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
 // validName is the syntax of service and route names: they appear in
 // metric labels, admin API paths and logs.
 func validName(s string) bool {
@@ -326,14 +295,14 @@ func checkHashOn(s string) error {
 		return nil
 	}
 	if name, ok := strings.CutPrefix(s, "header:"); ok {
-		if !isToken(name) {
+		if !httpsyntax.IsToken(name) {
 			return fmt.Errorf("hash_on %q: %q is not a header name", s, name)
 		}
 		return nil
 	}
 	if name, ok := strings.CutPrefix(s, "cookie:"); ok {
 		// A cookie name is a token (RFC 6265 §4.1.1).
-		if !isToken(name) {
+		if !httpsyntax.IsToken(name) {
 			return fmt.Errorf("hash_on %q: %q is not a cookie name", s, name)
 		}
 		return nil

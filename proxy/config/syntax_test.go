@@ -1,6 +1,10 @@
 package config
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/weirgw/weir/internal/httpsyntax"
+)
 
 func TestCanonicalTargetURL(t *testing.T) {
 	cases := []struct{ in, out, err string }{
@@ -157,7 +161,7 @@ func TestCheckHashOn(t *testing.T) {
 
 func TestTokensAndNames(t *testing.T) {
 	for s, want := range map[string]bool{"X-Version": true, "x_y.z!#$%&'*+^`|~": true, "": false, "a b": false, "a:b": false, "a\n": false, "é": false} {
-		if isToken(s) != want {
+		if httpsyntax.IsToken(s) != want {
 			t.Errorf("isToken(%q) = %v", s, !want)
 		}
 	}
@@ -167,7 +171,7 @@ func TestTokensAndNames(t *testing.T) {
 		}
 	}
 	for s, want := range map[string]bool{"v2": true, "a\tb": true, "": true, "a\r\nb": false, "a\x00": false, "a\x7f": false} {
-		if validHeaderValue(s) != want {
+		if httpsyntax.ValidFieldValue(s) != want {
 			t.Errorf("validHeaderValue(%q) = %v", s, !want)
 		}
 	}

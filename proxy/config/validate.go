@@ -3,6 +3,8 @@ package config
 import (
 	"net/netip"
 	"time"
+
+	"github.com/weirgw/weir/internal/httpsyntax"
 )
 
 // Validate checks c and returns an ErrorList with every problem found
@@ -79,7 +81,7 @@ func (v *validator) admin() {
 			break
 		}
 	}
-	if !validHeaderValue(a.Token) {
+	if !httpsyntax.ValidFieldValue(a.Token) {
 		v.add("admin.token", "the token holds control characters: use printable characters only")
 	}
 	if a.Token == "" && !isLoopback(a.Listen) {

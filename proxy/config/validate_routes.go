@@ -3,6 +3,8 @@ package config
 import (
 	"strings"
 	"time"
+
+	"github.com/weirgw/weir/internal/httpsyntax"
 )
 
 // Methods are the request methods a route may name: those of RFC 9110 §9
@@ -121,11 +123,11 @@ func (v *validator) hosts(p string, hosts []string) {
 func (v *validator) headers(p string, headers map[string]string) {
 	for _, name := range sortedKeys(headers) {
 		hp := key(p, name)
-		if !isToken(name) {
+		if !httpsyntax.IsToken(name) {
 			v.add(hp, "%q is not a header name: use letters, digits and -", name)
 			continue
 		}
-		if !validHeaderValue(headers[name]) {
+		if !httpsyntax.ValidFieldValue(headers[name]) {
 			v.add(hp, "the value holds control characters: use printable characters only")
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"net/textproto"
 	"sort"
 	"strings"
+
+	"github.com/weirgw/weir/internal/httpsyntax"
 )
 
 // Router is a compiled, immutable set of routes. It is safe for concurrent
@@ -283,7 +285,7 @@ func parseMethod(m string) (string, string) {
 		return "", `"*" is not a method; leave methods empty to allow every method`
 	}
 	for i := 0; i < len(m); i++ {
-		if !isTokenChar(m[i]) {
+		if !httpsyntax.IsTchar(m[i]) {
 			return "", fmt.Sprintf("%s has the invalid character %q; a method is a token like \"GET\" or \"PURGE\" (RFC 9110 §9.1)", q, m[i])
 		}
 	}
@@ -295,7 +297,7 @@ func checkHeader(name, value string) string {
 		return "the header name is empty; write a name like \"X-Version\""
 	}
 	for i := 0; i < len(name); i++ {
-		if !isTokenChar(name[i]) {
+		if !httpsyntax.IsTchar(name[i]) {
 			return fmt.Sprintf("%q is not a valid header name (invalid character %q); a name is a token like \"X-Version\" (RFC 9110 §5.1)", name, name[i])
 		}
 	}
@@ -308,14 +310,6 @@ func checkHeader(name, value string) string {
 		}
 	}
 	return ""
-}
-
-// isTokenChar reports whether c is a tchar (RFC 9110 §5.6.2).
-func isTokenChar(c byte) bool {
-	if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 // groupBuilder collects one group's patterns before its tries are ranked.

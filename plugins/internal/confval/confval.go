@@ -8,8 +8,7 @@ import (
 	"time"
 
 	json "github.com/goccy/go-json"
-
-	"github.com/weirgw/weir/plugins/internal/charset"
+	"github.com/weirgw/weir/internal/httpsyntax"
 )
 
 // Duration is a time.Duration written as a Go duration string ("30s"), as
@@ -86,18 +85,4 @@ func CheckDurations(keys ...DurationKey) error {
 // IsToken reports whether s is an RFC 9110 §5.6.2 token (1*tchar), which
 // is what header field names (§5.1) and cookie names (RFC 6265 §4.1.1)
 // are.
-func IsToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !tchar[s[i]] {
-			return false
-		}
-	}
-	return true
-}
-
-// tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
-// "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
-var tchar = charset.AlnumAnd("!#$%&'*+-.^_`|~")
+func IsToken(s string) bool { return httpsyntax.IsToken(s) }
