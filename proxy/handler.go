@@ -309,7 +309,7 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 		exclude = m
 		var dialErr *transport.DialError
 		retryable := errors.As(err, &dialErr) || errors.Is(err, transport.ErrPoolTimeout) ||
-			(isIdempotent(req.Header.Method()) && !req.IsBodyStream() && !transport.IsTimeout(err))
+			(transport.IsIdempotent(req.Header.Method()) && !req.IsBodyStream() && !transport.IsTimeout(err))
 		if attempt+1 < attempts && retryable {
 			continue
 		}
@@ -404,14 +404,6 @@ func validPath(p []byte) bool {
 		}
 	}
 	return true
-}
-
-func isIdempotent(m []byte) bool {
-	switch string(m) {
-	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
-		return true
-	}
-	return false
 }
 
 // stripUnderscoreTwins removes headers such as X_Consumer_Name: many

@@ -53,7 +53,7 @@ func (t *Transport) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline 
 		}
 		var nothing fasthttp.ErrNothingRead
 		staleConn := reused && (errors.As(err, &nothing) || errors.Is(err, io.EOF) || isConnReset(err))
-		if staleConn && attempt == 0 && !req.IsBodyStream() && isIdempotent(req.Header.Method()) {
+		if staleConn && attempt == 0 && !req.IsBodyStream() && IsIdempotent(req.Header.Method()) {
 			continue
 		}
 		return err
@@ -260,7 +260,9 @@ func skipTrailers(br *bufio.Reader) error {
 	return errors.New("upstream sent too many trailer fields")
 }
 
-func isIdempotent(m []byte) bool {
+// IsIdempotent reports whether a request with method m may be sent again
+// after a failure (RFC 9110 §9.2.2).
+func IsIdempotent(m []byte) bool {
 	switch string(m) {
 	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
 		return true
