@@ -19,6 +19,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/redis/rueidis"
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/internal/fusedio"
 	"github.com/weirgw/weir/pool"
 	"github.com/weirgw/weir/proxy/config"
 	"github.com/weirgw/weir/sdk"
@@ -320,8 +321,30 @@ func (s *Server) protocolError(rc *fasthttp.RequestCtx, err error) {
 	rc.SetConnectionClose()
 }
 
-// Serve accepts connections on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.fs.Serve(ln) }
+// Serve accepts connections on ln until Shutdown. TCP connections are
+// wrapped in fusedio.Conns: answers are held and sent with the read that
+// waits for the next request, and deadlines are lazy (see package
+// fusedio), which saves three of the eight system-level operations a
+// keep-alive request otherwise costs the client side.
+func (s *Server) Serve(ln net.Listener) error {
+	if _, ok := ln.(*net.TCPListener); ok {
+		ln = fusedio.Listener{Listener: ln, Slack: deadlineSlack(s.fs)}
+	}
+	return s.fs.Serve(ln)
+}
+
+// deadlineSlack is how much earlier than configured a client timeout may
+// fire, so that back-to-back requests rarely move the socket's deadline: a
+// 32nd of the shortest timeout, between 1 ms and 250 ms.
+func deadlineSlack(fs *fasthttp.Server) time.Duration {
+	d := time.Duration(0)
+	for _, t := range []time.Duration{fs.ReadTimeout, fs.WriteTimeout, fs.IdleTimeout} {
+		if t > 0 && (d == 0 || t < d) {
+			d = t
+		}
+	}
+	return min(max(d/32, time.Millisecond), 250*time.Millisecond)
+}
 
 // Handler exposes the request handler (tests over in-memory listeners).
 func (s *Server) Handler() fasthttp.RequestHandler { return s.handle }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/internal/fusedio"
 )
 
 // ErrUpgrade is returned for a 101 answer: protocol upgrades are not
@@ -42,9 +43,14 @@ func (t *Transport) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline 
 		if err != nil {
 			return err
 		}
-		err = t.roundTrip(c, req, resp, deadline)
+		err = t.roundTrip(c, req, resp, deadline, reused)
 		if err == nil {
 			return nil
+		}
+		if err == errStale && attempt == 0 {
+			// Found closed or dirty before anything was sent: any request
+			// may go again, on a new connection.
+			continue
 		}
 		if !deadline.IsZero() && !time.Now().Before(deadline) {
 			// fasthttp wraps read errors in types that hide net.Error's
@@ -60,26 +66,31 @@ func (t *Transport) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline 
 	}
 }
 
-func (t *Transport) roundTrip(c *conn, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
-	// Setting a socket deadline is a runtime call per request; a
-	// connection carrying back-to-back requests keeps its deadline while
-	// the new one is at most deadlineSlack later (a request may so get up to
-	// that much less than its timeout, never more).
-	if deadline.Before(c.deadline) || deadline.Sub(c.deadline) > deadlineSlack {
-		if err := c.nc.SetDeadline(deadline); err != nil {
-			t.discard(c)
-			return err
+func (t *Transport) roundTrip(c *conn, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, reused bool) error {
+	// Deadlines are lazy (package fusedio): recorded here, handed to the
+	// runtime only when an operation would block and the socket's is more
+	// than deadlineSlack earlier.
+	_ = c.fc.SetDeadline(deadline)
+	// A request whose body is in memory is held and sent by the first read
+	// of the answer, after a reused connection proved quiet, in one
+	// RawConn.Read. A streamed body is written as it is read, so a reused
+	// connection is checked before any of it is consumed.
+	if reused {
+		c.fc.CheckBeforeSend()
+	}
+	if !req.IsBodyStream() {
+		c.fc.Hold()
+	} else if reused {
+		if err := c.fc.Flush(); err != nil {
+			return t.failed(c, err)
 		}
-		c.deadline = deadline
 	}
 	req.UseHostHeader = true
 	if err := req.Write(c.bw); err != nil {
-		t.discard(c)
-		return err
+		return t.failed(c, err)
 	}
 	if err := c.bw.Flush(); err != nil {
-		t.discard(c)
-		return err
+		return t.failed(c, err)
 	}
 	head := req.Header.IsHead()
 	// Not resp.Reset(): that would also clear the flags the server set on
@@ -91,8 +102,7 @@ func (t *Transport) roundTrip(c *conn, req *fasthttp.Request, resp *fasthttp.Res
 	resp.StreamBody = false
 	for i := 0; ; i++ {
 		if err := resp.Header.Read(c.br); err != nil {
-			t.discard(c)
-			return err
+			return t.failed(c, err)
 		}
 		code := resp.StatusCode()
 		if code == fasthttp.StatusSwitchingProtocols {
@@ -138,6 +148,22 @@ func (t *Transport) roundTrip(c *conn, req *fasthttp.Request, resp *fasthttp.Res
 	}
 	resp.SetBodyStream(s, cl)
 	return nil
+}
+
+// errStale: a pooled connection was found closed by the upstream, or with
+// bytes nobody asked for, before the request was sent.
+var errStale = fusedio.ErrStale
+
+// failed closes a connection that failed mid-request. fasthttp reports any
+// error on the first byte of an answer as io.EOF, so whether the request
+// was sent at all comes from the connection.
+func (t *Transport) failed(c *conn, err error) error {
+	unsent := c.fc.Unsent()
+	t.discard(c)
+	if unsent {
+		return errStale
+	}
+	return err
 }
 
 // finish returns the connection to the pool unless either side asked to

@@ -19,8 +19,9 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/weirgw/weir/internal/fusedio"
 )
 
 // Errors the proxy maps to gateway statuses.
@@ -74,17 +75,12 @@ type Transport struct {
 }
 
 type conn struct {
-	nc       net.Conn
+	fc       fusedio.Conn // the connection; plain TCP holds requests (package fusedio)
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	lastUsed time.Time
 	t        *Transport
 	stream   bodyStream // reused for the streamed response of this conn
-	deadline time.Time  // what the socket's deadline is set to
-	raw      syscall.RawConn
-	peekFn   func(fd uintptr) bool // c.peek, bound once
-	peekN    int
-	peekErr  syscall.Errno
 }
 
 // New builds a transport; it starts one goroutine that closes idle
@@ -203,10 +199,13 @@ func (t *Transport) acquire(deadline time.Time, fresh bool) (c *conn, reused boo
 		t.idle[n-1] = nil
 		t.idle = t.idle[:n-1]
 		t.mu.Unlock()
-		if c.alive() {
+		// Bytes already buffered are unsolicited: never reuse. The socket
+		// itself is checked as the request goes out (roundTrip), in the
+		// same system call that would otherwise find no answer yet.
+		if c.br.Buffered() == 0 {
 			return c, true, nil
 		}
-		t.closeConn(c) // closed by the upstream, or unsolicited bytes
+		t.closeConn(c)
 		t.mu.Lock()
 	}
 	t.mu.Unlock()
@@ -263,11 +262,10 @@ func (t *Transport) dial(deadline time.Time) (*conn, error) {
 	if c == nil {
 		c = &conn{br: bufio.NewReaderSize(nil, 4096), bw: bufio.NewWriterSize(nil, 4096)}
 	}
-	c.nc, c.t = nc, t
-	c.deadline = time.Time{}
-	c.br.Reset(nc)
-	c.bw.Reset(nc)
-	c.initRaw()
+	c.t = t
+	c.fc.Reset(nc, deadlineSlack)
+	c.br.Reset(&c.fc)
+	c.bw.Reset(&c.fc)
 	return c, nil
 }
 
@@ -299,8 +297,8 @@ func (t *Transport) discard(c *conn) {
 }
 
 func (t *Transport) closeConn(c *conn) {
-	_ = c.nc.Close()
-	c.nc = nil
+	_ = c.fc.Abort()
+	c.fc.Reset(nil, 0)
 	c.br.Reset(nil)
 	c.bw.Reset(nil)
 	t.open.Add(-1)

@@ -1,0 +1,416 @@
+// Package fusedio is a TCP connection that saves system calls on the
+// request/response ping-pong both sides of the gateway play: held writes
+// and lazy deadlines.
+//
+// Held writes. Go's poller cannot wait for a socket to become readable
+// without first trying to read it: preparing to wait forgets readiness seen
+// before, so netFD.Read always reads once, and on a connection whose peer
+// has not answered yet that read says EAGAIN — a system call that does
+// nothing, paid on every request on both sides of a proxy. After Hold, the
+// next writes are kept (up to MaxHeld bytes) and the next Read does, under
+// one RawConn.Read, whose wait starts only after the poller was prepared:
+//
+//  1. after CheckBeforeSend (a pooled upstream connection), one
+//     non-blocking read: EAGAIN is the only healthy answer. Bytes nobody
+//     asked for (RFC 9112 §6.3) or end of stream (the peer closed it while
+//     idle) mean the connection must not be used, and since nothing was
+//     sent the caller may send again elsewhere (Unsent, ErrStale);
+//  2. the write of the held bytes;
+//  3. a wait for readability with no read — the answer can only come after
+//     the write, so after the poller was prepared, and it wakes us;
+//  4. the read of the answer.
+//
+// Lazy deadlines. Set*Deadline only record the time; it is handed to the
+// runtime (a timer update under a lock) when an operation is about to
+// block, and not at all while the socket already carries a deadline no more
+// than the slack earlier. A server sets three deadlines per request (idle,
+// read, write); most requests arrive whole and their answers fit the socket
+// buffer, so only the idle one is ever applied, and rarely.
+package fusedio
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// MaxHeld bounds the bytes held for a combined write; past it, writes go
+// straight through.
+const MaxHeld = 16 << 10
+
+// ErrStale: CheckBeforeSend found the connection closed by the peer, or
+// holding bytes nobody asked for, before anything was sent.
+var ErrStale = errors.New("connection was closed by the peer or had unsolicited bytes; nothing was sent")
+
+const (
+	ioCheck  = iota // nothing may be waiting on the socket
+	ioWrite         // write the held bytes
+	ioAnswer        // wait for and read the answer
+	ioFinish        // the write would block: finish it the blocking way
+)
+
+// Conn is a net.Conn over a TCP connection. One goroutine uses it; Close
+// may come from another (a server closing idle connections at shutdown).
+type Conn struct {
+	net.Conn
+	raw   syscall.RawConn
+	slack time.Duration
+
+	hold   bool
+	check  bool
+	unsent bool
+	// mu guards held and sending against a Close from another goroutine.
+	mu      sync.Mutex
+	held    []byte
+	sending bool
+	sent    int
+
+	state int
+	rbuf  []byte
+	rn    int
+	rerr  error
+	ioFn  func(fd uintptr) bool
+	peekF func(fd uintptr) bool
+	peekE syscall.Errno
+
+	rdl, wdl     time.Time // wanted
+	rSet, wSet   time.Time // on the socket
+	rLazy, wLazy bool      // wanted differs from set
+}
+
+// New wraps nc. slack is how much earlier than asked a deadline may fire
+// (0: exact). A connection without a raw descriptor (not TCP) works, with
+// holding and checking turned off.
+func New(nc net.Conn, slack time.Duration) *Conn {
+	c := &Conn{}
+	c.Reset(nc, slack)
+	return c
+}
+
+// Reset rebinds a pooled Conn to nc (nil: unbound).
+func (c *Conn) Reset(nc net.Conn, slack time.Duration) {
+	c.Conn, c.raw, c.slack = nc, nil, slack
+	c.hold, c.check, c.unsent = false, false, false
+	c.held, c.sending, c.sent = c.held[:0], false, 0
+	c.state, c.rbuf, c.rn, c.rerr, c.peekE = 0, nil, 0, nil, 0
+	c.rdl, c.wdl, c.rSet, c.wSet = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	c.rLazy, c.wLazy = false, false
+	if c.ioFn == nil {
+		c.ioFn, c.peekF = c.io, c.peek
+	}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			c.raw = rc
+		}
+	}
+}
+
+// Raw reports whether holding and checking are available.
+func (c *Conn) Raw() bool { return c.raw != nil }
+
+// Hold keeps the following writes for the next Read.
+func (c *Conn) Hold() {
+	if c.raw != nil {
+		c.hold = true
+	}
+}
+
+// Holding reports whether writes are being held.
+func (c *Conn) Holding() bool { return c.hold }
+
+// CheckBeforeSend: before the next bytes go out, make sure the peer has
+// said nothing (a pooled connection being reused).
+func (c *Conn) CheckBeforeSend() {
+	c.check = c.raw != nil
+	c.unsent = false
+}
+
+// Unsent reports whether the last check stopped the send (ErrStale).
+func (c *Conn) Unsent() bool { return c.unsent }
+
+// Write holds p, or writes it through after any held bytes.
+func (c *Conn) Write(p []byte) (int, error) {
+	if c.hold {
+		c.mu.Lock()
+		if len(c.held)+len(p) <= MaxHeld {
+			c.held = append(c.held, p...)
+			c.mu.Unlock()
+			return len(p), nil
+		}
+		c.mu.Unlock()
+		c.hold = false
+	}
+	if c.check || c.holding() {
+		if err := c.Flush(); err != nil {
+			return 0, err
+		}
+	}
+	c.applyWrite()
+	return c.Conn.Write(p)
+}
+
+// Flush ends holding: the check if one is owed, then the held bytes,
+// written the blocking way.
+func (c *Conn) Flush() error {
+	c.hold = false
+	if c.check {
+		c.check = false
+		if !c.quiet() {
+			c.unsent = true
+			c.drop()
+			return ErrStale
+		}
+	}
+	if !c.holding() {
+		return nil
+	}
+	c.applyWrite()
+	c.mu.Lock()
+	_, err := c.Conn.Write(c.held[c.sent:])
+	c.held, c.sent = c.held[:0], 0
+	c.mu.Unlock()
+	return err
+}
+
+// holding reports whether bytes are held.
+func (c *Conn) holding() bool {
+	c.mu.Lock()
+	n := len(c.held)
+	c.mu.Unlock()
+	return n > 0
+}
+
+// drop forgets the held bytes, releasing a buffer grown large.
+func (c *Conn) drop() {
+	c.mu.Lock()
+	if cap(c.held) > 4<<10 {
+		c.held = nil
+	} else {
+		c.held = c.held[:0]
+	}
+	c.sent, c.sending = 0, false
+	c.mu.Unlock()
+}
+
+// Read sends held bytes and reads the answer in one go, or just reads.
+func (c *Conn) Read(p []byte) (int, error) {
+	c.hold = false
+	c.mu.Lock()
+	held := len(c.held) > 0
+	c.sending = held
+	c.mu.Unlock()
+	if !held {
+		if c.check { // nothing held, but a check owed: do it now
+			if err := c.Flush(); err != nil {
+				return 0, err
+			}
+		}
+		c.applyRead()
+		return c.Conn.Read(p)
+	}
+	c.rbuf, c.rn, c.rerr = p, 0, nil
+	c.state = ioWrite
+	if c.check {
+		c.state, c.check = ioCheck, false
+	}
+	c.applyRead()
+	err := c.raw.Read(c.ioFn)
+	c.rbuf = nil
+	if err != nil { // deadline, or closed under us
+		c.drop()
+		return 0, err
+	}
+	if c.state == ioFinish {
+		c.applyWrite()
+		_, err := c.Conn.Write(c.held[c.sent:])
+		c.drop()
+		if err != nil {
+			return 0, err
+		}
+		return c.Conn.Read(p)
+	}
+	c.drop()
+	if c.rerr == ErrStale {
+		c.unsent = true
+	}
+	return c.rn, c.rerr
+}
+
+// closeFlushTimeout bounds writing held bytes at Close.
+const closeFlushTimeout = 5 * time.Second
+
+// Close writes what is held (the last answer of a server shutting down),
+// within closeFlushTimeout, then closes. Use Abort to close without
+// writing.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	if len(c.held) > 0 && !c.sending {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
+		_, _ = c.Conn.Write(c.held[c.sent:])
+		c.held, c.sent = c.held[:0], 0
+	}
+	c.mu.Unlock()
+	return c.Conn.Close()
+}
+
+// Abort closes without writing what is held.
+func (c *Conn) Abort() error {
+	c.drop()
+	return c.Conn.Close()
+}
+
+// io runs under RawConn.Read: returning false waits for readability.
+func (c *Conn) io(fd uintptr) bool {
+	switch c.state {
+	case ioCheck:
+		if _, err := ignoringEINTR(syscall.Read, int(fd), c.rbuf); err != syscall.EAGAIN {
+			c.rerr = ErrStale // bytes, end of stream or an error
+			return true
+		}
+		c.state = ioWrite
+		fallthrough
+	case ioWrite:
+		for c.sent < len(c.held) {
+			n, err := ignoringEINTR(syscall.Write, int(fd), c.held[c.sent:])
+			if err == syscall.EAGAIN {
+				c.state = ioFinish
+				return true
+			}
+			if err != nil {
+				c.rerr = err
+				return true
+			}
+			c.sent += n
+		}
+		c.state = ioAnswer
+		return false
+	default: // ioAnswer
+		n, err := ignoringEINTR(syscall.Read, int(fd), c.rbuf)
+		if err == syscall.EAGAIN {
+			return false
+		}
+		switch {
+		case err != nil:
+			c.rerr = err
+		case n == 0:
+			c.rerr = io.EOF
+		default:
+			c.rn = n
+		}
+		return true
+	}
+}
+
+// quiet peeks without blocking: nothing to read is the only healthy answer.
+func (c *Conn) quiet() bool {
+	c.peekE = 0
+	if err := c.raw.Read(c.peekF); err != nil {
+		return false
+	}
+	return c.peekE == unix.EAGAIN
+}
+
+func (c *Conn) peek(fd uintptr) bool {
+	var b [1]byte
+	_, _, c.peekE = unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
+		unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+	return true // never wait
+}
+
+func ignoringEINTR(fn func(int, []byte) (int, error), fd int, b []byte) (int, error) {
+	for {
+		n, err := fn(fd, b)
+		if err != syscall.EINTR {
+			return n, err
+		}
+	}
+}
+
+// SetDeadline records both deadlines.
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.setRead(t)
+	c.setWrite(t)
+	return nil
+}
+
+// SetReadDeadline records the read deadline; it is applied when a read
+// may block.
+func (c *Conn) SetReadDeadline(t time.Time) error { c.setRead(t); return nil }
+
+// SetWriteDeadline records the write deadline; it is applied when a write
+// may block.
+func (c *Conn) SetWriteDeadline(t time.Time) error { c.setWrite(t); return nil }
+
+func (c *Conn) setRead(t time.Time) {
+	c.rdl = t
+	c.rLazy = !within(c.rSet, t, c.slack)
+}
+
+func (c *Conn) setWrite(t time.Time) {
+	c.wdl = t
+	c.wLazy = !within(c.wSet, t, c.slack)
+}
+
+// within: a socket carrying deadline set may stand in for want: the same,
+// or at most slack earlier.
+func within(set, want time.Time, slack time.Duration) bool {
+	if set.IsZero() || want.IsZero() {
+		return set.IsZero() == want.IsZero()
+	}
+	d := want.Sub(set)
+	return d >= 0 && d <= slack
+}
+
+func (c *Conn) applyRead() {
+	if c.rLazy {
+		c.rLazy = false
+		c.rSet = c.rdl
+		_ = c.Conn.SetReadDeadline(c.rdl)
+	}
+}
+
+func (c *Conn) applyWrite() {
+	if c.wLazy {
+		c.wLazy = false
+		c.wSet = c.wdl
+		_ = c.Conn.SetWriteDeadline(c.wdl)
+	}
+}
+
+// SetKeepAlive and SetKeepAlivePeriod reach the TCP connection (fasthttp's
+// TCPKeepalive looks for them).
+func (c *Conn) SetKeepAlive(on bool) error {
+	if k, ok := c.Conn.(interface{ SetKeepAlive(bool) error }); ok {
+		return k.SetKeepAlive(on)
+	}
+	return nil
+}
+
+// SetKeepAlivePeriod: see SetKeepAlive.
+func (c *Conn) SetKeepAlivePeriod(d time.Duration) error {
+	if k, ok := c.Conn.(interface{ SetKeepAlivePeriod(time.Duration) error }); ok {
+		return k.SetKeepAlivePeriod(d)
+	}
+	return nil
+}
+
+// Listener wraps accepted TCP connections in Conns.
+type Listener struct {
+	net.Listener
+	Slack time.Duration
+}
+
+// Accept returns the next connection, wrapped.
+func (l Listener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return New(nc, l.Slack), nil
+}
