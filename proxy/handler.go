@@ -33,7 +33,21 @@ type reqState struct {
 	hdr    []byte          // addDate's scratch header block
 	hdrR   bytes.Reader    // reads hdr
 	hdrBR  *bufio.Reader   // over hdrR, allocated once per pooled state
+	scan   fieldScan       // the request's (then the answer's) header fields
+	dated  bool            // the upstream's answer carries a Date
 }
+
+// Names and values the proxy sets on every request, in canonical form
+// (SetCanonical skips normalizing the name).
+var (
+	hdrRequestID      = []byte("X-Request-Id")
+	hdrForwardedFor   = []byte("X-Forwarded-For")
+	hdrForwardedProto = []byte("X-Forwarded-Proto")
+	hdrForwardedHost  = []byte("X-Forwarded-Host")
+	hdrTraceparent    = []byte("Traceparent")
+	valHTTP           = []byte("http")
+	valHTTPS          = []byte("https")
+)
 
 // handle is the fasthttp handler: one snapshot Load, route, filters,
 // forward, response filters, metrics.
@@ -41,6 +55,7 @@ func (s *Server) handle(rc *fasthttp.RequestCtx) {
 	snap := s.acquireSnapshot()
 	st := s.statePool.Get().(*reqState)
 	st.limit = sdk.LimitedBody{}
+	st.dated = false
 	c := sdk.AcquireCtx(rc)
 	s.serve(snap, st, c, rc)
 	holdAnswer(rc)
@@ -64,13 +79,14 @@ func holdAnswer(rc *fasthttp.RequestCtx) {
 
 func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.RequestCtx) {
 	req := &rc.Request
+	st.scan.scan(req.Header.All())
 	// Request ID: the client's if it is sane, else a new one.
-	if id := req.Header.Peek("X-Request-Id"); validRequestID(id) {
+	if id := st.scan.requestID; validRequestID(id) {
 		c.SetRequestID(id)
 	} else {
 		p := c.RequestIDBuf()
 		*p = appendRequestID((*p)[:0])
-		req.Header.SetBytesV("X-Request-Id", *p)
+		req.Header.SetCanonical(hdrRequestID, *p)
 	}
 
 	// One interpretation of the path for the router, the plugins and the
@@ -125,7 +141,7 @@ func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.Re
 		}
 	}
 	// Identity headers are the gateway's to set: drop client copies first.
-	if f := scanHeaders(req.Header.All()); f&(hasProtected|hasTwin) != 0 {
+	if f := st.scan.flags; f&(hasProtected|hasTwin) != 0 {
 		for _, h := range protectedRequestHeaders {
 			req.Header.Del(h)
 		}
@@ -255,8 +271,13 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 	// Hop-by-hop fields never travel; the client's Connection: close is
 	// about its own connection, not ours.
 	clientClose := req.Header.ConnectionClose()
-	if scanHeaders(req.Header.All())&hasHopByHop != 0 {
+	sc := &st.scan // plugins may have changed the header: look again
+	sc.scan(req.Header.All())
+	prior, trace := sc.xff, sc.trace
+	if sc.flags&hasHopByHop != 0 {
 		removeHopByHop(&req.Header)
+		// Connection may have named either of them.
+		prior, trace = req.Header.Peek("X-Forwarded-For"), req.Header.Peek("Traceparent")
 	}
 	req.Header.ResetConnectionClose()
 
@@ -264,20 +285,20 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 	// through a trusted proxy, when server.trusted_proxies is set), say how
 	// and to what host the client connected.
 	st.buf = st.buf[:0]
-	if prior := req.Header.Peek("X-Forwarded-For"); len(prior) > 0 && s.peerTrusted(c) {
+	if len(prior) > 0 && s.peerTrusted(c) {
 		st.buf = append(append(st.buf, prior...), ", "...)
 	}
 	st.buf = appendClientIP(st.buf, rc)
-	req.Header.SetBytesV("X-Forwarded-For", st.buf)
+	req.Header.SetCanonical(hdrForwardedFor, st.buf)
 	if rc.IsTLS() {
-		req.Header.Set("X-Forwarded-Proto", "https")
+		req.Header.SetCanonical(hdrForwardedProto, valHTTPS)
 	} else {
-		req.Header.Set("X-Forwarded-Proto", "http")
+		req.Header.SetCanonical(hdrForwardedProto, valHTTP)
 	}
-	req.Header.SetBytesV("X-Forwarded-Host", clientHost)
-	if tp := req.Header.Peek("Traceparent"); !validTraceparent(tp) {
+	req.Header.SetCanonical(hdrForwardedHost, clientHost)
+	if !validTraceparent(trace) {
 		st.buf = appendTraceparent(st.buf[:0])
-		req.Header.SetBytesV("Traceparent", st.buf)
+		req.Header.SetCanonical(hdrTraceparent, st.buf)
 	}
 
 	hashKey := s.hashKey(c, svc, st)
@@ -296,10 +317,12 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 			break
 		}
 		if !r.preserveHost {
-			req.Header.Set("Host", m.Host())
+			req.Header.SetHost(m.Host())
 		}
 		m.Begin()
-		t0 := time.Now()
+		// The request's start (read when its header arrived) plus the
+		// monotonic time since: one clock read instead of time.Now's two.
+		t0 := c.Start.Add(time.Since(c.Start))
 		// services[].timeout bounds one try, until the whole response is
 		// read (SPEC.md); a retry gets its own.
 		err = t.Do(req, resp, t0.Add(svc.timeout))
@@ -311,8 +334,11 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 			// serve; any other status, 500 included, is the application's.
 			m.End(code != fasthttp.StatusBadGateway && code != fasthttp.StatusServiceUnavailable &&
 				code != fasthttp.StatusGatewayTimeout, d)
-			if scanHeaders(resp.Header.All())&hasHopByHop != 0 {
-				removeHopByHop(&resp.Header)
+			sc.scan(resp.Header.All())
+			if sc.flags&hasHopByHop != 0 {
+				removeHopByHop(&resp.Header) // may name Date
+			} else {
+				st.dated = sc.dated
 			}
 			resp.Header.ResetConnectionClose()
 			if svc.upstreamMs != nil {
@@ -376,8 +402,10 @@ func (s *Server) hashKey(c *sdk.Ctx, svc *service, st *reqState) []byte {
 func (s *Server) finish(c *sdk.Ctx, r *route, upstream time.Duration, st *reqState) {
 	rc := c.RequestCtx()
 	c.ApplyResponseHeaders()
-	rc.Response.Header.SetBytesV("X-Request-Id", c.RequestID())
-	if len(rc.Response.Header.Peek("Date")) == 0 {
+	rc.Response.Header.SetCanonical(hdrRequestID, c.RequestID())
+	// An upstream's Date seen by forward's scan stands unless response
+	// filters ran (they may have replaced the answer).
+	if !(st.dated && (r == nil || !r.hasResp)) && len(rc.Response.Header.Peek("Date")) == 0 {
 		// RFC 9110 §6.6.1: the gateway's own answers carry a Date; an
 		// upstream's (or a cache entry's) is forwarded untouched.
 		addDate(&rc.Response.Header, st)

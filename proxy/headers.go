@@ -62,18 +62,59 @@ const (
 	hasTwin                           // an underscore twin of a protected field
 )
 
-func scanHeaders(seq iter.Seq2[[]byte, []byte]) (f hdrFlags) {
-	for k := range seq {
+func scanHeaders(seq iter.Seq2[[]byte, []byte]) hdrFlags {
+	var sc fieldScan
+	sc.scan(seq)
+	return sc.flags
+}
+
+// fieldScan is one pass over a header block: the flags header hygiene acts
+// on, and the fields the proxy reads on every request, so none of them
+// costs a Peek (which copies and normalizes the name, then searches the
+// list). Values point into the header and stay valid until that field is
+// set or the header reset; the first of repeated fields wins, as with Peek.
+type fieldScan struct {
+	flags     hdrFlags
+	dated     bool   // Date
+	requestID []byte // X-Request-Id
+	xff       []byte // X-Forwarded-For
+	trace     []byte // Traceparent
+}
+
+func (sc *fieldScan) scan(seq iter.Seq2[[]byte, []byte]) {
+	*sc = fieldScan{}
+	for k, v := range seq {
+		switch len(k) {
+		case 4:
+			sc.dated = sc.dated || bytes.EqualFold(k, []byte("Date"))
+			continue
+		case 11:
+			if sc.trace == nil && bytes.EqualFold(k, []byte("Traceparent")) {
+				sc.trace = v[:len(v):len(v)]
+				continue
+			}
+		case 12:
+			if sc.requestID == nil && bytes.EqualFold(k, []byte("X-Request-Id")) {
+				sc.requestID = v[:len(v):len(v)]
+				continue
+			}
+		case 15:
+			if bytes.EqualFold(k, []byte("X-Forwarded-For")) {
+				if sc.xff == nil {
+					sc.xff = v[:len(v):len(v)]
+				}
+				continue
+			}
+		}
 		switch {
 		case isHopByHopName(k):
-			f |= hasHopByHop
+			sc.flags |= hasHopByHop
 		case isProtectedName(k):
-			f |= hasProtected
+			sc.flags |= hasProtected
 		case bytes.IndexByte(k, '_') >= 0 && isProtectedTwin(k):
-			f |= hasTwin
+			sc.flags |= hasTwin
 		}
 	}
-	return f
 }
 
 func isHopByHopName(k []byte) bool {

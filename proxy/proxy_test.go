@@ -424,7 +424,11 @@ func TestDateHeader(t *testing.T) {
 					if req.Read(br) != nil {
 						return
 					}
-					_, _ = conn.Write([]byte("HTTP/1.1 200 OK\r\nDate: Mon, 01 Jan 2024 00:00:00 GMT\r\nContent-Length: 2\r\n\r\nok"))
+					hop := ""
+					if string(req.URI().Path()) == "/hop" {
+						hop = "Connection: Date\r\n" // Date is hop-by-hop here: dropped, so the gateway dates the answer
+					}
+					_, _ = conn.Write([]byte("HTTP/1.1 200 OK\r\nDate: Mon, 01 Jan 2024 00:00:00 GMT\r\n" + hop + "Content-Length: 2\r\n\r\nok"))
 				}
 			}()
 		}
@@ -441,7 +445,11 @@ routes: [{name: r, paths: ["/"], service: s}]
 			t.Fatalf("request %d: upstream Date replaced by %q", i, got)
 		}
 	}
-	resp, _ := g.get("/%00")
+	resp, _ := g.get("/hop")
+	if d := string(resp.Header.Peek("Date")); d == "Mon, 01 Jan 2024 00:00:00 GMT" || d == "" {
+		t.Fatalf("a Date the upstream named in Connection was forwarded or not replaced: %q", d)
+	}
+	resp, _ = g.get("/%00")
 	if _, err := time.Parse(http.TimeFormat, string(resp.Header.Peek("Date"))); err != nil || resp.StatusCode() != 400 {
 		t.Fatalf("gateway answer without a valid Date: %d %q", resp.StatusCode(), resp.Header.Peek("Date"))
 	}

@@ -79,6 +79,35 @@ func TestKeepAliveReuse(t *testing.T) {
 	}
 }
 
+func TestIdleConnectionsReaped(t *testing.T) {
+	addr := serve(t, func(rc *fasthttp.RequestCtx) { rc.SetBodyString("ok") })
+	const idle = 100 * time.Millisecond
+	tr := New(Config{Addr: addr, IdleTimeout: idle})
+	defer tr.Close()
+	// A connection in steady use is never reaped.
+	start := time.Now()
+	for time.Since(start) < 3*idle {
+		if _, err := get(t, tr, "/x"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(idle / 10)
+	}
+	if tr.Open() != 1 {
+		t.Fatalf("a busy connection was closed: %d open", tr.Open())
+	}
+	// Left idle, it is closed after IdleTimeout, within one and a half.
+	idleFrom := time.Now()
+	for tr.Open() != 0 {
+		if time.Since(idleFrom) > 2*time.Second {
+			t.Fatal("idle connection never reaped")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if el := time.Since(idleFrom); el < idle-idle/10 {
+		t.Fatalf("reaped after %v, before the idle timeout %v", el, idle)
+	}
+}
+
 func TestStreamsLargeAndChunkedBodies(t *testing.T) {
 	big := strings.Repeat("b", 3<<20)
 	addr := serve(t, func(rc *fasthttp.RequestCtx) {
