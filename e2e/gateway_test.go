@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
 	"io"
 	"net"
@@ -181,11 +182,26 @@ server: {drain_timeout: 5s}
 services: [{name: a, targets: [{url: "http://UP"}]}]
 routes: [{name: main, paths: ["/"], service: a}]
 `, "UP", up))
-	c := newClient(w.Addr)
+	// The request is on the wire before the signal: connected and sent
+	// here, its answer read in the background.
+	nc, err := net.Dial("tcp", w.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := io.WriteString(nc, "GET /sleep/700 HTTP/1.1\r\nHost: e2e\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan int, 1)
 	go func() {
-		code, _, _ := get(t, c, "/sleep/700", nil)
-		done <- code
+		resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+		if err != nil {
+			t.Logf("reading the in-flight answer: %v", err)
+			done <- 0
+			return
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		done <- resp.StatusCode
 	}()
 	time.Sleep(200 * time.Millisecond)
 	_ = w.cmd.Process.Signal(syscall.SIGTERM)

@@ -53,6 +53,8 @@ type Server struct {
 
 	retireWG sync.WaitGroup
 	closed   atomic.Bool
+	// liveConns counts client connections accepted and not yet closed.
+	liveConns atomic.Int64
 }
 
 // New compiles cfg (already validated) into the first snapshot. It does not
@@ -328,7 +330,7 @@ func (s *Server) protocolError(rc *fasthttp.RequestCtx, err error) {
 // keep-alive request otherwise costs the client side.
 func (s *Server) Serve(ln net.Listener) error {
 	if _, ok := ln.(*net.TCPListener); ok {
-		ln = fusedio.Listener{Listener: ln, Slack: deadlineSlack(s.fs)}
+		ln = fusedio.Listener{Listener: ln, Slack: deadlineSlack(s.fs), Live: &s.liveConns}
 	}
 	return s.fs.Serve(ln)
 }
@@ -356,6 +358,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	err := s.fs.ShutdownWithContext(ctx)
+	// fasthttp returns once its handlers are done, before its workers
+	// close the connections; the last answers may still be held there
+	// (package fusedio), so wait for the closes too.
+	for s.liveConns.Load() > 0 && ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
 	snap := s.cur.Load()
 	for snap.refs.Load() > 0 && ctx.Err() == nil {
 		time.Sleep(5 * time.Millisecond)

@@ -32,7 +32,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -65,19 +67,27 @@ type Conn struct {
 	hold   bool
 	check  bool
 	unsent bool
-	// mu guards held and sending against a Close from another goroutine.
-	mu      sync.Mutex
-	held    []byte
-	sending bool
-	sent    int
+	// mu guards held and sent against a Close from another goroutine.
+	mu     sync.Mutex
+	held   []byte
+	sent   int
+	locked bool // Read holds mu while it writes held bytes
 
-	state int
-	rbuf  []byte
-	rn    int
-	rerr  error
-	ioFn  func(fd uintptr) bool
-	peekF func(fd uintptr) bool
-	peekE syscall.Errno
+	state  int
+	rbuf   []byte
+	rn     int
+	rerr   error
+	wbuf   []byte
+	wn     int
+	werr   error
+	ioFn   func(fd uintptr) bool // bound once: no allocation per call
+	peekF  func(fd uintptr) bool
+	readF  func(fd uintptr) bool
+	writeF func(fd uintptr) bool
+	peekE  syscall.Errno
+
+	live   *atomic.Int64 // the Listener's count of open connections
+	closed atomic.Bool
 
 	rdl, wdl     time.Time // wanted
 	rSet, wSet   time.Time // on the socket
@@ -95,14 +105,16 @@ func New(nc net.Conn, slack time.Duration) *Conn {
 
 // Reset rebinds a pooled Conn to nc (nil: unbound).
 func (c *Conn) Reset(nc net.Conn, slack time.Duration) {
-	c.Conn, c.raw, c.slack = nc, nil, slack
+	c.Conn, c.raw, c.slack, c.live = nc, nil, slack, nil
+	c.closed.Store(false)
 	c.hold, c.check, c.unsent = false, false, false
-	c.held, c.sending, c.sent = c.held[:0], false, 0
+	c.held, c.sent, c.locked = c.held[:0], 0, false
 	c.state, c.rbuf, c.rn, c.rerr, c.peekE = 0, nil, 0, nil, 0
+	c.wbuf, c.wn, c.werr = nil, 0, nil
 	c.rdl, c.wdl, c.rSet, c.wSet = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	c.rLazy, c.wLazy = false, false
 	if c.ioFn == nil {
-		c.ioFn, c.peekF = c.io, c.peek
+		c.ioFn, c.peekF, c.readF, c.writeF = c.io, c.peek, c.readRaw, c.writeRaw
 	}
 	if sc, ok := nc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
@@ -151,8 +163,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	c.applyWrite()
-	return c.Conn.Write(p)
+	return c.writeAll(p)
 }
 
 // Flush ends holding: the check if one is owed, then the held bytes,
@@ -170,9 +181,8 @@ func (c *Conn) Flush() error {
 	if !c.holding() {
 		return nil
 	}
-	c.applyWrite()
 	c.mu.Lock()
-	_, err := c.Conn.Write(c.held[c.sent:])
+	_, err := c.writeAll(c.held[c.sent:])
 	c.held, c.sent = c.held[:0], 0
 	c.mu.Unlock()
 	return err
@@ -194,7 +204,7 @@ func (c *Conn) drop() {
 	} else {
 		c.held = c.held[:0]
 	}
-	c.sent, c.sending = 0, false
+	c.sent = 0
 	c.mu.Unlock()
 }
 
@@ -203,7 +213,6 @@ func (c *Conn) Read(p []byte) (int, error) {
 	c.hold = false
 	c.mu.Lock()
 	held := len(c.held) > 0
-	c.sending = held
 	c.mu.Unlock()
 	if !held {
 		if c.check { // nothing held, but a check owed: do it now
@@ -211,8 +220,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 				return 0, err
 			}
 		}
-		c.applyRead()
-		return c.Conn.Read(p)
+		return c.readSome(p)
 	}
 	c.rbuf, c.rn, c.rerr = p, 0, nil
 	c.state = ioWrite
@@ -220,26 +228,40 @@ func (c *Conn) Read(p []byte) (int, error) {
 		c.state, c.check = ioCheck, false
 	}
 	c.applyRead()
+	// mu is held until the held bytes are written (io releases it before
+	// it waits), so a Close from another goroutine either finds them sent
+	// or sends them itself, never closes the socket under them.
+	c.mu.Lock()
+	c.locked = true
 	err := c.raw.Read(c.ioFn)
 	c.rbuf = nil
-	if err != nil { // deadline, or closed under us
-		c.drop()
-		return 0, err
-	}
-	if c.state == ioFinish {
-		c.applyWrite()
-		_, err := c.Conn.Write(c.held[c.sent:])
+	if err == nil && c.state == ioFinish {
+		var n int
+		n, err = c.writeAll(c.held[c.sent:])
+		c.sent += n
+		c.unlock()
 		c.drop()
 		if err != nil {
 			return 0, err
 		}
-		return c.Conn.Read(p)
+		return c.readSome(p)
 	}
+	c.unlock()
 	c.drop()
+	if err != nil { // deadline, or closed under us
+		return 0, err
+	}
 	if c.rerr == ErrStale {
 		c.unsent = true
 	}
 	return c.rn, c.rerr
+}
+
+func (c *Conn) unlock() {
+	if c.locked {
+		c.locked = false
+		c.mu.Unlock()
+	}
 }
 
 // closeFlushTimeout bounds writing held bytes at Close.
@@ -250,18 +272,27 @@ const closeFlushTimeout = 5 * time.Second
 // writing.
 func (c *Conn) Close() error {
 	c.mu.Lock()
-	if len(c.held) > 0 && !c.sending {
+	if c.sent < len(c.held) {
 		_ = c.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
 		_, _ = c.Conn.Write(c.held[c.sent:])
 		c.held, c.sent = c.held[:0], 0
 	}
 	c.mu.Unlock()
+	c.gone()
 	return c.Conn.Close()
+}
+
+// gone counts the connection out of its Listener, once.
+func (c *Conn) gone() {
+	if c.live != nil && c.closed.CompareAndSwap(false, true) {
+		c.live.Add(-1)
+	}
 }
 
 // Abort closes without writing what is held.
 func (c *Conn) Abort() error {
 	c.drop()
+	c.gone()
 	return c.Conn.Close()
 }
 
@@ -269,7 +300,7 @@ func (c *Conn) Abort() error {
 func (c *Conn) io(fd uintptr) bool {
 	switch c.state {
 	case ioCheck:
-		if _, err := ignoringEINTR(syscall.Read, int(fd), c.rbuf); err != syscall.EAGAIN {
+		if _, err := rawRead(fd, c.rbuf); err != syscall.EAGAIN {
 			c.rerr = ErrStale // bytes, end of stream or an error
 			return true
 		}
@@ -277,27 +308,28 @@ func (c *Conn) io(fd uintptr) bool {
 		fallthrough
 	case ioWrite:
 		for c.sent < len(c.held) {
-			n, err := ignoringEINTR(syscall.Write, int(fd), c.held[c.sent:])
+			n, err := rawWrite(fd, c.held[c.sent:])
 			if err == syscall.EAGAIN {
 				c.state = ioFinish
 				return true
 			}
-			if err != nil {
-				c.rerr = err
+			if err != 0 {
+				c.rerr = os.NewSyscallError("write", err)
 				return true
 			}
 			c.sent += n
 		}
 		c.state = ioAnswer
+		c.unlock() // sent: a Close may now go ahead
 		return false
 	default: // ioAnswer
-		n, err := ignoringEINTR(syscall.Read, int(fd), c.rbuf)
+		n, err := rawRead(fd, c.rbuf)
 		if err == syscall.EAGAIN {
 			return false
 		}
 		switch {
-		case err != nil:
-			c.rerr = err
+		case err != 0:
+			c.rerr = os.NewSyscallError("read", err)
 		case n == 0:
 			c.rerr = io.EOF
 		default:
@@ -323,11 +355,97 @@ func (c *Conn) peek(fd uintptr) bool {
 	return true // never wait
 }
 
-func ignoringEINTR(fn func(int, []byte) (int, error), fd int, b []byte) (int, error) {
+// readSome is a plain read, under the lazy read deadline.
+func (c *Conn) readSome(p []byte) (int, error) {
+	c.applyRead()
+	if c.raw == nil {
+		return c.Conn.Read(p)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c.rbuf, c.rn, c.rerr = p, 0, nil
+	err := c.raw.Read(c.readF)
+	c.rbuf = nil
+	if err != nil {
+		return 0, err
+	}
+	return c.rn, c.rerr
+}
+
+func (c *Conn) readRaw(fd uintptr) bool {
+	n, err := rawRead(fd, c.rbuf)
+	switch {
+	case err == syscall.EAGAIN:
+		return false // wait for readability
+	case err != 0:
+		c.rerr = os.NewSyscallError("read", err)
+	case n == 0:
+		c.rerr = io.EOF
+	default:
+		c.rn = n
+	}
+	return true
+}
+
+// writeAll writes p whole, under the lazy write deadline.
+func (c *Conn) writeAll(p []byte) (int, error) {
+	c.applyWrite()
+	if c.raw == nil {
+		return c.Conn.Write(p)
+	}
+	c.wbuf, c.wn, c.werr = p, 0, nil
+	err := c.raw.Write(c.writeF)
+	n := c.wn
+	c.wbuf = nil
+	if err != nil {
+		return n, err
+	}
+	return n, c.werr
+}
+
+func (c *Conn) writeRaw(fd uintptr) bool {
+	for c.wn < len(c.wbuf) {
+		n, err := rawWrite(fd, c.wbuf[c.wn:])
+		if err == syscall.EAGAIN {
+			return false // wait for writability
+		}
+		if err != 0 {
+			c.werr = os.NewSyscallError("write", err)
+			return true
+		}
+		c.wn += n
+	}
+	return true
+}
+
+// rawRead and rawWrite are read(2) and write(2) without the runtime's
+// system-call bookkeeping (entersyscall/exitsyscall). On a non-blocking
+// socket they never block, and the bookkeeping buys nothing but a risk:
+// with one P (GOMAXPROCS=1, one core), sysmon hands the P of a goroutine
+// that is in a system call to another thread, which then competes for the
+// same core — measured here as three threads sharing the proxy's work and
+// a context switch where none was needed.
+func rawRead(fd uintptr, p []byte) (int, syscall.Errno) {
 	for {
-		n, err := fn(fd, b)
-		if err != syscall.EINTR {
-			return n, err
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+		if e != syscall.EINTR {
+			if e != 0 {
+				return 0, e
+			}
+			return int(n), 0
+		}
+	}
+}
+
+func rawWrite(fd uintptr, p []byte) (int, syscall.Errno) {
+	for {
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+		if e != syscall.EINTR {
+			if e != 0 {
+				return 0, e
+			}
+			return int(n), 0
 		}
 	}
 }
@@ -404,6 +522,11 @@ func (c *Conn) SetKeepAlivePeriod(d time.Duration) error {
 type Listener struct {
 	net.Listener
 	Slack time.Duration
+	// Live, when set, counts the accepted connections not yet closed. A
+	// server that stops must wait for it to reach zero: an answer held on
+	// a connection that closes after it is written by Close, which fasthttp
+	// calls after it has already counted the connection as finished.
+	Live *atomic.Int64
 }
 
 // Accept returns the next connection, wrapped.
@@ -412,5 +535,10 @@ func (l Listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return New(nc, l.Slack), nil
+	c := New(nc, l.Slack)
+	if l.Live != nil {
+		c.live = l.Live
+		l.Live.Add(1)
+	}
+	return c, nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -320,7 +321,8 @@ func TestListenerWrapsAndWorksWithoutRaw(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := Listener{Listener: ln, Slack: time.Millisecond}
+	var live atomic.Int64
+	l := Listener{Listener: ln, Slack: time.Millisecond, Live: &live}
 	defer l.Close()
 	go func() {
 		nc, err := net.Dial("tcp", ln.Addr().String())
@@ -345,7 +347,14 @@ func TestListenerWrapsAndWorksWithoutRaw(t *testing.T) {
 	if line != "hi\n" {
 		t.Fatalf("got %q", line)
 	}
+	if live.Load() != 1 {
+		t.Fatalf("live = %d with one connection open", live.Load())
+	}
 	_ = fc.Close()
+	_ = fc.Close() // counted out once
+	if live.Load() != 0 {
+		t.Fatalf("live = %d after close", live.Load())
+	}
 
 	// Not TCP (a pipe): holding and checking are off, I/O passes through.
 	a, b := net.Pipe()
