@@ -67,7 +67,13 @@ type Transport struct {
 	idle   []*conn // LIFO: the most recently used connection is warmest
 	closed bool
 
-	sem      chan struct{} // one token per open connection
+	// Tokens: inUse counts connections handed out (at most MaxConns), an
+	// atomic in the common case instead of two channel operations per
+	// request; waiters sleep on freed, which a release signals only when
+	// someone waits.
+	inUse    atomic.Int64
+	waiters  atomic.Int64
+	freed    chan struct{}
 	open     atomic.Int64
 	inflight atomic.Int64
 	stopIdle chan struct{}
@@ -108,7 +114,7 @@ func New(cfg Config) *Transport {
 	t := &Transport{
 		cfg:      cfg,
 		dialer:   net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second},
-		sem:      make(chan struct{}, cfg.MaxConns),
+		freed:    make(chan struct{}, cfg.MaxConns),
 		stopIdle: make(chan struct{}),
 	}
 	if cfg.TLS {
@@ -182,9 +188,7 @@ func (t *Transport) reapIdle() {
 // semaphore counts connections in use, so max_conns bounds concurrent
 // requests to the target; idle connections are capped separately.
 func (t *Transport) acquire(deadline time.Time, fresh bool) (c *conn, reused bool, err error) {
-	select {
-	case t.sem <- struct{}{}: // fast path, no timer
-	default:
+	if !t.tryToken() {
 		if err := t.waitToken(deadline); err != nil {
 			return nil, false, err
 		}
@@ -192,7 +196,7 @@ func (t *Transport) acquire(deadline time.Time, fresh bool) (c *conn, reused boo
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
-		<-t.sem
+		t.putToken()
 		return nil, false, ErrClosed
 	}
 	for !fresh {
@@ -216,7 +220,7 @@ func (t *Transport) acquire(deadline time.Time, fresh bool) (c *conn, reused boo
 	t.mu.Unlock()
 	c, err = t.dial(deadline)
 	if err != nil {
-		<-t.sem
+		t.putToken()
 		return nil, false, err
 	}
 	t.open.Add(1)
@@ -233,13 +237,49 @@ func (t *Transport) waitToken(deadline time.Time) error {
 	if wait <= 0 {
 		return ErrPoolTimeout
 	}
+	// Counted as waiting before the last look: a release either sees the
+	// waiter and signals, or happened before the look, which then finds
+	// its token.
+	t.waiters.Add(1)
+	defer t.waiters.Add(-1)
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
-	select {
-	case t.sem <- struct{}{}:
-		return nil
-	case <-timer.C:
-		return ErrPoolTimeout
+	for {
+		if t.tryToken() {
+			return nil
+		}
+		select {
+		case <-t.freed: // a token came free (or a stale signal): look again
+		case <-timer.C:
+			if t.tryToken() {
+				return nil
+			}
+			return ErrPoolTimeout
+		}
+	}
+}
+
+// tryToken takes a token if one is free.
+func (t *Transport) tryToken() bool {
+	for {
+		n := t.inUse.Load()
+		if n >= int64(t.cfg.MaxConns) {
+			return false
+		}
+		if t.inUse.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// putToken gives a token back and wakes a waiter if there is one.
+func (t *Transport) putToken() {
+	t.inUse.Add(-1)
+	if t.waiters.Load() > 0 {
+		select {
+		case t.freed <- struct{}{}:
+		default: // signals pending already: the waiters will look
+		}
 	}
 }
 
@@ -292,13 +332,13 @@ func (t *Transport) release(c *conn) {
 		t.idle = append(t.idle, c)
 		t.mu.Unlock()
 	}
-	<-t.sem
+	t.putToken()
 }
 
 // discard closes an in-use connection and frees its token.
 func (t *Transport) discard(c *conn) {
 	t.closeConn(c)
-	<-t.sem
+	t.putToken()
 }
 
 func (t *Transport) closeConn(c *conn) {

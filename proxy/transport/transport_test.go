@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -205,6 +206,50 @@ func TestMaxConnsBoundedWait(t *testing.T) {
 	}
 	close(release)
 	wg.Wait()
+}
+
+// TestMaxConnsUnderContention: many callers share two connections; every
+// request is served, never more than two at once, and waiters are woken as
+// connections free (no lost wake-up: a lost one would time out).
+func TestMaxConnsUnderContention(t *testing.T) {
+	var cur, peak atomic.Int64
+	addr := serve(t, func(rc *fasthttp.RequestCtx) {
+		n := cur.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(200 * time.Microsecond)
+		cur.Add(-1)
+		rc.SetBodyString("ok")
+	})
+	tr := New(Config{Addr: addr, MaxConns: 2, MaxConnWait: 5 * time.Second})
+	defer tr.Close()
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 40; i++ {
+				if resp, err := get(t, tr, "/"); err != nil || string(resp.Body()) != "ok" {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Fatalf("%d of 640 requests failed", failed.Load())
+	}
+	if peak.Load() > 2 {
+		t.Fatalf("%d requests reached the upstream at once with max_conns 2", peak.Load())
+	}
+	if tr.inUse.Load() != 0 || tr.waiters.Load() != 0 {
+		t.Fatalf("tokens leaked: in use %d, waiters %d", tr.inUse.Load(), tr.waiters.Load())
+	}
 }
 
 func TestDialErrorAndTimeout(t *testing.T) {
