@@ -156,18 +156,30 @@ func appendRequestID(dst []byte) []byte {
 	a, b := rand.Uint64(), rand.Uint64()
 	a = (a &^ (0xf << 12)) | (4 << 12)   // version 4
 	b = (b &^ (0x3 << 62)) | (0x2 << 62) // variant 10
-	var raw [16]byte
-	for i := 0; i < 8; i++ {
-		raw[i] = byte(a >> (56 - 8*i))
-		raw[8+i] = byte(b >> (56 - 8*i))
+	var t [36]byte
+	putHex(t[0:8], a>>32, 4)
+	t[8] = '-'
+	putHex(t[9:13], a>>16, 2)
+	t[13] = '-'
+	putHex(t[14:18], a, 2)
+	t[18] = '-'
+	putHex(t[19:23], b>>48, 2)
+	t[23] = '-'
+	putHex(t[24:36], b, 6)
+	return append(dst, t[:]...)
+}
+
+// putHex writes the low n bytes of x, big-endian, as 2n lower-case hex
+// digits into dst (no bounds checks in the loop, no appends: this runs for
+// every request that brings no ID or trace context).
+func putHex(dst []byte, x uint64, n int) {
+	_ = dst[2*n-1]
+	for i := n - 1; i >= 0; i-- {
+		c := byte(x)
+		dst[2*i] = hexDigits[c>>4]
+		dst[2*i+1] = hexDigits[c&0xf]
+		x >>= 8
 	}
-	for i, x := range raw {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			dst = append(dst, '-')
-		}
-		dst = append(dst, hexDigits[x>>4], hexDigits[x&0xf])
-	}
-	return dst
 }
 
 // validRequestID accepts a client X-Request-Id only if it is short and made
@@ -218,20 +230,14 @@ func validTraceparent(v []byte) bool {
 
 // appendTraceparent starts a new trace: version 00, random ids, sampled.
 func appendTraceparent(dst []byte) []byte {
-	dst = append(dst, "00-"...)
-	for i := 0; i < 2; i++ {
-		dst = appendHex64(dst, rand.Uint64()|1)
-	}
-	dst = append(dst, '-')
-	dst = appendHex64(dst, rand.Uint64()|1)
-	return append(dst, "-01"...)
-}
-
-func appendHex64(dst []byte, x uint64) []byte {
-	for i := 60; i >= 0; i -= 4 {
-		dst = append(dst, hexDigits[(x>>uint(i))&0xf])
-	}
-	return dst
+	var t [55]byte
+	copy(t[:], "00-")
+	putHex(t[3:19], rand.Uint64()|1, 8) // |1: never all zero
+	putHex(t[19:35], rand.Uint64(), 8)
+	t[35] = '-'
+	putHex(t[36:52], rand.Uint64()|1, 8)
+	copy(t[52:], "-01")
+	return append(dst, t[:]...)
 }
 
 // appendEscapedPath percent-encodes p for the request line: everything but

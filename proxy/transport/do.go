@@ -29,10 +29,12 @@ const deadlineSlack = 20 * time.Millisecond
 // the stream was abandoned. deadline bounds connecting, writing and reading
 // the whole response.
 //
-// A request that fails on a reused keep-alive connection before any byte
-// of the response arrived (the upstream closed it while idle) is retried
-// once on a new connection when it is safe to: an idempotent method and a
-// body that is not a stream.
+// A reused keep-alive connection found closed or holding unsolicited bytes
+// before the request went out (errStale) is replaced by a new one, whatever
+// the method: nothing was sent. One that fails after the request was sent
+// but before any byte of the response arrived (the upstream closed it as
+// the request crossed) is retried once on a new connection when it is safe
+// to: an idempotent method and a body that is not a stream.
 func (t *Transport) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
 	t.inflight.Add(1)
 	defer t.inflight.Add(-1)
