@@ -172,6 +172,7 @@ func (c *Conn) Flush() error {
 	c.hold = false
 	if c.check {
 		c.check = false
+		c.applyRead() // a deadline left from an earlier use may have passed
 		if !c.quiet() {
 			c.unsent = true
 			c.drop()

@@ -389,3 +389,28 @@ func TestReadErrorsAreReported(t *testing.T) {
 		t.Fatalf("unexpected error %v", err)
 	}
 }
+
+// TestCheckAfterIdleDeadline: a pooled connection whose deadline from an
+// earlier request has passed is checked under the new deadline, not
+// declared dead by the old one.
+func TestCheckAfterIdleDeadline(t *testing.T) {
+	c, srv := pair(t, 0)
+	got := answerer(srv)
+	_ = c.SetDeadline(time.Now().Add(10 * time.Millisecond))
+	c.applyRead()
+	c.applyWrite()
+	time.Sleep(30 * time.Millisecond) // the old deadline passes while idle
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.CheckBeforeSend()
+	if err := c.Flush(); err != nil {
+		t.Fatalf("a quiet connection failed its check: %v", err)
+	}
+	if _, err := io.WriteString(c, "again\n"); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(c).ReadString('\n'); err != nil || line != "re:again\n" {
+		t.Fatalf("got %q, %v", line, err)
+	}
+	_ = c.Abort()
+	<-got
+}
