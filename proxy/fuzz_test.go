@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/internal/httpsyntax"
 )
 
 // FuzzServeConn feeds arbitrary bytes to the gateway as a client
@@ -80,7 +81,7 @@ func FuzzEscapedPath(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
-		enc := string(appendEscapedPath(nil, []byte(p)))
+		enc := string(httpsyntax.AppendEscapedPath(nil, []byte(p)))
 		if bytes.ContainsAny([]byte(enc), " ?#\r\n\x00") {
 			t.Fatalf("unsafe byte left in %q", enc)
 		}

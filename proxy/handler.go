@@ -11,6 +11,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"github.com/weirgw/weir/internal/fusedio"
+	"github.com/weirgw/weir/internal/httpsyntax"
 	"github.com/weirgw/weir/pool"
 	"github.com/weirgw/weir/proxy/router"
 	"github.com/weirgw/weir/proxy/transport"
@@ -93,7 +94,7 @@ func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.Re
 	// upstream: fasthttp's normalized path (percent-decoded, dot segments
 	// and duplicate slashes removed).
 	path := req.URI().Path()
-	if !validPath(path) {
+	if !httpsyntax.ValidPath(path) {
 		s.fail(c, nil, fasthttp.StatusBadRequest, "invalid request path")
 		s.finish(c, nil, 0, st)
 		return
@@ -256,7 +257,7 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 	// The upstream request line: the normalized path, re-encoded, plus
 	// the client's query string.
 	uri := req.URI()
-	st.buf = appendEscapedPath(st.buf[:0], c.UpstreamPath())
+	st.buf = httpsyntax.AppendEscapedPath(st.buf[:0], c.UpstreamPath())
 	// The raw query string travels as the client wrote it (re-encoding
 	// could change its meaning for the upstream). A plugin that edits
 	// QueryArgs writes them back with URI().SetQueryStringBytes.
@@ -432,21 +433,6 @@ func (s *Server) finish(c *sdk.Ctx, r *route, upstream time.Duration, st *reqSta
 // fail writes a gateway error; r may be nil before routing.
 func (s *Server) fail(c *sdk.Ctx, r *route, status int, msg string) {
 	c.Fail(status, msg)
-}
-
-// validPath refuses control bytes (NUL, CR, LF...) and backslashes in the
-// decoded path: no upstream interprets them the same way, so they are a
-// tool for desynchronising the gateway's view from the upstream's.
-func validPath(p []byte) bool {
-	if len(p) == 0 || p[0] != '/' {
-		return false
-	}
-	for _, c := range p {
-		if c < 0x20 || c == 0x7f || c == '\\' {
-			return false
-		}
-	}
-	return true
 }
 
 // stripUnderscoreTwins removes headers such as X_Consumer_Name: many

@@ -1,24 +1,13 @@
 // Package httpsyntax holds the few HTTP syntax checks every part of Weir
 // needs (config validation, the router, plugins, the Lua and WASM host
-// APIs), so there is one definition of a token and of a safe field value.
+// APIs), so there is one definition of a token, of a safe field value and
+// of a request path the gateway accepts and sends upstream.
 package httpsyntax
 
+import "github.com/weirgw/weir/internal/charset"
+
 // tchar is RFC 9110 §5.6.2: the characters of a token.
-var tchar = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return
-}()
+var tchar = charset.AlnumAnd("!#$%&'*+-.^_`|~")
 
 // IsTchar reports whether c may appear in a token.
 func IsTchar(c byte) bool { return tchar[c] }

@@ -1,6 +1,6 @@
 package jwt
 
-import "github.com/weirgw/weir/plugins/internal/charset"
+import "github.com/weirgw/weir/internal/charset"
 
 // wellFormed is the shape check run before any parsing, in time linear in
 // len(tok) and without allocating: a compact JWS (RFC 7515 §7.1) is three

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weirgw/weir/plugins/internal/confval"
 	glua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/parse"
 )
@@ -38,36 +39,12 @@ type Config struct {
 	Source string `json:"source"`
 	// Timeout bounds one phase call (access, header_filter, body_filter or
 	// log). Default 50ms.
-	Timeout *Duration `json:"timeout"`
+	Timeout confval.Duration `json:"timeout"`
 	// Config is an object handed to the script as the global table `conf`.
 	Config json.RawMessage `json:"config"`
 	// PoolSize is how many prepared Lua states are kept. Default
 	// GOMAXPROCS*2.
 	PoolSize int `json:"pool_size"`
-}
-
-// Duration is a time.Duration written as a Go duration string ("50ms",
-// "1s"). A bare number is refused, as in the rest of the config: "5" could
-// mean seconds or milliseconds.
-type Duration time.Duration
-
-// UnmarshalJSON reads a duration string.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf(`timeout: must be a string such as "50ms", got %s`, b)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf(`timeout: invalid duration %q; use a number with a unit such as "50ms"`, s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalJSON writes the canonical string form.
-func (d Duration) MarshalJSON() ([]byte, error) {
-	return json.Marshal(time.Duration(d).String())
 }
 
 // settings is a validated Config.
@@ -88,9 +65,10 @@ func validate(cfg *Config) (*settings, error) {
 	case cfg.File == "" && cfg.Source == "":
 		return nil, errors.New("no script: set file (a path to a .lua file) or source (the script inline)")
 	}
-	if cfg.Timeout != nil {
-		s.timeout = time.Duration(*cfg.Timeout)
+	if err := cfg.Timeout.Check("timeout", defaultTimeout); err != nil {
+		return nil, err
 	}
+	s.timeout = cfg.Timeout.D()
 	if s.timeout <= 0 || s.timeout > maxTimeout {
 		return nil, fmt.Errorf("timeout must be > 0 and at most %s, got %s", maxTimeout, s.timeout)
 	}

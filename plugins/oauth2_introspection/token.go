@@ -1,6 +1,6 @@
 package oauth2introspection
 
-import "github.com/weirgw/weir/plugins/internal/charset"
+import "github.com/weirgw/weir/internal/charset"
 
 // b64token reports whether tok matches RFC 6750 §2.1's
 // b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".

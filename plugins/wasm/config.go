@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/weirgw/weir/plugins/internal/confval"
 )
 
 // minInitTimeout bounds the guest's start-up callbacks (_initialize,
@@ -50,34 +52,10 @@ type Config struct {
 	// Default 64.
 	MemoryLimitMB *int `json:"memory_limit_mb"`
 	// Timeout bounds one guest callback. Default 20ms.
-	Timeout *Duration `json:"timeout"`
+	Timeout confval.Duration `json:"timeout"`
 	// PoolSize is how many module instances serve requests (each one runs
 	// one callback at a time). Default GOMAXPROCS.
 	PoolSize int `json:"pool_size"`
-}
-
-// Duration is a time.Duration written as a Go duration string ("20ms",
-// "1s"). A bare number is refused, as in the rest of the config: "5"
-// could mean seconds or milliseconds.
-type Duration time.Duration
-
-// UnmarshalJSON reads a duration string.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf(`timeout: must be a string such as "20ms", got %s`, b)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf(`timeout: invalid duration %q; use a number with a unit such as "20ms"`, s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalJSON writes the canonical string form.
-func (d Duration) MarshalJSON() ([]byte, error) {
-	return json.Marshal(time.Duration(d).String())
 }
 
 // settings is a validated Config.
@@ -99,9 +77,10 @@ func validate(cfg *Config) (*settings, error) {
 	if cfg.Module == "" {
 		return nil, errors.New("module is required: set it to the path of a Proxy-Wasm .wasm file")
 	}
-	if cfg.Timeout != nil {
-		s.timeout = time.Duration(*cfg.Timeout)
+	if err := cfg.Timeout.Check("timeout", defaultTimeout); err != nil {
+		return nil, err
 	}
+	s.timeout = cfg.Timeout.D()
 	if s.timeout <= 0 || s.timeout > maxTimeout {
 		return nil, fmt.Errorf("timeout must be > 0 and at most %s, got %s", maxTimeout, s.timeout)
 	}

@@ -327,7 +327,7 @@ func (in *instance) setPath(value []byte) status {
 	raw, query, hasQuery := bytes.Cut(value, []byte{'?'})
 	dec, ok := appendUnescapedPath(in.pathBuf[:0], raw)
 	in.pathBuf = dec
-	if !ok || !validPath(dec) {
+	if !ok || !httpsyntax.ValidPath(dec) {
 		return statusBadArgument
 	}
 	if bytes.IndexByte(query, '#') >= 0 || !httpsyntax.ValidFieldValueBytes(query) {
@@ -352,7 +352,7 @@ func (in *instance) pathValue() []byte {
 	if in.rs != nil && in.rs.pathSet {
 		return in.rs.path
 	}
-	b := appendEscapedPath(in.pseudo[pseudoPath][:0], in.c.Path())
+	b := httpsyntax.AppendEscapedPath(in.pseudo[pseudoPath][:0], in.c.Path())
 	if q := in.c.Request().URI().QueryString(); len(q) > 0 {
 		b = append(append(b, '?'), q...)
 	}
@@ -378,51 +378,6 @@ func isHost(k []byte) bool { return len(k) == 4 && httpsyntax.EqualFoldLower(k, 
 func isFraming(k []byte) bool {
 	return (len(k) == 14 && httpsyntax.EqualFoldLower(k, "content-length")) || (len(k) == 17 && httpsyntax.EqualFoldLower(k, "transfer-encoding"))
 }
-
-// validPath refuses what the proxy refuses in a request path: it must
-// start with "/" and hold no control bytes or backslashes.
-func validPath(p []byte) bool {
-	if len(p) == 0 || p[0] != '/' {
-		return false
-	}
-	for _, c := range p {
-		if c < 0x20 || c == 0x7f || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
-
-const hexUpper = "0123456789ABCDEF"
-
-// appendEscapedPath percent-encodes p as the proxy does when it forwards
-// (RFC 3986 §3.3: pchar and "/" stay as they are).
-func appendEscapedPath(dst, p []byte) []byte {
-	for _, c := range p {
-		if pathSafe[c] {
-			dst = append(dst, c)
-		} else {
-			dst = append(dst, '%', hexUpper[c>>4], hexUpper[c&0xf])
-		}
-	}
-	return dst
-}
-
-var pathSafe = func() (t [256]bool) {
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for _, c := range "-._~!$&'()*+,;=:@/" {
-		t[c] = true
-	}
-	return
-}()
 
 // appendUnescapedPath decodes %XX escapes; a malformed escape fails.
 func appendUnescapedPath(dst, p []byte) ([]byte, bool) {

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"strings"
 	"testing"
+
+	"github.com/weirgw/weir/internal/httpsyntax"
 )
 
 // pairsBytes builds a serialized map by hand, so that tests can also
@@ -112,13 +114,13 @@ func TestMemoryMin(t *testing.T) {
 
 func TestPathEscaping(t *testing.T) {
 	for _, p := range []string{"/", "/a b", "/ü/%/?#", "/x\x7f"} {
-		esc := appendEscapedPath(nil, []byte(p))
+		esc := httpsyntax.AppendEscapedPath(nil, []byte(p))
 		dec, ok := appendUnescapedPath(nil, esc)
 		if !ok || string(dec) != p {
 			t.Errorf("%q: escaped %q, decoded back to %q (%v)", p, esc, dec, ok)
 		}
 	}
-	if got := string(appendEscapedPath(nil, []byte("/a b/c:d@e"))); got != "/a%20b/c:d@e" {
+	if got := string(httpsyntax.AppendEscapedPath(nil, []byte("/a b/c:d@e"))); got != "/a%20b/c:d@e" {
 		t.Errorf("escaped = %q", got)
 	}
 }

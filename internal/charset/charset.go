@@ -1,5 +1,5 @@
 // Package charset builds the byte-class tables that the plugins' scanners
-// index once per byte of client input (token syntax, header names): a
+// index once per byte of client input (tokens, header names, paths): a
 // table lookup is a single load, with no branches on the byte's value.
 package charset
 
