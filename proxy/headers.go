@@ -62,12 +62,6 @@ const (
 	hasTwin                           // an underscore twin of a protected field
 )
 
-func scanHeaders(seq iter.Seq2[[]byte, []byte]) hdrFlags {
-	var sc fieldScan
-	sc.scan(seq)
-	return sc.flags
-}
-
 // fieldScan is one pass over a header block: the flags header hygiene acts
 // on, and the fields the proxy reads on every request, so none of them
 // costs a Peek (which copies and normalizes the name, then searches the
@@ -239,39 +233,6 @@ func appendTraceparent(dst []byte) []byte {
 	copy(t[52:], "-01")
 	return append(dst, t[:]...)
 }
-
-// appendEscapedPath percent-encodes p for the request line: everything but
-// RFC 3986 pchar and '/'. p is the normalized (decoded) path, so a client's
-// "%2F" reaches the upstream as "/": the upstream sees exactly the path the
-// router and the plugins decided on.
-func appendEscapedPath(dst, p []byte) []byte {
-	for _, c := range p {
-		if pathSafe[c] {
-			dst = append(dst, c)
-		} else {
-			dst = append(dst, '%', hexUpper[c>>4], hexUpper[c&0xf])
-		}
-	}
-	return dst
-}
-
-const hexUpper = "0123456789ABCDEF"
-
-var pathSafe = func() (t [256]bool) {
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for _, c := range "-._~!$&'()*+,;=:@/" {
-		t[c] = true
-	}
-	return
-}()
 
 // appendClientIP appends the peer IP of rc.
 func appendClientIP(dst []byte, rc *fasthttp.RequestCtx) []byte {

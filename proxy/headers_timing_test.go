@@ -38,8 +38,9 @@ func BenchmarkHeaderHygiene(b *testing.B) {
 	})
 	b.Run("impl=scan", func(b *testing.B) {
 		b.ReportAllocs()
+		var sc fieldScan
 		for i := 0; i < b.N; i++ {
-			if f := scanHeaders(h.All()); f != 0 {
+			if sc.scan(h.All()); sc.flags != 0 {
 				for _, k := range protectedRequestHeaders {
 					h.Del(k)
 				}
@@ -59,8 +60,32 @@ func TestScanHeadersFindsEveryKind(t *testing.T) {
 		var h fasthttp.RequestHeader
 		h.DisableNormalizing()
 		h.Set(name, "v")
-		if got := scanHeaders(h.All()); got != want {
-			t.Errorf("%s: flags %b, want %b", name, got, want)
+		var sc fieldScan
+		if sc.scan(h.All()); sc.flags != want {
+			t.Errorf("%s: flags %b, want %b", name, sc.flags, want)
 		}
+	}
+}
+
+func TestFieldScanCapturesValues(t *testing.T) {
+	var h fasthttp.RequestHeader
+	h.DisableNormalizing()
+	h.Add("x-request-id", "id-1")
+	h.Add("X-Forwarded-For", "10.0.0.1")
+	h.Add("X-Forwarded-For", "10.0.0.2") // the first wins, as with Peek
+	h.Add("TRACEPARENT", "tp")
+	h.Add("Date", "d")
+	h.Add("Connection", "x")
+	var sc fieldScan
+	sc.scan(h.All())
+	if string(sc.requestID) != "id-1" || string(sc.xff) != "10.0.0.1" || string(sc.trace) != "tp" ||
+		!sc.dated || sc.flags != hasHopByHop {
+		t.Fatalf("scan = %+v", sc)
+	}
+	// A second scan starts afresh.
+	var h2 fasthttp.RequestHeader
+	sc.scan(h2.All())
+	if sc.requestID != nil || sc.xff != nil || sc.trace != nil || sc.dated || sc.flags != 0 {
+		t.Fatalf("stale values after a rescan: %+v", sc)
 	}
 }

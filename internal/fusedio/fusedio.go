@@ -123,18 +123,12 @@ func (c *Conn) Reset(nc net.Conn, slack time.Duration) {
 	}
 }
 
-// Raw reports whether holding and checking are available.
-func (c *Conn) Raw() bool { return c.raw != nil }
-
 // Hold keeps the following writes for the next Read.
 func (c *Conn) Hold() {
 	if c.raw != nil {
 		c.hold = true
 	}
 }
-
-// Holding reports whether writes are being held.
-func (c *Conn) Holding() bool { return c.hold }
 
 // CheckBeforeSend: before the next bytes go out, make sure the peer has
 // said nothing (a pooled connection being reused).

@@ -39,7 +39,7 @@ func pair(t *testing.T, slack time.Duration) (*Conn, net.Conn) {
 	}
 	c := New(nc, slack)
 	t.Cleanup(func() { _ = c.Abort(); _ = srv.Close() })
-	if !c.Raw() {
+	if c.raw == nil {
 		t.Fatal("a TCP connection should have a raw descriptor")
 	}
 	return c, srv
@@ -79,7 +79,7 @@ func TestHeldWriteSentByRead(t *testing.T) {
 		if _, err := io.WriteString(c, msg); err != nil {
 			t.Fatal(err)
 		}
-		if !c.Holding() || c.holding() == false {
+		if !c.hold || !c.holding() {
 			t.Fatal("the write should be held")
 		}
 		line, err := br.ReadString('\n')
@@ -169,7 +169,7 @@ func TestLargeWritesGoThrough(t *testing.T) {
 	if _, err := c.Write(big); err != nil { // past MaxHeld: both go out now
 		t.Fatal(err)
 	}
-	if c.Holding() || c.holding() {
+	if c.hold || c.holding() {
 		t.Fatal("holding should have ended")
 	}
 	br := bufio.NewReaderSize(c, 64<<10)
@@ -287,11 +287,20 @@ func TestLazyDeadlines(t *testing.T) {
 		}
 		c.applyRead()
 	}
-	// Nothing is handed to the runtime until an operation may block.
-	_ = c.SetWriteDeadline(time.Now().Add(-time.Second)) // already past
+	// Nothing is handed to the runtime until an operation may block: a
+	// held write leaves the deadline recorded, the write that goes out
+	// applies it (already past here, so it times out).
+	wSet := c.wSet
+	_ = c.SetWriteDeadline(time.Now().Add(-time.Second))
 	c.Hold()
 	if _, err := c.Write([]byte("held\n")); err != nil {
-		t.Fatalf("a held write does not block: %v", err)
+		t.Fatalf("a held write does not touch the socket: %v", err)
+	}
+	if !c.wLazy || !c.wSet.Equal(wSet) {
+		t.Fatal("the write deadline was applied by a held write")
+	}
+	if err := c.Flush(); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("flush under a past deadline: %v, want a deadline error", err)
 	}
 	_ = c.Abort()
 }
@@ -337,7 +346,7 @@ func TestListenerWrapsAndWorksWithoutRaw(t *testing.T) {
 		t.Fatal(err)
 	}
 	fc, ok := ac.(*Conn)
-	if !ok || !fc.Raw() {
+	if !ok || fc.raw == nil {
 		t.Fatalf("accepted %T, want a raw *Conn", ac)
 	}
 	if err := fc.SetKeepAlive(true); err != nil {
@@ -361,7 +370,7 @@ func TestListenerWrapsAndWorksWithoutRaw(t *testing.T) {
 	pc := New(a, 0)
 	pc.Hold()
 	pc.CheckBeforeSend()
-	if pc.Raw() || pc.Holding() {
+	if pc.raw != nil || pc.hold {
 		t.Fatal("a pipe has no raw descriptor")
 	}
 	go func() { _, _ = io.WriteString(pc, "x") }()
