@@ -59,23 +59,10 @@ func (s *Server) handle(rc *fasthttp.RequestCtx) {
 	st.dated = false
 	c := sdk.AcquireCtx(rc)
 	s.serve(snap, st, c, rc)
-	holdAnswer(rc)
+	fusedio.HoldAnswer(rc)
 	sdk.ReleaseCtx(c)
 	s.statePool.Put(st)
 	snap.refs.Add(-1)
-}
-
-// holdAnswer lets a keep-alive answer whose body is in memory wait for the
-// read of the next request, which sends it (package fusedio). A streamed
-// body is written as it arrives, and a closing connection has no next read.
-func holdAnswer(rc *fasthttp.RequestCtx) {
-	if rc.Response.IsBodyStream() || rc.Response.ConnectionClose() ||
-		!rc.Request.Header.IsHTTP11() || rc.Request.Header.ConnectionClose() {
-		return
-	}
-	if fc, ok := rc.Conn().(*fusedio.Conn); ok {
-		fc.Hold()
-	}
 }
 
 func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.RequestCtx) {

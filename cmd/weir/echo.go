@@ -3,7 +3,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -21,7 +20,7 @@ func cmdEcho(args []string) int {
 	if *name == "" {
 		*name = *listen
 	}
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := echo.Listen(*listen)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "weir echo: listen on %s: %v\n", *listen, err)
 		return 1

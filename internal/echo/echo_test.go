@@ -1,9 +1,14 @@
 package echo
 
 import (
+	"bufio"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -38,5 +43,39 @@ func TestHandler(t *testing.T) {
 	}
 	if n, _ := copyCount(strings.NewReader(strings.Repeat("a", 70000))); n != 70000 {
 		t.Fatalf("copyCount %d", n)
+	}
+}
+
+// TestListenHoldsAnswers: served on Listen, keep-alive answers are held
+// and sent by the next read; each still arrives in full before the client
+// sends again, and a Connection: close answer is sent before the close.
+func TestListenHoldsAnswers(t *testing.T) {
+	ln, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := Server("held")
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Shutdown()
+
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	for i, conn := range []string{"keep-alive", "keep-alive", "close"} {
+		fmt.Fprintf(c, "GET /static HTTP/1.1\r\nHost: x\r\nConnection: %s\r\n\r\n", conn)
+		var resp fasthttp.Response
+		if err := resp.Read(br); err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		if resp.StatusCode() != 200 || len(resp.Body()) != 64 || string(resp.Header.Peek("X-Echo-Server")) != "held" {
+			t.Fatalf("answer %d: %d %q", i, resp.StatusCode(), resp.Body())
+		}
+	}
+	if n, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("after Connection: close: %v %v, want EOF", n, err)
 	}
 }
