@@ -49,6 +49,12 @@ type openRun struct {
 	CPUus     float64    `json:"cpu_us_per_req"`
 	BackendUs float64    `json:"backend_cpu_us_per_req"`
 	RedisUs   float64    `json:"redis_cpu_us_per_req,omitempty"`
+	// LoadBusy and ProxyBusy are the busy fractions of the load CPUs
+	// (generator, backend, Redis) and of the proxy CPUs during the run;
+	// 0 when unpinned or unknown. A load side near 1 means the latency
+	// measured the rig's own queue as much as the contender.
+	LoadBusy  float64 `json:"load_cpu_busy,omitempty"`
+	ProxyBusy float64 `json:"proxy_cpu_busy,omitempty"`
 }
 
 type accuracyRun struct {
@@ -81,6 +87,8 @@ type bench struct {
 	prog    *progress
 	notes   []string
 	started time.Time
+	// The pinned CPUs, to tell how busy each side was during a run.
+	loadCPUs, proxyCPUs []int
 }
 
 type rateBasis struct {
@@ -166,6 +174,13 @@ func runBench(o options, stdout io.Writer) int {
 		r.skip("pinning", "taskset not found (apt-get install -y util-linux): processes run unpinned")
 	default:
 		r.pin.taskset = r.tools["taskset"]
+		var errL, errP error
+		b.loadCPUs, errL = parseCPUList(o.loadCPUs)
+		b.proxyCPUs, errP = parseCPUList(o.proxyCPUs)
+		if err := errors.Join(errL, errP); err != nil {
+			logf("%v", err)
+			return 2
+		}
 	}
 	if o.proxyCPUs == o.loadCPUs {
 		b.notes = append(b.notes, "one CPU only: proxy, backend and load generator share it")
@@ -581,11 +596,16 @@ func (b *bench) openRun(c *cell, path string, rate float64) (openRun, error) {
 	if c.c.redis != nil {
 		red0, errr0 = treeCPU([]int{c.c.redis.pid()})
 	}
+	stat0, errs0 := cpuSnapshot()
 	lr, err := b.child(loadSpec{Targets: c.c.targets, Path: path, Headers: c.c.headers, Rate: rate, Duration: b.dur, Conns: b.r.opts.conns, Grace: time.Second})
 	if err != nil {
 		return openRun{}, err
 	}
 	res := openRun{Rate: rate, Result: lr}
+	if stat1, err := cpuSnapshot(); err == nil && errs0 == nil && len(b.loadCPUs) > 0 {
+		res.LoadBusy = max(busyBetween(stat0, stat1, b.loadCPUs), 0)
+		res.ProxyBusy = max(busyBetween(stat0, stat1, b.proxyCPUs), 0)
+	}
 	n := float64(lr.Completed)
 	if n > 0 {
 		if cpu1, err := treeCPU(pids); err == nil && err0 == nil {
@@ -659,37 +679,6 @@ func pidsOf(ps []*proc) []int {
 	return out
 }
 
-// cpuBusy is the fraction of all CPUs' time spent busy over d, from
-// /proc/stat; 0 when it cannot be read.
-func cpuBusy(d time.Duration) float64 {
-	read := func() (busy, total float64, ok bool) {
-		b, err := os.ReadFile("/proc/stat")
-		if err != nil {
-			return 0, 0, false
-		}
-		line := strings.SplitN(string(b), "\n", 2)[0]
-		f := strings.Fields(line)
-		if len(f) < 5 || f[0] != "cpu" {
-			return 0, 0, false
-		}
-		for i, s := range f[1:] {
-			v, _ := strconv.ParseFloat(s, 64)
-			total += v
-			if i != 3 && i != 4 { // idle, iowait
-				busy += v
-			}
-		}
-		return busy, total, true
-	}
-	b0, t0, ok0 := read()
-	time.Sleep(d)
-	b1, t1, ok1 := read()
-	if !ok0 || !ok1 || t1 <= t0 {
-		return 0
-	}
-	return (b1 - b0) / (t1 - t0)
-}
-
 // foreignAccounting measures how much CPU processes other than the
 // harness's used during a run: all busy CPU time from /proc/stat, less the
 // harness's own (with its waited-for children: wrk and the generators) and
@@ -731,32 +720,6 @@ func (a foreignAccounting) foreignCPUs(procs []*proc, clk int64) (float64, bool)
 		foreign = 0
 	}
 	return foreign / float64(clk) / secs, true
-}
-
-// systemBusyTicks is the non-idle time of all CPUs from /proc/stat, in
-// clock ticks.
-func systemBusyTicks() (float64, bool) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, false
-	}
-	f := strings.Fields(strings.SplitN(string(b), "\n", 2)[0])
-	if len(f) < 5 || f[0] != "cpu" {
-		return 0, false
-	}
-	var busy float64
-	for i, s := range f[1:] {
-		v, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			return 0, false
-		}
-		// Fields: user nice system idle iowait irq softirq steal guest
-		// guest_nice; guest time is already counted in user.
-		if i != 3 && i != 4 && i < 8 {
-			busy += v
-		}
-	}
-	return busy, true
 }
 
 // selfTicks is the harness's utime+stime+cutime+cstime (man 5 proc,

@@ -75,6 +75,10 @@ type cellReport struct {
 	Problems  []string      `json:"problems,omitempty"`
 }
 
+// loadBusyLimit: above this busy fraction of the load CPUs, a
+// constant-rate run measures the rig's own queue as much as the contender.
+const loadBusyLimit = 0.85
+
 type loadReport struct {
 	LoadPct     int       `json:"load_pct"`
 	Rate        float64   `json:"rate"`
@@ -88,6 +92,8 @@ type loadReport struct {
 	CPUus       float64   `json:"cpu_us_per_req"`
 	BackendUs   float64   `json:"backend_cpu_us_per_req"`
 	RedisUs     float64   `json:"redis_cpu_us_per_req,omitempty"`
+	LoadBusy    float64   `json:"load_cpu_busy,omitempty"`
+	ProxyBusy   float64   `json:"proxy_cpu_busy,omitempty"`
 	Errors      int64     `json:"errors"`
 	Non2xx      int64     `json:"non_2xx"`
 	Unsent      int64     `json:"unsent"`
@@ -167,7 +173,7 @@ func (b *bench) report() *report {
 				continue
 			}
 			lr := loadReport{LoadPct: l, Rounds: runs}
-			var rate, ach, p50, p90, p99, p999, mx, lag, cu, bu, ru []float64
+			var rate, ach, p50, p90, p99, p999, mx, lag, cu, bu, ru, lb, pb []float64
 			for _, r := range runs {
 				rate = append(rate, r.Rate)
 				ach = append(ach, r.Result.RPS)
@@ -180,6 +186,8 @@ func (b *bench) report() *report {
 				cu = append(cu, r.CPUus)
 				bu = append(bu, r.BackendUs)
 				ru = append(ru, r.RedisUs)
+				lb = append(lb, r.LoadBusy)
+				pb = append(pb, r.ProxyBusy)
 				lr.Errors += r.Result.Errors
 				lr.Non2xx += r.Result.Non2xx
 				lr.Unsent += r.Result.Unsent
@@ -187,6 +195,7 @@ func (b *bench) report() *report {
 			lr.Rate, lr.AchievedRPS = median(rate), median(ach)
 			lr.P50ms, lr.P90ms, lr.P99ms, lr.P999ms, lr.MaxMs = median(p50), median(p90), median(p99), median(p999), median(mx)
 			lr.SendLagP99, lr.CPUus, lr.BackendUs, lr.RedisUs = median(lag), median(cu), median(bu), median(ru)
+			lr.LoadBusy, lr.ProxyBusy = median(lb), median(pb)
 			cr.Latency = append(cr.Latency, lr)
 			if l == cr.RefLoad {
 				cr.CPUus = lr.CPUus
@@ -196,6 +205,9 @@ func (b *bench) report() *report {
 			}
 			if lr.SendLagP99 > 1 {
 				cr.Problems = append(cr.Problems, fmt.Sprintf("%d%% load: the generator sent late (p99 %.2f ms): latency includes its own queueing", l, lr.SendLagP99))
+			}
+			if lr.LoadBusy > loadBusyLimit {
+				cr.Problems = append(cr.Problems, fmt.Sprintf("%d%% load: the load CPUs (generator, backend) were %.0f%% busy: latency includes their queueing, not only the contender's", l, lr.LoadBusy*100))
 			}
 		}
 		for _, m := range c.max {
@@ -243,10 +255,19 @@ func (b *bench) report() *report {
 
 // rigLimitNotes says at which loads the load side itself (generator and
 // backend on the load CPUs) could not keep the schedule without any proxy
-// in the way: there the latencies measure the rig more than the proxies.
+// in the way, or was near saturation behind nginx, the reference: there
+// the latencies measure the rig more than the proxies.
 func rigLimitNotes(results []cellReport) []string {
 	var out []string
 	for _, r := range results {
+		if r.Kind == "nginx" {
+			for _, l := range r.Latency {
+				if l.LoadBusy > loadBusyLimit {
+					out = append(out, fmt.Sprintf("at %d%% load (%s rps, %s bodies) the load CPUs were %.0f%% busy behind nginx (generator and backend; a proxy in between costs them more per request than direct, where the two batch): every proxy's latency at that load includes the rig's own queueing",
+						l.LoadPct, fmtInt(l.Rate), r.Body, l.LoadBusy*100))
+				}
+			}
+		}
 		if r.Kind != "direct" {
 			continue
 		}
@@ -420,6 +441,24 @@ func printReport(w io.Writer, rep *report) {
 				for _, x := range r.Latency {
 					if x.LoadPct == l {
 						cellText = fmt.Sprintf("%s / %s", fmtMs(x.P99ms), fmtMs(x.P999ms))
+					}
+				}
+				fmt.Fprintf(w, " %17s", cellText)
+			}
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "\nCPU busy %%, load CPUs / proxy CPUs, at constant load\n%-22s %-5s", "contender", "body")
+		for _, l := range loads {
+			fmt.Fprintf(w, " %17s", fmt.Sprintf("%d%%", l))
+		}
+		fmt.Fprintln(w)
+		for _, r := range rep.Results {
+			fmt.Fprintf(w, "%-22s %-5s", r.Contender, r.Body)
+			for _, l := range loads {
+				cellText := "-"
+				for _, x := range r.Latency {
+					if x.LoadPct == l && x.LoadBusy > 0 {
+						cellText = fmt.Sprintf("%.0f / %.0f", x.LoadBusy*100, x.ProxyBusy*100)
 					}
 				}
 				fmt.Fprintf(w, " %17s", cellText)

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +40,10 @@ func fakeBench() *bench {
 		mk("weir", "weir", []float64{21000, 23000}, map[int][]float64{25: {0.5, 0.5}, 50: {0.6, 0.8}}, 16,
 			&scenarioTargets{RPSRatio: 1, CPURatio: 1, AddedP99ms: 0.4}),
 	}
+	// The load CPUs were near saturation during weir's 50 % runs.
+	for i, busy := range []float64{0.9, 0.94} {
+		b.cells[2].lat[50][i].LoadBusy, b.cells[2].lat[50][i].ProxyBusy = busy, 0.65
+	}
 	b.cells[2].c.accuracy = &accuracySpec{Path: "/l", OfferedRPS: 1000, LimitRPS: 500, Burst: 50}
 	b.cells[2].acc = []accuracyRun{{Ratio: 0.98}, {Ratio: 1.02}, {Ratio: 1.0}}
 	return b
@@ -68,6 +74,12 @@ func TestReportMediansRatiosAndTargets(t *testing.T) {
 	if rep.Results[0].AddedP99 != nil {
 		t.Error("direct has an added latency over itself")
 	}
+	if len(w.Latency) != 2 || math.Abs(w.Latency[1].LoadBusy-0.92) > 1e-9 || w.Latency[1].ProxyBusy != 0.65 || w.Latency[0].LoadBusy != 0 {
+		t.Errorf("busy medians: %+v", w.Latency)
+	}
+	if !slices.Contains(w.Problems, "50% load: the load CPUs (generator, backend) were 92% busy: latency includes their queueing, not only the contender's") {
+		t.Errorf("no problem reported for the busy load CPUs: %q", w.Problems)
+	}
 	if w.Accuracy == nil || w.Accuracy.Ratio != 1.0 {
 		t.Errorf("accuracy %+v", w.Accuracy)
 	}
@@ -92,10 +104,12 @@ func TestReportMediansRatiosAndTargets(t *testing.T) {
 func TestRigLimitNotes(t *testing.T) {
 	results := []cellReport{
 		{Contender: "direct", Kind: "direct", Body: "64B", Latency: []loadReport{{LoadPct: 25, Rate: 5000, SendLagP99: 0.2}, {LoadPct: 75, Rate: 15000, SendLagP99: 4}}},
-		{Contender: "weir", Kind: "weir", Body: "64B", Latency: []loadReport{{LoadPct: 75, SendLagP99: 9}}},
+		{Contender: "weir", Kind: "weir", Body: "64B", Latency: []loadReport{{LoadPct: 75, SendLagP99: 9, LoadBusy: 0.99}}},
+		{Contender: "nginx", Kind: "nginx", Body: "64B", Latency: []loadReport{{LoadPct: 25, Rate: 5000, LoadBusy: 0.5}, {LoadPct: 50, Rate: 10000, LoadBusy: 0.91}}},
 	}
 	got := rigLimitNotes(results)
-	if len(got) != 1 || !strings.HasPrefix(got[0], "at 75% load (15,000 rps, 64B bodies) the load CPUs could not keep the schedule even with no proxy (direct: send lag p99 4.000 ms)") {
+	if len(got) != 2 || !strings.HasPrefix(got[0], "at 75% load (15,000 rps, 64B bodies) the load CPUs could not keep the schedule even with no proxy (direct: send lag p99 4.000 ms)") ||
+		!strings.HasPrefix(got[1], "at 50% load (10,000 rps, 64B bodies) the load CPUs were 91% busy behind nginx") {
 		t.Errorf("notes %q", got)
 	}
 }
@@ -110,6 +124,8 @@ func TestPrintReport(t *testing.T) {
 		"0.80    1.75      8.0",
 		"p99 / p99.9 ms at constant load",
 		"rate-limit accuracy weir: 1.000",
+		"CPU busy %, load CPUs / proxy CPUs, at constant load",
+		"weir                   64B                   -           92 / 65",
 		"MISSED weir 64B: p99 − direct's at 50% < 0.4 ms: 0.500",
 		"skipped:\n  haproxy: not installed (apt-get install -y haproxy)",
 	} {
