@@ -429,42 +429,15 @@ func printReport(w io.Writer, rep *report) {
 		}
 	}
 	if len(loads) > 1 {
-		fmt.Fprintf(w, "\np99 / p99.9 ms at constant load\n%-22s %-5s", "contender", "body")
-		for _, l := range loads {
-			fmt.Fprintf(w, " %17s", fmt.Sprintf("%d%%", l))
-		}
-		fmt.Fprintln(w)
-		for _, r := range rep.Results {
-			fmt.Fprintf(w, "%-22s %-5s", r.Contender, r.Body)
-			for _, l := range loads {
-				cellText := "-"
-				for _, x := range r.Latency {
-					if x.LoadPct == l {
-						cellText = fmt.Sprintf("%s / %s", fmtMs(x.P99ms), fmtMs(x.P999ms))
-					}
-				}
-				fmt.Fprintf(w, " %17s", cellText)
+		printLoadTable(w, "p99 / p99.9 ms at constant load", loads, rep.Results, func(x loadReport) string {
+			return fmt.Sprintf("%s / %s", fmtMs(x.P99ms), fmtMs(x.P999ms))
+		})
+		printLoadTable(w, "CPU busy %, load CPUs / proxy CPUs, at constant load", loads, rep.Results, func(x loadReport) string {
+			if x.LoadBusy == 0 {
+				return "-"
 			}
-			fmt.Fprintln(w)
-		}
-		fmt.Fprintf(w, "\nCPU busy %%, load CPUs / proxy CPUs, at constant load\n%-22s %-5s", "contender", "body")
-		for _, l := range loads {
-			fmt.Fprintf(w, " %17s", fmt.Sprintf("%d%%", l))
-		}
-		fmt.Fprintln(w)
-		for _, r := range rep.Results {
-			fmt.Fprintf(w, "%-22s %-5s", r.Contender, r.Body)
-			for _, l := range loads {
-				cellText := "-"
-				for _, x := range r.Latency {
-					if x.LoadPct == l && x.LoadBusy > 0 {
-						cellText = fmt.Sprintf("%.0f / %.0f", x.LoadBusy*100, x.ProxyBusy*100)
-					}
-				}
-				fmt.Fprintf(w, " %17s", cellText)
-			}
-			fmt.Fprintln(w)
-		}
+			return fmt.Sprintf("%.0f / %.0f", x.LoadBusy*100, x.ProxyBusy*100)
+		})
 	}
 	for _, r := range rep.Results {
 		if r.Accuracy != nil {
@@ -552,4 +525,27 @@ func fmtRatio(v *float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.2f", *v)
+}
+
+// printLoadTable prints one row per result and one column per load, each
+// cell from cell ("-" where a result has no run at that load).
+func printLoadTable(w io.Writer, title string, loads []int, results []cellReport, cell func(loadReport) string) {
+	fmt.Fprintf(w, "\n%s\n%-22s %-5s", title, "contender", "body")
+	for _, l := range loads {
+		fmt.Fprintf(w, " %17s", fmt.Sprintf("%d%%", l))
+	}
+	fmt.Fprintln(w)
+	for _, r := range results {
+		fmt.Fprintf(w, "%-22s %-5s", r.Contender, r.Body)
+		for _, l := range loads {
+			text := "-"
+			for _, x := range r.Latency {
+				if x.LoadPct == l {
+					text = cell(x)
+				}
+			}
+			fmt.Fprintf(w, " %17s", text)
+		}
+		fmt.Fprintln(w)
+	}
 }
