@@ -36,6 +36,23 @@ type reqState struct {
 	hdrBR  *bufio.Reader   // over hdrR, allocated once per pooled state
 	scan   fieldScan       // the request's (then the answer's) header fields
 	dated  bool            // the upstream's answer carries a Date
+	extra  []byte          // header lines the transport adds (setForwarding)
+}
+
+// setForwarding sets a field the gateway adds to every forwarded request.
+// When the request has none, the field goes into the raw lines the
+// transport writes after the header (transport.DoWithHeaders): no search
+// of the field list, no copy into it, nothing to serialize again on a
+// retry. When it has one, fasthttp's Set replaces it. A value that is not
+// the gateway's own (the client's Host) is checked for CR and LF, which
+// fasthttp's parser does not let into values but a plugin could; such a
+// value goes through Set, which sanitizes.
+func (st *reqState) setForwarding(h *fasthttp.RequestHeader, present bool, name, value []byte, foreign bool) {
+	if present || foreign && bytes.ContainsAny(value, "\r\n") {
+		h.SetCanonical(name, value)
+		return
+	}
+	st.extra = append(append(append(append(st.extra, name...), ": "...), value...), "\r\n"...)
 }
 
 // Names and values the proxy sets on every request, in canonical form
@@ -271,22 +288,24 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 
 	// X-Forwarded-*: append the peer to the chain (only a chain that came
 	// through a trusted proxy, when server.trusted_proxies is set), say how
-	// and to what host the client connected.
+	// and to what host the client connected. They, and a traceparent we
+	// start, are for the upstream only: plugins see the client's fields.
+	st.extra = st.extra[:0]
 	st.buf = st.buf[:0]
 	if len(prior) > 0 && s.peerTrusted(c) {
 		st.buf = append(append(st.buf, prior...), ", "...)
 	}
 	st.buf = appendClientIP(st.buf, rc)
-	req.Header.SetCanonical(hdrForwardedFor, st.buf)
+	st.setForwarding(&req.Header, sc.flags&hasXFF != 0, hdrForwardedFor, st.buf, false)
+	proto := valHTTP
 	if rc.IsTLS() {
-		req.Header.SetCanonical(hdrForwardedProto, valHTTPS)
-	} else {
-		req.Header.SetCanonical(hdrForwardedProto, valHTTP)
+		proto = valHTTPS
 	}
-	req.Header.SetCanonical(hdrForwardedHost, clientHost)
+	st.setForwarding(&req.Header, sc.flags&hasXFP != 0, hdrForwardedProto, proto, false)
+	st.setForwarding(&req.Header, sc.flags&hasXFH != 0, hdrForwardedHost, clientHost, true)
 	if !validTraceparent(trace) {
 		st.buf = appendTraceparent(st.buf[:0])
-		req.Header.SetCanonical(hdrTraceparent, st.buf)
+		st.setForwarding(&req.Header, sc.flags&hasTrace != 0, hdrTraceparent, st.buf, false)
 	}
 
 	hashKey := s.hashKey(c, svc, st)
@@ -313,7 +332,7 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 		t0 := c.Start.Add(time.Since(c.Start))
 		// services[].timeout bounds one try, until the whole response is
 		// read (SPEC.md); a retry gets its own.
-		err = t.Do(req, resp, t0.Add(svc.timeout))
+		err = t.DoWithHeaders(req, resp, st.extra, t0.Add(svc.timeout))
 		d := time.Since(t0)
 		waited += d
 		if err == nil {

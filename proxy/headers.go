@@ -60,6 +60,10 @@ const (
 	hasHopByHop  hdrFlags = 1 << iota // a hop-by-hop field or Connection
 	hasProtected                      // X-Consumer-Name / X-Consumer-Groups
 	hasTwin                           // an underscore twin of a protected field
+	hasXFF                            // X-Forwarded-For
+	hasXFP                            // X-Forwarded-Proto
+	hasXFH                            // X-Forwarded-Host
+	hasTrace                          // Traceparent
 )
 
 // fieldScan is one pass over a header block: the flags header hygiene acts
@@ -83,8 +87,11 @@ func (sc *fieldScan) scan(seq iter.Seq2[[]byte, []byte]) {
 			sc.dated = sc.dated || bytes.EqualFold(k, []byte("Date"))
 			continue
 		case 11:
-			if sc.trace == nil && bytes.EqualFold(k, []byte("Traceparent")) {
-				sc.trace = v[:len(v):len(v)]
+			if bytes.EqualFold(k, []byte("Traceparent")) {
+				if sc.flags&hasTrace == 0 {
+					sc.trace = v[:len(v):len(v)]
+				}
+				sc.flags |= hasTrace
 				continue
 			}
 		case 12:
@@ -94,9 +101,20 @@ func (sc *fieldScan) scan(seq iter.Seq2[[]byte, []byte]) {
 			}
 		case 15:
 			if bytes.EqualFold(k, []byte("X-Forwarded-For")) {
-				if sc.xff == nil {
+				if sc.flags&hasXFF == 0 {
 					sc.xff = v[:len(v):len(v)]
 				}
+				sc.flags |= hasXFF
+				continue
+			}
+		case 16:
+			if bytes.EqualFold(k, []byte("X-Forwarded-Host")) {
+				sc.flags |= hasXFH
+				continue
+			}
+		case 17:
+			if bytes.EqualFold(k, []byte("X-Forwarded-Proto")) {
+				sc.flags |= hasXFP
 				continue
 			}
 		}

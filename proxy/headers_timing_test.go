@@ -79,8 +79,20 @@ func TestFieldScanCapturesValues(t *testing.T) {
 	var sc fieldScan
 	sc.scan(h.All())
 	if string(sc.requestID) != "id-1" || string(sc.xff) != "10.0.0.1" || string(sc.trace) != "tp" ||
-		!sc.dated || sc.flags != hasHopByHop {
+		!sc.dated || sc.flags != hasHopByHop|hasXFF|hasTrace {
 		t.Fatalf("scan = %+v", sc)
+	}
+	// Presence is told apart from an empty value; the forwarding fields
+	// the gateway sets are all noticed, whatever their case.
+	var h3 fasthttp.RequestHeader
+	h3.DisableNormalizing()
+	h3.Add("x-forwarded-for", "")
+	h3.Add("X-FORWARDED-PROTO", "https")
+	h3.Add("x-forwarded-host", "h")
+	h3.Add("traceparent", "")
+	sc.scan(h3.All())
+	if sc.flags != hasXFF|hasXFP|hasXFH|hasTrace || len(sc.xff) != 0 || len(sc.trace) != 0 {
+		t.Fatalf("presence: %+v", sc)
 	}
 	// A second scan starts afresh.
 	var h2 fasthttp.RequestHeader

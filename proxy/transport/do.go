@@ -36,6 +36,16 @@ const deadlineSlack = 20 * time.Millisecond
 // the request crossed) is retried once on a new connection when it is safe
 // to: an idempotent method and a body that is not a stream.
 func (t *Transport) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
+	return t.DoWithHeaders(req, resp, nil, deadline)
+}
+
+// DoWithHeaders is Do that also sends extra, raw header lines ("Name:
+// value\r\n" each), after req's own fields. It is how the gateway adds the
+// fields it sets on every request (X-Forwarded-*, traceparent) without
+// fasthttp's Set, which searches, copies and sanitizes per field: the
+// caller vouches that the names are absent from req and that the values
+// hold no CR or LF.
+func (t *Transport) DoWithHeaders(req *fasthttp.Request, resp *fasthttp.Response, extra []byte, deadline time.Time) error {
 	t.inflight.Add(1)
 	defer t.inflight.Add(-1)
 	for attempt := 0; ; attempt++ {
@@ -45,7 +55,7 @@ func (t *Transport) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline 
 		if err != nil {
 			return err
 		}
-		err = t.roundTrip(c, req, resp, deadline, reused)
+		err = t.roundTrip(c, req, resp, extra, deadline, reused)
 		if err == nil {
 			return nil
 		}
@@ -68,7 +78,7 @@ func (t *Transport) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline 
 	}
 }
 
-func (t *Transport) roundTrip(c *conn, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, reused bool) error {
+func (t *Transport) roundTrip(c *conn, req *fasthttp.Request, resp *fasthttp.Response, extra []byte, deadline time.Time, reused bool) error {
 	// Deadlines are lazy (package fusedio): recorded here, handed to the
 	// runtime only when an operation would block and the socket's is more
 	// than deadlineSlack earlier.
@@ -88,10 +98,16 @@ func (t *Transport) roundTrip(c *conn, req *fasthttp.Request, resp *fasthttp.Res
 		}
 	}
 	req.UseHostHeader = true
-	if err := req.Write(c.bw); err != nil {
-		return t.failed(c, err)
+	c.splice.extra, c.splice.bodyLen = extra, -1
+	if !req.IsBodyStream() {
+		c.splice.bodyLen = len(req.Body())
 	}
-	if err := c.bw.Flush(); err != nil {
+	err := req.Write(c.bw)
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	c.splice.extra = nil
+	if err != nil {
 		return t.failed(c, err)
 	}
 	head := req.Header.IsHead()

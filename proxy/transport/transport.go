@@ -87,7 +87,8 @@ type Transport struct {
 type conn struct {
 	fc        fusedio.Conn // the connection; plain TCP holds requests (package fusedio)
 	br        *bufio.Reader
-	bw        *bufio.Writer
+	bw        *bufio.Writer // over splice, over fc
+	splice    headerSplice
 	idleSince uint64 // the reaper's epoch when the connection went idle
 	t         *Transport
 	stream    bodyStream // reused for the streamed response of this conn
@@ -310,7 +311,8 @@ func (t *Transport) dial(deadline time.Time) (*conn, error) {
 	c.t = t
 	c.fc.Reset(nc, deadlineSlack)
 	c.br.Reset(&c.fc)
-	c.bw.Reset(&c.fc)
+	c.splice = headerSplice{w: &c.fc, buf: c.splice.buf[:0]}
+	c.bw.Reset(&c.splice)
 	return c, nil
 }
 
@@ -346,6 +348,7 @@ func (t *Transport) closeConn(c *conn) {
 	c.fc.Reset(nil, 0)
 	c.br.Reset(nil)
 	c.bw.Reset(nil)
+	c.splice.w, c.splice.extra = nil, nil
 	t.open.Add(-1)
 	t.connPool.Put(c)
 }
