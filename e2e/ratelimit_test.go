@@ -72,12 +72,17 @@ func count(codes []int) (ok, limited, other int) {
 
 // TestRateLimitTwoNodes: two weir processes share one limit through a
 // private redis-server; at twice the limit, what they admit together
-// matches burst + rate*T; at 0.8x nothing is refused.
+// matches burst + rate*T; at 0.8x nothing is refused. Node b batches its
+// Redis writes (redis.flush_delay), node a writes each command at once.
 func TestRateLimitTwoNodes(t *testing.T) {
 	rs := testredis.Start(t)
 	up := startEcho(t, "e1")
 	cfg := strings.NewReplacer("UP", up, "REDIS", rs.Addr).Replace(rateCfg)
-	a, b := startWeir(t, cfg), startWeir(t, cfg)
+	cfgB := strings.Replace(cfg, `redis: {addrs: ["`+rs.Addr+`"]}`, `redis: {addrs: ["`+rs.Addr+`"], flush_delay: 50us}`, 1)
+	if cfgB == cfg {
+		t.Fatal("flush_delay not set in node b's config")
+	}
+	a, b := startWeir(t, cfg), startWeir(t, cfgB)
 	clients := []*fasthttp.HostClient{newClient(a.Addr), newClient(b.Addr)}
 
 	// 2x: 100 req/s for 3 s against 50/s with a burst of 50.

@@ -15,7 +15,7 @@ func redisKey(cfg *config.Config) string {
 	if r == nil {
 		return ""
 	}
-	return fmt.Sprintf("%s|%s|%s|%d|%s", strings.Join(r.Addrs, ","), r.Username, r.Password, r.DB, r.MasterSet)
+	return fmt.Sprintf("%s|%s|%s|%d|%s|%s", strings.Join(r.Addrs, ","), r.Username, r.Password, r.DB, r.MasterSet, r.FlushDelay.D())
 }
 
 // setRedis builds the shared rueidis client for cfg.redis (nil when absent).
@@ -41,6 +41,7 @@ func (s *Server) setRedis(cfg *config.Config) error {
 		Dialer:            net.Dialer{Timeout: 2 * time.Second},
 		DisableRetry:      true,
 		ForceSingleClient: len(r.Addrs) == 1 && r.MasterSet == "",
+		MaxFlushDelay:     r.FlushDelay.D(),
 	}
 	if r.MasterSet != "" {
 		opt.Sentinel = rueidis.SentinelOption{MasterSet: r.MasterSet}

@@ -39,6 +39,11 @@ type Redis struct {
 	MasterSet string   `json:"master_set,omitempty"` // sentinel master name; addrs are then sentinels
 	// Timeout bounds one Redis round trip made on a request's time.
 	Timeout Duration `json:"timeout,omitempty"`
+	// FlushDelay lets the client's pipeline wait up to this long after a
+	// write to gather the next commands into one write (rueidis
+	// MaxFlushDelay): fewer system calls on both sides under load, up to
+	// that much added to a Redis round trip. 0 writes at once.
+	FlushDelay Duration `json:"flush_delay,omitempty"`
 }
 
 // Server holds the proxy listener's limits.

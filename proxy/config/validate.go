@@ -113,6 +113,7 @@ func (v *validator) redis() {
 		v.add("redis.db", "%d is negative: use a database number from 0 (the default)", r.DB)
 	}
 	v.duration("redis.timeout", r.Timeout, 0, 10*time.Second)
+	v.duration("redis.flush_delay", r.FlushDelay, 0, time.Millisecond)
 }
 
 func (v *validator) server() {

@@ -79,6 +79,8 @@ func TestValidateRedis(t *testing.T) {
 		{"duplicate", `redis: {addrs: ["a:1", "a:1"]}`, []string{`redis.addrs[1]: "a:1" is listed twice; keep one`}},
 		{"negative db", `redis: {addrs: ["a:1"], db: -1}`, []string{`redis.db: -1 is negative: use a database number from 0 (the default)`}},
 		{"long timeout", `redis: {addrs: ["a:1"], timeout: 1m}`, []string{`redis.timeout: 1m0s is too long: use at most 10s`}},
+		{"flush delay", `redis: {addrs: ["a:1"], flush_delay: 50us}`, nil},
+		{"long flush delay", `redis: {addrs: ["a:1"], flush_delay: 5ms}`, []string{`redis.flush_delay: 5ms is too long: use at most 1ms`}},
 	})
 }
 
