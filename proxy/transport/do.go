@@ -98,8 +98,11 @@ func (t *Transport) roundTrip(c *conn, req *fasthttp.Request, resp *fasthttp.Res
 		}
 	}
 	req.UseHostHeader = true
+	// The splice may look for the header's end just before the body only
+	// when the body goes as it is, framed by Content-Length: not a stream,
+	// and no trailers (fasthttp then sends the body chunked).
 	c.splice.extra, c.splice.bodyLen = extra, -1
-	if !req.IsBodyStream() {
+	if len(extra) > 0 && !req.IsBodyStream() && len(req.Header.Peek(fasthttp.HeaderTrailer)) == 0 {
 		c.splice.bodyLen = len(req.Body())
 	}
 	err := req.Write(c.bw)

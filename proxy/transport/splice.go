@@ -24,7 +24,7 @@ import (
 type headerSplice struct {
 	w       io.Writer
 	extra   []byte
-	bodyLen int // -1: a streamed body
+	bodyLen int // -1: a streamed or chunked body, or unknown
 	buf     []byte
 }
 

@@ -3,6 +3,7 @@ package transport
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -150,5 +151,46 @@ func TestHeaderSpliceRefusesAWriteWithoutHeaderEnd(t *testing.T) {
 	// Disarmed: what follows passes through.
 	if _, err := s.Write([]byte("rest")); err != nil || out.String() != "rest" {
 		t.Fatalf("err %v, wrote %q", err, out.String())
+	}
+}
+
+// TestDoWithHeadersChunkedWithTrailers: a request fasthttp sends chunked
+// (it has trailers) whose body ends like a header does: the lines still go
+// into the header, not into the body or the trailer section.
+func TestDoWithHeadersChunkedWithTrailers(t *testing.T) {
+	got := make(chan string, 1)
+	addr := rawServer(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		var req fasthttp.Request
+		if err := req.Read(br); err != nil {
+			t.Errorf("upstream: %v", err)
+			return
+		}
+		got <- fmt.Sprintf("%s|body=%q|trailer=%q|xff=%q", req.Header.Peek("Transfer-Encoding"), req.Body(),
+			req.Header.Peek("X-Trail"), req.Header.Peek("X-Forwarded-For"))
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	tr := New(Config{Addr: addr})
+	defer tr.Close()
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	req.SetRequestURI("/t")
+	req.Header.SetHost("up")
+	req.Header.SetMethod("POST")
+	// Counted back by the body's length from the end of the chunked
+	// message ("17\r\n" body "\r\n0\r\nX-Trail: t\r\n\r\n"), the four
+	// bytes found are the body's 16th to 19th: a blank line.
+	req.SetBodyString("aaaaaaaaaaaaaaa\r\n\r\nzzzz")
+	if err := req.Header.SetTrailer("X-Trail"); err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Trail", "t")
+	resp := &fasthttp.Response{}
+	if err := tr.DoWithHeaders(req, resp, []byte(extraLines), time.Now().Add(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-got; r != `chunked|body="aaaaaaaaaaaaaaa\r\n\r\nzzzz"|trailer="t"|xff="10.1.2.3"` {
+		t.Fatalf("upstream saw %s", r)
 	}
 }
