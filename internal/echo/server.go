@@ -11,8 +11,8 @@ import (
 // Server builds an echo server with streaming request bodies, so large
 // uploads are counted, not buffered. Serve it on Listen's listener: its
 // keep-alive answers are then held and sent with the next read (package
-// fusedio), as the gateway's are, which halves the benchmark backend's
-// system calls.
+// fusedio), as the gateway's are: the read that found nothing yet is
+// saved, which cut the benchmark backend's CPU per request by a sixth.
 func Server(name string) *fasthttp.Server {
 	h := Handler(name)
 	return &fasthttp.Server{
