@@ -88,10 +88,7 @@ func (sc *fieldScan) scan(seq iter.Seq2[[]byte, []byte]) {
 			continue
 		case 11:
 			if bytes.EqualFold(k, []byte("Traceparent")) {
-				if sc.flags&hasTrace == 0 {
-					sc.trace = v[:len(v):len(v)]
-				}
-				sc.flags |= hasTrace
+				sc.first(hasTrace, &sc.trace, v)
 				continue
 			}
 		case 12:
@@ -101,10 +98,7 @@ func (sc *fieldScan) scan(seq iter.Seq2[[]byte, []byte]) {
 			}
 		case 15:
 			if bytes.EqualFold(k, []byte("X-Forwarded-For")) {
-				if sc.flags&hasXFF == 0 {
-					sc.xff = v[:len(v):len(v)]
-				}
-				sc.flags |= hasXFF
+				sc.first(hasXFF, &sc.xff, v)
 				continue
 			}
 		case 16:
@@ -127,6 +121,15 @@ func (sc *fieldScan) scan(seq iter.Seq2[[]byte, []byte]) {
 			sc.flags |= hasTwin
 		}
 	}
+}
+
+// first notes a field as present and keeps its value if it is the first
+// of its name.
+func (sc *fieldScan) first(f hdrFlags, dst *[]byte, v []byte) {
+	if sc.flags&f == 0 {
+		*dst = v[:len(v):len(v)]
+	}
+	sc.flags |= f
 }
 
 func isHopByHopName(k []byte) bool {

@@ -309,7 +309,7 @@ func (c *Conn) io(fd uintptr) bool {
 				return true
 			}
 			if err != 0 {
-				c.rerr = os.NewSyscallError("write", err)
+				c.rerr = os.NewSyscallError("sendto", err)
 				return true
 			}
 			c.sent += n
@@ -317,20 +317,8 @@ func (c *Conn) io(fd uintptr) bool {
 		c.state = ioAnswer
 		c.unlock() // sent: a Close may now go ahead
 		return false
-	default: // ioAnswer
-		n, err := rawRead(fd, c.rbuf)
-		if err == syscall.EAGAIN {
-			return false
-		}
-		switch {
-		case err != 0:
-			c.rerr = os.NewSyscallError("read", err)
-		case n == 0:
-			c.rerr = io.EOF
-		default:
-			c.rn = n
-		}
-		return true
+	default: // ioAnswer: the read of the answer, waiting for it
+		return c.readRaw(fd)
 	}
 }
 
@@ -374,7 +362,7 @@ func (c *Conn) readRaw(fd uintptr) bool {
 	case err == syscall.EAGAIN:
 		return false // wait for readability
 	case err != 0:
-		c.rerr = os.NewSyscallError("read", err)
+		c.rerr = os.NewSyscallError("recvfrom", err)
 	case n == 0:
 		c.rerr = io.EOF
 	default:
@@ -406,7 +394,7 @@ func (c *Conn) writeRaw(fd uintptr) bool {
 			return false // wait for writability
 		}
 		if err != 0 {
-			c.werr = os.NewSyscallError("write", err)
+			c.werr = os.NewSyscallError("sendto", err)
 			return true
 		}
 		c.wn += n

@@ -17,6 +17,18 @@ import (
 
 // pair returns a wrapped client end and the raw server end of a loopback
 // TCP connection.
+// peerReceived is all the peer got until the connection closed (within a
+// second).
+func peerReceived(t *testing.T, srv net.Conn) []byte {
+	t.Helper()
+	_ = srv.SetReadDeadline(time.Now().Add(time.Second))
+	b, err := io.ReadAll(srv)
+	if err != nil {
+		t.Fatalf("peer read: %v (the connection did not close)", err)
+	}
+	return b
+}
+
 func pair(t *testing.T, slack time.Duration) (*Conn, net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -116,9 +128,7 @@ func TestCheckFindsUnsolicitedBytes(t *testing.T) {
 	}
 	// Nothing was sent: the peer sees no request.
 	_ = c.Abort()
-	_ = srv.SetReadDeadline(time.Now().Add(time.Second))
-	b, _ := io.ReadAll(srv)
-	if len(b) != 0 {
+	if b := peerReceived(t, srv); len(b) != 0 {
 		t.Fatalf("the request went out: %q", b)
 	}
 }
@@ -240,10 +250,8 @@ func TestCloseWritesHeld(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	_ = srv.SetReadDeadline(time.Now().Add(time.Second))
-	b, err := io.ReadAll(srv)
-	if err != nil || string(b) != "last answer\n" {
-		t.Fatalf("got %q, %v", b, err)
+	if b := peerReceived(t, srv); string(b) != "last answer\n" {
+		t.Fatalf("got %q", b)
 	}
 }
 
@@ -252,9 +260,7 @@ func TestAbortDropsHeld(t *testing.T) {
 	c.Hold()
 	_, _ = io.WriteString(c, "never\n")
 	_ = c.Abort()
-	_ = srv.SetReadDeadline(time.Now().Add(time.Second))
-	b, _ := io.ReadAll(srv)
-	if len(b) != 0 {
+	if b := peerReceived(t, srv); len(b) != 0 {
 		t.Fatalf("got %q", b)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/internal/httpsyntax"
 )
 
 // Source says where a request's token came from, for hide_credentials.
@@ -92,7 +93,7 @@ func (s *Sources) Hide(req *fasthttp.Request, src Source) {
 // nothing). The result is a view into v.
 func Token(v []byte, schemeRequired bool) []byte {
 	const scheme = "bearer"
-	if len(v) > len(scheme) && (v[len(scheme)] == ' ' || v[len(scheme)] == '\t') && asciiEqualFold(v[:len(scheme)], scheme) {
+	if len(v) > len(scheme) && (v[len(scheme)] == ' ' || v[len(scheme)] == '\t') && httpsyntax.EqualFoldLower(v[:len(scheme)], scheme) {
 		v = v[len(scheme):]
 	} else if schemeRequired {
 		return nil
@@ -102,22 +103,4 @@ func Token(v []byte, schemeRequired bool) []byte {
 		return nil
 	}
 	return v
-}
-
-// asciiEqualFold reports whether b, ASCII letters folded to lower case,
-// is lower (which is already lower case).
-func asciiEqualFold(b []byte, lower string) bool {
-	if len(b) != len(lower) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		ch := b[i]
-		if 'A' <= ch && ch <= 'Z' {
-			ch += 'a' - 'A'
-		}
-		if ch != lower[i] {
-			return false
-		}
-	}
-	return true
 }
