@@ -56,23 +56,27 @@ type settings struct {
 // cellReport is one row: medians over rounds, ratios to nginx (same body)
 // and the added latency over direct (same body, same load).
 type cellReport struct {
-	Contender string        `json:"contender"`
-	Kind      string        `json:"kind"`
-	Body      string        `json:"body"`
-	About     string        `json:"about,omitempty"`
-	Processes int           `json:"processes"`
-	MaxRPS    float64       `json:"max_rps"`
-	MaxCPUus  float64       `json:"max_cpu_us_per_req"`
-	MaxRounds []closedRun   `json:"max_rounds"`
-	Latency   []loadReport  `json:"latency"`
-	RefLoad   int           `json:"reference_load_pct"`
-	CPUus     float64       `json:"cpu_us_per_req"` // at the reference load
-	RPSRatio  *float64      `json:"rps_ratio_to_nginx"`
-	CPURatio  *float64      `json:"cpu_ratio_to_nginx"`
-	P99Ratio  *float64      `json:"p99_ratio_to_nginx"`
-	AddedP99  *float64      `json:"added_p99_ms_vs_direct"`
-	Accuracy  *accuracyRept `json:"rate_limit_accuracy,omitempty"`
-	Problems  []string      `json:"problems,omitempty"`
+	Contender string       `json:"contender"`
+	Kind      string       `json:"kind"`
+	Body      string       `json:"body"`
+	About     string       `json:"about,omitempty"`
+	Processes int          `json:"processes"`
+	MaxRPS    float64      `json:"max_rps"`
+	MaxCPUus  float64      `json:"max_cpu_us_per_req"`
+	MaxRounds []closedRun  `json:"max_rounds"`
+	Latency   []loadReport `json:"latency"`
+	RefLoad   int          `json:"reference_load_pct"`
+	CPUus     float64      `json:"cpu_us_per_req"` // at the reference load
+	RPSRatio  *float64     `json:"rps_ratio_to_nginx"`
+	CPURatio  *float64     `json:"cpu_ratio_to_nginx"`
+	// The same two ratios round by round, each against the nginx run next
+	// to it (A B A B): their spread is the rig's run-to-run noise.
+	RPSRatioRounds []float64     `json:"rps_ratio_rounds,omitempty"`
+	CPURatioRounds []float64     `json:"cpu_ratio_rounds,omitempty"`
+	P99Ratio       *float64      `json:"p99_ratio_to_nginx"`
+	AddedP99       *float64      `json:"added_p99_ms_vs_direct"`
+	Accuracy       *accuracyRept `json:"rate_limit_accuracy,omitempty"`
+	Problems       []string      `json:"problems,omitempty"`
 }
 
 // loadBusyLimit: above this busy fraction of the load CPUs, a
@@ -110,9 +114,65 @@ type accuracyRept struct {
 
 type targetCheck struct {
 	Goal   string  `json:"goal"`
-	Value  float64 `json:"value"`
+	Value  float64 `json:"value"` // the median
 	Limit  float64 `json:"limit"`
-	Passed bool    `json:"passed"`
+	Passed bool    `json:"passed"` // by the median
+	// Rounds: the figure round by round, where it pairs with nginx's.
+	// WithinSpread: some rounds pass and some do not, so the verdict is
+	// inside the rig's run-to-run noise rather than a measured difference.
+	Rounds       []float64 `json:"rounds,omitempty"`
+	WithinSpread bool      `json:"within_spread,omitempty"`
+}
+
+// check builds a target check from the median and the per-round figures.
+func check(goal string, value, limit float64, rounds []float64, pass func(float64) bool) targetCheck {
+	t := targetCheck{Goal: goal, Value: value, Limit: limit, Passed: pass(value), Rounds: rounds}
+	for _, r := range rounds {
+		if pass(r) != t.Passed {
+			t.WithinSpread = true
+		}
+	}
+	return t
+}
+
+// pairedRatios divides each round's figure by the reference's in the same
+// round; nil unless both have the same number of rounds (a failed round
+// breaks the pairing).
+func pairedRatios(v, ref []float64) []float64 {
+	if len(v) == 0 || len(v) != len(ref) {
+		return nil
+	}
+	out := make([]float64, len(v))
+	for i := range v {
+		if ref[i] <= 0 {
+			return nil
+		}
+		out[i] = v[i] / ref[i]
+	}
+	return out
+}
+
+// roundRPS and roundCPU are a row's max RPS and its CPU per request at
+// the reference load, round by round.
+func roundRPS(cr *cellReport) []float64 {
+	out := make([]float64, 0, len(cr.MaxRounds))
+	for _, m := range cr.MaxRounds {
+		out = append(out, m.RPS)
+	}
+	return out
+}
+
+func roundCPU(cr *cellReport) []float64 {
+	for _, l := range cr.Latency {
+		if l.LoadPct == cr.RefLoad {
+			out := make([]float64, 0, len(l.Rounds))
+			for _, r := range l.Rounds {
+				out = append(out, r.CPUus)
+			}
+			return out
+		}
+	}
+	return nil
 }
 
 // refLoad is the load whose latency and CPU fill the main table: 50 % when
@@ -238,6 +298,12 @@ func (b *bench) report() *report {
 			if n.CPUus > 0 && cr.CPUus > 0 {
 				cr.CPURatio = ptr(cr.CPUus / n.CPUus)
 			}
+			if cr != n {
+				cr.RPSRatioRounds = pairedRatios(roundRPS(cr), roundRPS(n))
+				if n.RefLoad == cr.RefLoad {
+					cr.CPURatioRounds = pairedRatios(roundCPU(cr), roundCPU(n))
+				}
+			}
 			if np, cp := p99At(n, cr.RefLoad), p99At(cr, cr.RefLoad); np > 0 && cp > 0 {
 				cr.P99Ratio = ptr(cp / np)
 			}
@@ -291,13 +357,13 @@ func (b *bench) targets(rep *report, byKey map[string]*cellReport) []targetCheck
 			continue
 		}
 		if t := c.c.targetsS; t != nil {
-			if t.RPSRatio > 0 && cr.RPSRatio != nil {
-				out = append(out, targetCheck{Goal: fmt.Sprintf("%s %s: max RPS ÷ nginx ≥ %.2g", cr.Contender, cr.Body, t.RPSRatio),
-					Value: *cr.RPSRatio, Limit: t.RPSRatio, Passed: *cr.RPSRatio >= t.RPSRatio})
+			if lim := t.RPSRatio; lim > 0 && cr.RPSRatio != nil {
+				out = append(out, check(fmt.Sprintf("%s %s: max RPS ÷ nginx ≥ %.2g", cr.Contender, cr.Body, lim),
+					*cr.RPSRatio, lim, cr.RPSRatioRounds, func(v float64) bool { return v >= lim }))
 			}
-			if t.CPURatio > 0 && cr.CPURatio != nil {
-				out = append(out, targetCheck{Goal: fmt.Sprintf("%s %s: CPU/request ÷ nginx ≤ %.2g", cr.Contender, cr.Body, t.CPURatio),
-					Value: *cr.CPURatio, Limit: t.CPURatio, Passed: *cr.CPURatio <= t.CPURatio})
+			if lim := t.CPURatio; lim > 0 && cr.CPURatio != nil {
+				out = append(out, check(fmt.Sprintf("%s %s: CPU/request ÷ nginx ≤ %.2g", cr.Contender, cr.Body, lim),
+					*cr.CPURatio, lim, cr.CPURatioRounds, func(v float64) bool { return v <= lim }))
 			}
 			if t.AddedP99ms > 0 && cr.AddedP99 != nil {
 				out = append(out, targetCheck{Goal: fmt.Sprintf("%s %s: p99 − direct's at %d%% < %.3g ms", cr.Contender, cr.Body, cr.RefLoad, t.AddedP99ms),
@@ -452,7 +518,7 @@ func printReport(w io.Writer, rep *report) {
 			if !t.Passed {
 				verdict = "MISSED"
 			}
-			fmt.Fprintf(w, "  %-6s %s: %.3f\n", verdict, t.Goal, t.Value)
+			fmt.Fprintf(w, "  %-6s %s: %.3f%s\n", verdict, t.Goal, t.Value, fmtRounds(t))
 		}
 	}
 	var problems []string
@@ -486,6 +552,23 @@ func printReport(w io.Writer, rep *report) {
 		}
 	}
 	fmt.Fprintf(w, "\ntook %s\n", fmtDur(time.Duration(rep.Seconds*float64(time.Second))))
+}
+
+// fmtRounds shows a target's round-by-round figures when there are
+// several, and says when they fall on both sides of the limit.
+func fmtRounds(t targetCheck) string {
+	if len(t.Rounds) < 2 {
+		return ""
+	}
+	parts := make([]string, len(t.Rounds))
+	for i, r := range t.Rounds {
+		parts[i] = fmt.Sprintf("%.3f", r)
+	}
+	s := " (rounds " + strings.Join(parts, " ")
+	if t.WithinSpread {
+		s += ": on both sides of the limit, within the run-to-run spread"
+	}
+	return s + ")"
 }
 
 func fmtInt(v float64) string {

@@ -101,6 +101,44 @@ func TestReportMediansRatiosAndTargets(t *testing.T) {
 	}
 }
 
+// TestTargetRounds: each round's ratio pairs with the nginx run next to
+// it, and a verdict whose rounds fall on both sides of the limit says so.
+func TestTargetRounds(t *testing.T) {
+	b := fakeBench()
+	b.cells[2].max[0].RPS = 19000 // rounds 0.95 and 1.15 of nginx's 20000; median 1.05
+	rep := b.report()
+	w := rep.Results[2]
+	if !slices.Equal(w.RPSRatioRounds, []float64{0.95, 1.15}) || !slices.Equal(w.CPURatioRounds, []float64{0.8, 0.8}) {
+		t.Fatalf("paired rounds: rps %v cpu %v", w.RPSRatioRounds, w.CPURatioRounds)
+	}
+	if rep.Results[1].RPSRatioRounds != nil {
+		t.Errorf("nginx paired with itself: %v", rep.Results[1].RPSRatioRounds)
+	}
+	byGoal := map[string]targetCheck{}
+	for _, tc := range rep.Targets {
+		byGoal[tc.Goal] = tc
+	}
+	rps, cpu := byGoal["weir 64B: max RPS ÷ nginx ≥ 1"], byGoal["weir 64B: CPU/request ÷ nginx ≤ 1"]
+	if !rps.Passed || !rps.WithinSpread || cpu.WithinSpread || !cpu.Passed {
+		t.Errorf("rps %+v cpu %+v", rps, cpu)
+	}
+	var out bytes.Buffer
+	printReport(&out, rep)
+	for _, want := range []string{
+		"met    weir 64B: max RPS ÷ nginx ≥ 1: 1.050 (rounds 0.950 1.150: on both sides of the limit, within the run-to-run spread)",
+		"met    weir 64B: CPU/request ÷ nginx ≤ 1: 0.800 (rounds 0.800 0.800)",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	// A round that failed (no figure) breaks the pairing rather than
+	// pairing the wrong runs.
+	if got := pairedRatios([]float64{1, 2}, []float64{1}); got != nil {
+		t.Errorf("unequal rounds paired: %v", got)
+	}
+}
+
 func TestRigLimitNotes(t *testing.T) {
 	results := []cellReport{
 		{Contender: "direct", Kind: "direct", Body: "64B", Latency: []loadReport{{LoadPct: 25, Rate: 5000, SendLagP99: 0.2}, {LoadPct: 75, Rate: 15000, SendLagP99: 4}}},
