@@ -49,8 +49,8 @@ type openRun struct {
 	CPUus     float64    `json:"cpu_us_per_req"`
 	BackendUs float64    `json:"backend_cpu_us_per_req"`
 	RedisUs   float64    `json:"redis_cpu_us_per_req,omitempty"`
-	// LoadBusy and ProxyBusy are the busy fractions of the load CPUs
-	// (generator, backend, Redis) and of the proxy CPUs during the run;
+	// LoadBusy and ProxyBusy are the busy fractions of the busiest load CPU
+	// (generator, backend, Redis) and of the busiest proxy CPU during the run;
 	// 0 when unpinned or unknown. A load side near 1 means the latency
 	// measured the rig's own queue as much as the contender.
 	LoadBusy  float64 `json:"load_cpu_busy,omitempty"`
@@ -603,8 +603,8 @@ func (b *bench) openRun(c *cell, path string, rate float64) (openRun, error) {
 	}
 	res := openRun{Rate: rate, Result: lr}
 	if stat1, err := cpuSnapshot(); err == nil && errs0 == nil && len(b.loadCPUs) > 0 {
-		res.LoadBusy = max(busyBetween(stat0, stat1, b.loadCPUs), 0)
-		res.ProxyBusy = max(busyBetween(stat0, stat1, b.proxyCPUs), 0)
+		res.LoadBusy = max(busiestBetween(stat0, stat1, b.loadCPUs), 0)
+		res.ProxyBusy = max(busiestBetween(stat0, stat1, b.proxyCPUs), 0)
 	}
 	n := float64(lr.Completed)
 	if n > 0 {

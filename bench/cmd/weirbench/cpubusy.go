@@ -103,6 +103,22 @@ func busyBetween(a, b map[int]cpuTimes, cpus []int) float64 {
 	return float64(busy) / float64(total)
 }
 
+// busiestBetween is the busy fraction of the busiest of cpus between two
+// snapshots, or -1 when it cannot be told. With several load CPUs, one of
+// them saturated starves whatever runs there even while the average looks
+// fine.
+func busiestBetween(a, b map[int]cpuTimes, cpus []int) float64 {
+	out := -1.0
+	for _, c := range cpus {
+		v := busyBetween(a, b, []int{c})
+		if v < 0 {
+			return -1
+		}
+		out = max(out, v)
+	}
+	return out
+}
+
 // cpuBusy is the busy fraction of the whole machine over d, 0 when it
 // cannot be told.
 func cpuBusy(d time.Duration) float64 {

@@ -36,6 +36,12 @@ func TestBusyBetween(t *testing.T) {
 	if got := busyBetween(a, b, []int{0, 1}); got != 290.0/440 {
 		t.Errorf("cpu0+1 busy = %v, want 290/440", got)
 	}
+	if got := busiestBetween(a, b, []int{0, 1}); got != 1 {
+		t.Errorf("busiest of 0,1 = %v, want 1 (CPU 1)", got)
+	}
+	if got := busiestBetween(a, b, []int{0, 7}); got != -1 {
+		t.Errorf("busiest with an unknown CPU = %v, want -1", got)
+	}
 	if got := busyBetween(a, b, []int{7}); got != -1 {
 		t.Errorf("unknown CPU = %v, want -1", got)
 	}

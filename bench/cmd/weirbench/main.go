@@ -174,8 +174,10 @@ func parseOptions(args []string) (options, error) {
 }
 
 // defaultCPUs puts the proxy on the first CPU this process may use and
-// everything else on the second (BENCH.md: proxy on one CPU, load
-// generator and backend on the other).
+// everything else on the next ones (BENCH.md: proxy on one CPU, load
+// generator and backend on the other): up to three, one each for the
+// generator (or wrk), the backend and Redis, so that on a machine with
+// four or more CPUs the load side no longer queues behind itself.
 func defaultCPUs(allowed []int) (proxy, load string) {
 	switch len(allowed) {
 	case 0:
@@ -183,7 +185,11 @@ func defaultCPUs(allowed []int) (proxy, load string) {
 	case 1:
 		return strconv.Itoa(allowed[0]), strconv.Itoa(allowed[0])
 	}
-	return strconv.Itoa(allowed[0]), strconv.Itoa(allowed[1])
+	rest := make([]string, 0, 3)
+	for _, c := range allowed[1:min(len(allowed), 4)] {
+		rest = append(rest, strconv.Itoa(c))
+	}
+	return strconv.Itoa(allowed[0]), strings.Join(rest, ",")
 }
 
 // allowedCPUs lists the CPUs in this process's affinity mask, which in a

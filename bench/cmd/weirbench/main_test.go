@@ -82,7 +82,7 @@ func TestDefaultCPUs(t *testing.T) {
 	for _, tt := range []struct {
 		allowed     []int
 		proxy, load string
-	}{{nil, "0", "0"}, {[]int{3}, "3", "3"}, {[]int{0, 1}, "0", "1"}, {[]int{2, 5, 7}, "2", "5"}} {
+	}{{nil, "0", "0"}, {[]int{3}, "3", "3"}, {[]int{0, 1}, "0", "1"}, {[]int{2, 5, 7}, "2", "5,7"}, {[]int{0, 1, 2, 3, 4, 5}, "0", "1,2,3"}} {
 		if p, l := defaultCPUs(tt.allowed); p != tt.proxy || l != tt.load {
 			t.Errorf("defaultCPUs(%v) = %s, %s; want %s, %s", tt.allowed, p, l, tt.proxy, tt.load)
 		}

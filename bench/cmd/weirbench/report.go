@@ -498,7 +498,7 @@ func printReport(w io.Writer, rep *report) {
 		printLoadTable(w, "p99 / p99.9 ms at constant load", loads, rep.Results, func(x loadReport) string {
 			return fmt.Sprintf("%s / %s", fmtMs(x.P99ms), fmtMs(x.P999ms))
 		})
-		printLoadTable(w, "CPU busy %, load CPUs / proxy CPUs, at constant load", loads, rep.Results, func(x loadReport) string {
+		printLoadTable(w, "CPU busy % (busiest), load CPUs / proxy CPUs, at constant load", loads, rep.Results, func(x loadReport) string {
 			if x.LoadBusy == 0 {
 				return "-"
 			}

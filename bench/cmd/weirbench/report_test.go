@@ -162,7 +162,7 @@ func TestPrintReport(t *testing.T) {
 		"0.80    1.75      8.0",
 		"p99 / p99.9 ms at constant load",
 		"rate-limit accuracy weir: 1.000",
-		"CPU busy %, load CPUs / proxy CPUs, at constant load",
+		"CPU busy % (busiest), load CPUs / proxy CPUs, at constant load",
 		"weir                   64B                   -           92 / 65",
 		"MISSED weir 64B: p99 − direct's at 50% < 0.4 ms: 0.500",
 		"skipped:\n  haproxy: not installed (apt-get install -y haproxy)",
