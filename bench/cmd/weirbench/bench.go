@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,15 +45,15 @@ type closedRun struct {
 }
 
 type openRun struct {
-	Rate      float64    `json:"rate"`
-	Result    loadResult `json:"result"`
-	CPUus     float64    `json:"cpu_us_per_req"`
-	BackendUs float64    `json:"backend_cpu_us_per_req"`
-	RedisUs   float64    `json:"redis_cpu_us_per_req,omitempty"`
-	// LoadBusy and ProxyBusy are the busy fractions of the busiest load CPU
-	// (generator, backend, Redis) and of the busiest proxy CPU during the run;
-	// 0 when unpinned or unknown. A load side near 1 means the latency
-	// measured the rig's own queue as much as the contender.
+	Rate    float64    `json:"rate"`
+	Result  loadResult `json:"result"`
+	CPUus   float64    `json:"cpu_us_per_req"`
+	RedisUs float64    `json:"redis_cpu_us_per_req,omitempty"`
+	// LoadBusy: the share of the run the backend's loop (generator and
+	// backend) spent working rather than polling, plus Redis's CPU share.
+	// ProxyBusy: the busy fraction of the busiest proxy CPU; 0 when
+	// unpinned or unknown. A load side near 1 means the latency measured
+	// the rig's own queue as much as the contender.
 	LoadBusy  float64 `json:"load_cpu_busy,omitempty"`
 	ProxyBusy float64 `json:"proxy_cpu_busy,omitempty"`
 }
@@ -78,6 +79,7 @@ type step struct {
 type bench struct {
 	r       *rig
 	self    string
+	spin    bool // the generator may poll (loadSpec.Spin)
 	clk     int64
 	closed  string // wrk | builtin
 	dur     time.Duration
@@ -185,6 +187,12 @@ func runBench(o options, stdout io.Writer) int {
 	if o.proxyCPUs == o.loadCPUs {
 		b.notes = append(b.notes, "one CPU only: proxy, backend and load generator share it")
 	}
+	// The generator polls instead of sleeping only on CPUs of its own:
+	// next to a proxy it would take that proxy's CPU.
+	b.spin = len(b.loadCPUs) > 0 && !overlap(b.loadCPUs, b.proxyCPUs)
+	if !b.spin {
+		b.notes = append(b.notes, "the load generator sleeps between events (its CPUs are not pinned apart from the proxy's), so latency includes its wake-ups")
+	}
 	switch {
 	case o.closed == "builtin":
 		b.closed = "builtin"
@@ -202,8 +210,8 @@ func runBench(o options, stdout io.Writer) int {
 	}
 	acct := startForeignAccounting()
 
-	logf("starting backend (weir echo) on CPU %s", o.loadCPUs)
-	if err := r.startBackend(); err != nil {
+	logf("starting backend (with the load generator) on CPU %s", o.loadCPUs)
+	if err := r.startBackend(b.self); err != nil {
 		logf("backend: %v", err)
 		keepLogs = true
 		return 1
@@ -590,33 +598,39 @@ func (b *bench) profile(c *cell) error {
 func (b *bench) openRun(c *cell, path string, rate float64) (openRun, error) {
 	pids := pidsOf(c.c.procs)
 	cpu0, err0 := treeCPU(pids)
-	back0, errb0 := treeCPU([]int{b.r.back.pid()})
 	var red0 cpuTicks
 	var errr0 error = errors.New("no redis")
 	if c.c.redis != nil {
 		red0, errr0 = treeCPU([]int{c.c.redis.pid()})
 	}
 	stat0, errs0 := cpuSnapshot()
-	lr, err := b.child(loadSpec{Targets: c.c.targets, Path: path, Headers: c.c.headers, Rate: rate, Duration: b.dur, Conns: b.r.opts.conns, Grace: time.Second})
+	lr, err := b.child(loadSpec{Targets: c.c.targets, Path: path, Headers: c.c.headers, Rate: rate, Duration: b.dur, Conns: b.r.opts.conns, Grace: time.Second, Spin: b.spin})
 	if err != nil {
 		return openRun{}, err
 	}
-	res := openRun{Rate: rate, Result: lr}
-	if stat1, err := cpuSnapshot(); err == nil && errs0 == nil && len(b.loadCPUs) > 0 {
-		res.LoadBusy = max(busiestBetween(stat0, stat1, b.loadCPUs), 0)
+	// The load side's busy share: when the loop polls (the CPU then always
+	// reads 100 %), its own working share plus Redis's CPU share; else the
+	// busiest load CPU's.
+	res := openRun{Rate: rate, Result: lr, LoadBusy: lr.LoopBusy}
+	if stat1, err := cpuSnapshot(); err == nil && errs0 == nil && len(b.proxyCPUs) > 0 {
 		res.ProxyBusy = max(busiestBetween(stat0, stat1, b.proxyCPUs), 0)
+		if !b.spin {
+			res.LoadBusy = max(busiestBetween(stat0, stat1, b.loadCPUs), 0)
+		}
 	}
 	n := float64(lr.Completed)
 	if n > 0 {
-		if cpu1, err := treeCPU(pids); err == nil && err0 == nil {
+		// direct's process is the backend, which also runs the generator
+		// (and polls): its CPU is not the backend's.
+		if cpu1, err := treeCPU(pids); err == nil && err0 == nil && c.c.kind != "direct" {
 			res.CPUus = b.ticksToUs(cpu1-cpu0) / n
-		}
-		if back1, err := treeCPU([]int{b.r.back.pid()}); err == nil && errb0 == nil {
-			res.BackendUs = b.ticksToUs(back1-back0) / n
 		}
 		if c.c.redis != nil && errr0 == nil {
 			if red1, err := treeCPU([]int{c.c.redis.pid()}); err == nil {
 				res.RedisUs = b.ticksToUs(red1-red0) / n
+				if b.spin && lr.Seconds > 0 {
+					res.LoadBusy += b.ticksToUs(red1-red0) / 1e6 / lr.Seconds
+				}
 			}
 		}
 	}
@@ -647,28 +661,58 @@ func (b *bench) wrk(target, path string, headers map[string]string, conns int, d
 	return w, nil
 }
 
-// child runs the load generator as a pinned child process.
+// child has the backend process run the load generator on its event loop
+// (backendChildMain): the spec as a line on its stdin, the result as a
+// line on its stdout.
 func (b *bench) child(spec loadSpec) (loadResult, error) {
-	var res loadResult
+	back := b.r.back
+	if back == nil || back.ctl == nil {
+		return loadResult{}, errors.New("load generator: no backend process")
+	}
 	in, err := json.Marshal(spec)
 	if err != nil {
-		return res, err
+		return loadResult{}, err
 	}
-	argv := b.r.pin.wrap(b.r.opts.loadCPUs, []string{b.self})
-	ctx, cancel := context.WithTimeout(context.Background(), spec.Duration+spec.Grace+30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), "WEIRBENCH_CHILD=load")
-	cmd.Stdin = bytes.NewReader(in)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return res, fmt.Errorf("load generator: %v: %s", err, strings.TrimSpace(stderr.String()))
+	type answer struct {
+		reply backendReply
+		err   error
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
-		return res, fmt.Errorf("load generator: read result: %w", err)
+	done := make(chan answer, 1)
+	go func() {
+		var a answer
+		if _, a.err = back.ctl.in.Write(append(in, '\n')); a.err == nil {
+			var line []byte
+			if line, a.err = back.ctl.out.ReadBytes('\n'); a.err == nil {
+				a.err = json.Unmarshal(line, &a.reply)
+			}
+		}
+		done <- a
+	}()
+	select {
+	case a := <-done:
+		switch {
+		case a.err != nil:
+			return loadResult{}, fmt.Errorf("load generator: %v (backend log: %s)", a.err, back.tail(3))
+		case a.reply.Error != "":
+			return loadResult{}, fmt.Errorf("load generator: %s", a.reply.Error)
+		case a.reply.Result == nil:
+			return loadResult{}, errors.New("load generator: empty answer")
+		}
+		return *a.reply.Result, nil
+	case <-time.After(spec.Duration + spec.Grace + 30*time.Second):
+		back.stop()
+		return loadResult{}, fmt.Errorf("load generator: no answer within %s; stopped the backend process", spec.Duration+spec.Grace+30*time.Second)
 	}
-	return res, nil
+}
+
+// overlap reports whether two CPU lists share a CPU.
+func overlap(a, b []int) bool {
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			return true
+		}
+	}
+	return false
 }
 
 func pidsOf(ps []*proc) []int {

@@ -105,16 +105,20 @@ func (r *rig) stopAll() {
 	r.all = nil
 }
 
-// startBackend starts the echo upstream every contender forwards to.
-func (r *rig) startBackend() error {
+// startBackend starts the upstream every contender forwards to: this
+// program as its backend process (backend.go), which also runs the load
+// generator, so that the two share one event loop on the load CPUs.
+func (r *rig) startBackend(self string) error {
 	addr, err := r.ports.next()
 	if err != nil {
 		return err
 	}
-	p, err := r.start("backend", r.opts.loadCPUs, []string{"GOMAXPROCS=1"}, r.opts.weir, "echo", "--listen", addr, "--name", "bench")
+	p, err := startProcCtl(r.pin, "backend", r.opts.loadCPUs, r.dir,
+		[]string{"GOMAXPROCS=1", "WEIRBENCH_CHILD=backend", "WEIRBENCH_BACKEND_LISTEN=" + addr}, true, self)
 	if err != nil {
 		return err
 	}
+	r.all = append(r.all, p)
 	if err := p.waitReady(addr, 10*time.Second); err != nil {
 		return err
 	}

@@ -24,6 +24,9 @@ type loadSpec struct {
 	// Grace is how long after Duration requests already due may still
 	// complete; what is not sent by then counts as unsent.
 	Grace time.Duration `json:"grace"`
+	// Spin: an open-loop run on the backend's loop polls instead of
+	// sleeping (runOpenSpinning). Only on CPUs apart from the proxy's.
+	Spin bool `json:"spin,omitempty"`
 }
 
 // loadResult is what a generator run measured. Latencies are in
@@ -53,6 +56,14 @@ type loadResult struct {
 	SendLagP50  float64          `json:"send_lag_p50_us,omitempty"`
 	SendLagP99  float64          `json:"send_lag_p99_us,omitempty"`
 	SendLagP999 float64          `json:"send_lag_p999_us,omitempty"`
+	// LoopBusy: on the backend's polling loop, the fraction of the run it
+	// spent handling requests and answers rather than polling for them.
+	LoopBusy float64 `json:"loop_busy,omitempty"`
+	// LoopStalls counts the times that loop was off its CPU for more than
+	// 0.5 ms (another process or the hypervisor took it); the longest in
+	// LoopStallMaxUs. Requests due then wait, and the tail shows it.
+	LoopStalls     int64   `json:"loop_stalls,omitempty"`
+	LoopStallMaxUs float64 `json:"loop_stall_max_us,omitempty"`
 }
 
 // buildRequest serializes the GET request once; every send writes the same

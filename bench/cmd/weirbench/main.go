@@ -11,14 +11,15 @@
 // says what it skipped and why. `scripts/bench.sh` (make bench) installs
 // the tools and builds the binaries first; see bench/README.md.
 //
-// The same binary is its own load generator: run with WEIRBENCH_CHILD=load
-// it reads a loadSpec as JSON on stdin, runs it and writes a loadResult on
-// stdout. The harness starts it that way so that taskset can pin it to
-// the load CPUs, away from the proxy under test.
+// The same binary is its own backend and load generator: run with
+// WEIRBENCH_CHILD=backend it serves the backend every contender forwards
+// to, and runs on the same event loop each loadSpec it reads as a JSON
+// line on stdin, writing the result as a line on stdout (backend.go). The
+// harness starts it that way so that taskset can pin it to the load CPUs,
+// away from the proxy under test.
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -57,8 +58,8 @@ type options struct {
 }
 
 func main() {
-	if os.Getenv("WEIRBENCH_CHILD") == "load" {
-		os.Exit(loadChildMain())
+	if os.Getenv("WEIRBENCH_CHILD") == "backend" {
+		os.Exit(backendChildMain())
 	}
 	opts, err := parseOptions(os.Args[1:])
 	if err != nil {
@@ -235,24 +236,4 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-// loadChildMain is the load generator process: spec on stdin, result on
-// stdout.
-func loadChildMain() int {
-	var spec loadSpec
-	if err := json.NewDecoder(os.Stdin).Decode(&spec); err != nil {
-		fmt.Fprintln(os.Stderr, "weirbench load: read spec:", err)
-		return 2
-	}
-	res, err := runLoad(spec)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "weirbench load:", err)
-		return 1
-	}
-	if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
-		fmt.Fprintln(os.Stderr, "weirbench load: write result:", err)
-		return 1
-	}
-	return 0
 }

@@ -8,12 +8,12 @@ import (
 	"time"
 )
 
-// TestMain lets the test binary act as the load generator child, as the
-// real binary does: the harness under test re-executes itself with
-// WEIRBENCH_CHILD=load.
+// TestMain lets the test binary act as the backend process (which also
+// generates the load), as the real binary does: the harness under test
+// re-executes itself with WEIRBENCH_CHILD=backend.
 func TestMain(m *testing.M) {
-	if os.Getenv("WEIRBENCH_CHILD") == "load" {
-		os.Exit(loadChildMain())
+	if os.Getenv("WEIRBENCH_CHILD") == "backend" {
+		os.Exit(backendChildMain())
 	}
 	os.Exit(m.Run())
 }

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -25,6 +27,14 @@ type proc struct {
 	log  string
 	done chan struct{}
 	err  error
+	ctl  *control // nil unless started with one
+}
+
+// control is a pipe pair to a process that takes one request per line on
+// its stdin and answers each with one line on its stdout.
+type control struct {
+	in  io.WriteCloser
+	out *bufio.Reader
 }
 
 // pinner prefixes commands with `taskset -c CPUS` when taskset exists.
@@ -41,6 +51,12 @@ func (p pinner) wrap(cpus string, argv []string) []string {
 
 // startProc starts argv (pinned to cpus) with its output in logDir/name.log.
 func startProc(pin pinner, name, cpus, logDir string, env []string, argv ...string) (*proc, error) {
+	return startProcCtl(pin, name, cpus, logDir, env, false, argv...)
+}
+
+// startProcCtl is startProc; withCtl connects the process's stdin and
+// stdout to the harness (proc.ctl) instead, its stderr still to the log.
+func startProcCtl(pin pinner, name, cpus, logDir string, env []string, withCtl bool, argv ...string) (*proc, error) {
 	full := pin.wrap(cpus, argv)
 	logPath := filepath.Join(logDir, sanitize(name)+".log")
 	lf, err := os.Create(logPath)
@@ -50,13 +66,24 @@ func startProc(pin pinner, name, cpus, logDir string, env []string, argv ...stri
 	cmd := exec.Command(full[0], full[1:]...)
 	cmd.Stdout = lf
 	cmd.Stderr = lf
+	var ctl *control
+	if withCtl {
+		cmd.Stdout = nil
+		in, err1 := cmd.StdinPipe()
+		out, err2 := cmd.StdoutPipe()
+		if err := errors.Join(err1, err2); err != nil {
+			lf.Close()
+			return nil, fmt.Errorf("start %s: %w", name, err)
+		}
+		ctl = &control{in: in, out: bufio.NewReader(out)}
+	}
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		lf.Close()
 		return nil, fmt.Errorf("start %s (%s): %w", name, strings.Join(full, " "), err)
 	}
-	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{}), ctl: ctl}
 	go func() {
 		p.err = cmd.Wait()
 		lf.Close()

@@ -139,6 +139,36 @@ func TestTargetRounds(t *testing.T) {
 	}
 }
 
+// TestPollingGeneratorProblems: behind a polling generator a send lag is
+// the contender holding every connection, not the generator's queue; its
+// own stalls are reported instead.
+func TestPollingGeneratorProblems(t *testing.T) {
+	b := fakeBench()
+	for i := range b.cells[2].lat[50] {
+		r := &b.cells[2].lat[50][i].Result
+		r.LoopBusy, r.SendLagP99, r.LoopStalls, r.LoopStallMaxUs = 0.5, 5000, 2, 3000+float64(i)*1000
+	}
+	rep := b.report()
+	w := rep.Results[2]
+	var lr loadReport
+	for _, l := range w.Latency {
+		if l.LoadPct == 50 {
+			lr = l
+		}
+	}
+	if !lr.Polling || lr.LoopStalls != 4 || lr.LoopStallMaxMs != 4 {
+		t.Fatalf("polling %v stalls %d longest %v", lr.Polling, lr.LoopStalls, lr.LoopStallMaxMs)
+	}
+	for _, p := range w.Problems {
+		if strings.Contains(p, "generator sent late") {
+			t.Errorf("a polling generator's lag reported as its own queueing: %q", p)
+		}
+	}
+	if !slices.Contains(w.Problems, "50% load: the load loop was off its CPU 4 times for over 0.5 ms (longest 4.0 ms; another process or the hypervisor): requests due then waited") {
+		t.Errorf("stalls not reported: %q", w.Problems)
+	}
+}
+
 func TestRigLimitNotes(t *testing.T) {
 	results := []cellReport{
 		{Contender: "direct", Kind: "direct", Body: "64B", Latency: []loadReport{{LoadPct: 25, Rate: 5000, SendLagP99: 0.2}, {LoadPct: 75, Rate: 15000, SendLagP99: 4}}},
