@@ -88,8 +88,10 @@ func (r *rig) fail(what, format string, a ...any) {
 	logf("FAILED %s: %s", n.What, n.Why)
 }
 
+// start starts a contender or Redis: pinned and, when the rig may, at
+// real-time priority (runBench says why).
 func (r *rig) start(name, cpus string, env []string, argv ...string) (*proc, error) {
-	p, err := startProc(r.pin, name, cpus, r.dir, env, argv...)
+	p, err := startProc(r.pin.realtime(), name, cpus, r.dir, env, argv...)
 	if err != nil {
 		return nil, err
 	}

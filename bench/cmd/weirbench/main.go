@@ -50,6 +50,7 @@ type options struct {
 	loadCPUs   string
 	closed     string
 	noPin      bool
+	noRT       bool
 	pprof      bool
 	keep       bool
 	// custom is set when a flag changed what is measured, so the report
@@ -90,6 +91,7 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.loadCPUs, "load-cpus", "", "CPUs for load generator, backend and Redis (default 1)")
 	fs.StringVar(&o.closed, "closed-loop", "auto", "max-RPS generator: wrk, builtin, or auto (wrk when installed)")
 	fs.BoolVar(&o.noPin, "no-pin", false, "do not pin processes to CPUs")
+	fs.BoolVar(&o.noRT, "no-rt", false, "run contenders and Redis at normal priority, not SCHED_FIFO")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work dir (configs and process logs) after the run")
 	fs.BoolVar(&o.pprof, "pprof", false, "save a CPU profile of each Weir scenario during its first max-RPS run (needs admin pprof: true) under OUT/pprof/")
 	if err := fs.Parse(args); err != nil {

@@ -37,16 +37,28 @@ type control struct {
 	out *bufio.Reader
 }
 
-// pinner prefixes commands with `taskset -c CPUS` when taskset exists.
+// pinner prefixes commands with `taskset -c CPUS` when taskset exists,
+// and with `chrt -f 1` when rt is set and chrt may be used.
 type pinner struct {
 	taskset string // path, "" when missing
+	chrt    string // path, "" when not to be used
+	rt      bool
 }
 
 func (p pinner) wrap(cpus string, argv []string) []string {
-	if p.taskset == "" || cpus == "" {
-		return argv
+	if p.taskset != "" && cpus != "" {
+		argv = append([]string{p.taskset, "-c", cpus}, argv...)
 	}
-	return append([]string{p.taskset, "-c", cpus}, argv...)
+	if p.rt && p.chrt != "" {
+		argv = append([]string{p.chrt, "-f", "1"}, argv...)
+	}
+	return argv
+}
+
+// realtime is p for a process that runs SCHED_FIFO (when chrt is set).
+func (p pinner) realtime() pinner {
+	p.rt = true
+	return p
 }
 
 // startProc starts argv (pinned to cpus) with its output in logDir/name.log.

@@ -129,6 +129,16 @@ func TestPinnerWrap(t *testing.T) {
 	if got := (pinner{taskset: "/usr/bin/taskset"}).wrap("", argv); len(got) != 3 {
 		t.Errorf("no cpus: %v", got)
 	}
+	rt := pinner{taskset: "/usr/bin/taskset", chrt: "/usr/bin/chrt"}
+	if got := rt.wrap("1", argv); strings.Join(got, " ") != "/usr/bin/taskset -c 1 nginx -g daemon off;" {
+		t.Errorf("real time only when asked: %v", got)
+	}
+	if got := rt.realtime().wrap("1", argv); strings.Join(got, " ") != "/usr/bin/chrt -f 1 /usr/bin/taskset -c 1 nginx -g daemon off;" {
+		t.Errorf("real time: %v", got)
+	}
+	if got := (pinner{taskset: "/usr/bin/taskset"}).realtime().wrap("1", argv); got[0] != "/usr/bin/taskset" {
+		t.Errorf("real time without chrt: %v", got)
+	}
 }
 
 func TestPortAllocatorNeverRepeats(t *testing.T) {
