@@ -50,7 +50,8 @@ type openRun struct {
 	CPUus   float64    `json:"cpu_us_per_req"`
 	RedisUs float64    `json:"redis_cpu_us_per_req,omitempty"`
 	// LoadBusy: the share of the run the backend's loop (generator and
-	// backend) spent working rather than polling, plus Redis's CPU share.
+	// backend) spent working rather than polling (wall clock: what Redis
+	// took from it mid-iteration counts).
 	// ProxyBusy: the busy fraction of the busiest proxy CPU; 0 when
 	// unpinned or unknown. A load side near 1 means the latency measured
 	// the rig's own queue as much as the contender.
@@ -629,7 +630,8 @@ func (b *bench) openRun(c *cell, path string, rate float64) (openRun, error) {
 		return openRun{}, err
 	}
 	// The load side's busy share: when the loop polls (the CPU then always
-	// reads 100 %), its own working share plus Redis's CPU share; else the
+	// reads 100 %), the share of the run its working iterations took (time
+	// Redis or others took in the middle of one included); else the
 	// busiest load CPU's.
 	res := openRun{Rate: rate, Result: lr, LoadBusy: lr.LoopBusy}
 	if stat1, err := cpuSnapshot(); err == nil && errs0 == nil && len(b.proxyCPUs) > 0 {
@@ -648,9 +650,6 @@ func (b *bench) openRun(c *cell, path string, rate float64) (openRun, error) {
 		if c.c.redis != nil && errr0 == nil {
 			if red1, err := treeCPU([]int{c.c.redis.pid()}); err == nil {
 				res.RedisUs = b.ticksToUs(red1-red0) / n
-				if b.spin && lr.Seconds > 0 {
-					res.LoadBusy += b.ticksToUs(red1-red0) / 1e6 / lr.Seconds
-				}
 			}
 		}
 	}
