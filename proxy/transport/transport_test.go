@@ -304,9 +304,20 @@ func serveB(b *testing.B, h fasthttp.RequestHandler) string {
 
 // TestUnsolicitedBytesNeverReachTheNextRequest: an upstream that sends a
 // second, unrequested response after the first (RFC 9112 §6.3) must not
-// have it read as the answer to the next request on that connection.
+// have it read as the answer to the next request on that connection —
+// whether the extra bytes came with the response (they are left in the
+// read buffer: release discards the connection) or arrived while the
+// connection sat idle (the liveness check before the next send finds
+// them). Bytes still in flight at the instant of that check cannot be
+// told from an answer, by Weir or by nginx; a case that wrote them right
+// after the response, in a second write, raced the check and failed now
+// and then, so the in-flight case is not staged.
 func TestUnsolicitedBytesNeverReachTheNextRequest(t *testing.T) {
-	for _, delay := range []time.Duration{0, 30 * time.Millisecond} {
+	const evil = "HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nContent-Length: 4\r\n\r\nEVIL"
+	for _, tc := range []struct {
+		name  string
+		delay time.Duration // before the extra bytes; 0: in the response's own write
+	}{{"with the response", 0}, {"while idle", 30 * time.Millisecond}} {
 		addr := rawServer(t, func(c net.Conn) {
 			defer c.Close()
 			br := bufio.NewReader(c)
@@ -316,9 +327,14 @@ func TestUnsolicitedBytesNeverReachTheNextRequest(t *testing.T) {
 					return
 				}
 				if string(req.URI().Path()) == "/first" {
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-					time.Sleep(delay)
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nContent-Length: 4\r\n\r\nEVIL")
+					first := "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+					if tc.delay == 0 {
+						io.WriteString(c, first+evil)
+						continue
+					}
+					io.WriteString(c, first)
+					time.Sleep(tc.delay)
+					io.WriteString(c, evil)
 					continue
 				}
 				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood")
@@ -328,10 +344,10 @@ func TestUnsolicitedBytesNeverReachTheNextRequest(t *testing.T) {
 		if _, err := get(t, tr, "/first"); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(2 * delay)
+		time.Sleep(2 * tc.delay)
 		resp, err := get(t, tr, "/second")
 		if err != nil || string(resp.Body()) != "good" {
-			t.Fatalf("delay %v: second request got %q (%v): smuggled bytes were read as its response", delay, resp.Body(), err)
+			t.Fatalf("%s: second request got %q (%v): smuggled bytes were read as its response", tc.name, resp.Body(), err)
 		}
 		tr.Close()
 	}

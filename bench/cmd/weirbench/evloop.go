@@ -97,8 +97,8 @@ type evLoop struct {
 func runLoad(spec loadSpec) (loadResult, error) { return runLoadOn(spec, nil) }
 
 // runLoadOn drives one run; with srv, on the backend's event loop, which
-// goes on answering its connections during the run, and an open-loop run
-// then polls instead of sleeping (see runOpen).
+// goes on answering its connections during the run (and an open-loop run
+// with spec.Spin polls instead of sleeping: runOpenSpinning).
 func runLoadOn(spec loadSpec, srv *backendServer) (loadResult, error) {
 	switch {
 	case len(spec.Targets) == 0:
@@ -239,15 +239,7 @@ func (l *evLoop) runOpen() (int64, time.Duration, error) {
 	armed := true
 	for {
 		now := l.now()
-		if n < total {
-			upTo := int64(float64(now)/interval) + 1
-			if upTo > total {
-				upTo = total
-			}
-			for ; n < upTo; n++ {
-				l.pending = append(l.pending, int64(float64(n)*interval))
-			}
-		}
+		n = l.queueDue(now, n, total, interval)
 		if n >= total && armed {
 			_ = unix.TimerfdSettime(l.tfd, 0, &unix.ItimerSpec{}, nil)
 			armed = false
@@ -266,6 +258,16 @@ func (l *evLoop) runOpen() (int64, time.Duration, error) {
 	}
 	l.finish(stopAt)
 	return total, l.openElapsed(total, interval), nil
+}
+
+// queueDue queues the requests of the schedule due by now, after the n
+// already queued, and returns the new count.
+func (l *evLoop) queueDue(now, n, total int64, interval float64) int64 {
+	upTo := min(int64(float64(now)/interval)+1, total)
+	for ; n < upTo; n++ {
+		l.pending = append(l.pending, int64(float64(n)*interval))
+	}
+	return n
 }
 
 // openElapsed: the run lasts as long as its schedule, or until the last
@@ -316,12 +318,7 @@ func (l *evLoop) runOpenSpinning(total int64, interval float64) (int64, time.Dur
 			runtime.Gosched()
 			yielded = now
 		}
-		if n < total {
-			upTo := min(int64(float64(now)/interval)+1, total)
-			for ; n < upTo; n++ {
-				l.pending = append(l.pending, int64(float64(n)*interval))
-			}
-		}
+		n = l.queueDue(now, n, total, interval)
 		sent := l.sent
 		l.dispatch(now)
 		if now >= stopAt || (n >= total && l.head == len(l.pending) && l.inFlight() == 0) {
