@@ -198,6 +198,8 @@ func runBench(o options, stdout io.Writer) int {
 	case o.noRT:
 		b.notes = append(b.notes, "contenders run at normal priority (-no-rt): other processes on the machine can take their CPU for milliseconds, which shows in the tails")
 	case r.pin.taskset == "":
+		// Unpinned (noted above): a real-time contender could take the
+		// CPU the generator and backend run on.
 	case r.tools["chrt"] == "":
 		r.skip("real-time priority", "chrt not found (apt-get install -y util-linux): contenders run at normal priority, and other processes' time slices show in the tails")
 	default:
