@@ -68,22 +68,17 @@ type backendServer struct {
 // listenBackend opens the listening socket on addr and an epoll set
 // holding it.
 func listenBackend(addr, name string) (*backendServer, error) {
-	ta, err := net.ResolveTCPAddr("tcp", addr)
+	sa, err := sockaddr(addr) // the generator's own resolution
 	if err != nil {
 		return nil, fmt.Errorf("backend: %w", err)
 	}
-	ip4 := ta.IP.To4()
-	if ip4 == nil {
-		return nil, fmt.Errorf("backend: %s: IPv4 only", addr)
-	}
+	host, _, _ := net.SplitHostPort(addr)
 	s := &backendServer{name: name, epfd: -1, lfd: -1, rbuf: make([]byte, 64<<10)}
 	s.small, s.big = bytes.Repeat([]byte{'x'}, 64), bytes.Repeat([]byte{'x'}, 1024)
-	if s.lfd, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0); err != nil {
+	if s.lfd, err = unix.Socket(sockFamily(sa), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0); err != nil {
 		return nil, fmt.Errorf("backend: socket: %w", err)
 	}
 	_ = unix.SetsockoptInt(s.lfd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-	sa := &unix.SockaddrInet4{Port: ta.Port}
-	copy(sa.Addr[:], ip4)
 	if err := unix.Bind(s.lfd, sa); err != nil {
 		s.close()
 		return nil, fmt.Errorf("backend: bind %s: %w", addr, err)
@@ -97,7 +92,14 @@ func listenBackend(addr, name string) (*backendServer, error) {
 		s.close()
 		return nil, fmt.Errorf("backend: getsockname: %w", err)
 	}
-	s.addr = net.JoinHostPort(ta.IP.String(), strconv.Itoa(bound.(*unix.SockaddrInet4).Port))
+	port := 0
+	switch b := bound.(type) {
+	case *unix.SockaddrInet4:
+		port = b.Port
+	case *unix.SockaddrInet6:
+		port = b.Port
+	}
+	s.addr = net.JoinHostPort(host, strconv.Itoa(port))
 	if s.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
 		s.close()
 		return nil, fmt.Errorf("backend: epoll_create1: %w", err)

@@ -197,6 +197,14 @@ func sockaddr(hostport string) (unix.Sockaddr, error) {
 	return sa, nil
 }
 
+// sockFamily is the address family of a sockaddr made by sockaddr.
+func sockFamily(sa unix.Sockaddr) int {
+	if _, ok := sa.(*unix.SockaddrInet6); ok {
+		return unix.AF_INET6
+	}
+	return unix.AF_INET
+}
+
 func (l *evLoop) now() int64 { return int64(time.Since(l.start)) }
 
 // runOpen sends request n at start + n/rate, whatever happened to the
@@ -502,11 +510,7 @@ func (l *evLoop) closedConn(now int64) *evConn {
 // connect opens c, which will carry the request due at intended.
 func (l *evLoop) connect(c *evConn, intended int64) {
 	sa := l.addrs[c.target]
-	family := unix.AF_INET
-	if _, ok := sa.(*unix.SockaddrInet6); ok {
-		family = unix.AF_INET6
-	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	fd, err := unix.Socket(sockFamily(sa), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		l.fail(c, fmt.Errorf("socket: %w", err), true)
 		return
