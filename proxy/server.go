@@ -188,14 +188,28 @@ func (s *Server) Apply(cfg *config.Config, file string) error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
 	err := s.apply(cfg, file)
-	if err != nil {
+	s.countReload(err == nil)
+	return err
+}
+
+// ReloadFailed counts a reload that failed before Apply, a config file
+// that could not be read or parsed, as Apply counts one that does not
+// validate: weir_config_reloads_total and
+// weir_config_last_reload_successful must not miss a broken file.
+func (s *Server) ReloadFailed() {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	s.countReload(false)
+}
+
+// countReload records a reload's outcome; the caller holds applyMu.
+func (s *Server) countReload(ok bool) {
+	if ok {
+		s.reloadOK.Inc()
+	} else {
 		s.reloadFailed.Inc()
-		s.lastReloadGood.Store(false)
-		return err
 	}
-	s.reloadOK.Inc()
-	s.lastReloadGood.Store(true)
-	return nil
+	s.lastReloadGood.Store(ok)
 }
 
 func (s *Server) apply(cfg *config.Config, file string) error {

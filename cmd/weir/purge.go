@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"net/http"
 
 	"github.com/weirgw/weir/plugins/cache"
@@ -13,9 +12,8 @@ import (
 // {"tag": ...}. With Redis the purge reaches every node.
 func init() {
 	admin.Register("POST /cache/purge", func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		if err != nil {
-			http.Error(w, `{"status":400,"error":"reading body"}`, http.StatusBadRequest)
+		body, ok := admin.ReadBody(w, r, 1<<20)
+		if !ok {
 			return
 		}
 		status, out := cache.HandlePurge(body)

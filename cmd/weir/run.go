@@ -37,16 +37,13 @@ func cmdRun(args []string) int {
 	_ = lvl.UnmarshalText([]byte(*logLevel))
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 
-	cfg, err := loadConfig(*file)
+	cfg, err := loadConfig(*file, *adminAddr)
 	if err != nil {
 		printErrors(err)
-		return 1
-	}
-	if *adminAddr != "" {
-		if cfg.Admin == nil {
-			cfg.Admin = &config.Admin{}
+		if *adminAddr != "" {
+			fmt.Fprintf(os.Stderr, "(admin.listen is %q, from --admin)\n", *adminAddr)
 		}
-		cfg.Admin.Listen = *adminAddr
+		return 1
 	}
 	srv, err := proxy.New(cfg, *file, log)
 	if err != nil {
@@ -90,11 +87,12 @@ func cmdRun(args []string) int {
 	}
 
 	reload := func(why string) {
-		newCfg, err := config.Load(*file)
-		if err == nil {
-			if *adminAddr != "" && newCfg.Admin != nil {
-				newCfg.Admin.Listen = *adminAddr
-			}
+		newCfg, err := readConfig(*file, *adminAddr)
+		if err != nil {
+			// A file that cannot be read or parsed is a failed reload
+			// as much as one that does not validate.
+			srv.ReloadFailed()
+		} else {
 			err = srv.Apply(newCfg, *file)
 			if err == nil {
 				warnRestartOnly(log, cfg, newCfg)

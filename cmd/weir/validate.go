@@ -20,7 +20,7 @@ func cmdValidate(args []string) int {
 		fmt.Fprintln(os.Stderr, "weir validate: -c FILE is required")
 		return 2
 	}
-	if _, err := loadConfig(*file); err != nil {
+	if _, err := loadConfig(*file, ""); err != nil {
 		printErrors(err)
 		return 1
 	}
@@ -30,8 +30,9 @@ func cmdValidate(args []string) int {
 
 // loadConfig reads, validates and test-compiles a config file (plugin
 // configs included), so `validate` and a reload refuse the same files.
-func loadConfig(file string) (*config.Config, error) {
-	cfg, err := config.Load(file)
+// adminAddr is `weir run --admin`, or "".
+func loadConfig(file, adminAddr string) (*config.Config, error) {
+	cfg, err := readConfig(file, adminAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -41,6 +42,24 @@ func loadConfig(file string) (*config.Config, error) {
 	}
 	if err := proxy.Validate(cfg, file); err != nil {
 		return nil, err
+	}
+	return cfg, nil
+}
+
+// readConfig reads a config file and puts `weir run --admin ADDR` (when
+// adminAddr is not "") into it as admin.listen. It does so before anything
+// validates the config, so the flag is held to the rules of the file: a
+// non-loopback admin listener needs a token either way.
+func readConfig(file, adminAddr string) (*config.Config, error) {
+	cfg, err := config.Load(file)
+	if err != nil {
+		return nil, err
+	}
+	if adminAddr != "" {
+		if cfg.Admin == nil {
+			cfg.Admin = &config.Admin{}
+		}
+		cfg.Admin.Listen = adminAddr
 	}
 	return cfg, nil
 }

@@ -48,13 +48,18 @@ type Admin struct {
 	sync  *clusterSync
 }
 
-const maxAdminBody = 16 << 20
+// maxAdminBody is the largest admin write: a whole config at most.
+const maxAdminBody = config.MaxDocumentBytes
 
 // New binds the admin listener.
 func New(srv *proxy.Server, opts Options) (*Admin, error) {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
+	// Prometheus reads a series without a # TYPE line as untyped: rate()
+	// still works, but the type is lost to anything that shows it, and
+	// tools that check the exposition (promtool) complain.
+	metrics.ExposeMetadata(true)
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
 		return nil, err
@@ -159,15 +164,11 @@ func (a *Admin) getConfig(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Admin) putConfig(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxAdminBody))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "reading body: "+err.Error())
+	body, ok := ReadBody(w, r, maxAdminBody)
+	if !ok {
 		return
 	}
-	name := "admin.json"
-	if ct := r.Header.Get("Content-Type"); strings.Contains(ct, "yaml") {
-		name = "admin.yaml"
-	}
+	name := bodyName(r)
 	// No ${VAR} expansion from the admin API: it would let a token holder
 	// read the gateway's environment back through GET /config.
 	cfg, err := config.ParseEnv(name, body, nil)
@@ -177,7 +178,49 @@ func (a *Admin) putConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	// The body is most likely GET /config edited, its secrets masked.
+	if err := cfg.Unmask(a.srv.Current().Config, name); err != nil {
+		writeConfigErrors(w, err)
+		return
+	}
 	a.apply(w, cfg, http.StatusOK, nil)
+}
+
+// bodyName names a write's body in errors, and picks its format the way
+// a config file's name does: YAML when the Content-Type says so, else JSON.
+func bodyName(r *http.Request) string {
+	if strings.Contains(r.Header.Get("Content-Type"), "yaml") {
+		return "admin.yaml"
+	}
+	return "admin.json"
+}
+
+// ReadBody reads a request body of at most limit bytes. A larger body is
+// answered 413 (and false returned) rather than cut at the limit, which
+// would turn it into a different document, or left unread, which makes
+// the server drop the connection under a client still sending. Admin
+// endpoints registered by plugins (Register) use it too.
+func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	tooBig := func() ([]byte, bool) {
+		// The server closes the connection after this answer rather
+		// than read the rest of the body.
+		w.Header().Set("Connection", "close")
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d bytes", limit))
+		return nil, false
+	}
+	if r.ContentLength > limit {
+		return tooBig()
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return tooBig()
+		}
+		writeError(w, http.StatusBadRequest, "reading the body: "+err.Error())
+		return nil, false
+	}
+	return body, true
 }
 
 // apply validates and swaps cfg in; on success it answers status with

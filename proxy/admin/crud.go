@@ -1,9 +1,7 @@
 package admin
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/weirgw/weir/proxy/config"
@@ -14,9 +12,10 @@ import (
 type kind interface {
 	list(c *config.Config) any
 	get(c *config.Config, name string) (any, bool)
-	// put inserts or replaces the item decoded from body; name is "" for
+	// put inserts or replaces the item read from body (file names it in
+	// errors and picks its format, as for a config file); name is "" for
 	// POST (taken from the body). It returns the item's name.
-	put(c *config.Config, name string, body []byte, mustBeNew bool) (string, error)
+	put(c *config.Config, name, file string, body []byte, mustBeNew bool) (string, error)
 	del(c *config.Config, name string) bool
 }
 
@@ -37,21 +36,27 @@ func (a *Admin) crud(mux *http.ServeMux, path string, k kind) {
 		writeJSON(w, http.StatusOK, v)
 	})
 	write := func(w http.ResponseWriter, r *http.Request, name string, mustBeNew bool) {
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxAdminBody))
-		if err != nil {
-			writeError(w, http.StatusBadRequest, "reading body: "+err.Error())
+		body, ok := ReadBody(w, r, maxAdminBody)
+		if !ok {
 			return
 		}
+		file := bodyName(r)
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		cfg := a.srv.Current().Config.Clone()
-		got, err := k.put(cfg, name, body, mustBeNew)
+		running := a.srv.Current().Config
+		cfg := running.Clone()
+		got, err := k.put(cfg, name, file, body, mustBeNew)
 		if err != nil {
 			if ce, ok := err.(*conflictError); ok {
 				writeError(w, http.StatusConflict, ce.msg)
 				return
 			}
-			writeError(w, http.StatusBadRequest, err.Error())
+			writeConfigErrors(w, err)
+			return
+		}
+		// The item may have been read from GET with its secrets masked.
+		if err := cfg.Unmask(running, file); err != nil {
+			writeConfigErrors(w, err)
 			return
 		}
 		v, _ := k.get(cfg.Masked(), got)
@@ -77,10 +82,11 @@ func (a *Admin) crud(mux *http.ServeMux, path string, k kind) {
 	})
 }
 
-// decodeNamed decodes body into v strictly and reconciles the name in the
-// URL with the one in the body.
-func decodeNamed(body []byte, v any, nameInBody *string, urlName string) error {
-	if err := decodeStrict(body, v); err != nil {
+// decodeNamed reads body into v with the config file's reader (see
+// config.ParseItem) and reconciles the name in the URL with the one in
+// the body.
+func decodeNamed(file string, body []byte, v any, nameInBody *string, urlName string) error {
+	if err := config.ParseItem(file, body, v); err != nil {
 		return err
 	}
 	if urlName != "" {
@@ -96,17 +102,6 @@ func decodeNamed(body []byte, v any, nameInBody *string, urlName string) error {
 	return nil
 }
 
-func decodeStrict(body []byte, v any) error {
-	// Route the item through the config parser's strict JSON rules by
-	// decoding with unknown fields refused.
-	dec := json.NewDecoder(bytesReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("invalid JSON: %v", err)
-	}
-	return nil
-}
-
 type serviceKind struct{}
 
 func (serviceKind) list(c *config.Config) any { return c.Services }
@@ -118,9 +113,9 @@ func (serviceKind) get(c *config.Config, name string) (any, bool) {
 	}
 	return nil, false
 }
-func (serviceKind) put(c *config.Config, name string, body []byte, mustBeNew bool) (string, error) {
+func (serviceKind) put(c *config.Config, name, file string, body []byte, mustBeNew bool) (string, error) {
 	var s config.Service
-	if err := decodeNamed(body, &s, &s.Name, name); err != nil {
+	if err := decodeNamed(file, body, &s, &s.Name, name); err != nil {
 		return "", err
 	}
 	for i := range c.Services {
@@ -158,9 +153,9 @@ func (routeKind) get(c *config.Config, name string) (any, bool) {
 	}
 	return nil, false
 }
-func (routeKind) put(c *config.Config, name string, body []byte, mustBeNew bool) (string, error) {
+func (routeKind) put(c *config.Config, name, file string, body []byte, mustBeNew bool) (string, error) {
 	var r config.Route
-	if err := decodeNamed(body, &r, &r.Name, name); err != nil {
+	if err := decodeNamed(file, body, &r, &r.Name, name); err != nil {
 		return "", err
 	}
 	for i := range c.Routes {
@@ -198,9 +193,9 @@ func (consumerKind) get(c *config.Config, name string) (any, bool) {
 	}
 	return nil, false
 }
-func (consumerKind) put(c *config.Config, name string, body []byte, mustBeNew bool) (string, error) {
+func (consumerKind) put(c *config.Config, name, file string, body []byte, mustBeNew bool) (string, error) {
 	var x config.Consumer
-	if err := decodeNamed(body, &x, &x.Name, name); err != nil {
+	if err := decodeNamed(file, body, &x, &x.Name, name); err != nil {
 		return "", err
 	}
 	for i := range c.Consumers {

@@ -1,30 +1,25 @@
 package admin
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 
 	"github.com/weirgw/weir/proxy/config"
 )
 
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
-
 // addTarget registers a target with a service (service discovery). Like
 // every admin change it becomes part of the running config: the pool
 // registry keeps the existing targets' connections and health.
 func (a *Admin) addTarget(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxAdminBody))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "reading body: "+err.Error())
+	body, ok := ReadBody(w, r, maxAdminBody)
+	if !ok {
 		return
 	}
 	var t config.Target
-	if err := decodeStrict(body, &t); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	if err := config.ParseItem(bodyName(r), body, &t); err != nil {
+		writeConfigErrors(w, err)
 		return
 	}
 	if t.URL == "" {
