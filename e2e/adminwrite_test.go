@@ -205,8 +205,15 @@ func TestAdminWritesAreValidatedLikeAFile(t *testing.T) {
 			t.Fatalf("a refused route serves: %s answers %d", path, st)
 		}
 	}
+}
 
-	// A body over the limit is answered 413, not cut short or reset.
+// TestAdminOversizedWritesAre413: a body over the limit is answered 413,
+// not cut at the limit (which reads as another document) or dropped with
+// the connection (issue 13, finding 2).
+func TestAdminOversizedWritesAre413(t *testing.T) {
+	up := startEcho(t, "e1")
+	w := startWeir(t, strings.NewReplacer("UP", up, "REDIS", "").Replace(adminCfg))
+	v := w.configVersion()
 	for _, path := range []string{"/cache/purge", "/config", "/services/a"} {
 		method := "PUT"
 		if path == "/cache/purge" {
@@ -219,6 +226,9 @@ func TestAdminWritesAreValidatedLikeAFile(t *testing.T) {
 	// The purge API's own, smaller limit (1 MiB) answers 413 too.
 	if got := oversizedWrite(t, w.Admin, "POST", "/cache/purge", 2<<20); !strings.HasPrefix(got, "HTTP/1.1 413") {
 		t.Errorf("POST /cache/purge with a 2 MiB body: the answer starts %q, want HTTP/1.1 413", got)
+	}
+	if got := w.configVersion(); got != v {
+		t.Fatalf("an oversized write changed the config: version %d, want %d", got, v)
 	}
 }
 

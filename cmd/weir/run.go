@@ -40,7 +40,7 @@ func cmdRun(args []string) int {
 	cfg, err := loadConfig(*file, *adminAddr)
 	if err != nil {
 		printErrors(err)
-		if *adminAddr != "" {
+		if *adminAddr != "" && mentionsAdmin(err) {
 			fmt.Fprintf(os.Stderr, "(admin.listen is %q, from --admin)\n", *adminAddr)
 		}
 		return 1
@@ -139,6 +139,20 @@ func cmdRun(args []string) int {
 	wg.Wait()
 	log.Info("stopped")
 	return 0
+}
+
+// mentionsAdmin reports whether err has an error about the admin section,
+// which --admin may have caused rather than the file.
+func mentionsAdmin(err error) bool {
+	var list config.ErrorList
+	if errors.As(err, &list) {
+		for _, e := range list {
+			if strings.HasPrefix(e.Place, "admin") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // watchFile polls the config file and calls onChange when its content
