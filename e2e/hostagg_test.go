@@ -146,3 +146,205 @@ routes:
 	step("GET", "MISS")
 	step("GET", "HIT")
 }
+
+// aggregated decodes an aggregate answer whose legs are echo replies (or
+// null).
+func aggregated(t *testing.T, body string) map[string]*echo.Reply {
+	t.Helper()
+	var m map[string]*echo.Reply
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		t.Fatalf("not an aggregate of echo replies: %v: %s", err, body)
+	}
+	return m
+}
+
+// TestAggregateLegTimeout: services[].timeout bounds each leg; a leg
+// slower than its service's timeout fails within that timeout (a required
+// one with 504, an optional one as null, named in X-Weir-Aggregate-Missing)
+// even though the aggregate's own timeout is longer.
+func TestAggregateLegTimeout(t *testing.T) {
+	up := startEcho(t, "e1")
+	w := startWeir(t, strings.ReplaceAll(`
+listen: "{{LISTEN}}"
+admin: {listen: "{{ADMIN}}"}
+services:
+  - {name: fast, targets: [{url: "http://UP"}]}
+  - {name: slow, timeout: 300ms, targets: [{url: "http://UP"}]}
+routes:
+  - name: required
+    paths: ["/required/{id}"]
+    aggregate:
+      timeout: 3s
+      backends:
+        - {service: fast, path: "/users/{id}", key: user}
+        - {service: slow, path: "/sleep/1500", key: slow}
+  - name: optional
+    paths: ["/optional/{id}"]
+    aggregate:
+      timeout: 3s
+      backends:
+        - {service: fast, path: "/users/{id}", key: user}
+        - {service: slow, path: "/sleep/1500", key: slow, optional: true}
+  - name: quick
+    paths: ["/quick/{id}"]
+    aggregate:
+      timeout: 3s
+      backends:
+        - {service: slow, path: "/sleep/50", key: slow}
+`, "UP", up))
+	t0 := time.Now()
+	code, _, body := send(t, w.Addr, "GET", "/required/7", "client.example", nil)
+	if took := time.Since(t0); code != 504 || !strings.Contains(body, "aggregate backend slow timed out") || took > time.Second {
+		t.Fatalf("required slow leg: %d after %v, want 504 within the service's 300ms: %s", code, took, body)
+	}
+	t0 = time.Now()
+	code, h, body := send(t, w.Addr, "GET", "/optional/7", "client.example", nil)
+	if took := time.Since(t0); code != 200 || took > time.Second {
+		t.Fatalf("optional slow leg: %d after %v, want 200 within the service's 300ms: %s", code, took, body)
+	}
+	m := aggregated(t, body)
+	if m["slow"] != nil || m["user"] == nil || m["user"].Path != "/users/7" {
+		t.Fatalf("optional slow leg: want user and slow null, got %s", body)
+	}
+	if got := h.Get("X-Weir-Aggregate-Missing"); got != "slow" {
+		t.Fatalf("X-Weir-Aggregate-Missing %q, want slow", got)
+	}
+	// A leg within its service's timeout is not cut short.
+	if code, _, body := send(t, w.Addr, "GET", "/quick/7", "client.example", nil); code != 200 || aggregated(t, body)["slow"] == nil {
+		t.Fatalf("leg within its timeout: %d %s", code, body)
+	}
+}
+
+// TestAggregateLegForwarding: each leg carries X-Forwarded-For, -Proto and
+// -Host (the client's host) like a forwarded request, and the client's
+// traceparent, or one the gateway starts, shared by the request's legs.
+func TestAggregateLegForwarding(t *testing.T) {
+	up := startEcho(t, "e1")
+	w := startWeir(t, strings.ReplaceAll(`
+listen: "{{LISTEN}}"
+admin: {listen: "{{ADMIN}}"}
+services: [{name: a, targets: [{url: "http://UP"}]}]
+routes:
+  - name: profile
+    paths: ["/profile/{id}"]
+    aggregate:
+      backends:
+        - {service: a, path: "/users/{id}", key: user}
+        - {service: a, path: "/orders?user={id}", key: orders}
+`, "UP", up))
+	code, _, body := send(t, w.Addr, "GET", "/profile/7", "client.example", nil)
+	if code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	m := aggregated(t, body)
+	user, orders := m["user"], m["orders"]
+	if user == nil || orders == nil {
+		t.Fatalf("missing legs: %s", body)
+	}
+	for key, leg := range m {
+		for name, want := range map[string]string{
+			"X-Forwarded-For":   "127.0.0.1",
+			"X-Forwarded-Proto": "http",
+			"X-Forwarded-Host":  "client.example",
+		} {
+			if got := leg.Headers[name]; got != want {
+				t.Errorf("leg %s: %s %q, want %q", key, name, got, want)
+			}
+		}
+		tp := leg.Headers["Traceparent"]
+		if len(tp) != 55 || !strings.HasPrefix(tp, "00-") || tp[35] != '-' || !strings.HasSuffix(tp, "-01") {
+			t.Errorf("leg %s: traceparent %q, want one the gateway started", key, tp)
+		}
+	}
+	if a, b := user.Headers["Traceparent"], orders.Headers["Traceparent"]; a != b {
+		t.Errorf("the legs of one request carry different traces: %q and %q", a, b)
+	}
+
+	// The client's traceparent, and its X-Forwarded-For chain, go on.
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	code, _, body = send(t, w.Addr, "GET", "/profile/8", "client.example",
+		map[string]string{"Traceparent": tp, "X-Forwarded-For": "203.0.113.9"})
+	if code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	for key, leg := range aggregated(t, body) {
+		if leg.Headers["Traceparent"] != tp {
+			t.Errorf("leg %s: traceparent %q, want the client's %q", key, leg.Headers["Traceparent"], tp)
+		}
+		if got := leg.Headers["X-Forwarded-For"]; got != "203.0.113.9, 127.0.0.1" {
+			t.Errorf("leg %s: X-Forwarded-For %q, want the client's chain and the peer", key, got)
+		}
+	}
+}
+
+// TestAggregateNonJSONLeg: a leg that answers something other than JSON is
+// flagged like a failed leg: an optional one is null and named in
+// X-Weir-Aggregate-Missing, a required one fails the answer with 502.
+func TestAggregateNonJSONLeg(t *testing.T) {
+	up := startEcho(t, "e1")
+	w := startWeir(t, strings.ReplaceAll(`
+listen: "{{LISTEN}}"
+admin: {listen: "{{ADMIN}}"}
+services: [{name: a, targets: [{url: "http://UP"}]}]
+routes:
+  - name: optional
+    paths: ["/optional/{id}"]
+    aggregate:
+      backends:
+        - {service: a, path: "/users/{id}", key: user}
+        - {service: a, path: "/static", key: text, optional: true}
+  - name: required
+    paths: ["/required/{id}"]
+    aggregate:
+      backends:
+        - {service: a, path: "/users/{id}", key: user}
+        - {service: a, path: "/static", key: text}
+`, "UP", up))
+	code, h, body := send(t, w.Addr, "GET", "/optional/7", "client.example", nil)
+	if code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		t.Fatalf("not JSON: %v: %s", err, body)
+	}
+	if string(m["text"]) != "null" || len(m["user"]) == 0 {
+		t.Fatalf("want user and text null, got %s", body)
+	}
+	if got := h.Get("X-Weir-Aggregate-Missing"); got != "text" {
+		t.Fatalf("X-Weir-Aggregate-Missing %q, want text", got)
+	}
+	code, _, body = send(t, w.Addr, "GET", "/required/7", "client.example", nil)
+	if code != 502 || !strings.Contains(body, "aggregate backend text did not answer JSON") {
+		t.Fatalf("required non-JSON leg: %d %s, want 502", code, body)
+	}
+}
+
+// TestValidateAggregateUnknownParam: an aggregate backend path naming a
+// {param} the route does not capture is a config error (it would render
+// empty on every request): weir validate names the place and exits 1.
+func TestValidateAggregateUnknownParam(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "weir.yaml")
+	if err := os.WriteFile(file, []byte(`
+listen: "127.0.0.1:0"
+services: [{name: users, targets: [{url: "http://127.0.0.1:9"}]}]
+routes:
+  - name: profile
+    paths: ["/profile/{id}"]
+    aggregate:
+      backends:
+        - {service: users, path: "/users/{id}", key: user}
+        - {service: users, path: "/users/{uid}/friends", key: friends}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(weirBin, "validate", "-c", file).CombinedOutput()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 1 {
+		t.Fatalf("want exit 1, got %v\n%s", err, out)
+	}
+	want := file + `: routes[0].aggregate.backends[1].path: {uid} is not a parameter of the route (it has {id}): use one of those or add {uid} to its paths`
+	if strings.TrimSpace(string(out)) != want {
+		t.Fatalf("validate said:\n%s\nwant:\n%s", out, want)
+	}
+}

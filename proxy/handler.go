@@ -300,17 +300,9 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 	// and to what host the client connected. They, and a traceparent we
 	// start, are for the upstream only: plugins see the client's fields.
 	st.extra = st.extra[:0]
-	st.buf = st.buf[:0]
-	if len(prior) > 0 && s.peerTrusted(c) {
-		st.buf = append(append(st.buf, prior...), ", "...)
-	}
-	st.buf = appendClientIP(st.buf, rc)
+	st.buf = s.appendForwardedFor(st.buf[:0], prior, c)
 	st.setForwarding(&req.Header, sc.flags&hasXFF != 0, hdrForwardedFor, st.buf, false)
-	proto := valHTTP
-	if rc.IsTLS() {
-		proto = valHTTPS
-	}
-	st.setForwarding(&req.Header, sc.flags&hasXFP != 0, hdrForwardedProto, proto, false)
+	st.setForwarding(&req.Header, sc.flags&hasXFP != 0, hdrForwardedProto, forwardedProto(rc), false)
 	st.setForwarding(&req.Header, sc.flags&hasXFH != 0, hdrForwardedHost, clientHost, true)
 	if !validTraceparent(trace) {
 		st.buf = appendTraceparent(st.buf[:0])
