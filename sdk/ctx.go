@@ -46,6 +46,7 @@ type Ctx struct {
 
 	requestID    []byte
 	host         []byte
+	hostSet      bool
 	path         []byte
 	upstreamPath []byte
 	upstreamSet  bool
@@ -92,6 +93,7 @@ func (c *Ctx) Reset() {
 	c.Start = time.Time{}
 	c.requestID = c.requestID[:0]
 	c.host = c.host[:0]
+	c.hostSet = false
 	c.path = c.path[:0]
 	c.upstreamPath = c.upstreamPath[:0]
 	c.upstreamSet = false
@@ -135,7 +137,7 @@ func (c *Ctx) Method() []byte { return c.rc.Request.Header.Method() }
 // X-Forwarded-Host) reads it here. On a Ctx the proxy did not prepare (a
 // plugin's unit test) it is the request's host as fasthttp reads it now.
 func (c *Ctx) Host() []byte {
-	if len(c.host) == 0 {
+	if !c.hostSet {
 		return c.rc.Host()
 	}
 	return c.host
@@ -143,7 +145,10 @@ func (c *Ctx) Host() []byte {
 
 // SetHost is called by the proxy with the client's host, before the
 // filters run.
-func (c *Ctx) SetHost(h []byte) { c.host = append(c.host[:0], h...) }
+func (c *Ctx) SetHost(h []byte) {
+	c.host = append(c.host[:0], h...)
+	c.hostSet = true
+}
 
 // Path is the request path after normalization (percent-decoding, dot
 // segments and duplicate slashes resolved). It is the single interpretation
