@@ -95,6 +95,10 @@ func (s *Snapshot) buildAggregate(rc *config.Route, i int) (*aggregate, config.E
 	return a, errs
 }
 
+// errNotJSON marks a leg whose answer is not JSON: it cannot go into the
+// merged document as the backend's JSON, so it counts as a failed leg.
+var errNotJSON = errors.New("the answer is not JSON")
+
 type legResult struct {
 	body    []byte
 	err     error
@@ -102,9 +106,10 @@ type legResult struct {
 	timeout bool
 }
 
-// aggregate answers an aggregate route. Required legs that fail make the
-// whole answer 502 (504 on timeout); optional ones become null and are
-// listed in X-Weir-Aggregate-Missing.
+// aggregate answers an aggregate route. Required legs that fail (an error
+// status, no answer, an answer that is not JSON) make the whole answer 502
+// (504 on timeout); optional ones become null and are listed in
+// X-Weir-Aggregate-Missing.
 func (s *Server) aggregate(c *sdk.Ctx, r *route, snap *Snapshot) time.Duration {
 	a := r.agg
 	start := time.Now()
@@ -123,6 +128,18 @@ func (s *Server) aggregate(c *sdk.Ctx, r *route, snap *Snapshot) time.Duration {
 	if cons := c.Consumer(); cons != nil {
 		fwd = append(fwd, [2]string{"X-Consumer-Name", cons.Name})
 	}
+	// Each leg is a request sent upstream: it carries the forwarding
+	// fields forward sets, and the client's traceparent or one started
+	// here (the same for every leg: they are parts of one request).
+	trace := src.Peek("Traceparent")
+	if !validTraceparent(trace) {
+		trace = appendTraceparent(nil)
+	}
+	fwd = append(fwd, [2]string{"Traceparent", string(trace)}) // copied before the next Peek
+	fwd = append(fwd,
+		[2]string{"X-Forwarded-For", string(s.appendForwardedFor(nil, src.Peek("X-Forwarded-For"), c))},
+		[2]string{"X-Forwarded-Proto", string(forwardedProto(c.RequestCtx()))},
+		[2]string{"X-Forwarded-Host", string(c.Host())})
 	var wg sync.WaitGroup
 	for i := range a.legs {
 		leg := &a.legs[i]
@@ -142,9 +159,12 @@ func (s *Server) aggregate(c *sdk.Ctx, r *route, snap *Snapshot) time.Duration {
 		res := results[i]
 		if res.err != nil || res.status >= 400 {
 			if !leg.optional {
-				if res.timeout {
+				switch {
+				case res.timeout:
 					s.fail(c, r, fasthttp.StatusGatewayTimeout, "aggregate backend "+leg.key+" timed out")
-				} else {
+				case errors.Is(res.err, errNotJSON):
+					s.fail(c, r, fasthttp.StatusBadGateway, "aggregate backend "+leg.key+" did not answer JSON")
+				default:
 					s.fail(c, r, fasthttp.StatusBadGateway, "aggregate backend "+leg.key+" failed")
 				}
 				return time.Since(start)
@@ -156,13 +176,10 @@ func (s *Server) aggregate(c *sdk.Ctx, r *route, snap *Snapshot) time.Duration {
 		}
 		out.Write(sdk.AppendJSONString(nil, leg.key))
 		out.WriteByte(':')
-		switch {
-		case res.err != nil || res.status >= 400:
+		if res.err != nil || res.status >= 400 {
 			out.WriteString("null")
-		case json.Valid(res.body):
+		} else {
 			out.Write(bytes.TrimSpace(res.body))
-		default:
-			out.Write(sdk.AppendJSONString(nil, string(res.body)))
 		}
 	}
 	out.WriteByte('}')
@@ -195,7 +212,8 @@ func (leg *aggLeg) render(c *sdk.Ctx) string {
 }
 
 // Headers a leg carries over from the client's request.
-var aggregateForwardHeaders = []string{"X-Request-Id", "Traceparent", "X-Consumer-Name", "X-Consumer-Groups", "Accept-Language"}
+// Traceparent and X-Forwarded-* are set by aggregate, as forward sets them.
+var aggregateForwardHeaders = []string{"X-Request-Id", "X-Consumer-Name", "X-Consumer-Groups", "Accept-Language"}
 
 func (s *Server) fetchLeg(leg *aggLeg, uri string, fwd [][2]string, deadline time.Time) legResult {
 	m, err := leg.svc.p.Pick(nil, nil)
@@ -219,6 +237,11 @@ func (s *Server) fetchLeg(leg *aggLeg, uri string, fwd [][2]string, deadline tim
 	}
 	m.Begin()
 	t0 := time.Now()
+	// services[].timeout bounds a leg as it bounds one forwarded try;
+	// aggregate.timeout bounds all the legs together.
+	if d := t0.Add(leg.svc.timeout); leg.svc.timeout > 0 && d.Before(deadline) {
+		deadline = d
+	}
 	err = t.Do(req, resp, deadline)
 	if err != nil {
 		m.End(false, time.Since(t0))
@@ -235,5 +258,10 @@ func (s *Server) fetchLeg(leg *aggLeg, uri string, fwd [][2]string, deadline tim
 		body = append([]byte(nil), resp.Body()...)
 	}
 	m.End(err == nil && resp.StatusCode() < 500, time.Since(t0))
+	// Checked here, in the leg's goroutine, so the legs' documents are
+	// checked in parallel; a target that answers is healthy all the same.
+	if err == nil && resp.StatusCode() < 400 && !json.Valid(body) {
+		err = errNotJSON
+	}
 	return legResult{body: body, err: err, status: resp.StatusCode(), timeout: err != nil && transport.IsTimeout(err)}
 }

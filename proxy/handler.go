@@ -27,6 +27,7 @@ const streamThreshold = 256 << 10
 type reqState struct {
 	m      router.Match
 	host   []byte
+	sent   []byte // the Host field as the client sent it (see forward)
 	buf    []byte
 	upPath []byte
 	tmp    []byte
@@ -106,6 +107,8 @@ func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.Re
 	c.SetPath(path)
 	path = c.Path()
 	st.host = router.NormalizeHost(st.host[:0], rc.Host())
+	c.SetHost(rc.Host())
+	st.sent = append(st.sent[:0], req.Header.Host()...)
 
 	res := snap.router.Match(st.host, req.Header.Method(), path, &req.Header, &st.m)
 	if res == router.MethodNotAllowed && req.Header.IsOptions() {
@@ -268,10 +271,16 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 	if q := uri.QueryString(); len(q) > 0 {
 		st.buf = append(append(st.buf, '?'), q...)
 	}
-	clientHost := append(st.tmp[:0], rc.Host()...)
-	st.tmp = clientHost
+	// A Host field a plugin set (request_transformer, lua, a wasm guest's
+	// :authority) is what goes upstream, whatever preserve_host says;
+	// otherwise the upstream gets the client's host (preserve_host) or
+	// the target's. X-Forwarded-Host stays the client's either way.
+	clientHost := c.Host()
+	pluginHost := !bytes.Equal(req.Header.Host(), st.sent)
 	req.SetRequestURIBytes(st.buf)
-	req.Header.SetHostBytes(clientHost)
+	if !pluginHost {
+		req.Header.SetHostBytes(clientHost)
+	}
 
 	// Hop-by-hop fields never travel; the client's Connection: close is
 	// about its own connection, not ours.
@@ -291,17 +300,9 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 	// and to what host the client connected. They, and a traceparent we
 	// start, are for the upstream only: plugins see the client's fields.
 	st.extra = st.extra[:0]
-	st.buf = st.buf[:0]
-	if len(prior) > 0 && s.peerTrusted(c) {
-		st.buf = append(append(st.buf, prior...), ", "...)
-	}
-	st.buf = appendClientIP(st.buf, rc)
+	st.buf = s.appendForwardedFor(st.buf[:0], prior, c)
 	st.setForwarding(&req.Header, sc.flags&hasXFF != 0, hdrForwardedFor, st.buf, false)
-	proto := valHTTP
-	if rc.IsTLS() {
-		proto = valHTTPS
-	}
-	st.setForwarding(&req.Header, sc.flags&hasXFP != 0, hdrForwardedProto, proto, false)
+	st.setForwarding(&req.Header, sc.flags&hasXFP != 0, hdrForwardedProto, forwardedProto(rc), false)
 	st.setForwarding(&req.Header, sc.flags&hasXFH != 0, hdrForwardedHost, clientHost, true)
 	if !validTraceparent(trace) {
 		st.buf = appendTraceparent(st.buf[:0])
@@ -323,7 +324,7 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 			s.fail(c, r, fasthttp.StatusServiceUnavailable, "no healthy upstream target")
 			break
 		}
-		if !r.preserveHost {
+		if !r.preserveHost && !pluginHost {
 			req.Header.SetHost(m.Host())
 		}
 		m.Begin()

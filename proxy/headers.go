@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/sdk"
 )
 
 // Hop-by-hop fields (RFC 9110 §7.6.1) that are never forwarded, in either
@@ -263,4 +264,23 @@ func appendClientIP(dst []byte, rc *fasthttp.RequestCtx) []byte {
 	}
 	b, _ := ip.AppendText(dst)
 	return b
+}
+
+// appendForwardedFor appends the X-Forwarded-For value of a request sent
+// upstream (forwarded, or an aggregate's leg): the chain the client sent
+// (prior), when its peer may hand one over (server.trusted_proxies), then
+// the peer's address.
+func (s *Server) appendForwardedFor(dst, prior []byte, c *sdk.Ctx) []byte {
+	if len(prior) > 0 && s.peerTrusted(c) {
+		dst = append(append(dst, prior...), ", "...)
+	}
+	return appendClientIP(dst, c.RequestCtx())
+}
+
+// forwardedProto is the X-Forwarded-Proto value: how the client connected.
+func forwardedProto(rc *fasthttp.RequestCtx) []byte {
+	if rc.IsTLS() {
+		return valHTTPS
+	}
+	return valHTTP
 }

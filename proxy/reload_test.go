@@ -212,14 +212,3 @@ routes:
 	up.srv.Shutdown()
 	time.Sleep(100 * time.Millisecond)
 }
-
-func TestRouteParams(t *testing.T) {
-	got := routeParams([]string{"/users/{id}", "=/a/{id}/{name}", "~^/v(?P<ver>[0-9]+)/", "/plain"})
-	want := []string{"id", "name", "ver"}
-	if strings.Join(got, ",") != strings.Join(want, ",") {
-		t.Fatalf("%v, want %v", got, want)
-	}
-	if p := routeParams([]string{"/x"}); p == nil || len(p) != 0 {
-		t.Fatalf("no params must be empty, not nil: %#v", p)
-	}
-}

@@ -3,7 +3,6 @@ package proxy
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -179,7 +178,7 @@ func compile(cfg *config.Config, file string, d compileDeps) (*Snapshot, error) 
 				continue
 			}
 			b := d.build(rc.Name, rc.Service)
-			b.Params = routeParams(rc.Paths)
+			b.Params = config.RouteParams(rc.Paths)
 			f, err := buildFilter(p, b)
 			if err != nil {
 				add(fmt.Sprintf("routes[%d].plugins[%d] (%s)", i, j, p.Name), "%v", err)
@@ -367,34 +366,4 @@ func (s *Snapshot) closeResources(d compileDeps) {
 			}
 		}
 	}
-}
-
-// routeParams lists the parameter names a route's paths can capture:
-// {name} segments and regex named groups. Never nil for a route, so a
-// plugin can tell "no parameters" from "global instance" (nil).
-func routeParams(paths []string) []string {
-	out := []string{}
-	seen := map[string]bool{}
-	add := func(n string) {
-		if n != "" && !seen[n] {
-			seen[n] = true
-			out = append(out, n)
-		}
-	}
-	for _, p := range paths {
-		if strings.HasPrefix(p, "~") {
-			if re, err := regexp.Compile(p[1:]); err == nil {
-				for _, n := range re.SubexpNames() {
-					add(n)
-				}
-			}
-			continue
-		}
-		for _, seg := range strings.Split(strings.TrimPrefix(p, "="), "/") {
-			if len(seg) > 2 && seg[0] == '{' && seg[len(seg)-1] == '}' {
-				add(seg[1 : len(seg)-1])
-			}
-		}
-	}
-	return out
 }

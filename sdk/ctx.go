@@ -45,6 +45,8 @@ type Ctx struct {
 	Start time.Time
 
 	requestID    []byte
+	host         []byte
+	hostSet      bool
 	path         []byte
 	upstreamPath []byte
 	upstreamSet  bool
@@ -90,6 +92,8 @@ func (c *Ctx) Reset() {
 	c.Route, c.Service = "", ""
 	c.Start = time.Time{}
 	c.requestID = c.requestID[:0]
+	c.host = c.host[:0]
+	c.hostSet = false
 	c.path = c.path[:0]
 	c.upstreamPath = c.upstreamPath[:0]
 	c.upstreamSet = false
@@ -125,6 +129,26 @@ func (c *Ctx) Response() *fasthttp.Response { return &c.rc.Response }
 
 // Method is the request method.
 func (c *Ctx) Method() []byte { return c.rc.Request.Header.Method() }
+
+// Host is the host the client asked for (the request target's authority,
+// else its Host header) as the proxy read it before any filter ran. A
+// filter may change the Host header that goes upstream; this stays the
+// client's, so what is keyed on the client's view of the URL (the cache,
+// X-Forwarded-Host) reads it here. On a Ctx the proxy did not prepare (a
+// plugin's unit test) it is the request's host as fasthttp reads it now.
+func (c *Ctx) Host() []byte {
+	if !c.hostSet {
+		return c.rc.Host()
+	}
+	return c.host
+}
+
+// SetHost is called by the proxy with the client's host, before the
+// filters run.
+func (c *Ctx) SetHost(h []byte) {
+	c.host = append(c.host[:0], h...)
+	c.hostSet = true
+}
 
 // Path is the request path after normalization (percent-decoding, dot
 // segments and duplicate slashes resolved). It is the single interpretation

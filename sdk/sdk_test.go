@@ -186,3 +186,27 @@ func TestHistogramLeBuckets(t *testing.T) {
 		t.Fatalf("Update allocates %.1f", n)
 	}
 }
+
+// TestCtxHost: Host is the client's host as the proxy set it, whatever
+// happens to the Host field afterwards; on a bare Ctx, the request's.
+func TestCtxHost(t *testing.T) {
+	var rc fasthttp.RequestCtx
+	rc.Request.SetRequestURI("/x")
+	rc.Request.Header.SetHost("client.example")
+	c := AcquireCtx(&rc)
+	defer ReleaseCtx(c)
+	if string(c.Host()) != "client.example" {
+		t.Fatalf("bare Ctx: %q", c.Host())
+	}
+	c.SetHost(rc.Host())
+	rc.Request.Header.SetHost("target.example")
+	rc.Request.SetRequestURI("/y") // the URI is parsed again from the new Host
+	if string(c.Host()) != "client.example" {
+		t.Fatalf("after the Host field changed: %q, want the client's", c.Host())
+	}
+	c.Reset()
+	c.rc = &rc
+	if string(c.Host()) != "target.example" {
+		t.Fatalf("after Reset: %q, want the request's", c.Host())
+	}
+}

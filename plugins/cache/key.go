@@ -29,9 +29,14 @@ import (
 //
 // (see vary.go), so every key of a URL starts with its primary key.
 
+// appendPrimaryKey appends the request's primary key. The host is
+// c.Host(), the client's, not the request's Host field: after
+// forwarding (when OnResponse invalidates) that field holds the target's
+// host (preserve_host: false) or whatever a plugin set, and lookup and
+// invalidation must compute the same key.
 func appendPrimaryKey(dst []byte, c *sdk.Ctx) []byte {
 	req := c.Request()
-	dst = appendLower(dst, req.Host())
+	dst = appendLower(dst, c.Host())
 	p := c.Path()
 	if len(p) == 0 {
 		p = req.URI().Path()

@@ -212,7 +212,7 @@ func (f *Filter) invalidate(c *sdk.Ctx) {
 	b.key = appendPrimaryKey(b.key[:0], c)
 	sc.st.del(b.key)
 	releaseBuf(b)
-	host := c.Request().Host()
+	host := c.Host()
 	p := c.Path()
 	if len(p) == 0 {
 		p = c.Request().URI().Path()

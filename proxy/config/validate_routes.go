@@ -1,6 +1,8 @@
 package config
 
 import (
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,7 +34,7 @@ func (v *validator) checkRoutes() {
 		v.hosts(key(p, "hosts"), r.Hosts)
 		v.headers(key(p, "headers"), r.Headers)
 		if r.Aggregate != nil {
-			v.aggregate(key(p, "aggregate"), r.Aggregate)
+			v.aggregate(key(p, "aggregate"), r.Aggregate, RouteParams(r.Paths))
 		}
 		v.pluginList(key(p, "plugins"), r.Plugins)
 	}
@@ -133,7 +135,9 @@ func (v *validator) headers(p string, headers map[string]string) {
 	}
 }
 
-func (v *validator) aggregate(p string, a *Aggregate) {
+// aggregate checks an aggregate route; params are the route's path
+// parameters, the only ones a backend's path may name.
+func (v *validator) aggregate(p string, a *Aggregate, params []string) {
 	v.duration(key(p, "timeout"), a.Timeout, time.Millisecond, 0)
 	if len(a.Backends) == 0 {
 		v.add(key(p, "backends"), "an aggregate needs at least one backend: add {service: NAME, path: /PATH, key: KEY}")
@@ -152,6 +156,7 @@ func (v *validator) aggregate(p string, a *Aggregate) {
 		if b.Path == "" || b.Path[0] != '/' {
 			v.add(key(bp, "path"), "%q must start with \"/\", such as \"/users/{id}\"", b.Path)
 		}
+		v.templateParams(key(bp, "path"), b.Path, params)
 		switch {
 		case b.Key == "":
 			v.add(key(bp, "key"), "a backend needs a key: the name its JSON gets in the merged answer")
@@ -163,4 +168,60 @@ func (v *validator) aggregate(p string, a *Aggregate) {
 			}
 		}
 	}
+}
+
+// templateParams checks that every {name} in an aggregate backend's path
+// is a parameter of the route: an unknown one would render empty on every
+// request. An unclosed or empty brace is reported when the template
+// compiles.
+func (v *validator) templateParams(p, t string, params []string) {
+	for {
+		i := strings.IndexByte(t, '{')
+		if i < 0 {
+			return
+		}
+		j := strings.IndexByte(t[i:], '}')
+		if j < 0 {
+			return
+		}
+		name := t[i+1 : i+j]
+		t = t[i+j+1:]
+		switch {
+		case name == "" || slices.Contains(params, name):
+		case len(params) == 0:
+			v.add(p, "{%s} is not a parameter of the route, which has none: add {%s} to its paths", name, name)
+		default:
+			v.add(p, "{%s} is not a parameter of the route (it has {%s}): use one of those or add {%s} to its paths", name, strings.Join(params, "}, {"), name)
+		}
+	}
+}
+
+// RouteParams lists the parameter names a route's paths can capture:
+// {name} segments and regex named groups. Never nil for a route, so a
+// plugin can tell "no parameters" from "global instance" (nil).
+func RouteParams(paths []string) []string {
+	out := []string{}
+	seen := map[string]bool{}
+	add := func(n string) {
+		if n != "" && !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	for _, p := range paths {
+		if strings.HasPrefix(p, "~") {
+			if re, err := regexp.Compile(p[1:]); err == nil {
+				for _, n := range re.SubexpNames() {
+					add(n)
+				}
+			}
+			continue
+		}
+		for _, seg := range strings.Split(strings.TrimPrefix(p, "="), "/") {
+			if len(seg) > 2 && seg[0] == '{' && seg[len(seg)-1] == '}' {
+				add(seg[1 : len(seg)-1])
+			}
+		}
+	}
+	return out
 }

@@ -280,6 +280,11 @@ func TestValidateAggregate(t *testing.T) {
 				`routes[0].aggregate.backends[2].path: "" must start with "/", such as "/users/{id}"`,
 				`routes[0].aggregate.backends[2].key: a backend needs a key: the name its JSON gets in the merged answer`,
 			}},
+		{"unknown params", svcs + `routes: [{name: p, paths: ["/p/{id}", "~^/v(?P<ver>[0-9]+)/"], aggregate: {backends: [{service: users, path: "/u/{id}?v={ver}&x={uid}", key: u}, {service: users, path: "/{}/{id", key: w}]}}, {name: q, paths: ["/q"], aggregate: {backends: [{service: users, path: "/u/{id}", key: u}]}}]`,
+			[]string{
+				`routes[0].aggregate.backends[0].path: {uid} is not a parameter of the route (it has {id}, {ver}): use one of those or add {uid} to its paths`,
+				`routes[1].aggregate.backends[0].path: {id} is not a parameter of the route, which has none: add {id} to its paths`,
+			}},
 	})
 }
 
@@ -391,4 +396,15 @@ func TestValidateBuiltInCode(t *testing.T) {
 		`consumers[0].credentials.key_auth[2]: expected a mapping of the key_auth plugin's credential fields, such as {key: "..."}`,
 		`plugins[1].config: expected a mapping of the key_auth plugin's settings`,
 	})
+}
+
+func TestRouteParams(t *testing.T) {
+	got := RouteParams([]string{"/users/{id}", "=/a/{id}/{name}", "~^/v(?P<ver>[0-9]+)/", "/plain"})
+	want := []string{"id", "name", "ver"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("%v, want %v", got, want)
+	}
+	if p := RouteParams([]string{"/x"}); p == nil || len(p) != 0 {
+		t.Fatalf("no params must be empty, not nil: %#v", p)
+	}
 }
