@@ -3,6 +3,7 @@ package transport
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net/http/httputil"
 	"time"
@@ -16,6 +17,11 @@ import (
 var ErrUpgrade = errors.New("upstream switched protocols; upgrades are not supported")
 
 const maxInterim = 8
+
+// errNoBody: the upstream closed (or failed) after its response header,
+// before the first byte of the body it announced. Not io.EOF: the answer
+// had begun, so this is no stale keep-alive connection to retry on.
+var errNoBody = errors.New("upstream sent its response header but no body")
 
 const deadlineSlack = 20 * time.Millisecond
 
@@ -180,6 +186,19 @@ func (t *Transport) roundTrip(c *conn, req *fasthttp.Request, resp *fasthttp.Res
 		cl = -1 // re-framed as chunked towards the client
 	default:
 		s.mode = modeLength
+		// The client has been sent nothing yet: wait for the first byte of
+		// a body promised by Content-Length here, so that an upstream that
+		// closes right after its header is a clean 502 rather than an empty
+		// reply. Once the body streams, a failure can only close the
+		// client's connection. Chunked and until-close bodies are not
+		// waited for: a stream of events sends its header long before its
+		// first event, and the client should see it at once.
+		if c.br.Buffered() == 0 {
+			if _, err := c.br.Peek(1); err != nil {
+				t.discard(c)
+				return fmt.Errorf("%w: %v", errNoBody, err)
+			}
+		}
 	}
 	resp.SetBodyStream(s, cl)
 	return nil
