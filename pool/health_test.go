@@ -248,3 +248,37 @@ func TestEscapeLabel(t *testing.T) {
 		t.Fatalf("escapeLabel = %s, want %s", got, want)
 	}
 }
+
+// TestAbandonCountsNothing: a request ended with Abandon (the client's
+// failure) leaves in-flight at zero and counts neither toward passive
+// health nor toward the circuit breaker.
+func TestAbandonCountsNothing(t *testing.T) {
+	clk := newFakeClock()
+	r := newRegistry(clk.Now)
+	s := mustService(t, r, ServiceConfig{
+		Name:    "abandon",
+		Targets: fakeTargets(1, 1),
+		Health:  HealthConfig{Passive: &PassiveConfig{UnhealthyAfter: 2, HealthyAfter: time.Hour}},
+		Breaker: &BreakerConfig{FailureRatio: 0.5, MinRequests: 2, Window: time.Minute, OpenFor: time.Hour},
+	})
+	m := s.Members()[0]
+	for range 10 {
+		m.Begin()
+		m.Abandon()
+	}
+	st := s.Status()[0]
+	if !st.Healthy || st.Circuit != "closed" || st.InFlight != 0 {
+		t.Fatalf("after 10 abandoned requests: %+v", st)
+	}
+	// The counts are untouched: two real failures still eject.
+	m.Begin()
+	m.End(false, time.Millisecond)
+	if !s.Status()[0].Healthy {
+		t.Fatal("ejected after one failure, threshold 2")
+	}
+	m.Begin()
+	m.End(false, time.Millisecond)
+	if s.Status()[0].Healthy {
+		t.Fatal("not ejected after two failures")
+	}
+}

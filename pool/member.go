@@ -46,7 +46,7 @@ func (m *Member) Weight() int { return m.weight }
 func (m *Member) Client() *fasthttp.HostClient { return m.cl.hc }
 
 // Begin counts a request sent to the member (least_conn reads the count).
-// Every Begin must be matched by exactly one End.
+// Every Begin must be matched by exactly one End or Abandon.
 func (m *Member) Begin() { m.st.inflight.Add(1) }
 
 // End closes a request begun with Begin. ok reports the outcome as the
@@ -97,6 +97,14 @@ func (m *Member) End(ok bool, d time.Duration) {
 		st.brk.record(b, ok, now)
 	}
 }
+
+// Abandon closes a request begun with Begin that has no outcome to report:
+// the try failed on the client's side (its request body broke, stalled or
+// was cut short), which says nothing about the target. Neither passive
+// health nor the circuit breaker counts it. A half-open circuit whose
+// probe ends this way stays half-open, and a new probe goes out once the
+// lost one's time is up, as for any probe without an outcome.
+func (m *Member) Abandon() { m.st.inflight.Add(-1) }
 
 // observeLatency folds d into an exponentially weighted moving average
 // (weight 1/8 for the new sample, like TCP's SRTT, RFC 6298 §2). One CAS,

@@ -127,7 +127,7 @@ func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.Re
 	case router.MethodNotAllowed:
 		s.fail(c, nil, fasthttp.StatusMethodNotAllowed, "method not allowed")
 		rc.Response.Header.SetBytesV("Allow", st.m.Allow)
-		s.noRoute.Inc()
+		s.noMethod.Inc()
 		s.finish(c, nil, 0, st)
 		return
 	}
@@ -311,17 +311,24 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 
 	hashKey := s.hashKey(c, svc, st)
 	attempts := svc.retries + 1
+	// Asked before the first try: writing a streamed body takes the stream
+	// off the request, and a spent stream cannot be sent again.
+	streamed := req.IsBodyStream()
 	var exclude *pool.Member
 	var waited time.Duration
+	var lastErr error // the last try's failure, answered when no try is left
 	for attempt := 0; attempt < attempts; attempt++ {
 		m, err := svc.p.Pick(hashKey, exclude)
-		if err != nil {
-			s.fail(c, r, fasthttp.StatusServiceUnavailable, "no healthy upstream target")
-			break
+		var t *transport.Transport
+		if err == nil {
+			t = svc.transport(m)
 		}
-		t := svc.transport(m)
 		if t == nil {
-			s.fail(c, r, fasthttp.StatusServiceUnavailable, "no healthy upstream target")
+			if lastErr == nil {
+				s.fail(c, r, fasthttp.StatusServiceUnavailable, "no healthy upstream target")
+			}
+			// Else no other target is left to retry on: the client gets
+			// the failure of the try that was made (502, 504), not 503.
 			break
 		}
 		if !r.preserveHost && !pluginHost {
@@ -337,6 +344,7 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 		d := time.Since(t0)
 		waited += d
 		if err == nil {
+			lastErr = nil
 			code := resp.StatusCode()
 			// A gateway-class answer (502/503/504) means the target could not
 			// serve; any other status, 500 included, is the application's.
@@ -354,26 +362,44 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 			}
 			break
 		}
+		var clientErr *transport.ClientBodyError
+		if errors.As(err, &clientErr) || st.limit.Exceeded {
+			// The client's body failed (too large, malformed, cut short,
+			// stalled): its answer is 4xx, and the target, which did
+			// nothing wrong, is counted by neither passive health nor the
+			// breaker. The body is spent and the client's stream is at an
+			// unknown place: no retry, and its connection closes.
+			m.Abandon()
+			status, msg := fasthttp.StatusRequestEntityTooLarge, "request body too large"
+			if !st.limit.Exceeded {
+				status, msg = sdk.ClientBodyStatus(clientErr.Err)
+			}
+			s.fail(c, r, status, msg)
+			rc.SetConnectionClose()
+			s.log.Debug("client request body failed", "route", r.name, "target", m.URL(), "error", err)
+			lastErr = nil
+			break
+		}
 		m.End(false, d)
 		exclude = m
+		lastErr = err
 		var dialErr *transport.DialError
 		retryable := errors.As(err, &dialErr) || errors.Is(err, transport.ErrPoolTimeout) ||
-			(transport.IsIdempotent(req.Header.Method()) && !req.IsBodyStream() && !transport.IsTimeout(err))
-		if attempt+1 < attempts && retryable {
-			continue
+			(transport.IsIdempotent(req.Header.Method()) && !streamed && !transport.IsTimeout(err))
+		s.log.Debug("upstream request failed", "route", r.name, "target", m.URL(), "error", err)
+		if !retryable {
+			break
 		}
+	}
+	if lastErr != nil {
 		switch {
-		case errors.Is(err, sdk.ErrBodyTooLarge) || st.limit.Exceeded:
-			s.fail(c, r, fasthttp.StatusRequestEntityTooLarge, "request body too large")
-		case transport.IsTimeout(err):
+		case transport.IsTimeout(lastErr):
 			s.fail(c, r, fasthttp.StatusGatewayTimeout, "upstream timed out")
-		case errors.Is(err, transport.ErrPoolTimeout):
+		case errors.Is(lastErr, transport.ErrPoolTimeout):
 			s.fail(c, r, fasthttp.StatusServiceUnavailable, "upstream connection limit reached")
 		default:
 			s.fail(c, r, fasthttp.StatusBadGateway, "upstream failed")
 		}
-		s.log.Debug("upstream request failed", "route", r.name, "target", m.URL(), "error", err)
-		break
 	}
 	if clientClose {
 		req.Header.SetConnectionClose()

@@ -46,7 +46,8 @@ type Server struct {
 	latencyHeaders atomic.Bool
 	trusted        atomic.Pointer[[]netip.Prefix]
 
-	noRoute        *metrics.Counter
+	noRoute        *metrics.Counter // 404: no route matched
+	noMethod       *metrics.Counter // 405: a route matched all but the method
 	reloadOK       *metrics.Counter
 	reloadFailed   *metrics.Counter
 	lastReloadGood atomic.Bool
@@ -68,6 +69,7 @@ func New(cfg *config.Config, file string, log *slog.Logger) (*Server, error) {
 		pools:        pool.NewRegistry(),
 		upstreams:    newUpstreams(),
 		noRoute:      metrics.GetOrCreateCounter(`weir_requests_total{route="_none",service="_none",status="404"}`),
+		noMethod:     metrics.GetOrCreateCounter(`weir_requests_total{route="_none",service="_none",status="405"}`),
 		reloadOK:     metrics.GetOrCreateCounter(`weir_config_reloads_total{result="success"}`),
 		reloadFailed: metrics.GetOrCreateCounter(`weir_config_reloads_total{result="failure"}`),
 	}

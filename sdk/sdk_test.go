@@ -1,9 +1,14 @@
 package sdk
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
 	"strings"
 	"testing"
 
@@ -35,6 +40,47 @@ func TestWriteError(t *testing.T) {
 	WriteError(&rc, 404, "no route", nil)
 	if !bytes.HasPrefix(rc.Response.Body(), []byte(`{"status":404`)) {
 		t.Fatalf("body %s", rc.Response.Body())
+	}
+}
+
+// TestWriteErrorReplacesAnUpstreamAnswer: an error written over an answer
+// read from an upstream keeps none of its header fields nor its reason
+// phrase; Connection: close, about the client's connection, stays.
+func TestWriteErrorReplacesAnUpstreamAnswer(t *testing.T) {
+	var rc fasthttp.RequestCtx
+	up := "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Upstream: 1\r\nSet-Cookie: a=b\r\n\r\nhi"
+	if err := rc.Response.Read(bufio.NewReader(strings.NewReader(up))); err != nil {
+		t.Fatal(err)
+	}
+	rc.SetConnectionClose()
+	WriteError(&rc, 502, "upstream failed", []byte("req-1"))
+	out := rc.Response.String()
+	if !strings.HasPrefix(out, "HTTP/1.1 502 Bad Gateway\r\n") {
+		t.Fatalf("status line of %q", out)
+	}
+	if strings.Contains(out, "X-Upstream") || strings.Contains(out, "Set-Cookie") {
+		t.Fatalf("the upstream's fields survived: %q", out)
+	}
+	if !rc.Response.ConnectionClose() {
+		t.Fatal("Connection: close was dropped")
+	}
+}
+
+func TestClientBodyStatus(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want int
+	}{
+		{ErrBodyTooLarge, 413},
+		{fasthttp.ErrBodyTooLarge, 413},
+		{fmt.Errorf("reading: %w", os.ErrDeadlineExceeded), 408},
+		{&net.OpError{Op: "read", Err: os.ErrDeadlineExceeded}, 408},
+		{fasthttp.ErrBrokenChunk{}, 400},
+		{io.ErrUnexpectedEOF, 400},
+	} {
+		if got, msg := ClientBodyStatus(tc.err); got != tc.want || msg == "" {
+			t.Errorf("%v: %d %q, want %d", tc.err, got, msg, tc.want)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package transport
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net/http/httputil"
 	"time"
@@ -16,6 +17,11 @@ import (
 var ErrUpgrade = errors.New("upstream switched protocols; upgrades are not supported")
 
 const maxInterim = 8
+
+// errNoBody: the upstream closed (or failed) after its response header,
+// before the first byte of the body it announced. Not io.EOF: the answer
+// had begun, so this is no stale keep-alive connection to retry on.
+var errNoBody = errors.New("upstream sent its response header but no body")
 
 const deadlineSlack = 20 * time.Millisecond
 
@@ -48,6 +54,9 @@ func (t *Transport) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline 
 func (t *Transport) DoWithHeaders(req *fasthttp.Request, resp *fasthttp.Response, extra []byte, deadline time.Time) error {
 	t.inflight.Add(1)
 	defer t.inflight.Add(-1)
+	// Asked before the first try: writing a streamed body takes the stream
+	// off the request, and a spent stream must not be retried.
+	streamed := req.IsBodyStream()
 	for attempt := 0; ; attempt++ {
 		// A retry dials afresh: the next pooled connection has most likely
 		// gone stale the same way as the one that just failed.
@@ -58,6 +67,9 @@ func (t *Transport) DoWithHeaders(req *fasthttp.Request, resp *fasthttp.Response
 		err = t.roundTrip(c, req, resp, extra, deadline, reused)
 		if err == nil {
 			return nil
+		}
+		if _, client := err.(*ClientBodyError); client {
+			return err
 		}
 		if err == errStale && attempt == 0 {
 			// Found closed or dirty before anything was sent: any request
@@ -71,7 +83,7 @@ func (t *Transport) DoWithHeaders(req *fasthttp.Request, resp *fasthttp.Response
 		}
 		var nothing fasthttp.ErrNothingRead
 		staleConn := reused && (errors.As(err, &nothing) || errors.Is(err, io.EOF) || isConnReset(err))
-		if staleConn && attempt == 0 && !req.IsBodyStream() && IsIdempotent(req.Header.Method()) {
+		if staleConn && attempt == 0 && !streamed && IsIdempotent(req.Header.Method()) {
 			continue
 		}
 		return err
@@ -98,11 +110,12 @@ func (t *Transport) roundTrip(c *conn, req *fasthttp.Request, resp *fasthttp.Res
 		}
 	}
 	req.UseHostHeader = true
+	streamed := req.IsBodyStream() // Write takes the stream off req
 	// The splice may look for the header's end just before the body only
 	// when the body goes as it is, framed by Content-Length: not a stream,
 	// and no trailers (fasthttp then sends the body chunked).
-	c.splice.extra, c.splice.bodyLen = extra, -1
-	if len(extra) > 0 && !req.IsBodyStream() && len(req.Header.Peek(fasthttp.HeaderTrailer)) == 0 {
+	c.splice.extra, c.splice.bodyLen, c.splice.failed = extra, -1, false
+	if len(extra) > 0 && !streamed && len(req.Header.Peek(fasthttp.HeaderTrailer)) == 0 {
 		c.splice.bodyLen = len(req.Body())
 	}
 	err := req.Write(c.bw)
@@ -111,6 +124,13 @@ func (t *Transport) roundTrip(c *conn, req *fasthttp.Request, resp *fasthttp.Res
 	}
 	c.splice.extra = nil
 	if err != nil {
+		if streamed && !c.splice.failed {
+			// Every write towards the upstream went through, so the failure
+			// is the body's source: the client. The upstream holds part of
+			// a request; the connection cannot be reused.
+			t.discard(c)
+			return &ClientBodyError{Err: err}
+		}
 		return t.failed(c, err)
 	}
 	head := req.Header.IsHead()
@@ -166,6 +186,19 @@ func (t *Transport) roundTrip(c *conn, req *fasthttp.Request, resp *fasthttp.Res
 		cl = -1 // re-framed as chunked towards the client
 	default:
 		s.mode = modeLength
+		// The client has been sent nothing yet: wait for the first byte of
+		// a body promised by Content-Length here, so that an upstream that
+		// closes right after its header is a clean 502 rather than an empty
+		// reply. Once the body streams, a failure can only close the
+		// client's connection. Chunked and until-close bodies are not
+		// waited for: a stream of events sends its header long before its
+		// first event, and the client should see it at once.
+		if c.br.Buffered() == 0 {
+			if _, err := c.br.Peek(1); err != nil {
+				t.discard(c)
+				return fmt.Errorf("%w: %v", errNoBody, err)
+			}
+		}
 	}
 	resp.SetBodyStream(s, cl)
 	return nil

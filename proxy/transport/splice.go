@@ -21,11 +21,16 @@ import (
 // header ends when the write holds the whole request (the usual case: a
 // request is written and flushed in one piece), and searches only when it
 // does not.
+//
+// It also notes whether a write towards the upstream failed (failed):
+// when fasthttp's request Write fails and none did, the error came from
+// reading the body's source, the client (ClientBodyError).
 type headerSplice struct {
 	w       io.Writer
 	extra   []byte
 	bodyLen int // -1: a streamed or chunked body, or unknown
 	buf     []byte
+	failed  bool
 }
 
 var (
@@ -36,7 +41,11 @@ var (
 
 func (s *headerSplice) Write(p []byte) (int, error) {
 	if len(s.extra) == 0 {
-		return s.w.Write(p)
+		n, err := s.w.Write(p)
+		if err != nil {
+			s.failed = true
+		}
+		return n, err
 	}
 	// A header holds no blank line before its end, so finding one at the
 	// end of p less the body means p is the whole request.
@@ -44,6 +53,7 @@ func (s *headerSplice) Write(p []byte) (int, error) {
 	if s.bodyLen < 0 || i < 0 || string(p[i:i+len(headerEnd)]) != string(headerEnd) {
 		if i = bytes.Index(p, headerEnd); i < 0 {
 			s.extra = nil
+			s.failed = true
 			return 0, errNoHeaderEnd
 		}
 	}
@@ -51,6 +61,7 @@ func (s *headerSplice) Write(p []byte) (int, error) {
 	s.buf = append(append(append(s.buf[:0], p[:i]...), s.extra...), p[i:]...)
 	s.extra = nil
 	if _, err := s.w.Write(s.buf); err != nil {
+		s.failed = true
 		return 0, err
 	}
 	return len(p), nil

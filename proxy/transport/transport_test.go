@@ -402,3 +402,83 @@ func TestManyStaleIdleConnections(t *testing.T) {
 		}
 	}
 }
+
+// failingBody yields n bytes, then fails with err.
+type failingBody struct {
+	n   int
+	err error
+}
+
+func (b *failingBody) Read(p []byte) (int, error) {
+	if b.n == 0 {
+		return 0, b.err
+	}
+	k := min(len(p), b.n)
+	for i := range p[:k] {
+		p[i] = 'a'
+	}
+	b.n -= k
+	return k, nil
+}
+
+// TestClientBodyErrorTellsTheSidesApart: a streamed request body whose
+// source fails is the client's fault (ClientBodyError, for a fixed-length
+// and a chunked body, and for a source cut short); an upstream that closes
+// while the body is being written is not.
+func TestClientBodyErrorTellsTheSidesApart(t *testing.T) {
+	addr := serve(t, func(rc *fasthttp.RequestCtx) { rc.SetBodyString("ok") })
+	tr := New(Config{Addr: addr})
+	defer tr.Close()
+	boom := errors.New("client went away")
+	for _, tc := range []struct {
+		name string
+		body io.Reader
+		size int
+	}{
+		{"fixed length", &failingBody{n: 10000, err: boom}, 100000},
+		{"chunked", &failingBody{n: 10000, err: boom}, -1},
+		{"cut short", &failingBody{n: 10000, err: io.EOF}, 100000},
+	} {
+		req := fasthttp.AcquireRequest()
+		req.SetRequestURI("/up")
+		req.Header.SetMethod("POST")
+		req.Header.SetHost("up")
+		req.SetBodyStream(tc.body, tc.size)
+		err := tr.Do(req, &fasthttp.Response{}, time.Now().Add(2*time.Second))
+		fasthttp.ReleaseRequest(req)
+		var ce *ClientBodyError
+		if !errors.As(err, &ce) {
+			t.Fatalf("%s: %v, want a ClientBodyError", tc.name, err)
+		}
+		if tc.size < 0 && !errors.Is(err, boom) {
+			t.Fatalf("%s: %v does not wrap the source's error", tc.name, err)
+		}
+	}
+
+	// The upstream reads the header and closes: writing the body fails on
+	// the upstream's side.
+	closer := rawServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil || line == "\r\n" {
+				break
+			}
+		}
+		_ = c.(*net.TCPConn).SetLinger(0) // reset, so the writes fail at once
+		c.Close()
+	})
+	tr2 := New(Config{Addr: closer})
+	defer tr2.Close()
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	req.SetRequestURI("/up")
+	req.Header.SetMethod("POST")
+	req.Header.SetHost("up")
+	req.SetBodyStream(&failingBody{n: 64 << 20, err: io.EOF}, -1)
+	err := tr2.Do(req, &fasthttp.Response{}, time.Now().Add(5*time.Second))
+	var ce *ClientBodyError
+	if err == nil || errors.As(err, &ce) {
+		t.Fatalf("an upstream that closed mid-body: %v, want an upstream error", err)
+	}
+}
