@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/internal/httpsyntax"
 )
 
 // Hop-by-hop fields (RFC 9110 §7.6.1) that are never forwarded, in either
@@ -54,17 +55,25 @@ func removeHopByHop(h headerDeleter) {
 // Header scan: one pass over the names tells which removals a message
 // needs, so the common message (none of these fields) pays for a scan, not
 // for a dozen Del calls that each normalize a name and search the list.
-type hdrFlags uint8
+type hdrFlags uint16
 
 const (
-	hasHopByHop  hdrFlags = 1 << iota // a hop-by-hop field or Connection
-	hasProtected                      // X-Consumer-Name / X-Consumer-Groups
-	hasTwin                           // an underscore twin of a protected field
-	hasXFF                            // X-Forwarded-For
-	hasXFP                            // X-Forwarded-Proto
-	hasXFH                            // X-Forwarded-Host
-	hasTrace                          // Traceparent
+	hasHopByHop   hdrFlags = 1 << iota // a hop-by-hop field or Connection
+	hasProtected                       // X-Consumer-Name / X-Consumer-Groups
+	hasTwin                            // an underscore twin of a protected field
+	hasXFF                             // X-Forwarded-For
+	hasXFP                             // X-Forwarded-Proto
+	hasXFH                             // X-Forwarded-Host
+	hasTrace                           // Traceparent
+	hasUnderscore                      // a name holding "_"
+	hasBadName                         // a name that is not a token ("X A")
+	hasAuth                            // Authorization
+	hasAuthTwice                       // Authorization more than once
 )
+
+// wireFlags are the flags that make serve look closer at a request
+// before routing it (wire.go).
+const wireFlags = hasUnderscore | hasBadName | hasAuthTwice
 
 // fieldScan is one pass over a header block: the flags header hygiene acts
 // on, and the fields the proxy reads on every request, so none of them
@@ -84,8 +93,10 @@ func (sc *fieldScan) scan(seq iter.Seq2[[]byte, []byte]) {
 	for k, v := range seq {
 		switch len(k) {
 		case 4:
-			sc.dated = sc.dated || bytes.EqualFold(k, []byte("Date"))
-			continue
+			if bytes.EqualFold(k, []byte("Date")) {
+				sc.dated = true
+				continue
+			}
 		case 11:
 			if bytes.EqualFold(k, []byte("Traceparent")) {
 				sc.first(hasTrace, &sc.trace, v)
@@ -94,6 +105,14 @@ func (sc *fieldScan) scan(seq iter.Seq2[[]byte, []byte]) {
 		case 12:
 			if sc.requestID == nil && bytes.EqualFold(k, []byte("X-Request-Id")) {
 				sc.requestID = v[:len(v):len(v)]
+				continue
+			}
+		case 13:
+			if bytes.EqualFold(k, []byte("Authorization")) {
+				if sc.flags&hasAuth != 0 {
+					sc.flags |= hasAuthTwice
+				}
+				sc.flags |= hasAuth
 				continue
 			}
 		case 15:
@@ -117,9 +136,30 @@ func (sc *fieldScan) scan(seq iter.Seq2[[]byte, []byte]) {
 			sc.flags |= hasHopByHop
 		case isProtectedName(k):
 			sc.flags |= hasProtected
-		case bytes.IndexByte(k, '_') >= 0 && isProtectedTwin(k):
-			sc.flags |= hasTwin
+		default:
+			// Every other name gets one look at each byte: fasthttp lets a
+			// space inside a name through, and "_" is a token character
+			// some upstream stacks read as "-".
+			for _, ch := range k {
+				if ch == '_' || !httpsyntax.IsTchar(ch) {
+					sc.oddName(k)
+					break
+				}
+			}
 		}
+	}
+}
+
+// oddName flags a name that is not a plain token of letters, digits and
+// "-" (the rare case, so it may look at the name again).
+func (sc *fieldScan) oddName(k []byte) {
+	if !httpsyntax.IsTokenBytes(k) {
+		sc.flags |= hasBadName
+		return
+	}
+	sc.flags |= hasUnderscore
+	if isProtectedTwin(k) {
+		sc.flags |= hasTwin
 	}
 }
 
