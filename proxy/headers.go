@@ -67,7 +67,6 @@ const (
 	hasTrace                           // Traceparent
 	hasUnderscore                      // a name holding "_"
 	hasBadName                         // a name that is not a token ("X A")
-	hasAuth                            // Authorization
 	hasAuthTwice                       // Authorization more than once
 )
 
@@ -83,6 +82,7 @@ const wireFlags = hasUnderscore | hasBadName | hasAuthTwice
 type fieldScan struct {
 	flags     hdrFlags
 	dated     bool   // Date
+	auth      bool   // Authorization (a flag only when repeated)
 	requestID []byte // X-Request-Id
 	xff       []byte // X-Forwarded-For
 	trace     []byte // Traceparent
@@ -109,10 +109,10 @@ func (sc *fieldScan) scan(seq iter.Seq2[[]byte, []byte]) {
 			}
 		case 13:
 			if bytes.EqualFold(k, []byte("Authorization")) {
-				if sc.flags&hasAuth != 0 {
+				if sc.auth {
 					sc.flags |= hasAuthTwice
 				}
-				sc.flags |= hasAuth
+				sc.auth = true
 				continue
 			}
 		case 15:
@@ -136,16 +136,11 @@ func (sc *fieldScan) scan(seq iter.Seq2[[]byte, []byte]) {
 			sc.flags |= hasHopByHop
 		case isProtectedName(k):
 			sc.flags |= hasProtected
-		default:
-			// Every other name gets one look at each byte: fasthttp lets a
-			// space inside a name through, and "_" is a token character
-			// some upstream stacks read as "-".
-			for _, ch := range k {
-				if ch == '_' || !httpsyntax.IsTchar(ch) {
-					sc.oddName(k)
-					break
-				}
-			}
+		case bytes.IndexByte(k, '_') >= 0 || bytes.IndexByte(k, ' ') >= 0:
+			// fasthttp's parser refuses a name with any byte outside the
+			// token set but the space, which it lets through inside a
+			// name; "_" is a token byte some upstream stacks read as "-".
+			sc.oddName(k)
 		}
 	}
 }
