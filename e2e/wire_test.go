@@ -230,6 +230,13 @@ routes: [{name: main, paths: ["/"], service: a}]
 		{"CONNECT", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 405, true},
 		// nginx: 400. The framing is sound, so the connection stays.
 		{"two Authorization fields", "GET /auth HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer a\r\nAuthorization: Bearer b\r\n\r\n", 400, false},
+		// nginx: 200 for all four (it takes a bare LF for a line end).
+		// fasthttp waits for a CRLF CRLF that never comes (until the read
+		// timeout, 30 s here); the gateway refuses at once instead.
+		{"bare LF", "GET /lf HTTP/1.1\nHost: x\n\n", 400, true},
+		{"bare LF after CRLF lines", "GET /lf HTTP/1.1\r\nHost: x\n\n", 400, true},
+		{"bare LF then CRLF", "GET /lf HTTP/1.1\r\nHost: x\n\r\n", 400, true},
+		{"bare LF with a body", "POST /lf HTTP/1.1\nHost: x\nContent-Length: 3\n\nabc", 400, true},
 		// nginx: 200 (a later HTTP/1 minor version is served as 1.1).
 		{"HTTP/1.2", "GET /v12 HTTP/1.2\r\nHost: x\r\n\r\n", 200, true},
 	}

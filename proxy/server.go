@@ -298,6 +298,19 @@ func (s *Server) newFastHTTPServer(cfg *config.Config) *fasthttp.Server {
 		CloseOnShutdown:               true,
 		DisableHeaderNamesNormalizing: false,
 		Logger:                        fasthttpLogger{s.log},
+		ConnState:                     expectRequest,
+	}
+}
+
+// expectRequest tells a connection that waits for its next request to
+// look at that request's first bytes, so that a header block only a bare
+// LF ends is refused at once instead of waited on until the read timeout
+// (fusedio.ErrBareLF).
+func expectRequest(c net.Conn, st fasthttp.ConnState) {
+	if st == fasthttp.StateNew || st == fasthttp.StateIdle {
+		if fc, ok := c.(*fusedio.Conn); ok {
+			fc.ExpectRequest()
+		}
 	}
 }
 
@@ -312,6 +325,8 @@ func (s *Server) protocolError(rc *fasthttp.RequestCtx, err error) {
 		status, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, "request header too large"
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		status, msg = fasthttp.StatusRequestEntityTooLarge, "request body too large"
+	case errors.Is(err, fusedio.ErrBareLF):
+		msg = "request header lines must end with CRLF"
 	case strings.Contains(err.Error(), "unsupported http version"):
 		// fasthttp's parser refuses a version that is not "HTTP/d.d"
 		// ("HTTP/2", "HTTP/1.10") with this text and no error value of its
