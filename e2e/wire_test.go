@@ -81,6 +81,10 @@ routes:
               return weir.response.exit(403, {error = "blocked by script"})
             end
   - {name: nowhere, paths: ["/empty"], service: empty}
+  - name: cached
+    paths: ["/cached"]
+    service: a
+    plugins: [{name: cache, config: {store: memory, default_ttl: 60s}}]
   - name: agg
     paths: ["/agg"]
     aggregate:
@@ -130,6 +134,23 @@ routes:
 			}
 		})
 	}
+
+	// A cache hit is a plugin's answer too.
+	t.Run("cache hit", func(t *testing.T) {
+		c := dialWire(t, w.Addr)
+		req := "GET /cached HTTP/1.1\r\nHost: x\r\n\r\n"
+		if resp, body := c.exchange(req, 5*time.Second); resp.StatusCode != 200 {
+			t.Fatalf("first request: %d %s", resp.StatusCode, body)
+		}
+		resp, body := c.exchange(req, 5*time.Second)
+		if resp.StatusCode != 200 || resp.Header.Get("X-Cache-Status") != "HIT" || resp.Close {
+			t.Fatalf("second request: %d %s, Connection: close %v: %s", resp.StatusCode,
+				resp.Header.Get("X-Cache-Status"), resp.Close, body)
+		}
+		if resp, body := c.exchange(next, 5*time.Second); resp.StatusCode != 200 {
+			t.Fatalf("request after the hit: %d %s", resp.StatusCode, body)
+		}
+	})
 
 	// 429: the first request spends the bucket, the second is refused, the
 	// third still gets an answer on the same connection.
