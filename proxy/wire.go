@@ -36,7 +36,9 @@ var http10 = []byte("HTTP/1.0")
 // needsWireCheck is the cheap test: true for any request checkWire might
 // refuse or change. fasthttp marks a request with both Content-Length and
 // Transfer-Encoding Connection: close (and drops the Content-Length), so
-// that flag is what sends such a request to the closer look.
+// that flag is what sends such a request to the closer look; checkWire
+// reads the raw header block only if the request has a body length
+// (-2: neither field).
 func needsWireCheck(h *fasthttp.RequestHeader, sc *fieldScan) bool {
 	return sc.flags&wireFlags != 0 || h.ConnectionClose() || !h.IsHTTP11() || h.IsConnect()
 }
@@ -56,7 +58,7 @@ func (s *Server) checkWire(h *fasthttp.RequestHeader, sc *fieldScan) *wireRefusa
 		// The gateway is no forward proxy: CONNECT would route by an
 		// authority-form target as if it were a path.
 		return &refuseConnect
-	case h.ConnectionClose() && hasCLAndTE(h.RawHeaders()):
+	case h.ConnectionClose() && h.ContentLength() != -2 && hasCLAndTE(h.RawHeaders()):
 		// RFC 9112 §6.3 lets a server read Transfer-Encoding and ignore
 		// Content-Length; a front end that did the opposite would see a
 		// different request boundary. Refusing leaves one reading: none.
