@@ -237,7 +237,7 @@ routes: [{name: main, paths: ["/"], service: a}]
 		status int
 		close  bool
 	}{
-		// nginx: 400, Connection: close.
+		// nginx (checked with the first row): 400, Connection: close.
 		{"content-length and transfer-encoding", "POST /cl-te HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, true},
 		{"content-length and transfer-encoding on a GET", "GET /cl-te HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n0\r\n\r\n", 400, true},
 		{"content-length and transfer-encoding identity", "POST /cl-te HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\nContent-Length: 5\r\n\r\nhello", 400, true},
