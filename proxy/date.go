@@ -57,8 +57,17 @@ func addDate(h *fasthttp.ResponseHeader, st *reqState) {
 	} else {
 		st.hdrBR.Reset(&st.hdrR)
 	}
-	cl := h.ContentLength()
+	cl, keepAlive := h.ContentLength(), !h.ConnectionClose()
 	if err := h.Read(st.hdrBR); err == nil {
+		// The block carries no Content-Length (fasthttp writes it with the
+		// body), so the parser takes the answer for one that ends when the
+		// connection does and marks it Connection: close. That was true of
+		// none of these answers: restore the framing and the keep-alive
+		// they had, so that a 404 or a 429 does not cost the client its
+		// connection.
 		h.SetContentLength(cl)
+		if keepAlive {
+			h.ResetConnectionClose()
+		}
 	}
 }

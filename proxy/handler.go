@@ -94,6 +94,16 @@ func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.Re
 		*p = appendRequestID((*p)[:0])
 		req.Header.SetCanonical(hdrRequestID, *p)
 	}
+	if needsWireCheck(&req.Header, &st.scan) {
+		if bad := s.checkWire(&req.Header, &st.scan); bad != nil {
+			s.fail(c, nil, bad.status, bad.msg)
+			if bad.close {
+				rc.SetConnectionClose()
+			}
+			s.finish(c, nil, 0, st)
+			return
+		}
+	}
 
 	// One interpretation of the path for the router, the plugins and the
 	// upstream: fasthttp's normalized path (percent-decoded, dot segments
@@ -148,13 +158,11 @@ func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.Re
 			c.SetUpstreamPath(up)
 		}
 	}
-	// Identity headers are the gateway's to set: drop client copies first.
-	if f := st.scan.flags; f&(hasProtected|hasTwin) != 0 {
+	// Identity headers are the gateway's to set: drop client copies first
+	// (checkWire dropped their underscore twins).
+	if st.scan.flags&hasProtected != 0 {
 		for _, h := range protectedRequestHeaders {
 			req.Header.Del(h)
-		}
-		if f&hasTwin != 0 {
-			stripUnderscoreTwins(&req.Header)
 		}
 	}
 	// Body size limit, before anything reads the body.
@@ -468,22 +476,10 @@ func (s *Server) fail(c *sdk.Ctx, r *route, status int, msg string) {
 	c.Fail(status, msg)
 }
 
-// stripUnderscoreTwins removes headers such as X_Consumer_Name: many
-// upstream stacks (CGI, WSGI, some nginx setups) fold "_" into "-", so a
-// client could smuggle a protected header past the exact-name removal.
-func stripUnderscoreTwins(h *fasthttp.RequestHeader) {
-	// Rare path: collect, then delete (deleting while iterating is unsafe).
-	var names [][]byte
-	for k := range h.All() {
-		if bytes.IndexByte(k, '_') >= 0 && isProtectedTwin(k) {
-			names = append(names, append([]byte(nil), k...))
-		}
-	}
-	for _, k := range names {
-		h.DelBytes(k)
-	}
-}
-
+// isProtectedTwin reports whether k is a protected name with "_" for
+// "-" (X_Consumer_Name): many upstream stacks (CGI, WSGI, some nginx
+// setups) fold "_" into "-", so a client could smuggle a protected header
+// past the exact-name removal.
 func isProtectedTwin(k []byte) bool {
 	for _, p := range protectedRequestHeaders {
 		if len(p) != len(k) {

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/internal/httpsyntax"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -55,17 +56,24 @@ func removeHopByHop(h headerDeleter) {
 // Header scan: one pass over the names tells which removals a message
 // needs, so the common message (none of these fields) pays for a scan, not
 // for a dozen Del calls that each normalize a name and search the list.
-type hdrFlags uint8
+type hdrFlags uint16
 
 const (
-	hasHopByHop  hdrFlags = 1 << iota // a hop-by-hop field or Connection
-	hasProtected                      // X-Consumer-Name / X-Consumer-Groups
-	hasTwin                           // an underscore twin of a protected field
-	hasXFF                            // X-Forwarded-For
-	hasXFP                            // X-Forwarded-Proto
-	hasXFH                            // X-Forwarded-Host
-	hasTrace                          // Traceparent
+	hasHopByHop   hdrFlags = 1 << iota // a hop-by-hop field or Connection
+	hasProtected                       // X-Consumer-Name / X-Consumer-Groups
+	hasTwin                            // an underscore twin of a protected field
+	hasXFF                             // X-Forwarded-For
+	hasXFP                             // X-Forwarded-Proto
+	hasXFH                             // X-Forwarded-Host
+	hasTrace                           // Traceparent
+	hasUnderscore                      // a name holding "_"
+	hasBadName                         // a name that is not a token ("X A")
+	hasAuthTwice                       // Authorization more than once
 )
+
+// wireFlags are the flags that make serve look closer at a request
+// before routing it (wire.go).
+const wireFlags = hasUnderscore | hasBadName | hasAuthTwice
 
 // fieldScan is one pass over a header block: the flags header hygiene acts
 // on, and the fields the proxy reads on every request, so none of them
@@ -75,6 +83,7 @@ const (
 type fieldScan struct {
 	flags     hdrFlags
 	dated     bool   // Date
+	auth      bool   // Authorization (a flag only when repeated)
 	requestID []byte // X-Request-Id
 	xff       []byte // X-Forwarded-For
 	trace     []byte // Traceparent
@@ -85,8 +94,10 @@ func (sc *fieldScan) scan(seq iter.Seq2[[]byte, []byte]) {
 	for k, v := range seq {
 		switch len(k) {
 		case 4:
-			sc.dated = sc.dated || bytes.EqualFold(k, []byte("Date"))
-			continue
+			if bytes.EqualFold(k, []byte("Date")) {
+				sc.dated = true
+				continue
+			}
 		case 11:
 			if bytes.EqualFold(k, []byte("Traceparent")) {
 				sc.first(hasTrace, &sc.trace, v)
@@ -95,6 +106,14 @@ func (sc *fieldScan) scan(seq iter.Seq2[[]byte, []byte]) {
 		case 12:
 			if sc.requestID == nil && bytes.EqualFold(k, []byte("X-Request-Id")) {
 				sc.requestID = v[:len(v):len(v)]
+				continue
+			}
+		case 13:
+			if bytes.EqualFold(k, []byte("Authorization")) {
+				if sc.auth {
+					sc.flags |= hasAuthTwice
+				}
+				sc.auth = true
 				continue
 			}
 		case 15:
@@ -118,9 +137,25 @@ func (sc *fieldScan) scan(seq iter.Seq2[[]byte, []byte]) {
 			sc.flags |= hasHopByHop
 		case isProtectedName(k):
 			sc.flags |= hasProtected
-		case bytes.IndexByte(k, '_') >= 0 && isProtectedTwin(k):
-			sc.flags |= hasTwin
+		case bytes.IndexByte(k, '_') >= 0 || bytes.IndexByte(k, ' ') >= 0:
+			// fasthttp's parser refuses a name with any byte outside the
+			// token set but the space, which it lets through inside a
+			// name; "_" is a token byte some upstream stacks read as "-".
+			sc.oddName(k)
 		}
+	}
+}
+
+// oddName flags a name that is not a plain token of letters, digits and
+// "-" (the rare case, so it may look at the name again).
+func (sc *fieldScan) oddName(k []byte) {
+	if !httpsyntax.IsTokenBytes(k) {
+		sc.flags |= hasBadName
+		return
+	}
+	sc.flags |= hasUnderscore
+	if isProtectedTwin(k) {
+		sc.flags |= hasTwin
 	}
 }
 

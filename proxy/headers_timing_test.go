@@ -55,7 +55,8 @@ func TestScanHeadersFindsEveryKind(t *testing.T) {
 		"Connection": hasHopByHop, "keep-alive": hasHopByHop, "TE": hasHopByHop, "Trailer": hasHopByHop,
 		"Upgrade": hasHopByHop, "Proxy-Connection": hasHopByHop, "Proxy-Authorization": hasHopByHop,
 		"Proxy-Authenticate": hasHopByHop, "X-Consumer-Name": hasProtected, "x-consumer-groups": hasProtected,
-		"X_Consumer_Name": hasTwin, "X-Other": 0,
+		"X_Consumer_Name": hasTwin | hasUnderscore, "X_Other": hasUnderscore, "X A": hasBadName,
+		"Authorization": 0, "Date": 0, "Dat_": hasUnderscore, "X-Other": 0,
 	} {
 		var h fasthttp.RequestHeader
 		h.DisableNormalizing()
@@ -64,6 +65,19 @@ func TestScanHeadersFindsEveryKind(t *testing.T) {
 		if sc.scan(h.All()); sc.flags != want {
 			t.Errorf("%s: flags %b, want %b", name, sc.flags, want)
 		}
+	}
+}
+
+func TestScanHeadersFindsARepeatedAuthorization(t *testing.T) {
+	var h fasthttp.RequestHeader
+	h.Add("Authorization", "a")
+	var sc fieldScan
+	if sc.scan(h.All()); sc.flags&hasAuthTwice != 0 {
+		t.Fatalf("one Authorization: flags %b", sc.flags)
+	}
+	h.Add("authorization", "b")
+	if sc.scan(h.All()); sc.flags&hasAuthTwice == 0 {
+		t.Fatalf("two Authorization: flags %b", sc.flags)
 	}
 }
 

@@ -44,6 +44,7 @@ type Server struct {
 	statePool      sync.Pool
 	maxBody        atomic.Int64
 	latencyHeaders atomic.Bool
+	underscores    atomic.Bool // server.underscores_in_headers
 	trusted        atomic.Pointer[[]netip.Prefix]
 
 	noRoute        *metrics.Counter // 404: no route matched
@@ -274,6 +275,7 @@ func (s *Server) applyServerSettings(cfg *config.Config) {
 	}
 	s.maxBody.Store(maxBody)
 	s.latencyHeaders.Store(cfg.Server.LatencyHeaders)
+	s.underscores.Store(cfg.Server.UnderscoresInHeaders)
 	var nets []netip.Prefix
 	for _, t := range cfg.Server.TrustedProxies {
 		if p, err := netip.ParsePrefix(t); err == nil {
@@ -312,6 +314,19 @@ func (s *Server) newFastHTTPServer(cfg *config.Config) *fasthttp.Server {
 		CloseOnShutdown:               true,
 		DisableHeaderNamesNormalizing: false,
 		Logger:                        fasthttpLogger{s.log},
+		ConnState:                     expectRequest,
+	}
+}
+
+// expectRequest tells a connection that waits for its next request to
+// look at that request's first bytes, so that a header block only a bare
+// LF ends is refused at once instead of waited on until the read timeout
+// (fusedio.ErrBareLF).
+func expectRequest(c net.Conn, st fasthttp.ConnState) {
+	if st == fasthttp.StateNew || st == fasthttp.StateIdle {
+		if fc, ok := c.(*fusedio.Conn); ok {
+			fc.ExpectRequest()
+		}
 	}
 }
 
@@ -326,6 +341,13 @@ func (s *Server) protocolError(rc *fasthttp.RequestCtx, err error) {
 		status, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, "request header too large"
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		status, msg = fasthttp.StatusRequestEntityTooLarge, "request body too large"
+	case errors.Is(err, fusedio.ErrBareLF):
+		msg = "request header lines must end with CRLF"
+	case strings.Contains(err.Error(), "unsupported http version"):
+		// fasthttp's parser refuses a version that is not "HTTP/d.d"
+		// ("HTTP/2", "HTTP/1.10") with this text and no error value of its
+		// own; the answer is checkWire's for "HTTP/2.0".
+		status, msg = refuseVersion.status, refuseVersion.msg
 	default:
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {

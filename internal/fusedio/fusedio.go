@@ -86,6 +86,10 @@ type Conn struct {
 	writeF func(fd uintptr) bool
 	peekE  syscall.Errno
 
+	// expect: the next bytes read start a request (ExpectRequest);
+	// bareLF: they were a header block only a bare-LF line ends.
+	expect, bareLF bool
+
 	live   *atomic.Int64 // the Listener's count of open connections
 	closed atomic.Bool
 
@@ -108,6 +112,7 @@ func (c *Conn) Reset(nc net.Conn, slack time.Duration) {
 	c.Conn, c.raw, c.slack, c.live = nc, nil, slack, nil
 	c.closed.Store(false)
 	c.hold, c.check, c.unsent = false, false, false
+	c.expect, c.bareLF = false, false
 	c.held, c.sent, c.locked = c.held[:0], 0, false
 	c.state, c.rbuf, c.rn, c.rerr, c.peekE = 0, nil, 0, nil, 0
 	c.wbuf, c.wn, c.werr = nil, 0, nil
@@ -205,6 +210,21 @@ func (c *Conn) drop() {
 
 // Read sends held bytes and reads the answer in one go, or just reads.
 func (c *Conn) Read(p []byte) (int, error) {
+	if c.bareLF {
+		return 0, ErrBareLF
+	}
+	if !c.expect {
+		return c.read(p)
+	}
+	n, err := c.read(p)
+	if n > 0 {
+		c.expect = false
+		c.bareLF = bareLFBlock(p[:n])
+	}
+	return n, err
+}
+
+func (c *Conn) read(p []byte) (int, error) {
 	c.hold = false
 	c.mu.Lock()
 	held := len(c.held) > 0

@@ -17,6 +17,7 @@ import "time"
 //	server.drain_timeout                         10s
 //	server.max_conns                             262144
 //	server.max_conns_per_ip                      0            unlimited
+//	server.underscores_in_headers                false        request fields whose names hold "_" are dropped
 //	services[].balancer                          round_robin
 //	services[].hash_on                           ip           only with balancer consistent_hash
 //	services[].connect_timeout                   1s

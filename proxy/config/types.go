@@ -58,6 +58,9 @@ type Server struct {
 	MaxConnsPerIP  int      `json:"max_conns_per_ip,omitempty"` // 0 = unlimited
 	LatencyHeaders bool     `json:"latency_headers,omitempty"`
 	TrustedProxies []string `json:"trusted_proxies,omitempty"` // CIDRs whose X-Forwarded-For is believed
+	// UnderscoresInHeaders keeps request fields whose names hold "_"; by
+	// default they are dropped (nginx's underscores_in_headers).
+	UnderscoresInHeaders bool `json:"underscores_in_headers,omitempty"`
 }
 
 // Service is a named group of targets.

@@ -25,6 +25,8 @@ var errNoBody = errors.New("upstream sent its response header but no body")
 
 const deadlineSlack = 20 * time.Millisecond
 
+var http11 = []byte("HTTP/1.1")
+
 // Do writes req to the upstream and reads the response into resp.
 //
 // A small body (Content-Length up to StreamThreshold) is read whole and the
@@ -118,7 +120,20 @@ func (t *Transport) roundTrip(c *conn, req *fasthttp.Request, resp *fasthttp.Res
 	if len(extra) > 0 && !streamed && len(req.Header.Peek(fasthttp.HeaderTrailer)) == 0 {
 		c.splice.bodyLen = len(req.Body())
 	}
+	// The upstream always hears HTTP/1.1, the version this client speaks,
+	// whatever the gateway's client spoke (HTTP/1.0, or a later HTTP/1
+	// minor version served as 1.1); the request keeps its own for the
+	// gateway's side of the exchange.
+	var was [16]byte
+	n := -1
+	if !req.Header.IsHTTP11() {
+		n = copy(was[:], req.Header.Protocol())
+		req.Header.SetProtocolBytes(http11)
+	}
 	err := req.Write(c.bw)
+	if n >= 0 {
+		req.Header.SetProtocolBytes(was[:n])
+	}
 	if err == nil {
 		err = c.bw.Flush()
 	}
