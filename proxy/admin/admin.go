@@ -35,6 +35,12 @@ type Options struct {
 	ConfigFile string
 	Version    string
 	Log        *slog.Logger
+	// Cluster, when redis is configured, shares admin changes with the
+	// other nodes.
+	Cluster *Cluster
+	// Lock serializes read-modify-apply cycles with the process's other
+	// writers (cluster sync, file reloads); nil = a lock of its own.
+	Lock *sync.Mutex
 }
 
 // Admin serves the admin API.
@@ -43,9 +49,9 @@ type Admin struct {
 	opts  Options
 	ln    net.Listener
 	hs    *http.Server
-	mu    sync.Mutex // serializes read-modify-apply cycles
+	mu    *sync.Mutex // serializes read-modify-apply cycles (Options.Lock)
 	start time.Time
-	sync  *clusterSync
+	etags etagCache
 }
 
 const maxAdminBody = 16 << 20
@@ -59,12 +65,12 @@ func New(srv *proxy.Server, opts Options) (*Admin, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Admin{srv: srv, opts: opts, ln: ln, start: time.Now()}
-	a.hs = &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
-	if rc := srv.Redis(); rc != nil {
-		a.sync = newClusterSync(a, rc)
-		a.sync.run()
+	if opts.Lock == nil {
+		opts.Lock = new(sync.Mutex)
 	}
+	a := &Admin{srv: srv, opts: opts, ln: ln, start: time.Now(), mu: opts.Lock}
+	a.etags.key = newETagKey()
+	a.hs = &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
 	return a, nil
 }
 
@@ -82,9 +88,6 @@ func (a *Admin) Serve() error {
 
 // Shutdown stops the listener.
 func (a *Admin) Shutdown(ctx context.Context) error {
-	if a.sync != nil {
-		a.sync.stop()
-	}
 	return a.hs.Shutdown(ctx)
 }
 
@@ -96,6 +99,7 @@ func (a *Admin) routes() http.Handler {
 	mux.HandleFunc("GET /status", a.status)
 	mux.HandleFunc("GET /config", a.getConfig)
 	mux.HandleFunc("PUT /config", a.putConfig)
+	mux.HandleFunc("POST /config/diff", a.diffConfig)
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		metrics.WritePrometheus(w, true)
@@ -118,7 +122,7 @@ func (a *Admin) routes() http.Handler {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	return a.auth(mux)
+	return a.auth(a.conditional(mux))
 }
 
 // auth requires the bearer token on every endpoint when one is set.
@@ -159,10 +163,22 @@ func (a *Admin) getConfig(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Admin) putConfig(w http.ResponseWriter, r *http.Request) {
+	cfg, ok := readConfigBody(w, r)
+	if !ok {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.apply(w, cfg, http.StatusOK, nil)
+}
+
+// readConfigBody reads a whole config from the body of PUT /config or
+// POST /config/diff, answering 400 itself when it cannot.
+func readConfigBody(w http.ResponseWriter, r *http.Request) (*config.Config, bool) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxAdminBody))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "reading body: "+err.Error())
-		return
+		return nil, false
 	}
 	name := "admin.json"
 	if ct := r.Header.Get("Content-Type"); strings.Contains(ct, "yaml") {
@@ -173,24 +189,31 @@ func (a *Admin) putConfig(w http.ResponseWriter, r *http.Request) {
 	cfg, err := config.ParseEnv(name, body, nil)
 	if err != nil {
 		writeConfigErrors(w, err)
-		return
+		return nil, false
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.apply(w, cfg, http.StatusOK, nil)
+	return cfg, true
 }
 
 // apply validates and swaps cfg in; on success it answers status with
-// result (or the new version).
+// result (or the new version) and the new config's ETag. The caller holds
+// a.mu, so the If-Match check here sees the config the change was made
+// on.
 func (a *Admin) apply(w http.ResponseWriter, cfg *config.Config, status int, result any) {
+	if !a.preconditionHolds(w) {
+		return
+	}
 	if err := a.srv.Apply(cfg, "admin API"); err != nil {
 		writeConfigErrors(w, err)
 		return
 	}
+	snap := a.srv.Current()
 	if result == nil {
-		result = map[string]any{"config_version": a.srv.Current().Version}
+		result = map[string]any{"config_version": snap.Version}
 	}
-	publishChange(a, cfg)
+	if a.opts.Cluster != nil {
+		_ = a.opts.Cluster.Publish(cfg) // a failure is logged; the change stands on this node
+	}
+	w.Header().Set("ETag", a.etags.of(snap))
 	writeJSON(w, status, result)
 }
 
