@@ -161,6 +161,15 @@ func TestClusterSharesObjectsNotNodeSettings(t *testing.T) {
 	t.Logf("propagation A→B over %d writes: median %v, p99 %v, max %v",
 		writes, took[writes/2], took[(writes*99+99)/100-1], took[writes-1])
 
+	// No node ends on a stale config: after the notices settle, both hold
+	// every consumer.
+	time.Sleep(200 * time.Millisecond)
+	for _, n := range []*weir{a, b} {
+		code, _, list := adminCall(t, n, "GET", "/consumers", "", nil)
+		if data, _ := list["data"].([]any); code != 200 || len(data) != writes+1 {
+			t.Fatalf("a node holds %d consumers after the writes, want %d: %v", len(data), writes+1, list)
+		}
+	}
 	checkOwnAddresses(t, b, "node B")
 	checkOwnAddresses(t, a, "node A")
 	// B still serves on its own listener.

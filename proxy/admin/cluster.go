@@ -71,7 +71,8 @@ func (c *Cluster) Join(ctx context.Context) {
 }
 
 // Publish stores the shared part of cfg in Redis and tells the other
-// nodes. The caller holds the lock and has applied cfg.
+// nodes. The caller holds the lock and has applied cfg: storing under the
+// lock is what orders it with this node's pulls.
 func (c *Cluster) Publish(cfg *config.Config) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -149,13 +150,18 @@ func (c *Cluster) Stop() {
 
 // pull reads the stored config and applies its shared objects with this
 // node's local settings; when Redis holds none it stores this node's.
+//
+// The read happens under the lock: a local write applies and stores its
+// config under the same lock, so a pull that reads Redis is ordered with
+// it and never applies a config read before a local write on top of it.
+// Every node thus ends on the config stored last.
 func (c *Cluster) pull(ctx context.Context, starting bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	data, err := c.client.Do(rctx, c.client.B().Get().Key(clusterConfigKey).Build()).ToString()
 	if rueidis.IsRedisNil(err) {
-		c.mu.Lock()
-		defer c.mu.Unlock()
 		seed := string(marshalShared(c.srv.Current().Config))
 		err := c.client.Do(rctx, c.client.B().Set().Key(clusterConfigKey).Value(seed).Nx().Build()).Error()
 		if rueidis.IsRedisNil(err) {
@@ -178,8 +184,6 @@ func (c *Cluster) pull(ctx context.Context, starting bool) error {
 	if err != nil {
 		return refused(err)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	running := c.srv.Current().Config
 	next := WithShared(running, shared)
 	if SharedEqual(running, next) {
