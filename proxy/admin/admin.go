@@ -163,22 +163,10 @@ func (a *Admin) getConfig(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Admin) putConfig(w http.ResponseWriter, r *http.Request) {
-	cfg, ok := readConfigBody(w, r)
-	if !ok {
-		return
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.apply(w, cfg, http.StatusOK, nil)
-}
-
-// readConfigBody reads a whole config from the body of PUT /config or
-// POST /config/diff, answering 400 itself when it cannot.
-func readConfigBody(w http.ResponseWriter, r *http.Request) (*config.Config, bool) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxAdminBody))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "reading body: "+err.Error())
-		return nil, false
+		return
 	}
 	name := "admin.json"
 	if ct := r.Header.Get("Content-Type"); strings.Contains(ct, "yaml") {
@@ -189,9 +177,11 @@ func readConfigBody(w http.ResponseWriter, r *http.Request) (*config.Config, boo
 	cfg, err := config.ParseEnv(name, body, nil)
 	if err != nil {
 		writeConfigErrors(w, err)
-		return nil, false
+		return
 	}
-	return cfg, true
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.apply(w, cfg, http.StatusOK, nil)
 }
 
 // apply validates and swaps cfg in; on success it answers status with

@@ -1,7 +1,9 @@
 package admin
 
 import (
+	"io"
 	"net/http"
+	"strings"
 
 	"github.com/weirgw/weir/proxy"
 	"github.com/weirgw/weir/proxy/config"
@@ -12,10 +14,23 @@ import (
 // applies nothing. Its ETag is the config the diff was made against: a
 // PUT with If-Match set to it applies exactly this diff or gets 412.
 func (a *Admin) diffConfig(w http.ResponseWriter, r *http.Request) {
-	cfg, ok := readConfigBody(w, r)
-	if !ok {
+	// Read and parsed as putConfig reads its body, so that the diff is
+	// what a PUT of the same body would apply.
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxAdminBody))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "reading body: "+err.Error())
 		return
 	}
+	name := "admin.json"
+	if ct := r.Header.Get("Content-Type"); strings.Contains(ct, "yaml") {
+		name = "admin.yaml"
+	}
+	cfg, err := config.ParseEnv(name, body, nil)
+	if err != nil {
+		writeConfigErrors(w, err)
+		return
+	}
+	snap := a.srv.Current()
 	config.ApplyDefaults(cfg)
 	if err := config.Validate(cfg, "admin API"); err != nil {
 		writeConfigErrors(w, err)
@@ -25,7 +40,6 @@ func (a *Admin) diffConfig(w http.ResponseWriter, r *http.Request) {
 		writeConfigErrors(w, err)
 		return
 	}
-	snap := a.srv.Current()
 	w.Header().Set("ETag", a.etags.of(snap))
 	writeJSON(w, http.StatusOK, ConfigDiff(snap.Config, cfg))
 }
