@@ -51,6 +51,19 @@ func cmdRun(args []string) int {
 		return 1
 	}
 
+	// One lock for every read-modify-apply cycle of the running config:
+	// admin writes, cluster sync and file reloads.
+	var applyMu sync.Mutex
+	// With redis configured, the cluster's config in Redis is the source
+	// of truth for the shared objects: take it before serving.
+	cluster := admin.NewCluster(srv, &applyMu, log)
+	if cluster != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		cluster.Join(ctx)
+		cancel()
+		cluster.Start()
+	}
+
 	var lns []net.Listener
 	for _, addr := range cfg.Listen {
 		ln, err := listen(addr)
@@ -63,7 +76,8 @@ func cmdRun(args []string) int {
 	var adm *admin.Admin
 	if cfg.Admin != nil && cfg.Admin.Listen != "" {
 		adm, err = admin.New(srv, admin.Options{Listen: cfg.Admin.Listen, Token: cfg.Admin.Token,
-			Pprof: cfg.Admin.Pprof, ConfigFile: *file, Version: version, Log: log})
+			Pprof: cfg.Admin.Pprof, ConfigFile: *file, Version: version, Log: log,
+			Cluster: cluster, Lock: &applyMu})
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "weir: admin listener: %v\n", err)
 			return 1
@@ -86,6 +100,9 @@ func cmdRun(args []string) int {
 		log.Info("weir listening", "addr", ln.Addr().String(), "version", version)
 	}
 
+	// lastFile is the file as last read: a reload compares the new
+	// content with it to tell which part the edit changed.
+	lastFile := cfg.Clone()
 	reload := func(why string) {
 		newCfg, err := readConfig(*file, *adminAddr)
 		if err != nil {
@@ -93,8 +110,10 @@ func cmdRun(args []string) int {
 			// as much as one that does not validate.
 			srv.ReloadFailed()
 		} else {
-			err = srv.Apply(newCfg, *file)
+			config.ApplyDefaults(newCfg)
+			err = applyFile(srv, cluster, &applyMu, log, lastFile, newCfg, *file)
 			if err == nil {
+				lastFile = newCfg.Clone()
 				warnRestartOnly(log, cfg, newCfg)
 			}
 		}
@@ -133,6 +152,9 @@ func cmdRun(args []string) int {
 	if adm != nil {
 		_ = adm.Shutdown(ctx)
 	}
+	if cluster != nil {
+		cluster.Stop()
+	}
 	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		log.Error("shutdown", "error", err)
 	}
@@ -153,6 +175,36 @@ func mentionsAdmin(err error) bool {
 		}
 	}
 	return false
+}
+
+// applyFile applies an edited config file. Its node-local settings
+// always apply. Its shared objects (services, routes, consumers, plugins)
+// apply only when the edit changed them: an edit of node-local settings
+// alone keeps the objects added or changed through the admin API (or, in a
+// cluster, the cluster's). An edit that does change them replaces the
+// running ones whole, like PUT /config: a warning names the admin changes
+// it drops, and in a cluster the file's objects are published to every
+// node.
+func applyFile(srv *proxy.Server, cluster *admin.Cluster, mu *sync.Mutex, log *slog.Logger,
+	lastFile, newCfg *config.Config, file string) error {
+	mu.Lock()
+	defer mu.Unlock()
+	running := srv.Current().Config
+	if admin.SharedEqual(lastFile, newCfg) {
+		return srv.Apply(admin.WithShared(newCfg, running), file)
+	}
+	if lost := admin.ConfigDiff(lastFile, running); lost.SharedChanged() {
+		log.Warn("the file edit replaces services, routes, consumers and plugins changed through the admin API"+
+			" or by another cluster node since the file was read; these admin changes are dropped",
+			"admin_changes", lost)
+	}
+	if err := srv.Apply(newCfg, file); err != nil {
+		return err
+	}
+	if cluster != nil {
+		_ = cluster.Publish(newCfg) // a failure is logged; the edit stands on this node
+	}
+	return nil
 }
 
 // watchFile polls the config file and calls onChange when its content

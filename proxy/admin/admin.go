@@ -35,6 +35,12 @@ type Options struct {
 	ConfigFile string
 	Version    string
 	Log        *slog.Logger
+	// Cluster, when redis is configured, shares admin changes with the
+	// other nodes.
+	Cluster *Cluster
+	// Lock serializes read-modify-apply cycles with the process's other
+	// writers (cluster sync, file reloads); nil = a lock of its own.
+	Lock *sync.Mutex
 }
 
 // Admin serves the admin API.
@@ -43,9 +49,9 @@ type Admin struct {
 	opts  Options
 	ln    net.Listener
 	hs    *http.Server
-	mu    sync.Mutex // serializes read-modify-apply cycles
+	mu    *sync.Mutex // serializes read-modify-apply cycles (Options.Lock)
 	start time.Time
-	sync  *clusterSync
+	etags etagCache
 }
 
 // maxAdminBody is the largest admin write: a whole config at most.
@@ -64,12 +70,12 @@ func New(srv *proxy.Server, opts Options) (*Admin, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Admin{srv: srv, opts: opts, ln: ln, start: time.Now()}
-	a.hs = &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
-	if rc := srv.Redis(); rc != nil {
-		a.sync = newClusterSync(a, rc)
-		a.sync.run()
+	if opts.Lock == nil {
+		opts.Lock = new(sync.Mutex)
 	}
+	a := &Admin{srv: srv, opts: opts, ln: ln, start: time.Now(), mu: opts.Lock}
+	a.etags.key = newETagKey()
+	a.hs = &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
 	return a, nil
 }
 
@@ -87,9 +93,6 @@ func (a *Admin) Serve() error {
 
 // Shutdown stops the listener.
 func (a *Admin) Shutdown(ctx context.Context) error {
-	if a.sync != nil {
-		a.sync.stop()
-	}
 	return a.hs.Shutdown(ctx)
 }
 
@@ -101,6 +104,7 @@ func (a *Admin) routes() http.Handler {
 	mux.HandleFunc("GET /status", a.status)
 	mux.HandleFunc("GET /config", a.getConfig)
 	mux.HandleFunc("PUT /config", a.putConfig)
+	mux.HandleFunc("POST /config/diff", a.diffConfig)
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		metrics.WritePrometheus(w, true)
@@ -123,7 +127,7 @@ func (a *Admin) routes() http.Handler {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	return a.auth(mux)
+	return a.auth(a.conditional(mux))
 }
 
 // auth requires the bearer token on every endpoint when one is set.
@@ -164,26 +168,37 @@ func (a *Admin) getConfig(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Admin) putConfig(w http.ResponseWriter, r *http.Request) {
-	body, ok := ReadBody(w, r, maxAdminBody)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	cfg, ok := readConfigBody(w, r, a.srv.Current().Config)
 	if !ok {
 		return
 	}
+	a.apply(w, cfg, http.StatusOK, nil)
+}
+
+// readConfigBody reads a whole config from a write's body the way
+// PUT /config does (and POST /config/diff, so that the diff is what a PUT
+// of the same body would apply): within the size limit, strictly, without
+// ${VAR} expansion (it would let a token holder read the gateway's
+// environment back through GET /config), and with secrets that are still
+// masked given back their values in running (the body is most likely
+// GET /config edited). On failure the error answer is written.
+func readConfigBody(w http.ResponseWriter, r *http.Request, running *config.Config) (*config.Config, bool) {
+	body, ok := ReadBody(w, r, maxAdminBody)
+	if !ok {
+		return nil, false
+	}
 	name := bodyName(r)
-	// No ${VAR} expansion from the admin API: it would let a token holder
-	// read the gateway's environment back through GET /config.
 	cfg, err := config.ParseEnv(name, body, nil)
+	if err == nil {
+		err = cfg.Unmask(running, name)
+	}
 	if err != nil {
 		writeConfigErrors(w, err)
-		return
+		return nil, false
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	// The body is most likely GET /config edited, its secrets masked.
-	if err := cfg.Unmask(a.srv.Current().Config, name); err != nil {
-		writeConfigErrors(w, err)
-		return
-	}
-	a.apply(w, cfg, http.StatusOK, nil)
+	return cfg, true
 }
 
 // bodyName names a write's body in errors, and picks its format the way
@@ -224,16 +239,25 @@ func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool
 }
 
 // apply validates and swaps cfg in; on success it answers status with
-// result (or the new version).
+// result (or the new version) and the new config's ETag. The caller holds
+// a.mu, so the If-Match check here sees the config the change was made
+// on.
 func (a *Admin) apply(w http.ResponseWriter, cfg *config.Config, status int, result any) {
+	if !a.preconditionHolds(w) {
+		return
+	}
 	if err := a.srv.Apply(cfg, "admin API"); err != nil {
 		writeConfigErrors(w, err)
 		return
 	}
+	snap := a.srv.Current()
 	if result == nil {
-		result = map[string]any{"config_version": a.srv.Current().Version}
+		result = map[string]any{"config_version": snap.Version}
 	}
-	publishChange(a, cfg)
+	if a.opts.Cluster != nil {
+		_ = a.opts.Cluster.Publish(cfg) // a failure is logged; the change stands on this node
+	}
+	w.Header().Set("ETag", a.etags.of(snap))
 	writeJSON(w, status, result)
 }
 

@@ -1,0 +1,31 @@
+package admin
+
+import (
+	"net/http"
+
+	"github.com/weirgw/weir/proxy"
+	"github.com/weirgw/weir/proxy/config"
+)
+
+// diffConfig answers what PUT /config with the same body would change,
+// object by object, after the same checks (400 with every error), and
+// applies nothing. Its ETag is the config the diff was made against: a
+// PUT with If-Match set to it applies exactly this diff or gets 412.
+func (a *Admin) diffConfig(w http.ResponseWriter, r *http.Request) {
+	snap := a.srv.Current()
+	cfg, ok := readConfigBody(w, r, snap.Config)
+	if !ok {
+		return
+	}
+	config.ApplyDefaults(cfg)
+	if err := config.Validate(cfg, "admin API"); err != nil {
+		writeConfigErrors(w, err)
+		return
+	}
+	if err := proxy.Validate(cfg, "admin API"); err != nil {
+		writeConfigErrors(w, err)
+		return
+	}
+	w.Header().Set("ETag", a.etags.of(snap))
+	writeJSON(w, http.StatusOK, ConfigDiff(snap.Config, cfg))
+}
