@@ -168,37 +168,47 @@ func (a *Admin) getConfig(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Admin) putConfig(w http.ResponseWriter, r *http.Request) {
+	cfg, name, ok := parseConfigBody(w, r)
+	if !ok {
+		return
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	cfg, ok := readConfigBody(w, r, a.srv.Current().Config)
-	if !ok {
+	if !unmaskConfigBody(w, cfg, name, a.srv.Current().Config) {
 		return
 	}
 	a.apply(w, cfg, http.StatusOK, nil)
 }
 
-// readConfigBody reads a whole config from a write's body the way
+// parseConfigBody reads a whole config from a write's body the way
 // PUT /config does (and POST /config/diff, so that the diff is what a PUT
-// of the same body would apply): within the size limit, strictly, without
-// ${VAR} expansion (it would let a token holder read the gateway's
-// environment back through GET /config), and with secrets that are still
-// masked given back their values in running (the body is most likely
-// GET /config edited). On failure the error answer is written.
-func readConfigBody(w http.ResponseWriter, r *http.Request, running *config.Config) (*config.Config, bool) {
+// of the same body would apply): within the size limit, strictly, and
+// without ${VAR} expansion (it would let a token holder read the
+// gateway's environment back through GET /config). On failure the error
+// answer is written.
+func parseConfigBody(w http.ResponseWriter, r *http.Request) (*config.Config, string, bool) {
 	body, ok := ReadBody(w, r, maxAdminBody)
 	if !ok {
-		return nil, false
+		return nil, "", false
 	}
 	name := bodyName(r)
 	cfg, err := config.ParseEnv(name, body, nil)
-	if err == nil {
-		err = cfg.Unmask(running, name)
-	}
 	if err != nil {
 		writeConfigErrors(w, err)
-		return nil, false
+		return nil, "", false
 	}
-	return cfg, true
+	return cfg, name, true
+}
+
+// unmaskConfigBody gives the secrets a body left masked their values in
+// running (the body is most likely GET /config edited); a mask with
+// nothing to keep is answered 400.
+func unmaskConfigBody(w http.ResponseWriter, cfg *config.Config, name string, running *config.Config) bool {
+	if err := cfg.Unmask(running, name); err != nil {
+		writeConfigErrors(w, err)
+		return false
+	}
+	return true
 }
 
 // bodyName names a write's body in errors, and picks its format the way

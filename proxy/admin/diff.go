@@ -12,9 +12,12 @@ import (
 // applies nothing. Its ETag is the config the diff was made against: a
 // PUT with If-Match set to it applies exactly this diff or gets 412.
 func (a *Admin) diffConfig(w http.ResponseWriter, r *http.Request) {
-	snap := a.srv.Current()
-	cfg, ok := readConfigBody(w, r, snap.Config)
+	cfg, name, ok := parseConfigBody(w, r)
 	if !ok {
+		return
+	}
+	snap := a.srv.Current()
+	if !unmaskConfigBody(w, cfg, name, snap.Config) {
 		return
 	}
 	config.ApplyDefaults(cfg)
