@@ -11,6 +11,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/weirgw/weir/internal/testredis"
+	"github.com/weirgw/weir/plugins/internal/redisguard"
 	"github.com/weirgw/weir/sdk"
 	"go.uber.org/goleak"
 )
@@ -184,10 +185,10 @@ func TestStoreFailurePolicies(t *testing.T) {
 			}
 			fb := metrics.GetOrCreateCounter(`weir_ratelimit_decisions_total{route="` + route + `",store="fallback"}`).Get()
 			errs := metrics.GetOrCreateCounter(`weir_ratelimit_store_errors_total{route="` + route + `"}`).Get()
-			if fb != 10 || errs != defFailThreshold {
-				t.Fatalf("fallback decisions %d (want 10), store errors %d (want %d: then the breaker opens)", fb, errs, defFailThreshold)
+			if fb != 10 || errs != redisguard.FailThreshold {
+				t.Fatalf("fallback decisions %d (want 10), store errors %d (want %d: then the breaker opens)", fb, errs, redisguard.FailThreshold)
 			}
-			if !f.remote.brk.open() {
+			if !f.remote.guard.Breaker.Open() {
 				t.Fatal("breaker is not open after repeated failures")
 			}
 			// Redis returns: within the breaker's open time plus a probe,
@@ -196,7 +197,7 @@ func TestStoreFailurePolicies(t *testing.T) {
 			deadline := time.Now().Add(time.Second)
 			for {
 				r.do(f)
-				if !f.remote.brk.open() {
+				if !f.remote.guard.Breaker.Open() {
 					break
 				}
 				if time.Now().After(deadline) {
@@ -239,46 +240,6 @@ func TestLearnNodes(t *testing.T) {
 	}
 	if nodeID(fs[0].client()) == nodeID(fs[1].client()) {
 		t.Fatal("two clients share a node id")
-	}
-}
-
-func TestBreaker(t *testing.T) {
-	b := newBreaker()
-	now := int64(time.Hour)
-	for i := range defFailThreshold - 1 {
-		b.failure(now)
-		if !b.allow(now) {
-			t.Fatalf("open after %d failures", i+1)
-		}
-	}
-	b.success()
-	for range defFailThreshold - 1 {
-		b.failure(now)
-	}
-	if !b.allow(now) {
-		t.Fatal("a success must reset the failure count")
-	}
-	b.failure(now)
-	if b.allow(now) || b.allow(now+b.openFor-1) {
-		t.Fatal("open breaker let a request through before openFor")
-	}
-	at := now + b.openFor
-	if !b.allow(at) {
-		t.Fatal("no probe after openFor")
-	}
-	if b.allow(at) {
-		t.Fatal("two probes at once")
-	}
-	b.failure(at) // the probe failed: open again
-	if b.allow(at + b.openFor - 1) {
-		t.Fatal("failed probe did not reopen the breaker")
-	}
-	if !b.allow(at + b.openFor) {
-		t.Fatal("no second probe")
-	}
-	b.success()
-	if !b.allow(at+b.openFor) || b.open() {
-		t.Fatal("successful probe did not close the breaker")
 	}
 }
 
