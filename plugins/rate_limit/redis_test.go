@@ -20,7 +20,7 @@ func TestRedisBurstThen429(t *testing.T) {
 	srv := testredis.Start(t)
 	cl := newClient(t, srv)
 	f := mustNew(t, &sdk.Build{Route: "redis-burst", Redis: cl},
-		`{"rate":1,"per":"1m","burst":3,"key":"consumer","policy":"redis"}`)
+		`{"rate":1,"per":"1m","burst":3,"key":"consumer","policy":"redis","timeout":"1s"}`)
 	// Redis's clock decides, not ours: a node whose clock is far off must
 	// not change anything.
 	f.setClock(func() int64 { return 42 })
@@ -56,7 +56,7 @@ func TestRedisSeveralLimitsAtomic(t *testing.T) {
 	srv := testredis.Start(t)
 	cl := newClient(t, srv)
 	f := mustNew(t, &sdk.Build{Route: "redis-multi", Redis: cl},
-		`{"limits":[{"rate":2,"per":"1h","burst":2},{"rate":3,"per":"1h","burst":3}],"key":"ip","policy":"redis"}`)
+		`{"limits":[{"rate":2,"per":"1h","burst":2},{"rate":3,"per":"1h","burst":3}],"key":"ip","policy":"redis","timeout":"1s"}`)
 	r := newTestReq(reqSpec{})
 	if res := r.do(f); res.headers[hdrLimit] != "2" || res.headers[hdrRemaining] != "1" {
 		t.Fatalf("first: %v", res.headers)
@@ -121,7 +121,7 @@ func TestRedisConcurrentExact(t *testing.T) {
 func TestRedisScriptReloadedAfterFlush(t *testing.T) {
 	srv := testredis.Start(t)
 	f := mustNew(t, &sdk.Build{Route: "redis-flush", Redis: newClient(t, srv)},
-		`{"rate":10,"per":"1s","key":"ip","policy":"redis"}`)
+		`{"rate":10,"per":"1s","key":"ip","policy":"redis","timeout":"1s"}`)
 	r := newTestReq(reqSpec{})
 	if res := r.do(f); res.status != sdk.Continue {
 		t.Fatal(res)
@@ -151,7 +151,7 @@ func TestStoreFailurePolicies(t *testing.T) {
 			srv := testredis.Start(t)
 			route := "fail-" + tc.action
 			f := mustNew(t, &sdk.Build{Route: route, Redis: newClient(t, srv)},
-				`{"rate":4,"per":"1h","burst":4,"key":"ip","policy":"redis","nodes":2,"on_store_failure":"`+tc.action+`"}`)
+				`{"rate":4,"per":"1h","burst":4,"key":"ip","policy":"redis","timeout":"1s","nodes":2,"on_store_failure":"`+tc.action+`"}`)
 			r := newTestReq(reqSpec{route: route})
 			if res := r.do(f); res.code != 200 {
 				t.Fatal(res)
