@@ -25,11 +25,10 @@ import (
 // Routes without deferred log filters never get here: the plain path
 // allocates nothing and copies nothing.
 
-const (
-	// logQueueLen bounds the jobs waiting for a worker: a few thousand
-	// requests' worth of headers, a burst of slow log functions absorbs.
-	logQueueLen = 4096
-)
+// logQueueLen bounds the jobs waiting for a worker: a few thousand
+// requests' worth of headers, which a burst of slow log functions
+// absorbs. A variable for tests.
+var logQueueLen = 4096
 
 var logDropped = metrics.NewCounter(`weir_log_phase_dropped_total`)
 
@@ -53,12 +52,17 @@ type logPhase struct {
 func (lp *logPhase) start() {
 	lp.q = make(chan *logJob, logQueueLen)
 	lp.stop = make(chan struct{})
-	n := max(2, runtime.GOMAXPROCS(0))
+	n := logWorkers()
 	lp.wg.Add(n)
 	for range n {
 		go lp.work()
 	}
 }
+
+// logWorkers is the size of the pool: one per P, so slow log functions
+// take at most the CPUs' share the scheduler gives them, at least 2 so
+// one slow call does not stall the others.
+func logWorkers() int { return max(2, runtime.GOMAXPROCS(0)) }
 
 // deferLog queues r's deferred log filters for the request in c.
 func (s *Server) deferLog(c *sdk.Ctx, r *route) {
