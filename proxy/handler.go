@@ -464,6 +464,11 @@ func (s *Server) finish(c *sdk.Ctx, r *route, upstream time.Duration, st *reqSta
 	for _, lf := range r.logFilters {
 		lf.OnLog(c)
 	}
+	if len(r.deferredLog) != 0 {
+		// Observers run later, on a copy, off the request's time
+		// (logphase.go).
+		s.deferLog(c, r)
+	}
 	r.m.count(rc.Response.StatusCode())
 	if r.m.duration != nil {
 		r.m.duration.Update(total.Seconds())

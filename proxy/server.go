@@ -55,6 +55,8 @@ type Server struct {
 
 	retireWG sync.WaitGroup
 	closed   atomic.Bool
+	// logq runs the deferred log phase (logphase.go).
+	logq logPhase
 	// liveConns counts client connections accepted and not yet closed.
 	liveConns atomic.Int64
 }
@@ -407,6 +409,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		time.Sleep(5 * time.Millisecond)
 	}
 	s.retireWG.Wait()
+	s.logq.close()
 	snap.closeResources(s.deps(false, ""))
 	s.upstreams.closeAll()
 	if s.redis != nil {

@@ -46,6 +46,11 @@ type route struct {
 	preserveHost bool
 	agg          *aggregate
 	m            routeMetrics
+	// deferredLog run after the answer is sent, on a copy of the Ctx
+	// (logphase.go); logFilters run in finish, on the request's time.
+	// snap is pinned until the deferred ones have run.
+	deferredLog []sdk.LogFilter
+	snap        *Snapshot
 }
 
 type service struct {
@@ -157,7 +162,7 @@ func compile(cfg *config.Config, file string, d compileDeps) (*Snapshot, error) 
 	}
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
-		r := &route{name: rc.Name, stripPath: rc.StripPath, preserveHost: rc.PreserveHost}
+		r := &route{name: rc.Name, stripPath: rc.StripPath, preserveHost: rc.PreserveHost, snap: s}
 		if rc.Service != "" {
 			r.svc = s.services[rc.Service]
 			if r.svc == nil && findService(cfg, rc.Service) < 0 {
@@ -193,7 +198,9 @@ func compile(cfg *config.Config, file string, d compileDeps) (*Snapshot, error) 
 				r.respFilters[k] = rf
 				r.hasResp = true
 			}
-			if lf, ok := f.(sdk.LogFilter); ok {
+			if df, ok := f.(sdk.DeferredLogFilter); ok {
+				r.deferredLog = append(r.deferredLog, df)
+			} else if lf, ok := f.(sdk.LogFilter); ok {
 				r.logFilters = append(r.logFilters, lf)
 			}
 		}

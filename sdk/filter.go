@@ -36,8 +36,10 @@ type ResponseFilter interface {
 }
 
 // LogFilter is an optional last phase that runs once the response is
-// complete (access logs, metrics). It must not do blocking I/O on the
-// request's time: hand work to a background goroutine instead.
+// complete (access logs, metrics). It runs on the request's goroutine,
+// before the answer is written: it must not do blocking I/O there. A
+// filter that only observes implements DeferredLogFilter instead, and its
+// OnLog runs after the answer, off the request's time.
 type LogFilter interface {
 	OnLog(c *Ctx)
 }

@@ -158,14 +158,14 @@ func BenchmarkMemoryStoreGetParallel(b *testing.B) {
 	keys := make([][]byte, 1024)
 	for i := range keys {
 		keys[i] = []byte("api.example.com/items/" + strconv.Itoa(i))
-		_ = s.set(keys[i], testEntry(b, 512, far, ""), 0)
+		_ = s.set(keys[i], testEntry(b, 512, far, ""), 0, nil)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
-			s.get(keys[i&1023], 0)
+			s.get(keys[i&1023], 0, nil)
 			i++
 		}
 	})

@@ -3,8 +3,10 @@ package cache
 import (
 	"bytes"
 	"sync"
+	"time"
 
 	"github.com/weirgw/weir/internal/httpsyntax"
+	"github.com/weirgw/weir/plugins/internal/redisguard"
 
 	"github.com/weirgw/weir/sdk"
 )
@@ -45,6 +47,9 @@ type reqState struct {
 	clientIMS    []byte
 	done         bool
 	buf          []byte
+	// redis is the request's Redis time: the lookups and the writes of
+	// one request share it (redis_timeout in all).
+	redis redisguard.Budget
 }
 
 var statePool = sync.Pool{New: func() any { return &reqState{} }}
@@ -60,6 +65,7 @@ func releaseState(st *reqState) {
 	st.isHead, st.revalidating, st.replaced, st.done = false, false, false, false
 	st.clientINM = st.clientINM[:0]
 	st.clientIMS = st.clientIMS[:0]
+	st.redis = redisguard.Budget{}
 	statePool.Put(st)
 }
 
@@ -128,6 +134,7 @@ func (f *Filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 	st.rcc = rcc
 	st.isHead = isHead
 	st.requestTime = now
+	st.redis = redisguard.NewBudget(time.Duration(f.cfg.RedisTimeout))
 
 	e, ok := f.lookup(c, sc, st, now)
 	if ok {
@@ -198,14 +205,14 @@ func (f *Filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 // variant. It fills st.marker and st.vkey.
 func (f *Filter) lookup(c *sdk.Ctx, sc *scope, st *reqState, now int64) (entry, bool) {
 	st.marker = nil
-	e, ok := sc.st.get(st.key, now)
+	e, ok := sc.st.get(st.key, now, &st.redis)
 	if !ok {
 		return nil, false
 	}
 	if e.kind() == kindMarker {
 		st.marker = e
 		st.vkey = appendVariantKey(st.vkey[:0], st.key, e.markerID(), e.varyNames(), reqHeadersOf(c))
-		e, ok = sc.st.get(st.vkey, now)
+		e, ok = sc.st.get(st.vkey, now, &st.redis)
 		if !ok || e.kind() != kindResponse {
 			return nil, false
 		}

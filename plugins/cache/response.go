@@ -170,7 +170,7 @@ func (f *Filter) onNotModified(c *sdk.Ctx, st *reqState, sc *scope, now int64) b
 func (f *Filter) commit(c *sdk.Ctx, st *reqState, sc *scope, enc []byte, vl *varyList, now int64, b *workBuf) bool {
 	e := entry(enc)
 	if vl.n == 0 {
-		if sc.st.set(st.key, enc, now) != nil {
+		if sc.st.set(st.key, enc, now, &st.redis) != nil {
 			return false
 		}
 		return true
@@ -190,10 +190,10 @@ func (f *Filter) commit(c *sdk.Ctx, st *reqState, sc *scope, enc []byte, vl *var
 		return false
 	}
 	b.key = appendVariantKey(b.key[:0], st.key, id, b.names, reqHeadersOf(c))
-	if sc.st.set(b.key, enc, now) != nil {
+	if sc.st.set(b.key, enc, now, &st.redis) != nil {
 		return false
 	}
-	if sc.st.set(st.key, marker, now) != nil {
+	if sc.st.set(st.key, marker, now, &st.redis) != nil {
 		return false
 	}
 	return true

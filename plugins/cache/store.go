@@ -1,5 +1,7 @@
 package cache
 
+import "github.com/weirgw/weir/plugins/internal/redisguard"
+
 // store keeps encoded entries (see entry.go) under byte-string keys.
 //
 // Keys are the primary key of a resource (host + path + query) or, for a
@@ -12,11 +14,15 @@ package cache
 // never modified in place).
 type store interface {
 	// get returns the entry stored under key, or false when there is none
-	// or it has passed its storeUntil time (now, Unix ns).
-	get(key []byte, now int64) (entry, bool)
+	// or it has passed its storeUntil time (now, Unix ns). b is the
+	// request's remaining time for a remote store (nil: the store's own
+	// timeout for this one call); a store that cannot answer within it
+	// reports a miss.
+	get(key []byte, now int64, b *redisguard.Budget) (entry, bool)
 	// set stores e under key until e.storeUntil(); tags (space separated)
-	// index it for purgeTag. e is owned by the store afterwards.
-	set(key []byte, e []byte, now int64) error
+	// index it for purgeTag. e is owned by the store afterwards. b is as
+	// for get; a store that cannot store within it returns an error.
+	set(key []byte, e []byte, now int64, b *redisguard.Budget) error
 	// del removes key and reports whether it was present.
 	del(key []byte) bool
 	// purgePrefix removes every key starting with prefix.

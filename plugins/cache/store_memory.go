@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/weirgw/weir/plugins/internal/redisguard"
 )
 
 // memoryStore is a sharded in-process store bounded by bytes.
@@ -81,7 +82,7 @@ func (s *memoryStore) shard(key []byte) *memShard {
 	return &s.shards[maphash.Bytes(s.seed, key)&s.mask]
 }
 
-func (s *memoryStore) get(key []byte, now int64) (entry, bool) {
+func (s *memoryStore) get(key []byte, now int64, _ *redisguard.Budget) (entry, bool) {
 	sh := s.shard(key)
 	sh.mu.RLock()
 	it := sh.m[string(key)]
@@ -97,7 +98,7 @@ func (s *memoryStore) get(key []byte, now int64) (entry, bool) {
 	return entry(v), true
 }
 
-func (s *memoryStore) set(key []byte, val []byte, now int64) error {
+func (s *memoryStore) set(key []byte, val []byte, now int64, _ *redisguard.Budget) error {
 	size := int64(len(key)+len(val)) + itemOverhead
 	limit := s.perShard.Load()
 	if size > limit {

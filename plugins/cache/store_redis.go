@@ -7,6 +7,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/redis/rueidis"
+	"github.com/weirgw/weir/plugins/internal/redisguard"
 )
 
 // redisStore keeps entries in Redis, shared by every node of a cluster.
@@ -21,9 +22,16 @@ import (
 //	weir:cache:o:<key>  the encoded entry, PX = until its storeUntil
 //	weir:cache:t:<tag>  SET of object keys carrying the surrogate key,
 //	                    expiring with the longest-lived member
+//
+// Reads and writes on a request's time go through a redisguard.Guard: they
+// share the request's budget (redis_timeout in all), return when it ends
+// whatever Redis does, and are not attempted while the breaker is open. A
+// read that Redis does not answer is a miss (the request is forwarded), a
+// write is dropped.
 type redisStore struct {
 	c       rueidis.Client
 	timeout time.Duration
+	guard   *redisguard.Guard
 	cscTTL  time.Duration
 	errors  *metrics.Counter // may be nil
 }
@@ -38,31 +46,60 @@ const (
 )
 
 func newRedisStore(c rueidis.Client, timeout time.Duration) *redisStore {
-	return &redisStore{c: c, timeout: timeout, cscTTL: cscMaxTTL}
+	return &redisStore{c: c, timeout: timeout, guard: redisguard.New(), cscTTL: cscMaxTTL}
 }
+
+// monoEpoch makes the breaker's clock monotonic: the now of get and set is
+// wall-clock time, which may step.
+var monoEpoch = time.Now()
+
+func monoNow() int64 { return int64(time.Since(monoEpoch)) }
 
 func (s *redisStore) name() string { return "redis" }
 
+// fail counts err unless it is a nil reply or a call the guard did not
+// make (the breaker is open or the request's budget is spent): like
+// rate_limit's store errors, the count is of Redis failures, not of
+// requests served while Redis is known to be down.
 func (s *redisStore) fail(err error) {
+	if err == redisguard.ErrOpen || err == redisguard.ErrBudget {
+		return
+	}
 	if err != nil && s.errors != nil && !rueidis.IsRedisNil(err) {
 		s.errors.Inc()
 	}
 }
 
-func (s *redisStore) get(key []byte, now int64) (entry, bool) {
-	k := redisObjPrefix + string(key)
-	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
-	defer cancel()
-	r := s.c.DoCache(ctx, s.c.B().Get().Key(k).Cache(), s.cscTTL)
-	v, err := r.ToString()
-	if rueidis.IsRedisNil(err) && r.IsCacheHit() {
-		// The client-side cache remembers misses too, and the
-		// invalidation for a key this node just wrote travels on another
-		// connection than the write. A miss costs an upstream fetch
-		// anyway, so it is confirmed with Redis itself: hits stay local,
-		// misses are authoritative.
-		v, err = s.c.Do(ctx, s.c.B().Get().Key(k).Build()).ToString()
+// budget returns b, or when b is nil (calls outside a request: tests,
+// tools) own set to one timeout.
+func (s *redisStore) budget(b, own *redisguard.Budget) *redisguard.Budget {
+	if b != nil {
+		return b
 	}
+	*own = redisguard.NewBudget(s.timeout)
+	return own
+}
+
+func (s *redisStore) get(key []byte, now int64, b *redisguard.Budget) (entry, bool) {
+	k := redisObjPrefix + string(key)
+	var own redisguard.Budget
+	// v is written by the call only while get still waits for it (see
+	// redisguard.Guard.Do).
+	var v string
+	err := s.guard.Do(monoNow(), s.budget(b, &own), func(ctx context.Context) error {
+		r := s.c.DoCache(ctx, s.c.B().Get().Key(k).Cache(), s.cscTTL)
+		val, err := r.ToString()
+		if rueidis.IsRedisNil(err) && r.IsCacheHit() {
+			// The client-side cache remembers misses too, and the
+			// invalidation for a key this node just wrote travels on
+			// another connection than the write. A miss costs an
+			// upstream fetch anyway, so it is confirmed with Redis
+			// itself: hits stay local, misses are authoritative.
+			val, err = s.c.Do(ctx, s.c.B().Get().Key(k).Build()).ToString()
+		}
+		v = val
+		return err
+	})
 	if err != nil {
 		s.fail(err)
 		return nil, false
@@ -76,7 +113,7 @@ func (s *redisStore) get(key []byte, now int64) (entry, bool) {
 	return e, true
 }
 
-func (s *redisStore) set(key []byte, val []byte, now int64) error {
+func (s *redisStore) set(key []byte, val []byte, now int64, b *redisguard.Budget) error {
 	e := entry(val)
 	ttl := (e.storeUntil() - now) / int64(time.Millisecond)
 	if ttl <= 0 {
@@ -96,15 +133,17 @@ func (s *redisStore) set(key []byte, val []byte, now int64) error {
 				s.c.B().Pexpire().Key(tk).Milliseconds(ttl).Gt().Build())
 		})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
-	defer cancel()
-	for _, r := range s.c.DoMulti(ctx, cmds...) {
-		if err := r.Error(); err != nil {
-			s.fail(err)
-			return err
+	var own redisguard.Budget
+	err := s.guard.Do(monoNow(), s.budget(b, &own), func(ctx context.Context) error {
+		for _, r := range s.c.DoMulti(ctx, cmds...) {
+			if err := r.Error(); err != nil {
+				return err
+			}
 		}
-	}
-	return nil
+		return nil
+	})
+	s.fail(err)
+	return err
 }
 
 func (s *redisStore) del(key []byte) bool {

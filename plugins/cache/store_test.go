@@ -29,7 +29,7 @@ func TestMemoryStoreBoundedByMaxBytes(t *testing.T) {
 	const maxBytes = 256 << 10
 	s := newMemoryStore(maxBytes, 4<<10)
 	for i := 0; i < 2000; i++ {
-		_ = s.set([]byte(fmt.Sprintf("host/obj/%d", i)), testEntry(t, 1000, far, ""), 0)
+		_ = s.set([]byte(fmt.Sprintf("host/obj/%d", i)), testEntry(t, 1000, far, ""), 0, nil)
 		if b := s.bytes(); b > maxBytes {
 			t.Fatalf("after %d inserts the store holds %d bytes > max_bytes %d", i+1, b, maxBytes)
 		}
@@ -38,7 +38,7 @@ func TestMemoryStoreBoundedByMaxBytes(t *testing.T) {
 		t.Fatalf("store holds %d objects", n)
 	}
 	// The most recent insert is there.
-	if _, ok := s.get([]byte("host/obj/1999"), 0); !ok {
+	if _, ok := s.get([]byte("host/obj/1999"), 0, nil); !ok {
 		t.Fatal("newest object evicted")
 	}
 }
@@ -49,35 +49,35 @@ func TestMemoryStoreSecondChance(t *testing.T) {
 		t.Fatalf("%d shards", len(s.shards))
 	}
 	hot := []byte("host/hot")
-	_ = s.set(hot, testEntry(t, 500, far, ""), 0)
+	_ = s.set(hot, testEntry(t, 500, far, ""), 0, nil)
 	for i := 0; i < 200; i++ {
-		if _, ok := s.get(hot, 0); !ok {
+		if _, ok := s.get(hot, 0, nil); !ok {
 			t.Fatalf("hot object evicted after %d inserts", i)
 		}
-		_ = s.set([]byte(fmt.Sprintf("host/cold/%d", i)), testEntry(t, 500, far, ""), 0)
+		_ = s.set([]byte(fmt.Sprintf("host/cold/%d", i)), testEntry(t, 500, far, ""), 0, nil)
 	}
 }
 
 func TestMemoryStoreExpiryAndOversize(t *testing.T) {
 	s := newMemoryStore(64<<10, 8<<10)
-	_ = s.set([]byte("k"), testEntry(t, 10, 100, ""), 0)
-	if _, ok := s.get([]byte("k"), 100); !ok {
+	_ = s.set([]byte("k"), testEntry(t, 10, 100, ""), 0, nil)
+	if _, ok := s.get([]byte("k"), 100, nil); !ok {
 		t.Fatal("entry missing before storeUntil")
 	}
-	if _, ok := s.get([]byte("k"), 101); ok {
+	if _, ok := s.get([]byte("k"), 101, nil); ok {
 		t.Fatal("entry served after storeUntil")
 	}
-	_ = s.set([]byte("big"), testEntry(t, 65<<10, far, ""), 0)
-	if _, ok := s.get([]byte("big"), 0); ok {
+	_ = s.set([]byte("big"), testEntry(t, 65<<10, far, ""), 0, nil)
+	if _, ok := s.get([]byte("big"), 0, nil); ok {
 		t.Fatal("object larger than the store was kept")
 	}
 	s.setLimit(0)
-	_ = s.set([]byte("k2"), testEntry(t, 10, far, ""), 0)
+	_ = s.set([]byte("k2"), testEntry(t, 10, far, ""), 0, nil)
 	if s.len() != 1 {
 		// k is still there (no insert walked its shard past the limit), k2 was refused.
 		t.Logf("len %d", s.len())
 	}
-	if _, ok := s.get([]byte("k2"), 0); ok {
+	if _, ok := s.get([]byte("k2"), 0, nil); ok {
 		t.Fatal("insert accepted with a zero limit")
 	}
 }
@@ -94,17 +94,17 @@ func storeContract(t *testing.T, s store) {
 		} else {
 			tags = "odd all"
 		}
-		if err := s.set([]byte(k), testEntry(t, 10+i, until, tags), now); err != nil {
+		if err := s.set([]byte(k), testEntry(t, 10+i, until, tags), now, nil); err != nil {
 			t.Fatalf("%s: set: %v", s.name(), err)
 		}
 	}
 	for i, k := range keys {
-		e, ok := s.get([]byte(k), now)
+		e, ok := s.get([]byte(k), now, nil)
 		if !ok || len(e.body()) != 10+i {
 			t.Fatalf("%s: get %s: %v", s.name(), k, ok)
 		}
 	}
-	if _, ok := s.get([]byte("api.example.com/none"), now); ok {
+	if _, ok := s.get([]byte("api.example.com/none"), now, nil); ok {
 		t.Fatalf("%s: phantom entry", s.name())
 	}
 	if !s.del([]byte(keys[3])) || s.del([]byte(keys[3])) {
@@ -113,7 +113,7 @@ func storeContract(t *testing.T, s store) {
 	if n := s.purgePrefix([]byte("api.example.com/a")); n != 3 {
 		t.Fatalf("%s: purgePrefix removed %d, want 3", s.name(), n)
 	}
-	if _, ok := s.get([]byte(keys[4]), now); !ok {
+	if _, ok := s.get([]byte(keys[4]), now, nil); !ok {
 		t.Fatalf("%s: prefix purge reached another host", s.name())
 	}
 	if n := s.purgeTag([]byte("even")); n != 1 {
@@ -123,8 +123,8 @@ func storeContract(t *testing.T, s store) {
 		t.Fatalf("%s: purgeTag on emptied tag removed %d", s.name(), n)
 	}
 	// Glob characters in a prefix are literal.
-	_ = s.set([]byte("h/[x]*?"), testEntry(t, 1, until, ""), now)
-	_ = s.set([]byte("h/[x]y"), testEntry(t, 1, until, ""), now)
+	_ = s.set([]byte("h/[x]*?"), testEntry(t, 1, until, ""), now, nil)
+	_ = s.set([]byte("h/[x]y"), testEntry(t, 1, until, ""), now, nil)
 	if n := s.purgePrefix([]byte("h/[x]*")); n != 1 {
 		t.Fatalf("%s: glob prefix removed %d, want 1", s.name(), n)
 	}
@@ -155,11 +155,11 @@ func TestRedisStoreTwoNodesSeeEachOther(t *testing.T) {
 	b := newRedisStore(newRedisClient(t, srv.Addr), time.Second)
 	now := time.Now().UnixNano()
 	key := []byte("api.example.com/shared")
-	_ = a.set(key, testEntry(t, 5, now+int64(time.Hour), "t1"), now)
+	_ = a.set(key, testEntry(t, 5, now+int64(time.Hour), "t1"), now, nil)
 	// Node b reads it twice: the second read is served from its
 	// client-side cache.
 	for i := 0; i < 2; i++ {
-		if _, ok := b.get(key, now); !ok {
+		if _, ok := b.get(key, now, nil); !ok {
 			t.Fatalf("node b does not see node a's object (read %d)", i)
 		}
 	}
@@ -174,7 +174,7 @@ func TestRedisStoreTwoNodesSeeEachOther(t *testing.T) {
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		if _, ok := b.get(key, now); !ok {
+		if _, ok := b.get(key, now, nil); !ok {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -189,7 +189,7 @@ func TestRedisStoreTTL(t *testing.T) {
 	c := newRedisClient(t, srv.Addr)
 	s := newRedisStore(c, time.Second)
 	now := time.Now().UnixNano()
-	_ = s.set([]byte("k"), testEntry(t, 1, now+int64(90*time.Second), "tag"), now)
+	_ = s.set([]byte("k"), testEntry(t, 1, now+int64(90*time.Second), "tag"), now, nil)
 	ttl, err := c.Do(context.Background(), c.B().Pttl().Key(redisObjPrefix+"k").Build()).AsInt64()
 	if err != nil || ttl < 89_000 || ttl > 90_000 {
 		t.Fatalf("object PTTL %d (%v), want ~90s", ttl, err)
@@ -199,13 +199,13 @@ func TestRedisStoreTTL(t *testing.T) {
 		t.Fatalf("tag set PTTL %d", ttl)
 	}
 	// An already expired entry is not written.
-	_ = s.set([]byte("old"), testEntry(t, 1, now-1, ""), now)
+	_ = s.set([]byte("old"), testEntry(t, 1, now-1, ""), now, nil)
 	if n, _ := c.Do(context.Background(), c.B().Exists().Key(redisObjPrefix+"old").Build()).AsInt64(); n != 0 {
 		t.Fatal("expired entry written")
 	}
 	// A corrupt value is a miss, not a crash.
 	_ = c.Do(context.Background(), c.B().Set().Key(redisObjPrefix+"bad").Value("garbage").Build()).Error()
-	if _, ok := s.get([]byte("bad"), now); ok {
+	if _, ok := s.get([]byte("bad"), now, nil); ok {
 		t.Fatal("corrupt value served")
 	}
 }

@@ -40,6 +40,9 @@ type filter struct {
 
 	errors   [nPhases]*metrics.Counter
 	timeouts *metrics.Counter
+	// bodySkipped counts responses body_filter did not see because the
+	// proxy streamed their body (over 256 KiB or of unknown length).
+	bodySkipped *metrics.Counter
 }
 
 // The proxy calls a filter's optional phases when it implements
@@ -56,14 +59,21 @@ var (
 	_ sdk.LogFilter      = logFilter{}
 	_ sdk.ResponseFilter = respLogFilter{}
 	_ sdk.LogFilter      = respLogFilter{}
-	_ sdk.Starter        = (*filter)(nil)
-	_ sdk.Closer         = (*filter)(nil)
+	// log() only observes the request: the proxy runs it after the answer
+	// is sent, on a copy of the Ctx (sdk.DeferredLogFilter), so a slow
+	// log function costs the client nothing.
+	_ sdk.DeferredLogFilter = logFilter{}
+	_ sdk.DeferredLogFilter = respLogFilter{}
+	_ sdk.Starter           = (*filter)(nil)
+	_ sdk.Closer            = (*filter)(nil)
 )
 
 func (f respFilter) OnResponse(c *sdk.Ctx) error    { return f.onResponse(c) }
 func (f logFilter) OnLog(c *sdk.Ctx)                { f.onLog(c) }
 func (f respLogFilter) OnResponse(c *sdk.Ctx) error { return f.onResponse(c) }
 func (f respLogFilter) OnLog(c *sdk.Ctx)            { f.onLog(c) }
+func (logFilter) DeferLog()                         {}
+func (respLogFilter) DeferLog()                     {}
 
 // New validates the config, compiles the script and prepares one state
 // (which runs the script's top level, so an error there is a config error).
@@ -87,11 +97,12 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 		logger = slog.Default()
 	}
 	f := &filter{
-		s:        s,
-		route:    route,
-		routeLV:  glua.LString(route),
-		log:      logger.With("plugin", "lua", "route", label, "script", s.chunkName),
-		timeouts: metrics.GetOrCreateCounter(fmt.Sprintf(`weir_lua_timeouts_total{route=%q}`, label)),
+		s:           s,
+		route:       route,
+		routeLV:     glua.LString(route),
+		log:         logger.With("plugin", "lua", "route", label, "script", s.chunkName),
+		timeouts:    metrics.GetOrCreateCounter(fmt.Sprintf(`weir_lua_timeouts_total{route=%q}`, label)),
+		bodySkipped: metrics.GetOrCreateCounter(fmt.Sprintf(`weir_lua_body_filter_skipped_total{route=%q}`, label)),
 	}
 	for p := phase(0); p < nPhases; p++ {
 		f.errors[p] = metrics.GetOrCreateCounter(fmt.Sprintf(`weir_lua_errors_total{route=%q,phase=%q}`, label, p))
@@ -163,7 +174,14 @@ func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 // buffered (a streamed body cannot be read without consuming it).
 func (f *filter) onResponse(c *sdk.Ctx) error {
 	runHeader := f.has[phaseHeaderFilter]
-	runBody := f.has[phaseBodyFilter] && !c.Response().IsBodyStream()
+	runBody := f.has[phaseBodyFilter]
+	if runBody && c.Response().IsBodyStream() {
+		// The proxy streams bodies over 256 KiB (or of unknown length)
+		// straight to the client: reading one here would consume it.
+		// body_filter does not run; the count tells the operator.
+		f.bodySkipped.Inc()
+		runBody = false
+	}
 	if !runHeader && !runBody {
 		return nil
 	}

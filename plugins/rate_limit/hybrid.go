@@ -1,5 +1,11 @@
 package ratelimit
 
+import (
+	"time"
+
+	"github.com/weirgw/weir/plugins/internal/redisguard"
+)
+
 // leaseStore is the hybrid mode (`hybrid: {batch: N}`) for very hot keys:
 // a node takes up to N tokens from Redis in one decision (the same script,
 // with want = N; it grants what every limit can give) and spends them
@@ -58,16 +64,21 @@ func newLeaseStore(cfg *config, r *remote, now func() int64) *leaseStore {
 
 // take decides for key. An error means Redis was needed and could not
 // decide; the caller applies on_store_failure.
-func (s *leaseStore) take(key []byte, now int64) (decision, error) {
+func (s *leaseStore) take(key []byte, now int64, b *redisguard.Budget) (decision, error) {
 	sh := s.t.shardFor(key)
 	sh.mu.Lock()
 	e := s.t.entry(sh, key, now)
 	for e[lsFetching] != 0 {
 		// Another request is fetching this key's next lease: wait for it
-		// (bounded by the Redis timeout) and spend from what it brings,
-		// rather than send every concurrent request to Redis, which on a
-		// hot key would be most of them.
+		// (bounded by that request's Redis budget, which started before
+		// ours) and spend from what it brings, rather than send every
+		// concurrent request to Redis, which on a hot key would be most
+		// of them. The wait is Redis time spent on this request's behalf:
+		// it comes off this request's budget, so a failed fetch followed
+		// by our own does not add up to twice the timeout.
+		waitStart := time.Now()
 		sh.cond.Wait()
+		b.Charge(time.Since(waitStart))
 		now = s.now()
 		e = s.t.entry(sh, key, now)
 	}
@@ -107,7 +118,7 @@ func (s *leaseStore) take(key []byte, now int64) (decision, error) {
 	e[lsFetching] = 1
 	sh.mu.Unlock()
 
-	d, err := s.remote.take(key, want, now)
+	d, err := s.remote.take(key, want, now, b)
 
 	now = s.now()
 	sh.mu.Lock()

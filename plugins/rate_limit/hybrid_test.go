@@ -13,7 +13,7 @@ import (
 func TestHybridHotKeyMostlyLocal(t *testing.T) {
 	srv := testredis.Start(t)
 	f := mustNew(t, &sdk.Build{Route: "hy-hot", Redis: newClient(t, srv)},
-		`{"rate":100000,"per":"1s","burst":100000,"key":"route","policy":"redis","hybrid":{"batch":10}}`)
+		`{"rate":100000,"per":"1s","burst":100000,"key":"route","policy":"redis","timeout":"1s","hybrid":{"batch":10}}`)
 	// Lease lifetimes run on the node's clock; a frozen one keeps a slow
 	// test machine from expiring leases mid-test. Redis grants on its own.
 	clk := &fakeClock{ns: int64(time.Hour)}
@@ -40,7 +40,7 @@ func TestHybridHotKeyMostlyLocal(t *testing.T) {
 func TestHybridColdKeyDoesNotHoard(t *testing.T) {
 	srv := testredis.Start(t)
 	f := mustNew(t, &sdk.Build{Route: "hy-cold", Redis: newClient(t, srv)},
-		`{"rate":1000,"per":"1s","key":"ip","policy":"redis","hybrid":{"batch":10,"max_hold":"20ms"}}`)
+		`{"rate":1000,"per":"1s","key":"ip","policy":"redis","timeout":"1s","hybrid":{"batch":10,"max_hold":"20ms"}}`)
 	clk := &fakeClock{ns: int64(time.Hour)}
 	f.setClock(clk.now)
 	r := newTestReq(reqSpec{route: "hy-cold"})
@@ -72,7 +72,7 @@ func TestHybridColdKeyDoesNotHoard(t *testing.T) {
 func TestHybridRemembersRejection(t *testing.T) {
 	srv := testredis.Start(t)
 	f := mustNew(t, &sdk.Build{Route: "hy-rej", Redis: newClient(t, srv)},
-		`{"rate":2,"per":"1h","burst":2,"key":"ip","policy":"redis","hybrid":{"batch":2}}`)
+		`{"rate":2,"per":"1h","burst":2,"key":"ip","policy":"redis","timeout":"1s","hybrid":{"batch":2}}`)
 	r := newTestReq(reqSpec{route: "hy-rej"})
 	r.do(f)
 	r.do(f)

@@ -8,12 +8,12 @@ package ratelimit
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
+	"github.com/weirgw/weir/plugins/internal/redisguard"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -56,26 +56,17 @@ type shareSnapshot struct {
 	limits []limit
 }
 
-// remote is Redis behind the circuit breaker.
+// remote is Redis behind the shared guard: a circuit breaker, and a
+// bound on the Redis time of each decision.
 type remote struct {
 	store *redisStore
-	brk   *breaker
+	guard *redisguard.Guard
 }
 
-var errBreakerOpen = errors.New("rate_limit: redis circuit open")
-
-// take asks Redis for up to want tokens unless the breaker is open.
-func (r *remote) take(key []byte, want, now int64) (decision, error) {
-	if !r.brk.allow(now) {
-		return decision{}, errBreakerOpen
-	}
-	d, err := r.store.take(key, want)
-	if err != nil {
-		r.brk.failure(now)
-		return d, err
-	}
-	r.brk.success()
-	return d, nil
+// take asks Redis for up to want tokens unless the breaker is open or the
+// decision's budget is spent (redisguard.ErrOpen, redisguard.ErrBudget).
+func (r *remote) take(key []byte, want, now int64, b *redisguard.Budget) (decision, error) {
+	return r.store.take(r.guard, key, want, now, b)
 }
 
 // New builds a rate_limit filter from its config (see README.md).
@@ -96,7 +87,7 @@ func newFilter(b *sdk.Build, cfg *config) *filter {
 		f.local = newLocalStore(cfg.maxKeys, len(cfg.limits))
 		return f
 	}
-	f.remote = &remote{store: newRedisStore(b.Redis, b.Route, cfg), brk: newBreaker()}
+	f.remote = &remote{store: newRedisStore(b.Redis, b.Route, cfg), guard: redisguard.New()}
 	if cfg.hybridOn() {
 		f.lease = newLeaseStore(cfg, f.remote, monoNow)
 	}
@@ -144,15 +135,18 @@ func (f *filter) decide(key []byte, m *routeMetrics) decision {
 	}
 	var d decision
 	var err error
+	// One budget per decision: a hybrid request that waited for another
+	// request's fetch spends what is left of it on its own.
+	b := redisguard.NewBudget(f.cfg.timeout)
 	if f.lease != nil {
-		d, err = f.lease.take(key, now)
+		d, err = f.lease.take(key, now, &b)
 	} else {
-		d, err = f.remote.take(key, 1, now)
+		d, err = f.remote.take(key, 1, now, &b)
 	}
 	if err == nil {
 		return d
 	}
-	if err != errBreakerOpen {
+	if err != redisguard.ErrOpen && err != redisguard.ErrBudget {
 		m.storeErrors.Inc()
 	}
 	return f.fallback(key, now)

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/redis/rueidis"
+	"github.com/weirgw/weir/plugins/internal/redisguard"
 )
 
 // takeScript is one atomic decision on the Redis server: gcraTake in Lua.
@@ -89,10 +89,9 @@ return {0, idx - 1, 0, math.ceil(reset), math.ceil(retry)}
 // rueidis pipelines concurrent commands on one connection by default
 // (auto-pipelining), so concurrent requests share round trips.
 type redisStore struct {
-	client  rueidis.Client
-	prefix  string // "weir:rl:{ROUTE:FINGERPRINT:"; the key and "}" follow
-	timeout time.Duration
-	limits  []limit
+	client rueidis.Client
+	prefix string // "weir:rl:{ROUTE:FINGERPRINT:"; the key and "}" follow
+	limits []limit
 	// args[w] are the script arguments for want = w, built once: only the
 	// key varies per request.
 	args [][]string
@@ -103,10 +102,9 @@ func newRedisStore(client rueidis.Client, route string, cfg *config) *redisStore
 		route = "_global"
 	}
 	r := &redisStore{
-		client:  client,
-		prefix:  "weir:rl:{" + route + ":" + cfg.fingerprint + ":",
-		timeout: cfg.timeout,
-		limits:  cfg.limits,
+		client: client,
+		prefix: "weir:rl:{" + route + ":" + cfg.fingerprint + ":",
+		limits: cfg.limits,
 	}
 	maxWant := max(1, cfg.batch)
 	r.args = make([][]string, maxWant+1)
@@ -129,25 +127,35 @@ func (r *redisStore) redisKey(key []byte) string {
 
 var errBadReply = errors.New("unexpected reply from the rate limit script")
 
-// take runs one decision in Redis, bounded by the configured timeout. An
-// error means Redis did not decide (down, slow, or refusing); the caller
-// then applies on_store_failure.
-func (r *redisStore) take(key []byte, want int64) (decision, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
-	res := takeScript.Exec(ctx, r.client, []string{r.redisKey(key)}, r.args[want])
-	cancel()
-	vals, err := res.ToArray()
+// take runs one decision in Redis through g, within what is left of b
+// (at most the configured timeout). An error means Redis did not decide
+// (down, slow, refusing, or the breaker is open); the caller then applies
+// on_store_failure.
+func (r *redisStore) take(g *redisguard.Guard, key []byte, want, now int64, b *redisguard.Budget) (decision, error) {
+	rkey := r.redisKey(key)
+	// out is written by the call only while take still waits for it (see
+	// redisguard.Guard.Do).
+	var out [5]int64
+	err := g.Do(now, b, func(ctx context.Context) error {
+		vals, err := takeScript.Exec(ctx, r.client, []string{rkey}, r.args[want]).ToArray()
+		if err != nil {
+			return err
+		}
+		if len(vals) != 5 {
+			return errBadReply
+		}
+		for i := range vals {
+			if out[i], err = vals[i].AsInt64(); err != nil {
+				return errBadReply
+			}
+		}
+		return nil
+	})
+	if err == redisguard.ErrOpen || err == redisguard.ErrBudget {
+		return decision{}, err
+	}
 	if err != nil {
 		return decision{}, fmt.Errorf("rate_limit: redis decision: %w", err)
-	}
-	if len(vals) != 5 {
-		return decision{}, errBadReply
-	}
-	var out [5]int64
-	for i := range vals {
-		if out[i], err = vals[i].AsInt64(); err != nil {
-			return decision{}, errBadReply
-		}
 	}
 	idx := int(out[1])
 	if idx < 0 || idx >= len(r.limits) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/weirgw/weir/internal/testredis"
+	"github.com/weirgw/weir/plugins/internal/redisguard"
 	"github.com/weirgw/weir/sdk"
 	"go.uber.org/goleak"
 )
@@ -19,7 +20,7 @@ func TestRedisBurstThen429(t *testing.T) {
 	srv := testredis.Start(t)
 	cl := newClient(t, srv)
 	f := mustNew(t, &sdk.Build{Route: "redis-burst", Redis: cl},
-		`{"rate":1,"per":"1m","burst":3,"key":"consumer","policy":"redis"}`)
+		`{"rate":1,"per":"1m","burst":3,"key":"consumer","policy":"redis","timeout":"1s"}`)
 	// Redis's clock decides, not ours: a node whose clock is far off must
 	// not change anything.
 	f.setClock(func() int64 { return 42 })
@@ -55,7 +56,7 @@ func TestRedisSeveralLimitsAtomic(t *testing.T) {
 	srv := testredis.Start(t)
 	cl := newClient(t, srv)
 	f := mustNew(t, &sdk.Build{Route: "redis-multi", Redis: cl},
-		`{"limits":[{"rate":2,"per":"1h","burst":2},{"rate":3,"per":"1h","burst":3}],"key":"ip","policy":"redis"}`)
+		`{"limits":[{"rate":2,"per":"1h","burst":2},{"rate":3,"per":"1h","burst":3}],"key":"ip","policy":"redis","timeout":"1s"}`)
 	r := newTestReq(reqSpec{})
 	if res := r.do(f); res.headers[hdrLimit] != "2" || res.headers[hdrRemaining] != "1" {
 		t.Fatalf("first: %v", res.headers)
@@ -120,7 +121,7 @@ func TestRedisConcurrentExact(t *testing.T) {
 func TestRedisScriptReloadedAfterFlush(t *testing.T) {
 	srv := testredis.Start(t)
 	f := mustNew(t, &sdk.Build{Route: "redis-flush", Redis: newClient(t, srv)},
-		`{"rate":10,"per":"1s","key":"ip","policy":"redis"}`)
+		`{"rate":10,"per":"1s","key":"ip","policy":"redis","timeout":"1s"}`)
 	r := newTestReq(reqSpec{})
 	if res := r.do(f); res.status != sdk.Continue {
 		t.Fatal(res)
@@ -150,7 +151,7 @@ func TestStoreFailurePolicies(t *testing.T) {
 			srv := testredis.Start(t)
 			route := "fail-" + tc.action
 			f := mustNew(t, &sdk.Build{Route: route, Redis: newClient(t, srv)},
-				`{"rate":4,"per":"1h","burst":4,"key":"ip","policy":"redis","nodes":2,"on_store_failure":"`+tc.action+`"}`)
+				`{"rate":4,"per":"1h","burst":4,"key":"ip","policy":"redis","timeout":"1s","nodes":2,"on_store_failure":"`+tc.action+`"}`)
 			r := newTestReq(reqSpec{route: route})
 			if res := r.do(f); res.code != 200 {
 				t.Fatal(res)
@@ -184,10 +185,10 @@ func TestStoreFailurePolicies(t *testing.T) {
 			}
 			fb := metrics.GetOrCreateCounter(`weir_ratelimit_decisions_total{route="` + route + `",store="fallback"}`).Get()
 			errs := metrics.GetOrCreateCounter(`weir_ratelimit_store_errors_total{route="` + route + `"}`).Get()
-			if fb != 10 || errs != defFailThreshold {
-				t.Fatalf("fallback decisions %d (want 10), store errors %d (want %d: then the breaker opens)", fb, errs, defFailThreshold)
+			if fb != 10 || errs != redisguard.FailThreshold {
+				t.Fatalf("fallback decisions %d (want 10), store errors %d (want %d: then the breaker opens)", fb, errs, redisguard.FailThreshold)
 			}
-			if !f.remote.brk.open() {
+			if !f.remote.guard.Breaker.Open() {
 				t.Fatal("breaker is not open after repeated failures")
 			}
 			// Redis returns: within the breaker's open time plus a probe,
@@ -196,7 +197,7 @@ func TestStoreFailurePolicies(t *testing.T) {
 			deadline := time.Now().Add(time.Second)
 			for {
 				r.do(f)
-				if !f.remote.brk.open() {
+				if !f.remote.guard.Breaker.Open() {
 					break
 				}
 				if time.Now().After(deadline) {
@@ -239,46 +240,6 @@ func TestLearnNodes(t *testing.T) {
 	}
 	if nodeID(fs[0].client()) == nodeID(fs[1].client()) {
 		t.Fatal("two clients share a node id")
-	}
-}
-
-func TestBreaker(t *testing.T) {
-	b := newBreaker()
-	now := int64(time.Hour)
-	for i := range defFailThreshold - 1 {
-		b.failure(now)
-		if !b.allow(now) {
-			t.Fatalf("open after %d failures", i+1)
-		}
-	}
-	b.success()
-	for range defFailThreshold - 1 {
-		b.failure(now)
-	}
-	if !b.allow(now) {
-		t.Fatal("a success must reset the failure count")
-	}
-	b.failure(now)
-	if b.allow(now) || b.allow(now+b.openFor-1) {
-		t.Fatal("open breaker let a request through before openFor")
-	}
-	at := now + b.openFor
-	if !b.allow(at) {
-		t.Fatal("no probe after openFor")
-	}
-	if b.allow(at) {
-		t.Fatal("two probes at once")
-	}
-	b.failure(at) // the probe failed: open again
-	if b.allow(at + b.openFor - 1) {
-		t.Fatal("failed probe did not reopen the breaker")
-	}
-	if !b.allow(at + b.openFor) {
-		t.Fatal("no second probe")
-	}
-	b.success()
-	if !b.allow(at+b.openFor) || b.open() {
-		t.Fatal("successful probe did not close the breaker")
 	}
 }
 

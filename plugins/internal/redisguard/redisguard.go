@@ -1,0 +1,184 @@
+// Package redisguard bounds what Redis may cost a request: every plugin
+// that calls Redis on a request's time (rate_limit, cache) goes through a
+// Guard, so that a slow, hung or absent Redis adds at most the plugin's
+// configured timeout to a request, and nothing at all once it is known to
+// be failing.
+//
+// Two mechanisms make that bound hold whatever Redis (or the client
+// library) does:
+//
+//   - A Budget is the Redis time a request may still spend. A request that
+//     calls Redis more than once (the cache's marker and variant lookups,
+//     a hybrid rate limit that waited for another request's fetch) shares
+//     one budget, so the calls together stay within the timeout.
+//   - Do runs the call on its own goroutine and returns when the budget
+//     ends even if the call has not. rueidis honours a context's deadline
+//     while a command waits for its reply, but not everywhere: a caller
+//     queues behind another caller's reconnect (dial and handshake, bounded
+//     only by the dial timeout), and behind a full pipeline ring. A Redis
+//     stopped with SIGSTOP (a frozen VM, a long fork) produced 0.5–1 s
+//     requests under a 20 ms timeout that way.
+//
+// The Breaker stops calls to a Redis that keeps failing, so that a dead
+// Redis costs requests nothing and is not hammered while it restarts.
+package redisguard
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// ErrOpen is returned by Do while the breaker is open: Redis was not asked.
+var ErrOpen = errors.New("redis circuit open")
+
+// ErrBudget is returned by Do when the request's Redis budget was already
+// spent: Redis was not asked.
+var ErrBudget = errors.New("redis time budget spent")
+
+// Budget is the Redis time one request may still spend; the zero value has
+// nothing left. It is a plain value kept in the request's own state.
+type Budget struct {
+	left time.Duration
+}
+
+// NewBudget returns a budget of d.
+func NewBudget(d time.Duration) Budget { return Budget{left: d} }
+
+// Left is what remains of the budget.
+func (b *Budget) Left() time.Duration { return b.left }
+
+// Charge takes d off the budget: time a request spent waiting for Redis
+// work done on its behalf by another request.
+func (b *Budget) Charge(d time.Duration) { b.left -= d }
+
+// Guard bounds one plugin instance's Redis calls. The zero value is not
+// ready; use New.
+type Guard struct {
+	Breaker Breaker
+}
+
+// New returns a guard with a closed breaker.
+func New() *Guard {
+	g := &Guard{}
+	g.Breaker.init()
+	return g
+}
+
+// Do runs fn with a context that ends when b is spent, unless the breaker
+// is open (ErrOpen) or nothing is left of b (ErrBudget). It returns by the
+// end of the budget whatever fn does: when fn is still running then, Do
+// returns context.DeadlineExceeded and fn finishes in the background, its
+// results unread. So fn must only write to variables its caller reads when
+// Do returned nil or fn's own error, never after a timeout.
+//
+// now is the caller's monotonic clock in ns, for the breaker. fn's error
+// counts as a Redis failure unless it is a reply Redis sent (a Redis error
+// or nil reply: Redis is up and answering). The time Do took is charged to
+// b.
+func (g *Guard) Do(now int64, b *Budget, fn func(ctx context.Context) error) error {
+	if b.left <= 0 {
+		return ErrBudget
+	}
+	if !g.Breaker.Allow(now) {
+		return ErrOpen
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), b.left)
+	done := make(chan error, 1)
+	go func() { done <- fn(ctx) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		// fn may have finished at the same instant: prefer its answer.
+		select {
+		case err = <-done:
+		default:
+			err = context.DeadlineExceeded
+		}
+	}
+	cancel()
+	b.left -= time.Since(start)
+	if err == nil || isReply(err) {
+		g.Breaker.Success()
+	} else {
+		g.Breaker.Failure(now)
+	}
+	return err
+}
+
+// isReply reports whether err is an answer Redis gave (so Redis is up).
+func isReply(err error) bool {
+	_, ok := rueidis.IsRedisErr(err)
+	return ok || rueidis.IsRedisNil(err)
+}
+
+// Breaker opens after consecutive failures so that no call goes to a
+// failing Redis: no timeout waited, no connection attempt.
+//
+// Closed: every call goes to Redis; FailThreshold consecutive failures open
+// it. Open: no call goes to Redis until OpenFor has passed; then exactly
+// one request is let through as a probe (half-open). The probe's success
+// closes the breaker, its failure opens it for another OpenFor. So
+// recovery after Redis returns takes at most OpenFor plus one round trip.
+type Breaker struct {
+	fails     atomic.Int32
+	openUntil atomic.Int64 // monotonic ns; 0 when closed
+	probing   atomic.Bool
+	threshold int32
+	openFor   int64
+}
+
+const (
+	// FailThreshold is how many consecutive failures open the breaker.
+	FailThreshold = 3
+	// OpenFor is how long the breaker stays open before a probe.
+	OpenFor = 250 * time.Millisecond
+)
+
+func (b *Breaker) init() {
+	b.threshold = FailThreshold
+	b.openFor = int64(OpenFor)
+}
+
+// Allow reports whether a call may go to Redis now.
+func (b *Breaker) Allow(now int64) bool {
+	ou := b.openUntil.Load()
+	if ou == 0 {
+		return true
+	}
+	if now < ou {
+		return false
+	}
+	return b.probing.CompareAndSwap(false, true)
+}
+
+// Success records a call Redis answered.
+func (b *Breaker) Success() {
+	if b.fails.Load() != 0 {
+		b.fails.Store(0)
+	}
+	if b.openUntil.Load() != 0 {
+		b.openUntil.Store(0)
+		b.probing.Store(false)
+	}
+}
+
+// Failure records a call Redis did not answer.
+func (b *Breaker) Failure(now int64) {
+	if b.probing.Load() {
+		b.openUntil.Store(now + b.openFor)
+		b.probing.Store(false)
+		return
+	}
+	if b.fails.Add(1) >= b.threshold && b.openUntil.Load() == 0 {
+		b.openUntil.Store(now + b.openFor)
+	}
+}
+
+// Open reports whether the breaker is open (for tests and metrics).
+func (b *Breaker) Open() bool { return b.openUntil.Load() != 0 }

@@ -1,0 +1,109 @@
+package redisguard
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+func TestBreaker(t *testing.T) {
+	g := New()
+	b := &g.Breaker
+	now := int64(time.Hour)
+	for i := range FailThreshold - 1 {
+		b.Failure(now)
+		if !b.Allow(now) {
+			t.Fatalf("open after %d failures", i+1)
+		}
+	}
+	b.Success()
+	for range FailThreshold - 1 {
+		b.Failure(now)
+	}
+	if !b.Allow(now) {
+		t.Fatal("a success must reset the failure count")
+	}
+	b.Failure(now)
+	if b.Allow(now) || b.Allow(now+b.openFor-1) {
+		t.Fatal("open breaker let a request through before OpenFor")
+	}
+	at := now + b.openFor
+	if !b.Allow(at) {
+		t.Fatal("no probe after OpenFor")
+	}
+	if b.Allow(at) {
+		t.Fatal("two probes at once")
+	}
+	b.Failure(at) // the probe failed: open again
+	if b.Allow(at + b.openFor - 1) {
+		t.Fatal("failed probe did not reopen the breaker")
+	}
+	if !b.Allow(at + b.openFor) {
+		t.Fatal("no second probe")
+	}
+	b.Success()
+	if !b.Allow(at+b.openFor) || b.Open() {
+		t.Fatal("successful probe did not close the breaker")
+	}
+}
+
+// TestDoReturnsWhenTheBudgetEnds: a call that ignores its context (as
+// rueidis does while a caller waits for another caller's reconnect) still
+// costs the request no more than its budget, and the budget is shared by
+// the calls of one request.
+func TestDoReturnsWhenTheBudgetEnds(t *testing.T) {
+	g := New()
+	release := make(chan struct{})
+	defer close(release)
+	stuck := func(context.Context) error { <-release; return nil }
+	b := NewBudget(30 * time.Millisecond)
+	start := time.Now()
+	if err := g.Do(0, &b, stuck); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want a deadline error", err)
+	}
+	// 30ms budget; 100ms leaves room for a loaded 2-core test machine
+	// while still failing a call that waited for the callee.
+	if el := time.Since(start); el > 100*time.Millisecond {
+		t.Fatalf("Do took %v with a 30ms budget", el)
+	}
+	if b.Left() > 0 {
+		t.Fatalf("budget left after a timeout: %v", b.Left())
+	}
+	if err := g.Do(0, &b, stuck); err != ErrBudget {
+		t.Fatalf("second call on a spent budget: %v, want ErrBudget", err)
+	}
+	// Two timeouts so far; the third opens the breaker.
+	b = NewBudget(time.Millisecond)
+	_ = g.Do(0, &b, stuck)
+	b = NewBudget(time.Millisecond)
+	_ = g.Do(0, &b, stuck)
+	if !g.Breaker.Open() {
+		t.Fatal("breaker not open after three timeouts")
+	}
+	b = NewBudget(time.Second)
+	called := false
+	if err := g.Do(1, &b, func(context.Context) error { called = true; return nil }); err != ErrOpen || called {
+		t.Fatalf("open breaker: err %v, called %v", err, called)
+	}
+}
+
+// TestDoRedisRepliesAreSuccess: a nil reply or a Redis error is Redis
+// answering; it must not open the breaker.
+func TestDoRedisRepliesAreSuccess(t *testing.T) {
+	g := New()
+	for range 2 * FailThreshold {
+		b := NewBudget(time.Second)
+		err := g.Do(0, &b, func(context.Context) error {
+			return rueidis.Nil
+		})
+		if !rueidis.IsRedisNil(err) {
+			t.Fatalf("err = %v", err)
+		}
+	}
+	if g.Breaker.Open() {
+		t.Fatal("nil replies opened the breaker")
+	}
+}
