@@ -82,7 +82,7 @@ end`, nil, nil)
 		{"set_body on a streamed body", plugintest.Send{Body: big, HeaderLines: []string{"X-Replace", "1"}}, "nil", 500, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a := g.Do(tc.send)
+			a := g.Do(t, tc.send)
 			if a.Status != tc.status || a.Header.Get("X-Body") != tc.seen {
 				t.Fatalf("status %d, X-Body %q, want %d %q (%s)", a.Status, a.Header.Get("X-Body"), tc.status, tc.seen, a.Body)
 			}

@@ -29,8 +29,8 @@ import (
 // RequestCtx sees a request no client can send: a body already in
 // memory, which the server never hands over that way.
 type Gateway struct {
-	t    testing.TB
-	Addr string // the gateway's listener
+	t    testing.TB // the test that started it
+	Addr string     // the gateway's listener
 
 	mu   sync.Mutex
 	got  []Received
@@ -224,20 +224,21 @@ func (g *Gateway) Upstream(answer func(r *Received, w http.ResponseWriter)) {
 	g.mu.Unlock()
 }
 
-// Do sends s and reads the answer; a failure to exchange fails the test.
-func (g *Gateway) Do(s Send) Answer {
-	g.t.Helper()
+// Do sends s and reads the answer; a failure to exchange fails t. The
+// request is written while the answer is read: a gateway may answer
+// (413) and close before the client has sent everything.
+func (g *Gateway) Do(t testing.TB, s Send) Answer {
+	t.Helper()
 	g.mu.Lock()
 	before := len(g.got)
 	g.mu.Unlock()
 
 	conn, err := net.DialTimeout("tcp", g.Addr, 5*time.Second)
 	if err != nil {
-		g.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
-	w := bufio.NewWriter(conn)
 	method, uri := s.Method, s.URI
 	if method == "" {
 		method = "GET"
@@ -248,6 +249,31 @@ func (g *Gateway) Do(s Send) Answer {
 	if uri == "" {
 		uri = "/"
 	}
+	wrote := make(chan error, 1)
+	go func() { wrote <- writeRequest(conn, method, uri, s) }()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("reading the answer to %s %s: %v (sending it: %v)", method, uri, err, <-wrote)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("reading the answer to %s %s: %v", method, uri, err)
+	}
+	conn.Close() // ends a write the gateway stopped reading
+	<-wrote
+	a := Answer{Status: resp.StatusCode, Header: resp.Header, Body: string(body)}
+	g.mu.Lock()
+	if len(g.got) > before {
+		r := g.got[len(g.got)-1]
+		a.Upstream = &r
+	}
+	g.mu.Unlock()
+	return a
+}
+
+func writeRequest(conn net.Conn, method, uri string, s Send) error {
+	w := bufio.NewWriter(conn)
 	fmt.Fprintf(w, "%s %s HTTP/1.1\r\nHost: gw.test\r\n", method, uri)
 	for i := 0; i+1 < len(s.HeaderLines); i += 2 {
 		fmt.Fprintf(w, "%s: %s\r\n", s.HeaderLines[i], s.HeaderLines[i+1])
@@ -266,24 +292,5 @@ func (g *Gateway) Do(s Send) Answer {
 	default:
 		io.WriteString(w, "\r\n")
 	}
-	if err := w.Flush(); err != nil {
-		g.t.Fatalf("sending %s %s: %v", method, uri, err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		g.t.Fatalf("reading the answer to %s %s: %v", method, uri, err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		g.t.Fatalf("reading the answer to %s %s: %v", method, uri, err)
-	}
-	a := Answer{Status: resp.StatusCode, Header: resp.Header, Body: string(body)}
-	g.mu.Lock()
-	if len(g.got) > before {
-		r := g.got[len(g.got)-1]
-		a.Upstream = &r
-	}
-	g.mu.Unlock()
-	return a
+	return w.Flush()
 }

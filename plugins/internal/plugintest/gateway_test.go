@@ -56,7 +56,7 @@ func TestGatewayBodies(t *testing.T) {
 		{"large chunked", Send{Body: big, Chunked: true}, false, "", big},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a := g.Do(tc.send)
+			a := g.Do(t, tc.send)
 			if a.Status != 200 || a.Upstream == nil {
 				t.Fatalf("status %d %s, upstream reached %v", a.Status, a.Body, a.Upstream != nil)
 			}
