@@ -339,3 +339,55 @@ routes:
 		t.Fatalf("upstream got %q", got.Body)
 	}
 }
+
+// TestBufferedBodiesPipelined: requests sent back to back on one
+// connection, with bodies the gateway buffers (Content-Length, chunked)
+// between them, each reach the upstream with their own body: reading a
+// body whole leaves the connection at the next request.
+func TestBufferedBodiesPipelined(t *testing.T) {
+	up := startBodyRecorder(t)
+	w := startWeir(t, strings.ReplaceAll(`
+listen: "{{LISTEN}}"
+admin: {listen: "{{ADMIN}}"}
+services: [{name: a, targets: [{url: "http://UP"}]}]
+routes:
+  - {name: r, paths: ["/"], service: a}
+`, "UP", up.URL))
+	conn, err := net.DialTimeout("tcp", w.Addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	keep := func(raw string) string { return strings.Replace(raw, "Connection: close\r\n", "", 1) }
+	raw := keep(bodyPost("/one", "text/plain", "first body")) +
+		keep(bodyPostChunked("/two", "text/plain", "second ", "body")) +
+		"GET /three HTTP/1.1\r\nHost: gw\r\n\r\n" +
+		bodyPost("/four", "text/plain", "fourth")
+	if _, err := io.WriteString(conn, raw); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	want := []struct{ path, body string }{{"/one", "first body"}, {"/two", "second body"}, {"/three", ""}, {"/four", "fourth"}}
+	for i, wnt := range want {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != fmt.Sprintf("got %d bytes", len(wnt.body)) {
+			t.Fatalf("answer %d: %d %s", i, resp.StatusCode, b)
+		}
+	}
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	if len(up.got) != len(want) {
+		t.Fatalf("upstream got %d requests, want %d", len(up.got), len(want))
+	}
+	for i, wnt := range want {
+		if g := up.got[i]; g.Path != wnt.path || string(g.Body) != wnt.body {
+			t.Fatalf("request %d reached the upstream as %s %q, want %s %q", i, g.Path, g.Body, wnt.path, wnt.body)
+		}
+	}
+}
