@@ -57,6 +57,9 @@ func (s *Server) readBody(c *sdk.Ctx, r *route, st *reqState) bool {
 		if cl > streamThreshold {
 			return true
 		}
+		if cap(st.body) < cl {
+			st.body = make([]byte, 0, cl) // the size is known: one allocation
+		}
 		buf, _, err := readUpTo(st.body[:0], stream, cl)
 		st.body = buf
 		if err == nil && len(buf) < cl {
@@ -108,13 +111,16 @@ func (s *Server) readBody(c *sdk.Ctx, r *route, st *reqState) bool {
 // readUpTo appends at most n bytes of r to buf. eof reports that r ended
 // within them; a clean end is not an error.
 func readUpTo(buf []byte, r io.Reader, n int) (_ []byte, eof bool, err error) {
-	if cap(buf) < n {
-		// Grown once per pooled request state, to the largest body it has
-		// held (at most streamThreshold and one byte).
-		buf = make([]byte, 0, n)
-	}
 	for len(buf) < n {
-		k, err := r.Read(buf[len(buf):n])
+		if len(buf) == cap(buf) {
+			// Grown as the body arrives (a chunked body's size is unknown:
+			// a small one must not cost the threshold), and kept by the
+			// pooled request state, so a warm one allocates nothing.
+			nb := make([]byte, len(buf), min(n, max(2*cap(buf), 4096)))
+			copy(nb, buf)
+			buf = nb
+		}
+		k, err := r.Read(buf[len(buf):min(n, cap(buf))])
 		buf = buf[:len(buf)+k]
 		if err == io.EOF {
 			return buf, true, nil

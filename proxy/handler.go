@@ -19,7 +19,9 @@ import (
 )
 
 // streamThreshold: request and response bodies up to this size are
-// buffered (cheap, zero-allocation); larger or unknown-length ones stream.
+// buffered (cheap, zero-allocation); larger ones stream. A request body of
+// unknown length (chunked) is buffered when it ends within it (body.go);
+// a response body of unknown length streams.
 const streamThreshold = 256 << 10
 
 // reqState is the per-request scratch of the handler, pooled inside the
