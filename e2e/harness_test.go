@@ -117,7 +117,9 @@ func startWeir(t testing.TB, cfg string) *weir {
 			t.Logf("weir logs:\n%s", w.Logs())
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
+	// Generous: compiling a wasm module at start takes seconds, more on a
+	// loaded machine.
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case <-w.exited:

@@ -19,7 +19,9 @@ import (
 )
 
 // streamThreshold: request and response bodies up to this size are
-// buffered (cheap, zero-allocation); larger or unknown-length ones stream.
+// buffered (cheap, zero-allocation); larger ones stream. A request body of
+// unknown length (chunked) is buffered when it ends within it (body.go);
+// a response body of unknown length streams.
 const streamThreshold = 256 << 10
 
 // reqState is the per-request scratch of the handler, pooled inside the
@@ -32,6 +34,8 @@ type reqState struct {
 	upPath []byte
 	tmp    []byte
 	limit  sdk.LimitedBody // server.max_body_bytes on streamed chunked bodies
+	pre    prefixedBody    // a streamed chunked body: what readBody read, then the rest
+	body   []byte          // a buffered request body (readBody)
 	hdr    []byte          // addDate's scratch header block
 	hdrR   bytes.Reader    // reads hdr
 	hdrBR  *bufio.Reader   // over hdrR, allocated once per pooled state
@@ -74,6 +78,7 @@ func (s *Server) handle(rc *fasthttp.RequestCtx) {
 	snap := s.acquireSnapshot()
 	st := s.statePool.Get().(*reqState)
 	st.limit = sdk.LimitedBody{}
+	st.pre = prefixedBody{}
 	st.dated = false
 	c := sdk.AcquireCtx(rc)
 	s.serve(snap, st, c, rc)
@@ -173,11 +178,10 @@ func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.Re
 		return
 	}
 
-	if req.IsBodyStream() && req.Header.ContentLength() < 0 {
-		// A chunked body's size is only known as it streams: count it on the
-		// way through and fail the forward once it passes the limit.
-		st.limit.Reset(req.BodyStream(), s.maxBody.Load())
-		req.SetBodyStream(&st.limit, -1)
+	// Buffered or streamed: decided once, before any filter looks (body.go).
+	if !s.readBody(c, r, st) {
+		s.finish(c, r, 0, st)
+		return
 	}
 
 	ran, stopped := s.runRequestFilters(c, r)

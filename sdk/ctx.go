@@ -118,8 +118,38 @@ func (c *Ctx) Reset() {
 func (c *Ctx) RequestCtx() *fasthttp.RequestCtx { return c.rc }
 
 // Request is the client's request as it will be forwarded; filters may
-// change headers, query arguments and body.
+// change headers and query arguments. Its body is read and replaced with
+// RequestBody and SetRequestBody, never through Request().Body(), which
+// would read a streamed body into memory whole.
 func (c *Ctx) Request() *fasthttp.Request { return &c.rc.Request }
+
+// BodyBuffered reports whether the whole request body is in memory, where
+// RequestBody reads it. The proxy decides before the first filter runs: a
+// body with a Content-Length up to 256 KiB, or a chunked one that ends
+// within 256 KiB, is buffered; a larger one streams to the upstream as it
+// arrives, and no filter can read it without holding it all. A request
+// without a body counts as buffered (its body is empty).
+func (c *Ctx) BodyBuffered() bool { return !c.rc.Request.IsBodyStream() }
+
+// RequestBody is the whole request body when it is buffered, nil when it
+// streams (see BodyBuffered). The slice is valid until the body changes or
+// the request ends; do not keep it.
+func (c *Ctx) RequestBody() []byte {
+	req := &c.rc.Request
+	if req.IsBodyStream() {
+		return nil
+	}
+	return req.Body()
+}
+
+// SetRequestBody replaces the request body, buffered or streamed, with a
+// copy of b, and sets Content-Length to match. A streamed body's unread
+// rest is discarded by the server after the answer.
+func (c *Ctx) SetRequestBody(b []byte) {
+	req := &c.rc.Request
+	req.SetBody(b)
+	req.Header.SetContentLength(len(b))
+}
 
 // Response is the response being built: empty in the request phase, the
 // upstream's (or a filter's) in the response phase. A response whose body

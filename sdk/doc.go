@@ -9,6 +9,11 @@
 // the ResponseFilters among the filters that ran are called in reverse order,
 // and finally the LogFilters.
 //
+// The request body is read through Ctx.BodyBuffered, RequestBody and
+// SetRequestBody, never through the fasthttp request directly: the proxy
+// decides, before the first filter runs, whether a body is held in memory
+// (up to 256 KiB) or streamed to the upstream, and only these say which.
+//
 // Phases instead of next(...) closures: a WASM or Lua guest cannot hold a Go
 // continuation, and a flat loop over a slice gives one place for timing,
 // panic recovery and per-plugin metrics.

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/plugins/internal/plugintest"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -92,7 +93,9 @@ func base(f sdk.Filter) *filter {
 
 // request builds a request context as the proxy would hand it to filters:
 // normalized path set, route and request ID known. headers are "Name: value"
-// strings.
+// strings. It has no body: what a script sees of a request body is tested
+// through serve, since only the server hands a body over as a client sent
+// it.
 func request(method, uri string, headers ...string) (*fasthttp.RequestCtx, *sdk.Ctx) {
 	rc := new(fasthttp.RequestCtx)
 	var req fasthttp.Request
@@ -109,6 +112,13 @@ func request(method, uri string, headers ...string) (*fasthttp.RequestCtx, *sdk.
 	c.SetPath(rc.Request.URI().Path())
 	c.SetRequestID([]byte("req-1"))
 	return rc, c
+}
+
+// serve runs f on route "r" behind the real proxy server, in front of a
+// recording upstream (plugintest.Serve).
+func serve(t testing.TB, f sdk.Filter) *plugintest.Gateway {
+	t.Helper()
+	return plugintest.Serve(t, plugintest.Route{Name: "r"}, f)
 }
 
 // access runs OnRequest and fails the test on an error.

@@ -204,16 +204,15 @@ func (st *state) reqGetQueryArg(L *glua.LState) int {
 	return pushBytes(L, v, v != nil || args.Has(name))
 }
 
-// reqGetBody returns the request body, or nil when it is streamed (a
-// chunked upload): reading it would consume the stream.
+// reqGetBody returns the request body, or nil when the proxy streams it
+// (larger than 256 KiB): reading it would hold it all in memory.
 func (st *state) reqGetBody(L *glua.LState) int {
 	c := st.request(L, "weir.request.get_body", inAny)
-	req := c.Request()
-	if req.IsBodyStream() {
+	if !c.BodyBuffered() {
 		L.Push(glua.LNil)
 		return 1
 	}
-	return pushBytes(L, req.Body(), true)
+	return pushBytes(L, c.RequestBody(), true)
 }
 
 func (st *state) reqSetHeader(L *glua.LState) int {
@@ -272,11 +271,10 @@ func (st *state) reqSetBody(L *glua.LState) int {
 	const fn = "weir.request.set_body"
 	c := st.request(L, fn, inAccess)
 	body := L.CheckString(1)
-	req := c.Request()
-	if req.IsBodyStream() {
-		L.RaiseError("%s: the request body is streamed (chunked) and cannot be replaced", fn)
+	if !c.BodyBuffered() {
+		L.RaiseError("%s: the request body is streamed (over 256 KiB) and cannot be replaced", fn)
 	}
-	req.SetBodyString(body)
+	c.SetRequestBody(s2b(body))
 	return 0
 }
 

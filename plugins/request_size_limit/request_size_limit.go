@@ -51,8 +51,8 @@ func (f *Filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 		c.RequestCtx().SetConnectionClose()
 		return c.Fail(413, "request body too large"), nil
 	}
-	if !req.IsBodyStream() {
-		if int64(len(req.Body())) > f.max {
+	if c.BodyBuffered() {
+		if int64(len(c.RequestBody())) > f.max {
 			c.RequestCtx().SetConnectionClose()
 			return c.Fail(413, "request body too large"), nil
 		}

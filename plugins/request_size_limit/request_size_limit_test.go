@@ -2,11 +2,10 @@ package requestsizelimit
 
 import (
 	"encoding/json"
-	"io"
 	"strings"
 	"testing"
 
-	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/plugins/internal/plugintest"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -33,61 +32,44 @@ func TestConfig(t *testing.T) {
 	}
 }
 
-func run(t *testing.T, f sdk.Filter, setup func(*fasthttp.Request)) (*fasthttp.RequestCtx, sdk.Status, *sdk.Ctx) {
-	t.Helper()
-	rc := &fasthttp.RequestCtx{}
-	rc.Request.Header.SetMethod("POST")
-	rc.Request.SetRequestURI("/x")
-	setup(&rc.Request)
-	c := sdk.AcquireCtx(rc)
-	st, err := f.OnRequest(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rc, st, c
-}
-
+// TestLimits, behind the real proxy server: a body the proxy buffered
+// (up to 256 KiB, with Content-Length or chunked) is refused at once when
+// over the limit, as is a larger announced one; a larger chunked body is
+// counted as it streams and the forward fails with 413 once it passes the
+// limit. Refused bodies never reach the upstream whole.
 func TestLimits(t *testing.T) {
-	f, _ := New(&sdk.Build{}, json.RawMessage(`{"max_bytes": 10}`))
-	rc, st, c := run(t, f, func(r *fasthttp.Request) { r.SetBodyString("0123456789") })
-	if st != sdk.Continue {
-		t.Fatalf("at the limit: stopped with %d", rc.Response.StatusCode())
+	f := plugintest.New[sdk.Filter](t, New, &sdk.Build{Route: "limited"}, `{"max_bytes": 10}`)
+	g := plugintest.Serve(t, plugintest.Route{Name: "limited"}, f)
+	big := strings.Repeat("a", 300<<10)
+	for _, tc := range []struct {
+		name   string
+		send   plugintest.Send
+		status int
+	}{
+		{"at the limit", plugintest.Send{Body: "0123456789"}, 200},
+		{"at the limit chunked", plugintest.Send{Body: "0123456789", Chunked: true}, 200},
+		{"over the limit", plugintest.Send{Body: "0123456789x"}, 413},
+		{"over the limit chunked", plugintest.Send{Body: "0123456789x", Chunked: true}, 413},
+		{"announced oversize", plugintest.Send{Body: big}, 413},
+		{"streamed oversize", plugintest.Send{Body: big, Chunked: true}, 413},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := g.Do(t, tc.send)
+			if a.Status != tc.status {
+				t.Fatalf("status %d %s, want %d", a.Status, a.Body, tc.status)
+			}
+			if tc.status == 413 {
+				if !strings.Contains(a.Body, `"status":413`) {
+					t.Fatalf("413 body %s", a.Body)
+				}
+				if a.Upstream != nil {
+					t.Fatalf("a refused body reached the upstream: %d bytes", len(a.Upstream.Body))
+				}
+				return
+			}
+			if a.Upstream == nil || string(a.Upstream.Body) != tc.send.Body {
+				t.Fatalf("upstream got %v", a.Upstream)
+			}
+		})
 	}
-	sdk.ReleaseCtx(c)
-	rc, st, c = run(t, f, func(r *fasthttp.Request) { r.SetBodyString("0123456789x") })
-	if st != sdk.Stop || rc.Response.StatusCode() != 413 || !strings.Contains(string(rc.Response.Body()), `"status":413`) {
-		t.Fatalf("over the limit: %v %d %s", st, rc.Response.StatusCode(), rc.Response.Body())
-	}
-	sdk.ReleaseCtx(c)
-	// Announced by Content-Length on a streamed body: refused before reading.
-	rc, st, c = run(t, f, func(r *fasthttp.Request) { r.SetBodyStream(strings.NewReader(strings.Repeat("a", 100)), 100) })
-	if st != sdk.Stop || rc.Response.StatusCode() != 413 {
-		t.Fatalf("announced oversize: %v %d", st, rc.Response.StatusCode())
-	}
-	sdk.ReleaseCtx(c)
-	// Chunked: the stream fails once it passes the limit, and the response
-	// phase turns that into 413.
-	rc, st, c = run(t, f, func(r *fasthttp.Request) { r.SetBodyStream(strings.NewReader(strings.Repeat("a", 100)), -1) })
-	if st != sdk.Continue {
-		t.Fatal("chunked body stopped before streaming")
-	}
-	n, err := io.Copy(io.Discard, rc.Request.BodyStream())
-	if err != ErrTooLarge || n > 10 {
-		t.Fatalf("chunked stream: read %d, err %v", n, err)
-	}
-	rc.Response.SetStatusCode(502) // what a failed forward leaves
-	if err := f.(sdk.ResponseFilter).OnResponse(c); err != nil {
-		t.Fatal(err)
-	}
-	if rc.Response.StatusCode() != 413 {
-		t.Fatalf("chunked overflow answered %d", rc.Response.StatusCode())
-	}
-	sdk.ReleaseCtx(c)
-	// Chunked within the limit passes whole.
-	rc, _, c = run(t, f, func(r *fasthttp.Request) { r.SetBodyStream(strings.NewReader("short"), -1) })
-	b, err := io.ReadAll(rc.Request.BodyStream())
-	if err != nil || string(b) != "short" {
-		t.Fatalf("small chunked: %q %v", b, err)
-	}
-	sdk.ReleaseCtx(c)
 }

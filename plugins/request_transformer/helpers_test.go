@@ -16,7 +16,16 @@ func mustNew(t testing.TB, b *sdk.Build, cfg string) *Filter {
 	return plugintest.New[*Filter](t, New, b, cfg)
 }
 
-// request builds a client request: URI and headers (name, value pairs).
+// serve runs f on a route named route, paths "/", behind the real proxy
+// server (plugintest.Serve). Request bodies are tested this way: only the
+// server hands a filter a body as a client sent it.
+func serve(t testing.TB, route string, f *Filter) *plugintest.Gateway {
+	t.Helper()
+	return plugintest.Serve(t, plugintest.Route{Name: route}, f)
+}
+
+// request builds a client request without a body: URI and headers (name,
+// value pairs).
 func request(uri string, headers ...string) *fasthttp.RequestCtx {
 	rc := new(fasthttp.RequestCtx)
 	rc.Request.SetRequestURI(uri)

@@ -3,13 +3,8 @@ package requesttransformer
 import (
 	"bytes"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
@@ -212,27 +207,10 @@ func jsonCounter(route, result string) *metrics.Counter {
 	return metrics.GetOrCreateCounter(fmt.Sprintf(`weir_transformer_json_bodies_total{plugin="request_transformer",route=%q,result=%q}`, route, result))
 }
 
-// wireContentLength serializes the request as fasthttp sends it upstream
-// and returns its Content-Length.
-func wireContentLength(t *testing.T, req *fasthttp.Request) int {
-	t.Helper()
-	var buf bytes.Buffer
-	if _, err := req.WriteTo(&buf); err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(buf.String(), "\r\n") {
-		if v, ok := strings.CutPrefix(line, "Content-Length: "); ok {
-			n, _ := strconv.Atoi(v)
-			return n
-		}
-	}
-	t.Fatalf("no Content-Length in %q", buf.String())
-	return 0
-}
-
 func TestJSONBody(t *testing.T) {
 	spec := `{"json":{"set":{"meta.source":"weir"},"remove":["password"]},"max_body_bytes":200}`
 	big := `{"password":"p","pad":"` + strings.Repeat("x", 200) + `"}`
+	streamed := `{"password":"p","pad":"` + strings.Repeat("x", 300<<10) + `"}`
 	tests := []struct {
 		name, ct, ce, body string
 		want               string // "" : untouched
@@ -242,7 +220,7 @@ func TestJSONBody(t *testing.T) {
 			want: `{"user":"a","meta":{"source":"weir"}}`, result: "rewritten"},
 		{name: "charset parameter", ct: "application/json; charset=utf-8", body: `{"password":"p"}`,
 			want: `{"meta":{"source":"weir"}}`, result: "rewritten"},
-		{name: "+json suffix", ct: "application/vnd.api+json", body: `{}`,
+		{name: "json suffix", ct: "application/vnd.api+json", body: `{}`,
 			want: `{"meta":{"source":"weir"}}`, result: "rewritten"},
 		{name: "nested into existing", ct: "application/json", body: `{"meta":{"v":1}}`,
 			want: `{"meta":{"v":1,"source":"weir"}}`, result: "rewritten"},
@@ -255,70 +233,55 @@ func TestJSONBody(t *testing.T) {
 		{name: "over max_body_bytes", ct: "application/json", body: big, result: "too_large"},
 		{name: "compressed", ct: "application/json", ce: "gzip", body: `{"password":"p"}`, result: "encoded"},
 		{name: "empty body", ct: "application/json", body: ``},
+		// Over the proxy's buffering threshold: it streams to the upstream
+		// and the filter never holds it.
+		{name: "streamed", ct: "application/json", body: streamed, result: "streamed"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			route := "json-" + strings.ReplaceAll(tt.name, " ", "-")
-			f := mustNew(t, &sdk.Build{Route: route}, spec)
-			rc := request("/x", "Content-Type", tt.ct)
-			if tt.ce != "" {
-				rc.Request.Header.Set("Content-Encoding", tt.ce)
+		for _, chunked := range []bool{false, true} {
+			name := tt.name
+			if chunked {
+				name += " chunked"
 			}
-			rc.Request.SetBodyString(tt.body)
-			rc.Request.Header.SetContentLength(len(tt.body)) // as the client sent it
-			rc.Request.SetHost("example.com")
-			if _, _, err := run(t, f, rc); err != nil {
-				t.Fatal(err)
-			}
-			want := tt.want
-			if want == "" {
-				want = tt.body
-			}
-			if got := string(rc.Request.Body()); got != want {
-				t.Fatalf("body %s, want %s", got, want)
-			}
-			if n := rc.Request.Header.ContentLength(); n != len(want) {
-				t.Fatalf("Content-Length header %d, want %d", n, len(want))
-			}
-			if len(want) > 0 {
-				if n := wireContentLength(t, &rc.Request); n != len(want) {
-					t.Fatalf("Content-Length on the wire %d, want %d", n, len(want))
+			t.Run(name, func(t *testing.T) {
+				route := "json-" + strings.ReplaceAll(name, " ", "-")
+				f := mustNew(t, &sdk.Build{Route: route}, spec)
+				send := plugintest.Send{Method: "POST", URI: "/x", Body: tt.body, Chunked: chunked,
+					HeaderLines: []string{"Content-Type", tt.ct}}
+				if tt.ce != "" {
+					send.HeaderLines = append(send.HeaderLines, "Content-Encoding", tt.ce)
 				}
-			}
-			plugintest.WantOnlyCounted(t, func(r string) uint64 { return jsonCounter(route, r).Get() },
-				[]string{"rewritten", "unchanged", "invalid", "not_object", "too_large", "streamed", "encoded"}, tt.result)
-		})
+				a := serve(t, route, f).Do(t, send)
+				if a.Status != 200 || a.Upstream == nil {
+					t.Fatalf("status %d %s", a.Status, a.Body)
+				}
+				want := tt.want
+				if want == "" {
+					want = tt.body
+				}
+				up := a.Upstream
+				if got := string(up.Body); got != want {
+					t.Fatalf("upstream got %.60s (%d bytes), want %.60s", got, len(got), want)
+				}
+				if tt.result != "streamed" && (up.Chunked || up.ContentLength != int64(len(want))) {
+					t.Fatalf("upstream got Content-Length %d (chunked %v), want %d", up.ContentLength, up.Chunked, len(want))
+				}
+				plugintest.WantOnlyCounted(t, func(r string) uint64 { return jsonCounter(route, r).Get() },
+					[]string{"rewritten", "unchanged", "invalid", "not_object", "too_large", "streamed", "encoded"}, tt.result)
+			})
+		}
 	}
 }
 
 func TestJSONBodyRemoveMissingKeepsBytes(t *testing.T) {
 	f := mustNew(t, &sdk.Build{Route: "json-unchanged"}, `{"json":{"remove":["password"]}}`)
 	body := "{ \"a\" : 1 }"
-	rc := request("/x", "Content-Type", "application/json")
-	rc.Request.SetBodyString(body)
-	if _, _, err := run(t, f, rc); err != nil {
-		t.Fatal(err)
-	}
-	if string(rc.Request.Body()) != body {
-		t.Fatalf("body %q changed", rc.Request.Body())
+	a := serve(t, "json-unchanged", f).Do(t, plugintest.Send{URI: "/x", Body: body, HeaderLines: []string{"Content-Type", "application/json"}})
+	if a.Upstream == nil || string(a.Upstream.Body) != body {
+		t.Fatalf("body changed: %d %+v", a.Status, a.Upstream)
 	}
 	if got := jsonCounter("json-unchanged", "unchanged").Get(); got != 1 {
 		t.Fatalf("unchanged counted %d", got)
-	}
-}
-
-func TestJSONBodyStreamedUntouched(t *testing.T) {
-	f := mustNew(t, &sdk.Build{Route: "json-stream"}, `{"json":{"remove":["password"]}}`)
-	rc := request("/x", "Content-Type", "application/json")
-	rc.Request.SetBodyStream(strings.NewReader(`{"password":"p"}`), -1)
-	if _, _, err := run(t, f, rc); err != nil {
-		t.Fatal(err)
-	}
-	if !rc.Request.IsBodyStream() {
-		t.Fatal("the stream was consumed")
-	}
-	if got := jsonCounter("json-stream", "streamed").Get(); got != 1 {
-		t.Fatalf("streamed counted %d", got)
 	}
 }
 
@@ -326,38 +289,16 @@ func TestJSONBodyStreamedUntouched(t *testing.T) {
 // header step, on the Content-Type the client sent.
 func TestBodyJudgedByReceivedContentType(t *testing.T) {
 	f := mustNew(t, usersRoute(), `{"set":{"headers":{"Content-Type":"application/json"}},"json":{"remove":["a"]}}`)
-	rc := request("/x", "Content-Type", "text/plain")
-	rc.Request.SetBodyString(`{"a":1}`)
-	if _, _, err := run(t, f, rc); err != nil {
-		t.Fatal(err)
-	}
-	if string(rc.Request.Body()) != `{"a":1}` || string(rc.Request.Header.ContentType()) != "application/json" {
-		t.Fatalf("body %s, type %s", rc.Request.Body(), rc.Request.Header.ContentType())
+	a := serve(t, "users", f).Do(t, plugintest.Send{URI: "/x", Body: `{"a":1}`, HeaderLines: []string{"Content-Type", "text/plain"}})
+	if a.Upstream == nil || string(a.Upstream.Body) != `{"a":1}` || a.Upstream.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("upstream got %+v", a.Upstream)
 	}
 }
 
-// TestUpstreamSeesTransformedRequest (the example in README.md) forwards a transformed request to a
-// real server on loopback, as the proxy does (upstream path, then the raw
-// query string), and checks what arrives.
+// TestUpstreamSeesTransformedRequest (the example in README.md) runs the
+// filter behind the real proxy server on route /users/{id} and checks what
+// the upstream gets.
 func TestUpstreamSeesTransformedRequest(t *testing.T) {
-	type seen struct {
-		uri  string
-		hdr  http.Header
-		body string
-		cl   int64
-	}
-	got := make(chan seen, 1)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		got <- seen{r.RequestURI, r.Header.Clone(), string(b), r.ContentLength}
-	}), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln) //nolint:errcheck
-	defer srv.Close()
-
 	f := mustNew(t, usersRoute(), `{
 		"add":    {"headers": {"X-From": "weir"}, "query": {"v": "2"}},
 		"set":    {"headers": {"X-Env": "prod", "X-User-Id": "{id}"}},
@@ -365,33 +306,22 @@ func TestUpstreamSeesTransformedRequest(t *testing.T) {
 		"rename": {"headers": {"X-Old": "X-New"}},
 		"path":   "/v2/users/{id}",
 		"json":   {"set": {"meta.source": "weir"}, "remove": ["password"]}}`)
-	rc := request("/users/7?token=s&q=a%20b", "X-Debug", "1", "X-Old", "o", "Content-Type", "application/json")
-	rc.Request.Header.SetMethod("POST")
-	rc.Request.SetBodyString(`{"name":"n","password":"p"}`)
-	c := plugintest.Acquire(rc, "id", "7")
-	if _, err := f.OnRequest(c); err != nil {
-		t.Fatal(err)
+	g := plugintest.Serve(t, plugintest.Route{Name: "users", Paths: []string{"/users/{id}"}}, f)
+	a := g.Do(t, plugintest.Send{Method: "POST", URI: "/users/7?token=s&q=a%20b", Body: `{"name":"n","password":"p"}`,
+		HeaderLines: []string{"X-Debug", "1", "X-Old", "o", "Content-Type", "application/json"}})
+	if a.Status != 200 || a.Upstream == nil {
+		t.Fatalf("status %d %s", a.Status, a.Body)
 	}
-	// What the proxy's forward does with the result.
-	uri := string(c.UpstreamPath()) + "?" + string(rc.Request.URI().QueryString())
-	sdk.ReleaseCtx(c)
-	rc.Request.SetRequestURI(uri)
-	rc.Request.SetHost(ln.Addr().String())
-	var resp fasthttp.Response
-	client := &fasthttp.Client{}
-	if err := client.DoTimeout(&rc.Request, &resp, 5*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	s := <-got
+	s := a.Upstream
 	wantBody := `{"name":"n","meta":{"source":"weir"}}`
-	if s.uri != "/v2/users/7?q=a%20b&v=2" {
-		t.Errorf("upstream URI %q", s.uri)
+	if s.URI != "/v2/users/7?q=a%20b&v=2" {
+		t.Errorf("upstream URI %q", s.URI)
 	}
-	if s.body != wantBody || s.cl != int64(len(wantBody)) {
-		t.Errorf("upstream body %q with Content-Length %d", s.body, s.cl)
+	if string(s.Body) != wantBody || s.ContentLength != int64(len(wantBody)) {
+		t.Errorf("upstream body %q with Content-Length %d", s.Body, s.ContentLength)
 	}
 	for name, want := range map[string]string{"X-From": "weir", "X-Env": "prod", "X-User-Id": "7", "X-Debug": "", "X-Old": "", "X-New": "o"} {
-		if v := s.hdr.Get(name); v != want {
+		if v := s.Header.Get(name); v != want {
 			t.Errorf("upstream %s = %q, want %q", name, v, want)
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -236,6 +238,8 @@ func TestGatewayErrorsAreTransformed(t *testing.T) {
 }
 
 // TestReadmeExample checks the example in README.md.
+// TestReadmeExample runs the README's example behind the real proxy
+// server, on route /users/{id}, against an upstream answering with it.
 func TestReadmeExample(t *testing.T) {
 	f := mustNew(t, usersRoute(), `{
 		"add":    {"headers": {"Cache-Control": "no-store"}},
@@ -243,27 +247,27 @@ func TestReadmeExample(t *testing.T) {
 		"remove": {"headers": ["Server", "X-Debug"]},
 		"rename": {"headers": {"X-Upstream-Version": "X-Api-Version"}},
 		"json":   {"set": {"meta.source": "weir"}, "remove": ["password"]}}`)
-	var rc fasthttp.RequestCtx
-	rc.Request.SetRequestURI("/users/7")
-	err := respond(t, f, &rc, func() {
-		upstreamResponse(&rc, 200, `{"id":7,"password":"x"}`, "Content-Type", "application/json",
-			"ETag", `"v3"`, "Server", "nginx", "X-Upstream-Version", "3")
-	}, "id", "7")
-	if err != nil {
-		t.Fatal(err)
-	}
-	back := wire(t, &rc.Response)
+	g := plugintest.Serve(t, plugintest.Route{Name: "users", Paths: []string{"/users/{id}"}}, f)
+	g.Upstream(func(_ *plugintest.Received, w http.ResponseWriter) {
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("ETag", `"v3"`)
+		h.Set("Server", "nginx")
+		h.Set("X-Upstream-Version", "3")
+		_, _ = io.WriteString(w, `{"id":7,"password":"x"}`)
+	})
+	a := g.Do(t, plugintest.Send{URI: "/users/7"})
 	want := map[string]string{
 		"Content-Type": "application/json", "ETag": `"v3"`, "X-Api-Version": "3", "X-Served-By": "weir",
 		"Content-Location": "/v2/users/7", "Cache-Control": "no-store", "Content-Length": "33",
 		"Server": "", "X-Upstream-Version": "",
 	}
 	for k, v := range want {
-		if got := string(back.Header.Peek(k)); got != v {
+		if got := a.Header.Get(k); got != v {
 			t.Errorf("%s = %q, want %q", k, got, v)
 		}
 	}
-	if string(back.Body()) != `{"id":7,"meta":{"source":"weir"}}` {
-		t.Errorf("body %s", back.Body())
+	if a.Status != 200 || a.Body != `{"id":7,"meta":{"source":"weir"}}` {
+		t.Errorf("answer %d %s", a.Status, a.Body)
 	}
 }

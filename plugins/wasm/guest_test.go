@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/weirgw/weir/plugins/internal/plugintest"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -173,19 +174,16 @@ func TestGuestStartFillsPool(t *testing.T) {
 	}
 }
 
-// TestStreamedBodiesUntouched: a streamed request or response body is not
-// read (that would consume it) nor handed to the guest.
-func TestStreamedBodiesUntouched(t *testing.T) {
+// TestStreamedResponseUntouched: a streamed response body is not read
+// (that would consume it) nor handed to the guest. (A request body over
+// the proxy's threshold is covered behind the real server, in
+// TestGuestRequestBody.)
+func TestStreamedResponseUntouched(t *testing.T) {
 	f := newFilter(t, headersWasm, map[string]any{"config": map[string]any{"response_body_suffix": "!"}}, nil)
-	rc, c := request("POST", "/upload", "")
+	rc, c := request("GET", "/download", "")
 	defer sdk.ReleaseCtx(c)
-	reqBody := strings.NewReader("streamed request")
-	rc.Request.SetBodyStream(reqBody, -1)
 	if st, err := f.OnRequest(c); err != nil || st != sdk.Continue {
 		t.Fatalf("OnRequest: %v %v", st, err)
-	}
-	if !rc.Request.IsBodyStream() || reqBody.Len() != len("streamed request") {
-		t.Errorf("the request stream was read (%d bytes left)", reqBody.Len())
 	}
 	respBody := strings.NewReader("streamed response")
 	rc.Response.SetBodyStream(respBody, -1)
@@ -195,5 +193,49 @@ func TestStreamedBodiesUntouched(t *testing.T) {
 	f.OnLog(c)
 	if !rc.Response.IsBodyStream() || respBody.Len() != len("streamed response") {
 		t.Errorf("the response stream was read (%d bytes left)", respBody.Len())
+	}
+}
+
+// TestGuestRequestBody, behind the real server: the guest gets
+// proxy_on_request_body with a body of up to 256 KiB, sent with
+// Content-Length or chunked, reads it with proxy_get_buffer_bytes (a body
+// rule answers 403) and edits it with proxy_set_buffer_bytes (the upstream
+// gets it with the Content-Length to match). A larger body streams to the
+// upstream without the guest seeing it.
+func TestGuestRequestBody(t *testing.T) {
+	f := newFilter(t, headersWasm, map[string]any{"config": map[string]any{"block_body": "<script>", "request_body_suffix": "+wasm"}}, nil)
+	g := serve(t, f)
+	big := strings.Repeat("b", 300<<10)
+	for _, tc := range []struct {
+		name     string
+		send     plugintest.Send
+		status   int
+		upstream string // for 200
+	}{
+		{"content-length", plugintest.Send{Body: "name=ann"}, 200, "name=ann+wasm"},
+		{"chunked", plugintest.Send{Body: "name=ann", Chunked: true}, 200, "name=ann+wasm"},
+		{"blocked", plugintest.Send{Body: "name=<script>"}, 403, ""},
+		{"blocked chunked", plugintest.Send{Body: "name=<script>", Chunked: true}, 403, ""},
+		{"streamed", plugintest.Send{Body: big}, 200, big},
+		{"streamed chunked", plugintest.Send{Body: big, Chunked: true}, 200, big},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := g.Do(t, tc.send)
+			if a.Status != tc.status {
+				t.Fatalf("status %d %q, want %d", a.Status, a.Body, tc.status)
+			}
+			if tc.status != 200 {
+				if a.Upstream != nil || a.Header.Get("X-Blocked-By") != "headers-example" {
+					t.Fatalf("blocked request: upstream reached %v, X-Blocked-By %q", a.Upstream != nil, a.Header.Get("X-Blocked-By"))
+				}
+				return
+			}
+			if a.Upstream == nil || string(a.Upstream.Body) != tc.upstream {
+				t.Fatalf("upstream got %v", a.Upstream)
+			}
+			if tc.upstream != big && a.Upstream.ContentLength != int64(len(tc.upstream)) {
+				t.Fatalf("upstream got Content-Length %d for %d bytes", a.Upstream.ContentLength, len(tc.upstream))
+			}
+		})
 	}
 }

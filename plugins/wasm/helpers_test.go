@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/plugins/internal/plugintest"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -158,6 +159,15 @@ func request(method, uri, body string, headers ...string) (*fasthttp.RequestCtx,
 	c.SetPath(rc.Request.URI().Path())
 	c.SetRequestID([]byte("req-1"))
 	return rc, c
+}
+
+// serve runs f on route "r" behind the real proxy server, in front of a
+// recording upstream (plugintest.Serve). What a guest sees of a request
+// body is tested this way: only the server hands a filter a body as a
+// client sent it.
+func serve(t testing.TB, f *filter) *plugintest.Gateway {
+	t.Helper()
+	return plugintest.Serve(t, plugintest.Route{Name: "r"}, f)
 }
 
 // upstream fills the response as an upstream would have.

@@ -229,11 +229,10 @@ func (in *instance) buffer(t uint32, write bool) ([]byte, status) {
 		if in.c == nil || (write && in.phase != phaseRequest) {
 			return nil, statusNotFound
 		}
-		req := in.c.Request()
-		if req.IsBodyStream() {
-			return nil, statusNotFound // streamed, not buffered: cannot be read without consuming it
+		if !in.c.BodyBuffered() {
+			return nil, statusNotFound // streamed by the proxy (too large to hold): never in memory
 		}
-		return req.Body(), statusOK
+		return in.c.RequestBody(), statusOK
 	case bufferResponseBody:
 		if in.c == nil || in.phase < phaseResponse || (write && in.phase != phaseResponse) {
 			return nil, statusNotFound
@@ -291,7 +290,7 @@ func hostSetBufferBytes(in *instance, s []uint64) status {
 	nb = append(nb, cur[end:]...)
 	in.body = nb
 	if t == bufferRequestBody {
-		in.c.Request().SetBody(nb)
+		in.c.SetRequestBody(nb)
 	} else {
 		in.c.Response().SetBody(nb)
 	}

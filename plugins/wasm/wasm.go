@@ -171,11 +171,10 @@ func (f *filter) requestPhase(in *instance, rs *reqState, c *sdk.Ctx) (uint32, e
 	if _, err := in.call(in.onContextCreate, "proxy_on_context_create", t, uint64(rs.id), rootContextID, 0); err != nil {
 		return 0, err
 	}
-	req := c.Request()
-	// IsBodyStream first: Body() on a streamed request would read the
-	// whole stream into memory.
-	buffered := !req.IsBodyStream()
-	body := buffered && len(req.Body()) > 0
+	// The proxy buffered the body or chose to stream it (too large); a
+	// streamed body never reaches the guest.
+	buffered := c.BodyBuffered()
+	body := len(c.RequestBody()) > 0
 	var action uint32
 	if in.onRequestHeaders != nil {
 		eos := uint64(0)
@@ -191,7 +190,7 @@ func (f *filter) requestPhase(in *instance, rs *reqState, c *sdk.Ctx) (uint32, e
 	if body && !rs.local && in.onRequestBody != nil {
 		// The whole body is in memory: one call with end_of_stream set.
 		// Pause ("buffer more") has no meaning then.
-		if _, err := in.call(in.onRequestBody, "proxy_on_request_body", t, uint64(rs.id), uint64(len(req.Body())), 1); err != nil {
+		if _, err := in.call(in.onRequestBody, "proxy_on_request_body", t, uint64(rs.id), uint64(len(c.RequestBody())), 1); err != nil {
 			return 0, err
 		}
 	}

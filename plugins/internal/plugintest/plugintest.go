@@ -1,7 +1,13 @@
 // Package plugintest is what the plugins' tests share: building a filter
-// from a config, sending it a request the way the proxy does (without the
-// proxy), reading back what happened, and checking config errors and
-// allocation counts. It is imported by _test files only.
+// from a config, sending it a request the way the proxy does, reading back
+// what happened, and checking config errors and allocation counts. It is
+// imported by _test files only.
+//
+// NewCtx, Do and Run hand a filter a RequestCtx built in memory, without a
+// body: enough for headers, query and identity. What a filter does with a
+// request body is tested behind the real proxy server with Serve (see
+// Gateway): only the server hands a body over as a client sent it,
+// buffered or streamed by the proxy's rule.
 package plugintest
 
 import (

@@ -72,7 +72,7 @@ func (p *Program) ApplyRequest(c *sdk.Ctx) (sdk.Status, error) {
 		defer putScratch(s)
 	}
 	if p.json != nil {
-		p.editBody(req, &req.Header, false, s)
+		p.editBody(req, &req.Header, !c.BodyBuffered(), false, s)
 	}
 	if err := p.headers.apply(&req.Header, c, s); err != nil {
 		return sdk.Continue, err
@@ -120,7 +120,7 @@ func (p *Program) ApplyResponse(c *sdk.Ctx) error {
 		defer putScratch(s)
 	}
 	if p.json != nil {
-		p.editBody(resp, &resp.Header, resp.StatusCode() == fasthttp.StatusPartialContent, s)
+		p.editBody(resp, &resp.Header, resp.IsBodyStream(), resp.StatusCode() == fasthttp.StatusPartialContent, s)
 		// ETag stays as the upstream sent it. The edit is a function of
 		// the upstream's bytes, so one upstream version always becomes the
 		// same body and its tag still names it; If-None-Match and If-Match
@@ -139,7 +139,6 @@ func (p *Program) ApplyResponse(c *sdk.Ctx) error {
 // skip, count and rewrite a JSON body alike. Passing the pointers as
 // interfaces does not allocate.
 type message interface {
-	IsBodyStream() bool
 	Body() []byte
 	SwapBody(body []byte) []byte
 }
@@ -152,13 +151,14 @@ type bodyHeader interface {
 
 // editBody rewrites m's body when it is a buffered, unencoded JSON
 // document of at most max_body_bytes, counting every body it leaves alone
-// by the reason; partial is a 206 response, whose body is a slice of the
-// document.
-func (p *Program) editBody(m message, h bodyHeader, partial bool, s *scratch) {
+// by the reason; streamed says the body is not in memory (for a request,
+// the proxy's decision, sdk.Ctx.BodyBuffered); partial is a 206 response,
+// whose body is a slice of the document.
+func (p *Program) editBody(m message, h bodyHeader, streamed, partial bool, s *scratch) {
 	if !isJSONType(h.ContentType()) {
 		return
 	}
-	if m.IsBodyStream() {
+	if streamed {
 		// Reading it would buffer what the proxy chose to stream.
 		p.count(resStreamed)
 		return

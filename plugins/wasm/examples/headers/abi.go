@@ -26,6 +26,7 @@ const (
 
 // Buffer types (proxy_buffer_type_t).
 const (
+	bufferRequestBody         = 0
 	bufferResponseBody        = 1
 	bufferPluginConfiguration = 7
 )

@@ -9,12 +9,16 @@
 // It answers 403 when the request carries `<block_header>: 1`, otherwise
 // adds the configured request headers plus x-wasm-path (the request.path
 // property), sets the configured response headers, and can append a suffix
-// to buffered response bodies. Its configuration is the plugin's `config`
-// object, as JSON:
+// to buffered response bodies. It sees the request body too (the gateway
+// buffers bodies up to 256 KiB before filters run): it answers 403 when
+// the body contains block_body, and can append a suffix to it. Its
+// configuration is the plugin's `config` object, as JSON:
 //
 //	{"request_headers": {"X-Wasm-Added": "yes"},
 //	 "response_headers": {"X-Wasm-Filter": "headers"},
 //	 "block_header": "X-Block",
+//	 "block_body": "",
+//	 "request_body_suffix": "",
 //	 "response_body_suffix": ""}
 //
 // A configuration that is not such an object is refused from
@@ -33,6 +37,8 @@ type config struct {
 	RequestHeaders     map[string]string `json:"request_headers"`
 	ResponseHeaders    map[string]string `json:"response_headers"`
 	BlockHeader        string            `json:"block_header"`
+	BlockBody          string            `json:"block_body"`
+	RequestBodySuffix  string            `json:"request_body_suffix"`
 	ResponseBodySuffix string            `json:"response_body_suffix"`
 }
 
@@ -117,6 +123,31 @@ func proxyOnRequestHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
 			hc.path = path
 		}
 		replaceHeader(mapRequestHeaders, "x-wasm-path", path)
+	}
+	return actionContinue
+}
+
+//go:wasmexport proxy_on_request_body
+func proxyOnRequestBody(contextID, bodySize, endOfStream uint32) uint32 {
+	if endOfStream == 0 {
+		// Not the whole body yet: ask the host to buffer the rest.
+		return actionPause
+	}
+	if conf.BlockBody != "" && bodySize > 0 {
+		var data *byte
+		var size uint32
+		if proxyGetBufferBytes(bufferRequestBody, 0, bodySize, unsafe.Pointer(&data), unsafe.Pointer(&size)) == statusOK &&
+			strings.Contains(string(hostBytes(data, size)), conf.BlockBody) {
+			body := "request body blocked by the headers example\n"
+			headers := serializePairs([][2]string{{"content-type", "text/plain"}, {"x-blocked-by", "headers-example"}})
+			details := "blocked_by_wasm"
+			proxySendLocalResponse(403, ptr(details), uint32(len(details)), ptr(body), uint32(len(body)), bptr(headers), uint32(len(headers)), -1)
+			return actionPause
+		}
+	}
+	if s := conf.RequestBodySuffix; s != "" {
+		// start at the end, replacing nothing: an append.
+		proxySetBufferBytes(bufferRequestBody, bodySize, 0, ptr(s), uint32(len(s)))
 	}
 	return actionContinue
 }
