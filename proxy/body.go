@@ -1,10 +1,7 @@
 package proxy
 
 import (
-	"errors"
 	"io"
-	"net"
-	"syscall"
 
 	"github.com/valyala/fasthttp"
 	"github.com/weirgw/weir/sdk"
@@ -139,17 +136,9 @@ func readUpTo(buf []byte, r io.Reader, n int) (_ []byte, eof bool, err error) {
 // client. The connection is closed: its position in the stream is
 // unknown. Nothing was sent upstream, so no target is blamed.
 func (s *Server) bodyFailed(c *sdk.Ctx, r *route, err error) {
-	status, msg := fasthttp.StatusBadRequest, "malformed request body"
-	var ne net.Error
-	switch {
-	case errors.As(err, &ne) && ne.Timeout():
-		status, msg = fasthttp.StatusRequestTimeout, "request timed out"
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
-		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
-		// The client went away mid-body; the answer likely reaches no
-		// one, but the request is logged and counted as the client's.
-		msg = "request body incomplete"
-	}
+	// The same classification as a streamed body failing during the
+	// forward (sdk.ClientBodyStatus): one answer for one client fault.
+	status, msg := sdk.ClientBodyStatus(err)
 	s.fail(c, r, status, msg)
 	c.RequestCtx().SetConnectionClose()
 	s.log.Debug("reading the request body failed", "request_id", string(c.RequestID()), "error", err)
