@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/weirgw/weir/internal/reuseport"
 	"github.com/weirgw/weir/proxy"
 	"github.com/weirgw/weir/proxy/config"
 )
@@ -55,7 +56,9 @@ func New(srv *proxy.Server, opts Options) (*Admin, error) {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	ln, err := net.Listen("tcp", opts.Listen)
+	// SO_REUSEPORT, as the proxy listeners: during a zero-downtime
+	// upgrade the old and the new process are bound to the same address.
+	ln, err := reuseport.Listen(opts.Listen)
 	if err != nil {
 		return nil, err
 	}
