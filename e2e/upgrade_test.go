@@ -70,6 +70,7 @@ type loadStats struct {
 	ok, failed, reconnects atomic.Int64
 	afterSwitch            atomic.Int64 // answered after the old process exited
 	switched               atomic.Bool
+	sigterm                atomic.Int64 // when the old process was told to stop (UnixNano)
 	mu                     sync.Mutex
 	errs                   []string
 }
@@ -78,7 +79,11 @@ func (s *loadStats) fail(format string, args ...any) {
 	s.failed.Add(1)
 	s.mu.Lock()
 	if len(s.errs) < 10 {
-		s.errs = append(s.errs, fmt.Sprintf(format, args...))
+		when := "before SIGTERM"
+		if at := s.sigterm.Load(); at != 0 {
+			when = fmt.Sprintf("%v after SIGTERM", time.Since(time.Unix(0, at)).Round(time.Millisecond))
+		}
+		s.errs = append(s.errs, fmt.Sprintf(format, args...)+" ("+when+")")
 	}
 	s.mu.Unlock()
 }
@@ -196,7 +201,7 @@ routes: [{name: main, paths: ["/"], service: a}]
 		wg.Add(1)
 		go func() { defer wg.Done(); keepAliveClient(old.Addr, i, &stop, &st) }()
 	}
-	for i := range 4 {
+	for i := range 8 {
 		wg.Add(1)
 		go func() { defer wg.Done(); newConnClient(old.Addr, i, &stop, &st) }()
 	}
@@ -206,6 +211,7 @@ routes: [{name: main, paths: ["/"], service: a}]
 	successor := startSuccessor(t, old)
 	time.Sleep(time.Second) // both processes accept
 	before := st.ok.Load()
+	st.sigterm.Store(time.Now().UnixNano())
 	_ = old.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-old.exited:

@@ -25,5 +25,11 @@ func Listen(addr string) (net.Listener, error) {
 		}
 		return serr
 	}}
+	// Plain TCP, not Go's default of MPTCP where the kernel has it: a
+	// listening MPTCP socket refuses socket filters (EOPNOTSUPP), and a
+	// draining server filters out new SYNs before it closes its listener
+	// (proxy/drain.go). The connections of clients without MPTCP, all of
+	// them in practice, are plain TCP either way.
+	lc.SetMultipathTCP(false)
 	return lc.Listen(context.Background(), "tcp", addr)
 }
