@@ -293,3 +293,60 @@ routes: [{name: main, paths: ["/"], service: a}]
 		t.Errorf("no log line counting the 2 cut requests:\n%s", logs)
 	}
 }
+
+// TestDrainGrace: after SIGTERM, a keep-alive connection that sends its
+// next request within server.drain_grace gets it answered, with
+// Connection: close; one that stays idle is closed once the grace is over,
+// and the process exits 0.
+func TestDrainGrace(t *testing.T) {
+	up := startEcho(t, "e1")
+	w := startWeir(t, strings.ReplaceAll(`
+listen: "{{LISTEN}}"
+admin: {listen: "{{ADMIN}}"}
+server: {drain_timeout: 5s, drain_grace: 800ms}
+services: [{name: a, targets: [{url: "http://UP"}]}]
+routes: [{name: main, paths: ["/"], service: a}]
+`, "UP", up))
+	open := func() (net.Conn, *bufio.Reader) {
+		nc, err := net.Dial("tcp", w.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close() })
+		_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+		br := bufio.NewReader(nc)
+		status, closing, err := roundTrip(nc, br, "GET /first HTTP/1.1\r\nHost: e2e\r\n\r\n")
+		if err != nil || status != 200 || closing {
+			t.Fatalf("first request: %d, close %v, %v", status, closing, err)
+		}
+		return nc, br
+	}
+	busy, busyR := open()
+	_, idleR := open()
+
+	start := time.Now()
+	_ = w.cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(300 * time.Millisecond)
+	status, closing, err := roundTrip(busy, busyR, "GET /second HTTP/1.1\r\nHost: e2e\r\n\r\n")
+	if err != nil || status != 200 || !closing {
+		t.Fatalf("request 300ms after SIGTERM on a keep-alive connection: %d, Connection: close %v, %v; want 200 with Connection: close", status, closing, err)
+	}
+	if b, err := io.ReadAll(busyR); len(b) > 0 || err != nil {
+		t.Errorf("after the Connection: close answer: %q, %v; want the end of the connection", b, err)
+	}
+
+	if b, err := io.ReadAll(idleR); len(b) > 0 || err != nil {
+		t.Errorf("idle connection: %q, %v; want it closed", b, err)
+	}
+	if took := time.Since(start); took < 700*time.Millisecond {
+		t.Errorf("the idle connection was closed %v after SIGTERM, before drain_grace (800ms)", took)
+	}
+	select {
+	case <-w.exited:
+		if w.exit != nil {
+			t.Fatalf("exit: %v", w.exit)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("weir did not exit after the grace")
+	}
+}
