@@ -82,6 +82,11 @@ func (s *Server) handle(rc *fasthttp.RequestCtx) {
 	st.dated = false
 	c := sdk.AcquireCtx(rc)
 	s.serve(snap, st, c, rc)
+	if s.drain.draining.Load() {
+		// A stopping server answers and asks the client to reconnect,
+		// which reaches the process that took over the address.
+		rc.SetConnectionClose()
+	}
 	fusedio.HoldAnswer(rc)
 	sdk.ReleaseCtx(c)
 	s.statePool.Put(st)

@@ -4,7 +4,6 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,9 +55,8 @@ type Server struct {
 	retireWG sync.WaitGroup
 	closed   atomic.Bool
 	// logq runs the deferred log phase (logphase.go).
-	logq logPhase
-	// liveConns counts client connections accepted and not yet closed.
-	liveConns atomic.Int64
+	logq  logPhase
+	drain drainState // listeners and connections, for Shutdown (drain.go)
 }
 
 // New compiles cfg (already validated) into the first snapshot. It does not
@@ -370,7 +368,10 @@ func (s *Server) protocolError(rc *fasthttp.RequestCtx, err error) {
 // keep-alive request otherwise costs the client side.
 func (s *Server) Serve(ln net.Listener) error {
 	if _, ok := ln.(*net.TCPListener); ok {
-		ln = fusedio.Listener{Listener: ln, Slack: deadlineSlack(s.fs), Live: &s.liveConns}
+		ln = fusedio.Listener{Listener: ln, Slack: deadlineSlack(s.fs), Open: &s.drain.open}
+	}
+	if !s.drain.serving(ln) {
+		return nil
 	}
 	return s.fs.Serve(ln)
 }
@@ -390,33 +391,6 @@ func deadlineSlack(fs *fasthttp.Server) time.Duration {
 
 // Handler exposes the request handler (tests over in-memory listeners).
 func (s *Server) Handler() fasthttp.RequestHandler { return s.handle }
-
-// Shutdown stops accepting, waits for in-flight requests up to ctx's
-// deadline, then releases everything.
-func (s *Server) Shutdown(ctx context.Context) error {
-	if !s.closed.CompareAndSwap(false, true) {
-		return nil
-	}
-	err := s.fs.ShutdownWithContext(ctx)
-	// fasthttp returns once its handlers are done, before its workers
-	// close the connections; the last answers may still be held there
-	// (package fusedio), so wait for the closes too.
-	for s.liveConns.Load() > 0 && ctx.Err() == nil {
-		time.Sleep(time.Millisecond)
-	}
-	snap := s.cur.Load()
-	for snap.refs.Load() > 0 && ctx.Err() == nil {
-		time.Sleep(5 * time.Millisecond)
-	}
-	s.retireWG.Wait()
-	s.logq.close()
-	snap.closeResources(s.deps(false, ""))
-	s.upstreams.closeAll()
-	if s.redis != nil {
-		s.redis.Close()
-	}
-	return err
-}
 
 type fasthttpLogger struct{ l *slog.Logger }
 

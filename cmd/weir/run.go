@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/weirgw/weir/internal/reuseport"
 	"github.com/weirgw/weir/proxy"
 	"github.com/weirgw/weir/proxy/admin"
 	"github.com/weirgw/weir/proxy/config"
@@ -66,7 +67,7 @@ func cmdRun(args []string) int {
 
 	var lns []net.Listener
 	for _, addr := range cfg.Listen {
-		ln, err := listen(addr)
+		ln, err := reuseport.Listen(addr)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "weir: listen on %s: %v\n", addr, err)
 			return 1

@@ -90,7 +90,7 @@ type Conn struct {
 	// bareLF: they were a header block only a bare-LF line ends.
 	expect, bareLF bool
 
-	live   *atomic.Int64 // the Listener's count of open connections
+	open   *Open // the Listener's set of open connections
 	closed atomic.Bool
 
 	rdl, wdl     time.Time // wanted
@@ -109,7 +109,7 @@ func New(nc net.Conn, slack time.Duration) *Conn {
 
 // Reset rebinds a pooled Conn to nc (nil: unbound).
 func (c *Conn) Reset(nc net.Conn, slack time.Duration) {
-	c.Conn, c.raw, c.slack, c.live = nc, nil, slack, nil
+	c.Conn, c.raw, c.slack, c.open = nc, nil, slack, nil
 	c.closed.Store(false)
 	c.hold, c.check, c.unsent = false, false, false
 	c.expect, c.bareLF = false, false
@@ -297,10 +297,10 @@ func (c *Conn) Close() error {
 	return c.Conn.Close()
 }
 
-// gone counts the connection out of its Listener, once.
+// gone takes the connection out of its Listener's set, once.
 func (c *Conn) gone() {
-	if c.live != nil && c.closed.CompareAndSwap(false, true) {
-		c.live.Add(-1)
+	if c.open != nil && c.closed.CompareAndSwap(false, true) {
+		c.open.remove(c)
 	}
 }
 
@@ -531,11 +531,12 @@ func (c *Conn) SetKeepAlivePeriod(d time.Duration) error {
 type Listener struct {
 	net.Listener
 	Slack time.Duration
-	// Live, when set, counts the accepted connections not yet closed. A
-	// server that stops must wait for it to reach zero: an answer held on
-	// a connection that closes after it is written by Close, which fasthttp
-	// calls after it has already counted the connection as finished.
-	Live *atomic.Int64
+	// Open, when set, holds the accepted connections not yet closed. A
+	// server that stops must wait for it to empty: an answer held on a
+	// connection that closes after it is written by Close, which fasthttp
+	// calls after it has already counted the connection as finished. And
+	// a server whose drain time is up closes what is left through it.
+	Open *Open
 }
 
 // Accept returns the next connection, wrapped.
@@ -544,10 +545,64 @@ func (l Listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	return l.Wrap(nc), nil
+}
+
+// Wrap wraps nc as Accept does, for a connection taken from the listening
+// socket some other way (a draining server empties its accept queue
+// itself before it closes the socket).
+func (l Listener) Wrap(nc net.Conn) *Conn {
 	c := New(nc, l.Slack)
-	if l.Live != nil {
-		c.live = l.Live
-		l.Live.Add(1)
+	if l.Open != nil {
+		c.open = l.Open
+		l.Open.add(c)
 	}
-	return c, nil
+	return c
+}
+
+// Open is a set of open connections, shared by a server's Listeners.
+// Adding and removing cost a lock per connection, never per request.
+type Open struct {
+	mu sync.Mutex
+	m  map[*Conn]struct{}
+}
+
+func (o *Open) add(c *Conn) {
+	o.mu.Lock()
+	if o.m == nil {
+		o.m = make(map[*Conn]struct{})
+	}
+	o.m[c] = struct{}{}
+	o.mu.Unlock()
+}
+
+func (o *Open) remove(c *Conn) {
+	o.mu.Lock()
+	delete(o.m, c)
+	o.mu.Unlock()
+}
+
+// Len is the number of connections open.
+func (o *Open) Len() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.m)
+}
+
+// AbortAll closes every open connection without writing what is held
+// (Abort), and says how many it closed. A server whose drain time is up
+// uses it for the connections still busy: their clients see the
+// connection end, not an answer cut in the middle of a write that could
+// block for closeFlushTimeout each.
+func (o *Open) AbortAll() int {
+	o.mu.Lock()
+	conns := make([]*Conn, 0, len(o.m))
+	for c := range o.m {
+		conns = append(conns, c)
+	}
+	o.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Abort()
+	}
+	return len(conns)
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -336,8 +335,8 @@ func TestListenerWrapsAndWorksWithoutRaw(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var live atomic.Int64
-	l := Listener{Listener: ln, Slack: time.Millisecond, Live: &live}
+	var live Open
+	l := Listener{Listener: ln, Slack: time.Millisecond, Open: &live}
 	defer l.Close()
 	go func() {
 		nc, err := net.Dial("tcp", ln.Addr().String())
@@ -362,13 +361,13 @@ func TestListenerWrapsAndWorksWithoutRaw(t *testing.T) {
 	if line != "hi\n" {
 		t.Fatalf("got %q", line)
 	}
-	if live.Load() != 1 {
-		t.Fatalf("live = %d with one connection open", live.Load())
+	if live.Len() != 1 {
+		t.Fatalf("live = %d with one connection open", live.Len())
 	}
 	_ = fc.Close()
 	_ = fc.Close() // counted out once
-	if live.Load() != 0 {
-		t.Fatalf("live = %d after close", live.Load())
+	if live.Len() != 0 {
+		t.Fatalf("live = %d after close", live.Len())
 	}
 
 	// Not TCP (a pipe): holding and checking are off, I/O passes through.

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/weirgw/weir/internal/reuseport"
 	"github.com/weirgw/weir/proxy"
 	"github.com/weirgw/weir/proxy/config"
 )
@@ -66,7 +67,9 @@ func New(srv *proxy.Server, opts Options) (*Admin, error) {
 	// still works, but the type is lost to anything that shows it, and
 	// tools that check the exposition (promtool) complain.
 	metrics.ExposeMetadata(true)
-	ln, err := net.Listen("tcp", opts.Listen)
+	// SO_REUSEPORT, as the proxy listeners: during a zero-downtime
+	// upgrade the old and the new process are bound to the same address.
+	ln, err := reuseport.Listen(opts.Listen)
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import "time"
 //	server.write_timeout                         30s
 //	server.idle_timeout                          60s
 //	server.drain_timeout                         10s
+//	server.drain_grace                           2s           at most drain_timeout
 //	server.max_conns                             262144
 //	server.max_conns_per_ip                      0            unlimited
 //	server.underscores_in_headers                false        request fields whose names hold "_" are dropped
@@ -55,6 +56,7 @@ const (
 	DefaultWriteTimeout      = 30 * time.Second
 	DefaultIdleTimeout       = 60 * time.Second
 	DefaultDrainTimeout      = 10 * time.Second
+	DefaultDrainGrace        = 2 * time.Second
 	DefaultMaxConns          = 262144
 	DefaultBalancer          = BalancerRoundRobin
 	DefaultHashOn            = "ip"
@@ -109,6 +111,7 @@ func ApplyDefaults(c *Config) {
 	setDur(&s.WriteTimeout, DefaultWriteTimeout)
 	setDur(&s.IdleTimeout, DefaultIdleTimeout)
 	setDur(&s.DrainTimeout, DefaultDrainTimeout)
+	setDur(&s.DrainGrace, DefaultDrainGrace)
 	setInt(&s.MaxConns, DefaultMaxConns)
 
 	for i := range c.Services {

@@ -20,6 +20,7 @@ func TestApplyDefaultsEmpty(t *testing.T) {
 			WriteTimeout:   d(30 * time.Second),
 			IdleTimeout:    d(60 * time.Second),
 			DrainTimeout:   d(10 * time.Second),
+			DrainGrace:     d(2 * time.Second),
 			MaxConns:       262144,
 		},
 	}

@@ -54,6 +54,7 @@ type Server struct {
 	WriteTimeout   Duration `json:"write_timeout,omitempty"`
 	IdleTimeout    Duration `json:"idle_timeout,omitempty"`
 	DrainTimeout   Duration `json:"drain_timeout,omitempty"`
+	DrainGrace     Duration `json:"drain_grace,omitempty"`      // how long a stopping server keeps idle keep-alive connections open
 	MaxConns       int      `json:"max_conns,omitempty"`        // concurrent client connections, 0 = default
 	MaxConnsPerIP  int      `json:"max_conns_per_ip,omitempty"` // 0 = unlimited
 	LatencyHeaders bool     `json:"latency_headers,omitempty"`

@@ -139,6 +139,7 @@ func (v *validator) server() {
 	v.duration("server.write_timeout", s.WriteTimeout, time.Millisecond, 0)
 	v.duration("server.idle_timeout", s.IdleTimeout, time.Millisecond, 0)
 	v.duration("server.drain_timeout", s.DrainTimeout, 0, 0)
+	v.duration("server.drain_grace", s.DrainGrace, 0, 0)
 	for i, p := range s.TrustedProxies {
 		if _, err := netip.ParsePrefix(p); err == nil {
 			continue
