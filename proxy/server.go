@@ -51,6 +51,8 @@ type Server struct {
 	reloadFailed   *metrics.Counter
 	lastReloadGood atomic.Bool
 
+	disc discovery
+
 	retireWG sync.WaitGroup
 	closed   atomic.Bool
 	// liveConns counts client connections accepted and not yet closed.
@@ -95,6 +97,7 @@ func New(cfg *config.Config, file string, log *slog.Logger) (*Server, error) {
 	s.cur.Store(snap)
 	s.lastReloadGood.Store(true)
 	s.fs = s.newFastHTTPServer(cfg)
+	s.watchDiscovery(cfg)
 	return s, nil
 }
 
@@ -116,7 +119,12 @@ func (s *Server) deps(validating bool, file string) compileDeps {
 	if file != "" && !strings.HasPrefix(file, "admin") && !strings.HasPrefix(file, "cluster") && !strings.HasPrefix(file, "redis:") {
 		configDir = filepath.Dir(file)
 	}
+	var discovered func(string) []pool.TargetConfig
+	if !validating {
+		discovered = s.discovered
+	}
 	return compileDeps{
+		discovered: discovered,
 		pools:      s.pools,
 		upstreams:  s.upstreams,
 		validating: validating,
@@ -238,6 +246,7 @@ func (s *Server) apply(cfg *config.Config, file string) error {
 	s.applyServerSettings(cfg)
 	s.cur.Store(snap)
 	s.retire(old)
+	s.watchDiscovery(cfg)
 	s.log.Info("config applied", "source", file, "version", snap.Version,
 		"routes", len(cfg.Routes), "services", len(cfg.Services))
 	return nil
@@ -372,6 +381,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	err := s.fs.ShutdownWithContext(ctx)
+	s.stopDiscovery()
 	// fasthttp returns once its handlers are done, before its workers
 	// close the connections; the last answers may still be held there
 	// (package fusedio), so wait for the closes too.
