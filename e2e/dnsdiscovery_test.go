@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -162,15 +163,16 @@ func TestDNSDiscoverySRV(t *testing.T) {
 	d := startDNS(t)
 	one, two := startEcho(t, "one"), startEcho(t, "two")
 	d.setSRV(t, one)
-	w := startWeir(t, `
+	cfg := `
 listen: "{{LISTEN}}"
 admin: {listen: "{{ADMIN}}"}
 services:
   - name: api
-    discovery: {dns: "_http._tcp.api.weir.test", interval: 200ms, resolver: "`+d.Addr+`"}
+    discovery: {dns: "_http._tcp.api.weir.test", interval: 200ms, resolver: "` + d.Addr + `"}
 routes:
   - {name: api, paths: ["/"], service: api}
-`)
+`
+	w := startWeir(t, cfg)
 	c := newClient(w.Addr)
 	l := startSteadyLoad(c)
 	defer func() {
@@ -211,6 +213,15 @@ routes:
 		return n1 > 0 && n2 > 0
 	})
 	t.Logf("target two served %s after it was added to DNS", took)
+
+	// A file reload keeps the discovered targets: they are not in the
+	// file, and the service must not lose them until the next answer.
+	v := w.configVersion()
+	w.write(cfg + "  - {name: other, paths: [\"/other\"], service: api}\n")
+	w.waitVersion(v + 1)
+	l.waitFor(t, "both targets serve after a file reload", 3*time.Second, func(s []string) bool {
+		return len(s) >= 20 && slices.Contains(s, "one") && slices.Contains(s, "two")
+	})
 
 	d.setSRV(t, two)
 	took = l.waitFor(t, "only target two serves", 3*time.Second, all("two"))

@@ -238,17 +238,29 @@ func WatchDNS(c DNSConfig, update func([]TargetConfig)) *DNSWatcher {
 	go func() {
 		defer close(w.done)
 		var last []TargetConfig
+		// A resolver that stays down fails every interval; the log says
+		// so when the failure starts or changes and when it ends, the
+		// metric counts every one.
+		lastErr := ""
 		t := time.NewTicker(c.Interval)
 		defer t.Stop()
 		for {
 			got, err := ResolveDNS(ctx, c)
-			switch {
-			case ctx.Err() != nil:
+			if ctx.Err() != nil {
 				return
+			}
+			if err == nil && lastErr != "" {
+				c.Log.Info("dns discovery: resolving again", "service", c.Service, "name", c.Name)
+				lastErr = ""
+			}
+			switch {
 			case err != nil:
 				errs.Inc()
-				c.Log.Warn("dns discovery failed; keeping the last known targets",
-					"service", c.Service, "name", c.Name, "targets", len(last), "error", err)
+				if err.Error() != lastErr {
+					lastErr = err.Error()
+					c.Log.Warn("dns discovery failed; keeping the last known targets",
+						"service", c.Service, "name", c.Name, "targets", len(last), "error", err)
+				}
 			case !slices.Equal(got, last):
 				c.Log.Info("dns discovery: targets changed", "service", c.Service, "name", c.Name, "targets", len(got))
 				last = got
