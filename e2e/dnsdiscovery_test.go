@@ -5,6 +5,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,6 +23,7 @@ type dnsServer struct {
 	mu   sync.Mutex
 	srvs []*dns.SRV // answer to the SRV question
 	a    map[string]net.IP
+	slow atomic.Int64 // nanoseconds to wait before each answer
 }
 
 func startDNS(t *testing.T) *dnsServer {
@@ -44,6 +46,7 @@ func startDNS(t *testing.T) *dnsServer {
 }
 
 func (d *dnsServer) answer(w dns.ResponseWriter, q *dns.Msg) {
+	time.Sleep(time.Duration(d.slow.Load()))
 	m := new(dns.Msg)
 	m.SetReply(q)
 	m.Authoritative = true
@@ -156,7 +159,8 @@ func (l *steadyLoad) waitFor(t *testing.T, what string, limit time.Duration, ok 
 // TestDNSDiscoverySRV runs the gateway with a service whose targets come
 // from SRV records on a DNS server the test controls, and changes the
 // records under steady traffic: an added target serves within about a
-// second, a removed one stops, no request fails, and when the DNS server
+// second, a removed one stops, no request fails (from the first one on),
+// a file reload keeps the discovered targets, and when the DNS server
 // goes away the last known targets keep serving while
 // weir_discovery_errors_total counts the failed resolutions.
 func TestDNSDiscoverySRV(t *testing.T) {
@@ -192,12 +196,9 @@ routes:
 			return true
 		}
 	}
-	// The first resolution gives the service its only target. Requests
-	// before it may be answered 503 (no target yet): they are not counted.
+	// The gateway resolves before it serves: the first request already
+	// has a target (a failure would be counted below).
 	l.waitFor(t, "target one serves", 5*time.Second, all("one"))
-	l.mu.Lock()
-	l.failures = nil
-	l.mu.Unlock()
 
 	d.setSRV(t, one, two)
 	took := l.waitFor(t, "both targets serve", 3*time.Second, func(s []string) bool {
@@ -251,4 +252,28 @@ routes:
 		t.Fatalf("only %d requests were sent: the load did not run", len(l.servers))
 	}
 	t.Logf("%d requests, none failed", len(l.servers))
+}
+
+// TestDNSDiscoveryFirstRequest: with a resolver that takes 500ms to
+// answer, the gateway's first request is already served by a discovered
+// target; the gateway resolves once before it starts serving rather than
+// answering 503 until its watcher's first answer.
+func TestDNSDiscoveryFirstRequest(t *testing.T) {
+	d := startDNS(t)
+	one := startEcho(t, "one")
+	d.setSRV(t, one)
+	d.slow.Store(int64(500 * time.Millisecond))
+	w := startWeir(t, `
+listen: "{{LISTEN}}"
+admin: {listen: "{{ADMIN}}"}
+services:
+  - name: api
+    discovery: {dns: "_http._tcp.api.weir.test", resolver: "`+d.Addr+`"}
+routes:
+  - {name: api, paths: ["/"], service: api}
+`)
+	code, body, _ := get(t, newClient(w.Addr), "/x", nil)
+	if code != 200 || !strings.Contains(body, `"server":"one"`) {
+		t.Fatalf("first request: %d %s", code, body)
+	}
 }

@@ -25,6 +25,9 @@ type DNSConfig struct {
 	Interval time.Duration // re-resolution period
 	Resolver string        // "ip:port"; empty: the servers of /etc/resolv.conf
 	Log      *slog.Logger
+	// Known are the targets the caller already has (WatchDNS): an answer
+	// equal to them is not delivered again.
+	Known []TargetConfig
 }
 
 // dnsTimeout bounds one DNS exchange, so a resolver that does not answer
@@ -237,7 +240,7 @@ func WatchDNS(c DNSConfig, update func([]TargetConfig)) *DNSWatcher {
 	w := &DNSWatcher{cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
-		var last []TargetConfig
+		last := c.Known
 		// A resolver that stays down fails every interval; the log says
 		// so when the failure starts or changes and when it ends, the
 		// metric counts every one.

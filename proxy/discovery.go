@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"context"
 	"maps"
 	"sync"
+	"time"
 
 	"github.com/weirgw/weir/pool"
 	"github.com/weirgw/weir/proxy/config"
@@ -43,10 +45,6 @@ func (s *Server) discovered(name string) []pool.TargetConfig {
 func (s *Server) watchDiscovery(cfg *config.Config) {
 	s.disc.mu.Lock()
 	defer s.disc.mu.Unlock()
-	if s.disc.watchers == nil {
-		s.disc.watchers = map[string]*discWatch{}
-		s.disc.found = map[string][]pool.TargetConfig{}
-	}
 	want := map[string]*config.Discovery{}
 	for i := range cfg.Services {
 		if d := cfg.Services[i].Discovery; d != nil {
@@ -70,12 +68,48 @@ func (s *Server) watchDiscovery(cfg *config.Config) {
 		// one until the new one answers: a service is never emptied by
 		// a reload.
 		dw := &discWatch{cfg: *d}
-		dw.w = pool.WatchDNS(pool.DNSConfig{
-			Service: name, Name: d.DNS, Type: d.Type, Port: d.Port, Scheme: d.Scheme,
-			Interval: d.Interval.D(), Resolver: d.Resolver, Log: s.log,
-		}, func(ts []pool.TargetConfig) { s.rediscover(name, dw, ts) })
+		dc := s.dnsConfig(name, d)
+		dc.Known = s.disc.found[name]
+		dw.w = pool.WatchDNS(dc, func(ts []pool.TargetConfig) { s.rediscover(name, dw, ts) })
 		s.disc.watchers[name] = dw
 	}
+}
+
+func (s *Server) dnsConfig(name string, d *config.Discovery) pool.DNSConfig {
+	return pool.DNSConfig{Service: name, Name: d.DNS, Type: d.Type, Port: d.Port, Scheme: d.Scheme,
+		Interval: d.Interval.D(), Resolver: d.Resolver, Log: s.log}
+}
+
+// startResolveTimeout bounds the first resolution at start.
+const startResolveTimeout = 2 * time.Second
+
+// resolveAtStart resolves every service's name once before the first
+// snapshot is compiled (New), all at once and for at most
+// startResolveTimeout, so that a gateway serves its discovered targets from
+// its first request instead of answering 503 until the watchers' first
+// answers. A name that does not resolve in time is left to its watcher.
+func (s *Server) resolveAtStart(cfg *config.Config) {
+	ctx, cancel := context.WithTimeout(context.Background(), startResolveTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := range cfg.Services {
+		name, d := cfg.Services[i].Name, cfg.Services[i].Discovery
+		if d == nil {
+			continue
+		}
+		wg.Go(func() {
+			ts, err := pool.ResolveDNS(ctx, s.dnsConfig(name, d))
+			if err != nil {
+				s.log.Warn("dns discovery: the first resolution failed; the service starts without discovered targets",
+					"service", name, "name", d.DNS, "error", err)
+				return
+			}
+			s.disc.mu.Lock()
+			s.disc.found[name] = ts
+			s.disc.mu.Unlock()
+		})
+	}
+	wg.Wait()
 }
 
 // rediscover records a service's new targets and swaps in a snapshot that

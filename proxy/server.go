@@ -84,6 +84,9 @@ func New(cfg *config.Config, file string, log *slog.Logger) (*Server, error) {
 	if err := s.setRedis(cfg); err != nil {
 		return nil, err
 	}
+	s.disc.watchers = map[string]*discWatch{}
+	s.disc.found = map[string][]pool.TargetConfig{}
+	s.resolveAtStart(cfg)
 	snap, err := s.compile(cfg, file, false)
 	if err != nil {
 		return nil, err
