@@ -224,9 +224,44 @@ routes:
 		return len(s) >= 20 && slices.Contains(s, "one") && slices.Contains(s, "two")
 	})
 
+	// Slow requests in flight on target one when DNS drops it finish.
+	type slowResult struct {
+		code int
+		body string
+	}
+	slow := make(chan slowResult, 10)
+	for range cap(slow) {
+		go func() {
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.SetRequestURI("http://" + w.Addr + "/sleep/1000")
+			if err := c.DoTimeout(req, resp, 10*time.Second); err != nil {
+				slow <- slowResult{0, err.Error()}
+				return
+			}
+			slow <- slowResult{resp.StatusCode(), string(resp.Body())}
+		}()
+	}
+	time.Sleep(200 * time.Millisecond) // all sent, all still sleeping upstream
+
 	d.setSRV(t, two)
 	took = l.waitFor(t, "only target two serves", 3*time.Second, all("two"))
 	t.Logf("target one stopped serving %s after it was removed from DNS", took)
+	onOne := 0
+	for range cap(slow) {
+		r := <-slow
+		if r.code != 200 {
+			t.Fatalf("a request in flight while targets changed failed: %d %s", r.code, r.body)
+		}
+		if strings.Contains(r.body, `"server":"one"`) {
+			onOne++
+		}
+	}
+	if onOne == 0 {
+		t.Fatal("no slow request went to target one: the drain was not exercised")
+	}
+	t.Logf("%d slow requests in flight on target one when it was removed finished", onOne)
 
 	errsBefore := w.metric(`weir_discovery_errors_total{service="api"}`)
 	_ = d.srv.Shutdown()
