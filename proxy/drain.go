@@ -177,6 +177,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if errors.Is(err, net.ErrClosed) {
 		err = nil // the listeners were closed in step 1
 	}
+	s.stopDiscovery()
 	// fasthttp returns once its handlers are done, before its workers
 	// close the connections; the last answers may still be held there
 	// (package fusedio), so wait for the closes too.

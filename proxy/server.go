@@ -52,6 +52,8 @@ type Server struct {
 	reloadFailed   *metrics.Counter
 	lastReloadGood atomic.Bool
 
+	disc discovery
+
 	retireWG sync.WaitGroup
 	closed   atomic.Bool
 	// logq runs the deferred log phase (logphase.go).
@@ -85,6 +87,9 @@ func New(cfg *config.Config, file string, log *slog.Logger) (*Server, error) {
 	if err := s.setRedis(cfg); err != nil {
 		return nil, err
 	}
+	s.disc.watchers = map[string]*discWatch{}
+	s.disc.found = map[string][]pool.TargetConfig{}
+	s.resolveAtStart(cfg)
 	snap, err := s.compile(cfg, file, false)
 	if err != nil {
 		return nil, err
@@ -98,6 +103,7 @@ func New(cfg *config.Config, file string, log *slog.Logger) (*Server, error) {
 	s.cur.Store(snap)
 	s.lastReloadGood.Store(true)
 	s.fs = s.newFastHTTPServer(cfg)
+	s.watchDiscovery(cfg)
 	return s, nil
 }
 
@@ -119,7 +125,12 @@ func (s *Server) deps(validating bool, file string) compileDeps {
 	if file != "" && !strings.HasPrefix(file, "admin") && !strings.HasPrefix(file, "cluster") && !strings.HasPrefix(file, "redis:") {
 		configDir = filepath.Dir(file)
 	}
+	var discovered func(string) []pool.TargetConfig
+	if !validating {
+		discovered = s.discovered
+	}
 	return compileDeps{
+		discovered: discovered,
 		pools:      s.pools,
 		upstreams:  s.upstreams,
 		validating: validating,
@@ -241,6 +252,7 @@ func (s *Server) apply(cfg *config.Config, file string) error {
 	s.applyServerSettings(cfg)
 	s.cur.Store(snap)
 	s.retire(old)
+	s.watchDiscovery(cfg)
 	s.log.Info("config applied", "source", file, "version", snap.Version,
 		"routes", len(cfg.Routes), "services", len(cfg.Services))
 	return nil

@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -102,6 +103,9 @@ type compileDeps struct {
 	upstreams  *upstreams
 	build      func(route, service string) *sdk.Build
 	validating bool
+	// discovered returns a service's targets found by DNS discovery (nil
+	// when validating: a config check resolves nothing).
+	discovered func(service string) []pool.TargetConfig
 }
 
 // compile builds a snapshot from a validated config. Every error is
@@ -270,6 +274,15 @@ func (s *Snapshot) buildService(sc *config.Service, d compileDeps) (*service, er
 			w = *t.Weight
 		}
 		pc.Targets = append(pc.Targets, pool.TargetConfig{URL: t.URL, Weight: w})
+	}
+	if sc.Discovery != nil && d.discovered != nil {
+		static := len(pc.Targets)
+		for _, t := range d.discovered(sc.Name) {
+			// A static target that DNS also names stays as configured.
+			if !slices.ContainsFunc(pc.Targets[:static], func(x pool.TargetConfig) bool { return x.URL == t.URL }) {
+				pc.Targets = append(pc.Targets, t)
+			}
+		}
 	}
 	if hc := sc.HealthCheck; hc != nil {
 		if a := hc.Active; a != nil {

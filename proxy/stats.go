@@ -1,6 +1,12 @@
 package proxy
 
-import "github.com/weirgw/weir/pool"
+import (
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/weirgw/weir/pool"
+	"github.com/weirgw/weir/sdk"
+)
 
 // RouteStats is a live view of one route for the status page.
 type RouteStats struct {
@@ -12,6 +18,13 @@ type RouteStats struct {
 	Status3  uint64   `json:"3xx"`
 	Status4  uint64   `json:"4xx"`
 	Status5  uint64   `json:"5xx"`
+	// ErrorRate is the share of 5xx answers, 0 to 1.
+	ErrorRate float64 `json:"error_rate"`
+	// P50Ms and P99Ms are latency quantiles (client-seen, whole request)
+	// since the process started, from the route's histogram; null
+	// before the first request.
+	P50Ms *float64 `json:"p50_ms"`
+	P99Ms *float64 `json:"p99_ms"`
 }
 
 // ServiceStats lists a service's targets and their health.
@@ -20,18 +33,40 @@ type ServiceStats struct {
 	Targets []pool.MemberStatus `json:"targets"`
 }
 
-// Stats is what the status page polls.
+// Stats is what the status page polls (GET /stats).
 type Stats struct {
-	ConfigVersion int64          `json:"config_version"`
-	Routes        []RouteStats   `json:"routes"`
-	Services      []ServiceStats `json:"services"`
+	ConfigVersion  int64     `json:"config_version"`
+	ConfigSource   string    `json:"config_source"`
+	ConfigLoadedAt time.Time `json:"config_loaded_at"`
+	// LastReloadOK is the outcome of the last reload (file or admin
+	// write); Reloads counts them by outcome since the start.
+	LastReloadOK bool              `json:"last_reload_successful"`
+	Reloads      map[string]uint64 `json:"reloads"`
+	// Unmatched counts requests no route took, by status: "404" (no
+	// route) and "405" (a route's path, not its method).
+	Unmatched map[string]uint64 `json:"unmatched"`
+	Routes    []RouteStats      `json:"routes"`
+	Services  []ServiceStats    `json:"services"`
+}
+
+// unmatchedCounter is the weir_requests_total series of requests no route
+// took, with status 404 or 405.
+func unmatchedCounter(status string) *metrics.Counter {
+	return metrics.GetOrCreateCounter(`weir_requests_total{route="_none",service="_none",status="` + status + `"}`)
 }
 
 // Stats reads the counters of the current snapshot. Counters survive
 // reloads (they are keyed by name), so totals are monotonic per route name.
 func (s *Server) Stats() Stats {
 	snap := s.cur.Load()
-	out := Stats{ConfigVersion: snap.Version}
+	out := Stats{
+		ConfigVersion:  snap.Version,
+		ConfigSource:   snap.Source,
+		ConfigLoadedAt: snap.Loaded.UTC(),
+		LastReloadOK:   s.lastReloadGood.Load(),
+		Reloads:        map[string]uint64{"success": s.reloadOK.Get(), "failure": s.reloadFailed.Get()},
+		Unmatched:      map[string]uint64{"404": unmatchedCounter("404").Get(), "405": unmatchedCounter("405").Get()},
+	}
 	for i, r := range snap.routes {
 		rs := RouteStats{Name: r.name, Paths: snap.Config.Routes[i].Paths}
 		if r.svc != nil {
@@ -55,6 +90,13 @@ func (s *Server) Stats() Stats {
 				rs.Status5 += n
 			}
 		}
+		if rs.Requests > 0 {
+			rs.ErrorRate = float64(rs.Status5) / float64(rs.Requests)
+		}
+		if r.m.duration != nil {
+			rs.P50Ms = quantileMs(r.m.duration, 0.5)
+			rs.P99Ms = quantileMs(r.m.duration, 0.99)
+		}
 		out.Routes = append(out.Routes, rs)
 	}
 	for _, sc := range snap.Config.Services {
@@ -63,4 +105,13 @@ func (s *Server) Stats() Stats {
 		}
 	}
 	return out
+}
+
+func quantileMs(h *sdk.Histogram, q float64) *float64 {
+	v, ok := h.Quantile(q)
+	if !ok {
+		return nil
+	}
+	v *= 1000
+	return &v
 }

@@ -78,6 +78,41 @@ func (h *Histogram) UpdateDuration(d time.Duration) { h.Update(d.Seconds()) }
 // UpdateSince records the time elapsed since start.
 func (h *Histogram) UpdateSince(start time.Time) { h.Update(time.Since(start).Seconds()) }
 
+// Quantile estimates the q-quantile (0 < q < 1) of everything recorded,
+// in seconds, the way Prometheus' histogram_quantile does: linear
+// interpolation inside the bucket the rank falls in, and the largest
+// finite bound when it falls in +Inf. ok is false when nothing was
+// recorded. For the status page; it reads every bucket and is not for the
+// request path.
+func (h *Histogram) Quantile(q float64) (v float64, ok bool) {
+	counts := make([]uint64, len(h.counts))
+	var total uint64
+	for i := range h.counts {
+		counts[i] = h.counts[i].Load()
+		total += counts[i]
+	}
+	if total == 0 {
+		return 0, false
+	}
+	rank := q * float64(total)
+	var cum uint64
+	for i, n := range counts {
+		if n == 0 || float64(cum+n) < rank {
+			cum += n
+			continue
+		}
+		if i == len(h.bounds) {
+			return h.bounds[len(h.bounds)-1], true
+		}
+		lo := 0.0
+		if i > 0 {
+			lo = h.bounds[i-1]
+		}
+		return lo + (h.bounds[i]-lo)*(rank-float64(cum))/float64(n), true
+	}
+	return h.bounds[len(h.bounds)-1], true
+}
+
 func writeHistograms(w io.Writer) {
 	histMu.Lock()
 	list := make([]*Histogram, 0, len(hists))

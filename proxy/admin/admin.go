@@ -140,6 +140,13 @@ func (a *Admin) auth(next http.Handler) http.Handler {
 	}
 	want := []byte("Bearer " + a.opts.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The status page's shell holds no data and asks for the token
+		// itself (a browser cannot send a bearer header on navigation);
+		// everything it fetches stays behind the token.
+		if r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			next.ServeHTTP(w, r)
+			return
+		}
 		got := []byte(r.Header.Get("Authorization"))
 		if subtle.ConstantTimeCompare(got, want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="weir-admin"`)

@@ -84,6 +84,7 @@ func cloneService(s Service) Service {
 		s.HealthCheck = &hc
 	}
 	s.CircuitBreaker = clonePtr(s.CircuitBreaker)
+	s.Discovery = clonePtr(s.Discovery)
 	return s
 }
 

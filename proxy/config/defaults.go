@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Defaults, all of them, applied by ApplyDefaults. A zero value in the
 // file ("0", "0s", absent) means "the default" for every key listed here,
@@ -39,6 +42,10 @@ import "time"
 //	services[].circuit_breaker.min_requests      20
 //	services[].circuit_breaker.window            10s
 //	services[].circuit_breaker.open_for          30s
+//	services[].discovery.type                    SRV or A     only when discovery is set; SRV when dns starts with "_"
+//	services[].discovery.scheme                  http
+//	services[].discovery.interval                10s
+//	services[].discovery.resolver                -            the system's (/etc/resolv.conf)
 //	routes[].aggregate.timeout                   2s
 //	routes[].plugins[].enabled, plugins[].enabled true
 //
@@ -79,6 +86,9 @@ const (
 	DefaultMinRequests  = 20
 	DefaultWindow       = 10 * time.Second
 	DefaultOpenFor      = 30 * time.Second
+
+	DefaultDiscoveryScheme   = "http"
+	DefaultDiscoveryInterval = 10 * time.Second
 
 	DefaultAggregateTimeout = 2 * time.Second
 )
@@ -172,6 +182,18 @@ func applyServiceDefaults(s *Service) {
 		setInt(&cb.MinRequests, DefaultMinRequests)
 		setDur(&cb.Window, DefaultWindow)
 		setDur(&cb.OpenFor, DefaultOpenFor)
+	}
+	if d := s.Discovery; d != nil {
+		if d.Type == "" {
+			d.Type = DiscoveryA
+			if strings.HasPrefix(d.DNS, "_") {
+				d.Type = DiscoverySRV
+			}
+		}
+		if d.Scheme == "" {
+			d.Scheme = DefaultDiscoveryScheme
+		}
+		setDur(&d.Interval, DefaultDiscoveryInterval)
 	}
 }
 

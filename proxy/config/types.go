@@ -77,7 +77,28 @@ type Service struct {
 	MaxConnWait       Duration        `json:"max_conn_wait,omitempty"` // bounded wait for a free connection
 	HealthCheck       *HealthCheck    `json:"health_check,omitempty"`
 	CircuitBreaker    *CircuitBreaker `json:"circuit_breaker,omitempty"`
+	Discovery         *Discovery      `json:"discovery,omitempty"`
 }
+
+// Discovery takes a service's targets from DNS, re-resolved every
+// Interval: an SRV name (its records give host and port) or a name whose
+// A/AAAA records are used with Port. Discovered targets come in addition
+// to the static ones and are not part of the config a GET /config returns.
+type Discovery struct {
+	DNS      string   `json:"dns"`                // "_users._tcp.svc.example" (SRV) or "users.svc.example" (A/AAAA)
+	Type     string   `json:"type,omitempty"`     // SRV | A | AAAA; default SRV when dns starts with "_", else A
+	Port     int      `json:"port,omitempty"`     // required for A/AAAA
+	Scheme   string   `json:"scheme,omitempty"`   // http | https
+	Interval Duration `json:"interval,omitempty"` // re-resolution period
+	Resolver string   `json:"resolver,omitempty"` // "127.0.0.1:5353"; empty: the system's (/etc/resolv.conf)
+}
+
+// Discovery record types.
+const (
+	DiscoverySRV  = "SRV"
+	DiscoveryA    = "A"
+	DiscoveryAAAA = "AAAA"
+)
 
 // Target is one backend address of a service.
 type Target struct {

@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"net"
+	"strings"
 	"time"
 )
 
@@ -35,6 +37,45 @@ func (v *validator) checkServices() {
 			v.passiveCheck(key(key(p, "health_check"), "passive"), s.HealthCheck.Passive)
 		}
 		v.breaker(key(p, "circuit_breaker"), s.CircuitBreaker)
+		v.discovery(key(p, "discovery"), s.Discovery)
+	}
+}
+
+// MinDiscoveryInterval bounds how often a service's DNS name is re-resolved.
+const MinDiscoveryInterval = 100 * time.Millisecond
+
+func (v *validator) discovery(p string, d *Discovery) {
+	if d == nil {
+		return
+	}
+	name := strings.TrimSuffix(d.DNS, ".")
+	switch {
+	case name == "":
+		v.add(key(p, "dns"), `a DNS name is required, e.g. "_http._tcp.users.svc.example" (SRV) or "users.svc.example" (A/AAAA, with port)`)
+	case len(name) > 253 || strings.ContainsAny(name, " /:@"):
+		v.add(key(p, "dns"), "%q is not a DNS name", d.DNS)
+	}
+	switch d.Type {
+	case "", DiscoverySRV:
+		if d.Port != 0 {
+			v.add(key(p, "port"), "an SRV record carries the port: remove port, or use type A or AAAA")
+		}
+	case DiscoveryA, DiscoveryAAAA:
+		if d.Port < 1 || d.Port > 65535 {
+			v.add(key(p, "port"), "%d is out of range: type %s needs the targets' port, 1 to 65535", d.Port, d.Type)
+		}
+	default:
+		v.add(key(p, "type"), "%q is not a record type discovery reads: use SRV, A or AAAA", d.Type)
+	}
+	if d.Scheme != "" && d.Scheme != "http" && d.Scheme != "https" {
+		v.add(key(p, "scheme"), "%q is not a scheme targets use: use http or https", d.Scheme)
+	}
+	v.duration(key(p, "interval"), d.Interval, MinDiscoveryInterval, 0)
+	if d.Resolver != "" {
+		host, port, err := net.SplitHostPort(d.Resolver)
+		if err != nil || net.ParseIP(host) == nil || port == "" {
+			v.add(key(p, "resolver"), "%q is not an IP:port address, e.g. \"127.0.0.53:53\"", d.Resolver)
+		}
 	}
 }
 

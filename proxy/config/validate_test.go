@@ -139,6 +139,23 @@ services:
 				`services[3].name: services[2] is already named "a": service names must be unique`,
 			}},
 		{"zero targets allowed", `services: [{name: a, targets: []}]`, nil},
+		{"discovery", `services: [{name: a, discovery: {dns: "_http._tcp.a.example", interval: 1s, resolver: "127.0.0.1:5353"}}, {name: b, discovery: {dns: b.example, port: 8080}}]`, nil},
+		{"discovery errors", `
+services:
+  - {name: a, discovery: {dns: "", interval: 10ms, resolver: "localhost"}}
+  - {name: b, discovery: {dns: b.example}}
+  - {name: c, discovery: {dns: "_x._tcp.c", port: 80, scheme: ftp}}
+  - {name: d, discovery: {dns: d.example, type: MX}}`,
+			[]string{
+				`services[0].discovery.dns: a DNS name is required, e.g. "_http._tcp.users.svc.example" (SRV) or "users.svc.example" (A/AAAA, with port)`,
+				`services[0].discovery.port: 0 is out of range: type A needs the targets' port, 1 to 65535`,
+				`services[0].discovery.interval: 10ms is too short: use at least 100ms`,
+				`services[0].discovery.resolver: "localhost" is not an IP:port address, e.g. "127.0.0.53:53"`,
+				`services[1].discovery.port: 0 is out of range: type A needs the targets' port, 1 to 65535`,
+				`services[2].discovery.port: an SRV record carries the port: remove port, or use type A or AAAA`,
+				`services[2].discovery.scheme: "ftp" is not a scheme targets use: use http or https`,
+				`services[3].discovery.type: "MX" is not a record type discovery reads: use SRV, A or AAAA`,
+			}},
 		{"target url", `services: [{name: a, targets: [{url: "h:1"}, {url: "http://h/p"}]}]`,
 			[]string{
 				`services[0].targets[0].url: "h:1" has no scheme: write "http://h:1"`,

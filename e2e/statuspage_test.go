@@ -1,0 +1,178 @@
+package e2e
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromiumPath finds a Chromium for the browser tests. Without one the test
+// fails under CI (CI=true: .ci/run installs it) and is skipped, loudly,
+// elsewhere.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	msg := "no chromium on PATH: the status page browser test needs it (apt-get install -y chromium)"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip("SKIPPED, NOT TESTED: " + msg)
+	return ""
+}
+
+// newBrowser starts a headless Chromium with a fresh profile and returns a
+// tab context bounded by timeout.
+func newBrowser(t *testing.T, timeout time.Duration) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
+	t.Cleanup(func() {
+		cancelTimeout()
+		cancelTab()
+		cancelAlloc()
+	})
+	return ctx
+}
+
+// waitText polls the text of sel until ok accepts it.
+func waitText(t *testing.T, ctx context.Context, sel, what string, ok func(string) bool) string {
+	t.Helper()
+	var txt string
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		var err error
+		if txt, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel))); err != nil {
+			t.Fatalf("reading %s: %v", sel, err)
+		}
+		if ok(txt) {
+			return txt
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: %s reads %q", what, sel, txt)
+	return ""
+}
+
+// TestStatusPageWithToken opens the status page of a gateway that has an
+// admin token in a real (headless) browser: the page loads without the
+// token and asks for it, a wrong token is refused with a message and the
+// form again, and the right one shows the routes with their latency, the
+// unmatched requests, the targets' health and the config version, all
+// fetched with the token from the admin API.
+func TestStatusPageWithToken(t *testing.T) {
+	ctx := newBrowser(t, 90*time.Second)
+	up := startEcho(t, "one")
+	w := startWeir(t, `
+listen: "{{LISTEN}}"
+admin: {listen: "{{ADMIN}}", token: s3cret}
+services:
+  - name: users
+    targets: [{url: "http://`+up+`"}]
+    circuit_breaker: {}
+routes:
+  - {name: users-api, paths: ["/users"], service: users}
+`)
+	c := newClient(w.Addr)
+	for i := range 5 {
+		if code, body, _ := get(t, c, "/users/"+strconv.Itoa(i), nil); code != 200 {
+			t.Fatalf("GET /users: %d %s", code, body)
+		}
+	}
+	for range 3 {
+		if code, body, _ := get(t, c, "/nowhere", nil); code != 404 {
+			t.Fatalf("GET /nowhere: %d %s", code, body)
+		}
+	}
+
+	// The shell is open; what it shows is not.
+	for path, want := range map[string]int{"/": 200, "/stats": 401, "/status": 401, "/services/users/health": 401} {
+		resp, err := http.Get("http://" + w.Admin + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s without the token: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate("http://"+w.Admin+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#login")),
+		chromedp.SendKeys(chromedp.CSS("#token"), "wrong"),
+		chromedp.Click(chromedp.CSS("#login button")),
+	); err != nil {
+		t.Fatalf("opening the page and sending a wrong token: %v", err)
+	}
+	waitText(t, ctx, "#login-error", "a wrong token is refused with a message",
+		func(s string) bool { return strings.Contains(s, "refused") })
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("#token"))); err != nil {
+		t.Fatal(err)
+	}
+	pageHidden, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById('page').hidden`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pageHidden {
+		t.Fatal("the page shows data after a wrong token")
+	}
+
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS("#token"), "s3cret"),
+		chromedp.Click(chromedp.CSS("#login button")),
+		chromedp.WaitVisible(chromedp.CSS("#page")),
+	); err != nil {
+		t.Fatalf("logging in with the right token: %v", err)
+	}
+	waitText(t, ctx, "#routes tbody", "the route is listed", func(s string) bool { return strings.Contains(s, "users-api") })
+	p99 := waitText(t, ctx, "#routes tbody td.p99", "the route's p99 is shown",
+		func(s string) bool { return regexp.MustCompile(`^[0-9.]+ ms$`).MatchString(s) })
+	t.Logf("p99 shown: %s", p99)
+	waitText(t, ctx, "#unmatched-404", "the 3 unmatched requests are counted", func(s string) bool { return s == "3" })
+	waitText(t, ctx, "#targets tbody", "the target's health and circuit are shown", func(s string) bool {
+		return strings.Contains(s, up) && strings.Contains(s, "healthy") && !strings.Contains(s, "unhealthy") && strings.Contains(s, "closed")
+	})
+	want := strconv.Itoa(w.configVersion())
+	waitText(t, ctx, "#config-version", "the config version is shown", func(s string) bool { return s == want })
+	waitText(t, ctx, "#last-reload", "the last reload result is shown", func(s string) bool { return s == "ok" })
+
+	// The token lives in the tab's session storage, not in the URL.
+	stored, err := chromedp.Run(ctx, chromedp.Evaluate[string](`sessionStorage.getItem('weir-admin-token')`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	href, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored != "s3cret" || strings.Contains(href, "s3cret") {
+		t.Fatalf("token: session storage %q, location %q", stored, href)
+	}
+}
