@@ -102,6 +102,9 @@ type compileDeps struct {
 	upstreams  *upstreams
 	build      func(route, service string) *sdk.Build
 	validating bool
+	// configDir resolves relative file names (services[].tls files); ""
+	// for configs that came from no file (admin API, cluster).
+	configDir string
 }
 
 // compile builds a snapshot from a validated config. Every error is
@@ -124,7 +127,12 @@ func compile(cfg *config.Config, file string, d compileDeps) (*Snapshot, error) 
 	for i := range cfg.Services {
 		sc := &cfg.Services[i]
 		place := fmt.Sprintf("services[%d]", i)
-		svc, err := s.buildService(sc, d)
+		ut, field, err := buildUpstreamTLS(sc.TLS, d.configDir)
+		if err != nil {
+			add(place+".tls."+field, "%v", err)
+			continue
+		}
+		svc, err := s.buildService(sc, ut, d)
 		if err != nil {
 			add(place, "%v", err)
 			continue
@@ -255,7 +263,7 @@ func buildFilter(p config.Plugin, b *sdk.Build) (f sdk.Filter, err error) {
 	return f, err
 }
 
-func (s *Snapshot) buildService(sc *config.Service, d compileDeps) (*service, error) {
+func (s *Snapshot) buildService(sc *config.Service, ut *upstreamTLS, d compileDeps) (*service, error) {
 	pc := pool.ServiceConfig{
 		Name:              sc.Name,
 		Balancer:          sc.Balancer,
@@ -263,6 +271,8 @@ func (s *Snapshot) buildService(sc *config.Service, d compileDeps) (*service, er
 		Timeout:           sc.Timeout.D(),
 		MaxConnsPerTarget: sc.MaxConnsPerTarget,
 		MaxConnWait:       sc.MaxConnWait.D(),
+		TLS:               ut.cfg,
+		TLSID:             ut.id,
 	}
 	for _, t := range sc.Targets {
 		w := 100
@@ -300,7 +310,7 @@ func (s *Snapshot) buildService(sc *config.Service, d compileDeps) (*service, er
 	m := map[string]*transport.Transport{}
 	if !d.validating {
 		for _, t := range pc.Targets {
-			tr, err := d.upstreams.acquire(t.URL, svc.transportConfig())
+			tr, err := d.upstreams.acquire(t.URL, svc.transportConfig(), ut)
 			if err != nil {
 				return nil, fmt.Errorf("target %q: %v", t.URL, err)
 			}

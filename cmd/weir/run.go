@@ -50,6 +50,9 @@ func cmdRun(args []string) int {
 		printErrors(err)
 		return 1
 	}
+	for _, w := range config.Warnings(cfg, *file) {
+		log.Warn("unsafe config setting", "warning", w.Error())
+	}
 
 	// One lock for every read-modify-apply cycle of the running config:
 	// admin writes, cluster sync and file reloads.

@@ -84,6 +84,7 @@ func cloneService(s Service) Service {
 		s.HealthCheck = &hc
 	}
 	s.CircuitBreaker = clonePtr(s.CircuitBreaker)
+	s.TLS = clonePtr(s.TLS)
 	return s
 }
 

@@ -38,6 +38,9 @@ import "time"
 //	services[].circuit_breaker.min_requests      20
 //	services[].circuit_breaker.window            10s
 //	services[].circuit_breaker.open_for          30s
+//	services[].tls.min_version                   "1.2"        only when tls is set; "1.3" is the other choice
+//	services[].tls.server_name                   -            the target's host (an IP sends no SNI but is verified)
+//	services[].tls.ca                            -            the system roots
 //	routes[].aggregate.timeout                   2s
 //	routes[].plugins[].enabled, plugins[].enabled true
 //
@@ -79,6 +82,8 @@ const (
 	DefaultOpenFor      = 30 * time.Second
 
 	DefaultAggregateTimeout = 2 * time.Second
+
+	DefaultUpstreamTLSMinVersion = "1.2"
 )
 
 // Balancer names.
@@ -169,6 +174,9 @@ func applyServiceDefaults(s *Service) {
 		setInt(&cb.MinRequests, DefaultMinRequests)
 		setDur(&cb.Window, DefaultWindow)
 		setDur(&cb.OpenFor, DefaultOpenFor)
+	}
+	if t := s.TLS; t != nil && t.MinVersion == "" {
+		t.MinVersion = DefaultUpstreamTLSMinVersion
 	}
 }
 

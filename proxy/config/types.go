@@ -76,6 +76,19 @@ type Service struct {
 	MaxConnWait       Duration        `json:"max_conn_wait,omitempty"` // bounded wait for a free connection
 	HealthCheck       *HealthCheck    `json:"health_check,omitempty"`
 	CircuitBreaker    *CircuitBreaker `json:"circuit_breaker,omitempty"`
+	TLS               *UpstreamTLS    `json:"tls,omitempty"` // for https:// targets
+}
+
+// UpstreamTLS configures the TLS client of a service's https:// targets
+// (forwarding and health checks alike). Without it an https:// target is
+// verified against the system roots with the target's host as SNI.
+type UpstreamTLS struct {
+	CA                 string `json:"ca,omitempty"`          // PEM file of the CAs to trust instead of the system roots
+	ServerName         string `json:"server_name,omitempty"` // SNI and the name verified; default: the target's host
+	Cert               string `json:"cert,omitempty"`        // PEM client certificate (chain), with key
+	Key                string `json:"key,omitempty"`         // PEM private key of cert
+	InsecureSkipVerify bool   `json:"insecure_skip_verify,omitempty"`
+	MinVersion         string `json:"min_version,omitempty"` // "1.2" | "1.3"
 }
 
 // Target is one backend address of a service.
