@@ -18,12 +18,14 @@ import (
 // tlsServer starts an HTTPS test server (httptest's certificate is for
 // 127.0.0.1 and example.com) that answers with the SNI it received and
 // whether the session was resumed; it counts full handshakes and
-// resumptions. trust holds its CA.
-func tlsServer(t *testing.T) (srv *httptest.Server, trust *x509.CertPool, full, resumed *atomic.Int64) {
+// resumptions, and calls connState (when set) as connections change state.
+// trust holds its CA.
+func tlsServer(t *testing.T, connState func(net.Conn, http.ConnState)) (srv *httptest.Server, trust *x509.CertPool, full, resumed *atomic.Int64) {
 	full, resumed = new(atomic.Int64), new(atomic.Int64)
 	srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("sni=" + r.TLS.ServerName))
 	}))
+	srv.Config.ConnState = connState
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are the point of some tests
 	srv.TLS = &tls.Config{VerifyConnection: func(cs tls.ConnectionState) error {
 		if cs.DidResume {
@@ -45,12 +47,11 @@ func tlsServer(t *testing.T) (srv *httptest.Server, trust *x509.CertPool, full, 
 // requests. The server name defaults to the address's host.
 func TestTLSUpstream(t *testing.T) {
 	var conns atomic.Int64
-	srv, trust, full, _ := tlsServer(t)
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+	srv, trust, full, _ := tlsServer(t, func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
 			conns.Add(1)
 		}
-	}
+	})
 	addr := strings.TrimPrefix(srv.URL, "https://")
 	shared := &tls.Config{RootCAs: trust}
 	tr := New(Config{Addr: addr, TLS: shared})
@@ -77,7 +78,7 @@ func TestTLSUpstream(t *testing.T) {
 // and verified, and once the pool has dropped its idle connection the
 // next one resumes the session instead of a full handshake.
 func TestTLSServerNameAndResumption(t *testing.T) {
-	srv, trust, full, resumed := tlsServer(t)
+	srv, trust, full, resumed := tlsServer(t, nil)
 	addr := strings.TrimPrefix(srv.URL, "https://")
 	tr := New(Config{Addr: addr, TLS: &tls.Config{RootCAs: trust, ServerName: "example.com"}, IdleTimeout: 40 * time.Millisecond})
 	defer tr.Close()
@@ -106,7 +107,7 @@ func TestTLSServerNameAndResumption(t *testing.T) {
 // cover fails the handshake as a DialError marked Handshake (nothing was
 // sent: another target may be tried).
 func TestTLSVerifyFailure(t *testing.T) {
-	srv, trust, _, _ := tlsServer(t)
+	srv, trust, _, _ := tlsServer(t, nil)
 	addr := strings.TrimPrefix(srv.URL, "https://")
 	for name, c := range map[string]*tls.Config{
 		"system roots": {},
