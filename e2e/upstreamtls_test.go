@@ -282,12 +282,14 @@ func TestUpstreamTLSReuse(t *testing.T) {
 	ca := newTestCA(t, "reuseca")
 	pair, _, _ := ca.issue(t, "reuse", false, "127.0.0.1")
 	up := startTLSUpstream(t, pair, nil)
-	w := startWeir(t, strings.NewReplacer("UP", up.addr, "CA", ca.file).Replace(`
+	cfg := strings.NewReplacer("UP", up.addr, "CA", ca.file).Replace(`
 listen: "{{LISTEN}}"
 admin: {listen: "{{ADMIN}}"}
 services: [{name: s, targets: [{url: "https://UP"}], tls: {ca: "CA"}}]
-routes: [{name: r, paths: ["/"], service: s}]
-`))
+routes:
+  - {name: r, paths: ["/"], service: s}
+`)
+	w := startWeir(t, cfg)
 	c := newClient(w.Addr)
 	for i := 0; i < 10; i++ {
 		if code, body, _ := get(t, c, "/", nil); code != 200 {
@@ -307,6 +309,17 @@ routes: [{name: r, paths: ["/"], service: s}]
 	}
 	if full, res := up.full.Load(), up.resumed.Load(); full != 1 || res != 1 {
 		t.Fatalf("reconnection: %d full handshakes and %d resumptions in all, want 1 and 1", full, res)
+	}
+	// A reload that leaves the service's TLS settings and files as they
+	// were keeps its pooled connection.
+	v := w.configVersion()
+	w.write(cfg + "  - {name: other, paths: [\"/other\"], service: s}\n")
+	w.waitVersion(v + 1)
+	if code, body, _ := get(t, c, "/", nil); code != 200 {
+		t.Fatalf("after a reload: %d %q", code, body)
+	}
+	if full, res := up.full.Load(), up.resumed.Load(); full != 1 || res != 1 {
+		t.Fatalf("after a reload: %d full handshakes and %d resumptions in all, want the pooled connection kept", full, res)
 	}
 }
 
