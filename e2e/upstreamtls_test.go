@@ -271,6 +271,9 @@ routes:
 			t.Errorf("%s: %d handshake warnings for 3 failures, want 1 (once per target and interval)\n%s", service, n, logs)
 		}
 	}
+	if !strings.Contains(logs, `"unsafe config setting"`) || !strings.Contains(logs, "services[6].tls.insecure_skip_verify") {
+		t.Errorf("weir run did not log the insecure_skip_verify warning\n%s", logs)
+	}
 	warned("sysroots", "certificate signed by unknown authority")
 	warned("wrongname", "other.test")
 }

@@ -339,6 +339,9 @@ func (t *Transport) dial(deadline time.Time) (*conn, error) {
 			_ = nc.Close()
 			return nil, &DialError{Err: err, Handshake: true}
 		}
+		// The socket goes into fusedio believed to carry no deadline:
+		// make it so, or the handshake's would outlive the dial.
+		_ = tc.SetDeadline(time.Time{})
 		nc = tc
 	}
 	c, _ := t.connPool.Get().(*conn)
