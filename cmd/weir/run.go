@@ -118,6 +118,9 @@ func cmdRun(args []string) int {
 			if err == nil {
 				lastFile = newCfg.Clone()
 				warnRestartOnly(log, cfg, newCfg)
+				for _, w := range config.Warnings(newCfg, *file) {
+					log.Warn("unsafe config setting", "warning", w.Error())
+				}
 			}
 		}
 		if err != nil {
