@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"sync"
 	"time"
@@ -40,7 +41,7 @@ type checker struct {
 	okRun, failRun int
 }
 
-func newChecker(st *targetState, t target, cfg activeCfg) *checker {
+func newChecker(st *targetState, t target, cfg activeCfg, tlsCfg *tls.Config) *checker {
 	c := &checker{
 		st:      st,
 		cfg:     cfg,
@@ -54,6 +55,7 @@ func newChecker(st *targetState, t target, cfg activeCfg) *checker {
 	c.hc = &fasthttp.HostClient{
 		Addr:                      t.addr,
 		IsTLS:                     t.tls,
+		TLSConfig:                 checkTLS(tlsCfg, t.tls),
 		Dial:                      c.dial,
 		MaxConns:                  1,
 		ReadTimeout:               cfg.timeout,
@@ -63,6 +65,24 @@ func newChecker(st *targetState, t target, cfg activeCfg) *checker {
 		MaxIdemponentCallAttempts: 1,
 		RetryIfErr:                func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
 	}
+	return c
+}
+
+// checkTLS gives a checker of an https target its own copy of the
+// service's TLS settings with its own session cache: every probe is a new
+// connection, and resuming the last session spares the target a full
+// handshake per probe. Go keys the cache by server name, which targets of
+// a service may share, hence one cache per checker.
+func checkTLS(c *tls.Config, isTLS bool) *tls.Config {
+	if !isTLS {
+		return nil
+	}
+	if c == nil {
+		c = &tls.Config{MinVersion: tls.VersionTLS12}
+	} else {
+		c = c.Clone()
+	}
+	c.ClientSessionCache = tls.NewLRUClientSessionCache(1)
 	return c
 }
 

@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strconv"
@@ -77,6 +78,12 @@ type ServiceConfig struct {
 	MaxIdleConnDuration time.Duration
 	Health              HealthConfig
 	Breaker             *BreakerConfig // nil = no breaker
+	// TLS is the client TLS of https:// targets for active health checks
+	// (nil: system roots, the target's host as server name), the same
+	// settings the proxy forwards with. TLSID names its content: a reload
+	// with an equal TLSID keeps the running checkers.
+	TLS   *tls.Config
+	TLSID string
 }
 
 // Defaults applied to zero fields, and limits.
@@ -147,6 +154,7 @@ type activeCfg struct {
 	healthyAfter   int
 	unhealthyAfter int
 	expect         statusSet
+	tlsID          string // ServiceConfig.TLSID: other TLS settings make another checker
 }
 
 // statusSet is a bitmap of the HTTP status codes 100..611.
@@ -186,13 +194,14 @@ type serviceSpec struct {
 	active  *activeCfg
 	passive *passiveCfg
 	breaker *breakerCfg
+	tls     *tls.Config
 }
 
 func compileService(cfg ServiceConfig) (*serviceSpec, error) {
 	if cfg.Name == "" {
 		return nil, errors.New("service name must not be empty")
 	}
-	sp := &serviceSpec{name: cfg.Name}
+	sp := &serviceSpec{name: cfg.Name, tls: cfg.TLS}
 	var err error
 	if sp.kind, err = parseBalancer(cfg.Balancer); err != nil {
 		return nil, err
@@ -220,6 +229,7 @@ func compileService(cfg ServiceConfig) (*serviceSpec, error) {
 		if sp.active, err = compileActive(*a); err != nil {
 			return nil, err
 		}
+		sp.active.tlsID = cfg.TLSID
 	}
 	if p := cfg.Health.Passive; p != nil {
 		if sp.passive, err = compilePassive(*p); err != nil {

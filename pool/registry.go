@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"crypto/tls"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -189,7 +190,7 @@ func (r *Registry) releaseStateLocked(st *targetState) {
 // none runs or if the running one probes with other settings (a reload
 // changed the check). The replaced checker is stopped before returning; the
 // health state it built is kept.
-func (r *Registry) acquireChecker(st *targetState, t target, cfg activeCfg) *checker {
+func (r *Registry) acquireChecker(st *targetState, t target, cfg activeCfg, tlsCfg *tls.Config) *checker {
 	r.mu.Lock()
 	old := st.chk
 	if old != nil && old.cfg == cfg {
@@ -200,7 +201,7 @@ func (r *Registry) acquireChecker(st *targetState, t target, cfg activeCfg) *che
 	if old != nil {
 		old.halt() // before the new one starts: never two verdicts at once
 	}
-	c := newChecker(st, t, cfg)
+	c := newChecker(st, t, cfg, tlsCfg)
 	c.refs = 1
 	st.chk = c
 	c.start()

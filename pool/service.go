@@ -107,7 +107,7 @@ func (s *Service) startMemberLocked(m *Member) {
 		st.consecFail.Store(0)
 	}
 	if a := s.spec.active; a != nil {
-		m.chk = s.reg.acquireChecker(st, m.t, *a)
+		m.chk = s.reg.acquireChecker(st, m.t, *a, s.spec.tls)
 	}
 }
 

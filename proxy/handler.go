@@ -24,6 +24,10 @@ import (
 // a response body of unknown length streams.
 const streamThreshold = 256 << 10
 
+// handshakeWarnEvery is how often a target whose TLS handshakes fail is
+// logged at warn (every failure is logged at debug).
+const handshakeWarnEvery = 10 * time.Second
+
 // reqState is the per-request scratch of the handler, pooled inside the
 // fasthttp RequestCtx's lifetime through a sync.Pool.
 type reqState struct {
@@ -403,6 +407,12 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 		var dialErr *transport.DialError
 		retryable := errors.As(err, &dialErr) || errors.Is(err, transport.ErrPoolTimeout) ||
 			(transport.IsIdempotent(req.Header.Method()) && !streamed && !transport.IsTimeout(err))
+		if dialErr != nil && dialErr.Handshake && t.WarnDue(handshakeWarnEvery) {
+			// A refused handshake (certificate, name, client certificate)
+			// is a setting to fix, not load: worth a warning, once per
+			// target and interval so a busy route does not flood the log.
+			s.log.Warn("upstream TLS handshake failed", "service", svc.name, "target", m.URL(), "error", dialErr.Err)
+		}
 		s.log.Debug("upstream request failed", "route", r.name, "target", m.URL(), "error", err)
 		if !retryable {
 			break

@@ -134,6 +134,7 @@ func (s *Server) deps(validating bool, file string) compileDeps {
 		pools:      s.pools,
 		upstreams:  s.upstreams,
 		validating: validating,
+		configDir:  configDir,
 		build: func(route, service string) *sdk.Build {
 			return &sdk.Build{Route: route, Service: service, Redis: s.redis, Log: s.log, Validating: validating,
 				RedisConfigured: s.redis != nil || s.redisConfigured, ConfigDir: configDir}

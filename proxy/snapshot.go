@@ -106,6 +106,9 @@ type compileDeps struct {
 	// discovered returns a service's targets found by DNS discovery (nil
 	// when validating: a config check resolves nothing).
 	discovered func(service string) []pool.TargetConfig
+	// configDir resolves relative file names (services[].tls files); ""
+	// for configs that came from no file (admin API, cluster).
+	configDir string
 }
 
 // compile builds a snapshot from a validated config. Every error is
@@ -128,7 +131,12 @@ func compile(cfg *config.Config, file string, d compileDeps) (*Snapshot, error) 
 	for i := range cfg.Services {
 		sc := &cfg.Services[i]
 		place := fmt.Sprintf("services[%d]", i)
-		svc, err := s.buildService(sc, d)
+		ut, field, err := buildUpstreamTLS(sc.TLS, d.configDir)
+		if err != nil {
+			add(place+".tls."+field, "%v", err)
+			continue
+		}
+		svc, err := s.buildService(sc, ut, d)
 		if err != nil {
 			add(place, "%v", err)
 			continue
@@ -259,7 +267,7 @@ func buildFilter(p config.Plugin, b *sdk.Build) (f sdk.Filter, err error) {
 	return f, err
 }
 
-func (s *Snapshot) buildService(sc *config.Service, d compileDeps) (*service, error) {
+func (s *Snapshot) buildService(sc *config.Service, ut *upstreamTLS, d compileDeps) (*service, error) {
 	pc := pool.ServiceConfig{
 		Name:              sc.Name,
 		Balancer:          sc.Balancer,
@@ -267,6 +275,8 @@ func (s *Snapshot) buildService(sc *config.Service, d compileDeps) (*service, er
 		Timeout:           sc.Timeout.D(),
 		MaxConnsPerTarget: sc.MaxConnsPerTarget,
 		MaxConnWait:       sc.MaxConnWait.D(),
+		TLS:               ut.cfg,
+		TLSID:             ut.id,
 	}
 	for _, t := range sc.Targets {
 		w := 100
@@ -313,7 +323,7 @@ func (s *Snapshot) buildService(sc *config.Service, d compileDeps) (*service, er
 	m := map[string]*transport.Transport{}
 	if !d.validating {
 		for _, t := range pc.Targets {
-			tr, err := d.upstreams.acquire(t.URL, svc.transportConfig())
+			tr, err := d.upstreams.acquire(t.URL, svc.transportConfig(), ut)
 			if err != nil {
 				return nil, fmt.Errorf("target %q: %v", t.URL, err)
 			}

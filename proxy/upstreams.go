@@ -16,6 +16,7 @@ import (
 type upstreams struct {
 	mu      sync.Mutex
 	entries map[string]*upstreamEntry
+	keys    map[*transport.Transport]string // the entry of each transport
 }
 
 type upstreamEntry struct {
@@ -23,24 +24,31 @@ type upstreamEntry struct {
 	refs int
 }
 
-func newUpstreams() *upstreams { return &upstreams{entries: map[string]*upstreamEntry{}} }
+func newUpstreams() *upstreams {
+	return &upstreams{entries: map[string]*upstreamEntry{}, keys: map[*transport.Transport]string{}}
+}
 
-// acquire returns the transport for rawURL with cfg, creating it.
-func (u *upstreams) acquire(rawURL string, cfg transport.Config) (*transport.Transport, error) {
+// acquire returns the transport for rawURL with cfg, creating it; an
+// https:// target speaks TLS with ut (its id is part of the key: other
+// TLS settings or files make another transport).
+func (u *upstreams) acquire(rawURL string, cfg transport.Config, ut *upstreamTLS) (*transport.Transport, error) {
 	pu, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, err
 	}
 	cfg.Addr = pu.Host
-	cfg.TLS = pu.Scheme == "https"
+	tlsID := ""
+	if pu.Scheme == "https" {
+		cfg.TLS, tlsID = ut.cfg, ut.id
+	}
 	if !strings.Contains(cfg.Addr, ":") || strings.HasSuffix(cfg.Addr, "]") {
-		if cfg.TLS {
+		if cfg.TLS != nil {
 			cfg.Addr += ":443"
 		} else {
 			cfg.Addr += ":80"
 		}
 	}
-	key := transportKey(cfg)
+	key := transportKey(cfg, tlsID)
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if e, ok := u.entries[key]; ok {
@@ -49,21 +57,23 @@ func (u *upstreams) acquire(rawURL string, cfg transport.Config) (*transport.Tra
 	}
 	e := &upstreamEntry{t: transport.New(cfg), refs: 1}
 	u.entries[key] = e
+	u.keys[e.t] = key
 	return e.t, nil
 }
 
 // release drops one reference; the last closes the transport.
 func (u *upstreams) release(t *transport.Transport) {
-	key := transportKey(t.Config())
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	e, ok := u.entries[key]
-	if !ok || e.t != t {
+	key, ok := u.keys[t]
+	if !ok {
 		return
 	}
+	e := u.entries[key]
 	e.refs--
 	if e.refs <= 0 {
 		delete(u.entries, key)
+		delete(u.keys, t)
 		t.Close()
 	}
 }
@@ -74,14 +84,16 @@ func (u *upstreams) closeAll() {
 	for k, e := range u.entries {
 		e.t.Close()
 		delete(u.entries, k)
+		delete(u.keys, e.t)
 	}
 }
 
-func transportKey(c transport.Config) string {
+func transportKey(c transport.Config, tlsID string) string {
 	var b strings.Builder
 	b.WriteString(c.Addr)
-	if c.TLS {
-		b.WriteString("|tls")
+	if c.TLS != nil {
+		b.WriteString("|tls:")
+		b.WriteString(tlsID)
 	}
 	b.WriteString("|")
 	b.WriteString(c.ConnectTimeout.String())

@@ -51,6 +51,9 @@ func cmdRun(args []string) int {
 		printErrors(err)
 		return 1
 	}
+	for _, w := range config.Warnings(cfg, *file) {
+		log.Warn("unsafe config setting", "warning", w.Error())
+	}
 
 	// One lock for every read-modify-apply cycle of the running config:
 	// admin writes, cluster sync and file reloads.
@@ -116,6 +119,9 @@ func cmdRun(args []string) int {
 			if err == nil {
 				lastFile = newCfg.Clone()
 				warnRestartOnly(log, cfg, newCfg)
+				for _, w := range config.Warnings(newCfg, *file) {
+					log.Warn("unsafe config setting", "warning", w.Error())
+				}
 			}
 		}
 		if err != nil {

@@ -20,9 +20,14 @@ func cmdValidate(args []string) int {
 		fmt.Fprintln(os.Stderr, "weir validate: -c FILE is required")
 		return 2
 	}
-	if _, err := loadConfig(*file, ""); err != nil {
+	cfg, err := loadConfig(*file, "")
+	if err != nil {
 		printErrors(err)
 		return 1
+	}
+	// Warnings name what is valid but unsafe; the file still passes.
+	for _, w := range config.Warnings(cfg, *file) {
+		fmt.Fprintln(os.Stderr, "warning: "+w.Error())
 	}
 	fmt.Printf("%s: valid\n", *file)
 	return 0

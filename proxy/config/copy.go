@@ -85,6 +85,7 @@ func cloneService(s Service) Service {
 	}
 	s.CircuitBreaker = clonePtr(s.CircuitBreaker)
 	s.Discovery = clonePtr(s.Discovery)
+	s.TLS = clonePtr(s.TLS)
 	return s
 }
 

@@ -46,6 +46,9 @@ import (
 //	services[].discovery.scheme                  http
 //	services[].discovery.interval                10s
 //	services[].discovery.resolver                -            the system's (/etc/resolv.conf)
+//	services[].tls.min_version                   "1.2"        only when tls is set; "1.3" is the other choice
+//	services[].tls.server_name                   -            the target's host (an IP sends no SNI but is verified)
+//	services[].tls.ca                            -            the system roots
 //	routes[].aggregate.timeout                   2s
 //	routes[].plugins[].enabled, plugins[].enabled true
 //
@@ -91,6 +94,8 @@ const (
 	DefaultDiscoveryInterval = 10 * time.Second
 
 	DefaultAggregateTimeout = 2 * time.Second
+
+	DefaultUpstreamTLSMinVersion = "1.2"
 )
 
 // Balancer names.
@@ -194,6 +199,9 @@ func applyServiceDefaults(s *Service) {
 			d.Scheme = DefaultDiscoveryScheme
 		}
 		setDur(&d.Interval, DefaultDiscoveryInterval)
+	}
+	if t := s.TLS; t != nil && t.MinVersion == "" {
+		t.MinVersion = DefaultUpstreamTLSMinVersion
 	}
 }
 

@@ -78,6 +78,19 @@ type Service struct {
 	HealthCheck       *HealthCheck    `json:"health_check,omitempty"`
 	CircuitBreaker    *CircuitBreaker `json:"circuit_breaker,omitempty"`
 	Discovery         *Discovery      `json:"discovery,omitempty"`
+	TLS               *UpstreamTLS    `json:"tls,omitempty"` // for https:// targets
+}
+
+// UpstreamTLS configures the TLS client of a service's https:// targets
+// (forwarding and health checks alike). Without it an https:// target is
+// verified against the system roots with the target's host as SNI.
+type UpstreamTLS struct {
+	CA                 string `json:"ca,omitempty"`          // PEM file of the CAs to trust instead of the system roots
+	ServerName         string `json:"server_name,omitempty"` // SNI and the name verified; default: the target's host
+	Cert               string `json:"cert,omitempty"`        // PEM client certificate (chain), with key
+	Key                string `json:"key,omitempty"`         // PEM private key of cert
+	InsecureSkipVerify bool   `json:"insecure_skip_verify,omitempty"`
+	MinVersion         string `json:"min_version,omitempty"` // "1.2" | "1.3"
 }
 
 // Discovery takes a service's targets from DNS, re-resolved every

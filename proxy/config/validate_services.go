@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strings"
@@ -37,6 +38,7 @@ func (v *validator) checkServices() {
 			v.passiveCheck(key(key(p, "health_check"), "passive"), s.HealthCheck.Passive)
 		}
 		v.breaker(key(p, "circuit_breaker"), s.CircuitBreaker)
+		v.upstreamTLS(key(p, "tls"), s.TLS)
 		v.discovery(key(p, "discovery"), s.Discovery)
 	}
 }
@@ -77,6 +79,54 @@ func (v *validator) discovery(p string, d *Discovery) {
 			v.add(key(p, "resolver"), "%q is not an IP:port address, e.g. \"127.0.0.53:53\"", d.Resolver)
 		}
 	}
+}
+
+// upstreamTLS checks the settings that need no file; the files are read
+// (and a mismatched cert and key refused) when the config is compiled,
+// which `weir validate` does too.
+func (v *validator) upstreamTLS(p string, t *UpstreamTLS) {
+	if t == nil {
+		return
+	}
+	if (t.Cert == "") != (t.Key == "") {
+		if t.Cert == "" {
+			v.add(key(p, "cert"), "key is set without cert: give both (a PEM certificate and its private key) or neither")
+		} else {
+			v.add(key(p, "key"), "cert is set without key: give both (a PEM certificate and its private key) or neither")
+		}
+	}
+	if _, ok := UpstreamTLSVersion(t.MinVersion); !ok {
+		v.add(key(p, "min_version"), `%q is not a TLS version this gateway speaks: use "1.2" or "1.3"`, t.MinVersion)
+	}
+	if t.ServerName != "" && (strings.ContainsAny(t.ServerName, " /:") || strings.HasSuffix(t.ServerName, ".")) {
+		v.add(key(p, "server_name"), "%q is not a host name: give the name the upstream's certificate is issued for, without port or trailing dot", t.ServerName)
+	}
+}
+
+// UpstreamTLSVersion maps services[].tls.min_version to its crypto/tls
+// constant; "" is the default.
+func UpstreamTLSVersion(s string) (uint16, bool) {
+	switch s {
+	case "", "1.2":
+		return tls.VersionTLS12, true
+	case "1.3":
+		return tls.VersionTLS13, true
+	}
+	return 0, false
+}
+
+// Warnings lists what is valid but unsafe, each with its place, for
+// `weir validate` (which prints them and still succeeds) and `weir run`
+// (which logs them).
+func Warnings(c *Config, file string) ErrorList {
+	var w ErrorList
+	for i, s := range c.Services {
+		if s.TLS != nil && s.TLS.InsecureSkipVerify {
+			w = append(w, &Error{File: file, Place: key(key(index("services", i), "tls"), "insecure_skip_verify"),
+				Msg: "true turns off verification of the upstream's certificate: anyone on the path can read and change the traffic; give tls.ca instead"})
+		}
+	}
+	return w
 }
 
 // name checks a service or route name: syntax and uniqueness. first maps

@@ -32,18 +32,32 @@ var (
 	ErrClosed = errors.New("transport closed")
 )
 
-// DialError wraps a failure to connect; nothing was sent, so any request
-// may be retried on another target.
-type DialError struct{ Err error }
+// DialError wraps a failure to connect, TLS handshake included; nothing
+// was sent, so any request may be retried on another target.
+type DialError struct {
+	Err error
+	// Handshake: the TCP connection was made and the TLS handshake failed
+	// (an unverifiable certificate, a name mismatch, a refused client
+	// certificate): the target's settings are wrong, not its load.
+	Handshake bool
+}
 
-func (e *DialError) Error() string { return "connect upstream: " + e.Err.Error() }
+func (e *DialError) Error() string {
+	if e.Handshake {
+		return "upstream TLS handshake: " + e.Err.Error()
+	}
+	return "connect upstream: " + e.Err.Error()
+}
 func (e *DialError) Unwrap() error { return e.Err }
 
 // Config of one transport.
 type Config struct {
-	Addr           string // host:port
-	TLS            bool
-	ServerName     string // SNI; defaults to Addr's host
+	Addr string // host:port
+	// TLS, when set, makes the connections TLS with these settings (shared,
+	// never modified: New works on a copy). An empty ServerName becomes
+	// Addr's host, both the SNI sent and the name verified; a zero
+	// MinVersion is TLS 1.2. The transport keeps its own session cache.
+	TLS            *tls.Config
 	ConnectTimeout time.Duration
 	MaxConns       int
 	MaxConnWait    time.Duration
@@ -62,6 +76,9 @@ type Transport struct {
 	cfg    Config
 	dialer net.Dialer
 	tlsCfg *tls.Config
+	// warned is when a handshake failure was last logged (unix
+	// nanoseconds), for WarnDue.
+	warned atomic.Int64
 
 	mu     sync.Mutex
 	idle   []*conn // LIFO: the most recently used connection is warmest
@@ -118,15 +135,35 @@ func New(cfg Config) *Transport {
 		freed:    make(chan struct{}, cfg.MaxConns),
 		stopIdle: make(chan struct{}),
 	}
-	if cfg.TLS {
-		sn := cfg.ServerName
-		if sn == "" {
-			sn, _, _ = net.SplitHostPort(cfg.Addr)
+	if cfg.TLS != nil {
+		t.tlsCfg = cfg.TLS.Clone()
+		if t.tlsCfg.ServerName == "" {
+			// An IP literal is verified against the certificate's IP
+			// addresses and sent as no SNI (RFC 6066 allows names only).
+			t.tlsCfg.ServerName, _, _ = net.SplitHostPort(cfg.Addr)
 		}
-		t.tlsCfg = &tls.Config{ServerName: sn, MinVersion: tls.VersionTLS12}
+		if t.tlsCfg.MinVersion == 0 {
+			t.tlsCfg.MinVersion = tls.VersionTLS12
+		}
+		// A reconnection (the upstream closed an idle connection, or the
+		// pool grew) resumes the last session: no certificate exchange,
+		// one round trip less. The cache is the transport's own because
+		// Go keys it by server name, which several targets of a service
+		// may share (server_name set, or one host on several ports), and
+		// one target's ticket is useless to another.
+		t.tlsCfg.ClientSessionCache = tls.NewLRUClientSessionCache(1)
 	}
 	go t.reapIdle()
 	return t
+}
+
+// WarnDue reports whether a failure worth a warning (a TLS handshake that
+// failed) should be logged now: at most once per every per transport,
+// so a misconfigured target under load logs its reason without flooding.
+func (t *Transport) WarnDue(every time.Duration) bool {
+	now := time.Now().UnixNano()
+	last := t.warned.Load()
+	return (last == 0 || now-last >= int64(every)) && t.warned.CompareAndSwap(last, now)
 }
 
 // Config returns the transport's settings.
@@ -300,8 +337,11 @@ func (t *Transport) dial(deadline time.Time) (*conn, error) {
 		_ = tc.SetDeadline(d.Deadline)
 		if err := tc.Handshake(); err != nil {
 			_ = nc.Close()
-			return nil, &DialError{Err: err}
+			return nil, &DialError{Err: err, Handshake: true}
 		}
+		// The socket goes into fusedio believed to carry no deadline:
+		// make it so, or the handshake's would outlive the dial.
+		_ = tc.SetDeadline(time.Time{})
 		nc = tc
 	}
 	c, _ := t.connPool.Get().(*conn)

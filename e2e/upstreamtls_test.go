@@ -1,0 +1,386 @@
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// testCA is a certificate authority made up for one test; its files are
+// in the test's temporary directory.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	file string // PEM of cert
+	dir  string
+	n    int64
+}
+
+func newTestCA(t *testing.T, name string) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: name},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	ca := &testCA{cert: cert, key: key, dir: t.TempDir(), n: 1}
+	ca.file = writePEM(t, ca.dir, name+"-ca.pem", "CERTIFICATE", der)
+	return ca
+}
+
+// issue makes a leaf certificate for a server (names: DNS names and IP
+// literals) or a client, and writes it and its key as PEM files.
+func (ca *testCA) issue(t *testing.T, cn string, client bool, names ...string) (pair tls.Certificate, certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca.n++
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(ca.n),
+		Subject:      pkix.Name{CommonName: cn},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	if client {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	}
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile = writePEM(t, ca.dir, cn+".pem", "CERTIFICATE", der)
+	keyFile = writePEM(t, ca.dir, cn+"-key.pem", "PRIVATE KEY", kder)
+	pair, err = tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pair, certFile, keyFile
+}
+
+func writePEM(t *testing.T, dir, name, typ string, der []byte) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// tlsUpstream is an HTTPS upstream that answers with the SNI it received
+// and counts full handshakes and resumed ones.
+type tlsUpstream struct {
+	addr          string
+	full, resumed atomic.Int64
+	mu            sync.Mutex
+	idle          map[net.Conn]bool
+}
+
+// startTLSUpstream serves with pair; clientCAs, when set, requires a
+// client certificate issued by them.
+func startTLSUpstream(t *testing.T, pair tls.Certificate, clientCAs *x509.CertPool) *tlsUpstream {
+	t.Helper()
+	u := &tlsUpstream{idle: map[net.Conn]bool{}}
+	tc := &tls.Config{
+		Certificates: []tls.Certificate{pair},
+		// VerifyConnection runs for every handshake, resumed or not.
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if cs.DidResume {
+				u.resumed.Add(1)
+			} else {
+				u.full.Add(1)
+			}
+			return nil
+		},
+	}
+	if clientCAs != nil {
+		tc.ClientCAs = clientCAs
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "sni=%s", r.TLS.ServerName)
+		}),
+		ErrorLog: log.New(io.Discard, "", 0), // refused handshakes are expected
+		ConnState: func(c net.Conn, s http.ConnState) {
+			u.mu.Lock()
+			defer u.mu.Unlock()
+			if s == http.StateIdle {
+				u.idle[c] = true
+			} else {
+				delete(u.idle, c)
+			}
+		},
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	u.addr = ln.Addr().String()
+	return u
+}
+
+// closeIdle closes the upstream's idle keep-alive connections, as a
+// server does when its idle timeout passes, and returns how many.
+func (u *tlsUpstream) closeIdle() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	n := 0
+	for c := range u.idle {
+		_ = c.Close()
+		delete(u.idle, c)
+		n++
+	}
+	return n
+}
+
+// TestUpstreamTLS: https:// targets are verified against services[].tls.ca
+// or the system roots, with the target's host or tls.server_name as the
+// name (sent as SNI and checked), present a client certificate when
+// given, and a failed verification answers 502 and logs its reason at
+// warn. Active health checks use the same settings.
+func TestUpstreamTLS(t *testing.T) {
+	ca := newTestCA(t, "upca")
+	srvPair, _, _ := ca.issue(t, "up", false, "127.0.0.1", "up.test")
+	_, clientCert, clientKey := ca.issue(t, "gateway", true)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	plain := startTLSUpstream(t, srvPair, nil)
+	mtls := startTLSUpstream(t, srvPair, pool)
+
+	w := startWeir(t, strings.NewReplacer("PLAIN", plain.addr, "MTLS", mtls.addr, "CA", ca.file,
+		"CERT", clientCert, "KEY", clientKey).Replace(`
+listen: "{{LISTEN}}"
+admin: {listen: "{{ADMIN}}"}
+services:
+  - {name: ca, retries: 0, targets: [{url: "https://PLAIN"}], tls: {ca: "CA"}}
+  - {name: sysroots, retries: 0, targets: [{url: "https://PLAIN"}]}
+  - {name: wrongname, retries: 0, targets: [{url: "https://PLAIN"}], tls: {ca: "CA", server_name: other.test}}
+  - {name: rightname, retries: 0, targets: [{url: "https://PLAIN"}], tls: {ca: "CA", server_name: up.test}}
+  - {name: withcert, retries: 0, targets: [{url: "https://MTLS"}], tls: {ca: "CA", cert: "CERT", key: "KEY"}}
+  - {name: nocert, retries: 0, targets: [{url: "https://MTLS"}], tls: {ca: "CA"}}
+  - {name: insecure, retries: 0, targets: [{url: "https://PLAIN"}], tls: {insecure_skip_verify: true}}
+  - name: checked
+    targets: [{url: "https://PLAIN"}]
+    tls: {ca: "CA", min_version: "1.3"}
+    health_check: {active: {path: /, interval: 100ms, timeout: 100ms, unhealthy_after: 1, healthy_after: 1}}
+routes:
+  - {name: ca, paths: ["/ca"], service: ca}
+  - {name: sysroots, paths: ["/sysroots"], service: sysroots}
+  - {name: wrongname, paths: ["/wrongname"], service: wrongname}
+  - {name: rightname, paths: ["/rightname"], service: rightname}
+  - {name: withcert, paths: ["/withcert"], service: withcert}
+  - {name: nocert, paths: ["/nocert"], service: nocert}
+  - {name: insecure, paths: ["/insecure"], service: insecure}
+  - {name: checked, paths: ["/checked"], service: checked}
+`))
+	c := newClient(w.Addr)
+	for _, tc := range []struct {
+		path   string
+		status int
+		body   string
+	}{
+		{"/ca", 200, "sni="}, // an IP target: verified against the IP, no SNI sent
+		{"/sysroots", 502, ""},
+		{"/wrongname", 502, ""},
+		{"/rightname", 200, "sni=up.test"},
+		{"/withcert", 200, "sni="},
+		{"/nocert", 502, ""},
+		{"/insecure", 200, "sni="},
+	} {
+		for i := 0; i < 3; i++ { // repeated: the warning is not
+			code, body, _ := get(t, c, tc.path, nil)
+			if code != tc.status || (tc.body != "" && body != tc.body) {
+				t.Fatalf("%s: %d %q, want %d %q", tc.path, code, body, tc.status, tc.body)
+			}
+			if code == 502 && !strings.Contains(body, "upstream failed") {
+				t.Fatalf("%s: 502 body %q, want the gateway's \"upstream failed\"", tc.path, body)
+			}
+		}
+	}
+	// Health checks verify with the service's CA: were they using the
+	// system roots, the first probe would take the target down (503).
+	time.Sleep(400 * time.Millisecond)
+	for i := 0; i < 5; i++ {
+		if code, body, _ := get(t, c, "/checked", nil); code != 200 {
+			t.Fatalf("/checked: %d %q, want 200: the health check failed the target", code, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	logs := w.Logs()
+	warned := func(service, reason string) {
+		t.Helper()
+		n := 0
+		for _, l := range strings.Split(logs, "\n") {
+			if strings.Contains(l, `"upstream TLS handshake failed"`) && strings.Contains(l, `"service":"`+service+`"`) {
+				n++
+				if !strings.Contains(l, `"level":"WARN"`) || !strings.Contains(l, reason) {
+					t.Errorf("%s: log line %s, want a warning with %q", service, l, reason)
+				}
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s: %d handshake warnings for 3 failures, want 1 (once per target and interval)\n%s", service, n, logs)
+		}
+	}
+	if !strings.Contains(logs, `"unsafe config setting"`) || !strings.Contains(logs, "services[6].tls.insecure_skip_verify") {
+		t.Errorf("weir run did not log the insecure_skip_verify warning\n%s", logs)
+	}
+	warned("sysroots", "certificate signed by unknown authority")
+	warned("wrongname", "other.test")
+}
+
+// TestUpstreamTLSReuse: sequential requests share one pooled TLS
+// connection (one handshake at the upstream), and when the upstream
+// closes it, the next connection resumes the session.
+func TestUpstreamTLSReuse(t *testing.T) {
+	ca := newTestCA(t, "reuseca")
+	pair, _, _ := ca.issue(t, "reuse", false, "127.0.0.1")
+	up := startTLSUpstream(t, pair, nil)
+	cfg := strings.NewReplacer("UP", up.addr, "CA", ca.file).Replace(`
+listen: "{{LISTEN}}"
+admin: {listen: "{{ADMIN}}"}
+services: [{name: s, targets: [{url: "https://UP"}], tls: {ca: "CA"}}]
+routes:
+  - {name: r, paths: ["/"], service: s}
+`)
+	w := startWeir(t, cfg)
+	c := newClient(w.Addr)
+	for i := 0; i < 10; i++ {
+		if code, body, _ := get(t, c, "/", nil); code != 200 {
+			t.Fatalf("request %d: %d %q", i, code, body)
+		}
+	}
+	if full, res := up.full.Load(), up.resumed.Load(); full != 1 || res != 0 {
+		t.Fatalf("10 requests made %d full handshakes and %d resumptions, want 1 connection reused", full, res)
+	}
+	if n := up.closeIdle(); n != 1 {
+		t.Fatalf("upstream had %d idle connections, want 1", n)
+	}
+	for i := 0; i < 3; i++ {
+		if code, body, _ := get(t, c, "/", nil); code != 200 {
+			t.Fatalf("after the upstream closed: request %d: %d %q", i, code, body)
+		}
+	}
+	if full, res := up.full.Load(), up.resumed.Load(); full != 1 || res != 1 {
+		t.Fatalf("reconnection: %d full handshakes and %d resumptions in all, want 1 and 1", full, res)
+	}
+	// A reload that leaves the service's TLS settings and files as they
+	// were keeps its pooled connection.
+	v := w.configVersion()
+	w.write(cfg + "  - {name: other, paths: [\"/other\"], service: s}\n")
+	w.waitVersion(v + 1)
+	if code, body, _ := get(t, c, "/", nil); code != 200 {
+		t.Fatalf("after a reload: %d %q", code, body)
+	}
+	if full, res := up.full.Load(), up.resumed.Load(); full != 1 || res != 1 {
+		t.Fatalf("after a reload: %d full handshakes and %d resumptions in all, want the pooled connection kept", full, res)
+	}
+}
+
+// TestUpstreamTLSValidate: `weir validate` warns about
+// insecure_skip_verify and still passes the file; unreadable or
+// mismatched files are errors naming the key.
+func TestUpstreamTLSValidate(t *testing.T) {
+	ca := newTestCA(t, "valca")
+	_, cert, _ := ca.issue(t, "one", true)
+	_, _, otherKey := ca.issue(t, "two", true)
+	dir := t.TempDir()
+	run := func(services string) (int, string, string) {
+		t.Helper()
+		f := filepath.Join(dir, "weir.yaml")
+		if err := os.WriteFile(f, []byte("listen: \"127.0.0.1:0\"\nservices:\n"+services+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(weirBin, "validate", "-c", f)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return code, stdout.String(), stderr.String()
+	}
+
+	code, out, errOut := run(`  - {name: s, targets: [{url: "https://127.0.0.1:1"}], tls: {insecure_skip_verify: true}}`)
+	if code != 0 || !strings.Contains(out, "valid") {
+		t.Fatalf("insecure_skip_verify: exit %d, stdout %q, stderr %q; want a valid file", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "warning: ") || !strings.Contains(errOut, "services[0].tls.insecure_skip_verify") {
+		t.Fatalf("insecure_skip_verify: stderr %q, want a warning naming the key", errOut)
+	}
+
+	code, out, errOut = run(`  - {name: s, targets: [{url: "https://127.0.0.1:1"}], tls: {ca: "` + ca.file + `"}}`)
+	if code != 0 || errOut != "" {
+		t.Fatalf("a good ca: exit %d, stdout %q, stderr %q; want valid and quiet", code, out, errOut)
+	}
+
+	for _, tc := range []struct{ services, place, msg string }{
+		{`  - {name: s, targets: [{url: "https://127.0.0.1:1"}], tls: {ca: "` + filepath.Join(dir, "nope.pem") + `"}}`,
+			"services[0].tls.ca", "no such file"},
+		{`  - {name: s, targets: [{url: "https://127.0.0.1:1"}], tls: {ca: "` + otherKey + `"}}`,
+			"services[0].tls.ca", "no PEM certificate"},
+		{`  - {name: s, targets: [{url: "https://127.0.0.1:1"}], tls: {cert: "` + cert + `", key: "` + otherKey + `"}}`,
+			"services[0].tls.key", "does not match"},
+		{`  - {name: s, targets: [{url: "https://127.0.0.1:1"}], tls: {cert: "` + cert + `"}}`,
+			"services[0].tls.key", "without key"},
+		{`  - {name: s, targets: [{url: "https://127.0.0.1:1"}], tls: {min_version: "1.1"}}`,
+			"services[0].tls.min_version", `"1.2" or "1.3"`},
+	} {
+		code, _, errOut := run(tc.services)
+		if code != 1 || !strings.Contains(errOut, tc.place+": ") || !strings.Contains(errOut, tc.msg) {
+			t.Errorf("%s: exit %d, stderr %q; want exit 1 and %s: ...%s...", tc.services, code, errOut, tc.place, tc.msg)
+		}
+	}
+}
