@@ -30,19 +30,10 @@ func cmdValidate(args []string) int {
 
 // loadConfig reads, validates and test-compiles a config file (plugin
 // configs included), so `validate` and a reload refuse the same files.
+// Every stage runs even when an earlier one found errors (config.Check),
+// so one run lists every problem of the file.
 func loadConfig(file string) (*config.Config, error) {
-	cfg, err := config.Load(file)
-	if err != nil {
-		return nil, err
-	}
-	config.ApplyDefaults(cfg)
-	if err := config.Validate(cfg, file); err != nil {
-		return nil, err
-	}
-	if err := proxy.Validate(cfg, file); err != nil {
-		return nil, err
-	}
-	return cfg, nil
+	return config.LoadCheck(file, proxy.Checker(file))
 }
 
 // printErrors prints every error of a list, one a line.

@@ -169,8 +169,15 @@ func (a *Admin) putConfig(w http.ResponseWriter, r *http.Request) {
 		name = "admin.yaml"
 	}
 	// No ${VAR} expansion from the admin API: it would let a token holder
-	// read the gateway's environment back through GET /config.
-	cfg, err := config.ParseEnv(name, body, nil)
+	// read the gateway's environment back through GET /config. A
+	// document with errors is still validated and its plugins built, so
+	// the 400 lists every problem; a valid one is compiled by apply.
+	cfg, err := config.Check(name, body, nil, func(c *config.Config, valid bool) error {
+		if valid {
+			return nil
+		}
+		return proxy.CheckPlugins(c, name)
+	})
 	if err != nil {
 		writeConfigErrors(w, err)
 		return
