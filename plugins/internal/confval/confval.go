@@ -4,6 +4,7 @@
 package confval
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -71,15 +72,17 @@ type DurationKey struct {
 	Default time.Duration
 }
 
-// CheckDurations runs Check on each key in order and returns the first
-// error.
+// CheckDurations runs Check on each key in order and returns every error,
+// joined (errors.Join), so that two wrong durations are reported in one
+// run.
 func CheckDurations(keys ...DurationKey) error {
+	var errs []error
 	for _, k := range keys {
 		if err := k.D.Check(k.Key, k.Default); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // IsToken reports whether s is an RFC 9110 §5.6.2 token (1*tchar), which
