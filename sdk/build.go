@@ -242,7 +242,8 @@ func cleanJSONError(key string, err error) error {
 			return fmt.Errorf("%s: expected %s, got %s", listIndices(field), te.Type.String(), te.Value)
 		}
 	}
-	if key != "" {
+	// A type's own UnmarshalJSON may name its key already.
+	if key != "" && !strings.HasPrefix(msg, key+":") {
 		return fmt.Errorf("%s: %s", key, msg)
 	}
 	return errors.New(msg)
