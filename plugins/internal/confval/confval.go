@@ -89,3 +89,21 @@ func CheckDurations(keys ...DurationKey) error {
 // is what header field names (§5.1) and cookie names (RFC 6265 §4.1.1)
 // are.
 func IsToken(s string) bool { return httpsyntax.IsToken(s) }
+
+// Prefix puts prefix before each error err joins (errors.Join), or before
+// err itself, so that every line of a joined error says where it is:
+// Prefix("limits[1]: ", err). nil stays nil.
+func Prefix(prefix string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		list := j.Unwrap()
+		out := make([]error, len(list))
+		for i, e := range list {
+			out[i] = Prefix(prefix, e)
+		}
+		return errors.Join(out...)
+	}
+	return fmt.Errorf("%s%w", prefix, err)
+}
