@@ -2,6 +2,7 @@ package jwt
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,6 +56,17 @@ func TestConfig(t *testing.T) {
 		{"empty claim", `{"claims_to_headers":{"":"X-A"}}`, `claims_to_headers: a claim name must not be empty`},
 		{"negative cache", `{"cache_size":-1}`, `cache_size must be between 0 (off) and 1048576`},
 		{"realm quote", `{"realm":"a\"b"}`, `realm must be printable ASCII without quotes or backslashes`},
+		{"every error", `{"header":"X Y","algorithms":["none","XX256"],"clock_skew":"1h","max_token_bytes":10,"claims_to_headers":{"a":"host","b":"X:Y"}}`,
+			`header "X Y" is not a valid header name` + "\n" +
+				`algorithms: "none" is never allowed (unsigned tokens)` + "\n" +
+				`algorithms: unknown algorithm "XX256"; use ` + strings.Join(supportedAlgs, ", ") + "\n" +
+				"clock_skew must be at most 5m\n" +
+				"max_token_bytes must be between 64 and 65536\n" +
+				`claims_to_headers: header "host" is reserved and cannot carry a claim` + "\n" +
+				`claims_to_headers: "X:Y" is not a valid header name (claim "b")`},
+		{"two bad durations", `{"clock_skew":"soon","cache_ttl":"-1s"}`,
+			`clock_skew: invalid duration "soon": use a number with a unit such as "1s" or "250ms"` + "\n" +
+				`cache_ttl: duration "-1s" must not be negative`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
