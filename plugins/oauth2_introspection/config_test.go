@@ -40,6 +40,13 @@ func TestConfig(t *testing.T) {
 		{"empty scope", `{` + u + `,"required_scopes":[""]}`, `required_scopes: "" is not a scope token (RFC 6749 §3.3)`},
 		{"scope with space", `{` + u + `,"required_scopes":["a b"]}`, `required_scopes: "a b" is not a scope token`},
 		{"on_error 500", `{` + u + `,"on_error":500}`, "on_error must be 503 or 401, got 500"},
+		{"every error", `{"client_id":"a:b","timeout":"2m","on_error":500,"header":"X Token"}`,
+			"introspection_url is required\n" +
+				"client_id and client_secret go together: set both (HTTP Basic, RFC 6749 §2.3.1) or neither\n" +
+				"client_id must not contain ':' or line breaks\n" +
+				"timeout must be > 0 and at most 1m\n" +
+				"on_error must be 503 or 401, got 500\n" +
+				`header "X Token" is not a valid header name`},
 		{"on_error string", `{` + u + `,"on_error":"503"}`, "on_error: expected int"},
 		{"bad header", `{` + u + `,"header":"X Token"}`, `header "X Token" is not a valid header name`},
 		{"bad query", `{` + u + `,"query":"a=b"}`, `query "a=b" is not a valid query parameter name`},
