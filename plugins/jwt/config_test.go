@@ -103,6 +103,11 @@ func TestCredentialConfig(t *testing.T) {
 		{"RSA key for EdDSA", []string{`{"issuer":"a","algorithm":"EdDSA","public_key":` + jsonString(rsaPubPEM) + `}`}, `{}`, `public_key is not a PEM Ed25519 public key`},
 		{"1024-bit RSA", []string{`{"issuer":"a","algorithm":"RS256","public_key":` + jsonString(rsa1024PEM) + `}`}, `{}`, `an RSA key of at least 2048 bits`},
 		{"duplicate issuer", []string{`{"issuer":"a","secret":"` + hs256Secret + `"}`, `{"issuer":"a","secret":"` + hs256Secret + `"}`}, `{}`, `issuer "a" is already used by consumer "alice"`},
+		{"every bad credential", []string{`{"issuer":"a","secrett":"x","algorithm":1}`, `{"secret":"` + hs256Secret + `"}`, `{"issuer":"b","secret":"short"}`}, `{}`,
+			`consumer "alice": jwt credential 0: unknown field "secrett"` + "\n" +
+				`consumer "alice": jwt credential 0: algorithm: expected string, got number` + "\n" +
+				`consumer "alice": jwt credential 1: issuer is required (the value of the token's key claim)` + "\n" +
+				`consumer "alice": jwt credential 2: secret must be at least 32 bytes for HS256 (RFC 7518 §3.2)`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
