@@ -173,6 +173,8 @@ func indexConsumers(list []*sdk.Consumer, matchNames bool) (*consumerIndex, erro
 	if matchNames {
 		ix.byName = make(map[string]*sdk.Consumer, len(list))
 	}
+	// Every bad credential is reported, not just the first.
+	var errs []error
 	for _, cons := range list {
 		if matchNames {
 			ix.byName[cons.Name] = cons
@@ -181,20 +183,26 @@ func indexConsumers(list []*sdk.Consumer, matchNames bool) (*consumerIndex, erro
 			where := fmt.Sprintf("consumer %q: oauth2_introspection credential %d", cons.Name, i)
 			var cc credentialConfig
 			if err := sdk.DecodeConfig(raw, &cc); err != nil {
-				return nil, fmt.Errorf("%s: %w", where, err)
+				errs = append(errs, confval.Prefix(where+": ", err))
+				continue
 			}
 			if (cc.Sub == "") == (cc.ClientID == "") {
-				return nil, fmt.Errorf("%s: set exactly one of sub or client_id", where)
+				errs = append(errs, fmt.Errorf("%s: set exactly one of sub or client_id", where))
+				continue
 			}
 			m, v := ix.bySub, cc.Sub
 			if cc.ClientID != "" {
 				m, v = ix.byClient, cc.ClientID
 			}
 			if prev := m[v]; prev != nil {
-				return nil, fmt.Errorf("%s: %q already identifies consumer %q", where, v, prev.Name)
+				errs = append(errs, fmt.Errorf("%s: %q already identifies consumer %q", where, v, prev.Name))
+				continue
 			}
 			m[v] = cons
 		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return ix, nil
 }

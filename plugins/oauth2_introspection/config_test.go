@@ -86,6 +86,11 @@ func TestCredentialConfig(t *testing.T) {
 		{"unknown key", [][]string{{`{"subject":"x"}`}}, `unknown field "subject"`},
 		{"duplicate sub", [][]string{{`{"sub":"s1"}`}, {`{"sub":"s1"}`}}, `consumer "c1": oauth2_introspection credential 0: "s1" already identifies consumer "c0"`},
 		{"same value, different kinds", [][]string{{`{"sub":"x"}`}, {`{"client_id":"x"}`}}, ""},
+		{"every bad credential", [][]string{{`{"subject":"x","sub":1}`, `{}`}, {`{"sub":"s1","client_id":"c1"}`}},
+			`consumer "c0": oauth2_introspection credential 0: unknown field "subject"` + "\n" +
+				`consumer "c0": oauth2_introspection credential 0: sub: expected string, got number` + "\n" +
+				`consumer "c0": oauth2_introspection credential 1: set exactly one of sub or client_id` + "\n" +
+				`consumer "c1": oauth2_introspection credential 0: set exactly one of sub or client_id`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
