@@ -8,7 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // stagedErrorsDoc has errors of every stage: the schema (a wrong type, an
@@ -201,5 +203,42 @@ routes:
 	}
 	if code != 1 || strings.Join(lines, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("exit %d, output:\n%s\n--- want exit 1 and:\n%s", code, strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestReloadLogsEveryStage: a file change to a config with errors of every
+// stage is refused, and the log has every error, as `weir validate` prints
+// them; the running config stays.
+func TestReloadLogsEveryStage(t *testing.T) {
+	w := startWeir(t, `
+listen: "{{LISTEN}}"
+admin: {listen: "{{ADMIN}}", token: "s3cret"}
+services: [{name: a, targets: [{url: "http://127.0.0.1:9"}]}]
+routes: [{name: main, paths: ["/main"], service: a}]
+`)
+	before := w.configVersion()
+	w.write(stagedErrorsDoc)
+	_ = w.cmd.Process.Signal(syscall.SIGHUP)
+	// The log is JSON: each error is a JSON string in it.
+	inLog := func(e string) string {
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(w.File + ": " + e)
+		return strings.TrimSpace(b.String())
+	}
+	last := inLog(stagedErrors[len(stagedErrors)-1])
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(w.Logs(), last) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	logs := w.Logs()
+	for _, e := range stagedErrors {
+		if !strings.Contains(logs, inLog(e)) {
+			t.Errorf("the log lacks %q", e)
+		}
+	}
+	if v := w.configVersion(); v != before {
+		t.Fatalf("config version %d after a refused reload, want %d", v, before)
 	}
 }

@@ -24,6 +24,18 @@ func Checker(file string) config.CheckFunc {
 	}
 }
 
+// PluginChecker is Checker for a config about to be applied (Server.Apply
+// compiles a valid config in full anyway): it builds the plugins of an
+// invalid config only, so that their errors join the validation errors.
+func PluginChecker(file string) config.CheckFunc {
+	return func(cfg *config.Config, valid bool) error {
+		if valid {
+			return nil
+		}
+		return CheckPlugins(cfg, file)
+	}
+}
+
 // CheckPlugins builds every enabled plugin instance of cfg in validating
 // mode and reports their errors. Unknown plugin names are skipped:
 // config.Validate reports them with a suggestion.

@@ -90,7 +90,8 @@ func cmdRun(args []string) int {
 	}
 
 	reload := func(why string) {
-		newCfg, err := config.Load(*file)
+		// Every stage's errors are logged, as `weir validate` prints them.
+		newCfg, err := config.LoadCheck(*file, proxy.PluginChecker(*file))
 		if err == nil {
 			if *adminAddr != "" && newCfg.Admin != nil {
 				newCfg.Admin.Listen = *adminAddr

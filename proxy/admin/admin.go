@@ -172,12 +172,7 @@ func (a *Admin) putConfig(w http.ResponseWriter, r *http.Request) {
 	// read the gateway's environment back through GET /config. A
 	// document with errors is still validated and its plugins built, so
 	// the 400 lists every problem; a valid one is compiled by apply.
-	cfg, err := config.Check(name, body, nil, func(c *config.Config, valid bool) error {
-		if valid {
-			return nil
-		}
-		return proxy.CheckPlugins(c, name)
-	})
+	cfg, err := config.Check(name, body, nil, proxy.PluginChecker(name))
 	if err != nil {
 		writeConfigErrors(w, err)
 		return
