@@ -39,11 +39,11 @@ func Check(file string, data []byte, lookup LookupFunc, check CheckFunc) (*Confi
 	ApplyDefaults(c)
 	var later []*Error
 	verr := Validate(c, file)
-	later = appendErrors(later, verr, &dropped)
+	later = appendErrors(later, file, verr, &dropped)
 	if check != nil {
-		later = appendErrors(later, check(c, verr == nil && len(schema) == 0), &dropped)
+		later = appendErrors(later, file, check(c, verr == nil && len(schema) == 0), &dropped)
 	}
-	all := append(append(ErrorList(nil), schema...), followups(schema, later)...)
+	all := append(append(ErrorList(nil), schema...), followups(e.refused, later)...)
 	if len(all) == 0 && dropped == 0 {
 		return c, nil
 	}
@@ -87,14 +87,14 @@ func readFile(path string) ([]byte, error) {
 
 // appendErrors adds the errors of one stage to list: an ErrorList's
 // entries (its "more errors not shown" line counted in dropped) or any
-// other error as one entry.
-func appendErrors(list []*Error, err error, dropped *int) []*Error {
+// other error as one entry about file.
+func appendErrors(list []*Error, file string, err error, dropped *int) []*Error {
 	if err == nil {
 		return list
 	}
 	var el ErrorList
 	if !errors.As(err, &el) {
-		return append(list, &Error{Place: TopLevel, Msg: err.Error()})
+		return append(list, &Error{File: file, Place: TopLevel, Msg: err.Error()})
 	}
 	for _, e := range el {
 		if n, ok := moreNotShown(e); ok {
@@ -119,14 +119,16 @@ func moreNotShown(e *Error) (int, bool) {
 	return n, err == nil
 }
 
-// followups drops the errors of later stages that follow from a schema
-// error: a value the schema refused is left out of the config, so
-// Validate may find it missing, and a plugin whose config lost a value
-// may complain about it. Such an error is at the refused value's place or
-// inside it; a plugin's is anywhere around it ("routes[0].plugins[1]
-// (rate_limit)" against "routes[0].plugins[1].config.rate").
-func followups(schema, later []*Error) []*Error {
-	if len(schema) == 0 {
+// followups drops the errors of later stages that follow from a value
+// the schema refused (refused holds their places): such a value is left
+// out of the config, so Validate may find it missing, and a plugin whose
+// config lost a value may complain about it. Such an error is at the
+// refused value's place or inside it; a plugin's is anywhere around it
+// ("routes[0].plugins[1] (rate_limit)" against
+// "routes[0].plugins[1].config.rate"). Other schema errors, such as a
+// duplicate key (the first value is kept), hide nothing.
+func followups(refused []string, later []*Error) []*Error {
+	if len(refused) == 0 {
 		return later
 	}
 	out := later[:0:0]
@@ -140,8 +142,8 @@ func followups(schema, later []*Error) []*Error {
 			}
 		}
 		follows := false
-		for _, s := range schema {
-			if within(lp, s.Place) || plugin && within(s.Place, lp) {
+		for _, r := range refused {
+			if within(lp, r) || plugin && within(r, lp) {
 				follows = true
 				break
 			}

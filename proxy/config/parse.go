@@ -51,9 +51,9 @@ func Parse(file string, data []byte) (*Config, error) {
 //
 // The error, when not nil, is an ErrorList holding every problem found:
 // syntax errors stop the reading, but duplicate keys, unknown keys and
-// wrong types are all reported together. Values are validated only once
-// the document is well-formed: Parse neither applies defaults nor
-// validates (see ApplyDefaults and Validate).
+// wrong types are all reported together. Parse neither applies defaults
+// nor validates (see ApplyDefaults and Validate); Check runs every stage
+// in one pass, past schema errors.
 func ParseEnv(file string, data []byte, lookup LookupFunc) (*Config, error) {
 	e := &errs{file: file}
 	c, _ := parse(file, data, lookup, e)

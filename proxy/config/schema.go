@@ -111,6 +111,7 @@ func (w *walker) check(n *node, t reflect.Type, place string) {
 				// that what refers to it (a route's service) still finds
 				// it and reports nothing more.
 				w.e.add(place, "expected a string, got %s: quote it (%q)", n.describe(), n.describe())
+				w.e.refused = append(w.e.refused, place)
 				*n = node{kind: kString, str: n.describe()}
 				return
 			}
@@ -192,6 +193,7 @@ func (w *walker) mismatch(n *node, place, want string) {
 // still be decoded, validated and its plugins checked in the same run.
 func (w *walker) fail(n *node, place, format string, args ...any) {
 	w.e.add(place, format, args...)
+	w.e.refused = append(w.e.refused, place)
 	n.drop = true
 }
 
