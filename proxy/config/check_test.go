@@ -93,3 +93,20 @@ func TestCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestYAMLErrorLineLargeFile: past maxBisectBytes the line is yaml.v3's
+// own, and the message says it is not exact, rather than parsing a large
+// document from the network dozens of times.
+func TestYAMLErrorLineLargeFile(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("listen: \":8080\"\nservices:\n")
+	for b.Len() <= maxBisectBytes {
+		b.WriteString("  - name: s\n    targets: []\n")
+	}
+	b.WriteString("   bad: x\n")
+	_, err := Check("big.yaml", []byte(b.String()), nil, nil)
+	want := "big.yaml: line 2: invalid YAML: did not find expected '-' indicator (at or after this line: the file is too large to find the exact line)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("error %v, want %s", err, want)
+	}
+}

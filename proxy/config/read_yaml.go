@@ -82,11 +82,22 @@ func yamlError(e *errs, data []byte, err error) {
 	msg := err.Error()
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
+		if len(data) > maxBisectBytes {
+			e.add("line "+m[1], "invalid YAML: %s (at or after this line: the file is too large to find the exact line)", m[2])
+			return
+		}
 		e.add("line "+strconv.Itoa(problemLine(data, m[2], line)), "invalid YAML: %s", m[2])
 		return
 	}
 	e.add(TopLevel, "invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
 }
+
+// maxBisectBytes bounds the documents whose syntax error is located by
+// problemLine: it parses the document about log2(lines) times, a second
+// for a megabyte on a loaded machine, and the admin API takes documents
+// of up to MaxDocumentBytes from the network. Real configs are far
+// smaller.
+const maxBisectBytes = 1 << 20
 
 // problemLine finds the line of a YAML syntax error. yaml.v3 reports the
 // line where the enclosing construct starts (its "context mark") rather
