@@ -166,7 +166,7 @@ func compile(cfg *config.Config, file string, d compileDeps) (*Snapshot, error) 
 		}
 		f, err := buildFilter(p, d.build("", ""))
 		if err != nil {
-			add(fmt.Sprintf("plugins[%d] (%s)", i, p.Name), "%v", err)
+			errs = appendPluginErrors(errs, file, pluginPlace(-1, i, p.Name), err)
 			continue
 		}
 		globals[i] = f
@@ -198,7 +198,7 @@ func compile(cfg *config.Config, file string, d compileDeps) (*Snapshot, error) 
 			b.Params = config.RouteParams(rc.Paths)
 			f, err := buildFilter(p, b)
 			if err != nil {
-				add(fmt.Sprintf("routes[%d].plugins[%d] (%s)", i, j, p.Name), "%v", err)
+				errs = appendPluginErrors(errs, file, pluginPlace(i, j, p.Name), err)
 				continue
 			}
 			r.filters = append(r.filters, f)

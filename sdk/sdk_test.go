@@ -189,6 +189,35 @@ func TestDecodeConfig(t *testing.T) {
 	}
 }
 
+// TestDecodeConfigEveryError: every wrong key is reported in one run, in
+// key order, nested ones with their path, and good keys are still set.
+func TestDecodeConfigEveryError(t *testing.T) {
+	var v struct {
+		Rate   float64 `json:"rate"`
+		Per    string  `json:"per"`
+		Burst  int     `json:"burst"`
+		Hybrid *struct {
+			Batch int `json:"batch"`
+		} `json:"hybrid"`
+		Limits []struct {
+			Rate float64 `json:"rate"`
+		} `json:"limits"`
+	}
+	err := DecodeConfig([]byte(`{"rate":"x","per":"1s","burst":"y","brust":1,"hybrid":{"batch":"z","bach":1},"limits":[{"rate":1},{"rate":"w"}]}`), &v)
+	want := "rate: expected float64, got string\n" +
+		"burst: expected int, got string\n" +
+		"unknown field \"brust\"\n" +
+		"hybrid.batch: expected int, got string\n" +
+		"unknown field \"hybrid.bach\"\n" +
+		"limits[1].rate: expected float64, got string"
+	if err == nil || err.Error() != want {
+		t.Fatalf("error\n got: %v\nwant: %s", err, want)
+	}
+	if v.Per != "1s" {
+		t.Fatalf("a good key next to bad ones is not decoded: per = %q", v.Per)
+	}
+}
+
 func TestRegistry(t *testing.T) {
 	Register(Factory{Name: "sdk_test_plugin", New: func(*Build, json.RawMessage) (Filter, error) { return nil, errors.New("x") }})
 	if _, ok := Lookup("sdk_test_plugin"); !ok {

@@ -35,38 +35,34 @@ func cmdValidate(args []string) int {
 
 // loadConfig reads, validates and test-compiles a config file (plugin
 // configs included), so `validate` and a reload refuse the same files.
-// adminAddr is `weir run --admin`, or "".
+// Every stage runs even when an earlier one found errors (config.Check),
+// so one run lists every problem of the file. adminAddr is
+// `weir run --admin`, or "".
 func loadConfig(file, adminAddr string) (*config.Config, error) {
-	cfg, err := readConfig(file, adminAddr)
-	if err != nil {
-		return nil, err
-	}
-	config.ApplyDefaults(cfg)
-	if err := config.Validate(cfg, file); err != nil {
-		return nil, err
-	}
-	if err := proxy.Validate(cfg, file); err != nil {
-		return nil, err
-	}
-	return cfg, nil
+	return config.LoadCheckAdjusted(file, adminFlag(adminAddr), proxy.Checker(file))
 }
 
-// readConfig reads a config file and puts `weir run --admin ADDR` (when
-// adminAddr is not "") into it as admin.listen. It does so before anything
-// validates the config, so the flag is held to the rules of the file: a
-// non-loopback admin listener needs a token either way.
+// readConfig reads a config file for a reload: every stage's errors at
+// once, as `weir validate` prints them; plugins are only test-built when
+// the rest is invalid (a valid config is compiled by Apply anyway).
 func readConfig(file, adminAddr string) (*config.Config, error) {
-	cfg, err := config.Load(file)
-	if err != nil {
-		return nil, err
+	return config.LoadCheckAdjusted(file, adminFlag(adminAddr), proxy.PluginChecker(file))
+}
+
+// adminFlag puts `weir run --admin ADDR` (when addr is not "") into a
+// config as admin.listen. It does so before anything validates the
+// config, so the flag is held to the rules of the file: a non-loopback
+// admin listener needs a token either way.
+func adminFlag(addr string) func(*config.Config) {
+	if addr == "" {
+		return nil
 	}
-	if adminAddr != "" {
+	return func(cfg *config.Config) {
 		if cfg.Admin == nil {
 			cfg.Admin = &config.Admin{}
 		}
-		cfg.Admin.Listen = adminAddr
+		cfg.Admin.Listen = addr
 	}
-	return cfg, nil
 }
 
 // printErrors prints every error of a list, one a line.

@@ -64,6 +64,8 @@ func (m *matcher) matches(cons *sdk.Consumer, scopes []string) bool {
 
 func compile(key string, list []string, cs *sdk.Consumers) (matcher, error) {
 	m := matcher{groups: map[string]struct{}{}, scopes: map[string]struct{}{}, consumers: map[string]struct{}{}}
+	// Every bad entry is reported, not just the first.
+	var errs []error
 	for i, e := range list {
 		kind, name := "", e
 		for _, p := range []string{"group", "scope", "consumer"} {
@@ -74,9 +76,11 @@ func compile(key string, list []string, cs *sdk.Consumers) (matcher, error) {
 		}
 		switch {
 		case strings.TrimSpace(name) == "":
-			return matcher{}, fmt.Errorf("%s[%d]: %q names nothing; write a group, a scope, group:NAME, scope:NAME or consumer:NAME", key, i, e)
+			errs = append(errs, fmt.Errorf("%s[%d]: %q names nothing; write a group, a scope, group:NAME, scope:NAME or consumer:NAME", key, i, e))
+			continue
 		case strings.TrimSpace(name) != name:
-			return matcher{}, fmt.Errorf("%s[%d]: %q has surrounding spaces; remove them", key, i, e)
+			errs = append(errs, fmt.Errorf("%s[%d]: %q has surrounding spaces; remove them", key, i, e))
+			continue
 		}
 		switch kind {
 		case "group":
@@ -86,13 +90,17 @@ func compile(key string, list []string, cs *sdk.Consumers) (matcher, error) {
 		case "consumer":
 			// A misspelt consumer name would silently never match: refuse it.
 			if cs.Get(name) == nil {
-				return matcher{}, fmt.Errorf("%s[%d]: no consumer named %q; add it under consumers or fix the name", key, i, name)
+				errs = append(errs, fmt.Errorf("%s[%d]: no consumer named %q; add it under consumers or fix the name", key, i, name))
+				continue
 			}
 			m.consumers[name] = struct{}{}
 		default:
 			m.groups[name] = struct{}{}
 			m.scopes[name] = struct{}{}
 		}
+	}
+	if len(errs) > 0 {
+		return matcher{}, errors.Join(errs...)
 	}
 	return m, nil
 }
@@ -114,11 +122,11 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 		return nil, errors.New("set allow or deny (lists of consumer groups or token scopes)")
 	}
 	f := &filter{}
-	var err error
-	if f.allow, err = compile("allow", cfg.Allow, b.Consumers); err != nil {
-		return nil, err
-	}
-	if f.deny, err = compile("deny", cfg.Deny, b.Consumers); err != nil {
+	// Both lists are checked and the errors joined: one run shows them all.
+	var errA, errD error
+	f.allow, errA = compile("allow", cfg.Allow, b.Consumers)
+	f.deny, errD = compile("deny", cfg.Deny, b.Consumers)
+	if err := errors.Join(errA, errD); err != nil {
 		return nil, err
 	}
 	route := b.Route

@@ -44,6 +44,10 @@ func TestConfig(t *testing.T) {
 		{Name: "empty group", Cfg: `{"deny":["group:"]}`, Err: `deny[0]: "group:" names nothing; write a group, a scope, group:NAME, scope:NAME or consumer:NAME`},
 		{Name: "spaces", Cfg: `{"allow":[" gold"]}`, Err: `allow[0]: " gold" has surrounding spaces; remove them`},
 		{Name: "unknown consumer", Cfg: `{"deny":["consumer:mallory"]}`, Err: `deny[0]: no consumer named "mallory"; add it under consumers or fix the name`},
+		{Name: "every bad entry", Cfg: `{"allow":["group:"," gold"],"deny":["consumer:mallory"]}`,
+			Err: `allow[0]: "group:" names nothing; write a group, a scope, group:NAME, scope:NAME or consumer:NAME` + "\n" +
+				`allow[1]: " gold" has surrounding spaces; remove them` + "\n" +
+				`deny[0]: no consumer named "mallory"; add it under consumers or fix the name`},
 	})
 }
 

@@ -96,62 +96,65 @@ func (c *Config) applyDefaults() {
 
 // validate reports the first problem, naming the key and the fix.
 func (c *Config) validate() error {
+	// Every key is checked and the errors joined, so that one run shows
+	// them all.
+	var errs []error
+	bad := func(err error) { errs = append(errs, err) }
 	switch c.Store {
 	case "memory", "redis":
 	default:
-		return fmt.Errorf("store must be memory or redis, got %q", c.Store)
+		bad(fmt.Errorf("store must be memory or redis, got %q", c.Store))
 	}
 	if c.MaxBytes < 0 {
-		return errors.New("max_bytes must be > 0")
+		bad(errors.New("max_bytes must be > 0"))
 	}
-	if c.MaxObjectBytes < 0 {
-		return errors.New("max_object_bytes must be > 0")
-	}
-	if c.MaxObjectBytes > c.MaxBytes {
-		return fmt.Errorf("max_object_bytes (%d) must not exceed max_bytes (%d)", c.MaxObjectBytes, c.MaxBytes)
-	}
-	if c.MaxObjectBytes > 1<<30 {
-		return errors.New("max_object_bytes must be at most 1GiB")
+	switch {
+	case c.MaxObjectBytes < 0:
+		bad(errors.New("max_object_bytes must be > 0"))
+	case c.MaxObjectBytes > c.MaxBytes && c.MaxBytes >= 0:
+		bad(fmt.Errorf("max_object_bytes (%d) must not exceed max_bytes (%d)", c.MaxObjectBytes, c.MaxBytes))
+	case c.MaxObjectBytes > 1<<30:
+		bad(errors.New("max_object_bytes must be at most 1GiB"))
 	}
 	if c.DefaultTTL < 0 {
-		return errors.New("default_ttl must be >= 0")
+		bad(errors.New("default_ttl must be >= 0"))
 	}
 	if c.LockTimeout < 0 || time.Duration(c.LockTimeout) > time.Minute {
-		return errors.New("lock_timeout must be between 0s and 1m")
+		bad(errors.New("lock_timeout must be between 0s and 1m"))
 	}
 	if c.KeepStale < 0 {
-		return errors.New("keep_stale must be >= 0")
+		bad(errors.New("keep_stale must be >= 0"))
 	}
 	if c.RedisTimeout <= 0 {
-		return errors.New("redis_timeout must be > 0")
+		bad(errors.New("redis_timeout must be > 0"))
 	}
 	for i, m := range c.Methods {
 		switch strings.ToUpper(m) {
 		case "GET", "HEAD":
 			c.Methods[i] = strings.ToUpper(m)
 		default:
-			return fmt.Errorf("methods[%d]: only GET and HEAD can be cached, got %q", i, m)
+			bad(fmt.Errorf("methods[%d]: only GET and HEAD can be cached, got %q", i, m))
 		}
 	}
 	for i, s := range c.StatusCodes {
 		switch {
 		case s < 200 || s > 599:
-			return fmt.Errorf("status_codes[%d]: %d is not a final status (200-599)", i, s)
+			bad(fmt.Errorf("status_codes[%d]: %d is not a final status (200-599)", i, s))
 		case s == 206:
-			return fmt.Errorf("status_codes[%d]: 206 partial responses are not stored; remove it", i)
+			bad(fmt.Errorf("status_codes[%d]: 206 partial responses are not stored; remove it", i))
 		case s == 304:
-			return fmt.Errorf("status_codes[%d]: 304 is a validation response and is never stored; remove it", i)
+			bad(fmt.Errorf("status_codes[%d]: 304 is a validation response and is never stored; remove it", i))
 		}
 	}
 	for i, h := range c.VaryBy {
 		if !httpsyntax.IsToken(h) || h == "*" {
-			return fmt.Errorf("vary_by[%d]: %q is not a header name", i, h)
+			bad(fmt.Errorf("vary_by[%d]: %q is not a header name", i, h))
 		}
 	}
 	if c.TagHeader != "" && !httpsyntax.IsToken(c.TagHeader) {
-		return fmt.Errorf("tag_header: %q is not a header name", c.TagHeader)
+		bad(fmt.Errorf("tag_header: %q is not a header name", c.TagHeader))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Duration is a time.Duration read from "1.5s"-style strings (or a number

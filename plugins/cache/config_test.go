@@ -59,6 +59,11 @@ func TestConfig(t *testing.T) {
 		{`{"tag_header":"Surrogate Key"}`, `tag_header: "Surrogate Key" is not a header name`, nil},
 		{`{"max_bytez":1}`, `unknown field "max_bytez"`, nil},
 		{`{"heuristic":"yes"}`, `heuristic`, nil},
+		// Every error in one run.
+		{`{"store":"disk","lock_timeout":"2m","methods":["POST"],"status_codes":[206]}`, `store must be memory or redis, got "disk"` + "\n" +
+			"lock_timeout must be between 0s and 1m\n" +
+			`methods[0]: only GET and HEAD can be cached, got "POST"` + "\n" +
+			"status_codes[0]: 206 partial responses are not stored; remove it", nil},
 	} {
 		flt, err := New(&sdk.Build{Route: "cfg"}, json.RawMessage(tc.raw))
 		if tc.wantErr != "" {

@@ -6,6 +6,7 @@ package cache
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -59,11 +60,12 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 		return nil, err
 	}
 	cfg.applyDefaults()
-	if err := cfg.validate(); err != nil {
-		return nil, err
-	}
+	err := cfg.validate()
 	if cfg.Store == "redis" && b.Redis == nil && !b.Validating {
-		return nil, fmt.Errorf("store: redis needs the top-level redis section (or use store: memory)")
+		err = errors.Join(err, errors.New("store: redis needs the top-level redis section (or use store: memory)"))
+	}
+	if err != nil {
+		return nil, err
 	}
 	f := &Filter{
 		cfg:         cfg,

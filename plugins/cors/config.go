@@ -80,26 +80,34 @@ type compiled struct {
 
 func compile(cfg *Config) (*compiled, error) {
 	c := &compiled{credentials: cfg.Credentials, continuePre: cfg.PreflightContinue}
+	// Every key is checked and the errors joined, so that one run shows
+	// them all.
+	var errs []error
+	bad := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if len(cfg.Origins) == 0 {
-		return nil, errors.New(`origins must list at least one origin, such as https://app.example.com ("*" allows any)`)
+		bad(errors.New(`origins must list at least one origin, such as https://app.example.com ("*" allows any)`))
 	}
 	for i, o := range cfg.Origins {
 		if o == "*" {
 			if len(cfg.Origins) > 1 {
-				return nil, fmt.Errorf(`origins[%d]: "*" allows every origin; remove the other entries or the "*"`, i)
-			}
-			if cfg.Credentials {
+				bad(fmt.Errorf(`origins[%d]: "*" allows every origin; remove the other entries or the "*"`, i))
+			} else if cfg.Credentials {
 				// Fetch refuses a credentialed response whose
 				// Access-Control-Allow-Origin is "*"; echoing any origin
 				// instead would let every site read users' data.
-				return nil, errors.New(`credentials cannot be combined with origins "*"; list the allowed origins`)
+				bad(errors.New(`credentials cannot be combined with origins "*"; list the allowed origins`))
 			}
 			c.anyOrigin = true
 			continue
 		}
 		p, err := parseOriginPattern(o)
 		if err != nil {
-			return nil, fmt.Errorf("origins[%d]: %w", i, err)
+			bad(fmt.Errorf("origins[%d]: %w", i, err))
+			continue
 		}
 		c.patterns = append(c.patterns, p)
 	}
@@ -108,27 +116,29 @@ func compile(cfg *Config) (*compiled, error) {
 	if methods == nil {
 		methods = defaultMethods
 	} else if len(methods) == 0 {
-		return nil, errors.New("methods must not be empty; omit it for the default (GET, HEAD, PUT, PATCH, POST, DELETE)")
+		bad(errors.New("methods must not be empty; omit it for the default (GET, HEAD, PUT, PATCH, POST, DELETE)"))
 	}
 	var err error
-	if c.allowMethods, err = tokenList("methods", methods, cfg.Credentials); err != nil {
-		return nil, err
-	}
+	c.allowMethods, err = tokenList("methods", methods, cfg.Credentials)
+	bad(err)
 	if cfg.Headers == nil {
 		c.reflectHeaders = true
-	} else if c.allowHeaders, err = tokenList("headers", cfg.Headers, cfg.Credentials); err != nil {
-		return nil, err
+	} else {
+		c.allowHeaders, err = tokenList("headers", cfg.Headers, cfg.Credentials)
+		bad(err)
 	}
-	if c.exposeHeaders, err = tokenList("exposed_headers", cfg.ExposedHeaders, cfg.Credentials); err != nil {
-		return nil, err
-	}
+	c.exposeHeaders, err = tokenList("exposed_headers", cfg.ExposedHeaders, cfg.Credentials)
+	bad(err)
 	switch d := cfg.MaxAge.Duration; {
 	case d < 0:
-		return nil, errors.New("max_age must be >= 0")
+		bad(errors.New("max_age must be >= 0"))
 	case d%time.Second != 0:
-		return nil, fmt.Errorf("max_age %s is not a whole number of seconds", d)
+		bad(fmt.Errorf("max_age %s is not a whole number of seconds", d))
 	case d > 0:
 		c.maxAge = strconv.AppendInt(nil, int64(d/time.Second), 10)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return c, nil
 }
@@ -140,16 +150,20 @@ func tokenList(key string, list []string, credentials bool) ([]byte, error) {
 	if len(list) == 0 {
 		return nil, nil
 	}
+	var errs []error
 	for i, s := range list {
 		if s == "*" {
 			if credentials {
-				return nil, fmt.Errorf(`%s[%d]: "*" is not a wildcard when credentials is true (browsers take it literally); list the names`, key, i)
+				errs = append(errs, fmt.Errorf(`%s[%d]: "*" is not a wildcard when credentials is true (browsers take it literally); list the names`, key, i))
 			}
 			continue
 		}
 		if !httpsyntax.IsToken(s) {
-			return nil, fmt.Errorf("%s[%d]: %q is not a valid name", key, i, s)
+			errs = append(errs, fmt.Errorf("%s[%d]: %q is not a valid name", key, i, s))
 		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return []byte(strings.Join(list, ", ")), nil
 }

@@ -52,6 +52,17 @@ func TestConfig(t *testing.T) {
 		{"fractional max_age", `{"origins":["*"],"max_age":"1.5s"}`, "max_age 1.5s is not a whole number of seconds"},
 		{"bad max_age string", `{"origins":["*"],"max_age":"soon"}`, `max_age: "soon" is not a duration; write seconds (600) or a duration ("10m")`},
 		{"bad max_age number", `{"origins":["*"],"max_age":1.5}`, `max_age: 1.5 is not a number of seconds; write seconds (600) or a duration ("10m")`},
+		// Every error in one run.
+		{"every error", `{"origins":["app.example.com","https://*app.example"],"methods":["PO ST"],"headers":["X:Bad"],"max_age":-1}`,
+			`origins[0]: "app.example.com" has no scheme; write https://app.example.com` + "\n" +
+				`origins[1]: "https://*app.example": a wildcard must be a whole leading label, as in *.example.com` + "\n" +
+				`methods[0]: "PO ST" is not a valid name` + "\n" +
+				`headers[0]: "X:Bad" is not a valid name` + "\n" +
+				"max_age must be >= 0"},
+		{"every wrong key", `{"origins":"*","credentials":"yes","max_age":"soon"}`,
+			"origins: expected []string, got string\n" +
+				"credentials: expected bool, got string\n" +
+				`max_age: "soon" is not a duration; write seconds (600) or a duration ("10m")`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -51,14 +51,12 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 		return nil, errors.New("set allow or deny (lists of addresses or CIDRs such as 10.0.0.0/8)")
 	}
 	f := &filter{}
-	var err error
-	if f.allow, err = parsePrefixes("allow", cfg.Allow); err != nil {
-		return nil, err
-	}
-	if f.deny, err = parsePrefixes("deny", cfg.Deny); err != nil {
-		return nil, err
-	}
-	if f.trusted, err = parsePrefixes("trusted_proxies", cfg.TrustedProxies); err != nil {
+	// Each list is checked and the errors joined: one run shows them all.
+	var errA, errD, errT error
+	f.allow, errA = parsePrefixes("allow", cfg.Allow)
+	f.deny, errD = parsePrefixes("deny", cfg.Deny)
+	f.trusted, errT = parsePrefixes("trusted_proxies", cfg.TrustedProxies)
+	if err := errors.Join(errA, errD, errT); err != nil {
 		return nil, err
 	}
 	route := b.Route

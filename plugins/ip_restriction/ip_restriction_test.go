@@ -49,6 +49,9 @@ func TestConfig(t *testing.T) {
 		{Name: "zone", Cfg: `{"allow":["fe80::1%eth0"]}`, Err: `allow[0]: "fe80::1%eth0" has an IPv6 zone; remove the %zone part`},
 		{Name: "mapped", Cfg: `{"allow":["::ffff:10.0.0.0/104"]}`, Err: `allow[0]: "::ffff:10.0.0.0/104" is an IPv4-mapped IPv6 address; write it in IPv4 form`},
 		{Name: "bad trusted", Cfg: `{"allow":["10.0.0.0/8"],"trusted_proxies":["lb"]}`, Err: `trusted_proxies[0]: "lb" is not an IP address or CIDR; write it as 192.0.2.7, 10.0.0.0/8 or 2001:db8::/32`},
+		{Name: "every bad entry", Cfg: `{"allow":["10.0.0.0/33","10.0.0.0/8"," "],"trusted_proxies":["lb"]}`, Err: `allow[0]: "10.0.0.0/33" is not a CIDR; write it as 10.0.0.0/8 or 2001:db8::/32` + "\n" +
+			"allow[2]: empty entry; write an address or CIDR such as 10.0.0.0/8 or 2001:db8::/32\n" +
+			`trusted_proxies[0]: "lb" is not an IP address or CIDR; write it as 192.0.2.7, 10.0.0.0/8 or 2001:db8::/32`},
 	})
 }
 

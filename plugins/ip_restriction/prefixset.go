@@ -1,6 +1,7 @@
 package iprestriction
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -24,10 +25,13 @@ type prefixSet struct {
 // accepted and masked, as most firewalls do.
 func parsePrefixes(key string, list []string) (prefixSet, error) {
 	ps := prefixSet{set: make(map[netip.Prefix]struct{}, len(list))}
+	// Every bad entry is reported, not just the first.
+	var errs []error
 	for i, raw := range list {
 		p, err := parsePrefix(raw)
 		if err != nil {
-			return prefixSet{}, fmt.Errorf("%s[%d]: %w", key, i, err)
+			errs = append(errs, fmt.Errorf("%s[%d]: %w", key, i, err))
+			continue
 		}
 		ps.set[p] = struct{}{}
 		if p.Addr().Is4() {
@@ -42,6 +46,9 @@ func parsePrefixes(key string, list []string) (prefixSet, error) {
 	slices.Reverse(ps.v4Bits)
 	slices.Sort(ps.v6Bits)
 	slices.Reverse(ps.v6Bits)
+	if len(errs) > 0 {
+		return prefixSet{}, errors.Join(errs...)
+	}
 	return ps, nil
 }
 

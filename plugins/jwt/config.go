@@ -3,7 +3,9 @@ package jwt
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -108,28 +110,31 @@ func parseConfig(raw []byte) (*config, error) {
 	if err := sdk.DecodeConfig(raw, &cfg); err != nil {
 		return nil, err
 	}
+	// Every key is checked and the errors joined, so that one run shows
+	// them all; checks that compare durations run once those parsed.
+	var errs []error
+	bad := func(err error) { errs = append(errs, err) }
 	if cfg.Header == "" && cfg.Cookie == "" {
 		cfg.Header = defaultHeader
 	}
 	if cfg.Header != "" && !confval.IsToken(cfg.Header) {
-		return nil, fmt.Errorf("header %q is not a valid header name", cfg.Header)
+		bad(fmt.Errorf("header %q is not a valid header name", cfg.Header))
 	}
 	if cfg.Cookie != "" && !confval.IsToken(cfg.Cookie) {
-		return nil, fmt.Errorf("cookie %q is not a valid cookie name", cfg.Cookie)
+		bad(fmt.Errorf("cookie %q is not a valid cookie name", cfg.Cookie))
 	}
 	if len(cfg.Algorithms) == 0 {
 		cfg.Algorithms = append([]string(nil), supportedAlgs...)
 	}
 	seen := map[string]bool{}
 	for _, a := range cfg.Algorithms {
-		if strings.EqualFold(a, "none") {
-			return nil, errors.New(`algorithms: "none" is never allowed (unsigned tokens)`)
-		}
-		if !isSupportedAlg(a) {
-			return nil, fmt.Errorf("algorithms: unknown algorithm %q; use %s", a, strings.Join(supportedAlgs, ", "))
-		}
-		if seen[a] {
-			return nil, fmt.Errorf("algorithms: %q is listed twice", a)
+		switch {
+		case strings.EqualFold(a, "none"):
+			bad(errors.New(`algorithms: "none" is never allowed (unsigned tokens)`))
+		case !isSupportedAlg(a):
+			bad(fmt.Errorf("algorithms: unknown algorithm %q; use %s", a, strings.Join(supportedAlgs, ", ")))
+		case seen[a]:
+			bad(fmt.Errorf("algorithms: %q is listed twice", a))
 		}
 		seen[a] = true
 	}
@@ -137,14 +142,15 @@ func parseConfig(raw []byte) (*config, error) {
 		cfg.KeyClaimName = defaultKeyClaim
 	}
 	jwksSet := cfg.JWKSRefresh.IsSet() || cfg.JWKSMinRefresh.IsSet() || cfg.JWKSTimeout.IsSet()
-	if err := confval.CheckDurations(
+	durErr := confval.CheckDurations(
 		confval.DurationKey{Key: "jwks_refresh", D: &cfg.JWKSRefresh, Default: defaultJWKSRefresh},
 		confval.DurationKey{Key: "jwks_min_refresh", D: &cfg.JWKSMinRefresh, Default: -1}, // defaulted below
 		confval.DurationKey{Key: "jwks_timeout", D: &cfg.JWKSTimeout, Default: defaultJWKSTimeout},
 		confval.DurationKey{Key: "clock_skew", D: &cfg.ClockSkew},
 		confval.DurationKey{Key: "cache_ttl", D: &cfg.CacheTTL, Default: defaultCacheTTL},
-	); err != nil {
-		return nil, err
+	)
+	if durErr != nil {
+		bad(durErr)
 	}
 	if cfg.JWKSMinRefresh.D() == -1 {
 		// 30s, or jwks_refresh when that is shorter. (-1 cannot come from
@@ -154,40 +160,44 @@ func parseConfig(raw []byte) (*config, error) {
 	if cfg.JWKSURL != "" {
 		u, err := url.Parse(cfg.JWKSURL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return nil, fmt.Errorf("jwks_url %q must be an absolute http(s) URL", cfg.JWKSURL)
+			bad(fmt.Errorf("jwks_url %q must be an absolute http(s) URL", cfg.JWKSURL))
 		}
 		if !hasAsymmetric(cfg.Algorithms) {
-			return nil, errors.New("jwks_url needs at least one asymmetric algorithm (RS*, PS256, ES*, EdDSA) in algorithms")
+			bad(errors.New("jwks_url needs at least one asymmetric algorithm (RS*, PS256, ES*, EdDSA) in algorithms"))
 		}
 	} else {
 		switch {
 		case cfg.Issuer != "":
-			return nil, errors.New("issuer applies to tokens verified with jwks_url; set jwks_url or remove issuer (consumer credentials match their own issuer)")
+			bad(errors.New("issuer applies to tokens verified with jwks_url; set jwks_url or remove issuer (consumer credentials match their own issuer)"))
 		case cfg.ConsumerClaim != "":
-			return nil, errors.New("consumer_claim applies to tokens verified with jwks_url; set jwks_url or remove consumer_claim")
+			bad(errors.New("consumer_claim applies to tokens verified with jwks_url; set jwks_url or remove consumer_claim"))
 		case jwksSet:
-			return nil, errors.New("jwks_refresh, jwks_min_refresh and jwks_timeout need jwks_url")
+			bad(errors.New("jwks_refresh, jwks_min_refresh and jwks_timeout need jwks_url"))
 		}
 	}
-	if cfg.JWKSRefresh.D() < minJWKSInterval {
-		return nil, fmt.Errorf("jwks_refresh must be at least %s", minJWKSInterval)
-	}
-	if cfg.JWKSMinRefresh.D() < minJWKSInterval {
-		return nil, fmt.Errorf("jwks_min_refresh must be at least %s (it bounds refetches caused by unknown key IDs)", minJWKSInterval)
-	}
-	if cfg.JWKSMinRefresh.D() > cfg.JWKSRefresh.D() {
-		return nil, errors.New("jwks_min_refresh must not exceed jwks_refresh")
-	}
-	if cfg.JWKSTimeout.D() <= 0 || cfg.JWKSTimeout.D() > time.Minute {
-		return nil, errors.New("jwks_timeout must be > 0 and at most 1m")
+	if durErr == nil {
+		// One error for the pair: jwks_min_refresh defaults from
+		// jwks_refresh, so a short jwks_refresh makes it short too.
+		switch {
+		case cfg.JWKSRefresh.D() < minJWKSInterval:
+			bad(fmt.Errorf("jwks_refresh must be at least %s", minJWKSInterval))
+		case cfg.JWKSMinRefresh.D() < minJWKSInterval:
+			bad(fmt.Errorf("jwks_min_refresh must be at least %s (it bounds refetches caused by unknown key IDs)", minJWKSInterval))
+		case cfg.JWKSMinRefresh.D() > cfg.JWKSRefresh.D():
+			bad(errors.New("jwks_min_refresh must not exceed jwks_refresh"))
+		}
+		if cfg.JWKSTimeout.D() <= 0 || cfg.JWKSTimeout.D() > time.Minute {
+			bad(errors.New("jwks_timeout must be > 0 and at most 1m"))
+		}
 	}
 	for _, a := range cfg.Audiences {
 		if a == "" {
-			return nil, errors.New("audiences: an audience must not be empty")
+			bad(errors.New("audiences: an audience must not be empty"))
+			break
 		}
 	}
-	if cfg.ClockSkew.D() > 5*time.Minute {
-		return nil, errors.New("clock_skew must be at most 5m")
+	if durErr == nil && cfg.ClockSkew.D() > 5*time.Minute {
+		bad(errors.New("clock_skew must be at most 5m"))
 	}
 	if cfg.RequireExp == nil {
 		t := true
@@ -197,22 +207,20 @@ func parseConfig(raw []byte) (*config, error) {
 	case cfg.MaxTokenBytes == 0:
 		cfg.MaxTokenBytes = defaultMaxTokenBytes
 	case cfg.MaxTokenBytes < 64 || cfg.MaxTokenBytes > maxTokenBytesLimit:
-		return nil, fmt.Errorf("max_token_bytes must be between 64 and %d", maxTokenBytesLimit)
+		bad(fmt.Errorf("max_token_bytes must be between 64 and %d", maxTokenBytesLimit))
 	}
-	for claim, h := range cfg.ClaimsToHeaders {
-		if claim == "" {
-			return nil, errors.New("claims_to_headers: a claim name must not be empty")
-		}
-		if !confval.IsToken(h) {
-			return nil, fmt.Errorf("claims_to_headers: %q is not a valid header name (claim %q)", h, claim)
-		}
-		for _, r := range reservedHeaders {
-			if strings.EqualFold(h, r) {
-				return nil, fmt.Errorf("claims_to_headers: header %q is reserved and cannot carry a claim", h)
-			}
-		}
-		if cfg.Header != "" && strings.EqualFold(h, cfg.Header) {
-			return nil, fmt.Errorf("claims_to_headers: header %q is where the token comes from", h)
+	// In claim order, so that the errors come out the same every run.
+	for _, claim := range slices.Sorted(maps.Keys(cfg.ClaimsToHeaders)) {
+		h := cfg.ClaimsToHeaders[claim]
+		switch {
+		case claim == "":
+			bad(errors.New("claims_to_headers: a claim name must not be empty"))
+		case !confval.IsToken(h):
+			bad(fmt.Errorf("claims_to_headers: %q is not a valid header name (claim %q)", h, claim))
+		case slices.ContainsFunc(reservedHeaders, func(r string) bool { return strings.EqualFold(h, r) }):
+			bad(fmt.Errorf("claims_to_headers: header %q is reserved and cannot carry a claim", h))
+		case cfg.Header != "" && strings.EqualFold(h, cfg.Header):
+			bad(fmt.Errorf("claims_to_headers: header %q is where the token comes from", h))
 		}
 	}
 	if cfg.CacheSize == nil {
@@ -220,16 +228,19 @@ func parseConfig(raw []byte) (*config, error) {
 		cfg.CacheSize = &n
 	}
 	if *cfg.CacheSize < 0 || *cfg.CacheSize > maxCacheSize {
-		return nil, fmt.Errorf("cache_size must be between 0 (off) and %d", maxCacheSize)
+		bad(fmt.Errorf("cache_size must be between 0 (off) and %d", maxCacheSize))
 	}
-	if cfg.CacheTTL.D() <= 0 {
-		return nil, errors.New("cache_ttl must be > 0 (set cache_size: 0 to turn the cache off)")
+	if durErr == nil && cfg.CacheTTL.D() <= 0 {
+		bad(errors.New("cache_ttl must be > 0 (set cache_size: 0 to turn the cache off)"))
 	}
 	if cfg.Realm == "" {
 		cfg.Realm = defaultRealm
 	}
 	if err := bearer.ValidRealm(cfg.Realm); err != nil {
-		return nil, err
+		bad(err)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return &cfg, nil
 }

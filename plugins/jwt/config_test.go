@@ -2,6 +2,7 @@ package jwt
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,6 +56,17 @@ func TestConfig(t *testing.T) {
 		{"empty claim", `{"claims_to_headers":{"":"X-A"}}`, `claims_to_headers: a claim name must not be empty`},
 		{"negative cache", `{"cache_size":-1}`, `cache_size must be between 0 (off) and 1048576`},
 		{"realm quote", `{"realm":"a\"b"}`, `realm must be printable ASCII without quotes or backslashes`},
+		{"every error", `{"header":"X Y","algorithms":["none","XX256"],"clock_skew":"1h","max_token_bytes":10,"claims_to_headers":{"a":"host","b":"X:Y"}}`,
+			`header "X Y" is not a valid header name` + "\n" +
+				`algorithms: "none" is never allowed (unsigned tokens)` + "\n" +
+				`algorithms: unknown algorithm "XX256"; use ` + strings.Join(supportedAlgs, ", ") + "\n" +
+				"clock_skew must be at most 5m\n" +
+				"max_token_bytes must be between 64 and 65536\n" +
+				`claims_to_headers: header "host" is reserved and cannot carry a claim` + "\n" +
+				`claims_to_headers: "X:Y" is not a valid header name (claim "b")`},
+		{"two bad durations", `{"clock_skew":"soon","cache_ttl":"-1s"}`,
+			`clock_skew: invalid duration "soon": use a number with a unit such as "1s" or "250ms"` + "\n" +
+				`cache_ttl: duration "-1s" must not be negative`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -91,6 +103,11 @@ func TestCredentialConfig(t *testing.T) {
 		{"RSA key for EdDSA", []string{`{"issuer":"a","algorithm":"EdDSA","public_key":` + jsonString(rsaPubPEM) + `}`}, `{}`, `public_key is not a PEM Ed25519 public key`},
 		{"1024-bit RSA", []string{`{"issuer":"a","algorithm":"RS256","public_key":` + jsonString(rsa1024PEM) + `}`}, `{}`, `an RSA key of at least 2048 bits`},
 		{"duplicate issuer", []string{`{"issuer":"a","secret":"` + hs256Secret + `"}`, `{"issuer":"a","secret":"` + hs256Secret + `"}`}, `{}`, `issuer "a" is already used by consumer "alice"`},
+		{"every bad credential", []string{`{"issuer":"a","secrett":"x","algorithm":1}`, `{"secret":"` + hs256Secret + `"}`, `{"issuer":"b","secret":"short"}`}, `{}`,
+			`consumer "alice": jwt credential 0: unknown field "secrett"` + "\n" +
+				`consumer "alice": jwt credential 0: algorithm: expected string, got number` + "\n" +
+				`consumer "alice": jwt credential 1: issuer is required (the value of the token's key claim)` + "\n" +
+				`consumer "alice": jwt credential 2: secret must be at least 32 bytes for HS256 (RFC 7518 §3.2)`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,11 +5,13 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"errors"
 	"fmt"
 	"strings"
 
 	gojwt "github.com/golang-jwt/jwt/v5"
 
+	"github.com/weirgw/weir/plugins/internal/confval"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -44,22 +46,30 @@ var minHMACSecret = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
 // indexes them by issuer. allowed is the instance's allow-list.
 func indexCredentials(consumers []*sdk.Consumer, allowed []string) (map[string]*credential, error) {
 	byIssuer := map[string]*credential{}
+	// Every bad credential is reported, not just the first.
+	var errs []error
 	for _, cons := range consumers {
 		for i, raw := range cons.Credentials["jwt"] {
-			where := fmt.Sprintf("consumer %q: jwt credential %d", cons.Name, i)
+			where := fmt.Sprintf("consumer %q: jwt credential %d: ", cons.Name, i)
 			var cc credentialConfig
 			if err := sdk.DecodeConfig(raw, &cc); err != nil {
-				return nil, fmt.Errorf("%s: %w", where, err)
+				errs = append(errs, confval.Prefix(where, err))
+				continue
 			}
 			cred, err := buildCredential(cons, &cc, allowed)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", where, err)
+				errs = append(errs, confval.Prefix(where, err))
+				continue
 			}
 			if prev, dup := byIssuer[cred.issuer]; dup {
-				return nil, fmt.Errorf("%s: issuer %q is already used by consumer %q; issuers must be unique", where, cred.issuer, prev.consumer.Name)
+				errs = append(errs, fmt.Errorf("%sissuer %q is already used by consumer %q; issuers must be unique", where, cred.issuer, prev.consumer.Name))
+				continue
 			}
 			byIssuer[cred.issuer] = cred
 		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return byIssuer, nil
 }

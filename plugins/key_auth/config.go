@@ -48,9 +48,12 @@ const (
 
 // sources resolves the header and query names from cfg.
 func sources(cfg *Config) (headers, queries []string, err error) {
+	// The header and query settings are each checked and the errors
+	// joined: one run shows them all.
+	var errs []error
 	headers, err = names("header", cfg.Header, "header_names", cfg.HeaderNames, defaultHeader)
 	if err != nil {
-		return nil, nil, err
+		errs = append(errs, err)
 	}
 	for i, h := range headers {
 		if !confval.IsToken(h) {
@@ -58,12 +61,15 @@ func sources(cfg *Config) (headers, queries []string, err error) {
 			if cfg.HeaderNames != nil {
 				key = fmt.Sprintf("header_names[%d]", i)
 			}
-			return nil, nil, fmt.Errorf("%s: %q is not a valid header name", key, h)
+			errs = append(errs, fmt.Errorf("%s: %q is not a valid header name", key, h))
 		}
 	}
 	queries, err = names("query", cfg.Query, "query_names", cfg.QueryNames, defaultQuery)
 	if err != nil {
-		return nil, nil, err
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, nil, errors.Join(errs...)
 	}
 	if len(headers) == 0 && len(queries) == 0 {
 		return nil, nil, errors.New("no place to read the key from: set header or query")
@@ -140,24 +146,32 @@ func buildIndex(cs *sdk.Consumers) (map[[sha256.Size]byte]*entry, error) {
 	keys := map[[sha256.Size]byte]*entry{}
 	from := map[[sha256.Size]byte]where{}
 	ids := map[string]string{}
+	// Every bad credential is reported, not just the first.
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	for _, cons := range cs.All() {
 		for i, raw := range cons.Credentials["key_auth"] {
 			if r := bytes.TrimSpace(raw); len(r) == 0 || r[0] != '{' {
-				return nil, fmt.Errorf("consumer %q: key_auth[%d]: a credential is an object like {key: \"...\"}", cons.Name, i)
+				bad("consumer %q: key_auth[%d]: a credential is an object like {key: \"...\"}", cons.Name, i)
+				continue
 			}
 			var cred Credential
 			if err := sdk.DecodeConfig(raw, &cred); err != nil {
-				return nil, fmt.Errorf("consumer %q: key_auth[%d]: %w", cons.Name, i, err)
+				errs = append(errs, confval.Prefix(fmt.Sprintf("consumer %q: key_auth[%d]: ", cons.Name, i), err))
+				continue
 			}
 			if cred.Key == "" {
-				return nil, fmt.Errorf("consumer %q: key_auth[%d]: key must be set", cons.Name, i)
+				bad("consumer %q: key_auth[%d]: key must be set", cons.Name, i)
+				continue
 			}
 			h := sha256.Sum256([]byte(cred.Key))
 			if prev, dup := from[h]; dup {
 				if prev.consumer == cons.Name {
-					return nil, fmt.Errorf("consumer %q: key_auth[%d] repeats the key of key_auth[%d]; remove one", cons.Name, i, prev.index)
+					bad("consumer %q: key_auth[%d] repeats the key of key_auth[%d]; remove one", cons.Name, i, prev.index)
+					continue
 				}
-				return nil, fmt.Errorf("consumers %q and %q share an API key; every key must be unique", prev.consumer, cons.Name)
+				bad("consumers %q and %q share an API key; every key must be unique", prev.consumer, cons.Name)
+				continue
 			}
 			from[h] = where{cons.Name, i}
 			id := cred.ID
@@ -165,11 +179,15 @@ func buildIndex(cs *sdk.Consumers) (map[[sha256.Size]byte]*entry, error) {
 				id = fmt.Sprintf("%s#%d", cons.Name, i)
 			}
 			if other, dup := ids[id]; dup {
-				return nil, fmt.Errorf("consumer %q: key_auth[%d]: id %q is already used by consumer %q; ids must be unique", cons.Name, i, id, other)
+				bad("consumer %q: key_auth[%d]: id %q is already used by consumer %q; ids must be unique", cons.Name, i, id, other)
+				continue
 			}
 			ids[id] = cons.Name
 			keys[h] = &entry{key: []byte(cred.Key), consumer: cons, id: id}
 		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return keys, nil
 }

@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -49,19 +50,19 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 	if err := sdk.DecodeConfig(raw, &cfg); err != nil {
 		return nil, err
 	}
-	headers, queries, err := sources(&cfg)
-	if err != nil {
-		return nil, err
-	}
-	keys, err := indexKeys(b.Consumers)
-	if err != nil {
-		return nil, err
-	}
+	// The settings, the consumers' keys and the anonymous consumer are
+	// each checked and the errors joined: one run shows them all.
+	headers, queries, errS := sources(&cfg)
+	keys, errK := indexKeys(b.Consumers)
+	var errA error
 	f := &filter{headers: headers, queries: queries, hide: cfg.HideCredentials, keys: keys}
 	if cfg.Anonymous != "" {
 		if f.anon = b.Consumers.Get(cfg.Anonymous); f.anon == nil {
-			return nil, fmt.Errorf("anonymous: no consumer named %q; add it under consumers or fix the name", cfg.Anonymous)
+			errA = fmt.Errorf("anonymous: no consumer named %q; add it under consumers or fix the name", cfg.Anonymous)
 		}
+	}
+	if err := errors.Join(errS, errK, errA); err != nil {
+		return nil, err
 	}
 	route := b.Route
 	if route == "" {

@@ -53,6 +53,9 @@ func TestConfig(t *testing.T) {
 		{Name: "empty name in list", Cfg: `{"query_names":["k",""]}`, Err: "query_names[1]: empty name; remove it"},
 		{Name: "duplicate name", Cfg: `{"header_names":["X-Key","X-Key"]}`, Err: `header_names[1]: "X-Key" is listed twice`},
 		{Name: "unknown anonymous", Cfg: `{"anonymous":"nobody"}`, Err: `anonymous: no consumer named "nobody"; add it under consumers or fix the name`},
+		{Name: "every error", Cfg: `{"header":"X Key","query_names":["k",""],"anonymous":"nobody"}`,
+			Err: `header: "X Key" is not a valid header name` + "\n" + "query_names[1]: empty name; remove it\n" +
+				`anonymous: no consumer named "nobody"; add it under consumers or fix the name`},
 	})
 }
 
@@ -71,6 +74,11 @@ func TestCredentials(t *testing.T) {
 		{"same key twice", []*sdk.Consumer{consumer("a", `{"key":"k"}`, `{"key":"k"}`)}, `consumer "a": key_auth[1] repeats the key of key_auth[0]; remove one`},
 		{"shared key", []*sdk.Consumer{consumer("alice", `{"key":"k"}`), consumer("bob", `{"key":"x"}`, `{"key":"k"}`)}, `consumers "alice" and "bob" share an API key; every key must be unique`},
 		{"duplicate id", []*sdk.Consumer{consumer("a", `{"key":"k1","id":"x"}`), consumer("b", `{"key":"k2","id":"x"}`)}, `consumer "b": key_auth[0]: id "x" is already used by consumer "a"; ids must be unique`},
+		{"every bad credential", []*sdk.Consumer{consumer("a", `{"key":""}`, `{"key":1,"secret":"s"}`), consumer("b", `"k"`)},
+			`consumer "a": key_auth[0]: key must be set` + "\n" +
+				`consumer "a": key_auth[1]: key: expected string, got number` + "\n" +
+				`consumer "a": key_auth[1]: unknown field "secret"` + "\n" +
+				`consumer "b": key_auth[0]: a credential is an object like {key: "..."}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -59,32 +59,36 @@ type settings struct {
 // validate checks cfg and compiles the script.
 func validate(cfg *Config) (*settings, error) {
 	s := &settings{timeout: defaultTimeout, poolSize: cfg.PoolSize}
+	// The settings are each checked and the errors joined, so that one run
+	// shows them all; the script is compiled once they are right.
+	var errs []error
+	bad := func(err error) { errs = append(errs, err) }
 	switch {
 	case cfg.File != "" && cfg.Source != "":
-		return nil, errors.New("set file or source, not both")
+		bad(errors.New("set file or source, not both"))
 	case cfg.File == "" && cfg.Source == "":
-		return nil, errors.New("no script: set file (a path to a .lua file) or source (the script inline)")
+		bad(errors.New("no script: set file (a path to a .lua file) or source (the script inline)"))
 	}
 	if err := cfg.Timeout.Check("timeout", defaultTimeout); err != nil {
-		return nil, err
-	}
-	s.timeout = cfg.Timeout.D()
-	if s.timeout <= 0 || s.timeout > maxTimeout {
-		return nil, fmt.Errorf("timeout must be > 0 and at most %s, got %s", maxTimeout, s.timeout)
+		bad(err)
+	} else if s.timeout = cfg.Timeout.D(); s.timeout <= 0 || s.timeout > maxTimeout {
+		bad(fmt.Errorf("timeout must be > 0 and at most %s, got %s", maxTimeout, s.timeout))
 	}
 	switch {
 	case s.poolSize == 0:
 		s.poolSize = 2 * runtime.GOMAXPROCS(0)
 	case s.poolSize < 0 || s.poolSize > maxPoolSize:
-		return nil, fmt.Errorf("pool_size must be between 1 and %d, got %d; omit it for GOMAXPROCS*2", maxPoolSize, s.poolSize)
+		bad(fmt.Errorf("pool_size must be between 1 and %d, got %d; omit it for GOMAXPROCS*2", maxPoolSize, s.poolSize))
 	}
 	if raw := bytes.TrimSpace(cfg.Config); len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
 		if raw[0] != '{' {
-			return nil, fmt.Errorf("config must be an object (it becomes the Lua table conf), got %s", abbreviate(raw))
+			bad(fmt.Errorf("config must be an object (it becomes the Lua table conf), got %s", abbreviate(raw)))
+		} else if err := json.Unmarshal(raw, &s.conf); err != nil {
+			bad(fmt.Errorf("config: %w", err))
 		}
-		if err := json.Unmarshal(raw, &s.conf); err != nil {
-			return nil, fmt.Errorf("config: %w", err)
-		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 
 	src := cfg.Source

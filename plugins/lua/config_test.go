@@ -46,6 +46,11 @@ func TestConfig(t *testing.T) {
 		{"number timeout", `{"source":"function access() end","timeout":50}`, `timeout: a duration must be a string such as "1s" or "250ms", got 50`},
 		{"negative pool", `{"source":"function access() end","pool_size":-1}`, "pool_size must be between 1 and 4096, got -1; omit it for GOMAXPROCS*2"},
 		{"huge pool", `{"source":"function access() end","pool_size":5000}`, "pool_size must be between 1 and 4096, got 5000; omit it for GOMAXPROCS*2"},
+		{"every error", `{"timeout":"fast","pool_size":-1,"config":[1]}`,
+			"no script: set file (a path to a .lua file) or source (the script inline)\n" +
+				`timeout: invalid duration "fast": use a number with a unit such as "1s" or "250ms"` + "\n" +
+				"pool_size must be between 1 and 4096, got -1; omit it for GOMAXPROCS*2\n" +
+				"config must be an object (it becomes the Lua table conf), got [1]"},
 		{"config not object", `{"source":"function access() end","config":[1,2]}`, "config must be an object (it becomes the Lua table conf), got [1,2]"},
 		{"config string", `{"source":"function access() end","config":"x"}`, `config must be an object (it becomes the Lua table conf), got "x"`},
 	}

@@ -61,58 +61,60 @@ func parseConfig(raw []byte) (*config, error) {
 	if err := sdk.DecodeConfig(raw, &cfg); err != nil {
 		return nil, err
 	}
+	// Every key is checked and the errors joined, so that one run shows
+	// them all; checks that compare durations run once those parsed.
+	var errs []error
+	bad := func(err error) { errs = append(errs, err) }
 	if cfg.IntrospectionURL == "" {
-		return nil, errors.New("introspection_url is required")
-	}
-	u, err := url.Parse(cfg.IntrospectionURL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("introspection_url %q must be an absolute http(s) URL", cfg.IntrospectionURL)
-	}
-	if u.User != nil {
-		return nil, errors.New("introspection_url must not carry credentials; use client_id and client_secret")
+		bad(errors.New("introspection_url is required"))
+	} else if u, err := url.Parse(cfg.IntrospectionURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		bad(fmt.Errorf("introspection_url %q must be an absolute http(s) URL", cfg.IntrospectionURL))
+	} else if u.User != nil {
+		bad(errors.New("introspection_url must not carry credentials; use client_id and client_secret"))
 	}
 	if (cfg.ClientID == "") != (cfg.ClientSecret == "") {
-		return nil, errors.New("client_id and client_secret go together: set both (HTTP Basic, RFC 6749 §2.3.1) or neither")
+		bad(errors.New("client_id and client_secret go together: set both (HTTP Basic, RFC 6749 §2.3.1) or neither"))
 	}
 	if strings.ContainsAny(cfg.ClientID, ":\r\n") {
 		// RFC 6749 §2.3.1 form-encodes the id, but many servers do not
 		// decode it: refuse the ambiguous character instead.
-		return nil, errors.New("client_id must not contain ':' or line breaks")
+		bad(errors.New("client_id must not contain ':' or line breaks"))
 	}
 	if cfg.TokenTypeHint == nil {
 		h := defaultTokenTypeHint
 		cfg.TokenTypeHint = &h
 	}
-	if err := confval.CheckDurations(
+	durErr := confval.CheckDurations(
 		confval.DurationKey{Key: "cache_ttl", D: &cfg.CacheTTL, Default: defaultCacheTTL},
 		confval.DurationKey{Key: "negative_ttl", D: &cfg.NegativeTTL, Default: defaultNegativeTTL},
 		confval.DurationKey{Key: "timeout", D: &cfg.Timeout, Default: defaultTimeout},
 		confval.DurationKey{Key: "redis_timeout", D: &cfg.RedisTimeout, Default: defaultRedisTimeout},
-	); err != nil {
-		return nil, err
-	}
-	if cfg.CacheTTL.D() > 24*time.Hour {
-		return nil, errors.New("cache_ttl must be at most 24h (0s turns caching of active tokens off)")
-	}
-	if cfg.NegativeTTL.D() > cfg.CacheTTL.D() && cfg.CacheTTL.D() > 0 {
-		return nil, errors.New("negative_ttl must not exceed cache_ttl")
-	}
-	if cfg.Timeout.D() <= 0 || cfg.Timeout.D() > time.Minute {
-		return nil, errors.New("timeout must be > 0 and at most 1m")
-	}
-	if cfg.RedisTimeout.D() <= 0 || cfg.RedisTimeout.D() > 10*time.Second {
-		return nil, errors.New("redis_timeout must be > 0 and at most 10s")
+	)
+	if durErr != nil {
+		bad(durErr)
+	} else {
+		if cfg.CacheTTL.D() > 24*time.Hour {
+			bad(errors.New("cache_ttl must be at most 24h (0s turns caching of active tokens off)"))
+		} else if cfg.NegativeTTL.D() > cfg.CacheTTL.D() && cfg.CacheTTL.D() > 0 {
+			bad(errors.New("negative_ttl must not exceed cache_ttl"))
+		}
+		if cfg.Timeout.D() <= 0 || cfg.Timeout.D() > time.Minute {
+			bad(errors.New("timeout must be > 0 and at most 1m"))
+		}
+		if cfg.RedisTimeout.D() <= 0 || cfg.RedisTimeout.D() > 10*time.Second {
+			bad(errors.New("redis_timeout must be > 0 and at most 10s"))
+		}
 	}
 	if cfg.CacheSize == nil {
 		n := defaultCacheSize
 		cfg.CacheSize = &n
 	}
 	if *cfg.CacheSize < 0 || *cfg.CacheSize > maxCacheSize {
-		return nil, fmt.Errorf("cache_size must be between 0 (no in-process cache) and %d", maxCacheSize)
+		bad(fmt.Errorf("cache_size must be between 0 (no in-process cache) and %d", maxCacheSize))
 	}
 	for _, s := range cfg.RequiredScopes {
 		if s == "" || strings.ContainsAny(s, " \t\"\\") {
-			return nil, fmt.Errorf("required_scopes: %q is not a scope token (RFC 6749 §3.3)", s)
+			bad(fmt.Errorf("required_scopes: %q is not a scope token (RFC 6749 §3.3)", s))
 		}
 	}
 	switch cfg.OnError {
@@ -120,22 +122,22 @@ func parseConfig(raw []byte) (*config, error) {
 		cfg.OnError = 503
 	case 503, 401:
 	default:
-		return nil, fmt.Errorf("on_error must be 503 or 401, got %d", cfg.OnError)
+		bad(fmt.Errorf("on_error must be 503 or 401, got %d", cfg.OnError))
 	}
 	if cfg.Header == "" && cfg.Query == "" {
 		cfg.Header = "Authorization"
 	}
 	if cfg.Header != "" && !confval.IsToken(cfg.Header) {
-		return nil, fmt.Errorf("header %q is not a valid header name", cfg.Header)
+		bad(fmt.Errorf("header %q is not a valid header name", cfg.Header))
 	}
 	if cfg.Query != "" && strings.ContainsAny(cfg.Query, "&=#? ") {
-		return nil, fmt.Errorf("query %q is not a valid query parameter name", cfg.Query)
+		bad(fmt.Errorf("query %q is not a valid query parameter name", cfg.Query))
 	}
 	switch {
 	case cfg.MaxTokenBytes == 0:
 		cfg.MaxTokenBytes = defaultMaxTokenBytes
 	case cfg.MaxTokenBytes < 16 || cfg.MaxTokenBytes > maxTokenBytesLimit:
-		return nil, fmt.Errorf("max_token_bytes must be between 16 and %d", maxTokenBytesLimit)
+		bad(fmt.Errorf("max_token_bytes must be between 16 and %d", maxTokenBytesLimit))
 	}
 	if cfg.MatchConsumerNames == nil {
 		t := true
@@ -145,7 +147,10 @@ func parseConfig(raw []byte) (*config, error) {
 		cfg.Realm = defaultRealm
 	}
 	if err := bearer.ValidRealm(cfg.Realm); err != nil {
-		return nil, err
+		bad(err)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return &cfg, nil
 }
@@ -168,6 +173,8 @@ func indexConsumers(list []*sdk.Consumer, matchNames bool) (*consumerIndex, erro
 	if matchNames {
 		ix.byName = make(map[string]*sdk.Consumer, len(list))
 	}
+	// Every bad credential is reported, not just the first.
+	var errs []error
 	for _, cons := range list {
 		if matchNames {
 			ix.byName[cons.Name] = cons
@@ -176,20 +183,26 @@ func indexConsumers(list []*sdk.Consumer, matchNames bool) (*consumerIndex, erro
 			where := fmt.Sprintf("consumer %q: oauth2_introspection credential %d", cons.Name, i)
 			var cc credentialConfig
 			if err := sdk.DecodeConfig(raw, &cc); err != nil {
-				return nil, fmt.Errorf("%s: %w", where, err)
+				errs = append(errs, confval.Prefix(where+": ", err))
+				continue
 			}
 			if (cc.Sub == "") == (cc.ClientID == "") {
-				return nil, fmt.Errorf("%s: set exactly one of sub or client_id", where)
+				errs = append(errs, fmt.Errorf("%s: set exactly one of sub or client_id", where))
+				continue
 			}
 			m, v := ix.bySub, cc.Sub
 			if cc.ClientID != "" {
 				m, v = ix.byClient, cc.ClientID
 			}
 			if prev := m[v]; prev != nil {
-				return nil, fmt.Errorf("%s: %q already identifies consumer %q", where, v, prev.Name)
+				errs = append(errs, fmt.Errorf("%s: %q already identifies consumer %q", where, v, prev.Name))
+				continue
 			}
 			m[v] = cons
 		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return ix, nil
 }

@@ -40,6 +40,13 @@ func TestConfig(t *testing.T) {
 		{"empty scope", `{` + u + `,"required_scopes":[""]}`, `required_scopes: "" is not a scope token (RFC 6749 §3.3)`},
 		{"scope with space", `{` + u + `,"required_scopes":["a b"]}`, `required_scopes: "a b" is not a scope token`},
 		{"on_error 500", `{` + u + `,"on_error":500}`, "on_error must be 503 or 401, got 500"},
+		{"every error", `{"client_id":"a:b","timeout":"2m","on_error":500,"header":"X Token"}`,
+			"introspection_url is required\n" +
+				"client_id and client_secret go together: set both (HTTP Basic, RFC 6749 §2.3.1) or neither\n" +
+				"client_id must not contain ':' or line breaks\n" +
+				"timeout must be > 0 and at most 1m\n" +
+				"on_error must be 503 or 401, got 500\n" +
+				`header "X Token" is not a valid header name`},
 		{"on_error string", `{` + u + `,"on_error":"503"}`, "on_error: expected int"},
 		{"bad header", `{` + u + `,"header":"X Token"}`, `header "X Token" is not a valid header name`},
 		{"bad query", `{` + u + `,"query":"a=b"}`, `query "a=b" is not a valid query parameter name`},
@@ -79,6 +86,11 @@ func TestCredentialConfig(t *testing.T) {
 		{"unknown key", [][]string{{`{"subject":"x"}`}}, `unknown field "subject"`},
 		{"duplicate sub", [][]string{{`{"sub":"s1"}`}, {`{"sub":"s1"}`}}, `consumer "c1": oauth2_introspection credential 0: "s1" already identifies consumer "c0"`},
 		{"same value, different kinds", [][]string{{`{"sub":"x"}`}, {`{"client_id":"x"}`}}, ""},
+		{"every bad credential", [][]string{{`{"subject":"x","sub":1}`, `{}`}, {`{"sub":"s1","client_id":"c1"}`}},
+			`consumer "c0": oauth2_introspection credential 0: unknown field "subject"` + "\n" +
+				`consumer "c0": oauth2_introspection credential 0: sub: expected string, got number` + "\n" +
+				`consumer "c0": oauth2_introspection credential 1: set exactly one of sub or client_id` + "\n" +
+				`consumer "c1": oauth2_introspection credential 0: set exactly one of sub or client_id`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -105,41 +105,41 @@ type config struct {
 }
 
 // parseConfig decodes and validates raw. Every error names the key and the
-// fix (SPEC.md, "an error names ... the fix").
+// fix (SPEC.md, "an error names ... the fix"), and every wrong key is
+// reported in one run: the errors are joined (errors.Join).
 func parseConfig(b *sdk.Build, raw json.RawMessage) (*config, error) {
 	var rc rawConfig
 	if err := sdk.DecodeConfig(raw, &rc); err != nil {
 		return nil, err
 	}
 	cfg := &config{timeout: defTimeout, maxKeys: defMaxKeys, maxHold: defMaxHold}
+	var errs []error
+	bad := func(err error) { errs = append(errs, err) }
 
 	top := rc.Rate != nil || len(rc.Per) > 0 || rc.Burst != nil
 	switch {
 	case top && rc.Limits != nil:
-		return nil, errors.New("use either rate/per/burst or limits, not both")
+		bad(errors.New("use either rate/per/burst or limits, not both"))
 	case top:
-		l, err := compileLimit("", rc.Rate, rc.Per, rc.Burst)
-		if err != nil {
-			return nil, err
-		}
+		l, lerrs := compileLimit("", rc.Rate, rc.Per, rc.Burst)
+		errs = append(errs, lerrs...)
 		cfg.limits = []limit{l}
 	case len(rc.Limits) == 0:
-		return nil, errors.New(`rate must be > 0: set rate, per and burst (e.g. {rate: 100, per: "1s", burst: 100}) or a limits list`)
+		bad(errors.New(`rate must be > 0: set rate, per and burst (e.g. {rate: 100, per: "1s", burst: 100}) or a limits list`))
 	case len(rc.Limits) > maxLimits:
-		return nil, fmt.Errorf("limits may hold at most %d entries, got %d", maxLimits, len(rc.Limits))
+		bad(fmt.Errorf("limits may hold at most %d entries, got %d", maxLimits, len(rc.Limits)))
 	default:
 		for i, rl := range rc.Limits {
-			l, err := compileLimit(fmt.Sprintf("limits[%d].", i), rl.Rate, rl.Per, rl.Burst)
-			if err != nil {
-				return nil, err
-			}
+			l, lerrs := compileLimit(fmt.Sprintf("limits[%d].", i), rl.Rate, rl.Per, rl.Burst)
+			errs = append(errs, lerrs...)
 			cfg.limits = append(cfg.limits, l)
 		}
 	}
+	limitsOK := len(errs) == 0
 
 	ks, err := parseKeySpec(rc.Key)
 	if err != nil {
-		return nil, err
+		bad(err)
 	}
 	cfg.key = ks
 
@@ -149,20 +149,26 @@ func parseConfig(b *sdk.Build, raw json.RawMessage) (*config, error) {
 	case "redis":
 		cfg.policy = policyRedis
 	default:
-		return nil, fmt.Errorf("policy must be local or redis, got %q", rc.Policy)
+		bad(fmt.Errorf("policy must be local or redis, got %q", rc.Policy))
 	}
 
-	if cfg.policy == policyLocal {
-		switch {
-		case rc.OnStoreFailure != "":
-			return nil, errors.New("on_store_failure only applies to policy: redis")
-		case rc.Nodes != nil:
-			return nil, errors.New("nodes only applies to policy: redis")
-		case len(rc.Timeout) > 0:
-			return nil, errors.New("timeout only applies to policy: redis")
-		case rc.Hybrid != nil:
-			return nil, errors.New("hybrid only applies to policy: redis")
+	// Keys for policy: redis alone are refused on a local policy, and
+	// their values are then not checked further (that would be a second
+	// error about a key that has to go anyway).
+	if rc.Policy == "" || rc.Policy == "local" {
+		if rc.OnStoreFailure != "" {
+			bad(errors.New("on_store_failure only applies to policy: redis"))
 		}
+		if rc.Nodes != nil {
+			bad(errors.New("nodes only applies to policy: redis"))
+		}
+		if len(rc.Timeout) > 0 {
+			bad(errors.New("timeout only applies to policy: redis"))
+		}
+		if rc.Hybrid != nil {
+			bad(errors.New("hybrid only applies to policy: redis"))
+		}
+		rc.OnStoreFailure, rc.Nodes, rc.Timeout, rc.Hybrid = "", nil, nil, nil
 	}
 
 	switch rc.OnStoreFailure {
@@ -173,51 +179,56 @@ func parseConfig(b *sdk.Build, raw json.RawMessage) (*config, error) {
 	case "deny":
 		cfg.onFailure = failDeny
 	default:
-		return nil, fmt.Errorf("on_store_failure must be allow, deny or local, got %q", rc.OnStoreFailure)
+		bad(fmt.Errorf("on_store_failure must be allow, deny or local, got %q", rc.OnStoreFailure))
 	}
 
 	if rc.Nodes != nil {
 		if *rc.Nodes < 1 || *rc.Nodes > maxNodes {
-			return nil, fmt.Errorf("nodes must be between 1 and %d (or left out to learn the node count from redis)", maxNodes)
+			bad(fmt.Errorf("nodes must be between 1 and %d (or left out to learn the node count from redis)", maxNodes))
 		}
 		cfg.nodes = *rc.Nodes
 	}
 
 	if len(rc.Timeout) > 0 {
 		d, err := parseDuration(rc.Timeout)
-		if err != nil || d <= 0 {
-			return nil, errors.New(`timeout must be a duration such as "20ms"`)
-		}
-		if d > 10*time.Second {
-			return nil, errors.New(`timeout must be at most "10s": it is added to a request's time when redis is slow`)
+		switch {
+		case err != nil || d <= 0:
+			bad(errors.New(`timeout must be a duration such as "20ms"`))
+		case d > 10*time.Second:
+			bad(errors.New(`timeout must be at most "10s": it is added to a request's time when redis is slow`))
 		}
 		cfg.timeout = d
 	}
 
 	if rc.MaxKeys != nil {
 		if *rc.MaxKeys < 1 {
-			return nil, errors.New("max_keys must be >= 1")
+			bad(errors.New("max_keys must be >= 1"))
 		}
 		cfg.maxKeys = *rc.MaxKeys
 	}
 
 	if h := rc.Hybrid; h != nil {
-		if h.Batch == nil {
-			return nil, errors.New("hybrid.batch must be set, e.g. hybrid: {batch: 10}")
-		}
-		if *h.Batch < 2 || *h.Batch > maxBatch {
-			return nil, fmt.Errorf("hybrid.batch must be between 2 and %d", maxBatch)
-		}
-		for _, l := range cfg.limits {
-			if int64(*h.Batch) > l.burst {
-				return nil, fmt.Errorf("hybrid.batch must not exceed burst (%d): a batch larger than the bucket is never granted", l.burst)
+		switch {
+		case h.Batch == nil:
+			bad(errors.New("hybrid.batch must be set, e.g. hybrid: {batch: 10}"))
+		case *h.Batch < 2 || *h.Batch > maxBatch:
+			bad(fmt.Errorf("hybrid.batch must be between 2 and %d", maxBatch))
+		case limitsOK:
+			// Compared with burst only once the limits compiled.
+			for _, l := range cfg.limits {
+				if int64(*h.Batch) > l.burst {
+					bad(fmt.Errorf("hybrid.batch must not exceed burst (%d): a batch larger than the bucket is never granted", l.burst))
+					break
+				}
 			}
 		}
-		cfg.batch = *h.Batch
+		if h.Batch != nil {
+			cfg.batch = *h.Batch
+		}
 		if len(h.MaxHold) > 0 {
 			d, err := parseDuration(h.MaxHold)
 			if err != nil || d <= 0 {
-				return nil, errors.New(`hybrid.max_hold must be a duration such as "1s"`)
+				bad(errors.New(`hybrid.max_hold must be a duration such as "1s"`))
 			}
 			cfg.maxHold = d
 		}
@@ -226,50 +237,61 @@ func parseConfig(b *sdk.Build, raw json.RawMessage) (*config, error) {
 	// Under `weir validate` the proxy may not connect to Redis, so a nil
 	// client there does not prove the section is missing.
 	if cfg.policy == policyRedis && b != nil && b.Redis == nil && !b.Validating {
-		return nil, errors.New("policy: redis needs a redis section in the gateway config")
+		bad(errors.New("policy: redis needs a redis section in the gateway config"))
 	}
 
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
 	cfg.fingerprint = fingerprint(cfg)
 	return cfg, nil
 }
 
 // compileLimit validates one rate/per/burst triple; prefix is "" or
-// "limits[i]." so that errors point at the right entry.
-func compileLimit(prefix string, rate *float64, per json.RawMessage, burst *int64) (limit, error) {
-	if rate == nil || !(*rate > 0) || math.IsInf(*rate, 0) {
-		return limit{}, fmt.Errorf("%srate must be > 0", prefix)
-	}
-	if len(per) == 0 {
-		return limit{}, fmt.Errorf(`%sper must be a duration such as "1s"`, prefix)
+// "limits[i]." so that errors point at the right entry. rate, per and
+// burst are each checked, so three wrong keys give three errors; what
+// depends on them together is checked once each is right.
+func compileLimit(prefix string, rate *float64, per json.RawMessage, burst *int64) (limit, []error) {
+	var errs []error
+	rateOK := rate != nil && *rate > 0 && !math.IsInf(*rate, 0)
+	if !rateOK {
+		errs = append(errs, fmt.Errorf("%srate must be > 0", prefix))
 	}
 	d, err := parseDuration(per)
-	if err != nil {
-		return limit{}, fmt.Errorf(`%sper must be a duration such as "1s"`, prefix)
+	switch {
+	case len(per) == 0 || err != nil:
+		errs = append(errs, fmt.Errorf(`%sper must be a duration such as "1s"`, prefix))
+	case d < minPer || d > maxPer:
+		errs = append(errs, fmt.Errorf(`%sper must be between "1ms" and "8784h"`, prefix))
 	}
-	if d < minPer || d > maxPer {
-		return limit{}, fmt.Errorf(`%sper must be between "1ms" and "8784h"`, prefix)
-	}
-	l := limit{rate: *rate, per: d}
-	if burst == nil {
+	var l limit
+	switch {
+	case burst != nil:
+		l.burst = *burst
+	case rateOK:
 		// Without a burst the bucket holds one window's worth, which is
 		// what "100 per second" means to most people.
 		l.burst = int64(math.Max(1, math.Ceil(*rate)))
-	} else {
-		l.burst = *burst
+	default:
+		l.burst = 1 // unknown until rate is right; nothing to report
 	}
 	if l.burst < 1 {
-		return limit{}, fmt.Errorf("%sburst must be >= 1", prefix)
+		errs = append(errs, fmt.Errorf("%sburst must be >= 1", prefix))
 	}
 	if l.burst > maxBurst {
-		return limit{}, fmt.Errorf("%sburst must be <= %d", prefix, maxBurst)
+		errs = append(errs, fmt.Errorf("%sburst must be <= %d", prefix, maxBurst))
 	}
+	if len(errs) > 0 {
+		return limit{}, errs
+	}
+	l.rate, l.per = *rate, d
 	t := math.Round(float64(d) / *rate)
 	if t < 1000 {
-		return limit{}, fmt.Errorf("%srate is too high for per: at most one token per microsecond (%.0f per %s)", prefix, float64(d)/1000, d)
+		return limit{}, []error{fmt.Errorf("%srate is too high for per: at most one token per microsecond (%.0f per %s)", prefix, float64(d)/1000, d)}
 	}
 	l.T = int64(t)
 	if l.T > maxTau/l.burst {
-		return limit{}, fmt.Errorf("%sburst * per / rate (the time to refill the bucket) must be at most 52 days: lower burst or raise rate", prefix)
+		return limit{}, []error{fmt.Errorf("%sburst * per / rate (the time to refill the bucket) must be at most 52 days: lower burst or raise rate", prefix)}
 	}
 	l.tau = l.burst * l.T
 	return l, nil

@@ -124,6 +124,15 @@ func TestConfig(t *testing.T) {
 		{name: "hybrid bad hold", b: withRedis, json: `{"rate":10,"per":"1s","policy":"redis","hybrid":{"batch":2,"max_hold":"x"}}`,
 			err: `hybrid.max_hold must be a duration such as "1s"`},
 		{name: "wrong type", json: `{"rate":"fast","per":"1s"}`, err: "rate: expected float64, got string"},
+		// Every wrong key in one run, not one per run.
+		{name: "rate per burst all wrong", json: `{"rate":0,"per":"soon","burst":-1}`,
+			err: "rate must be > 0\nper must be a duration such as \"1s\"\nburst must be >= 1"},
+		{name: "in a limits entry", json: `{"limits":[{"rate":1,"per":"1s"},{"rate":-1,"per":"1d","burst":0}]}`,
+			err: "limits[1].rate must be > 0\nlimits[1].per must be a duration such as \"1s\"\nlimits[1].burst must be >= 1"},
+		{name: "wrong types of three keys", json: `{"rate":"fast","per":"1s","burst":"big","max_keys":"many"}`,
+			err: "rate: expected float64, got string\nburst: expected int64, got string\nmax_keys: expected int, got string"},
+		{name: "limits and other keys", json: `{"rate":0,"per":"1s","policy":"cluster","key":[]}`,
+			err: "rate must be > 0\nkey must not be an empty list: use consumer, ip, route or header:NAME\npolicy must be local or redis, got \"cluster\""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -33,10 +33,15 @@ func TestConfig(t *testing.T) {
 		{Name: "empty", Cfg: `{}`, Err: "nothing to do; configure at least one of add, set, remove, rename, path or json"},
 		{Name: "null", Cfg: `null`, Err: "nothing to do; configure at least one of add, set, remove, rename, path or json"},
 		{Name: "unknown key", Cfg: `{"ad":{}}`, Err: `unknown field "ad"`},
-		{Name: "unknown nested key", Cfg: `{"add":{"header":{}}}`, Err: `unknown field "header"`},
+		{Name: "unknown nested key", Cfg: `{"add":{"header":{}}}`, Err: `unknown field "add.header"`},
 		{Name: "list expected", Cfg: `{"remove":{"headers":"X-Debug"}}`, Err: "remove.headers: expected []string, got string"},
 		{Name: "object value", Cfg: `{"set":{"headers":{"X-A":{"b":1}}}}`, Err: "set.headers.X-A: the value must be a string, number or boolean"},
 		{Name: "null value", Cfg: `{"add":{"query":{"a":null}}}`, Err: "add.query.a: the value must be a string, number or boolean"},
+		{Name: "every wrong key", Cfg: `{"ad":{},"remove":{"headers":"X-Debug"},"max_body_bytes":"big"}`,
+			Err: "unknown field \"ad\"\nremove.headers: expected []string, got string\nmax_body_bytes: expected int64, got string"},
+		{Name: "every part's error", Cfg: `{"add":{"headers":{"X Bad":"v"}},"max_body_bytes":0}`,
+			Err: "add.headers: \"X Bad\" is not a valid header name; use letters, digits and !#$%&'*+-.^_`|~ (RFC 9110 §5.6.2)\n" +
+				"max_body_bytes must be between 1 and 67108864 (64 MiB); the default is 1048576 (1 MiB)"},
 
 		// Header names and values.
 		{Name: "bad header name", Cfg: `{"add":{"headers":{"X Bad":"v"}}}`,

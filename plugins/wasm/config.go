@@ -74,15 +74,17 @@ type settings struct {
 // validate checks cfg and reads the module file.
 func validate(cfg *Config) (*settings, error) {
 	s := &settings{timeout: defaultTimeout, poolSize: cfg.PoolSize}
+	// The settings are each checked and the errors joined, so that one run
+	// shows them all; the module is read once they are right.
+	var errs []error
+	bad := func(err error) { errs = append(errs, err) }
 	if cfg.Module == "" {
-		return nil, errors.New("module is required: set it to the path of a Proxy-Wasm .wasm file")
+		bad(errors.New("module is required: set it to the path of a Proxy-Wasm .wasm file"))
 	}
 	if err := cfg.Timeout.Check("timeout", defaultTimeout); err != nil {
-		return nil, err
-	}
-	s.timeout = cfg.Timeout.D()
-	if s.timeout <= 0 || s.timeout > maxTimeout {
-		return nil, fmt.Errorf("timeout must be > 0 and at most %s, got %s", maxTimeout, s.timeout)
+		bad(err)
+	} else if s.timeout = cfg.Timeout.D(); s.timeout <= 0 || s.timeout > maxTimeout {
+		bad(fmt.Errorf("timeout must be > 0 and at most %s, got %s", maxTimeout, s.timeout))
 	}
 	s.initTimeout = max(s.timeout, minInitTimeout)
 	mb := defaultMemoryLimitMB
@@ -90,20 +92,23 @@ func validate(cfg *Config) (*settings, error) {
 		mb = *cfg.MemoryLimitMB
 	}
 	if mb < 1 || mb > maxMemoryLimitMB {
-		return nil, fmt.Errorf("memory_limit_mb must be between 1 and %d, got %d; omit it for %d", maxMemoryLimitMB, mb, defaultMemoryLimitMB)
+		bad(fmt.Errorf("memory_limit_mb must be between 1 and %d, got %d; omit it for %d", maxMemoryLimitMB, mb, defaultMemoryLimitMB))
 	}
 	s.memoryPages = uint32(mb * pagesPerMB)
 	switch {
 	case s.poolSize == 0:
 		s.poolSize = runtime.GOMAXPROCS(0)
 	case s.poolSize < 0 || s.poolSize > maxPoolSize:
-		return nil, fmt.Errorf("pool_size must be between 1 and %d, got %d; omit it for GOMAXPROCS", maxPoolSize, s.poolSize)
+		bad(fmt.Errorf("pool_size must be between 1 and %d, got %d; omit it for GOMAXPROCS", maxPoolSize, s.poolSize))
 	}
 	gc, err := guestConfig(cfg.Config)
 	if err != nil {
-		return nil, err
+		bad(err)
 	}
 	s.guestConfig = gc
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
 
 	s.path = cfg.Module
 	s.name = strings.TrimSuffix(filepath.Base(cfg.Module), ".wasm")

@@ -173,6 +173,12 @@ func TestConfig(t *testing.T) {
 		{"huge pool", `{"module":"` + ok + `","pool_size":5000}`, "pool_size must be between 1 and 1024, got 5000; omit it for GOMAXPROCS"},
 		{"config array", `{"module":"` + ok + `","config":[1,2]}`, "config must be a string or an object (it is passed to the guest's proxy_on_configure), got [1,2]"},
 		{"config number", `{"module":"` + ok + `","config":42}`, "config must be a string or an object (it is passed to the guest's proxy_on_configure), got 42"},
+		{"every error", `{"timeout":"2m","memory_limit_mb":0,"pool_size":-1,"config":42}`,
+			"module is required: set it to the path of a Proxy-Wasm .wasm file\n" +
+				"timeout must be > 0 and at most 1m0s, got 2m0s\n" +
+				"memory_limit_mb must be between 1 and 4096, got 0; omit it for 64\n" +
+				"pool_size must be between 1 and 1024, got -1; omit it for GOMAXPROCS\n" +
+				"config must be a string or an object (it is passed to the guest's proxy_on_configure), got 42"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -202,7 +202,9 @@ func parseConfigBody(w http.ResponseWriter, r *http.Request) (*config.Config, st
 		return nil, "", false
 	}
 	name := bodyName(r)
-	cfg, err := config.ParseEnv(name, body, nil)
+	// A document with errors is still validated and its plugins built,
+	// so the 400 lists every problem; a valid one is compiled by apply.
+	cfg, err := config.Check(name, body, nil, proxy.PluginChecker(name))
 	if err != nil {
 		writeConfigErrors(w, err)
 		return nil, "", false

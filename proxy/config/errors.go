@@ -75,6 +75,9 @@ type errs struct {
 	file    string
 	list    ErrorList
 	dropped int
+	// refused are the places of values the schema check refused (see
+	// walker.fail): Check does not report what follows from them.
+	refused []string
 }
 
 func (e *errs) add(place, format string, args ...any) {

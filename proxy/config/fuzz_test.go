@@ -40,8 +40,25 @@ func FuzzParse(f *testing.F) {
 			file = "fuzz.json"
 		}
 		c, err := ParseEnv(file, data, testEnv)
+		// Check goes on past schema errors with the refused values left
+		// out: that config must decode (no "bug in the schema check"),
+		// validate without panicking, and every parse error stays.
+		_, cerr := Check(file, data, testEnv, nil)
+		if (err == nil) != (cerr == nil) && err != nil {
+			t.Fatalf("ParseEnv fails but Check does not: %v", err)
+		}
 		if err != nil {
 			checkFuzzErr(t, err, file)
+			checkFuzzErr(t, cerr, file)
+			have := map[string]bool{}
+			for _, e := range cerr.(ErrorList) {
+				have[e.Error()] = true
+			}
+			for _, e := range err.(ErrorList) {
+				if !have[e.Error()] && len(cerr.(ErrorList)) < MaxErrors {
+					t.Fatalf("Check lost the parse error %q; it reports:\n%v", e, cerr)
+				}
+			}
 			return
 		}
 		ApplyDefaults(c)

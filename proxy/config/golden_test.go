@@ -24,19 +24,16 @@ func goldenEnv(name string) (string, bool) {
 	return v, ok
 }
 
-// load runs what `weir validate` runs: parse, defaults, validation.
+// load runs what `weir validate` runs in this package: config.Check
+// (read, schema, defaults, validation in one pass; the plugins' own
+// checks are the proxy's, see cmd/weir's golden test).
 func load(t *testing.T, path string) (*Config, error) {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := ParseEnv(filepath.Base(path), data, goldenEnv)
-	if err != nil {
-		return nil, err
-	}
-	ApplyDefaults(c)
-	return c, Validate(c, filepath.Base(path))
+	return Check(filepath.Base(path), data, goldenEnv, nil)
 }
 
 func TestGoldenValid(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,16 +13,9 @@ import (
 // Load reads and parses the config file at path (see Parse). It does not
 // apply defaults or validate: call ApplyDefaults, then Validate.
 func Load(path string) (*Config, error) {
-	f, err := os.Open(path)
+	data, err := readFile(path)
 	if err != nil {
-		return nil, fileError(path, err)
-	}
-	defer f.Close()
-	// Read one byte more than allowed to tell "exactly the limit" from
-	// "over it" without trusting Stat (a FIFO or /dev/stdin has no size).
-	data, err := io.ReadAll(io.LimitReader(f, MaxDocumentBytes+1))
-	if err != nil {
-		return nil, fileError(path, err)
+		return nil, err
 	}
 	return Parse(path, data)
 }
@@ -59,14 +51,27 @@ func Parse(file string, data []byte) (*Config, error) {
 //
 // The error, when not nil, is an ErrorList holding every problem found:
 // syntax errors stop the reading, but duplicate keys, unknown keys and
-// wrong types are all reported together. Values are validated only once
-// the document is well-formed: Parse neither applies defaults nor
-// validates (see ApplyDefaults and Validate).
+// wrong types are all reported together. Parse neither applies defaults
+// nor validates (see ApplyDefaults and Validate); Check runs every stage
+// in one pass, past schema errors.
 func ParseEnv(file string, data []byte, lookup LookupFunc) (*Config, error) {
 	e := &errs{file: file}
+	c, _ := parse(file, data, lookup, e)
+	if err := e.err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// parse is ParseEnv for Check: besides the errors in e, it returns the
+// config decoded from what the schema check accepted (values it refused
+// are left out, as if not set) and the tree, whose shape orders errors in
+// file order. Both are nil when the document could not be read at all (a
+// syntax error, an empty document).
+func parse(file string, data []byte, lookup LookupFunc, e *errs) (*Config, *node) {
 	if len(data) > MaxDocumentBytes {
 		e.add(TopLevel, "the file is larger than %d MiB; a config this size is a mistake", MaxDocumentBytes>>20)
-		return nil, e.err()
+		return nil, nil
 	}
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark
 	var root *node
@@ -76,29 +81,30 @@ func ParseEnv(file string, data []byte, lookup LookupFunc) (*Config, error) {
 		root = readYAML(data, e)
 	}
 	if root == nil {
-		return nil, e.err()
+		return nil, nil
 	}
 	// A tree with errors (duplicate keys, dropped) is still checked
 	// against the schema so that one run reports everything.
 	if root.kind == kNull {
 		e.add(TopLevel, "the document is empty; a config needs at least `listen`")
-		return nil, e.err()
+		return nil, nil
 	}
 	w := &walker{e: e, lookup: lookup}
 	w.walk(root, configType, "")
-	if len(e.list) > 0 {
-		return nil, e.err()
+	if root.drop {
+		// Not a mapping: nothing to decode.
+		return nil, nil
 	}
 	c := new(Config)
 	dec := json.NewDecoder(bytes.NewReader(root.appendJSON(nil)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(c); err != nil {
-		// The schema check accepts exactly what the decoder accepts; this
-		// is a bug if it ever shows.
+		// The schema check accepts exactly what the decoder accepts, and
+		// refused values are left out; this is a bug if it ever shows.
 		e.add(TopLevel, "cannot decode the config (a bug in the schema check, please report it): %v", err)
-		return nil, e.err()
+		return nil, nil
 	}
-	return c, nil
+	return c, root
 }
 
 func isJSON(file string, data []byte) bool {

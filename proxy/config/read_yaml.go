@@ -28,14 +28,14 @@ func readYAML(data []byte, e *errs) *node {
 			e.add(TopLevel, "the document is empty; a config needs at least `listen`")
 			return nil
 		}
-		yamlError(e, err)
+		yamlError(e, data, err)
 		return nil
 	}
 	var extra yaml.Node
 	switch err := safeDecode(dec, &extra); {
 	case err == io.EOF:
 	case err != nil:
-		yamlError(e, err)
+		yamlError(e, data, err)
 		return nil
 	default:
 		e.add(fmt.Sprintf("line %d", extra.Line), "a second YAML document (after ---); a config file holds one document")
@@ -78,13 +78,76 @@ func safeDecode(dec *yaml.Decoder, v *yaml.Node) (err error) {
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // yamlError reports a yaml.v3 syntax error at its line.
-func yamlError(e *errs, err error) {
+func yamlError(e *errs, data []byte, err error) {
 	msg := err.Error()
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		e.add("line "+m[1], "invalid YAML: %s", m[2])
+		line, _ := strconv.Atoi(m[1])
+		if len(data) > maxBisectBytes {
+			e.add("line "+m[1], "invalid YAML: %s (at or after this line: the file is too large to find the exact line)", m[2])
+			return
+		}
+		e.add("line "+strconv.Itoa(problemLine(data, m[2], line)), "invalid YAML: %s", m[2])
 		return
 	}
 	e.add(TopLevel, "invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
+}
+
+// maxBisectBytes bounds the documents whose syntax error is located by
+// problemLine: it parses the document about log2(lines) times, a second
+// for a megabyte on a loaded machine, and the admin API takes documents
+// of up to MaxDocumentBytes from the network. Real configs are far
+// smaller.
+const maxBisectBytes = 1 << 20
+
+// problemLine finds the line of a YAML syntax error. yaml.v3 reports the
+// line where the enclosing construct starts (its "context mark") rather
+// than where the problem is, and counts that line from 0 for parser
+// errors: a bad indentation deep in a list comes out at the line above
+// the list. The library does not expose the problem's own position, so it
+// is found from the outside: the line to fix is the first line at which
+// the document stops being readable, that is the shortest prefix of whole
+// lines that fails with the same problem. The parser stops at the
+// problem, so once a prefix fails every longer one does, and a binary
+// search finds that line in O(log n) parses. reported is yaml.v3's line,
+// kept when no prefix reproduces the problem.
+func problemLine(data []byte, problem string, reported int) int {
+	// starts[i] is the offset of line i+1; a prefix of l lines is
+	// data[:starts[l]].
+	starts := []int{0}
+	for i, c := range data {
+		if c == '\n' && i+1 < len(data) {
+			starts = append(starts, i+1)
+		}
+	}
+	starts = append(starts, len(data))
+	fails := func(lines int) bool {
+		dec := yaml.NewDecoder(bytes.NewReader(data[:starts[lines]]))
+		for range 2 { // the document and a second one, as readYAML reads
+			var n yaml.Node
+			err := safeDecode(dec, &n)
+			if err == io.EOF {
+				return false
+			}
+			if err != nil {
+				m := yamlLineRE.FindStringSubmatch(err.Error())
+				return m != nil && m[2] == problem
+			}
+		}
+		return false
+	}
+	lo, hi := 1, len(starts)-1
+	if !fails(hi) {
+		return reported
+	}
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if fails(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
 }
 
 // size is what a YAML node expands to: values and bytes of text.

@@ -55,7 +55,7 @@ func (w *walker) check(n *node, t reflect.Type, place string) {
 		}
 		var d Duration
 		if err := d.UnmarshalJSON(appendJSONString(nil, n.str)); err != nil {
-			w.e.add(place, "%v", err)
+			w.fail(n, place, "%v", err)
 		}
 		return
 	case stringListType:
@@ -83,7 +83,7 @@ func (w *walker) check(n *node, t reflect.Type, place string) {
 		for i, k := range n.keys {
 			f, ok := fs.byName[k]
 			if !ok {
-				w.e.add(key(place, k), "unknown key %q%s", k, didYouMean(k, fs.names))
+				w.fail(n.items[i], key(place, k), "unknown key %q%s", k, didYouMean(k, fs.names))
 				continue
 			}
 			w.walk(n.items[i], t.Field(f).Type, key(place, k))
@@ -107,7 +107,12 @@ func (w *walker) check(n *node, t reflect.Type, place string) {
 	case reflect.String:
 		if n.kind != kString {
 			if n.kind == kNumber || n.kind == kBool {
+				// The value is kept as the string it was meant to be, so
+				// that what refers to it (a route's service) still finds
+				// it and reports nothing more.
 				w.e.add(place, "expected a string, got %s: quote it (%q)", n.describe(), n.describe())
+				w.e.refused = append(w.e.refused, place)
+				*n = node{kind: kString, str: n.describe()}
 				return
 			}
 			w.mismatch(n, place, "a string")
@@ -146,7 +151,7 @@ func (w *walker) integer(n *node, place string, bits int) {
 	v, err := strconv.ParseInt(s, 10, bits)
 	if err != nil {
 		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
-			w.e.add(place, "%s is out of range for an integer", s)
+			w.fail(n, place, "%s is out of range for an integer", s)
 			return
 		}
 		w.mismatch(n, place, "an integer")
@@ -166,7 +171,7 @@ func (w *walker) float(n *node, place string) {
 	v, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
 		if n.kind == kNumber {
-			w.e.add(place, "%s is out of range for a number", s)
+			w.fail(n, place, "%s is out of range for a number", s)
 			return
 		}
 		w.mismatch(n, place, "a number")
@@ -180,7 +185,16 @@ func (w *walker) mismatch(n *node, place, want string) {
 	if n.fromEnv {
 		from = " (after ${...} expansion)"
 	}
-	w.e.add(place, "expected %s, got %s%s", want, n.describe(), from)
+	w.fail(n, place, "expected %s, got %s%s", want, n.describe(), from)
+}
+
+// fail reports a value the schema refuses and leaves it out of the config
+// (it decodes as null, "not set"), so that the rest of the document can
+// still be decoded, validated and its plugins checked in the same run.
+func (w *walker) fail(n *node, place, format string, args ...any) {
+	w.e.add(place, format, args...)
+	w.e.refused = append(w.e.refused, place)
+	n.drop = true
 }
 
 // expand runs ${VAR} expansion on a string node in place.
@@ -190,7 +204,7 @@ func (w *walker) expand(n *node, place string) bool {
 	}
 	v, used, err := expand(n.str, w.lookup)
 	if err != nil {
-		w.e.add(place, "%v", err)
+		w.fail(n, place, "%v", err)
 		return false
 	}
 	n.str = v

@@ -38,6 +38,10 @@ type node struct {
 	plain bool
 	// fromEnv marks a string that ${VAR} expansion changed.
 	fromEnv bool
+	// drop marks a value the schema check refused: it is written as null
+	// (a mapping leaves its key out), so that the rest of the document
+	// still decodes and is validated in the same run.
+	drop bool
 }
 
 // describe says what a value is, for "expected X, got Y" messages.
@@ -67,6 +71,9 @@ func (n *node) describe() string {
 
 // appendJSON writes n as JSON, keeping the order of mapping keys.
 func (n *node) appendJSON(dst []byte) []byte {
+	if n.drop {
+		return append(dst, "null"...)
+	}
 	switch n.kind {
 	case kNull:
 		return append(dst, "null"...)
@@ -90,10 +97,16 @@ func (n *node) appendJSON(dst []byte) []byte {
 		return append(dst, ']')
 	default:
 		dst = append(dst, '{')
+		first := true
 		for i, k := range n.keys {
-			if i > 0 {
+			if n.items[i].drop {
+				// An unknown key must not reach the strict decoder.
+				continue
+			}
+			if !first {
 				dst = append(dst, ',')
 			}
+			first = false
 			dst = appendJSONString(dst, k)
 			dst = append(dst, ':')
 			dst = n.items[i].appendJSON(dst)

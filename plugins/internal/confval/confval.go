@@ -4,6 +4,7 @@
 package confval
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -71,18 +72,38 @@ type DurationKey struct {
 	Default time.Duration
 }
 
-// CheckDurations runs Check on each key in order and returns the first
-// error.
+// CheckDurations runs Check on each key in order and returns every error,
+// joined (errors.Join), so that two wrong durations are reported in one
+// run.
 func CheckDurations(keys ...DurationKey) error {
+	var errs []error
 	for _, k := range keys {
 		if err := k.D.Check(k.Key, k.Default); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // IsToken reports whether s is an RFC 9110 §5.6.2 token (1*tchar), which
 // is what header field names (§5.1) and cookie names (RFC 6265 §4.1.1)
 // are.
 func IsToken(s string) bool { return httpsyntax.IsToken(s) }
+
+// Prefix puts prefix before each error err joins (errors.Join), or before
+// err itself, so that every line of a joined error says where it is:
+// Prefix("limits[1]: ", err). nil stays nil.
+func Prefix(prefix string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		list := j.Unwrap()
+		out := make([]error, len(list))
+		for i, e := range list {
+			out[i] = Prefix(prefix, e)
+		}
+		return errors.Join(out...)
+	}
+	return fmt.Errorf("%s%w", prefix, err)
+}

@@ -30,7 +30,7 @@ func TestDuration(t *testing.T) {
 		{"words", `{"b":"5 minutes"}`, 0, 0, `b: invalid duration "5 minutes": use a number with a unit such as "1s" or "250ms"`},
 		{"null", `{"a":null}`, 0, 0, `a: invalid duration "": use a number with a unit such as "1s" or "250ms"`},
 		{"negative", `{"a":"-1s"}`, 0, 0, `a: duration "-1s" must not be negative`},
-		{"first error wins", `{"a":"x","b":"-1s"}`, 0, 0, `a: invalid duration "x": use a number with a unit such as "1s" or "250ms"`},
+		{"every error, in key order", `{"a":"x","b":"-1s"}`, 0, 0, "a: invalid duration \"x\": use a number with a unit such as \"1s\" or \"250ms\"\nb: duration \"-1s\" must not be negative"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -103,41 +103,54 @@ func Compile(b *sdk.Build, raw json.RawMessage, side Side, plugin string) (*Prog
 		return nil, err
 	}
 	p := &Program{side: side, plugin: plugin, maxBody: DefaultMaxBodyBytes}
+	// Each part is checked and the errors joined, so that one run shows
+	// them all.
+	var errs []error
+	bad := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if side == Response {
 		if cfg.Path != nil {
-			return nil, errors.New("path: response_transformer cannot rewrite the path; use request_transformer")
+			bad(errors.New("path: response_transformer cannot rewrite the path; use request_transformer"))
+			cfg.Path = nil
 		}
 		for _, s := range []struct {
 			name string
 			n    int
 		}{{"add", len(cfg.Add.Query)}, {"set", len(cfg.Set.Query)}, {"remove", len(cfg.Remove.Query)}, {"rename", len(cfg.Rename.Query)}} {
 			if s.n > 0 {
-				return nil, fmt.Errorf("%s.query: a response has no query arguments; use request_transformer", s.name)
+				bad(fmt.Errorf("%s.query: a response has no query arguments; use request_transformer", s.name))
 			}
+		}
+		if len(errs) > 0 {
+			// The query and path of a response config are not compiled.
+			return nil, errors.Join(errs...)
 		}
 	}
 	var err error
-	if p.headers, err = compileHeaders(&cfg, side, b, plugin); err != nil {
-		return nil, err
-	}
-	if p.query, err = compileQuery(&cfg, b, plugin); err != nil {
-		return nil, err
-	}
+	p.headers, err = compileHeaders(&cfg, side, b, plugin)
+	bad(err)
+	p.query, err = compileQuery(&cfg, b, plugin)
+	bad(err)
 	if cfg.Path != nil {
 		t, err := compilePath(*cfg.Path, b, plugin)
-		if err != nil {
-			return nil, err
+		if err == nil {
+			p.path = &t
 		}
-		p.path = &t
+		bad(err)
 	}
-	if p.json, err = buildJSON(cfg.JSON.Set, cfg.JSON.Remove); err != nil {
-		return nil, err
-	}
+	p.json, err = buildJSON(cfg.JSON.Set, cfg.JSON.Remove)
+	bad(err)
 	if cfg.MaxBodyBytes != nil {
 		if n := *cfg.MaxBodyBytes; n < 1 || n > maxMaxBodyBytes {
-			return nil, fmt.Errorf("max_body_bytes must be between 1 and %d (64 MiB); the default is %d (1 MiB)", maxMaxBodyBytes, DefaultMaxBodyBytes)
+			bad(fmt.Errorf("max_body_bytes must be between 1 and %d (64 MiB); the default is %d (1 MiB)", maxMaxBodyBytes, DefaultMaxBodyBytes))
 		}
 		p.maxBody = int(*cfg.MaxBodyBytes)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	if p.headers.empty() && p.query.empty() && p.path == nil && p.json == nil {
 		what := "add, set, remove, rename, path or json"
