@@ -76,7 +76,14 @@ func (s *Server) stopAccepting() {
 	time.Sleep(handshakeWait)
 	for _, fl := range refusing {
 		for _, nc := range acceptQueued(fl.Listener) {
-			go func() { _ = s.fs.ServeConn(fl.Wrap(nc)) }()
+			// Wrapped here, not in the goroutine: Wrap adds the
+			// connection to the open set Shutdown waits on, and it must
+			// be there when stopAccepting returns. Wrapped inside, it
+			// could be added only after graceWait had found the set
+			// empty and Shutdown had released the upstreams, and its
+			// request was then answered 502 "transport closed".
+			c := fl.Wrap(nc)
+			go func() { _ = s.fs.ServeConn(c) }()
 		}
 		_ = fl.Close()
 	}
