@@ -183,3 +183,38 @@ func TestWatchIdleDoesNotReadTheFile(t *testing.T) {
 	writeFile(t, w.File, watchConfig(w, up, 1, pad.String()))
 	waitApplied(t, w, v+1, 1, time.Second, "edit after idling")
 }
+
+// TestRegexRoutes500: 500 regex routes, each with its own literal prefix,
+// through the real binary: a request for the last one reaches its service,
+// and the regex index keeps config order, so an earlier regex without a
+// literal prefix still wins over a later one with it.
+func TestRegexRoutes500(t *testing.T) {
+	last, other := startEcho(t, "last"), startEcho(t, "other")
+	var b strings.Builder
+	fmt.Fprintf(&b, "listen: %q\nadmin: {listen: %q}\n", "{{LISTEN}}", "{{ADMIN}}")
+	fmt.Fprintf(&b, "services:\n  - {name: last, targets: [{url: \"http://%s\"}]}\n  - {name: other, targets: [{url: \"http://%s\"}]}\n", last, other)
+	b.WriteString("routes:\n")
+	b.WriteString("  - {name: anywhere, paths: [\"~/anywhere$\"], service: other}\n")
+	for i := 0; i < 499; i++ {
+		fmt.Fprintf(&b, "  - {name: r%d, paths: [\"~^/svc%d/v[0-9]+/items/[0-9]+$\"], service: other}\n", i, i)
+	}
+	b.WriteString("  - {name: r499, paths: [\"~^/svc499/v[0-9]+/items/[0-9]+$\"], service: last}\n")
+	w := startWeir(t, b.String())
+	c := newClient(w.Addr)
+	for _, tt := range []struct {
+		path   string
+		status int
+		server string
+	}{
+		{"/svc499/v2/items/42", 200, "last"},
+		{"/svc498/v2/items/42", 200, "other"},
+		{"/svc499/v2/items/42/anywhere", 200, "other"},
+		{"/svc499/v2/items/x", 404, ""},
+		{"/svc4999/v2/items/42", 404, ""},
+	} {
+		code, body, h := get(t, c, tt.path, nil)
+		if code != tt.status || string(h.Peek("X-Echo-Server")) != tt.server {
+			t.Errorf("GET %s = %d from %q, want %d from %q (%s)", tt.path, code, h.Peek("X-Echo-Server"), tt.status, tt.server, body)
+		}
+	}
+}
