@@ -128,12 +128,14 @@ func cmdRun(args []string) int {
 	}
 
 	stop := make(chan struct{})
-	go watchFile(*file, log, stop, func() { reload("file change") })
+	watch := newFileWatch(*file, log)
+	go watch.run(stop, func() { reload("file change") })
 
 	sig := make(chan os.Signal, 4)
 	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	for s := range sig {
 		if s == syscall.SIGHUP {
+			watch.rebase() // the file's event then finds this content applied
 			reload("SIGHUP")
 			continue
 		}

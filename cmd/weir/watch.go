@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -24,29 +25,65 @@ const (
 	watchPoll = 500 * time.Millisecond
 )
 
-// watchFile calls onChange when the content of the config file changes,
-// until stop is closed. It watches the file's folder (and, when the file
-// is a symbolic link, its target's folder) for file-system events, so that
-// edits in place, replacements by rename (editors) and a Kubernetes
-// ConfigMap's "..data" link flip are all seen within watchSettle; a
-// metadata poll every watchPoll is the fallback. The content is hashed so
-// that an event or a touch that leaves it unchanged calls nothing.
-func watchFile(file string, log *slog.Logger, stop <-chan struct{}, onChange func()) {
+// fileWatch calls a function when the content of the config file
+// changes. It watches the file's folder (and, when the file is a symbolic
+// link, its target's folder) for file-system events, so that edits in
+// place, replacements by rename (editors) and a Kubernetes ConfigMap's
+// "..data" link flip are all seen within watchSettle; a metadata poll
+// every watchPoll is the fallback. The content is hashed so that an event
+// or a touch that leaves it unchanged calls nothing.
+type fileWatch struct {
+	file string
+	log  *slog.Logger
+	w    *fsnotify.Watcher // nil: polling only
+	dirs map[string]bool   // folders being watched
+	// names are the paths whose events concern the file: the file itself,
+	// the target of its link, and the "..data" link of a ConfigMap folder.
+	names [4]string
+
+	mu   sync.Mutex  // guards sum and info: rebase runs on another goroutine
+	sum  []byte      // sha256 of the content; nil when it could not be read
+	info os.FileInfo // nil when the file could not be stat'ed
+}
+
+// newFileWatch starts watching file and takes its current content as the
+// one already applied.
+func newFileWatch(file string, log *slog.Logger) *fileWatch {
 	file, _ = filepath.Abs(file) // events carry absolute names when the folder is absolute
 	fw := &fileWatch{file: file, log: log}
-	var events <-chan fsnotify.Event
-	var errs <-chan error
 	if w, err := fsnotify.NewWatcher(); err != nil {
 		log.Warn("cannot watch the config file for changes; comparing its size and time every 500ms instead",
 			"file", file, "error", err)
 	} else {
-		defer w.Close()
 		fw.w, fw.dirs = w, map[string]bool{}
-		events, errs = w.Events, w.Errors
 	}
 	fw.follow()
 	fw.sum, fw.info = fw.read()
+	return fw
+}
 
+// rebase takes the file's content as applied, without calling onChange:
+// a SIGHUP reload calls it before it reads the file, so that the edit it
+// applies is not applied a second time when the event arrives. A change
+// after this read is still seen, at the cost of one reload too many at
+// worst.
+func (fw *fileWatch) rebase() {
+	sum, info := fw.read()
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	if sum != nil {
+		fw.sum, fw.info = sum, info
+	}
+}
+
+// run calls onChange for each change until stop is closed.
+func (fw *fileWatch) run(stop <-chan struct{}, onChange func()) {
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	if fw.w != nil {
+		defer fw.w.Close()
+		events, errs = fw.w.Events, fw.w.Errors
+	}
 	poll := time.NewTicker(watchPoll)
 	defer poll.Stop()
 	settle := time.NewTimer(0)
@@ -72,7 +109,7 @@ func watchFile(file string, log *slog.Logger, stop <-chan struct{}, onChange fun
 			}
 			// A lost event (queue overflow) may have been ours: look.
 			if !errors.Is(err, fsnotify.ErrEventOverflow) {
-				log.Warn("watching the config file", "file", file, "error", err)
+				fw.log.Warn("watching the config file", "file", fw.file, "error", err)
 			}
 			if !settling {
 				settle.Reset(watchSettle)
@@ -81,29 +118,19 @@ func watchFile(file string, log *slog.Logger, stop <-chan struct{}, onChange fun
 		case <-settle.C:
 			settling = false
 			fw.follow()
-			if fw.check(true) {
+			if fw.check() {
 				onChange()
 			}
 		case <-poll.C:
-			if fw.check(false) {
-				fw.follow()
-				onChange()
+			// A change the poll sees settles like an event's, which
+			// leaves a SIGHUP sent right after an edit the time to
+			// rebase: the edit is then applied once, not twice.
+			if !settling && fw.stale() {
+				settle.Reset(watchSettle)
+				settling = true
 			}
 		}
 	}
-}
-
-// fileWatch is watchFile's state: what the file looked like when last read.
-type fileWatch struct {
-	file string
-	log  *slog.Logger
-	w    *fsnotify.Watcher // nil: polling only
-	dirs map[string]bool   // folders being watched
-	// names are the paths whose events concern the file: the file itself,
-	// the target of its link, and the "..data" link of a ConfigMap folder.
-	names [4]string
-	sum   []byte      // sha256 of the content; nil when it could not be read
-	info  os.FileInfo // nil when the file could not be stat'ed
 }
 
 // follow watches the folders that hold the file and the file its link
@@ -151,17 +178,20 @@ func (fw *fileWatch) relevant(name string) bool {
 	return false
 }
 
-// check reports whether the content changed since the last check. Unless
-// force is set (after an event), it reads the file only when its size,
-// modification time or identity changed: a poll of an idle file is one
-// stat.
-func (fw *fileWatch) check(force bool) bool {
-	if !force {
-		info, err := os.Stat(fw.file)
-		if err != nil || fw.info != nil && sameFileInfo(info, fw.info) {
-			return false
-		}
-	}
+// stale reports whether the file's size, modification time or identity
+// changed since it was last read: a poll of an idle file is one stat.
+func (fw *fileWatch) stale() bool {
+	info, err := os.Stat(fw.file)
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	return err == nil && (fw.info == nil || !sameFileInfo(info, fw.info))
+}
+
+// check reads the file and reports whether its content changed since the
+// last check.
+func (fw *fileWatch) check() bool {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
 	sum, info := fw.read()
 	if sum == nil {
 		return false // missing or unreadable in the middle of a replacement: look again at the next event or poll
@@ -176,7 +206,7 @@ func (fw *fileWatch) check(force bool) bool {
 
 // read returns the hash of the file's content and its metadata, nil when
 // it cannot be read. The metadata is taken first, so that a change after
-// it is seen as a change by the next poll.
+// it makes the file stale for the next poll.
 func (fw *fileWatch) read() ([]byte, os.FileInfo) {
 	info, err := os.Stat(fw.file)
 	if err != nil {

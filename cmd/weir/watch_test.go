@@ -9,20 +9,20 @@ import (
 	"time"
 )
 
-// startWatch runs watchFile on file until the test ends; the channel gets
+// startWatch watches file until the test ends; the channel gets
 // one value per onChange.
-func startWatch(t *testing.T, file string) <-chan struct{} {
+func startWatch(t *testing.T, file string) (*fileWatch, <-chan struct{}) {
 	t.Helper()
 	changed := make(chan struct{}, 16)
 	stop := make(chan struct{})
 	done := make(chan struct{})
+	fw := newFileWatch(file, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	go func() {
 		defer close(done)
-		watchFile(file, slog.New(slog.NewTextHandler(io.Discard, nil)), stop, func() { changed <- struct{}{} })
+		fw.run(stop, func() { changed <- struct{}{} })
 	}()
 	t.Cleanup(func() { close(stop); <-done })
-	time.Sleep(50 * time.Millisecond) // the first hash is taken
-	return changed
+	return fw, changed
 }
 
 // expectChanges waits long enough for the poll to have run twice and
@@ -74,7 +74,7 @@ func TestWatchFileConfigMap(t *testing.T) {
 	}
 	mustLink(t, "..v1", filepath.Join(dir, "..data"))
 	mustLink(t, "..data/gateway.yaml", filepath.Join(dir, "gateway.yaml"))
-	changed := startWatch(t, filepath.Join(dir, "gateway.yaml"))
+	_, changed := startWatch(t, filepath.Join(dir, "gateway.yaml"))
 
 	mustLink(t, "..v2", filepath.Join(dir, "..data"))
 	expectChanges(t, changed, 1, "flip to v2")
@@ -92,7 +92,7 @@ func TestWatchFileLinkTarget(t *testing.T) {
 	target := filepath.Join(other, "real.yaml")
 	mustWrite(t, target, "a: 1\n")
 	mustLink(t, target, filepath.Join(dir, "gateway.yaml"))
-	changed := startWatch(t, filepath.Join(dir, "gateway.yaml"))
+	_, changed := startWatch(t, filepath.Join(dir, "gateway.yaml"))
 
 	mustWrite(t, target, "a: 2\n")
 	expectChanges(t, changed, 1, "edit of the link's target")
@@ -104,7 +104,7 @@ func TestWatchFileLinkTarget(t *testing.T) {
 func TestWatchFileSameContent(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "gateway.yaml")
 	mustWrite(t, file, "a: 1\n")
-	changed := startWatch(t, file)
+	_, changed := startWatch(t, file)
 
 	later := time.Now().Add(time.Hour)
 	if err := os.Chtimes(file, later, later); err != nil {
@@ -123,21 +123,54 @@ func TestWatchFileSameContent(t *testing.T) {
 }
 
 // Without file-system events (NFS, or inotify unavailable) the metadata
-// poll alone sees an edit.
+// poll alone sees an edit, and a touch reads the file once.
 func TestWatchFilePollFallback(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "gateway.yaml")
 	mustWrite(t, file, "a: 1\n")
-	fw := &fileWatch{file: file, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	fw.follow()
-	fw.sum, fw.info = fw.read()
-	if fw.check(false) {
-		t.Fatal("check reports a change of an untouched file")
+	fw := newFileWatch(file, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	fw.w.Close()
+	fw.w = nil // as when inotify cannot be had
+	if fw.stale() {
+		t.Fatal("an untouched file is stale")
 	}
 	mustWrite(t, file, "a: 22\n")
-	if !fw.check(false) {
-		t.Fatal("check misses an edit that changed the size")
+	if !fw.stale() {
+		t.Fatal("an edit that changed the size is not stale")
 	}
-	if fw.check(false) {
-		t.Fatal("check reports the same edit twice")
+	if !fw.check() {
+		t.Fatal("check misses the edit")
 	}
+	if fw.stale() || fw.check() {
+		t.Fatal("the same edit is seen twice")
+	}
+
+	changed := make(chan struct{}, 16)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		fw.run(stop, func() { changed <- struct{}{} })
+	}()
+	defer func() { close(stop); <-done }()
+	mustWrite(t, file, "a: 333\n")
+	expectChanges(t, changed, 1, "edit seen by the poll")
+	later := time.Now().Add(time.Hour)
+	if err := os.Chtimes(file, later, later); err != nil {
+		t.Fatal(err)
+	}
+	expectChanges(t, changed, 0, "touch seen by the poll")
+}
+
+// A SIGHUP reload rebases the watch before it reads the file: the edit it
+// applies is not applied again when the edit's event arrives, and a later
+// edit still is.
+func TestWatchFileRebase(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "gateway.yaml")
+	mustWrite(t, file, "a: 1\n")
+	fw, changed := startWatch(t, file)
+
+	mustWrite(t, file, "a: 2\n")
+	fw.rebase()
+	expectChanges(t, changed, 0, "edit applied by SIGHUP")
+	mustWrite(t, file, "a: 3\n")
+	expectChanges(t, changed, 1, "edit after the SIGHUP")
 }
