@@ -39,7 +39,7 @@ type fileWatch struct {
 	dirs map[string]bool   // folders being watched
 	// names are the paths whose events concern the file: the file itself,
 	// the target of its link, and the "..data" link of a ConfigMap folder.
-	names [4]string
+	names [3]string
 
 	mu   sync.Mutex  // guards sum and info: rebase runs on another goroutine
 	sum  []byte      // sha256 of the content; nil when it could not be read
@@ -140,7 +140,7 @@ func (fw *fileWatch) run(stop <-chan struct{}, onChange func()) {
 // folder; a plain link to a file elsewhere is edited in the target's folder.
 func (fw *fileWatch) follow() {
 	dir := filepath.Dir(fw.file)
-	fw.names = [4]string{fw.file, filepath.Join(dir, "..data")}
+	fw.names = [3]string{fw.file, filepath.Join(dir, "..data")}
 	want := map[string]bool{dir: true}
 	if target, err := filepath.EvalSymlinks(fw.file); err == nil && target != fw.file {
 		fw.names[2] = target
