@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -137,12 +135,14 @@ func cmdRun(args []string) int {
 	}
 
 	stop := make(chan struct{})
-	go watchFile(*file, stop, func() { reload("file change") })
+	watch := newFileWatch(*file, log)
+	go watch.run(stop, func() { reload("file change") })
 
 	sig := make(chan os.Signal, 4)
 	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	for s := range sig {
 		if s == syscall.SIGHUP {
+			watch.rebase() // the file's event then finds this content applied
 			reload("SIGHUP")
 			continue
 		}
@@ -212,35 +212,6 @@ func applyFile(srv *proxy.Server, cluster *admin.Cluster, mu *sync.Mutex, log *s
 		_ = cluster.Publish(newCfg) // a failure is logged; the edit stands on this node
 	}
 	return nil
-}
-
-// watchFile polls the config file and calls onChange when its content
-// changes. Polling (rather than inotify) follows editors that replace the
-// file by renaming, and config maps whose symlinks flip.
-func watchFile(file string, stop <-chan struct{}, onChange func()) {
-	sum := func() []byte {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil
-		}
-		h := sha256.Sum256(b)
-		return h[:]
-	}
-	last := sum()
-	t := time.NewTicker(500 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			cur := sum()
-			if cur != nil && !bytes.Equal(cur, last) {
-				last = cur
-				onChange()
-			}
-		}
-	}
 }
 
 // warnRestartOnly logs the settings a reload cannot change on a running

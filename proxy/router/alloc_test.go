@@ -25,6 +25,9 @@ func TestMatchAllocs(t *testing.T) {
 	specs = append(specs,
 		Spec{Paths: []string{"/m2"}, Methods: []string{"GET"}},
 		Spec{Paths: []string{"/m2"}, Methods: []string{"PUT", "DELETE"}},
+		// Shares the literal prefix of the regexes above, so that a regex
+		// request merges two candidate lists of the regex index.
+		Spec{Paths: []string{"~^/rx/"}, Methods: []string{"GET"}},
 	)
 	r := mustCompile(t, specs)
 	var h Headers = hdr("X-Tenant: acme", "X-Version: 2") // converted once: a slice in an interface is boxed

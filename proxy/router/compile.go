@@ -44,6 +44,7 @@ type group struct {
 	prefixes  *xnode            // segment trie of prefixes
 	maxXDepth int               // most segments of a prefix
 	regexes   []rcand           // in config order
+	rindex    *rnode            // regexes by their anchored literal; nil: none
 }
 
 // cand names one path of one route.
@@ -79,6 +80,46 @@ type xnode struct {
 	children map[string]*xnode
 	bare     []cand
 	slash    []cand
+}
+
+// rnode is a node of the regex index, a radix tree of the regexes'
+// anchored literals: the path from the root spells the literal, and cands
+// are the regexes (indexes into group.regexes, ascending: config order)
+// whose literal ends exactly here. The root holds the regexes without a
+// literal, which every path must try. A path walks the tree once and tries
+// only the regexes of the nodes it passes, so a table of regexes that
+// differ in their literal prefix costs about one regex, not one per route.
+type rnode struct {
+	label string   // the bytes from the parent to here
+	keys  string   // the first byte of each kid's label, in kids order
+	kids  []*rnode // labels start with distinct bytes
+	cands []int32
+}
+
+// insert adds regex ci under the literal key, splitting an edge where key
+// leaves it.
+func (n *rnode) insert(key string, ci int32) {
+	for key != "" {
+		i := strings.IndexByte(n.keys, key[0])
+		if i < 0 {
+			n.keys += key[:1]
+			n.kids = append(n.kids, &rnode{label: key, cands: []int32{ci}})
+			return
+		}
+		k := n.kids[i]
+		l := 0
+		for l < len(k.label) && l < len(key) && k.label[l] == key[l] {
+			l++
+		}
+		if l < len(k.label) {
+			mid := &rnode{label: k.label[:l], keys: k.label[l : l+1], kids: []*rnode{k}}
+			k.label = k.label[l:]
+			n.kids[i] = mid
+			k = mid
+		}
+		n, key = k, key[l:]
+	}
+	n.cands = append(n.cands, ci)
 }
 
 type rcand struct {
@@ -366,10 +407,21 @@ func (gb *groupBuilder) add(c cand, p *pattern, strip bool) {
 	}
 }
 
-// finish ranks the parameter paths (more literal segments first, then
-// config order, which is the order they were added in) and builds their
-// trie.
+// finish indexes the group's regexes and ranks its parameter paths.
 func (gb *groupBuilder) finish() {
+	if len(gb.g.regexes) > 0 {
+		gb.g.rindex = &rnode{}
+		for i := range gb.g.regexes {
+			gb.g.rindex.insert(gb.g.regexes[i].re.relit, int32(i))
+		}
+	}
+	gb.finishParams()
+}
+
+// finishParams ranks the parameter paths (more literal segments first,
+// then config order, which is the order they were added in) and builds
+// their trie.
+func (gb *groupBuilder) finishParams() {
 	if len(gb.params) == 0 {
 		return
 	}

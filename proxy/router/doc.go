@@ -69,10 +69,16 @@
 // wildcard). Routes that share a path and differ only in their headers are
 // checked one after another, with each header peeked once per Match.
 //
-// Regexes are tried one after another in config order. Before running one,
-// Match checks literals every match must have: the literal after a leading
-// "^" as a prefix, and the longest required literal as a substring, so a
-// table of regexes that differ in a literal costs a fast search per regex.
+// Regexes are indexed by the literal after a leading "^" ("^/v1/(.*)" →
+// "/v1/"): a radix tree of these literals, walked once along the path,
+// yields only the regexes whose literal starts the path, plus those
+// without one (unanchored, case-folded, or starting with a class or an
+// alternation), merged in config order. So a table of regexes that differ
+// in their literal prefix costs about as much as one regex. Regexes that
+// share their literal prefix are tried one after another; before running
+// one, Match checks the longest literal every match must contain, so a
+// table of them that differ in a later literal costs a fast substring
+// search per regex.
 // regexp.Match does not allocate (regexp pools its matchers, which are
 // rebuilt after a GC empties the pool), but capturing groups needs
 // FindSubmatchIndex, which allocates its result: a regex with named groups,

@@ -39,7 +39,7 @@ func TestMatchAgreesWithReference(t *testing.T) {
 			}
 			return b.String()
 		case 2: // regex
-			return pick([]string{"~^/a", "~^/users/(?P<id>[0-9]+)$", "~b$", "~^/(?P<x>[a-z]+)/(?P<y>.*)", "~^/7/", "~(?i)^/A", "~^/(a|b)/7", "~(users)+/a", "~^/us?ers/a{1,}"})
+			return pick([]string{"~^/a", "~^/users/(?P<id>[0-9]+)$", "~b$", "~^/(?P<x>[a-z]+)/(?P<y>.*)", "~^/7/", "~(?i)^/A", "~^/(a|b)/7", "~(users)+/a", "~^/us?ers/a{1,}", "~^/users/", "~^/users/7", "~^/a/b", "~^/a/"})
 		}
 		p := collapseSlashes(randPath(n)) // prefix, sometimes with a trailing slash
 		if rng.IntN(3) == 0 && !strings.HasSuffix(p, "/") {
@@ -150,6 +150,9 @@ func FuzzMatch(f *testing.F) {
 	f.Add("", "get", "/files/a/b", "")
 	f.Add("re.test", "GET", "/files/a/", "")
 	f.Add("h.test", "PUT", "/p/1", "")
+	f.Add("rx.test", "GET", "/shared/long/x", "")
+	f.Add("rx.test", "GET", "/pl/anywhere", "")
+	f.Add("rx.test", "GET", "/CASE/x", "")
 	f.Add("", "GET", "//x/../y", "")
 	f.Add("X.EXAMPLE.COM.", "GET", "/v/1", "2")
 	f.Add("\xff.example.com", "\x00", "/\xff/\xfe", "\xff")

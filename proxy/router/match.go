@@ -158,12 +158,75 @@ func (st *matchState) matchGroup(g *group, m *Match) bool {
 	if g.prefixes != nil && st.matchPrefix(g, m) {
 		return true
 	}
-	for i := range g.regexes {
-		if st.matchRegex(&g.regexes[i], m) {
+	return g.rindex != nil && st.matchRegexes(g, m)
+}
+
+// maxRegexLists is how many nodes of the regex index with regexes one
+// path may pass (literals that are prefixes of one another, such as "/a",
+// "/a/b", "/a/b/c", plus the regexes without a literal) before Match falls
+// back to trying every regex of the group; beyond it the merge below
+// would need memory it cannot take from the stack.
+const maxRegexLists = 16
+
+// matchRegexes tries, in config order, the regexes whose anchored literal
+// starts the path: it walks the regex index along the path and merges the
+// candidate lists of the nodes it passes, each already in config order.
+func (st *matchState) matchRegexes(g *group, m *Match) bool {
+	var lists [maxRegexLists][]int32
+	path := st.path
+	n, pos, k := g.rindex, 0, 0
+	if len(n.cands) > 0 {
+		lists[0] = n.cands
+		k = 1
+	}
+	for pos < len(path) {
+		i := strings.IndexByte(n.keys, path[pos])
+		if i < 0 {
+			break
+		}
+		n = n.kids[i]
+		if len(path)-pos < len(n.label) || b2s(path[pos:pos+len(n.label)]) != n.label {
+			break
+		}
+		pos += len(n.label)
+		if len(n.cands) == 0 {
+			continue
+		}
+		if k == maxRegexLists {
+			for i := range g.regexes {
+				if st.matchRegex(&g.regexes[i], m) {
+					return true
+				}
+			}
+			return false
+		}
+		lists[k] = n.cands
+		k++
+	}
+	if k == 1 {
+		for _, ci := range lists[0] {
+			if st.matchRegex(&g.regexes[ci], m) {
+				return true
+			}
+		}
+		return false
+	}
+	var next [maxRegexLists]int
+	for {
+		best, bi := int32(-1), 0
+		for j := 0; j < k; j++ {
+			if next[j] < len(lists[j]) && (best < 0 || lists[j][next[j]] < best) {
+				best, bi = lists[j][next[j]], j
+			}
+		}
+		if best < 0 {
+			return false
+		}
+		next[bi]++
+		if st.matchRegex(&g.regexes[best], m) {
 			return true
 		}
 	}
-	return false
 }
 
 // splitSegments records where the path's segments start, once per Match,

@@ -1,6 +1,10 @@
 package router
 
-import "testing"
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
 
 // One route per table: what each pattern kind matches on its own.
 func TestPathKinds(t *testing.T) {
@@ -205,5 +209,30 @@ func TestConcurrentMatch(t *testing.T) {
 		if msg := <-done; msg != "" {
 			t.Error(msg)
 		}
+	}
+}
+
+// More nested literal prefixes on one path than the regex index merges on
+// the stack: Match falls back to trying every regex, still in config order.
+func TestRegexIndexManyNestedPrefixes(t *testing.T) {
+	var specs []Spec
+	for i := 0; i < 2*maxRegexLists; i++ {
+		// Route i matches "/" followed by exactly i+1 "a"s, optionally
+		// followed by a segment.
+		specs = append(specs, Spec{Paths: []string{"~^/" + strings.Repeat("a", i+1) + "(/|$)"}})
+	}
+	specs = append(specs, Spec{Paths: []string{"~^/a"}}) // last: any path of a's
+	r := mustCompile(t, specs)
+	for _, n := range []int{1, maxRegexLists - 1, maxRegexLists, maxRegexLists + 1, 2 * maxRegexLists} {
+		path := "/" + strings.Repeat("a", n) + "/x"
+		want := fmt.Sprintf("Found route=%d path=0 strip=0 params=", n-1)
+		if got := doMatch(r, "", "GET", path, nil); got != want {
+			t.Errorf("Match(%q) = %s, want %s", path, got, want)
+		}
+	}
+	path := "/" + strings.Repeat("a", 3*maxRegexLists)
+	want := fmt.Sprintf("Found route=%d path=0 strip=0 params=", 2*maxRegexLists)
+	if got := doMatch(r, "", "GET", path, nil); got != want {
+		t.Errorf("Match(%q) = %s, want %s", path, got, want)
 	}
 }

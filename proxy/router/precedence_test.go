@@ -36,6 +36,19 @@ var precedenceSpecs = []Spec{
 	28: {Hosts: []string{"re.test"}, Paths: []string{"~^/files/(?P<name>[^/]+)/(?P<rest>.*)$"}, StripPath: true},
 	29: {Hosts: []string{"re.test"}, Paths: []string{"/files/x"}},
 	30: {Hosts: []string{"re.test"}, Paths: []string{"~/tail$"}, StripPath: true},
+	// Regexes in the regex index: config order must win over the length of
+	// the literal prefix, and over whether a regex has one at all.
+	31: {Hosts: []string{"rx.test"}, Paths: []string{"~^/shared/"}},
+	32: {Hosts: []string{"rx.test"}, Paths: []string{"~^/shared/long"}},
+	33: {Hosts: []string{"rx.test"}, Paths: []string{"~^/deep/a/b/"}},
+	34: {Hosts: []string{"rx.test"}, Paths: []string{"~^/deep/a/"}},
+	35: {Hosts: []string{"rx.test"}, Paths: []string{"~/anywhere$"}},
+	36: {Hosts: []string{"rx.test"}, Paths: []string{"~^/pl/"}},
+	37: {Hosts: []string{"rx.test"}, Paths: []string{"~^/Case/"}},
+	38: {Hosts: []string{"rx.test"}, Paths: []string{"~(?i)^/case/"}},
+	39: {Hosts: []string{"rx.test"}, Paths: []string{"~^/(a|b)/"}},
+	40: {Hosts: []string{"rx.test"}, Paths: []string{"~^(/c|/d)/x"}},
+	41: {Hosts: []string{"rx.test"}, Paths: []string{"~^/two/a$", "~^/two/b$"}},
 }
 
 func TestPrecedence(t *testing.T) {
@@ -84,6 +97,19 @@ func TestPrecedence(t *testing.T) {
 		{"unanchored regex not at 0 strips nothing", "re.test", "GET", "/a/tail", nil, "Found route=30 path=0 strip=0 params="},
 		{"host group without a match falls back to hostless", "re.test", "GET", "/zzz", nil, "Found route=0 path=0 strip=0 params="},
 		{"regex only after exact, param and prefix", "", "GET", "/files", nil, "Found route=0 path=0 strip=0 params="},
+		{"regex shared prefix: the earlier shorter one wins", "rx.test", "GET", "/shared/long/x", nil, "Found route=31 path=0 strip=0 params="},
+		{"regex shared prefix: the earlier longer one wins", "rx.test", "GET", "/deep/a/b/c", nil, "Found route=33 path=0 strip=0 params="},
+		{"regex shared prefix: the longer one does not match", "rx.test", "GET", "/deep/a/c", nil, "Found route=34 path=0 strip=0 params="},
+		{"regex without a prefix before one with it", "rx.test", "GET", "/pl/anywhere", nil, "Found route=35 path=0 strip=0 params="},
+		{"regex with a prefix after one without it", "rx.test", "GET", "/pl/elsewhere", nil, "Found route=36 path=0 strip=0 params="},
+		{"regex prefix is case-sensitive", "rx.test", "GET", "/Case/x", nil, "Found route=37 path=0 strip=0 params="},
+		{"regex prefix of another case falls to (?i)", "rx.test", "GET", "/case/x", nil, "Found route=38 path=0 strip=0 params="},
+		{"(?i) regex has no prefix", "rx.test", "GET", "/CASE/x", nil, "Found route=38 path=0 strip=0 params="},
+		{"alternation at the start, first branch", "rx.test", "GET", "/a/x", nil, "Found route=39 path=0 strip=0 params="},
+		{"alternation at the start, second branch", "rx.test", "GET", "/b/x", nil, "Found route=39 path=0 strip=0 params="},
+		{"alternation of literals at the start", "rx.test", "GET", "/d/x", nil, "Found route=40 path=0 strip=0 params="},
+		{"second regex path of a route", "rx.test", "GET", "/two/b", nil, "Found route=41 path=1 strip=0 params="},
+		{"host regex group falls back to the hostless regexes", "rx.test", "GET", "/shared", nil, "Found route=0 path=0 strip=0 params="},
 		{"param method mismatch falls to the prefix", "", "GET", "/deep/q/x", nil, "Found route=27 path=0 strip=5 params="},
 		{"param with its method", "", "POST", "/deep/q/x", nil, "Found route=26 path=0 strip=9 params=a=q"},
 	}

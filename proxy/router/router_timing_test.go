@@ -147,3 +147,29 @@ func BenchmarkCompile1000(b *testing.B) {
 		}
 	}
 }
+
+// Regex routes whose literal prefixes differ (one service each, the usual
+// shape of a regex table): the request hits the last one. With the
+// literal-prefix index the cost should not grow with the number of routes.
+func BenchmarkMatchRegex(b *testing.B) {
+	for _, n := range []int{1, 50, 500} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			specs := make([]Spec, n)
+			for i := range specs {
+				specs[i] = Spec{Paths: []string{fmt.Sprintf("~^/svc%d/v[0-9]+/items/[0-9]+$", i)}}
+			}
+			r := mustCompile(b, specs)
+			path := []byte(fmt.Sprintf("/svc%d/v2/items/42", n-1))
+			method := []byte("GET")
+			var m Match
+			if res := r.Match(nil, method, path, nil, &m); res != Found || m.Route != n-1 {
+				b.Fatalf("Match = %v route %d, want Found route %d", res, m.Route, n-1)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				r.Match(nil, method, path, nil, &m)
+			}
+		})
+	}
+}
