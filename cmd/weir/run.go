@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +21,7 @@ import (
 	"github.com/weirgw/weir/proxy"
 	"github.com/weirgw/weir/proxy/admin"
 	"github.com/weirgw/weir/proxy/config"
+	"github.com/weirgw/weir/proxy/tlsfront"
 )
 
 func cmdRun(args []string) int {
@@ -37,7 +40,10 @@ func cmdRun(args []string) int {
 	_ = lvl.UnmarshalText([]byte(*logLevel))
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 
-	cfg, err := loadConfig(*file, *adminAddr)
+	cfg, warnings, err := loadConfig(*file, *adminAddr)
+	for _, w := range warnings {
+		log.Warn(w)
+	}
 	if err != nil {
 		printErrors(err)
 		if *adminAddr != "" && mentionsAdmin(err) {
@@ -64,14 +70,11 @@ func cmdRun(args []string) int {
 		cluster.Start()
 	}
 
-	var lns []net.Listener
-	for _, addr := range cfg.Listen {
-		ln, err := listen(addr)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "weir: listen on %s: %v\n", addr, err)
-			return 1
-		}
-		lns = append(lns, ln)
+	stop := make(chan struct{})
+	lns, fronts, err := openListeners(cfg, *file, srv, log, stop)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "weir: %v\n", err)
+		return 1
 	}
 	var adm *admin.Admin
 	if cfg.Admin != nil && cfg.Admin.Listen != "" {
@@ -129,7 +132,6 @@ func cmdRun(args []string) int {
 		}
 	}
 
-	stop := make(chan struct{})
 	go watchFile(*file, stop, func() { reload("file change") })
 
 	sig := make(chan os.Signal, 4)
@@ -137,6 +139,9 @@ func cmdRun(args []string) int {
 	for s := range sig {
 		if s == syscall.SIGHUP {
 			reload("SIGHUP")
+			for _, f := range fronts {
+				f.Reload("SIGHUP")
+			}
 			continue
 		}
 		break
@@ -162,6 +167,54 @@ func cmdRun(args []string) int {
 	log.Info("stopped")
 	return 0
 }
+
+// openListeners binds every proxy listener with the shared listen helper
+// and wraps those with a tls section in their TLS front (package
+// tlsfront), whose certificate files are then watched until stop closes.
+func openListeners(cfg *config.Config, file string, srv *proxy.Server, log *slog.Logger,
+	stop <-chan struct{}) ([]net.Listener, []*tlsfront.Front, error) {
+	var (
+		lns     []net.Listener
+		fronts  []*tlsfront.Front
+		tickets *tlsfront.TicketKeys
+	)
+	for _, l := range cfg.Listen {
+		ln, err := listen(l.Address)
+		if err != nil {
+			for _, o := range lns {
+				o.Close()
+			}
+			return nil, nil, fmt.Errorf("listen on %s: %w", l.Address, err)
+		}
+		if l.TLS != nil {
+			if tickets == nil {
+				tickets = tlsfront.NewTicketKeys(srv.Redis(), log)
+			}
+			f, err := tlsfront.New(l, tlsfront.Options{ConfigDir: filepath.Dir(file), Log: log,
+				HandshakeTimeout: cfg.Server.ReadTimeout.D(), PlainHTTPAnswer: proxy.PlainHTTPAnswer, Tickets: tickets})
+			if err != nil {
+				ln.Close()
+				for _, o := range lns {
+					o.Close()
+				}
+				return nil, nil, fmt.Errorf("tls listener %s: %w", l.Address, err)
+			}
+			ln = f.Listener(ln)
+			fronts = append(fronts, f)
+			go f.Watch(stop, 500*time.Millisecond)
+		}
+		lns = append(lns, ln)
+	}
+	if tickets != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		tickets.Refresh(ctx)
+		cancel()
+		go tickets.Run(stop)
+	}
+	return lns, fronts, nil
+}
+
+func must(b []byte, _ error) []byte { return b }
 
 // mentionsAdmin reports whether err has an error about the admin section,
 // which --admin may have caused rather than the file.
@@ -241,8 +294,9 @@ func watchFile(file string, stop <-chan struct{}, onChange func()) {
 // SO_REUSEPORT picks them up), and so are the Redis client's address and
 // the server's header buffer size.
 func warnRestartOnly(log *slog.Logger, boot, next *config.Config) {
-	if strings.Join(boot.Listen, ",") != strings.Join(next.Listen, ",") {
-		log.Warn("listen changed in the config; it applies after a restart", "running", boot.Listen, "config", next.Listen)
+	if b, _ := json.Marshal(boot.Listen); !bytes.Equal(b, must(json.Marshal(next.Listen))) {
+		log.Warn("listen (or a listener's tls section) changed in the config; it applies after a restart; certificate files reload by themselves",
+			"running", boot.Listen.Addresses(), "config", next.Listen.Addresses())
 	}
 	bootAdmin, nextAdmin := "", ""
 	if boot.Admin != nil {

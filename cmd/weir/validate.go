@@ -8,6 +8,7 @@ import (
 
 	"github.com/weirgw/weir/proxy"
 	"github.com/weirgw/weir/proxy/config"
+	"github.com/weirgw/weir/proxy/tlsfront"
 )
 
 func cmdValidate(args []string) int {
@@ -20,7 +21,13 @@ func cmdValidate(args []string) int {
 		fmt.Fprintln(os.Stderr, "weir validate: -c FILE is required")
 		return 2
 	}
-	if _, err := loadConfig(*file, ""); err != nil {
+	_, warnings, err := loadConfig(*file, "")
+	// Warnings (a certificate out of date) go to stderr and leave the
+	// exit status 0: the file is valid, and weir would start with it.
+	for _, w := range warnings {
+		fmt.Fprintln(os.Stderr, "warning: "+w)
+	}
+	if err != nil {
 		printErrors(err)
 		return 1
 	}
@@ -30,20 +37,25 @@ func cmdValidate(args []string) int {
 
 // loadConfig reads, validates and test-compiles a config file (plugin
 // configs included), so `validate` and a reload refuse the same files.
-// adminAddr is `weir run --admin`, or "".
-func loadConfig(file, adminAddr string) (*config.Config, error) {
+// adminAddr is `weir run --admin`, or "". The certificate pairs of TLS
+// listeners are loaded too: warnings name certificates out of date.
+func loadConfig(file, adminAddr string) (*config.Config, []string, error) {
 	cfg, err := readConfig(file, adminAddr)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	config.ApplyDefaults(cfg)
 	if err := config.Validate(cfg, file); err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	tlsErrs, warnings := tlsfront.Check(cfg, file)
+	if len(tlsErrs) > 0 {
+		return nil, warnings, tlsErrs
 	}
 	if err := proxy.Validate(cfg, file); err != nil {
-		return nil, err
+		return nil, warnings, err
 	}
-	return cfg, nil
+	return cfg, warnings, nil
 }
 
 // readConfig reads a config file and puts `weir run --admin ADDR` (when
