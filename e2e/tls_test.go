@@ -29,6 +29,7 @@ import (
 
 	"github.com/weirgw/weir/internal/echo"
 	"github.com/weirgw/weir/internal/testredis"
+	"golang.org/x/crypto/ocsp"
 )
 
 // testCA is a certificate authority made by a test.
@@ -569,5 +570,61 @@ func TestTLSSessionResumptionAcrossNodes(t *testing.T) {
 	}
 	if n, err := rs.Do("HLEN", "{weir}:tls:ticket_keys"); err != nil || n == ":0" {
 		t.Fatalf("HLEN {weir}:tls:ticket_keys = %q, %v", n, err)
+	}
+}
+
+// TestTLSOCSPStapling: a certificate that names an OCSP responder gets the
+// responder's answer stapled to its handshakes, fetched in the background
+// (a handshake before it has no staple, and does not wait).
+func TestTLSOCSPStapling(t *testing.T) {
+	ca := newTestCA(t, "weir test CA")
+	var asked atomic.Int64
+	rln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	responder := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<16))
+		req, err := ocsp.ParseRequest(body)
+		if err != nil {
+			http.Error(rw, err.Error(), 400)
+			return
+		}
+		resp, err := ocsp.CreateResponse(ca.cert, ca.cert, ocsp.Response{Status: ocsp.Good, SerialNumber: req.SerialNumber,
+			ThisUpdate: time.Now().Add(-time.Minute), NextUpdate: time.Now().Add(time.Hour)}, ca.key)
+		if err != nil {
+			http.Error(rw, err.Error(), 500)
+			return
+		}
+		rw.Header().Set("Content-Type", "application/ocsp-response")
+		_, _ = rw.Write(resp)
+	})}
+	go func() { _ = responder.Serve(rln) }()
+	t.Cleanup(func() { _ = responder.Close() })
+
+	c, k, serial := ca.issue(t, leafOpts{names: []string{"api.test"}, ocsp: "http://" + rln.Addr().String() + "/"})
+	cf, kf := writePair(t, t.TempDir(), "api", c, k)
+	w := startWeir(t, tlsCfg(startEcho(t, "e1"), fmt.Sprintf(`{certificates: [{cert: %q, key: %q}]}`, cf, kf)))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, code, _, err := tlsGet(w.Addr, &tls.Config{ServerName: "api.test", RootCAs: ca.pool}, "/")
+		if err != nil || code != 200 {
+			t.Fatalf("request: %v %d", err, code)
+		}
+		if len(st.OCSPResponse) > 0 {
+			r, err := ocsp.ParseResponseForCert(st.OCSPResponse, st.PeerCertificates[0], ca.cert)
+			if err != nil || r.Status != ocsp.Good || r.SerialNumber.Cmp(serial) != 0 {
+				t.Fatalf("staple: %v %+v", err, r)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no OCSP staple after 10s (responder asked %d times)\n%s", asked.Load(), w.Logs())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if asked.Load() != 1 {
+		t.Errorf("the responder was asked %d times; want once (the answer is good for an hour)", asked.Load())
 	}
 }

@@ -202,6 +202,7 @@ func openListeners(cfg *config.Config, file string, srv *proxy.Server, log *slog
 			ln = f.Listener(ln)
 			fronts = append(fronts, f)
 			go f.Watch(stop, 500*time.Millisecond)
+			go f.Staple(stop)
 		}
 		lns = append(lns, ln)
 	}

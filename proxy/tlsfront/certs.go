@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -20,6 +21,9 @@ type entry struct {
 	ecdsa bool
 	name  string // metric label: the first DNS name, else the cert file
 	file  string // the certificate file, for logs
+	// stapled is cert with a fresh OCSP staple, once there is one.
+	stapled atomic.Pointer[tls.Certificate]
+	ocsp    ocspState
 }
 
 // certSet is an immutable set of loaded pairs with its SNI indexes.
@@ -105,10 +109,10 @@ func (s *certSet) pick(hello *tls.ClientHelloInfo) *tls.Certificate {
 	if cands == nil {
 		for _, e := range s.all {
 			if hello.SupportsCertificate(e.cert) == nil {
-				return e.cert
+				return e.current()
 			}
 		}
-		return s.all[0].cert
+		return s.all[0].current()
 	}
 	var first *tls.Certificate
 	for _, e := range cands {
@@ -116,10 +120,10 @@ func (s *certSet) pick(hello *tls.ClientHelloInfo) *tls.Certificate {
 			continue
 		}
 		if e.ecdsa {
-			return e.cert
+			return e.current()
 		}
 		if first == nil {
-			first = e.cert
+			first = e.current()
 		}
 	}
 	if first != nil {
@@ -127,7 +131,7 @@ func (s *certSet) pick(hello *tls.ClientHelloInfo) *tls.Certificate {
 	}
 	// None fits the client: offer the first match and let the handshake
 	// fail with the client's own reason.
-	return cands[0].cert
+	return cands[0].current()
 }
 
 // expiry holds weir_tls_certificate_expiry_seconds: one gauge per name,
