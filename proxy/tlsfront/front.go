@@ -15,9 +15,12 @@ import (
 	"github.com/weirgw/weir/proxy/config"
 )
 
-// DefaultNextProtos is what ALPN offers on a TLS listener. HTTP/2 joins
-// the list (ahead of http/1.1) when a listener turns it on.
-var DefaultNextProtos = []string{"http/1.1"}
+// nextProtos is what ALPN offers on listener l: HTTP/1.1, which is all
+// the server speaks today. HTTP/2 joins here, ahead of it, when a
+// listener turns it on.
+func nextProtos(config.Listener) []string {
+	return []string{"http/1.1"}
+}
 
 // Options configure a Front.
 type Options struct {
@@ -76,7 +79,7 @@ func New(l config.Listener, opts Options) (*Front, error) {
 	}
 	f.certs.Store(set)
 	publishExpiry(set)
-	cfg, err := baseConfig(t, opts.ConfigDir)
+	cfg, err := baseConfig(l, opts.ConfigDir)
 	if err != nil {
 		return nil, err
 	}
@@ -90,11 +93,12 @@ func New(l config.Listener, opts Options) (*Front, error) {
 	return f, nil
 }
 
-// baseConfig is the part of the tls.Config the tls section fixes.
-func baseConfig(t *config.ListenerTLS, dir string) (*tls.Config, error) {
+// baseConfig is the part of the tls.Config the listener's config fixes.
+func baseConfig(l config.Listener, dir string) (*tls.Config, error) {
+	t := l.TLS
 	cfg := &tls.Config{
 		MinVersion: tls.VersionTLS12,
-		NextProtos: DefaultNextProtos,
+		NextProtos: nextProtos(l),
 		// X25519 first; the NIST curves for clients without it. Go adds
 		// the post-quantum hybrid on its own when the client offers it.
 		CurvePreferences: []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256, tls.CurveP384},
@@ -230,7 +234,7 @@ func Check(cfg *config.Config, file string) (errs config.ErrorList, warnings []s
 					file, pl, e.file, e.leaf.NotBefore.UTC().Format(time.RFC3339)))
 			}
 		}
-		if _, err := baseConfig(l.TLS, dir); err != nil {
+		if _, err := baseConfig(l, dir); err != nil {
 			errs = append(errs, &config.Error{File: file, Place: place + ".tls.client_auth.ca", Msg: err.Error()})
 		}
 	}
