@@ -628,3 +628,47 @@ func TestTLSOCSPStapling(t *testing.T) {
 		t.Errorf("the responder was asked %d times; want once (the answer is good for an hour)", asked.Load())
 	}
 }
+
+// TestTLSHandshakeFloodIsBounded: connections that never finish a
+// handshake hold a worker for at most server.read_timeout, and no more
+// of them than server.max_conns: past the cap a new connection is closed
+// at once instead of queuing, and once the silent ones time out the
+// listener serves again.
+func TestTLSHandshakeFloodIsBounded(t *testing.T) {
+	ca := newTestCA(t, "weir test CA")
+	c, k, _ := ca.issue(t, leafOpts{names: []string{"api.test"}})
+	cf, kf := writePair(t, t.TempDir(), "api", c, k)
+	cfg := strings.Replace(tlsCfg(startEcho(t, "e1"), fmt.Sprintf(`{certificates: [{cert: %q, key: %q}]}`, cf, kf)),
+		"server: {read_timeout: 2s}", "server: {read_timeout: 2s, max_conns: 2}", 1)
+	w := startWeir(t, cfg)
+	client := &tls.Config{ServerName: "api.test", RootCAs: ca.pool}
+	if _, code, _, err := tlsGet(w.Addr, client, "/"); err != nil || code != 200 {
+		t.Fatalf("before the flood: %v %d", err, code)
+	}
+	var silent []net.Conn
+	for range 2 {
+		s, err := net.Dial("tcp", w.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		silent = append(silent, s)
+	}
+	time.Sleep(200 * time.Millisecond) // let the server take them
+	start := time.Now()
+	if _, _, _, err := tlsGet(w.Addr, client, "/"); err == nil {
+		t.Fatal("a connection past max_conns was served while the silent ones hold every worker")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the connection past max_conns took %s to be refused; want at once", d)
+	}
+	for _, s := range silent {
+		_ = s.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := s.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("silent connection: %v; want EOF after the read timeout", err)
+		}
+	}
+	if _, code, _, err := tlsGet(w.Addr, client, "/"); err != nil || code != 200 {
+		t.Fatalf("after the flood: %v %d", err, code)
+	}
+}
