@@ -215,7 +215,13 @@ func openListeners(cfg *config.Config, file string, srv *proxy.Server, log *slog
 	return lns, fronts, nil
 }
 
-func must(b []byte, _ error) []byte { return b }
+// sameJSON reports whether a and b encode the same, which for config
+// sections is whether they say the same.
+func sameJSON(a, b any) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return bytes.Equal(ja, jb)
+}
 
 // mentionsAdmin reports whether err has an error about the admin section,
 // which --admin may have caused rather than the file.
@@ -295,7 +301,7 @@ func watchFile(file string, stop <-chan struct{}, onChange func()) {
 // SO_REUSEPORT picks them up), and so are the Redis client's address and
 // the server's header buffer size.
 func warnRestartOnly(log *slog.Logger, boot, next *config.Config) {
-	if b, _ := json.Marshal(boot.Listen); !bytes.Equal(b, must(json.Marshal(next.Listen))) {
+	if !sameJSON(boot.Listen, next.Listen) {
 		log.Warn("listen (or a listener's tls section) changed in the config; it applies after a restart; certificate files reload by themselves",
 			"running", boot.Listen.Addresses(), "config", next.Listen.Addresses())
 	}
