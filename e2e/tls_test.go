@@ -645,16 +645,42 @@ func TestTLSHandshakeFloodIsBounded(t *testing.T) {
 	if _, code, _, err := tlsGet(w.Addr, client, "/"); err != nil || code != 200 {
 		t.Fatalf("before the flood: %v %d", err, code)
 	}
-	var silent []net.Conn
-	for range 2 {
-		s, err := net.Dial("tcp", w.Addr)
-		if err != nil {
-			t.Fatal(err)
+	// Two silent connections, each held by a worker. One the server
+	// refused (closed at once) because the worker of the request above
+	// was not free yet is dialled again, until both are held.
+	silent := make([]net.Conn, 2)
+	defer func() {
+		for _, s := range silent {
+			if s != nil {
+				s.Close()
+			}
 		}
-		defer s.Close()
-		silent = append(silent, s)
+	}()
+	for attempt := 0; ; attempt++ {
+		held := 0
+		for i, s := range silent {
+			if s == nil {
+				var err error
+				if s, err = net.Dial("tcp", w.Addr); err != nil {
+					t.Fatal(err)
+				}
+				silent[i] = s
+			}
+			_ = s.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			if _, err := s.Read(make([]byte, 1)); err != nil && os.IsTimeout(err) {
+				held++
+			} else {
+				s.Close()
+				silent[i] = nil
+			}
+		}
+		if held == 2 {
+			break
+		}
+		if attempt == 20 {
+			t.Fatal("the server never held two silent connections")
+		}
 	}
-	time.Sleep(200 * time.Millisecond) // let the server take them
 	start := time.Now()
 	if _, _, _, err := tlsGet(w.Addr, client, "/"); err == nil {
 		t.Fatal("a connection past max_conns was served while the silent ones hold every worker")
