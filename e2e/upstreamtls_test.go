@@ -24,9 +24,9 @@ import (
 	"time"
 )
 
-// testCA is a certificate authority made up for one test; its files are
+// upstreamCA is a certificate authority made up for one test; its files are
 // in the test's temporary directory.
-type testCA struct {
+type upstreamCA struct {
 	cert *x509.Certificate
 	key  *ecdsa.PrivateKey
 	file string // PEM of cert
@@ -34,7 +34,7 @@ type testCA struct {
 	n    int64
 }
 
-func newTestCA(t *testing.T, name string) *testCA {
+func newUpstreamCA(t *testing.T, name string) *upstreamCA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -54,14 +54,14 @@ func newTestCA(t *testing.T, name string) *testCA {
 		t.Fatal(err)
 	}
 	cert, _ := x509.ParseCertificate(der)
-	ca := &testCA{cert: cert, key: key, dir: t.TempDir(), n: 1}
+	ca := &upstreamCA{cert: cert, key: key, dir: t.TempDir(), n: 1}
 	ca.file = writePEM(t, ca.dir, name+"-ca.pem", "CERTIFICATE", der)
 	return ca
 }
 
 // issue makes a leaf certificate for a server (names: DNS names and IP
 // literals) or a client, and writes it and its key as PEM files.
-func (ca *testCA) issue(t *testing.T, cn string, client bool, names ...string) (pair tls.Certificate, certFile, keyFile string) {
+func (ca *upstreamCA) issue(t *testing.T, cn string, client bool, names ...string) (pair tls.Certificate, certFile, keyFile string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -187,7 +187,7 @@ func (u *tlsUpstream) closeIdle() int {
 // given, and a failed verification answers 502 and logs its reason at
 // warn. Active health checks use the same settings.
 func TestUpstreamTLS(t *testing.T) {
-	ca := newTestCA(t, "upca")
+	ca := newUpstreamCA(t, "upca")
 	srvPair, _, _ := ca.issue(t, "up", false, "127.0.0.1", "up.test")
 	_, clientCert, clientKey := ca.issue(t, "gateway", true)
 	pool := x509.NewCertPool()
@@ -282,7 +282,7 @@ routes:
 // connection (one handshake at the upstream), and when the upstream
 // closes it, the next connection resumes the session.
 func TestUpstreamTLSReuse(t *testing.T) {
-	ca := newTestCA(t, "reuseca")
+	ca := newUpstreamCA(t, "reuseca")
 	pair, _, _ := ca.issue(t, "reuse", false, "127.0.0.1")
 	up := startTLSUpstream(t, pair, nil)
 	cfg := strings.NewReplacer("UP", up.addr, "CA", ca.file).Replace(`
@@ -330,7 +330,7 @@ routes:
 // insecure_skip_verify and still passes the file; unreadable or
 // mismatched files are errors naming the key.
 func TestUpstreamTLSValidate(t *testing.T) {
-	ca := newTestCA(t, "valca")
+	ca := newUpstreamCA(t, "valca")
 	_, cert, _ := ca.issue(t, "one", true)
 	_, _, otherKey := ca.issue(t, "two", true)
 	dir := t.TempDir()

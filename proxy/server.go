@@ -378,7 +378,10 @@ func (s *Server) protocolError(rc *fasthttp.RequestCtx, err error) {
 // wrapped in fusedio.Conns: answers are held and sent with the read that
 // waits for the next request, and deadlines are lazy (see package
 // fusedio), which saves three of the eight system-level operations a
-// keep-alive request otherwise costs the client side.
+// keep-alive request otherwise costs the client side. A TLS listener
+// (package tlsfront, over the same TCP listener) is served as it is:
+// fusedio's socket-level tricks cannot see through the record layer, and a
+// tlsfront.Conn must stay the connection fasthttp sees for IsTLS.
 func (s *Server) Serve(ln net.Listener) error {
 	if _, ok := ln.(*net.TCPListener); ok {
 		ln = fusedio.Listener{Listener: ln, Slack: deadlineSlack(s.fs), Open: &s.drain.open}

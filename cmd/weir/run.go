@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +21,7 @@ import (
 	"github.com/weirgw/weir/proxy"
 	"github.com/weirgw/weir/proxy/admin"
 	"github.com/weirgw/weir/proxy/config"
+	"github.com/weirgw/weir/proxy/tlsfront"
 )
 
 func cmdRun(args []string) int {
@@ -36,7 +40,10 @@ func cmdRun(args []string) int {
 	_ = lvl.UnmarshalText([]byte(*logLevel))
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 
-	cfg, err := loadConfig(*file, *adminAddr)
+	cfg, warnings, err := loadConfig(*file, *adminAddr)
+	for _, w := range warnings {
+		log.Warn(w)
+	}
 	if err != nil {
 		printErrors(err)
 		if *adminAddr != "" && mentionsAdmin(err) {
@@ -66,14 +73,11 @@ func cmdRun(args []string) int {
 		cluster.Start()
 	}
 
-	var lns []net.Listener
-	for _, addr := range cfg.Listen {
-		ln, err := reuseport.Listen(addr)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "weir: listen on %s: %v\n", addr, err)
-			return 1
-		}
-		lns = append(lns, ln)
+	stop := make(chan struct{})
+	lns, fronts, err := openListeners(cfg, *file, srv, log, stop)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "weir: %v\n", err)
+		return 1
 	}
 	var adm *admin.Admin
 	if cfg.Admin != nil && cfg.Admin.Listen != "" {
@@ -134,7 +138,6 @@ func cmdRun(args []string) int {
 		}
 	}
 
-	stop := make(chan struct{})
 	watch := newFileWatch(*file, log)
 	go watch.run(stop, func() { reload("file change") })
 
@@ -144,6 +147,9 @@ func cmdRun(args []string) int {
 		if s == syscall.SIGHUP {
 			watch.rebase() // the file's event then finds this content applied
 			reload("SIGHUP")
+			for _, f := range fronts {
+				f.Reload("SIGHUP")
+			}
 			continue
 		}
 		break
@@ -168,6 +174,61 @@ func cmdRun(args []string) int {
 	wg.Wait()
 	log.Info("stopped")
 	return 0
+}
+
+// openListeners binds every proxy listener with the shared listen helper
+// and wraps those with a tls section in their TLS front (package
+// tlsfront), whose certificate files are then watched until stop closes.
+func openListeners(cfg *config.Config, file string, srv *proxy.Server, log *slog.Logger,
+	stop <-chan struct{}) ([]net.Listener, []*tlsfront.Front, error) {
+	var (
+		lns     []net.Listener
+		fronts  []*tlsfront.Front
+		tickets *tlsfront.TicketKeys
+	)
+	for _, l := range cfg.Listen {
+		ln, err := reuseport.Listen(l.Address)
+		if err != nil {
+			for _, o := range lns {
+				o.Close()
+			}
+			return nil, nil, fmt.Errorf("listen on %s: %w", l.Address, err)
+		}
+		if l.TLS != nil {
+			if tickets == nil {
+				tickets = tlsfront.NewTicketKeys(srv.Redis(), log)
+			}
+			f, err := tlsfront.New(l, tlsfront.Options{ConfigDir: filepath.Dir(file), Log: log,
+				HandshakeTimeout: cfg.Server.ReadTimeout.D(), PlainHTTPAnswer: proxy.PlainHTTPAnswer, Tickets: tickets})
+			if err != nil {
+				ln.Close()
+				for _, o := range lns {
+					o.Close()
+				}
+				return nil, nil, fmt.Errorf("tls listener %s: %w", l.Address, err)
+			}
+			ln = f.Listener(ln)
+			fronts = append(fronts, f)
+			go f.Watch(stop, 500*time.Millisecond)
+			go f.Staple(stop)
+		}
+		lns = append(lns, ln)
+	}
+	if tickets != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		tickets.Refresh(ctx)
+		cancel()
+		go tickets.Run(stop)
+	}
+	return lns, fronts, nil
+}
+
+// sameJSON reports whether a and b encode the same, which for config
+// sections is whether they say the same.
+func sameJSON(a, b any) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return bytes.Equal(ja, jb)
 }
 
 // mentionsAdmin reports whether err has an error about the admin section,
@@ -219,8 +280,9 @@ func applyFile(srv *proxy.Server, cluster *admin.Cluster, mu *sync.Mutex, log *s
 // SO_REUSEPORT picks them up), and so are the Redis client's address and
 // the server's header buffer size.
 func warnRestartOnly(log *slog.Logger, boot, next *config.Config) {
-	if strings.Join(boot.Listen, ",") != strings.Join(next.Listen, ",") {
-		log.Warn("listen changed in the config; it applies after a restart", "running", boot.Listen, "config", next.Listen)
+	if !sameJSON(boot.Listen, next.Listen) {
+		log.Warn("listen (or a listener's tls section) changed in the config; it applies after a restart; certificate files reload by themselves",
+			"running", boot.Listen.Addresses(), "config", next.Listen.Addresses())
 	}
 	bootAdmin, nextAdmin := "", ""
 	if boot.Admin != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/weirgw/weir/proxy"
 	"github.com/weirgw/weir/proxy/config"
+	"github.com/weirgw/weir/proxy/tlsfront"
 )
 
 func cmdValidate(args []string) int {
@@ -20,7 +21,12 @@ func cmdValidate(args []string) int {
 		fmt.Fprintln(os.Stderr, "weir validate: -c FILE is required")
 		return 2
 	}
-	cfg, err := loadConfig(*file, "")
+	cfg, warnings, err := loadConfig(*file, "")
+	// Warnings (a certificate out of date) go to stderr and leave the
+	// exit status 0: the file is valid, and weir would start with it.
+	for _, w := range warnings {
+		fmt.Fprintln(os.Stderr, "warning: "+w)
+	}
 	if err != nil {
 		printErrors(err)
 		return 1
@@ -37,9 +43,34 @@ func cmdValidate(args []string) int {
 // configs included), so `validate` and a reload refuse the same files.
 // Every stage runs even when an earlier one found errors (config.Check),
 // so one run lists every problem of the file. adminAddr is
-// `weir run --admin`, or "".
-func loadConfig(file, adminAddr string) (*config.Config, error) {
-	return config.LoadCheckAdjusted(file, adminFlag(adminAddr), proxy.Checker(file))
+// `weir run --admin`, or "". The certificate pairs of TLS listeners are
+// loaded too: their errors join the others, and warnings name
+// certificates out of date.
+func loadConfig(file, adminAddr string) (*config.Config, []string, error) {
+	var warnings []string
+	cfg, err := config.LoadCheckAdjusted(file, adminFlag(adminAddr), withTLS(file, proxy.Checker(file), &warnings))
+	return cfg, warnings, err
+}
+
+// withTLS runs tlsfront.Check beside check, so that a broken certificate
+// pair is reported in the same pass as every other error.
+func withTLS(file string, check config.CheckFunc, warnings *[]string) config.CheckFunc {
+	return func(cfg *config.Config, valid bool) error {
+		tlsErrs, w := tlsfront.Check(cfg, file)
+		*warnings = append(*warnings, w...)
+		err := check(cfg, valid)
+		if len(tlsErrs) == 0 {
+			return err
+		}
+		if err == nil {
+			return tlsErrs
+		}
+		var rest config.ErrorList
+		if !errors.As(err, &rest) {
+			rest = config.ErrorList{{File: file, Place: config.TopLevel, Msg: err.Error()}}
+		}
+		return append(tlsErrs, rest...)
+	}
 }
 
 // readConfig reads a config file for a reload: every stage's errors at

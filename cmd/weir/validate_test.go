@@ -28,7 +28,7 @@ func TestValidateGolden(t *testing.T) {
 	for _, f := range files {
 		name := filepath.Base(f)
 		t.Run(name, func(t *testing.T) {
-			_, err := loadConfig(name, "")
+			_, _, err := loadConfig(name, "")
 			if err == nil {
 				t.Fatal("want errors, got a valid config")
 			}

@@ -30,7 +30,7 @@ func (c *Config) Clone() *Config {
 		return nil
 	}
 	n := *c
-	n.Listen = slices.Clone(c.Listen)
+	n.Listen = cloneEach(c.Listen, cloneListener)
 	if c.Admin != nil {
 		a := *c.Admin
 		n.Admin = &a
@@ -46,6 +46,20 @@ func (c *Config) Clone() *Config {
 	n.Consumers = cloneEach(c.Consumers, cloneConsumer)
 	n.Plugins = cloneEach(c.Plugins, clonePlugin)
 	return &n
+}
+
+func cloneListener(l Listener) Listener {
+	if l.TLS != nil {
+		t := *l.TLS
+		t.Certificates = slices.Clone(t.Certificates)
+		t.Ciphers = slices.Clone(t.Ciphers)
+		if t.ClientAuth != nil {
+			ca := *t.ClientAuth
+			t.ClientAuth = &ca
+		}
+		l.TLS = &t
+	}
+	return l
 }
 
 func cloneEach[T any](in []T, f func(T) T) []T {

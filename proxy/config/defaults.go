@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"strings"
 	"time"
 )
@@ -11,6 +12,9 @@ import (
 //
 //	key                                          default      notes
 //	listen                                       ":8080"
+//	listen[].tls.min_version                     1.2          "1.2" | "1.3"
+//	listen[].tls.ciphers                         -            TLS 1.2: ECDHE with AES-GCM or ChaCha20-Poly1305 only (DefaultTLSCiphers)
+//	listen[].tls.client_auth.mode                none         only when client_auth is set
 //	redis.timeout                                50ms         only when redis is set
 //	server.max_header_bytes                      8192
 //	server.max_body_bytes                        10485760     10 MiB
@@ -59,6 +63,8 @@ import (
 // its routes answer 503 until one is.
 const (
 	DefaultListen            = ":8080"
+	DefaultTLSMinVersion     = "1.2"
+	DefaultClientAuthMode    = ClientAuthNone
 	DefaultRedisTimeout      = 50 * time.Millisecond
 	DefaultMaxHeaderBytes    = 8192
 	DefaultMaxBodyBytes      = 10 << 20
@@ -98,6 +104,26 @@ const (
 	DefaultUpstreamTLSMinVersion = "1.2"
 )
 
+// DefaultTLSCiphers are the TLS 1.2 cipher suites of a listener without
+// tls.ciphers: forward secrecy (ECDHE) and AEAD only, no RSA key exchange
+// and no CBC, ECDSA first (Mozilla's "intermediate" profile). TLS 1.3
+// suites are not configurable (Go always offers its three).
+var DefaultTLSCiphers = []string{
+	"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+	"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+	"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+	"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+	"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+	"TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+}
+
+// Client authentication modes of a TLS listener.
+const (
+	ClientAuthNone     = "none"
+	ClientAuthOptional = "optional"
+	ClientAuthRequire  = "require"
+)
+
 // Balancer names.
 const (
 	BalancerRoundRobin     = "round_robin"
@@ -112,7 +138,17 @@ const (
 // report.
 func ApplyDefaults(c *Config) {
 	if len(c.Listen) == 0 {
-		c.Listen = StringList{DefaultListen}
+		c.Listen = Listeners{{Address: DefaultListen}}
+	}
+	for i := range c.Listen {
+		if t := c.Listen[i].TLS; t != nil {
+			if t.MinVersion == "" {
+				t.MinVersion = DefaultTLSMinVersion
+			}
+			if t.ClientAuth != nil && t.ClientAuth.Mode == "" {
+				t.ClientAuth.Mode = DefaultClientAuthMode
+			}
+		}
 	}
 	if c.Redis != nil {
 		setDur(&c.Redis.Timeout, DefaultRedisTimeout)
@@ -226,3 +262,18 @@ func setDur(v *Duration, def time.Duration) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TLSCipherSuite returns the id of a TLS 1.2 cipher suite that tls.ciphers
+// may name: one with forward secrecy and an AEAD. Go's insecure list and
+// the RSA key exchange and CBC suites are refused, so an opt-in list cannot
+// weaken the listener below the default policy's class.
+func TLSCipherSuite(name string) (uint16, bool) {
+	for _, s := range tls.CipherSuites() {
+		if s.Name != name {
+			continue
+		}
+		ok := strings.HasPrefix(name, "TLS_ECDHE_") && (strings.Contains(name, "_GCM_") || strings.Contains(name, "CHACHA20"))
+		return s.ID, ok
+	}
+	return 0, false
+}

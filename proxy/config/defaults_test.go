@@ -12,7 +12,7 @@ func TestApplyDefaultsEmpty(t *testing.T) {
 	c := &Config{}
 	ApplyDefaults(c)
 	want := &Config{
-		Listen: StringList{":8080"},
+		Listen: Listeners{{Address: ":8080"}},
 		Server: Server{
 			MaxHeaderBytes: 8192,
 			MaxBodyBytes:   10485760,

@@ -89,8 +89,8 @@ routes:
             - ${PORT}
             - "${PORT}"
 `)
-	if c.Listen[0] != ":8080" || c.Listen[1] != "127.0.0.1:9001" {
-		t.Errorf("listen %q", c.Listen)
+	if c.Listen[0].Address != ":8080" || c.Listen[1].Address != "127.0.0.1:9001" {
+		t.Errorf("listen %q", c.Listen.Addresses())
 	}
 	if c.Admin.Token != "s3cret" || !c.Admin.Pprof {
 		t.Errorf("admin %+v", c.Admin)
@@ -153,7 +153,7 @@ func TestParseNoExpansion(t *testing.T) {
 func TestParseUsesEnvironment(t *testing.T) {
 	t.Setenv("WEIR_CONFIG_TEST_PORT", "7001")
 	c, err := Parse("t.yaml", []byte(`listen: ":${WEIR_CONFIG_TEST_PORT}"`))
-	if err != nil || c.Listen[0] != ":7001" {
+	if err != nil || c.Listen[0].Address != ":7001" {
 		t.Fatalf("%v %v", err, c)
 	}
 }

@@ -30,7 +30,7 @@ func TestParseFormats(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(c.Listen) != 1 || c.Listen[0] != ":9000" || len(c.Services) != 1 || c.Services[0].Name != "a" {
+			if len(c.Listen) != 1 || c.Listen[0].Address != ":9000" || len(c.Services) != 1 || c.Services[0].Name != "a" {
 				t.Fatalf("got %+v", c)
 			}
 		})
@@ -88,9 +88,13 @@ func TestParseErrors(t *testing.T) {
 		{"negative duration", "", "server: {read_timeout: -1s}\n",
 			[]string{`server.read_timeout: duration "-1s" is negative: use a positive duration such as "1s"`}},
 		{"string list from a number", "", "listen: 8080\n",
-			[]string{`listen: expected a string or a list of strings, got 8080`}},
-		{"string list item", "", "listen: [\":80\", {a: b}]\n",
-			[]string{`listen[1]: expected a string, got a mapping`}},
+			[]string{`listen: expected an address such as ":8080" or an object {address, tls}, got 8080`}},
+		{"listen item, unknown key", "", "listen: [\":80\", {a: b}]\n",
+			[]string{`listen[1].a: unknown key "a"`}},
+		{"listen item, a list", "", "listen: [\":80\", [a]]\n",
+			[]string{`listen[1]: expected an address such as ":8080" or an object {address, tls}, got a list`}},
+		{"listen tls, typo", "", "listen: {address: \":443\", tls: {certificate: []}}\n",
+			[]string{`listen.tls.certificate: unknown key "certificate" (did you mean "certificates"?)`}},
 		{"list from a mapping", "", "plugins: {name: cors}\n",
 			[]string{`plugins: expected a list, got a mapping`}},
 		{"mapping from a string", "", "admin: on\n",
@@ -253,7 +257,7 @@ func TestLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, err := Load(good)
-	if err != nil || c.Listen[0] != ":80" {
+	if err != nil || c.Listen[0].Address != ":80" {
 		t.Fatalf("%v %+v", err, c)
 	}
 

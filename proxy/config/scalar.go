@@ -58,3 +58,63 @@ func (l *StringList) UnmarshalJSON(b []byte) error {
 	*l = list
 	return nil
 }
+
+// Listeners is the proxy's listeners: one address, one listener object, or
+// a list mixing both.
+type Listeners []Listener
+
+// UnmarshalJSON accepts ":8080", {"address": ...} or a list of either.
+func (l *Listeners) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '[' {
+		var list []Listener
+		if err := json.Unmarshal(b, &list); err != nil {
+			return err
+		}
+		*l = list
+		return nil
+	}
+	var one Listener
+	if err := json.Unmarshal(b, &one); err != nil {
+		return err
+	}
+	*l = Listeners{one}
+	return nil
+}
+
+// Addresses lists the listeners' addresses.
+func (l Listeners) Addresses() []string {
+	out := make([]string, len(l))
+	for i, x := range l {
+		out[i] = x.Address
+	}
+	return out
+}
+
+// UnmarshalJSON accepts an address string or an object.
+func (l *Listener) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		*l = Listener{}
+		return json.Unmarshal(b, &l.Address)
+	}
+	type plain Listener // without this method
+	var p plain
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return fmt.Errorf("expected an address such as \":8080\" or an object with address and tls, got %s", b)
+	}
+	*l = Listener(p)
+	return nil
+}
+
+// MarshalJSON writes a cleartext listener as its address, so a config
+// that uses none of the object form reads back as it was written.
+func (l Listener) MarshalJSON() ([]byte, error) {
+	if l.TLS == nil {
+		return json.Marshal(l.Address)
+	}
+	type plain Listener
+	return json.Marshal(plain(l))
+}

@@ -20,6 +20,8 @@ var (
 	durationType   = reflect.TypeOf(Duration(0))
 	stringListType = reflect.TypeOf(StringList(nil))
 	rawType        = reflect.TypeOf(json.RawMessage(nil))
+	listenersType  = reflect.TypeOf(Listeners(nil))
+	listenerType   = reflect.TypeOf(Listener{})
 	configType     = reflect.TypeOf(Config{})
 )
 
@@ -58,6 +60,25 @@ func (w *walker) check(n *node, t reflect.Type, place string) {
 			w.fail(n, place, "%v", err)
 		}
 		return
+	case listenersType:
+		if n.kind != kList {
+			w.check(n, listenerType, place)
+			return
+		}
+		for i, it := range n.items {
+			w.walk(it, listenerType, index(place, i))
+		}
+		return
+	case listenerType:
+		switch n.kind {
+		case kString:
+			return
+		case kMap:
+			// The object form: checked as the struct it is, below.
+		default:
+			w.mismatch(n, place, `an address such as ":8080" or an object {address, tls}`)
+			return
+		}
 	case stringListType:
 		if n.kind == kString {
 			return

@@ -11,7 +11,7 @@ import "encoding/json"
 
 // Config is the whole file. Field names are the snake_case keys of SPEC.md.
 type Config struct {
-	Listen    StringList `json:"listen"`
+	Listen    Listeners  `json:"listen"`
 	Admin     *Admin     `json:"admin,omitempty"`
 	Redis     *Redis     `json:"redis,omitempty"`
 	Server    Server     `json:"server"`
@@ -19,6 +19,40 @@ type Config struct {
 	Routes    []Route    `json:"routes,omitempty"`
 	Consumers []Consumer `json:"consumers,omitempty"`
 	Plugins   []Plugin   `json:"plugins,omitempty"`
+}
+
+// Listener is one proxy listener. In the file it is either an address
+// string (cleartext HTTP/1.1) or an object with an address and a tls
+// section (HTTPS).
+type Listener struct {
+	Address string       `json:"address"`
+	TLS     *ListenerTLS `json:"tls,omitempty"`
+}
+
+// ListenerTLS terminates TLS on a listener (README.md, "TLS listeners").
+type ListenerTLS struct {
+	// Certificates are chosen per connection by SNI against each
+	// certificate's DNS names, then by what the client supports (ECDSA
+	// preferred); the first is the default.
+	Certificates []CertificatePair `json:"certificates"`
+	MinVersion   string            `json:"min_version,omitempty"` // "1.2" | "1.3"
+	// Ciphers replaces the default TLS 1.2 cipher suites (Go names, such as
+	// "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"); TLS 1.3 suites are fixed.
+	Ciphers    []string    `json:"ciphers,omitempty"`
+	ClientAuth *ClientAuth `json:"client_auth,omitempty"`
+}
+
+// CertificatePair is a PEM certificate chain file and its key file.
+// Relative paths are relative to the config file's directory.
+type CertificatePair struct {
+	Cert string `json:"cert"`
+	Key  string `json:"key"`
+}
+
+// ClientAuth asks clients for a certificate signed by CA.
+type ClientAuth struct {
+	Mode string `json:"mode,omitempty"` // none | optional | require
+	CA   string `json:"ca,omitempty"`   // PEM file of the CAs client certificates must chain to
 }
 
 // Admin is the admin listener: admin API, /metrics, status page, pprof.

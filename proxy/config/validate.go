@@ -45,20 +45,65 @@ type validator struct {
 
 func (v *validator) listen() {
 	seen := map[string]int{}
-	for i, a := range v.c.Listen {
+	for i, l := range v.c.Listen {
 		place := "listen"
 		if len(v.c.Listen) > 1 {
 			place = index("listen", i)
 		}
+		a := l.Address
 		if err := checkListenAddr(a); err != nil {
+			if l.TLS != nil {
+				place = key(place, "address")
+			}
 			v.add(place, "%v", err)
-			continue
-		}
-		if j, dup := seen[a]; dup {
+		} else if j, dup := seen[a]; dup {
 			v.add(place, "%q is listed twice (also listen[%d]); keep one", a, j)
-			continue
+		} else {
+			seen[a] = i
 		}
-		seen[a] = i
+		if l.TLS != nil {
+			v.listenerTLS(key(place, "tls"), l.TLS)
+		}
+	}
+}
+
+// listenerTLS checks a listener's tls section as written. Whether its
+// files load, match and are in date is checked where they are read
+// (package tlsfront), by `weir validate` and at start.
+func (v *validator) listenerTLS(place string, t *ListenerTLS) {
+	if len(t.Certificates) == 0 {
+		v.add(key(place, "certificates"), "a TLS listener needs at least one certificate: list {cert: FILE, key: FILE} pairs")
+	}
+	for i, c := range t.Certificates {
+		p := index(key(place, "certificates"), i)
+		if c.Cert == "" {
+			v.add(key(p, "cert"), "no certificate file: give the path of a PEM certificate (chain)")
+		}
+		if c.Key == "" {
+			v.add(key(p, "key"), "no key file: give the path of the certificate's PEM private key")
+		}
+	}
+	switch t.MinVersion {
+	case "", "1.2", "1.3":
+	default:
+		v.add(key(place, "min_version"), `%q is not a TLS version Weir accepts: write "1.2" or "1.3"`, t.MinVersion)
+	}
+	for i, name := range t.Ciphers {
+		if _, ok := TLSCipherSuite(name); !ok {
+			v.add(index(key(place, "ciphers"), i), "%q is not a TLS 1.2 cipher suite Weir accepts: use a Go name such as %q (ECDHE with AES-GCM or ChaCha20-Poly1305)", name, DefaultTLSCiphers[1])
+		}
+	}
+	if ca := t.ClientAuth; ca != nil {
+		p := key(place, "client_auth")
+		switch ca.Mode {
+		case "", ClientAuthNone:
+		case ClientAuthOptional, ClientAuthRequire:
+			if ca.CA == "" {
+				v.add(key(p, "ca"), "client_auth mode %q needs ca: the PEM file of the CAs that sign client certificates", ca.Mode)
+			}
+		default:
+			v.add(key(p, "mode"), "%q is not a client_auth mode: write none, optional or require", ca.Mode)
+		}
 	}
 }
 
@@ -76,8 +121,8 @@ func (v *validator) admin() {
 		return
 	}
 	for _, l := range v.c.Listen {
-		if sameListener(a.Listen, l) {
-			v.add("admin.listen", "%q collides with the proxy listener %q: give the admin listener another port", a.Listen, l)
+		if sameListener(a.Listen, l.Address) {
+			v.add("admin.listen", "%q collides with the proxy listener %q: give the admin listener another port", a.Listen, l.Address)
 			break
 		}
 	}

@@ -44,6 +44,62 @@ func TestValidateListen(t *testing.T) {
 	})
 }
 
+func TestValidateListenTLS(t *testing.T) {
+	runValidate(t, []validateCase{
+		{"object", `listen: {address: ":8443", tls: {certificates: [{cert: a.pem, key: a-key.pem}]}}`, nil},
+		{"mixed list", `listen: [":8080", {address: ":8443", tls: {certificates: [{cert: a.pem, key: k.pem}], min_version: "1.3", ciphers: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256], client_auth: {mode: require, ca: ca.pem}}}]`, nil},
+		{"object without tls", `listen: [{address: ":8080"}]`, nil},
+		{"no certificates", `listen: {address: ":8443", tls: {}}`,
+			[]string{`listen.tls.certificates: a TLS listener needs at least one certificate: list {cert: FILE, key: FILE} pairs`}},
+		{"pair without key", `listen: [":80", {address: ":8443", tls: {certificates: [{cert: a.pem}]}}]`,
+			[]string{`listen[1].tls.certificates[0].key: no key file: give the path of the certificate's PEM private key`}},
+		{"bad address", `listen: {address: "8443", tls: {certificates: [{cert: a, key: b}]}}`,
+			[]string{`listen.address: "8443" is not host:port: write ":8443" to listen on port 8443 on every interface`}},
+		{"bad version", `listen: {address: ":8443", tls: {certificates: [{cert: a, key: b}], min_version: "1.1"}}`,
+			[]string{`listen.tls.min_version: "1.1" is not a TLS version Weir accepts: write "1.2" or "1.3"`}},
+		{"weak cipher", `listen: {address: ":8443", tls: {certificates: [{cert: a, key: b}], ciphers: [TLS_RSA_WITH_AES_128_CBC_SHA]}}`,
+			[]string{`listen.tls.ciphers[0]: "TLS_RSA_WITH_AES_128_CBC_SHA" is not a TLS 1.2 cipher suite Weir accepts: use a Go name such as "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256" (ECDHE with AES-GCM or ChaCha20-Poly1305)`}},
+		{"client auth without ca", `listen: {address: ":8443", tls: {certificates: [{cert: a, key: b}], client_auth: {mode: optional}}}`,
+			[]string{`listen.tls.client_auth.ca: client_auth mode "optional" needs ca: the PEM file of the CAs that sign client certificates`}},
+		{"client auth mode", `listen: {address: ":8443", tls: {certificates: [{cert: a, key: b}], client_auth: {mode: always, ca: c}}}`,
+			[]string{`listen.tls.client_auth.mode: "always" is not a client_auth mode: write none, optional or require`}},
+		{"duplicate across forms", `listen: [":8443", {address: ":8443", tls: {certificates: [{cert: a, key: b}]}}]`,
+			[]string{`listen[1]: ":8443" is listed twice (also listen[0]); keep one`}},
+	})
+}
+
+func TestListenForms(t *testing.T) {
+	for _, tc := range []struct{ name, doc string }{
+		{"x.yaml", "listen: [\":8080\", {address: \":8443\", tls: {certificates: [{cert: c.pem, key: k.pem}]}}]\n"},
+		{"x.json", `{"listen": [":8080", {"address": ":8443", "tls": {"certificates": [{"cert": "c.pem", "key": "k.pem"}]}}]}`},
+	} {
+		c, err := ParseEnv(tc.name, []byte(tc.doc), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		ApplyDefaults(c)
+		if len(c.Listen) != 2 || c.Listen[0].Address != ":8080" || c.Listen[0].TLS != nil ||
+			c.Listen[1].Address != ":8443" || c.Listen[1].TLS == nil || c.Listen[1].TLS.Certificates[0].Key != "k.pem" ||
+			c.Listen[1].TLS.MinVersion != "1.2" {
+			t.Fatalf("%s: listen = %+v", tc.name, c.Listen)
+		}
+		// A clone shares nothing, and Marshal reads back equal.
+		n := c.Clone()
+		n.Listen[1].TLS.Certificates[0].Key = "other"
+		if c.Listen[1].TLS.Certificates[0].Key != "k.pem" {
+			t.Fatal("Clone shares the tls section")
+		}
+		b, err := Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := ParseEnv("back.json", b, nil)
+		if err != nil || back.Listen[0].Address != ":8080" || back.Listen[1].TLS.Certificates[0].Cert != "c.pem" {
+			t.Fatalf("%s: read back %s: %v", tc.name, b, err)
+		}
+	}
+}
+
 func TestValidateAdmin(t *testing.T) {
 	runValidate(t, []validateCase{
 		{"loopback without token", `admin: {listen: "127.0.0.1:8081"}`, nil},
