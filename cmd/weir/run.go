@@ -7,10 +7,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -63,6 +65,15 @@ func cmdRun(args []string) int {
 		cancel()
 		cluster.Start()
 	}
+	// lastFile is the file as last read: a reload compares the new
+	// content with it to tell which part the edit changed.
+	lastFile := cfg.Clone()
+
+	// Reading the config leaves several times its final size as garbage
+	// (a tree and a decoded copy of every consumer); hand it back to the
+	// OS now rather than hold it until the background scavenger does, so
+	// that the resident size after start-up is what the config needs.
+	debug.FreeOSMemory()
 
 	var lns []net.Listener
 	for _, addr := range cfg.Listen {
@@ -100,9 +111,6 @@ func cmdRun(args []string) int {
 		log.Info("weir listening", "addr", ln.Addr().String(), "version", version)
 	}
 
-	// lastFile is the file as last read: a reload compares the new
-	// content with it to tell which part the edit changed.
-	lastFile := cfg.Clone()
 	reload := func(why string) {
 		newCfg, err := readConfig(*file, *adminAddr)
 		if err != nil {
@@ -211,13 +219,31 @@ func applyFile(srv *proxy.Server, cluster *admin.Cluster, mu *sync.Mutex, log *s
 // changes. Polling (rather than inotify) follows editors that replace the
 // file by renaming, and config maps whose symlinks flip.
 func watchFile(file string, stop <-chan struct{}, onChange func()) {
+	// The content is hashed only when the file's identity, size or
+	// modification time changed, and hashed as a stream: a config of a
+	// million consumers is 100 MiB, which reading whole twice a second
+	// would turn into a steady stream of garbage and CPU time.
+	var seen os.FileInfo
+	var lastSum []byte
 	sum := func() []byte {
-		b, err := os.ReadFile(file)
+		f, err := os.Open(file)
 		if err != nil {
 			return nil
 		}
-		h := sha256.Sum256(b)
-		return h[:]
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return nil
+		}
+		if seen != nil && os.SameFile(seen, fi) && seen.Size() == fi.Size() && seen.ModTime().Equal(fi.ModTime()) {
+			return lastSum
+		}
+		h := sha256.New()
+		if _, err := io.Copy(h, f); err != nil {
+			return nil
+		}
+		seen, lastSum = fi, h.Sum(nil)
+		return lastSum
 	}
 	last := sum()
 	t := time.NewTicker(500 * time.Millisecond)
