@@ -104,12 +104,6 @@ type entry struct {
 	id       string
 }
 
-// where names a credential for error messages.
-type where struct {
-	consumer string
-	index    int
-}
-
 // indexKeys decodes every consumer's key_auth credentials into a map keyed
 // by the SHA-256 of the key. The digest is what makes the lookup safe to do
 // with an ordinary map: how long a lookup takes depends only on the digest
@@ -145,7 +139,6 @@ func buildIndex(cs *sdk.Consumers) (map[[sha256.Size]byte]*entry, error) {
 		n += len(cons.Credentials["key_auth"])
 	}
 	keys := make(map[[sha256.Size]byte]*entry, n)
-	from := make(map[[sha256.Size]byte]where, n)
 	ids := make(map[string]string, n)
 	for _, cons := range cs.All() {
 		for i, raw := range cons.Credentials["key_auth"] {
@@ -162,13 +155,12 @@ func buildIndex(cs *sdk.Consumers) (map[[sha256.Size]byte]*entry, error) {
 				return nil, fmt.Errorf("consumer %q: key_auth[%d]: key must be set", cons.Name, i)
 			}
 			h := sha256.Sum256([]byte(cred.Key))
-			if prev, dup := from[h]; dup {
-				if prev.consumer == cons.Name {
-					return nil, fmt.Errorf("consumer %q: key_auth[%d] repeats the key of key_auth[%d]; remove one", cons.Name, i, prev.index)
+			if prev, dup := keys[h]; dup {
+				if prev.consumer == cons {
+					return nil, fmt.Errorf("consumer %q: key_auth[%d] repeats the key of key_auth[%d]; remove one", cons.Name, i, firstWithKey(cons, cred.Key))
 				}
-				return nil, fmt.Errorf("consumers %q and %q share an API key; every key must be unique", prev.consumer, cons.Name)
+				return nil, fmt.Errorf("consumers %q and %q share an API key; every key must be unique", prev.consumer.Name, cons.Name)
 			}
-			from[h] = where{cons.Name, i}
 			id := cred.ID
 			if id == "" {
 				id = cons.Name + "#" + strconv.Itoa(i)
@@ -181,6 +173,19 @@ func buildIndex(cs *sdk.Consumers) (map[[sha256.Size]byte]*entry, error) {
 		}
 	}
 	return keys, nil
+}
+
+// firstWithKey is the place of the first of cons's key_auth credentials
+// holding key. Only the error for a repeated key needs it, so the index
+// does not keep places: it would cost every key of a large config.
+func firstWithKey(cons *sdk.Consumer, key string) int {
+	for i, raw := range cons.Credentials["key_auth"] {
+		var cred Credential
+		if err := sdk.DecodeConfig(raw, &cred); err == nil && cred.Key == key {
+			return i
+		}
+	}
+	return -1
 }
 
 // plainKeyOnly reads a credential written exactly as {"key":"K"} with no
