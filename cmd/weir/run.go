@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -72,6 +73,18 @@ func cmdRun(args []string) int {
 		cancel()
 		cluster.Start()
 	}
+	// lastFile is the file as last read: a reload compares the new
+	// content with it to tell which part the edit changed. It is not a
+	// copy: a config is never modified once applied (every admin write
+	// edits a Clone), and a copy would double the memory that consumers
+	// take, half a kilobyte each.
+	lastFile := cfg
+
+	// Reading the config leaves several times its final size as garbage
+	// (a tree and a decoded copy of every consumer); hand it back to the
+	// OS now rather than hold it until the background scavenger does, so
+	// that the resident size after start-up is what the config needs.
+	debug.FreeOSMemory()
 
 	stop := make(chan struct{})
 	lns, fronts, err := openListeners(cfg, *file, srv, log, stop)
@@ -106,9 +119,6 @@ func cmdRun(args []string) int {
 		log.Info("weir listening", "addr", ln.Addr().String(), "version", version)
 	}
 
-	// lastFile is the file as last read: a reload compares the new
-	// content with it to tell which part the edit changed.
-	lastFile := cfg.Clone()
 	reload := func(why string) {
 		newCfg, err := readConfig(*file, *adminAddr)
 		if err != nil {
@@ -119,7 +129,7 @@ func cmdRun(args []string) int {
 			config.ApplyDefaults(newCfg)
 			err = applyFile(srv, cluster, &applyMu, log, lastFile, newCfg, *file)
 			if err == nil {
-				lastFile = newCfg.Clone()
+				lastFile = newCfg
 				warnRestartOnly(log, cfg, newCfg)
 				for _, w := range config.Warnings(newCfg, *file) {
 					log.Warn("unsafe config setting", "warning", w.Error())

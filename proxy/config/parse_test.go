@@ -152,7 +152,7 @@ func TestParseErrors(t *testing.T) {
 		{"too deep json", "t.json", deepJSON,
 			[]string{`listen` + strings.Repeat("[0]", 200) + `: nested more than 200 levels deep; flatten the document`}},
 		{"too large", "", "listen: \"" + strings.Repeat("x", MaxDocumentBytes) + "\"\n",
-			[]string{`top level: the file is larger than 16 MiB; a config this size is a mistake`}},
+			[]string{`top level: the file is larger than 256 MiB; a config this size is a mistake`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -181,7 +181,7 @@ func TestParseAliasBomb(t *testing.T) {
 		b.WriteString("a" + string(rune('0'+i)) + ": &a" + string(rune('0'+i)) + " [" + strings.Repeat(prev+",", 9) + prev + "]\n")
 	}
 	_, err := ParseEnv("t.yaml", []byte(b.String()), nil)
-	check(t, err, []string{"top level: the document expands to more than 524288 values or 33554432 bytes of text (YAML aliases?); split it or remove repetition"})
+	check(t, err, []string{"top level: YAML aliases expand the document by more than 524288 values or 33554432 bytes of text; write the repeated blocks out or remove repetition"})
 }
 
 func TestParseNull(t *testing.T) {
@@ -272,7 +272,7 @@ func TestLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Load(big)
-	if got := lines(t, err); len(got) != 1 || got[0] != big+": top level: the file is larger than 16 MiB; a config this size is a mistake" {
+	if got := lines(t, err); len(got) != 1 || got[0] != big+": top level: the file is larger than 256 MiB; a config this size is a mistake" {
 		t.Fatalf("got %q", got)
 	}
 

@@ -51,7 +51,12 @@ func readYAML(data []byte, e *errs) *node {
 	}
 	// Measure first: an alias bomb is refused in time linear in the
 	// document instead of after building half a million values.
-	if sz := measure(root, map[*yaml.Node]size{}, 0); sz.nodes > maxTreeNodes || sz.bytes > maxTreeBytes {
+	sz := measure(root, map[*yaml.Node]size{}, 0)
+	if lit := measureLiteral(root, 0); sz.nodes-lit.nodes > maxAliasNodes || sz.bytes-lit.bytes > maxAliasBytes {
+		e.add(TopLevel, "YAML aliases expand the document by more than %d values or %d bytes of text; write the repeated blocks out or remove repetition", maxAliasNodes, maxAliasBytes)
+		return nil
+	}
+	if sz.nodes > maxTreeNodes || sz.bytes > maxTreeBytes {
 		(&yamlReader{e: e}).tooBig()
 		return nil
 	}
@@ -154,17 +159,23 @@ func problemLine(data []byte, problem string, reported int) int {
 type size struct{ nodes, bytes int }
 
 // measure computes the expanded size of y, following aliases, with each
-// node measured once. Sizes saturate just above the limits, so sums cannot
+// anchored node measured once. Sizes saturate just above the limits, so sums cannot
 // overflow. Cycles and excessive depth count as small here; convert
 // reports them.
 func measure(y *yaml.Node, memo map[*yaml.Node]size, depth int) size {
 	if y == nil || depth > maxDepth {
 		return size{}
 	}
-	if sz, ok := memo[y]; ok {
-		return sz
+	// Only a node with an anchor can be reached twice (through an alias),
+	// so only those are memoized: a map entry for each of the millions of
+	// values of a large consumer list cost more than the rest of reading.
+	anchored := y.Anchor != ""
+	if anchored {
+		if sz, ok := memo[y]; ok {
+			return sz
+		}
+		memo[y] = size{} // a cycle through y counts as nothing
 	}
-	memo[y] = size{} // a cycle through y counts as nothing
 	var sz size
 	if y.Kind == yaml.AliasNode {
 		sz = measure(y.Alias, memo, depth+1)
@@ -176,7 +187,27 @@ func measure(y *yaml.Node, memo map[*yaml.Node]size, depth int) size {
 			sz.bytes = min(sz.bytes+cs.bytes, maxTreeBytes+1)
 		}
 	}
-	memo[y] = sz
+	if anchored {
+		memo[y] = sz
+	}
+	return sz
+}
+
+// measureLiteral is the size of y as written, each alias counting as one
+// value: what the document holds before aliases are expanded.
+func measureLiteral(y *yaml.Node, depth int) size {
+	if y == nil || depth > maxDepth {
+		return size{}
+	}
+	sz := size{1, len(y.Value)}
+	if y.Kind == yaml.AliasNode {
+		return sz
+	}
+	for _, c := range y.Content {
+		cs := measureLiteral(c, depth+1)
+		sz.nodes += cs.nodes
+		sz.bytes += cs.bytes
+	}
 	return sz
 }
 

@@ -160,13 +160,25 @@ type budget struct {
 }
 
 const (
-	// MaxDocumentBytes is the largest config file accepted.
-	MaxDocumentBytes = 16 << 20
+	// MaxDocumentBytes is the largest config file accepted. A million
+	// consumers with one API key each take about 100 MiB of YAML or JSON
+	// (README.md, Scale); the limit leaves room for twice that and still
+	// bounds what one request to the admin API can make the gateway read.
+	MaxDocumentBytes = 256 << 20
 	// maxTreeNodes and maxTreeBytes bound the document after YAML aliases
-	// are expanded: far above any real config, far below what would hurt
-	// the process.
-	maxTreeNodes = 1 << 19
-	maxTreeBytes = 32 << 20
+	// are expanded. A document without aliases cannot reach them within
+	// MaxDocumentBytes unless it is mostly one-byte values; a million
+	// consumers are about seven million values. They bound the tree
+	// (about 100 bytes a value) to under two gigabytes whatever the input.
+	maxTreeNodes = 1 << 24
+	maxTreeBytes = MaxDocumentBytes
+	// maxAliasNodes and maxAliasBytes bound what YAML aliases may add to
+	// the values written out literally. They, not the tree limits, are the
+	// guard against alias bombs: a real config repeats a few blocks, not
+	// half a million values, so a bomb is refused long before it costs
+	// what the tree limits allow.
+	maxAliasNodes = 1 << 19
+	maxAliasBytes = 32 << 20
 	// maxDepth bounds nesting; configs are a handful of levels deep, and
 	// recursion over hostile input must not exhaust the stack.
 	maxDepth = 200
