@@ -168,6 +168,17 @@ routes:
 		t.Errorf("bob after alice ran out: %d %s", code, body)
 	}
 
+	// A resumed session sends no certificate; the one verified at the
+	// full handshake still identifies the consumer.
+	resume := &tls.Config{ServerName: "api.test", RootCAs: ca.pool, ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+	resume.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &carol, nil }
+	for i := range 2 {
+		st, code, body, err := tlsGet(w.Addr, resume, "/api")
+		if err != nil || code != 403 || st.DidResume != (i == 1) {
+			t.Errorf("carol, connection %d: resumed %v, %v %d %s; want 403 (mapped, then refused by acl)", i, st.DidResume, err, code, body)
+		}
+	}
+
 	cfg := &tls.Config{ServerName: "api.test", RootCAs: ca.pool}
 	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &outsider, nil }
 	if _, code, _, err := tlsGet(w.Addr, cfg, "/api"); err == nil {
