@@ -10,6 +10,7 @@ import (
 	_ "github.com/weirgw/weir/plugins/jwt"
 	_ "github.com/weirgw/weir/plugins/key_auth"
 	_ "github.com/weirgw/weir/plugins/lua"
+	_ "github.com/weirgw/weir/plugins/mtls_auth"
 	_ "github.com/weirgw/weir/plugins/oauth2_introspection"
 	_ "github.com/weirgw/weir/plugins/rate_limit"
 	_ "github.com/weirgw/weir/plugins/request_size_limit"
