@@ -44,7 +44,7 @@ func TestCheck(t *testing.T) {
 			"listen: 8080\nservices: [{name: 5, targets: [{url: \"http://a:1\"}]}]\nroutes: [{name: r, service: \"5\", paths: [/]}]\n",
 			nil,
 			[]string{
-				"listen: expected a string or a list of strings, got 8080",
+				"listen: expected an address such as \":8080\" or an object {address, tls}, got 8080",
 				`services[0].name: expected a string, got 5: quote it ("5")`,
 			}},
 		{"a plugin whose config lost a value is not checked",
