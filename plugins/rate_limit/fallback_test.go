@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/weirgw/weir/internal/testredis"
 	"github.com/weirgw/weir/plugins/internal/redisguard"
@@ -49,5 +50,40 @@ func TestFallbackStartsFromRedisAndIsCharged(t *testing.T) {
 	// Paid once: the next one does not charge again.
 	if res := r.do(f); res.status != sdk.Continue || res.headers[hdrRemaining] != "1" {
 		t.Fatalf("second request back on redis: %+v, want remaining 1", res)
+	}
+}
+
+// TestChargeAppliedOnce: a charge is a node's running total, so sending
+// it again (its first answer timed out, but Redis may have applied it)
+// does not charge twice; a larger total charges only the difference, and
+// a new epoch (the node forgot the key) starts over.
+func TestChargeAppliedOnce(t *testing.T) {
+	srv := testredis.Start(t)
+	f := mustNew(t, &sdk.Build{Route: "once", Redis: newClient(t, srv)},
+		`{"rate":100,"per":"1h","key":"consumer","policy":"redis","on_store_failure":"local","timeout":"1s"}`)
+	key := []byte("k")
+	take := func(ch *charge) int64 {
+		t.Helper()
+		b := redisguard.NewBudget(time.Second)
+		d, err := f.remote.store.take(f.remote.guard, key, 1, f.now(), &b, ch, nil)
+		if err != nil || d.granted != 1 {
+			t.Fatalf("take: %+v %v", d, err)
+		}
+		return d.remaining
+	}
+	for i, tc := range []struct {
+		ch   *charge
+		want int64
+	}{
+		{nil, 99},
+		{&charge{node: "n1", epoch: 7, total: 5}, 93}, // 5 charged, 1 taken
+		{&charge{node: "n1", epoch: 7, total: 5}, 92}, // the same total again: nothing more
+		{&charge{node: "n1", epoch: 7, total: 8}, 88}, // 3 more
+		{&charge{node: "n2", epoch: 7, total: 2}, 85}, // another node
+		{&charge{node: "n1", epoch: 9, total: 1}, 83}, // a new epoch: from 0
+	} {
+		if got := take(tc.ch); got != tc.want {
+			t.Fatalf("step %d: remaining %d, want %d", i, got, tc.want)
+		}
 	}
 }
