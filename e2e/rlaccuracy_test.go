@@ -4,6 +4,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -162,8 +163,18 @@ func hammer(addr, tenant string, conns int, stop <-chan struct{}, ok, limited, o
 // Before the fix, fallback decisions started from fresh local buckets
 // that granted on top of what Redis had granted: 150–166% of the limit.
 func TestRedisRateLimitAccurateUnderLoadWithSlowRedis(t *testing.T) {
+	// WEIR_RLACC_JITTER changes the delay (bench/rlaccuracy.sh runs the
+	// test at several); the assertions hold at any.
+	jitter := 22 * time.Millisecond
+	if v := os.Getenv("WEIR_RLACC_JITTER"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("WEIR_RLACC_JITTER: %v", err)
+		}
+		jitter = d
+	}
 	rs := testredis.Start(t)
-	px := startSlowProxy(t, rs.Addr, 0, 22*time.Millisecond)
+	px := startSlowProxy(t, rs.Addr, 0, jitter)
 	up := startEcho(t, "up")
 	cfg := strings.NewReplacer("UP", up, "REDIS", px.Addr).Replace(rlAccuracyCfg)
 	nodes := []*weir{startWeir(t, cfg), startWeir(t, cfg)}
@@ -206,11 +217,10 @@ func TestRedisRateLimitAccurateUnderLoadWithSlowRedis(t *testing.T) {
 	}
 	allowed := burst + rate*elapsed.Seconds()
 	adm := float64(ok.Load())
-	t.Logf("%d requests in %v (%.0f/s): %d admitted, %d limited, %d other; limit burst+rate*T = %.0f; "+
-		"admitted/limit = %.2f%%; %0.f decisions without Redis, %.0f store errors",
-		ok.Load()+limited.Load()+other.Load(), elapsed.Round(time.Millisecond),
-		float64(ok.Load()+limited.Load()+other.Load())/elapsed.Seconds(),
-		ok.Load(), limited.Load(), other.Load(), allowed, 100*adm/allowed, fb, errs)
+	// One line for bench/rlaccuracy.sh to tabulate.
+	t.Logf("RLACC jitter=%v requests=%d rps=%.0f admitted=%d limit=%.0f ratio=%.2f fallback=%.0f store_errors=%.0f",
+		jitter, ok.Load()+limited.Load()+other.Load(),
+		float64(ok.Load()+limited.Load()+other.Load())/elapsed.Seconds(), ok.Load(), allowed, 100*adm/allowed, fb, errs)
 	if other.Load() != 0 {
 		t.Fatalf("%d requests neither 200 nor 429", other.Load())
 	}
@@ -218,7 +228,7 @@ func TestRedisRateLimitAccurateUnderLoadWithSlowRedis(t *testing.T) {
 		t.Fatalf("only %d refusals: the load did not saturate the limit", limited.Load())
 	}
 	// The failure mode must have happened for the test to mean anything.
-	if fb < 100 {
+	if jitter >= 20*time.Millisecond && fb < 100 {
 		t.Fatalf("only %.0f decisions were made without Redis: the proxy did not slow Redis enough", fb)
 	}
 	if adm > allowed*1.01 {

@@ -189,11 +189,11 @@ type charge struct {
 // on_store_failure.
 func (r *redisStore) take(g *redisguard.Guard, key []byte, want, now int64, b *redisguard.Budget, ch *charge, rel *[maxLimits]int64) (decision, error) {
 	rkey := r.redisKey(key)
-	keys, args := []string{rkey}, r.args[want]
+	args, owedKey := r.args[want], ""
 	if ch != nil {
 		// Rare (only after decisions Redis did not make): the allocations
 		// stay off the common path.
-		keys = append(keys, rkey+":owed")
+		owedKey = rkey + ":owed"
 		args = append(args[:len(args):len(args)], ch.node, strconv.FormatInt(ch.epoch, 10),
 			strconv.FormatInt(ch.total, 10), r.owedTTL)
 	}
@@ -202,7 +202,15 @@ func (r *redisStore) take(g *redisguard.Guard, key []byte, want, now int64, b *r
 	// redisguard.Guard.Do).
 	var out [5 + maxLimits]int64
 	err := g.Do(now, b, func(ctx context.Context) error {
-		vals, err := takeScript.Exec(ctx, r.client, keys, args).ToArray()
+		// The key lists are built here, not captured, so that they can
+		// stay on this goroutine's stack.
+		var vals []rueidis.RedisMessage
+		var err error
+		if owedKey == "" {
+			vals, err = takeScript.Exec(ctx, r.client, []string{rkey}, args).ToArray()
+		} else {
+			vals, err = takeScript.Exec(ctx, r.client, []string{rkey, owedKey}, args).ToArray()
+		}
 		if err != nil {
 			return err
 		}
