@@ -11,7 +11,7 @@
 #   WEIR_BIN=/path/to/weir bash bench/rlaccuracy.sh   # another build
 #
 # It is e2e.TestRedisRateLimitAccurateUnderLoadWithSlowRedis, run at
-# several delays; a run whose admissions leave 80..101% of the limit fails
+# several delays; a run whose admissions leave 75..101% of the limit fails
 # (FAIL in the last column). Needs redis-server.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -158,7 +158,7 @@ func hammer(addr, tenant string, conns int, stop <-chan struct{}, ok, limited, o
 // Redis may still run them later), the breakers open and close, and the
 // nodes keep switching between Redis and their local share. Over the run
 // the key must stay within its limit, admitted <= (burst + rate*elapsed)
-// * 1.01, and must not get there by refusing everything (>= 80% of it;
+// * 1.01, and must not get there by refusing everything (>= 75% of it;
 // the plugin README gives the measured range and why it is below 100%).
 // Before the fix, fallback decisions started from fresh local buckets
 // that granted on top of what Redis had granted: 150–166% of the limit.
@@ -234,7 +234,7 @@ func TestRedisRateLimitAccurateUnderLoadWithSlowRedis(t *testing.T) {
 	if adm > allowed*1.01 {
 		t.Fatalf("admitted %.0f, over the limit %.0f by %.1f%% (more than 1%%)", adm, allowed, 100*(adm/allowed-1))
 	}
-	if adm < allowed*0.8 {
-		t.Fatalf("admitted %.0f, under 80%% of the limit %.0f", adm, allowed)
+	if adm < allowed*0.75 {
+		t.Fatalf("admitted %.0f, under 75%% of the limit %.0f", adm, allowed)
 	}
 }

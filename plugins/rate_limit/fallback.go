@@ -11,10 +11,10 @@ import (
 //
 // A share bucket that starts full whenever Redis fails over-admits under
 // load: when Redis is slow rather than down, decisions that time out fall
-// back one by one between decisions Redis makes, and a fresh bucket grants
-// on top of what Redis has already granted (a loaded gateway admitted
-// 124–166 % of the limit that way). So the fallback is tied to Redis in
-// both directions:
+// back one by one between decisions Redis makes, the breaker opens and
+// closes, and a fresh bucket grants on top of what Redis has already
+// granted (two loaded gateways admitted 150–175 % of the limit that way).
+// So the fallback is tied to Redis in both directions:
 //
 //   - It starts from what Redis last said. Every Redis answer for a key
 //     returns how far each of its buckets is from full (TAT - now), and the
@@ -22,24 +22,22 @@ import (
 //     tolerance in time as the whole bucket (burst/nodes tokens of
 //     nodes*T each), so the same TAT means the same fraction used: a key
 //     that Redis has exhausted is exhausted in the fallback too.
-//   - What it admits is owed to Redis. A request this node admitted
-//     without Redis having seen it is a debt, charged to Redis (added to
-//     the key's TATs, whether or not tokens are left) with the key's next
-//     Redis decision, so that the other nodes see it. A decision that
-//     timed out is different: Redis may still have run it (a slow Redis
-//     runs every queued script eventually), so it counts as spent there
-//     and is not charged again. Likewise a charge whose call timed out
-//     counts as applied.
+//   - What it admits is owed to Redis, charged (added to the key's TATs,
+//     whether or not tokens are left) with the key's next Redis decision,
+//     so that the other nodes see it. That includes requests whose Redis
+//     call timed out: such a call may or may not have run in Redis (the
+//     e2e test saw both), and for the limit's sake it counts as spent. The charge is the node's
+//     running total for the key, and Redis keeps per node what it already
+//     applied, so a charge whose own answer timed out is sent again and
+//     still applied once.
 //
-// The remaining error is bounded. Debt is capped at the node's share of
-// the burst (so a long outage does not make the key wait in Redis for
-// longer than one period after it returns, and Redis never overdraws a
-// bucket by more than one burst), and dropped when it is older than the
-// longest limit's period: it is about a window that is over. A timed-out
-// request that the fallback admitted while its late script was refused in
-// Redis is neither charged nor counted; with the fallback starting from
-// Redis's TAT that happens only when this node's view is stale by more
-// than `nodes` tokens.
+// The error that is left is below the limit, never above it: a timed-out
+// call that did run and was granted in Redis is counted twice if the
+// fallback admitted the request, and is a token lost if it refused it.
+// Debt is capped at the node's share of the burst and forgiven when older
+// than the longest limit's period (it is about a window that is over), and
+// a charge overdraws a bucket by at most one more burst (takeScript), so
+// after an outage of any length a key waits in Redis at most one period.
 //
 // Entry slots: [fbExpiry] the table's expiry, then one TAT per limit,
 // then the running total of requests admitted here without Redis
@@ -54,14 +52,16 @@ type fallbackStore struct {
 	node   string // this instance's name in Redis's record of charges
 }
 
-// Slots after the TATs, relative to 1+n.
+// fbExpiry is the entry's first slot.
+const fbExpiry = 0
+
+// Slots after the TATs (indexes into the slice slots returns as x).
 const (
-	fbExpiry = 0
-	fbTotal  = iota - 1
+	fbTotal = iota
 	fbAcked
 	fbOwedAt
 	fbEpoch
-	fbExtra = iota - 1
+	fbExtra // how many
 )
 
 // instances numbers the filters of this process: each is a node of its
