@@ -107,18 +107,20 @@ if grant > 0 then
   for j = 1, n do res[5 + j] = math.ceil(tats[j] - now) end
   return res
 end
-local idx, retry, reset, ttl = 1, 0, 0, 0
-local out = {}
+local idx, retry, reset = 1, 0, 0
 for j = 1, n do
   local T, tau = tonumber(ARGV[1 + 2 * j]), tonumber(ARGV[2 + 2 * j])
   local w = tats[j] + T - tau - now
   if w > retry then
     idx, retry, reset = j, w, tats[j] - now
   end
-  if tats[j] - now > ttl then ttl = tats[j] - now end
-  out[j] = string.format('%.17g', tats[j])
 end
 if charge > 0 then
+  local out, ttl = {}, 0
+  for j = 1, n do
+    if tats[j] - now > ttl then ttl = tats[j] - now end
+    out[j] = string.format('%.17g', tats[j])
+  end
   redis.call('SET', KEYS[1], table.concat(out, ','), 'PX', math.ceil(ttl / 1000) + 1)
 end
 local res = {0, idx - 1, 0, math.ceil(reset), math.ceil(retry)}
