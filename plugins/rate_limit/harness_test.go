@@ -455,10 +455,12 @@ func TestRedisKilledMidRun(t *testing.T) {
 					t.Errorf("deny: admitted %d while redis was down", downAdmitted)
 				}
 			case "local":
-				// Each node enforces its share, limit/nodes, from a full
-				// bucket of burst/nodes. The reference replays each node's
+				// Each node enforces its share, limit/nodes, starting
+				// from the bucket as Redis last described it: at twice
+				// the limit, empty. The reference replays each node's
 				// requests since the kill, at the times they reached it,
-				// through a perfect bucket of that share.
+				// through a perfect bucket of that share, empty at the
+				// kill.
 				share := shareLimits(nil, []limit{lim(rate, per, burst)}, nodes)
 				var idealDown int
 				for node := range nodes {
@@ -469,7 +471,7 @@ func TestRedisKilledMidRun(t *testing.T) {
 						}
 					}
 					sort.Slice(idx, func(a, b int) bool { return res.presentAt[idx[a]] < res.presentAt[idx[b]] })
-					tats := make([]int64, 1)
+					tats := []int64{int64(time.Hour) + int64(res.presentAt[killAt]) + share[0].tau}
 					for _, i := range idx {
 						ok := gcraTake(tats, int64(time.Hour)+int64(res.presentAt[i]), share, 1).granted == 1
 						if at := res.presentAt[i]; ok && i > killAt+5 && at > k+20*time.Millisecond && at < rb {

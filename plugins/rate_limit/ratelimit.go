@@ -37,10 +37,10 @@ type filter struct {
 	metrics *metricSet
 	now     func() int64 // monotonic ns; replaced in tests
 
-	local  *localStore // policy: local
-	remote *remote     // policy: redis
-	lease  *leaseStore // policy: redis with hybrid
-	fb     *localStore // policy: redis, on_store_failure: local
+	local  *localStore    // policy: local
+	remote *remote        // policy: redis
+	lease  *leaseStore    // policy: redis with hybrid
+	fb     *fallbackStore // policy: redis, on_store_failure: local
 
 	nodes atomic.Int64                  // the node count the fallback divides by
 	share atomic.Pointer[shareSnapshot] // the limits divided by nodes
@@ -57,16 +57,36 @@ type shareSnapshot struct {
 }
 
 // remote is Redis behind the shared guard: a circuit breaker, and a
-// bound on the Redis time of each decision.
+// bound on the Redis time of each decision. With on_store_failure: local
+// it also keeps the fallback in step with Redis (see fallbackStore).
 type remote struct {
 	store *redisStore
 	guard *redisguard.Guard
+	fb    *fallbackStore // nil unless on_store_failure: local
+	now   func() int64   // the filter's monotonic clock
 }
 
 // take asks Redis for up to want tokens unless the breaker is open or the
 // decision's budget is spent (redisguard.ErrOpen, redisguard.ErrBudget).
+// It charges Redis with what this node admitted for key without it, and
+// gives the fallback Redis's answer to start from.
 func (r *remote) take(key []byte, want, now int64, b *redisguard.Budget) (decision, error) {
-	return r.store.take(r.guard, key, want, now, b)
+	if r.fb == nil {
+		return r.store.take(r.guard, key, want, now, b, nil, nil)
+	}
+	var ch *charge
+	c, owed := r.fb.owed(key, now)
+	if owed {
+		ch = &c
+	}
+	var rel [maxLimits]int64
+	d, err := r.store.take(r.guard, key, want, now, b, ch, &rel)
+	if err == nil {
+		// The clock after the answer: Redis read its own between the two,
+		// so this errs towards a fuller bucket, never an emptier one.
+		r.fb.observe(key, r.now(), &rel, ch)
+	}
+	return d, err
 }
 
 // New builds a rate_limit filter from its config (see README.md).
@@ -87,12 +107,13 @@ func newFilter(b *sdk.Build, cfg *config) *filter {
 		f.local = newLocalStore(cfg.maxKeys, len(cfg.limits))
 		return f
 	}
-	f.remote = &remote{store: newRedisStore(b.Redis, b.Route, cfg), guard: redisguard.New()}
+	f.remote = &remote{store: newRedisStore(b.Redis, b.Route, cfg), guard: redisguard.New(), now: monoNow}
+	if cfg.onFailure == failLocal {
+		f.fb = newFallbackStore(cfg)
+		f.remote.fb = f.fb
+	}
 	if cfg.hybridOn() {
 		f.lease = newLeaseStore(cfg, f.remote, monoNow)
-	}
-	if cfg.onFailure == failLocal {
-		f.fb = newLocalStore(cfg.maxKeys, len(cfg.limits))
 	}
 	f.nodes.Store(int64(max(1, cfg.nodes)))
 	return f
@@ -149,11 +170,12 @@ func (f *filter) decide(key []byte, m *routeMetrics) decision {
 	if err != redisguard.ErrOpen && err != redisguard.ErrBudget {
 		m.storeErrors.Inc()
 	}
-	return f.fallback(key, now)
+	return f.fallback(key, now, err)
 }
 
-// fallback decides without Redis, per on_store_failure.
-func (f *filter) fallback(key []byte, now int64) decision {
+// fallback decides without Redis, per on_store_failure; err is why Redis
+// did not decide.
+func (f *filter) fallback(key []byte, now int64, err error) decision {
 	switch f.cfg.onFailure {
 	case failAllow:
 		return decision{granted: 1, store: storeFallback, noHeaders: true}
@@ -161,7 +183,10 @@ func (f *filter) fallback(key []byte, now int64) decision {
 		return decision{limit: f.cfg.limits[0].burst, reset: int64(time.Second),
 			retry: int64(time.Second), store: storeFallback}
 	}
-	d := f.fb.take(key, now, f.shareLimits(), 1)
+	// A decision that timed out may still run in Redis: it is decided as
+	// Redis would, on the whole limit as Redis last described it, and not
+	// owed. Any other decision is this node's share, and owed.
+	d := f.fb.take(key, now, f.shareLimits())
 	d.store = storeFallback
 	return d
 }
@@ -184,10 +209,11 @@ func (f *filter) shareLimits() []limit {
 func (f *filter) Start() error {
 	f.stop = make(chan struct{})
 	var tables []*table
-	for _, s := range []*localStore{f.local, f.fb} {
-		if s != nil {
-			tables = append(tables, s.t)
-		}
+	if f.local != nil {
+		tables = append(tables, f.local.t)
+	}
+	if f.fb != nil {
+		tables = append(tables, f.fb.t)
 	}
 	if f.lease != nil {
 		tables = append(tables, f.lease.t)
@@ -257,6 +283,9 @@ func (f *filter) heartbeatLoop() {
 // setClock replaces the monotonic clock (tests).
 func (f *filter) setClock(now func() int64) {
 	f.now = now
+	if f.remote != nil {
+		f.remote.now = now
+	}
 	if f.lease != nil {
 		f.lease.now = now
 	}

@@ -29,7 +29,20 @@ import (
 // KEYS[1] bucket key; ARGV[1] tokens wanted (>= 1); ARGV[2] number of
 // limits n; then for limit j: ARGV[1+2j] T and ARGV[2+2j] tau, in µs.
 // Returns {granted, reported limit index (0-based), remaining, reset µs,
-// retry µs}.
+// retry µs, TAT_1 - now, ..., TAT_n - now}: the last n are how far each
+// bucket is from full after the decision, which is what the node's
+// fallback starts from if Redis later cannot answer (see fallbackStore).
+//
+// Optionally, a charge: requests a node admitted without Redis
+// (on_store_failure: local), taken from every limit before the decision
+// whether or not tokens are left, so that the other nodes see them. It is
+// sent as the node's running total for the key: KEYS[2] a hash (in the
+// same slot) of what each node has already been charged, ARGV[3+2n] the
+// node, ARGV[4+2n] the epoch of its total (a new total after the node
+// forgot the key), ARGV[5+2n] the total, ARGV[6+2n] the hash's TTL in ms.
+// Only the part not already charged is applied, so a charge whose answer
+// timed out can be sent again without being applied twice. A charge
+// overdraws a bucket by at most one more burst.
 //
 // rueidis.NewLuaScript sends EVALSHA and falls back to EVAL on NOSCRIPT
 // (after a Redis restart), which loads the script again.
@@ -38,6 +51,22 @@ local t = redis.call('TIME')
 local now = (tonumber(t[1]) - 1700000000) * 1000000 + tonumber(t[2])
 local want = tonumber(ARGV[1])
 local n = tonumber(ARGV[2])
+local charge = 0
+local na = 2 + 2 * n
+if ARGV[na + 1] then
+  local field, epoch, total = ARGV[na + 1], ARGV[na + 2], tonumber(ARGV[na + 3])
+  local done = 0
+  local prev = redis.call('HGET', KEYS[2], field)
+  if prev then
+    local e, c = string.match(prev, '^([^:]+):(.+)$')
+    if e == epoch then done = tonumber(c) end
+  end
+  if total > done then
+    charge = total - done
+    redis.call('HSET', KEYS[2], field, epoch .. ':' .. ARGV[na + 3])
+  end
+  redis.call('PEXPIRE', KEYS[2], ARGV[na + 4])
+end
 local eps = 1e-6
 local tats = {}
 local v = redis.call('GET', KEYS[1])
@@ -53,6 +82,7 @@ for j = 1, n do
   local T, tau = tonumber(ARGV[1 + 2 * j]), tonumber(ARGV[2 + 2 * j])
   local tat = tats[j]
   if tat == nil or tat < now then tat = now end
+  if charge > 0 then tat = math.min(tat + charge * T, now + 2 * tau) end
   tats[j] = tat
   local avail = math.floor((tau - (tat - now)) / T + eps)
   if avail < grant then grant = avail end
@@ -63,6 +93,7 @@ if grant > 0 then
   for j = 1, n do
     local T, tau = tonumber(ARGV[1 + 2 * j]), tonumber(ARGV[2 + 2 * j])
     local tat = tats[j] + grant * T
+    tats[j] = tat
     local r = math.floor((tau - (tat - now)) / T + eps)
     local rs = tat - now
     if idx == 0 or r < rem or (r == rem and rs > reset) then
@@ -72,7 +103,9 @@ if grant > 0 then
     out[j] = string.format('%.17g', tat)
   end
   redis.call('SET', KEYS[1], table.concat(out, ','), 'PX', math.ceil(ttl / 1000) + 1)
-  return {grant, idx - 1, rem, math.ceil(reset), 0}
+  local res = {grant, idx - 1, rem, math.ceil(reset), 0}
+  for j = 1, n do res[5 + j] = math.ceil(tats[j] - now) end
+  return res
 end
 local idx, retry, reset = 1, 0, 0
 for j = 1, n do
@@ -82,16 +115,27 @@ for j = 1, n do
     idx, retry, reset = j, w, tats[j] - now
   end
 end
-return {0, idx - 1, 0, math.ceil(reset), math.ceil(retry)}
+if charge > 0 then
+  local out, ttl = {}, 0
+  for j = 1, n do
+    if tats[j] - now > ttl then ttl = tats[j] - now end
+    out[j] = string.format('%.17g', tats[j])
+  end
+  redis.call('SET', KEYS[1], table.concat(out, ','), 'PX', math.ceil(ttl / 1000) + 1)
+end
+local res = {0, idx - 1, 0, math.ceil(reset), math.ceil(retry)}
+for j = 1, n do res[5 + j] = math.ceil(tats[j] - now) end
+return res
 `)
 
 // redisStore makes decisions with takeScript on a shared rueidis client.
 // rueidis pipelines concurrent commands on one connection by default
 // (auto-pipelining), so concurrent requests share round trips.
 type redisStore struct {
-	client rueidis.Client
-	prefix string // "weir:rl:{ROUTE:FINGERPRINT:"; the key and "}" follow
-	limits []limit
+	client  rueidis.Client
+	prefix  string // "weir:rl:{ROUTE:FINGERPRINT:"; the key and "}" follow
+	limits  []limit
+	owedTTL string // ms the hash of charges is kept: twice the longest period
 	// args[w] are the script arguments for want = w, built once: only the
 	// key varies per request.
 	args [][]string
@@ -106,6 +150,11 @@ func newRedisStore(client rueidis.Client, route string, cfg *config) *redisStore
 		prefix: "weir:rl:{" + route + ":" + cfg.fingerprint + ":",
 		limits: cfg.limits,
 	}
+	maxTau := int64(0)
+	for _, l := range cfg.limits {
+		maxTau = max(maxTau, l.tau)
+	}
+	r.owedTTL = strconv.FormatInt(2*maxTau/1e6+1, 10)
 	maxWant := max(1, cfg.batch)
 	r.args = make([][]string, maxWant+1)
 	for w := 1; w <= maxWant; w++ {
@@ -127,21 +176,47 @@ func (r *redisStore) redisKey(key []byte) string {
 
 var errBadReply = errors.New("unexpected reply from the rate limit script")
 
+// charge is what a node admitted for a key without Redis: its running
+// total in an epoch (see takeScript).
+type charge struct {
+	node         string
+	epoch, total int64
+}
+
 // take runs one decision in Redis through g, within what is left of b
-// (at most the configured timeout). An error means Redis did not decide
+// (at most the configured timeout), first charging Redis with ch when not
+// nil (see takeScript). On success, rel (when not nil) receives how far
+// each bucket is from full, in ns. An error means Redis did not decide
 // (down, slow, refusing, or the breaker is open); the caller then applies
 // on_store_failure.
-func (r *redisStore) take(g *redisguard.Guard, key []byte, want, now int64, b *redisguard.Budget) (decision, error) {
+func (r *redisStore) take(g *redisguard.Guard, key []byte, want, now int64, b *redisguard.Budget, ch *charge, rel *[maxLimits]int64) (decision, error) {
 	rkey := r.redisKey(key)
+	args, owedKey := r.args[want], ""
+	if ch != nil {
+		// Rare (only after decisions Redis did not make): the allocations
+		// stay off the common path.
+		owedKey = rkey + ":owed"
+		args = append(args[:len(args):len(args)], ch.node, strconv.FormatInt(ch.epoch, 10),
+			strconv.FormatInt(ch.total, 10), r.owedTTL)
+	}
+	n := len(r.limits)
 	// out is written by the call only while take still waits for it (see
 	// redisguard.Guard.Do).
-	var out [5]int64
+	var out [5 + maxLimits]int64
 	err := g.Do(now, b, func(ctx context.Context) error {
-		vals, err := takeScript.Exec(ctx, r.client, []string{rkey}, r.args[want]).ToArray()
+		// The key lists are built here, not captured, so that they can
+		// stay on this goroutine's stack.
+		var vals []rueidis.RedisMessage
+		var err error
+		if owedKey == "" {
+			vals, err = takeScript.Exec(ctx, r.client, []string{rkey}, args).ToArray()
+		} else {
+			vals, err = takeScript.Exec(ctx, r.client, []string{rkey, owedKey}, args).ToArray()
+		}
 		if err != nil {
 			return err
 		}
-		if len(vals) != 5 {
+		if len(vals) != 5+n {
 			return errBadReply
 		}
 		for i := range vals {
@@ -160,6 +235,11 @@ func (r *redisStore) take(g *redisguard.Guard, key []byte, want, now int64, b *r
 	idx := int(out[1])
 	if idx < 0 || idx >= len(r.limits) {
 		return decision{}, errBadReply
+	}
+	if rel != nil {
+		for j := range n {
+			rel[j] = out[5+j] * 1e3
+		}
 	}
 	return decision{
 		granted:   out[0],
