@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -41,8 +42,30 @@ routes: [{name: main, paths: ["/x"], service: a}]
 // serves again and /status is healthy. fasthttp's accept loop used to
 // stop on EMFILE: the listener stayed dead for good.
 func TestAcceptSurvivesEMFILE(t *testing.T) {
-	up := startEcho(t, "up")
-	w := startWeirNoFile(t, strings.ReplaceAll(emfileCfg, "UP", up), emfileLimit)
+	t.Run("cleartext", func(t *testing.T) {
+		up := startEcho(t, "up")
+		w := startWeirNoFile(t, strings.ReplaceAll(emfileCfg, "UP", up), emfileLimit)
+		emfileRecovery(t, w, func(d time.Duration) (int, string) { return proxyGet(t, w.Addr, d) })
+	})
+	// A TLS listener accepts through its own wrapper (package tlsfront):
+	// the retry must cover it as well.
+	t.Run("tls", func(t *testing.T) {
+		ca := newTestCA(t, "weir test CA")
+		certPEM, keyPEM, _ := ca.issue(t, leafOpts{names: []string{"gw.test"}})
+		cf, kf := writePair(t, t.TempDir(), "gw", certPEM, keyPEM)
+		up := startEcho(t, "up")
+		cfg := strings.Replace(strings.ReplaceAll(emfileCfg, "UP", up), `listen: "{{LISTEN}}"`,
+			fmt.Sprintf(`listen: [{address: "{{LISTEN}}", tls: {certificates: [{cert: %q, key: %q}]}}]`, cf, kf), 1)
+		w := startWeirNoFile(t, cfg, emfileLimit)
+		emfileRecovery(t, w, func(d time.Duration) (int, string) {
+			return tlsProxyGet(w.Addr, &tls.Config{ServerName: "gw.test", RootCAs: ca.pool}, d)
+		})
+	})
+}
+
+// emfileRecovery is TestAcceptSurvivesEMFILE on one running weir; get
+// makes a request to its listener on a new connection within a time.
+func emfileRecovery(t *testing.T, w *weir, get func(time.Duration) (int, string)) {
 
 	// The limits really are what the test thinks.
 	limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", w.cmd.Process.Pid))
@@ -53,8 +76,8 @@ func TestAcceptSurvivesEMFILE(t *testing.T) {
 		string(m[1]) != strconv.Itoa(emfileLimit) || string(m[2]) != strconv.Itoa(emfileLimit) {
 		t.Fatalf("weir's open file limits are not %d/%d:\n%s", emfileLimit, emfileLimit, limits)
 	}
-	if code, _ := proxyGet(t, w.Addr, 2*time.Second); code != 200 {
-		t.Fatalf("GET /x before exhaustion: %d", code)
+	if code, body := get(2 * time.Second); code != 200 {
+		t.Fatalf("GET /x before exhaustion: %d %q", code, body)
 	}
 
 	// The operator's view: an admin connection kept alive from before.
@@ -117,7 +140,7 @@ func TestAcceptSurvivesEMFILE(t *testing.T) {
 
 	// A new client is served again, by the same listener, soon: the
 	// retries back off to at most a second.
-	code, body := proxyGet(t, w.Addr, 3*time.Second)
+	code, body := get(3 * time.Second)
 	if code != 200 {
 		t.Fatalf("GET /x after the descriptors were freed: %d %q (listener dead?)", code, body)
 	}
@@ -207,6 +230,27 @@ func proxyGet(t *testing.T, addr string, d time.Duration) (int, string) {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(d))
 	if _, err := io.WriteString(c, "GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"); err != nil {
+		return 0, err.Error()
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// tlsProxyGet is proxyGet over TLS.
+func tlsProxyGet(addr string, cfg *tls.Config, d time.Duration) (int, string) {
+	nc, err := net.DialTimeout("tcp", addr, d)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(d))
+	c := tls.Client(nc, cfg)
+	if _, err := io.WriteString(c, "GET /x HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n"); err != nil {
 		return 0, err.Error()
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
