@@ -43,17 +43,21 @@ const (
 const failingFor = 2 * maxDelay
 
 // reasons maps the retried errors to their metric label; the counters
-// exist from the start so that a dashboard sees zeros, not gaps.
+// exist from the start so that a dashboard sees zeros, not gaps. An
+// aborted connection says nothing about the listener (the next one in
+// the queue is taken at once), so it is only counted: no wait, no
+// episode. (Go's net package already retries it on Linux.)
 var reasons = []struct {
-	errno syscall.Errno
-	label string
-	count *metrics.Counter
+	errno  syscall.Errno
+	label  string
+	count  *metrics.Counter
+	lasted bool // whether the error lasts: wait, and run an episode
 }{
-	{syscall.EMFILE, "emfile", metrics.NewCounter(`weir_accept_errors_total{reason="emfile"}`)},
-	{syscall.ENFILE, "enfile", metrics.NewCounter(`weir_accept_errors_total{reason="enfile"}`)},
-	{syscall.ENOBUFS, "enobufs", metrics.NewCounter(`weir_accept_errors_total{reason="enobufs"}`)},
-	{syscall.ENOMEM, "enomem", metrics.NewCounter(`weir_accept_errors_total{reason="enomem"}`)},
-	{syscall.ECONNABORTED, "econnaborted", metrics.NewCounter(`weir_accept_errors_total{reason="econnaborted"}`)},
+	{syscall.EMFILE, "emfile", metrics.NewCounter(`weir_accept_errors_total{reason="emfile"}`), true},
+	{syscall.ENFILE, "enfile", metrics.NewCounter(`weir_accept_errors_total{reason="enfile"}`), true},
+	{syscall.ENOBUFS, "enobufs", metrics.NewCounter(`weir_accept_errors_total{reason="enobufs"}`), true},
+	{syscall.ENOMEM, "enomem", metrics.NewCounter(`weir_accept_errors_total{reason="enomem"}`), true},
+	{syscall.ECONNABORTED, "econnaborted", metrics.NewCounter(`weir_accept_errors_total{reason="econnaborted"}`), false},
 }
 
 // State is whether a process's listeners accept. The zero value is ready:
@@ -109,13 +113,15 @@ func (l *Listener) Accept() (net.Conn, error) {
 		if !ok {
 			return nil, err
 		}
-		time.Sleep(d)
+		if d > 0 {
+			time.Sleep(d)
+		}
 	}
 }
 
 // refuse counts a refused accept, begins an episode if none is running,
-// and returns how long to wait before the next try; false for an error
-// that is not retried.
+// and returns how long to wait before the next try (0: none); false for
+// an error that is not retried.
 func (l *Listener) refuse(err error) (time.Duration, bool) {
 	i := 0
 	for i < len(reasons) && !errors.Is(err, reasons[i].errno) {
@@ -125,6 +131,9 @@ func (l *Listener) refuse(err error) (time.Duration, bool) {
 		return 0, false
 	}
 	reasons[i].count.Inc()
+	if !reasons[i].lasted {
+		return 0, true
+	}
 	msg := reasons[i].errno.Error()
 	l.State.lastErr.Store(&msg)
 	l.State.lastAt.Store(time.Now().UnixNano())

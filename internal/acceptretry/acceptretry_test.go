@@ -103,3 +103,19 @@ func TestOtherErrorsPassThrough(t *testing.T) {
 		}
 	}
 }
+
+func TestAbortedConnectionIsOnlyCounted(t *testing.T) {
+	var st State
+	aborted := &net.OpError{Op: "accept", Err: os.NewSyscallError("accept4", syscall.ECONNABORTED)}
+	l := &Listener{Listener: &script{}, State: &st, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	before := reasons[4].count.Get()
+	if d, ok := l.refuse(aborted); !ok || d != 0 {
+		t.Errorf("refuse(ECONNABORTED) = %v, %v; want an immediate retry", d, ok)
+	}
+	if reasons[4].count.Get() != before+1 {
+		t.Error("ECONNABORTED not counted")
+	}
+	if ok, _ := st.Accepting(); !ok || l.inside.Load() {
+		t.Error("an aborted connection began an episode")
+	}
+}
