@@ -18,6 +18,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/redis/rueidis"
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/internal/acceptretry"
 	"github.com/weirgw/weir/internal/fusedio"
 	"github.com/weirgw/weir/pool"
 	"github.com/weirgw/weir/proxy/config"
@@ -59,6 +60,8 @@ type Server struct {
 	// logq runs the deferred log phase (logphase.go).
 	logq  logPhase
 	drain drainState // listeners and connections, for Shutdown (drain.go)
+	// accept is whether the listeners accept (/status reports it).
+	accept acceptretry.State
 }
 
 // New compiles cfg (already validated) into the first snapshot. It does not
@@ -382,6 +385,12 @@ func (s *Server) protocolError(rc *fasthttp.RequestCtx, err error) {
 // (package tlsfront, over the same TCP listener) is served as it is:
 // fusedio's socket-level tricks cannot see through the record layer, and a
 // tlsfront.Conn must stay the connection fasthttp sees for IsTLS.
+//
+// Either way the accepts are retried through the errors that pass, such
+// as the process at its open-file limit (package acceptretry): fasthttp
+// would stop the listener for good. The retrying wrapper is outermost, so
+// that it covers both kinds, and is not what Shutdown records: draining
+// needs the listener under it.
 func (s *Server) Serve(ln net.Listener) error {
 	if _, ok := ln.(*net.TCPListener); ok {
 		ln = fusedio.Listener{Listener: ln, Slack: deadlineSlack(s.fs), Open: &s.drain.open}
@@ -389,8 +398,12 @@ func (s *Server) Serve(ln net.Listener) error {
 	if !s.drain.serving(ln) {
 		return nil
 	}
-	return s.fs.Serve(ln)
+	return s.fs.Serve(&acceptretry.Listener{Listener: ln, State: &s.accept, Log: s.log})
 }
+
+// Accepting reports whether the listeners accept connections: false, with
+// the last accept error, while one is refused (see package acceptretry).
+func (s *Server) Accepting() (bool, string) { return s.accept.Accepting() }
 
 // deadlineSlack is how much earlier than configured a client timeout may
 // fire, so that back-to-back requests rarely move the socket's deadline: a

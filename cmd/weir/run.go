@@ -40,6 +40,7 @@ func cmdRun(args []string) int {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(*logLevel))
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	raiseFileLimit(log)
 
 	cfg, warnings, err := loadConfig(*file, *adminAddr)
 	for _, w := range warnings {

@@ -159,8 +159,16 @@ func (a *Admin) auth(next http.Handler) http.Handler {
 
 func (a *Admin) status(w http.ResponseWriter, r *http.Request) {
 	snap := a.srv.Current()
-	writeJSON(w, http.StatusOK, map[string]any{
-		"status":                 "ok",
+	// A gateway whose listeners cannot accept serves nobody new: it is
+	// not live, whatever else holds, and a load balancer should know.
+	code, status := http.StatusOK, "ok"
+	accepting, acceptErr := a.srv.Accepting()
+	if !accepting {
+		code, status = http.StatusServiceUnavailable, "unhealthy"
+	}
+	body := map[string]any{
+		"status":                 status,
+		"accepting":              accepting,
 		"version":                a.opts.Version,
 		"config_version":         snap.Version,
 		"config_source":          snap.Source,
@@ -170,7 +178,11 @@ func (a *Admin) status(w http.ResponseWriter, r *http.Request) {
 		"services":               len(snap.Config.Services),
 		"consumers":              len(snap.Config.Consumers),
 		"uptime_seconds":         int64(time.Since(a.start).Seconds()),
-	})
+	}
+	if !accepting {
+		body["last_accept_error"] = acceptErr
+	}
+	writeJSON(w, code, body)
 }
 
 func (a *Admin) getConfig(w http.ResponseWriter, r *http.Request) {
