@@ -758,6 +758,14 @@ func machineLine() string {
 	return fmt.Sprintf("%s, %d CPUs allowed", model, len(allowedCPUs()))
 }
 
+func fmtRatios(v []float64) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = fmt.Sprintf("%.2f", x)
+	}
+	return strings.Join(parts, " ")
+}
+
 func spread(v []float64) string {
 	if len(v) == 0 {
 		return "-"
@@ -774,19 +782,23 @@ func spread(v []float64) string {
 func printTLSReport(w io.Writer, rep *tlsReport) {
 	fmt.Fprintf(w, "\nTLS rows (%s, %s; %d rounds × %s, weir and nginx alternated; load avg %s)\n\n",
 		rep.Date, rep.Machine, rep.Rounds, rep.Duration, strings.Join(rep.LoadAvg, ", "))
-	fmt.Fprintln(w, "| row | contender | rate/s (median) | rounds min–max | p50 ms | p99 ms | CPU µs/req | proxy / load CPU busy | ×nginx rate | ×nginx CPU | resumed |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| row | contender | rate/s (median) | rounds min–max | p50 ms | p99 ms | CPU µs/req | proxy / load CPU busy | ×nginx rate | per round | ×nginx CPU | per round | resumed |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	rows := map[string]*tlsRow{}
 	for _, r := range rep.Rows {
 		rows[r.Row+"|"+r.Contender] = r
 	}
 	for _, r := range rep.Rows {
-		ratio, cratio := "", ""
+		// The ratio of the medians, and each round's ratio to the nginx
+		// run next to it: the spread a verdict has to survive.
+		ratio, cratio, rr, cr := "", "", "", ""
 		if r.Contender == "weir" {
 			if ng := rows[r.Row+"|nginx"]; ng != nil && median(ng.Rate) > 0 {
 				ratio = fmt.Sprintf("%.2f", median(r.Rate)/median(ng.Rate))
+				rr = fmtRatios(pairedRatios(r.Rate, ng.Rate))
 				if median(ng.CPUus) > 0 {
 					cratio = fmt.Sprintf("%.2f", median(r.CPUus)/median(ng.CPUus))
+					cr = fmtRatios(pairedRatios(r.CPUus, ng.CPUus))
 				}
 			}
 		}
@@ -794,9 +806,9 @@ func printTLSReport(w io.Writer, rep *tlsReport) {
 		if len(r.Resumed) > 0 {
 			res = fmt.Sprintf("%.0f %%", median(r.Resumed)*100)
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %.2f | %.2f | %.1f | %.0f / %.0f %% | %s | %s | %s |\n",
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %.2f | %.2f | %.1f | %.0f / %.0f %% | %s | %s | %s | %s | %s |\n",
 			r.Row, r.Contender, fmtInt(median(r.Rate)), spread(r.Rate), median(r.P50us)/1e3, median(r.P99us)/1e3,
-			median(r.CPUus), median(r.ProxyBusy)*100, median(r.LoadBusy)*100, ratio, cratio, res)
+			median(r.CPUus), median(r.ProxyBusy)*100, median(r.LoadBusy)*100, ratio, rr, cratio, cr, res)
 	}
 	fmt.Fprintln(w)
 	for _, n := range rep.Notes {
