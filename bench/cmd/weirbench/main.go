@@ -53,6 +53,7 @@ type options struct {
 	noRT       bool
 	pprof      bool
 	keep       bool
+	tls        bool
 	// custom is set when a flag changed what is measured, so the report
 	// does not call a partial run "full".
 	custom bool
@@ -62,10 +63,16 @@ func main() {
 	if os.Getenv("WEIRBENCH_CHILD") == "backend" {
 		os.Exit(backendChildMain())
 	}
+	if os.Getenv("WEIRBENCH_CHILD") == "tlsclient" {
+		os.Exit(tlsClientChildMain())
+	}
 	opts, err := parseOptions(os.Args[1:])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "weirbench:", err)
 		os.Exit(2)
+	}
+	if opts.tls {
+		os.Exit(runTLSBench(opts, os.Stdout))
 	}
 	os.Exit(runBench(opts, os.Stdout))
 }
@@ -94,6 +101,7 @@ func parseOptions(args []string) (options, error) {
 	fs.BoolVar(&o.noRT, "no-rt", false, "run contenders and Redis at normal priority, not SCHED_FIFO")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work dir (configs and process logs) after the run")
 	fs.BoolVar(&o.pprof, "pprof", false, "save a CPU profile of each Weir scenario during its first max-RPS run (needs admin pprof: true) under OUT/pprof/")
+	fs.BoolVar(&o.tls, "tls", false, "run the TLS rows instead (HTTPS keep-alive, handshakes/s; Weir vs nginx): make bench-tls")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
