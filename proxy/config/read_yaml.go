@@ -161,10 +161,16 @@ func measure(y *yaml.Node, memo map[*yaml.Node]size, depth int) size {
 	if y == nil || depth > maxDepth {
 		return size{}
 	}
-	if sz, ok := memo[y]; ok {
-		return sz
+	// Only an anchored node can be reached twice (through an alias), so
+	// only those are memoised: a map entry per node cost a 10,000-route
+	// file a sixth of its parse.
+	shared := y.Anchor != ""
+	if shared {
+		if sz, ok := memo[y]; ok {
+			return sz
+		}
+		memo[y] = size{} // a cycle through y counts as nothing
 	}
-	memo[y] = size{} // a cycle through y counts as nothing
 	var sz size
 	if y.Kind == yaml.AliasNode {
 		sz = measure(y.Alias, memo, depth+1)
@@ -176,7 +182,9 @@ func measure(y *yaml.Node, memo map[*yaml.Node]size, depth int) size {
 			sz.bytes = min(sz.bytes+cs.bytes, maxTreeBytes+1)
 		}
 	}
-	memo[y] = sz
+	if shared {
+		memo[y] = sz
+	}
 	return sz
 }
 
