@@ -75,7 +75,9 @@ func CheckPlugins(cfg *config.Config, file string) error {
 			try(p, pluginPlace(i, j, p.Name), b)
 		}
 	}
-	(&Snapshot{filters: built}).closeResources(d)
+	snap := &Snapshot{byKey: map[unitKey]*unit{}}
+	snap.newUnit(unitKey{}).filters = built
+	snap.closeResources(d)
 	if len(errs) == 0 {
 		return nil
 	}

@@ -147,7 +147,9 @@ func (s *Server) deps(validating bool, file string) compileDeps {
 
 func (s *Server) compile(cfg *config.Config, file string, validating bool) (*Snapshot, error) {
 	d := s.deps(validating, file)
-	// Consumers are shared by every Build of this snapshot.
+	// Consumers are shared by every Build of this snapshot, and with the
+	// running snapshot when they are unchanged, so that its plugin
+	// instances can be reused (reuse.go).
 	inner := d.build
 	var consumers *sdk.Consumers
 	d.build = func(route, service string) *sdk.Build {
@@ -155,17 +157,20 @@ func (s *Server) compile(cfg *config.Config, file string, validating bool) (*Sna
 		b.Consumers = consumers
 		return b
 	}
-	list := make([]*sdk.Consumer, 0, len(cfg.Consumers))
-	for _, c := range cfg.Consumers {
-		list = append(list, &sdk.Consumer{Name: c.Name, Groups: c.Groups, Credentials: c.Credentials})
+	d.reuse = reuseCtx{consumers: keyOf(cfg.Consumers), redis: s.redisKey, configDir: d.configDir}
+	if !validating {
+		d.prev = s.cur.Load()
 	}
-	consumers = sdk.NewConsumers(list)
-	snap, err := compile(cfg, file, d)
-	if err != nil {
-		return nil, err
+	if d.prev != nil && d.prev.reuse == d.reuse {
+		consumers = d.prev.consumers
+	} else {
+		list := make([]*sdk.Consumer, 0, len(cfg.Consumers))
+		for _, c := range cfg.Consumers {
+			list = append(list, &sdk.Consumer{Name: c.Name, Groups: c.Groups, Credentials: c.Credentials})
+		}
+		consumers = sdk.NewConsumers(list)
 	}
-	snap.consumers = consumers
-	return snap, nil
+	return compile(cfg, file, consumers, d)
 }
 
 // Current returns the snapshot serving traffic now.
@@ -255,6 +260,7 @@ func (s *Server) apply(cfg *config.Config, file string) error {
 	snap.Version = s.version.Add(1)
 	s.applyServerSettings(cfg)
 	s.cur.Store(snap)
+	snap.handOver()
 	s.retire(old)
 	s.watchDiscovery(cfg)
 	s.log.Info("config applied", "source", file, "version", snap.Version,

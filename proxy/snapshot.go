@@ -29,8 +29,14 @@ type Snapshot struct {
 	routes    []*route
 	services  map[string]*service
 	consumers *sdk.Consumers
-	filters   []sdk.Filter // every filter instance, for Start/Close
-	started   bool
+	// units hold every plugin instance and route metric handle of the
+	// snapshot, each built by this snapshot or reused from the one it
+	// replaced (reuse.go); globals and byKey index them for the next one.
+	units   []*unit
+	globals *unit
+	byKey   map[unitKey]*unit
+	reuse   reuseCtx
+	started bool
 
 	refs    atomic.Int64 // requests in flight on this snapshot
 	retired atomic.Bool
@@ -46,7 +52,7 @@ type route struct {
 	stripPath    bool
 	preserveHost bool
 	agg          *aggregate
-	m            routeMetrics
+	m            *routeMetrics // shared by the snapshots that reuse the route's unit
 	// deferredLog run after the answer is sent, on a copy of the Ctx
 	// (logphase.go); logFilters run in finish, on the request's time.
 	// snap is pinned until the deferred ones have run.
@@ -109,23 +115,21 @@ type compileDeps struct {
 	// configDir resolves relative file names (services[].tls files); ""
 	// for configs that came from no file (admin API, cluster).
 	configDir string
+	// prev is the snapshot serving now, whose units an unchanged route
+	// reuses; nil when validating or at start. reuse says what every
+	// plugin instance was built with besides its own config.
+	prev  *Snapshot
+	reuse reuseCtx
 }
 
 // compile builds a snapshot from a validated config. Every error is
 // reported, each with its place in the file.
-func compile(cfg *config.Config, file string, d compileDeps) (*Snapshot, error) {
+func compile(cfg *config.Config, file string, consumers *sdk.Consumers, d compileDeps) (*Snapshot, error) {
 	var errs config.ErrorList
 	add := func(place, format string, args ...any) {
 		errs = append(errs, &config.Error{File: file, Place: place, Msg: fmt.Sprintf(format, args...)})
 	}
-	s := &Snapshot{Config: cfg, Source: file, Loaded: time.Now(), services: map[string]*service{}}
-
-	// Consumers.
-	list := make([]*sdk.Consumer, 0, len(cfg.Consumers))
-	for _, c := range cfg.Consumers {
-		list = append(list, &sdk.Consumer{Name: c.Name, Groups: c.Groups, Credentials: c.Credentials})
-	}
-	s.consumers = sdk.NewConsumers(list)
+	s := &Snapshot{Config: cfg, Source: file, Loaded: time.Now(), services: map[string]*service{}, consumers: consumers}
 
 	// Services.
 	for i := range cfg.Services {
@@ -157,21 +161,38 @@ func compile(cfg *config.Config, file string, d compileDeps) (*Snapshot, error) 
 
 	// Global plugins, then each route's own; a route's instance of a plugin
 	// replaces the global instance of the same name (SPEC.md, precedence).
-	globals := make([]sdk.Filter, len(cfg.Plugins))
+	s.reuse = d.reuse
+	s.byKey = make(map[unitKey]*unit, len(cfg.Routes)+1)
+	prev := d.prev
+	if prev != nil && prev.reuse != d.reuse {
+		prev = nil // the plugins were built with other consumers, redis or directory
+	}
 	globalNames := make([]string, len(cfg.Plugins))
 	for i, p := range cfg.Plugins {
 		globalNames[i] = p.Name
-		if p.Enabled != nil && !*p.Enabled {
-			continue
-		}
-		f, err := buildFilter(p, d.build("", ""))
-		if err != nil {
-			errs = appendPluginErrors(errs, file, pluginPlace(-1, i, p.Name), err)
-			continue
-		}
-		globals[i] = f
-		s.filters = append(s.filters, f)
 	}
+	gkey := keyOf(cfg.Plugins)
+	if u := prev.lookup(gkey); u != nil {
+		s.adopt(u)
+		s.globals = u
+	} else {
+		u := s.newUnit(gkey)
+		u.filters = make([]sdk.Filter, len(cfg.Plugins))
+		for i, p := range cfg.Plugins {
+			if p.Enabled != nil && !*p.Enabled {
+				continue
+			}
+			f, err := buildFilter(p, d.build("", ""))
+			if err != nil {
+				errs = appendPluginErrors(errs, file, pluginPlace(-1, i, p.Name), err)
+				continue
+			}
+			u.filters[i] = f
+		}
+		s.globals = u
+	}
+	globals := s.globals.filters
+	svcKeys := map[string][]byte{}
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
 		r := &route{name: rc.Name, stripPath: rc.StripPath, preserveHost: rc.PreserveHost, snap: s}
@@ -190,20 +211,37 @@ func compile(cfg *config.Config, file string, d compileDeps) (*Snapshot, error) 
 				r.filters = append(r.filters, f)
 			}
 		}
-		for j, p := range rc.Plugins {
-			if p.Enabled != nil && !*p.Enabled {
-				continue
+		key := routeKey(cfg, rc, svcKeys)
+		u := prev.lookup(key)
+		if u != nil && s.byKey[key] == nil {
+			s.adopt(u)
+		} else {
+			u = s.newUnit(key)
+			for j, p := range rc.Plugins {
+				if p.Enabled != nil && !*p.Enabled {
+					continue
+				}
+				b := d.build(rc.Name, rc.Service)
+				b.Params = config.RouteParams(rc.Paths)
+				f, err := buildFilter(p, b)
+				if err != nil {
+					errs = appendPluginErrors(errs, file, pluginPlace(i, j, p.Name), err)
+					continue
+				}
+				u.filters = append(u.filters, f)
 			}
-			b := d.build(rc.Name, rc.Service)
-			b.Params = config.RouteParams(rc.Paths)
-			f, err := buildFilter(p, b)
-			if err != nil {
-				errs = appendPluginErrors(errs, file, pluginPlace(i, j, p.Name), err)
-				continue
+			svcName := rc.Service
+			if svcName == "" {
+				svcName = "_aggregate"
 			}
-			r.filters = append(r.filters, f)
-			s.filters = append(s.filters, f)
+			u.m = &routeMetrics{label: fmt.Sprintf(`route=%q,service=%q`, rc.Name, svcName)}
+			if !d.validating {
+				u.m.duration = sdk.GetOrCreateHistogram(fmt.Sprintf(`weir_request_duration_seconds{route=%q}`, rc.Name))
+				u.m.overhead = sdk.GetOrCreateHistogram(fmt.Sprintf(`weir_proxy_overhead_seconds{route=%q}`, rc.Name))
+			}
 		}
+		r.filters = append(r.filters, u.filters...)
+		r.m = u.m
 		r.respFilters = make([]sdk.ResponseFilter, len(r.filters))
 		for k, f := range r.filters {
 			if rf, ok := f.(sdk.ResponseFilter); ok {
@@ -222,15 +260,6 @@ func compile(cfg *config.Config, file string, d compileDeps) (*Snapshot, error) 
 				errs = append(errs, err...)
 			}
 			r.agg = agg
-		}
-		svcName := rc.Service
-		if svcName == "" {
-			svcName = "_aggregate"
-		}
-		r.m.label = fmt.Sprintf(`route=%q,service=%q`, rc.Name, svcName)
-		if !d.validating {
-			r.m.duration = sdk.GetOrCreateHistogram(fmt.Sprintf(`weir_request_duration_seconds{route=%q}`, rc.Name))
-			r.m.overhead = sdk.GetOrCreateHistogram(fmt.Sprintf(`weir_proxy_overhead_seconds{route=%q}`, rc.Name))
 		}
 		s.routes = append(s.routes, r)
 	}
@@ -370,10 +399,18 @@ func (s *Snapshot) start() error {
 	for _, svc := range s.services {
 		svc.p.Start()
 	}
-	for _, f := range s.filters {
-		if st, ok := f.(sdk.Starter); ok {
-			if err := st.Start(); err != nil {
-				return err
+	for _, u := range s.units {
+		// A reused unit's filters were started by the snapshot that
+		// built them.
+		if u.owner.Load() != s || u.started {
+			continue
+		}
+		u.started = true
+		for _, f := range u.filters {
+			if st, ok := f.(sdk.Starter); ok {
+				if err := st.Start(); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -383,9 +420,15 @@ func (s *Snapshot) start() error {
 // closeResources stops what start started and drops the snapshot's
 // references to shared transports.
 func (s *Snapshot) closeResources(d compileDeps) {
-	for _, f := range s.filters {
-		if c, ok := f.(sdk.Closer); ok {
-			_ = c.Close()
+	for _, u := range s.units {
+		// A unit the next snapshot took over is its to close.
+		if u.owner.Load() != s {
+			continue
+		}
+		for _, f := range u.filters {
+			if c, ok := f.(sdk.Closer); ok {
+				_ = c.Close()
+			}
 		}
 	}
 	for _, svc := range s.services {

@@ -55,6 +55,14 @@ type Starter interface {
 // Closer is implemented by filters holding resources. Close is called once
 // the snapshot holding the filter has been replaced and its in-flight
 // requests have finished.
+//
+// An instance can outlive the snapshot that built it: a reload that leaves
+// a route's config (and its service's) unchanged reuses the route's
+// instances, and those of the global plugins when they are unchanged, in
+// the new snapshot, without calling New or Start again. Close is then
+// called once, by the last snapshot that serves with the instance. An
+// instance is never reused when what New was given besides its config
+// changed (the consumers, the redis client, the config directory).
 type Closer interface {
 	Close() error
 }

@@ -1,0 +1,171 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/weirgw/weir/sdk"
+	"go.uber.org/goleak"
+)
+
+// counted is a test plugin that records its builds, starts and closes, to
+// prove which instances a reload reuses and that the retiring snapshot
+// leaves them alone.
+type counted struct {
+	id            string
+	started, shut bool
+}
+
+func (*counted) OnRequest(*sdk.Ctx) (sdk.Status, error) { return sdk.Continue, nil }
+
+var countedLog struct {
+	sync.Mutex
+	built []*counted
+}
+
+func (c *counted) Start() error {
+	countedLog.Lock()
+	defer countedLog.Unlock()
+	c.started = true
+	return nil
+}
+
+func (c *counted) Close() error {
+	countedLog.Lock()
+	defer countedLog.Unlock()
+	c.shut = true
+	return nil
+}
+
+func init() {
+	sdk.Register(sdk.Factory{Name: "test_counted", New: func(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
+		c := &counted{id: b.Route + string(raw)}
+		if b.Route == "" {
+			c.id = "global" + string(raw)
+		}
+		countedLog.Lock()
+		defer countedLog.Unlock()
+		countedLog.built = append(countedLog.built, c)
+		return c, nil
+	}})
+}
+
+// routeFilter returns the test_counted instance of the route named name in
+// the running snapshot.
+func routeFilter(t *testing.T, srv *Server, name string) *counted {
+	t.Helper()
+	for _, r := range srv.Current().routes {
+		if r.name != name {
+			continue
+		}
+		for i := len(r.filters) - 1; i >= 0; i-- {
+			if c, ok := r.filters[i].(*counted); ok {
+				return c
+			}
+		}
+	}
+	t.Fatalf("no test_counted filter on route %q", name)
+	return nil
+}
+
+const reuseCfg = `
+listen: "127.0.0.1:0"
+services:
+  - {name: s, targets: [{url: "http://127.0.0.1:9"}]}
+  - {name: t, targets: [{url: "TARGET"}]}
+consumers: [{name: CONSUMER, credentials: {key-auth: [{key: k1}]}}]
+plugins: [{name: test_counted, config: {g: GLOBAL}}]
+routes:
+  - {name: a, paths: ["/a"], service: s, plugins: [{name: test_counted, config: {v: A}}]}
+  - {name: b, paths: ["/b"], service: s, plugins: [{name: test_counted, config: {v: 1}}]}
+  - {name: c, paths: ["/c"], service: t, plugins: [{name: test_counted, config: {v: 1}}]}
+  - {name: d, paths: ["/d"], service: s}
+`
+
+func reuseConfig(a, target, global, consumer string) string {
+	return strings.NewReplacer("A", a, "TARGET", target, "GLOBAL", global, "CONSUMER", consumer).Replace(reuseCfg)
+}
+
+// TestReloadReusesUnchangedRoutes: a reload builds the plugin instances of
+// the routes it changes, and of those only; the snapshot it replaces
+// closes none that the new one serves with. A changed service rebuilds
+// the routes on it, changed globals the globals, changed consumers (which
+// every instance is built with) everything.
+func TestReloadReusesUnchangedRoutes(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	srv, err := New(mustParse(t, reuseConfig("1", "http://127.0.0.1:9", "1", "u1")), "test", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply := func(cfg string) {
+		t.Helper()
+		if err := srv.Apply(mustParse(t, cfg), "test"); err != nil {
+			t.Fatal(err)
+		}
+		srv.retireWG.Wait() // the old snapshot has closed what it owns
+	}
+	a0, b0, c0 := routeFilter(t, srv, "a"), routeFilter(t, srv, "b"), routeFilter(t, srv, "c")
+	for _, f := range []*counted{a0, b0, c0} {
+		if !f.started {
+			t.Fatalf("%s: not started", f.id)
+		}
+	}
+
+	// Route a changes: only a is rebuilt; the old a is closed, b and c
+	// are neither rebuilt nor closed.
+	apply(reuseConfig("2", "http://127.0.0.1:9", "1", "u1"))
+	a1, b1, c1 := routeFilter(t, srv, "a"), routeFilter(t, srv, "b"), routeFilter(t, srv, "c")
+	if a1 == a0 || !a0.shut || !a1.started || a1.shut {
+		t.Fatalf("changed route a: reused %v, old closed %v, new started %v, new closed %v", a1 == a0, a0.shut, a1.started, a1.shut)
+	}
+	if b1 != b0 || c1 != c0 || b0.shut || c0.shut {
+		t.Fatalf("unchanged routes: b reused %v closed %v, c reused %v closed %v", b1 == b0, b0.shut, c1 == c0, c0.shut)
+	}
+
+	// Service t changes: route c (on t) is rebuilt, a and b are not.
+	apply(reuseConfig("2", "http://127.0.0.1:8", "1", "u1"))
+	a2, b2, c2 := routeFilter(t, srv, "a"), routeFilter(t, srv, "b"), routeFilter(t, srv, "c")
+	if c2 == c1 || !c1.shut || a2 != a1 || b2 != b1 || a1.shut || b1.shut {
+		t.Fatalf("changed service: c rebuilt %v (old closed %v), a reused %v, b reused %v", c2 != c1, c1.shut, a2 == a1, b2 == b1)
+	}
+
+	// The global plugin changes: the globals are rebuilt (and route d,
+	// which has no instance of its own, runs the new one), the routes'
+	// own are not.
+	g0 := routeFilter(t, srv, "d")
+	apply(reuseConfig("2", "http://127.0.0.1:8", "2", "u1"))
+	g1 := routeFilter(t, srv, "d")
+	if g1 == g0 || !g0.shut || routeFilter(t, srv, "b") != b2 {
+		t.Fatalf("changed global: rebuilt %v, old closed %v, route b reused %v", g1 != g0, g0.shut, routeFilter(t, srv, "b") == b2)
+	}
+	if d := routeFilter(t, srv, "d"); d != g1 {
+		t.Fatalf("route d runs global %s, want the new instance", d.id)
+	}
+
+	// Consumers change: every instance is built again.
+	apply(reuseConfig("2", "http://127.0.0.1:8", "2", "u2"))
+	if routeFilter(t, srv, "a") == a2 || routeFilter(t, srv, "b") == b2 || routeFilter(t, srv, "c") == c2 ||
+		routeFilter(t, srv, "d") == g1 || !a2.shut || !b2.shut || !c2.shut || !g1.shut {
+		t.Fatal("changed consumers: some instance was reused or not closed")
+	}
+
+	// Shutdown: no instance ever built stays open.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	countedLog.Lock()
+	defer countedLog.Unlock()
+	for _, c := range countedLog.built {
+		if !c.shut {
+			t.Fatalf("%s: never closed", c.id)
+		}
+	}
+}
