@@ -304,8 +304,10 @@ func (w *weir) waitUp(t *testing.T) {
 func TestACMEClusterOrdersOnce(t *testing.T) {
 	rs := testredis.Start(t)
 	p := startPebble(t, 7776000)
-	cfg := acmeCfg(t, p, startEcho(t, "e1"), "", "redis: {addrs: [\""+rs.Addr+"\"]}\n")
-	a, b := launchWeir(t, cfg), launchWeir(t, cfg)
+	// Each node names a storage directory of its own, as separate
+	// machines would have: only Redis can make them share.
+	up, redis := startEcho(t, "e1"), "redis: {addrs: [\""+rs.Addr+"\"]}\n"
+	a, b := launchWeir(t, acmeCfg(t, p, up, "", redis)), launchWeir(t, acmeCfg(t, p, up, "", redis))
 	a.waitUp(t)
 	b.waitUp(t)
 	la, lb := acmeGet(t, a.Addr, p), acmeGet(t, b.Addr, p)
