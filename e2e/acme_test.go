@@ -321,3 +321,35 @@ func TestACMEClusterOrdersOnce(t *testing.T) {
 		t.Fatalf("HLEN {weir}:acme:data = %q, %v; want the shared certificate there", n, err)
 	}
 }
+
+// TestACMEValidate: weir validate accepts an acme-only listener, and
+// names the place and the file of an acme.ca it cannot load and the
+// keys the schema refuses.
+func TestACMEValidate(t *testing.T) {
+	run := func(tlsSection string) (string, int) {
+		file := filepath.Join(t.TempDir(), "weir.yaml")
+		cfg := fmt.Sprintf("listen: {address: \"127.0.0.1:0\", tls: %s}\n", tlsSection)
+		if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(weirBin, "validate", "-c", file).CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), code
+	}
+	if out, code := run(`{acme: {email: ops@example.com, domains: [api.example.com], storage: /var/lib/weir/acme}}`); code != 0 {
+		t.Errorf("acme only: exit %d, output:\n%s", code, out)
+	}
+	out, code := run(`{acme: {domains: [api.example.com], ca: missing-ca.pem}}`)
+	if code != 1 || !strings.Contains(out, "listen.tls.acme.ca: reading acme ca file") || !strings.Contains(out, "missing-ca.pem") {
+		t.Errorf("missing acme ca: exit %d, output:\n%s", code, out)
+	}
+	out, code = run(`{acme: {domains: [], directory: "http://acme.example/dir"}}`)
+	if code != 1 || !strings.Contains(out, "listen.tls.acme.domains: no domains") || !strings.Contains(out, `listen.tls.acme.directory: "http://acme.example/dir" is not an https URL`) {
+		t.Errorf("bad acme: exit %d, output:\n%s", code, out)
+	}
+}

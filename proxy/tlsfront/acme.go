@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"slices"
@@ -47,17 +48,9 @@ func newACME(l config.Listener, opts Options) (*acmeState, error) {
 		}
 		storage = &certmagic.FileStorage{Path: dir}
 	}
-	var roots *x509.CertPool
-	if a.CA != "" {
-		file := Resolve(opts.ConfigDir, a.CA)
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil, fmt.Errorf("reading acme ca file %s: %w", file, err)
-		}
-		roots = x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("acme ca file %s holds no PEM certificate", file)
-		}
+	roots, err := acmeRoots(a, opts.ConfigDir)
+	if err != nil {
+		return nil, err
 	}
 	st := &acmeState{domains: map[string]bool{}}
 	for _, d := range a.Domains {
@@ -112,6 +105,24 @@ func newACME(l config.Listener, opts Options) (*acmeState, error) {
 	return st, nil
 }
 
+// acmeRoots loads tls.acme.ca, the roots of the ACME server's HTTPS; nil
+// (the system roots) without it.
+func acmeRoots(a *config.ACME, dir string) (*x509.CertPool, error) {
+	if a.CA == "" {
+		return nil, nil
+	}
+	file := Resolve(dir, a.CA)
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("reading acme ca file %s: %w", file, err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("acme ca file %s holds no PEM certificate", file)
+	}
+	return roots, nil
+}
+
 // publish sets the expiry gauge of name from the cached certificate.
 func (st *acmeState) publish(name string) {
 	var latest time.Time
@@ -159,8 +170,8 @@ func (c slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 		f.AddTo(enc)
 	}
 	args := make([]any, 0, 2*len(enc.Fields))
-	for k, v := range enc.Fields {
-		args = append(args, k, v)
+	for _, k := range slices.Sorted(maps.Keys(enc.Fields)) {
+		args = append(args, k, enc.Fields[k])
 	}
 	lvl := slog.LevelInfo
 	switch {

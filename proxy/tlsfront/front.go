@@ -274,6 +274,11 @@ func Check(cfg *config.Config, file string) (errs config.ErrorList, warnings []s
 		if _, err := baseConfig(l, dir); err != nil {
 			errs = append(errs, &config.Error{File: file, Place: place + ".tls.client_auth.ca", Msg: err.Error()})
 		}
+		if a := l.TLS.ACME; a != nil {
+			if _, err := acmeRoots(a, dir); err != nil {
+				errs = append(errs, &config.Error{File: file, Place: place + ".tls.acme.ca", Msg: err.Error() + ": give the PEM roots of the ACME server's HTTPS certificate"})
+			}
+		}
 	}
 	return errs, warnings
 }
