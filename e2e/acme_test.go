@@ -13,11 +13,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/weirgw/weir/internal/testredis"
 )
@@ -42,9 +45,24 @@ var pebbleBin = sync.OnceValues(func() (string, error) {
 	return strings.TrimSpace(string(out)), err
 })
 
-// startPebble runs pebble on loopback ports; validity is the lifetime in
-// seconds of the certificates it issues.
+// startPebble runs pebble on loopback ports, validating every challenge
+// without a look; validity is the lifetime in seconds of the certificates
+// it issues.
 func startPebble(t *testing.T, validity int) *pebble {
+	t.Helper()
+	return startPebbleWith(t, pebbleOpts{validity: validity})
+}
+
+// pebbleOpts shape a pebble. With dns set, pebble validates challenges
+// for real: it resolves the domain with that server and makes the
+// TLS-ALPN-01 connection to tlsPort.
+type pebbleOpts struct {
+	validity int
+	dns      string
+	tlsPort  int
+}
+
+func startPebbleWith(t *testing.T, o pebbleOpts) *pebble {
 	t.Helper()
 	bin, err := pebbleBin()
 	if err != nil {
@@ -64,15 +82,20 @@ func startPebble(t *testing.T, validity int) *pebble {
 	cfg, _ := json.Marshal(map[string]any{"pebble": map[string]any{
 		"listenAddress": listen, "managementListenAddress": mgmt,
 		"certificate": cf, "privateKey": kf,
-		"httpPort": 5002, "tlsPort": 5001, "keyAlgorithm": "ecdsa",
-		"profiles": map[string]any{"default": map[string]any{"description": "test", "validityPeriod": validity}},
+		"httpPort": 5002, "tlsPort": o.tlsPort, "keyAlgorithm": "ecdsa",
+		"profiles": map[string]any{"default": map[string]any{"description": "test", "validityPeriod": o.validity}},
 	}})
 	cfgFile := filepath.Join(dir, "pebble.json")
 	if err := os.WriteFile(cfgFile, cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-config", cfgFile)
-	cmd.Env = append(os.Environ(), "PEBBLE_VA_ALWAYS_VALID=1", "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0")
+	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0")
+	if o.dns == "" {
+		cmd.Env = append(cmd.Env, "PEBBLE_VA_ALWAYS_VALID=1")
+	} else {
+		cmd.Args = append(cmd.Args, "-dnsserver", o.dns)
+	}
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
@@ -145,13 +168,32 @@ func acmeGet(t *testing.T, addr string, p *pebble) *x509.Certificate {
 	return st.PeerCertificates[0]
 }
 
-// TestACMEIssuanceAtStart: a listener with acme has a certificate from
-// the CA when it starts serving: it names the domain, chains to the CA's
-// root, and its expiry is in weir_tls_certificate_expiry_seconds.
+// waitACME waits until addr serves a certificate for acmeDomain that
+// chains to pebble's root (the first order runs in the background after
+// the start) and returns it.
+func waitACME(t *testing.T, addr string, p *pebble) *x509.Certificate {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, code, _, err := tlsGet(addr, &tls.Config{ServerName: acmeDomain, RootCAs: p.Roots}, "/")
+		if err == nil && code == 200 {
+			return st.PeerCertificates[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no certificate for %s served on %s within 30s: %d, %v", acmeDomain, addr, code, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestACMEIssuanceAtStart: a listener with acme gets a certificate from
+// the CA after it starts: it names the domain, chains to the CA's root,
+// and its expiry is in weir_tls_certificate_expiry_seconds. A restart
+// serves the stored certificate from its first handshake.
 func TestACMEIssuanceAtStart(t *testing.T) {
 	p := startPebble(t, 7776000)
 	w := startWeir(t, acmeCfg(t, p, startEcho(t, "e1"), "", ""))
-	leaf := acmeGet(t, w.Addr, p)
+	leaf := waitACME(t, w.Addr, p)
 	if len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != acmeDomain {
 		t.Fatalf("served certificate names %v; want [%s]", leaf.DNSNames, acmeDomain)
 	}
@@ -194,7 +236,7 @@ func TestACMERenewal(t *testing.T) {
 	// is due 12 s after issuance.
 	p := startPebble(t, 60)
 	w := startWeir(t, acmeCfg(t, p, startEcho(t, "e1"), ", renew_window: 0.8, renew_check_interval: 1s", ""))
-	first := acmeGet(t, w.Addr, p)
+	first := waitACME(t, w.Addr, p)
 
 	conn, err := tls.Dial("tcp", w.Addr, &tls.Config{ServerName: acmeDomain, RootCAs: p.Roots})
 	if err != nil {
@@ -245,7 +287,13 @@ func TestACMERenewal(t *testing.T) {
 // so that several nodes start at the same time.
 func launchWeir(t *testing.T, cfg string) *weir {
 	t.Helper()
-	w := &weir{t: t, Addr: freeAddr(t), Admin: freeAddr(t), exited: make(chan struct{})}
+	return launchWeirAt(t, freeAddr(t), cfg)
+}
+
+// launchWeirAt is launchWeir with the proxy listener on addr.
+func launchWeirAt(t *testing.T, addr, cfg string) *weir {
+	t.Helper()
+	w := &weir{t: t, Addr: addr, Admin: freeAddr(t), exited: make(chan struct{})}
 	w.File = filepath.Join(t.TempDir(), "weir.yaml")
 	w.write(cfg)
 	w.cmd = exec.Command(weirBin, "run", "-c", w.File)
@@ -310,7 +358,7 @@ func TestACMEClusterOrdersOnce(t *testing.T) {
 	a, b := launchWeir(t, acmeCfg(t, p, up, "", redis)), launchWeir(t, acmeCfg(t, p, up, "", redis))
 	a.waitUp(t)
 	b.waitUp(t)
-	la, lb := acmeGet(t, a.Addr, p), acmeGet(t, b.Addr, p)
+	la, lb := waitACME(t, a.Addr, p), waitACME(t, b.Addr, p)
 	if la.SerialNumber.Cmp(lb.SerialNumber) != 0 {
 		t.Fatalf("node A serves serial %s, node B %s; want one certificate", la.SerialNumber, lb.SerialNumber)
 	}
@@ -351,5 +399,38 @@ func TestACMEValidate(t *testing.T) {
 	out, code = run(`{acme: {domains: [], directory: "http://acme.example/dir"}}`)
 	if code != 1 || !strings.Contains(out, "listen.tls.acme.domains: no domains") || !strings.Contains(out, `listen.tls.acme.directory: "http://acme.example/dir" is not an https URL`) {
 		t.Errorf("bad acme: exit %d, output:\n%s", code, out)
+	}
+}
+
+// TestACMETLSALPNChallenge: with a CA that validates for real, the
+// TLS-ALPN-01 challenge is answered by the listener itself: the CA
+// resolves the domain to 127.0.0.1, connects to the listener's port
+// offering acme-tls/1, and gets certmagic's challenge certificate.
+func TestACMETLSALPNChallenge(t *testing.T) {
+	d := startDNS(t)
+	d.mu.Lock()
+	d.a[acmeDomain+"."] = net.ParseIP("127.0.0.1")
+	d.mu.Unlock()
+	// Pebble's resolver asks over TCP: serve the same answers there.
+	ln, err := net.Listen("tcp", d.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp := &dns.Server{Listener: ln, Handler: dns.HandlerFunc(d.answer)}
+	go func() { _ = tcp.ActivateAndServe() }()
+	t.Cleanup(func() { _ = tcp.Shutdown() })
+	addr := freeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	tlsPort, _ := strconv.Atoi(port)
+	p := startPebbleWith(t, pebbleOpts{validity: 7776000, dns: d.Addr, tlsPort: tlsPort})
+	w := launchWeirAt(t, addr, acmeCfg(t, p, startEcho(t, "e1"), "", ""))
+	w.waitUp(t)
+	if leaf := waitACME(t, w.Addr, p); leaf.DNSNames[0] != acmeDomain {
+		t.Fatalf("served certificate names %v", leaf.DNSNames)
+	}
+	// Pebble validated for real (no PEBBLE_VA_ALWAYS_VALID): the order
+	// went through because the listener answered the challenge.
+	if !strings.Contains(w.Logs(), `"challenge_type":"tls-alpn-01"`) || p.issued() != 1 {
+		t.Fatalf("want one certificate issued after a tls-alpn-01 challenge; pebble issued %d", p.issued())
 	}
 }

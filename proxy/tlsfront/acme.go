@@ -20,11 +20,6 @@ import (
 	"github.com/weirgw/weir/proxy/config"
 )
 
-// acmeStartTimeout bounds the first issuance at start: the listener does
-// not serve before its certificate exists, and a CA that does not answer
-// in this time fails the start with the CA's error rather than hanging.
-const acmeStartTimeout = 3 * time.Minute
-
 // acmeState is a listener's automatic certificates: certmagic's config
 // and certificate cache, which renews them in the background.
 type acmeState struct {
@@ -33,8 +28,10 @@ type acmeState struct {
 	domains map[string]bool // lower-case
 }
 
-// newACME builds certmagic for listener l and obtains (or loads from
-// storage) the certificates of its domains before returning.
+// newACME builds certmagic for listener l. Certificates already in
+// storage are loaded before it returns; missing ones are ordered in the
+// background, because the CA's TLS-ALPN-01 validation connects to this
+// very listener, which serves only after the start.
 func newACME(l config.Listener, opts Options) (*acmeState, error) {
 	a := l.TLS.ACME
 	zl := zap.New(slogCore{log: opts.Log.With("listen", l.Address, "component", "acme")})
@@ -96,11 +93,9 @@ func newACME(l config.Listener, opts Options) (*acmeState, error) {
 		TrustedRoots:         roots,
 		Logger:               zl,
 	})}
-	ctx, cancel := context.WithTimeout(context.Background(), acmeStartTimeout)
-	defer cancel()
-	if err := st.magic.ManageSync(ctx, a.Domains); err != nil {
+	if err := st.magic.ManageAsync(context.Background(), a.Domains); err != nil {
 		st.cache.Stop()
-		return nil, fmt.Errorf("obtaining acme certificates for %v from %s: %w", a.Domains, a.Directory, err)
+		return nil, fmt.Errorf("managing acme certificates for %v from %s: %w", a.Domains, a.Directory, err)
 	}
 	return st, nil
 }
