@@ -434,3 +434,33 @@ func TestACMETLSALPNChallenge(t *testing.T) {
 		t.Fatalf("want one certificate issued after a tls-alpn-01 challenge; pebble issued %d", p.issued())
 	}
 }
+
+// TestACMEClusterRenewsOnce: in a cluster, a renewal is ordered by one
+// node and served by both.
+func TestACMEClusterRenewsOnce(t *testing.T) {
+	rs := testredis.Start(t)
+	// 30 s certificates renewed in the last 70%: due 9 s after issuance,
+	// the next 9 s after that.
+	p := startPebble(t, 30)
+	up, redis := startEcho(t, "e1"), "redis: {addrs: [\""+rs.Addr+"\"]}\n"
+	extra := ", renew_window: 0.7, renew_check_interval: 1s"
+	a, b := launchWeir(t, acmeCfg(t, p, up, extra, redis)), launchWeir(t, acmeCfg(t, p, up, extra, redis))
+	a.waitUp(t)
+	b.waitUp(t)
+	first := waitACME(t, a.Addr, p)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if time.Now().After(deadline) {
+			t.Fatalf("the nodes never served one renewed certificate; pebble issued %d", p.issued())
+		}
+		time.Sleep(200 * time.Millisecond)
+		la, lb := acmeGet(t, a.Addr, p), acmeGet(t, b.Addr, p)
+		if la.SerialNumber.Cmp(first.SerialNumber) == 0 || la.SerialNumber.Cmp(lb.SerialNumber) != 0 {
+			continue
+		}
+		if n := p.issued(); n != 2 {
+			t.Fatalf("both nodes serve the renewed %s, but pebble issued %d certificates; want 2 (one order, one renewal)", la.SerialNumber, n)
+		}
+		return
+	}
+}
