@@ -407,6 +407,24 @@ func TestACMEValidate(t *testing.T) {
 // resolves the domain to 127.0.0.1, connects to the listener's port
 // offering acme-tls/1, and gets certmagic's challenge certificate.
 func TestACMETLSALPNChallenge(t *testing.T) {
+	_, addr, p := startValidatingPebble(t)
+	w := launchWeirAt(t, addr, acmeCfg(t, p, startEcho(t, "e1"), "", ""))
+	w.waitUp(t)
+	if leaf := waitACME(t, w.Addr, p); leaf.DNSNames[0] != acmeDomain {
+		t.Fatalf("served certificate names %v", leaf.DNSNames)
+	}
+	// Pebble validated for real (no PEBBLE_VA_ALWAYS_VALID): the order
+	// went through because the listener answered the challenge.
+	if !strings.Contains(w.Logs(), `"challenge_type":"tls-alpn-01"`) || p.issued() != 1 {
+		t.Fatalf("want one certificate issued after a tls-alpn-01 challenge; pebble issued %d", p.issued())
+	}
+}
+
+// startValidatingPebble runs a pebble that validates challenges for real
+// against a listener address it returns (for the weir under test),
+// resolving acmeDomain to 127.0.0.1 with a test DNS server.
+func startValidatingPebble(t *testing.T) (*dnsServer, string, *pebble) {
+	t.Helper()
 	d := startDNS(t)
 	d.mu.Lock()
 	d.a[acmeDomain+"."] = net.ParseIP("127.0.0.1")
@@ -422,17 +440,7 @@ func TestACMETLSALPNChallenge(t *testing.T) {
 	addr := freeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	tlsPort, _ := strconv.Atoi(port)
-	p := startPebbleWith(t, pebbleOpts{validity: 7776000, dns: d.Addr, tlsPort: tlsPort})
-	w := launchWeirAt(t, addr, acmeCfg(t, p, startEcho(t, "e1"), "", ""))
-	w.waitUp(t)
-	if leaf := waitACME(t, w.Addr, p); leaf.DNSNames[0] != acmeDomain {
-		t.Fatalf("served certificate names %v", leaf.DNSNames)
-	}
-	// Pebble validated for real (no PEBBLE_VA_ALWAYS_VALID): the order
-	// went through because the listener answered the challenge.
-	if !strings.Contains(w.Logs(), `"challenge_type":"tls-alpn-01"`) || p.issued() != 1 {
-		t.Fatalf("want one certificate issued after a tls-alpn-01 challenge; pebble issued %d", p.issued())
-	}
+	return d, addr, startPebbleWith(t, pebbleOpts{validity: 7776000, dns: d.Addr, tlsPort: tlsPort})
 }
 
 // TestACMEClusterRenewsOnce: in a cluster, a renewal is ordered by one
