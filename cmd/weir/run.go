@@ -210,7 +210,8 @@ func openListeners(cfg *config.Config, file string, srv *proxy.Server, log *slog
 				tickets = tlsfront.NewTicketKeys(srv.Redis(), log)
 			}
 			f, err := tlsfront.New(l, tlsfront.Options{ConfigDir: filepath.Dir(file), Log: log,
-				HandshakeTimeout: cfg.Server.ReadTimeout.D(), PlainHTTPAnswer: proxy.PlainHTTPAnswer, Tickets: tickets})
+				HandshakeTimeout: cfg.Server.ReadTimeout.D(), PlainHTTPAnswer: proxy.PlainHTTPAnswer, Tickets: tickets,
+				Redis: srv.Redis()})
 			if err != nil {
 				ln.Close()
 				for _, o := range lns {
@@ -222,6 +223,7 @@ func openListeners(cfg *config.Config, file string, srv *proxy.Server, log *slog
 			fronts = append(fronts, f)
 			go f.Watch(stop, 500*time.Millisecond)
 			go f.Staple(stop)
+			go func() { <-stop; f.Stop() }()
 		}
 		lns = append(lns, ln)
 	}

@@ -57,6 +57,11 @@ func cloneListener(l Listener) Listener {
 			ca := *t.ClientAuth
 			t.ClientAuth = &ca
 		}
+		if t.ACME != nil {
+			a := *t.ACME
+			a.Domains = slices.Clone(a.Domains)
+			t.ACME = &a
+		}
 		l.TLS = &t
 	}
 	return l

@@ -15,6 +15,10 @@ import (
 //	listen[].tls.min_version                     1.2          "1.2" | "1.3"
 //	listen[].tls.ciphers                         -            TLS 1.2: ECDHE with AES-GCM or ChaCha20-Poly1305 only (DefaultTLSCiphers)
 //	listen[].tls.client_auth.mode                none         only when client_auth is set
+//	listen[].tls.acme.directory                  Let's Encrypt https://acme-v02.api.letsencrypt.org/directory
+//	listen[].tls.acme.storage                    acme         relative to the config file; unused when redis is set
+//	listen[].tls.acme.renew_window               0.3333       the last third of a certificate's lifetime
+//	listen[].tls.acme.renew_check_interval       10m
 //	redis.timeout                                50ms         only when redis is set
 //	server.max_header_bytes                      8192
 //	server.max_body_bytes                        10485760     10 MiB
@@ -65,6 +69,10 @@ const (
 	DefaultListen            = ":8080"
 	DefaultTLSMinVersion     = "1.2"
 	DefaultClientAuthMode    = ClientAuthNone
+	DefaultACMEDirectory     = "https://acme-v02.api.letsencrypt.org/directory"
+	DefaultACMEStorage       = "acme"
+	DefaultACMERenewWindow   = 1.0 / 3
+	DefaultACMERenewCheck    = 10 * time.Minute
 	DefaultRedisTimeout      = 50 * time.Millisecond
 	DefaultMaxHeaderBytes    = 8192
 	DefaultMaxBodyBytes      = 10 << 20
@@ -147,6 +155,18 @@ func ApplyDefaults(c *Config) {
 			}
 			if t.ClientAuth != nil && t.ClientAuth.Mode == "" {
 				t.ClientAuth.Mode = DefaultClientAuthMode
+			}
+			if a := t.ACME; a != nil {
+				if a.Directory == "" {
+					a.Directory = DefaultACMEDirectory
+				}
+				if a.Storage == "" {
+					a.Storage = DefaultACMEStorage
+				}
+				if a.RenewWindow == 0 {
+					a.RenewWindow = DefaultACMERenewWindow
+				}
+				setDur(&a.RenewCheckInterval, DefaultACMERenewCheck)
 			}
 		}
 	}

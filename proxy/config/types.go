@@ -40,6 +40,31 @@ type ListenerTLS struct {
 	// "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"); TLS 1.3 suites are fixed.
 	Ciphers    []string    `json:"ciphers,omitempty"`
 	ClientAuth *ClientAuth `json:"client_auth,omitempty"`
+	// ACME obtains and renews certificates for its domains from an ACME
+	// CA; certificates from files still win for the names they cover.
+	ACME *ACME `json:"acme,omitempty"`
+}
+
+// ACME is a listener's automatic certificates (README.md, "TLS
+// listeners", ACME).
+type ACME struct {
+	Email     string   `json:"email,omitempty"`
+	Domains   []string `json:"domains"`
+	Directory string   `json:"directory,omitempty"` // the CA's directory URL (https)
+	// Storage is the directory that keeps the account, keys and
+	// certificates (relative to the config file) when no redis is set;
+	// with redis they are kept there, shared by the cluster.
+	Storage string `json:"storage,omitempty"`
+	// CA is a PEM file of the roots the ACME server's own certificate
+	// chains to, for private ACME servers; the system roots otherwise.
+	CA string `json:"ca,omitempty"`
+	// RenewWindow is the share of a certificate's lifetime, counted back
+	// from its expiry, in which it is renewed (certmagic's renewal window
+	// ratio), unless the CA's renewal information (ARI) says sooner.
+	RenewWindow float64 `json:"renew_window,omitempty"`
+	// RenewCheckInterval is how often the certificates are checked for
+	// renewal.
+	RenewCheckInterval Duration `json:"renew_check_interval,omitempty"`
 }
 
 // CertificatePair is a PEM certificate chain file and its key file.

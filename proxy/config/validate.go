@@ -2,6 +2,8 @@ package config
 
 import (
 	"net/netip"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/weirgw/weir/internal/httpsyntax"
@@ -67,12 +69,37 @@ func (v *validator) listen() {
 	}
 }
 
+// acme checks a listener's acme section. Whether the storage directory
+// can be made and the CA answers is found at start.
+func (v *validator) acme(place string, a *ACME) {
+	if len(a.Domains) == 0 {
+		v.add(key(place, "domains"), "no domains: list the names the certificate is for, such as [api.example.com]")
+	}
+	for i, d := range a.Domains {
+		if d == "" || strings.ContainsAny(d, " /:@") || strings.HasPrefix(d, "*") {
+			v.add(index(key(place, "domains"), i), "%q is not a domain name an ACME CA issues for with TLS-ALPN: give a host name such as api.example.com (no wildcard, port or scheme)", d)
+		}
+	}
+	if u, err := url.Parse(a.Directory); err != nil || u.Scheme != "https" || u.Host == "" {
+		v.add(key(place, "directory"), "%q is not an https URL: give the ACME CA's directory URL, such as %q", a.Directory, DefaultACMEDirectory)
+	}
+	if a.Email != "" && !strings.Contains(a.Email, "@") {
+		v.add(key(place, "email"), "%q is not an email address: the CA writes to it about expiring certificates", a.Email)
+	}
+	if a.RenewWindow < 0 || a.RenewWindow >= 1 {
+		v.add(key(place, "renew_window"), "%v is not a share of a certificate's lifetime: give a number between 0 and 1, such as 0.33 (renew in the last third)", a.RenewWindow)
+	}
+}
+
 // listenerTLS checks a listener's tls section as written. Whether its
 // files load, match and are in date is checked where they are read
 // (package tlsfront), by `weir validate` and at start.
 func (v *validator) listenerTLS(place string, t *ListenerTLS) {
-	if len(t.Certificates) == 0 {
-		v.add(key(place, "certificates"), "a TLS listener needs at least one certificate: list {cert: FILE, key: FILE} pairs")
+	if len(t.Certificates) == 0 && t.ACME == nil {
+		v.add(key(place, "certificates"), "a TLS listener needs at least one certificate: list {cert: FILE, key: FILE} pairs, or set acme")
+	}
+	if t.ACME != nil {
+		v.acme(key(place, "acme"), t.ACME)
 	}
 	for i, c := range t.Certificates {
 		p := index(key(place, "certificates"), i)

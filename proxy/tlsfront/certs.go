@@ -90,6 +90,20 @@ func loadSet(pairs [][2]string) (*certSet, error) {
 	return s, nil
 }
 
+// covers reports whether a pair names server name sni, exactly or by a
+// wildcard.
+func (s *certSet) covers(sni string) bool {
+	name := strings.ToLower(strings.TrimSuffix(sni, "."))
+	if name == "" {
+		return false
+	}
+	if s.exact[name] != nil {
+		return true
+	}
+	i := strings.IndexByte(name, '.')
+	return i > 0 && s.wildcard[name[i+1:]] != nil
+}
+
 // pick chooses the certificate for a ClientHello: the pairs whose names
 // match the SNI exactly, else those whose wildcard covers it (one label),
 // and among them the first the client can use, ECDSA before RSA (smaller,
@@ -142,20 +156,25 @@ var expiry struct {
 }
 
 func publishExpiry(s *certSet) {
+	for _, e := range s.all {
+		setExpiry(e.name, e.leaf.NotAfter)
+	}
+}
+
+// setExpiry sets the gauge of name, the certificate's first DNS name (or
+// its file), to the seconds until notAfter.
+func setExpiry(name string, notAfter time.Time) {
 	expiry.mu.Lock()
 	defer expiry.mu.Unlock()
 	if expiry.notAfter == nil {
 		expiry.notAfter = map[string]time.Time{}
 	}
-	for _, e := range s.all {
-		name := e.name
-		if _, ok := expiry.notAfter[name]; !ok {
-			metrics.GetOrCreateGauge(fmt.Sprintf(`weir_tls_certificate_expiry_seconds{name=%q}`, name), func() float64 {
-				expiry.mu.Lock()
-				defer expiry.mu.Unlock()
-				return time.Until(expiry.notAfter[name]).Seconds()
-			})
-		}
-		expiry.notAfter[name] = e.leaf.NotAfter
+	if _, ok := expiry.notAfter[name]; !ok {
+		metrics.GetOrCreateGauge(fmt.Sprintf(`weir_tls_certificate_expiry_seconds{name=%q}`, name), func() float64 {
+			expiry.mu.Lock()
+			defer expiry.mu.Unlock()
+			return time.Until(expiry.notAfter[name]).Seconds()
+		})
 	}
+	expiry.notAfter[name] = notAfter
 }

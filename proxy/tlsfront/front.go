@@ -8,9 +8,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mholt/acmez/v3"
+	"github.com/redis/rueidis"
 
 	"github.com/weirgw/weir/proxy/config"
 )
@@ -37,6 +41,9 @@ type Options struct {
 	// Tickets rotates the session ticket keys; nil leaves Go's own
 	// per-process keys.
 	Tickets *TicketKeys
+	// Redis, when the cluster has one, holds the ACME account, keys,
+	// certificates and locks instead of tls.acme.storage.
+	Redis rueidis.Client
 }
 
 // Front is one TLS listener's state.
@@ -46,6 +53,7 @@ type Front struct {
 	pairs [][2]string // resolved cert, key paths
 	cfg   *tls.Config
 	certs atomic.Pointer[certSet]
+	acme  *acmeState // nil without tls.acme
 	// reloadMu serialises reloads (the file poller and SIGHUP).
 	reloadMu sync.Mutex
 }
@@ -83,14 +91,43 @@ func New(l config.Listener, opts Options) (*Front, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-		return f.certs.Load().pick(hello), nil
+	if t.ACME != nil {
+		if f.acme, err = newACME(l, opts); err != nil {
+			return nil, err
+		}
+		// Go answers acme-tls/1 only to a client that offers it: the CA's
+		// TLS-ALPN-01 validation.
+		cfg.NextProtos = append(cfg.NextProtos, acmez.ACMETLS1Protocol)
 	}
+	cfg.GetCertificate = f.getCertificate
 	f.cfg = cfg
 	if opts.Tickets != nil {
 		opts.Tickets.Register(cfg)
 	}
 	return f, nil
+}
+
+// getCertificate chooses the certificate of a handshake: a file's for
+// the names the files cover, else certmagic's for a TLS-ALPN challenge
+// and the ACME domains, else the files' default, else the first ACME
+// domain's.
+func (f *Front) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	set := f.certs.Load()
+	if f.acme == nil {
+		return set.pick(hello), nil
+	}
+	if slices.Contains(hello.SupportedProtos, acmez.ACMETLS1Protocol) ||
+		!set.covers(hello.ServerName) && (f.acme.serves(hello.ServerName) || len(set.all) == 0) {
+		return f.acme.magic.GetCertificate(hello)
+	}
+	return set.pick(hello), nil
+}
+
+// Stop ends the background work of the listener's ACME certificates.
+func (f *Front) Stop() {
+	if f.acme != nil {
+		f.acme.cache.Stop()
+	}
 }
 
 // baseConfig is the part of the tls.Config the listener's config fixes.
@@ -236,6 +273,11 @@ func Check(cfg *config.Config, file string) (errs config.ErrorList, warnings []s
 		}
 		if _, err := baseConfig(l, dir); err != nil {
 			errs = append(errs, &config.Error{File: file, Place: place + ".tls.client_auth.ca", Msg: err.Error()})
+		}
+		if a := l.TLS.ACME; a != nil {
+			if _, err := acmeRoots(a, dir); err != nil {
+				errs = append(errs, &config.Error{File: file, Place: place + ".tls.acme.ca", Msg: err.Error() + ": give the PEM roots of the ACME server's HTTPS certificate"})
+			}
 		}
 	}
 	return errs, warnings

@@ -1,0 +1,474 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/weirgw/weir/internal/testredis"
+)
+
+// acmeDomain is the name the tests' certificates are ordered for. Pebble
+// runs with PEBBLE_VA_ALWAYS_VALID, so it never has to resolve it.
+const acmeDomain = "api.acme.test"
+
+// pebble is a running letsencrypt/pebble ACME server (the go.mod tool).
+type pebble struct {
+	Dir    string         // the directory URL
+	CAFile string         // PEM of the CA of pebble's own HTTPS listener
+	Roots  *x509.CertPool // pebble's issuing root, which certificates chain to
+	mu     sync.Mutex
+	out    bytes.Buffer
+}
+
+var pebbleBin = sync.OnceValues(func() (string, error) {
+	// go tool -n builds the tool once into the build cache and prints
+	// its path; go.mod pins the version.
+	out, err := exec.Command("go", "tool", "-n", "pebble").Output()
+	return strings.TrimSpace(string(out)), err
+})
+
+// startPebble runs pebble on loopback ports, validating every challenge
+// without a look; validity is the lifetime in seconds of the certificates
+// it issues.
+func startPebble(t *testing.T, validity int) *pebble {
+	t.Helper()
+	return startPebbleWith(t, pebbleOpts{validity: validity})
+}
+
+// pebbleOpts shape a pebble. With dns set, pebble validates challenges
+// for real: it resolves the domain with that server and makes the
+// TLS-ALPN-01 connection to tlsPort.
+type pebbleOpts struct {
+	validity int
+	dns      string
+	tlsPort  int
+}
+
+func startPebbleWith(t *testing.T, o pebbleOpts) *pebble {
+	t.Helper()
+	bin, err := pebbleBin()
+	if err != nil {
+		t.Fatalf("building pebble: %v", err)
+	}
+	dir := t.TempDir()
+	ca := newTestCA(t, "pebble listener CA")
+	c, k, _ := ca.issue(t, leafOpts{names: []string{"localhost"}})
+	cf, kf := writePair(t, dir, "pebble", c, k)
+	p := &pebble{CAFile: filepath.Join(dir, "ca.pem")}
+	if err := os.WriteFile(p.CAFile, ca.pem, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	listen, mgmt := freeAddr(t), freeAddr(t)
+	_, port, _ := net.SplitHostPort(listen)
+	_, mport, _ := net.SplitHostPort(mgmt)
+	cfg, _ := json.Marshal(map[string]any{"pebble": map[string]any{
+		"listenAddress": listen, "managementListenAddress": mgmt,
+		"certificate": cf, "privateKey": kf,
+		"httpPort": 5002, "tlsPort": o.tlsPort, "keyAlgorithm": "ecdsa",
+		"profiles": map[string]any{"default": map[string]any{"description": "test", "validityPeriod": o.validity}},
+	}})
+	cfgFile := filepath.Join(dir, "pebble.json")
+	if err := os.WriteFile(cfgFile, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-config", cfgFile)
+	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0")
+	if o.dns == "" {
+		cmd.Env = append(cmd.Env, "PEBBLE_VA_ALWAYS_VALID=1")
+	} else {
+		cmd.Args = append(cmd.Args, "-dnsserver", o.dns)
+	}
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.out.Write(sc.Bytes())
+			p.out.WriteByte('\n')
+			p.mu.Unlock()
+		}
+		close(done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		<-done
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("pebble output:\n%s", p.Logs())
+		}
+	})
+	p.Dir = "https://localhost:" + port + "/dir"
+	// The issuing root is random per run: ask the management API.
+	cl := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool}}}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := cl.Get("https://localhost:" + mport + "/roots/0")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			p.Roots = x509.NewCertPool()
+			if resp.StatusCode == 200 && p.Roots.AppendCertsFromPEM(b) {
+				return p
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pebble did not come up: %v\n%s", err, p.Logs())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (p *pebble) Logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// issued counts the certificates pebble issued.
+func (p *pebble) issued() int { return strings.Count(p.Logs(), "Issued certificate serial") }
+
+// acmeCfg is a weir config whose one TLS listener gets its certificate
+// from pebble p; extra is appended (a redis section).
+func acmeCfg(t *testing.T, p *pebble, up, tlsExtra, extra string) string {
+	return tlsCfg(up, fmt.Sprintf(`{acme: {email: ops@acme.test, domains: [%s], directory: %q, ca: %q, storage: %q%s}}`,
+		acmeDomain, p.Dir, p.CAFile, filepath.Join(t.TempDir(), "acme"), tlsExtra)) + extra
+}
+
+// acmeGet makes one HTTPS request for acmeDomain, verifying the chain
+// against pebble's root, and returns the leaf.
+func acmeGet(t *testing.T, addr string, p *pebble) *x509.Certificate {
+	t.Helper()
+	st, code, _, err := tlsGet(addr, &tls.Config{ServerName: acmeDomain, RootCAs: p.Roots}, "/")
+	if err != nil || code != 200 {
+		t.Fatalf("GET https://%s/ on %s: %d, %v", acmeDomain, addr, code, err)
+	}
+	return st.PeerCertificates[0]
+}
+
+// waitACME waits until addr serves a certificate for acmeDomain that
+// chains to pebble's root (the first order runs in the background after
+// the start) and returns it.
+func waitACME(t *testing.T, addr string, p *pebble) *x509.Certificate {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, code, _, err := tlsGet(addr, &tls.Config{ServerName: acmeDomain, RootCAs: p.Roots}, "/")
+		if err == nil && code == 200 {
+			return st.PeerCertificates[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no certificate for %s served on %s within 30s: %d, %v", acmeDomain, addr, code, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestACMEIssuanceAtStart: a listener with acme gets a certificate from
+// the CA after it starts: it names the domain, chains to the CA's root,
+// and its expiry is in weir_tls_certificate_expiry_seconds. A restart
+// serves the stored certificate from its first handshake.
+func TestACMEIssuanceAtStart(t *testing.T) {
+	p := startPebble(t, 7776000)
+	w := startWeir(t, acmeCfg(t, p, startEcho(t, "e1"), "", ""))
+	leaf := waitACME(t, w.Addr, p)
+	if len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != acmeDomain {
+		t.Fatalf("served certificate names %v; want [%s]", leaf.DNSNames, acmeDomain)
+	}
+	if n := p.issued(); n != 1 {
+		t.Fatalf("pebble issued %d certificates; want 1", n)
+	}
+	left := w.metric(`weir_tls_certificate_expiry_seconds{name="` + acmeDomain + `"}`)
+	if want := time.Until(leaf.NotAfter).Seconds(); left < want-60 || left > want+60 {
+		t.Fatalf("expiry gauge %v; want about %v", left, want)
+	}
+	// A restart loads the certificate from storage instead of ordering
+	// another.
+	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-w.exited
+	w2 := startWeir(t, strings.NewReplacer(w.Addr, "{{LISTEN}}", w.Admin, "{{ADMIN}}").Replace(readFile(t, w.File)))
+	if again := acmeGet(t, w2.Addr, p); again.SerialNumber.Cmp(leaf.SerialNumber) != 0 {
+		t.Fatalf("after a restart the serial is %s; want the stored %s", again.SerialNumber, leaf.SerialNumber)
+	}
+	if n := p.issued(); n != 1 {
+		t.Fatalf("pebble issued %d certificates after a restart; want still 1", n)
+	}
+}
+
+func readFile(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestACMERenewal: a certificate in its renewal window is renewed in the
+// background: a new serial is served, and a connection opened before the
+// renewal keeps working after it.
+func TestACMERenewal(t *testing.T) {
+	// 60 s certificates renewed in the last 80% of their life: the first
+	// is due 12 s after issuance.
+	p := startPebble(t, 60)
+	w := startWeir(t, acmeCfg(t, p, startEcho(t, "e1"), ", renew_window: 0.8, renew_check_interval: 1s", ""))
+	first := waitACME(t, w.Addr, p)
+
+	conn, err := tls.Dial("tcp", w.Addr, &tls.Config{ServerName: acmeDomain, RootCAs: p.Roots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	oneRequest := func() {
+		t.Helper()
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: gw.test\r\n\r\n"); err != nil {
+			t.Fatalf("request on the old connection: %v", err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response on the old connection: %v", err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("old connection: status %d", resp.StatusCode)
+		}
+	}
+	oneRequest()
+
+	deadline := time.Now().Add(40 * time.Second)
+	var renewed *x509.Certificate
+	for renewed == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("no renewal within 40s: still serial %s; pebble issued %d", first.SerialNumber, p.issued())
+		}
+		time.Sleep(500 * time.Millisecond)
+		oneRequest() // the connection stays good while renewals happen
+		if l := acmeGet(t, w.Addr, p); l.SerialNumber.Cmp(first.SerialNumber) != 0 {
+			renewed = l
+		}
+	}
+	if !renewed.NotAfter.After(first.NotAfter) {
+		t.Fatalf("renewed certificate expires %s, not after the first's %s", renewed.NotAfter, first.NotAfter)
+	}
+	if n := p.issued(); n < 2 {
+		t.Fatalf("pebble issued %d certificates; want a renewal", n)
+	}
+	oneRequest()
+}
+
+// launchWeir starts the binary like startWeir but does not wait for it,
+// so that several nodes start at the same time.
+func launchWeir(t *testing.T, cfg string) *weir {
+	t.Helper()
+	return launchWeirAt(t, freeAddr(t), cfg)
+}
+
+// launchWeirAt is launchWeir with the proxy listener on addr.
+func launchWeirAt(t *testing.T, addr, cfg string) *weir {
+	t.Helper()
+	w := &weir{t: t, Addr: addr, Admin: freeAddr(t), exited: make(chan struct{})}
+	w.File = filepath.Join(t.TempDir(), "weir.yaml")
+	w.write(cfg)
+	w.cmd = exec.Command(weirBin, "run", "-c", w.File)
+	w.cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
+	stderr, _ := w.cmd.StderrPipe()
+	w.cmd.Stdout = io.Discard
+	if err := w.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			w.mu.Lock()
+			w.logs.Write(sc.Bytes())
+			w.logs.WriteByte('\n')
+			w.mu.Unlock()
+		}
+	}()
+	go func() { w.exit = w.cmd.Wait(); close(w.exited) }()
+	t.Cleanup(func() {
+		_ = w.cmd.Process.Signal(syscall.SIGKILL)
+		<-w.exited
+		if t.Failed() {
+			t.Logf("weir %s logs:\n%s", w.Addr, w.Logs())
+		}
+	})
+	return w
+}
+
+// waitUp waits until w answers on its admin /status.
+func (w *weir) waitUp(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-w.exited:
+			t.Fatalf("weir exited at start: %v\n%s", w.exit, w.Logs())
+		default:
+		}
+		if resp, err := http.Get("http://" + w.Admin + "/status"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("weir did not come up\n%s", w.Logs())
+}
+
+// TestACMEClusterOrdersOnce: two nodes sharing a Redis start at the same
+// time; one of them orders the certificate while the other waits on the
+// lock and then loads it, so the CA issues one certificate and both nodes
+// serve it.
+func TestACMEClusterOrdersOnce(t *testing.T) {
+	rs := testredis.Start(t)
+	p := startPebble(t, 7776000)
+	// Each node names a storage directory of its own, as separate
+	// machines would have: only Redis can make them share.
+	up, redis := startEcho(t, "e1"), "redis: {addrs: [\""+rs.Addr+"\"]}\n"
+	a, b := launchWeir(t, acmeCfg(t, p, up, "", redis)), launchWeir(t, acmeCfg(t, p, up, "", redis))
+	a.waitUp(t)
+	b.waitUp(t)
+	la, lb := waitACME(t, a.Addr, p), waitACME(t, b.Addr, p)
+	if la.SerialNumber.Cmp(lb.SerialNumber) != 0 {
+		t.Fatalf("node A serves serial %s, node B %s; want one certificate", la.SerialNumber, lb.SerialNumber)
+	}
+	if n := p.issued(); n != 1 {
+		t.Fatalf("pebble issued %d certificates for two nodes; want 1", n)
+	}
+	if n, err := rs.Do("HLEN", "{weir}:acme:data"); err != nil || n == ":0" {
+		t.Fatalf("HLEN {weir}:acme:data = %q, %v; want the shared certificate there", n, err)
+	}
+}
+
+// TestACMEValidate: weir validate accepts an acme-only listener, and
+// names the place and the file of an acme.ca it cannot load and the
+// keys the schema refuses.
+func TestACMEValidate(t *testing.T) {
+	run := func(tlsSection string) (string, int) {
+		file := filepath.Join(t.TempDir(), "weir.yaml")
+		cfg := fmt.Sprintf("listen: {address: \"127.0.0.1:0\", tls: %s}\n", tlsSection)
+		if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(weirBin, "validate", "-c", file).CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), code
+	}
+	if out, code := run(`{acme: {email: ops@example.com, domains: [api.example.com], storage: /var/lib/weir/acme}}`); code != 0 {
+		t.Errorf("acme only: exit %d, output:\n%s", code, out)
+	}
+	out, code := run(`{acme: {domains: [api.example.com], ca: missing-ca.pem}}`)
+	if code != 1 || !strings.Contains(out, "listen.tls.acme.ca: reading acme ca file") || !strings.Contains(out, "missing-ca.pem") {
+		t.Errorf("missing acme ca: exit %d, output:\n%s", code, out)
+	}
+	out, code = run(`{acme: {domains: [], directory: "http://acme.example/dir"}}`)
+	if code != 1 || !strings.Contains(out, "listen.tls.acme.domains: no domains") || !strings.Contains(out, `listen.tls.acme.directory: "http://acme.example/dir" is not an https URL`) {
+		t.Errorf("bad acme: exit %d, output:\n%s", code, out)
+	}
+}
+
+// TestACMETLSALPNChallenge: with a CA that validates for real, the
+// TLS-ALPN-01 challenge is answered by the listener itself: the CA
+// resolves the domain to 127.0.0.1, connects to the listener's port
+// offering acme-tls/1, and gets certmagic's challenge certificate.
+func TestACMETLSALPNChallenge(t *testing.T) {
+	_, addr, p := startValidatingPebble(t)
+	w := launchWeirAt(t, addr, acmeCfg(t, p, startEcho(t, "e1"), "", ""))
+	w.waitUp(t)
+	if leaf := waitACME(t, w.Addr, p); leaf.DNSNames[0] != acmeDomain {
+		t.Fatalf("served certificate names %v", leaf.DNSNames)
+	}
+	// Pebble validated for real (no PEBBLE_VA_ALWAYS_VALID): the order
+	// went through because the listener answered the challenge.
+	if !strings.Contains(w.Logs(), `"challenge_type":"tls-alpn-01"`) || p.issued() != 1 {
+		t.Fatalf("want one certificate issued after a tls-alpn-01 challenge; pebble issued %d", p.issued())
+	}
+}
+
+// startValidatingPebble runs a pebble that validates challenges for real
+// against a listener address it returns (for the weir under test),
+// resolving acmeDomain to 127.0.0.1 with a test DNS server.
+func startValidatingPebble(t *testing.T) (*dnsServer, string, *pebble) {
+	t.Helper()
+	d := startDNS(t)
+	d.mu.Lock()
+	d.a[acmeDomain+"."] = net.ParseIP("127.0.0.1")
+	d.mu.Unlock()
+	// Pebble's resolver asks over TCP: serve the same answers there.
+	ln, err := net.Listen("tcp", d.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp := &dns.Server{Listener: ln, Handler: dns.HandlerFunc(d.answer)}
+	go func() { _ = tcp.ActivateAndServe() }()
+	t.Cleanup(func() { _ = tcp.Shutdown() })
+	addr := freeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	tlsPort, _ := strconv.Atoi(port)
+	return d, addr, startPebbleWith(t, pebbleOpts{validity: 7776000, dns: d.Addr, tlsPort: tlsPort})
+}
+
+// TestACMEClusterRenewsOnce: in a cluster, a renewal is ordered by one
+// node and served by both.
+func TestACMEClusterRenewsOnce(t *testing.T) {
+	rs := testredis.Start(t)
+	// 30 s certificates renewed in the last 70%: due 9 s after issuance,
+	// the next 9 s after that.
+	p := startPebble(t, 30)
+	up, redis := startEcho(t, "e1"), "redis: {addrs: [\""+rs.Addr+"\"]}\n"
+	extra := ", renew_window: 0.7, renew_check_interval: 1s"
+	a, b := launchWeir(t, acmeCfg(t, p, up, extra, redis)), launchWeir(t, acmeCfg(t, p, up, extra, redis))
+	a.waitUp(t)
+	b.waitUp(t)
+	first := waitACME(t, a.Addr, p)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if time.Now().After(deadline) {
+			t.Fatalf("the nodes never served one renewed certificate; pebble issued %d", p.issued())
+		}
+		time.Sleep(200 * time.Millisecond)
+		la, lb := acmeGet(t, a.Addr, p), acmeGet(t, b.Addr, p)
+		if la.SerialNumber.Cmp(first.SerialNumber) == 0 || la.SerialNumber.Cmp(lb.SerialNumber) != 0 {
+			continue
+		}
+		if n := p.issued(); n != 2 {
+			t.Fatalf("both nodes serve the renewed %s, but pebble issued %d certificates; want 2 (one order, one renewal)", la.SerialNumber, n)
+		}
+		return
+	}
+}
