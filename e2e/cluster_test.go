@@ -1,13 +1,10 @@
 package e2e
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"syscall"
@@ -64,47 +61,8 @@ func stopWeir(t *testing.T, w *weir) {
 // addresses, as an operator restarting one node would.
 func restartWeir(t *testing.T, old *weir) *weir {
 	t.Helper()
-	w := &weir{t: t, File: old.File, Addr: old.Addr, Admin: old.Admin, exited: make(chan struct{})}
-	w.cmd = exec.Command(weirBin, "run", "-c", w.File)
-	w.cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
-	stderr, _ := w.cmd.StderrPipe()
-	w.cmd.Stdout = io.Discard
-	if err := w.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			w.mu.Lock()
-			w.logs.Write(sc.Bytes())
-			w.logs.WriteByte('\n')
-			w.mu.Unlock()
-		}
-	}()
-	go func() { w.exit = w.cmd.Wait(); close(w.exited) }()
-	t.Cleanup(func() {
-		_ = w.cmd.Process.Signal(syscall.SIGKILL)
-		<-w.exited
-		if t.Failed() {
-			t.Logf("restarted weir logs:\n%s", w.Logs())
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-w.exited:
-			t.Fatalf("weir exited at restart: %v\n%s", w.exit, w.Logs())
-		default:
-		}
-		if resp, err := http.Get("http://" + w.Admin + "/status"); err == nil {
-			resp.Body.Close()
-			return w
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("weir did not come back up\n%s", w.Logs())
-	return nil
+	w := &weir{t: t, File: old.File, Addr: old.Addr, Admin: old.Admin}
+	return w.launch(true)
 }
 
 // checkOwnAddresses fails unless w's GET /config shows w's own listen and

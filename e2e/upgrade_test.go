@@ -6,8 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,35 +21,12 @@ import (
 // successor's own "weir listening" log line.
 func startSuccessor(t *testing.T, old *weir) *weir {
 	t.Helper()
-	w := &weir{t: t, File: old.File, Addr: old.Addr, Admin: old.Admin, exited: make(chan struct{})}
-	w.cmd = exec.Command(weirBin, "run", "-c", w.File)
-	w.cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
-	stderr, _ := w.cmd.StderrPipe()
-	w.cmd.Stdout = io.Discard
-	if err := w.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	w := &weir{t: t, File: old.File, Addr: old.Addr, Admin: old.Admin}
 	listening := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		once := sync.Once{}
-		for sc.Scan() {
-			w.mu.Lock()
-			w.logs.Write(sc.Bytes())
-			w.logs.WriteByte('\n')
-			w.mu.Unlock()
-			if strings.Contains(sc.Text(), `"weir listening"`) {
-				once.Do(func() { close(listening) })
-			}
-		}
-	}()
-	go func() { w.exit = w.cmd.Wait(); close(w.exited) }()
-	t.Cleanup(func() {
-		_ = w.cmd.Process.Signal(syscall.SIGKILL)
-		<-w.exited
-		if t.Failed() {
-			t.Logf("successor logs:\n%s", w.Logs())
+	once := sync.Once{}
+	w.spawn(func(line string) {
+		if strings.Contains(line, `"weir listening"`) {
+			once.Do(func() { close(listening) })
 		}
 	})
 	select {
