@@ -36,12 +36,8 @@ type recorded struct {
 
 func startBodyRecorder(t testing.TB) *bodyRecorder {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &bodyRecorder{URL: ln.Addr().String()}
-	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, q *http.Request) {
+	r := &bodyRecorder{}
+	r.URL = serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, q *http.Request) {
 		b, err := io.ReadAll(io.LimitReader(q.Body, 8<<20))
 		if err != nil {
 			http.Error(w, "reading body: "+err.Error(), 400)
@@ -53,9 +49,7 @@ func startBodyRecorder(t testing.TB) *bodyRecorder {
 		r.mu.Unlock()
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintf(w, "got %d bytes", len(b))
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	}))
 	return r
 }
 

@@ -170,52 +170,6 @@ routes:
 	})
 }
 
-// recordingUpstream is a raw loopback HTTP/1.1 server that answers every
-// request 200 "ok" and hands each request line and header block to the
-// test, so a test sees the exact bytes the gateway sent.
-func recordingUpstream(t *testing.T) (string, <-chan string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	got := make(chan string, 64)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					var head strings.Builder
-					for {
-						line, err := br.ReadString('\n')
-						if err != nil {
-							return
-						}
-						head.WriteString(line)
-						if line == "\r\n" {
-							break
-						}
-					}
-					select {
-					case got <- head.String():
-					default:
-					}
-					if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String(), got
-}
-
 // TestWireStrictness: one interpretation of a request's bytes. What
 // another HTTP stack could read differently is refused at once, before
 // any plugin runs; fields whose names hold "_" are dropped. nginx 1.22.1

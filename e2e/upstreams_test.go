@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// serveRaw runs a loopback TCP upstream that hands every accepted
+// connection to handle (on its own goroutine; handle owns the connection)
+// and stops when the test ends. Raw upstreams are for tests that need
+// bytes no HTTP server library would send, or the exact bytes received.
+func serveRaw(t testing.TB, handle func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go handle(c)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// serveHTTP runs h on a loopback net/http server until the test ends.
+func serveHTTP(t testing.TB, h http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return ln.Addr().String()
+}
+
+// readHead reads one request line and header block, through the blank
+// line that ends it, and returns it as received.
+func readHead(br *bufio.Reader) (string, error) {
+	var head strings.Builder
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return head.String(), err
+		}
+		head.WriteString(line)
+		if line == "\r\n" {
+			return head.String(), nil
+		}
+	}
+}
+
+// listenRaw runs a loopback upstream that answers every connection with
+// answer (after reading the request header) and closes it.
+func listenRaw(t *testing.T, answer string) string {
+	t.Helper()
+	return serveRaw(t, func(c net.Conn) {
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := readHead(bufio.NewReader(c)); err != nil {
+			return
+		}
+		_, _ = c.Write([]byte(answer))
+	})
+}
+
+// recordingUpstream is a raw loopback HTTP/1.1 server that answers every
+// request 200 "ok" and hands each request line and header block to the
+// test, so a test sees the exact bytes the gateway sent.
+func recordingUpstream(t *testing.T) (string, <-chan string) {
+	t.Helper()
+	got := make(chan string, 64)
+	addr := serveRaw(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for {
+			head, err := readHead(br)
+			if err != nil {
+				return
+			}
+			select {
+			case got <- head:
+			default:
+			}
+			if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); err != nil {
+				return
+			}
+		}
+	})
+	return addr, got
+}
