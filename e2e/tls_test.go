@@ -66,8 +66,9 @@ func newTestCA(t testing.TB, name string) *testCA {
 
 // leafOpts shape a certificate the test CA issues.
 type leafOpts struct {
+	cn        string // subject common name; "leaf" when empty
 	rsa       bool
-	names     []string
+	names     []string // DNS names, and IP literals as IP addresses
 	notBefore time.Time
 	notAfter  time.Time
 	client    bool
@@ -90,11 +91,13 @@ func (ca *testCA) issue(t testing.TB, o leafOpts) (certPEM, keyPEM []byte, seria
 	if o.notAfter.IsZero() {
 		o.notAfter = time.Now().Add(12 * time.Hour)
 	}
+	if o.cn == "" {
+		o.cn = "leaf"
+	}
 	serial = big.NewInt(serialSeq.Add(1) + time.Now().UnixNano())
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "leaf"},
-		DNSNames:     o.names,
+		Subject:      pkix.Name{CommonName: o.cn},
 		NotBefore:    o.notBefore,
 		NotAfter:     o.notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
@@ -105,6 +108,13 @@ func (ca *testCA) issue(t testing.TB, o leafOpts) (certPEM, keyPEM []byte, seria
 	}
 	if o.ocsp != "" {
 		tmpl.OCSPServer = []string{o.ocsp}
+	}
+	for _, n := range o.names {
+		if ip := net.ParseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
 	if err != nil {
