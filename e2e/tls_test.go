@@ -614,11 +614,7 @@ func TestTLSSessionResumptionAcrossNodes(t *testing.T) {
 func TestTLSOCSPStapling(t *testing.T) {
 	ca := newTestCA(t, "weir test CA")
 	var asked atomic.Int64
-	rln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	responder := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	responder := serveHTTP(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		asked.Add(1)
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<16))
 		req, err := ocsp.ParseRequest(body)
@@ -634,11 +630,9 @@ func TestTLSOCSPStapling(t *testing.T) {
 		}
 		rw.Header().Set("Content-Type", "application/ocsp-response")
 		_, _ = rw.Write(resp)
-	})}
-	go func() { _ = responder.Serve(rln) }()
-	t.Cleanup(func() { _ = responder.Close() })
+	}))
 
-	c, k, serial := ca.issue(t, leafOpts{names: []string{"api.test"}, ocsp: "http://" + rln.Addr().String() + "/"})
+	c, k, serial := ca.issue(t, leafOpts{names: []string{"api.test"}, ocsp: "http://" + responder + "/"})
 	cf, kf := writePair(t, t.TempDir(), "api", c, k)
 	w := startWeir(t, tlsCfg(startEcho(t, "e1"), fmt.Sprintf(`{certificates: [{cert: %q, key: %q}]}`, cf, kf)))
 	deadline := time.Now().Add(10 * time.Second)
