@@ -154,15 +154,11 @@ func TestClusterSync(t *testing.T) {
 		t.Fatalf("POST on node a: %d %v", code, body)
 	}
 	cb := newClient(b.Addr)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		st, _, _ := get(t, cb, "/shared", nil)
-		if st == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node b never got the route (last %d)\n%s", st, b.Logs())
-		}
-		time.Sleep(50 * time.Millisecond)
+	var st int
+	if !waitUntil(5*time.Second, 50*time.Millisecond, func() bool {
+		st, _, _ = get(t, cb, "/shared", nil)
+		return st == 200
+	}) {
+		t.Fatalf("node b never got the route (last %d)\n%s", st, b.Logs())
 	}
 }

@@ -333,17 +333,12 @@ func TestReloadCountsBrokenFile(t *testing.T) {
 	// waitFor polls the metrics until the three values are as wanted.
 	waitFor := func(what string, f, s, l float64) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		if !waitUntil(10*time.Second, 50*time.Millisecond, func() bool {
 			m = adminMetrics(t, w)
-			if sample(m, failed) == f && max(sample(m, succeeded), 0) == s && sample(m, last) == l {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: want failure=%v success=%v last=%v, got %v %v %v\n%s", what, f, s, l,
-					sample(m, failed), sample(m, succeeded), sample(m, last), w.Logs())
-			}
-			time.Sleep(50 * time.Millisecond)
+			return sample(m, failed) == f && max(sample(m, succeeded), 0) == s && sample(m, last) == l
+		}) {
+			t.Fatalf("%s: want failure=%v success=%v last=%v, got %v %v %v\n%s", what, f, s, l,
+				sample(m, failed), sample(m, succeeded), sample(m, last), w.Logs())
 		}
 	}
 	w.write("listen: [\"{{LISTEN}}\"\nroutes: {{{\n") // broken YAML

@@ -194,16 +194,11 @@ func TestClusterFileEditPrecedence(t *testing.T) {
 	// A and B, dropping the admin-added consumer with a warning.
 	a.write(strings.Replace(local, `routes: [{name: main, paths: ["/main"], service: a}]`,
 		`routes: [{name: main, paths: ["/main"], service: a}, {name: fromfile, paths: ["/fromfile"], service: a}]`, 1))
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	if !waitUntil(5*time.Second, 10*time.Millisecond, func() bool {
 		code, _, _ := adminCall(t, b, "GET", "/routes/fromfile", "", nil)
-		if code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node B never got the route from A's file edit\nA:\n%s", a.Logs())
-		}
-		time.Sleep(10 * time.Millisecond)
+		return code == 200
+	}) {
+		t.Fatalf("node B never got the route from A's file edit\nA:\n%s", a.Logs())
 	}
 	for _, n := range []*weir{a, b} {
 		if code, _, _ := adminCall(t, n, "GET", "/consumers/viaadmin", "", nil); code != 404 {

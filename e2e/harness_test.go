@@ -210,6 +210,22 @@ func (w *weir) waitVersion(v int) {
 	w.t.Fatalf("config version did not reach %d (at %d)\n%s", v, w.configVersion(), w.Logs())
 }
 
+// waitUntil calls ok every `every` until it holds or timeout has passed
+// (checking once more at the end) and reports whether it held, so that
+// each caller keeps its own failure message.
+func waitUntil(timeout, every time.Duration, ok func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if ok() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(every)
+	}
+}
+
 // metric returns the value of the first /metrics line starting with
 // prefix, or -1.
 func (w *weir) metric(prefix string) float64 {

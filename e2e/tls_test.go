@@ -475,16 +475,13 @@ func waitLog(t *testing.T, w *weir, subs ...string) {
 
 func waitServes(t *testing.T, addr string, ca *testCA, serial string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		st, _, _, err := tlsGet(addr, &tls.Config{ServerName: "api.test", RootCAs: ca.pool}, "/")
-		if err == nil && leafSerial(st) == serial {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serial %s never served (last %s, %v)", serial, leafSerial(st), err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var st tls.ConnectionState
+	var err error
+	if !waitUntil(5*time.Second, 20*time.Millisecond, func() bool {
+		st, _, _, err = tlsGet(addr, &tls.Config{ServerName: "api.test", RootCAs: ca.pool}, "/")
+		return err == nil && leafSerial(st) == serial
+	}) {
+		t.Fatalf("serial %s never served (last %s, %v)", serial, leafSerial(st), err)
 	}
 }
 
