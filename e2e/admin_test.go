@@ -14,18 +14,10 @@ import (
 
 func adminDo(t *testing.T, w *weir, method, path, body string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(method, "http://"+w.Admin+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer s3cret")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	code, _, raw := adminRequest(t, w, method, path, body, nil)
 	var m map[string]any
 	_ = json.Unmarshal(raw, &m)
-	return resp.StatusCode, m
+	return code, m
 }
 
 const adminCfg = `

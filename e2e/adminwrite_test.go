@@ -22,16 +22,8 @@ import (
 // status and the raw body.
 func adminRaw(t *testing.T, w *weir, method, path, body string) (int, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(method, "http://"+w.Admin+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer s3cret")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, raw
+	code, _, raw := adminRequest(t, w, method, path, body, nil)
+	return code, raw
 }
 
 // proxyStatus is the status of GET path on the proxy with the headers.

@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -29,21 +28,10 @@ consumers: [{name: alice, credentials: {key_auth: [{key: "alice-secret-key"}]}}]
 // status, the headers and the decoded JSON body.
 func adminCall(t *testing.T, w *weir, method, path, body string, hdr map[string]string) (int, http.Header, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(method, "http://"+w.Admin+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer s3cret")
-	req.Header.Set("Content-Type", "application/json")
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	code, h, raw := adminRequest(t, w, method, path, body, hdr)
 	var m map[string]any
 	_ = json.Unmarshal(raw, &m)
-	return resp.StatusCode, resp.Header, m
+	return code, h, m
 }
 
 // stopWeir stops a node with SIGTERM and waits for it to exit.

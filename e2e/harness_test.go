@@ -192,6 +192,25 @@ func (w *weir) status() map[string]any {
 	return m
 }
 
+// adminRequest sends one admin request with the e2e token and hdr and
+// answers the status, the headers and the raw body.
+func adminRequest(t testing.TB, w *weir, method, path, body string, hdr map[string]string) (int, http.Header, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://"+w.Admin+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer s3cret")
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, raw
+}
+
 func (w *weir) configVersion() int {
 	v, _ := w.status()["config_version"].(float64)
 	return int(v)
