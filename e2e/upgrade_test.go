@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -139,17 +138,9 @@ func newConnClient(addr string, id int, stop *atomic.Bool, st *loadStats) {
 
 // roundTrip writes req and reads the whole answer.
 func roundTrip(nc net.Conn, br *bufio.Reader, req string) (status int, closing bool, err error) {
-	if _, err := io.WriteString(nc, req); err != nil {
-		return 0, false, fmt.Errorf("write: %w", err)
-	}
-	resp, err := http.ReadResponse(br, nil)
+	resp, _, err := connExchange(nc, br, req)
 	if err != nil {
-		return 0, false, fmt.Errorf("read answer: %w", err)
-	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return 0, false, fmt.Errorf("read body: %w", err)
+		return 0, false, err
 	}
 	return resp.StatusCode, resp.Close, nil
 }

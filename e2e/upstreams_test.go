@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -59,6 +60,26 @@ func serveFast(t testing.TB, h fasthttp.RequestHandler) string {
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Shutdown() })
 	return ln.Addr().String()
+}
+
+// connExchange writes raw request bytes on c and reads one whole answer
+// from br (framed by its own Content-Length or chunking). A nil response
+// means the write or the status line and header failed; with a response,
+// err is a failure reading its body.
+func connExchange(c net.Conn, br *bufio.Reader, raw string) (*http.Response, string, error) {
+	if _, err := io.WriteString(c, raw); err != nil {
+		return nil, "", fmt.Errorf("writing the request: %w", err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("reading the answer: %w", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return resp, string(body), fmt.Errorf("reading the body: %w", err)
+	}
+	return resp, string(body), nil
 }
 
 // readHead reads one request line and header block, through the blank

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -33,19 +32,11 @@ func dialWire(t *testing.T, addr string) *wireConn {
 func (w *wireConn) exchange(raw string, wait time.Duration) (*http.Response, string) {
 	w.t.Helper()
 	_ = w.c.SetDeadline(time.Now().Add(wait))
-	if _, err := io.WriteString(w.c, raw); err != nil {
-		w.t.Fatalf("writing %q: %v", raw, err)
-	}
-	resp, err := http.ReadResponse(w.br, nil)
+	resp, body, err := connExchange(w.c, w.br, raw)
 	if err != nil {
-		w.t.Fatalf("reading the answer to %q: %v", raw, err)
+		w.t.Fatalf("%q: %v", raw, err)
 	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		w.t.Fatalf("reading the body of the answer to %q: %v", raw, err)
-	}
-	return resp, string(body)
+	return resp, body
 }
 
 // TestGatewayAnswersKeepTheConnection: an answer the gateway makes itself
