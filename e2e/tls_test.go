@@ -17,6 +17,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,6 +70,7 @@ type leafOpts struct {
 	cn        string // subject common name; "leaf" when empty
 	rsa       bool
 	names     []string // DNS names, and IP literals as IP addresses
+	uris      []string // URI SANs
 	notBefore time.Time
 	notAfter  time.Time
 	client    bool
@@ -108,6 +110,13 @@ func (ca *testCA) issue(t testing.TB, o leafOpts) (certPEM, keyPEM []byte, seria
 	}
 	if o.ocsp != "" {
 		tmpl.OCSPServer = []string{o.ocsp}
+	}
+	for _, s := range o.uris {
+		u, err := url.Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl.URIs = append(tmpl.URIs, u)
 	}
 	for _, n := range o.names {
 		if ip := net.ParseIP(n); ip != nil {
