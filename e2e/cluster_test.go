@@ -34,6 +34,16 @@ func adminCall(t *testing.T, w *weir, method, path, body string, hdr map[string]
 	return code, h, m
 }
 
+// startClusterPair runs two nodes of clusterCfg on one private Redis and
+// one echo upstream, and returns them with the config they share.
+func startClusterPair(t *testing.T) (a, b *weir, cfg string) {
+	t.Helper()
+	rs := testredis.Start(t)
+	up := startEcho(t, "e1")
+	cfg = strings.NewReplacer("UP", up, "REDIS", `redis: {addrs: ["`+rs.Addr+`"]}`).Replace(clusterCfg)
+	return startWeir(t, cfg), startWeir(t, cfg), cfg
+}
+
 // stopWeir stops a node with SIGTERM and waits for it to exit.
 func stopWeir(t *testing.T, w *weir) {
 	t.Helper()
@@ -88,11 +98,7 @@ func waitConsumer(t *testing.T, w *weir, name string, within time.Duration) time
 // reach node B within a bound, while B keeps its own listen and admin
 // addresses. It reports the propagation time over 20 writes.
 func TestClusterSharesObjectsNotNodeSettings(t *testing.T) {
-	rs := testredis.Start(t)
-	up := startEcho(t, "e1")
-	cfg := strings.NewReplacer("UP", up, "REDIS", `redis: {addrs: ["`+rs.Addr+`"]}`).Replace(clusterCfg)
-	a := startWeir(t, cfg)
-	b := startWeir(t, cfg)
+	a, b, _ := startClusterPair(t)
 
 	const writes = 20
 	var took []time.Duration
@@ -128,11 +134,7 @@ func TestClusterSharesObjectsNotNodeSettings(t *testing.T) {
 // cluster changed takes the cluster's config from Redis when it starts,
 // not only its own file.
 func TestClusterRestartTakesClusterConfig(t *testing.T) {
-	rs := testredis.Start(t)
-	up := startEcho(t, "e1")
-	cfg := strings.NewReplacer("UP", up, "REDIS", `redis: {addrs: ["`+rs.Addr+`"]}`).Replace(clusterCfg)
-	a := startWeir(t, cfg)
-	b := startWeir(t, cfg)
+	a, b, _ := startClusterPair(t)
 
 	stopWeir(t, a)
 	if code, _, body := adminCall(t, b, "POST", "/consumers", `{"name":"late"}`, nil); code != 201 {
@@ -155,11 +157,7 @@ func TestClusterRestartTakesClusterConfig(t *testing.T) {
 // objects replaces them (with a warning naming what it drops) and, in a
 // cluster, reaches the other nodes.
 func TestClusterFileEditPrecedence(t *testing.T) {
-	rs := testredis.Start(t)
-	up := startEcho(t, "e1")
-	cfg := strings.NewReplacer("UP", up, "REDIS", `redis: {addrs: ["`+rs.Addr+`"]}`).Replace(clusterCfg)
-	a := startWeir(t, cfg)
-	b := startWeir(t, cfg)
+	a, b, cfg := startClusterPair(t)
 	if code, _, body := adminCall(t, b, "POST", "/consumers", `{"name":"viaadmin"}`, nil); code != 201 {
 		t.Fatalf("POST /consumers on B: %d %v", code, body)
 	}
