@@ -8,9 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -225,14 +222,7 @@ routes:
 // the buffered body, reads it with proxy_get_buffer_bytes (a body rule
 // refuses the request) and edits it with proxy_set_buffer_bytes.
 func TestWasmRequestBody(t *testing.T) {
-	dir := t.TempDir()
-	module := filepath.Join(dir, "headers.wasm")
-	build := exec.Command("go", "build", "-buildmode=c-shared", "-o", module, ".")
-	build.Dir = "../plugins/wasm/examples/headers"
-	build.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the example guest: %v\n%s", err, out)
-	}
+	module := buildHeadersGuest(t)
 	up := startBodyRecorder(t)
 	w := startWeir(t, strings.NewReplacer("UP", up.URL, "MODULE", module).Replace(`
 listen: "{{LISTEN}}"
