@@ -48,9 +48,7 @@ func startClusterPair(t *testing.T) (a, b *weir, cfg string) {
 func stopWeir(t *testing.T, w *weir) {
 	t.Helper()
 	_ = w.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-w.exited:
-	case <-time.After(15 * time.Second):
+	if !w.waitExit(15 * time.Second) {
 		t.Fatalf("weir did not exit after SIGTERM\n%s", w.Logs())
 	}
 }

@@ -229,6 +229,17 @@ func (w *weir) waitVersion(v int) {
 	w.t.Fatalf("config version did not reach %d (at %d)\n%s", v, w.configVersion(), w.Logs())
 }
 
+// waitExit waits up to d for the process to exit and reports whether it
+// did; w.exit then holds how.
+func (w *weir) waitExit(d time.Duration) bool {
+	select {
+	case <-w.exited:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
 // waitUntil calls ok every `every` until it holds or timeout has passed
 // (checking once more at the end) and reports whether it held, so that
 // each caller keeps its own failure message.

@@ -179,13 +179,11 @@ routes: [{name: main, paths: ["/"], service: a}]
 	before := st.ok.Load()
 	st.sigterm.Store(time.Now().UnixNano())
 	_ = old.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-old.exited:
-		if old.exit != nil {
-			t.Errorf("the old process exited with %v", old.exit)
-		}
-	case <-time.After(8 * time.Second):
+	if !old.waitExit(8 * time.Second) {
 		t.Fatal("the old process did not exit after SIGTERM")
+	}
+	if old.exit != nil {
+		t.Errorf("the old process exited with %v", old.exit)
 	}
 	st.switched.Store(true)
 	time.Sleep(1500 * time.Millisecond)
@@ -244,13 +242,11 @@ routes: [{name: main, paths: ["/"], service: a}]
 			t.Errorf("request %d: got %q, %v; want the connection closed with no answer", i, b, err)
 		}
 	}
-	select {
-	case <-w.exited:
-		if w.exit != nil {
-			t.Fatalf("exit: %v", w.exit)
-		}
-	case <-time.After(3 * time.Second):
+	if !w.waitExit(3 * time.Second) {
 		t.Fatal("weir did not exit after drain_timeout")
+	}
+	if w.exit != nil {
+		t.Fatalf("exit: %v", w.exit)
 	}
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("stopping took %v with drain_timeout 500ms", took)
@@ -307,12 +303,10 @@ routes: [{name: main, paths: ["/"], service: a}]
 	if took := time.Since(start); took < 700*time.Millisecond {
 		t.Errorf("the idle connection was closed %v after SIGTERM, before drain_grace (800ms)", took)
 	}
-	select {
-	case <-w.exited:
-		if w.exit != nil {
-			t.Fatalf("exit: %v", w.exit)
-		}
-	case <-time.After(3 * time.Second):
+	if !w.waitExit(3 * time.Second) {
 		t.Fatal("weir did not exit after the grace")
+	}
+	if w.exit != nil {
+		t.Fatalf("exit: %v", w.exit)
 	}
 }
