@@ -14,18 +14,10 @@ import (
 
 func adminDo(t *testing.T, w *weir, method, path, body string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(method, "http://"+w.Admin+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer s3cret")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	code, _, raw := adminRequest(t, w, method, path, body, nil)
 	var m map[string]any
 	_ = json.Unmarshal(raw, &m)
-	return resp.StatusCode, m
+	return code, m
 }
 
 const adminCfg = `
@@ -154,15 +146,11 @@ func TestClusterSync(t *testing.T) {
 		t.Fatalf("POST on node a: %d %v", code, body)
 	}
 	cb := newClient(b.Addr)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		st, _, _ := get(t, cb, "/shared", nil)
-		if st == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node b never got the route (last %d)\n%s", st, b.Logs())
-		}
-		time.Sleep(50 * time.Millisecond)
+	var st int
+	if !waitUntil(5*time.Second, 50*time.Millisecond, func() bool {
+		st, _, _ = get(t, cb, "/shared", nil)
+		return st == 200
+	}) {
+		t.Fatalf("node b never got the route (last %d)\n%s", st, b.Logs())
 	}
 }

@@ -22,16 +22,8 @@ import (
 // status and the raw body.
 func adminRaw(t *testing.T, w *weir, method, path, body string) (int, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(method, "http://"+w.Admin+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer s3cret")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, raw
+	code, _, raw := adminRequest(t, w, method, path, body, nil)
+	return code, raw
 }
 
 // proxyStatus is the status of GET path on the proxy with the headers.
@@ -46,21 +38,14 @@ func proxyStatus(t *testing.T, w *weir, path string, hdr map[string]string) int 
 // and client_secret "intro-secret"; anything else is refused with 401.
 func startIntrospection(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if id, secret, ok := r.BasicAuth(); !ok || id != "gw" || secret != "intro-secret" {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"active":true,"sub":"someone"}`)
-	}), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return ln.Addr().String()
+	}))
 }
 
 const maskCfg = `
@@ -340,17 +325,12 @@ func TestReloadCountsBrokenFile(t *testing.T) {
 	// waitFor polls the metrics until the three values are as wanted.
 	waitFor := func(what string, f, s, l float64) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		if !waitUntil(10*time.Second, 50*time.Millisecond, func() bool {
 			m = adminMetrics(t, w)
-			if sample(m, failed) == f && max(sample(m, succeeded), 0) == s && sample(m, last) == l {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: want failure=%v success=%v last=%v, got %v %v %v\n%s", what, f, s, l,
-					sample(m, failed), sample(m, succeeded), sample(m, last), w.Logs())
-			}
-			time.Sleep(50 * time.Millisecond)
+			return sample(m, failed) == f && max(sample(m, succeeded), 0) == s && sample(m, last) == l
+		}) {
+			t.Fatalf("%s: want failure=%v success=%v last=%v, got %v %v %v\n%s", what, f, s, l,
+				sample(m, failed), sample(m, succeeded), sample(m, last), w.Logs())
 		}
 	}
 	w.write("listen: [\"{{LISTEN}}\"\nroutes: {{{\n") // broken YAML

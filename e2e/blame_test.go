@@ -212,41 +212,6 @@ routes: [{name: main, paths: ["/"], service: a}]
 	}
 }
 
-// listenRaw runs a loopback upstream that answers every connection with
-// answer (after reading the request header) and closes it.
-func listenRaw(t *testing.T, answer string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				br := bufio.NewReader(c)
-				for {
-					line, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if line == "\r\n" {
-						break
-					}
-				}
-				_, _ = c.Write([]byte(answer))
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 // TestUpstreamClosingAfterItsHeaderGets502 has an upstream announce a body
 // and close right after its header, with a body the gateway buffers (100
 // bytes) and one it streams (past its 256 KiB threshold): nothing of the
@@ -354,28 +319,15 @@ routes: [{name: main, paths: ["/only-get"], methods: [GET], service: a}]
 // what is left in memory (the part read before the handler ran) to the
 // next target would be a truncated request answered 200.
 func TestSpentBodyIsNeverRetried(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				_, _ = io.ReadFull(c, make([]byte, 30000))
-				_ = c.(*net.TCPConn).SetLinger(0)
-				c.Close()
-			}()
-		}
-	}()
+	reset := serveRaw(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _ = io.ReadFull(c, make([]byte, 30000))
+		_ = c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+	})
 	good := startEcho(t, "good")
 	// round_robin starts with the first target in order.
-	w := startWeir(t, strings.NewReplacer("RESET", ln.Addr().String(), "GOOD", good).Replace(`
+	w := startWeir(t, strings.NewReplacer("RESET", reset, "GOOD", good).Replace(`
 listen: "{{LISTEN}}"
 admin: {listen: "{{ADMIN}}"}
 services:

@@ -8,9 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -36,12 +33,8 @@ type recorded struct {
 
 func startBodyRecorder(t testing.TB) *bodyRecorder {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &bodyRecorder{URL: ln.Addr().String()}
-	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, q *http.Request) {
+	r := &bodyRecorder{}
+	r.URL = serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, q *http.Request) {
 		b, err := io.ReadAll(io.LimitReader(q.Body, 8<<20))
 		if err != nil {
 			http.Error(w, "reading body: "+err.Error(), 400)
@@ -53,9 +46,7 @@ func startBodyRecorder(t testing.TB) *bodyRecorder {
 		r.mu.Unlock()
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintf(w, "got %d bytes", len(b))
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	}))
 	return r
 }
 
@@ -86,16 +77,12 @@ func bodyExchange(t testing.TB, addr, raw string) (*http.Response, string) {
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
-	if _, err := io.WriteString(conn, raw); err != nil {
-		t.Fatal(err)
+	// A body cut short is the test's to judge from what arrived.
+	resp, b, err := connExchange(conn, bufio.NewReader(conn), raw)
+	if resp == nil {
+		t.Fatalf("the exchange of %q: %v", raw[:min(len(raw), 80)], err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("reading the answer to %q: %v", raw[:min(len(raw), 80)], err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	return resp, string(b)
+	return resp, b
 }
 
 func bodyPost(path, ctype, body string) string {
@@ -235,14 +222,7 @@ routes:
 // the buffered body, reads it with proxy_get_buffer_bytes (a body rule
 // refuses the request) and edits it with proxy_set_buffer_bytes.
 func TestWasmRequestBody(t *testing.T) {
-	dir := t.TempDir()
-	module := filepath.Join(dir, "headers.wasm")
-	build := exec.Command("go", "build", "-buildmode=c-shared", "-o", module, ".")
-	build.Dir = "../plugins/wasm/examples/headers"
-	build.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the example guest: %v\n%s", err, out)
-	}
+	module := buildHeadersGuest(t)
 	up := startBodyRecorder(t)
 	w := startWeir(t, strings.NewReplacer("UP", up.URL, "MODULE", module).Replace(`
 listen: "{{LISTEN}}"

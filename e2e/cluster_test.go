@@ -1,13 +1,9 @@
 package e2e
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"syscall"
@@ -32,30 +28,27 @@ consumers: [{name: alice, credentials: {key_auth: [{key: "alice-secret-key"}]}}]
 // status, the headers and the decoded JSON body.
 func adminCall(t *testing.T, w *weir, method, path, body string, hdr map[string]string) (int, http.Header, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(method, "http://"+w.Admin+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer s3cret")
-	req.Header.Set("Content-Type", "application/json")
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	code, h, raw := adminRequest(t, w, method, path, body, hdr)
 	var m map[string]any
 	_ = json.Unmarshal(raw, &m)
-	return resp.StatusCode, resp.Header, m
+	return code, h, m
+}
+
+// startClusterPair runs two nodes of clusterCfg on one private Redis and
+// one echo upstream, and returns them with the config they share.
+func startClusterPair(t *testing.T) (a, b *weir, cfg string) {
+	t.Helper()
+	rs := testredis.Start(t)
+	up := startEcho(t, "e1")
+	cfg = strings.NewReplacer("UP", up, "REDIS", `redis: {addrs: ["`+rs.Addr+`"]}`).Replace(clusterCfg)
+	return startWeir(t, cfg), startWeir(t, cfg), cfg
 }
 
 // stopWeir stops a node with SIGTERM and waits for it to exit.
 func stopWeir(t *testing.T, w *weir) {
 	t.Helper()
 	_ = w.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-w.exited:
-	case <-time.After(15 * time.Second):
+	if !w.waitExit(15 * time.Second) {
 		t.Fatalf("weir did not exit after SIGTERM\n%s", w.Logs())
 	}
 }
@@ -64,47 +57,8 @@ func stopWeir(t *testing.T, w *weir) {
 // addresses, as an operator restarting one node would.
 func restartWeir(t *testing.T, old *weir) *weir {
 	t.Helper()
-	w := &weir{t: t, File: old.File, Addr: old.Addr, Admin: old.Admin, exited: make(chan struct{})}
-	w.cmd = exec.Command(weirBin, "run", "-c", w.File)
-	w.cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
-	stderr, _ := w.cmd.StderrPipe()
-	w.cmd.Stdout = io.Discard
-	if err := w.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			w.mu.Lock()
-			w.logs.Write(sc.Bytes())
-			w.logs.WriteByte('\n')
-			w.mu.Unlock()
-		}
-	}()
-	go func() { w.exit = w.cmd.Wait(); close(w.exited) }()
-	t.Cleanup(func() {
-		_ = w.cmd.Process.Signal(syscall.SIGKILL)
-		<-w.exited
-		if t.Failed() {
-			t.Logf("restarted weir logs:\n%s", w.Logs())
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-w.exited:
-			t.Fatalf("weir exited at restart: %v\n%s", w.exit, w.Logs())
-		default:
-		}
-		if resp, err := http.Get("http://" + w.Admin + "/status"); err == nil {
-			resp.Body.Close()
-			return w
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("weir did not come back up\n%s", w.Logs())
-	return nil
+	w := &weir{t: t, File: old.File, Addr: old.Addr, Admin: old.Admin}
+	return w.launch(true)
 }
 
 // checkOwnAddresses fails unless w's GET /config shows w's own listen and
@@ -142,11 +96,7 @@ func waitConsumer(t *testing.T, w *weir, name string, within time.Duration) time
 // reach node B within a bound, while B keeps its own listen and admin
 // addresses. It reports the propagation time over 20 writes.
 func TestClusterSharesObjectsNotNodeSettings(t *testing.T) {
-	rs := testredis.Start(t)
-	up := startEcho(t, "e1")
-	cfg := strings.NewReplacer("UP", up, "REDIS", `redis: {addrs: ["`+rs.Addr+`"]}`).Replace(clusterCfg)
-	a := startWeir(t, cfg)
-	b := startWeir(t, cfg)
+	a, b, _ := startClusterPair(t)
 
 	const writes = 20
 	var took []time.Duration
@@ -182,11 +132,7 @@ func TestClusterSharesObjectsNotNodeSettings(t *testing.T) {
 // cluster changed takes the cluster's config from Redis when it starts,
 // not only its own file.
 func TestClusterRestartTakesClusterConfig(t *testing.T) {
-	rs := testredis.Start(t)
-	up := startEcho(t, "e1")
-	cfg := strings.NewReplacer("UP", up, "REDIS", `redis: {addrs: ["`+rs.Addr+`"]}`).Replace(clusterCfg)
-	a := startWeir(t, cfg)
-	b := startWeir(t, cfg)
+	a, b, _ := startClusterPair(t)
 
 	stopWeir(t, a)
 	if code, _, body := adminCall(t, b, "POST", "/consumers", `{"name":"late"}`, nil); code != 201 {
@@ -209,11 +155,7 @@ func TestClusterRestartTakesClusterConfig(t *testing.T) {
 // objects replaces them (with a warning naming what it drops) and, in a
 // cluster, reaches the other nodes.
 func TestClusterFileEditPrecedence(t *testing.T) {
-	rs := testredis.Start(t)
-	up := startEcho(t, "e1")
-	cfg := strings.NewReplacer("UP", up, "REDIS", `redis: {addrs: ["`+rs.Addr+`"]}`).Replace(clusterCfg)
-	a := startWeir(t, cfg)
-	b := startWeir(t, cfg)
+	a, b, cfg := startClusterPair(t)
 	if code, _, body := adminCall(t, b, "POST", "/consumers", `{"name":"viaadmin"}`, nil); code != 201 {
 		t.Fatalf("POST /consumers on B: %d %v", code, body)
 	}
@@ -236,16 +178,11 @@ func TestClusterFileEditPrecedence(t *testing.T) {
 	// A and B, dropping the admin-added consumer with a warning.
 	a.write(strings.Replace(local, `routes: [{name: main, paths: ["/main"], service: a}]`,
 		`routes: [{name: main, paths: ["/main"], service: a}, {name: fromfile, paths: ["/fromfile"], service: a}]`, 1))
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	if !waitUntil(5*time.Second, 10*time.Millisecond, func() bool {
 		code, _, _ := adminCall(t, b, "GET", "/routes/fromfile", "", nil)
-		if code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node B never got the route from A's file edit\nA:\n%s", a.Logs())
-		}
-		time.Sleep(10 * time.Millisecond)
+		return code == 200
+	}) {
+		t.Fatalf("node B never got the route from A's file edit\nA:\n%s", a.Logs())
 	}
 	for _, n := range []*weir{a, b} {
 		if code, _, _ := adminCall(t, n, "GET", "/consumers/viaadmin", "", nil); code != 404 {

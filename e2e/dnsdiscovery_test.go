@@ -265,12 +265,10 @@ routes:
 
 	errsBefore := w.metric(`weir_discovery_errors_total{service="api"}`)
 	_ = d.srv.Shutdown()
-	deadline := time.Now().Add(5 * time.Second)
-	for w.metric(`weir_discovery_errors_total{service="api"}`) < errsBefore+2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("weir_discovery_errors_total did not rise after the DNS server stopped (was %v)", errsBefore)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !waitUntil(5*time.Second, 50*time.Millisecond, func() bool {
+		return w.metric(`weir_discovery_errors_total{service="api"}`) >= errsBefore+2
+	}) {
+		t.Fatalf("weir_discovery_errors_total did not rise after the DNS server stopped (was %v)", errsBefore)
 	}
 	// Still served by the last known target, a second after DNS went away.
 	time.Sleep(time.Second)

@@ -213,13 +213,11 @@ routes: [{name: main, paths: ["/"], service: a}]
 	case <-time.After(5 * time.Second):
 		t.Fatal("in-flight request did not finish")
 	}
-	select {
-	case <-w.exited:
-		if w.exit != nil {
-			t.Fatalf("exit: %v", w.exit)
-		}
-	case <-time.After(6 * time.Second):
+	if !w.waitExit(6 * time.Second) {
 		t.Fatal("weir did not exit after SIGTERM")
+	}
+	if w.exit != nil {
+		t.Fatalf("exit: %v", w.exit)
 	}
 	if _, err := net.DialTimeout("tcp", w.Addr, 200*time.Millisecond); err == nil {
 		t.Fatal("still accepting after shutdown")

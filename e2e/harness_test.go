@@ -89,9 +89,47 @@ type weir struct {
 // the binary until it answers on /status.
 func startWeir(t testing.TB, cfg string) *weir {
 	t.Helper()
-	w := &weir{t: t, Addr: freeAddr(t), Admin: freeAddr(t), exited: make(chan struct{})}
+	w := &weir{t: t, Addr: freeAddr(t), Admin: freeAddr(t)}
 	w.File = filepath.Join(t.TempDir(), "weir.yaml")
 	w.write(cfg)
+	return w.launch(false)
+}
+
+// launch runs the binary on w.File and waits until it answers on /status.
+// A restarted cluster node may answer with any status while it catches up,
+// so anyStatus counts every answer as up; a fresh start must answer 200 (or
+// 401 when a token is set).
+func (w *weir) launch(anyStatus bool) *weir {
+	t := w.t
+	t.Helper()
+	w.spawn(nil)
+	// Generous: compiling a wasm module at start takes seconds, more on a
+	// loaded machine.
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-w.exited:
+			t.Fatalf("weir exited at start: %v\n%s", w.exit, w.Logs())
+		default:
+		}
+		if resp, err := http.Get("http://" + w.Admin + "/status"); err == nil {
+			resp.Body.Close()
+			if anyStatus || resp.StatusCode == 200 || resp.StatusCode == 401 { // 401: a token is set
+				return w
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("weir did not come up\n%s", w.Logs())
+	return nil
+}
+
+// spawn starts the binary on w.File, collects its log lines (handing each
+// to onLine, when set, after it is kept) and kills it when the test ends.
+func (w *weir) spawn(onLine func(line string)) {
+	t := w.t
+	t.Helper()
+	w.exited = make(chan struct{})
 	w.cmd = exec.Command(weirBin, "run", "-c", w.File)
 	w.cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
 	stderr, _ := w.cmd.StderrPipe()
@@ -107,6 +145,9 @@ func startWeir(t testing.TB, cfg string) *weir {
 			w.logs.Write(sc.Bytes())
 			w.logs.WriteByte('\n')
 			w.mu.Unlock()
+			if onLine != nil {
+				onLine(sc.Text())
+			}
 		}
 	}()
 	go func() { w.exit = w.cmd.Wait(); close(w.exited) }()
@@ -117,25 +158,6 @@ func startWeir(t testing.TB, cfg string) *weir {
 			t.Logf("weir logs:\n%s", w.Logs())
 		}
 	})
-	// Generous: compiling a wasm module at start takes seconds, more on a
-	// loaded machine.
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-w.exited:
-			t.Fatalf("weir exited at start: %v\n%s", w.exit, w.Logs())
-		default:
-		}
-		if resp, err := http.Get("http://" + w.Admin + "/status"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 || resp.StatusCode == 401 { // 401: a token is set
-				return w
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("weir did not come up\n%s", w.Logs())
-	return nil
 }
 
 func (w *weir) write(cfg string) {
@@ -170,6 +192,25 @@ func (w *weir) status() map[string]any {
 	return m
 }
 
+// adminRequest sends one admin request with the e2e token and hdr and
+// answers the status, the headers and the raw body.
+func adminRequest(t testing.TB, w *weir, method, path, body string, hdr map[string]string) (int, http.Header, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://"+w.Admin+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer s3cret")
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, raw
+}
+
 func (w *weir) configVersion() int {
 	v, _ := w.status()["config_version"].(float64)
 	return int(v)
@@ -186,6 +227,33 @@ func (w *weir) waitVersion(v int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	w.t.Fatalf("config version did not reach %d (at %d)\n%s", v, w.configVersion(), w.Logs())
+}
+
+// waitExit waits up to d for the process to exit and reports whether it
+// did; w.exit then holds how.
+func (w *weir) waitExit(d time.Duration) bool {
+	select {
+	case <-w.exited:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// waitUntil calls ok every `every` until it holds or timeout has passed
+// (checking once more at the end) and reports whether it held, so that
+// each caller keeps its own failure message.
+func waitUntil(timeout, every time.Duration, ok func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if ok() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(every)
+	}
 }
 
 // metric returns the value of the first /metrics line starting with

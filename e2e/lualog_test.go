@@ -20,21 +20,14 @@ import (
 // a short body.
 func startSizedUpstream(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	big := bytes.Repeat([]byte("x"), 300<<10)
-	srv := &fasthttp.Server{Handler: func(rc *fasthttp.RequestCtx) {
+	return serveFast(t, func(rc *fasthttp.RequestCtx) {
 		if string(rc.Path()) == "/bf/big" {
 			rc.SetBody(big)
 			return
 		}
 		rc.SetBodyString("small")
-	}}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	return ln.Addr().String()
+	})
 }
 
 const luaLogCfg = `

@@ -1,23 +1,15 @@
 package e2e
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
-	"math/big"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // issueClient has ca sign a client certificate with the subject common
@@ -25,32 +17,17 @@ import (
 // fingerprint in the colon-separated upper-case form openssl prints.
 func issueClient(t testing.TB, ca *testCA, cn string, uris ...string) (tls.Certificate, string) {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serialSeq.Add(1) + time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(12 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	for _, s := range uris {
-		u, err := url.Parse(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl.URIs = append(tmpl.URIs, u)
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
+	certPEM, keyPEM, _ := ca.issue(t, leafOpts{cn: cn, client: true, uris: uris})
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256(der)
+	sum := sha256.Sum256(pair.Certificate[0])
 	hexes := make([]string, len(sum))
 	for i, b := range sum {
 		hexes[i] = fmt.Sprintf("%02X", b)
 	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, strings.Join(hexes, ":")
+	return pair, strings.Join(hexes, ":")
 }
 
 // TestMTLSConsumerMapping: on a listener whose client_auth is optional,

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -16,17 +15,10 @@ import (
 // body names the path, so a cache in front of it has something to store.
 func startCacheableUpstream(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &fasthttp.Server{Handler: func(rc *fasthttp.RequestCtx) {
+	return serveFast(t, func(rc *fasthttp.RequestCtx) {
 		rc.Response.Header.Set("Cache-Control", "max-age=60")
 		rc.SetBodyString("origin " + string(rc.Path()))
-	}}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	return ln.Addr().String()
+	})
 }
 
 const redisBoundCfg = `

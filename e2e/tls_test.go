@@ -17,6 +17,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,8 +67,10 @@ func newTestCA(t testing.TB, name string) *testCA {
 
 // leafOpts shape a certificate the test CA issues.
 type leafOpts struct {
+	cn        string // subject common name; "leaf" when empty
 	rsa       bool
-	names     []string
+	names     []string // DNS names, and IP literals as IP addresses
+	uris      []string // URI SANs
 	notBefore time.Time
 	notAfter  time.Time
 	client    bool
@@ -90,11 +93,13 @@ func (ca *testCA) issue(t testing.TB, o leafOpts) (certPEM, keyPEM []byte, seria
 	if o.notAfter.IsZero() {
 		o.notAfter = time.Now().Add(12 * time.Hour)
 	}
+	if o.cn == "" {
+		o.cn = "leaf"
+	}
 	serial = big.NewInt(serialSeq.Add(1) + time.Now().UnixNano())
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "leaf"},
-		DNSNames:     o.names,
+		Subject:      pkix.Name{CommonName: o.cn},
 		NotBefore:    o.notBefore,
 		NotAfter:     o.notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
@@ -105,6 +110,20 @@ func (ca *testCA) issue(t testing.TB, o leafOpts) (certPEM, keyPEM []byte, seria
 	}
 	if o.ocsp != "" {
 		tmpl.OCSPServer = []string{o.ocsp}
+	}
+	for _, s := range o.uris {
+		u, err := url.Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl.URIs = append(tmpl.URIs, u)
+	}
+	for _, n := range o.names {
+		if ip := net.ParseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
 	if err != nil {
@@ -465,16 +484,13 @@ func waitLog(t *testing.T, w *weir, subs ...string) {
 
 func waitServes(t *testing.T, addr string, ca *testCA, serial string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		st, _, _, err := tlsGet(addr, &tls.Config{ServerName: "api.test", RootCAs: ca.pool}, "/")
-		if err == nil && leafSerial(st) == serial {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serial %s never served (last %s, %v)", serial, leafSerial(st), err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var st tls.ConnectionState
+	var err error
+	if !waitUntil(5*time.Second, 20*time.Millisecond, func() bool {
+		st, _, _, err = tlsGet(addr, &tls.Config{ServerName: "api.test", RootCAs: ca.pool}, "/")
+		return err == nil && leafSerial(st) == serial
+	}) {
+		t.Fatalf("serial %s never served (last %s, %v)", serial, leafSerial(st), err)
 	}
 }
 
@@ -604,11 +620,7 @@ func TestTLSSessionResumptionAcrossNodes(t *testing.T) {
 func TestTLSOCSPStapling(t *testing.T) {
 	ca := newTestCA(t, "weir test CA")
 	var asked atomic.Int64
-	rln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	responder := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	responder := serveHTTP(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		asked.Add(1)
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<16))
 		req, err := ocsp.ParseRequest(body)
@@ -624,11 +636,9 @@ func TestTLSOCSPStapling(t *testing.T) {
 		}
 		rw.Header().Set("Content-Type", "application/ocsp-response")
 		_, _ = rw.Write(resp)
-	})}
-	go func() { _ = responder.Serve(rln) }()
-	t.Cleanup(func() { _ = responder.Close() })
+	}))
 
-	c, k, serial := ca.issue(t, leafOpts{names: []string{"api.test"}, ocsp: "http://" + rln.Addr().String() + "/"})
+	c, k, serial := ca.issue(t, leafOpts{names: []string{"api.test"}, ocsp: "http://" + responder + "/"})
 	cf, kf := writePair(t, t.TempDir(), "api", c, k)
 	w := startWeir(t, tlsCfg(startEcho(t, "e1"), fmt.Sprintf(`{certificates: [{cert: %q, key: %q}]}`, cf, kf)))
 	deadline := time.Now().Add(10 * time.Second)

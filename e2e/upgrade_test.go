@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,35 +20,12 @@ import (
 // successor's own "weir listening" log line.
 func startSuccessor(t *testing.T, old *weir) *weir {
 	t.Helper()
-	w := &weir{t: t, File: old.File, Addr: old.Addr, Admin: old.Admin, exited: make(chan struct{})}
-	w.cmd = exec.Command(weirBin, "run", "-c", w.File)
-	w.cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
-	stderr, _ := w.cmd.StderrPipe()
-	w.cmd.Stdout = io.Discard
-	if err := w.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	w := &weir{t: t, File: old.File, Addr: old.Addr, Admin: old.Admin}
 	listening := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		once := sync.Once{}
-		for sc.Scan() {
-			w.mu.Lock()
-			w.logs.Write(sc.Bytes())
-			w.logs.WriteByte('\n')
-			w.mu.Unlock()
-			if strings.Contains(sc.Text(), `"weir listening"`) {
-				once.Do(func() { close(listening) })
-			}
-		}
-	}()
-	go func() { w.exit = w.cmd.Wait(); close(w.exited) }()
-	t.Cleanup(func() {
-		_ = w.cmd.Process.Signal(syscall.SIGKILL)
-		<-w.exited
-		if t.Failed() {
-			t.Logf("successor logs:\n%s", w.Logs())
+	once := sync.Once{}
+	w.spawn(func(line string) {
+		if strings.Contains(line, `"weir listening"`) {
+			once.Do(func() { close(listening) })
 		}
 	})
 	select {
@@ -164,17 +138,9 @@ func newConnClient(addr string, id int, stop *atomic.Bool, st *loadStats) {
 
 // roundTrip writes req and reads the whole answer.
 func roundTrip(nc net.Conn, br *bufio.Reader, req string) (status int, closing bool, err error) {
-	if _, err := io.WriteString(nc, req); err != nil {
-		return 0, false, fmt.Errorf("write: %w", err)
-	}
-	resp, err := http.ReadResponse(br, nil)
+	resp, _, err := connExchange(nc, br, req)
 	if err != nil {
-		return 0, false, fmt.Errorf("read answer: %w", err)
-	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return 0, false, fmt.Errorf("read body: %w", err)
+		return 0, false, err
 	}
 	return resp.StatusCode, resp.Close, nil
 }
@@ -213,13 +179,11 @@ routes: [{name: main, paths: ["/"], service: a}]
 	before := st.ok.Load()
 	st.sigterm.Store(time.Now().UnixNano())
 	_ = old.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-old.exited:
-		if old.exit != nil {
-			t.Errorf("the old process exited with %v", old.exit)
-		}
-	case <-time.After(8 * time.Second):
+	if !old.waitExit(8 * time.Second) {
 		t.Fatal("the old process did not exit after SIGTERM")
+	}
+	if old.exit != nil {
+		t.Errorf("the old process exited with %v", old.exit)
 	}
 	st.switched.Store(true)
 	time.Sleep(1500 * time.Millisecond)
@@ -278,13 +242,11 @@ routes: [{name: main, paths: ["/"], service: a}]
 			t.Errorf("request %d: got %q, %v; want the connection closed with no answer", i, b, err)
 		}
 	}
-	select {
-	case <-w.exited:
-		if w.exit != nil {
-			t.Fatalf("exit: %v", w.exit)
-		}
-	case <-time.After(3 * time.Second):
+	if !w.waitExit(3 * time.Second) {
 		t.Fatal("weir did not exit after drain_timeout")
+	}
+	if w.exit != nil {
+		t.Fatalf("exit: %v", w.exit)
 	}
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("stopping took %v with drain_timeout 500ms", took)
@@ -341,12 +303,10 @@ routes: [{name: main, paths: ["/"], service: a}]
 	if took := time.Since(start); took < 700*time.Millisecond {
 		t.Errorf("the idle connection was closed %v after SIGTERM, before drain_grace (800ms)", took)
 	}
-	select {
-	case <-w.exited:
-		if w.exit != nil {
-			t.Fatalf("exit: %v", w.exit)
-		}
-	case <-time.After(3 * time.Second):
+	if !w.waitExit(3 * time.Second) {
 		t.Fatal("weir did not exit after the grace")
+	}
+	if w.exit != nil {
+		t.Fatalf("exit: %v", w.exit)
 	}
 }

@@ -1,17 +1,11 @@
 package e2e
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -24,92 +18,35 @@ import (
 	"time"
 )
 
-// upstreamCA is a certificate authority made up for one test; its files are
-// in the test's temporary directory.
+// upstreamCA is a test CA whose certificate and issued pairs are also
+// files in the test's temporary directory, for configs that name them.
 type upstreamCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	file string // PEM of cert
+	*testCA
+	file string // PEM of the CA's certificate
 	dir  string
-	n    int64
 }
 
 func newUpstreamCA(t *testing.T, name string) *upstreamCA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
+	ca := &upstreamCA{testCA: newTestCA(t, name), dir: t.TempDir()}
+	ca.file = filepath.Join(ca.dir, name+"-ca.pem")
+	if err := os.WriteFile(ca.file, ca.pem, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	ca := &upstreamCA{cert: cert, key: key, dir: t.TempDir(), n: 1}
-	ca.file = writePEM(t, ca.dir, name+"-ca.pem", "CERTIFICATE", der)
 	return ca
 }
 
-// issue makes a leaf certificate for a server (names: DNS names and IP
-// literals) or a client, and writes it and its key as PEM files.
-func (ca *upstreamCA) issue(t *testing.T, cn string, client bool, names ...string) (pair tls.Certificate, certFile, keyFile string) {
+// issueFiles makes a leaf certificate for a server (names: DNS names and
+// IP literals) or a client, and writes it and its key as PEM files.
+func (ca *upstreamCA) issueFiles(t *testing.T, cn string, client bool, names ...string) (pair tls.Certificate, certFile, keyFile string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca.n++
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(ca.n),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	if client {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	}
-	for _, n := range names {
-		if ip := net.ParseIP(n); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile = writePEM(t, ca.dir, cn+".pem", "CERTIFICATE", der)
-	keyFile = writePEM(t, ca.dir, cn+"-key.pem", "PRIVATE KEY", kder)
-	pair, err = tls.LoadX509KeyPair(certFile, keyFile)
+	certPEM, keyPEM, _ := ca.issue(t, leafOpts{cn: cn, client: client, names: names})
+	certFile, keyFile = writePair(t, ca.dir, cn, certPEM, keyPEM)
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return pair, certFile, keyFile
-}
-
-func writePEM(t *testing.T, dir, name, typ string, der []byte) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // tlsUpstream is an HTTPS upstream that answers with the SNI it received
@@ -188,8 +125,8 @@ func (u *tlsUpstream) closeIdle() int {
 // warn. Active health checks use the same settings.
 func TestUpstreamTLS(t *testing.T) {
 	ca := newUpstreamCA(t, "upca")
-	srvPair, _, _ := ca.issue(t, "up", false, "127.0.0.1", "up.test")
-	_, clientCert, clientKey := ca.issue(t, "gateway", true)
+	srvPair, _, _ := ca.issueFiles(t, "up", false, "127.0.0.1", "up.test")
+	_, clientCert, clientKey := ca.issueFiles(t, "gateway", true)
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.cert)
 	plain := startTLSUpstream(t, srvPair, nil)
@@ -283,7 +220,7 @@ routes:
 // closes it, the next connection resumes the session.
 func TestUpstreamTLSReuse(t *testing.T) {
 	ca := newUpstreamCA(t, "reuseca")
-	pair, _, _ := ca.issue(t, "reuse", false, "127.0.0.1")
+	pair, _, _ := ca.issueFiles(t, "reuse", false, "127.0.0.1")
 	up := startTLSUpstream(t, pair, nil)
 	cfg := strings.NewReplacer("UP", up.addr, "CA", ca.file).Replace(`
 listen: "{{LISTEN}}"
@@ -331,8 +268,8 @@ routes:
 // mismatched files are errors naming the key.
 func TestUpstreamTLSValidate(t *testing.T) {
 	ca := newUpstreamCA(t, "valca")
-	_, cert, _ := ca.issue(t, "one", true)
-	_, _, otherKey := ca.issue(t, "two", true)
+	_, cert, _ := ca.issueFiles(t, "one", true)
+	_, _, otherKey := ca.issueFiles(t, "two", true)
 	dir := t.TempDir()
 	run := func(services string) (int, string, string) {
 		t.Helper()

@@ -1,9 +1,6 @@
 package e2e
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -12,14 +9,7 @@ import (
 // headers), compiled with the standard Go toolchain, runs on a route of
 // the real binary.
 func TestWasmPlugin(t *testing.T) {
-	dir := t.TempDir()
-	module := filepath.Join(dir, "headers.wasm")
-	build := exec.Command("go", "build", "-buildmode=c-shared", "-o", module, ".")
-	build.Dir = "../plugins/wasm/examples/headers"
-	build.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the example guest: %v\n%s", err, out)
-	}
+	module := buildHeadersGuest(t)
 	up := startEcho(t, "e1")
 	w := startWeir(t, strings.NewReplacer("UP", up, "MODULE", module).Replace(`
 listen: "{{LISTEN}}"

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -33,19 +32,11 @@ func dialWire(t *testing.T, addr string) *wireConn {
 func (w *wireConn) exchange(raw string, wait time.Duration) (*http.Response, string) {
 	w.t.Helper()
 	_ = w.c.SetDeadline(time.Now().Add(wait))
-	if _, err := io.WriteString(w.c, raw); err != nil {
-		w.t.Fatalf("writing %q: %v", raw, err)
-	}
-	resp, err := http.ReadResponse(w.br, nil)
+	resp, body, err := connExchange(w.c, w.br, raw)
 	if err != nil {
-		w.t.Fatalf("reading the answer to %q: %v", raw, err)
+		w.t.Fatalf("%q: %v", raw, err)
 	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		w.t.Fatalf("reading the body of the answer to %q: %v", raw, err)
-	}
-	return resp, string(body)
+	return resp, body
 }
 
 // TestGatewayAnswersKeepTheConnection: an answer the gateway makes itself
@@ -168,52 +159,6 @@ routes:
 			t.Fatalf("request after the 429: %d %s", resp.StatusCode, body)
 		}
 	})
-}
-
-// recordingUpstream is a raw loopback HTTP/1.1 server that answers every
-// request 200 "ok" and hands each request line and header block to the
-// test, so a test sees the exact bytes the gateway sent.
-func recordingUpstream(t *testing.T) (string, <-chan string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	got := make(chan string, 64)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					var head strings.Builder
-					for {
-						line, err := br.ReadString('\n')
-						if err != nil {
-							return
-						}
-						head.WriteString(line)
-						if line == "\r\n" {
-							break
-						}
-					}
-					select {
-					case got <- head.String():
-					default:
-					}
-					if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String(), got
 }
 
 // TestWireStrictness: one interpretation of a request's bytes. What

@@ -32,17 +32,12 @@ func ParseItem(file string, data []byte, dst any) error {
 		e.add(TopLevel, "the body is larger than %d MiB", MaxDocumentBytes>>20)
 		return e.err()
 	}
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark
+	data = stripBOM(data)
 	if len(bytes.TrimSpace(data)) == 0 {
 		e.add(TopLevel, "the body is empty: send the %s as a JSON object", what)
 		return e.err()
 	}
-	var root *node
-	if isJSON(file, data) {
-		root = readJSON(data, e)
-	} else {
-		root = readYAML(data, e)
-	}
+	root := readTree(file, data, e)
 	if root == nil {
 		return e.err()
 	}

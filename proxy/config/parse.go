@@ -73,13 +73,7 @@ func parse(file string, data []byte, lookup LookupFunc, e *errs) (*Config, *node
 		e.add(TopLevel, "the file is larger than %d MiB; a config this size is a mistake", MaxDocumentBytes>>20)
 		return nil, nil
 	}
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark
-	var root *node
-	if isJSON(file, data) {
-		root = readJSON(data, e)
-	} else {
-		root = readYAML(data, e)
-	}
+	root := readTree(file, stripBOM(data), e)
 	if root == nil {
 		return nil, nil
 	}
@@ -108,6 +102,21 @@ func parse(file string, data []byte, lookup LookupFunc, e *errs) (*Config, *node
 		return nil, nil
 	}
 	return c, root
+}
+
+// stripBOM drops a leading UTF-8 byte order mark, which some Windows
+// editors write and neither reader accepts.
+func stripBOM(data []byte) []byte {
+	return bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+}
+
+// readTree reads data as JSON or YAML, as file's name or content says, so
+// that whole configs and single admin-API objects are read the same way.
+func readTree(file string, data []byte, e *errs) *node {
+	if isJSON(file, data) {
+		return readJSON(data, e)
+	}
+	return readYAML(data, e)
 }
 
 func isJSON(file string, data []byte) bool {
