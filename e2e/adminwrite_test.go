@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/weirgw/weir/proxy/config"
 )
 
 // adminRaw sends one admin request with the e2e token and returns the
@@ -199,13 +201,19 @@ func TestAdminOversizedWritesAre413(t *testing.T) {
 	up := startEcho(t, "e1")
 	w := startWeir(t, strings.NewReplacer("UP", up, "REDIS", "").Replace(adminCfg))
 	v := w.configVersion()
-	for _, path := range []string{"/cache/purge", "/config", "/services/a"} {
-		method := "PUT"
-		if path == "/cache/purge" {
-			method = "POST"
-		}
-		if got := oversizedWrite(t, w.Admin, method, path, 17<<20); !strings.HasPrefix(got, "HTTP/1.1 413") {
-			t.Errorf("%s %s with a 17 MiB body: the answer starts %q, want HTTP/1.1 413", method, path, got)
+	// A whole config may be as large as a config file (256 MiB); one
+	// object and a purge list are bounded far lower.
+	for _, c := range []struct {
+		method, path string
+		n            int
+	}{
+		{"POST", "/cache/purge", 17 << 20},
+		{"PUT", "/services/a", 17 << 20},
+		{"PUT", "/consumers/c", 2 << 20},
+		{"PUT", "/config", config.MaxDocumentBytes + 1},
+	} {
+		if got := oversizedWrite(t, w.Admin, c.method, c.path, c.n); !strings.HasPrefix(got, "HTTP/1.1 413") {
+			t.Errorf("%s %s with a %d-byte body: the answer starts %q, want HTTP/1.1 413", c.method, c.path, c.n, got)
 		}
 	}
 	// The purge API's own, smaller limit (1 MiB) answers 413 too.

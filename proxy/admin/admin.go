@@ -55,8 +55,16 @@ type Admin struct {
 	etags etagCache
 }
 
-// maxAdminBody is the largest admin write: a whole config at most.
-const maxAdminBody = config.MaxDocumentBytes
+// maxAdminBody is the largest whole-config write (PUT /config, POST
+// /config/diff): as large as a config file may be, which a million
+// consumers need. maxObjectBody bounds the write of one object (a service,
+// route, consumer or target): far below that, so a client cannot make the
+// gateway buffer hundreds of megabytes through an endpoint that never
+// needs them.
+const (
+	maxAdminBody  = config.MaxDocumentBytes
+	maxObjectBody = 1 << 20
+)
 
 // New binds the admin listener.
 func New(srv *proxy.Server, opts Options) (*Admin, error) {

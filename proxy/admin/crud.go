@@ -36,7 +36,7 @@ func (a *Admin) crud(mux *http.ServeMux, path string, k kind) {
 		writeJSON(w, http.StatusOK, v)
 	})
 	write := func(w http.ResponseWriter, r *http.Request, name string, mustBeNew bool) {
-		body, ok := ReadBody(w, r, maxAdminBody)
+		body, ok := ReadBody(w, r, maxObjectBody)
 		if !ok {
 			return
 		}

@@ -13,7 +13,7 @@ import (
 // registry keeps the existing targets' connections and health.
 func (a *Admin) addTarget(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	body, ok := ReadBody(w, r, maxAdminBody)
+	body, ok := ReadBody(w, r, maxObjectBody)
 	if !ok {
 		return
 	}
