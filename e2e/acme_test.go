@@ -456,6 +456,9 @@ func TestACMEClusterRenewsOnce(t *testing.T) {
 	a.waitUp(t)
 	b.waitUp(t)
 	first := waitACME(t, a.Addr, p)
+	// b takes the certificate from the cluster's storage once a's order
+	// releases the lock: it may serve a moment later than a.
+	waitACME(t, b.Addr, p)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if time.Now().After(deadline) {
