@@ -103,7 +103,10 @@ type rateBasis struct {
 // generator, dialing, reading /proc); the time estimate counts it.
 const perRunOverhead = 400 * time.Millisecond
 
-func runBench(o options, stdout io.Writer) int {
+// newBench starts a bench run: the weir binary made absolute in o, and
+// the harness's own executable found (it runs the backend). false: a
+// reason was logged, exit 2.
+func newBench(o *options) (*bench, bool) {
 	b := &bench{started: time.Now(), clk: clockTicks(), basis: map[string]rateBasis{}}
 	weir, err := filepath.Abs(o.weir)
 	if err == nil {
@@ -111,11 +114,19 @@ func runBench(o options, stdout io.Writer) int {
 	}
 	if err != nil {
 		logf("no weir binary at %s (build it: go build -o bin/weir ./cmd/weir): %v", o.weir, err)
-		return 2
+		return nil, false
 	}
 	o.weir = weir
 	if b.self, err = os.Executable(); err != nil {
 		logf("find own executable: %v", err)
+		return nil, false
+	}
+	return b, true
+}
+
+func runBench(o options, stdout io.Writer) int {
+	b, ok := newBench(&o)
+	if !ok {
 		return 2
 	}
 	scenarios, err := loadScenarios(o.scenarios)

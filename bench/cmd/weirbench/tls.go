@@ -415,18 +415,8 @@ type tlsBenchRow struct {
 }
 
 func runTLSBench(o options, stdout io.Writer) int {
-	b := &bench{started: time.Now(), clk: clockTicks(), basis: map[string]rateBasis{}}
-	weir, err := filepath.Abs(o.weir)
-	if err == nil {
-		_, err = os.Stat(weir)
-	}
-	if err != nil {
-		logf("no weir binary at %s: %v", o.weir, err)
-		return 2
-	}
-	o.weir = weir
-	if b.self, err = os.Executable(); err != nil {
-		logf("find own executable: %v", err)
+	b, ok := newBench(&o)
+	if !ok {
 		return 2
 	}
 	dir, err := os.MkdirTemp("", "weirbench-tls-")
