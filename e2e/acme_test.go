@@ -293,34 +293,10 @@ func launchWeir(t *testing.T, cfg string) *weir {
 // launchWeirAt is launchWeir with the proxy listener on addr.
 func launchWeirAt(t *testing.T, addr, cfg string) *weir {
 	t.Helper()
-	w := &weir{t: t, Addr: addr, Admin: freeAddr(t), exited: make(chan struct{})}
+	w := &weir{t: t, Addr: addr, Admin: freeAddr(t)}
 	w.File = filepath.Join(t.TempDir(), "weir.yaml")
 	w.write(cfg)
-	w.cmd = exec.Command(weirBin, "run", "-c", w.File)
-	w.cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
-	stderr, _ := w.cmd.StderrPipe()
-	w.cmd.Stdout = io.Discard
-	if err := w.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			w.mu.Lock()
-			w.logs.Write(sc.Bytes())
-			w.logs.WriteByte('\n')
-			w.mu.Unlock()
-		}
-	}()
-	go func() { w.exit = w.cmd.Wait(); close(w.exited) }()
-	t.Cleanup(func() {
-		_ = w.cmd.Process.Signal(syscall.SIGKILL)
-		<-w.exited
-		if t.Failed() {
-			t.Logf("weir %s logs:\n%s", w.Addr, w.Logs())
-		}
-	})
+	w.spawn(nil)
 	return w
 }
 

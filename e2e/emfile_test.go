@@ -9,12 +9,10 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -166,57 +164,13 @@ func emfileRecovery(t *testing.T, w *weir, get func(time.Duration) (int, string)
 }
 
 // startWeirNoFile is startWeir with the soft and hard open-file limits
-// both set to n by the shell that execs weir: a process may lower its
-// hard limit but never raise it, so Go's own raise at start cannot undo
-// it.
+// both set to n (weir.nofile).
 func startWeirNoFile(t *testing.T, cfg string, n int) *weir {
 	t.Helper()
-	w := &weir{t: t, Addr: freeAddr(t), Admin: freeAddr(t), exited: make(chan struct{})}
+	w := &weir{t: t, Addr: freeAddr(t), Admin: freeAddr(t), nofile: n}
 	w.File = filepath.Join(t.TempDir(), "weir.yaml")
 	w.write(cfg)
-	w.cmd = exec.Command("/bin/sh", "-c", `ulimit -n "$0" && exec "$1" run -c "$2"`,
-		strconv.Itoa(n), weirBin, w.File)
-	w.cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
-	stderr, _ := w.cmd.StderrPipe()
-	w.cmd.Stdout = io.Discard
-	if err := w.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			w.mu.Lock()
-			w.logs.Write(sc.Bytes())
-			w.logs.WriteByte('\n')
-			w.mu.Unlock()
-		}
-	}()
-	go func() { w.exit = w.cmd.Wait(); close(w.exited) }()
-	t.Cleanup(func() {
-		_ = w.cmd.Process.Signal(syscall.SIGKILL)
-		<-w.exited
-		if t.Failed() {
-			t.Logf("weir logs:\n%s", w.Logs())
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-w.exited:
-			t.Fatalf("weir exited at start: %v\n%s", w.exit, w.Logs())
-		default:
-		}
-		if resp, err := http.Get("http://" + w.Admin + "/status"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return w
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("weir did not come up\n%s", w.Logs())
-	return nil
+	return w.launch(false)
 }
 
 // proxyGet sends GET /x on a new connection to addr and reads the answer

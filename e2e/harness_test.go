@@ -83,6 +83,10 @@ type weir struct {
 	logs   bytes.Buffer
 	exited chan struct{}
 	exit   error
+	// nofile, when > 0, is the soft and hard open-file limit the shell
+	// that execs weir sets (ulimit -n): a process may lower its hard
+	// limit but never raise it, so Go's own raise at start cannot undo it.
+	nofile int
 }
 
 // startWeir writes cfg (with {{LISTEN}} and {{ADMIN}} filled in) and runs
@@ -131,6 +135,10 @@ func (w *weir) spawn(onLine func(line string)) {
 	t.Helper()
 	w.exited = make(chan struct{})
 	w.cmd = exec.Command(weirBin, "run", "-c", w.File)
+	if w.nofile > 0 {
+		w.cmd = exec.Command("/bin/sh", "-c", `ulimit -n "$0" && exec "$1" run -c "$2"`,
+			strconv.Itoa(w.nofile), weirBin, w.File)
+	}
 	w.cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
 	stderr, _ := w.cmd.StderrPipe()
 	w.cmd.Stdout = io.Discard
