@@ -356,14 +356,7 @@ func TestACMEValidate(t *testing.T) {
 		if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Command(weirBin, "validate", "-c", file).CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return string(out), code
+		return validateFile(t, file)
 	}
 	if out, code := run(`{acme: {email: ops@example.com, domains: [api.example.com], storage: /var/lib/weir/acme}}`); code != 0 {
 		t.Errorf("acme only: exit %d, output:\n%s", code, out)

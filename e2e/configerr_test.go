@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -76,14 +75,8 @@ var yamlSyntaxCases = []struct {
 // exit code.
 func runValidate(t *testing.T, file string) ([]string, int) {
 	t.Helper()
-	out, err := exec.Command(weirBin, "validate", "-c", file).CombinedOutput()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return strings.Split(strings.TrimRight(string(out), "\n"), "\n"), code
+	out, code := validateFile(t, file)
+	return strings.Split(strings.TrimRight(out, "\n"), "\n"), code
 }
 
 // TestValidateReportsEveryStageInOneRun: one `weir validate` lists the

@@ -168,6 +168,20 @@ func (w *weir) spawn(onLine func(line string)) {
 	})
 }
 
+// validateFile runs `weir validate -c file` and returns its output
+// (stdout and stderr together) and exit code.
+func validateFile(t testing.TB, file string) (string, int) {
+	t.Helper()
+	out, err := exec.Command(weirBin, "validate", "-c", file).CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), code
+}
+
 func (w *weir) write(cfg string) {
 	cfg = strings.NewReplacer("{{LISTEN}}", w.Addr, "{{ADMIN}}", w.Admin).Replace(cfg)
 	tmp := w.File + ".tmp"

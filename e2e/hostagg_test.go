@@ -349,13 +349,12 @@ routes:
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(weirBin, "validate", "-c", file).CombinedOutput()
-	ee, ok := err.(*exec.ExitError)
-	if !ok || ee.ExitCode() != 1 {
-		t.Fatalf("want exit 1, got %v\n%s", err, out)
+	out, code := validateFile(t, file)
+	if code != 1 {
+		t.Fatalf("want exit 1, got %d\n%s", code, out)
 	}
 	want := file + `: routes[0].aggregate.backends[1].path: {uid} is not a parameter of the route (it has {id}): use one of those or add {uid} to its paths`
-	if strings.TrimSpace(string(out)) != want {
+	if strings.TrimSpace(out) != want {
 		t.Fatalf("validate said:\n%s\nwant:\n%s", out, want)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -180,10 +179,9 @@ routes:
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(weirBin, "validate", "-c", file).CombinedOutput()
-	ee, ok := err.(*exec.ExitError)
-	if !ok || ee.ExitCode() != 1 {
-		t.Fatalf("validate: %v, want exit 1; output:\n%s", err, out)
+	out, code := validateFile(t, file)
+	if code != 1 {
+		t.Fatalf("validate: exit %d, want 1; output:\n%s", code, out)
 	}
 	for _, want := range []string{
 		`consumer "alice": mtls_auth[0]: fingerprint "AB:CD:EF" is not a SHA-256 fingerprint`,
@@ -191,7 +189,7 @@ routes:
 		`consumers "bob" and "carol" share the client certificate subject "svc"`,
 		`match[1]: "cn" is not one of subject, san, fingerprint`,
 	} {
-		if !strings.Contains(string(out), want) {
+		if !strings.Contains(out, want) {
 			t.Errorf("validate output lacks %q:\n%s", want, out)
 		}
 	}

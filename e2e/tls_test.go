@@ -19,7 +19,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -512,14 +511,7 @@ func TestTLSValidate(t *testing.T) {
 		if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Command(weirBin, "validate", "-c", file).CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return string(out), code
+		return validateFile(t, file)
 	}
 	out, code := run(fmt.Sprintf(`{certificates: [{cert: %q, key: %q}]}`, cf, kf))
 	want := fmt.Sprintf("listen[1].tls.certificates[0]: certificate %s expired on %s", cf, notAfter.UTC().Format(time.RFC3339))
