@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -602,27 +601,13 @@ func (b *bench) profile(c *cell) error {
 	if secs < 1 {
 		secs = 1
 	}
-	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", c.c.admins[0], secs)
-	client := &http.Client{Timeout: time.Duration(secs+10) * time.Second}
-	resp, err := client.Get(url)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s (is admin pprof: true in the scenario?)", url, resp.Status)
-	}
 	dir := filepath.Join(b.r.opts.out, "pprof")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	file := filepath.Join(dir, sanitize(c.c.name+"-"+c.body)+".pprof")
-	if err := os.WriteFile(file, body, 0o644); err != nil {
-		return err
+	if err := fetchProfile(c.c.admins[0], secs, file); err != nil {
+		return fmt.Errorf("%w (is admin pprof: true in the scenario?)", err)
 	}
 	b.notes = append(b.notes, "CPU profile of "+c.label()+": "+file)
 	return nil
