@@ -9,9 +9,14 @@ import "crypto/x509"
 // does not chain to client_auth.ca, so no request reaches a plugin with
 // it. The certificate belongs to the connection; do not modify it.
 //
-// It copies the connection's TLS state, so call it once per request, from
-// the plugins that need it (mtls_auth).
+// A connection that keeps its verified certificate (the gateway's TLS
+// listener records it once, at the handshake) answers without a copy;
+// any other TLS connection's state is copied (fasthttp's
+// TLSConnectionState), one allocation.
 func (c *Ctx) ClientCertificate() *x509.Certificate {
+	if kc, ok := c.rc.Conn().(interface{ VerifiedClientCertificate() *x509.Certificate }); ok {
+		return kc.VerifiedClientCertificate()
+	}
 	st := c.rc.TLSConnectionState()
 	if st == nil || len(st.VerifiedChains) == 0 || len(st.VerifiedChains[0]) == 0 {
 		return nil

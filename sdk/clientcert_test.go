@@ -83,3 +83,28 @@ func TestClientCertificate(t *testing.T) {
 		t.Error("a cleartext connection has a client certificate")
 	}
 }
+
+// keptCertConn is a connection that kept its verified client certificate
+// at the handshake, as the gateway's TLS listener does.
+type keptCertConn struct {
+	net.Conn
+	cert *x509.Certificate
+}
+
+func (k keptCertConn) VerifiedClientCertificate() *x509.Certificate { return k.cert }
+
+// TestClientCertificateKeptByTheConn: a connection that keeps its
+// certificate is asked, not copied: no allocation per request.
+func TestClientCertificateKeptByTheConn(t *testing.T) {
+	_, leaf := selfSigned(t, "kept.test")
+	var rc fasthttp.RequestCtx
+	rc.Init2(keptCertConn{Conn: &net.TCPConn{}, cert: leaf}, nil, false)
+	c := sdk.AcquireCtx(&rc)
+	defer sdk.ReleaseCtx(c)
+	if got := c.ClientCertificate(); got != leaf {
+		t.Fatalf("got %v, want the connection's certificate", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = c.ClientCertificate() }); n != 0 {
+		t.Fatalf("ClientCertificate allocates %v times on a connection that keeps its certificate", n)
+	}
+}

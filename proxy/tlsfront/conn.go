@@ -2,6 +2,7 @@ package tlsfront
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net"
 	"time"
@@ -54,7 +55,15 @@ type Conn struct {
 	// The deadlines the server set, put back after the handshake, which
 	// runs under its own.
 	rdl, wdl time.Time
+	// client is the verified client certificate, recorded once at the
+	// handshake so that plugins (sdk.Ctx.ClientCertificate) read it
+	// without copying the connection state on every request.
+	client *x509.Certificate
 }
+
+// VerifiedClientCertificate is the certificate the client presented and
+// the handshake verified against client_auth.ca; nil without one.
+func (c *Conn) VerifiedClientCertificate() *x509.Certificate { return c.client }
 
 // Handshake looks at the first byte, answers a plain-HTTP client with 400,
 // and otherwise runs the TLS handshake, all within HandshakeTimeout of the
@@ -93,7 +102,11 @@ func (c *Conn) handshake() error {
 		c.f.opts.Log.Debug("tls handshake failed", "client", c.raw.RemoteAddr().String(), "error", err.Error())
 		return err
 	}
-	if c.Conn.ConnectionState().Version == tls.VersionTLS13 {
+	st := c.Conn.ConnectionState()
+	if len(st.VerifiedChains) > 0 && len(st.VerifiedChains[0]) > 0 {
+		c.client = st.VerifiedChains[0][0]
+	}
+	if st.Version == tls.VersionTLS13 {
 		hsOK13.Inc()
 	} else {
 		hsOK12.Inc()
