@@ -106,7 +106,19 @@ func startTLSUpstream(t *testing.T, pair tls.Certificate, clientCAs *x509.CertPo
 
 // closeIdle closes the upstream's idle keep-alive connections, as a
 // server does when its idle timeout passes, and returns how many.
+// net/http marks a connection idle only after the answer is on the
+// wire, so the client can see the answer first: wait (bounded) for the
+// mark before counting.
 func (u *tlsUpstream) closeIdle() int {
+	for i := 0; i < 200; i++ {
+		u.mu.Lock()
+		n := len(u.idle)
+		u.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	n := 0
