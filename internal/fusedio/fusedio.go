@@ -46,6 +46,18 @@ import (
 // straight through.
 const MaxHeld = 16 << 10
 
+// smallHeld is the most a connection keeps of its own for held bytes (a
+// request header, a small answer). Larger held bytes (a 10 KB answer) go
+// into a MaxHeld buffer borrowed from heldPool and returned once sent, so
+// they cost no allocation per answer and an idle keep-alive connection
+// keeps no large buffer.
+const smallHeld = 4 << 10
+
+var heldPool = sync.Pool{New: func() any {
+	b := make([]byte, 0, MaxHeld)
+	return &b
+}}
+
 // ErrStale: CheckBeforeSend found the connection closed by the peer, or
 // holding bytes nobody asked for, before anything was sent.
 var ErrStale = errors.New("connection was closed by the peer or had unsolicited bytes; nothing was sent")
@@ -67,11 +79,14 @@ type Conn struct {
 	hold   bool
 	check  bool
 	unsent bool
-	// mu guards held and sent against a Close from another goroutine.
+	// mu guards held, sent, small and big against a Close from another
+	// goroutine.
 	mu     sync.Mutex
 	held   []byte
 	sent   int
-	locked bool // Read holds mu while it writes held bytes
+	small  []byte  // the connection's own buffer, while held is borrowed
+	big    *[]byte // held's buffer when borrowed from heldPool
+	locked bool    // Read holds mu while it writes held bytes
 
 	state  int
 	rbuf   []byte
@@ -113,7 +128,10 @@ func (c *Conn) Reset(nc net.Conn, slack time.Duration) {
 	c.closed.Store(false)
 	c.hold, c.check, c.unsent = false, false, false
 	c.expect, c.bareLF = false, false
-	c.held, c.sent, c.locked = c.held[:0], 0, false
+	c.mu.Lock()
+	c.release()
+	c.mu.Unlock()
+	c.locked = false
 	c.state, c.rbuf, c.rn, c.rerr, c.peekE = 0, nil, 0, nil, 0
 	c.wbuf, c.wn, c.werr = nil, 0, nil
 	c.rdl, c.wdl, c.rSet, c.wSet = time.Time{}, time.Time{}, time.Time{}, time.Time{}
@@ -149,7 +167,10 @@ func (c *Conn) Unsent() bool { return c.unsent }
 func (c *Conn) Write(p []byte) (int, error) {
 	if c.hold {
 		c.mu.Lock()
-		if len(c.held)+len(p) <= MaxHeld {
+		if need := len(c.held) + len(p); need <= MaxHeld {
+			if need > cap(c.held) && need > smallHeld {
+				c.borrow()
+			}
 			c.held = append(c.held, p...)
 			c.mu.Unlock()
 			return len(p), nil
@@ -183,7 +204,7 @@ func (c *Conn) Flush() error {
 	}
 	c.mu.Lock()
 	_, err := c.writeAll(c.held[c.sent:])
-	c.held, c.sent = c.held[:0], 0
+	c.release()
 	c.mu.Unlock()
 	return err
 }
@@ -199,13 +220,35 @@ func (c *Conn) holding() bool {
 // drop forgets the held bytes, releasing a buffer grown large.
 func (c *Conn) drop() {
 	c.mu.Lock()
-	if cap(c.held) > 4<<10 {
-		c.held = nil
-	} else {
-		c.held = c.held[:0]
-	}
-	c.sent = 0
+	c.release()
 	c.mu.Unlock()
+}
+
+// borrow moves the held bytes into a MaxHeld buffer from heldPool. mu is
+// held.
+func (c *Conn) borrow() {
+	if c.big != nil {
+		return // already MaxHeld: nothing larger is held
+	}
+	bp := heldPool.Get().(*[]byte)
+	c.small = c.held[:0]
+	c.big = bp
+	c.held = append((*bp)[:0], c.held...)
+}
+
+// release empties held: a borrowed buffer goes back to heldPool and the
+// connection's own small one is used again; an own buffer grown past
+// smallHeld is let go. mu is held.
+func (c *Conn) release() {
+	switch {
+	case c.big != nil:
+		*c.big = c.held[:0]
+		heldPool.Put(c.big)
+		c.big, c.held, c.small = nil, c.small, nil
+	case cap(c.held) > smallHeld:
+		c.held = nil
+	}
+	c.held, c.sent = c.held[:0], 0
 }
 
 // Read sends held bytes and reads the answer in one go, or just reads.
@@ -290,8 +333,8 @@ func (c *Conn) Close() error {
 	if c.sent < len(c.held) {
 		_ = c.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
 		_, _ = c.Conn.Write(c.held[c.sent:])
-		c.held, c.sent = c.held[:0], 0
 	}
+	c.release()
 	c.mu.Unlock()
 	c.gone()
 	return c.Conn.Close()
