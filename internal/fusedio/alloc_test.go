@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"testing"
+	"time"
 )
 
 // TestHeldLargeAnswerAllocatesNothing: a keep-alive answer of 10 KB (the
@@ -47,5 +48,46 @@ func TestHeldLargeAnswerAllocatesNothing(t *testing.T) {
 	}
 	if c.holding() || cap(c.held) > smallHeld {
 		t.Fatalf("after the answer went out the connection still keeps a %d-byte buffer", cap(c.held))
+	}
+}
+
+// TestIdleConnKeepsNoLargeBuffer: while a keep-alive connection waits for
+// its next request (up to its idle timeout), the buffer its held 10 KB
+// answer was sent from is back in the pool.
+func TestIdleConnKeepsNoLargeBuffer(t *testing.T) {
+	c, srv := pair(t, 0)
+	answer := bytes.Repeat([]byte("a"), 10<<10)
+	c.Hold()
+	if _, err := c.Write(answer); err != nil {
+		t.Fatal(err)
+	}
+	readDone := make(chan error, 1)
+	go func() {
+		_, err := c.Read(make([]byte, 64)) // sends the answer, then waits
+		readDone <- err
+	}()
+	if _, err := io.ReadFull(srv, make([]byte, len(answer))); err != nil {
+		t.Fatal(err)
+	}
+	// The answer arrived; the reader now waits for a request that has
+	// not come. Poll (bounded) for the buffer's return.
+	var big bool
+	for i := 0; i < 200; i++ {
+		c.mu.Lock()
+		big = c.big != nil
+		c.mu.Unlock()
+		if !big {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if big {
+		t.Fatal("the idle connection still holds the 16 KiB buffer its answer was sent from")
+	}
+	if _, err := srv.Write([]byte("GET / HTTP/1.1\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-readDone; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -378,6 +378,10 @@ func (c *Conn) io(fd uintptr) bool {
 			c.sent += n
 		}
 		c.state = ioAnswer
+		// All sent: a borrowed buffer goes back before the wait for the
+		// answer, which on a keep-alive connection may last its idle
+		// timeout.
+		c.release()
 		c.unlock() // sent: a Close may now go ahead
 		return false
 	default: // ioAnswer: the read of the answer, waiting for it
