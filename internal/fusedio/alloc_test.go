@@ -91,3 +91,46 @@ func TestIdleConnKeepsNoLargeBuffer(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTinyReadReadsAhead: the one-byte read fasthttp's server makes for a
+// request's first byte (ReduceMemoryUsage) reads the whole block ahead,
+// so the rest costs no second system call, and the bare-LF check sees the
+// block, not the byte.
+func TestTinyReadReadsAhead(t *testing.T) {
+	for _, tc := range []struct {
+		name, req string
+		bareLF    bool
+	}{
+		{"CRLF", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", false},
+		{"bare LF", "GET / HTTP/1.1\nHost: x\n\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, srv := pair(t, 0)
+			c.ExpectRequest()
+			if _, err := srv.Write([]byte(tc.req)); err != nil {
+				t.Fatal(err)
+			}
+			one := make([]byte, 1)
+			if n, err := c.Read(one); n != 1 || err != nil || one[0] != 'G' {
+				t.Fatalf("first byte: %d %v %q", n, err, one[:n])
+			}
+			if string(c.pend) != tc.req[1:] {
+				t.Fatalf("read ahead %q, want the rest of the block %q", c.pend, tc.req[1:])
+			}
+			rest := make([]byte, 256)
+			n, err := c.Read(rest)
+			if err != nil || string(rest[:n]) != tc.req[1:] {
+				t.Fatalf("rest: %q %v", rest[:n], err)
+			}
+			if c.pend != nil || c.pendBuf != nil {
+				t.Fatal("the read-ahead buffer should be back in the pool once read")
+			}
+			_ = srv.SetWriteDeadline(time.Now().Add(time.Second))
+			go func() { _, _ = srv.Write([]byte("more")) }()
+			_, err = c.Read(rest)
+			if tc.bareLF != (err == ErrBareLF) {
+				t.Fatalf("next read: %v, want ErrBareLF %v", err, tc.bareLF)
+			}
+		})
+	}
+}

@@ -81,12 +81,17 @@ type Conn struct {
 	unsent bool
 	// mu guards held, sent, small and big against a Close from another
 	// goroutine.
-	mu     sync.Mutex
-	held   []byte
-	sent   int
-	small  []byte  // the connection's own buffer, while held is borrowed
-	big    *[]byte // held's buffer when borrowed from heldPool
-	locked bool    // Read holds mu while it writes held bytes
+	mu    sync.Mutex
+	held  []byte
+	sent  int
+	small []byte  // the connection's own buffer, while held is borrowed
+	big   *[]byte // held's buffer when borrowed from heldPool
+
+	// pend: bytes read ahead of a tiny read (readAhead), in pendBuf, a
+	// buffer borrowed from heldPool. Only the reading goroutine uses them.
+	pend    []byte
+	pendBuf *[]byte
+	locked  bool // Read holds mu while it writes held bytes
 
 	state  int
 	rbuf   []byte
@@ -128,6 +133,7 @@ func (c *Conn) Reset(nc net.Conn, slack time.Duration) {
 	c.closed.Store(false)
 	c.hold, c.check, c.unsent = false, false, false
 	c.expect, c.bareLF = false, false
+	c.dropPending()
 	c.mu.Lock()
 	c.release()
 	c.mu.Unlock()
@@ -253,6 +259,60 @@ func (c *Conn) release() {
 
 // Read sends held bytes and reads the answer in one go, or just reads.
 func (c *Conn) Read(p []byte) (int, error) {
+	if len(c.pend) > 0 {
+		return c.readPending(p), nil
+	}
+	if len(p) < tinyRead && c.raw != nil {
+		return c.readAhead(p)
+	}
+	return c.readChecked(p)
+}
+
+// tinyRead: a Read for fewer bytes than this (fasthttp's server reads a
+// connection's first byte alone when it keeps no buffers between
+// requests, ReduceMemoryUsage) reads ahead into a buffer borrowed from
+// heldPool, so that the bytes after it cost no second system call and
+// the whole block is seen by the bare-LF check.
+const tinyRead = 512
+
+// readAhead serves a tiny read from a block read ahead.
+func (c *Conn) readAhead(p []byte) (int, error) {
+	bp := heldPool.Get().(*[]byte)
+	buf := (*bp)[:MaxHeld]
+	n, err := c.readChecked(buf)
+	k := copy(p, buf[:n])
+	if k < n {
+		c.pend, c.pendBuf = buf[k:n], bp
+	} else {
+		heldPool.Put(bp)
+	}
+	if k > 0 {
+		return k, nil // an error with the bytes comes again on the next read
+	}
+	return 0, err
+}
+
+// readPending serves bytes read ahead, giving their buffer back once they
+// are all read.
+func (c *Conn) readPending(p []byte) int {
+	n := copy(p, c.pend)
+	c.pend = c.pend[n:]
+	if len(c.pend) == 0 {
+		c.dropPending()
+	}
+	return n
+}
+
+func (c *Conn) dropPending() {
+	if c.pendBuf != nil {
+		heldPool.Put(c.pendBuf)
+	}
+	c.pend, c.pendBuf = nil, nil
+}
+
+// readChecked reads, and runs the bare-LF check on the first bytes of a
+// request (ExpectRequest).
+func (c *Conn) readChecked(p []byte) (int, error) {
 	if c.bareLF {
 		return 0, ErrBareLF
 	}
