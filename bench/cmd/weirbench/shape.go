@@ -118,8 +118,8 @@ type shapeReport struct {
 const shapeNginxBackend = `worker_processes 1;
 pid {{DIR}}/nginx.pid;
 error_log {{DIR}}/error.log warn;
-worker_rlimit_nofile 20000;
-events { worker_connections 16384; }
+worker_rlimit_nofile 65536;
+events { worker_connections 32768; }
 http {
     access_log off;
     keepalive_requests 10000000;
@@ -145,8 +145,8 @@ http {
 // shapeNginxProxy is the bench's nginx proxy template with the worker
 // count and connection limits the rows need.
 func shapeNginxProxy(procs int) string {
-	t := strings.Replace(nginxTemplate, "worker_processes 1;", "worker_processes "+strconv.Itoa(procs)+";\nworker_rlimit_nofile 20000;", 1)
-	return strings.Replace(t, "worker_connections 4096;", "worker_connections 16384;", 1)
+	t := strings.Replace(nginxTemplate, "worker_processes 1;", "worker_processes "+strconv.Itoa(procs)+";\nworker_rlimit_nofile 65536;", 1)
+	return strings.Replace(t, "worker_connections 4096;", "worker_connections 32768;", 1)
 }
 
 const shapeWeirConfig = `listen: "{{LISTEN}}"
