@@ -133,7 +133,7 @@ func (s *Server) aggregate(c *sdk.Ctx, r *route, snap *Snapshot) time.Duration {
 	// here (the same for every leg: they are parts of one request).
 	trace := src.Peek("Traceparent")
 	if !validTraceparent(trace) {
-		trace = appendTraceparent(nil)
+		trace = appendTraceparent(nil, true)
 	}
 	fwd = append(fwd, [2]string{"Traceparent", string(trace)}) // copied before the next Peek
 	fwd = append(fwd,
