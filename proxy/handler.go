@@ -115,6 +115,9 @@ func (s *Server) handle(rc *fasthttp.RequestCtx) {
 func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.RequestCtx) {
 	req := &rc.Request
 	st.scan.scan(req.Header.All())
+	if t := s.tracer.Load(); t != nil {
+		st.traceStart(t, c)
+	}
 	// Request ID: the client's if it is sane, else a new one.
 	if id := st.scan.requestID; validRequestID(id) {
 		c.SetRequestID(id)
@@ -122,9 +125,6 @@ func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.Re
 		p := c.RequestIDBuf()
 		*p = appendRequestID((*p)[:0])
 		req.Header.SetCanonical(hdrRequestID, *p)
-	}
-	if t := s.tracer.Load(); t != nil {
-		st.traceStart(t, c)
 	}
 	if needsWireCheck(&req.Header, &st.scan) {
 		if bad := s.checkWire(&req.Header, &st.scan); bad != nil {
