@@ -25,6 +25,7 @@ import (
 //	/static     64 bytes of 'x'
 //	/static1k   1 KiB of 'x'
 //	/healthz    "ok"
+//	/v1/traces  200, empty: an OTLP/HTTP sink for the tracing scenarios
 //	otherwise   404
 //
 // with the headers `weir echo` sends for the same paths (Server, Date,
@@ -240,6 +241,8 @@ func (s *backendServer) serve(c *beConn, b []byte) int {
 			s.answer(c, 200, "", s.big)
 		case "/healthz":
 			s.answer(c, 200, "ok", nil)
+		case "/v1/traces":
+			s.answer(c, 200, "", nil)
 		default:
 			s.answer(c, 404, "not found", nil)
 		}
