@@ -319,3 +319,60 @@ routes: [{name: main, paths: ["/"], service: a}]
 		t.Errorf("exported %v spans to a closed port", v)
 	}
 }
+
+// A plugin that calls out records its call as a span: the oauth2
+// introspection call is a client span under the server span, and the
+// authorization server gets a traceparent naming it.
+func TestTracingIntrospectionSpan(t *testing.T) {
+	recv := startOTLPReceiver(t)
+	up, _ := tracedUpstream(t)
+	var mu sync.Mutex
+	var asSaw []string
+	as := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		asSaw = append(asSaw, r.Header.Get("Traceparent"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"active": true, "sub": "alice"}`)
+	}))
+	w := startWeir(t, strings.NewReplacer("RECV", recv.URL, "AS", as, "GOOD", up).Replace(`
+listen: "{{LISTEN}}"
+admin: {listen: "{{ADMIN}}"}
+tracing: {otlp: {endpoint: "RECV"}, sample: 0}
+services: [{name: a, targets: [{url: "http://GOOD"}]}]
+routes:
+  - name: main
+    paths: ["/"]
+    service: a
+    plugins: [{name: oauth2_introspection, config: {introspection_url: "http://AS/introspect"}}]
+`))
+	c := newClient(w.Addr)
+	const tid, caller = "8bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	if code, _, _ := get(t, c, "/x", map[string]string{"Traceparent": "00-" + tid + "-" + caller + "-01",
+		"Authorization": "Bearer tok-1"}); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	spans := recv.trace(t, tid, 3)
+	srv := spanByKind(spans, tracepb.Span_SPAN_KIND_SERVER)[0]
+	var in *tracepb.Span
+	for _, s := range spans {
+		if s.Name == "oauth2_introspection" {
+			in = s
+		}
+	}
+	if in == nil {
+		t.Fatalf("no introspection span:%s", describeSpans(spans))
+	}
+	if in.Kind != tracepb.Span_SPAN_KIND_CLIENT || hex.EncodeToString(in.ParentSpanId) != hex.EncodeToString(srv.SpanId) {
+		t.Errorf("introspection span kind %v parent %x, want a client span under the server span %x", in.Kind, in.ParentSpanId, srv.SpanId)
+	}
+	wantStrAttr(t, in, "url.full", "http://"+as+"/introspect")
+	if v := spanAttr(in, "oauth2.token.active"); !v.GetBoolValue() {
+		t.Errorf("oauth2.token.active = %v", v)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := "00-" + tid + "-" + hex.EncodeToString(in.SpanId) + "-01"; len(asSaw) != 1 || asSaw[0] != want {
+		t.Errorf("the authorization server got traceparent %q, want %q", asSaw, want)
+	}
+}

@@ -178,6 +178,7 @@ func (st *reqState) traceStart(t *tracing, c *sdk.Ctx) {
 	st.tr = t
 	st.traceCtx, st.span = t.t.Start(ctx, "HTTP", trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithTimestamp(c.Start))
+	c.SetTraceContext(st.traceCtx) // for plugins' spans (sdk.Ctx.StartSpan)
 }
 
 // traceEnd completes the server span with what the request came to.
@@ -213,7 +214,7 @@ func (st *reqState) traceEnd(c *sdk.Ctx) {
 		sp.SetStatus(codes.Error, "HTTP "+strconv.Itoa(status))
 	}
 	if st.tr.respHeader {
-		st.tmp = appendSpanTraceparent(st.tmp[:0], sp.SpanContext())
+		st.tmp = sdk.AppendTraceparent(st.tmp[:0], sp.SpanContext())
 		rc.Response.Header.SetCanonical(hdrTraceparent, st.tmp)
 	}
 	sp.End()
@@ -241,7 +242,7 @@ func (st *reqState) startTry(h *fasthttp.RequestHeader, m *pool.Member, attempt 
 	}
 	_, cs := st.tr.t.Start(st.traceCtx, "upstream", trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attrs...))
-	st.tmp = appendSpanTraceparent(st.tmp[:0], cs.SpanContext())
+	st.tmp = sdk.AppendTraceparent(st.tmp[:0], cs.SpanContext())
 	h.SetCanonical(hdrTraceparent, st.tmp)
 	return cs
 }
@@ -273,18 +274,6 @@ func retryReason(err error) string {
 		return "timeout"
 	}
 	return "upstream_failed"
-}
-
-func appendSpanTraceparent(dst []byte, sc trace.SpanContext) []byte {
-	tid, sid := sc.TraceID(), sc.SpanID()
-	dst = append(dst, "00-"...)
-	dst = hex.AppendEncode(dst, tid[:])
-	dst = append(dst, '-')
-	dst = hex.AppendEncode(dst, sid[:])
-	if sc.IsSampled() {
-		return append(dst, "-01"...)
-	}
-	return append(dst, "-00"...)
 }
 
 func hexNibble(c byte) byte {
