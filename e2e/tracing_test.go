@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -374,5 +375,26 @@ routes:
 	defer mu.Unlock()
 	if want := "00-" + tid + "-" + hex.EncodeToString(in.SpanId) + "-01"; len(asSaw) != 1 || asSaw[0] != want {
 		t.Errorf("the authorization server got traceparent %q, want %q", asSaw, want)
+	}
+}
+
+// `weir validate` names each bad tracing key and says what to write.
+func TestTracingValidateNamesKeys(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "weir.yaml")
+	if err := os.WriteFile(file, []byte(`
+services: [{name: a, targets: [{url: "http://127.0.0.1:9"}]}]
+routes: [{name: r, paths: ["/"], service: a}]
+tracing: {otlp: {endpoint: "collector:4318"}, sample: 2}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code := validateFile(t, file)
+	if code == 0 {
+		t.Fatalf("validate accepted a bad tracing section:\n%s", out)
+	}
+	for _, want := range []string{"tracing.otlp.endpoint", "is not an http(s) URL", "tracing.sample", "give a number from 0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, out)
+		}
 	}
 }
