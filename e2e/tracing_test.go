@@ -398,3 +398,53 @@ tracing: {otlp: {endpoint: "collector:4318"}, sample: 2}
 		}
 	}
 }
+
+// An aggregate route's legs carry a traceparent naming the recorded
+// request's server span, in the request's trace.
+func TestTracingAggregateLegs(t *testing.T) {
+	recv := startOTLPReceiver(t)
+	var mu sync.Mutex
+	var seen []string
+	up := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Traceparent"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"ok": true}`)
+	}))
+	w := startWeir(t, strings.NewReplacer("RECV", recv.URL, "UP", up).Replace(`
+listen: "{{LISTEN}}"
+admin: {listen: "{{ADMIN}}"}
+tracing: {otlp: {endpoint: "RECV"}, sample: 1}
+services: [{name: a, targets: [{url: "http://UP"}]}]
+routes:
+  - name: profile
+    paths: ["/profile/{id}"]
+    aggregate:
+      backends:
+        - {service: a, path: "/users/{id}", key: user}
+        - {service: a, path: "/orders?user={id}", key: orders}
+`))
+	if code, body, _ := get(t, newClient(w.Addr), "/profile/7", nil); code != 200 {
+		t.Fatalf("status %d %s", code, body)
+	}
+	var tid string
+	if !waitUntil(10*time.Second, 20*time.Millisecond, func() bool {
+		for _, s := range recv.all() {
+			if s.Kind == tracepb.Span_SPAN_KIND_SERVER {
+				tid = hex.EncodeToString(s.TraceId)
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatal("no server span")
+	}
+	srv := spanByKind(recv.trace(t, tid, 1), tracepb.Span_SPAN_KIND_SERVER)[0]
+	want := "00-" + tid + "-" + hex.EncodeToString(srv.SpanId) + "-01"
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 2 || seen[0] != want || seen[1] != want {
+		t.Errorf("legs got traceparents %q, want %q (the server span)", seen, want)
+	}
+}

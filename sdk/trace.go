@@ -16,6 +16,10 @@ import (
 // the proxy calls it for a request it records.
 func (c *Ctx) SetTraceContext(ctx context.Context) { c.traceCtx = ctx }
 
+// TraceContext is the context SetTraceContext gave, nil for a request
+// not recorded.
+func (c *Ctx) TraceContext() context.Context { return c.traceCtx }
+
 // noSpan is the no-op span StartSpan returns for a request not recorded.
 var noSpan = trace.SpanFromContext(context.Background())
 
@@ -37,6 +41,9 @@ func (c *Ctx) StartSpan(ctx context.Context, name string) (context.Context, trac
 // TraceparentOf is the W3C traceparent naming the span in ctx, or ""
 // when ctx holds none.
 func TraceparentOf(ctx context.Context) string {
+	if ctx == nil {
+		return ""
+	}
 	sc := trace.SpanContextFromContext(ctx)
 	if !sc.IsValid() {
 		return ""
