@@ -55,7 +55,8 @@ type reqState struct {
 	tr         *tracing
 	span       oteltrace.Span
 	traceCtx   context.Context
-	spanFailed bool // the span's error status is set
+	spanFailed bool   // the span's error status is set
+	tp         []byte // a traceparent being written (not tmp: hashKey's key lives there through the tries)
 	unsampled  bool
 }
 

@@ -214,8 +214,8 @@ func (st *reqState) traceEnd(c *sdk.Ctx) {
 		sp.SetStatus(codes.Error, "HTTP "+strconv.Itoa(status))
 	}
 	if st.tr.respHeader {
-		st.tmp = sdk.AppendTraceparent(st.tmp[:0], sp.SpanContext())
-		rc.Response.Header.SetCanonical(hdrTraceparent, st.tmp)
+		st.tp = sdk.AppendTraceparent(st.tp[:0], sp.SpanContext())
+		rc.Response.Header.SetCanonical(hdrTraceparent, st.tp)
 	}
 	sp.End()
 	st.tr, st.span, st.traceCtx, st.spanFailed = nil, nil, nil, false
@@ -242,8 +242,8 @@ func (st *reqState) startTry(h *fasthttp.RequestHeader, m *pool.Member, attempt 
 	}
 	_, cs := st.tr.t.Start(st.traceCtx, "upstream", trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attrs...))
-	st.tmp = sdk.AppendTraceparent(st.tmp[:0], cs.SpanContext())
-	h.SetCanonical(hdrTraceparent, st.tmp)
+	st.tp = sdk.AppendTraceparent(st.tp[:0], cs.SpanContext())
+	h.SetCanonical(hdrTraceparent, st.tp)
 	return cs
 }
 
