@@ -120,15 +120,23 @@ func wantIntAttr(t *testing.T, s *tracepb.Span, k string, want int64) {
 	}
 }
 
-// tracedUpstream answers 200 and keeps the traceparent of each request.
+// tracedUpstream answers 200 "ok" and keeps the traceparent of each
+// request.
 func tracedUpstream(t *testing.T) (string, func() []string) {
+	return tracedServer(t, "text/plain", "ok")
+}
+
+// tracedServer answers 200 with body and keeps the traceparent of each
+// request.
+func tracedServer(t *testing.T, ctype, body string) (string, func() []string) {
 	var mu sync.Mutex
 	var seen []string
 	addr := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		seen = append(seen, r.Header.Get("Traceparent"))
 		mu.Unlock()
-		_, _ = io.WriteString(w, "ok")
+		w.Header().Set("Content-Type", ctype)
+		_, _ = io.WriteString(w, body)
 	}))
 	return addr, func() []string {
 		mu.Lock()
@@ -327,15 +335,7 @@ routes: [{name: main, paths: ["/"], service: a}]
 func TestTracingIntrospectionSpan(t *testing.T) {
 	recv := startOTLPReceiver(t)
 	up, _ := tracedUpstream(t)
-	var mu sync.Mutex
-	var asSaw []string
-	as := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		asSaw = append(asSaw, r.Header.Get("Traceparent"))
-		mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"active": true, "sub": "alice"}`)
-	}))
+	as, asSeen := tracedServer(t, "application/json", `{"active": true, "sub": "alice"}`)
 	w := startWeir(t, strings.NewReplacer("RECV", recv.URL, "AS", as, "GOOD", up).Replace(`
 listen: "{{LISTEN}}"
 admin: {listen: "{{ADMIN}}"}
@@ -371,9 +371,7 @@ routes:
 	if v := spanAttr(in, "oauth2.token.active"); !v.GetBoolValue() {
 		t.Errorf("oauth2.token.active = %v", v)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if want := "00-" + tid + "-" + hex.EncodeToString(in.SpanId) + "-01"; len(asSaw) != 1 || asSaw[0] != want {
+	if want, asSaw := "00-"+tid+"-"+hex.EncodeToString(in.SpanId)+"-01", asSeen(); len(asSaw) != 1 || asSaw[0] != want {
 		t.Errorf("the authorization server got traceparent %q, want %q", asSaw, want)
 	}
 }
@@ -403,15 +401,7 @@ tracing: {otlp: {endpoint: "collector:4318"}, sample: 2}
 // request's server span, in the request's trace.
 func TestTracingAggregateLegs(t *testing.T) {
 	recv := startOTLPReceiver(t)
-	var mu sync.Mutex
-	var seen []string
-	up := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		seen = append(seen, r.Header.Get("Traceparent"))
-		mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"ok": true}`)
-	}))
+	up, legs := tracedServer(t, "application/json", `{"ok": true}`)
 	w := startWeir(t, strings.NewReplacer("RECV", recv.URL, "UP", up).Replace(`
 listen: "{{LISTEN}}"
 admin: {listen: "{{ADMIN}}"}
@@ -442,9 +432,7 @@ routes:
 	}
 	srv := spanByKind(recv.trace(t, tid, 1), tracepb.Span_SPAN_KIND_SERVER)[0]
 	want := "00-" + tid + "-" + hex.EncodeToString(srv.SpanId) + "-01"
-	mu.Lock()
-	defer mu.Unlock()
-	if len(seen) != 2 || seen[0] != want || seen[1] != want {
+	if seen := legs(); len(seen) != 2 || seen[0] != want || seen[1] != want {
 		t.Errorf("legs got traceparents %q, want %q (the server span)", seen, want)
 	}
 }
