@@ -59,10 +59,14 @@ import (
 //	services[].tls.ca                            -            the system roots
 //	routes[].aggregate.timeout                   2s
 //	routes[].plugins[].enabled, plugins[].enabled true
+//	tracing.otlp.endpoint                        http://127.0.0.1:4318/v1/traces  only when tracing is set
+//	tracing.otlp.timeout                         2s           one export, retries included
+//	tracing.sample                               0.01         0 is kept: only requests that arrive sampled
+//	tracing.service_name                         weir
 //
 // Health checks and the circuit breaker are off unless their section is
 // present; `health_check: {active: {}}` turns active checks on with the
-// defaults above. admin and redis are off unless present. A service with
+// defaults above. admin, redis and tracing are off unless present. A service with
 // no targets is valid (targets may be registered through the admin API);
 // its routes answer 503 until one is.
 const (
@@ -196,6 +200,7 @@ func ApplyDefaults(c *Config) {
 		applyPluginDefaults(r.Plugins)
 	}
 	applyPluginDefaults(c.Plugins)
+	applyTracingDefaults(c.Tracing)
 }
 
 func applyServiceDefaults(s *Service) {

@@ -26,6 +26,7 @@ import (
 //	/static1k   1 KiB of 'x'
 //	/static10k  10 KiB of 'x' (the users' average answer, make bench-shape)
 //	/healthz    "ok"
+//	/v1/traces  200, empty: an OTLP/HTTP sink for the tracing scenarios
 //	otherwise   404
 //
 // with the headers `weir echo` sends for the same paths (Server, Date,
@@ -244,6 +245,8 @@ func (s *backendServer) serve(c *beConn, b []byte) int {
 			s.answer(c, 200, "", s.huge)
 		case "/healthz":
 			s.answer(c, 200, "ok", nil)
+		case "/v1/traces":
+			s.answer(c, 200, "", nil)
 		default:
 			s.answer(c, 404, "not found", nil)
 		}
