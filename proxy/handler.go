@@ -46,6 +46,8 @@ type reqState struct {
 	scan   fieldScan       // the request's (then the answer's) header fields
 	dated  bool            // the upstream's answer carries a Date
 	extra  []byte          // header lines the transport adds (setForwarding)
+	target string          // the upstream target of the last try, for the access log
+	alog   *accessLog      // the snapshot's access log, nil when off
 }
 
 // setForwarding sets a field the gateway adds to every forwarded request.
@@ -84,6 +86,8 @@ func (s *Server) handle(rc *fasthttp.RequestCtx) {
 	st.limit = sdk.LimitedBody{}
 	st.pre = prefixedBody{}
 	st.dated = false
+	st.target = ""
+	st.alog = snap.alog
 	c := sdk.AcquireCtx(rc)
 	s.serve(snap, st, c, rc)
 	if s.drain.draining.Load() {
@@ -356,6 +360,7 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 			req.Header.SetHost(m.Host())
 		}
 		m.Begin()
+		st.target = m.URL()
 		// The request's start (read when its header arrived) plus the
 		// monotonic time since: one clock read instead of time.Now's two.
 		t0 := c.Start.Add(time.Since(c.Start))
@@ -478,10 +483,17 @@ func (s *Server) finish(c *sdk.Ctx, r *route, upstream time.Duration, st *reqSta
 		rc.Response.Header.SetBytesV("X-Weir-Proxy-Latency", strconv.AppendInt(b[:0], (total-upstream).Milliseconds(), 10))
 	}
 	if r == nil {
+		if al := st.alog; al != nil && al.w != nil {
+			al.logRequest(s, c, st, total, upstream)
+		}
 		return
 	}
 	for _, lf := range r.logFilters {
 		lf.OnLog(c)
+	}
+	// After the log filters that run here, which may add fields.
+	if al := st.alog; al != nil && al.w != nil && !r.noAccessLog {
+		al.logRequest(s, c, st, total, upstream)
 	}
 	if len(r.deferredLog) != 0 {
 		// Observers run later, on a copy, off the request's time
@@ -535,11 +547,5 @@ func (s *Server) peerTrusted(c *sdk.Ctx) bool {
 	if nets == nil || len(*nets) == 0 {
 		return true
 	}
-	ip := c.ClientIP()
-	for _, p := range *nets {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
+	return inPrefixes(*nets, c.ClientIP())
 }

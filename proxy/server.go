@@ -59,6 +59,9 @@ type Server struct {
 	closed   atomic.Bool
 	// logq runs the deferred log phase (logphase.go).
 	logq  logPhase
+	// alw writes the access log (accesslog_writer.go); nil until a
+	// config sets access_log. Apply's goroutine owns the field.
+	alw   *alWriter
 	drain drainState // listeners and connections, for Shutdown (drain.go)
 	// accept is whether the listeners accept (/status reports it).
 	accept acceptretry.State
@@ -99,6 +102,10 @@ func New(cfg *config.Config, file string, log *slog.Logger) (*Server, error) {
 	}
 	s.applyServerSettings(cfg)
 	if err := snap.start(); err != nil {
+		snap.closeResources(s.deps(false, ""))
+		return nil, err
+	}
+	if err := s.setAccessLog(snap, cfg, file); err != nil {
 		snap.closeResources(s.deps(false, ""))
 		return nil, err
 	}
@@ -257,6 +264,10 @@ func (s *Server) apply(cfg *config.Config, file string) error {
 		snap.closeResources(s.deps(false, ""))
 		return fmt.Errorf("%s: starting the new config: %w", file, err)
 	}
+	if err := s.setAccessLog(snap, cfg, file); err != nil {
+		snap.closeResources(s.deps(false, ""))
+		return err
+	}
 	snap.Version = s.version.Add(1)
 	s.applyServerSettings(cfg)
 	s.cur.Store(snap)
@@ -381,6 +392,14 @@ func (s *Server) protocolError(rc *fasthttp.RequestCtx, err error) {
 	var st reqState
 	addDate(&rc.Response.Header, &st)
 	rc.SetConnectionClose()
+	if al := s.cur.Load().alog; al != nil && al.w != nil {
+		// Refused requests are what an operator looks for in the log
+		// (an attack, a broken client): log what was read of them.
+		c := sdk.AcquireCtx(rc)
+		c.SetRequestID(id[:])
+		al.logRequest(s, c, &st, time.Since(c.Start), 0)
+		sdk.ReleaseCtx(c)
+	}
 }
 
 // Serve accepts connections on ln until Shutdown. TCP connections are

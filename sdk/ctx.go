@@ -63,6 +63,9 @@ type Ctx struct {
 	clientIP     netip.Addr
 	clientIPSet  bool
 	scratch      []byte
+	logFields    [MaxLogFields]logField // SetLogField (logfields.go)
+	nlogFields   int
+	logBuf       []byte
 }
 
 var ctxPool = sync.Pool{New: func() any { return new(Ctx) }}
@@ -112,6 +115,7 @@ func (c *Ctx) Reset() {
 	c.stopped = false
 	c.clientIP = netip.Addr{}
 	c.clientIPSet = false
+	c.resetLogFields()
 }
 
 // RequestCtx is the underlying fasthttp request context.

@@ -49,4 +49,7 @@ func (c *Ctx) CopyForLog(dst *Ctx) {
 	copy(dst.values[:], c.values[:c.nvalues])
 	dst.nvalues = c.nvalues
 	dst.stopped = c.stopped
+	dst.logBuf = append(dst.logBuf[:0], c.logBuf...)
+	dst.logFields = c.logFields
+	dst.nlogFields = c.nlogFields
 }

@@ -45,6 +45,17 @@ func (c *Config) Clone() *Config {
 	n.Routes = cloneEach(c.Routes, cloneRoute)
 	n.Consumers = cloneEach(c.Consumers, cloneConsumer)
 	n.Plugins = cloneEach(c.Plugins, clonePlugin)
+	if c.AccessLog != nil {
+		a := *c.AccessLog
+		a.Fields = slices.Clone(a.Fields)
+		if a.Sample != nil {
+			a.Sample = ptr(*a.Sample)
+		}
+		n.AccessLog = &a
+	}
+	if c.Analytics != nil {
+		n.Analytics = ptr(*c.Analytics)
+	}
 	return &n
 }
 
@@ -124,6 +135,9 @@ func cloneRoute(r Route) Route {
 		a := *r.Aggregate
 		a.Backends = slices.Clone(a.Backends)
 		r.Aggregate = &a
+	}
+	if r.AccessLog != nil {
+		r.AccessLog = ptr(*r.AccessLog)
 	}
 	return r
 }

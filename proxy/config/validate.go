@@ -33,6 +33,8 @@ func Validate(c *Config, file string) error {
 	v.checkRoutes()
 	v.checkConsumers()
 	v.pluginList("plugins", c.Plugins)
+	v.accessLog()
+	v.analytics()
 	return v.err()
 }
 
