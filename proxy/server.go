@@ -58,7 +58,7 @@ type Server struct {
 	retireWG sync.WaitGroup
 	closed   atomic.Bool
 	// logq runs the deferred log phase (logphase.go).
-	logq  logPhase
+	logq logPhase
 	// alw writes the access log (accesslog_writer.go); nil until a
 	// config sets access_log. Apply's goroutine owns the field.
 	alw   *alWriter

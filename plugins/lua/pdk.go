@@ -84,9 +84,9 @@ func installPDK(L *glua.LState, st *state) {
 
 	lg := L.NewTable()
 	L.SetFuncs(lg, map[string]glua.LGFunction{
-		"info": func(L *glua.LState) int { st.f.logf(st, levelInfo, joinArgs(L, "")); return 0 },
-		"warn": func(L *glua.LState) int { st.f.logf(st, levelWarn, joinArgs(L, "")); return 0 },
-		"err":  func(L *glua.LState) int { st.f.logf(st, levelError, joinArgs(L, "")); return 0 },
+		"info":  func(L *glua.LState) int { st.f.logf(st, levelInfo, joinArgs(L, "")); return 0 },
+		"warn":  func(L *glua.LState) int { st.f.logf(st, levelWarn, joinArgs(L, "")); return 0 },
+		"err":   func(L *glua.LState) int { st.f.logf(st, levelError, joinArgs(L, "")); return 0 },
 		"field": st.logField,
 	})
 	weir.RawSetString("log", lg)
