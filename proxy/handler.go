@@ -501,6 +501,9 @@ func (s *Server) finish(c *sdk.Ctx, r *route, upstream time.Duration, st *reqSta
 		s.deferLog(c, r)
 	}
 	r.m.count(rc.Response.StatusCode())
+	if cons := c.Consumer(); cons != nil && s.consumers.on.Load() {
+		s.consumers.count(cons.Name, rc.Response.StatusCode())
+	}
 	if r.m.duration != nil {
 		r.m.duration.Update(total.Seconds())
 		r.m.overhead.Update((total - upstream).Seconds())

@@ -62,6 +62,8 @@ type Server struct {
 	// alw writes the access log (accesslog_writer.go); nil until a
 	// config sets access_log. Apply's goroutine owns the field.
 	alw   *alWriter
+	// consumers counts per-consumer traffic (analytics.go).
+	consumers consumerMetrics
 	drain drainState // listeners and connections, for Shutdown (drain.go)
 	// accept is whether the listeners accept (/status reports it).
 	accept acceptretry.State
@@ -318,6 +320,11 @@ func (s *Server) applyServerSettings(cfg *config.Config) {
 		}
 	}
 	s.trusted.Store(&nets)
+	if a := cfg.Analytics; a != nil {
+		s.consumers.set(a.Consumers, a.MaxConsumers)
+	} else {
+		s.consumers.set(false, 0)
+	}
 }
 
 func (s *Server) newFastHTTPServer(cfg *config.Config) *fasthttp.Server {
