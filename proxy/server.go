@@ -61,10 +61,10 @@ type Server struct {
 	logq logPhase
 	// alw writes the access log (accesslog_writer.go); nil until a
 	// config sets access_log. Apply's goroutine owns the field.
-	alw   *alWriter
+	alw *alWriter
 	// consumers counts per-consumer traffic (analytics.go).
 	consumers consumerMetrics
-	drain drainState // listeners and connections, for Shutdown (drain.go)
+	drain     drainState // listeners and connections, for Shutdown (drain.go)
 	// accept is whether the listeners accept (/status reports it).
 	accept acceptretry.State
 }
