@@ -181,7 +181,7 @@ func (al *accessLog) logRequest(s *Server, c *sdk.Ctx, st *reqState, total, upst
 	if !al.all && status < 400 && rand.Uint64() >= al.sample {
 		return
 	}
-	e := alEntryPool.Get().(*alEntry)
+	e := al.w.entry()
 	if al.format == alJSON {
 		e.b = al.appendJSON(e.b[:0], s, c, st, status, total, upstream)
 	} else {

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -19,10 +20,7 @@ import (
 // escaping in the json format, nginx's \xHH escaping of quotes,
 // backslashes, control and non-ASCII bytes in the combined format.
 
-const (
-	jsonTime     = "2006-01-02T15:04:05.000Z07:00"
-	combinedTime = "02/Jan/2006:15:04:05 -0700"
-)
+const combinedTime = "02/Jan/2006:15:04:05 -0700"
 
 var (
 	logFieldCache     = config.AccessLogFields[fCache]
@@ -40,7 +38,7 @@ func (al *accessLog) appendJSON(b []byte, s *Server, c *sdk.Ctx, st *reqState, s
 		b = append(append(append(b, '"'), config.AccessLogFields[f]...), '"', ':')
 		switch f {
 		case fTime:
-			b = append(c.Start.UTC().AppendFormat(append(b, '"'), jsonTime), '"')
+			b = append(appendJSONTime(append(b, '"'), c.Start), '"')
 		case fRequestID:
 			b = appendJSONString(b, c.RequestID())
 		case fClientIP:
@@ -113,7 +111,7 @@ func appendCombined(b []byte, s *Server, c *sdk.Ctx, st *reqState, status int) [
 	} else {
 		b = append(b, '-')
 	}
-	b = append(c.Start.AppendFormat(append(b, " ["...), combinedTime), "] \""...)
+	b = append(appendCombinedTime(append(b, " ["...), c.Start), "] \""...)
 	b = appendCombinedEscaped(b, h.Method())
 	b = append(b, ' ')
 	st.tmp = appendLogPath(st.tmp[:0], c)
@@ -141,10 +139,46 @@ func appendLogPath(b []byte, c *sdk.Ctx) []byte {
 		return append(b, rc.Request.Header.RequestURI()...)
 	}
 	b = append(b, p...)
-	if q := rc.Request.URI().QueryString(); len(q) > 0 {
-		b = append(append(b, '?'), q...)
+	// The query as the client sent it: forward keeps it on the request
+	// line it rewrites, and reading it there spares parsing the URI again.
+	if uri := rc.Request.Header.RequestURI(); len(uri) > 0 {
+		if i := bytes.IndexByte(uri, '?'); i >= 0 && i+1 < len(uri) {
+			b = append(b, uri[i:]...)
+		}
 	}
 	return b
+}
+
+// timeCache holds one second's formatted time, so that the requests of
+// that second copy it instead of formatting it again.
+type timeCache struct {
+	sec int64
+	b   []byte
+}
+
+var jsonSecond, combinedSecond atomic.Pointer[timeCache]
+
+// appendJSONTime writes t in UTC as 2006-01-02T15:04:05.000Z.
+func appendJSONTime(b []byte, t time.Time) []byte {
+	sec := t.Unix()
+	tc := jsonSecond.Load()
+	if tc == nil || tc.sec != sec {
+		tc = &timeCache{sec: sec, b: t.UTC().AppendFormat(nil, "2006-01-02T15:04:05")}
+		jsonSecond.Store(tc)
+	}
+	ms := t.Nanosecond() / 1e6
+	return append(append(b, tc.b...), '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
+}
+
+// appendCombinedTime writes t in local time as 02/Jan/2006:15:04:05 -0700.
+func appendCombinedTime(b []byte, t time.Time) []byte {
+	sec := t.Unix()
+	tc := combinedSecond.Load()
+	if tc == nil || tc.sec != sec {
+		tc = &timeCache{sec: sec, b: t.AppendFormat(nil, combinedTime)}
+		combinedSecond.Store(tc)
+	}
+	return append(b, tc.b...)
 }
 
 // bytesSent is the size of the response body, -1 when a streamed body's
