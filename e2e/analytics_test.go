@@ -197,7 +197,7 @@ func TestMetricsBoundedAndDescribed(t *testing.T) {
 			do(k.method, k.host, k.path, k.key, nil)
 		}
 	}
-	before, help, typ := scrape(t, w)
+	before, _, _ := scrape(t, w)
 
 	rnd := rand.New(rand.NewPCG(1, 2))
 	word := func() string {

@@ -7,9 +7,9 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/internal/jsonesc"
 	"github.com/weirgw/weir/proxy/config"
 	"github.com/weirgw/weir/sdk"
 )
@@ -195,51 +195,9 @@ func appendMs(b []byte, d time.Duration) []byte {
 	return strconv.AppendFloat(b, float64(d)/float64(time.Millisecond), 'f', 3, 64)
 }
 
-// appendJSONString writes v as a JSON string: quotes, backslashes and
-// control characters escaped, invalid UTF-8 replaced by U+FFFD, so any
+// appendJSONString writes v as a JSON string (package jsonesc): any
 // bytes give one valid JSON value on one line.
-func appendJSONString[T string | []byte](b []byte, v T) []byte {
-	b = append(b, '"')
-	for i := 0; i < len(v); {
-		ch := v[i]
-		if ch < utf8.RuneSelf {
-			switch {
-			case ch == '"' || ch == '\\':
-				b = append(b, '\\', ch)
-			case ch == '\n':
-				b = append(b, '\\', 'n')
-			case ch == '\r':
-				b = append(b, '\\', 'r')
-			case ch == '\t':
-				b = append(b, '\\', 't')
-			case ch < 0x20 || ch == 0x7f:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[ch>>4], hexDigits[ch&0xf])
-			default:
-				b = append(b, ch)
-			}
-			i++
-			continue
-		}
-		r, n := decodeRune(v[i:])
-		if r == utf8.RuneError && n == 1 {
-			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, v[i:i+n]...)
-		}
-		i += n
-	}
-	return append(b, '"')
-}
-
-func decodeRune[T string | []byte](v T) (rune, int) {
-	switch x := any(v).(type) {
-	case string:
-		return utf8.DecodeRuneInString(x)
-	case []byte:
-		return utf8.DecodeRune(x)
-	}
-	return utf8.RuneError, 1
-}
+func appendJSONString[T string | []byte](b []byte, v T) []byte { return jsonesc.Append(b, v) }
 
 // appendCombinedQuoted writes v in double quotes, "-" when it is empty.
 func appendCombinedQuoted(b, v []byte) []byte {
