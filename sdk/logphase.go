@@ -20,7 +20,8 @@ type DeferredLogFilter interface {
 // headers (not its body), the response's status and headers (not its
 // body), the route and service, Start, the request ID, the normalized and
 // upstream paths, the path parameters, the consumer, credential and
-// scopes, the client IP and the stored values (shallow: a value must not
+// scopes, the client IP, the access-log fields plugins set (SetLogField)
+// and the stored values (shallow: a value must not
 // be changed once the request is over).
 func (c *Ctx) CopyForLog(dst *Ctx) {
 	c.rc.Request.Header.CopyTo(&dst.rc.Request.Header)
