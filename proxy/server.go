@@ -347,6 +347,7 @@ func (s *Server) newFastHTTPServer(cfg *config.Config) *fasthttp.Server {
 		MaxRequestBodySize:            streamThreshold,
 		StreamRequestBody:             true,
 		NoDefaultServerHeader:         true,
+		ReduceMemoryUsage:             true,
 		NoDefaultContentType:          true,
 		NoDefaultDate:                 true, // upstream (and cached) Date headers pass through; finish adds one when absent
 		DisablePreParseMultipartForm:  true,
