@@ -159,3 +159,54 @@ func TestLogTimes(t *testing.T) {
 		}
 	}
 }
+
+// Requests on several goroutines while a reload moves the log to another
+// file and format and SIGUSR1's reopen runs: every request is logged once,
+// in one file or the other, and Shutdown writes what is queued (run with
+// -race).
+func TestAccessLogSwitchUnderLoad(t *testing.T) {
+	up := staticUpstream(t)
+	dir := t.TempDir()
+	first, second := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
+	cfg := func(file, format string) string {
+		return strings.NewReplacer("UP", up.URL, "FILE", file, "FORMAT", format).Replace(accessLogConfig)
+	}
+	srv, err := New(mustParse(t, cfg(first, "json")), "test.yaml", quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, each = 4, 150
+	done := make(chan struct{})
+	for w := 0; w < workers; w++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			h := srv.Handler()
+			rc := newDirectCtx(t)
+			for i := 0; i < each; i++ {
+				prepare(rc, "/users/42")
+				h(rc)
+			}
+		}()
+	}
+	if err := srv.Apply(mustParse(t, cfg(second, "combined")), "test.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	srv.ReopenAccessLog()
+	for w := 0; w < workers; w++ {
+		<-done
+	}
+	if err := srv.Shutdown(ctxTimeout(5e9)); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(first)
+	b, _ := os.ReadFile(second)
+	na, nb := bytes.Count(a, []byte("\n")), bytes.Count(b, []byte("\n"))
+	if na+nb != workers*each {
+		t.Fatalf("%d + %d lines, want %d", na, nb, workers*each)
+	}
+	for _, l := range bytes.Split(bytes.TrimSpace(a), []byte("\n")) {
+		if len(l) > 0 && !json.Valid(l) {
+			t.Fatalf("first file: not JSON: %s", l)
+		}
+	}
+}
