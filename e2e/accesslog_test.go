@@ -349,6 +349,7 @@ func TestAccessLogDropsWhenSinkBlocks(t *testing.T) {
 	}
 	defer r.Close()
 	cfg := strings.NewReplacer("{{LOG}}", fifo, "{{FORMAT}}", "json", "{{EXTRA}}", ", buffer: 16", "{{UP}}", up).Replace(accessLogConfig)
+	cfg = strings.Replace(cfg, "server: {", "server: {drain_timeout: 1s, drain_grace: 100ms, ", 1)
 	w := startWeir(t, cfg)
 	c := newClient(w.Addr)
 	var slowest time.Duration
@@ -374,6 +375,15 @@ func TestAccessLogDropsWhenSinkBlocks(t *testing.T) {
 	if slowest > time.Second {
 		t.Errorf("slowest request took %v while the sink was stuck: the log held requests back", slowest)
 	}
+	// Nor does it hold the stop back beyond drain_timeout.
+	t0 := time.Now()
+	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if !w.waitExit(5 * time.Second) {
+		t.Fatal("weir did not stop within 5s (drain_timeout 1s) with its access log stuck")
+	}
+	t.Logf("stopped in %v", time.Since(t0))
 }
 
 // sample: 0 logs no answer below 400 and every answer from 400 up;

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -160,8 +161,10 @@ func (s *Server) ReopenAccessLog() {
 }
 
 // stopAccessLog writes what is queued and closes the sink (Shutdown,
-// once no request is left to log).
-func (s *Server) stopAccessLog() {
+// once no request is left to log). A sink that does not take the lines
+// (a pipe nobody reads) is given up on when ctx ends: a stuck log must
+// not make a stuck shutdown.
+func (s *Server) stopAccessLog(ctx context.Context) {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
 	if s.alw == nil {
@@ -169,7 +172,11 @@ func (s *Server) stopAccessLog() {
 	}
 	done := make(chan struct{})
 	s.alw.control(&alEntry{stop: done})
-	<-done
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.log.Warn("access log: lines not written at shutdown; the sink does not take them", "path", s.alw.path)
+	}
 	s.alw = nil
 }
 

@@ -204,7 +204,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.retireWG.Wait()
 	s.logq.close()
-	s.stopAccessLog()
+	s.stopAccessLog(ctx)
 	snap.closeResources(s.deps(false, ""))
 	s.upstreams.closeAll()
 	if s.redis != nil {
