@@ -205,6 +205,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.retireWG.Wait()
 	s.logq.close()
 	s.closeTracing(ctx)
+	s.stopAccessLog(ctx)
 	snap.closeResources(s.deps(false, ""))
 	s.upstreams.closeAll()
 	if s.redis != nil {

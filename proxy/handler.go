@@ -58,6 +58,8 @@ type reqState struct {
 	spanFailed bool   // the span's error status is set
 	tp         []byte // a traceparent being written (not tmp: hashKey's key lives there through the tries)
 	unsampled  bool
+	target     string     // the upstream target of the last try, for the access log
+	alog       *accessLog // the snapshot's access log, nil when off
 }
 
 // setForwarding sets a field the gateway adds to every forwarded request.
@@ -97,6 +99,8 @@ func (s *Server) handle(rc *fasthttp.RequestCtx) {
 	st.pre = prefixedBody{}
 	st.dated = false
 	st.unsampled = false
+	st.target = ""
+	st.alog = snap.alog
 	c := sdk.AcquireCtx(rc)
 	s.serve(snap, st, c, rc)
 	if st.span != nil {
@@ -381,6 +385,7 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 			cs = st.startTry(&req.Header, m, attempt, lastErr)
 		}
 		m.Begin()
+		st.target = m.URL()
 		// The request's start (read when its header arrived) plus the
 		// monotonic time since: one clock read instead of time.Now's two.
 		t0 := c.Start.Add(time.Since(c.Start))
@@ -507,10 +512,17 @@ func (s *Server) finish(c *sdk.Ctx, r *route, upstream time.Duration, st *reqSta
 		rc.Response.Header.SetBytesV("X-Weir-Proxy-Latency", strconv.AppendInt(b[:0], (total-upstream).Milliseconds(), 10))
 	}
 	if r == nil {
+		if al := st.alog; al != nil && al.w != nil {
+			al.logRequest(s, c, st, total, upstream)
+		}
 		return
 	}
 	for _, lf := range r.logFilters {
 		lf.OnLog(c)
+	}
+	// After the log filters that run here, which may add fields.
+	if al := st.alog; al != nil && al.w != nil && !r.noAccessLog {
+		al.logRequest(s, c, st, total, upstream)
 	}
 	if len(r.deferredLog) != 0 {
 		// Observers run later, on a copy, off the request's time
@@ -518,6 +530,9 @@ func (s *Server) finish(c *sdk.Ctx, r *route, upstream time.Duration, st *reqSta
 		s.deferLog(c, r)
 	}
 	r.m.count(rc.Response.StatusCode())
+	if cons := c.Consumer(); cons != nil && s.consumers.on.Load() {
+		s.consumers.count(cons.Name, rc.Response.StatusCode())
+	}
 	if r.m.duration != nil {
 		r.m.duration.Update(total.Seconds())
 		r.m.overhead.Update((total - upstream).Seconds())
@@ -564,11 +579,5 @@ func (s *Server) peerTrusted(c *sdk.Ctx) bool {
 	if nets == nil || len(*nets) == 0 {
 		return true
 	}
-	ip := c.ClientIP()
-	for _, p := range *nets {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
+	return inPrefixes(*nets, c.ClientIP())
 }

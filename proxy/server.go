@@ -59,8 +59,13 @@ type Server struct {
 	retireWG sync.WaitGroup
 	closed   atomic.Bool
 	// logq runs the deferred log phase (logphase.go).
-	logq  logPhase
-	drain drainState // listeners and connections, for Shutdown (drain.go)
+	logq logPhase
+	// alw writes the access log (accesslog_writer.go); nil until a
+	// config sets access_log. Apply's goroutine owns the field.
+	alw *alWriter
+	// consumers counts per-consumer traffic (analytics.go).
+	consumers consumerMetrics
+	drain     drainState // listeners and connections, for Shutdown (drain.go)
 	// accept is whether the listeners accept (/status reports it).
 	accept acceptretry.State
 }
@@ -100,6 +105,10 @@ func New(cfg *config.Config, file string, log *slog.Logger) (*Server, error) {
 	}
 	s.applyServerSettings(cfg)
 	if err := snap.start(); err != nil {
+		snap.closeResources(s.deps(false, ""))
+		return nil, err
+	}
+	if err := s.setAccessLog(snap, cfg, file); err != nil {
 		snap.closeResources(s.deps(false, ""))
 		return nil, err
 	}
@@ -258,6 +267,10 @@ func (s *Server) apply(cfg *config.Config, file string) error {
 		snap.closeResources(s.deps(false, ""))
 		return fmt.Errorf("%s: starting the new config: %w", file, err)
 	}
+	if err := s.setAccessLog(snap, cfg, file); err != nil {
+		snap.closeResources(s.deps(false, ""))
+		return err
+	}
 	snap.Version = s.version.Add(1)
 	s.applyServerSettings(cfg)
 	s.cur.Store(snap)
@@ -309,6 +322,11 @@ func (s *Server) applyServerSettings(cfg *config.Config) {
 	}
 	s.trusted.Store(&nets)
 	s.applyTracing(cfg)
+	if a := cfg.Analytics; a != nil {
+		s.consumers.set(a.Consumers, a.MaxConsumers)
+	} else {
+		s.consumers.set(false, 0)
+	}
 }
 
 func (s *Server) newFastHTTPServer(cfg *config.Config) *fasthttp.Server {
@@ -384,6 +402,14 @@ func (s *Server) protocolError(rc *fasthttp.RequestCtx, err error) {
 	var st reqState
 	addDate(&rc.Response.Header, &st)
 	rc.SetConnectionClose()
+	if al := s.cur.Load().alog; al != nil && al.w != nil {
+		// Refused requests are what an operator looks for in the log
+		// (an attack, a broken client): log what was read of them.
+		c := sdk.AcquireCtx(rc)
+		c.SetRequestID(id[:])
+		al.logRequest(s, c, &st, time.Since(c.Start), 0)
+		sdk.ReleaseCtx(c)
+	}
 }
 
 // Serve accepts connections on ln until Shutdown. TCP connections are

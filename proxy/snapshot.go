@@ -38,6 +38,8 @@ type Snapshot struct {
 	reuse   reuseCtx
 	started bool
 
+	alog *accessLog // access_log, nil when off (accesslog.go)
+
 	refs    atomic.Int64 // requests in flight on this snapshot
 	retired atomic.Bool
 }
@@ -58,6 +60,7 @@ type route struct {
 	// snap is pinned until the deferred ones have run.
 	deferredLog []sdk.LogFilter
 	snap        *Snapshot
+	noAccessLog bool // routes[].access_log: false
 }
 
 type service struct {
@@ -158,6 +161,10 @@ func compile(cfg *config.Config, file string, consumers *sdk.Consumers, d compil
 		add(fmt.Sprintf("routes[%d].%s", e.Route, e.Field), "%s", e.Msg)
 	}
 	s.router = rt
+	s.alog = compileAccessLog(cfg.AccessLog)
+	if err := checkAccessLogPath(cfg.AccessLog, d.configDir); err != nil {
+		add("access_log.path", "%v", err)
+	}
 
 	// Global plugins, then each route's own; a route's instance of a plugin
 	// replaces the global instance of the same name (SPEC.md, precedence).
@@ -195,7 +202,8 @@ func compile(cfg *config.Config, file string, consumers *sdk.Consumers, d compil
 	svcKeys := map[string][]byte{}
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
-		r := &route{name: rc.Name, stripPath: rc.StripPath, preserveHost: rc.PreserveHost, snap: s}
+		r := &route{name: rc.Name, stripPath: rc.StripPath, preserveHost: rc.PreserveHost, snap: s,
+			noAccessLog: rc.AccessLog != nil && !*rc.AccessLog}
 		if rc.Service != "" {
 			r.svc = s.services[rc.Service]
 			if r.svc == nil && findService(cfg, rc.Service) < 0 {

@@ -47,7 +47,14 @@ type Stats struct {
 	Unmatched map[string]uint64 `json:"unmatched"`
 	Routes    []RouteStats      `json:"routes"`
 	Services  []ServiceStats    `json:"services"`
+	// TopRoutes are the 10 routes with the most requests; TopConsumers
+	// the 10 consumers, when analytics.consumers is on (else empty).
+	TopRoutes    []TopEntry `json:"top_routes"`
+	TopConsumers []TopEntry `json:"top_consumers"`
 }
+
+// topLen is how many routes and consumers the status page's top lists hold.
+const topLen = 10
 
 // unmatchedCounter is the weir_requests_total series of requests no route
 // took, with status 404 or 405.
@@ -98,6 +105,17 @@ func (s *Server) Stats() Stats {
 			rs.P99Ms = quantileMs(r.m.duration, 0.99)
 		}
 		out.Routes = append(out.Routes, rs)
+	}
+	top := make([]TopEntry, 0, len(out.Routes))
+	for _, rs := range out.Routes {
+		if rs.Requests > 0 {
+			top = append(top, TopEntry{rs.Name, rs.Requests})
+		}
+	}
+	out.TopRoutes = topN(top, topLen)
+	out.TopConsumers = []TopEntry{}
+	if s.consumers.on.Load() {
+		out.TopConsumers = s.consumers.top(topLen)
 	}
 	for _, sc := range snap.Config.Services {
 		if svc := snap.services[sc.Name]; svc != nil {

@@ -64,7 +64,10 @@ type Ctx struct {
 	clientIP     netip.Addr
 	clientIPSet  bool
 	scratch      []byte
-	traceCtx     context.Context // a recorded request's server span (trace.go)
+	traceCtx     context.Context        // a recorded request's server span (trace.go)
+	logFields    [MaxLogFields]logField // SetLogField (logfields.go)
+	nlogFields   int
+	logBuf       []byte
 }
 
 var ctxPool = sync.Pool{New: func() any { return new(Ctx) }}
@@ -115,6 +118,7 @@ func (c *Ctx) Reset() {
 	c.clientIP = netip.Addr{}
 	c.clientIPSet = false
 	c.traceCtx = nil
+	c.resetLogFields()
 }
 
 // RequestCtx is the underlying fasthttp request context.

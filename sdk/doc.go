@@ -14,6 +14,12 @@
 // decides, before the first filter runs, whether a body is held in memory
 // (up to 256 KiB) or streamed to the upstream, and only these say which.
 //
+// A plugin adds fields to the request's access-log line with
+// Ctx.SetLogField (up to MaxLogFields, in any phase before the plain
+// LogFilters have run); the proxy's access log writes them after its own
+// fields, escaped. The cache and rate_limit plugins fill the log's cache
+// and ratelimit fields this way.
+//
 // Phases instead of next(...) closures: a WASM or Lua guest cannot hold a Go
 // continuation, and a flat loop over a slice gives one place for timing,
 // panic recovery and per-plugin metrics.

@@ -129,7 +129,9 @@ func writeHistograms(w io.Writer) {
 	lastName := ""
 	for _, h := range list {
 		if h.name != lastName {
-			fmt.Fprintf(w, "# TYPE %s histogram\n", h.name)
+			// Every family has # HELP and # TYPE (the admin API's /metrics
+			// fills the help text in, as for the library's families).
+			fmt.Fprintf(w, "# HELP %s\n# TYPE %s histogram\n", h.name, h.name)
 			lastName = h.name
 		}
 		sep := ""

@@ -20,7 +20,8 @@ type DeferredLogFilter interface {
 // headers (not its body), the response's status and headers (not its
 // body), the route and service, Start, the request ID, the normalized and
 // upstream paths, the path parameters, the consumer, credential and
-// scopes, the client IP and the stored values (shallow: a value must not
+// scopes, the client IP, the access-log fields plugins set (SetLogField)
+// and the stored values (shallow: a value must not
 // be changed once the request is over).
 func (c *Ctx) CopyForLog(dst *Ctx) {
 	c.rc.Request.Header.CopyTo(&dst.rc.Request.Header)
@@ -49,4 +50,7 @@ func (c *Ctx) CopyForLog(dst *Ctx) {
 	copy(dst.values[:], c.values[:c.nvalues])
 	dst.nvalues = c.nvalues
 	dst.stopped = c.stopped
+	dst.logBuf = append(dst.logBuf[:0], c.logBuf...)
+	dst.logFields = c.logFields
+	dst.nlogFields = c.nlogFields
 }

@@ -153,8 +153,13 @@ func cmdRun(args []string) int {
 	go watch.run(stop, func() { reload("file change") })
 
 	sig := make(chan os.Signal, 4)
-	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sig, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGTERM, syscall.SIGINT)
 	for s := range sig {
+		if s == syscall.SIGUSR1 {
+			// logrotate renamed the access log: write on to a new file.
+			srv.ReopenAccessLog()
+			continue
+		}
 		if s == syscall.SIGHUP {
 			watch.rebase() // the file's event then finds this content applied
 			reload("SIGHUP")

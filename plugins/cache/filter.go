@@ -163,13 +163,25 @@ const (
 	resRevalidated
 )
 
+// resultNames are the results as the metric's label and the access
+// log's cache field (sdk.Ctx.SetLogField) write them.
+var resultNames = [...]string{"hit", "miss", "stale", "bypass", "revalidated"}
+
+// resultLogValues are resultNames as []byte, for SetLogField.
+var resultLogValues = func() (v [len(resultNames)][]byte) {
+	for i, n := range resultNames {
+		v[i] = []byte(n)
+	}
+	return v
+}()
+
 type resultCounters struct {
 	c [5]*metrics.Counter
 }
 
 func newResultCounters(lbl string) *resultCounters {
 	rc := &resultCounters{}
-	for i, r := range [...]string{"hit", "miss", "stale", "bypass", "revalidated"} {
+	for i, r := range resultNames {
 		rc.c[i] = metrics.GetOrCreateCounter(`weir_cache_requests_total{` + lbl + `,result="` + r + `"}`)
 	}
 	return rc
@@ -178,6 +190,7 @@ func newResultCounters(lbl string) *resultCounters {
 // count records a result. A global instance counts under the request's
 // route, whose counters are created once per route name.
 func (f *Filter) count(c *sdk.Ctx, res int) {
+	c.SetLogField("cache", resultLogValues[res])
 	rc := f.counters
 	if rc == nil {
 		f.perRouteM.RLock()

@@ -84,9 +84,10 @@ func installPDK(L *glua.LState, st *state) {
 
 	lg := L.NewTable()
 	L.SetFuncs(lg, map[string]glua.LGFunction{
-		"info": func(L *glua.LState) int { st.f.logf(st, levelInfo, joinArgs(L, "")); return 0 },
-		"warn": func(L *glua.LState) int { st.f.logf(st, levelWarn, joinArgs(L, "")); return 0 },
-		"err":  func(L *glua.LState) int { st.f.logf(st, levelError, joinArgs(L, "")); return 0 },
+		"info":  func(L *glua.LState) int { st.f.logf(st, levelInfo, joinArgs(L, "")); return 0 },
+		"warn":  func(L *glua.LState) int { st.f.logf(st, levelWarn, joinArgs(L, "")); return 0 },
+		"err":   func(L *glua.LState) int { st.f.logf(st, levelError, joinArgs(L, "")); return 0 },
+		"field": st.logField,
 	})
 	weir.RawSetString("log", lg)
 
@@ -381,6 +382,32 @@ func (st *state) respGetHeader(L *glua.LState) int {
 // respSetHeader in access defers the header to whatever response the client
 // finally gets (sdk.Ctx.SetResponseHeader); in header_filter and body_filter
 // it sets it on the response directly.
+// logField adds a field to the request's access-log line
+// (sdk.Ctx.SetLogField). The line is written when the answer is ready,
+// so only the access and response phases may add to it.
+func (st *state) logField(L *glua.LState) int {
+	const fn = "weir.log.field"
+	c := st.request(L, fn, inAccess|inResponse)
+	name := L.CheckString(1)
+	if !validLogFieldName(name) {
+		L.RaiseError("%s: %q is not a field name: use 1 to 64 lower-case letters, digits and _", fn, name)
+	}
+	c.SetLogField(name, s2b(L.CheckString(2)))
+	return 0
+}
+
+func validLogFieldName(name string) bool {
+	if len(name) == 0 || len(name) > 64 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if ch := name[i]; !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 func (st *state) respSetHeader(L *glua.LState) int {
 	const fn = "weir.response.set_header"
 	c := st.request(L, fn, inAccess|inResponse)

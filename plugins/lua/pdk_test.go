@@ -161,6 +161,10 @@ func TestPDKErrors(t *testing.T) {
 			`lua: access: source:1: weir.request.set_path: the path must start with /, got "v2"`},
 		{"path with newline", `weir.request.set_path("/a\nb")`,
 			`lua: access: source:1: weir.request.set_path: the path contains a control character`},
+		{"log field name", `weir.log.field("Bad-Name", "v")`,
+			`lua: access: source:1: weir.log.field: "Bad-Name" is not a field name: use 1 to 64 lower-case letters, digits and _`},
+		{"log field value", `weir.log.field("ok", {})`,
+			`lua: access: source:1: bad argument #2 to field (string expected, got table)`},
 		{"exit status", `weir.response.exit(99)`,
 			`lua: access: source:1: weir.response.exit: status must be between 200 and 599, got 99`},
 		{"exit body type", `weir.response.exit(403, true)`,
@@ -718,5 +722,25 @@ func TestReadmeExample(t *testing.T) {
 	f.(sdk.LogFilter).OnLog(c)
 	if string(rc.Response.Header.Peek("X-Served-Tenant")) != "acme" || !strings.Contains(lb.String(), `level=WARN msg="tenant acme got 503"`) {
 		t.Fatalf("response %s\nlog %s", rc.Response.Header.String(), lb)
+	}
+}
+
+// weir.log.field adds to the request's access-log line; any value goes
+// (the access log escapes it).
+func TestLogField(t *testing.T) {
+	f := newFilter(t, `
+function access()
+  weir.log.field("tenant", "blue")
+  weir.log.field("note", "a \"quoted\"\r\nline")
+  weir.log.field("tenant", "green")
+end`, nil, nil)
+	_, c := request("GET", "/")
+	defer sdk.ReleaseCtx(c)
+	access(t, f, c)
+	if got := string(c.LogField("tenant")); got != "green" {
+		t.Errorf("tenant = %q", got)
+	}
+	if got := string(c.LogField("note")); got != "a \"quoted\"\r\nline" {
+		t.Errorf("note = %q", got)
 	}
 }

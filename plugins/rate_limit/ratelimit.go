@@ -119,6 +119,12 @@ func newFilter(b *sdk.Build, cfg *config) *filter {
 	return f
 }
 
+// The access log's ratelimit field (sdk.Ctx.SetLogField).
+var (
+	logAllowed  = []byte("allowed")
+	logRejected = []byte("rejected")
+)
+
 // OnRequest decides, sets the RateLimit-* headers and answers 429 when
 // the request is over a limit.
 func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
@@ -129,6 +135,11 @@ func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 	keyBufPool.Put(kb)
 
 	m.decisions[d.store].Inc()
+	if d.granted > 0 {
+		c.SetLogField("ratelimit", logAllowed)
+	} else {
+		c.SetLogField("ratelimit", logRejected)
+	}
 	if d.noHeaders {
 		return sdk.Continue, nil
 	}

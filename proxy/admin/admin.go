@@ -118,7 +118,7 @@ func (a *Admin) routes() http.Handler {
 	mux.HandleFunc("POST /config/diff", a.diffConfig)
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		metrics.WritePrometheus(w, true)
+		writeMetrics(w)
 	})
 	mux.HandleFunc("GET /{$}", a.statusPage)
 	mux.HandleFunc("GET /stats", a.stats)

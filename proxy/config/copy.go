@@ -46,6 +46,17 @@ func (c *Config) Clone() *Config {
 	n.Consumers = cloneEach(c.Consumers, cloneConsumer)
 	n.Plugins = cloneEach(c.Plugins, clonePlugin)
 	n.Tracing = cloneTracing(c.Tracing)
+	if c.AccessLog != nil {
+		a := *c.AccessLog
+		a.Fields = slices.Clone(a.Fields)
+		if a.Sample != nil {
+			a.Sample = ptr(*a.Sample)
+		}
+		n.AccessLog = &a
+	}
+	if c.Analytics != nil {
+		n.Analytics = ptr(*c.Analytics)
+	}
 	return &n
 }
 
@@ -125,6 +136,9 @@ func cloneRoute(r Route) Route {
 		a := *r.Aggregate
 		a.Backends = slices.Clone(a.Backends)
 		r.Aggregate = &a
+	}
+	if r.AccessLog != nil {
+		r.AccessLog = ptr(*r.AccessLog)
 	}
 	return r
 }

@@ -63,6 +63,13 @@ import (
 //	tracing.otlp.timeout                         2s           one export, retries included
 //	tracing.sample                               0.01         0 is kept: only requests that arrive sampled
 //	tracing.service_name                         weir
+//	routes[].access_log                          true         only when the access_log section is set
+//	access_log.path                              stdout       only when access_log is set; a file is relative to the config file
+//	access_log.format                            json
+//	access_log.fields                            -            every field (AccessLogFields), json only
+//	access_log.sample                            1.0          0 is kept: only answers >= 400
+//	access_log.buffer                            8192         lines waiting for the writer
+//	analytics.max_consumers                      100          only when analytics is set
 //
 // Health checks and the circuit breaker are off unless their section is
 // present; `health_check: {active: {}}` turns active checks on with the
@@ -114,6 +121,10 @@ const (
 	DefaultAggregateTimeout = 2 * time.Second
 
 	DefaultUpstreamTLSMinVersion = "1.2"
+
+	DefaultAccessLogSample = 1.0
+	DefaultAccessLogBuffer = 8192
+	DefaultMaxConsumers    = 100
 )
 
 // DefaultTLSCiphers are the TLS 1.2 cipher suites of a listener without
@@ -201,6 +212,7 @@ func ApplyDefaults(c *Config) {
 	}
 	applyPluginDefaults(c.Plugins)
 	applyTracingDefaults(c.Tracing)
+	applyAccessLogDefaults(c)
 }
 
 func applyServiceDefaults(s *Service) {

@@ -2,7 +2,8 @@ package config
 
 import (
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/weirgw/weir/internal/jsonesc"
 )
 
 // The canonical form of a config file is a JSON document. YAML and JSON
@@ -115,42 +116,9 @@ func (n *node) appendJSON(dst []byte) []byte {
 	}
 }
 
-// appendJSONString writes s as a JSON string (RFC 8259 §7). Unlike
-// encoding/json it leaves <, > and & alone: a plugin's raw config is
-// handed on as the operator wrote it. Invalid UTF-8 becomes U+FFFD.
-func appendJSONString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c == '\n':
-				dst = append(dst, '\\', 'n')
-			case c == '\r':
-				dst = append(dst, '\\', 'r')
-			case c == '\t':
-				dst = append(dst, '\\', 't')
-			case c < 0x20:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				dst = append(dst, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, `\ufffd`...)
-		} else {
-			dst = append(dst, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(dst, '"')
-}
+// appendJSONString writes s as a JSON string (package jsonesc): a
+// plugin's raw config is handed on as the operator wrote it.
+func appendJSONString(dst []byte, s string) []byte { return jsonesc.Append(dst, s) }
 
 // budget bounds the tree a document may expand to. YAML aliases let a
 // few hundred bytes name billions of values ("billion laughs"); the

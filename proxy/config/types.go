@@ -20,6 +20,8 @@ type Config struct {
 	Consumers []Consumer `json:"consumers,omitempty"`
 	Plugins   []Plugin   `json:"plugins,omitempty"`
 	Tracing   *Tracing   `json:"tracing,omitempty"`
+	AccessLog *AccessLog `json:"access_log,omitempty"` // accesslog.go
+	Analytics *Analytics `json:"analytics,omitempty"`  // accesslog.go
 }
 
 // Listener is one proxy listener. In the file it is either an address
@@ -224,6 +226,7 @@ type Route struct {
 	Service      string            `json:"service,omitempty"`
 	Plugins      []Plugin          `json:"plugins,omitempty"`
 	Aggregate    *Aggregate        `json:"aggregate,omitempty"`
+	AccessLog    *bool             `json:"access_log,omitempty"` // false: this route's requests are not logged
 }
 
 // Aggregate fans a request out to several backends and merges their JSON.

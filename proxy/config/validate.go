@@ -34,6 +34,8 @@ func Validate(c *Config, file string) error {
 	v.checkConsumers()
 	v.pluginList("plugins", c.Plugins)
 	v.tracing()
+	v.accessLog()
+	v.analytics()
 	return v.err()
 }
 
