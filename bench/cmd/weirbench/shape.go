@@ -58,12 +58,6 @@ type shapeRow struct {
 	many bool
 }
 
-var shapeBackends = map[string]string{
-	"own":      "harness epoll backend",
-	"sendfile": "nginx static files, sendfile on",
-	"copy":     "nginx static files, sendfile off",
-}
-
 func shapeRows() []shapeRow {
 	fifo1 := func(b string) shapeSetup { return shapeSetup{b, "fifo", 1} }
 	return []shapeRow{
