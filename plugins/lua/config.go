@@ -20,6 +20,9 @@ const (
 	defaultTimeout = 50 * time.Millisecond
 	maxTimeout     = time.Minute
 	maxPoolSize    = 4096
+	// defaultMemoryLimitMB and maxMemoryLimitMB bound memory_limit_mb.
+	defaultMemoryLimitMB = 32
+	maxMemoryLimitMB     = 1024
 	// maxScriptBytes bounds what is read from `file` or taken from
 	// `source`: a gateway script is a few hundred lines, and a config typo
 	// pointing at a multi-gigabyte file should fail fast rather than parse.
@@ -45,6 +48,9 @@ type Config struct {
 	// PoolSize is how many prepared Lua states are kept. Default
 	// GOMAXPROCS*2.
 	PoolSize int `json:"pool_size"`
+	// MemoryLimitMB bounds the memory one phase call may create in
+	// strings (library calls and concatenation). Default 32.
+	MemoryLimitMB int `json:"memory_limit_mb"`
 }
 
 // settings is a validated Config.
@@ -54,6 +60,7 @@ type settings struct {
 	timeout   time.Duration
 	conf      map[string]any // decoded `config`, converted to a Lua table per state
 	poolSize  int
+	memLimit  int64 // bytes
 }
 
 // validate checks cfg and compiles the script.
@@ -79,6 +86,14 @@ func validate(cfg *Config) (*settings, error) {
 		s.poolSize = 2 * runtime.GOMAXPROCS(0)
 	case s.poolSize < 0 || s.poolSize > maxPoolSize:
 		bad(fmt.Errorf("pool_size must be between 1 and %d, got %d; omit it for GOMAXPROCS*2", maxPoolSize, s.poolSize))
+	}
+	switch {
+	case cfg.MemoryLimitMB == 0:
+		s.memLimit = defaultMemoryLimitMB << 20
+	case cfg.MemoryLimitMB < 0 || cfg.MemoryLimitMB > maxMemoryLimitMB:
+		bad(fmt.Errorf("memory_limit_mb must be between 1 and %d, got %d; omit it for %d", maxMemoryLimitMB, cfg.MemoryLimitMB, defaultMemoryLimitMB))
+	default:
+		s.memLimit = int64(cfg.MemoryLimitMB) << 20
 	}
 	if raw := bytes.TrimSpace(cfg.Config); len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
 		if raw[0] != '{' {
@@ -148,6 +163,7 @@ func compile(src, name string) (*glua.FunctionProto, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	rewriteConcat(chunk)
 	proto, err := glua.Compile(chunk, name)
 	if err != nil {
 		var ce *glua.CompileError

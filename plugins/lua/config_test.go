@@ -38,7 +38,7 @@ func TestConfig(t *testing.T) {
 		{"phase not a function", `{"source":"access = 42"}`, "access must be a function, got a number"},
 		{"top level error", `{"source":"error('boom')\nfunction access() end"}`, "running the script's top level: source:1: boom"},
 		{"top level nil call", `{"source":"function access() end\nundefined_fn()"}`, "running the script's top level: source:2: attempt to call a non-function object"},
-		{"top level loop", `{"source":"while true do end"}`, "the script's top level did not finish within 1s; move the work into a phase function"},
+		{"top level loop", `{"source":"while true do end"}`, "the script's top level did not finish within 1s (the script used up its instruction budget); move the work into a phase function"},
 		{"zero timeout", `{"source":"function access() end","timeout":"0s"}`, "timeout must be > 0 and at most 1m0s, got 0s"},
 		{"negative timeout", `{"source":"function access() end","timeout":"-1s"}`, `timeout: duration "-1s" must not be negative`},
 		{"huge timeout", `{"source":"function access() end","timeout":"2m"}`, "timeout must be > 0 and at most 1m0s, got 2m0s"},

@@ -40,6 +40,8 @@ type filter struct {
 
 	errors   [nPhases]*metrics.Counter
 	timeouts *metrics.Counter
+	// memory counts calls cut by memory_limit_mb.
+	memory *metrics.Counter
 	// bodySkipped counts responses body_filter did not see because the
 	// proxy streamed their body (over 256 KiB or of unknown length).
 	bodySkipped *metrics.Counter
@@ -102,6 +104,7 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 		routeLV:     glua.LString(route),
 		log:         logger.With("plugin", "lua", "route", label, "script", s.chunkName),
 		timeouts:    metrics.GetOrCreateCounter(fmt.Sprintf(`weir_lua_timeouts_total{route=%q}`, label)),
+		memory:      metrics.GetOrCreateCounter(fmt.Sprintf(`weir_lua_memory_limit_total{route=%q}`, label)),
 		bodySkipped: metrics.GetOrCreateCounter(fmt.Sprintf(`weir_lua_body_filter_skipped_total{route=%q}`, label)),
 	}
 	for p := phase(0); p < nPhases; p++ {
@@ -284,7 +287,7 @@ func (f *filter) call(st *state, arg glua.LValue, nret int) error {
 		L.Push(arg)
 		nargs = 1
 	}
-	st.dl.arm(f.s.timeout)
+	st.dl.arm(f.s.timeout, f.s.memLimit)
 	err := L.PCall(nargs, nret, nil)
 	if !st.dl.disarm() {
 		st.spent = true
@@ -298,11 +301,27 @@ func (f *filter) call(st *state, arg glua.LValue, nret int) error {
 	st.spent = true
 	f.errors[st.phase].Inc()
 	if st.dl.expired() {
+		switch st.dl.reason() {
+		case errMemory:
+			f.memory.Inc()
+			return fmt.Errorf("lua: %s: the script went over its memory limit of %d MiB (memory_limit_mb)", st.phase, f.s.memLimit>>20)
+		case errSteps:
+			f.timeouts.Inc()
+			return fmt.Errorf("lua: %s: the script used up the instruction budget of its %s timeout", st.phase, f.s.timeout)
+		}
 		f.timeouts.Inc()
-		return fmt.Errorf("lua: %s: the script did not finish within the %s timeout", st.phase, f.s.timeout)
+		return fmt.Errorf("lua: %s: the script did not finish within %s (10 times its timeout) of wall-clock time", st.phase, wall(f.s.timeout))
 	}
 	return fmt.Errorf("lua: %s: %s", st.phase, errorText(err))
 }
+
+const (
+	// maxLogBytes is what print and weir.log may write in one call.
+	maxLogBytes = 64 << 10
+	// logStepCost is what one log message costs of the call's budget, in
+	// VM instructions (writing a log line takes a few microseconds).
+	logStepCost = 200
+)
 
 // level is a log level for weir.log and print.
 type level = slog.Level
@@ -315,7 +334,17 @@ const (
 
 // logf writes a message from the script, with the request ID when there
 // is a request.
+//
+// What one call may log is bounded: past maxLogBytes its messages are
+// dropped (and counted in one warning when the call ends), and each
+// message is charged to the call's budget, so a print loop can neither
+// fill the disk nor outlast its timeout.
 func (f *filter) logf(st *state, lv level, msg string) {
+	st.dl.charge(st.L, logStepCost+len(msg)>>4)
+	if st.logged += len(msg); st.logged > maxLogBytes {
+		st.dropped++
+		return
+	}
 	if !f.log.Enabled(context.Background(), lv) {
 		return
 	}

@@ -320,7 +320,7 @@ func (st *state) respExit(L *glua.LState) int {
 	case glua.LString:
 		body = s2b(string(b))
 	case *glua.LTable:
-		v, err := tableToGo(b, 1)
+		v, err := tableToGo(b, 1, newConvBudget(st.f.s.memLimit))
 		if err == nil {
 			body, err = json.Marshal(v)
 		}
