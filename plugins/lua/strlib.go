@@ -16,8 +16,9 @@ import (
 // lower, reverse, and table.concat. Semantics are those of Lua 5.1 as
 // gopher-lua implements them.
 
-// patternStepsPerStep: a matcher step is cheaper than a VM instruction.
-const patternStepsPerStep = 2
+// stepsPerPatternStep: one step of the backtracking matcher (a recursive
+// call that may allocate) costs about as much as 4 VM instructions.
+const stepsPerPatternStep = 4
 
 func installStringLib(L *glua.LState, st *state) {
 	str := L.GetGlobal(glua.StringLibName).(*glua.LTable)
@@ -40,10 +41,10 @@ func installStringLib(L *glua.LState, st *state) {
 // each runs a pattern under the call's budget.
 func (st *state) each(L *glua.LState, pat, s string, offset, limit int, fn func(m *luapattern.MatchData) bool) {
 	d := st.dl
-	b := luapattern.Budget{Steps: max(d.steps, 0) * patternStepsPerStep}
+	b := luapattern.Budget{Steps: max(d.steps, 0) / stepsPerPatternStep}
 	start := b.Steps
 	err := luapattern.Each(&b, pat, s2b(s), offset, limit, fn)
-	d.charge(L, int((start-b.Steps)/patternStepsPerStep))
+	d.charge(L, int((start-b.Steps)*stepsPerPatternStep))
 	if err != nil {
 		if err == luapattern.ErrBudget {
 			d.trip(errSteps)
@@ -166,8 +167,11 @@ func (st *state) strGmatch(L *glua.LState) int {
 func (st *state) strGsub(L *glua.LState) int {
 	s := L.CheckString(1)
 	pat := L.CheckString(2)
-	L.CheckTypes(3, glua.LTString, glua.LTTable, glua.LTFunction)
+	L.CheckTypes(3, glua.LTString, glua.LTNumber, glua.LTTable, glua.LTFunction)
 	repl := L.Get(3)
+	if n, ok := repl.(glua.LNumber); ok {
+		repl = glua.LString(n.String())
+	}
 	limit := L.OptInt(4, -1)
 	var b strings.Builder
 	last, count := 0, 0
