@@ -21,9 +21,9 @@ func TestConfig(t *testing.T) {
 		{"null config", `{"source":"function access() end","config":null}`, ""},
 		{"all phases", `{"source":"function access() end function header_filter() end function body_filter() end function log() end"}`, ""},
 
-		{"empty", ``, "no script: set file (a path to a .lua file) or source (the script inline)"},
-		{"neither", `{"timeout":"1s"}`, "no script: set file (a path to a .lua file) or source (the script inline)"},
-		{"both", `{"file":"testdata/ok.lua","source":"function access() end"}`, "set file or source, not both"},
+		{"empty", ``, "no script: set file (a path to a .lua file), source (the script inline) or kong_plugin (a Kong plugin's folder)"},
+		{"neither", `{"timeout":"1s"}`, "no script: set file (a path to a .lua file), source (the script inline) or kong_plugin (a Kong plugin's folder)"},
+		{"both", `{"file":"testdata/ok.lua","source":"function access() end"}`, "set one of file, source and kong_plugin, not several"},
 		{"unknown key", `{"source":"function access() end","script":"x"}`, `unknown field "script"`},
 		{"missing file", `{"file":"testdata/nope.lua"}`, "file: cannot read the script: open testdata/nope.lua: no such file or directory"},
 		{"directory", `{"file":"testdata"}`, "file: cannot read the script: read testdata: is a directory"},
@@ -47,7 +47,7 @@ func TestConfig(t *testing.T) {
 		{"negative pool", `{"source":"function access() end","pool_size":-1}`, "pool_size must be between 1 and 4096, got -1; omit it for GOMAXPROCS*2"},
 		{"huge pool", `{"source":"function access() end","pool_size":5000}`, "pool_size must be between 1 and 4096, got 5000; omit it for GOMAXPROCS*2"},
 		{"every error", `{"timeout":"fast","pool_size":-1,"config":[1]}`,
-			"no script: set file (a path to a .lua file) or source (the script inline)\n" +
+			"no script: set file (a path to a .lua file), source (the script inline) or kong_plugin (a Kong plugin's folder)\n" +
 				`timeout: invalid duration "fast": use a number with a unit such as "1s" or "250ms"` + "\n" +
 				"pool_size must be between 1 and 4096, got -1; omit it for GOMAXPROCS*2\n" +
 				"config must be an object (it becomes the Lua table conf), got [1]"},

@@ -53,6 +53,11 @@ func toGo(v glua.LValue, depth int, b *convBudget) (any, error) {
 			return nil, errTooBig
 		}
 		return string(v), nil
+	case *glua.LUserData:
+		if v.Value == jsonNull {
+			return nil, nil // cjson.null
+		}
+		return nil, fmt.Errorf("a %s cannot be converted (only nil, booleans, numbers, strings and tables)", v.Type())
 	case *glua.LTable:
 		if depth >= maxDepth {
 			return nil, errTooDeep

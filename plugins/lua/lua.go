@@ -85,6 +85,7 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 		return nil, err
 	}
 	cfg.File = b.ResolvePath(cfg.File)
+	cfg.KongPlugin = b.ResolvePath(cfg.KongPlugin)
 	s, err := validate(&cfg)
 	if err != nil {
 		return nil, err

@@ -461,6 +461,8 @@ func (st *state) ctxIndex(L *glua.LState) int {
 		} else {
 			L.Push(glua.LNil)
 		}
+	case "phase":
+		L.Push(glua.LString(st.phase.String()))
 	case "shared":
 		if st.shared == nil {
 			if v, ok := c.Value(st.f).(map[string]any); ok {

@@ -63,6 +63,9 @@ type state struct {
 	// exitSignal is the error value weir.response.exit raises to unwind
 	// the script; call recognises it and treats it as a normal end.
 	// exitErr is the prepared error carrying it, raised by exitPanic.
+	// null is cjson.null / ngx.null for Kong plugins.
+	null *glua.LUserData
+
 	exitSignal *glua.LUserData
 	exitErr    *glua.ApiError
 
@@ -106,6 +109,9 @@ func (st *state) prepare() error {
 	L := st.L
 	openSandbox(L, st)
 	installPDK(L, st)
+	if st.f.s.kongName != "" {
+		installKongHelpers(L, st)
+	}
 	conf := L.NewTable()
 	if st.f.s.conf != nil {
 		conf = toLua(L, st.f.s.conf).(*glua.LTable)
