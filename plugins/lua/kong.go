@@ -251,11 +251,9 @@ func (st *state) reqScheme(L *glua.LState) int {
 
 func (st *state) reqPort(L *glua.LState) int {
 	c := st.request(L, "kong.request.get_port", inAny)
-	if a := c.RequestCtx().LocalAddr(); a != nil {
-		if _, p, err := splitHostPort(a.String()); err == nil {
-			L.Push(glua.LNumber(p))
-			return 1
-		}
+	if _, p, err := splitHostPort(c.RequestCtx().LocalAddr().String()); err == nil {
+		L.Push(glua.LNumber(p))
+		return 1
 	}
 	L.Push(glua.LNil)
 	return 1

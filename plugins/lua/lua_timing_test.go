@@ -75,3 +75,28 @@ function access() end`, nil, nil))
 		st.close()
 	}
 }
+
+// BenchmarkAccessLoop is 1000 iterations of a small loop: the cost per VM
+// instruction, where the budget is counted.
+func BenchmarkAccessLoop(b *testing.B) {
+	benchAccess(b, `function access()
+  local x = 0
+  for i = 1, 1000 do x = x + i end
+end`)
+}
+
+// BenchmarkAccessGsub1K rewrites a 1 KiB string with string.gsub (64
+// matches), as a body_filter would.
+func BenchmarkAccessGsub1K(b *testing.B) {
+	benchAccess(b, `local body = string.rep("abcdefghijklmno,", 64)
+function access()
+  local out = body:gsub(",", ";")
+end`)
+}
+
+// BenchmarkAccessConcat builds a header value with `..`.
+func BenchmarkAccessConcat(b *testing.B) {
+	benchAccess(b, `function access()
+  weir.request.set_header("X-Seen", "key-" .. weir.request.get_header("X-Api-Key") .. "-lua")
+end`)
+}

@@ -1,8 +1,8 @@
 // Package luapattern is gopher-lua's Lua pattern matcher (package pm of
 // github.com/yuin/gopher-lua v1.1.2, MIT licence, see LICENSE), changed to
-// run under a step budget: the matcher backtracks, and a pattern such as
-// ("a"):rep(600):find("(a*)*b")-like inputs or a long `.-` can take
-// exponential or quadratic time in one call. Each VM step spends one unit
+// run under a step budget: the matcher backtracks, so a pattern such as
+// ".-.-.-.-.-b" over 600 bytes without a "b" takes O(n^5) steps (past a
+// minute) in one call. Each VM step spends one unit
 // of a *Budget; when it runs out the match stops with ErrBudget. Matches are
 // handed to a callback one at a time instead of being collected, so gsub
 // and gmatch hold one match at a time.
@@ -48,7 +48,7 @@ func (e *Error) Error() string {
 	case EOS:
 		return fmt.Sprintf("%s at EOS", e.Message)
 	case _UNKNOWN:
-		return fmt.Sprintf("%s", e.Message)
+		return e.Message
 	default:
 		return fmt.Sprintf("%s at %d", e.Message, e.Pos)
 	}
