@@ -100,6 +100,8 @@ func installKongHelpers(L *glua.LState, st *state) {
 		"resp_hdrs":  st.respHeaders,
 		"inspect":    inspect,
 		"set_method": st.reqSetMethod,
+		"pid":        func(L *glua.LState) int { L.Push(glua.LNumber(os.Getpid())); return 1 },
+		"conn":       st.connVar,
 		// keep marks a table the prelude keeps writable (ngx.arg, reset
 		// per call) or that guards itself with a metatable (ngx.header,
 		// ngx.var): not replaced by a read-only view, refused to rawset.
@@ -266,6 +268,23 @@ func splitHostPort(s string) (string, int, error) {
 	}
 	p, err := strconv.Atoi(s[i+1:])
 	return s[:i], p, err
+}
+
+// connVar returns ngx.var.server_addr, connection or connection_requests.
+func (st *state) connVar(L *glua.LState) int {
+	c := st.request(L, "ngx.var", inAny)
+	rc := c.RequestCtx()
+	switch L.CheckString(1) {
+	case "server_addr":
+		h, _, _ := splitHostPort(rc.LocalAddr().String())
+		return pushStr(L, strings.Trim(h, "[]"))
+	case "connection":
+		return pushStr(L, strconv.FormatUint(rc.ConnID(), 10))
+	case "connection_requests":
+		return pushStr(L, strconv.FormatUint(rc.ConnRequestNum(), 10))
+	}
+	L.Push(glua.LNil)
+	return 1
 }
 
 // reqSetMethod is kong.service.request.set_method.

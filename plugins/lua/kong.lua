@@ -75,6 +75,12 @@ local ngx = {
 ngx.now = H.now
 function ngx.time() return math.floor(H.now()) end
 function ngx.update_time() end
+ngx.worker = {
+  pid = H.pid,
+  id = function() return 0 end,
+  count = function() return 1 end,
+  exiting = function() return false end,
+}
 function ngx.get_phase() return W.ctx.phase end
 ngx.encode_base64 = H.b64
 ngx.decode_base64 = H.unb64
@@ -159,6 +165,9 @@ local vars = {
   binary_remote_addr = function() return W.ctx.client_ip end,
   request_id = function() return W.ctx.request_id end,
   status = function() local s = W.response.get_status() return s and tostring(s) end,
+  server_addr = function() return H.conn("server_addr") end,
+  connection = function() return H.conn("connection") end,
+  connection_requests = function() return H.conn("connection_requests") end,
 }
 ngx.var = H.keep(setmetatable({}, {
   __index = function(_, k)
