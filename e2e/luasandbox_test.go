@@ -37,19 +37,11 @@ routes:
 // getWithin is one GET that must be answered within limit.
 func getWithin(t *testing.T, w *weir, uri string, hdr map[string]string, limit time.Duration) (int, string, time.Duration) {
 	t.Helper()
-	c := &fasthttp.HostClient{Addr: w.Addr, ReadTimeout: limit, MaxResponseBodySize: 64 << 20}
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	req.SetRequestURI("http://" + w.Addr + uri)
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
+	c := newClient(w.Addr)
+	c.ReadTimeout = limit
 	start := time.Now()
-	if err := c.DoTimeout(req, resp, limit); err != nil {
-		t.Fatalf("GET %s: no answer within %s: %v", uri, limit, err)
-	}
-	return resp.StatusCode(), string(resp.Body()), time.Since(start)
+	code, body, _ := get(t, c, uri, hdr)
+	return code, body, time.Since(start)
 }
 
 // TestLuaSandboxTime: the budget holds inside one library call. A gsub
@@ -121,6 +113,10 @@ end`))
 			t.Fatalf("%s: %d %q, want 500", path, code, body)
 		}
 	}
+	// The failure is logged as the 500 is sent: wait for the last line.
+	waitUntil(2*time.Second, 10*time.Millisecond, func() bool {
+		return strings.Contains(w.Logs(), "the tables hold more than 100000 values")
+	})
 	logs := w.Logs()
 	if n := strings.Count(logs, "went over its memory limit of 32 MiB"); n != 2 {
 		t.Errorf("%d memory-limit log lines, want 2 (tconcat, doubling)", n)
