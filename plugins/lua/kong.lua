@@ -261,7 +261,10 @@ function resp.get_source()
   return "service"
 end
 function resp.set_status(s) W.response.set_status(s) end
-function resp.set_header(k, v) W.response.set_header(k, tostring(v)) end
+function resp.set_header(k, v)
+  if v == true or v == false then v = tostring(v) end
+  W.response.set_header(k, v)
+end
 resp.add_header = resp.set_header
 function resp.clear_header(k)
   -- plugins that change the body clear Content-Length; the gateway sets it
@@ -314,7 +317,10 @@ kong.service = {
 }
 local sreq = {}
 kong.service.request = sreq
-function sreq.set_header(k, v) W.request.set_header(k, tostring(v)) end
+function sreq.set_header(k, v)
+  if v == true or v == false then v = tostring(v) end -- numbers convert in Go; type() would allocate
+  W.request.set_header(k, v)
+end
 sreq.add_header = sreq.set_header
 function sreq.clear_header(k) W.request.clear_header(k) end
 function sreq.set_headers(t)

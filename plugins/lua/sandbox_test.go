@@ -116,7 +116,7 @@ end`
 			if err == nil || err.Error() != want {
 				t.Fatalf("error = %v", err)
 			}
-			if took > 2*time.Second {
+			if limit := 2 * time.Second; took > limit && !(raceEnabled && took < 3*limit) {
 				t.Fatalf("the call took %s", took)
 			}
 			if b.timeouts.Get()-before != 1 || b.errors[phaseAccess].Get()-beforeErr != 1 {
@@ -145,7 +145,11 @@ function body_filter(b) return "changed" end`, map[string]any{"timeout": "10ms"}
 	defer sdk.ReleaseCtx(c)
 	rc.Response.SetBodyString("orig")
 	err := f.(sdk.ResponseFilter).OnResponse(c)
-	if err == nil || err.Error() != "lua: header_filter: the script used up the instruction budget of its 10ms timeout" {
+	want := "lua: header_filter: the script used up the instruction budget of its 10ms timeout"
+	if raceEnabled && err != nil && strings.Contains(err.Error(), "of wall-clock time") {
+		want = err.Error() // -race: the backstop may come first
+	}
+	if err == nil || err.Error() != want {
 		t.Fatalf("error = %v", err)
 	}
 	if string(rc.Response.Body()) != "orig" {
