@@ -52,6 +52,10 @@ func TestConfig(t *testing.T) {
 				"pool_size must be between 1 and 4096, got -1; omit it for GOMAXPROCS*2\n" +
 				"config must be an object (it becomes the Lua table conf), got [1]"},
 		{"config not object", `{"source":"function access() end","config":[1,2]}`, "config must be an object (it becomes the Lua table conf), got [1,2]"},
+		{"memory limit", `{"source":"function access() end","memory_limit_mb":0.5}`, `memory_limit_mb: expected int, got number 0.5`},
+		{"memory limit range", `{"source":"function access() end","memory_limit_mb":2048}`, `memory_limit_mb must be between 1 and 1024, got 2048; omit it for 32`},
+		{"kong and source", `{"source":"function access() end","kong_plugin":"testdata/kong/terminator"}`, `set one of file, source and kong_plugin, not several`},
+		{"kong without handler", `{"kong_plugin":"testdata/kong"}`, `kong_plugin: testdata/kong has no handler.lua; point kong_plugin at the folder holding the plugin's handler.lua and schema.lua`},
 		{"config string", `{"source":"function access() end","config":"x"}`, `config must be an object (it becomes the Lua table conf), got "x"`},
 	}
 	for _, tt := range tests {
