@@ -82,6 +82,7 @@ func (d *deadline) arm(timeout time.Duration, memLimit int64) {
 	d.steps = budgetSteps(timeout)
 	d.mem = 0
 	d.memLimit = memLimit
+	d.why = nil
 	d.timer.Reset(wall(timeout))
 }
 

@@ -5,8 +5,11 @@
 //
 // The script is parsed and compiled once, when the config loads; prepared
 // VMs (states) are pooled, and a request borrows one for each phase call.
-// Each call is bounded by a timeout. See README.md for the PDK and the
-// sandbox's limits.
+// Each call is bounded by a budget of instructions (derived from its
+// timeout) and of memory, counted inside library calls too (deadline.go,
+// strlib.go, concat.go). A Kong plugin folder runs through the kong PDK
+// shim (kong.lua, kong.go). See README.md for the PDK and the sandbox's
+// limits.
 package lua
 
 import (
