@@ -29,6 +29,14 @@ var ErrBudget = &Error{_UNKNOWN, "pattern matching used up the instruction budge
 // which charges them to its own budget.
 type Budget struct{ Steps int64 }
 
+// charge spends the steps of scanning n bytes in one step (a %b balance
+// or a %1 back-reference), one per 16 bytes.
+func (b *Budget) charge(n int) {
+	if b.Steps -= int64(n >> 4); b.Steps < 0 {
+		panic(ErrBudget)
+	}
+}
+
 /* Error {{{ */
 
 type Error struct {
@@ -598,11 +606,13 @@ redo:
 			return false, sp, m
 		}
 		count := 1
+		start := sp
 		for sp = sp + 1; sp < len(src); sp++ {
 			if int(src[sp]) == inst.Operand2 {
 				count--
 			}
 			if count == 0 {
+				b.charge(sp - start)
 				pc++
 				sp++
 				goto redo
@@ -611,6 +621,7 @@ redo:
 				count++
 			}
 		}
+		b.charge(sp - start)
 		return false, sp, m
 	case opNumber:
 		idx := inst.Operand1 * 2
@@ -618,6 +629,7 @@ redo:
 			panic(newError(_UNKNOWN, "invalid capture index"))
 		}
 		capture := src[m.Capture(idx):m.Capture(idx+1)]
+		b.charge(len(capture))
 		for i := 0; i < len(capture); i++ {
 			if i+sp >= len(src) || capture[i] != src[i+sp] {
 				return false, sp, m
