@@ -36,6 +36,22 @@ func installStringLib(L *glua.LState, st *state) {
 	})
 	tbl := L.GetGlobal(glua.TabLibName).(*glua.LTable)
 	tbl.RawSetString("concat", L.NewFunction(st.tableConcat))
+	// insert and remove shift the array part (O(n) in one instruction: a
+	// loop of table.insert(t, 1, x) is quadratic); sort is O(n log n).
+	// They are charged one step per 16 elements (sort: per element).
+	for _, name := range []string{"insert", "remove", "sort"} {
+		if orig, ok := tbl.RawGetString(name).(*glua.LFunction); ok && orig.IsG {
+			fn := orig.GFunction
+			perStep := 4
+			if name == "sort" {
+				perStep = 0
+			}
+			tbl.RawSetString(name, L.NewFunction(func(L *glua.LState) int {
+				st.dl.charge(L, L.CheckTable(1).Len()>>perStep)
+				return fn(L)
+			}))
+		}
+	}
 }
 
 // each runs a pattern under the call's budget.

@@ -58,6 +58,9 @@ function access()
   eq(("MiXeD"):lower() .. ("MiXeD"):upper() .. ("abc"):reverse(), "mixedMIXEDcba", "case")
   eq(table.concat({1, "b", 3}, "-", 2, 3), "b-3", "table.concat range")
   eq(table.concat({}, ","), "", "table.concat empty")
+  local tt = {3, 1, 2}
+  table.insert(tt, 1, 0) table.insert(tt, 9) eq(table.remove(tt, 1), 0, "remove first")
+  table.sort(tt) eq(table.concat(tt, ","), "1,2,3,9", "insert, remove, sort")
   eq("a" .. 1 .. "b" .. 2.5, "a1b2.5", "concat chain")
   local mt = {__concat = function(a, b) return "meta" end}
   eq(setmetatable({}, mt) .. "x", "meta", "concat metamethod")
@@ -80,6 +83,7 @@ func TestStringLibLimits(t *testing.T) {
 		{`local t = {} for i = 1, 100 do t[i] = string.rep("x", 65536) end table.concat(t)`, "memory limit of 1 MiB"},
 		{`local s = string.rep("ab", 600000) s:gsub("a", "aaaa")`, "memory limit of 1 MiB"},
 		{`local s = string.rep("ab", 600000) s:upper()`, "memory limit of 1 MiB"},
+		{`local t = {} for i = 1, 1e5 do table.insert(t, 1, i) end`, "instruction budget of its 20ms timeout"},
 	} {
 		f := newFilter(t, "function access() "+tt.code+" end", map[string]any{"memory_limit_mb": 1, "timeout": "20ms"}, nil)
 		_, c := request("GET", "/")
