@@ -39,16 +39,7 @@ return H`
 // header through kong.service.request.set_header: the shim's cost over
 // BenchmarkAccessSetConstHeader.
 func BenchmarkKongSetHeader(b *testing.B) {
-	f := kongSetHeaderFilter(b)
-	rc, c := request("GET", "/users/7?x=1", "X-Api-Key: k")
-	defer sdk.ReleaseCtx(c)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		if _, err := f.OnRequest(c); err != nil {
-			b.Fatal(err)
-		}
-	}
+	rc := benchOnRequest(b, kongSetHeaderFilter(b))
 	if string(rc.Request.Header.Peek("X-From")) != "kong" {
 		b.Fatal("the header was not set")
 	}

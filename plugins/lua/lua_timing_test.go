@@ -3,12 +3,19 @@ package lua
 import (
 	"testing"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/weirgw/weir/sdk"
 )
 
 // benchAccess measures one OnRequest on a warm pool, reusing one request.
 func benchAccess(b *testing.B, src string) {
-	f := newFilter(b, src, map[string]any{"pool_size": 4}, nil)
+	benchOnRequest(b, newFilter(b, src, map[string]any{"pool_size": 4}, nil))
+}
+
+// benchOnRequest measures f's OnRequest on one reused request, and
+// returns it for checks.
+func benchOnRequest(b *testing.B, f sdk.Filter) *fasthttp.RequestCtx {
 	rc, c := request("GET", "/users/7?x=1", "X-Api-Key: k", "Accept: */*")
 	defer sdk.ReleaseCtx(c)
 	b.ReportAllocs()
@@ -18,7 +25,7 @@ func benchAccess(b *testing.B, src string) {
 			b.Fatal(err)
 		}
 	}
-	_ = rc
+	return rc
 }
 
 // BenchmarkAccessEmpty is the fixed cost of a Lua phase: borrow a state,

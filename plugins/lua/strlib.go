@@ -123,27 +123,27 @@ func (st *state) strFind(L *glua.LState) int {
 		L.Push(glua.LNumber(off + i + len(pat)))
 		return 2
 	}
-	n := 0
-	st.each(L, pat, s, off, 1, func(m *luapattern.MatchData) bool {
-		L.Push(glua.LNumber(m.Capture(0) + 1))
-		L.Push(glua.LNumber(m.Capture(1)))
-		n = 2 + pushCaptures(L, m, s, false)
-		return false
-	})
-	if n == 0 {
-		L.Push(glua.LNil)
-		return 1
-	}
-	return n
+	return st.first(L, pat, s, off, true)
 }
 
 func (st *state) strMatch(L *glua.LState) int {
 	s := L.CheckString(1)
 	pat := L.CheckString(2)
-	off := startIndex(len(s), L.OptInt(3, 1))
+	return st.first(L, pat, s, startIndex(len(s), L.OptInt(3, 1)), false)
+}
+
+// first pushes the first match of pat in s from off, as string.find
+// (positions, then the captures) or string.match (the captures, or the
+// whole match) return it, or nil.
+func (st *state) first(L *glua.LState, pat, s string, off int, positions bool) int {
 	n := 0
 	st.each(L, pat, s, off, 1, func(m *luapattern.MatchData) bool {
-		n = pushCaptures(L, m, s, true)
+		if positions {
+			L.Push(glua.LNumber(m.Capture(0) + 1))
+			L.Push(glua.LNumber(m.Capture(1)))
+			n = 2
+		}
+		n += pushCaptures(L, m, s, !positions)
 		return false
 	})
 	if n == 0 {
