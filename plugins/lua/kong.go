@@ -462,6 +462,7 @@ func (st *state) regex(L *glua.LState) int {
 		return 1
 	case "gmatch":
 		all := re.FindAllStringSubmatchIndex(subj, -1)
+		st.dl.alloc(L, len(all)*matchBytes(re))
 		i := 0
 		L.Push(L.NewFunction(func(L *glua.LState) int {
 			if i >= len(all) {
@@ -481,7 +482,9 @@ func (st *state) regex(L *glua.LState) int {
 		repl := L.Get(5)
 		var b strings.Builder
 		last, count := 0, 0
-		for _, loc := range re.FindAllStringSubmatchIndex(subj, n) {
+		all := re.FindAllStringSubmatchIndex(subj, n)
+		st.dl.alloc(L, len(all)*matchBytes(re))
+		for _, loc := range all {
 			b.WriteString(subj[last:loc[0]])
 			switch r := repl.(type) {
 			case *glua.LFunction:
@@ -505,6 +508,10 @@ func (st *state) regex(L *glua.LState) int {
 	L.RaiseError("ngx.re: unknown operation %s", op)
 	return 0
 }
+
+// matchBytes is what one match of re found by FindAll...Index holds: its
+// slice header and two ints per group.
+func matchBytes(re *regexp.Regexp) int { return 24 + 16*(re.NumSubexp()+1) }
 
 // ngxTemplate converts an ngx.re replacement ($0, $1, ${1}, $$) into Go's
 // Expand template (${1}), so "$1x" keeps meaning capture 1 then "x".
