@@ -41,8 +41,8 @@ routes:
     plugins:
       - name: lua
         config:
-          # log() spends its whole 50ms timeout: it logs, then spins until
-          # the timeout stops it (the sandbox has no clock to wait on).
+          # log() spends its whole 50ms budget: it logs, then spins until
+          # the budget stops it (the sandbox has no clock to wait on).
           source: |
             function log()
               weir.log.info("log phase ran for " .. weir.ctx.request_id ..
@@ -108,7 +108,7 @@ func TestLuaLogRunsAfterTheAnswer(t *testing.T) {
 		// for its line and for the timeout that ends its 50ms.
 		want := "log phase ran for " + id + " status 200 header p-" + id
 		deadline := time.Now().Add(5 * time.Second)
-		for !strings.Contains(w.Logs(), want) || strings.Count(w.Logs(), "did not finish within the 50ms timeout") < i+1 {
+		for !strings.Contains(w.Logs(), want) || strings.Count(w.Logs(), "used up the instruction budget of its 50ms timeout") < i+1 {
 			if time.Now().After(deadline) {
 				t.Fatalf("log() of request %d did not run (or did not spend its 50ms): want %q in\n%s", i, want, w.Logs())
 			}

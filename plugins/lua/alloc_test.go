@@ -26,10 +26,16 @@ func TestAllocs(t *testing.T) {
 		{"route", `function access() local r = weir.ctx.route end`, 1},
 		{"read a header", `function access() local k = weir.request.get_header("X-Api-Key") end`, 2},
 		{"exit", `function access() weir.response.exit(403, "no") end`, 1},
+		{"kong.service.request.set_header", "", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFilter(t, tt.src, map[string]any{"pool_size": 1}, nil)
+			var f sdk.Filter
+			if tt.src == "" {
+				f = kongSetHeaderFilter(t) // a Kong plugin's handler
+			} else {
+				f = newFilter(t, tt.src, map[string]any{"pool_size": 1}, nil)
+			}
 			rc, c := request("GET", "/users/7", "X-Api-Key: secret")
 			sdk.ReleaseCtx(c)
 			run := func() {

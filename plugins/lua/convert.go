@@ -16,11 +16,27 @@ const maxDepth = 32
 
 var errTooDeep = fmt.Errorf("tables nested more than %d deep (or a table that contains itself)", maxDepth)
 
+// maxConvValues bounds how many values one conversion visits: a table
+// that holds itself ten times is only 32 deep, but 10^32 values wide.
+const maxConvValues = 100_000
+
+var errTooBig = fmt.Errorf("the tables hold more than %d values or more bytes than memory_limit_mb allows (a table that contains itself?)", maxConvValues)
+
+// convBudget is what is left to one conversion: values, and string bytes.
+type convBudget struct{ values, bytes int64 }
+
+func newConvBudget(memLimit int64) *convBudget {
+	return &convBudget{values: maxConvValues, bytes: memLimit}
+}
+
 // toGo converts a Lua value to plain Go data: nil, bool, float64, string,
 // []any (a table whose keys are exactly 1..n) or map[string]any (any other
 // table; number keys become strings). An empty table is an empty map, so it
 // encodes as {} in JSON. Functions, userdata and threads are refused.
-func toGo(v glua.LValue, depth int) (any, error) {
+func toGo(v glua.LValue, depth int, b *convBudget) (any, error) {
+	if b.values--; b.values < 0 {
+		return nil, errTooBig
+	}
 	switch v := v.(type) {
 	case *glua.LNilType:
 		return nil, nil
@@ -33,26 +49,34 @@ func toGo(v glua.LValue, depth int) (any, error) {
 		}
 		return f, nil
 	case glua.LString:
+		if b.bytes -= int64(len(v)); b.bytes < 0 {
+			return nil, errTooBig
+		}
 		return string(v), nil
+	case *glua.LUserData:
+		if v.Value == jsonNull {
+			return nil, nil // cjson.null
+		}
+		return nil, fmt.Errorf("a %s cannot be converted (only nil, booleans, numbers, strings and tables)", v.Type())
 	case *glua.LTable:
 		if depth >= maxDepth {
 			return nil, errTooDeep
 		}
-		return tableToGo(v, depth+1)
+		return tableToGo(v, depth+1, b)
 	default:
 		return nil, fmt.Errorf("a %s cannot be converted (only nil, booleans, numbers, strings and tables)", v.Type())
 	}
 }
 
-func tableToGo(t *glua.LTable, depth int) (any, error) {
+func tableToGo(t *glua.LTable, depth int, b *convBudget) (any, error) {
 	n := t.MaxN()
 	count := 0
 	t.ForEach(func(glua.LValue, glua.LValue) { count++ })
 	if n > 0 && n == count {
 		arr := make([]any, n)
 		for i := 1; i <= n; i++ {
-			x, err := toGo(t.RawGetInt(i), depth)
-			if err == errTooDeep {
+			x, err := toGo(t.RawGetInt(i), depth, b)
+			if err == errTooDeep || err == errTooBig {
 				return nil, err
 			}
 			if err != nil {
@@ -78,8 +102,8 @@ func tableToGo(t *glua.LTable, depth int) (any, error) {
 			err = fmt.Errorf("a %s key cannot be converted (only string and number keys)", k.Type())
 			return
 		}
-		x, e := toGo(val, depth)
-		if e == errTooDeep {
+		x, e := toGo(val, depth, b)
+		if e == errTooDeep || e == errTooBig {
 			err = e
 			return
 		}

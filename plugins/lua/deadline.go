@@ -1,30 +1,66 @@
 package lua
 
 import (
-	"context"
+	"errors"
 	"time"
+
+	glua "github.com/yuin/gopher-lua"
 )
 
-// deadline is the context.Context a pooled Lua state runs under. gopher-lua
-// has no instruction counter; with LState.SetContext its VM loop checks
-// Done() before every instruction and raises an error once the channel is
-// closed, which is how a phase call is cut off at its timeout.
+// deadline is the context.Context a pooled Lua state runs under, and the
+// budget of one phase call.
 //
-// context.WithTimeout would allocate a context and a timer per call.
-// Instead each state owns one deadline: arm re-arms its timer (no
-// allocation), and disarm stops it. When the timer fires, done is closed
-// for good; the state is then discarded rather than returned to the pool
-// (a closed channel cannot be reopened, and a state that was cut off in the
-// middle of the script is in an unknown condition anyway), so a deadline
-// fires at most once and the timer callback needs no locking.
+// gopher-lua has no instruction counter, but with LState.SetContext its VM
+// loop calls Done() before every instruction and raises an error once the
+// returned channel is closed. Done is therefore where the budget is kept:
+// each call counts one step, and once the steps are spent (or the memory
+// the call holds is over its limit) Done returns a closed channel. The
+// limit is work done, not time passed, so a script that is only waiting
+// for a CPU (a loaded machine, a GC pause) is not cut off; a wall-clock
+// timer remains as a backstop at wallFactor times the timeout.
 //
-// A deadline belongs to one state and is used by one goroutine at a time,
-// like the state itself; only the timer callback runs elsewhere, and it
-// only closes the channel.
+// Library functions that can run long in one instruction (pattern matching,
+// gsub, rep, concat, format; see strlib.go) and the `..` operator (see
+// concat.go) charge their work with charge and the bytes they create with
+// alloc, so the budget holds inside them too.
+//
+// A state's deadline fires at most once: a fired state is discarded rather
+// than pooled (it was cut off in an unknown condition), so the timer
+// callback needs no locking.
 type deadline struct {
 	done  chan struct{}
 	timer *time.Timer
+	L     *glua.LState
+
+	steps    int64 // steps left in this call
+	mem      int64 // bytes created by library calls in this call
+	memLimit int64
+	// why the call was cut by its budget (errSteps, errMemory); written
+	// and read by the goroutine running the state only (the timer's
+	// callback only closes done).
+	why error
 }
+
+var (
+	errSteps  = errors.New("the script used up its instruction budget")
+	errMemory = errors.New("the script went over its memory limit")
+	errWall   = errors.New("the script did not finish in time")
+)
+
+// closedCh is returned by Done once a call's budget is spent.
+var closedCh = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// stepsPerMs converts the timeout into an instruction budget: 100 000
+// steps per millisecond of timeout, about what a 2020s server core runs
+// (gopher-lua takes 10-25 ns per instruction).
+const stepsPerMs = 100_000
+
+// wallFactor: the wall-clock backstop is this many times the timeout (at
+// least minWall), for time spent outside any counted work.
+const (
+	wallFactor = 10
+	minWall    = time.Second
+)
 
 func newDeadline() *deadline {
 	d := &deadline{done: make(chan struct{})}
@@ -33,18 +69,35 @@ func newDeadline() *deadline {
 	return d
 }
 
-// arm starts the countdown for one call.
-func (d *deadline) arm(timeout time.Duration) { d.timer.Reset(timeout) }
+// budgetSteps returns the instruction budget of timeout.
+func budgetSteps(timeout time.Duration) int64 {
+	return max(int64(timeout/time.Millisecond)*stepsPerMs, stepsPerMs)
+}
 
-// disarm stops the countdown and reports whether the call finished in
-// time. false means the timer fired (or its callback is starting): done is
-// or will be closed and the state must not be reused. Since Go 1.23 Stop
+// wall returns the wall-clock backstop of timeout.
+func wall(timeout time.Duration) time.Duration { return max(wallFactor*timeout, minWall) }
+
+// arm starts the budget of one call.
+func (d *deadline) arm(timeout time.Duration, memLimit int64) {
+	d.steps = budgetSteps(timeout)
+	d.mem = 0
+	d.memLimit = memLimit
+	d.why = nil
+	d.timer.Reset(wall(timeout))
+}
+
+// disarm stops the countdown and reports whether the call finished within
+// its budget. false means the budget is spent or the timer fired (or its
+// callback is starting): the state must not be reused. Since Go 1.23 Stop
 // on an AfterFunc timer returns false exactly when the function has been
 // started.
-func (d *deadline) disarm() bool { return d.timer.Stop() }
+func (d *deadline) disarm() bool { return d.timer.Stop() && d.why == nil }
 
-// expired reports whether the deadline has fired.
+// expired reports whether the call was cut off (budget, memory or time).
 func (d *deadline) expired() bool {
+	if d.why != nil {
+		return true
+	}
 	select {
 	case <-d.done:
 		return true
@@ -53,20 +106,67 @@ func (d *deadline) expired() bool {
 	}
 }
 
+// reason is why the call was cut off, once expired.
+func (d *deadline) reason() error {
+	if d.why != nil {
+		return d.why
+	}
+	return errWall
+}
+
 // stop releases the timer of a state being discarded.
 func (d *deadline) stop() { d.timer.Stop() }
+
+// trip cuts the call off for good.
+func (d *deadline) trip(why error) {
+	if d.why == nil {
+		d.why = why
+	}
+}
+
+// charge counts n steps of work done inside a library call and raises the
+// budget error once they are spent.
+func (d *deadline) charge(L *glua.LState, n int) {
+	d.steps -= int64(n)
+	if d.steps < 0 || d.why != nil {
+		d.trip(errSteps)
+		L.RaiseError("%s", d.why.Error())
+	}
+}
+
+// alloc counts n bytes created by a library call and raises the memory
+// error once the call is over its limit. Creating bytes is also work: it
+// is charged to the step budget at 64 bytes per step.
+func (d *deadline) alloc(L *glua.LState, n int) {
+	if n < 0 || int64(n) > d.memLimit-d.mem {
+		d.trip(errMemory)
+		L.RaiseError("%s", d.why.Error())
+	}
+	d.mem += int64(n)
+	d.charge(L, n>>6)
+}
 
 // Deadline implements context.Context. The instant is not tracked (only
 // Done matters to the VM), so it reports none.
 func (d *deadline) Deadline() (time.Time, bool) { return time.Time{}, false }
 
-// Done implements context.Context.
-func (d *deadline) Done() <-chan struct{} { return d.done }
+// Done implements context.Context; the VM calls it before every
+// instruction, so it is also the instruction counter.
+func (d *deadline) Done() <-chan struct{} {
+	d.steps--
+	if d.steps < 0 {
+		d.trip(errSteps)
+	}
+	if d.why != nil {
+		return closedCh
+	}
+	return d.done
+}
 
 // Err implements context.Context.
 func (d *deadline) Err() error {
 	if d.expired() {
-		return context.DeadlineExceeded
+		return d.reason()
 	}
 	return nil
 }

@@ -5,8 +5,11 @@
 //
 // The script is parsed and compiled once, when the config loads; prepared
 // VMs (states) are pooled, and a request borrows one for each phase call.
-// Each call is bounded by a timeout. See README.md for the PDK and the
-// sandbox's limits.
+// Each call is bounded by a budget of instructions (derived from its
+// timeout) and of memory, counted inside library calls too (deadline.go,
+// strlib.go, concat.go). A Kong plugin folder runs through the kong PDK
+// shim (kong.lua, kong.go). See README.md for the PDK and the sandbox's
+// limits.
 package lua
 
 import (
@@ -40,6 +43,8 @@ type filter struct {
 
 	errors   [nPhases]*metrics.Counter
 	timeouts *metrics.Counter
+	// memory counts calls cut by memory_limit_mb.
+	memory *metrics.Counter
 	// bodySkipped counts responses body_filter did not see because the
 	// proxy streamed their body (over 256 KiB or of unknown length).
 	bodySkipped *metrics.Counter
@@ -83,6 +88,7 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 		return nil, err
 	}
 	cfg.File = b.ResolvePath(cfg.File)
+	cfg.KongPlugin = b.ResolvePath(cfg.KongPlugin)
 	s, err := validate(&cfg)
 	if err != nil {
 		return nil, err
@@ -102,6 +108,7 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 		routeLV:     glua.LString(route),
 		log:         logger.With("plugin", "lua", "route", label, "script", s.chunkName),
 		timeouts:    metrics.GetOrCreateCounter(fmt.Sprintf(`weir_lua_timeouts_total{route=%q}`, label)),
+		memory:      metrics.GetOrCreateCounter(fmt.Sprintf(`weir_lua_memory_limit_total{route=%q}`, label)),
 		bodySkipped: metrics.GetOrCreateCounter(fmt.Sprintf(`weir_lua_body_filter_skipped_total{route=%q}`, label)),
 	}
 	for p := phase(0); p < nPhases; p++ {
@@ -284,7 +291,7 @@ func (f *filter) call(st *state, arg glua.LValue, nret int) error {
 		L.Push(arg)
 		nargs = 1
 	}
-	st.dl.arm(f.s.timeout)
+	st.dl.arm(f.s.timeout, f.s.memLimit)
 	err := L.PCall(nargs, nret, nil)
 	if !st.dl.disarm() {
 		st.spent = true
@@ -298,11 +305,27 @@ func (f *filter) call(st *state, arg glua.LValue, nret int) error {
 	st.spent = true
 	f.errors[st.phase].Inc()
 	if st.dl.expired() {
+		switch st.dl.reason() {
+		case errMemory:
+			f.memory.Inc()
+			return fmt.Errorf("lua: %s: the script went over its memory limit of %d MiB (memory_limit_mb)", st.phase, f.s.memLimit>>20)
+		case errSteps:
+			f.timeouts.Inc()
+			return fmt.Errorf("lua: %s: the script used up the instruction budget of its %s timeout", st.phase, f.s.timeout)
+		}
 		f.timeouts.Inc()
-		return fmt.Errorf("lua: %s: the script did not finish within the %s timeout", st.phase, f.s.timeout)
+		return fmt.Errorf("lua: %s: the script did not finish within %s (10 times its timeout) of wall-clock time", st.phase, wall(f.s.timeout))
 	}
 	return fmt.Errorf("lua: %s: %s", st.phase, errorText(err))
 }
+
+const (
+	// maxLogBytes is what print and weir.log may write in one call.
+	maxLogBytes = 64 << 10
+	// logStepCost is what one log message costs of the call's budget, in
+	// VM instructions (writing a log line takes a few microseconds).
+	logStepCost = 200
+)
 
 // level is a log level for weir.log and print.
 type level = slog.Level
@@ -315,7 +338,17 @@ const (
 
 // logf writes a message from the script, with the request ID when there
 // is a request.
+//
+// What one call may log is bounded: past maxLogBytes its messages are
+// dropped (and counted in one warning when the call ends), and each
+// message is charged to the call's budget, so a print loop can neither
+// fill the disk nor outlast its timeout.
 func (f *filter) logf(st *state, lv level, msg string) {
+	st.dl.charge(st.L, logStepCost+len(msg)>>4)
+	if st.logged += len(msg); st.logged > maxLogBytes {
+		st.dropped++
+		return
+	}
 	if !f.log.Enabled(context.Background(), lv) {
 		return
 	}

@@ -3,12 +3,19 @@ package lua
 import (
 	"testing"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/weirgw/weir/sdk"
 )
 
 // benchAccess measures one OnRequest on a warm pool, reusing one request.
 func benchAccess(b *testing.B, src string) {
-	f := newFilter(b, src, map[string]any{"pool_size": 4}, nil)
+	benchOnRequest(b, newFilter(b, src, map[string]any{"pool_size": 4}, nil))
+}
+
+// benchOnRequest measures f's OnRequest on one reused request, and
+// returns it for checks.
+func benchOnRequest(b *testing.B, f sdk.Filter) *fasthttp.RequestCtx {
 	rc, c := request("GET", "/users/7?x=1", "X-Api-Key: k", "Accept: */*")
 	defer sdk.ReleaseCtx(c)
 	b.ReportAllocs()
@@ -18,7 +25,7 @@ func benchAccess(b *testing.B, src string) {
 			b.Fatal(err)
 		}
 	}
-	_ = rc
+	return rc
 }
 
 // BenchmarkAccessEmpty is the fixed cost of a Lua phase: borrow a state,
@@ -74,4 +81,29 @@ function access() end`, nil, nil))
 		}
 		st.close()
 	}
+}
+
+// BenchmarkAccessLoop is 1000 iterations of a small loop: the cost per VM
+// instruction, where the budget is counted.
+func BenchmarkAccessLoop(b *testing.B) {
+	benchAccess(b, `function access()
+  local x = 0
+  for i = 1, 1000 do x = x + i end
+end`)
+}
+
+// BenchmarkAccessGsub1K rewrites a 1 KiB string with string.gsub (64
+// matches), as a body_filter would.
+func BenchmarkAccessGsub1K(b *testing.B) {
+	benchAccess(b, `local body = string.rep("abcdefghijklmno,", 64)
+function access()
+  local out = body:gsub(",", ";")
+end`)
+}
+
+// BenchmarkAccessConcat builds a header value with `..`.
+func BenchmarkAccessConcat(b *testing.B) {
+	benchAccess(b, `function access()
+  weir.request.set_header("X-Seen", "key-" .. weir.request.get_header("X-Api-Key") .. "-lua")
+end`)
 }

@@ -321,7 +321,7 @@ func (st *state) respExit(L *glua.LState) int {
 	case glua.LString:
 		body = s2b(string(b))
 	case *glua.LTable:
-		v, err := tableToGo(b, 1)
+		v, err := tableToGo(b, 1, newConvBudget(st.f.s.memLimit))
 		if err == nil {
 			body, err = json.Marshal(v)
 		}
@@ -488,6 +488,8 @@ func (st *state) ctxIndex(L *glua.LState) int {
 		} else {
 			L.Push(glua.LNil)
 		}
+	case "phase":
+		L.Push(glua.LString(st.phase.String()))
 	case "shared":
 		if st.shared == nil {
 			if v, ok := c.Value(st.f).(map[string]any); ok {

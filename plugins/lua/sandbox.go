@@ -6,9 +6,16 @@ import (
 	glua "github.com/yuin/gopher-lua"
 )
 
-// maxRepBytes bounds string.rep, the one library call that can ask for an
-// arbitrary amount of memory in a single instruction (the timeout is only
-// checked between instructions).
+// errorStepCost is what pcall, xpcall and error cost of the budget, in
+// VM instructions.
+const errorStepCost = 100
+
+// failedCallStepCost is what a pcall or xpcall that caught an error costs
+// in addition: gopher-lua builds a stack trace of up to 200 frames, about
+// 100 instructions' worth per frame.
+const failedCallStepCost = 20000
+
+// maxRepBytes bounds string.rep whatever the memory limit.
 const maxRepBytes = 4 << 20
 
 // removedBase are the base functions a script must not have: everything
@@ -45,6 +52,7 @@ func openSandbox(L *glua.LState, st *state) {
 		g.RawSetString(name, glua.LNil)
 	}
 	g.RawSetString("print", L.NewFunction(st.print))
+	st.readOnly = map[*glua.LTable]bool{}
 
 	// gopher-lua's setmetatable also accepts strings, numbers, booleans and
 	// functions, replacing the metatable shared by every value of that type
@@ -58,41 +66,110 @@ func openSandbox(L *glua.LState, st *state) {
 		}))
 	}
 
+	// rawset would write past the read-only tables (into a proxy, where
+	// the value would then shadow the PDK's own).
+	if orig, ok := g.RawGetString("rawset").(*glua.LFunction); ok && orig.IsG {
+		set := orig.GFunction
+		g.RawSetString("rawset", L.NewFunction(func(L *glua.LState) int {
+			if st.readOnly[L.CheckTable(1)] {
+				L.RaiseError("rawset: this table is read-only")
+			}
+			return set(L)
+		}))
+	}
+	// pcall, xpcall and error can cost microseconds in one instruction (a
+	// failed call builds a stack trace): they are charged to the budget.
+	for _, name := range []string{"pcall", "xpcall", "error"} {
+		if orig, ok := g.RawGetString(name).(*glua.LFunction); ok && orig.IsG {
+			fn := orig.GFunction
+			g.RawSetString(name, L.NewFunction(func(L *glua.LState) int {
+				st.dl.charge(L, errorStepCost)
+				n := fn(L)
+				if n > 0 && L.Get(-n) == glua.LFalse {
+					// A caught error: building its message and stack
+					// trace is the costly part.
+					st.dl.charge(L, failedCallStepCost)
+				}
+				return n
+			}))
+		}
+	}
+	installStringLib(L, st)
+	g.RawSetString(concatName, L.NewFunction(st.concat))
 	// The string table is also the metatable of every string value
-	// (("x"):rep(3)), so changing it here changes both.
+	// (("x"):rep(3)): hide it from getmetatable, or a script could change
+	// string functions for every later request through it.
 	str := L.GetGlobal(glua.StringLibName).(*glua.LTable)
-	str.RawSetString("dump", glua.LNil)
-	str.RawSetString("rep", L.NewFunction(strRep))
+	str.RawSetString("gfind", str.RawGetString("gmatch"))
+	str.RawSetString("__metatable", glua.LFalse)
 }
 
-// freezeGlobals makes assigning a new global an error once the script's top
-// level has run. A pooled state lives across many requests, so a global
-// written during a request would leak into unrelated later requests served
-// by the same state (and differ between states): per-request data belongs
-// in locals or weir.ctx.shared. rawset(_G, ...) is still possible for a
-// script that really wants per-state memory.
-func freezeGlobals(L *glua.LState) {
+// frozenTables are the globals replaced by read-only views when the
+// globals freeze.
+var frozenTables = []string{"string", "table", "math", "weir", "kong", "ngx", "cjson"}
+
+// freezeGlobals makes the globals read-only once the script's top level
+// has run: a pooled state lives across many requests, so a global written
+// (or replaced: `weir.request.get_header = f`, `print = nil`) during a
+// request would leak into unrelated later requests served by the same
+// state. The globals move into a hidden table that _G reads through;
+// assigning to _G raises an error, and so do rawset on it, changing its
+// metatable (which getmetatable does not show), and assigning into the
+// library and PDK tables (string, table, math, weir and those under it,
+// which are replaced by read-only views). Per-request data belongs in
+// locals or weir.ctx.shared; per-state memory in top-level locals.
+func freezeGlobals(L *glua.LState, st *state) {
+	g := L.G.Global
+	hidden := L.NewTable()
+	g.ForEach(func(k, v glua.LValue) { hidden.RawSet(k, v) })
+	hidden.ForEach(func(k, _ glua.LValue) { g.RawSet(k, glua.LNil) })
+	for _, name := range frozenTables {
+		if t, ok := hidden.RawGetString(name).(*glua.LTable); ok {
+			hidden.RawSetString(name, st.readOnlyView(L, t, name))
+		}
+	}
 	mt := L.NewTable()
+	mt.RawSetString("__index", hidden)
 	mt.RawSetString("__newindex", L.NewFunction(func(L *glua.LState) int {
 		L.RaiseError("assignment to global %q: globals are read-only once the script has loaded; use a local, or weir.ctx.shared to keep data between phases", L.CheckAny(2).String())
 		return 0
 	}))
-	L.SetMetatable(L.G.Global, mt)
+	mt.RawSetString("__metatable", glua.LFalse)
+	L.SetMetatable(g, mt)
+	st.readOnly[g] = true
 }
 
-// strRep is string.rep with a ceiling on the result size.
-func strRep(L *glua.LState) int {
-	s := L.CheckString(1)
-	n := L.CheckInt(2)
-	if n <= 0 || s == "" {
-		L.Push(glua.LString(""))
-		return 1
+// readOnlyView returns an empty table that reads through to t and refuses
+// writes, and does the same, recursively, for the tables t holds (the
+// PDK's sub-tables), except those listed in st.mutable (per-request
+// tables such as ngx.ctx). The view's metatable is hidden and cannot be
+// replaced.
+func (st *state) readOnlyView(L *glua.LState, t *glua.LTable, name string) *glua.LTable {
+	st.mutable[t] = true // visiting: a table that holds itself is not walked twice
+	t.ForEach(func(k, v glua.LValue) {
+		if ks, ok := k.(glua.LString); ok && strings.HasPrefix(string(ks), "__") {
+			return // metamethods (the string table is its own __index)
+		}
+		if sub, ok := v.(*glua.LTable); ok && !st.readOnly[sub] && !st.mutable[sub] {
+			t.RawSet(k, st.readOnlyView(L, sub, name+"."+k.String()))
+		}
+	})
+	delete(st.mutable, t)
+	view := L.NewTable()
+	mt := L.NewTable()
+	mt.RawSetString("__index", t)
+	msg := name + " is read-only"
+	if name == "weir.ctx" {
+		msg += "; keep request data in weir.ctx.shared"
 	}
-	if n > maxRepBytes/len(s) {
-		L.RaiseError("string.rep: the result would exceed %d bytes", maxRepBytes)
-	}
-	L.Push(glua.LString(strings.Repeat(s, n)))
-	return 1
+	mt.RawSetString("__newindex", L.NewFunction(func(L *glua.LState) int {
+		L.RaiseError("%s", msg)
+		return 0
+	}))
+	mt.RawSetString("__metatable", glua.LFalse)
+	L.SetMetatable(view, mt)
+	st.readOnly[view] = true
+	return view
 }
 
 // print logs its arguments (tostring'ed, tab-separated, as Lua's print

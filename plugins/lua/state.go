@@ -63,8 +63,22 @@ type state struct {
 	// exitSignal is the error value weir.response.exit raises to unwind
 	// the script; call recognises it and treats it as a normal end.
 	// exitErr is the prepared error carrying it, raised by exitPanic.
+	// null is cjson.null / ngx.null for Kong plugins.
+	null *glua.LUserData
+
 	exitSignal *glua.LUserData
 	exitErr    *glua.ApiError
+
+	// readOnly are the tables rawset refuses (the globals and the
+	// read-only views of the libraries and the PDK); mutable are PDK
+	// tables left writable because they are reset for every request.
+	readOnly map[*glua.LTable]bool
+	mutable  map[*glua.LTable]bool
+
+	// logged is how many bytes print and weir.log wrote in this call;
+	// dropped how many messages went over maxLogBytes.
+	logged  int
+	dropped int
 
 	spent    bool // timed out or failed: close, never pool
 	overflow bool // prepared beyond pool_size: close on return
@@ -80,7 +94,8 @@ func newState(f *filter) (*state, error) {
 		RegistryMaxSize:  registryMaxSize,
 		RegistryGrowStep: registryGrowStep,
 	})
-	st := &state{L: L, dl: newDeadline(), f: f, phase: phaseInit}
+	st := &state{L: L, dl: newDeadline(), f: f, phase: phaseInit, mutable: map[*glua.LTable]bool{}}
+	st.dl.L = L
 	st.exitSignal = L.NewUserData()
 	st.exitErr = &glua.ApiError{Type: glua.ApiErrorRun, Object: st.exitSignal, StackTrace: "weir.response.exit"}
 	if err := st.prepare(); err != nil {
@@ -94,6 +109,9 @@ func (st *state) prepare() error {
 	L := st.L
 	openSandbox(L, st)
 	installPDK(L, st)
+	if st.f.s.kongName != "" {
+		installKongHelpers(L, st)
+	}
 	conf := L.NewTable()
 	if st.f.s.conf != nil {
 		conf = toLua(L, st.f.s.conf).(*glua.LTable)
@@ -103,12 +121,12 @@ func (st *state) prepare() error {
 
 	L.Push(L.NewFunctionFromProto(st.f.s.proto))
 	initTimeout := max(st.f.s.timeout, minInitTimeout)
-	st.dl.arm(initTimeout)
+	st.dl.arm(initTimeout, st.f.s.memLimit)
 	err := L.PCall(0, 0, nil)
 	inTime := st.dl.disarm()
 	if err != nil {
 		if !inTime || st.dl.expired() {
-			return fmt.Errorf("the script's top level did not finish within %s; move the work into a phase function", initTimeout)
+			return fmt.Errorf("the script's top level did not finish within %s (%s); move the work into a phase function", initTimeout, st.dl.reason())
 		}
 		return fmt.Errorf("running the script's top level: %s", errorText(err))
 	}
@@ -124,7 +142,7 @@ func (st *state) prepare() error {
 			return fmt.Errorf("%s must be a function, got a %s", p, v.Type())
 		}
 	}
-	freezeGlobals(L)
+	freezeGlobals(L, st)
 	L.SetTop(0)
 	return nil
 }
@@ -135,15 +153,19 @@ func (st *state) begin(c *sdk.Ctx, p phase) {
 	st.phase = p
 	st.exited = false
 	st.shared = nil
+	st.logged, st.dropped = 0, 0
 }
 
 // finish unbinds the state from its request, keeping weir.ctx.shared in
 // the Ctx for the next phase if the call touched it.
 func (st *state) finish() error {
 	var err error
+	if st.dropped > 0 {
+		st.f.log.Warn("lua: log output over the limit of one call was dropped", "request_id", string(st.c.RequestID()), "phase", st.phase.String(), "dropped_messages", st.dropped, "limit_bytes", maxLogBytes)
+	}
 	if st.shared != nil {
 		var v any
-		v, err = tableToGo(st.shared, 1)
+		v, err = tableToGo(st.shared, 1, newConvBudget(st.f.s.memLimit))
 		if err != nil {
 			err = fmt.Errorf("lua: %s: weir.ctx.shared keeps only nil, booleans, numbers, strings and tables of them: %w", st.phase, err)
 		} else {

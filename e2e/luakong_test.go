@@ -1,0 +1,161 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+// kongDir is the absolute path of a Kong-style test plugin.
+func kongDir(t *testing.T, name string) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("..", "plugins", "lua", "testdata", "kong", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestLuaKongPlugins runs Kong-style plugins (handler.lua + schema.lua,
+// written to Kong's plugin format and PDK; see
+// plugins/lua/testdata/kong/README.md) unchanged through the real binary.
+func TestLuaKongPlugins(t *testing.T) {
+	up := serveFast(t, func(rc *fasthttp.RequestCtx) {
+		switch {
+		case strings.HasPrefix(string(rc.Path()), "/items/"):
+			rc.SetContentType("application/json")
+			rc.SetBodyString(`{"name":"widget","note":"call Alice Smith"}`)
+		default:
+			var hdrs []string
+			for k, v := range rc.Request.Header.All() {
+				hdrs = append(hdrs, string(k)+"="+string(v))
+			}
+			rc.SetBodyString(strings.Join(hdrs, "\n"))
+		}
+	})
+	route := func(name, path, plugin, conf string) string {
+		return fmt.Sprintf(`  - name: %s
+    paths: ["%s"]
+    service: a
+    plugins:
+      - name: lua
+        config:
+          kong_plugin: %q
+          config: %s
+`, name, path, kongDir(t, plugin), conf)
+	}
+	w := startWeir(t, `
+listen: "{{LISTEN}}"
+admin: {listen: "{{ADMIN}}"}
+services: [{name: a, targets: [{url: "http://`+up+`"}]}]
+routes:
+`+route("term", "/term", "terminator", "{}")+
+		route("term-echo", "/echo", "terminator", `{status_code: 403, echo: true, trigger: X-Echo}`)+
+		route("corr", "/corr", "correlation", `{echo_downstream: true}`)+
+		route("corr-uuid", "/uuid", "correlation", `{generator: uuid, header_name: X-Trace}`)+
+		route("tag", "/items/", "jsontag", `{field: id, redact: "(alice)"}`)+
+		route("multi", "/multi", "multi", `{secret: s3cret}`)+
+		route("tmpl", "/tmpl", "template", `{}`))
+	c := newClient(w.Addr)
+
+	// request-termination-like: defaults from schema.lua (503, its message).
+	if code, body, _ := get(t, c, "/term", nil); code != 503 || body != `{"message":"Service unavailable"}` {
+		t.Errorf("terminator: %d %s", code, body)
+	}
+	// echo with a trigger: absent trigger lets the request through ...
+	if code, body, _ := get(t, c, "/echo", nil); code != 200 || !strings.Contains(body, "Host=") {
+		t.Errorf("terminator echo without trigger: %d %s", code, body)
+	}
+	// ... present, it echoes the request as JSON.
+	code, body, _ := get(t, c, "/echo?a=1&flag", map[string]string{"X-Echo": "yes"})
+	var echo struct {
+		Message string
+		Route   string
+		Request struct {
+			Method, Path, Scheme string
+			Query                map[string]any
+			Headers              map[string]string
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &echo); code != 403 || err != nil {
+		t.Fatalf("terminator echo: %d %s (%v)", code, body, err)
+	}
+	if echo.Message != "Forbidden" || echo.Route != "term-echo" || echo.Request.Method != "GET" || echo.Request.Path != "/echo" ||
+		echo.Request.Scheme != "http" || echo.Request.Query["a"] != "1" || echo.Request.Query["flag"] != true || echo.Request.Headers["x-echo"] != "yes" {
+		t.Errorf("terminator echo: %+v", echo)
+	}
+
+	// correlation-id-like, generator uuid#counter: node id # counter,
+	// sent upstream and echoed downstream from header_filter.
+	code, body, h := get(t, c, "/corr", nil)
+	id := string(h.Peek("Kong-Request-ID"))
+	if code != 200 || !regexp.MustCompile(`^[0-9a-f-]{36}#\d+$`).MatchString(id) || !strings.Contains(body, "Kong-Request-Id="+id) {
+		t.Errorf("correlation: %d id %q body %s", code, id, body)
+	}
+	// an incoming id is kept
+	if _, body, h := get(t, c, "/corr", map[string]string{"Kong-Request-ID": "given"}); string(h.Peek("Kong-Request-ID")) != "given" || !strings.Contains(body, "Kong-Request-Id=given") {
+		t.Errorf("correlation kept id: %q %s", h.Peek("Kong-Request-ID"), body)
+	}
+	// generator uuid, custom header, not echoed
+	if _, body, h := get(t, c, "/uuid", nil); len(h.Peek("X-Trace")) != 0 || !regexp.MustCompile(`X-Trace=[0-9a-f]{8}-[0-9a-f]{4}-4`).MatchString(body) {
+		t.Errorf("correlation uuid: %q %s", h.Peek("X-Trace"), body)
+	}
+
+	// cjson + ngx.re: the id from a named group, the body rewritten in
+	// body_filter, a regex replacement with a capture.
+	code, body, h = get(t, c, "/items/42", nil)
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(body), &doc); code != 200 || err != nil {
+		t.Fatalf("jsontag: %d %s", code, body)
+	}
+	if doc["id"] != float64(42) || doc["name"] != "widget" || doc["note"] != "call [Alice] Smith" || string(h.ContentType()) != "application/json" {
+		t.Errorf("jsontag: %v %s", doc, h.ContentType())
+	}
+	if code, body, _ := get(t, c, "/items/x", nil); code != 404 || body != `{"message":"no item id in the path"}` {
+		t.Errorf("jsontag without id: %d %s", code, body)
+	}
+
+	// multi-file: require of the plugin's own modules, init_worker, ngx.var,
+	// ngx.md5 + ngx.encode_base64.
+	if _, body, _ := get(t, c, "/multi", nil); !strings.Contains(body, "X-Ready=true") || !strings.Contains(body, "X-Method-Var=GET") ||
+		!regexp.MustCompile(`X-Signature=[A-Za-z0-9+/]{40}=*`).MatchString(body) {
+		t.Errorf("multi: %s", body)
+	}
+
+	// the Kong/kong-plugin template style: base_plugin, ngx.req,
+	// ngx.header, body_filter over ngx.arg.
+	code, body, h = get(t, c, "/tmpl", nil)
+	if code != 200 || string(h.Peek("Bye-World")) != "this is on the response from template" ||
+		!strings.Contains(body, `"answer":42`) || !strings.Contains(body, `Hello-World=this is on a request`) {
+		t.Errorf("template: %d %q %s", code, h.Peek("Bye-World"), body)
+	}
+}
+
+// TestLuaKongValidate: weir validate refuses a config schema.lua refuses,
+// naming the field.
+func TestLuaKongValidate(t *testing.T) {
+	w := &weir{t: t}
+	w.File = filepath.Join(t.TempDir(), "weir.yaml")
+	w.write(`
+listen: "127.0.0.1:1"
+services: [{name: a, targets: [{url: "http://127.0.0.1:2"}]}]
+routes:
+  - name: r
+    paths: ["/"]
+    service: a
+    plugins:
+      - name: lua
+        config:
+          kong_plugin: "` + kongDir(t, "terminator") + `"
+          config: {status_code: 999}
+`)
+	out, code := validateFile(t, w.File)
+	if code == 0 || !strings.Contains(out, "config.status_code: value should be between 100 and 599") {
+		t.Fatalf("validate: exit %d\n%s", code, out)
+	}
+}
