@@ -69,6 +69,7 @@ const (
 	hasUnderscore                      // a name holding "_"
 	hasBadName                         // a name that is not a token ("X A")
 	hasAuthTwice                       // Authorization more than once
+	hasUpgrade                         // Upgrade (a WebSocket handshake, maybe)
 )
 
 // wireFlags are the flags that make serve look closer at a request
@@ -96,6 +97,11 @@ func (sc *fieldScan) scan(seq iter.Seq2[[]byte, []byte]) {
 		case 4:
 			if bytes.EqualFold(k, []byte("Date")) {
 				sc.dated = true
+				continue
+			}
+		case 7:
+			if bytes.EqualFold(k, []byte("Upgrade")) {
+				sc.flags |= hasHopByHop | hasUpgrade
 				continue
 			}
 		case 11:

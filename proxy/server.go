@@ -60,6 +60,7 @@ type Server struct {
 	// logq runs the deferred log phase (logphase.go).
 	logq  logPhase
 	drain drainState // listeners and connections, for Shutdown (drain.go)
+	ws    wsRegistry // open WebSockets (wstunnel.go)
 	// accept is whether the listeners accept (/status reports it).
 	accept acceptretry.State
 }
@@ -298,6 +299,11 @@ func (s *Server) applyServerSettings(cfg *config.Config) {
 	s.maxBody.Store(maxBody)
 	s.latencyHeaders.Store(cfg.Server.LatencyHeaders)
 	s.underscores.Store(cfg.Server.UnderscoresInHeaders)
+	maxWS := cfg.Server.MaxWebSockets
+	if maxWS <= 0 {
+		maxWS = config.DefaultMaxWebSockets
+	}
+	s.ws.max.Store(int64(maxWS))
 	var nets []netip.Prefix
 	for _, t := range cfg.Server.TrustedProxies {
 		if p, err := netip.ParsePrefix(t); err == nil {
