@@ -123,8 +123,11 @@ func TestWebSocketEcho(t *testing.T) {
 		r.Header.Get("X-Forwarded-Proto") != "http" || r.Header.Get("Sec-WebSocket-Key") == "" {
 		t.Fatalf("upstream handshake: %s %v", r.URL.RequestURI(), r.Header)
 	}
-	if g := w.metric(`weir_websocket_connections{route="chat"}`); g != 1 {
-		t.Fatalf("weir_websocket_connections = %v, want 1", g)
+	// The gauge counts the tunnel, which starts once the 101 is sent.
+	if !waitUntil(5*time.Second, 5*time.Millisecond, func() bool {
+		return w.metric(`weir_websocket_connections{route="chat"}`) == 1
+	}) {
+		t.Fatalf("weir_websocket_connections = %v, want 1", w.metric(`weir_websocket_connections{route="chat"}`))
 	}
 
 	wsEcho(t, c, websocket.MessageText, []byte("hello"))
@@ -312,8 +315,8 @@ func TestWebSocketDrain(t *testing.T) {
 	if code := up.closeCode(t); code != websocket.StatusGoingAway {
 		t.Fatalf("upstream saw close %d, want 1001", code)
 	}
-	if !w.waitExit(10 * time.Second) {
-		t.Fatalf("weir did not exit\n%s", w.Logs())
+	if !w.waitExit(10*time.Second) || w.exit != nil {
+		t.Fatalf("weir did not exit cleanly: %v\n%s", w.exit, w.Logs())
 	}
 }
 

@@ -102,9 +102,9 @@ func (w *wsRegistry) goingAway() {
 
 // wsMetrics are a route's WebSocket series, made at its first WebSocket.
 type wsMetrics struct {
-	conns   *metrics.Gauge   // weir_websocket_connections{route}
-	fromCl  *metrics.Counter // bytes clients sent through the route's WebSockets
-	toCl    *metrics.Counter // bytes sent to clients
+	conns  *metrics.Gauge   // weir_websocket_connections{route}
+	fromCl *metrics.Counter // bytes clients sent through the route's WebSockets
+	toCl   *metrics.Counter // bytes sent to clients
 }
 
 func (m *routeMetrics) websocket(route string) *wsMetrics {

@@ -59,10 +59,6 @@ const (
 
 // Conn is a net.Conn over a TCP connection. One goroutine uses it; Close
 // may come from another (a server closing idle connections at shutdown).
-// A connection with nothing held and no check owed (Hold and
-// CheckBeforeSend not called since its last Read) may be read by one
-// goroutine and written by another, each setting its own deadline: the
-// two then share no field (a hijacked WebSocket connection).
 type Conn struct {
 	net.Conn
 	raw   syscall.RawConn
@@ -229,9 +225,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 }
 
 func (c *Conn) read(p []byte) (int, error) {
-	if c.hold { // tested first: a read that stores nothing races with no Write
-		c.hold = false
-	}
+	c.hold = false
 	c.mu.Lock()
 	held := len(c.held) > 0
 	c.mu.Unlock()
