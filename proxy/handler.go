@@ -306,17 +306,9 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 	var waited time.Duration
 	var lastErr error // the last try's failure, answered when no try is left
 	for attempt := 0; attempt < attempts; attempt++ {
-		m, t := svc.pick(hashKey, exclude)
+		m, t := s.nextTarget(c, r, hashKey, exclude, lastErr == nil, pluginHost)
 		if t == nil {
-			if lastErr == nil {
-				s.fail(c, r, fasthttp.StatusServiceUnavailable, "no healthy upstream target")
-			}
-			// Else no other target is left to retry on: the client gets
-			// the failure of the try that was made (502, 504), not 503.
 			break
-		}
-		if !r.preserveHost && !pluginHost {
-			req.Header.SetHost(m.Host())
 		}
 		m.Begin()
 		// The request's start (read when its header arrived) plus the
@@ -383,14 +375,28 @@ func targetServed(code int) bool {
 		code != fasthttp.StatusGatewayTimeout
 }
 
-// pick chooses a member of the service and its transport; t is nil when
-// no member is left (none healthy, or every one excluded).
-func (svc *service) pick(hashKey []byte, exclude *pool.Member) (*pool.Member, *transport.Transport) {
-	m, err := svc.p.Pick(hashKey, exclude)
-	if err != nil {
+// nextTarget picks the member of r's service a try goes to, excluding
+// the last one tried, and points Host at it unless the client's (or a
+// plugin's) host is kept. With none left it returns nil, after answering
+// 503 when noFailure (no try has failed yet); otherwise the client gets
+// the failure of the try that was made (502, 504), not 503.
+func (s *Server) nextTarget(c *sdk.Ctx, r *route, hashKey []byte, exclude *pool.Member,
+	noFailure, pluginHost bool) (*pool.Member, *transport.Transport) {
+	m, err := r.svc.p.Pick(hashKey, exclude)
+	var t *transport.Transport
+	if err == nil {
+		t = r.svc.transport(m)
+	}
+	if t == nil {
+		if noFailure {
+			s.fail(c, r, fasthttp.StatusServiceUnavailable, "no healthy upstream target")
+		}
 		return nil, nil
 	}
-	return m, svc.transport(m)
+	if !r.preserveHost && !pluginHost {
+		c.RequestCtx().Request.Header.SetHost(m.Host())
+	}
+	return m, t
 }
 
 // takeAnswer drops the hop-by-hop fields of an upstream's answer and

@@ -50,12 +50,8 @@ func isWebSocket(h *fasthttp.RequestHeader) bool {
 func hasToken(v []byte, tok string) bool {
 	for len(v) > 0 {
 		var t []byte
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			t, v = v[:i], v[i+1:]
-		} else {
-			t, v = v, nil
-		}
-		if httpsyntax.EqualFoldLower(bytes.Trim(t, " \t"), tok) {
+		t, v = nextToken(v)
+		if httpsyntax.EqualFoldLower(t, tok) {
 			return true
 		}
 	}
@@ -142,15 +138,9 @@ func (s *Server) upgrade(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 	var waited time.Duration
 	var lastErr error
 	for attempt := 0; attempt < svc.retries+1; attempt++ {
-		m, t := svc.pick(hashKey, exclude)
+		m, t := s.nextTarget(c, r, hashKey, exclude, lastErr == nil, pluginHost)
 		if t == nil {
-			if lastErr == nil {
-				s.fail(c, r, fasthttp.StatusServiceUnavailable, "no healthy upstream target")
-			}
 			break
-		}
-		if !r.preserveHost && !pluginHost {
-			req.Header.SetHost(m.Host())
 		}
 		m.Begin()
 		t0 := time.Now()
