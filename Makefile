@@ -8,7 +8,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Packages with concurrency, also run under the race detector.
 RACE_PKGS := ./sdk/... ./pool/... ./proxy/... ./plugins/... ./internal/...
 
-.PHONY: build run test unit race e2e lint bench bench-tls benchstat clean cache-conformance
+.PHONY: build run test unit race e2e lint bench bench-tls bench-ws benchstat clean cache-conformance
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/weir ./cmd/weir
@@ -48,6 +48,11 @@ bench: build
 # `make bench` so that it stays under its 10-minute budget; about 4 minutes.
 bench-tls: build
 	bash scripts/bench.sh -tls -pprof
+
+# The WebSocket rows (1,000 WebSockets echoing small messages, and RSS per
+# idle WebSocket; Weir vs nginx), about a minute.
+bench-ws: build
+	bash scripts/bench.sh -ws -rounds 2 -duration 5s
 
 benchstat:
 	bash scripts/benchstat.sh

@@ -54,6 +54,8 @@ type options struct {
 	pprof      bool
 	keep       bool
 	tls        bool
+	ws         bool // the WebSocket rows (ws.go)
+	wsConns    int
 	// custom is set when a flag changed what is measured, so the report
 	// does not call a partial run "full".
 	custom bool
@@ -73,6 +75,9 @@ func main() {
 	}
 	if opts.tls {
 		os.Exit(runTLSBench(opts, os.Stdout))
+	}
+	if opts.ws {
+		os.Exit(runWSBench(opts, os.Stdout))
 	}
 	os.Exit(runBench(opts, os.Stdout))
 }
@@ -102,6 +107,8 @@ func parseOptions(args []string) (options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the work dir (configs and process logs) after the run")
 	fs.BoolVar(&o.pprof, "pprof", false, "save a CPU profile of each Weir scenario during its first max-RPS run (needs admin pprof: true) under OUT/pprof/")
 	fs.BoolVar(&o.tls, "tls", false, "run the TLS rows instead (HTTPS keep-alive, handshakes/s; Weir vs nginx): make bench-tls")
+	fs.BoolVar(&o.ws, "ws", false, "run the WebSocket rows instead (messages/s and RSS per idle WebSocket; Weir vs nginx): make bench-ws")
+	fs.IntVar(&o.wsConns, "ws-conns", 1000, "WebSockets each contender relays in the -ws rows")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
