@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"strings"
@@ -296,7 +297,12 @@ routes: [{name: capped, paths: ["/"], service: ws}]
 // frame with 1001 to the client and to the upstream, then weir exits.
 func TestWebSocketDrain(t *testing.T) {
 	up := startWSUpstream(t)
-	w := startWeir(t, wsConfig(up.addr, `routes: [{name: d, paths: ["/"], service: ws}]`))
+	// max_conns_per_ip: fasthttp wraps the connection once more, which
+	// the tunnel must see through to wake its pumps.
+	w := startWeir(t, wsConfig(up.addr, `
+server: {max_conns_per_ip: 100}
+routes: [{name: d, paths: ["/"], service: ws}]
+`))
 	c, _, err := wsDial(t, w, "/", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -361,4 +367,71 @@ func TestWebSocketBadHandshake(t *testing.T) {
 		t.Fatalf("a good handshake after the bad ones: %v", err)
 	}
 	c.CloseNow()
+}
+
+// TestWebSocketTargetFailure: a handshake the target fails counts against
+// it like any proxied request (passive health ejects it) and is retried
+// on another target, so the client never sees the dead one.
+func TestWebSocketTargetFailure(t *testing.T) {
+	up := startWSUpstream(t)
+	dead := freeAddr(t) // nothing listens there
+	w := startWeir(t, strings.NewReplacer("UP", up.addr, "DEAD", dead).Replace(`
+listen: "{{LISTEN}}"
+admin: {listen: "{{ADMIN}}"}
+services:
+  - name: ws
+    targets: [{url: "http://DEAD"}, {url: "http://UP"}]
+    health_check: {passive: {unhealthy_after: 1, healthy_after_ms: 60000}}
+routes: [{name: ws, paths: ["/"], service: ws}]
+`))
+	for i := 0; i < 4; i++ {
+		c, _, err := wsDial(t, w, "/", nil)
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		<-up.hello
+		wsEcho(t, c, websocket.MessageText, []byte("alive"))
+		c.Close(websocket.StatusNormalClosure, "")
+	}
+	if h := w.metric(`weir_upstream_target_healthy{service="ws",target="http://` + dead + `"}`); h != 0 {
+		t.Fatalf("the dead target is healthy (%v): its failed handshake was not counted", h)
+	}
+}
+
+// TestWebSocketOverTLS: a WebSocket through a TLS listener (wss://),
+// echoed, then closed by the idle timeout with 1001 to both sides; and
+// through a listener with max_conns_per_ip, whose connections fasthttp
+// wraps once more.
+func TestWebSocketOverTLS(t *testing.T) {
+	ca := newTestCA(t, "weir test CA")
+	cert, key, _ := ca.issue(t, leafOpts{names: []string{"gw.test"}})
+	cf, kf := writePair(t, t.TempDir(), "gw", cert, key)
+	up := startWSUpstream(t)
+	w := startWeir(t, strings.NewReplacer("UP", up.addr, "CERT", cf, "KEY", kf).Replace(`
+listen:
+  - address: "{{LISTEN}}"
+    tls: {certificates: [{cert: "CERT", key: "KEY"}]}
+admin: {listen: "{{ADMIN}}"}
+server: {max_conns_per_ip: 100}
+services: [{name: ws, targets: [{url: "http://UP"}]}]
+routes: [{name: ws, paths: ["/"], service: ws, websocket: {idle_timeout: 300ms}}]
+`))
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool, ServerName: "gw.test"}}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "wss://"+w.Addr+"/", &websocket.DialOptions{HTTPClient: client})
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	if r := <-up.hello; r.Header.Get("X-Forwarded-Proto") != "https" {
+		t.Fatalf("upstream handshake: %v", r.Header)
+	}
+	wsEcho(t, c, websocket.MessageText, []byte("over tls"))
+	_, _, err = c.Read(ctx)
+	if code := websocket.CloseStatus(err); code != websocket.StatusGoingAway {
+		t.Fatalf("client saw %v, want close 1001", err)
+	}
+	if code := up.closeCode(t); code != websocket.StatusGoingAway {
+		t.Fatalf("upstream saw close %d, want 1001", code)
+	}
 }
