@@ -346,6 +346,7 @@ func (t *tunnel) closeSide(src, dst net.Conn, f *frames, pending, buf []byte, to
 	deadline := time.Now().Add(wsCloseWait)
 	_ = src.SetReadDeadline(deadline)
 	_ = dst.SetWriteDeadline(deadline)
+	var after []byte // read past the frame's end: not sent
 	for !f.atBoundary() {
 		if len(pending) == 0 {
 			n, err := src.Read(buf)
@@ -358,7 +359,14 @@ func (t *tunnel) closeSide(src, dst net.Conn, f *frames, pending, buf []byte, to
 		if _, err := dst.Write(pending[:k]); err != nil {
 			return
 		}
-		pending = nil // what follows the frame is not sent
+		pending, after = pending[k:], pending[k:]
+		if f.atBoundary() {
+			break
+		}
+		pending = nil
+	}
+	if after == nil {
+		after = pending // already at a boundary when the close began
 	}
 	reason := "going away"
 	if t.reason.Load() == closeIdle {
@@ -367,7 +375,9 @@ func (t *tunnel) closeSide(src, dst net.Conn, f *frames, pending, buf []byte, to
 	if _, err := dst.Write(closeFrame(wsGoingAway, reason, toUpstream)); err != nil {
 		return
 	}
+	// The peer's close frame may be among the bytes not sent.
 	f.closed = false
+	f.skip(after)
 	for !f.closed {
 		n, err := src.Read(buf)
 		f.skip(buf[:n])
