@@ -296,6 +296,10 @@ func (t *tunnel) pump(src, dst net.Conn, first []byte, toUpstream bool, count *m
 	}
 	buf := make([]byte, wsBufSize)
 	_ = src.SetReadDeadline(time.Now().Add(t.idle))
+	// The write deadline moves only once half of the timeout is spent, so
+	// a stream of small messages does not reset a timer per message: a
+	// write that makes no progress is cut after idle/2 to idle.
+	var wdl time.Time
 	for {
 		if t.reason.Load() != closeNone {
 			t.closeSide(src, dst, &f, nil, buf, toUpstream)
@@ -303,13 +307,17 @@ func (t *tunnel) pump(src, dst net.Conn, first []byte, toUpstream bool, count *m
 		}
 		n, err := src.Read(buf)
 		if n > 0 {
-			t.touch()
+			now := time.Now()
+			t.last.Store(int64(now.Sub(t.born)))
 			if t.reason.Load() != closeNone {
 				t.closeSide(src, dst, &f, buf[:n], buf, toUpstream)
 				return
 			}
 			f.skip(buf[:n])
-			_ = dst.SetWriteDeadline(time.Now().Add(t.idle))
+			if wdl.Sub(now) < t.idle/2 {
+				wdl = now.Add(t.idle)
+				_ = dst.SetWriteDeadline(wdl)
+			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				t.end()
 				return

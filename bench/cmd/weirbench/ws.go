@@ -59,6 +59,7 @@ http {
 
 const wsWeirTemplate = `
 listen: "{{LISTEN}}"
+admin: {listen: "{{ADMIN}}", pprof: true}
 server: {max_websockets: 100000, websocket: {idle_timeout: 300s}}
 services: [{name: echo, targets: [{url: "http://{{BACKEND}}"}]}]
 routes: [{name: ws, paths: ["/"], service: echo}]
@@ -69,6 +70,7 @@ type wsRow struct {
 	Round       int     `json:"round"`
 	Conns       int     `json:"conns"`
 	MsgsPerSec  float64 `json:"messages_per_s"`
+	CPUPerMsgUs float64 `json:"cpu_us_per_message"` // the contender's CPU time per echo round trip
 	IdleBytesWS float64 `json:"rss_bytes_per_idle_websocket"`
 	Errors      int64   `json:"errors"`
 }
@@ -129,7 +131,7 @@ func treeRSS(pid int) int64 {
 
 // wsMeasure opens conns WebSockets to addr, reads the RSS delta of pid,
 // echoes for d, and closes them.
-func wsMeasure(addr string, pid, conns int, d time.Duration) (wsRow, error) {
+func wsMeasure(addr string, pid, conns int, d time.Duration, onEcho func()) (wsRow, error) {
 	row := wsRow{Conns: conns}
 	before := treeRSS(pid)
 	ws := make([]*websocket.Conn, conns)
@@ -170,7 +172,11 @@ func wsMeasure(addr string, pid, conns int, d time.Duration) (wsRow, error) {
 	msg := bytes.Repeat([]byte("x"), 32)
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
+	cpu0, cpuErr := treeCPU([]int{pid})
 	start := time.Now()
+	if onEcho != nil {
+		go onEcho()
+	}
 	for _, c := range ws {
 		wg.Add(1)
 		go func() {
@@ -191,6 +197,10 @@ func wsMeasure(addr string, pid, conns int, d time.Duration) (wsRow, error) {
 	}
 	wg.Wait()
 	row.MsgsPerSec = float64(msgs.Load()) / time.Since(start).Seconds()
+	if cpu1, err := treeCPU([]int{pid}); err == nil && cpuErr == nil && msgs.Load() > 0 {
+		secs := float64(cpu1-cpu0) / float64(clockTicks())
+		row.CPUPerMsgUs = secs * 1e6 / float64(msgs.Load())
+	}
 	row.Errors = errs.Load()
 	return row, nil
 }
@@ -222,8 +232,8 @@ func runWSBench(o options, stdout io.Writer) int {
 	}
 	defer stop()
 	type target struct {
-		name, addr string
-		pid        int
+		name, addr, admin string
+		pid               int
 	}
 	var targets []target
 	fill := func(tmpl, addr string) string {
@@ -235,8 +245,13 @@ func runWSBench(o options, stdout io.Writer) int {
 			logf("%v", err)
 			return 1
 		}
+		admin, err := r.ports.next()
+		if err != nil {
+			logf("%v", err)
+			return 1
+		}
 		file := filepath.Join(dir, "weir-ws.yaml")
-		if err := os.WriteFile(file, []byte(fill(wsWeirTemplate, addr)), 0o644); err != nil {
+		if err := os.WriteFile(file, []byte(strings.ReplaceAll(fill(wsWeirTemplate, addr), "{{ADMIN}}", admin)), 0o644); err != nil {
 			logf("%v", err)
 			return 1
 		}
@@ -252,7 +267,7 @@ func runWSBench(o options, stdout io.Writer) int {
 			logf("weir: %v", err)
 			return 1
 		}
-		targets = append(targets, target{"weir", addr, p.pid()})
+		targets = append(targets, target{"weir", addr, admin, p.pid()})
 	}
 	if bin := r.tools["nginx"]; bin != "" {
 		addr, err := r.ports.next()
@@ -274,7 +289,7 @@ func runWSBench(o options, stdout io.Writer) int {
 			logf("nginx: %v", err)
 			return 1
 		}
-		targets = append(targets, target{"nginx", addr, p.pid()})
+		targets = append(targets, target{"nginx", addr, "", p.pid()})
 	} else {
 		logf("nginx not installed: Weir's rows only")
 	}
@@ -282,7 +297,20 @@ func runWSBench(o options, stdout io.Writer) int {
 	for round := 1; round <= o.rounds; round++ {
 		for i := range targets {
 			t := targets[(i+round)%len(targets)] // who goes first alternates
-			row, err := wsMeasure(t.addr, t.pid, o.wsConns, o.duration)
+			var onEcho func()
+			if o.pprof && t.admin != "" && round == 1 {
+				// -pprof: a CPU profile of Weir's first echo run.
+				file := filepath.Join(o.out, "pprof", "weir-ws.pprof")
+				onEcho = func() {
+					_ = os.MkdirAll(filepath.Dir(file), 0o755)
+					if err := fetchProfile(t.admin, max(1, int(o.duration.Seconds())-1), file); err != nil {
+						logf("profile: %v", err)
+					} else {
+						logf("profile: %s (go tool pprof -top %s %s)", file, o.weir, file)
+					}
+				}
+			}
+			row, err := wsMeasure(t.addr, t.pid, o.wsConns, o.duration, onEcho)
 			row.Contender, row.Round = t.name, round
 			if err != nil {
 				logf("%s round %d: %v", t.name, round, err)
@@ -293,9 +321,10 @@ func runWSBench(o options, stdout io.Writer) int {
 		}
 	}
 	fmt.Fprintf(stdout, "WebSocket: %d connections echoing 32 B messages, %s per run (%s)\n", o.wsConns, o.duration, machineLine())
-	fmt.Fprintf(stdout, "%-8s %5s %14s %22s %7s\n", "proxy", "round", "messages/s", "RSS per idle WS (B)", "errors")
+	fmt.Fprintf(stdout, "%-8s %5s %12s %16s %22s %7s\n", "proxy", "round", "messages/s", "CPU µs/message", "RSS per idle WS (B)", "errors")
 	for _, row := range rows {
-		fmt.Fprintf(stdout, "%-8s %5d %14.0f %22.0f %7d\n", row.Contender, row.Round, row.MsgsPerSec, row.IdleBytesWS, row.Errors)
+		fmt.Fprintf(stdout, "%-8s %5d %12.0f %16.1f %22.0f %7d\n", row.Contender, row.Round, row.MsgsPerSec, row.CPUPerMsgUs, row.IdleBytesWS, row.Errors)
 	}
+	fmt.Fprintln(stdout, "RSS per idle WebSocket is the contender's RSS growth while the WebSockets are open and idle; a round after the first reuses memory the first one grew.")
 	return 0
 }
