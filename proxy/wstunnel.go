@@ -160,30 +160,47 @@ func (w *wsRegistry) newTunnel(up net.Conn, rest []byte, r *route, log *slog.Log
 	return t
 }
 
-// run is the fasthttp hijack handler: it owns the client's connection
-// until it returns (fasthttp then closes it, which takes it out of the
-// server's open connections, so drains wait for it).
+// run is the fasthttp hijack handler. It takes what fasthttp has read
+// past the handshake (its buffered reader, behind hc) with a read that
+// cannot wait, and the connection under fasthttp's wrappers, whose reads
+// and writes may run in two goroutines and whose deadlines a third may
+// set (shut); then it returns, so that fasthttp's request context goes
+// back to its pool and its read buffer to the garbage collector (the
+// server keeps hijacked connections open: KeepHijackedConns), and relay
+// goes on in a goroutine of its own.
 func (t *tunnel) run(hc net.Conn) {
 	if !t.started.CompareAndSwap(false, true) {
-		return // the guard gave up on it
+		_ = hc.Close() // the guard gave up on it
+		return
 	}
 	t.guard.Stop()
+	first, err := drainBuffered(hc)
+	t.cl = underlying(hc)
+	// The tunnel keeps the connection under hc, not hc, which holds
+	// fasthttp's read buffer; closing it releases its per-IP count and
+	// takes it out of the server's open connections, which a drain
+	// waits for.
+	closer := hc
+	if u, ok := hc.(interface{ UnsafeConn() net.Conn }); ok {
+		closer = u.UnsafeConn()
+	}
+	if err != nil {
+		_ = closer.Close()
+		_ = t.up.Close()
+		t.reg.unreserve()
+		return
+	}
+	go t.relay(first, closer)
+}
+
+// relay runs the two pumps until both end, then closes everything.
+func (t *tunnel) relay(first []byte, closer net.Conn) {
 	defer t.reg.unreserve()
 	defer t.up.Close()
+	defer closer.Close()
 	t.m.conns.Inc()
 	defer t.m.conns.Dec()
 	t.touch()
-
-	// First what fasthttp has read past the handshake (its buffered
-	// reader, behind hc), taken with a read that cannot wait; then the
-	// connection under fasthttp's wrappers, whose reads and writes may run
-	// in two goroutines and whose deadlines a third may set (shut).
-	first, err := drainBuffered(hc)
-	t.cl = underlying(hc)
-	if err != nil {
-		t.end()
-		return
-	}
 	// Listed once cl is set: shut, which a drain calls on the listed
 	// tunnels, reads it.
 	if !t.reg.add(t) {
