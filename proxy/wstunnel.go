@@ -11,11 +11,14 @@ import (
 	"reflect"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/weirgw/weir/internal/fusedio"
 	"github.com/weirgw/weir/proxy/tlsfront"
+	"golang.org/x/sys/unix"
 )
 
 // A tunnel joins a client's hijacked connection to the upstream's after
@@ -311,7 +314,14 @@ func (t *tunnel) pump(src, dst net.Conn, first []byte, toUpstream bool, count *m
 		}
 		count.Add(len(first))
 	}
-	buf := make([]byte, wsBufSize)
+	// A socket is waited on without a buffer (readable), which is taken
+	// from wsBufs only when bytes are there: an idle WebSocket holds
+	// none. A connection that is no socket (TLS) keeps its own.
+	w := newReadable(src)
+	var buf []byte
+	if w == nil {
+		buf = make([]byte, wsBufSize)
+	}
 	_ = src.SetReadDeadline(time.Now().Add(t.idle))
 	// The write deadline moves only once half of the timeout is spent, so
 	// a stream of small messages does not reset a timer per message: a
@@ -319,27 +329,34 @@ func (t *tunnel) pump(src, dst net.Conn, first []byte, toUpstream bool, count *m
 	var wdl time.Time
 	for {
 		if t.reason.Load() != closeNone {
-			t.closeSide(src, dst, &f, nil, buf, toUpstream)
+			t.closeSide(src, dst, &f, nil, make([]byte, wsBufSize), toUpstream)
 			return
 		}
-		n, err := src.Read(buf)
-		if n > 0 {
-			now := time.Now()
-			t.last.Store(int64(now.Sub(t.born)))
-			if t.reason.Load() != closeNone {
-				t.closeSide(src, dst, &f, buf[:n], buf, toUpstream)
-				return
+		var n int
+		var err error
+		if w != nil {
+			if err = w.wait(); err == nil {
+				bp := wsBufs.Get().(*[]byte)
+				buf = *bp
+				n, err = src.Read(buf)
+				if n > 0 && t.reason.Load() == closeNone {
+					err = t.forward(dst, &f, buf[:n], &wdl, count, err)
+					n = 0
+				}
+				if n == 0 {
+					wsBufs.Put(bp)
+				}
 			}
-			f.skip(buf[:n])
-			if wdl.Sub(now) < t.idle/2 {
-				wdl = now.Add(t.idle)
-				_ = dst.SetWriteDeadline(wdl)
+		} else {
+			n, err = src.Read(buf)
+			if n > 0 && t.reason.Load() == closeNone {
+				err = t.forward(dst, &f, buf[:n], &wdl, count, err)
+				n = 0
 			}
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				t.end()
-				return
-			}
-			count.Add(n)
+		}
+		if n > 0 { // read as the close began: closeSide sends what is due
+			t.closeSide(src, dst, &f, buf[:n], buf, toUpstream)
+			return
 		}
 		if err == nil {
 			continue
@@ -360,6 +377,67 @@ func (t *tunnel) pump(src, dst net.Conn, first []byte, toUpstream bool, count *m
 		}
 		t.shut(closeIdle)
 	}
+}
+
+// forward writes p, just read, to dst; rerr is the read's error, which it
+// returns unless the write fails.
+func (t *tunnel) forward(dst net.Conn, f *frames, p []byte, wdl *time.Time, count *metrics.Counter, rerr error) error {
+	now := time.Now()
+	t.last.Store(int64(now.Sub(t.born)))
+	f.skip(p)
+	if wdl.Sub(now) < t.idle/2 {
+		*wdl = now.Add(t.idle)
+		_ = dst.SetWriteDeadline(*wdl)
+	}
+	if _, err := dst.Write(p); err != nil {
+		return err
+	}
+	count.Add(len(p))
+	return rerr
+}
+
+// wsBufs are the pumps' buffers, held only while bytes pass.
+var wsBufs = sync.Pool{New: func() any { b := make([]byte, wsBufSize); return &b }}
+
+// readable waits until a socket has bytes to read (or its end, an
+// error, or its read deadline), without reading them. The first look is
+// a peek that does not wait; when it finds nothing, the runtime's poller
+// waits for the socket to become readable, and the next look trusts it
+// (a wake-up that finds nothing after all only makes the Read that
+// follows wait in its turn). So a message costs the same system calls as
+// a plain Read that waits (a read that finds nothing, then the read).
+type readable struct {
+	rc    syscall.RawConn
+	looks int
+	look  func(fd uintptr) bool // bound once: no allocation per wait
+}
+
+func newReadable(c net.Conn) *readable {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	r := &readable{rc: rc}
+	r.look = func(fd uintptr) bool {
+		r.looks++
+		if r.looks > 1 {
+			return true // the poller said readable
+		}
+		var b [1]byte
+		_, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
+			unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+		return e != unix.EAGAIN
+	}
+	return r
+}
+
+func (r *readable) wait() error {
+	r.looks = 0
+	return r.rc.Read(r.look)
 }
 
 // closeSide is one pump's part of a close the gateway starts: the rest of
