@@ -27,18 +27,7 @@ import (
 // WebSocket), then every one echoes small messages as fast as it can for
 // the run's duration (messages/s counts round trips), then all close.
 
-const wsNginxTemplate = `
-worker_processes 1;
-pid {{DIR}}/nginx.pid;
-error_log {{DIR}}/nginx-error.log warn;
-events { worker_connections 16384; }
-http {
-    access_log off;
-    client_body_temp_path {{DIR}}/client_body;
-    proxy_temp_path {{DIR}}/proxy;
-    fastcgi_temp_path {{DIR}}/fastcgi;
-    uwsgi_temp_path {{DIR}}/uwsgi;
-    scgi_temp_path {{DIR}}/scgi;
+const wsNginxTemplate = nginxHead + `
     server {
         listen {{LISTEN}} backlog=4096;
         location / {
