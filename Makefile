@@ -8,7 +8,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Packages with concurrency, also run under the race detector.
 RACE_PKGS := ./sdk/... ./pool/... ./proxy/... ./plugins/... ./internal/...
 
-.PHONY: build run test unit race e2e lint bench bench-tls bench-ws benchstat clean cache-conformance
+.PHONY: build run test unit race e2e lint bench bench-tls bench-shape bench-ws benchstat clean cache-conformance
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/weir ./cmd/weir
@@ -48,6 +48,12 @@ bench: build
 # `make bench` so that it stays under its 10-minute budget; about 4 minutes.
 bench-tls: build
 	bash scripts/bench.sh -tls -pprof
+
+# The users' shape (10 KiB answers, 1 KiB POSTs, nginx static backends with
+# sendfile on and off, c32/c64/c10000, FIFO and normal scheduling, 1 and 2
+# processes; Weir vs nginx, with a verdict per row); about 7 minutes.
+bench-shape: build
+	bash scripts/bench.sh -shape
 
 # The WebSocket rows (1,000 WebSockets echoing small messages, and RSS per
 # idle WebSocket; Weir vs nginx), about a minute.

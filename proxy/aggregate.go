@@ -130,10 +130,13 @@ func (s *Server) aggregate(c *sdk.Ctx, r *route, snap *Snapshot) time.Duration {
 	}
 	// Each leg is a request sent upstream: it carries the forwarding
 	// fields forward sets, and the client's traceparent or one started
-	// here (the same for every leg: they are parts of one request).
+	// here (the same for every leg: they are parts of one request). A
+	// recorded request's legs name its server span (tracing.go).
 	trace := src.Peek("Traceparent")
-	if !validTraceparent(trace) {
-		trace = appendTraceparent(nil)
+	if tp := sdk.TraceparentOf(c.TraceContext()); tp != "" {
+		trace = []byte(tp)
+	} else if !validTraceparent(trace) {
+		trace = appendTraceparent(nil, true)
 	}
 	fwd = append(fwd, [2]string{"Traceparent", string(trace)}) // copied before the next Peek
 	fwd = append(fwd,

@@ -208,6 +208,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.retireWG.Wait()
 	s.logq.close()
+	s.closeTracing(ctx)
 	snap.closeResources(s.deps(false, ""))
 	s.upstreams.closeAll()
 	if s.redis != nil {

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	oteltrace "go.opentelemetry.io/otel/trace"
+
 	"github.com/weirgw/weir/internal/fusedio"
 	"github.com/weirgw/weir/internal/httpsyntax"
 	"github.com/weirgw/weir/pool"
@@ -46,6 +49,15 @@ type reqState struct {
 	scan   fieldScan       // the request's (then the answer's) header fields
 	dated  bool            // the upstream's answer carries a Date
 	extra  []byte          // header lines the transport adds (setForwarding)
+
+	// Tracing (tracing.go): tr and span are set while a recorded request
+	// runs; unsampled says a traceparent started here goes out unsampled.
+	tr         *tracing
+	span       oteltrace.Span
+	traceCtx   context.Context
+	spanFailed bool   // the span's error status is set
+	tp         []byte // a traceparent being written (not tmp: hashKey's key lives there through the tries)
+	unsampled  bool
 }
 
 // setForwarding sets a field the gateway adds to every forwarded request.
@@ -84,8 +96,12 @@ func (s *Server) handle(rc *fasthttp.RequestCtx) {
 	st.limit = sdk.LimitedBody{}
 	st.pre = prefixedBody{}
 	st.dated = false
+	st.unsampled = false
 	c := sdk.AcquireCtx(rc)
 	s.serve(snap, st, c, rc)
+	if st.span != nil {
+		st.traceEnd(c)
+	}
 	if s.drain.draining.Load() && !rc.Hijacked() {
 		// A stopping server answers and asks the client to reconnect,
 		// which reaches the process that took over the address.
@@ -102,6 +118,9 @@ func (s *Server) handle(rc *fasthttp.RequestCtx) {
 func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.RequestCtx) {
 	req := &rc.Request
 	st.scan.scan(req.Header.All())
+	if t := s.tracer.Load(); t != nil {
+		st.traceStart(t, c)
+	}
 	// Request ID: the client's if it is sane, else a new one.
 	if id := st.scan.requestID; validRequestID(id) {
 		c.SetRequestID(id)
@@ -306,9 +325,13 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 	var waited time.Duration
 	var lastErr error // the last try's failure, answered when no try is left
 	for attempt := 0; attempt < attempts; attempt++ {
-		m, t := s.nextTarget(c, r, hashKey, exclude, lastErr == nil, pluginHost)
+		m, t := s.nextTarget(c, r, st, hashKey, exclude, lastErr == nil, pluginHost)
 		if t == nil {
 			break
+		}
+		var cs oteltrace.Span
+		if st.span != nil {
+			cs = st.startTry(&req.Header, m, attempt, lastErr)
 		}
 		m.Begin()
 		// The request's start (read when its header arrived) plus the
@@ -319,12 +342,12 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 		err := t.DoWithHeaders(req, resp, st.extra, t0.Add(svc.timeout))
 		d := time.Since(t0)
 		waited += d
+		if cs != nil {
+			endTry(cs, err, resp.StatusCode())
+		}
 		if err == nil {
 			lastErr = nil
-			code := resp.StatusCode()
-			// A gateway-class answer (502/503/504) means the target could not
-			// serve; any other status, 500 included, is the application's.
-			m.End(targetServed(code), d)
+			m.End(targetServed(resp.StatusCode()), d)
 			st.takeAnswer(resp)
 			if svc.upstreamMs != nil {
 				svc.upstreamMs.Update(d.Seconds())
@@ -359,7 +382,7 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 		}
 	}
 	if lastErr != nil {
-		s.failUpstream(c, r, lastErr)
+		s.failUpstream(c, r, st, lastErr)
 	}
 	if clientClose {
 		req.Header.SetConnectionClose()
@@ -380,7 +403,7 @@ func targetServed(code int) bool {
 // plugin's) host is kept. With none left it returns nil, after answering
 // 503 when noFailure (no try has failed yet); otherwise the client gets
 // the failure of the try that was made (502, 504), not 503.
-func (s *Server) nextTarget(c *sdk.Ctx, r *route, hashKey []byte, exclude *pool.Member,
+func (s *Server) nextTarget(c *sdk.Ctx, r *route, st *reqState, hashKey []byte, exclude *pool.Member,
 	noFailure, pluginHost bool) (*pool.Member, *transport.Transport) {
 	m, err := r.svc.p.Pick(hashKey, exclude)
 	var t *transport.Transport
@@ -390,6 +413,7 @@ func (s *Server) nextTarget(c *sdk.Ctx, r *route, hashKey []byte, exclude *pool.
 	if t == nil {
 		if noFailure {
 			s.fail(c, r, fasthttp.StatusServiceUnavailable, "no healthy upstream target")
+			st.traceFail("no healthy upstream target")
 		}
 		return nil, nil
 	}
@@ -428,15 +452,16 @@ func (s *Server) tryFailed(svc *service, r *route, m *pool.Member, t *transport.
 }
 
 // failUpstream answers the failure of the last try.
-func (s *Server) failUpstream(c *sdk.Ctx, r *route, err error) {
+func (s *Server) failUpstream(c *sdk.Ctx, r *route, st *reqState, err error) {
+	status, msg := fasthttp.StatusBadGateway, "upstream failed"
 	switch {
 	case transport.IsTimeout(err):
-		s.fail(c, r, fasthttp.StatusGatewayTimeout, "upstream timed out")
+		status, msg = fasthttp.StatusGatewayTimeout, "upstream timed out"
 	case errors.Is(err, transport.ErrPoolTimeout):
-		s.fail(c, r, fasthttp.StatusServiceUnavailable, "upstream connection limit reached")
-	default:
-		s.fail(c, r, fasthttp.StatusBadGateway, "upstream failed")
+		status, msg = fasthttp.StatusServiceUnavailable, "upstream connection limit reached"
 	}
+	s.fail(c, r, status, msg)
+	st.traceFail(msg)
 }
 
 // prepareUpstream turns the client's request into the upstream's: the
@@ -490,11 +515,11 @@ func (s *Server) prepareUpstream(c *sdk.Ctx, st *reqState) (pluginHost, clientCl
 	st.setForwarding(&req.Header, sc.flags&hasXFF != 0, hdrForwardedFor, st.buf, false)
 	st.setForwarding(&req.Header, sc.flags&hasXFP != 0, hdrForwardedProto, forwardedProto(rc), false)
 	st.setForwarding(&req.Header, sc.flags&hasXFH != 0, hdrForwardedHost, clientHost, true)
-	if !validTraceparent(trace) {
-		st.buf = appendTraceparent(st.buf[:0])
+	if st.span == nil && !validTraceparent(trace) {
+		// A recorded request's traceparent is set per try (startTry).
+		st.buf = appendTraceparent(st.buf[:0], !st.unsampled)
 		st.setForwarding(&req.Header, sc.flags&hasTrace != 0, hdrTraceparent, st.buf, false)
 	}
-
 	return pluginHost, clientClose
 }
 

@@ -12,7 +12,11 @@ import (
 // BenchmarkHandlerForward: the handler alone (route + forward over a real
 // loopback keep-alive connection), no client parsing.
 func BenchmarkHandlerForward(b *testing.B) {
-	srv := benchServer(b)
+	benchForward(b, benchServer(b))
+}
+
+// benchForward runs srv's handler on GET /users/42, b.N times.
+func benchForward(b *testing.B, srv *Server) {
 	h := srv.Handler()
 	rc := newDirectCtx(b)
 	b.ReportAllocs()
@@ -57,8 +61,13 @@ func BenchmarkInmemoryRoundTrip(b *testing.B) {
 // benchServer is a gateway on allocConfig in front of a static upstream,
 // shut down when the benchmark ends.
 func benchServer(b *testing.B) *Server {
+	return benchServerConfig(b, allocConfig)
+}
+
+// benchServerConfig is benchServer on cfg (UP: the upstream's URL).
+func benchServerConfig(b *testing.B, cfg string) *Server {
 	up := staticUpstream(b)
-	srv, err := New(mustParse(b, sub(allocConfig, "UP", up.URL)), "test.yaml", quietLog())
+	srv, err := New(mustParse(b, sub(cfg, "UP", up.URL)), "test.yaml", quietLog())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -291,8 +291,9 @@ func validTraceparent(v []byte) bool {
 	return !allZero(v[3:35]) && !allZero(v[36:52])
 }
 
-// appendTraceparent starts a new trace: version 00, random ids, sampled.
-func appendTraceparent(dst []byte) []byte {
+// appendTraceparent starts a new trace: version 00, random ids, sampled
+// or not (a request tracing did not pick says so to the upstream).
+func appendTraceparent(dst []byte, sampled bool) []byte {
 	var t [55]byte
 	copy(t[:], "00-")
 	putHex(t[3:19], rand.Uint64()|1, 8) // |1: never all zero
@@ -300,6 +301,9 @@ func appendTraceparent(dst []byte) []byte {
 	t[35] = '-'
 	putHex(t[36:52], rand.Uint64()|1, 8)
 	copy(t[52:], "-01")
+	if !sampled {
+		t[54] = '0'
+	}
 	return append(dst, t[:]...)
 }
 

@@ -44,7 +44,7 @@ func TestRequestIDIsRandomUUIDv4(t *testing.T) {
 func TestTraceparentIsValidAndRandom(t *testing.T) {
 	seen := map[string]bool{}
 	for i := 0; i < 1000; i++ {
-		tp := appendTraceparent(nil)
+		tp := appendTraceparent(nil, true)
 		if !validTraceparent(tp) {
 			t.Fatalf("invalid traceparent %q", tp)
 		}

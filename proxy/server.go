@@ -46,6 +46,7 @@ type Server struct {
 	latencyHeaders atomic.Bool
 	underscores    atomic.Bool // server.underscores_in_headers
 	trusted        atomic.Pointer[[]netip.Prefix]
+	tracer         atomic.Pointer[tracing] // nil: tracing is off (tracing.go)
 
 	noRoute        *metrics.Counter // 404: no route matched
 	noMethod       *metrics.Counter // 405: a route matched all but the method
@@ -313,6 +314,7 @@ func (s *Server) applyServerSettings(cfg *config.Config) {
 		}
 	}
 	s.trusted.Store(&nets)
+	s.applyTracing(cfg)
 }
 
 func (s *Server) newFastHTTPServer(cfg *config.Config) *fasthttp.Server {
@@ -335,6 +337,7 @@ func (s *Server) newFastHTTPServer(cfg *config.Config) *fasthttp.Server {
 		MaxRequestBodySize:           streamThreshold,
 		StreamRequestBody:            true,
 		NoDefaultServerHeader:        true,
+		ReduceMemoryUsage:            true,
 		NoDefaultContentType:         true,
 		NoDefaultDate:                true, // upstream (and cached) Date headers pass through; finish adds one when absent
 		DisablePreParseMultipartForm: true,

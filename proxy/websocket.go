@@ -13,6 +13,7 @@ import (
 	"github.com/weirgw/weir/pool"
 	"github.com/weirgw/weir/proxy/transport"
 	"github.com/weirgw/weir/sdk"
+	oteltrace "go.opentelemetry.io/otel/trace"
 )
 
 // WebSocket over HTTP/1.1 (RFC 6455). A handshake is routed like any
@@ -138,15 +139,22 @@ func (s *Server) upgrade(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 	var waited time.Duration
 	var lastErr error
 	for attempt := 0; attempt < svc.retries+1; attempt++ {
-		m, t := s.nextTarget(c, r, hashKey, exclude, lastErr == nil, pluginHost)
+		m, t := s.nextTarget(c, r, st, hashKey, exclude, lastErr == nil, pluginHost)
 		if t == nil {
 			break
+		}
+		var cs oteltrace.Span
+		if st.span != nil {
+			cs = st.startTry(&req.Header, m, attempt, lastErr)
 		}
 		m.Begin()
 		t0 := time.Now()
 		up, rest, err := handshake(t, req, st.extra, resp, t0.Add(svc.timeout), int(s.maxBody.Load()))
 		d := time.Since(t0)
 		waited += d
+		if cs != nil {
+			endTry(cs, err, resp.StatusCode())
+		}
 		if err != nil {
 			m.End(false, d)
 			exclude, lastErr = m, err
@@ -185,7 +193,7 @@ func (s *Server) upgrade(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 		break
 	}
 	if lastErr != nil {
-		s.failUpstream(c, r, lastErr)
+		s.failUpstream(c, r, st, lastErr)
 	}
 	return waited
 }

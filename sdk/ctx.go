@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"strconv"
@@ -63,6 +64,7 @@ type Ctx struct {
 	clientIP     netip.Addr
 	clientIPSet  bool
 	scratch      []byte
+	traceCtx     context.Context // a recorded request's server span (trace.go)
 }
 
 var ctxPool = sync.Pool{New: func() any { return new(Ctx) }}
@@ -112,6 +114,7 @@ func (c *Ctx) Reset() {
 	c.stopped = false
 	c.clientIP = netip.Addr{}
 	c.clientIPSet = false
+	c.traceCtx = nil
 }
 
 // RequestCtx is the underlying fasthttp request context.

@@ -46,6 +46,18 @@ import (
 // straight through.
 const MaxHeld = 16 << 10
 
+// smallHeld is the most a connection keeps of its own for held bytes (a
+// request header, a small answer). Larger held bytes (a 10 KB answer) go
+// into a MaxHeld buffer borrowed from heldPool and returned once sent, so
+// they cost no allocation per answer and an idle keep-alive connection
+// keeps no large buffer.
+const smallHeld = 4 << 10
+
+var heldPool = sync.Pool{New: func() any {
+	b := make([]byte, 0, MaxHeld)
+	return &b
+}}
+
 // ErrStale: CheckBeforeSend found the connection closed by the peer, or
 // holding bytes nobody asked for, before anything was sent.
 var ErrStale = errors.New("connection was closed by the peer or had unsolicited bytes; nothing was sent")
@@ -67,11 +79,19 @@ type Conn struct {
 	hold   bool
 	check  bool
 	unsent bool
-	// mu guards held and sent against a Close from another goroutine.
-	mu     sync.Mutex
-	held   []byte
-	sent   int
-	locked bool // Read holds mu while it writes held bytes
+	// mu guards held, sent, small and big against a Close from another
+	// goroutine.
+	mu    sync.Mutex
+	held  []byte
+	sent  int
+	small []byte  // the connection's own buffer, while held is borrowed
+	big   *[]byte // held's buffer when borrowed from heldPool
+
+	// pend: bytes read ahead of a tiny read (readAhead), in pendBuf, a
+	// buffer borrowed from heldPool. Only the reading goroutine uses them.
+	pend    []byte
+	pendBuf *[]byte
+	locked  bool // Read holds mu while it writes held bytes
 
 	state  int
 	rbuf   []byte
@@ -113,7 +133,11 @@ func (c *Conn) Reset(nc net.Conn, slack time.Duration) {
 	c.closed.Store(false)
 	c.hold, c.check, c.unsent = false, false, false
 	c.expect, c.bareLF = false, false
-	c.held, c.sent, c.locked = c.held[:0], 0, false
+	c.dropPending()
+	c.mu.Lock()
+	c.release()
+	c.mu.Unlock()
+	c.locked = false
 	c.state, c.rbuf, c.rn, c.rerr, c.peekE = 0, nil, 0, nil, 0
 	c.wbuf, c.wn, c.werr = nil, 0, nil
 	c.rdl, c.wdl, c.rSet, c.wSet = time.Time{}, time.Time{}, time.Time{}, time.Time{}
@@ -149,7 +173,10 @@ func (c *Conn) Unsent() bool { return c.unsent }
 func (c *Conn) Write(p []byte) (int, error) {
 	if c.hold {
 		c.mu.Lock()
-		if len(c.held)+len(p) <= MaxHeld {
+		if need := len(c.held) + len(p); need <= MaxHeld {
+			if need > cap(c.held) && need > smallHeld {
+				c.borrow()
+			}
 			c.held = append(c.held, p...)
 			c.mu.Unlock()
 			return len(p), nil
@@ -183,7 +210,7 @@ func (c *Conn) Flush() error {
 	}
 	c.mu.Lock()
 	_, err := c.writeAll(c.held[c.sent:])
-	c.held, c.sent = c.held[:0], 0
+	c.release()
 	c.mu.Unlock()
 	return err
 }
@@ -199,17 +226,93 @@ func (c *Conn) holding() bool {
 // drop forgets the held bytes, releasing a buffer grown large.
 func (c *Conn) drop() {
 	c.mu.Lock()
-	if cap(c.held) > 4<<10 {
-		c.held = nil
-	} else {
-		c.held = c.held[:0]
-	}
-	c.sent = 0
+	c.release()
 	c.mu.Unlock()
+}
+
+// borrow moves the held bytes into a MaxHeld buffer from heldPool. mu is
+// held.
+func (c *Conn) borrow() {
+	if c.big != nil {
+		return // already MaxHeld: nothing larger is held
+	}
+	bp := heldPool.Get().(*[]byte)
+	c.small = c.held[:0]
+	c.big = bp
+	c.held = append((*bp)[:0], c.held...)
+}
+
+// release empties held: a borrowed buffer goes back to heldPool and the
+// connection's own small one is used again; an own buffer grown past
+// smallHeld is let go. mu is held.
+func (c *Conn) release() {
+	switch {
+	case c.big != nil:
+		*c.big = c.held[:0]
+		heldPool.Put(c.big)
+		c.big, c.held, c.small = nil, c.small, nil
+	case cap(c.held) > smallHeld:
+		c.held = nil
+	}
+	c.held, c.sent = c.held[:0], 0
 }
 
 // Read sends held bytes and reads the answer in one go, or just reads.
 func (c *Conn) Read(p []byte) (int, error) {
+	if len(c.pend) > 0 {
+		return c.readPending(p), nil
+	}
+	if len(p) < tinyRead && c.raw != nil {
+		return c.readAhead(p)
+	}
+	return c.readChecked(p)
+}
+
+// tinyRead: a Read for fewer bytes than this (fasthttp's server reads a
+// connection's first byte alone when it keeps no buffers between
+// requests, ReduceMemoryUsage) reads ahead into a buffer borrowed from
+// heldPool, so that the bytes after it cost no second system call and
+// the whole block is seen by the bare-LF check.
+const tinyRead = 512
+
+// readAhead serves a tiny read from a block read ahead.
+func (c *Conn) readAhead(p []byte) (int, error) {
+	bp := heldPool.Get().(*[]byte)
+	buf := (*bp)[:MaxHeld]
+	n, err := c.readChecked(buf)
+	k := copy(p, buf[:n])
+	if k < n {
+		c.pend, c.pendBuf = buf[k:n], bp
+	} else {
+		heldPool.Put(bp)
+	}
+	if k > 0 {
+		return k, nil // an error with the bytes comes again on the next read
+	}
+	return 0, err
+}
+
+// readPending serves bytes read ahead, giving their buffer back once they
+// are all read.
+func (c *Conn) readPending(p []byte) int {
+	n := copy(p, c.pend)
+	c.pend = c.pend[n:]
+	if len(c.pend) == 0 {
+		c.dropPending()
+	}
+	return n
+}
+
+func (c *Conn) dropPending() {
+	if c.pendBuf != nil {
+		heldPool.Put(c.pendBuf)
+	}
+	c.pend, c.pendBuf = nil, nil
+}
+
+// readChecked reads, and runs the bare-LF check on the first bytes of a
+// request (ExpectRequest).
+func (c *Conn) readChecked(p []byte) (int, error) {
 	if c.bareLF {
 		return 0, ErrBareLF
 	}
@@ -290,8 +393,8 @@ func (c *Conn) Close() error {
 	if c.sent < len(c.held) {
 		_ = c.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
 		_, _ = c.Conn.Write(c.held[c.sent:])
-		c.held, c.sent = c.held[:0], 0
 	}
+	c.release()
 	c.mu.Unlock()
 	c.gone()
 	return c.Conn.Close()
@@ -335,6 +438,10 @@ func (c *Conn) io(fd uintptr) bool {
 			c.sent += n
 		}
 		c.state = ioAnswer
+		// All sent: a borrowed buffer goes back before the wait for the
+		// answer, which on a keep-alive connection may last its idle
+		// timeout.
+		c.release()
 		c.unlock() // sent: a Close may now go ahead
 		return false
 	default: // ioAnswer: the read of the answer, waiting for it

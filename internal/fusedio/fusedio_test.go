@@ -28,7 +28,7 @@ func peerReceived(t *testing.T, srv net.Conn) []byte {
 	return b
 }
 
-func pair(t *testing.T, slack time.Duration) (*Conn, net.Conn) {
+func pair(t testing.TB, slack time.Duration) (*Conn, net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -13,6 +13,12 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/weirgw/weir/sdk"
 )
 
 // maxResponseBytes bounds an introspection answer; real ones are < 2 KiB.
@@ -71,6 +77,18 @@ var (
 	errGarbage = errors.New("introspection endpoint answered something that is not an RFC 7662 response")
 )
 
+// endIntrospectionSpan records a call's outcome on its span and ends it.
+func endIntrospectionSpan(span trace.Span, target string, raw *rawResponse, err error) {
+	span.SetAttributes(attribute.String("url.full", target))
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "introspection failed")
+	} else {
+		span.SetAttributes(attribute.Bool("oauth2.token.active", raw.active))
+	}
+	span.End()
+}
+
 // introspect asks the server about token. Any failure (transport, status,
 // body) is an error: a broken server never makes a token active.
 func (c *client) introspect(ctx context.Context, token string) (*rawResponse, error) {
@@ -86,6 +104,9 @@ func (c *client) introspect(ctx context.Context, token string) (*rawResponse, er
 	req.Header.Set("Accept", "application/json")
 	if c.authz != "" {
 		req.Header.Set("Authorization", c.authz)
+	}
+	if tp := sdk.TraceparentOf(ctx); tp != "" {
+		req.Header.Set("Traceparent", tp) // the introspection span, when the request is recorded
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

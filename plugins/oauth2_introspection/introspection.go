@@ -151,7 +151,7 @@ func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 		var err error
 		// The token is only read during the call, which ends before this
 		// request does, so the view into the request is not kept.
-		e, err, _ = f.flight.do(key, func() (*entry, error) { return f.resolve(&key, tok) })
+		e, err, _ = f.flight.do(key, func() (*entry, error) { return f.resolve(c, &key, tok) })
 		if err != nil || e == nil {
 			return f.fails.Fail(c, reasonError), nil
 		}
@@ -175,7 +175,7 @@ func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 // resolve finds the answer for a token missing from the memory cache:
 // from Redis when configured (errors there fall through), else from the
 // introspection server; it fills both caches.
-func (f *filter) resolve(key *[32]byte, tok []byte) (*entry, error) {
+func (f *filter) resolve(c *sdk.Ctx, key *[32]byte, tok []byte) (*entry, error) {
 	nowMs := f.now().UnixMilli()
 	if f.redis != nil {
 		in, err := f.redis.get(key, nowMs)
@@ -197,9 +197,13 @@ func (f *filter) resolve(key *[32]byte, tok []byte) (*entry, error) {
 	f.miss.Inc()
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
+	ctx, span := c.StartSpan(ctx, "oauth2_introspection")
 	raw, err := f.client.introspect(ctx, string(tok))
 	cancel()
 	f.latency.UpdateSince(start)
+	if span.IsRecording() {
+		endIntrospectionSpan(span, f.client.url, raw, err)
+	}
 	if err != nil {
 		f.reqError.Inc()
 		if f.logLimit.allow(time.Now()) {

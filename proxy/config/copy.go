@@ -46,6 +46,7 @@ func (c *Config) Clone() *Config {
 	n.Routes = cloneEach(c.Routes, cloneRoute)
 	n.Consumers = cloneEach(c.Consumers, cloneConsumer)
 	n.Plugins = cloneEach(c.Plugins, clonePlugin)
+	n.Tracing = cloneTracing(c.Tracing)
 	return &n
 }
 
@@ -185,6 +186,7 @@ func (c *Config) Masked() *Config {
 		}
 	}
 	maskPlugins(m.Plugins)
+	maskTracing(m.Tracing)
 	for i := range m.Routes {
 		maskPlugins(m.Routes[i].Plugins)
 	}

@@ -38,7 +38,7 @@ import (
 //	services[].timeout                           30s
 //	services[].retries                           1            0 is kept: no retry
 //	services[].max_conns_per_target              1024
-//	services[].max_conn_wait                     100ms
+//	services[].max_conn_wait                     1s           like connect_timeout (HAProxy's queue timeout follows its connect timeout)
 //	services[].targets[].weight                  100          0 is kept: drained
 //	services[].targets[].url                     -            canonical form: lower-case scheme and host, explicit port (80/443)
 //	services[].health_check.active.path          /healthz     only when active is set
@@ -61,10 +61,14 @@ import (
 //	services[].tls.ca                            -            the system roots
 //	routes[].aggregate.timeout                   2s
 //	routes[].plugins[].enabled, plugins[].enabled true
+//	tracing.otlp.endpoint                        http://127.0.0.1:4318/v1/traces  only when tracing is set
+//	tracing.otlp.timeout                         2s           one export, retries included
+//	tracing.sample                               0.01         0 is kept: only requests that arrive sampled
+//	tracing.service_name                         weir
 //
 // Health checks and the circuit breaker are off unless their section is
 // present; `health_check: {active: {}}` turns active checks on with the
-// defaults above. admin and redis are off unless present. A service with
+// defaults above. admin, redis and tracing are off unless present. A service with
 // no targets is valid (targets may be registered through the admin API);
 // its routes answer 503 until one is.
 const (
@@ -92,7 +96,7 @@ const (
 	DefaultServiceTimeout    = 30 * time.Second
 	DefaultRetries           = 1
 	DefaultMaxConnsPerTarget = 1024
-	DefaultMaxConnWait       = 100 * time.Millisecond
+	DefaultMaxConnWait       = time.Second
 	DefaultWeight            = 100
 
 	DefaultActivePath           = "/healthz"
@@ -205,6 +209,7 @@ func ApplyDefaults(c *Config) {
 		applyPluginDefaults(r.Plugins)
 	}
 	applyPluginDefaults(c.Plugins)
+	applyTracingDefaults(c.Tracing)
 }
 
 func applyServiceDefaults(s *Service) {

@@ -19,6 +19,7 @@ type Config struct {
 	Routes    []Route    `json:"routes,omitempty"`
 	Consumers []Consumer `json:"consumers,omitempty"`
 	Plugins   []Plugin   `json:"plugins,omitempty"`
+	Tracing   *Tracing   `json:"tracing,omitempty"`
 }
 
 // Listener is one proxy listener. In the file it is either an address

@@ -40,6 +40,7 @@ func (c *Config) Unmask(stored *Config, file string) error {
 	if stored != nil {
 		st = *stored
 	}
+	u.tracing(c.Tracing, st.Tracing)
 	consumers := map[string]*Consumer{}
 	for i := range st.Consumers {
 		consumers[st.Consumers[i].Name] = &st.Consumers[i]

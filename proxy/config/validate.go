@@ -33,6 +33,7 @@ func Validate(c *Config, file string) error {
 	v.checkRoutes()
 	v.checkConsumers()
 	v.pluginList("plugins", c.Plugins)
+	v.tracing()
 	return v.err()
 }
 

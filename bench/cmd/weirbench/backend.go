@@ -24,7 +24,9 @@ import (
 //
 //	/static     64 bytes of 'x'
 //	/static1k   1 KiB of 'x'
+//	/static10k  10 KiB of 'x' (the users' average answer, make bench-shape)
 //	/healthz    "ok"
+//	/v1/traces  200, empty: an OTLP/HTTP sink for the tracing scenarios
 //	otherwise   404
 //
 // with the headers `weir echo` sends for the same paths (Server, Date,
@@ -59,6 +61,7 @@ type backendServer struct {
 	rbuf   []byte
 	small  []byte
 	big    []byte
+	huge   []byte
 	dateAt int64 // the second the Date line was made for
 	date   []byte
 	// answered counts responses written, for tests and the log.
@@ -74,7 +77,7 @@ func listenBackend(addr, name string) (*backendServer, error) {
 	}
 	host, _, _ := net.SplitHostPort(addr)
 	s := &backendServer{name: name, epfd: -1, lfd: -1, rbuf: make([]byte, 64<<10)}
-	s.small, s.big = bytes.Repeat([]byte{'x'}, 64), bytes.Repeat([]byte{'x'}, 1024)
+	s.small, s.big, s.huge = bytes.Repeat([]byte{'x'}, 64), bytes.Repeat([]byte{'x'}, 1024), bytes.Repeat([]byte{'x'}, 10<<10)
 	if s.lfd, err = unix.Socket(sockFamily(sa), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0); err != nil {
 		return nil, fmt.Errorf("backend: socket: %w", err)
 	}
@@ -238,8 +241,12 @@ func (s *backendServer) serve(c *beConn, b []byte) int {
 			s.answer(c, 200, "", s.small)
 		case "/static1k":
 			s.answer(c, 200, "", s.big)
+		case "/static10k":
+			s.answer(c, 200, "", s.huge)
 		case "/healthz":
 			s.answer(c, 200, "ok", nil)
+		case "/v1/traces":
+			s.answer(c, 200, "", nil)
 		default:
 			s.answer(c, 404, "not found", nil)
 		}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package fusedio
+
+const raceEnabled = false
