@@ -8,7 +8,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Packages with concurrency, also run under the race detector.
 RACE_PKGS := ./sdk/... ./pool/... ./proxy/... ./plugins/... ./internal/...
 
-.PHONY: build run test unit race e2e lint bench bench-tls bench-shape benchstat clean cache-conformance
+.PHONY: build run test unit race e2e lint bench bench-tls bench-shape bench-ws benchstat clean cache-conformance
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/weir ./cmd/weir
@@ -54,6 +54,11 @@ bench-tls: build
 # processes; Weir vs nginx, with a verdict per row); about 7 minutes.
 bench-shape: build
 	bash scripts/bench.sh -shape
+
+# The WebSocket rows (1,000 WebSockets echoing small messages, and RSS per
+# idle WebSocket; Weir vs nginx), about a minute.
+bench-ws: build
+	bash scripts/bench.sh -ws -rounds 2 -duration 5s
 
 benchstat:
 	bash scripts/benchstat.sh

@@ -178,6 +178,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.stopAccepting()
+	// A WebSocket cannot be handed over like a keep-alive connection
+	// between two requests: each is told to go away (close frame 1001 to
+	// both sides), and its client reconnects, to the other process.
+	s.ws.goingAway()
 	s.graceWait(ctx, s.Current().Config.Server.DrainGrace.D())
 
 	err := s.fs.ShutdownWithContext(ctx)

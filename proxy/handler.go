@@ -106,12 +106,14 @@ func (s *Server) handle(rc *fasthttp.RequestCtx) {
 	if st.span != nil {
 		st.traceEnd(c)
 	}
-	if s.drain.draining.Load() {
+	if s.drain.draining.Load() && !rc.Hijacked() {
 		// A stopping server answers and asks the client to reconnect,
 		// which reaches the process that took over the address.
 		rc.SetConnectionClose()
 	}
-	fusedio.HoldAnswer(rc)
+	if !rc.Hijacked() { // a WebSocket's 101 goes out before its tunnel starts
+		fusedio.HoldAnswer(rc)
+	}
 	sdk.ReleaseCtx(c)
 	s.statePool.Put(st)
 	snap.refs.Add(-1)
@@ -216,6 +218,15 @@ func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.Re
 		return
 	}
 
+	// A WebSocket handshake (websocket.go) is checked before the plugins
+	// run: a malformed one is the client's error, worth neither a rate
+	// limit token nor an upstream's time.
+	ws := st.scan.flags&hasUpgrade != 0 && r.agg == nil && isWebSocket(&req.Header)
+	if ws && !checkHandshake(c) {
+		s.finish(c, r, 0, st)
+		return
+	}
+
 	ran, stopped := s.runRequestFilters(c, r)
 	var upstreamDur time.Duration
 	if !stopped {
@@ -225,9 +236,12 @@ func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.Re
 				req.Header.Set("X-Consumer-Groups", cons.GroupsHeader)
 			}
 		}
-		if r.agg != nil {
+		switch {
+		case r.agg != nil:
 			upstreamDur = s.aggregate(c, r, snap)
-		} else {
+		case ws:
+			upstreamDur = s.upgrade(c, r, st)
+		default:
 			upstreamDur = s.forward(c, r, st)
 		}
 	}
@@ -305,55 +319,7 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 		s.fail(c, r, fasthttp.StatusServiceUnavailable, "route has no service")
 		return 0
 	}
-	// The upstream request line: the normalized path, re-encoded, plus
-	// the client's query string.
-	uri := req.URI()
-	st.buf = httpsyntax.AppendEscapedPath(st.buf[:0], c.UpstreamPath())
-	// The raw query string travels as the client wrote it (re-encoding
-	// could change its meaning for the upstream). A plugin that edits
-	// QueryArgs writes them back with URI().SetQueryStringBytes.
-	if q := uri.QueryString(); len(q) > 0 {
-		st.buf = append(append(st.buf, '?'), q...)
-	}
-	// A Host field a plugin set (request_transformer, lua, a wasm guest's
-	// :authority) is what goes upstream, whatever preserve_host says;
-	// otherwise the upstream gets the client's host (preserve_host) or
-	// the target's. X-Forwarded-Host stays the client's either way.
-	clientHost := c.Host()
-	pluginHost := !bytes.Equal(req.Header.Host(), st.sent)
-	req.SetRequestURIBytes(st.buf)
-	if !pluginHost {
-		req.Header.SetHostBytes(clientHost)
-	}
-
-	// Hop-by-hop fields never travel; the client's Connection: close is
-	// about its own connection, not ours.
-	clientClose := req.Header.ConnectionClose()
-	sc := &st.scan // plugins may have changed the header: look again
-	sc.scan(req.Header.All())
-	prior, trace := sc.xff, sc.trace
-	if sc.flags&hasHopByHop != 0 {
-		removeHopByHop(&req.Header)
-		// Connection may have named either of them.
-		prior, trace = req.Header.Peek("X-Forwarded-For"), req.Header.Peek("Traceparent")
-	}
-	req.Header.ResetConnectionClose()
-
-	// X-Forwarded-*: append the peer to the chain (only a chain that came
-	// through a trusted proxy, when server.trusted_proxies is set), say how
-	// and to what host the client connected. They, and a traceparent we
-	// start, are for the upstream only: plugins see the client's fields.
-	st.extra = st.extra[:0]
-	st.buf = s.appendForwardedFor(st.buf[:0], prior, c)
-	st.setForwarding(&req.Header, sc.flags&hasXFF != 0, hdrForwardedFor, st.buf, false)
-	st.setForwarding(&req.Header, sc.flags&hasXFP != 0, hdrForwardedProto, forwardedProto(rc), false)
-	st.setForwarding(&req.Header, sc.flags&hasXFH != 0, hdrForwardedHost, clientHost, true)
-	if st.span == nil && !validTraceparent(trace) {
-		// A recorded request's traceparent is set per try (startTry).
-		st.buf = appendTraceparent(st.buf[:0], !st.unsampled)
-		st.setForwarding(&req.Header, sc.flags&hasTrace != 0, hdrTraceparent, st.buf, false)
-	}
-
+	pluginHost, clientClose := s.prepareUpstream(c, st)
 	hashKey := s.hashKey(c, svc, st)
 	attempts := svc.retries + 1
 	// Asked before the first try: writing a streamed body takes the stream
@@ -363,22 +329,9 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 	var waited time.Duration
 	var lastErr error // the last try's failure, answered when no try is left
 	for attempt := 0; attempt < attempts; attempt++ {
-		m, err := svc.p.Pick(hashKey, exclude)
-		var t *transport.Transport
-		if err == nil {
-			t = svc.transport(m)
-		}
+		m, t := s.nextTarget(c, r, st, hashKey, exclude, lastErr == nil, pluginHost)
 		if t == nil {
-			if lastErr == nil {
-				s.fail(c, r, fasthttp.StatusServiceUnavailable, "no healthy upstream target")
-				st.traceFail("no healthy upstream target")
-			}
-			// Else no other target is left to retry on: the client gets
-			// the failure of the try that was made (502, 504), not 503.
 			break
-		}
-		if !r.preserveHost && !pluginHost {
-			req.Header.SetHost(m.Host())
 		}
 		var cs oteltrace.Span
 		if st.span != nil {
@@ -391,7 +344,7 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 		t0 := c.Start.Add(time.Since(c.Start))
 		// services[].timeout bounds one try, until the whole response is
 		// read (SPEC.md); a retry gets its own.
-		err = t.DoWithHeaders(req, resp, st.extra, t0.Add(svc.timeout))
+		err := t.DoWithHeaders(req, resp, st.extra, t0.Add(svc.timeout))
 		d := time.Since(t0)
 		waited += d
 		if cs != nil {
@@ -399,18 +352,8 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 		}
 		if err == nil {
 			lastErr = nil
-			code := resp.StatusCode()
-			// A gateway-class answer (502/503/504) means the target could not
-			// serve; any other status, 500 included, is the application's.
-			m.End(code != fasthttp.StatusBadGateway && code != fasthttp.StatusServiceUnavailable &&
-				code != fasthttp.StatusGatewayTimeout, d)
-			sc.scan(resp.Header.All())
-			if sc.flags&hasHopByHop != 0 {
-				removeHopByHop(&resp.Header) // may name Date
-			} else {
-				st.dated = sc.dated
-			}
-			resp.Header.ResetConnectionClose()
+			m.End(targetServed(resp.StatusCode()), d)
+			st.takeAnswer(resp)
 			if svc.upstreamMs != nil {
 				svc.upstreamMs.Update(d.Seconds())
 			}
@@ -437,35 +380,152 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 		m.End(false, d)
 		exclude = m
 		lastErr = err
-		var dialErr *transport.DialError
-		retryable := errors.As(err, &dialErr) || errors.Is(err, transport.ErrPoolTimeout) ||
+		retryable := s.tryFailed(svc, r, m, t, err) ||
 			(transport.IsIdempotent(req.Header.Method()) && !streamed && !transport.IsTimeout(err))
-		if dialErr != nil && dialErr.Handshake && t.WarnDue(handshakeWarnEvery) {
-			// A refused handshake (certificate, name, client certificate)
-			// is a setting to fix, not load: worth a warning, once per
-			// target and interval so a busy route does not flood the log.
-			s.log.Warn("upstream TLS handshake failed", "service", svc.name, "target", m.URL(), "error", dialErr.Err)
-		}
-		s.log.Debug("upstream request failed", "route", r.name, "target", m.URL(), "error", err)
 		if !retryable {
 			break
 		}
 	}
 	if lastErr != nil {
-		status, msg := fasthttp.StatusBadGateway, "upstream failed"
-		switch {
-		case transport.IsTimeout(lastErr):
-			status, msg = fasthttp.StatusGatewayTimeout, "upstream timed out"
-		case errors.Is(lastErr, transport.ErrPoolTimeout):
-			status, msg = fasthttp.StatusServiceUnavailable, "upstream connection limit reached"
-		}
-		s.fail(c, r, status, msg)
-		st.traceFail(msg)
+		s.failUpstream(c, r, st, lastErr)
 	}
 	if clientClose {
 		req.Header.SetConnectionClose()
 	}
 	return waited
+}
+
+// targetServed reports whether an upstream's answer shows the target
+// serving: a gateway-class answer (502/503/504) means it could not; any
+// other status, 500 included, is the application's.
+func targetServed(code int) bool {
+	return code != fasthttp.StatusBadGateway && code != fasthttp.StatusServiceUnavailable &&
+		code != fasthttp.StatusGatewayTimeout
+}
+
+// nextTarget picks the member of r's service a try goes to, excluding
+// the last one tried, and points Host at it unless the client's (or a
+// plugin's) host is kept. With none left it returns nil, after answering
+// 503 when noFailure (no try has failed yet); otherwise the client gets
+// the failure of the try that was made (502, 504), not 503.
+func (s *Server) nextTarget(c *sdk.Ctx, r *route, st *reqState, hashKey []byte, exclude *pool.Member,
+	noFailure, pluginHost bool) (*pool.Member, *transport.Transport) {
+	m, err := r.svc.p.Pick(hashKey, exclude)
+	var t *transport.Transport
+	if err == nil {
+		t = r.svc.transport(m)
+	}
+	if t == nil {
+		if noFailure {
+			s.fail(c, r, fasthttp.StatusServiceUnavailable, "no healthy upstream target")
+			st.traceFail("no healthy upstream target")
+		}
+		return nil, nil
+	}
+	if !r.preserveHost && !pluginHost {
+		c.RequestCtx().Request.Header.SetHost(m.Host())
+	}
+	return m, t
+}
+
+// takeAnswer drops the hop-by-hop fields of an upstream's answer and
+// notes whether it carries a Date.
+func (st *reqState) takeAnswer(resp *fasthttp.Response) {
+	sc := &st.scan
+	sc.scan(resp.Header.All())
+	if sc.flags&hasHopByHop != 0 {
+		removeHopByHop(&resp.Header) // may name Date
+	} else {
+		st.dated = sc.dated
+	}
+	resp.Header.ResetConnectionClose()
+}
+
+// tryFailed logs a try that failed at the target and reports whether
+// the failure left nothing sent (a connect error, no free connection),
+// so that any request may be retried elsewhere.
+func (s *Server) tryFailed(svc *service, r *route, m *pool.Member, t *transport.Transport, err error) bool {
+	var dialErr *transport.DialError
+	if errors.As(err, &dialErr) && dialErr.Handshake && t.WarnDue(handshakeWarnEvery) {
+		// A refused handshake (certificate, name, client certificate)
+		// is a setting to fix, not load: worth a warning, once per
+		// target and interval so a busy route does not flood the log.
+		s.log.Warn("upstream TLS handshake failed", "service", svc.name, "target", m.URL(), "error", dialErr.Err)
+	}
+	s.log.Debug("upstream request failed", "route", r.name, "target", m.URL(), "error", err)
+	return dialErr != nil || errors.Is(err, transport.ErrPoolTimeout)
+}
+
+// failUpstream answers the failure of the last try.
+func (s *Server) failUpstream(c *sdk.Ctx, r *route, st *reqState, err error) {
+	status, msg := fasthttp.StatusBadGateway, "upstream failed"
+	switch {
+	case transport.IsTimeout(err):
+		status, msg = fasthttp.StatusGatewayTimeout, "upstream timed out"
+	case errors.Is(err, transport.ErrPoolTimeout):
+		status, msg = fasthttp.StatusServiceUnavailable, "upstream connection limit reached"
+	}
+	s.fail(c, r, status, msg)
+	st.traceFail(msg)
+}
+
+// prepareUpstream turns the client's request into the upstream's: the
+// request line, Host, no hop-by-hop fields, and the forwarding fields
+// (X-Forwarded-*, traceparent) in st.extra or the header. It reports
+// whether a plugin set Host, and whether the client asked to close its
+// connection (the caller puts that back after the try).
+func (s *Server) prepareUpstream(c *sdk.Ctx, st *reqState) (pluginHost, clientClose bool) {
+	rc := c.RequestCtx()
+	req := &rc.Request
+	// The upstream request line: the normalized path, re-encoded, plus
+	// the client's query string.
+	uri := req.URI()
+	st.buf = httpsyntax.AppendEscapedPath(st.buf[:0], c.UpstreamPath())
+	// The raw query string travels as the client wrote it (re-encoding
+	// could change its meaning for the upstream). A plugin that edits
+	// QueryArgs writes them back with URI().SetQueryStringBytes.
+	if q := uri.QueryString(); len(q) > 0 {
+		st.buf = append(append(st.buf, '?'), q...)
+	}
+	// A Host field a plugin set (request_transformer, lua, a wasm guest's
+	// :authority) is what goes upstream, whatever preserve_host says;
+	// otherwise the upstream gets the client's host (preserve_host) or
+	// the target's. X-Forwarded-Host stays the client's either way.
+	clientHost := c.Host()
+	pluginHost = !bytes.Equal(req.Header.Host(), st.sent)
+	req.SetRequestURIBytes(st.buf)
+	if !pluginHost {
+		req.Header.SetHostBytes(clientHost)
+	}
+
+	// Hop-by-hop fields never travel; the client's Connection: close is
+	// about its own connection, not ours.
+	clientClose = req.Header.ConnectionClose()
+	sc := &st.scan // plugins may have changed the header: look again
+	sc.scan(req.Header.All())
+	prior, trace := sc.xff, sc.trace
+	if sc.flags&hasHopByHop != 0 {
+		removeHopByHop(&req.Header)
+		// Connection may have named either of them.
+		prior, trace = req.Header.Peek("X-Forwarded-For"), req.Header.Peek("Traceparent")
+	}
+	req.Header.ResetConnectionClose()
+
+	// X-Forwarded-*: append the peer to the chain (only a chain that came
+	// through a trusted proxy, when server.trusted_proxies is set), say how
+	// and to what host the client connected. They, and a traceparent we
+	// start, are for the upstream only: plugins see the client's fields.
+	st.extra = st.extra[:0]
+	st.buf = s.appendForwardedFor(st.buf[:0], prior, c)
+	st.setForwarding(&req.Header, sc.flags&hasXFF != 0, hdrForwardedFor, st.buf, false)
+	st.setForwarding(&req.Header, sc.flags&hasXFP != 0, hdrForwardedProto, forwardedProto(rc), false)
+	st.setForwarding(&req.Header, sc.flags&hasXFH != 0, hdrForwardedHost, clientHost, true)
+	if st.span == nil && !validTraceparent(trace) {
+		// A recorded request's traceparent is set per try (startTry).
+		st.buf = appendTraceparent(st.buf[:0], !st.unsampled)
+		st.setForwarding(&req.Header, sc.flags&hasTrace != 0, hdrTraceparent, st.buf, false)
+	}
+	return pluginHost, clientClose
 }
 
 func (svc *service) transport(m *pool.Member) *transport.Transport {

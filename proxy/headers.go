@@ -35,12 +35,7 @@ func removeHopByHop(h headerDeleter) {
 	if conn := h.Peek("Connection"); len(conn) > 0 {
 		for len(conn) > 0 {
 			var tok []byte
-			if i := bytes.IndexByte(conn, ','); i >= 0 {
-				tok, conn = conn[:i], conn[i+1:]
-			} else {
-				tok, conn = conn, nil
-			}
-			tok = bytes.TrimSpace(tok)
+			tok, conn = nextToken(conn)
 			if len(tok) == 0 || isFramingHeader(tok) {
 				continue
 			}
@@ -51,6 +46,17 @@ func removeHopByHop(h headerDeleter) {
 	for _, k := range hopByHop {
 		h.Del(k)
 	}
+}
+
+// nextToken splits the first element off a comma-separated field value
+// (RFC 9110 §5.6.1), without the whitespace around it.
+func nextToken(v []byte) (tok, rest []byte) {
+	if i := bytes.IndexByte(v, ','); i >= 0 {
+		tok, rest = v[:i], v[i+1:]
+	} else {
+		tok = v
+	}
+	return bytes.TrimSpace(tok), rest
 }
 
 // Header scan: one pass over the names tells which removals a message
@@ -69,6 +75,7 @@ const (
 	hasUnderscore                      // a name holding "_"
 	hasBadName                         // a name that is not a token ("X A")
 	hasAuthTwice                       // Authorization more than once
+	hasUpgrade                         // Upgrade (a WebSocket handshake, maybe)
 )
 
 // wireFlags are the flags that make serve look closer at a request
@@ -96,6 +103,11 @@ func (sc *fieldScan) scan(seq iter.Seq2[[]byte, []byte]) {
 		case 4:
 			if bytes.EqualFold(k, []byte("Date")) {
 				sc.dated = true
+				continue
+			}
+		case 7:
+			if bytes.EqualFold(k, []byte("Upgrade")) {
+				sc.flags |= hasHopByHop | hasUpgrade
 				continue
 			}
 		case 11:

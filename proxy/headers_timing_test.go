@@ -53,7 +53,7 @@ func BenchmarkHeaderHygiene(b *testing.B) {
 func TestScanHeadersFindsEveryKind(t *testing.T) {
 	for name, want := range map[string]hdrFlags{
 		"Connection": hasHopByHop, "keep-alive": hasHopByHop, "TE": hasHopByHop, "Trailer": hasHopByHop,
-		"Upgrade": hasHopByHop, "Proxy-Connection": hasHopByHop, "Proxy-Authorization": hasHopByHop,
+		"Upgrade": hasHopByHop | hasUpgrade, "upgrade": hasHopByHop | hasUpgrade, "Proxy-Connection": hasHopByHop, "Proxy-Authorization": hasHopByHop,
 		"Proxy-Authenticate": hasHopByHop, "X-Consumer-Name": hasProtected, "x-consumer-groups": hasProtected,
 		"X_Consumer_Name": hasTwin | hasUnderscore, "X_Other": hasUnderscore, "X A": hasBadName,
 		"Authorization": 0, "Date": 0, "Dat_": hasUnderscore, "X-Other": 0,

@@ -66,6 +66,7 @@ type Server struct {
 	// consumers counts per-consumer traffic (analytics.go).
 	consumers consumerMetrics
 	drain     drainState // listeners and connections, for Shutdown (drain.go)
+	ws        wsRegistry // open WebSockets (wstunnel.go)
 	// accept is whether the listeners accept (/status reports it).
 	accept acceptretry.State
 }
@@ -312,6 +313,11 @@ func (s *Server) applyServerSettings(cfg *config.Config) {
 	s.maxBody.Store(maxBody)
 	s.latencyHeaders.Store(cfg.Server.LatencyHeaders)
 	s.underscores.Store(cfg.Server.UnderscoresInHeaders)
+	maxWS := cfg.Server.MaxWebSockets
+	if maxWS <= 0 {
+		maxWS = config.DefaultMaxWebSockets
+	}
+	s.ws.max.Store(int64(maxWS))
 	var nets []netip.Prefix
 	for _, t := range cfg.Server.TrustedProxies {
 		if p, err := netip.ParsePrefix(t); err == nil {
@@ -336,25 +342,28 @@ func (s *Server) newFastHTTPServer(cfg *config.Config) *fasthttp.Server {
 		rb = 8192
 	}
 	return &fasthttp.Server{
-		Handler:                       s.handle,
-		ErrorHandler:                  s.protocolError,
-		HeaderReceived:                nil,
-		ReadBufferSize:                rb,
-		WriteBufferSize:               16 << 10,
-		ReadTimeout:                   sc.ReadTimeout.D(),
-		WriteTimeout:                  sc.WriteTimeout.D(),
-		IdleTimeout:                   sc.IdleTimeout.D(),
-		Concurrency:                   sc.MaxConns,
-		MaxConnsPerIP:                 sc.MaxConnsPerIP,
-		MaxRequestBodySize:            streamThreshold,
-		StreamRequestBody:             true,
-		NoDefaultServerHeader:         true,
-		ReduceMemoryUsage:             true,
-		NoDefaultContentType:          true,
-		NoDefaultDate:                 true, // upstream (and cached) Date headers pass through; finish adds one when absent
-		DisablePreParseMultipartForm:  true,
-		TCPKeepalive:                  true,
-		CloseOnShutdown:               true,
+		Handler:                      s.handle,
+		ErrorHandler:                 s.protocolError,
+		HeaderReceived:               nil,
+		ReadBufferSize:               rb,
+		WriteBufferSize:              16 << 10,
+		ReadTimeout:                  sc.ReadTimeout.D(),
+		WriteTimeout:                 sc.WriteTimeout.D(),
+		IdleTimeout:                  sc.IdleTimeout.D(),
+		Concurrency:                  sc.MaxConns,
+		MaxConnsPerIP:                sc.MaxConnsPerIP,
+		MaxRequestBodySize:           streamThreshold,
+		StreamRequestBody:            true,
+		NoDefaultServerHeader:        true,
+		ReduceMemoryUsage:            true,
+		NoDefaultContentType:         true,
+		NoDefaultDate:                true, // upstream (and cached) Date headers pass through; finish adds one when absent
+		DisablePreParseMultipartForm: true,
+		TCPKeepalive:                 true,
+		CloseOnShutdown:              true,
+		// A WebSocket tunnel closes its client connection itself, so its
+		// hijack handler can return at once (proxy/wstunnel.go).
+		KeepHijackedConns:             true,
 		DisableHeaderNamesNormalizing: false,
 		Logger:                        fasthttpLogger{s.log},
 		ConnState:                     expectRequest,

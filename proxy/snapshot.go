@@ -60,7 +60,8 @@ type route struct {
 	// snap is pinned until the deferred ones have run.
 	deferredLog []sdk.LogFilter
 	snap        *Snapshot
-	noAccessLog bool // routes[].access_log: false
+	noAccessLog bool          // routes[].access_log: false
+	wsIdle      time.Duration // websocket.idle_timeout, the route's or the server's
 }
 
 type service struct {
@@ -92,6 +93,7 @@ type routeMetrics struct {
 	overhead *sdk.Histogram
 	label    string // route="x",service="y"
 	byStatus [600]atomic.Pointer[metrics.Counter]
+	ws       atomic.Pointer[wsMetrics] // made at the route's first WebSocket
 }
 
 func (m *routeMetrics) count(status int) {
@@ -204,6 +206,13 @@ func compile(cfg *config.Config, file string, consumers *sdk.Consumers, d compil
 		rc := &cfg.Routes[i]
 		r := &route{name: rc.Name, stripPath: rc.StripPath, preserveHost: rc.PreserveHost, snap: s,
 			noAccessLog: rc.AccessLog != nil && !*rc.AccessLog}
+		if w := rc.WebSocket; w != nil && w.IdleTimeout > 0 {
+			r.wsIdle = w.IdleTimeout.D()
+		} else if w := cfg.Server.WebSocket; w != nil && w.IdleTimeout > 0 {
+			r.wsIdle = w.IdleTimeout.D()
+		} else {
+			r.wsIdle = config.DefaultWebSocketIdle
+		}
 		if rc.Service != "" {
 			r.svc = s.services[rc.Service]
 			if r.svc == nil && findService(cfg, rc.Service) < 0 {

@@ -6,6 +6,7 @@
 #   make bench QUICK=1       = QUICK=1 bash scripts/bench.sh    (< 2 min)
 #   bash scripts/bench.sh -only weir,nginx -rounds 1     (any weirbench flag)
 #   make bench-tls           = bash scripts/bench.sh -tls -pprof  (TLS rows, ~4 min)
+#   make bench-ws            = bash scripts/bench.sh -ws ...      (WebSocket rows, ~1 min)
 #
 # Installs what is missing from the OS packages (nginx, haproxy, wrk,
 # redis-server, taskset) when run as root, or prints the command to run;

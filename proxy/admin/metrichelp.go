@@ -24,6 +24,8 @@ var metricHelp = map[string]string{
 	"weir_config_last_reload_successful":  "1 when the last reload succeeded, else 0.",
 	"weir_accept_errors_total":            "Accepts refused by the kernel (out of descriptors or memory), by reason.",
 	"weir_access_log_dropped_total":       "Access-log lines dropped because the writer's queue was full.",
+	"weir_websocket_connections":          "Open WebSocket tunnels, by route.",
+	"weir_websocket_bytes_total":          "Bytes relayed through WebSocket tunnels, by route and direction (upstream: client to target; downstream: target to client).",
 	"weir_tracing_spans_exported_total":   "Trace spans the OTLP exporter delivered.",
 	"weir_tracing_spans_dropped_total":    "Trace spans dropped, by reason (queue_full: the export queue was full; export_failed: the collector refused or was unreachable after retries).",
 	"weir_log_phase_dropped_total":        "Deferred log-phase calls (Lua log functions) skipped because their queue was full.",

@@ -41,6 +41,7 @@ func (c *Config) Clone() *Config {
 		n.Redis = &r
 	}
 	n.Server.TrustedProxies = slices.Clone(c.Server.TrustedProxies)
+	n.Server.WebSocket = clonePtr(c.Server.WebSocket)
 	n.Services = cloneEach(c.Services, cloneService)
 	n.Routes = cloneEach(c.Routes, cloneRoute)
 	n.Consumers = cloneEach(c.Consumers, cloneConsumer)
@@ -132,6 +133,7 @@ func cloneRoute(r Route) Route {
 		r.Headers = h
 	}
 	r.Plugins = cloneEach(r.Plugins, clonePlugin)
+	r.WebSocket = clonePtr(r.WebSocket)
 	if r.Aggregate != nil {
 		a := *r.Aggregate
 		a.Backends = slices.Clone(a.Backends)

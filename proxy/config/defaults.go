@@ -30,6 +30,8 @@ import (
 //	server.max_conns                             262144
 //	server.max_conns_per_ip                      0            unlimited
 //	server.underscores_in_headers                false        request fields whose names hold "_" are dropped
+//	server.max_websockets                        16384        WebSockets open at once; over it a handshake gets 503
+//	server.websocket.idle_timeout                60s          routes[].websocket.idle_timeout overrides it
 //	services[].balancer                          round_robin
 //	services[].hash_on                           ip           only with balancer consistent_hash
 //	services[].connect_timeout                   1s
@@ -93,6 +95,8 @@ const (
 	DefaultDrainTimeout      = 10 * time.Second
 	DefaultDrainGrace        = 2 * time.Second
 	DefaultMaxConns          = 262144
+	DefaultMaxWebSockets     = 16384
+	DefaultWebSocketIdle     = 60 * time.Second
 	DefaultBalancer          = BalancerRoundRobin
 	DefaultHashOn            = "ip"
 	DefaultConnectTimeout    = time.Second
@@ -199,6 +203,11 @@ func ApplyDefaults(c *Config) {
 	setDur(&s.DrainTimeout, DefaultDrainTimeout)
 	setDur(&s.DrainGrace, DefaultDrainGrace)
 	setInt(&s.MaxConns, DefaultMaxConns)
+	setInt(&s.MaxWebSockets, DefaultMaxWebSockets)
+	if s.WebSocket == nil {
+		s.WebSocket = &WebSocket{}
+	}
+	setDur(&s.WebSocket.IdleTimeout, DefaultWebSocketIdle)
 
 	for i := range c.Services {
 		applyServiceDefaults(&c.Services[i])

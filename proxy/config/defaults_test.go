@@ -22,6 +22,8 @@ func TestApplyDefaultsEmpty(t *testing.T) {
 			DrainTimeout:   d(10 * time.Second),
 			DrainGrace:     d(2 * time.Second),
 			MaxConns:       262144,
+			MaxWebSockets:  16384,
+			WebSocket:      &WebSocket{IdleTimeout: d(60 * time.Second)},
 		},
 	}
 	if !reflect.DeepEqual(c, want) {

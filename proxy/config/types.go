@@ -124,6 +124,17 @@ type Server struct {
 	// UnderscoresInHeaders keeps request fields whose names hold "_"; by
 	// default they are dropped (nginx's underscores_in_headers).
 	UnderscoresInHeaders bool `json:"underscores_in_headers,omitempty"`
+	// MaxWebSockets caps the WebSockets open at once; a handshake over it
+	// is answered 503.
+	MaxWebSockets int        `json:"max_websockets,omitempty"`
+	WebSocket     *WebSocket `json:"websocket,omitempty"` // defaults for every route's WebSockets
+}
+
+// WebSocket settings, at server level (the default) or on a route.
+type WebSocket struct {
+	// IdleTimeout closes a WebSocket through which no byte has passed,
+	// either way, for this long.
+	IdleTimeout Duration `json:"idle_timeout,omitempty"`
 }
 
 // Service is a named group of targets.
@@ -227,6 +238,7 @@ type Route struct {
 	Plugins      []Plugin          `json:"plugins,omitempty"`
 	Aggregate    *Aggregate        `json:"aggregate,omitempty"`
 	AccessLog    *bool             `json:"access_log,omitempty"` // false: this route's requests are not logged
+	WebSocket    *WebSocket        `json:"websocket,omitempty"`  // overrides server.websocket
 }
 
 // Aggregate fans a request out to several backends and merges their JSON.

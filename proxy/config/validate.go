@@ -210,6 +210,12 @@ func (v *validator) server() {
 	if s.MaxConnsPerIP < 0 {
 		v.add("server.max_conns_per_ip", "%d is negative: use 0 for no limit or a number of connections", s.MaxConnsPerIP)
 	}
+	if s.MaxWebSockets < 0 {
+		v.add("server.max_websockets", "%d is negative: use a number of WebSockets (the default is %d)", s.MaxWebSockets, DefaultMaxWebSockets)
+	}
+	if s.WebSocket != nil {
+		v.duration("server.websocket.idle_timeout", s.WebSocket.IdleTimeout, time.Millisecond, 0)
+	}
 	v.duration("server.read_timeout", s.ReadTimeout, time.Millisecond, 0)
 	v.duration("server.write_timeout", s.WriteTimeout, time.Millisecond, 0)
 	v.duration("server.idle_timeout", s.IdleTimeout, time.Millisecond, 0)

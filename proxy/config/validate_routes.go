@@ -35,6 +35,12 @@ func (v *validator) checkRoutes() {
 		v.headers(key(p, "headers"), r.Headers)
 		if r.Aggregate != nil {
 			v.aggregate(key(p, "aggregate"), r.Aggregate, RouteParams(r.Paths))
+			if r.WebSocket != nil {
+				v.add(key(p, "websocket"), "an aggregate route answers itself and carries no WebSocket: remove websocket")
+			}
+		}
+		if r.WebSocket != nil {
+			v.duration(key(key(p, "websocket"), "idle_timeout"), r.WebSocket.IdleTimeout, time.Millisecond, 0)
 		}
 		v.pluginList(key(p, "plugins"), r.Plugins)
 	}

@@ -171,6 +171,11 @@ func TestValidateServer(t *testing.T) {
 				`server.write_timeout: 10ns is too short: use at least 1ms`,
 				`server.idle_timeout: 999µs is too short: use at least 1ms`,
 			}},
+		{"websockets", `server: {max_websockets: -1, websocket: {idle_timeout: 10us}}`,
+			[]string{
+				`server.max_websockets: -1 is negative: use a number of WebSockets (the default is 16384)`,
+				`server.websocket.idle_timeout: 10µs is too short: use at least 1ms`,
+			}},
 		{"trusted proxies", `server: {trusted_proxies: ["10.0.0.0/33", "1.2.3", ""]}`,
 			[]string{
 				`server.trusted_proxies[0]: "10.0.0.0/33" is not an IP address or a CIDR such as "10.0.0.0/8"`,
@@ -312,6 +317,11 @@ routes:
 				`routes[1]: a route has either service or aggregate, not both: remove one`,
 				`routes[2].service: no service named "nosuch" (known: users, orders)`,
 				`routes[3].service: no service named "order" (did you mean "orders"?)`,
+			}},
+		{"websocket", svcs + `routes: [{name: a, service: users, websocket: {idle_timeout: 5m}}, {name: b, service: users, websocket: {idle_timeout: 1us}}, {name: c, websocket: {}, aggregate: {backends: [{service: users, path: /, key: k}]}}]`,
+			[]string{
+				`routes[1].websocket.idle_timeout: 1µs is too short: use at least 1ms`,
+				`routes[2].websocket: an aggregate route answers itself and carries no WebSocket: remove websocket`,
 			}},
 		{"no services at all", `routes: [{name: a, service: x}, {name: b}]`,
 			[]string{

@@ -322,6 +322,28 @@ func (t *Transport) putToken() {
 }
 
 func (t *Transport) dial(deadline time.Time) (*conn, error) {
+	nc, err := t.Dial(deadline)
+	if err != nil {
+		return nil, err
+	}
+	c, _ := t.connPool.Get().(*conn)
+	if c == nil {
+		c = &conn{br: bufio.NewReaderSize(nil, 4096), bw: bufio.NewWriterSize(nil, 4096)}
+	}
+	c.t = t
+	c.fc.Reset(nc, deadlineSlack)
+	c.br.Reset(&c.fc)
+	c.splice = headerSplice{w: &c.fc, buf: c.splice.buf[:0]}
+	c.bw.Reset(&c.splice)
+	return c, nil
+}
+
+// Dial opens a connection of its own to the target, TLS included when the
+// target's scheme asks for it, within the connect timeout (and deadline,
+// when it is earlier). It is neither pooled nor counted against MaxConns:
+// the caller owns it (a WebSocket tunnel, which holds its connection for
+// as long as the client does). A failure is a *DialError.
+func (t *Transport) Dial(deadline time.Time) (net.Conn, error) {
 	d := t.dialer
 	if dl := time.Now().Add(t.cfg.ConnectTimeout); deadline.IsZero() || dl.Before(deadline) {
 		d.Deadline = dl
@@ -344,16 +366,7 @@ func (t *Transport) dial(deadline time.Time) (*conn, error) {
 		_ = tc.SetDeadline(time.Time{})
 		nc = tc
 	}
-	c, _ := t.connPool.Get().(*conn)
-	if c == nil {
-		c = &conn{br: bufio.NewReaderSize(nil, 4096), bw: bufio.NewWriterSize(nil, 4096)}
-	}
-	c.t = t
-	c.fc.Reset(nc, deadlineSlack)
-	c.br.Reset(&c.fc)
-	c.splice = headerSplice{w: &c.fc, buf: c.splice.buf[:0]}
-	c.bw.Reset(&c.splice)
-	return c, nil
+	return nc, nil
 }
 
 // release puts a healthy in-use connection back in the pool and frees its

@@ -56,6 +56,8 @@ type options struct {
 	tls        bool
 	shape      bool
 	many       int
+	ws         bool // the WebSocket rows (ws.go)
+	wsConns    int
 	// custom is set when a flag changed what is measured, so the report
 	// does not call a partial run "full".
 	custom bool
@@ -78,6 +80,9 @@ func main() {
 	}
 	if opts.shape {
 		os.Exit(runShapeBench(opts, os.Stdout))
+	}
+	if opts.ws {
+		os.Exit(runWSBench(opts, os.Stdout))
 	}
 	os.Exit(runBench(opts, os.Stdout))
 }
@@ -109,6 +114,8 @@ func parseOptions(args []string) (options, error) {
 	fs.BoolVar(&o.shape, "shape", false, "run the users'-shape rows instead (10 KiB answers, 1 KiB POSTs, nginx static backends, c32/c64/c10000, FIFO/normal, 1 and 2 processes; Weir vs nginx): make bench-shape")
 	fs.IntVar(&o.many, "many", 10000, "client connections in the shape bench's many-connections row")
 	fs.BoolVar(&o.tls, "tls", false, "run the TLS rows instead (HTTPS keep-alive, handshakes/s; Weir vs nginx): make bench-tls")
+	fs.BoolVar(&o.ws, "ws", false, "run the WebSocket rows instead (messages/s and RSS per idle WebSocket; Weir vs nginx): make bench-ws")
+	fs.IntVar(&o.wsConns, "ws-conns", 1000, "WebSockets each contender relays in the -ws rows")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

@@ -48,8 +48,10 @@ var (
 		"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 )
 
-const nginxTLSTemplate = `# nginx terminating TLS, one worker, the same ciphers and curves as Weir.
-worker_processes 1;
+// nginxHead opens the nginx configs of the TLS and WebSocket rows: one
+// worker, no access log, temp paths in the work dir, and an open http
+// block.
+const nginxHead = `worker_processes 1;
 pid {{DIR}}/nginx.pid;
 error_log {{DIR}}/nginx-error.log warn;
 events { worker_connections 4096; }
@@ -60,7 +62,10 @@ http {
     fastcgi_temp_path {{DIR}}/fastcgi;
     uwsgi_temp_path {{DIR}}/uwsgi;
     scgi_temp_path {{DIR}}/scgi;
-    keepalive_requests 10000000;
+`
+
+const nginxTLSTemplate = `# nginx terminating TLS, one worker, the same ciphers and curves as Weir.
+` + nginxHead + `    keepalive_requests 10000000;
     keepalive_timeout 60s;
     upstream backend {
         server {{BACKEND}};
