@@ -90,6 +90,10 @@ func parse(file string, data []byte, lookup LookupFunc, e *errs) (*Config, *node
 		return nil, nil
 	}
 	c := new(Config)
+	consumers, restore, detached := takeConsumers(root)
+	if detached {
+		defer restore()
+	}
 	// The canonical JSON is about as long as the document: sizing it up
 	// front saves copying a large config (100 MiB at a million consumers)
 	// over and over as it grows.
@@ -100,6 +104,9 @@ func parse(file string, data []byte, lookup LookupFunc, e *errs) (*Config, *node
 		// refused values are left out; this is a bug if it ever shows.
 		e.add(TopLevel, "cannot decode the config (a bug in the schema check, please report it): %v", err)
 		return nil, nil
+	}
+	if detached {
+		c.Consumers = consumers
 	}
 	return c, root
 }

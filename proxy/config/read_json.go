@@ -16,6 +16,15 @@ func readJSON(data []byte, e *errs) *node {
 		e.add(TopLevel, "the document is empty; a config needs at least `listen`")
 		return nil
 	}
+	if n, ok := readJSONFast(data); ok {
+		return n
+	}
+	return readJSONCareful(data, e)
+}
+
+// readJSONCareful is readJSON for a document the fast reader gave up on:
+// it reports every problem with its place.
+func readJSONCareful(data []byte, e *errs) *node {
 	// A first pass with the scanner of json.Unmarshal finds syntax errors
 	// with a consistent offset (just past the bad byte); the token reader
 	// below reports some errors before the byte and some after.
