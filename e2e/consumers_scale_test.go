@@ -88,6 +88,33 @@ func scaleRun(t testing.TB, file, adminAddr string, limit time.Duration) (time.D
 // vmRSS reads a process's resident set size in bytes from /proc.
 func vmRSS(t testing.TB, pid int) int64 {
 	t.Helper()
+	return procStatus(t, pid, "VmRSS:")
+}
+
+// procCPU is the CPU time (user and system) a process has used so far,
+// from /proc/PID/stat: on a shared machine a steadier figure than the
+// wall time of its start-up.
+func procCPU(t testing.TB, pid int) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fields after the command name, which is in parentheses and may
+	// hold spaces: utime and stime are the 12th and 13th of them.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		t.Fatalf("short /proc stat: %s", b)
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+// procStatus reads a size in bytes (a kB line such as "VmRSS:") of a
+// process's /proc status.
+func procStatus(t testing.TB, pid int, field string) int64 {
+	t.Helper()
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +122,7 @@ func vmRSS(t testing.TB, pid int) int64 {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), field); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
 			if err != nil {
 				t.Fatal(err)
@@ -103,7 +130,7 @@ func vmRSS(t testing.TB, pid int) int64 {
 			return kb << 10
 		}
 	}
-	t.Fatal("no VmRSS in /proc status")
+	t.Fatalf("no %s in /proc status", field)
 	return 0
 }
 
@@ -116,7 +143,8 @@ func checkScaleConsumers(t *testing.T, n int, maxStart time.Duration, maxBytesPe
 	file := scaleConsumersJSON(t, t.TempDir(), listen, adminAddr, up, n)
 	took, cmd := scaleRun(t, file, adminAddr, maxStart)
 	rss := vmRSS(t, cmd.Process.Pid)
-	t.Logf("%d consumers: up in %v, VmRSS %d MiB (%d bytes per consumer)", n, took.Round(10*time.Millisecond), rss>>20, rss/int64(n))
+	t.Logf("%d consumers: up in %v (%v of CPU), VmRSS %d MiB (%d bytes per consumer), peak %d MiB", n, took.Round(10*time.Millisecond),
+		procCPU(t, cmd.Process.Pid).Round(10*time.Millisecond), rss>>20, rss/int64(n), procStatus(t, cmd.Process.Pid, "VmHWM:")>>20)
 
 	c := newClient(listen)
 	for _, i := range []int{0, n / 2, n - 1} {
