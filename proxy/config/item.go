@@ -48,7 +48,7 @@ func ParseItem(file string, data []byte, dst any) error {
 		return e.err()
 	}
 	w := &walker{e: e}
-	w.walk(root, t, "")
+	w.walk(root, t)
 	if len(e.list) > 0 {
 		return e.err()
 	}

@@ -84,7 +84,7 @@ func parse(file string, data []byte, lookup LookupFunc, e *errs) (*Config, *node
 		return nil, nil
 	}
 	w := &walker{e: e, lookup: lookup}
-	w.walk(root, configType, "")
+	w.walk(root, configType)
 	if root.drop {
 		// Not a mapping: nothing to decode.
 		return nil, nil

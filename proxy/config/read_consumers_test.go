@@ -30,7 +30,7 @@ func TestDecodeConsumersAsJSON(t *testing.T) {
 		if root == nil {
 			t.Fatalf("%s: %v", doc, e.err())
 		}
-		(&walker{e: e}).walk(root, configType, "")
+		(&walker{e: e}).walk(root, configType)
 		n := root.items[0]
 		var want []Consumer
 		if err := json.Unmarshal(n.appendJSON(nil), &want); err != nil {
