@@ -37,7 +37,7 @@ func ParseItem(file string, data []byte, dst any) error {
 		e.add(TopLevel, "the body is empty: send the %s as a JSON object", what)
 		return e.err()
 	}
-	root := readTree(file, data, e)
+	root := readTree(file, data, e, false)
 	if root == nil {
 		return e.err()
 	}

@@ -23,6 +23,9 @@ func takeConsumers(root *node) (list []Consumer, restore func(), ok bool) {
 			continue
 		}
 		n := root.items[i]
+		if n.pre != nil {
+			return *n.pre, func() {}, true
+		}
 		if n.drop || n.kind != kList {
 			return nil, nil, false
 		}

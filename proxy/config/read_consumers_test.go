@@ -26,7 +26,7 @@ func TestDecodeConsumersAsJSON(t *testing.T) {
 			file = "c.json"
 		}
 		e := &errs{file: file}
-		root := readTree(file, []byte(doc), e)
+		root := readTree(file, []byte(doc), e, false)
 		if root == nil {
 			t.Fatalf("%s: %v", doc, e.err())
 		}
@@ -60,5 +60,66 @@ func TestRawArenaValuesApart(t *testing.T) {
 	z := a.json(&node{kind: kString, str: string(big)})
 	if len(z) != len(big)+2 || string(y) != `"y"` || string(a.json(&node{kind: kNull})) != "null" {
 		t.Fatal("a value larger than a chunk is not kept whole")
+	}
+}
+
+// TestDirectConsumersAsTree: the JSON reader's direct decoding of the
+// consumers list gives the config the tree gives, for consumers written
+// the plain way and for those it leaves to the tree (escapes, ${VAR},
+// null, unknown or repeated keys), in the same document.
+func TestDirectConsumersAsTree(t *testing.T) {
+	env := func(k string) (string, bool) { return "v-" + k, true }
+	docs := []string{
+		`{"consumers": []}`,
+		`{"consumers": [{}, {"name": "a", "groups": [], "credentials": {}}, {"name": "b", "groups": ["x", "y"], "credentials": {"key_auth": [{"key": "k1"}, {"key": "k2", "id": "i"}], "jwt": []}}]}`,
+		`{"consumers": [{"name": "a", "credentials": {"key_auth": [ { "key" : "k" , "n": [1, 2.5e3, true, null] } ]}}]}`,
+		`{"consumers": [{"name": "a\u00e9"}]}`,
+		`{"consumers": [{"name": "${USER}", "credentials": {"key_auth": [{"key": "${KEY}"}]}}]}`,
+		`{"consumers": [{"name": "a", "credentials": {"key_auth": [{"key": "é"}]}}]}`,
+		`{"consumers": [{"name": null}, {"name": "a", "groups": null, "credentials": {"k": null}}]}`,
+		`{"consumers": [{"name": "a", "name": "b"}]}`,
+		`{"consumers": [{"name": "a", "nick": "b"}]}`,
+		`{"consumers": [{"name": "a", "credentials": {"k": [], "k": []}}]}`,
+		`{"consumers": [{"name": 1}], "listen": ":80"}`,
+		`{"listen": ":80", "consumers": [{"name": "a"}], "routes": []}`,
+	}
+	for _, doc := range docs {
+		for _, lookup := range []LookupFunc{nil, env} {
+			want, werr := parse("c.json", []byte(doc), lookup, &errs{file: "c.json"}, false)
+			e := &errs{file: "c.json"}
+			got, root := parse("c.json", []byte(doc), lookup, e, true)
+			if (want == nil) != (got == nil) {
+				t.Fatalf("%s: direct %v, tree %v", doc, got, werr)
+			}
+			if want != nil && !reflect.DeepEqual(got.Consumers, want.Consumers) {
+				t.Errorf("%s:\ndirect %#v\n  tree %#v", doc, got.Consumers, want.Consumers)
+			}
+			_ = root
+		}
+	}
+	// The plain document does take the direct way.
+	root := readTree("c.json", []byte(docs[1]), &errs{}, true)
+	if !hasPre(root) {
+		t.Fatal("plain consumers were read into the tree")
+	}
+}
+
+// TestDirectConsumersErrorsInFileOrder: a config whose consumers were
+// decoded without their tree still lists the errors of every stage about
+// them in file order (it is read again the careful way).
+func TestDirectConsumersErrorsInFileOrder(t *testing.T) {
+	doc := `{"listen": ":80", "consumers": [{"name": "a", "groups": ["x,y"]}, {"name": "b"}, {"name": "c", "groups": ["p q"]}]}`
+	check := func(*Config, bool) error {
+		return ErrorList{{File: "c.json", Place: "consumers[1].name", Msg: "a later stage's error"}}
+	}
+	_, err := Check("c.json", []byte(doc), nil, check)
+	list, ok := err.(ErrorList)
+	if !ok || len(list) != 3 {
+		t.Fatalf("want 3 errors, got %v", err)
+	}
+	for i, want := range []string{"consumers[0].groups[0]", "consumers[1].name", "consumers[2].groups[0]"} {
+		if list[i].Place != want {
+			t.Fatalf("error %d is at %s, want %s:\n%v", i, list[i].Place, want, err)
+		}
 	}
 }

@@ -11,12 +11,12 @@ import (
 // readJSON reads a JSON document into the tree. Duplicate keys, which
 // encoding/json would silently resolve to the last one, are errors: two
 // values for one setting is a mistake worth reporting.
-func readJSON(data []byte, e *errs) *node {
+func readJSON(data []byte, e *errs, direct bool) *node {
 	if len(bytes.TrimSpace(data)) == 0 {
 		e.add(TopLevel, "the document is empty; a config needs at least `listen`")
 		return nil
 	}
-	if n, ok := readJSONFast(data); ok {
+	if n, ok := readJSONFast(data, direct); ok {
 		return n
 	}
 	return readJSONCareful(data, e)

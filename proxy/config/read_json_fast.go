@@ -21,10 +21,14 @@ type fastJSON struct {
 	// keys interns mapping keys: a large config repeats a few keys
 	// ("name", "credentials", "key") hundreds of thousands of times.
 	keys map[string]string
+	// direct: decode the top-level consumers list straight into
+	// []Consumer (consumerList) instead of building its tree.
+	direct bool
+	arena  rawArena
 }
 
-func readJSONFast(data []byte) (*node, bool) {
-	r := &fastJSON{data: data, keys: make(map[string]string, 64)}
+func readJSONFast(data []byte, direct bool) (*node, bool) {
+	r := &fastJSON{data: data, keys: make(map[string]string, 64), direct: direct}
 	n, ok := r.value(0)
 	if !ok {
 		return nil, false
@@ -166,9 +170,14 @@ func (r *fastJSON) object(depth int) (*node, bool) {
 			return nil, false
 		}
 		r.i++
-		v, ok := r.value(depth + 1)
-		if !ok {
-			return nil, false
+		var v *node
+		if depth == 0 && r.direct && k == "consumers" {
+			v = r.consumerList()
+		}
+		if v == nil {
+			if v, ok = r.value(depth + 1); !ok {
+				return nil, false
+			}
 		}
 		n.keys = append(n.keys, k)
 		n.items = append(n.items, v)
@@ -272,4 +281,221 @@ func (r *fastJSON) number() (string, bool) {
 	}
 	r.i = i
 	return string(d[start:i]), true
+}
+
+// consumerList decodes the consumers list at r.i into []Consumer without
+// building its tree: a million consumers are seven million values, whose
+// tree was most of the garbage of reading them. It takes only consumers
+// written the plain way — keys name, groups and credentials, each once
+// and of the right type, strings without escapes, non-ASCII or "$" (no
+// ${VAR} to expand) — and gives what the tree would decode to (the
+// credentials themselves are read as trees and written out canonically,
+// as decodeConsumers does). On anything else it returns nil with r.i
+// where it was, and the list is read into the tree as any value is.
+//
+// The list's node is an empty list holding the consumers (pre): the
+// schema check has nothing to walk in it, and parse takes them from it.
+func (r *fastJSON) consumerList() *node {
+	start, spent := r.i, r.b
+	list, ok := r.consumers()
+	if !ok {
+		r.i, r.b = start, spent
+		return nil
+	}
+	return &node{kind: kList, pre: &list}
+}
+
+func (r *fastJSON) consumers() ([]Consumer, bool) {
+	r.space()
+	if r.i >= len(r.data) || r.data[r.i] != '[' || !r.b.spend(0) {
+		return nil, false
+	}
+	r.i++
+	// About 90 bytes a consumer: sized once rather than grown.
+	list := make([]Consumer, 0, (len(r.data)-r.i)/90+1)
+	if r.peek(']') {
+		return list, true
+	}
+	for {
+		c, ok := r.consumer()
+		if !ok {
+			return nil, false
+		}
+		list = append(list, c)
+		if r.peek(']') {
+			return list, true
+		}
+		if !r.peek(',') {
+			return nil, false
+		}
+	}
+}
+
+// peek consumes c, after white space, when it is next.
+func (r *fastJSON) peek(c byte) bool {
+	r.space()
+	if r.i < len(r.data) && r.data[r.i] == c {
+		r.i++
+		return true
+	}
+	return false
+}
+
+// plainStr reads a string with no escape, non-ASCII or "$".
+func (r *fastJSON) plainStr(intern bool) (string, bool) {
+	r.space()
+	if r.i >= len(r.data) || r.data[r.i] != '"' {
+		return "", false
+	}
+	start := r.i
+	s, ok := r.str(intern)
+	if !ok || r.i-start-2 != len(s) {
+		return "", false // escapes: the tree's way
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] == '$' || s[i] >= 0x80 {
+			return "", false
+		}
+	}
+	return s, r.b.spend(len(s))
+}
+
+func (r *fastJSON) consumer() (Consumer, bool) {
+	var c Consumer
+	if !r.peek('{') || !r.b.spend(0) {
+		return c, false
+	}
+	if r.peek('}') {
+		return c, true
+	}
+	var seen [3]bool
+	for {
+		k, ok := r.plainStr(true)
+		if !ok || !r.peek(':') {
+			return c, false
+		}
+		switch k {
+		case "name":
+			if seen[0] {
+				return c, false
+			}
+			seen[0] = true
+			if c.Name, ok = r.plainStr(false); !ok {
+				return c, false
+			}
+		case "groups":
+			if seen[1] {
+				return c, false
+			}
+			seen[1] = true
+			if c.Groups, ok = r.groups(); !ok {
+				return c, false
+			}
+		case "credentials":
+			if seen[2] {
+				return c, false
+			}
+			seen[2] = true
+			if c.Credentials, ok = r.credentials(); !ok {
+				return c, false
+			}
+		default:
+			return c, false
+		}
+		if r.peek('}') {
+			return c, true
+		}
+		if !r.peek(',') {
+			return c, false
+		}
+	}
+}
+
+func (r *fastJSON) groups() ([]string, bool) {
+	if r.peek('[') {
+		var out []string
+		if !r.b.spend(0) {
+			return nil, false
+		}
+		if r.peek(']') {
+			return []string{}, true
+		}
+		for {
+			g, ok := r.plainStr(false)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, g)
+			if r.peek(']') {
+				return out, true
+			}
+			if !r.peek(',') {
+				return nil, false
+			}
+		}
+	}
+	return nil, false
+}
+
+func (r *fastJSON) credentials() (map[string][]json.RawMessage, bool) {
+	if !r.peek('{') || !r.b.spend(0) {
+		return nil, false
+	}
+	out := make(map[string][]json.RawMessage, 1)
+	if r.peek('}') {
+		return out, true
+	}
+	for {
+		kind, ok := r.plainStr(true)
+		if !ok || !r.peek(':') || !r.peek('[') || !r.b.spend(0) {
+			return nil, false
+		}
+		if _, dup := out[kind]; dup {
+			return nil, false
+		}
+		var list []json.RawMessage
+		if !r.peek(']') {
+			for {
+				v, ok := r.value(5) // the depth of a credential in the tree
+				if !ok || !plainTree(v) {
+					return nil, false
+				}
+				list = append(list, r.arena.json(v))
+				if r.peek(']') {
+					break
+				}
+				if !r.peek(',') {
+					return nil, false
+				}
+			}
+		}
+		if list == nil {
+			list = []json.RawMessage{}
+		}
+		out[kind] = list
+		if r.peek('}') {
+			return out, true
+		}
+		if !r.peek(',') {
+			return nil, false
+		}
+	}
+}
+
+// plainTree reports whether no string of n holds a "$", which the schema
+// check would expand.
+func plainTree(n *node) bool {
+	if n.kind == kString {
+		for i := 0; i < len(n.str); i++ {
+			if n.str[i] == '$' {
+				return false
+			}
+		}
+	}
+	for _, it := range n.items {
+		if !plainTree(it) {
+			return false
+		}
+	}
+	return true
 }

@@ -31,7 +31,7 @@ func sameTree(a, b *node) bool {
 // what the careful reader refuses.
 func checkFastJSON(t *testing.T, data []byte) (accepted bool) {
 	t.Helper()
-	fast, ok := readJSONFast(data)
+	fast, ok := readJSONFast(data, false)
 	e := &errs{file: "x.json"}
 	careful := readJSONCareful(data, e)
 	if !ok {
@@ -84,11 +84,11 @@ func TestFastJSONSameTree(t *testing.T) {
 		strings.Repeat("[", maxDepth+2) + strings.Repeat("]", maxDepth+2),
 	}
 	for _, s := range invalid {
-		if _, ok := readJSONFast([]byte(s)); ok {
+		if _, ok := readJSONFast([]byte(s), false); ok {
 			t.Errorf("the fast reader accepts %q", s)
 		}
 		e := &errs{file: "x.json"}
-		if readJSON([]byte(s), e); len(e.list) == 0 {
+		if readJSON([]byte(s), e, false); len(e.list) == 0 {
 			t.Errorf("%q: no error reported", s)
 		}
 	}
