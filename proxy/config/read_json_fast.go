@@ -28,7 +28,12 @@ type fastJSON struct {
 }
 
 func readJSONFast(data []byte, direct bool) (*node, bool) {
-	r := &fastJSON{data: data, keys: make(map[string]string, 64), direct: direct}
+	r := &fastJSON{data: data, direct: direct}
+	if len(data) > 64<<10 {
+		// Only a large document repeats its keys enough to pay for the
+		// set; small ones (a credential, an admin write) are read often.
+		r.keys = make(map[string]string, 64)
+	}
 	n, ok := r.value(0)
 	if !ok {
 		return nil, false
@@ -218,7 +223,7 @@ func (r *fastJSON) str(intern bool) (string, bool) {
 				}
 				return s, true
 			}
-			if intern {
+			if intern && r.keys != nil {
 				if s, ok := r.keys[string(raw)]; ok {
 					return s, true
 				}
