@@ -113,18 +113,8 @@ func (r *fastJSON) list(depth int) (*node, bool) {
 			return nil, false
 		}
 		n.items = append(n.items, it)
-		r.space()
-		if r.i >= len(r.data) {
-			return nil, false
-		}
-		switch r.data[r.i] {
-		case ',':
-			r.i++
-		case ']':
-			r.i++
-			return n, true
-		default:
-			return nil, false
+		if done, ok := r.next(']'); !ok || done {
+			return n, ok
 		}
 	}
 }
@@ -186,20 +176,27 @@ func (r *fastJSON) object(depth int) (*node, bool) {
 		}
 		n.keys = append(n.keys, k)
 		n.items = append(n.items, v)
-		r.space()
-		if r.i >= len(r.data) {
-			return nil, false
+		if done, ok := r.next('}'); !ok || done {
+			return n, ok
 		}
+	}
+}
+
+// next reads what follows an item of a list or mapping: a comma (more
+// items) or close (done); anything else is not ok.
+func (r *fastJSON) next(close byte) (done, ok bool) {
+	r.space()
+	if r.i < len(r.data) {
 		switch r.data[r.i] {
 		case ',':
 			r.i++
-		case '}':
+			return false, true
+		case close:
 			r.i++
-			return n, true
-		default:
-			return nil, false
+			return true, true
 		}
 	}
+	return false, false
 }
 
 // str reads a string at r.i (its opening quote). A string of printable
@@ -327,11 +324,8 @@ func (r *fastJSON) consumers() ([]Consumer, bool) {
 			return nil, false
 		}
 		list = append(list, c)
-		if r.peek(']') {
-			return list, true
-		}
-		if !r.peek(',') {
-			return nil, false
+		if done, ok := r.next(']'); !ok || done {
+			return list, ok
 		}
 	}
 }
@@ -407,11 +401,8 @@ func (r *fastJSON) consumer() (Consumer, bool) {
 		default:
 			return c, false
 		}
-		if r.peek('}') {
-			return c, true
-		}
-		if !r.peek(',') {
-			return c, false
+		if done, ok := r.next('}'); !ok || done {
+			return c, ok
 		}
 	}
 }
@@ -431,11 +422,8 @@ func (r *fastJSON) groups() ([]string, bool) {
 				return nil, false
 			}
 			out = append(out, g)
-			if r.peek(']') {
-				return out, true
-			}
-			if !r.peek(',') {
-				return nil, false
+			if done, ok := r.next(']'); !ok || done {
+				return out, ok
 			}
 		}
 	}
@@ -466,11 +454,10 @@ func (r *fastJSON) credentials() (map[string][]json.RawMessage, bool) {
 					return nil, false
 				}
 				list = append(list, r.arena.json(v))
-				if r.peek(']') {
-					break
-				}
-				if !r.peek(',') {
+				if done, ok := r.next(']'); !ok {
 					return nil, false
+				} else if done {
+					break
 				}
 			}
 		}
@@ -478,11 +465,8 @@ func (r *fastJSON) credentials() (map[string][]json.RawMessage, bool) {
 			list = []json.RawMessage{}
 		}
 		out[kind] = list
-		if r.peek('}') {
-			return out, true
-		}
-		if !r.peek(',') {
-			return nil, false
+		if done, ok := r.next('}'); !ok || done {
+			return out, ok
 		}
 	}
 }
