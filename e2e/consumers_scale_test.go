@@ -196,3 +196,47 @@ func TestConsumersScale1M(t *testing.T) {
 	// CPU and peak: 25 s and 1.8 GiB before, 9.4 s and 985 MiB after.
 	checkScaleConsumers(t, 1_000_000, 300*time.Second, 18*time.Second, 1152, 1400<<20)
 }
+
+// TestRunRefusesBadCredentials: `weir run` compiles a valid config once
+// (proxy.New) instead of test-compiling it first, and a plugin's errors
+// about consumers read the fast way (JSON, plain consumers) still stop
+// it at start, each named with its place and the fix.
+func TestRunRefusesBadCredentials(t *testing.T) {
+	up := startEcho(t, "up")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "weir.json")
+	cfg := fmt.Sprintf(`{"listen": [%q], "services": [{"name": "a", "targets": [{"url": "http://%s"}]}],
+ "routes": [{"name": "keyed", "paths": ["/keyed"], "service": "a", "plugins": [{"name": "key_auth", "config": {"header": "bad header"}}]}],
+ "consumers": [{"name": "ann", "credentials": {"key_auth": [{"key": "k1"}]}}, {"name": "bob", "credentials": {"key_auth": [{"key": "k1"}]}}]}`,
+		freeAddr(t), up)
+	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(weirBin, "run", "-c", file)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatalf("weir exited 0; want a refusal\n%s", out.String())
+		}
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		<-done
+		t.Fatalf("weir started with a broken key_auth\n%s", out.String())
+	}
+	for _, want := range []string{
+		`routes[0].plugins[0] (key_auth)`,
+		`header: "bad header" is not a valid header name`,
+		`consumers "ann" and "bob" share an API key`,
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the refusal lacks %q:\n%s", want, out.String())
+		}
+	}
+}
