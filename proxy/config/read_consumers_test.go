@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -82,6 +83,10 @@ func TestDirectConsumersAsTree(t *testing.T) {
 		`{"consumers": [{"name": "a", "credentials": {"k": [], "k": []}}]}`,
 		`{"consumers": [{"name": 1}], "listen": ":80"}`,
 		`{"listen": ":80", "consumers": [{"name": "a"}], "routes": []}`,
+		// Consumers before a large rest of the document: the list is
+		// sized to what it holds, and an empty one stays empty, not null.
+		`{"consumers": [], "plugins": [{"name": "cors", "config": {"x": "` + strings.Repeat("y", 4000) + `"}}]}`,
+		`{"consumers": [{"name": "a"}], "plugins": [{"name": "cors", "config": {"x": "` + strings.Repeat("y", 4000) + `"}}]}`,
 	}
 	for _, doc := range docs {
 		for _, lookup := range []LookupFunc{nil, env} {
@@ -93,6 +98,9 @@ func TestDirectConsumersAsTree(t *testing.T) {
 			}
 			if want != nil && !reflect.DeepEqual(got.Consumers, want.Consumers) {
 				t.Errorf("%s:\ndirect %#v\n  tree %#v", doc, got.Consumers, want.Consumers)
+			}
+			if got != nil && cap(got.Consumers) > len(got.Consumers)+len(got.Consumers)/4+16 {
+				t.Errorf("%.60s: %d consumers hold room for %d", doc, len(got.Consumers), cap(got.Consumers))
 			}
 			_ = root
 		}

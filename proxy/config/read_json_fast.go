@@ -304,6 +304,11 @@ func (r *fastJSON) consumerList() *node {
 		r.i, r.b = start, spent
 		return nil
 	}
+	if cap(list) > len(list)+len(list)/4+16 {
+		// Sized for a document of consumers, and this one holds more
+		// else: the config keeps only what it needs.
+		list = append(make([]Consumer, 0, len(list)), list...)
+	}
 	return &node{kind: kList, pre: &list}
 }
 
