@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/json"
+	"slices"
 )
 
 // fastJSON reads a valid JSON document into the tree in one pass over the
@@ -372,38 +373,26 @@ func (r *fastJSON) consumer() (Consumer, bool) {
 	if r.peek('}') {
 		return c, true
 	}
-	var seen [3]bool
+	var seen [3]bool // name, groups, credentials: each at most once
 	for {
 		k, ok := r.plainStr(true)
 		if !ok || !r.peek(':') {
 			return c, false
 		}
-		switch k {
-		case "name":
-			if seen[0] {
-				return c, false
-			}
-			seen[0] = true
-			if c.Name, ok = r.plainStr(false); !ok {
-				return c, false
-			}
-		case "groups":
-			if seen[1] {
-				return c, false
-			}
-			seen[1] = true
-			if c.Groups, ok = r.groups(); !ok {
-				return c, false
-			}
-		case "credentials":
-			if seen[2] {
-				return c, false
-			}
-			seen[2] = true
-			if c.Credentials, ok = r.credentials(); !ok {
-				return c, false
-			}
+		i := slices.Index([]string{"name", "groups", "credentials"}, k)
+		if i < 0 || seen[i] {
+			return c, false // an unknown or repeated key: the tree's way
+		}
+		seen[i] = true
+		switch i {
+		case 0:
+			c.Name, ok = r.plainStr(false)
+		case 1:
+			c.Groups, ok = r.groups()
 		default:
+			c.Credentials, ok = r.credentials()
+		}
+		if !ok {
 			return c, false
 		}
 		if done, ok := r.next('}'); !ok || done {
