@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weirgw/weir/proxy/config"
 	"github.com/weirgw/weir/sdk"
 	"go.uber.org/goleak"
 )
@@ -166,6 +167,50 @@ func TestReloadReusesUnchangedRoutes(t *testing.T) {
 	for _, c := range countedLog.built {
 		if !c.shut {
 			t.Fatalf("%s: never closed", c.id)
+		}
+	}
+}
+
+// TestConsumersKey: the consumers' key changes with every field of every
+// consumer and not with the order of credential kinds (a map), so units
+// are reused exactly when the consumers are the same.
+func TestConsumersKey(t *testing.T) {
+	mk := func() []config.Consumer {
+		return []config.Consumer{
+			{Name: "ann", Groups: []string{"a", "b"}, Credentials: map[string][]json.RawMessage{
+				"key_auth": {json.RawMessage(`{"key":"k1"}`)}, "jwt": {json.RawMessage(`{"key":"j"}`)}}},
+			{Name: "bob"},
+		}
+	}
+	base := consumersKey(mk())
+	if consumersKey(mk()) != base {
+		t.Fatal("equal consumers hash apart")
+	}
+	changes := map[string]func(c []config.Consumer) []config.Consumer{
+		"name":          func(c []config.Consumer) []config.Consumer { c[1].Name = "bo"; return c },
+		"group":         func(c []config.Consumer) []config.Consumer { c[0].Groups[1] = "c"; return c },
+		"group moved":   func(c []config.Consumer) []config.Consumer { c[0].Groups = []string{"ab"}; return c },
+		"name to group": func(c []config.Consumer) []config.Consumer { c[0].Name = "anna"; c[0].Groups[0] = ""; return c },
+		"credential": func(c []config.Consumer) []config.Consumer {
+			c[0].Credentials["key_auth"][0] = json.RawMessage(`{"key":"k2"}`)
+			return c
+		},
+		"kind":     func(c []config.Consumer) []config.Consumer { c[0].Credentials["jwt2"] = nil; return c },
+		"one more": func(c []config.Consumer) []config.Consumer { return append(c, config.Consumer{Name: "cy"}) },
+		"one less": func(c []config.Consumer) []config.Consumer { return c[:1] },
+		"order":    func(c []config.Consumer) []config.Consumer { c[0], c[1] = c[1], c[0]; return c },
+		"second key": func(c []config.Consumer) []config.Consumer {
+			c[1].Credentials = map[string][]json.RawMessage{"key_auth": {json.RawMessage(`{}`)}}
+			return c
+		},
+		"credential cut": func(c []config.Consumer) []config.Consumer {
+			c[0].Credentials["jwt"] = append(c[0].Credentials["jwt"], nil)
+			return c
+		},
+	}
+	for name, change := range changes {
+		if consumersKey(change(mk())) == base {
+			t.Errorf("%s: the key did not change", name)
 		}
 	}
 }

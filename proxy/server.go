@@ -168,7 +168,7 @@ func (s *Server) compile(cfg *config.Config, file string, validating bool) (*Sna
 		b.Consumers = consumers
 		return b
 	}
-	d.reuse = reuseCtx{consumers: keyOf(cfg.Consumers), redis: s.redisKey, configDir: d.configDir}
+	d.reuse = reuseCtx{consumers: consumersKey(cfg.Consumers), redis: s.redisKey, configDir: d.configDir}
 	if !validating {
 		d.prev = s.cur.Load()
 	}

@@ -42,7 +42,7 @@ func cmdRun(args []string) int {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 	raiseFileLimit(log)
 
-	cfg, warnings, err := loadConfig(*file, *adminAddr)
+	cfg, warnings, err := loadRunConfig(*file, *adminAddr)
 	for _, w := range warnings {
 		log.Warn(w)
 	}

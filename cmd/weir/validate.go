@@ -52,6 +52,17 @@ func loadConfig(file, adminAddr string) (*config.Config, []string, error) {
 	return cfg, warnings, err
 }
 
+// loadRunConfig is loadConfig for `weir run`: a valid config is not
+// test-compiled, since proxy.New compiles it next and reports the same
+// errors; a config with errors still gets its plugins built, so that one
+// run lists every problem. At a million consumers the second compile was
+// a fifth of the start-up.
+func loadRunConfig(file, adminAddr string) (*config.Config, []string, error) {
+	var warnings []string
+	cfg, err := config.LoadCheckAdjusted(file, adminFlag(adminAddr), withTLS(file, proxy.PluginChecker(file), &warnings))
+	return cfg, warnings, err
+}
+
 // withTLS runs tlsfront.Check beside check, so that a broken certificate
 // pair is reported in the same pass as every other error.
 func withTLS(file string, check config.CheckFunc, warnings *[]string) config.CheckFunc {

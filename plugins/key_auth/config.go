@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/weirgw/weir/plugins/internal/confval"
@@ -148,7 +149,12 @@ func buildIndex(cs *sdk.Consumers) (map[[sha256.Size]byte]*entry, error) {
 		n += len(cons.Credentials["key_auth"])
 	}
 	keys := make(map[[sha256.Size]byte]*entry, n)
-	ids := make(map[string]string, n)
+	// The entries in one array (never grown past n, so the pointers into
+	// it hold), and only ids written out in a set: a default id
+	// ("CONSUMER#INDEX") is unique with its consumer's name, so only an
+	// explicit id can collide, with another or with a default one.
+	entries := make([]entry, 0, n)
+	ids := map[string]string{}
 	for _, cons := range cs.All() {
 		for i, raw := range cons.Credentials["key_auth"] {
 			if r := bytes.TrimSpace(raw); len(r) == 0 || r[0] != '{' {
@@ -178,19 +184,47 @@ func buildIndex(cs *sdk.Consumers) (map[[sha256.Size]byte]*entry, error) {
 			id := cred.ID
 			if id == "" {
 				id = cons.Name + "#" + strconv.Itoa(i)
+			} else {
+				other, dup := ids[id]
+				if !dup {
+					other, dup = defaultIDOwner(cs, id)
+				}
+				if dup {
+					bad("consumer %q: key_auth[%d]: id %q is already used by consumer %q; ids must be unique", cons.Name, i, id, other)
+					continue
+				}
+				ids[id] = cons.Name
 			}
-			if other, dup := ids[id]; dup {
-				bad("consumer %q: key_auth[%d]: id %q is already used by consumer %q; ids must be unique", cons.Name, i, id, other)
-				continue
-			}
-			ids[id] = cons.Name
-			keys[h] = &entry{key: []byte(cred.Key), consumer: cons, id: id}
+			entries = append(entries, entry{key: []byte(cred.Key), consumer: cons, id: id})
+			keys[h] = &entries[len(entries)-1]
 		}
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return keys, nil
+}
+
+// defaultIDOwner reports whether id is the default id of a credential
+// that has none written ("CONSUMER#INDEX"), and names its consumer.
+func defaultIDOwner(cs *sdk.Consumers, id string) (string, bool) {
+	at := strings.LastIndexByte(id, '#')
+	if at < 0 {
+		return "", false
+	}
+	i, err := strconv.Atoi(id[at+1:])
+	if err != nil || i < 0 || strconv.Itoa(i) != id[at+1:] {
+		return "", false
+	}
+	c := cs.Get(id[:at])
+	if c == nil || i >= len(c.Credentials["key_auth"]) {
+		return "", false
+	}
+	var cred Credential
+	if err := sdk.DecodeConfig(c.Credentials["key_auth"][i], &cred); err != nil || cred.Key == "" || cred.ID != "" {
+		return "", false
+	}
+	return c.Name, true
 }
 
 // firstWithKey is the place of the first of cons's key_auth credentials

@@ -74,6 +74,12 @@ func TestCredentials(t *testing.T) {
 		{"same key twice", []*sdk.Consumer{consumer("a", `{"key":"k"}`, `{"key":"k"}`)}, `consumer "a": key_auth[1] repeats the key of key_auth[0]; remove one`},
 		{"shared key", []*sdk.Consumer{consumer("alice", `{"key":"k"}`), consumer("bob", `{"key":"x"}`, `{"key":"k"}`)}, `consumers "alice" and "bob" share an API key; every key must be unique`},
 		{"duplicate id", []*sdk.Consumer{consumer("a", `{"key":"k1","id":"x"}`), consumer("b", `{"key":"k2","id":"x"}`)}, `consumer "b": key_auth[0]: id "x" is already used by consumer "a"; ids must be unique`},
+		// An id written as another credential's default one collides
+		// with it, whichever comes first; one naming a credential that has
+		// its own id, or none, does not.
+		{"id is a default id", []*sdk.Consumer{consumer("a", `{"key":"k1"}`), consumer("b", `{"key":"k2","id":"a#0"}`)}, `consumer "b": key_auth[0]: id "a#0" is already used by consumer "a"; ids must be unique`},
+		{"id is a later default id", []*sdk.Consumer{consumer("b", `{"key":"k2","id":"a#1"}`), consumer("a", `{"key":"k1"}`, `{"key":"k3"}`)}, `consumer "b": key_auth[0]: id "a#1" is already used by consumer "a"; ids must be unique`},
+		{"id like a default id", []*sdk.Consumer{consumer("a", `{"key":"k1","id":"z"}`), consumer("b", `{"key":"k2","id":"a#0"}`, `{"key":"k3","id":"a#1"}`, `{"key":"k4","id":"a#00"}`)}, ""},
 		{"every bad credential", []*sdk.Consumer{consumer("a", `{"key":""}`, `{"key":1,"secret":"s"}`), consumer("b", `"k"`)},
 			`consumer "a": key_auth[0]: key must be set` + "\n" +
 				`consumer "a": key_auth[1]: key: expected string, got number` + "\n" +

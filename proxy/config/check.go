@@ -36,10 +36,24 @@ func Check(file string, data []byte, lookup LookupFunc, check CheckFunc) (*Confi
 // read and before anything validates it: settings given outside the file
 // (`weir run --admin ADDR`) are held to the file's rules.
 func CheckAdjusted(file string, data []byte, lookup LookupFunc, adjust func(*Config), check CheckFunc) (*Config, error) {
+	c, err, direct := checkAdjusted(file, data, lookup, adjust, check, true)
+	if err != nil && direct {
+		// The consumers were decoded without their tree, which errors
+		// about them need to sort in file order: read the document
+		// again the careful way. Only a config with errors pays this.
+		c, err, _ = checkAdjusted(file, data, lookup, adjust, check, false)
+	}
+	return c, err
+}
+
+// checkAdjusted is CheckAdjusted; direct lets the JSON reader decode the
+// consumers without their tree, and the last result tells whether it did.
+func checkAdjusted(file string, data []byte, lookup LookupFunc, adjust func(*Config), check CheckFunc, direct bool) (*Config, error, bool) {
 	e := &errs{file: file}
-	c, root := parse(file, data, lookup, e)
+	c, root := parse(file, data, lookup, e, direct)
+	direct = root != nil && hasPre(root)
 	if c == nil {
-		return nil, e.err()
+		return nil, e.err(), false
 	}
 	if adjust != nil {
 		adjust(c)
@@ -55,7 +69,7 @@ func CheckAdjusted(file string, data []byte, lookup LookupFunc, adjust func(*Con
 	}
 	all := append(append(ErrorList(nil), schema...), followups(e.refused, later)...)
 	if len(all) == 0 && dropped == 0 {
-		return c, nil
+		return c, nil, direct
 	}
 	all = dedupe(all)
 	sortByPlace(all, root)
@@ -66,7 +80,18 @@ func CheckAdjusted(file string, data []byte, lookup LookupFunc, adjust func(*Con
 	if dropped > 0 {
 		all = append(all, &Error{File: file, Place: TopLevel, Msg: fmt.Sprintf("%d more errors not shown; fix these first", dropped)})
 	}
-	return nil, all
+	return nil, all, direct
+}
+
+// hasPre reports whether the JSON reader decoded root's consumers without
+// their tree.
+func hasPre(root *node) bool {
+	for i, k := range root.keys {
+		if k == "consumers" {
+			return root.items[i].pre != nil
+		}
+	}
+	return false
 }
 
 // LoadCheck reads the config file at path and runs Check on it with the

@@ -221,7 +221,7 @@ func maskRaw(raw json.RawMessage, names []string) json.RawMessage {
 		return raw
 	}
 	e := &errs{}
-	n := readJSON(raw, e)
+	n := readJSON(raw, e, false)
 	if n == nil || len(e.list) > 0 {
 		return json.RawMessage(`"` + Mask + `"`)
 	}

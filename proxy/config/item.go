@@ -37,7 +37,7 @@ func ParseItem(file string, data []byte, dst any) error {
 		e.add(TopLevel, "the body is empty: send the %s as a JSON object", what)
 		return e.err()
 	}
-	root := readTree(file, data, e)
+	root := readTree(file, data, e, false)
 	if root == nil {
 		return e.err()
 	}
@@ -48,7 +48,7 @@ func ParseItem(file string, data []byte, dst any) error {
 		return e.err()
 	}
 	w := &walker{e: e}
-	w.walk(root, t, "")
+	w.walk(root, t)
 	if len(e.list) > 0 {
 		return e.err()
 	}

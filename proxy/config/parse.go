@@ -56,7 +56,7 @@ func Parse(file string, data []byte) (*Config, error) {
 // in one pass, past schema errors.
 func ParseEnv(file string, data []byte, lookup LookupFunc) (*Config, error) {
 	e := &errs{file: file}
-	c, _ := parse(file, data, lookup, e)
+	c, _ := parse(file, data, lookup, e, true)
 	if err := e.err(); err != nil {
 		return nil, err
 	}
@@ -68,12 +68,12 @@ func ParseEnv(file string, data []byte, lookup LookupFunc) (*Config, error) {
 // are left out, as if not set) and the tree, whose shape orders errors in
 // file order. Both are nil when the document could not be read at all (a
 // syntax error, an empty document).
-func parse(file string, data []byte, lookup LookupFunc, e *errs) (*Config, *node) {
+func parse(file string, data []byte, lookup LookupFunc, e *errs, direct bool) (*Config, *node) {
 	if len(data) > MaxDocumentBytes {
 		e.add(TopLevel, "the file is larger than %d MiB; a config this size is a mistake", MaxDocumentBytes>>20)
 		return nil, nil
 	}
-	root := readTree(file, stripBOM(data), e)
+	root := readTree(file, stripBOM(data), e, direct)
 	if root == nil {
 		return nil, nil
 	}
@@ -84,12 +84,16 @@ func parse(file string, data []byte, lookup LookupFunc, e *errs) (*Config, *node
 		return nil, nil
 	}
 	w := &walker{e: e, lookup: lookup}
-	w.walk(root, configType, "")
+	w.walk(root, configType)
 	if root.drop {
 		// Not a mapping: nothing to decode.
 		return nil, nil
 	}
 	c := new(Config)
+	consumers, restore, detached := takeConsumers(root)
+	if detached {
+		defer restore()
+	}
 	// The canonical JSON is about as long as the document: sizing it up
 	// front saves copying a large config (100 MiB at a million consumers)
 	// over and over as it grows.
@@ -100,6 +104,9 @@ func parse(file string, data []byte, lookup LookupFunc, e *errs) (*Config, *node
 		// refused values are left out; this is a bug if it ever shows.
 		e.add(TopLevel, "cannot decode the config (a bug in the schema check, please report it): %v", err)
 		return nil, nil
+	}
+	if detached {
+		c.Consumers = consumers
 	}
 	return c, root
 }
@@ -112,9 +119,9 @@ func stripBOM(data []byte) []byte {
 
 // readTree reads data as JSON or YAML, as file's name or content says, so
 // that whole configs and single admin-API objects are read the same way.
-func readTree(file string, data []byte, e *errs) *node {
+func readTree(file string, data []byte, e *errs, direct bool) *node {
 	if isJSON(file, data) {
-		return readJSON(data, e)
+		return readJSON(data, e, direct)
 	}
 	return readYAML(data, e)
 }

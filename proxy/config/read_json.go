@@ -11,11 +11,20 @@ import (
 // readJSON reads a JSON document into the tree. Duplicate keys, which
 // encoding/json would silently resolve to the last one, are errors: two
 // values for one setting is a mistake worth reporting.
-func readJSON(data []byte, e *errs) *node {
+func readJSON(data []byte, e *errs, direct bool) *node {
 	if len(bytes.TrimSpace(data)) == 0 {
 		e.add(TopLevel, "the document is empty; a config needs at least `listen`")
 		return nil
 	}
+	if n, ok := readJSONFast(data, direct); ok {
+		return n
+	}
+	return readJSONCareful(data, e)
+}
+
+// readJSONCareful is readJSON for a document the fast reader gave up on:
+// it reports every problem with its place.
+func readJSONCareful(data []byte, e *errs) *node {
 	// A first pass with the scanner of json.Unmarshal finds syntax errors
 	// with a consistent offset (just past the bad byte); the token reader
 	// below reports some errors before the byte and some after.

@@ -28,12 +28,13 @@ var (
 type walker struct {
 	e      *errs
 	lookup LookupFunc
+	steps  []step // where the walk is (place)
 }
 
 // walk checks n against t, expanding variables and turning expanded
 // strings into numbers or booleans where t asks for one.
-func (w *walker) walk(n *node, t reflect.Type, place string) {
-	if n.kind == kString && !w.expand(n, place) {
+func (w *walker) walk(n *node, t reflect.Type) {
+	if n.kind == kString && !w.expand(n) {
 		return
 	}
 	if n.kind == kNull {
@@ -41,32 +42,34 @@ func (w *walker) walk(n *node, t reflect.Type, place string) {
 		// nothing under it leaves the admin listener off.
 		return
 	}
-	w.check(n, t, place)
+	w.check(n, t)
 }
 
 // check is walk after expansion, for a value that is not null.
-func (w *walker) check(n *node, t reflect.Type, place string) {
+func (w *walker) check(n *node, t reflect.Type) {
 	switch t {
 	case rawType:
-		w.raw(n, place)
+		w.raw(n)
 		return
 	case durationType:
 		if n.kind != kString {
-			w.mismatch(n, place, `a duration such as "1s" or "250ms"`)
+			w.mismatch(n, `a duration such as "1s" or "250ms"`)
 			return
 		}
 		var d Duration
 		if err := d.UnmarshalJSON(appendJSONString(nil, n.str)); err != nil {
-			w.fail(n, place, "%v", err)
+			w.fail(n, "%v", err)
 		}
 		return
 	case listenersType:
 		if n.kind != kList {
-			w.check(n, listenerType, place)
+			w.check(n, listenerType)
 			return
 		}
 		for i, it := range n.items {
-			w.walk(it, listenerType, index(place, i))
+			w.at(i, "")
+			w.walk(it, listenerType)
+			w.up()
 		}
 		return
 	case listenerType:
@@ -76,7 +79,7 @@ func (w *walker) check(n *node, t reflect.Type, place string) {
 		case kMap:
 			// The object form: checked as the struct it is, below.
 		default:
-			w.mismatch(n, place, `an address such as ":8080" or an object {address, tls}`)
+			w.mismatch(n, `an address such as ":8080" or an object {address, tls}`)
 			return
 		}
 	case stringListType:
@@ -84,46 +87,53 @@ func (w *walker) check(n *node, t reflect.Type, place string) {
 			return
 		}
 		if n.kind != kList {
-			w.mismatch(n, place, "a string or a list of strings")
+			w.mismatch(n, "a string or a list of strings")
 			return
 		}
 		for i, it := range n.items {
-			w.walk(it, t.Elem(), index(place, i))
+			w.at(i, "")
+			w.walk(it, t.Elem())
+			w.up()
 		}
 		return
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
-		w.check(n, t.Elem(), place)
+		w.check(n, t.Elem())
 	case reflect.Struct:
 		if n.kind != kMap {
-			w.mismatch(n, place, "a mapping")
+			w.mismatch(n, "a mapping")
 			return
 		}
 		fs := fieldsOf(t)
 		for i, k := range n.keys {
-			f, ok := fs.byName[k]
-			if !ok {
-				w.fail(n.items[i], key(place, k), "unknown key %q%s", k, didYouMean(k, fs.names))
-				continue
+			w.at(-1, k)
+			if f, ok := fs.byName[k]; ok {
+				w.walk(n.items[i], t.Field(f).Type)
+			} else {
+				w.fail(n.items[i], "unknown key %q%s", k, didYouMean(k, fs.names))
 			}
-			w.walk(n.items[i], t.Field(f).Type, key(place, k))
+			w.up()
 		}
 	case reflect.Slice:
 		if n.kind != kList {
-			w.mismatch(n, place, "a list")
+			w.mismatch(n, "a list")
 			return
 		}
 		for i, it := range n.items {
-			w.walk(it, t.Elem(), index(place, i))
+			w.at(i, "")
+			w.walk(it, t.Elem())
+			w.up()
 		}
 	case reflect.Map:
 		if n.kind != kMap {
-			w.mismatch(n, place, "a mapping")
+			w.mismatch(n, "a mapping")
 			return
 		}
 		for i, k := range n.keys {
-			w.walk(n.items[i], t.Elem(), key(place, k))
+			w.at(-1, k)
+			w.walk(n.items[i], t.Elem())
+			w.up()
 		}
 	case reflect.String:
 		if n.kind != kString {
@@ -131,12 +141,13 @@ func (w *walker) check(n *node, t reflect.Type, place string) {
 				// The value is kept as the string it was meant to be, so
 				// that what refers to it (a route's service) still finds
 				// it and reports nothing more.
-				w.e.add(place, "expected a string, got %s: quote it (%q)", n.describe(), n.describe())
-				w.e.refused = append(w.e.refused, place)
+				at := w.place()
+				w.e.add(at, "expected a string, got %s: quote it (%q)", n.describe(), n.describe())
+				w.e.refused = append(w.e.refused, at)
 				*n = node{kind: kString, str: n.describe()}
 				return
 			}
-			w.mismatch(n, place, "a string")
+			w.mismatch(n, "a string")
 		}
 	case reflect.Bool:
 		if n.kind == kString && n.fromEnv {
@@ -150,82 +161,83 @@ func (w *walker) check(n *node, t reflect.Type, place string) {
 			}
 		}
 		if n.kind != kBool {
-			w.mismatch(n, place, "true or false")
+			w.mismatch(n, "true or false")
 		}
 	case reflect.Int, reflect.Int64:
-		w.integer(n, place, t.Bits())
+		w.integer(n, t.Bits())
 	case reflect.Float64:
-		w.float(n, place)
+		w.float(n)
 	default:
-		panic(fmt.Sprintf("config: schema type %v (at %s) is not handled by the schema check", t, place))
+		panic(fmt.Sprintf("config: schema type %v (at %s) is not handled by the schema check", t, w.place()))
 	}
 }
 
-func (w *walker) integer(n *node, place string, bits int) {
+func (w *walker) integer(n *node, bits int) {
 	s := n.str
 	if n.kind == kString && n.fromEnv {
 		s = strings.TrimSpace(s)
 	} else if n.kind != kNumber {
-		w.mismatch(n, place, "an integer")
+		w.mismatch(n, "an integer")
 		return
 	}
 	v, err := strconv.ParseInt(s, 10, bits)
 	if err != nil {
 		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
-			w.fail(n, place, "%s is out of range for an integer", s)
+			w.fail(n, "%s is out of range for an integer", s)
 			return
 		}
-		w.mismatch(n, place, "an integer")
+		w.mismatch(n, "an integer")
 		return
 	}
 	*n = node{kind: kNumber, str: strconv.FormatInt(v, 10)}
 }
 
-func (w *walker) float(n *node, place string) {
+func (w *walker) float(n *node) {
 	s := n.str
 	if n.kind == kString && n.fromEnv {
 		s = strings.TrimSpace(s)
 	} else if n.kind != kNumber {
-		w.mismatch(n, place, "a number")
+		w.mismatch(n, "a number")
 		return
 	}
 	v, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
 		if n.kind == kNumber {
-			w.fail(n, place, "%s is out of range for a number", s)
+			w.fail(n, "%s is out of range for a number", s)
 			return
 		}
-		w.mismatch(n, place, "a number")
+		w.mismatch(n, "a number")
 		return
 	}
 	*n = node{kind: kNumber, str: strconv.FormatFloat(v, 'g', -1, 64)}
 }
 
-func (w *walker) mismatch(n *node, place, want string) {
+func (w *walker) mismatch(n *node, want string) {
 	from := ""
 	if n.fromEnv {
 		from = " (after ${...} expansion)"
 	}
-	w.fail(n, place, "expected %s, got %s%s", want, n.describe(), from)
+	w.fail(n, "expected %s, got %s%s", want, n.describe(), from)
 }
 
 // fail reports a value the schema refuses and leaves it out of the config
 // (it decodes as null, "not set"), so that the rest of the document can
 // still be decoded, validated and its plugins checked in the same run.
-func (w *walker) fail(n *node, place, format string, args ...any) {
-	w.e.add(place, format, args...)
-	w.e.refused = append(w.e.refused, place)
+func (w *walker) fail(n *node, format string, args ...any) {
+	at := w.place()
+	w.e.add(at, format, args...)
+	w.e.refused = append(w.e.refused, at)
 	n.drop = true
 }
 
 // expand runs ${VAR} expansion on a string node in place.
-func (w *walker) expand(n *node, place string) bool {
+func (w *walker) expand(n *node) bool {
 	if w.lookup == nil {
 		return true
 	}
 	v, used, err := expand(n.str, w.lookup)
 	if err != nil {
-		w.fail(n, place, "%v", err)
+		w.fail(n, "%v", err)
 		return false
 	}
 	n.str = v
@@ -237,10 +249,10 @@ func (w *walker) expand(n *node, place string) bool {
 // credential): every string is expanded, and an unquoted YAML scalar made
 // of a variable is read again as YAML would read it, so `rate: ${RATE}`
 // gives the plugin a number while `rate: "${RATE}"` stays a string.
-func (w *walker) raw(n *node, place string) {
+func (w *walker) raw(n *node) {
 	switch n.kind {
 	case kString:
-		if !w.expand(n, place) {
+		if !w.expand(n) {
 			return
 		}
 		if n.fromEnv && n.plain {
@@ -248,13 +260,43 @@ func (w *walker) raw(n *node, place string) {
 		}
 	case kList:
 		for i, it := range n.items {
-			w.raw(it, index(place, i))
+			w.at(i, "")
+			w.raw(it)
+			w.up()
 		}
 	case kMap:
 		for i, k := range n.keys {
-			w.raw(n.items[i], key(place, k))
+			w.at(-1, k)
+			w.raw(n.items[i])
+			w.up()
 		}
 	}
+}
+
+// The walk keeps the place it is at as a stack of steps and writes it
+// out (place) only for an error: it visits every value, and writing each
+// one's place ("consumers[123456].credentials.key_auth[0]") was a second
+// of reading a million consumers.
+type step struct {
+	key string // a mapping key, when idx < 0
+	idx int    // a list index
+}
+
+// at steps into a list item (i >= 0) or a mapping's key k; up steps back.
+func (w *walker) at(i int, k string) { w.steps = append(w.steps, step{key: k, idx: i}) }
+func (w *walker) up()                { w.steps = w.steps[:len(w.steps)-1] }
+
+// place is where the walk is, as errors name it.
+func (w *walker) place() string {
+	p := ""
+	for _, s := range w.steps {
+		if s.idx >= 0 {
+			p = index(p, s.idx)
+		} else {
+			p = key(p, s.key)
+		}
+	}
+	return p
 }
 
 // fields describes a struct's JSON keys.

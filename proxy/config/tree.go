@@ -39,6 +39,9 @@ type node struct {
 	plain bool
 	// fromEnv marks a string that ${VAR} expansion changed.
 	fromEnv bool
+	// pre holds the consumers list when the fast JSON reader decoded it
+	// directly (consumerList); the node is then an empty list.
+	pre *[]Consumer
 	// drop marks a value the schema check refused: it is written as null
 	// (a mapping leaves its key out), so that the rest of the document
 	// still decodes and is validated in the same run.

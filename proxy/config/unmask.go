@@ -121,13 +121,13 @@ func (u *unmasker) raw(w, s json.RawMessage, names []string, place string) json.
 	if !bytes.Contains(w, []byte(Mask)) {
 		return w
 	}
-	wn := readJSON(w, &errs{})
+	wn := readJSON(w, &errs{}, false)
 	if wn == nil {
 		return w // not JSON: nothing was masked in it
 	}
 	var sn *node
 	if len(bytes.TrimSpace(s)) > 0 {
-		sn = readJSON(s, &errs{})
+		sn = readJSON(s, &errs{}, false)
 	}
 	if !u.node(wn, sn, names, place) {
 		return w

@@ -10,42 +10,59 @@ import (
 )
 
 func (v *validator) checkConsumers() {
-	first := map[string]int{}
+	// Sized up front, and places written only for an error: at a million
+	// consumers, growing the map and building place strings that were
+	// never used cost over a second of start-up.
+	first := make(map[string]int, len(v.c.Consumers))
+	var groups map[string]bool
+	var kinds []string
 	for i := range v.c.Consumers {
 		cs := &v.c.Consumers[i]
-		p := index("consumers", i)
+		p := func() string { return index("consumers", i) }
 		switch {
 		case cs.Name == "":
-			v.add(key(p, "name"), "a consumer needs a name")
+			v.add(key(p(), "name"), "a consumer needs a name")
 		case !visibleASCII(cs.Name):
-			v.add(key(p, "name"), "%q holds spaces, control or non-ASCII characters, which cannot go upstream in X-Consumer-Name: rename it", cs.Name)
+			v.add(key(p(), "name"), "%q holds spaces, control or non-ASCII characters, which cannot go upstream in X-Consumer-Name: rename it", cs.Name)
 		default:
 			if j, dup := first[cs.Name]; dup {
-				v.add(key(p, "name"), "consumers[%d] is already named %q: consumer names must be unique", j, cs.Name)
+				v.add(key(p(), "name"), "consumers[%d] is already named %q: consumer names must be unique", j, cs.Name)
 			} else {
 				first[cs.Name] = i
 			}
 		}
-		groups := map[string]bool{}
+		if len(cs.Groups) > 1 {
+			if groups == nil {
+				groups = map[string]bool{}
+			}
+			clear(groups)
+		}
 		for j, g := range cs.Groups {
-			gp := index(key(p, "groups"), j)
+			gp := func() string { return index(key(p(), "groups"), j) }
 			switch {
 			case !visibleASCII(g) || strings.Contains(g, ","):
-				v.add(gp, "%q is not a group name: use printable ASCII without spaces or commas (X-Consumer-Groups is comma separated)", g)
-			case groups[g]:
-				v.add(gp, "%q is listed twice; keep one", g)
+				v.add(gp(), "%q is not a group name: use printable ASCII without spaces or commas (X-Consumer-Groups is comma separated)", g)
+			case len(cs.Groups) > 1 && groups[g]:
+				v.add(gp(), "%q is listed twice; keep one", g)
 			}
-			groups[g] = true
+			if len(cs.Groups) > 1 {
+				groups[g] = true
+			}
 		}
-		for _, kind := range sortedKeys(cs.Credentials) {
-			kp := key(key(p, "credentials"), kind)
+		kinds = kinds[:0]
+		for kind := range cs.Credentials {
+			kinds = append(kinds, kind)
+		}
+		sort.Strings(kinds)
+		for _, kind := range kinds {
+			kp := func() string { return key(key(p(), "credentials"), kind) }
 			if kind == "" {
-				v.add(kp, "a credential kind is empty: use the name of the plugin the credentials are for, such as key_auth")
+				v.add(kp(), "a credential kind is empty: use the name of the plugin the credentials are for, such as key_auth")
 				continue
 			}
 			for j, raw := range cs.Credentials[kind] {
 				if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
-					v.add(index(kp, j), "expected a mapping of the %s plugin's credential fields, such as {key: \"...\"}", kind)
+					v.add(index(kp(), j), "expected a mapping of the %s plugin's credential fields, such as {key: \"...\"}", kind)
 				}
 			}
 		}

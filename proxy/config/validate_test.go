@@ -399,6 +399,10 @@ func TestValidateConsumers(t *testing.T) {
 				`consumers[0].groups[3]: "" is not a group name: use printable ASCII without spaces or commas (X-Consumer-Groups is comma separated)`,
 				`consumers[0].groups[4]: "g" is listed twice; keep one`,
 			}},
+		// Each consumer's groups are its own: one group per consumer is
+		// not a repeat of the last consumer's.
+		{"groups per consumer", `consumers: [{name: a, groups: [g, h]}, {name: b, groups: [g]}, {name: c, groups: [h, g, h]}]`,
+			[]string{`consumers[2].groups[2]: "h" is listed twice; keep one`}},
 		{"credentials", `consumers: [{name: a, credentials: {"": [{key: k}], key_auth: [k, [k], {key: k}, null]}}]`,
 			[]string{
 				`consumers[0].credentials[""]: a credential kind is empty: use the name of the plugin the credentials are for, such as key_auth`,
