@@ -76,9 +76,9 @@ var hostFuncs = []hostFunc{
 	{"proxy_send_local_response", i32s(8), hostSendLocalResponse},
 	{"proxy_continue_stream", i32s(1), hostContinueStream},
 	{"proxy_close_stream", i32s(1), hostCloseStream},
-	{"proxy_continue_request", nil, hostOK},  // ABI 0.1.0
-	{"proxy_continue_response", nil, hostOK}, // ABI 0.1.0
-	{"proxy_clear_route_cache", nil, hostOK}, // the route is chosen before filters run
+	{"proxy_continue_request", nil, hostResume},  // ABI 0.1.0
+	{"proxy_continue_response", nil, hostResume}, // ABI 0.1.0
+	{"proxy_clear_route_cache", nil, hostOK},     // the route is chosen before filters run
 	{"proxy_done", nil, hostOK},
 	{"proxy_set_effective_context", i32s(1), hostSetEffectiveContext},
 
@@ -92,8 +92,10 @@ var hostFuncs = []hostFunc{
 
 	// Not implemented: answered with the status the SDKs handle as a
 	// plain failure rather than a panic.
-	{"proxy_http_call", i32s(10), hostStatus(statusBadArgument)},          // no upstream cluster is known by that name
-	{"proxy_dispatch_http_call", i32s(10), hostStatus(statusBadArgument)}, // ABI 0.1.0 name
+	// HTTP callouts to Weir services (callout.go).
+	{"proxy_http_call", i32s(10), hostHTTPCall},
+	{"proxy_dispatch_http_call", i32s(10), hostHTTPCall}, // ABI 0.1.0 name
+
 	{"proxy_grpc_call", i32s(12), hostStatus(statusParseFailure)},
 	{"proxy_grpc_stream", i32s(9), hostStatus(statusParseFailure)},
 	{"proxy_grpc_send", i32s(4), hostStatus(statusNotFound)},
@@ -252,7 +254,15 @@ func (in *instance) buffer(t uint32, write bool) ([]byte, status) {
 			return nil, statusBadArgument
 		}
 		return in.f.s.guestConfig, statusOK
-	case bufferDownstreamData, bufferUpstreamData, bufferHTTPCallResponse, bufferGRPCMessage, bufferForeignArguments:
+	case bufferHTTPCallResponse:
+		if in.rs == nil || in.rs.answer == nil || write {
+			return nil, statusNotFound
+		}
+		if in.rs.answer.err != nil {
+			return nil, statusOK
+		}
+		return in.rs.answer.resp.Body(), statusOK
+	case bufferDownstreamData, bufferUpstreamData, bufferGRPCMessage, bufferForeignArguments:
 		return nil, statusNotFound
 	}
 	return nil, statusBadArgument
@@ -315,7 +325,7 @@ func hostGetConfiguration(in *instance, s []uint64) status {
 // --- header maps
 
 func hostGetHeaderMapPairs(in *instance, s []uint64) status {
-	kvs, st := in.headerPairs(u32(s, 0))
+	kvs, st := in.mapPairs(u32(s, 0))
 	if st != statusOK {
 		return st
 	}
@@ -324,7 +334,7 @@ func hostGetHeaderMapPairs(in *instance, s []uint64) status {
 }
 
 func hostGetHeaderMapSize(in *instance, s []uint64) status {
-	kvs, st := in.headerPairs(u32(s, 0))
+	kvs, st := in.mapPairs(u32(s, 0))
 	if st != statusOK {
 		return st
 	}
@@ -351,7 +361,7 @@ func hostGetHeaderMapValue(in *instance, s []uint64) status {
 	if !ok {
 		return statusInvalidMemoryAccess
 	}
-	v, st := in.headerValue(u32(s, 0), key)
+	v, st := in.mapValue(u32(s, 0), key)
 	if st != statusOK {
 		return st
 	}
@@ -456,14 +466,22 @@ func hostSendLocalResponse(in *instance, s []uint64) status {
 	if in.phase == phaseRequest {
 		in.rs.local = true
 	}
+	in.rs.resumed = true
 	return statusOK
 }
 
-func hostContinueStream(_ *instance, s []uint64) status {
+// hostContinueStream resumes a request paused by its guest (settle).
+func hostContinueStream(in *instance, s []uint64) status {
 	if t := u32(s, 0); t > 3 {
 		return statusBadArgument
 	}
-	// Nothing is ever paused (see README.md), so there is nothing to resume.
+	return hostResume(in, s)
+}
+
+func hostResume(in *instance, _ []uint64) status {
+	if in.rs != nil {
+		in.rs.resumed = true
+	}
 	return statusOK
 }
 

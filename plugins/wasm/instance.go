@@ -49,15 +49,16 @@ type instance struct {
 	mem api.Memory
 
 	// The guest's callbacks; nil when the module does not export one.
-	onContextCreate   api.Function
-	onRequestHeaders  api.Function
-	onRequestBody     api.Function
-	onResponseHeaders api.Function
-	onResponseBody    api.Function
-	onDone            api.Function
-	onLog             api.Function
-	onDelete          api.Function
-	malloc            api.Function
+	onContextCreate    api.Function
+	onRequestHeaders   api.Function
+	onRequestBody      api.Function
+	onResponseHeaders  api.Function
+	onResponseBody     api.Function
+	onDone             api.Function
+	onLog              api.Function
+	onDelete           api.Function
+	onHTTPCallResponse api.Function
+	malloc             api.Function
 
 	// stack holds the parameters and results of a call into the guest;
 	// wazero requires room for max(params, results).
@@ -76,6 +77,8 @@ type instance struct {
 	spent bool
 	// nextID numbers HTTP contexts; 1 is the root context.
 	nextID uint32
+	// nextToken numbers HTTP calls (proxy_http_call's token).
+	nextToken uint32
 
 	// Per call, cleared by end. rs and c are nil in root callbacks.
 	rs      *reqState
@@ -174,6 +177,7 @@ func (f *filter) newInstance() (*instance, error) {
 	in.onDone = mod.ExportedFunction("proxy_on_done")
 	in.onLog = mod.ExportedFunction("proxy_on_log")
 	in.onDelete = mod.ExportedFunction("proxy_on_delete")
+	in.onHTTPCallResponse = mod.ExportedFunction("proxy_on_http_call_response")
 	if in.malloc = mod.ExportedFunction("proxy_on_memory_allocate"); in.malloc == nil {
 		in.malloc = mod.ExportedFunction("malloc")
 	}
@@ -269,10 +273,21 @@ func (in *instance) newContextID() uint32 {
 // first result. Any failure (a trap, the timeout, a host function's fault)
 // marks the instance spent; the error names the callback.
 func (in *instance) call(fn api.Function, name string, timeout time.Duration, a, b, c uint64) (uint64, error) {
+	in.stack[0], in.stack[1], in.stack[2] = a, b, c
+	return in.invoke(fn, name, timeout)
+}
+
+// call5 is call for a callback of five parameters.
+func (in *instance) call5(fn api.Function, name string, timeout time.Duration, a, b, c, d, e uint64) (uint64, error) {
+	in.stack[0], in.stack[1], in.stack[2], in.stack[3], in.stack[4] = a, b, c, d, e
+	return in.invoke(fn, name, timeout)
+}
+
+// invoke runs fn with the parameters in in.stack.
+func (in *instance) invoke(fn api.Function, name string, timeout time.Duration) (uint64, error) {
 	if in.spent {
 		return 0, errSpent
 	}
-	in.stack[0], in.stack[1], in.stack[2] = a, b, c
 	in.timer.Reset(timeout)
 	err := fn.CallWithStack(in, in.stack[:])
 	if !in.timer.Stop() {

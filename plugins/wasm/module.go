@@ -66,20 +66,21 @@ type callback struct {
 // callbacks are the guest exports this host calls, with their signatures
 // (ABI 0.2.1, "Callbacks exposed by the Wasm module").
 var callbacks = map[string]callback{
-	"proxy_on_memory_allocate":  {1, 1},
-	"malloc":                    {1, 1},
-	"proxy_on_context_create":   {2, 0},
-	"proxy_on_vm_start":         {2, 1},
-	"proxy_on_configure":        {2, 1},
-	"proxy_on_request_headers":  {3, 1},
-	"proxy_on_request_body":     {3, 1},
-	"proxy_on_response_headers": {3, 1},
-	"proxy_on_response_body":    {3, 1},
-	"proxy_on_done":             {1, 1},
-	"proxy_on_log":              {1, 0},
-	"proxy_on_delete":           {1, 0},
-	"_initialize":               {0, 0},
-	"_start":                    {0, 0},
+	"proxy_on_memory_allocate":    {1, 1},
+	"malloc":                      {1, 1},
+	"proxy_on_context_create":     {2, 0},
+	"proxy_on_vm_start":           {2, 1},
+	"proxy_on_configure":          {2, 1},
+	"proxy_on_request_headers":    {3, 1},
+	"proxy_on_request_body":       {3, 1},
+	"proxy_on_response_headers":   {3, 1},
+	"proxy_on_response_body":      {3, 1},
+	"proxy_on_done":               {1, 1},
+	"proxy_on_log":                {1, 0},
+	"proxy_on_delete":             {1, 0},
+	"proxy_on_http_call_response": {5, 0},
+	"_initialize":                 {0, 0},
+	"_start":                      {0, 0},
 }
 
 // checkABI refuses, with a message naming the problem, a module that is

@@ -116,6 +116,13 @@ type reqState struct {
 	pathSet bool
 	// props are the properties the guest set with proxy_set_property.
 	props []kv
+	// HTTP callouts (callout.go): calls in flight, the channel their
+	// answers arrive on (made by the first call), whether the guest
+	// resumed the request, and the answer being delivered.
+	pending int
+	done    chan *callout
+	resumed bool
+	answer  *callout
 }
 
 var reqStatePool = sync.Pool{New: func() any { return new(reqState) }}
@@ -129,5 +136,6 @@ func releaseReqState(rs *reqState) {
 		rs.props[i] = kv{}
 	}
 	rs.props = rs.props[:0]
+	rs.pending, rs.done, rs.resumed, rs.answer = 0, nil, false, nil
 	reqStatePool.Put(rs)
 }
