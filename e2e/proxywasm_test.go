@@ -202,6 +202,30 @@ func TestProxyWasmSDKHttpAuthRandom(t *testing.T) {
 	}) {
 		t.Fatalf("the guest did not log the callout's answer headers:\n%s", w.Logs())
 	}
+
+	// The service is looked up when the guest calls, in the running
+	// config: without "httpbin" the call is refused (BAD_ARGUMENT, as
+	// Envoy answers for an unknown cluster) and this guest lets the
+	// request through.
+	w.write(sdkRoute(up, "", module, ""))
+	w.waitVersion(2)
+	if code, _, _ := get(t, c, "/deny", nil); code != 200 {
+		t.Fatalf("with no httpbin service: %d, want 200 (the guest continues when its call is refused)", code)
+	}
+	if !waitUntil(5*time.Second, 20*time.Millisecond, func() bool { return strings.Contains(w.Logs(), "dispatch httpcall failed") }) {
+		t.Fatalf("the guest did not log the refused call:\n%s", w.Logs())
+	}
+	// A call that fails (nothing listens) is still delivered, with no
+	// headers and no body, as Envoy does: this guest finds no body and
+	// resumes the request.
+	w.write(sdkRoute(up, freeAddr(t), module, ""))
+	w.waitVersion(3)
+	if code, _, _ := get(t, c, "/deny", nil); code != 200 {
+		t.Fatalf("with httpbin down: %d, want 200 (the guest resumes when the answer has no body)", code)
+	}
+	if l := w.Logs(); !strings.Contains(l, "wasm HTTP call failed") || !strings.Contains(l, "failed to get response body") {
+		t.Fatalf("the failed call was not logged:\n%s", w.Logs())
+	}
 }
 
 // TestProxyWasmSDKMultipleDispatches: multiple_dispatches pauses the
