@@ -359,3 +359,37 @@ func TestProxyWasmSDKSharedData(t *testing.T) {
 		t.Fatalf("the shared counter did not reach 4:\n%s", w.Logs())
 	}
 }
+
+// TestProxyWasmSDKPostponeRequests: postpone_requests pauses every
+// request and resumes it from its next one-second tick
+// (proxy_on_tick, proxy_set_effective_context, proxy_continue_stream):
+// each request reaches the upstream, after a wait of up to a tick.
+func TestProxyWasmSDKPostponeRequests(t *testing.T) {
+	module := buildSDKFilter(t, "postpone_requests")
+	up := startEcho(t, "e1")
+	w := startWeir(t, sdkRoute(up, "", module, "          pool_size: 1\n"))
+	c := newClient(w.Addr)
+	var wg sync.WaitGroup
+	codes := make([]int, 3)
+	start := time.Now()
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i], _, _ = get(t, c, "/p", nil)
+		}()
+	}
+	wg.Wait()
+	for i, code := range codes {
+		if code != 200 {
+			t.Fatalf("request %d: %d, want 200 once a tick resumed it\n%s", i, code, w.Logs())
+		}
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the requests took %v; a tick every second should resume them", d)
+	}
+	l := w.Logs()
+	if strings.Count(l, "postpone request with contextID=") != 3 || strings.Count(l, "resume request with contextID=") != 3 {
+		t.Fatalf("want 3 postponed and 3 resumed requests in the guest's log:\n%s", l)
+	}
+}

@@ -38,7 +38,7 @@ type callout struct {
 	code  []byte // :status, formatted once
 }
 
-var errPaused = errors.New("wasm: the guest paused the request (returned Pause) with no HTTP call in flight that could resume it")
+var errPaused = errors.New("wasm: the guest paused the request (returned Pause) and nothing resumed it")
 
 // hostHTTPCall is proxy_http_call (and proxy_dispatch_http_call, its ABI
 // 0.1.0 name): upstream name, headers, body, trailers, timeout in ms and
@@ -131,16 +131,45 @@ func (f *filter) settle(s *slot, in *instance, rs *reqState, c *sdk.Ctx, ph phas
 	}
 	paused := action != actionContinue
 	rs.resumed = false
+	if rs.done == nil {
+		rs.done = make(chan *callout, maxCallouts)
+	}
+	wait := time.Duration(0)
+	if paused {
+		if in.paused == nil {
+			in.paused = map[uint32]*reqState{}
+		}
+		in.paused[rs.id] = rs
+		wait = in.pauseWait()
+	}
 	in.end()
 	s.release()
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
-		if rs.pending == 0 {
+		var co *callout
+		switch {
+		case rs.pending > 0:
+			co = <-rs.done // each call is bounded by its own deadline (sdk.Upstream.Do)
+		case paused && wait > 0:
+			// Nothing in flight: only a tick can resume the request.
+			if timer == nil {
+				timer = time.NewTimer(wait)
+			}
+			select {
+			case co = <-rs.done: // nil: a wake from resumeCurrent
+			case <-timer.C:
+				s.mu.Lock()
+				return f.stuck(s, rs, c)
+			}
+		default:
 			s.mu.Lock()
 			if paused {
-				if f.pauseWarn.CompareAndSwap(false, true) {
-					f.log.Warn("the wasm guest paused a request with nothing that could resume it; the request fails (500)", "request_id", string(c.RequestID()))
-				}
-				return errPaused
+				return f.stuck(s, rs, c)
 			}
 			if s.inst != rs.inst {
 				return errSpent
@@ -148,25 +177,38 @@ func (f *filter) settle(s *slot, in *instance, rs *reqState, c *sdk.Ctx, ph phas
 			in.begin(rs, c, ph)
 			return nil
 		}
-		co := <-rs.done // each call is bounded by its own deadline (sdk.Upstream.Do)
-		rs.pending--
 		s.mu.Lock()
 		if s.inst != rs.inst {
 			return errSpent
 		}
 		in.begin(rs, c, ph)
-		err := f.deliver(in, rs, co)
-		if err != nil {
-			return err
+		if co != nil {
+			rs.pending--
+			if err := f.deliver(in, rs, co); err != nil {
+				return err
+			}
 		}
 		if rs.local || rs.resumed {
 			// Answers still in flight are dropped: the request has moved on.
+			delete(in.paused, rs.id)
 			rs.pending, rs.done = 0, nil
 			return nil
 		}
 		in.end()
 		s.release()
 	}
+}
+
+// stuck fails a request that stayed paused with nothing that resumed
+// it. s is locked.
+func (f *filter) stuck(s *slot, rs *reqState, c *sdk.Ctx) error {
+	if in := s.inst; in == rs.inst && in != nil {
+		delete(in.paused, rs.id)
+	}
+	if f.pauseWarn.CompareAndSwap(false, true) {
+		f.log.Warn("the wasm guest paused a request and nothing resumed it; the request fails (500)", "request_id", string(c.RequestID()))
+	}
+	return errPaused
 }
 
 // deliver runs proxy_on_http_call_response for co in in, then releases

@@ -90,12 +90,12 @@ var hostFuncs = []hostFunc{
 	{"proxy_get_shared_data", i32s(5), hostGetSharedData},
 	{"proxy_set_shared_data", i32s(5), hostSetSharedData},
 
-	// Not implemented: answered with the status the SDKs handle as a
-	// plain failure rather than a panic.
 	// HTTP callouts to Weir services (callout.go).
 	{"proxy_http_call", i32s(10), hostHTTPCall},
 	{"proxy_dispatch_http_call", i32s(10), hostHTTPCall}, // ABI 0.1.0 name
 
+	// Not implemented: answered with the status the SDKs handle as a
+	// plain failure rather than a panic.
 	{"proxy_grpc_call", i32s(12), hostStatus(statusParseFailure)},
 	{"proxy_grpc_stream", i32s(9), hostStatus(statusParseFailure)},
 	{"proxy_grpc_send", i32s(4), hostStatus(statusNotFound)},
@@ -213,12 +213,10 @@ func hostGetTime(in *instance, s []uint64) status {
 	return statusOK
 }
 
-// hostSetTickPeriod accepts the period but never ticks: there is no
-// background work in a request filter (see README.md).
+// hostSetTickPeriod sets the instance's tick period (tick.go); 0 stops
+// its ticks.
 func hostSetTickPeriod(in *instance, s []uint64) status {
-	if u32(s, 0) != 0 && in.f.tickWarned.CompareAndSwap(false, true) {
-		in.f.log.Warn("the wasm guest asked for ticks (proxy_set_tick_period_milliseconds); this host does not call proxy_on_tick")
-	}
+	in.setTickPeriod(time.Duration(u32(s, 0)) * time.Millisecond)
 	return statusOK
 }
 
@@ -466,7 +464,7 @@ func hostSendLocalResponse(in *instance, s []uint64) status {
 	if in.phase == phaseRequest {
 		in.rs.local = true
 	}
-	in.rs.resumed = true
+	in.resumeCurrent()
 	return statusOK
 }
 
@@ -480,7 +478,7 @@ func hostContinueStream(in *instance, s []uint64) status {
 
 func hostResume(in *instance, _ []uint64) status {
 	if in.rs != nil {
-		in.rs.resumed = true
+		in.resumeCurrent()
 	}
 	return statusOK
 }
@@ -504,12 +502,24 @@ func hostCloseStream(in *instance, s []uint64) status {
 	default:
 		return statusBadArgument
 	}
+	in.resumeCurrent()
 	return statusOK
 }
 
+// hostSetEffectiveContext switches the context later host calls act on:
+// the root context, the request the callback runs for, or a request of
+// this instance that waits paused (which a tick may then resume).
 func hostSetEffectiveContext(in *instance, s []uint64) status {
 	id := u32(s, 0)
-	if id == rootContextID || (in.rs != nil && id == in.rs.id) {
+	switch {
+	case id == rootContextID:
+		return statusOK
+	case in.own != nil && id == in.own.id:
+		in.rs, in.c, in.phase = in.own, in.own.c, in.own.ph
+		return statusOK
+	}
+	if rs := in.paused[id]; rs != nil {
+		in.rs, in.c, in.phase = rs, rs.c, rs.ph
 		return statusOK
 	}
 	return statusBadArgument

@@ -303,7 +303,7 @@ func TestPauseWithNothingPendingFails(t *testing.T) {
 		}
 		sdk.ReleaseCtx(c)
 	}
-	if n := strings.Count(lb.String(), "paused a request with nothing that could resume it"); n != 1 {
+	if n := strings.Count(lb.String(), "paused a request and nothing resumed it"); n != 1 {
 		t.Errorf("%d pause warnings, want 1:\n%s", n, lb)
 	}
 	rc, c := request("GET", "/", "", "")

@@ -58,6 +58,7 @@ type instance struct {
 	onLog              api.Function
 	onDelete           api.Function
 	onHTTPCallResponse api.Function
+	onTick             api.Function
 	malloc             api.Function
 
 	// stack holds the parameters and results of a call into the guest;
@@ -79,6 +80,17 @@ type instance struct {
 	nextID uint32
 	// nextToken numbers HTTP calls (proxy_http_call's token).
 	nextToken uint32
+	// Ticks (tick.go): the period the guest asked for (0: none) and when
+	// proxy_on_tick last ran.
+	tickPeriod time.Duration
+	lastTick   time.Time
+	// paused are the requests with a context in this instance that wait
+	// in settle; a tick or another request's callback may resume them
+	// (proxy_set_effective_context, then proxy_continue_stream).
+	paused map[uint32]*reqState
+	// own is the request the current callback runs for; rs differs from
+	// it after the guest switched to another context.
+	own *reqState
 
 	// Per call, cleared by end. rs and c are nil in root callbacks.
 	rs      *reqState
@@ -178,6 +190,7 @@ func (f *filter) newInstance() (*instance, error) {
 	in.onLog = mod.ExportedFunction("proxy_on_log")
 	in.onDelete = mod.ExportedFunction("proxy_on_delete")
 	in.onHTTPCallResponse = mod.ExportedFunction("proxy_on_http_call_response")
+	in.onTick = mod.ExportedFunction("proxy_on_tick")
 	if in.malloc = mod.ExportedFunction("proxy_on_memory_allocate"); in.malloc == nil {
 		in.malloc = mod.ExportedFunction("malloc")
 	}
@@ -240,7 +253,10 @@ func (in *instance) start() error {
 
 // begin prepares a call for request state rs (nil for root callbacks).
 func (in *instance) begin(rs *reqState, c *sdk.Ctx, p phase) {
-	in.rs, in.c, in.phase = rs, c, p
+	in.rs, in.c, in.phase, in.own = rs, c, p, rs
+	if rs != nil {
+		rs.c, rs.ph = c, p
+	}
 }
 
 // maxScratch is the largest scratch buffer an instance keeps between
@@ -250,7 +266,7 @@ const maxScratch = 64 << 10
 // end clears what begin set, so that nothing of a request stays in a
 // shared instance.
 func (in *instance) end() {
-	in.rs, in.c, in.phase = nil, nil, phaseRoot
+	in.rs, in.c, in.phase, in.own = nil, nil, phaseRoot, nil
 	in.fault = nil
 	if cap(in.buf) > maxScratch {
 		in.buf = nil

@@ -46,11 +46,17 @@ type filter struct {
 	// upstream finds the service an HTTP callout names (sdk.Build.Upstream).
 	upstream func(string) sdk.Upstream
 
-	errors     *metrics.Counter
-	timeouts   *metrics.Counter
-	pauseWarn  atomic.Bool
-	tickWarned atomic.Bool
-	closeOnce  sync.Once
+	errors    *metrics.Counter
+	timeouts  *metrics.Counter
+	pauseWarn atomic.Bool
+	closeOnce sync.Once
+
+	// Ticks (tick.go): the shortest period an instance asked for (ns),
+	// whether Start ran, the ticker's start and its stop.
+	tickEvery atomic.Int64
+	started   atomic.Bool
+	tickOnce  sync.Once
+	stop      chan struct{}
 }
 
 var (
@@ -101,6 +107,7 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 		guestMetrics: newGuestMetrics(label),
 		shared:       sharedDataFor(s.absPath),
 		upstream:     b.Upstream,
+		stop:         make(chan struct{}),
 		errors:       metrics.GetOrCreateCounter(fmt.Sprintf(`weir_wasm_errors_total{route=%q}`, label)),
 		timeouts:     metrics.GetOrCreateCounter(fmt.Sprintf(`weir_wasm_timeouts_total{route=%q}`, label)),
 	}
@@ -114,7 +121,14 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 }
 
 // Start creates the rest of the instance pool before traffic arrives.
-func (f *filter) Start() error { return f.pool.fill(f) }
+func (f *filter) Start() error {
+	if err := f.pool.fill(f); err != nil {
+		return err
+	}
+	f.started.Store(true)
+	f.startTicks()
+	return nil
+}
 
 // Close closes the instances, the compiled module and the runtime. It is
 // idempotent: closing the compiled module twice would release another
@@ -123,6 +137,7 @@ func (f *filter) Close() error {
 	var err error
 	f.closeOnce.Do(func() {
 		ctx := context.Background()
+		close(f.stop)
 		f.pool.close()
 		_ = f.compiled.Close(ctx)
 		err = f.rt.Close(ctx)
