@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -391,5 +392,53 @@ func TestProxyWasmSDKPostponeRequests(t *testing.T) {
 	l := w.Logs()
 	if strings.Count(l, "postpone request with contextID=") != 3 || strings.Count(l, "resume request with contextID=") != 3 {
 		t.Fatalf("want 3 postponed and 3 resumed requests in the guest's log:\n%s", l)
+	}
+}
+
+// TestProxyWasmAssemblyScript: a filter written with the AssemblyScript
+// SDK (npm @solo-io/proxy-runtime 0.1.8, AssemblyScript 0.14) loads and
+// runs: it imports WASI as wasi_unstable and picks its filter by the
+// plugin_root_id property (root_id). testdata/assemblyscript/
+// add_header.wasm is built from its source by build.sh;
+// TestAssemblyScriptModuleMatchesSource checks that it still is.
+func TestProxyWasmAssemblyScript(t *testing.T) {
+	module, err := filepath.Abs("testdata/assemblyscript/add_header.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := startEcho(t, "e1")
+	w := startWeir(t, sdkRoute(up, "", module, "          root_id: add_header\n          config: from-config\n"))
+	code, _, h := get(t, newClient(w.Addr), "/a", nil)
+	if code != 200 || string(h.Peek("Hello")) != "from-config" {
+		t.Fatalf("%d hello=%q, want 200 and the configuration: %s", code, h.Peek("Hello"), h.Header())
+	}
+}
+
+// TestAssemblyScriptModuleMatchesSource rebuilds the committed
+// AssemblyScript module with the pinned compiler (npm ci) and checks it
+// is byte for byte the one committed.
+func TestAssemblyScriptModuleMatchesSource(t *testing.T) {
+	if _, err := exec.LookPath("npm"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("npm is needed to rebuild the AssemblyScript test module")
+		}
+		t.Skip("npm not installed")
+	}
+	out := filepath.Join(t.TempDir(), "add_header.wasm")
+	build := exec.Command("./build.sh", out)
+	build.Dir = "testdata/assemblyscript"
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build.sh: %v\n%s", err, b)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile("testdata/assemblyscript/add_header.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("testdata/assemblyscript/add_header.wasm differs from what build.sh makes of its source: run build.sh and commit the module")
 	}
 }

@@ -56,7 +56,14 @@ type Config struct {
 	// PoolSize is how many module instances serve requests (each one runs
 	// one callback at a time). Default GOMAXPROCS.
 	PoolSize int `json:"pool_size"`
+	// RootID is Envoy's root_id: the plugin_root_id property, which SDKs
+	// that host several filters in one module (AssemblyScript's
+	// proxy-runtime) use to choose the filter. Default "".
+	RootID string `json:"root_id"`
 }
+
+// maxRootID bounds root_id.
+const maxRootID = 256
 
 // settings is a validated Config.
 type settings struct {
@@ -65,6 +72,7 @@ type settings struct {
 	name        string // the module's file name without .wasm: the plugin_name property
 	binary      []byte
 	guestConfig []byte
+	rootID      []byte // the plugin_root_id property
 	memoryPages uint32
 	timeout     time.Duration
 	initTimeout time.Duration
@@ -106,6 +114,10 @@ func validate(cfg *Config) (*settings, error) {
 		bad(err)
 	}
 	s.guestConfig = gc
+	if len(cfg.RootID) > maxRootID || !printable(cfg.RootID) {
+		bad(fmt.Errorf("root_id must be at most %d printable ASCII characters, got %q; it must match the root ID the module registers its filter under", maxRootID, cfg.RootID))
+	}
+	s.rootID = []byte(cfg.RootID)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -177,4 +189,13 @@ func abbreviate(b []byte) string {
 		return string(b[:40]) + "..."
 	}
 	return string(b)
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }

@@ -154,7 +154,7 @@ func TestConfig(t *testing.T) {
 		{"bad callback signature", `{"module":"` + badSig + `"}`, "module: " + badSig + ": the module's proxy_on_request_body has signature (i32, i32) -> (i32); the ABI wants (i32, i32, i32) -> (i32)"},
 		{"unknown import", `{"module":"` + unknownImport + `"}`, "module: " + unknownImport + ": the module imports env.proxy_teleport, which this host does not provide (see the wasm plugin's README for the supported functions)"},
 		{"import signature", `{"module":"` + badImport + `"}`, "module: " + badImport + ": the module imports env.proxy_log as (i32, i32) -> (i32); the host provides (i32, i32, i32) -> (i32)"},
-		{"foreign import", `{"module":"` + otherModule + `"}`, "module: " + otherModule + ": the module imports fs.open; only env (Proxy-Wasm) and wasi_snapshot_preview1 are provided"},
+		{"foreign import", `{"module":"` + otherModule + `"}`, "module: " + otherModule + ": the module imports fs.open; only env (Proxy-Wasm) and wasi_snapshot_preview1 (also as wasi_unstable) are provided"},
 		{"memory not exported", `{"module":"` + noMemory + `"}`, "module: " + noMemory + `: the module does not export its memory as "memory"`},
 		{"memory over the limit", `{"module":"` + bigMemory + `","memory_limit_mb":1}`, "module: " + bigMemory + ": the module needs 2 MiB of memory at start, more than memory_limit_mb (1); raise memory_limit_mb"},
 		{"guest refuses config", `{"module":"` + refuses + `"}`, "starting the module: the guest refused its configuration: proxy_on_configure returned false (see its log lines)"},

@@ -38,6 +38,13 @@ func newRuntime(s *settings) (wazero.Runtime, wazero.CompiledModule, error) {
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		return fail(fmt.Errorf("preparing WASI: %w", err))
 	}
+	// wasi_unstable is the same preview 1 under its older name, which
+	// Envoy registers too (AssemblyScript 0.14 guests import it).
+	wu := rt.NewHostModuleBuilder("wasi_unstable")
+	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(wu)
+	if _, err := wu.Instantiate(ctx); err != nil {
+		return fail(fmt.Errorf("preparing WASI (wasi_unstable): %w", err))
+	}
 	if err := instantiateHost(ctx, rt); err != nil {
 		return fail(fmt.Errorf("preparing the Proxy-Wasm host functions: %w", err))
 	}
@@ -133,7 +140,7 @@ func checkABI(m wazero.CompiledModule) error {
 	for _, imp := range m.ImportedFunctions() {
 		mod, name, _ := imp.Import()
 		switch mod {
-		case "wasi_snapshot_preview1":
+		case "wasi_snapshot_preview1", "wasi_unstable":
 			// wazero implements the whole of preview 1; files, environment
 			// and arguments are simply empty.
 		case "env":
@@ -145,7 +152,7 @@ func checkABI(m wazero.CompiledModule) error {
 				return fmt.Errorf("the module imports env.%s as %s; the host provides %s", name, signature(imp.ParamTypes(), imp.ResultTypes()), signature(h.params, resultI32))
 			}
 		default:
-			return fmt.Errorf("the module imports %s.%s; only env (Proxy-Wasm) and wasi_snapshot_preview1 are provided", mod, name)
+			return fmt.Errorf("the module imports %s.%s; only env (Proxy-Wasm) and wasi_snapshot_preview1 (also as wasi_unstable) are provided", mod, name)
 		}
 	}
 	return nil
