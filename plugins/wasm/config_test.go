@@ -140,6 +140,8 @@ func TestConfig(t *testing.T) {
 		{"null config", `{"module":"` + ok + `","config":null}`, ""},
 		{"WAT-free path with 0_2_0", `{"module":"` + noContext + `"}`, "module: " + noContext + ": the module does not export proxy_on_context_create"},
 
+		{"root_id", `{"module":"` + ok + `","root_id":"add_header"}`, ""},
+		{"bad root_id", `{"module":"` + ok + `","root_id":"a\nb"}`, `root_id must be at most 256 printable ASCII characters, got "a\nb"; it must match the root ID the module registers its filter under`},
 		{"empty", ``, "module is required: set it to the path of a Proxy-Wasm .wasm file"},
 		{"unknown key", `{"module":"` + ok + `","file":"x"}`, `unknown field "file"`},
 		{"missing file", `{"module":"testdata/nope.wasm"}`, "module: cannot read the module: open testdata/nope.wasm: no such file or directory"},
