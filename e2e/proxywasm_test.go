@@ -442,3 +442,16 @@ func TestAssemblyScriptModuleMatchesSource(t *testing.T) {
 		t.Fatal("testdata/assemblyscript/add_header.wasm differs from what build.sh makes of its source: run build.sh and commit the module")
 	}
 }
+
+// TestProxyWasmSDKVMPluginConfiguration: vm_plugin_configuration logs
+// the VM configuration (vm_config, given to proxy_on_vm_start) and the
+// plugin configuration (config, given to proxy_on_configure).
+func TestProxyWasmSDKVMPluginConfiguration(t *testing.T) {
+	module := buildSDKFilter(t, "vm_plugin_configuration")
+	up := startEcho(t, "e1")
+	w := startWeir(t, sdkRoute(up, "", module, "          pool_size: 1\n          vm_config: {vm: one}\n          config: plugin-two\n"))
+	l := w.Logs()
+	if !strings.Contains(l, `vm config (12 bytes): {\"vm\":\"one\"}`) || !strings.Contains(l, "plugin config (10 bytes): plugin-two") {
+		t.Fatalf("the guest did not log both configurations:\n%s", l)
+	}
+}

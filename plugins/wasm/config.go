@@ -60,6 +60,11 @@ type Config struct {
 	// that host several filters in one module (AssemblyScript's
 	// proxy-runtime) use to choose the filter. Default "".
 	RootID string `json:"root_id"`
+	// VMConfig is handed to the guest as its VM configuration
+	// (proxy_on_vm_start / VM_CONFIGURATION), as Envoy's
+	// vm_config.configuration: a string as its bytes, an object as
+	// compact JSON.
+	VMConfig json.RawMessage `json:"vm_config"`
 }
 
 // maxRootID bounds root_id.
@@ -73,6 +78,7 @@ type settings struct {
 	binary      []byte
 	guestConfig []byte
 	rootID      []byte // the plugin_root_id property
+	vmConfig    []byte
 	memoryPages uint32
 	timeout     time.Duration
 	initTimeout time.Duration
@@ -109,8 +115,11 @@ func validate(cfg *Config) (*settings, error) {
 	case s.poolSize < 0 || s.poolSize > maxPoolSize:
 		bad(fmt.Errorf("pool_size must be between 1 and %d, got %d; omit it for GOMAXPROCS", maxPoolSize, s.poolSize))
 	}
-	gc, err := guestConfig(cfg.Config)
+	gc, err := guestConfig("config", "proxy_on_configure", cfg.Config)
 	if err != nil {
+		bad(err)
+	}
+	if s.vmConfig, err = guestConfig("vm_config", "proxy_on_vm_start", cfg.VMConfig); err != nil {
 		bad(err)
 	}
 	s.guestConfig = gc
@@ -135,7 +144,7 @@ func validate(cfg *Config) (*settings, error) {
 
 // guestConfig turns `config` into the bytes the guest reads: a JSON string
 // becomes its contents, an object its compact JSON encoding.
-func guestConfig(raw json.RawMessage) ([]byte, error) {
+func guestConfig(key, callback string, raw json.RawMessage) ([]byte, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return nil, nil
@@ -144,17 +153,17 @@ func guestConfig(raw json.RawMessage) ([]byte, error) {
 	case '"':
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, fmt.Errorf("config: %w", err)
+			return nil, fmt.Errorf("%s: %w", key, err)
 		}
 		return []byte(s), nil
 	case '{':
 		var b bytes.Buffer
 		if err := json.Compact(&b, raw); err != nil {
-			return nil, fmt.Errorf("config: %w", err)
+			return nil, fmt.Errorf("%s: %w", key, err)
 		}
 		return b.Bytes(), nil
 	}
-	return nil, fmt.Errorf("config must be a string or an object (it is passed to the guest's proxy_on_configure), got %s", abbreviate(raw))
+	return nil, fmt.Errorf("%s must be a string or an object (it is passed to the guest's %s), got %s", key, callback, abbreviate(raw))
 }
 
 // wasmMagic starts every WebAssembly binary module

@@ -141,6 +141,8 @@ func TestConfig(t *testing.T) {
 		{"WAT-free path with 0_2_0", `{"module":"` + noContext + `"}`, "module: " + noContext + ": the module does not export proxy_on_context_create"},
 
 		{"root_id", `{"module":"` + ok + `","root_id":"add_header"}`, ""},
+		{"vm_config", `{"module":"` + ok + `","vm_config":{"a":1}}`, ""},
+		{"bad vm_config", `{"module":"` + ok + `","vm_config":[1]}`, "vm_config must be a string or an object (it is passed to the guest's proxy_on_vm_start), got [1]"},
 		{"bad root_id", `{"module":"` + ok + `","root_id":"a\nb"}`, `root_id must be at most 256 printable ASCII characters, got "a\nb"; it must match the root ID the module registers its filter under`},
 		{"empty", ``, "module is required: set it to the path of a Proxy-Wasm .wasm file"},
 		{"unknown key", `{"module":"` + ok + `","file":"x"}`, `unknown field "file"`},
@@ -234,7 +236,7 @@ func TestGuestConfig(t *testing.T) {
 		{`{}`, `{}`},
 	}
 	for _, tt := range tests {
-		got, err := guestConfig(json.RawMessage(tt.raw))
+		got, err := guestConfig("config", "proxy_on_configure", json.RawMessage(tt.raw))
 		if err != nil || string(got) != tt.want {
 			t.Errorf("guestConfig(%s) = %q, %v; want %q", tt.raw, got, err, tt.want)
 		}

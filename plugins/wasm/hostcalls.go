@@ -246,7 +246,7 @@ func (in *instance) buffer(t uint32, write bool) ([]byte, status) {
 		if write {
 			return nil, statusBadArgument
 		}
-		return nil, statusOK
+		return in.f.s.vmConfig, statusOK
 	case bufferPluginConfiguration:
 		if write {
 			return nil, statusBadArgument

@@ -231,7 +231,7 @@ func (in *instance) start() error {
 		return err
 	}
 	if fn := in.mod.ExportedFunction("proxy_on_vm_start"); fn != nil {
-		ok, err := in.call(fn, "proxy_on_vm_start", s.initTimeout, rootContextID, 0, 0)
+		ok, err := in.call(fn, "proxy_on_vm_start", s.initTimeout, rootContextID, uint64(len(s.vmConfig)), 0)
 		if err != nil {
 			return err
 		}
