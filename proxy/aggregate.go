@@ -219,52 +219,84 @@ func (leg *aggLeg) render(c *sdk.Ctx) string {
 var aggregateForwardHeaders = []string{"X-Request-Id", "X-Consumer-Name", "X-Consumer-Groups", "Accept-Language"}
 
 func (s *Server) fetchLeg(leg *aggLeg, uri string, fwd [][2]string, deadline time.Time) legResult {
-	m, err := leg.svc.p.Pick(nil, nil)
-	if err != nil {
-		return legResult{err: err}
-	}
-	t := leg.svc.transport(m)
-	if t == nil {
-		return legResult{err: errors.New("no transport for target")}
-	}
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	req.Header.SetMethod("GET")
 	req.SetRequestURI(uri)
-	req.Header.Set("Host", m.Host())
 	req.Header.Set("Accept", "application/json")
 	for _, h := range fwd {
 		req.Header.Set(h[0], h[1])
 	}
-	m.Begin()
-	t0 := time.Now()
 	// services[].timeout bounds a leg as it bounds one forwarded try;
 	// aggregate.timeout bounds all the legs together.
-	if d := t0.Add(leg.svc.timeout); leg.svc.timeout > 0 && d.Before(deadline) {
+	err := leg.svc.exchange(req, resp, deadline)
+	if err != nil {
+		return legResult{err: err, timeout: transport.IsTimeout(err)}
+	}
+	body := append([]byte(nil), resp.Body()...)
+	// Checked here, in the leg's goroutine, so the legs' documents are
+	// checked in parallel; a target that answers is healthy all the same.
+	if resp.StatusCode() < 400 && !json.Valid(body) {
+		err = errNotJSON
+	}
+	return legResult{body: body, err: err, status: resp.StatusCode()}
+}
+
+var _ sdk.Upstream = (*service)(nil)
+
+// Do implements sdk.Upstream: a plugin's own request to this service.
+func (svc *service) Do(req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = svc.timeout
+	}
+	if timeout <= 0 {
+		timeout = defaultCallTimeout
+	}
+	return svc.exchange(req, resp, time.Now().Add(timeout))
+}
+
+// defaultCallTimeout bounds a plugin's request to a service that has no
+// timeout of its own, when the plugin gives none either.
+const defaultCallTimeout = 30 * time.Second
+
+// exchange sends req to a target of svc picked by its balancer and reads
+// the whole answer into resp (at most maxAggregateLegBytes), by deadline
+// or the service's timeout, whichever comes first. The target's health
+// counts the outcome as a forwarded request's would. An empty Host
+// becomes the target's.
+func (svc *service) exchange(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
+	m, err := svc.p.Pick(nil, nil)
+	if err != nil {
+		return err
+	}
+	t := svc.transport(m)
+	if t == nil {
+		return errors.New("no transport for target")
+	}
+	if len(req.Header.Host()) == 0 {
+		req.Header.SetHost(m.Host())
+	}
+	m.Begin()
+	t0 := time.Now()
+	if d := t0.Add(svc.timeout); svc.timeout > 0 && d.Before(deadline) {
 		deadline = d
 	}
 	err = t.Do(req, resp, deadline)
 	if err != nil {
 		m.End(false, time.Since(t0))
-		return legResult{err: err, timeout: transport.IsTimeout(err)}
+		return err
 	}
-	var body []byte
 	if resp.IsBodyStream() {
+		var body []byte
 		body, err = io.ReadAll(io.LimitReader(resp.BodyStream(), maxAggregateLegBytes+1))
 		_ = resp.CloseBodyStream()
 		if err == nil && len(body) > maxAggregateLegBytes {
-			err = errors.New("aggregate backend answer too large")
+			err = errors.New("the answer is larger than 8 MiB")
 		}
-	} else {
-		body = append([]byte(nil), resp.Body()...)
+		resp.SetBodyRaw(body)
 	}
 	m.End(err == nil && resp.StatusCode() < 500, time.Since(t0))
-	// Checked here, in the leg's goroutine, so the legs' documents are
-	// checked in parallel; a target that answers is healthy all the same.
-	if err == nil && resp.StatusCode() < 400 && !json.Valid(body) {
-		err = errNotJSON
-	}
-	return legResult{body: body, err: err, status: resp.StatusCode(), timeout: err != nil && transport.IsTimeout(err)}
+	return err
 }

@@ -150,10 +150,25 @@ func (s *Server) deps(validating bool, file string) compileDeps {
 		validating: validating,
 		configDir:  configDir,
 		build: func(route, service string) *sdk.Build {
-			return &sdk.Build{Route: route, Service: service, Redis: s.redis, Log: s.log, Validating: validating,
+			b := &sdk.Build{Route: route, Service: service, Redis: s.redis, Log: s.log, Validating: validating,
 				RedisConfigured: s.redis != nil || s.redisConfigured, ConfigDir: configDir}
+			if !validating {
+				b.Upstream = s.upstreamByName
+			}
+			return b
 		},
 	}
+}
+
+// upstreamByName is sdk.Build.Upstream: the service of that name in the
+// running config, nil if there is none.
+func (s *Server) upstreamByName(name string) sdk.Upstream {
+	if snap := s.cur.Load(); snap != nil {
+		if svc := snap.services[name]; svc != nil {
+			return svc
+		}
+	}
+	return nil
 }
 
 func (s *Server) compile(cfg *config.Config, file string, validating bool) (*Snapshot, error) {

@@ -10,9 +10,11 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	json "github.com/goccy/go-json"
 	"github.com/redis/rueidis"
+	"github.com/valyala/fasthttp"
 )
 
 // Build is what a Factory sees when a config snapshot is compiled. It is
@@ -43,6 +45,24 @@ type Build struct {
 	// Validating is true under `weir validate`: New must still check
 	// everything, but nothing will be started.
 	Validating bool
+	// Upstream finds a service of the running config by name, for a
+	// plugin that calls services itself (the wasm plugin's HTTP
+	// callouts). It looks in the config running when it is called, so a
+	// filter kept across reloads sees the current services. It returns
+	// nil for an unknown name; Upstream itself is nil under `weir
+	// validate` and outside the proxy.
+	Upstream func(service string) Upstream
+}
+
+// Upstream is a service a plugin can send requests to.
+type Upstream interface {
+	// Do sends req to one of the service's targets as a forwarded
+	// request goes: chosen by the service's balancer among the healthy
+	// ones, on its connection pool, counted by its passive health
+	// checks, under the service's timeout or timeout, whichever is
+	// shorter (timeout <= 0: the service's). An empty Host becomes the
+	// target's. The answer is read whole into resp (at most 8 MiB).
+	Do(req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration) error
 }
 
 // DecodeConfig decodes a plugin's raw JSON config into v, refusing unknown

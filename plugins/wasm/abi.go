@@ -54,7 +54,10 @@ const (
 	mapRequestTrailers  = 1
 	mapResponseHeaders  = 2
 	mapResponseTrailers = 3
-	mapLast             = 7 // gRPC metadata and HTTP-call maps, never available here
+	// 4 and 5 are gRPC metadata, never available here.
+	mapHTTPCallResponseHeaders  = 6
+	mapHTTPCallResponseTrailers = 7
+	mapLast                     = 7
 )
 
 // Stream types (proxy_stream_type_t).

@@ -56,7 +56,19 @@ type Config struct {
 	// PoolSize is how many module instances serve requests (each one runs
 	// one callback at a time). Default GOMAXPROCS.
 	PoolSize int `json:"pool_size"`
+	// RootID is Envoy's root_id: the plugin_root_id property, which SDKs
+	// that host several filters in one module (AssemblyScript's
+	// proxy-runtime) use to choose the filter. Default "".
+	RootID string `json:"root_id"`
+	// VMConfig is handed to the guest as its VM configuration
+	// (proxy_on_vm_start / VM_CONFIGURATION), as Envoy's
+	// vm_config.configuration: a string as its bytes, an object as
+	// compact JSON.
+	VMConfig json.RawMessage `json:"vm_config"`
 }
+
+// maxRootID bounds root_id.
+const maxRootID = 256
 
 // settings is a validated Config.
 type settings struct {
@@ -65,6 +77,8 @@ type settings struct {
 	name        string // the module's file name without .wasm: the plugin_name property
 	binary      []byte
 	guestConfig []byte
+	rootID      []byte // the plugin_root_id property
+	vmConfig    []byte
 	memoryPages uint32
 	timeout     time.Duration
 	initTimeout time.Duration
@@ -101,11 +115,18 @@ func validate(cfg *Config) (*settings, error) {
 	case s.poolSize < 0 || s.poolSize > maxPoolSize:
 		bad(fmt.Errorf("pool_size must be between 1 and %d, got %d; omit it for GOMAXPROCS", maxPoolSize, s.poolSize))
 	}
-	gc, err := guestConfig(cfg.Config)
+	gc, err := guestConfig("config", "proxy_on_configure", cfg.Config)
 	if err != nil {
 		bad(err)
 	}
+	if s.vmConfig, err = guestConfig("vm_config", "proxy_on_vm_start", cfg.VMConfig); err != nil {
+		bad(err)
+	}
 	s.guestConfig = gc
+	if len(cfg.RootID) > maxRootID || !printable(cfg.RootID) {
+		bad(fmt.Errorf("root_id must be at most %d printable ASCII characters, got %q; it must match the root ID the module registers its filter under", maxRootID, cfg.RootID))
+	}
+	s.rootID = []byte(cfg.RootID)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -123,7 +144,7 @@ func validate(cfg *Config) (*settings, error) {
 
 // guestConfig turns `config` into the bytes the guest reads: a JSON string
 // becomes its contents, an object its compact JSON encoding.
-func guestConfig(raw json.RawMessage) ([]byte, error) {
+func guestConfig(key, callback string, raw json.RawMessage) ([]byte, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return nil, nil
@@ -132,17 +153,17 @@ func guestConfig(raw json.RawMessage) ([]byte, error) {
 	case '"':
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, fmt.Errorf("config: %w", err)
+			return nil, fmt.Errorf("%s: %w", key, err)
 		}
 		return []byte(s), nil
 	case '{':
 		var b bytes.Buffer
 		if err := json.Compact(&b, raw); err != nil {
-			return nil, fmt.Errorf("config: %w", err)
+			return nil, fmt.Errorf("%s: %w", key, err)
 		}
 		return b.Bytes(), nil
 	}
-	return nil, fmt.Errorf("config must be a string or an object (it is passed to the guest's proxy_on_configure), got %s", abbreviate(raw))
+	return nil, fmt.Errorf("%s must be a string or an object (it is passed to the guest's %s), got %s", key, callback, abbreviate(raw))
 }
 
 // wasmMagic starts every WebAssembly binary module
@@ -177,4 +198,13 @@ func abbreviate(b []byte) string {
 		return string(b[:40]) + "..."
 	}
 	return string(b)
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }

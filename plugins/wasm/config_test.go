@@ -140,6 +140,10 @@ func TestConfig(t *testing.T) {
 		{"null config", `{"module":"` + ok + `","config":null}`, ""},
 		{"WAT-free path with 0_2_0", `{"module":"` + noContext + `"}`, "module: " + noContext + ": the module does not export proxy_on_context_create"},
 
+		{"root_id", `{"module":"` + ok + `","root_id":"add_header"}`, ""},
+		{"vm_config", `{"module":"` + ok + `","vm_config":{"a":1}}`, ""},
+		{"bad vm_config", `{"module":"` + ok + `","vm_config":[1]}`, "vm_config must be a string or an object (it is passed to the guest's proxy_on_vm_start), got [1]"},
+		{"bad root_id", `{"module":"` + ok + `","root_id":"a\nb"}`, `root_id must be at most 256 printable ASCII characters, got "a\nb"; it must match the root ID the module registers its filter under`},
 		{"empty", ``, "module is required: set it to the path of a Proxy-Wasm .wasm file"},
 		{"unknown key", `{"module":"` + ok + `","file":"x"}`, `unknown field "file"`},
 		{"missing file", `{"module":"testdata/nope.wasm"}`, "module: cannot read the module: open testdata/nope.wasm: no such file or directory"},
@@ -154,7 +158,7 @@ func TestConfig(t *testing.T) {
 		{"bad callback signature", `{"module":"` + badSig + `"}`, "module: " + badSig + ": the module's proxy_on_request_body has signature (i32, i32) -> (i32); the ABI wants (i32, i32, i32) -> (i32)"},
 		{"unknown import", `{"module":"` + unknownImport + `"}`, "module: " + unknownImport + ": the module imports env.proxy_teleport, which this host does not provide (see the wasm plugin's README for the supported functions)"},
 		{"import signature", `{"module":"` + badImport + `"}`, "module: " + badImport + ": the module imports env.proxy_log as (i32, i32) -> (i32); the host provides (i32, i32, i32) -> (i32)"},
-		{"foreign import", `{"module":"` + otherModule + `"}`, "module: " + otherModule + ": the module imports fs.open; only env (Proxy-Wasm) and wasi_snapshot_preview1 are provided"},
+		{"foreign import", `{"module":"` + otherModule + `"}`, "module: " + otherModule + ": the module imports fs.open; only env (Proxy-Wasm) and wasi_snapshot_preview1 (also as wasi_unstable) are provided"},
 		{"memory not exported", `{"module":"` + noMemory + `"}`, "module: " + noMemory + `: the module does not export its memory as "memory"`},
 		{"memory over the limit", `{"module":"` + bigMemory + `","memory_limit_mb":1}`, "module: " + bigMemory + ": the module needs 2 MiB of memory at start, more than memory_limit_mb (1); raise memory_limit_mb"},
 		{"guest refuses config", `{"module":"` + refuses + `"}`, "starting the module: the guest refused its configuration: proxy_on_configure returned false (see its log lines)"},
@@ -232,7 +236,7 @@ func TestGuestConfig(t *testing.T) {
 		{`{}`, `{}`},
 	}
 	for _, tt := range tests {
-		got, err := guestConfig(json.RawMessage(tt.raw))
+		got, err := guestConfig("config", "proxy_on_configure", json.RawMessage(tt.raw))
 		if err != nil || string(got) != tt.want {
 			t.Errorf("guestConfig(%s) = %q, %v; want %q", tt.raw, got, err, tt.want)
 		}

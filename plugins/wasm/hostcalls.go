@@ -76,9 +76,9 @@ var hostFuncs = []hostFunc{
 	{"proxy_send_local_response", i32s(8), hostSendLocalResponse},
 	{"proxy_continue_stream", i32s(1), hostContinueStream},
 	{"proxy_close_stream", i32s(1), hostCloseStream},
-	{"proxy_continue_request", nil, hostOK},  // ABI 0.1.0
-	{"proxy_continue_response", nil, hostOK}, // ABI 0.1.0
-	{"proxy_clear_route_cache", nil, hostOK}, // the route is chosen before filters run
+	{"proxy_continue_request", nil, hostResume},  // ABI 0.1.0
+	{"proxy_continue_response", nil, hostResume}, // ABI 0.1.0
+	{"proxy_clear_route_cache", nil, hostOK},     // the route is chosen before filters run
 	{"proxy_done", nil, hostOK},
 	{"proxy_set_effective_context", i32s(1), hostSetEffectiveContext},
 
@@ -90,10 +90,12 @@ var hostFuncs = []hostFunc{
 	{"proxy_get_shared_data", i32s(5), hostGetSharedData},
 	{"proxy_set_shared_data", i32s(5), hostSetSharedData},
 
+	// HTTP callouts to Weir services (callout.go).
+	{"proxy_http_call", i32s(10), hostHTTPCall},
+	{"proxy_dispatch_http_call", i32s(10), hostHTTPCall}, // ABI 0.1.0 name
+
 	// Not implemented: answered with the status the SDKs handle as a
 	// plain failure rather than a panic.
-	{"proxy_http_call", i32s(10), hostStatus(statusBadArgument)},          // no upstream cluster is known by that name
-	{"proxy_dispatch_http_call", i32s(10), hostStatus(statusBadArgument)}, // ABI 0.1.0 name
 	{"proxy_grpc_call", i32s(12), hostStatus(statusParseFailure)},
 	{"proxy_grpc_stream", i32s(9), hostStatus(statusParseFailure)},
 	{"proxy_grpc_send", i32s(4), hostStatus(statusNotFound)},
@@ -211,12 +213,10 @@ func hostGetTime(in *instance, s []uint64) status {
 	return statusOK
 }
 
-// hostSetTickPeriod accepts the period but never ticks: there is no
-// background work in a request filter (see README.md).
+// hostSetTickPeriod sets the instance's tick period (tick.go); 0 stops
+// its ticks.
 func hostSetTickPeriod(in *instance, s []uint64) status {
-	if u32(s, 0) != 0 && in.f.tickWarned.CompareAndSwap(false, true) {
-		in.f.log.Warn("the wasm guest asked for ticks (proxy_set_tick_period_milliseconds); this host does not call proxy_on_tick")
-	}
+	in.setTickPeriod(time.Duration(u32(s, 0)) * time.Millisecond)
 	return statusOK
 }
 
@@ -246,13 +246,21 @@ func (in *instance) buffer(t uint32, write bool) ([]byte, status) {
 		if write {
 			return nil, statusBadArgument
 		}
-		return nil, statusOK
+		return in.f.s.vmConfig, statusOK
 	case bufferPluginConfiguration:
 		if write {
 			return nil, statusBadArgument
 		}
 		return in.f.s.guestConfig, statusOK
-	case bufferDownstreamData, bufferUpstreamData, bufferHTTPCallResponse, bufferGRPCMessage, bufferForeignArguments:
+	case bufferHTTPCallResponse:
+		if in.rs == nil || in.rs.answer == nil || write {
+			return nil, statusNotFound
+		}
+		if in.rs.answer.err != nil {
+			return nil, statusOK
+		}
+		return in.rs.answer.resp.Body(), statusOK
+	case bufferDownstreamData, bufferUpstreamData, bufferGRPCMessage, bufferForeignArguments:
 		return nil, statusNotFound
 	}
 	return nil, statusBadArgument
@@ -315,7 +323,7 @@ func hostGetConfiguration(in *instance, s []uint64) status {
 // --- header maps
 
 func hostGetHeaderMapPairs(in *instance, s []uint64) status {
-	kvs, st := in.headerPairs(u32(s, 0))
+	kvs, st := in.mapPairs(u32(s, 0))
 	if st != statusOK {
 		return st
 	}
@@ -324,7 +332,7 @@ func hostGetHeaderMapPairs(in *instance, s []uint64) status {
 }
 
 func hostGetHeaderMapSize(in *instance, s []uint64) status {
-	kvs, st := in.headerPairs(u32(s, 0))
+	kvs, st := in.mapPairs(u32(s, 0))
 	if st != statusOK {
 		return st
 	}
@@ -351,7 +359,7 @@ func hostGetHeaderMapValue(in *instance, s []uint64) status {
 	if !ok {
 		return statusInvalidMemoryAccess
 	}
-	v, st := in.headerValue(u32(s, 0), key)
+	v, st := in.mapValue(u32(s, 0), key)
 	if st != statusOK {
 		return st
 	}
@@ -456,14 +464,22 @@ func hostSendLocalResponse(in *instance, s []uint64) status {
 	if in.phase == phaseRequest {
 		in.rs.local = true
 	}
+	in.resumeCurrent()
 	return statusOK
 }
 
-func hostContinueStream(_ *instance, s []uint64) status {
+// hostContinueStream resumes a request paused by its guest (settle).
+func hostContinueStream(in *instance, s []uint64) status {
 	if t := u32(s, 0); t > 3 {
 		return statusBadArgument
 	}
-	// Nothing is ever paused (see README.md), so there is nothing to resume.
+	return hostResume(in, s)
+}
+
+func hostResume(in *instance, _ []uint64) status {
+	if in.rs != nil {
+		in.resumeCurrent()
+	}
 	return statusOK
 }
 
@@ -486,12 +502,24 @@ func hostCloseStream(in *instance, s []uint64) status {
 	default:
 		return statusBadArgument
 	}
+	in.resumeCurrent()
 	return statusOK
 }
 
+// hostSetEffectiveContext switches the context later host calls act on:
+// the root context, the request the callback runs for, or a request of
+// this instance that waits paused (which a tick may then resume).
 func hostSetEffectiveContext(in *instance, s []uint64) status {
 	id := u32(s, 0)
-	if id == rootContextID || (in.rs != nil && id == in.rs.id) {
+	switch {
+	case id == rootContextID:
+		return statusOK
+	case in.own != nil && id == in.own.id:
+		in.rs, in.c, in.phase = in.own, in.own.c, in.own.ph
+		return statusOK
+	}
+	if rs := in.paused[id]; rs != nil {
+		in.rs, in.c, in.phase = rs, rs.c, rs.ph
 		return statusOK
 	}
 	return statusBadArgument

@@ -289,20 +289,27 @@ func TestMemoryLimit(t *testing.T) {
 	}
 }
 
-// TestPauseIsContinue: Pause without a local response continues, with one
-// warning per filter.
-func TestPauseIsContinue(t *testing.T) {
+// TestPauseWithNothingPendingFails: Pause without a local response and
+// without an HTTP call in flight can never be resumed: the request fails
+// (the proxy answers 500), with one warning per filter, and the instance
+// stays usable.
+func TestPauseWithNothingPendingFails(t *testing.T) {
 	lb := &logBuf{}
 	f := newHostile(t, nil, lb)
 	for i := 0; i < 2; i++ {
-		rc, c := request("GET", "/", "", "X-Pause: 1")
-		if st := roundTrip(t, f, rc, c); st != sdk.Continue {
-			t.Fatalf("status %v, want Continue", st)
+		_, c := request("GET", "/", "", "X-Pause: 1")
+		if _, err := f.OnRequest(c); !errors.Is(err, errPaused) {
+			t.Fatalf("OnRequest: %v, want errPaused", err)
 		}
 		sdk.ReleaseCtx(c)
 	}
-	if n := strings.Count(lb.String(), "paused a request without answering it"); n != 1 {
+	if n := strings.Count(lb.String(), "paused a request and nothing resumed it"); n != 1 {
 		t.Errorf("%d pause warnings, want 1:\n%s", n, lb)
+	}
+	rc, c := request("GET", "/", "", "")
+	defer sdk.ReleaseCtx(c)
+	if st := roundTrip(t, f, rc, c); st != sdk.Continue {
+		t.Fatalf("a request after the paused ones: %v", st)
 	}
 }
 

@@ -49,15 +49,17 @@ type instance struct {
 	mem api.Memory
 
 	// The guest's callbacks; nil when the module does not export one.
-	onContextCreate   api.Function
-	onRequestHeaders  api.Function
-	onRequestBody     api.Function
-	onResponseHeaders api.Function
-	onResponseBody    api.Function
-	onDone            api.Function
-	onLog             api.Function
-	onDelete          api.Function
-	malloc            api.Function
+	onContextCreate    api.Function
+	onRequestHeaders   api.Function
+	onRequestBody      api.Function
+	onResponseHeaders  api.Function
+	onResponseBody     api.Function
+	onDone             api.Function
+	onLog              api.Function
+	onDelete           api.Function
+	onHTTPCallResponse api.Function
+	onTick             api.Function
+	malloc             api.Function
 
 	// stack holds the parameters and results of a call into the guest;
 	// wazero requires room for max(params, results).
@@ -76,6 +78,19 @@ type instance struct {
 	spent bool
 	// nextID numbers HTTP contexts; 1 is the root context.
 	nextID uint32
+	// nextToken numbers HTTP calls (proxy_http_call's token).
+	nextToken uint32
+	// Ticks (tick.go): the period the guest asked for (0: none) and when
+	// proxy_on_tick last ran.
+	tickPeriod time.Duration
+	lastTick   time.Time
+	// paused are the requests with a context in this instance that wait
+	// in settle; a tick or another request's callback may resume them
+	// (proxy_set_effective_context, then proxy_continue_stream).
+	paused map[uint32]*reqState
+	// own is the request the current callback runs for; rs differs from
+	// it after the guest switched to another context.
+	own *reqState
 
 	// Per call, cleared by end. rs and c are nil in root callbacks.
 	rs      *reqState
@@ -174,6 +189,8 @@ func (f *filter) newInstance() (*instance, error) {
 	in.onDone = mod.ExportedFunction("proxy_on_done")
 	in.onLog = mod.ExportedFunction("proxy_on_log")
 	in.onDelete = mod.ExportedFunction("proxy_on_delete")
+	in.onHTTPCallResponse = mod.ExportedFunction("proxy_on_http_call_response")
+	in.onTick = mod.ExportedFunction("proxy_on_tick")
 	if in.malloc = mod.ExportedFunction("proxy_on_memory_allocate"); in.malloc == nil {
 		in.malloc = mod.ExportedFunction("malloc")
 	}
@@ -214,7 +231,7 @@ func (in *instance) start() error {
 		return err
 	}
 	if fn := in.mod.ExportedFunction("proxy_on_vm_start"); fn != nil {
-		ok, err := in.call(fn, "proxy_on_vm_start", s.initTimeout, rootContextID, 0, 0)
+		ok, err := in.call(fn, "proxy_on_vm_start", s.initTimeout, rootContextID, uint64(len(s.vmConfig)), 0)
 		if err != nil {
 			return err
 		}
@@ -236,7 +253,10 @@ func (in *instance) start() error {
 
 // begin prepares a call for request state rs (nil for root callbacks).
 func (in *instance) begin(rs *reqState, c *sdk.Ctx, p phase) {
-	in.rs, in.c, in.phase = rs, c, p
+	in.rs, in.c, in.phase, in.own = rs, c, p, rs
+	if rs != nil {
+		rs.c, rs.ph = c, p
+	}
 }
 
 // maxScratch is the largest scratch buffer an instance keeps between
@@ -246,7 +266,7 @@ const maxScratch = 64 << 10
 // end clears what begin set, so that nothing of a request stays in a
 // shared instance.
 func (in *instance) end() {
-	in.rs, in.c, in.phase = nil, nil, phaseRoot
+	in.rs, in.c, in.phase, in.own = nil, nil, phaseRoot, nil
 	in.fault = nil
 	if cap(in.buf) > maxScratch {
 		in.buf = nil
@@ -269,10 +289,21 @@ func (in *instance) newContextID() uint32 {
 // first result. Any failure (a trap, the timeout, a host function's fault)
 // marks the instance spent; the error names the callback.
 func (in *instance) call(fn api.Function, name string, timeout time.Duration, a, b, c uint64) (uint64, error) {
+	in.stack[0], in.stack[1], in.stack[2] = a, b, c
+	return in.invoke(fn, name, timeout)
+}
+
+// call5 is call for a callback of five parameters.
+func (in *instance) call5(fn api.Function, name string, timeout time.Duration, a, b, c, d, e uint64) (uint64, error) {
+	in.stack[0], in.stack[1], in.stack[2], in.stack[3], in.stack[4] = a, b, c, d, e
+	return in.invoke(fn, name, timeout)
+}
+
+// invoke runs fn with the parameters in in.stack.
+func (in *instance) invoke(fn api.Function, name string, timeout time.Duration) (uint64, error) {
 	if in.spent {
 		return 0, errSpent
 	}
-	in.stack[0], in.stack[1], in.stack[2] = a, b, c
 	in.timer.Reset(timeout)
 	err := fn.CallWithStack(in, in.stack[:])
 	if !in.timer.Stop() {

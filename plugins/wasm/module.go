@@ -38,6 +38,13 @@ func newRuntime(s *settings) (wazero.Runtime, wazero.CompiledModule, error) {
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		return fail(fmt.Errorf("preparing WASI: %w", err))
 	}
+	// wasi_unstable is the same preview 1 under its older name, which
+	// Envoy registers too (AssemblyScript 0.14 guests import it).
+	wu := rt.NewHostModuleBuilder("wasi_unstable")
+	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(wu)
+	if _, err := wu.Instantiate(ctx); err != nil {
+		return fail(fmt.Errorf("preparing WASI (wasi_unstable): %w", err))
+	}
 	if err := instantiateHost(ctx, rt); err != nil {
 		return fail(fmt.Errorf("preparing the Proxy-Wasm host functions: %w", err))
 	}
@@ -66,20 +73,22 @@ type callback struct {
 // callbacks are the guest exports this host calls, with their signatures
 // (ABI 0.2.1, "Callbacks exposed by the Wasm module").
 var callbacks = map[string]callback{
-	"proxy_on_memory_allocate":  {1, 1},
-	"malloc":                    {1, 1},
-	"proxy_on_context_create":   {2, 0},
-	"proxy_on_vm_start":         {2, 1},
-	"proxy_on_configure":        {2, 1},
-	"proxy_on_request_headers":  {3, 1},
-	"proxy_on_request_body":     {3, 1},
-	"proxy_on_response_headers": {3, 1},
-	"proxy_on_response_body":    {3, 1},
-	"proxy_on_done":             {1, 1},
-	"proxy_on_log":              {1, 0},
-	"proxy_on_delete":           {1, 0},
-	"_initialize":               {0, 0},
-	"_start":                    {0, 0},
+	"proxy_on_memory_allocate":    {1, 1},
+	"malloc":                      {1, 1},
+	"proxy_on_context_create":     {2, 0},
+	"proxy_on_vm_start":           {2, 1},
+	"proxy_on_configure":          {2, 1},
+	"proxy_on_request_headers":    {3, 1},
+	"proxy_on_request_body":       {3, 1},
+	"proxy_on_response_headers":   {3, 1},
+	"proxy_on_response_body":      {3, 1},
+	"proxy_on_done":               {1, 1},
+	"proxy_on_log":                {1, 0},
+	"proxy_on_delete":             {1, 0},
+	"proxy_on_http_call_response": {5, 0},
+	"proxy_on_tick":               {1, 0},
+	"_initialize":                 {0, 0},
+	"_start":                      {0, 0},
 }
 
 // checkABI refuses, with a message naming the problem, a module that is
@@ -131,7 +140,7 @@ func checkABI(m wazero.CompiledModule) error {
 	for _, imp := range m.ImportedFunctions() {
 		mod, name, _ := imp.Import()
 		switch mod {
-		case "wasi_snapshot_preview1":
+		case "wasi_snapshot_preview1", "wasi_unstable":
 			// wazero implements the whole of preview 1; files, environment
 			// and arguments are simply empty.
 		case "env":
@@ -143,7 +152,7 @@ func checkABI(m wazero.CompiledModule) error {
 				return fmt.Errorf("the module imports env.%s as %s; the host provides %s", name, signature(imp.ParamTypes(), imp.ResultTypes()), signature(h.params, resultI32))
 			}
 		default:
-			return fmt.Errorf("the module imports %s.%s; only env (Proxy-Wasm) and wasi_snapshot_preview1 are provided", mod, name)
+			return fmt.Errorf("the module imports %s.%s; only env (Proxy-Wasm) and wasi_snapshot_preview1 (also as wasi_unstable) are provided", mod, name)
 		}
 	}
 	return nil

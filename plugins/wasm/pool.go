@@ -4,6 +4,8 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+
+	"github.com/weirgw/weir/sdk"
 )
 
 // slot holds one module instance and the lock that serialises calls into
@@ -116,6 +118,17 @@ type reqState struct {
 	pathSet bool
 	// props are the properties the guest set with proxy_set_property.
 	props []kv
+	// HTTP callouts (callout.go): calls in flight, the channel their
+	// answers arrive on (made by the first call), whether the guest
+	// resumed the request, and the answer being delivered.
+	pending int
+	done    chan *callout
+	resumed bool
+	answer  *callout
+	// c and ph are the request and phase of its last callback, for a
+	// guest that resumes or answers it from another context.
+	c  *sdk.Ctx
+	ph phase
 }
 
 var reqStatePool = sync.Pool{New: func() any { return new(reqState) }}
@@ -129,5 +142,6 @@ func releaseReqState(rs *reqState) {
 		rs.props[i] = kv{}
 	}
 	rs.props = rs.props[:0]
+	rs.pending, rs.done, rs.resumed, rs.answer, rs.c = 0, nil, false, nil, nil
 	reqStatePool.Put(rs)
 }

@@ -30,6 +30,7 @@ import (
 //	route_name         the route (also xds.route_name)
 //	cluster_name       the route's service (also xds.cluster_name)
 //	plugin_name        the module file's name without .wasm
+//	plugin_root_id     the plugin's root_id ("" by default)
 //	weir.consumer      the authenticated consumer's name
 //
 // Properties the guest set with proxy_set_property in the same request
@@ -64,6 +65,8 @@ func (in *instance) property(path []byte) ([]byte, status) {
 	switch string(p) {
 	case "plugin_name":
 		return in.f.pluginName, statusOK
+	case "plugin_root_id":
+		return in.f.s.rootID, statusOK
 	}
 	c := in.c
 	if c == nil {

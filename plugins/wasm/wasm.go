@@ -43,12 +43,20 @@ type filter struct {
 
 	guestMetrics *guestMetrics
 	shared       *sharedData
+	// upstream finds the service an HTTP callout names (sdk.Build.Upstream).
+	upstream func(string) sdk.Upstream
 
-	errors     *metrics.Counter
-	timeouts   *metrics.Counter
-	pauseWarn  atomic.Bool
-	tickWarned atomic.Bool
-	closeOnce  sync.Once
+	errors    *metrics.Counter
+	timeouts  *metrics.Counter
+	pauseWarn atomic.Bool
+	closeOnce sync.Once
+
+	// Ticks (tick.go): the shortest period an instance asked for (ns),
+	// whether Start ran, the ticker's start and its stop.
+	tickEvery atomic.Int64
+	started   atomic.Bool
+	tickOnce  sync.Once
+	stop      chan struct{}
 }
 
 var (
@@ -98,6 +106,8 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 		hasLog:       exports["proxy_on_done"] != nil || exports["proxy_on_log"] != nil || exports["proxy_on_delete"] != nil,
 		guestMetrics: newGuestMetrics(label),
 		shared:       sharedDataFor(s.absPath),
+		upstream:     b.Upstream,
+		stop:         make(chan struct{}),
 		errors:       metrics.GetOrCreateCounter(fmt.Sprintf(`weir_wasm_errors_total{route=%q}`, label)),
 		timeouts:     metrics.GetOrCreateCounter(fmt.Sprintf(`weir_wasm_timeouts_total{route=%q}`, label)),
 	}
@@ -111,7 +121,14 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 }
 
 // Start creates the rest of the instance pool before traffic arrives.
-func (f *filter) Start() error { return f.pool.fill(f) }
+func (f *filter) Start() error {
+	if err := f.pool.fill(f); err != nil {
+		return err
+	}
+	f.started.Store(true)
+	f.startTicks()
+	return nil
+}
 
 // Close closes the instances, the compiled module and the runtime. It is
 // idempotent: closing the compiled module twice would release another
@@ -120,6 +137,7 @@ func (f *filter) Close() error {
 	var err error
 	f.closeOnce.Do(func() {
 		ctx := context.Background()
+		close(f.stop)
 		f.pool.close()
 		_ = f.compiled.Close(ctx)
 		err = f.rt.Close(ctx)
@@ -146,7 +164,7 @@ func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 	rs.slot, rs.inst = s, in
 	rs.id = in.newContextID()
 	in.begin(rs, c, phaseRequest)
-	action, err := f.requestPhase(in, rs, c)
+	err = f.requestPhase(s, in, rs, c)
 	in.end()
 	s.release()
 	if err != nil {
@@ -158,24 +176,21 @@ func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 	if rs.local {
 		return sdk.Stop, nil
 	}
-	if action != actionContinue && f.pauseWarn.CompareAndSwap(false, true) {
-		// There is nothing to resume a paused request (no HTTP calls, no
-		// ticks), so Pause is taken as Continue.
-		f.log.Warn("the wasm guest paused a request without answering it; this host continues paused requests", "action", action)
-	}
 	return sdk.Continue, nil
 }
 
-func (f *filter) requestPhase(in *instance, rs *reqState, c *sdk.Ctx) (uint32, error) {
+// requestPhase runs the request callbacks in in, with s locked. A
+// callback that pauses the request or calls out is settled before the
+// next one runs.
+func (f *filter) requestPhase(s *slot, in *instance, rs *reqState, c *sdk.Ctx) error {
 	t := f.s.timeout
 	if _, err := in.call(in.onContextCreate, "proxy_on_context_create", t, uint64(rs.id), rootContextID, 0); err != nil {
-		return 0, err
+		return err
 	}
 	// The proxy buffered the body or chose to stream it (too large); a
 	// streamed body never reaches the guest.
 	buffered := c.BodyBuffered()
 	body := len(c.RequestBody()) > 0
-	var action uint32
 	if in.onRequestHeaders != nil {
 		eos := uint64(0)
 		if !body && buffered {
@@ -183,18 +198,27 @@ func (f *filter) requestPhase(in *instance, rs *reqState, c *sdk.Ctx) (uint32, e
 		}
 		r, err := in.call(in.onRequestHeaders, "proxy_on_request_headers", t, uint64(rs.id), in.headerCount(mapRequestHeaders), eos)
 		if err != nil {
-			return 0, err
+			return err
 		}
-		action = uint32(r)
+		// Pause before a body the guest will see means "wait for the
+		// body", which is already whole: the body callback decides.
+		action := uint32(r)
+		if body && in.onRequestBody != nil && rs.pending == 0 {
+			action = actionContinue
+		}
+		if err := f.settle(s, in, rs, c, phaseRequest, action); err != nil {
+			return err
+		}
 	}
 	if body && !rs.local && in.onRequestBody != nil {
 		// The whole body is in memory: one call with end_of_stream set.
-		// Pause ("buffer more") has no meaning then.
-		if _, err := in.call(in.onRequestBody, "proxy_on_request_body", t, uint64(rs.id), uint64(len(c.RequestBody())), 1); err != nil {
-			return 0, err
+		r, err := in.call(in.onRequestBody, "proxy_on_request_body", t, uint64(rs.id), uint64(len(c.RequestBody())), 1)
+		if err != nil {
+			return err
 		}
+		return f.settle(s, in, rs, c, phaseRequest, uint32(r))
 	}
-	return action, nil
+	return nil
 }
 
 // state returns the request's state if OnRequest ran for it and it is
@@ -225,7 +249,7 @@ func (f *filter) OnResponse(c *sdk.Ctx) error {
 		return errSpent
 	}
 	in.begin(rs, c, phaseResponse)
-	err := f.responsePhase(in, rs, c)
+	err := f.responsePhase(s, in, rs, c)
 	in.end()
 	s.release()
 	if err != nil {
@@ -235,7 +259,9 @@ func (f *filter) OnResponse(c *sdk.Ctx) error {
 	return err
 }
 
-func (f *filter) responsePhase(in *instance, rs *reqState, c *sdk.Ctx) error {
+// responsePhase runs the response callbacks in in, with s locked, as
+// requestPhase does the request's.
+func (f *filter) responsePhase(s *slot, in *instance, rs *reqState, c *sdk.Ctx) error {
 	t := f.s.timeout
 	resp := c.Response()
 	buffered := !resp.IsBodyStream()
@@ -245,15 +271,25 @@ func (f *filter) responsePhase(in *instance, rs *reqState, c *sdk.Ctx) error {
 		if !body && buffered {
 			eos = 1
 		}
-		if _, err := in.call(in.onResponseHeaders, "proxy_on_response_headers", t, uint64(rs.id), in.headerCount(mapResponseHeaders), eos); err != nil {
+		r, err := in.call(in.onResponseHeaders, "proxy_on_response_headers", t, uint64(rs.id), in.headerCount(mapResponseHeaders), eos)
+		if err != nil {
+			return err
+		}
+		action := uint32(r)
+		if body && in.onResponseBody != nil && rs.pending == 0 {
+			action = actionContinue
+		}
+		if err := f.settle(s, in, rs, c, phaseResponse, action); err != nil {
 			return err
 		}
 	}
 	// Re-read: the guest may have replaced the response.
 	if in.onResponseBody != nil && !resp.IsBodyStream() && len(resp.Body()) > 0 {
-		if _, err := in.call(in.onResponseBody, "proxy_on_response_body", t, uint64(rs.id), uint64(len(resp.Body())), 1); err != nil {
+		r, err := in.call(in.onResponseBody, "proxy_on_response_body", t, uint64(rs.id), uint64(len(resp.Body())), 1)
+		if err != nil {
 			return err
 		}
+		return f.settle(s, in, rs, c, phaseResponse, uint32(r))
 	}
 	return nil
 }

@@ -1,7 +1,9 @@
 package wasm
 
 import (
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 	"github.com/weirgw/weir/sdk"
@@ -39,9 +41,11 @@ func BenchmarkRequest(b *testing.B) {
 	benchRequest(b, f, rc, &tmpl)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := cpuTime()
 	for i := 0; i < b.N; i++ {
 		benchRequest(b, f, rc, &tmpl)
 	}
+	reportCPU(b, cpu)
 }
 
 // BenchmarkRequestParallel: the same from GOMAXPROCS goroutines sharing
@@ -73,9 +77,11 @@ func BenchmarkMinimalGuest(b *testing.B) {
 	rc.Request.CopyTo(&tmpl)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := cpuTime()
 	for i := 0; i < b.N; i++ {
 		benchRequest(b, f, rc, &tmpl)
 	}
+	reportCPU(b, cpu)
 }
 
 func BenchmarkParsePairs(b *testing.B) {
@@ -97,4 +103,20 @@ func BenchmarkParsePairs(b *testing.B) {
 			}
 		}
 	}
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the CPU time per op since start (cpu-µs/op): on a
+// shared machine wall time per op measures the neighbours too, the
+// process's own CPU time far less.
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64(cpuTime()-start)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
 }
