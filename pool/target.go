@@ -28,7 +28,7 @@ type target struct {
 func parseTargetURL(raw string) (target, error) {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
-		return target{}, errors.New("url must start with http:// or https://")
+		return target{}, errors.New("url must start with http://, https://, h2c://, grpc://, h2:// or grpcs://")
 	}
 	var t target
 	defPort := ""
@@ -38,8 +38,13 @@ func parseTargetURL(raw string) (target, error) {
 	case "https":
 		defPort = "443"
 		t.tls = true
+	case "h2c", "grpc":
+		defPort = "80"
+	case "h2", "grpcs":
+		defPort = "443"
+		t.tls = true
 	default:
-		return target{}, fmt.Errorf("url scheme %q is not supported (use http or https)", scheme)
+		return target{}, fmt.Errorf("url scheme %q is not supported (use http, https, h2c, grpc, h2 or grpcs)", scheme)
 	}
 	if strings.ContainsAny(rest, "@") {
 		return target{}, errors.New("url must not contain user info")

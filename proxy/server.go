@@ -60,6 +60,7 @@ type Server struct {
 	// logq runs the deferred log phase (logphase.go).
 	logq  logPhase
 	drain drainState // listeners and connections, for Shutdown (drain.go)
+	h2    h2Front    // HTTP/2 to clients (h2front.go)
 	// accept is whether the listeners accept (/status reports it).
 	accept acceptretry.State
 }
@@ -106,6 +107,7 @@ func New(cfg *config.Config, file string, log *slog.Logger) (*Server, error) {
 	s.cur.Store(snap)
 	s.lastReloadGood.Store(true)
 	s.fs = s.newFastHTTPServer(cfg)
+	s.initHTTP2(cfg)
 	s.watchDiscovery(cfg)
 	return s, nil
 }

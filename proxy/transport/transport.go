@@ -68,6 +68,9 @@ type Config struct {
 	StreamThreshold int
 	// MaxHeaderBytes bounds the upstream's response header.
 	MaxHeaderBytes int
+	// HTTP2 speaks HTTP/2 to the target (h2.go): cleartext, or over TLS
+	// when TLS is set.
+	HTTP2 bool
 }
 
 // Transport is safe for concurrent use. It is long-lived: the registry
@@ -99,6 +102,7 @@ type Transport struct {
 	// spares a clock read per request.
 	epoch    atomic.Uint64
 	connPool sync.Pool
+	h2       *h2Client // HTTP/2 targets (h2.go); nil for HTTP/1.1
 }
 
 type conn struct {
@@ -153,6 +157,9 @@ func New(cfg Config) *Transport {
 		// one target's ticket is useless to another.
 		t.tlsCfg.ClientSessionCache = tls.NewLRUClientSessionCache(1)
 	}
+	if cfg.HTTP2 {
+		t.initH2()
+	}
 	go t.reapIdle()
 	return t
 }
@@ -186,6 +193,9 @@ func (t *Transport) Close() {
 	t.idle = nil
 	t.mu.Unlock()
 	close(t.stopIdle)
+	if t.h2 != nil {
+		t.h2.tr.CloseIdleConnections()
+	}
 	for _, c := range idle {
 		t.closeConn(c)
 	}
