@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/base64"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -71,7 +72,9 @@ func (s *Server) initHTTP2(cfg *config.Config) {
 		// read. gRPC calls lift both (serveH2): they may stream for long.
 		ReadTimeout:  sc.ReadTimeout.D(),
 		WriteTimeout: sc.WriteTimeout.D(),
-		ErrorLog:     nil,
+		// x/net's connection errors (a client's protocol violation) at
+		// debug, in the gateway's log format.
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	h.srv = http2.Server{
 		MaxConcurrentStreams: uint32(sc.MaxConcurrentStreams),
@@ -79,6 +82,11 @@ func (s *Server) initHTTP2(cfg *config.Config) {
 		// Upload buffers: what a client may send ahead of the handler.
 		MaxUploadBufferPerConnection: 1 << 20,
 		MaxUploadBufferPerStream:     256 << 10,
+		// A client that stops reading (a PING or SETTINGS flood whose
+		// acknowledgements it never takes) stalls the connection's
+		// writer; past write_timeout without progress the connection
+		// closes.
+		WriteByteTimeout: sc.WriteTimeout.D(),
 	}
 	// Registers the GOAWAY of every connection on base.Shutdown.
 	_ = http2.ConfigureServer(&h.base, &h.srv)

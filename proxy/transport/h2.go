@@ -77,6 +77,10 @@ func (t *Transport) initH2() {
 	t.h2 = h
 }
 
+// close closes the idle HTTP/2 connections; busy ones close when their
+// streams end.
+func (h *h2Client) close() { h.tr.CloseIdleConnections() }
+
 // HTTP2 reports whether the transport speaks HTTP/2 to its target.
 func (t *Transport) HTTP2() bool { return t.h2 != nil }
 

@@ -194,7 +194,7 @@ func (t *Transport) Close() {
 	t.mu.Unlock()
 	close(t.stopIdle)
 	if t.h2 != nil {
-		t.h2.tr.CloseIdleConnections()
+		t.h2.close()
 	}
 	for _, c := range idle {
 		t.closeConn(c)
