@@ -12,12 +12,14 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/metadata"
@@ -341,5 +343,70 @@ func TestGRPCTimeoutBoundsUpstream(t *testing.T) {
 	}
 	if !waitUntil(3*time.Second, 10*time.Millisecond, func() bool { return g.cancelled.Load() == 1 }) {
 		t.Fatal("the upstream call was not cancelled at the timeout")
+	}
+}
+
+// TestGRPCUpstreamNotHTTP2: a grpc:// target that speaks HTTP/1.1 is a
+// 502 (UNAVAILABLE to a gRPC client), and the log says why.
+func TestGRPCUpstreamNotHTTP2(t *testing.T) {
+	up := startEcho(t, "h1")
+	w := startWeir(t, grpcCfg(up, ""))
+	_, err := dialGRPC(t, w.Addr).UnaryCall(context.Background(), &testgrpc.SimpleRequest{})
+	if st, _ := status.FromError(err); st.Code() != codes.Unavailable {
+		t.Fatalf("want Unavailable, got %v", err)
+	}
+	out := curlH2(t, "--http2-prior-knowledge", "http://"+w.Addr+"/grpc.testing.TestService/UnaryCall")
+	if !strings.HasSuffix(out, " proto=2 status=502") {
+		t.Fatalf("a plain HTTP/2 client: want 502, got %q", out)
+	}
+	waitLog(t, w, "upstream does not speak HTTP/2", "grpc://"+up)
+}
+
+// TestGRPCOverTLSUpstream: a grpcs:// target is HTTP/2 over TLS, verified
+// against services[].tls.ca.
+func TestGRPCOverTLSUpstream(t *testing.T) {
+	ca := newTestCA(t, "grpc CA")
+	certPEM, keyPEM, _ := ca.issue(t, leafOpts{names: []string{"127.0.0.1"}})
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{pair}})))
+	testgrpc.RegisterTestServiceServer(s, &grpcUpstream{})
+	go func() { _ = s.Serve(ln) }()
+	t.Cleanup(s.Stop)
+	caFile := t.TempDir() + "/ca.pem"
+	writeFile(t, caFile, string(ca.pem))
+	cfg := strings.Replace(grpcCfg(ln.Addr().String(), ""), `    targets: [{url: "grpc://`, `    tls: {ca: "`+caFile+`"}
+    targets: [{url: "grpcs://`, 1)
+	w := startWeir(t, cfg)
+	r, err := dialGRPC(t, w.Addr).UnaryCall(context.Background(), &testgrpc.SimpleRequest{Payload: &testgrpc.Payload{Body: []byte("tls")}})
+	if err != nil || string(r.GetPayload().GetBody()) != "tls" {
+		t.Fatalf("grpcs:// unary: %v %v", r, err)
+	}
+}
+
+// TestHTTP2DrainGoaway: SIGTERM sends GOAWAY on HTTP/2 connections; a
+// stream in flight still gets its answer.
+func TestHTTP2DrainGoaway(t *testing.T) {
+	up, _ := slowUpstream(t, 500*time.Millisecond)
+	w := startWeir(t, attackCfg(up))
+	h := dialH2(t, w.Addr, 0)
+	if err := h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: h2Block(w.Addr, "/slow"), EndStream: true, EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // the stream reaches the upstream
+	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.outcome(0, 5*time.Second); got != "goaway NO_ERROR" {
+		t.Fatalf("on SIGTERM: got %q, want GOAWAY NO_ERROR", got)
+	}
+	if got := h.outcome(1, 5*time.Second); got != "status 200" {
+		t.Fatalf("the stream in flight: got %q, want status 200", got)
 	}
 }
