@@ -15,6 +15,7 @@ type target struct {
 	host string // the Host header value (RFC 9110 §7.2): authority of url
 	addr string // host:port to dial
 	tls  bool
+	h2   bool // HTTP/2: h2c, grpc (cleartext), h2, grpcs (TLS)
 	// ip: the host is an IP literal (no DNS); ip6: an IPv6 literal, dialled
 	// over "tcp" instead of fasthttp's default "tcp4".
 	ip, ip6 bool
@@ -40,9 +41,10 @@ func parseTargetURL(raw string) (target, error) {
 		t.tls = true
 	case "h2c", "grpc":
 		defPort = "80"
+		t.h2 = true
 	case "h2", "grpcs":
 		defPort = "443"
-		t.tls = true
+		t.tls, t.h2 = true, true
 	default:
 		return target{}, fmt.Errorf("url scheme %q is not supported (use http, https, h2c, grpc, h2 or grpcs)", scheme)
 	}
