@@ -7,9 +7,9 @@ import (
 	"testing"
 )
 
-// h2Cfg is a config with one listener (its YAML flow mapping) with
-// http2: true and a route / to the echo upstream.
-func h2Cfg(up, listener string) string {
+// echoCfg is a weir config with one listener (its YAML flow mapping) and
+// a route / to the echo upstream.
+func echoCfg(up, listener string) string {
 	return `
 listen:
   - ` + listener + `
@@ -51,7 +51,7 @@ func TestHTTP2CurlTLS(t *testing.T) {
 	caFile := filepath.Join(dir, "ca.pem")
 	writeFile(t, caFile, string(ca.pem))
 	tlsSec := `{certificates: [{cert: "` + cert + `", key: "` + key + `"}]}`
-	w := startWeir(t, h2Cfg(up, `{address: "{{LISTEN}}", http2: true, tls: `+tlsSec+`}`))
+	w := startWeir(t, echoCfg(up, `{address: "{{LISTEN}}", http2: true, tls: `+tlsSec+`}`))
 	out := curlH2(t, "--http2", "--cacert", caFile, "-H", "X-Test: 1", "https://"+w.Addr+"/hello?x=1")
 	if !strings.HasSuffix(out, " proto=2 status=200") {
 		t.Fatalf("want h2 200, got %q", out)
@@ -67,7 +67,7 @@ func TestHTTP2CurlTLS(t *testing.T) {
 		t.Errorf("POST over h2: %q", out)
 	}
 
-	off := startWeir(t, h2Cfg(up, `{address: "{{LISTEN}}", tls: `+tlsSec+`}`))
+	off := startWeir(t, echoCfg(up, `{address: "{{LISTEN}}", tls: `+tlsSec+`}`))
 	out = curlH2(t, "--http2", "--cacert", caFile, "https://"+off.Addr+"/")
 	if !strings.HasSuffix(out, " proto=1.1 status=200") {
 		t.Fatalf("without http2 the listener must stay HTTP/1.1, got %q", out)
@@ -79,7 +79,7 @@ func TestHTTP2CurlTLS(t *testing.T) {
 // preface is refused (505) as before.
 func TestHTTP2CurlPriorKnowledge(t *testing.T) {
 	up := startEcho(t, "h2c")
-	w := startWeir(t, h2Cfg(up, `{address: "{{LISTEN}}", http2: true}`))
+	w := startWeir(t, echoCfg(up, `{address: "{{LISTEN}}", http2: true}`))
 	// One request per curl: Debian's curl 7.88.1 fails a second request
 	// on a reused connection with any golang.org/x/net/http2 server
 	// ("Error in the HTTP2 framing layer"); the gRPC tests multiplex.
@@ -103,7 +103,7 @@ func TestHTTP2CurlPriorKnowledge(t *testing.T) {
 		t.Fatalf("HTTP/1.1 on an http2 listener: %q", out)
 	}
 
-	off := startWeir(t, h2Cfg(up, `{address: "{{LISTEN}}"}`))
+	off := startWeir(t, echoCfg(up, `{address: "{{LISTEN}}"}`))
 	cmd := exec.Command("curl", "-sS", "--max-time", "5", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code}", "http://"+off.Addr+"/")
 	got, _ := cmd.Output()
 	if strings.TrimSpace(string(got)) == "200" {
