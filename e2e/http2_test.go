@@ -110,3 +110,28 @@ func TestHTTP2CurlPriorKnowledge(t *testing.T) {
 		t.Fatalf("a listener without http2 served h2c")
 	}
 }
+
+// TestHTTP2ValidateNamesKeys: weir validate names the HTTP/2 keys it
+// refuses and the fix.
+func TestHTTP2ValidateNamesKeys(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "bad.yaml")
+	writeFile(t, f, `
+listen: [{address: ":8080", http2: yes-please}]
+server: {max_concurrent_streams: 5000}
+services: [{name: g, targets: [{url: "grpcx://10.0.0.1:1"}]}]
+routes: [{name: r, paths: ["/"], service: g}]
+`)
+	out, code := validateFile(t, f)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", code, out)
+	}
+	for _, want := range []string{
+		`listen[0].http2`,
+		`server.max_concurrent_streams: 5000 is out of range: use 1 to 1000 HTTP/2 streams per connection`,
+		`services[0].targets[0].url: scheme "grpcx"`, `h2c or grpc (HTTP/2 cleartext)`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("weir validate lacks %q:\n%s", want, out)
+		}
+	}
+}
