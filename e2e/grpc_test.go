@@ -410,3 +410,26 @@ func TestHTTP2DrainGoaway(t *testing.T) {
 		t.Fatalf("the stream in flight: got %q, want status 200", got)
 	}
 }
+
+// TestGRPCClientCancelReachesUpstream: a client that cancels its call
+// (RST_STREAM) cancels the upstream call too, as it would without the
+// gateway, instead of leaving it running until the service's timeout.
+func TestGRPCClientCancelReachesUpstream(t *testing.T) {
+	up, g := startGRPC(t)
+	w := startWeir(t, grpcCfg(up, ""))
+	c := dialGRPC(t, w.Addr)
+	ctx, cancel := context.WithCancel(context.Background()) // no deadline: no grpc-timeout
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.UnaryCall(ctx, &testgrpc.SimpleRequest{Payload: &testgrpc.Payload{Body: []byte("sleep")}})
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	if err := <-done; status.Code(err) != codes.Canceled {
+		t.Fatalf("want Canceled, got %v", err)
+	}
+	if !waitUntil(2*time.Second, 10*time.Millisecond, func() bool { return g.cancelled.Load() == 1 }) {
+		t.Fatal("the upstream call kept running after the client cancelled")
+	}
+}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/goccy/go-json"
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/proxy/transport"
 )
 
 // gRPC through the gateway: calls are HTTP/2 requests whose
@@ -130,4 +132,19 @@ func grpcTimeout(v []byte) (time.Duration, bool) {
 func isH2GRPCBody(stream io.Reader, req *fasthttp.Request) bool {
 	_, ok := stream.(*h2Body)
 	return ok && isGRPC(b2s(req.Header.ContentType()))
+}
+
+// forwardH2 is one try to an HTTP/2 target: a gRPC call's own deadline
+// (grpc-timeout) bounds it when it is sooner than the service's timeout,
+// and a client stream's end (reset, gone) ends it (h2front.go).
+func (s *Server) forwardH2(t *transport.Transport, rc *fasthttp.RequestCtx, st *reqState, t0 time.Time, timeout time.Duration) error {
+	req := &rc.Request
+	if d, ok := grpcTimeout(req.Header.Peek("Grpc-Timeout")); ok && d < timeout {
+		timeout = d
+	}
+	ctx := context.Background()
+	if c, ok := rc.UserValue(h2StreamKey{}).(context.Context); ok {
+		ctx = c
+	}
+	return t.DoContext(ctx, req, &rc.Response, st.extra, t0.Add(timeout))
 }

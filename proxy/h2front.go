@@ -277,6 +277,9 @@ type h2Stream struct {
 	fw   flushWriter
 }
 
+// h2StreamKey is the RequestCtx user value holding the stream's context.
+type h2StreamKey struct{}
+
 // h2Body is a stream's request body as the pipeline reads it.
 type h2Body struct{ r io.Reader }
 
@@ -302,6 +305,8 @@ func (s *Server) serveH2(conn net.Conn, w http.ResponseWriter, r *http.Request) 
 	hs := s.h2.rcPool.Get().(*h2Stream)
 	rc := &hs.rc
 	rc.Init2(conn, fasthttpLogger{s.log}, false)
+	// The stream's context: its end cancels the upstream call (forwardH2).
+	rc.SetUserValue(h2StreamKey{}, r.Context())
 	req := &rc.Request
 	req.Header.SetMethod(r.Method)
 	req.Header.SetRequestURI(r.RequestURI)
@@ -396,6 +401,7 @@ func (s *Server) serveH2(conn net.Conn, w http.ResponseWriter, r *http.Request) 
 }
 
 func (s *Server) releaseH2(hs *h2Stream) {
+	hs.rc.ResetUserValues()
 	hs.rc.Request.Reset()
 	hs.rc.Response.Reset() // closes a body stream
 	hs.body.r = nil

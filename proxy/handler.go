@@ -365,14 +365,11 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 		t0 := c.Start.Add(time.Since(c.Start))
 		// services[].timeout bounds one try, until the whole response is
 		// read (SPEC.md); a retry gets its own.
-		deadline := t0.Add(svc.timeout)
 		if t.HTTP2() {
-			// A gRPC call's own deadline bounds it when it is sooner.
-			if d, ok := grpcTimeout(req.Header.Peek("Grpc-Timeout")); ok && d < svc.timeout {
-				deadline = t0.Add(d)
-			}
+			err = s.forwardH2(t, rc, st, t0, svc.timeout)
+		} else {
+			err = t.DoWithHeaders(req, resp, st.extra, t0.Add(svc.timeout))
 		}
-		err = t.DoWithHeaders(req, resp, st.extra, deadline)
 		d := time.Since(t0)
 		waited += d
 		if err == nil {

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"bufio"
 	"errors"
 	"fmt"
@@ -55,7 +56,7 @@ func (t *Transport) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline 
 // hold no CR or LF.
 func (t *Transport) DoWithHeaders(req *fasthttp.Request, resp *fasthttp.Response, extra []byte, deadline time.Time) error {
 	if t.h2 != nil {
-		return t.doH2(req, resp, extra, deadline)
+		return t.doH2(context.Background(), req, resp, extra, deadline)
 	}
 	t.inflight.Add(1)
 	defer t.inflight.Add(-1)

@@ -113,7 +113,19 @@ func (b *clientBody) Read(p []byte) (int, error) {
 
 func (b *clientBody) Close() error { return nil }
 
-func (t *Transport) doH2(req *fasthttp.Request, resp *fasthttp.Response, extra []byte, deadline time.Time) error {
+// DoContext is DoWithHeaders bound to ctx as well: an HTTP/2 target's
+// call ends when ctx does (the client reset its stream, or went away),
+// and the target sees it cancelled. An HTTP/1.1 target ignores ctx.
+func (t *Transport) DoContext(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response, extra []byte, deadline time.Time) error {
+	if t.h2 == nil {
+		return t.DoWithHeaders(req, resp, extra, deadline)
+	}
+	t.inflight.Add(1)
+	defer t.inflight.Add(-1)
+	return t.doH2(ctx, req, resp, extra, deadline)
+}
+
+func (t *Transport) doH2(parent context.Context, req *fasthttp.Request, resp *fasthttp.Response, extra []byte, deadline time.Time) error {
 	u, err := url.ParseRequestURI(string(req.RequestURI()))
 	if err != nil {
 		return err
@@ -155,7 +167,7 @@ func (t *Transport) doH2(req *fasthttp.Request, resp *fasthttp.Response, extra [
 		hr.Body = io.NopCloser(bytes.NewReader(b))
 		hr.ContentLength = int64(len(b))
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	ctx, cancel := context.WithDeadline(parent, deadline)
 	hr = hr.WithContext(ctx)
 	hresp, err := t.h2.tr.RoundTrip(hr)
 	if err != nil {
@@ -163,6 +175,10 @@ func (t *Transport) doH2(req *fasthttp.Request, resp *fasthttp.Response, extra [
 		cancel()
 		if cb != nil && cb.err != nil {
 			return &ClientBodyError{Err: cb.err}
+		}
+		if parent.Err() != nil {
+			// The client ended its stream: its doing, not the target's.
+			return &ClientBodyError{Err: parent.Err()}
 		}
 		if timedOut {
 			return errH2Timeout
