@@ -1,8 +1,8 @@
 package transport
 
 import (
-	"context"
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
