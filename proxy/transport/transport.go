@@ -1,4 +1,4 @@
-// Package transport is Weir's HTTP/1.1 client to one upstream address: a
+// Package transport is Weir's client to one upstream address: for HTTP/1.1 a
 // keep-alive connection pool with a dial timeout, a cap on connections with
 // a bounded wait, and responses that are buffered when small and streamed
 // when large or of unknown length.
@@ -10,6 +10,9 @@
 // bodies cost no allocation and large ones flow through a fixed buffer.
 // Request and header parsing stay fasthttp's (one interpretation of the
 // wire for both sides).
+//
+// HTTP/2 targets (h2c://, grpc://, h2://, grpcs://) go through the same
+// Transport to golang.org/x/net/http2's client instead (h2.go).
 package transport
 
 import (
