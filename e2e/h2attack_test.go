@@ -335,3 +335,26 @@ func TestHTTP2ProtocolErrors(t *testing.T) {
 	}
 	stillServes(t, w)
 }
+
+// TestHTTP2ConnectionCaps: server.max_conns_per_ip counts h2c
+// connections (which fasthttp does not see) as it counts HTTP/1.1 ones.
+func TestHTTP2ConnectionCaps(t *testing.T) {
+	up, _ := slowUpstream(t, 0)
+	w := startWeir(t, strings.Replace(attackCfg(up), "max_header_bytes: 4096}", "max_header_bytes: 4096, max_conns_per_ip: 1}", 1))
+	first := dialH2(t, w.Addr, 0)
+	if got := first.outcome(0, 500*time.Millisecond); got != "timeout" {
+		t.Fatalf("the first connection: %q", got)
+	}
+	second := dialH2(t, w.Addr, 0)
+	if got := second.outcome(0, 5*time.Second); got != "closed" {
+		t.Fatalf("a second connection from the same address: got %q, want it closed", got)
+	}
+	first.c.Close()
+	if !waitUntil(3*time.Second, 20*time.Millisecond, func() bool {
+		h := dialH2(t, w.Addr, 0)
+		_ = h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: h2Block(w.Addr, "/ok"), EndStream: true, EndHeaders: true})
+		return h.outcome(1, time.Second) == "status 200"
+	}) {
+		t.Fatal("the slot was not given back when the first connection closed")
+	}
+}

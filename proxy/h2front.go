@@ -60,6 +60,39 @@ type h2Front struct {
 	// conns counts the HTTP/2 connections being served.
 	conns  atomic.Int64
 	rcPool sync.Pool
+	// ipMu guards ipConns, the h2c connections per client address
+	// (server.max_conns_per_ip).
+	ipMu    sync.Mutex
+	ipConns map[netip.Addr]int
+}
+
+// perIP adds d to the h2c connections of c's client; false (and nothing
+// added) when that would pass max (0: no limit).
+func (h *h2Front) perIP(c net.Conn, max, d int) bool {
+	if max <= 0 {
+		return true
+	}
+	ta, ok := c.RemoteAddr().(*net.TCPAddr)
+	if !ok {
+		return true
+	}
+	ip, _ := netip.AddrFromSlice(ta.IP)
+	ip = ip.Unmap()
+	h.ipMu.Lock()
+	defer h.ipMu.Unlock()
+	n := h.ipConns[ip] + d
+	if d > 0 && n > max {
+		return false
+	}
+	if h.ipConns == nil {
+		h.ipConns = map[netip.Addr]int{}
+	}
+	if n <= 0 {
+		delete(h.ipConns, ip)
+	} else {
+		h.ipConns[ip] = n
+	}
+	return true
 }
 
 func (s *Server) initHTTP2(cfg *config.Config) {
@@ -140,11 +173,14 @@ func (s *Server) serveSniffed(fl fusedio.Listener, nc net.Conn) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetKeepAlive(true)
 		if peekH2Preface(tc, s.fs.ReadTimeout) {
-			if max := int64(s.fs.Concurrency); max > 0 && s.h2.conns.Load() >= max {
-				_ = tc.Close() // server.max_conns
+			// fasthttp counts the connections it serves; these are
+			// counted here against the same limits.
+			if max := int64(s.fs.Concurrency); max > 0 && s.h2.conns.Load() >= max || !s.h2.perIP(tc, s.fs.MaxConnsPerIP, 1) {
+				_ = tc.Close() // server.max_conns, server.max_conns_per_ip
 				return
 			}
 			s.serveH2Conn(tc, tc, nil)
+			s.h2.perIP(tc, s.fs.MaxConnsPerIP, -1)
 			_ = tc.Close()
 			return
 		}
