@@ -156,18 +156,7 @@ func writePair(t testing.TB, dir, name string, certPEM, keyPEM []byte) (certFile
 // tlsCfg is a weir config with one TLS listener (tls is the YAML flow
 // mapping of its tls section) and a route / to the echo upstream.
 func tlsCfg(up, tls string) string {
-	return `
-listen:
-  - address: "{{LISTEN}}"
-    tls: ` + tls + `
-admin: {listen: "{{ADMIN}}"}
-server: {read_timeout: 2s}
-services:
-  - name: echo
-    targets: [{url: "http://` + up + `"}]
-routes:
-  - {name: all, paths: ["/"], service: echo}
-`
+	return echoCfg(up, `{address: "{{LISTEN}}", tls: `+tls+`}`)
 }
 
 // tlsGet makes one HTTPS request on a new connection and returns the

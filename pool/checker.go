@@ -1,13 +1,17 @@
 package pool
 
+//lint:file-ignore SA1019 x/net/http2's Transport speaks h2c to a target; net/http's cannot dial through our own dialer per probe (RATIONALE.md)
+
 import (
 	"context"
 	"crypto/tls"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"golang.org/x/net/http2"
 )
 
 // checker probes one target (of one service) with GET path every interval.
@@ -25,6 +29,9 @@ type checker struct {
 	cfg activeCfg
 	url string // full probe URL
 	hc  *fasthttp.HostClient
+	// h2 probes an HTTP/2 target (h2c, grpc, h2, grpcs) over HTTP/2,
+	// which such a target may be all it speaks; nil for HTTP/1.1.
+	h2 *http2.Transport
 
 	ctx    context.Context // cancelled by halt: aborts a dial in progress
 	cancel context.CancelFunc
@@ -51,6 +58,9 @@ func newChecker(st *targetState, t target, cfg activeCfg, tlsCfg *tls.Config) *c
 	}
 	if t.ip6 {
 		c.network = "tcp"
+	}
+	if t.h2 {
+		c.initH2(t, checkTLS(tlsCfg, t.tls))
 	}
 	c.hc = &fasthttp.HostClient{
 		Addr:                      t.addr,
@@ -140,8 +150,14 @@ func (c *checker) run() {
 	for {
 		// The first probe runs at once, so a new target's state is known
 		// after one round trip rather than one interval.
-		err := c.hc.DoTimeout(req, resp, c.cfg.timeout)
-		ok := err == nil && c.cfg.expect.has(resp.StatusCode())
+		var ok bool
+		if c.h2 != nil {
+			code, err := c.probeH2()
+			ok = err == nil && c.cfg.expect.has(code)
+		} else {
+			err := c.hc.DoTimeout(req, resp, c.cfg.timeout)
+			ok = err == nil && c.cfg.expect.has(resp.StatusCode())
+		}
 		if !c.verdict(ok) {
 			return
 		}
@@ -181,4 +197,52 @@ func (c *checker) verdict(ok bool) bool {
 		}
 	}
 	return true
+}
+
+// initH2 makes the probes of an HTTP/2 target HTTP/2 GETs, each on a new
+// connection (dialled through c.dial, so halt aborts it), over TLS with
+// ALPN h2 when the target is h2:// or grpcs://.
+func (c *checker) initH2(t target, tlsCfg *tls.Config) {
+	scheme := "http://"
+	if tlsCfg != nil {
+		scheme = "https://"
+		tlsCfg.NextProtos = []string{http2.NextProtoTLS}
+		if tlsCfg.ServerName == "" {
+			tlsCfg.ServerName, _, _ = net.SplitHostPort(t.addr)
+		}
+	}
+	c.url = scheme + t.host + c.cfg.path
+	c.h2 = &http2.Transport{
+		AllowHTTP: tlsCfg == nil,
+		DialTLSContext: func(ctx context.Context, _, addr string, _ *tls.Config) (net.Conn, error) {
+			nc, err := c.dial(t.addr)
+			if err != nil || tlsCfg == nil {
+				return nc, err
+			}
+			tc := tls.Client(nc, tlsCfg)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				nc.Close()
+				return nil, err
+			}
+			return tc, nil
+		},
+	}
+}
+
+// probeH2 is one HTTP/2 probe: its status, or why there is none.
+func (c *checker) probeH2() (int, error) {
+	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.timeout)
+	defer cancel()
+	defer c.h2.CloseIdleConnections() // every probe checks a new connection
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("User-Agent", "weir-health-check")
+	resp, err := c.h2.RoundTrip(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
 }

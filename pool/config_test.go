@@ -38,9 +38,9 @@ func TestParseTargetURL(t *testing.T) {
 	}
 
 	bad := []struct{ in, err string }{
-		{"", "url must start with http:// or https://"},
-		{"127.0.0.1:9001", "url must start with http:// or https://"},
-		{"ftp://a:21", `url scheme "ftp" is not supported (use http or https)`},
+		{"", "url must start with http://, https://, h2c://, grpc://, h2:// or grpcs://"},
+		{"127.0.0.1:9001", "url must start with http://, https://, h2c://, grpc://, h2:// or grpcs://"},
+		{"ftp://a:21", `url scheme "ftp" is not supported (use http, https, h2c, grpc, h2 or grpcs)`},
 		{"http://", "url has no host"},
 		{"http://:80", "url has no host"},
 		{"http://a:", "url has an empty port"},
@@ -143,7 +143,7 @@ func TestCompileServiceErrors(t *testing.T) {
 		{"balancer", func(c *ServiceConfig) { c.Balancer = "fastest" },
 			`balancer "fastest" is unknown (use round_robin, least_conn, consistent_hash or random)`},
 		{"bad url", func(c *ServiceConfig) { c.Targets[0].URL = "127.0.0.1:9001" },
-			`target "127.0.0.1:9001": url must start with http:// or https://`},
+			`target "127.0.0.1:9001": url must start with http://, https://, h2c://, grpc://, h2:// or grpcs://`},
 		{"negative weight", func(c *ServiceConfig) { c.Targets[0].Weight = -1 },
 			`target "http://127.0.0.1:9001": weight -1 must be between 0 and 65535`},
 		{"huge weight", func(c *ServiceConfig) { c.Targets[0].Weight = 70000 },

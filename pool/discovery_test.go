@@ -102,7 +102,7 @@ func TestDiscoveryErrors(t *testing.T) {
 		{"remove unknown", func() error { return s.RemoveTarget("http://127.0.0.1:1") },
 			`removing target "http://127.0.0.1:1": service "disc-err" has no such target`},
 		{"remove bad url", func() error { return s.RemoveTarget("nope") },
-			`target "nope": url must start with http:// or https://`},
+			`target "nope": url must start with http://, https://, h2c://, grpc://, h2:// or grpcs://`},
 	}
 	for _, c := range cases {
 		err := c.do()

@@ -15,6 +15,7 @@ type target struct {
 	host string // the Host header value (RFC 9110 §7.2): authority of url
 	addr string // host:port to dial
 	tls  bool
+	h2   bool // HTTP/2: h2c, grpc (cleartext), h2, grpcs (TLS)
 	// ip: the host is an IP literal (no DNS); ip6: an IPv6 literal, dialled
 	// over "tcp" instead of fasthttp's default "tcp4".
 	ip, ip6 bool
@@ -28,7 +29,7 @@ type target struct {
 func parseTargetURL(raw string) (target, error) {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
-		return target{}, errors.New("url must start with http:// or https://")
+		return target{}, errors.New("url must start with http://, https://, h2c://, grpc://, h2:// or grpcs://")
 	}
 	var t target
 	defPort := ""
@@ -38,8 +39,14 @@ func parseTargetURL(raw string) (target, error) {
 	case "https":
 		defPort = "443"
 		t.tls = true
+	case "h2c", "grpc":
+		defPort = "80"
+		t.h2 = true
+	case "h2", "grpcs":
+		defPort = "443"
+		t.tls, t.h2 = true, true
 	default:
-		return target{}, fmt.Errorf("url scheme %q is not supported (use http or https)", scheme)
+		return target{}, fmt.Errorf("url scheme %q is not supported (use http, https, h2c, grpc, h2 or grpcs)", scheme)
 	}
 	if strings.ContainsAny(rest, "@") {
 		return target{}, errors.New("url must not contain user info")

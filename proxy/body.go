@@ -21,7 +21,9 @@ import (
 //     buffered and goes upstream with a Content-Length, a longer one
 //     streams (the bytes already read, then the rest), counted against
 //     server.max_body_bytes on the way. A chunked body that announces
-//     trailers always streams: a buffered body has no place for them.
+//     trailers always streams: a buffered body has no place for them, and
+//     so does a gRPC call's over HTTP/2 (a client stream may last as long
+//     as the call, and wait for answers between its messages).
 
 // prefixedBody streams a chunked body whose first bytes were read while
 // deciding whether to buffer it: those bytes, then the rest of the stream.
@@ -77,7 +79,7 @@ func (s *Server) readBody(c *sdk.Ctx, r *route, st *reqState) bool {
 	if maxBody < limit {
 		limit = maxBody
 	}
-	if len(req.Header.Peek(fasthttp.HeaderTrailer)) > 0 {
+	if len(req.Header.Peek(fasthttp.HeaderTrailer)) > 0 || isH2GRPCBody(stream, req) {
 		st.pre = prefixedBody{r: stream}
 	} else {
 		buf, eof, err := readUpTo(st.body[:0], stream, int(limit)+1)

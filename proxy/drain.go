@@ -182,6 +182,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// between two requests: each is told to go away (close frame 1001 to
 	// both sides), and its client reconnects, to the other process.
 	s.ws.goingAway()
+	s.shutdownHTTP2()
 	s.graceWait(ctx, s.Current().Config.Server.DrainGrace.D())
 
 	err := s.fs.ShutdownWithContext(ctx)
@@ -192,7 +193,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// fasthttp returns once its handlers are done, before its workers
 	// close the connections; the last answers may still be held there
 	// (package fusedio), so wait for the closes too.
-	for s.drain.open.Len() > 0 && ctx.Err() == nil {
+	for (s.drain.open.Len() > 0 || s.h2.conns.Load() > 0) && ctx.Err() == nil {
+		// HTTP/2 connections got GOAWAY (shutdownHTTP2) and close when
+		// their last stream ends.
 		time.Sleep(time.Millisecond)
 	}
 	snap := s.cur.Load()

@@ -144,6 +144,10 @@ func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.Re
 		}
 	}
 
+	if st.scan.flags&hasHopByHop != 0 && s.h2.h2c.Load() != nil && s.tryH2CUpgrade(rc) {
+		return // Upgrade: h2c; the request is stream 1 of HTTP/2 now
+	}
+
 	// One interpretation of the path for the router, the plugins and the
 	// upstream: fasthttp's normalized path (percent-decoded, dot segments
 	// and duplicate slashes removed).
@@ -344,7 +348,12 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 		t0 := c.Start.Add(time.Since(c.Start))
 		// services[].timeout bounds one try, until the whole response is
 		// read (SPEC.md); a retry gets its own.
-		err := t.DoWithHeaders(req, resp, st.extra, t0.Add(svc.timeout))
+		var err error
+		if t.HTTP2() {
+			err = s.forwardH2(t, rc, st, t0, svc.timeout)
+		} else {
+			err = t.DoWithHeaders(req, resp, st.extra, t0.Add(svc.timeout))
+		}
 		d := time.Since(t0)
 		waited += d
 		if cs != nil {
@@ -451,6 +460,9 @@ func (s *Server) tryFailed(svc *service, r *route, m *pool.Member, t *transport.
 		// is a setting to fix, not load: worth a warning, once per
 		// target and interval so a busy route does not flood the log.
 		s.log.Warn("upstream TLS handshake failed", "service", svc.name, "target", m.URL(), "error", dialErr.Err)
+	}
+	if errors.Is(err, transport.ErrNotHTTP2) && t.WarnDue(handshakeWarnEvery) {
+		s.log.Warn("upstream does not speak HTTP/2", "service", svc.name, "target", m.URL(), "error", err)
 	}
 	s.log.Debug("upstream request failed", "route", r.name, "target", m.URL(), "error", err)
 	return dialErr != nil || errors.Is(err, transport.ErrPoolTimeout)

@@ -67,6 +67,7 @@ type Server struct {
 	consumers consumerMetrics
 	drain     drainState // listeners and connections, for Shutdown (drain.go)
 	ws        wsRegistry // open WebSockets (wstunnel.go)
+	h2        h2Front    // HTTP/2 to clients (h2front.go)
 	// accept is whether the listeners accept (/status reports it).
 	accept acceptretry.State
 }
@@ -117,6 +118,7 @@ func New(cfg *config.Config, file string, log *slog.Logger) (*Server, error) {
 	s.cur.Store(snap)
 	s.lastReloadGood.Store(true)
 	s.fs = s.newFastHTTPServer(cfg)
+	s.initHTTP2(cfg)
 	s.watchDiscovery(cfg)
 	return s, nil
 }

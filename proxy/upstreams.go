@@ -38,8 +38,14 @@ func (u *upstreams) acquire(rawURL string, cfg transport.Config, ut *upstreamTLS
 	}
 	cfg.Addr = pu.Host
 	tlsID := ""
-	if pu.Scheme == "https" {
+	switch pu.Scheme {
+	case "https":
 		cfg.TLS, tlsID = ut.cfg, ut.id
+	case "h2", "grpcs":
+		cfg.TLS, tlsID = ut.cfg, ut.id
+		cfg.HTTP2 = true
+	case "h2c", "grpc":
+		cfg.HTTP2 = true
 	}
 	if !strings.Contains(cfg.Addr, ":") || strings.HasSuffix(cfg.Addr, "]") {
 		if cfg.TLS != nil {
@@ -91,6 +97,9 @@ func (u *upstreams) closeAll() {
 func transportKey(c transport.Config, tlsID string) string {
 	var b strings.Builder
 	b.WriteString(c.Addr)
+	if c.HTTP2 {
+		b.WriteString("|h2")
+	}
 	if c.TLS != nil {
 		b.WriteString("|tls:")
 		b.WriteString(tlsID)

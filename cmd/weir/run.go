@@ -109,11 +109,15 @@ func cmdRun(args []string) int {
 		}()
 	}
 	var wg sync.WaitGroup
-	for _, ln := range lns {
+	for i, ln := range lns {
 		wg.Add(1)
+		serve := srv.Serve
+		if cfg.Listen[i].HTTP2 {
+			serve = srv.ServeHTTP2
+		}
 		go func(ln net.Listener) {
 			defer wg.Done()
-			if err := srv.Serve(ln); err != nil {
+			if err := serve(ln); err != nil {
 				log.Error("listener stopped", "addr", ln.Addr().String(), "error", err)
 			}
 		}(ln)
@@ -192,8 +196,8 @@ func cmdRun(args []string) int {
 	return 0
 }
 
-// openListeners binds every proxy listener with the shared listen helper
-// and wraps those with a tls section in their TLS front (package
+// openListeners binds every proxy listener with the shared listen helper,
+// one per cfg.Listen entry and in its order, and wraps those with a tls section in their TLS front (package
 // tlsfront), whose certificate files are then watched until stop closes.
 func openListeners(cfg *config.Config, file string, srv *proxy.Server, log *slog.Logger,
 	stop <-chan struct{}) ([]net.Listener, []*tlsfront.Front, error) {

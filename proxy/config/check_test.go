@@ -38,7 +38,7 @@ func TestCheck(t *testing.T) {
 				`routes[0].service: no service named "nosuch" (known: s)`,
 				`routes[0].plugins[0] (cors): plugin says no`,
 				`services[0].retries: expected an integer, got "two"`,
-				`services[0].targets[0].url: scheme "ftp" of "ftp://x:1" is not supported: use http or https`,
+				`services[0].targets[0].url: scheme "ftp" of "ftp://x:1" is not supported: use http or https (HTTP/1.1), h2c or grpc (HTTP/2 cleartext), h2 or grpcs (HTTP/2 over TLS)`,
 			}},
 		{"a refused value is not reported again as missing",
 			"listen: 8080\nservices: [{name: 5, targets: [{url: \"http://a:1\"}]}]\nroutes: [{name: r, service: \"5\", paths: [/]}]\n",

@@ -29,6 +29,7 @@ import (
 //	server.drain_grace                           2s           at most drain_timeout
 //	server.max_conns                             262144
 //	server.max_conns_per_ip                      0            unlimited
+//	server.max_concurrent_streams                100          HTTP/2 streams open at once on one client connection
 //	server.underscores_in_headers                false        request fields whose names hold "_" are dropped
 //	server.max_websockets                        16384        WebSockets open at once; over it a handshake gets 503
 //	server.websocket.idle_timeout                60s          routes[].websocket.idle_timeout overrides it
@@ -79,32 +80,33 @@ import (
 // no targets is valid (targets may be registered through the admin API);
 // its routes answer 503 until one is.
 const (
-	DefaultListen            = ":8080"
-	DefaultTLSMinVersion     = "1.2"
-	DefaultClientAuthMode    = ClientAuthNone
-	DefaultACMEDirectory     = "https://acme-v02.api.letsencrypt.org/directory"
-	DefaultACMEStorage       = "acme"
-	DefaultACMERenewWindow   = 1.0 / 3
-	DefaultACMERenewCheck    = 10 * time.Minute
-	DefaultRedisTimeout      = 50 * time.Millisecond
-	DefaultMaxHeaderBytes    = 8192
-	DefaultMaxBodyBytes      = 10 << 20
-	DefaultReadTimeout       = 30 * time.Second
-	DefaultWriteTimeout      = 30 * time.Second
-	DefaultIdleTimeout       = 60 * time.Second
-	DefaultDrainTimeout      = 10 * time.Second
-	DefaultDrainGrace        = 2 * time.Second
-	DefaultMaxConns          = 262144
-	DefaultMaxWebSockets     = 16384
-	DefaultWebSocketIdle     = 60 * time.Second
-	DefaultBalancer          = BalancerRoundRobin
-	DefaultHashOn            = "ip"
-	DefaultConnectTimeout    = time.Second
-	DefaultServiceTimeout    = 30 * time.Second
-	DefaultRetries           = 1
-	DefaultMaxConnsPerTarget = 1024
-	DefaultMaxConnWait       = time.Second
-	DefaultWeight            = 100
+	DefaultListen               = ":8080"
+	DefaultTLSMinVersion        = "1.2"
+	DefaultClientAuthMode       = ClientAuthNone
+	DefaultACMEDirectory        = "https://acme-v02.api.letsencrypt.org/directory"
+	DefaultACMEStorage          = "acme"
+	DefaultACMERenewWindow      = 1.0 / 3
+	DefaultACMERenewCheck       = 10 * time.Minute
+	DefaultRedisTimeout         = 50 * time.Millisecond
+	DefaultMaxHeaderBytes       = 8192
+	DefaultMaxConcurrentStreams = 100
+	DefaultMaxBodyBytes         = 10 << 20
+	DefaultReadTimeout          = 30 * time.Second
+	DefaultWriteTimeout         = 30 * time.Second
+	DefaultIdleTimeout          = 60 * time.Second
+	DefaultDrainTimeout         = 10 * time.Second
+	DefaultDrainGrace           = 2 * time.Second
+	DefaultMaxConns             = 262144
+	DefaultMaxWebSockets        = 16384
+	DefaultWebSocketIdle        = 60 * time.Second
+	DefaultBalancer             = BalancerRoundRobin
+	DefaultHashOn               = "ip"
+	DefaultConnectTimeout       = time.Second
+	DefaultServiceTimeout       = 30 * time.Second
+	DefaultRetries              = 1
+	DefaultMaxConnsPerTarget    = 1024
+	DefaultMaxConnWait          = time.Second
+	DefaultWeight               = 100
 
 	DefaultActivePath           = "/healthz"
 	DefaultActiveInterval       = 5 * time.Second
@@ -194,6 +196,7 @@ func ApplyDefaults(c *Config) {
 	}
 	s := &c.Server
 	setInt(&s.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	setInt(&s.MaxConcurrentStreams, DefaultMaxConcurrentStreams)
 	if s.MaxBodyBytes == 0 {
 		s.MaxBodyBytes = DefaultMaxBodyBytes
 	}

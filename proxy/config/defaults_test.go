@@ -14,16 +14,17 @@ func TestApplyDefaultsEmpty(t *testing.T) {
 	want := &Config{
 		Listen: Listeners{{Address: ":8080"}},
 		Server: Server{
-			MaxHeaderBytes: 8192,
-			MaxBodyBytes:   10485760,
-			ReadTimeout:    d(30 * time.Second),
-			WriteTimeout:   d(30 * time.Second),
-			IdleTimeout:    d(60 * time.Second),
-			DrainTimeout:   d(10 * time.Second),
-			DrainGrace:     d(2 * time.Second),
-			MaxConns:       262144,
-			MaxWebSockets:  16384,
-			WebSocket:      &WebSocket{IdleTimeout: d(60 * time.Second)},
+			MaxHeaderBytes:       8192,
+			MaxBodyBytes:         10485760,
+			ReadTimeout:          d(30 * time.Second),
+			WriteTimeout:         d(30 * time.Second),
+			IdleTimeout:          d(60 * time.Second),
+			DrainTimeout:         d(10 * time.Second),
+			DrainGrace:           d(2 * time.Second),
+			MaxConns:             262144,
+			MaxConcurrentStreams: 100,
+			MaxWebSockets:        16384,
+			WebSocket:            &WebSocket{IdleTimeout: d(60 * time.Second)},
 		},
 	}
 	if !reflect.DeepEqual(c, want) {

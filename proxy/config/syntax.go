@@ -13,7 +13,7 @@ import (
 
 // CanonicalTargetURL checks a service target URL and returns its canonical
 // form, "scheme://host:port" with scheme and host in lower case and the
-// port explicit (80 for http, 443 for https). A target has no path, query,
+// port explicit (80 for http, h2c and grpc, 443 for https, h2 and grpcs). A target has no path, query,
 // fragment or user info: the request's path is what goes upstream, and
 // strip_path or plugins rewrite it. The admin API uses this for targets
 // registered at run time, so both paths agree on what a target is.
@@ -35,14 +35,14 @@ func CanonicalTargetURL(s string) (string, error) {
 	scheme := strings.ToLower(u.Scheme)
 	var defPort string
 	switch scheme {
-	case "http":
+	case "http", "h2c", "grpc":
 		defPort = "80"
-	case "https":
+	case "https", "h2", "grpcs":
 		defPort = "443"
 	case "":
 		return "", fmt.Errorf("%q has no scheme: %s", s, example)
 	default:
-		return "", fmt.Errorf("scheme %q of %q is not supported: use http or https", u.Scheme, s)
+		return "", fmt.Errorf("scheme %q of %q is not supported: use http or https (HTTP/1.1), h2c or grpc (HTTP/2 cleartext), h2 or grpcs (HTTP/2 over TLS)", u.Scheme, s)
 	}
 	if u.Opaque != "" || u.Host == "" {
 		return "", fmt.Errorf("%q has no host: %s", s, example)

@@ -18,7 +18,7 @@ func TestCanonicalTargetURL(t *testing.T) {
 		{in: "", err: "a target needs a url: write it as http://HOST:PORT, such as http://10.0.0.7:9001"},
 		{in: "127.0.0.1:9001", err: `"127.0.0.1:9001" has no scheme: write "http://127.0.0.1:9001"`},
 		{in: "users", err: `"users" has no scheme: write it as http://HOST:PORT, such as http://10.0.0.7:9001`},
-		{in: "ftp://h:1", err: `scheme "ftp" of "ftp://h:1" is not supported: use http or https`},
+		{in: "ftp://h:1", err: `scheme "ftp" of "ftp://h:1" is not supported: use http or https (HTTP/1.1), h2c or grpc (HTTP/2 cleartext), h2 or grpcs (HTTP/2 over TLS)`},
 		{in: "://h", err: `"://h" is not a URL: write it as http://HOST:PORT, such as http://10.0.0.7:9001`},
 		{in: "http://", err: `"http://" has no host: write it as http://HOST:PORT, such as http://10.0.0.7:9001`},
 		{in: "http://:80", err: `"http://:80": the host is empty`},

@@ -30,6 +30,9 @@ type Config struct {
 type Listener struct {
 	Address string       `json:"address"`
 	TLS     *ListenerTLS `json:"tls,omitempty"`
+	// HTTP2 speaks HTTP/2 beside HTTP/1.1: h2 through ALPN with tls, else
+	// h2c (prior knowledge and Upgrade: h2c).
+	HTTP2 bool `json:"http2,omitempty"`
 }
 
 // ListenerTLS terminates TLS on a listener (README.md, "TLS listeners").
@@ -119,8 +122,11 @@ type Server struct {
 	DrainGrace     Duration `json:"drain_grace,omitempty"`      // how long a stopping server keeps idle keep-alive connections open
 	MaxConns       int      `json:"max_conns,omitempty"`        // concurrent client connections, 0 = default
 	MaxConnsPerIP  int      `json:"max_conns_per_ip,omitempty"` // 0 = unlimited
-	LatencyHeaders bool     `json:"latency_headers,omitempty"`
-	TrustedProxies []string `json:"trusted_proxies,omitempty"` // CIDRs whose X-Forwarded-For is believed
+	// MaxConcurrentStreams bounds the streams an HTTP/2 client may have
+	// open on one connection.
+	MaxConcurrentStreams int      `json:"max_concurrent_streams,omitempty"`
+	LatencyHeaders       bool     `json:"latency_headers,omitempty"`
+	TrustedProxies       []string `json:"trusted_proxies,omitempty"` // CIDRs whose X-Forwarded-For is believed
 	// UnderscoresInHeaders keeps request fields whose names hold "_"; by
 	// default they are dropped (nginx's underscores_in_headers).
 	UnderscoresInHeaders bool `json:"underscores_in_headers,omitempty"`

@@ -207,6 +207,9 @@ func (v *validator) server() {
 	if s.MaxConns < 0 {
 		v.add("server.max_conns", "%d is negative: use a number of connections (the default is %d)", s.MaxConns, DefaultMaxConns)
 	}
+	if s.MaxConcurrentStreams < 0 || s.MaxConcurrentStreams > 1000 {
+		v.add("server.max_concurrent_streams", "%d is out of range: use 1 to 1000 HTTP/2 streams per connection (the default is %d)", s.MaxConcurrentStreams, DefaultMaxConcurrentStreams)
+	}
 	if s.MaxConnsPerIP < 0 {
 		v.add("server.max_conns_per_ip", "%d is negative: use 0 for no limit or a number of connections", s.MaxConnsPerIP)
 	}

@@ -165,6 +165,10 @@ func TestValidateServer(t *testing.T) {
 				`server.max_conns: -1 is negative: use a number of connections (the default is 262144)`,
 				`server.max_conns_per_ip: -1 is negative: use 0 for no limit or a number of connections`,
 			}},
+		{"http2 streams", `server: {max_concurrent_streams: 1001}`,
+			[]string{`server.max_concurrent_streams: 1001 is out of range: use 1 to 1000 HTTP/2 streams per connection (the default is 100)`}},
+		{"http2 listeners", `listen: [{address: ":8080", http2: true}, {address: ":8081", http2: false}]`, nil},
+		{"http2 targets", `services: [{name: g, targets: [{url: "grpc://10.0.0.1:50051"}, {url: "h2c://a"}, {url: "grpcs://b"}, {url: "h2://c:8443"}]}]`, nil},
 		{"short timeouts", `server: {read_timeout: 1us, write_timeout: 10ns, idle_timeout: 999us}`,
 			[]string{
 				`server.read_timeout: 1µs is too short: use at least 1ms`,

@@ -19,10 +19,12 @@ import (
 	"github.com/weirgw/weir/proxy/config"
 )
 
-// nextProtos is what ALPN offers on listener l: HTTP/1.1, which is all
-// the server speaks today. HTTP/2 joins here, ahead of it, when a
-// listener turns it on.
-func nextProtos(config.Listener) []string {
+// nextProtos is what ALPN offers on listener l: HTTP/2 first when the
+// listener turns it on (http2: true), then HTTP/1.1.
+func nextProtos(l config.Listener) []string {
+	if l.HTTP2 {
+		return []string{"h2", "http/1.1"}
+	}
 	return []string{"http/1.1"}
 }
 

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -54,6 +55,9 @@ func (t *Transport) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline 
 // caller vouches that the names are absent from req and that the values
 // hold no CR or LF.
 func (t *Transport) DoWithHeaders(req *fasthttp.Request, resp *fasthttp.Response, extra []byte, deadline time.Time) error {
+	if t.h2 != nil {
+		return t.doH2(context.Background(), req, resp, extra, deadline)
+	}
 	t.inflight.Add(1)
 	defer t.inflight.Add(-1)
 	// Asked before the first try: writing a streamed body takes the stream

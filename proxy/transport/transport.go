@@ -1,4 +1,4 @@
-// Package transport is Weir's HTTP/1.1 client to one upstream address: a
+// Package transport is Weir's client to one upstream address: for HTTP/1.1 a
 // keep-alive connection pool with a dial timeout, a cap on connections with
 // a bounded wait, and responses that are buffered when small and streamed
 // when large or of unknown length.
@@ -10,6 +10,9 @@
 // bodies cost no allocation and large ones flow through a fixed buffer.
 // Request and header parsing stay fasthttp's (one interpretation of the
 // wire for both sides).
+//
+// HTTP/2 targets (h2c://, grpc://, h2://, grpcs://) go through the same
+// Transport to golang.org/x/net/http2's client instead (h2.go).
 package transport
 
 import (
@@ -68,6 +71,9 @@ type Config struct {
 	StreamThreshold int
 	// MaxHeaderBytes bounds the upstream's response header.
 	MaxHeaderBytes int
+	// HTTP2 speaks HTTP/2 to the target (h2.go): cleartext, or over TLS
+	// when TLS is set.
+	HTTP2 bool
 }
 
 // Transport is safe for concurrent use. It is long-lived: the registry
@@ -99,6 +105,7 @@ type Transport struct {
 	// spares a clock read per request.
 	epoch    atomic.Uint64
 	connPool sync.Pool
+	h2       *h2Client // HTTP/2 targets (h2.go); nil for HTTP/1.1
 }
 
 type conn struct {
@@ -153,6 +160,9 @@ func New(cfg Config) *Transport {
 		// one target's ticket is useless to another.
 		t.tlsCfg.ClientSessionCache = tls.NewLRUClientSessionCache(1)
 	}
+	if cfg.HTTP2 {
+		t.initH2()
+	}
 	go t.reapIdle()
 	return t
 }
@@ -186,6 +196,9 @@ func (t *Transport) Close() {
 	t.idle = nil
 	t.mu.Unlock()
 	close(t.stopIdle)
+	if t.h2 != nil {
+		t.h2.close()
+	}
 	for _, c := range idle {
 		t.closeConn(c)
 	}

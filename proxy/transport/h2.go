@@ -1,0 +1,282 @@
+//lint:file-ignore SA1019 x/net/http2 is deprecated in favour of net/http, which cannot serve one connection handed over by fasthttp (ServeConn) nor take Upgrade: h2c (RATIONALE.md)
+
+package transport
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"golang.org/x/net/http2"
+)
+
+// HTTP/2 to upstreams (h2c://, grpc://, h2://, grpcs:// targets): the
+// same Transport, whose requests go through golang.org/x/net/http2's
+// client instead of the HTTP/1.1 pool. It multiplexes streams over a few
+// connections per target: each connection carries at most the streams the
+// upstream's SETTINGS_MAX_CONCURRENT_STREAMS allows, and a new one is
+// dialled when all are full. Responses of known, small size without
+// trailers are buffered (response plugins can read them); the rest stream,
+// and their trailers (gRPC's status) are kept for the client side
+// (H2Body).
+
+// ErrNotHTTP2: the target answered the HTTP/2 preface with something
+// else, most likely HTTP/1.1 — a target URL with the wrong scheme.
+var ErrNotHTTP2 = errors.New("upstream does not speak HTTP/2: the target's scheme is h2c://, grpc://, h2:// or grpcs:// but it answered like an HTTP/1.1 server")
+
+type h2Client struct {
+	tr     *http2.Transport
+	scheme string // http or https, for the request URL
+}
+
+func (t *Transport) initH2() {
+	h := &h2Client{scheme: "http"}
+	tlsCfg := t.tlsCfg
+	if tlsCfg != nil {
+		h.scheme = "https"
+		tlsCfg = tlsCfg.Clone()
+		tlsCfg.NextProtos = []string{http2.NextProtoTLS}
+	}
+	addr := t.cfg.Addr
+	h.tr = &http2.Transport{
+		AllowHTTP: tlsCfg == nil,
+		DialTLSContext: func(ctx context.Context, _, _ string, _ *tls.Config) (net.Conn, error) {
+			nc, err := t.dialer.DialContext(ctx, "tcp", addr)
+			if err != nil {
+				return nil, &DialError{Err: err}
+			}
+			if tlsCfg == nil {
+				return nc, nil
+			}
+			tc := tls.Client(nc, tlsCfg)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				nc.Close()
+				return nil, &DialError{Err: err, Handshake: true}
+			}
+			if tc.ConnectionState().NegotiatedProtocol != http2.NextProtoTLS {
+				tc.Close()
+				return nil, &DialError{Err: ErrNotHTTP2, Handshake: true}
+			}
+			return tc, nil
+		},
+		MaxHeaderListSize: uint32(t.cfg.MaxHeaderBytes),
+		IdleConnTimeout:   t.cfg.IdleTimeout,
+		// A connection silent this long is pinged; one that does not
+		// answer is closed, so streams fail over instead of hanging.
+		ReadIdleTimeout: 30 * time.Second,
+		PingTimeout:     5 * time.Second,
+	}
+	t.h2 = h
+}
+
+// close closes the idle HTTP/2 connections; busy ones close when their
+// streams end.
+func (h *h2Client) close() { h.tr.CloseIdleConnections() }
+
+// HTTP2 reports whether the transport speaks HTTP/2 to its target.
+func (t *Transport) HTTP2() bool { return t.h2 != nil }
+
+// requestHeaderSkip: fields HTTP/2 does not carry or that the request
+// carries elsewhere (RFC 9113 §8.2.2).
+func requestHeaderSkip(k []byte) bool {
+	for _, s := range [...]string{"Host", "Connection", "Content-Length", "Transfer-Encoding", "Te",
+		"Keep-Alive", "Upgrade", "Proxy-Connection", "Http2-Settings"} {
+		if len(k) == len(s) && bytes.EqualFold(k, []byte(s)) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientBody remembers a failure of the client's body, which is the
+// client's fault, not the target's.
+type clientBody struct {
+	r   io.Reader
+	err error
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
+}
+
+func (b *clientBody) Close() error { return nil }
+
+// DoContext is DoWithHeaders bound to ctx as well: an HTTP/2 target's
+// call ends when ctx does (the client reset its stream, or went away),
+// and the target sees it cancelled. An HTTP/1.1 target ignores ctx.
+func (t *Transport) DoContext(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response, extra []byte, deadline time.Time) error {
+	if t.h2 == nil {
+		return t.DoWithHeaders(req, resp, extra, deadline)
+	}
+	t.inflight.Add(1)
+	defer t.inflight.Add(-1)
+	return t.doH2(ctx, req, resp, extra, deadline)
+}
+
+func (t *Transport) doH2(parent context.Context, req *fasthttp.Request, resp *fasthttp.Response, extra []byte, deadline time.Time) error {
+	u, err := url.ParseRequestURI(string(req.RequestURI()))
+	if err != nil {
+		return err
+	}
+	u.Scheme, u.Host = t.h2.scheme, t.cfg.Addr
+	hr := &http.Request{
+		Method: string(req.Header.Method()), URL: u, Host: string(req.Header.Host()),
+		Proto: "HTTP/2.0", ProtoMajor: 2, Header: make(http.Header, 8),
+	}
+	grpc := false
+	for k, v := range req.Header.All() {
+		if requestHeaderSkip(k) {
+			continue
+		}
+		hr.Header.Add(string(k), string(v))
+		if len(k) == 12 && bytes.EqualFold(k, []byte("Content-Type")) && bytes.HasPrefix(v, []byte("application/grpc")) {
+			grpc = true
+		}
+	}
+	for len(extra) > 0 {
+		line, rest, _ := bytes.Cut(extra, []byte("\r\n"))
+		extra = rest
+		if k, v, ok := bytes.Cut(line, []byte(": ")); ok {
+			hr.Header.Add(string(k), string(v))
+		}
+	}
+	if grpc {
+		hr.Header.Set("Te", "trailers") // gRPC servers ask for it
+	}
+	var cb *clientBody
+	if req.IsBodyStream() {
+		cb = &clientBody{r: req.BodyStream()}
+		hr.Body = cb
+		hr.ContentLength = int64(req.Header.ContentLength())
+		if hr.ContentLength < 0 {
+			hr.ContentLength = -1
+		}
+	} else if b := req.Body(); len(b) > 0 {
+		hr.Body = io.NopCloser(bytes.NewReader(b))
+		hr.ContentLength = int64(len(b))
+	}
+	ctx, cancel := context.WithDeadline(parent, deadline)
+	hr = hr.WithContext(ctx)
+	hresp, err := t.h2.tr.RoundTrip(hr)
+	if err != nil {
+		timedOut := ctx.Err() == context.DeadlineExceeded
+		cancel()
+		if cb != nil && cb.err != nil {
+			return &ClientBodyError{Err: cb.err}
+		}
+		if parent.Err() != nil {
+			// The client ended its stream: its doing, not the target's.
+			return &ClientBodyError{Err: parent.Err()}
+		}
+		if timedOut {
+			return errH2Timeout
+		}
+		var de *DialError
+		if !errors.As(err, &de) && strings.Contains(err.Error(), "looked like an HTTP/1.1 header") {
+			return ErrNotHTTP2
+		}
+		return err
+	}
+	resp.SetStatusCode(hresp.StatusCode)
+	for k, vs := range hresp.Header {
+		switch k {
+		case "Content-Type":
+			resp.Header.SetContentType(vs[0])
+			continue
+		case "Content-Length", "Trailer":
+			continue
+		}
+		for _, v := range vs {
+			resp.Header.Add(k, v)
+		}
+	}
+	cl := hresp.ContentLength
+	if cl >= 0 && cl <= int64(t.cfg.StreamThreshold) && len(hresp.Trailer) == 0 && !grpc {
+		// Small and whole: buffered, as the HTTP/1.1 transport does.
+		_, err := io.Copy(resp.BodyWriter(), io.LimitReader(hresp.Body, cl))
+		hresp.Body.Close()
+		timedOut := ctx.Err() == context.DeadlineExceeded
+		cancel()
+		if err != nil {
+			if timedOut {
+				return errH2Timeout
+			}
+			return err
+		}
+		return nil
+	}
+	// Not pooled: the client side reads Trailer after the body was
+	// written, and closed, by fasthttp.
+	resp.SetBodyStream(&H2Body{r: hresp.Body, resp: hresp, cancel: cancel, ctx: ctx}, int(cl))
+	return nil
+}
+
+// errH2Timeout: the upstream call ran past its deadline.
+var errH2Timeout = &timeoutError{}
+
+type timeoutError struct{}
+
+func (*timeoutError) Error() string   { return "upstream HTTP/2 call timed out" }
+func (*timeoutError) Timeout() bool   { return true }
+func (*timeoutError) Temporary() bool { return true }
+
+// H2Body is the streamed body of an HTTP/2 upstream's answer. Once read to
+// its end, Trailer holds the upstream's trailers.
+type H2Body struct {
+	r      io.ReadCloser
+	resp   *http.Response
+	cancel context.CancelFunc
+	ctx    context.Context
+	err    error
+	closed bool
+}
+
+func (b *H2Body) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		if b.ctx.Err() == context.DeadlineExceeded {
+			err = errH2Timeout
+		}
+		b.err = err
+	}
+	return n, err
+}
+
+// Close ends the upstream stream (a reset if it was not read to its end).
+func (b *H2Body) Close() error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	err := b.r.Close()
+	b.cancel()
+	return err
+}
+
+// Declared is the trailer names the upstream announced.
+func (b *H2Body) Declared() []string {
+	var out []string
+	for k := range b.resp.Trailer {
+		out = append(out, k)
+	}
+	return out
+}
+
+// Trailer is the upstream's trailers, complete after the body's end.
+func (b *H2Body) Trailer() http.Header { return b.resp.Trailer }
+
+// Err is how reading the body failed (nil: it ended cleanly); a timeout
+// is a net.Error whose Timeout is true.
+func (b *H2Body) Err() error { return b.err }
