@@ -187,7 +187,10 @@ func TestStaleKeepAliveRetried(t *testing.T) {
 
 func TestMaxConnsBoundedWait(t *testing.T) {
 	release := make(chan struct{})
-	addr := serve(t, func(rc *fasthttp.RequestCtx) { <-release })
+	arrived := make(chan struct{}, 2)
+	addr := serve(t, func(rc *fasthttp.RequestCtx) { arrived <- struct{}{}; <-release })
+	var releaseOnce sync.Once
+	defer releaseOnce.Do(func() { close(release) }) // on a failure, too
 	tr := New(Config{Addr: addr, MaxConns: 2, MaxConnWait: 50 * time.Millisecond})
 	defer tr.Close()
 	var wg sync.WaitGroup
@@ -195,7 +198,14 @@ func TestMaxConnsBoundedWait(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); _, _ = get(t, tr, "/") }()
 	}
-	time.Sleep(100 * time.Millisecond)
+	// Both connections are taken once both requests reached the upstream.
+	for i := 0; i < 2; i++ {
+		select {
+		case <-arrived:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the first two requests never reached the upstream")
+		}
+	}
 	start := time.Now()
 	_, err := get(t, tr, "/")
 	if !errors.Is(err, ErrPoolTimeout) {
@@ -204,7 +214,7 @@ func TestMaxConnsBoundedWait(t *testing.T) {
 	if d := time.Since(start); d > 500*time.Millisecond {
 		t.Fatalf("waited %v, bound is 50ms", d)
 	}
-	close(release)
+	releaseOnce.Do(func() { close(release) })
 	wg.Wait()
 }
 
