@@ -59,25 +59,8 @@ type ServiceConfig struct {
 	// Balancer is round_robin (default when empty), least_conn,
 	// consistent_hash or random.
 	Balancer string
-	// ConnectTimeout bounds a TCP connect (default 3s).
-	ConnectTimeout time.Duration
-	// Timeout is the client's read and write timeout; the proxy also
-	// passes a per-request deadline to DoDeadline. 0 = none.
-	Timeout time.Duration
-	// MaxConnsPerTarget bounds the connections of one pool (0 = 512,
-	// fasthttp's default).
-	MaxConnsPerTarget int
-	// MaxConnWait is how long a request waits for a free connection once
-	// MaxConnsPerTarget are busy; 0 fails at once with
-	// fasthttp.ErrNoFreeConns.
-	MaxConnWait time.Duration
-	// MaxIdleConnDuration closes keep-alive connections idle this long
-	// (default 30s: below the idle timeouts of nginx, HAProxy and most
-	// application servers, so the gateway rarely reuses a connection the
-	// upstream is closing).
-	MaxIdleConnDuration time.Duration
-	Health              HealthConfig
-	Breaker             *BreakerConfig // nil = no breaker
+	Health   HealthConfig
+	Breaker  *BreakerConfig // nil = no breaker
 	// TLS is the client TLS of https:// targets for active health checks
 	// (nil: system roots, the target's host as server name), the same
 	// settings the proxy forwards with. TLSID names its content: a reload
@@ -89,9 +72,6 @@ type ServiceConfig struct {
 // Defaults applied to zero fields, and limits.
 const (
 	MaxWeight = 65535
-
-	DefaultConnectTimeout      = 3 * time.Second
-	DefaultMaxIdleConnDuration = 30 * time.Second
 
 	DefaultActivePath           = "/"
 	DefaultActiveInterval       = 5 * time.Second
@@ -132,17 +112,6 @@ func parseBalancer(s string) (balancerKind, error) {
 		}
 	}
 	return 0, fmt.Errorf("balancer %q is unknown (use round_robin, least_conn, consistent_hash or random)", s)
-}
-
-// clientOpts are the settings of one connection pool; together with the
-// address they key the registry's pools, so two services that reach the
-// same host:port with the same settings share connections. Comparable.
-type clientOpts struct {
-	connectTimeout time.Duration
-	timeout        time.Duration
-	maxConns       int
-	maxConnWait    time.Duration
-	maxIdle        time.Duration
 }
 
 // activeCfg is a validated ActiveConfig. Comparable, so a reload can tell
@@ -190,7 +159,6 @@ type serviceSpec struct {
 	targets []target
 	weights []int
 	kind    balancerKind
-	client  clientOpts
 	active  *activeCfg
 	passive *passiveCfg
 	breaker *breakerCfg
@@ -204,9 +172,6 @@ func compileService(cfg ServiceConfig) (*serviceSpec, error) {
 	sp := &serviceSpec{name: cfg.Name, tls: cfg.TLS}
 	var err error
 	if sp.kind, err = parseBalancer(cfg.Balancer); err != nil {
-		return nil, err
-	}
-	if sp.client, err = compileClientOpts(cfg); err != nil {
 		return nil, err
 	}
 	seen := make(map[string]string, len(cfg.Targets))
@@ -253,39 +218,6 @@ func compileTarget(tc TargetConfig) (target, error) {
 		return target{}, fmt.Errorf("target %q: weight %d must be between 0 and %d", tc.URL, tc.Weight, MaxWeight)
 	}
 	return t, nil
-}
-
-func compileClientOpts(cfg ServiceConfig) (clientOpts, error) {
-	o := clientOpts{
-		connectTimeout: cfg.ConnectTimeout,
-		timeout:        cfg.Timeout,
-		maxConns:       cfg.MaxConnsPerTarget,
-		maxConnWait:    cfg.MaxConnWait,
-		maxIdle:        cfg.MaxIdleConnDuration,
-	}
-	for _, d := range []struct {
-		key string
-		v   time.Duration
-	}{
-		{"connect_timeout", o.connectTimeout},
-		{"timeout", o.timeout},
-		{"max_conn_wait", o.maxConnWait},
-		{"max_idle_conn_duration", o.maxIdle},
-	} {
-		if d.v < 0 {
-			return o, fmt.Errorf("%s must not be negative, got %s", d.key, d.v)
-		}
-	}
-	if o.maxConns < 0 {
-		return o, fmt.Errorf("max_conns_per_target must not be negative, got %d", o.maxConns)
-	}
-	if o.connectTimeout == 0 {
-		o.connectTimeout = DefaultConnectTimeout
-	}
-	if o.maxIdle == 0 {
-		o.maxIdle = DefaultMaxIdleConnDuration
-	}
-	return o, nil
 }
 
 func compileActive(a ActiveConfig) (*activeCfg, error) {

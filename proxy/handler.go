@@ -435,7 +435,7 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 }
 
 func (svc *service) transport(m *pool.Member) *transport.Transport {
-	return (*svc.transAtom.Load())[m.URL()]
+	return svc.trans[m.URL()]
 }
 
 func (s *Server) hashKey(c *sdk.Ctx, svc *service, st *reqState) []byte {

@@ -67,8 +67,7 @@ type service struct {
 	timeout    time.Duration
 	hash       hashKind
 	hashName   string                          // header or cookie name for consistent hashing
-	trans      map[string]*transport.Transport // by member URL; copy-on-write for discovery
-	transAtom  atomic.Pointer[map[string]*transport.Transport]
+	trans      map[string]*transport.Transport // by member URL, immutable; from the upstreams registry
 	upstreamMs *sdk.Histogram
 	cfg        config.Service
 }
@@ -298,14 +297,10 @@ func buildFilter(p config.Plugin, b *sdk.Build) (f sdk.Filter, err error) {
 
 func (s *Snapshot) buildService(sc *config.Service, ut *upstreamTLS, d compileDeps) (*service, error) {
 	pc := pool.ServiceConfig{
-		Name:              sc.Name,
-		Balancer:          sc.Balancer,
-		ConnectTimeout:    sc.ConnectTimeout.D(),
-		Timeout:           sc.Timeout.D(),
-		MaxConnsPerTarget: sc.MaxConnsPerTarget,
-		MaxConnWait:       sc.MaxConnWait.D(),
-		TLS:               ut.cfg,
-		TLSID:             ut.id,
+		Name:     sc.Name,
+		Balancer: sc.Balancer,
+		TLS:      ut.cfg,
+		TLSID:    ut.id,
 	}
 	for _, t := range sc.Targets {
 		w := 100
@@ -360,7 +355,6 @@ func (s *Snapshot) buildService(sc *config.Service, ut *upstreamTLS, d compileDe
 		}
 	}
 	svc.trans = m
-	svc.transAtom.Store(&m)
 	return svc, nil
 }
 
@@ -434,7 +428,7 @@ func (s *Snapshot) closeResources(d compileDeps) {
 	for _, svc := range s.services {
 		svc.p.Close()
 		if d.upstreams != nil {
-			for _, t := range *svc.transAtom.Load() {
+			for _, t := range svc.trans {
 				d.upstreams.release(t)
 			}
 		}
