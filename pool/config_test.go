@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/weirgw/weir/proxy/config"
 )
 
 func TestParseTargetURL(t *testing.T) {
@@ -94,7 +96,7 @@ func TestCompileServiceGood(t *testing.T) {
 		t.Errorf("empty balancer: got %s, want round_robin", sp.kind)
 	}
 	a := sp.active
-	if a.path != "/" || a.interval != DefaultActiveInterval || a.timeout != DefaultActiveTimeout ||
+	if a.path != config.DefaultActivePath || a.interval != config.DefaultActiveInterval || a.timeout != config.DefaultActiveTimeout ||
 		a.healthyAfter != 2 || a.unhealthyAfter != 3 {
 		t.Errorf("active defaults: %+v", a)
 	}

@@ -18,12 +18,6 @@ import (
 	"github.com/weirgw/weir/sdk"
 )
 
-// streamThreshold: request and response bodies up to this size are
-// buffered (cheap, zero-allocation); larger ones stream. A request body of
-// unknown length (chunked) is buffered when it ends within it (body.go);
-// a response body of unknown length streams.
-const streamThreshold = 256 << 10
-
 // handshakeWarnEvery is how often a target whose TLS handshakes fail is
 // logged at warn (every failure is logged at debug).
 const handshakeWarnEvery = 10 * time.Second

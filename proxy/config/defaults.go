@@ -60,6 +60,12 @@ import (
 //	routes[].aggregate.timeout                   2s
 //	routes[].plugins[].enabled, plugins[].enabled true
 //
+// Fixed, not configurable (the upstream transport's, proxy/transport):
+//
+//	stream threshold                             256 KiB      bodies up to this are buffered, larger ones stream
+//	upstream idle timeout                        90s          pooled connections idle longer are closed
+//	upstream max response header                 64 KiB
+//
 // Health checks and the circuit breaker are off unless their section is
 // present; `health_check: {active: {}}` turns active checks on with the
 // defaults above. admin and redis are off unless present. A service with
@@ -110,6 +116,10 @@ const (
 	DefaultAggregateTimeout = 2 * time.Second
 
 	DefaultUpstreamTLSMinVersion = "1.2"
+
+	DefaultStreamThreshold        = 256 << 10
+	DefaultUpstreamIdleTimeout    = 90 * time.Second
+	DefaultUpstreamMaxHeaderBytes = 64 << 10
 )
 
 // DefaultTLSCiphers are the TLS 1.2 cipher suites of a listener without
