@@ -96,14 +96,6 @@ func isSupportedAlg(a string) bool {
 // isHMAC reports whether alg uses a shared secret (RFC 7518 §3.2).
 func isHMAC(alg string) bool { return strings.HasPrefix(alg, "HS") }
 
-// headers a claim may never be copied into: the proxy owns them, or they
-// change how the request is framed.
-var reservedHeaders = []string{
-	"host", "content-length", "transfer-encoding", "connection", "te",
-	"upgrade", "trailer", "keep-alive", "proxy-connection",
-	"x-consumer-name", "x-consumer-groups",
-}
-
 // parseConfig decodes raw, applies defaults and validates every key.
 func parseConfig(raw []byte) (*config, error) {
 	var cfg config
@@ -212,13 +204,15 @@ func parseConfig(raw []byte) (*config, error) {
 	// In claim order, so that the errors come out the same every run.
 	for _, claim := range slices.Sorted(maps.Keys(cfg.ClaimsToHeaders)) {
 		h := cfg.ClaimsToHeaders[claim]
+		// The gateway writes the fields it owns itself (sdk's one list).
+		why, owned := sdk.HeaderOwned(h, false)
 		switch {
 		case claim == "":
 			bad(errors.New("claims_to_headers: a claim name must not be empty"))
 		case !confval.IsToken(h):
 			bad(fmt.Errorf("claims_to_headers: %q is not a valid header name (claim %q)", h, claim))
-		case slices.ContainsFunc(reservedHeaders, func(r string) bool { return strings.EqualFold(h, r) }):
-			bad(fmt.Errorf("claims_to_headers: header %q is reserved and cannot carry a claim", h))
+		case owned:
+			bad(fmt.Errorf("claims_to_headers: header %q is reserved and cannot carry a claim: %s", h, why))
 		case cfg.Header != "" && strings.EqualFold(h, cfg.Header):
 			bad(fmt.Errorf("claims_to_headers: header %q is where the token comes from", h))
 		}
@@ -256,3 +250,4 @@ func hasAsymmetric(algs []string) bool {
 
 // signingMethod returns golang-jwt's method for a supported algorithm name.
 func signingMethod(alg string) gojwt.SigningMethod { return gojwt.GetSigningMethod(alg) }
+
