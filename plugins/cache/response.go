@@ -170,10 +170,7 @@ func (f *Filter) onNotModified(c *sdk.Ctx, st *reqState, sc *scope, now int64) b
 func (f *Filter) commit(c *sdk.Ctx, st *reqState, sc *scope, enc []byte, vl *varyList, now int64, b *workBuf) bool {
 	e := entry(enc)
 	if vl.n == 0 {
-		if sc.st.set(st.key, enc, now, &st.redis) != nil {
-			return false
-		}
-		return true
+		return sc.st.set(st.key, enc, now, &st.redis) == nil
 	}
 	b.names = vl.appendTo(b.names[:0])
 	var id uint64

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	gojwt "github.com/golang-jwt/jwt/v5"
-
 	"github.com/weirgw/weir/plugins/internal/bearer"
 	"github.com/weirgw/weir/plugins/internal/confval"
 	"github.com/weirgw/weir/sdk"
@@ -247,7 +245,3 @@ func hasAsymmetric(algs []string) bool {
 	}
 	return false
 }
-
-// signingMethod returns golang-jwt's method for a supported algorithm name.
-func signingMethod(alg string) gojwt.SigningMethod { return gojwt.GetSigningMethod(alg) }
-

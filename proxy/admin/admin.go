@@ -90,9 +90,6 @@ func New(srv *proxy.Server, opts Options) (*Admin, error) {
 	return a, nil
 }
 
-// Addr is the bound address.
-func (a *Admin) Addr() string { return a.ln.Addr().String() }
-
 // Serve blocks until Shutdown.
 func (a *Admin) Serve() error {
 	err := a.hs.Serve(a.ln)
