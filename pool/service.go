@@ -10,7 +10,7 @@ import (
 // one is the excluded member. The proxy answers 503 "no healthy target".
 //
 // The pool fails closed on purpose: when every target is unhealthy it does
-// not try one anyway (Envoy's panic mode), because SPEC.md promises 503 for
+// not try one anyway (Envoy's panic mode), because the gateway promises 503 for
 // that case and a fast 503 beats piling requests onto targets known to be
 // failing. Passive ejections end by themselves after HealthyAfter and
 // breakers half-open after OpenFor, so traffic resumes without an operator.

@@ -354,7 +354,7 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 		// monotonic time since: one clock read instead of time.Now's two.
 		t0 := c.Start.Add(time.Since(c.Start))
 		// services[].timeout bounds one try, until the whole response is
-		// read (SPEC.md); a retry gets its own.
+		// read (docs/config.md); a retry gets its own.
 		err = t.DoWithHeaders(req, resp, st.extra, t0.Add(svc.timeout))
 		d := time.Since(t0)
 		waited += d

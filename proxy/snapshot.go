@@ -17,7 +17,7 @@ import (
 )
 
 // Snapshot is one compiled, immutable config: everything a request needs,
-// built before the first request that needs it (DESIGN.md, the one rule).
+// built before the first request that needs it (docs/architecture.md, the one rule).
 // The server swaps snapshots atomically; a request sees exactly one.
 type Snapshot struct {
 	Version int64
@@ -159,7 +159,7 @@ func compile(cfg *config.Config, file string, consumers *sdk.Consumers, d compil
 	s.router = rt
 
 	// Global plugins, then each route's own; a route's instance of a plugin
-	// replaces the global instance of the same name (SPEC.md, precedence).
+	// replaces the global instance of the same name (README.md, "Plugins").
 	s.reuse = d.reuse
 	s.byKey = make(map[unitKey]*unit, len(cfg.Routes)+1)
 	prev := d.prev

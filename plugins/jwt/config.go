@@ -72,7 +72,7 @@ const (
 	minJWKSInterval    = time.Second
 )
 
-// supportedAlgs are the algorithms SPEC.md lists for the jwt plugin, in a
+// supportedAlgs are the algorithms the jwt plugin supports (README.md), in a
 // stable order. "none" is deliberately absent and can never be allowed.
 var supportedAlgs = []string{
 	"HS256", "HS384", "HS512",

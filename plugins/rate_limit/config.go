@@ -104,7 +104,7 @@ type config struct {
 }
 
 // parseConfig decodes and validates raw. Every error names the key and the
-// fix (SPEC.md, "an error names ... the fix"), and every wrong key is
+// fix (README.md: an error names the key and the fix), and every wrong key is
 // reported in one run: the errors are joined (errors.Join).
 func parseConfig(b *sdk.Build, raw json.RawMessage) (*config, error) {
 	var rc rawConfig

@@ -1,5 +1,5 @@
-// Package admin is Weir's admin listener: the JSON admin API (SPEC.md,
-// "Admin API"), Prometheus metrics, pprof and the status page.
+// Package admin is Weir's admin listener: the JSON admin API (README.md,
+// "Operations"), Prometheus metrics, pprof and the status page.
 //
 // Every change made here goes through the same path as a file reload:
 // clone the running config, change the clone, validate, compile, swap.
