@@ -332,7 +332,7 @@ func headerHas(h *fasthttp.ResponseHeader, name []byte) bool {
 		return false
 	}
 	for k := range h.All() {
-		if equalFoldBytes(k, name) {
+		if httpsyntax.EqualFold(k, name) {
 			return true
 		}
 	}
@@ -623,7 +623,7 @@ func (f *Filter) collectTags(b *workBuf, h *fasthttp.ResponseHeader) {
 		return
 	}
 	for k, v := range h.All() {
-		if equalFoldBytes(k, s2b(f.tagHeader)) {
+		if httpsyntax.EqualFold(k, s2b(f.tagHeader)) {
 			if len(b.tags) > 0 {
 				b.tags = append(b.tags, ' ')
 			}
