@@ -331,6 +331,7 @@ func TestUnsolicitedBytesNeverReachTheNextRequest(t *testing.T) {
 		name  string
 		delay time.Duration // before the extra bytes; 0: in the response's own write
 	}{{"with the response", 0}, {"while idle", 30 * time.Millisecond}} {
+		wrote := make(chan struct{}, 1) // the extra bytes are in the kernel
 		addr := rawServer(t, func(c net.Conn) {
 			defer c.Close()
 			br := bufio.NewReader(c)
@@ -348,6 +349,7 @@ func TestUnsolicitedBytesNeverReachTheNextRequest(t *testing.T) {
 					io.WriteString(c, first)
 					time.Sleep(tc.delay)
 					io.WriteString(c, evil)
+					wrote <- struct{}{}
 					continue
 				}
 				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood")
@@ -357,7 +359,16 @@ func TestUnsolicitedBytesNeverReachTheNextRequest(t *testing.T) {
 		if _, err := get(t, tr, "/first"); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(2 * tc.delay)
+		if tc.delay > 0 {
+			// On loopback, written bytes are in the reader's socket
+			// buffer when the write returns: wait for that, not for a
+			// guess at how long the server takes on a loaded machine.
+			select {
+			case <-wrote:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the upstream never sent its extra bytes")
+			}
+		}
 		resp, err := get(t, tr, "/second")
 		if err != nil || string(resp.Body()) != "good" {
 			t.Fatalf("%s: second request got %q (%v): smuggled bytes were read as its response", tc.name, resp.Body(), err)
