@@ -23,6 +23,8 @@ test: lint unit race e2e cache-conformance
 lint:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+	@out=$$($(GO) tool deadcode -test ./...); if [ -n "$$out" ]; then echo "unreachable code (deadcode -test):"; echo "$$out"; exit 1; fi
 
 # -p 1: packages one at a time, so the timing-sensitive suites (rate-limit
 # accuracy, open-loop load generator) do not compete with each other for

@@ -1,7 +1,7 @@
 package pool
 
 // balancer chooses a member for one request. Implementations are built
-// once per member list (config load, AddTarget, RemoveTarget), immutable
+// once per member list (each config snapshot), immutable
 // after that apart from their own atomic counters, and safe for
 // concurrent pick calls. pick returns nil when no member is usable; it
 // must not allocate.

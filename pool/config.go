@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/weirgw/weir/proxy/config"
 )
 
 // TargetConfig is one upstream address of a service.
@@ -20,21 +22,22 @@ type TargetConfig struct {
 }
 
 // ActiveConfig probes each target with GET Path every Interval. A zero
-// field takes the default named beside it.
+// field takes its default from proxy/config/defaults.go (the one table).
 type ActiveConfig struct {
-	Path           string        // "/"
-	Interval       time.Duration // 5s
-	Timeout        time.Duration // 1s; connect and whole response
-	HealthyAfter   int           // 2 consecutive successes bring a target back
-	UnhealthyAfter int           // 3 consecutive failures take it out
+	Path           string
+	Interval       time.Duration
+	Timeout        time.Duration // connect and whole response
+	HealthyAfter   int           // consecutive successes bring a target back
+	UnhealthyAfter int           // consecutive failures take it out
 	ExpectStatus   []int         // empty: any 2xx or 3xx
 }
 
 // PassiveConfig takes a target out after consecutive failures seen on real
-// traffic (Member.End with ok=false). A zero field takes its default.
+// traffic (Member.End with ok=false). A zero field takes its default from
+// proxy/config/defaults.go.
 type PassiveConfig struct {
-	UnhealthyAfter int           // 5 consecutive failed requests
-	HealthyAfter   time.Duration // 30s out of rotation, then tried again
+	UnhealthyAfter int           // consecutive failed requests
+	HealthyAfter   time.Duration // out of rotation this long, then tried again
 }
 
 // HealthConfig holds both kinds of health checking; a nil part is off.
@@ -44,12 +47,12 @@ type HealthConfig struct {
 }
 
 // BreakerConfig configures the per-target circuit breaker. A zero field
-// takes its default.
+// takes its default from proxy/config/defaults.go.
 type BreakerConfig struct {
-	FailureRatio float64       // 0.5: open when failures/requests >= this ...
-	MinRequests  int           // 20: ... over at least this many requests ...
-	Window       time.Duration // 10s: ... in the last Window
-	OpenFor      time.Duration // 30s: then one probe request (half-open)
+	FailureRatio float64       // open when failures/requests >= this ...
+	MinRequests  int           // ... over at least this many requests ...
+	Window       time.Duration // ... in the last Window
+	OpenFor      time.Duration // then one probe request (half-open)
 }
 
 // ServiceConfig is what the proxy builds from one `services:` entry.
@@ -59,25 +62,8 @@ type ServiceConfig struct {
 	// Balancer is round_robin (default when empty), least_conn,
 	// consistent_hash or random.
 	Balancer string
-	// ConnectTimeout bounds a TCP connect (default 3s).
-	ConnectTimeout time.Duration
-	// Timeout is the client's read and write timeout; the proxy also
-	// passes a per-request deadline to DoDeadline. 0 = none.
-	Timeout time.Duration
-	// MaxConnsPerTarget bounds the connections of one pool (0 = 512,
-	// fasthttp's default).
-	MaxConnsPerTarget int
-	// MaxConnWait is how long a request waits for a free connection once
-	// MaxConnsPerTarget are busy; 0 fails at once with
-	// fasthttp.ErrNoFreeConns.
-	MaxConnWait time.Duration
-	// MaxIdleConnDuration closes keep-alive connections idle this long
-	// (default 30s: below the idle timeouts of nginx, HAProxy and most
-	// application servers, so the gateway rarely reuses a connection the
-	// upstream is closing).
-	MaxIdleConnDuration time.Duration
-	Health              HealthConfig
-	Breaker             *BreakerConfig // nil = no breaker
+	Health   HealthConfig
+	Breaker  *BreakerConfig // nil = no breaker
 	// TLS is the client TLS of https:// targets for active health checks
 	// (nil: system roots, the target's host as server name), the same
 	// settings the proxy forwards with. TLSID names its content: a reload
@@ -86,27 +72,9 @@ type ServiceConfig struct {
 	TLSID string
 }
 
-// Defaults applied to zero fields, and limits.
-const (
-	MaxWeight = 65535
-
-	DefaultConnectTimeout      = 3 * time.Second
-	DefaultMaxIdleConnDuration = 30 * time.Second
-
-	DefaultActivePath           = "/"
-	DefaultActiveInterval       = 5 * time.Second
-	DefaultActiveTimeout        = time.Second
-	DefaultActiveHealthyAfter   = 2
-	DefaultActiveUnhealthyAfter = 3
-
-	DefaultPassiveUnhealthyAfter = 5
-	DefaultPassiveHealthyAfter   = 30 * time.Second
-
-	DefaultBreakerFailureRatio = 0.5
-	DefaultBreakerMinRequests  = 20
-	DefaultBreakerWindow       = 10 * time.Second
-	DefaultBreakerOpenFor      = 30 * time.Second
-)
+// MaxWeight is the largest target weight. Zero fields of the configs
+// above take their defaults from the one table, proxy/config/defaults.go.
+const MaxWeight = 65535
 
 // balancerKind names one of the four balancers.
 type balancerKind uint8
@@ -132,17 +100,6 @@ func parseBalancer(s string) (balancerKind, error) {
 		}
 	}
 	return 0, fmt.Errorf("balancer %q is unknown (use round_robin, least_conn, consistent_hash or random)", s)
-}
-
-// clientOpts are the settings of one connection pool; together with the
-// address they key the registry's pools, so two services that reach the
-// same host:port with the same settings share connections. Comparable.
-type clientOpts struct {
-	connectTimeout time.Duration
-	timeout        time.Duration
-	maxConns       int
-	maxConnWait    time.Duration
-	maxIdle        time.Duration
 }
 
 // activeCfg is a validated ActiveConfig. Comparable, so a reload can tell
@@ -190,7 +147,6 @@ type serviceSpec struct {
 	targets []target
 	weights []int
 	kind    balancerKind
-	client  clientOpts
 	active  *activeCfg
 	passive *passiveCfg
 	breaker *breakerCfg
@@ -204,9 +160,6 @@ func compileService(cfg ServiceConfig) (*serviceSpec, error) {
 	sp := &serviceSpec{name: cfg.Name, tls: cfg.TLS}
 	var err error
 	if sp.kind, err = parseBalancer(cfg.Balancer); err != nil {
-		return nil, err
-	}
-	if sp.client, err = compileClientOpts(cfg); err != nil {
 		return nil, err
 	}
 	seen := make(map[string]string, len(cfg.Targets))
@@ -255,39 +208,6 @@ func compileTarget(tc TargetConfig) (target, error) {
 	return t, nil
 }
 
-func compileClientOpts(cfg ServiceConfig) (clientOpts, error) {
-	o := clientOpts{
-		connectTimeout: cfg.ConnectTimeout,
-		timeout:        cfg.Timeout,
-		maxConns:       cfg.MaxConnsPerTarget,
-		maxConnWait:    cfg.MaxConnWait,
-		maxIdle:        cfg.MaxIdleConnDuration,
-	}
-	for _, d := range []struct {
-		key string
-		v   time.Duration
-	}{
-		{"connect_timeout", o.connectTimeout},
-		{"timeout", o.timeout},
-		{"max_conn_wait", o.maxConnWait},
-		{"max_idle_conn_duration", o.maxIdle},
-	} {
-		if d.v < 0 {
-			return o, fmt.Errorf("%s must not be negative, got %s", d.key, d.v)
-		}
-	}
-	if o.maxConns < 0 {
-		return o, fmt.Errorf("max_conns_per_target must not be negative, got %d", o.maxConns)
-	}
-	if o.connectTimeout == 0 {
-		o.connectTimeout = DefaultConnectTimeout
-	}
-	if o.maxIdle == 0 {
-		o.maxIdle = DefaultMaxIdleConnDuration
-	}
-	return o, nil
-}
-
 func compileActive(a ActiveConfig) (*activeCfg, error) {
 	c := &activeCfg{
 		path:           a.Path,
@@ -297,7 +217,7 @@ func compileActive(a ActiveConfig) (*activeCfg, error) {
 		unhealthyAfter: a.UnhealthyAfter,
 	}
 	if c.path == "" {
-		c.path = DefaultActivePath
+		c.path = config.DefaultActivePath
 	}
 	if c.path[0] != '/' {
 		return nil, fmt.Errorf("health_check.active.path %q must start with /", a.Path)
@@ -311,25 +231,25 @@ func compileActive(a ActiveConfig) (*activeCfg, error) {
 		return nil, fmt.Errorf("health_check.active.interval must be > 0, got %s", a.Interval)
 	}
 	if c.interval == 0 {
-		c.interval = DefaultActiveInterval
+		c.interval = config.DefaultActiveInterval
 	}
 	if c.timeout < 0 {
 		return nil, fmt.Errorf("health_check.active.timeout must be > 0, got %s", a.Timeout)
 	}
 	if c.timeout == 0 {
-		c.timeout = DefaultActiveTimeout
+		c.timeout = config.DefaultActiveTimeout
 	}
 	if c.healthyAfter < 0 {
 		return nil, fmt.Errorf("health_check.active.healthy_after must be >= 1, got %d", a.HealthyAfter)
 	}
 	if c.healthyAfter == 0 {
-		c.healthyAfter = DefaultActiveHealthyAfter
+		c.healthyAfter = config.DefaultActiveHealthyAfter
 	}
 	if c.unhealthyAfter < 0 {
 		return nil, fmt.Errorf("health_check.active.unhealthy_after must be >= 1, got %d", a.UnhealthyAfter)
 	}
 	if c.unhealthyAfter == 0 {
-		c.unhealthyAfter = DefaultActiveUnhealthyAfter
+		c.unhealthyAfter = config.DefaultActiveUnhealthyAfter
 	}
 	for _, code := range a.ExpectStatus {
 		if code < 100 || code > 599 {
@@ -354,10 +274,10 @@ func compilePassive(p PassiveConfig) (*passiveCfg, error) {
 	}
 	c := &passiveCfg{unhealthyAfter: int32(p.UnhealthyAfter), healthyAfter: int64(p.HealthyAfter)}
 	if c.unhealthyAfter == 0 {
-		c.unhealthyAfter = DefaultPassiveUnhealthyAfter
+		c.unhealthyAfter = config.DefaultPassiveUnhealthy
 	}
 	if c.healthyAfter == 0 {
-		c.healthyAfter = int64(DefaultPassiveHealthyAfter)
+		c.healthyAfter = int64(config.DefaultPassiveHealthyAfter * time.Millisecond)
 	}
 	return c, nil
 }
@@ -377,16 +297,16 @@ func compileBreaker(b BreakerConfig) (*breakerCfg, error) {
 		return nil, fmt.Errorf("circuit_breaker.open_for must be > 0, got %s", b.OpenFor)
 	}
 	if b.FailureRatio == 0 {
-		b.FailureRatio = DefaultBreakerFailureRatio
+		b.FailureRatio = config.DefaultFailureRatio
 	}
 	if b.MinRequests == 0 {
-		b.MinRequests = DefaultBreakerMinRequests
+		b.MinRequests = config.DefaultMinRequests
 	}
 	if b.Window == 0 {
-		b.Window = DefaultBreakerWindow
+		b.Window = config.DefaultWindow
 	}
 	if b.OpenFor == 0 {
-		b.OpenFor = DefaultBreakerOpenFor
+		b.OpenFor = config.DefaultOpenFor
 	}
 	c := &breakerCfg{
 		ratio:       b.FailureRatio,

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/weirgw/weir/proxy/config"
 )
 
 func TestParseTargetURL(t *testing.T) {
@@ -93,12 +95,8 @@ func TestCompileServiceGood(t *testing.T) {
 	if sp.kind != kindRoundRobin {
 		t.Errorf("empty balancer: got %s, want round_robin", sp.kind)
 	}
-	wantClient := clientOpts{connectTimeout: DefaultConnectTimeout, maxIdle: DefaultMaxIdleConnDuration}
-	if sp.client != wantClient {
-		t.Errorf("client opts %+v, want %+v", sp.client, wantClient)
-	}
 	a := sp.active
-	if a.path != "/" || a.interval != DefaultActiveInterval || a.timeout != DefaultActiveTimeout ||
+	if a.path != config.DefaultActivePath || a.interval != config.DefaultActiveInterval || a.timeout != config.DefaultActiveTimeout ||
 		a.healthyAfter != 2 || a.unhealthyAfter != 3 {
 		t.Errorf("active defaults: %+v", a)
 	}
@@ -153,15 +151,6 @@ func TestCompileServiceErrors(t *testing.T) {
 		{"duplicate after normalization", func(c *ServiceConfig) {
 			c.Targets = append(c.Targets, TargetConfig{URL: "HTTP://127.0.0.1:9001/", Weight: 1})
 		}, `target "http://127.0.0.1:9001" is listed twice (as "http://127.0.0.1:9001" and "HTTP://127.0.0.1:9001/")`},
-		{"connect_timeout", func(c *ServiceConfig) { c.ConnectTimeout = -time.Second },
-			"connect_timeout must not be negative, got -1s"},
-		{"timeout", func(c *ServiceConfig) { c.Timeout = -time.Second }, "timeout must not be negative, got -1s"},
-		{"max_conn_wait", func(c *ServiceConfig) { c.MaxConnWait = -time.Second },
-			"max_conn_wait must not be negative, got -1s"},
-		{"max_idle", func(c *ServiceConfig) { c.MaxIdleConnDuration = -time.Second },
-			"max_idle_conn_duration must not be negative, got -1s"},
-		{"max_conns", func(c *ServiceConfig) { c.MaxConnsPerTarget = -1 },
-			"max_conns_per_target must not be negative, got -1"},
 		{"active path", func(c *ServiceConfig) { c.Health.Active = &ActiveConfig{Path: "healthz"} },
 			`health_check.active.path "healthz" must start with /`},
 		{"active path space", func(c *ServiceConfig) { c.Health.Active = &ActiveConfig{Path: "/a b"} },
@@ -208,8 +197,8 @@ func TestCompileServiceErrors(t *testing.T) {
 			}
 		})
 	}
-	if len(r.states) != 0 || len(r.clients) != 0 {
-		t.Errorf("a failed NewService left references: %d states, %d clients", len(r.states), len(r.clients))
+	if len(r.states) != 0 {
+		t.Errorf("a failed NewService left references: %d states", len(r.states))
 	}
 }
 

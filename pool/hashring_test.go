@@ -24,19 +24,21 @@ func owners(t *testing.T, s *Service) []string {
 	return out
 }
 
-// TestHashRingStableOnAdd: adding a 5th target to 4 moves about 1/5 of the
-// keys, all of them to the new target.
+// TestHashRingStableOnAdd: adding a 5th target to 4 (a reload, or
+// discovery finding one more: both build the next snapshot's Service)
+// moves about 1/5 of the keys, all of them to the new target.
 func TestHashRingStableOnAdd(t *testing.T) {
-	s := mustService(t, NewRegistry(), ServiceConfig{Name: "ring-add", Balancer: "consistent_hash", Targets: fakeTargets(1, 1, 1, 1, 1)[:4]})
+	r := NewRegistry()
+	five := fakeTargets(1, 1, 1, 1, 1)
+	cfg := ServiceConfig{Name: "ring-add", Balancer: "consistent_hash", Targets: five[:4]}
+	s := mustService(t, r, cfg)
 	before := owners(t, s)
 	if again := owners(t, s); !equalStrings(before, again) {
 		t.Fatal("the same key went to different members on two picks")
 	}
-	fifth := fakeTargets(1, 1, 1, 1, 1)[4]
-	if err := s.AddTarget(fifth); err != nil {
-		t.Fatal(err)
-	}
-	after := owners(t, s)
+	fifth := five[4]
+	cfg.Targets = five
+	after := owners(t, mustService(t, r, cfg))
 	moved := 0
 	for i := range before {
 		if before[i] != after[i] {
@@ -53,10 +55,8 @@ func TestHashRingStableOnAdd(t *testing.T) {
 	}
 
 	// Removing it again puts every key back where it was.
-	if err := s.RemoveTarget(fifth.URL); err != nil {
-		t.Fatal(err)
-	}
-	if back := owners(t, s); !equalStrings(before, back) {
+	cfg.Targets = five[:4]
+	if back := owners(t, mustService(t, r, cfg)); !equalStrings(before, back) {
 		t.Fatal("removing the added target did not restore the previous mapping")
 	}
 }
@@ -64,12 +64,11 @@ func TestHashRingStableOnAdd(t *testing.T) {
 // TestHashRingStableOnRemove: removing a target moves only its own keys.
 func TestHashRingStableOnRemove(t *testing.T) {
 	ts := fakeTargets(1, 1, 1, 1, 1)
-	s := mustService(t, NewRegistry(), ServiceConfig{Name: "ring-rm", Balancer: "consistent_hash", Targets: ts})
+	r := NewRegistry()
+	s := mustService(t, r, ServiceConfig{Name: "ring-rm", Balancer: "consistent_hash", Targets: ts})
 	before := owners(t, s)
-	if err := s.RemoveTarget(ts[2].URL); err != nil {
-		t.Fatal(err)
-	}
-	after := owners(t, s)
+	after := owners(t, mustService(t, r, ServiceConfig{Name: "ring-rm", Balancer: "consistent_hash",
+		Targets: []TargetConfig{ts[0], ts[1], ts[3], ts[4]}}))
 	for i := range before {
 		if before[i] != ts[2].URL && before[i] != after[i] {
 			t.Fatalf("key %d moved from %s to %s though its target stayed", i, before[i], after[i])
@@ -119,7 +118,7 @@ func TestHashRingUnavailableFallsToNextDistinct(t *testing.T) {
 	down := s.Members()[1]
 	down.st.activeDown.Store(true)
 	after := owners(t, s)
-	ring := s.set.Load().bal.(*hashRing)
+	ring := s.bal.(*hashRing)
 	spread := map[string]int{}
 	for i := range before {
 		if before[i] != down.URL() {

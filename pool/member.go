@@ -1,21 +1,16 @@
 package pool
 
-import (
-	"time"
-
-	"github.com/valyala/fasthttp"
-)
+import "time"
 
 // Member is one target as seen by one Service (snapshot): its weight in
-// this snapshot, the shared connection pool and the shared target state.
-// A *Member returned by Pick stays valid after a reload or RemoveTarget:
-// the proxy may finish the request and call End on it.
+// this snapshot and the shared target state. A *Member returned by Pick
+// stays valid after a reload: the proxy may finish the request and call
+// End on it.
 type Member struct {
 	svc    *Service
 	t      target
 	weight int
 	st     *targetState
-	cl     *clientEntry
 
 	chk *checker // the active checker this member holds; guarded by svc.mu
 }
@@ -37,13 +32,6 @@ func (m *Member) Host() string { return m.t.host }
 
 // Weight is the member's weight in its service's snapshot.
 func (m *Member) Weight() int { return m.weight }
-
-// Client is the pooled keep-alive client for the target, shared by every
-// snapshot (and every service) that reaches the same address with the same
-// client settings. The response body is streamed
-// (StreamResponseBody=true): the proxy must read or close it before
-// releasing the response. The client never retries.
-func (m *Member) Client() *fasthttp.HostClient { return m.cl.hc }
 
 // Begin counts a request sent to the member (least_conn reads the count).
 // Every Begin must be matched by exactly one End or Abandon.

@@ -1,18 +1,14 @@
 package pool
 
 import (
-	"io"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/valyala/fasthttp"
 )
 
 // TestReloadKeepsPoolsAndState simulates a config reload: a second
-// NewService for the same service shares the HostClient and the target
-// state (health, breaker, in-flight) of the first, shares its active
+// NewService for the same service shares the target state (health,
+// breaker, in-flight) of the first, shares its active
 // checker instead of starting another, and closing the old service does
 // not stop the new one's checks.
 func TestReloadKeepsPoolsAndState(t *testing.T) {
@@ -20,11 +16,10 @@ func TestReloadKeepsPoolsAndState(t *testing.T) {
 	up := newUpstream(t)
 	r := NewRegistry()
 	cfg := ServiceConfig{
-		Name:                "reload",
-		Targets:             []TargetConfig{{URL: up.URL, Weight: 1}},
-		MaxIdleConnDuration: 50 * time.Millisecond,
-		Health:              HealthConfig{Active: fastActive()},
-		Breaker:             &BreakerConfig{MinRequests: 1, FailureRatio: 1, OpenFor: time.Hour},
+		Name:    "reload",
+		Targets: []TargetConfig{{URL: up.URL, Weight: 1}},
+		Health:  HealthConfig{Active: fastActive()},
+		Breaker: &BreakerConfig{MinRequests: 1, FailureRatio: 1, OpenFor: time.Hour},
 	}
 	old, err := r.NewService(cfg)
 	if err != nil {
@@ -42,9 +37,6 @@ func TestReloadKeepsPoolsAndState(t *testing.T) {
 		t.Fatal(err)
 	}
 	cm := cur.Members()[0]
-	if cm.Client() != om.Client() {
-		t.Fatal("the reload built a new HostClient: warm connections lost")
-	}
 	if cm.st != om.st {
 		t.Fatal("the reload built a new target state: health lost")
 	}
@@ -77,17 +69,13 @@ func TestReloadKeepsPoolsAndState(t *testing.T) {
 	if cm.chk == nil || cm.chk.refs != 1 {
 		t.Fatal("closing the old snapshot released the new one's checker")
 	}
-	if len(r.clients) != 1 || len(r.states) != 1 {
-		t.Fatalf("registry holds %d clients, %d states; want 1 and 1", len(r.clients), len(r.states))
+	if len(r.states) != 1 {
+		t.Fatalf("registry holds %d states; want 1", len(r.states))
 	}
 
-	// A request through the shared client works after the old snapshot
-	// is gone.
-	forward(t, cm, "/after-reload")
-
 	cur.Close()
-	if len(r.clients) != 0 || len(r.states) != 0 {
-		t.Fatalf("after the last Close the registry holds %d clients, %d states", len(r.clients), len(r.states))
+	if len(r.states) != 0 {
+		t.Fatalf("after the last Close the registry holds %d states", len(r.states))
 	}
 	p2 := up.probes.Load()
 	time.Sleep(60 * time.Millisecond)
@@ -160,109 +148,16 @@ func TestReloadDroppingFeatures(t *testing.T) {
 	}
 }
 
-// TestSharedClients: pools are shared by address and settings, across
-// services too; other settings get their own pool.
-func TestSharedClients(t *testing.T) {
+// TestStatePerService: target state is per service, even for one
+// address.
+func TestStatePerService(t *testing.T) {
 	r := NewRegistry()
 	a := mustService(t, r, ServiceConfig{Name: "a", Targets: fakeTargets(1, 1)})
 	b := mustService(t, r, ServiceConfig{Name: "b", Targets: []TargetConfig{{URL: "HTTP://127.0.0.1:20000/", Weight: 1}}})
-	c := mustService(t, r, ServiceConfig{Name: "c", Targets: fakeTargets(1), Timeout: time.Second})
-	if a.Members()[0].Client() != b.Members()[0].Client() {
-		t.Error("same address and settings in two services: not shared")
-	}
 	if a.Members()[0].st == b.Members()[0].st {
 		t.Error("health state must be per service")
 	}
-	if a.Members()[0].Client() == c.Members()[0].Client() {
-		t.Error("different timeouts share a pool")
-	}
-	if len(r.clients) != 3 {
-		t.Errorf("%d pools, want 3", len(r.clients))
-	}
-}
-
-// TestHostClientSettings checks the client the proxy forwards through.
-func TestHostClientSettings(t *testing.T) {
-	r := NewRegistry()
-	s := mustService(t, r, ServiceConfig{
-		Name: "hc",
-		Targets: []TargetConfig{
-			{URL: "http://127.0.0.1:20000", Weight: 1},
-			{URL: "https://api.example.com", Weight: 1},
-		},
-		Timeout: 7 * time.Second, MaxConnsPerTarget: 64, MaxConnWait: 250 * time.Millisecond,
-	})
-	hc := s.Members()[0].Client()
-	if hc.Addr != "127.0.0.1:20000" || hc.IsTLS || !hc.StreamResponseBody || !hc.DisablePathNormalizing ||
-		!hc.NoDefaultUserAgentHeader || hc.DisableHeaderNamesNormalizing || hc.MaxConns != 64 ||
-		hc.MaxConnWaitTimeout != 250*time.Millisecond || hc.ReadTimeout != 7*time.Second ||
-		hc.WriteTimeout != 7*time.Second || hc.MaxIdleConnDuration != DefaultMaxIdleConnDuration ||
-		hc.Dial == nil || hc.MaxIdemponentCallAttempts != 1 {
-		t.Errorf("http client settings: %+v", hc)
-	}
-	if _, retry := hc.RetryIfErr(nil, 1, io.EOF); retry {
-		t.Error("the client retries by itself")
-	}
-	tls := s.Members()[1].Client()
-	if !tls.IsTLS || tls.Addr != "api.example.com:443" || s.Members()[1].Host() != "api.example.com" {
-		t.Errorf("https target: IsTLS=%v Addr=%s Host=%s", tls.IsTLS, tls.Addr, s.Members()[1].Host())
-	}
-}
-
-// forward sends one request through the member's client the way the proxy
-// does and checks it arrived.
-func forward(t *testing.T, m *Member, path string) {
-	t.Helper()
-	req := fasthttp.AcquireRequest()
-	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	req.SetRequestURI(m.URL() + path)
-	req.Header.SetHost(m.Host())
-	m.Begin()
-	err := m.Client().DoDeadline(req, resp, time.Now().Add(2*time.Second))
-	if err != nil {
-		m.End(false, 0)
-		t.Fatalf("forward %s: %v", path, err)
-	}
-	// The body is streamed: read it before releasing the response.
-	body, err := io.ReadAll(resp.BodyStream())
-	m.End(err == nil, time.Millisecond)
-	if err != nil {
-		t.Fatalf("read body: %v", err)
-	}
-	resp.CloseBodyStream()
-	if !strings.Contains(string(body), path) {
-		t.Fatalf("body %q, want it to echo %s", body, path)
-	}
-	if got := string(resp.Header.Peek("X-Seen-Host")); got != m.Host() {
-		t.Errorf("upstream saw Host %q, want %q", got, m.Host())
-	}
-	if ua := resp.Header.Peek("X-Seen-UA"); len(ua) != 0 {
-		t.Errorf("the client added a User-Agent: %q", ua)
-	}
-}
-
-// TestForwardThroughMember: the pooled client reaches a real server, with
-// a streamed body and no user agent of its own.
-func TestForwardThroughMember(t *testing.T) {
-	up := newUpstream(t)
-	s := mustService(t, NewRegistry(), ServiceConfig{
-		Name:                "fwd",
-		Targets:             []TargetConfig{{URL: up.URL, Weight: 1}},
-		MaxIdleConnDuration: 50 * time.Millisecond,
-	})
-	m, err := s.Pick(nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	forward(t, m, "/a/../b//c")
-	forward(t, m, "/again")
-	if got := up.hits.Load(); got != 2 {
-		t.Fatalf("upstream saw %d requests, want 2", got)
-	}
-	st := s.Status()[0]
-	if st.InFlight != 0 || st.LatencyMs != 1 {
-		t.Errorf("status after two 1ms requests: %+v", st)
+	if len(r.states) != 3 {
+		t.Errorf("%d target states, want 3", len(r.states))
 	}
 }

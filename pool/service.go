@@ -2,10 +2,7 @@ package pool
 
 import (
 	"errors"
-	"fmt"
-	"slices"
 	"sync"
-	"sync/atomic"
 )
 
 // ErrNoTarget is returned by Pick when no member can take the request: none
@@ -13,36 +10,30 @@ import (
 // one is the excluded member. The proxy answers 503 "no healthy target".
 //
 // The pool fails closed on purpose: when every target is unhealthy it does
-// not try one anyway (Envoy's panic mode), because SPEC.md promises 503 for
+// not try one anyway (Envoy's panic mode), because the gateway promises 503 for
 // that case and a fast 503 beats piling requests onto targets known to be
 // failing. Passive ejections end by themselves after HealthyAfter and
 // breakers half-open after OpenFor, so traffic resumes without an operator.
 var ErrNoTarget = errors.New("no healthy target")
 
 // Service is one service of one config snapshot: its members and their
-// balancer. Pick is safe for concurrent use and lock-free; AddTarget,
-// RemoveTarget, Start and Close serialize on an internal mutex.
+// balancer, both immutable (a change of targets, discovery included, is a
+// new snapshot with a new Service). Pick is safe for concurrent use and
+// lock-free; Start and Close serialize on an internal mutex.
 type Service struct {
-	reg  *Registry
-	spec *serviceSpec
-
-	set atomic.Pointer[memberSet]
+	reg     *Registry
+	spec    *serviceSpec
+	members []*Member
+	bal     balancer
 
 	mu      sync.Mutex
 	started bool
 	closed  bool
 }
 
-// memberSet is an immutable member list with the balancer built for it;
-// discovery replaces the whole set.
-type memberSet struct {
-	members []*Member
-	bal     balancer
-}
-
 // NewService validates cfg and builds the service, taking references on
-// the registry's pools and target states (creating them, with their
-// gauges, when new). It starts no goroutine and does no I/O, so a config
+// the registry's target states (creating them, with their gauges, when
+// new). It starts no goroutine and does no I/O, so a config
 // can be validated by building its services and closing them.
 func (r *Registry) NewService(cfg ServiceConfig) (*Service, error) {
 	sp, err := compileService(cfg)
@@ -56,7 +47,7 @@ func (r *Registry) NewService(cfg ServiceConfig) (*Service, error) {
 		members[i] = s.newMemberLocked(t, sp.weights[i])
 	}
 	r.mu.Unlock()
-	s.set.Store(&memberSet{members: members, bal: newBalancer(sp.kind, members)})
+	s.members, s.bal = members, newBalancer(sp.kind, members)
 	return s, nil
 }
 
@@ -67,7 +58,6 @@ func (s *Service) newMemberLocked(t target, weight int) *Member {
 		t:      t,
 		weight: weight,
 		st:     r.acquireStateLocked(s.spec.name, t),
-		cl:     r.acquireClientLocked(t, s.spec.client),
 	}
 }
 
@@ -92,7 +82,7 @@ func (s *Service) Start() {
 		return
 	}
 	s.started = true
-	for _, m := range s.set.Load().members {
+	for _, m := range s.members {
 		s.startMemberLocked(m)
 	}
 }
@@ -113,8 +103,8 @@ func (s *Service) startMemberLocked(m *Member) {
 
 // Close stops what Start started (a shared checker only when this was its
 // last user, waiting for its goroutine to exit) and releases the
-// service's references; pools and states nobody else holds are dropped,
-// with their idle connections and gauges. Members already picked stay
+// service's references; target states nobody else holds are dropped,
+// with their gauges. Members already picked stay
 // usable for the requests in flight. Idempotent.
 func (s *Service) Close() {
 	s.mu.Lock()
@@ -123,14 +113,12 @@ func (s *Service) Close() {
 		return
 	}
 	s.closed = true
-	members := s.set.Load().members
-	for _, m := range members {
+	for _, m := range s.members {
 		s.stopMemberLocked(m)
 	}
 	s.reg.mu.Lock()
-	for _, m := range members {
+	for _, m := range s.members {
 		s.reg.releaseStateLocked(m.st)
-		s.reg.releaseClientLocked(m.cl)
 	}
 	s.reg.mu.Unlock()
 }
@@ -149,81 +137,20 @@ func (s *Service) stopMemberLocked(m *Member) {
 // usable. Pick does not count the request: call Begin on the member before
 // forwarding. Zero allocations, no locks.
 func (s *Service) Pick(hashKey []byte, exclude *Member) (*Member, error) {
-	if m := s.set.Load().bal.pick(hashKey, exclude); m != nil {
+	if m := s.bal.pick(hashKey, exclude); m != nil {
 		return m, nil
 	}
 	return nil, ErrNoTarget
 }
 
-// AddTarget registers a target at runtime (service discovery). The member
-// list is copied, the balancer rebuilt and both swapped in atomically;
-// concurrent Picks see the old or the new list, never a mix. On a started
-// service the new target's active check starts at once.
-func (s *Service) AddTarget(tc TargetConfig) error {
-	t, err := compileTarget(tc)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return fmt.Errorf("adding target %q: service %q is closed", tc.URL, s.spec.name)
-	}
-	old := s.set.Load().members
-	for _, m := range old {
-		if m.t.url == t.url {
-			return fmt.Errorf("adding target %q: service %q already has it", tc.URL, s.spec.name)
-		}
-	}
-	s.reg.mu.Lock()
-	m := s.newMemberLocked(t, tc.Weight)
-	s.reg.mu.Unlock()
-	if s.started {
-		s.startMemberLocked(m)
-	}
-	members := append(slices.Clip(old), m)
-	s.set.Store(&memberSet{members: members, bal: newBalancer(s.spec.kind, members)})
-	return nil
-}
-
-// RemoveTarget deregisters a target at runtime; url is compared after
-// normalization ("http://a:80/" matches "http://a"). Requests already sent
-// to it finish normally.
-func (s *Service) RemoveTarget(url string) error {
-	u, err := canonicalURL(url)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return fmt.Errorf("removing target %q: service %q is closed", url, s.spec.name)
-	}
-	old := s.set.Load().members
-	i := slices.IndexFunc(old, func(m *Member) bool { return m.t.url == u })
-	if i < 0 {
-		return fmt.Errorf("removing target %q: service %q has no such target", url, s.spec.name)
-	}
-	m := old[i]
-	members := slices.Concat(old[:i], old[i+1:])
-	s.set.Store(&memberSet{members: members, bal: newBalancer(s.spec.kind, members)})
-	s.stopMemberLocked(m)
-	s.reg.mu.Lock()
-	s.reg.releaseStateLocked(m.st)
-	s.reg.releaseClientLocked(m.cl)
-	s.reg.mu.Unlock()
-	return nil
-}
-
 // Members returns the current member list (shared, read-only).
-func (s *Service) Members() []*Member { return s.set.Load().members }
+func (s *Service) Members() []*Member { return s.members }
 
 // Status reports every member for the admin API
 // (GET /services/{name}/health). It allocates; not for the request path.
 func (s *Service) Status() []MemberStatus {
-	members := s.set.Load().members
-	out := make([]MemberStatus, len(members))
-	for i, m := range members {
+	out := make([]MemberStatus, len(s.members))
+	for i, m := range s.members {
 		out[i] = m.status()
 	}
 	return out

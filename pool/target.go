@@ -147,13 +147,3 @@ func checkHostname(h string) error {
 	}
 	return nil
 }
-
-// canonicalURL normalizes a URL given to RemoveTarget so it matches the
-// form AddTarget and NewService stored.
-func canonicalURL(raw string) (string, error) {
-	t, err := parseTargetURL(raw)
-	if err != nil {
-		return "", fmt.Errorf("target %q: %w", raw, err)
-	}
-	return t.url, nil
-}

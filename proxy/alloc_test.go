@@ -61,7 +61,7 @@ func prepare(rc *fasthttp.RequestCtx, uri string) {
 	rc.Request.Header.Set("User-Agent", "alloc-test")
 }
 
-// TestZeroAllocRouteAndForward proves DESIGN.md habit 1 for the core
+// TestZeroAllocRouteAndForward proves the no-allocation habit (docs/architecture.md) for the core
 // path: route match + forward of a GET with no plugins allocates nothing
 // per request once pools are warm.
 func TestZeroAllocRouteAndForward(t *testing.T) {

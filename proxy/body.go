@@ -4,8 +4,16 @@ import (
 	"io"
 
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/proxy/config"
 	"github.com/weirgw/weir/sdk"
 )
+
+// streamThreshold: request and response bodies up to this size are
+// buffered (cheap, zero-allocation); larger ones stream. A request body of
+// unknown length (chunked) is buffered when it ends within it (below); a
+// response body of unknown length streams. The value is the defaults
+// table's (proxy/config/defaults.go), which the transport also applies.
+const streamThreshold = config.DefaultStreamThreshold
 
 // The request body is decided once, here, before any filter runs: the
 // server reads every body as a stream (StreamRequestBody), which fasthttp

@@ -21,12 +21,6 @@ import (
 	"github.com/weirgw/weir/sdk"
 )
 
-// streamThreshold: request and response bodies up to this size are
-// buffered (cheap, zero-allocation); larger ones stream. A request body of
-// unknown length (chunked) is buffered when it ends within it (body.go);
-// a response body of unknown length streams.
-const streamThreshold = 256 << 10
-
 // handshakeWarnEvery is how often a target whose TLS handshakes fail is
 // logged at warn (every failure is logged at debug).
 const handshakeWarnEvery = 10 * time.Second
@@ -347,7 +341,7 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 		// monotonic time since: one clock read instead of time.Now's two.
 		t0 := c.Start.Add(time.Since(c.Start))
 		// services[].timeout bounds one try, until the whole response is
-		// read (SPEC.md); a retry gets its own.
+		// read (docs/config.md); a retry gets its own.
 		var err error
 		if t.HTTP2() {
 			err = s.forwardH2(t, rc, st, t0, svc.timeout)
@@ -541,7 +535,7 @@ func (s *Server) prepareUpstream(c *sdk.Ctx, st *reqState) (pluginHost, clientCl
 }
 
 func (svc *service) transport(m *pool.Member) *transport.Transport {
-	return (*svc.transAtom.Load())[m.URL()]
+	return svc.trans[m.URL()]
 }
 
 func (s *Server) hashKey(c *sdk.Ctx, svc *service, st *reqState) []byte {

@@ -20,7 +20,7 @@ var hopByHop = [...]string{
 }
 
 // Protected request headers: only the gateway may set them, so a copy sent
-// by a client is always removed (SPEC.md, wire behaviour).
+// by a client is always removed (sdk/headers.go lists every field the gateway owns).
 var protectedRequestHeaders = [...]string{"X-Consumer-Name", "X-Consumer-Groups"}
 
 type headerDeleter interface {

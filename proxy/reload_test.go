@@ -95,7 +95,7 @@ routes:
 	resp, body = g.get("/fail")
 	decodeError(t, resp, body, 500)
 	// Still serving after a panic.
-	resp, body = g.get("/order")
+	_, body = g.get("/order")
 	r := decodeEcho(t, body)
 	// The route's instance of test_record replaces the global one.
 	if r.Headers["X-Order"] != "route" {

@@ -204,9 +204,6 @@ func (s *Server) compile(cfg *config.Config, file string, validating bool) (*Sna
 // Current returns the snapshot serving traffic now.
 func (s *Server) Current() *Snapshot { return s.cur.Load() }
 
-// Pools is the upstream registry (admin API: health, discovery).
-func (s *Server) Pools() *pool.Registry { return s.pools }
-
 // Service returns the live pool service of the current snapshot.
 func (s *Server) Service(name string) *pool.Service {
 	if svc := s.cur.Load().services[name]; svc != nil {

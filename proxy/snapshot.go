@@ -17,7 +17,7 @@ import (
 )
 
 // Snapshot is one compiled, immutable config: everything a request needs,
-// built before the first request that needs it (DESIGN.md, the one rule).
+// built before the first request that needs it (docs/architecture.md, the one rule).
 // The server swaps snapshots atomically; a request sees exactly one.
 type Snapshot struct {
 	Version int64
@@ -71,8 +71,7 @@ type service struct {
 	timeout    time.Duration
 	hash       hashKind
 	hashName   string                          // header or cookie name for consistent hashing
-	trans      map[string]*transport.Transport // by member URL; copy-on-write for discovery
-	transAtom  atomic.Pointer[map[string]*transport.Transport]
+	trans      map[string]*transport.Transport // by member URL, immutable; from the upstreams registry
 	upstreamMs *sdk.Histogram
 	cfg        config.Service
 }
@@ -169,7 +168,7 @@ func compile(cfg *config.Config, file string, consumers *sdk.Consumers, d compil
 	}
 
 	// Global plugins, then each route's own; a route's instance of a plugin
-	// replaces the global instance of the same name (SPEC.md, precedence).
+	// replaces the global instance of the same name (README.md, "Plugins").
 	s.reuse = d.reuse
 	s.byKey = make(map[unitKey]*unit, len(cfg.Routes)+1)
 	prev := d.prev
@@ -315,14 +314,10 @@ func buildFilter(p config.Plugin, b *sdk.Build) (f sdk.Filter, err error) {
 
 func (s *Snapshot) buildService(sc *config.Service, ut *upstreamTLS, d compileDeps) (*service, error) {
 	pc := pool.ServiceConfig{
-		Name:              sc.Name,
-		Balancer:          sc.Balancer,
-		ConnectTimeout:    sc.ConnectTimeout.D(),
-		Timeout:           sc.Timeout.D(),
-		MaxConnsPerTarget: sc.MaxConnsPerTarget,
-		MaxConnWait:       sc.MaxConnWait.D(),
-		TLS:               ut.cfg,
-		TLSID:             ut.id,
+		Name:     sc.Name,
+		Balancer: sc.Balancer,
+		TLS:      ut.cfg,
+		TLSID:    ut.id,
 	}
 	for _, t := range sc.Targets {
 		w := 100
@@ -377,7 +372,6 @@ func (s *Snapshot) buildService(sc *config.Service, ut *upstreamTLS, d compileDe
 		}
 	}
 	svc.trans = m
-	svc.transAtom.Store(&m)
 	return svc, nil
 }
 
@@ -451,7 +445,7 @@ func (s *Snapshot) closeResources(d compileDeps) {
 	for _, svc := range s.services {
 		svc.p.Close()
 		if d.upstreams != nil {
-			for _, t := range *svc.transAtom.Load() {
+			for _, t := range svc.trans {
 				d.upstreams.release(t)
 			}
 		}

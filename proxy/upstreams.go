@@ -11,7 +11,7 @@ import (
 
 // upstreams keeps one transport (connection pool) per upstream URL and
 // settings, shared by every snapshot that uses it, so a reload keeps warm
-// connections (DESIGN.md: the registry outlives snapshots). Entries are
+// connections (docs/architecture.md: registries outlive snapshots). Entries are
 // reference counted by snapshots and closed when the last one retires.
 type upstreams struct {
 	mu      sync.Mutex

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Load benchmark: Weir side by side with nginx, HAProxy and no proxy, on
-# loopback (see bench/README.md and shared/BENCH.md).
+# loopback (see bench/README.md).
 #
 #   make bench               = bash scripts/bench.sh            (< 10 min)
 #   make bench QUICK=1       = QUICK=1 bash scripts/bench.sh    (< 2 min)

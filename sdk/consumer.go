@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// Consumer is an identified client of the gateway (SPEC.md, consumers).
+// Consumer is an identified client of the gateway (docs/config.md, consumers).
 // Consumers are immutable once a snapshot is built and may be shared freely.
 type Consumer struct {
 	Name   string

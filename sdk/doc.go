@@ -3,7 +3,7 @@
 // A plugin is a Factory registered under a name. When a config snapshot is
 // compiled, the Factory's New builds one Filter per plugin instance: this is
 // where configs are validated and everything that can be precomputed is
-// (DESIGN.md, "the one rule"). Per request the proxy runs the filters of the
+// (docs/architecture.md, "the one rule"). Per request the proxy runs the filters of the
 // matched route in order through OnRequest; a filter that answers the request
 // returns Stop. After the upstream answered (or a filter stopped the chain),
 // the ResponseFilters among the filters that ran are called in reverse order,

@@ -12,7 +12,7 @@ var contentTypeJSON = []byte("application/json")
 
 // WriteError replaces rc's response with the gateway's JSON error,
 // {"status":429,"error":"rate limit exceeded","request_id":"..."}
-// (SPEC.md, wire behaviour). It does not allocate once rc's buffers are
+// (README.md, "Whose fault"). It does not allocate once rc's buffers are
 // warm.
 //
 // The whole response is replaced, header included: an error written after

@@ -219,6 +219,12 @@ func TestDecodeConfigEveryError(t *testing.T) {
 }
 
 func TestRegistry(t *testing.T) {
+	// The registry is global: leave it as found, so -count=N can run again.
+	t.Cleanup(func() {
+		registryMu.Lock()
+		delete(registry, "sdk_test_plugin")
+		registryMu.Unlock()
+	})
 	Register(Factory{Name: "sdk_test_plugin", New: func(*Build, json.RawMessage) (Filter, error) { return nil, errors.New("x") }})
 	if _, ok := Lookup("sdk_test_plugin"); !ok {
 		t.Fatal("lookup")
@@ -235,8 +241,11 @@ func TestHistogramLeBuckets(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under -race (sync.Pool drops items); make unit runs this test")
 	}
-	h := GetOrCreateHistogram(`weir_test_seconds{route="a"}`)
-	if GetOrCreateHistogram(`weir_test_seconds{route="a"}`) != h {
+	// Histograms are global: a fresh series per run keeps -count=N honest.
+	quantileRuns++
+	route := fmt.Sprintf("a%d", quantileRuns)
+	h := GetOrCreateHistogram(`weir_test_seconds{route="` + route + `"}`)
+	if GetOrCreateHistogram(`weir_test_seconds{route="`+route+`"}`) != h {
 		t.Fatal("not the same handle")
 	}
 	h.Update(0.0002)
@@ -247,11 +256,11 @@ func TestHistogramLeBuckets(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"# TYPE weir_test_seconds histogram",
-		`weir_test_seconds_bucket{route="a",le="0.00025"} 1`,
-		`weir_test_seconds_bucket{route="a",le="0.005"} 2`,
-		`weir_test_seconds_bucket{route="a",le="30"} 2`,
-		`weir_test_seconds_bucket{route="a",le="+Inf"} 3`,
-		`weir_test_seconds_count{route="a"} 3`,
+		`weir_test_seconds_bucket{route="` + route + `",le="0.00025"} 1`,
+		`weir_test_seconds_bucket{route="` + route + `",le="0.005"} 2`,
+		`weir_test_seconds_bucket{route="` + route + `",le="30"} 2`,
+		`weir_test_seconds_bucket{route="` + route + `",le="+Inf"} 3`,
+		`weir_test_seconds_count{route="` + route + `"} 3`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q", want)

@@ -5,7 +5,6 @@
 package echo
 
 import (
-	"sort"
 	"strconv"
 	"time"
 
@@ -98,16 +97,6 @@ func Handler(name string) fasthttp.RequestHandler {
 		rc.SetContentType("application/json")
 		rc.SetBody(b)
 	}
-}
-
-// SortedHeaderNames is a helper for tests printing replies.
-func SortedHeaderNames(r *Reply) []string {
-	out := make([]string, 0, len(r.Headers))
-	for k := range r.Headers {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 type repeatReader struct{ left int }

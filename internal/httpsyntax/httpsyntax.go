@@ -79,3 +79,24 @@ func EqualFoldLower(b []byte, lower string) bool {
 	}
 	return true
 }
+
+// EqualFold compares two ASCII names (header field names, tokens) without
+// regard to case; unlike bytes.EqualFold it folds ASCII letters only.
+func EqualFold(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}

@@ -340,7 +340,7 @@ func listContainsFold(v []byte, name []byte) bool {
 		for i < len(v) && v[i] != ',' {
 			i++
 		}
-		if equalFoldBytes(trimOWS(v[:i]), name) {
+		if httpsyntax.EqualFold(trimOWS(v[:i]), name) {
 			return true
 		}
 		if i >= len(v) {
@@ -349,23 +349,4 @@ func listContainsFold(v []byte, name []byte) bool {
 		v = v[i+1:]
 	}
 	return false
-}
-
-func equalFoldBytes(a, b []byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }

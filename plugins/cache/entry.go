@@ -173,8 +173,3 @@ func clampU32(v int64) int64 {
 	}
 	return v
 }
-
-// encodedSize is the length encodeEntry will produce.
-func encodedSize(etag, lmRaw, vary, tags, header, body []byte) int {
-	return entryFixed + len(etag) + len(lmRaw) + len(vary) + len(tags) + len(header) + len(body)
-}

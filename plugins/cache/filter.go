@@ -21,6 +21,10 @@ import (
 
 func init() {
 	sdk.Register(sdk.Factory{Name: "cache", New: New})
+	// The purge API on the admin listener: POST /cache/purge with
+	// {"url": ...}, {"prefix": ...} or {"tag": ...}. With Redis the purge
+	// reaches every node.
+	sdk.RegisterAdmin(sdk.AdminEndpoint{Pattern: "POST /cache/purge", MaxBody: 1 << 20, Handle: HandlePurge})
 }
 
 // Filter is one cache plugin instance. It is shared by all requests of a

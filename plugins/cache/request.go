@@ -46,7 +46,6 @@ type reqState struct {
 	clientINM    []byte
 	clientIMS    []byte
 	done         bool
-	buf          []byte
 	// redis is the request's Redis time: the lookups and the writes of
 	// one request share it (redis_timeout in all).
 	redis redisguard.Budget

@@ -170,10 +170,7 @@ func (f *Filter) onNotModified(c *sdk.Ctx, st *reqState, sc *scope, now int64) b
 func (f *Filter) commit(c *sdk.Ctx, st *reqState, sc *scope, enc []byte, vl *varyList, now int64, b *workBuf) bool {
 	e := entry(enc)
 	if vl.n == 0 {
-		if sc.st.set(st.key, enc, now, &st.redis) != nil {
-			return false
-		}
-		return true
+		return sc.st.set(st.key, enc, now, &st.redis) == nil
 	}
 	b.names = vl.appendTo(b.names[:0])
 	var id uint64
@@ -335,7 +332,7 @@ func headerHas(h *fasthttp.ResponseHeader, name []byte) bool {
 		return false
 	}
 	for k := range h.All() {
-		if equalFoldBytes(k, name) {
+		if httpsyntax.EqualFold(k, name) {
 			return true
 		}
 	}
@@ -442,68 +439,22 @@ func understoodStatus(s int) bool {
 // prepare decides whether a response may be stored and encodes it. It
 // returns the encoding (also when not storable, so that a refreshed 304
 // can still be served) and the response's Vary list. The encoding lives in
-// b.enc.
+// b.enc. Each step is named after the RFC 9111 section it implements.
 func (f *Filter) prepare(b *workBuf, h *fasthttp.ResponseHeader, status int, body []byte, authorized bool, reqTime, respTime int64) ([]byte, *varyList, bool) {
 	var ri respInfo
 	analyze(&ri, h, yearOf(respTime))
 	d := &ri.cc
 	respS := respTime / 1e9
 
-	// Freshness lifetime (RFC 9111 §4.2.1), for a shared cache.
-	var life int64
-	explicit := true
 	base := respS
 	if ri.dateOK {
 		base = ri.date
 	}
-	switch {
-	case d.has(rSMaxAge):
-		life = d.sMaxAge
-	case d.has(rSMaxAgeInvalid):
-		life = 0
-	case d.has(rMaxAge):
-		life = d.maxAge
-	case d.has(rMaxAgeInvalid):
-		life = 0
-	case ri.expiresSeen:
-		if ri.expiresOK {
-			life = max(ri.expires-base, 0)
-		}
-	default:
-		explicit = false
-		heuristicOK := (f.statusOK != nil && f.statusOK[status]) || (f.statusOK == nil && heuristicStatus(status)) || d.has(rPublic)
-		switch {
-		case heuristicOK && f.cfg.Heuristic && ri.lmOK && base > ri.lm:
-			// RFC 9111 §4.2.2: a fraction (10%) of the time since the
-			// last modification, bounded.
-			life = min((base-ri.lm)/10, int64(heuristicMax/1e9))
-		case heuristicOK && f.defaultTTL > 0:
-			life = f.defaultTTL / 1e9
-		}
-	}
-	life = min(life, deltaMax)
-
-	// Age (RFC 9111 §4.2.3).
-	apparent := max(0, respS-base) * 1e9
-	var corrected int64
-	if ri.ageLines > 0 && !ri.ageOK {
-		corrected = deltaMax * 1e9 // invalid Age: stale from the start
-	} else {
-		ageValue := min(ri.age, deltaMax) * 1e9
-		corrected = max(apparent, ageValue+max(respTime-reqTime, 0))
-	}
+	life, explicit := f.freshnessLifetime(&ri, status, base)
+	corrected := correctedInitialAge(&ri, base, respS, reqTime, respTime)
 
 	hasValidator := len(ri.etag) > 0 || ri.lmOK
-	var flags uint16
-	if d.has(rNoCache) {
-		flags |= eNoCache
-	}
-	if d.has(rMustRevalidate) || d.has(rProxyRevalidate) || d.has(rSMaxAge) {
-		flags |= eNoStale
-	}
-	if hasValidator {
-		flags |= eHasValidator
-	}
+	flags := entryFlags(d, hasValidator)
 	windows := max(d.swr, d.sie)
 	if flags&eNoStale != 0 {
 		windows = 0
@@ -520,28 +471,9 @@ func (f *Filter) prepare(b *workBuf, h *fasthttp.ResponseHeader, status int, bod
 	// stale-if-error requests. The store's LRU bounds the cost.
 	until += f.keepStale
 
-	storable := true
-	understood := understoodStatus(status)
-	switch {
-	case status < 200 || status == 206 || status == 304 || status > 999:
-		storable = false
-	case f.statusOK != nil && !f.statusOK[status]:
-		storable = false
-	case d.has(rMustUnderstand) && !understood:
-		storable = false
-	case d.has(rNoStore) && !(d.has(rMustUnderstand) && understood):
-		storable = false
-	case d.has(rPrivate):
-		storable = false
-	case authorized && !f.cfg.IgnoreAuthorization && !d.has(rPublic) && !d.has(rMustRevalidate) && !d.has(rSMaxAge):
-		storable = false
-	case !explicit && !d.has(rPublic) && life == 0 && !heuristicStatus(status):
-		storable = false
-	case flags&eNoCache != 0 && !hasValidator:
-		storable = false
-	case remaining <= 0 && !hasValidator && windows == 0:
-		storable = false
-	}
+	storable := f.mayStore(d, status, authorized, explicit, life) &&
+		!(flags&eNoCache != 0 && !hasValidator) &&
+		!(remaining <= 0 && !hasValidator && windows == 0)
 
 	vl := &b.vary
 	*vl = varyList{}
@@ -550,44 +482,8 @@ func (f *Filter) prepare(b *workBuf, h *fasthttp.ResponseHeader, status int, bod
 		storable = false
 	}
 
-	// Tags (surrogate keys).
-	b.tags = b.tags[:0]
-	if f.tagHeader != "" {
-		for k, v := range h.All() {
-			if equalFoldBytes(k, s2b(f.tagHeader)) {
-				if len(b.tags) > 0 {
-					b.tags = append(b.tags, ' ')
-				}
-				b.tags = append(b.tags, v...)
-			}
-		}
-		if len(b.tags) > 0xffff {
-			b.tags = b.tags[:0]
-		}
-	}
-
-	// Header block.
-	b.block = appendStatusLine(b.block[:0], status)
-	cookieKept := false
-	for k, v := range h.All() {
-		if skipStored(k) {
-			continue
-		}
-		if len(ri.connection) > 0 && listContainsFold(ri.connection, k) {
-			continue
-		}
-		if d.has(rNoCacheFields) && listContainsFold(d.noCacheFields, k) {
-			continue
-		}
-		if d.has(rPrivateFields) && listContainsFold(d.privateFields, k) {
-			continue
-		}
-		if len(k) == 10 && httpsyntax.EqualFoldLower(k, "set-cookie") {
-			cookieKept = true
-		}
-		b.block = appendHeaderLine(b.block, k, v)
-	}
-	if cookieKept && !f.cfg.CacheSetCookie {
+	f.collectTags(b, h)
+	if cookieKept := storedHeaderBlock(b, h, &ri, status, len(body)); cookieKept && !f.cfg.CacheSetCookie {
 		// A stored Set-Cookie would be replayed to every client (README,
 		// Set-Cookie). RFC 9111 §7.3 allows storing it; this cache only
 		// does when configured to. A cookie the origin kept out of the
@@ -595,12 +491,6 @@ func (f *Filter) prepare(b *workBuf, h *fasthttp.ResponseHeader, status int, bod
 		// §5.2.2.4, §5.2.2.7) is no such risk.
 		storable = false
 	}
-	if status >= 200 && status != 204 && status != 304 {
-		b.block = append(b.block, "Content-Length: "...)
-		b.block = strconv.AppendInt(b.block, int64(len(body)), 10)
-		b.block = append(b.block, crlf...)
-	}
-	b.block = append(b.block, crlf...)
 
 	var lmSec int64
 	if ri.lmOK {
@@ -632,6 +522,152 @@ func (f *Filter) prepare(b *workBuf, h *fasthttp.ResponseHeader, status int, bod
 		return nil, vl, false
 	}
 	return b.enc, vl, storable
+}
+
+// freshnessLifetime is RFC 9111 §4.2.1 for a shared cache: s-maxage, then
+// max-age, then Expires - Date, else a heuristic (§4.2.2) or the
+// configured default_ttl. Seconds, at most deltaMax; explicit is false for
+// a heuristic or default lifetime. base is the response's Date (or the
+// time it was received).
+func (f *Filter) freshnessLifetime(ri *respInfo, status int, base int64) (life int64, explicit bool) {
+	d := &ri.cc
+	explicit = true
+	switch {
+	case d.has(rSMaxAge):
+		life = d.sMaxAge
+	case d.has(rSMaxAgeInvalid):
+		life = 0
+	case d.has(rMaxAge):
+		life = d.maxAge
+	case d.has(rMaxAgeInvalid):
+		life = 0
+	case ri.expiresSeen:
+		if ri.expiresOK {
+			life = max(ri.expires-base, 0)
+		}
+	default:
+		explicit = false
+		heuristicOK := (f.statusOK != nil && f.statusOK[status]) || (f.statusOK == nil && heuristicStatus(status)) || d.has(rPublic)
+		switch {
+		case heuristicOK && f.cfg.Heuristic && ri.lmOK && base > ri.lm:
+			// RFC 9111 §4.2.2: a fraction (10%) of the time since the
+			// last modification, bounded.
+			life = min((base-ri.lm)/10, int64(heuristicMax/1e9))
+		case heuristicOK && f.defaultTTL > 0:
+			life = f.defaultTTL / 1e9
+		}
+	}
+	return min(life, deltaMax), explicit
+}
+
+// correctedInitialAge is RFC 9111 §4.2.3: the larger of the apparent age
+// (received - Date) and the Age header plus the response delay, in
+// nanoseconds. An invalid Age makes the response stale from the start.
+func correctedInitialAge(ri *respInfo, base, respS, reqTime, respTime int64) int64 {
+	if ri.ageLines > 0 && !ri.ageOK {
+		return deltaMax * 1e9
+	}
+	apparent := max(0, respS-base) * 1e9
+	ageValue := min(ri.age, deltaMax) * 1e9
+	return max(apparent, ageValue+max(respTime-reqTime, 0))
+}
+
+// entryFlags are the stored entry's revalidation flags: no-cache
+// (§5.2.2.4), no serving stale (must-revalidate, proxy-revalidate and
+// s-maxage, §5.2.2.2, §5.2.2.8, §5.2.2.10) and whether it has a validator.
+func entryFlags(d *respDirectives, hasValidator bool) uint16 {
+	var flags uint16
+	if d.has(rNoCache) {
+		flags |= eNoCache
+	}
+	if d.has(rMustRevalidate) || d.has(rProxyRevalidate) || d.has(rSMaxAge) {
+		flags |= eNoStale
+	}
+	if hasValidator {
+		flags |= eHasValidator
+	}
+	return flags
+}
+
+// mayStore is RFC 9111 §3 (storing responses in caches) for a shared
+// cache, with the plugin's status_codes: the status must be final,
+// understood when must-understand is given, and not refused by no-store,
+// private or an Authorization the response does not allow (§3.5); without
+// an explicit lifetime it must be heuristically cacheable.
+func (f *Filter) mayStore(d *respDirectives, status int, authorized, explicit bool, life int64) bool {
+	understood := understoodStatus(status)
+	switch {
+	case status < 200 || status == 206 || status == 304 || status > 999:
+		return false
+	case f.statusOK != nil && !f.statusOK[status]:
+		return false
+	case d.has(rMustUnderstand) && !understood:
+		return false
+	case d.has(rNoStore) && !(d.has(rMustUnderstand) && understood):
+		return false
+	case d.has(rPrivate):
+		return false
+	case authorized && !f.cfg.IgnoreAuthorization && !d.has(rPublic) && !d.has(rMustRevalidate) && !d.has(rSMaxAge):
+		return false
+	case !explicit && !d.has(rPublic) && life == 0 && !heuristicStatus(status):
+		return false
+	}
+	return true
+}
+
+// collectTags gathers the surrogate keys of the tag_header into b.tags,
+// space separated (none when they would not fit the entry's 64 KiB field).
+func (f *Filter) collectTags(b *workBuf, h *fasthttp.ResponseHeader) {
+	b.tags = b.tags[:0]
+	if f.tagHeader == "" {
+		return
+	}
+	for k, v := range h.All() {
+		if httpsyntax.EqualFold(k, s2b(f.tagHeader)) {
+			if len(b.tags) > 0 {
+				b.tags = append(b.tags, ' ')
+			}
+			b.tags = append(b.tags, v...)
+		}
+	}
+	if len(b.tags) > 0xffff {
+		b.tags = b.tags[:0]
+	}
+}
+
+// storedHeaderBlock writes the header block to store into b.block, RFC
+// 9111 §3.1: without hop-by-hop fields and those named by Connection,
+// no-cache="..." or private="..." (§5.2.2.4, §5.2.2.7), with the
+// Content-Length of the stored body. It reports whether a Set-Cookie was
+// kept.
+func storedHeaderBlock(b *workBuf, h *fasthttp.ResponseHeader, ri *respInfo, status, bodyLen int) (cookieKept bool) {
+	d := &ri.cc
+	b.block = appendStatusLine(b.block[:0], status)
+	for k, v := range h.All() {
+		if skipStored(k) {
+			continue
+		}
+		if len(ri.connection) > 0 && listContainsFold(ri.connection, k) {
+			continue
+		}
+		if d.has(rNoCacheFields) && listContainsFold(d.noCacheFields, k) {
+			continue
+		}
+		if d.has(rPrivateFields) && listContainsFold(d.privateFields, k) {
+			continue
+		}
+		if len(k) == 10 && httpsyntax.EqualFoldLower(k, "set-cookie") {
+			cookieKept = true
+		}
+		b.block = appendHeaderLine(b.block, k, v)
+	}
+	if status >= 200 && status != 204 && status != 304 {
+		b.block = append(b.block, "Content-Length: "...)
+		b.block = strconv.AppendInt(b.block, int64(bodyLen), 10)
+		b.block = append(b.block, crlf...)
+	}
+	b.block = append(b.block, crlf...)
+	return cookieKept
 }
 
 func appendStatusLine(dst []byte, status int) []byte {

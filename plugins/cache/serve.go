@@ -14,7 +14,7 @@ import (
 	"github.com/weirgw/weir/sdk"
 )
 
-// X-Cache-Status values (SPEC.md, wire behaviour).
+// X-Cache-Status values (plugins/cache/README.md).
 var (
 	xHit         = []byte("HIT")
 	xMiss        = []byte("MISS")

@@ -41,7 +41,7 @@ func (l *varyList) addNames(v []byte) {
 
 func (l *varyList) add(name []byte) {
 	for i := 0; i < l.n; i++ {
-		if equalFoldBytes(l.names[i], name) {
+		if httpsyntax.EqualFold(l.names[i], name) {
 			return
 		}
 	}
@@ -135,7 +135,7 @@ func appendNormalizedField(dst []byte, name []byte, r requestHeaders) []byte {
 	found := false
 	overflow := false
 	for k, v := range r.h.All() {
-		if !equalFoldBytes(k, name) {
+		if !httpsyntax.EqualFold(k, name) {
 			continue
 		}
 		found = true
@@ -156,7 +156,7 @@ func appendNormalizedField(dst []byte, name []byte, r requestHeaders) []byte {
 		// Too many elements to normalise in place: key on the raw
 		// values, which is exact, merely less shareable.
 		for k, v := range r.h.All() {
-			if equalFoldBytes(k, name) {
+			if httpsyntax.EqualFold(k, name) {
 				dst = append(dst, v...)
 				dst = append(dst, 0x02)
 			}

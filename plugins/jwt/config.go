@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	gojwt "github.com/golang-jwt/jwt/v5"
-
 	"github.com/weirgw/weir/plugins/internal/bearer"
 	"github.com/weirgw/weir/plugins/internal/confval"
 	"github.com/weirgw/weir/sdk"
@@ -74,7 +72,7 @@ const (
 	minJWKSInterval    = time.Second
 )
 
-// supportedAlgs are the algorithms SPEC.md lists for the jwt plugin, in a
+// supportedAlgs are the algorithms the jwt plugin supports (README.md), in a
 // stable order. "none" is deliberately absent and can never be allowed.
 var supportedAlgs = []string{
 	"HS256", "HS384", "HS512",
@@ -95,14 +93,6 @@ func isSupportedAlg(a string) bool {
 
 // isHMAC reports whether alg uses a shared secret (RFC 7518 §3.2).
 func isHMAC(alg string) bool { return strings.HasPrefix(alg, "HS") }
-
-// headers a claim may never be copied into: the proxy owns them, or they
-// change how the request is framed.
-var reservedHeaders = []string{
-	"host", "content-length", "transfer-encoding", "connection", "te",
-	"upgrade", "trailer", "keep-alive", "proxy-connection",
-	"x-consumer-name", "x-consumer-groups",
-}
 
 // parseConfig decodes raw, applies defaults and validates every key.
 func parseConfig(raw []byte) (*config, error) {
@@ -212,13 +202,15 @@ func parseConfig(raw []byte) (*config, error) {
 	// In claim order, so that the errors come out the same every run.
 	for _, claim := range slices.Sorted(maps.Keys(cfg.ClaimsToHeaders)) {
 		h := cfg.ClaimsToHeaders[claim]
+		// The gateway writes the fields it owns itself (sdk's one list).
+		why, owned := sdk.HeaderOwned(h, false)
 		switch {
 		case claim == "":
 			bad(errors.New("claims_to_headers: a claim name must not be empty"))
 		case !confval.IsToken(h):
 			bad(fmt.Errorf("claims_to_headers: %q is not a valid header name (claim %q)", h, claim))
-		case slices.ContainsFunc(reservedHeaders, func(r string) bool { return strings.EqualFold(h, r) }):
-			bad(fmt.Errorf("claims_to_headers: header %q is reserved and cannot carry a claim", h))
+		case owned:
+			bad(fmt.Errorf("claims_to_headers: header %q is reserved and cannot carry a claim: %s", h, why))
 		case cfg.Header != "" && strings.EqualFold(h, cfg.Header):
 			bad(fmt.Errorf("claims_to_headers: header %q is where the token comes from", h))
 		}
@@ -253,6 +245,3 @@ func hasAsymmetric(algs []string) bool {
 	}
 	return false
 }
-
-// signingMethod returns golang-jwt's method for a supported algorithm name.
-func signingMethod(alg string) gojwt.SigningMethod { return gojwt.GetSigningMethod(alg) }

@@ -62,7 +62,7 @@ func TestConfig(t *testing.T) {
 				`algorithms: unknown algorithm "XX256"; use ` + strings.Join(supportedAlgs, ", ") + "\n" +
 				"clock_skew must be at most 5m\n" +
 				"max_token_bytes must be between 64 and 65536\n" +
-				`claims_to_headers: header "host" is reserved and cannot carry a claim` + "\n" +
+				`claims_to_headers: header "host" is reserved and cannot carry a claim: the gateway sends the target's host, or the client's with the route's preserve_host: true` + "\n" +
 				`claims_to_headers: "X:Y" is not a valid header name (claim "b")`},
 		{"two bad durations", `{"clock_skew":"soon","cache_ttl":"-1s"}`,
 			`clock_skew: invalid duration "soon": use a number with a unit such as "1s" or "250ms"` + "\n" +

@@ -16,7 +16,7 @@ var specialHeaders = []string{"Host", "Content-Type", "User-Agent", "Cookie", "S
 
 func isSpecial(name string) bool {
 	for _, s := range specialHeaders {
-		if equalFold(s, name) {
+		if strings.EqualFold(s, name) {
 			return true
 		}
 	}

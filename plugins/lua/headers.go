@@ -1,35 +1,16 @@
 package lua
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"github.com/weirgw/weir/sdk"
+)
 
 // framingHeader reports whether name is one the gateway must own: the
 // message framing (RFC 9112 §6) is computed from the body actually sent, and
 // a script-supplied Content-Length or Transfer-Encoding that disagrees with it
-// would desynchronise the connection.
-func framingHeader(name string) bool {
-	return equalFold(name, "Content-Length") || equalFold(name, "Transfer-Encoding")
-}
-
-// equalFold is an ASCII case-insensitive comparison (header names are
-// ASCII tokens).
-func equalFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
+// would desynchronise the connection. The names are sdk's owned-header list.
+func framingHeader(name string) bool { return sdk.FramingHeader(s2b(name)) }
 
 // s2b views s as bytes without copying, for APIs that copy their argument
 // (the result must not be written to or kept).

@@ -8,7 +8,6 @@ import (
 	"hash/fnv"
 	"math"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/weirgw/weir/sdk"
@@ -105,7 +104,7 @@ type config struct {
 }
 
 // parseConfig decodes and validates raw. Every error names the key and the
-// fix (SPEC.md, "an error names ... the fix"), and every wrong key is
+// fix (README.md: an error names the key and the fix), and every wrong key is
 // reported in one run: the errors are joined (errors.Join).
 func parseConfig(b *sdk.Build, raw json.RawMessage) (*config, error) {
 	var rc rawConfig
@@ -324,16 +323,3 @@ func fingerprint(cfg *config) string {
 
 // hybridOn reports whether the hybrid lease mode is configured.
 func (c *config) hybridOn() bool { return c.batch > 0 }
-
-// describe is a one-line summary, used in logs and test names.
-func (c *config) describe() string {
-	var sb strings.Builder
-	for i, l := range c.limits {
-		if i > 0 {
-			sb.WriteString(" & ")
-		}
-		fmt.Fprintf(&sb, "%g/%s burst %d", l.rate, l.per, l.burst)
-	}
-	fmt.Fprintf(&sb, " by %s", c.key.String())
-	return sb.String()
-}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/redis/rueidis"
 	"github.com/valyala/fasthttp"
 	"github.com/weirgw/weir/internal/testredis"
@@ -131,3 +132,13 @@ type fakeClock struct{ ns int64 }
 
 func (c *fakeClock) now() int64              { return c.ns }
 func (c *fakeClock) advance(d time.Duration) { c.ns += int64(d) }
+
+// counterFrom returns a reader of how much the named counter has grown
+// since the call. The metrics set is global to the process: with -count=N,
+// or a route name reused by another test, an absolute read counts the
+// earlier runs too.
+func counterFrom(name string) func() uint64 {
+	c := metrics.GetOrCreateCounter(name)
+	base := c.Get()
+	return func() uint64 { return c.Get() - base }
+}

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/weirgw/weir/internal/testredis"
 	"github.com/weirgw/weir/sdk"
 )
@@ -19,6 +18,8 @@ func TestHybridHotKeyMostlyLocal(t *testing.T) {
 	clk := &fakeClock{ns: int64(time.Hour)}
 	f.setClock(clk.now)
 	r := newTestReq(reqSpec{route: "hy-hot"})
+	redis := counterFrom(`weir_ratelimit_decisions_total{route="hy-hot",store="redis"}`)
+	lease := counterFrom(`weir_ratelimit_decisions_total{route="hy-hot",store="lease"}`)
 	for i := range 1000 {
 		if res := r.do(f); res.status != sdk.Continue {
 			t.Fatalf("request %d refused: %+v", i, res)
@@ -28,13 +29,11 @@ func TestHybridHotKeyMostlyLocal(t *testing.T) {
 	if w := f.lease.want(key); w != 10 {
 		t.Fatalf("hot key asks for %d tokens, want the full batch 10", w)
 	}
-	redis := metrics.GetOrCreateCounter(`weir_ratelimit_decisions_total{route="hy-hot",store="redis"}`).Get()
-	lease := metrics.GetOrCreateCounter(`weir_ratelimit_decisions_total{route="hy-hot",store="lease"}`).Get()
 	// Ramp 1,2,4,8 then batches of 10: about 100 fetches for 1000 requests.
-	if redis > 110 || redis+lease != 1000 {
-		t.Fatalf("%d decisions in redis and %d from leases for 1000 requests", redis, lease)
+	if redis() > 110 || redis()+lease() != 1000 {
+		t.Fatalf("%d decisions in redis and %d from leases for 1000 requests", redis(), lease())
 	}
-	t.Logf("hot key: %d of 1000 decisions touched redis", redis)
+	t.Logf("hot key: %d of 1000 decisions touched redis", redis())
 }
 
 func TestHybridColdKeyDoesNotHoard(t *testing.T) {
@@ -76,7 +75,7 @@ func TestHybridRemembersRejection(t *testing.T) {
 	r := newTestReq(reqSpec{route: "hy-rej"})
 	r.do(f)
 	r.do(f)
-	redisBefore := metrics.GetOrCreateCounter(`weir_ratelimit_decisions_total{route="hy-rej",store="redis"}`).Get()
+	redis := counterFrom(`weir_ratelimit_decisions_total{route="hy-rej",store="redis"}`)
 	for range 10 {
 		res := r.do(f)
 		if res.code != 429 {
@@ -86,7 +85,7 @@ func TestHybridRemembersRejection(t *testing.T) {
 			t.Fatalf("Retry-After = %s, want about 1800", ra)
 		}
 	}
-	if n := metrics.GetOrCreateCounter(`weir_ratelimit_decisions_total{route="hy-rej",store="redis"}`).Get() - redisBefore; n != 1 {
+	if n := redis(); n != 1 {
 		t.Fatalf("%d refusals went to redis, want only the first", n)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -30,7 +29,7 @@ func TestLocalAllowsBurstThen429(t *testing.T) {
 			t.Errorf("request %d: Retry-After on an allowed response", i)
 		}
 	}
-	rejBefore := metrics.GetOrCreateCounter(`weir_ratelimit_rejected_total{route="local-burst"}`).Get()
+	rejected := counterFrom(`weir_ratelimit_rejected_total{route="local-burst"}`)
 	r := alice.do(f)
 	if r.status != sdk.Stop || r.code != 429 {
 		t.Fatalf("4th request: status %v code %d", r.status, r.code)
@@ -43,8 +42,8 @@ func TestLocalAllowsBurstThen429(t *testing.T) {
 			t.Errorf("429: %s = %q, want %q", k, r.headers[k], v)
 		}
 	}
-	if got := metrics.GetOrCreateCounter(`weir_ratelimit_rejected_total{route="local-burst"}`).Get(); got != rejBefore+1 {
-		t.Errorf("rejected_total went %d -> %d", rejBefore, got)
+	if got := rejected(); got != 1 {
+		t.Errorf("rejected_total grew by %d, want 1", got)
 	}
 	// Bob has his own bucket.
 	if r := bob.do(f); r.status != sdk.Continue {
@@ -97,18 +96,21 @@ func TestGlobalInstanceLabelsByRoute(t *testing.T) {
 	f := mustNew(t, &sdk.Build{Route: ""}, `{"rate":1,"per":"1h","burst":1,"key":"ip+route"}`)
 	a := newTestReq(reqSpec{route: "glob-a"})
 	b := newTestReq(reqSpec{route: "glob-b"})
+	rejA := counterFrom(`weir_ratelimit_rejected_total{route="glob-a"}`)
+	rejB := counterFrom(`weir_ratelimit_rejected_total{route="glob-b"}`)
+	localB := counterFrom(`weir_ratelimit_decisions_total{route="glob-b",store="local"}`)
 	a.do(f)
 	a.do(f)
 	b.do(f)
 	b.do(f)
 	b.do(f)
-	if n := metrics.GetOrCreateCounter(`weir_ratelimit_rejected_total{route="glob-a"}`).Get(); n != 1 {
+	if n := rejA(); n != 1 {
 		t.Errorf("glob-a rejected = %d, want 1", n)
 	}
-	if n := metrics.GetOrCreateCounter(`weir_ratelimit_rejected_total{route="glob-b"}`).Get(); n != 2 {
+	if n := rejB(); n != 2 {
 		t.Errorf("glob-b rejected = %d, want 2", n)
 	}
-	if n := metrics.GetOrCreateCounter(`weir_ratelimit_decisions_total{route="glob-b",store="local"}`).Get(); n != 3 {
+	if n := localB(); n != 3 {
 		t.Errorf("glob-b local decisions = %d, want 3", n)
 	}
 }

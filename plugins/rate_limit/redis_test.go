@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/weirgw/weir/internal/testredis"
 	"github.com/weirgw/weir/plugins/internal/redisguard"
 	"github.com/weirgw/weir/sdk"
@@ -25,6 +24,7 @@ func TestRedisBurstThen429(t *testing.T) {
 	// not change anything.
 	f.setClock(func() int64 { return 42 })
 	r := newTestReq(reqSpec{consumer: "alice", route: "redis-burst"})
+	decisions := counterFrom(`weir_ratelimit_decisions_total{route="redis-burst",store="redis"}`)
 	for i := range 3 {
 		res := r.do(f)
 		if res.status != sdk.Continue || res.headers[hdrRemaining] != strconv.Itoa(2-i) || res.headers[hdrLimit] != "3" {
@@ -47,7 +47,7 @@ func TestRedisBurstThen429(t *testing.T) {
 	if ms, _ := strconv.Atoi(strings.TrimPrefix(ttl, ":")); ms < 170_000 || ms > 181_000 {
 		t.Fatalf("PTTL %s = %s, want about 180s (3 tokens of 60s)", key, ttl)
 	}
-	if n := metrics.GetOrCreateCounter(`weir_ratelimit_decisions_total{route="redis-burst",store="redis"}`).Get(); n != 4 {
+	if n := decisions(); n != 4 {
 		t.Errorf("redis decisions = %d, want 4", n)
 	}
 }
@@ -129,11 +129,11 @@ func TestRedisScriptReloadedAfterFlush(t *testing.T) {
 	if _, err := srv.Do("SCRIPT", "FLUSH"); err != nil {
 		t.Fatal(err)
 	}
-	before := metrics.GetOrCreateCounter(`weir_ratelimit_store_errors_total{route="redis-flush"}`).Get()
+	storeErrors := counterFrom(`weir_ratelimit_store_errors_total{route="redis-flush"}`)
 	if res := r.do(f); res.status != sdk.Continue || res.headers[hdrRemaining] != "8" {
 		t.Fatalf("after SCRIPT FLUSH: %+v", res)
 	}
-	if after := metrics.GetOrCreateCounter(`weir_ratelimit_store_errors_total{route="redis-flush"}`).Get(); after != before {
+	if storeErrors() != 0 {
 		t.Fatalf("NOSCRIPT counted as a store error")
 	}
 }
@@ -153,6 +153,8 @@ func TestStoreFailurePolicies(t *testing.T) {
 			f := mustNew(t, &sdk.Build{Route: route, Redis: newClient(t, srv)},
 				`{"rate":4,"per":"1h","burst":4,"key":"ip","policy":"redis","timeout":"1s","nodes":2,"on_store_failure":"`+tc.action+`"}`)
 			r := newTestReq(reqSpec{route: route})
+			fallback := counterFrom(`weir_ratelimit_decisions_total{route="` + route + `",store="fallback"}`)
+			storeErrors := counterFrom(`weir_ratelimit_store_errors_total{route="` + route + `"}`)
 			if res := r.do(f); res.code != 200 {
 				t.Fatal(res)
 			}
@@ -185,8 +187,7 @@ func TestStoreFailurePolicies(t *testing.T) {
 					t.Fatalf("local share: %v, want 1 admitted and 9 refused", codes)
 				}
 			}
-			fb := metrics.GetOrCreateCounter(`weir_ratelimit_decisions_total{route="` + route + `",store="fallback"}`).Get()
-			errs := metrics.GetOrCreateCounter(`weir_ratelimit_store_errors_total{route="` + route + `"}`).Get()
+			fb, errs := fallback(), storeErrors()
 			if fb != 10 || errs != redisguard.FailThreshold {
 				t.Fatalf("fallback decisions %d (want 10), store errors %d (want %d: then the breaker opens)", fb, errs, redisguard.FailThreshold)
 			}

@@ -1,7 +1,7 @@
 // Package requesttransformer is the request_transformer plugin: it adds,
 // sets, removes and renames request headers and query arguments, rewrites
 // the upstream path from route parameters, and sets or removes fields of
-// JSON request bodies (SPEC.md, transformer config). README.md describes
+// JSON request bodies (README.md beside this file). README.md describes
 // the config, the order of operations and the limits.
 package requesttransformer
 

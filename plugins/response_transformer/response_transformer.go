@@ -1,6 +1,6 @@
 // Package responsetransformer is the response_transformer plugin: it adds,
 // sets, removes and renames response headers and sets or removes fields of
-// JSON response bodies (SPEC.md, transformer config). README.md describes
+// JSON response bodies (README.md beside this file). README.md describes
 // the config, the limits and how it combines with the cache plugin.
 package responsetransformer
 

@@ -375,9 +375,7 @@ func (in *instance) statusValue() []byte {
 
 func isHost(k []byte) bool { return len(k) == 4 && httpsyntax.EqualFoldLower(k, "host") }
 
-func isFraming(k []byte) bool {
-	return (len(k) == 14 && httpsyntax.EqualFoldLower(k, "content-length")) || (len(k) == 17 && httpsyntax.EqualFoldLower(k, "transfer-encoding"))
-}
+func isFraming(k []byte) bool { return sdk.FramingHeader(k) }
 
 // appendUnescapedPath decodes %XX escapes; a malformed escape fails.
 func appendUnescapedPath(dst, p []byte) ([]byte, bool) {

@@ -53,7 +53,13 @@ func TestMain(m *testing.M) {
 
 // buildGuest compiles the Go guest in srcDir into a reactor module.
 func buildGuest(srcDir, out string) (string, error) {
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", out, ".")
+	goBin := "go"
+	if out, err := exec.Command("go", "env", "GOROOT").Output(); err == nil {
+		if p := filepath.Join(strings.TrimSpace(string(out)), "bin", "go"); statOK(p) {
+			goBin = p
+		}
+	}
+	cmd := exec.Command(goBin, "build", "-buildmode=c-shared", "-trimpath", "-o", out, ".")
 	cmd.Dir = srcDir
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOWORK=off", "GOFLAGS=", "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -209,3 +215,5 @@ func instances(f *filter) (n int) {
 func newLogger(lb *logBuf) *slog.Logger {
 	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+func statOK(p string) bool { _, err := os.Stat(p); return err == nil }

@@ -1,5 +1,5 @@
-// Package admin is Weir's admin listener: the JSON admin API (SPEC.md,
-// "Admin API"), Prometheus metrics, pprof and the status page.
+// Package admin is Weir's admin listener: the JSON admin API (README.md,
+// "Operations"), Prometheus metrics, pprof and the status page.
 //
 // Every change made here goes through the same path as a file reload:
 // clone the running config, change the clone, validate, compile, swap.
@@ -89,9 +89,6 @@ func New(srv *proxy.Server, opts Options) (*Admin, error) {
 	a.hs = &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
 	return a, nil
 }
-
-// Addr is the bound address.
-func (a *Admin) Addr() string { return a.ln.Addr().String() }
 
 // Serve blocks until Shutdown.
 func (a *Admin) Serve() error {

@@ -2,28 +2,24 @@ package admin
 
 import (
 	"net/http"
-	"sync"
+
+	"github.com/weirgw/weir/sdk"
 )
 
-var (
-	extMu sync.Mutex
-	exts  = map[string]http.HandlerFunc{}
-)
-
-// Register adds an admin endpoint from a plugin package (the cache's
-// purge API, for example), with a Go 1.22 mux pattern such as
-// "POST /cache/purge". Call it from an init function. The endpoint sits
-// behind the admin token like every other.
-func Register(pattern string, h http.HandlerFunc) {
-	extMu.Lock()
-	defer extMu.Unlock()
-	exts[pattern] = h
-}
-
+// registerExtensions serves the admin endpoints plugins registered through
+// sdk.RegisterAdmin (the cache's purge API, for example), behind the admin
+// token like every other route.
 func registerExtensions(mux *http.ServeMux) {
-	extMu.Lock()
-	defer extMu.Unlock()
-	for p, h := range exts {
-		mux.HandleFunc(p, h)
+	for _, e := range sdk.AdminEndpoints() {
+		mux.HandleFunc(e.Pattern, func(w http.ResponseWriter, r *http.Request) {
+			body, ok := ReadBody(w, r, e.MaxBody)
+			if !ok {
+				return
+			}
+			status, out := e.Handle(body)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			_, _ = w.Write(out)
+		})
 	}
 }

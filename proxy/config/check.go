@@ -94,13 +94,9 @@ func hasPre(root *node) bool {
 	return false
 }
 
-// LoadCheck reads the config file at path and runs Check on it with the
-// process environment for ${VAR} references.
-func LoadCheck(path string, check CheckFunc) (*Config, error) {
-	return LoadCheckAdjusted(path, nil, check)
-}
-
-// LoadCheckAdjusted is LoadCheck with CheckAdjusted's adjust.
+// LoadCheckAdjusted reads the config file at path and runs CheckAdjusted
+// on it (with adjust, which may be nil) and the process environment for
+// ${VAR} references.
 func LoadCheckAdjusted(path string, adjust func(*Config), check CheckFunc) (*Config, error) {
 	data, err := readFile(path)
 	if err != nil {

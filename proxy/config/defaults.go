@@ -74,6 +74,12 @@ import (
 //	access_log.buffer                            8192         lines waiting for the writer
 //	analytics.max_consumers                      100          only when analytics is set
 //
+// Fixed, not configurable (the upstream transport's, proxy/transport):
+//
+//	stream threshold                             256 KiB      bodies up to this are buffered, larger ones stream
+//	upstream idle timeout                        90s          pooled connections idle longer are closed
+//	upstream max response header                 64 KiB
+//
 // Health checks and the circuit breaker are off unless their section is
 // present; `health_check: {active: {}}` turns active checks on with the
 // defaults above. admin, redis and tracing are off unless present. A service with
@@ -128,9 +134,12 @@ const (
 
 	DefaultUpstreamTLSMinVersion = "1.2"
 
-	DefaultAccessLogSample = 1.0
-	DefaultAccessLogBuffer = 8192
-	DefaultMaxConsumers    = 100
+	DefaultAccessLogSample        = 1.0
+	DefaultAccessLogBuffer        = 8192
+	DefaultMaxConsumers           = 100
+	DefaultStreamThreshold        = 256 << 10
+	DefaultUpstreamIdleTimeout    = 90 * time.Second
+	DefaultUpstreamMaxHeaderBytes = 64 << 10
 )
 
 // DefaultTLSCiphers are the TLS 1.2 cipher suites of a listener without

@@ -12,21 +12,21 @@ import (
 // Tracing exports trace spans over OTLP/HTTP (README.md, "Traces").
 // Absent: no spans are recorded (the W3C traceparent is still passed on).
 type Tracing struct {
-	OTLP OTLP `json:"otlp"`
+	OTLP OTLP `json:"otlp"` // where and how spans are exported
 	// Sample is the share of requests that arrive without a sampled
 	// traceparent whose trace is recorded: 0 records none of them (a
 	// sampled incoming traceparent is recorded whatever sample says), 1
 	// all. A pointer: 0 is a setting of its own, absent is the default.
 	Sample         *float64 `json:"sample,omitempty"`
-	ServiceName    string   `json:"service_name,omitempty"`
+	ServiceName    string   `json:"service_name,omitempty"`    // the spans' service.name
 	ResponseHeader bool     `json:"response_header,omitempty"` // traceparent on sampled responses
 }
 
 // OTLP is where spans are sent: an OTLP/HTTP (protobuf) endpoint.
 type OTLP struct {
-	Endpoint string            `json:"endpoint,omitempty"`
-	Headers  map[string]string `json:"headers,omitempty"` // sent with every export (an API key); masked in GET /config
-	Timeout  Duration          `json:"timeout,omitempty"` // one export, retries included
+	Endpoint string            `json:"endpoint,omitempty"` // the OTLP/HTTP traces URL, http or https
+	Headers  map[string]string `json:"headers,omitempty"`  // sent with every export (an API key); masked in GET /config
+	Timeout  Duration          `json:"timeout,omitempty"`  // one export, retries included
 }
 
 // Tracing defaults (the table in defaults.go).

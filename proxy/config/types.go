@@ -1,5 +1,5 @@
-// Package config is Weir's config file: the schema (SPEC.md, "Config
-// file"), parsing of YAML and JSON into one canonical form, ${VAR}
+// Package config is Weir's config file: the schema (docs/config.md, generated
+// from it), parsing of YAML and JSON into one canonical form, ${VAR}
 // expansion, defaults applied in one place, and validation that reports
 // every error with its place and a fix.
 //
@@ -9,7 +9,7 @@ package config
 
 import "encoding/json"
 
-// Config is the whole file. Field names are the snake_case keys of SPEC.md.
+// Config is the whole file. Field names are the file's snake_case keys (docs/config.md).
 type Config struct {
 	Listen    Listeners  `json:"listen"`
 	Admin     *Admin     `json:"admin,omitempty"`
@@ -19,9 +19,9 @@ type Config struct {
 	Routes    []Route    `json:"routes,omitempty"`
 	Consumers []Consumer `json:"consumers,omitempty"`
 	Plugins   []Plugin   `json:"plugins,omitempty"`
-	Tracing   *Tracing   `json:"tracing,omitempty"`
-	AccessLog *AccessLog `json:"access_log,omitempty"` // accesslog.go
-	Analytics *Analytics `json:"analytics,omitempty"`  // accesslog.go
+	Tracing   *Tracing   `json:"tracing,omitempty"`    // trace spans exported over OTLP/HTTP; off when absent
+	AccessLog *AccessLog `json:"access_log,omitempty"` // one line per request, json or combined; off when absent
+	Analytics *Analytics `json:"analytics,omitempty"`  // per-consumer traffic metrics; off when absent
 }
 
 // Listener is one proxy listener. In the file it is either an address

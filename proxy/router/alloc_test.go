@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// Every pattern kind matches without allocating (DESIGN.md habit 1). The
+// Every pattern kind matches without allocating (docs/architecture.md: no allocation per request). The
 // routers are big enough that the tries and maps are really used.
 func TestMatchAllocs(t *testing.T) {
 	var specs []Spec

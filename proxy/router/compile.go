@@ -130,27 +130,38 @@ type rcand struct {
 
 // Compile validates specs and builds a Router. It reports every error it
 // finds, each with the route, the field and the fix; the Router is nil
-// when there are errors.
+// when there are errors. It runs in two phases: parse checks and
+// normalizes each route on its own, build indexes them all.
 func Compile(specs []Spec) (*Router, []RouteError) {
-	var errs []RouteError
+	ps, methodOrder, errs := parse(specs)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return build(specs, ps, methodOrder), nil
+}
+
+type parsedHost struct {
+	name string
+	wild bool
+}
+
+// parsed is one route's matchers, validated and normalized.
+type parsed struct {
+	hosts   []parsedHost
+	paths   []pattern
+	methods []string
+	headers []headerCond
+}
+
+// parse validates every route's hosts, paths, methods and headers and
+// normalizes them (duplicates dropped, methods uppercased, header names
+// canonical). methodOrder lists the distinct methods by first use.
+func parse(specs []Spec) (ps []parsed, methodOrder []string, errs []RouteError) {
 	fail := func(route int, field, msg string) {
 		errs = append(errs, RouteError{Route: route, Field: field, Msg: msg})
 	}
-
-	type parsedHost struct {
-		name string
-		wild bool
-	}
-	type parsed struct {
-		hosts   []parsedHost
-		paths   []pattern
-		methods []string
-		headers []headerCond
-	}
-	ps := make([]parsed, len(specs))
+	ps = make([]parsed, len(specs))
 	methodSet := map[string]bool{}
-	var methodOrder []string // first use, to blame the route that adds one too many
-
 	for ri, s := range specs {
 		p := &ps[ri]
 		seenHost := map[parsedHost]bool{}
@@ -219,10 +230,12 @@ func Compile(specs []Spec) (*Router, []RouteError) {
 			p.headers = append(p.headers, headerCond{name: canon, value: value})
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errs
-	}
+	return ps, methodOrder, errs
+}
 
+// build indexes parsed routes: a method bitmask per route, host groups
+// (exact, wildcard, any), and in each group the path matchers.
+func build(specs []Spec, ps []parsed, methodOrder []string) *Router {
 	r := &Router{
 		exactHosts: map[string]*group{},
 		wildHosts:  map[string]*group{},
@@ -296,7 +309,7 @@ func Compile(specs []Spec) (*Router, []RouteError) {
 	for _, gb := range b {
 		gb.finish()
 	}
-	return r, nil
+	return r
 }
 
 // appendAllow appends the names of the methods in mask, sorted and

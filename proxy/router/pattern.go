@@ -150,7 +150,7 @@ func parseParams(p string) (pattern, string) {
 			return pattern{}, fmt.Sprintf("%s has %q: a parameter must be a whole segment, like \"/users/{id}\"", q, s)
 		}
 		name := s[1 : len(s)-1]
-		if !validParamName(name) {
+		if !sdk.ValidParamName(name) {
 			return pattern{}, fmt.Sprintf(`%s has the invalid parameter name %q; use letters, digits and "_", not starting with a digit`, q, name)
 		}
 		if seen[name] {
@@ -163,19 +163,6 @@ func parseParams(p string) (pattern, string) {
 		return pattern{}, fmt.Sprintf("%s has %d parameters; at most %d are allowed", q, n, sdk.MaxParams)
 	}
 	return pat, ""
-}
-
-func validParamName(s string) bool {
-	if s == "" || '0' <= s[0] && s[0] <= '9' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 func parseRegex(p string) (pattern, string) {

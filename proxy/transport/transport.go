@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/weirgw/weir/internal/fusedio"
+	"github.com/weirgw/weir/proxy/config"
 )
 
 // Errors the proxy maps to gateway statuses.
@@ -121,20 +122,21 @@ type conn struct {
 // New builds a transport; it starts one goroutine that closes idle
 // connections, stopped by Close.
 func New(cfg Config) *Transport {
+	// Zero fields take the defaults of the one table.
 	if cfg.MaxConns <= 0 {
-		cfg.MaxConns = 1024
+		cfg.MaxConns = config.DefaultMaxConnsPerTarget
 	}
 	if cfg.ConnectTimeout <= 0 {
-		cfg.ConnectTimeout = time.Second
+		cfg.ConnectTimeout = config.DefaultConnectTimeout
 	}
 	if cfg.IdleTimeout <= 0 {
-		cfg.IdleTimeout = 90 * time.Second
+		cfg.IdleTimeout = config.DefaultUpstreamIdleTimeout
 	}
 	if cfg.StreamThreshold <= 0 {
-		cfg.StreamThreshold = 1 << 20
+		cfg.StreamThreshold = config.DefaultStreamThreshold
 	}
 	if cfg.MaxHeaderBytes <= 0 {
-		cfg.MaxHeaderBytes = 64 << 10
+		cfg.MaxHeaderBytes = config.DefaultUpstreamMaxHeaderBytes
 	}
 	t := &Transport{
 		cfg:      cfg,

@@ -87,17 +87,20 @@ func TestIdleConnectionsReaped(t *testing.T) {
 	defer tr.Close()
 	// A connection in steady use is never reaped.
 	start := time.Now()
+	var idleFrom time.Time // when the connection last went back to the pool
 	for time.Since(start) < 3*idle {
 		if _, err := get(t, tr, "/x"); err != nil {
 			t.Fatal(err)
 		}
+		idleFrom = time.Now()
 		time.Sleep(idle / 10)
 	}
 	if tr.Open() != 1 {
 		t.Fatalf("a busy connection was closed: %d open", tr.Open())
 	}
 	// Left idle, it is closed after IdleTimeout, within one and a half.
-	idleFrom := time.Now()
+	// (Measured from its last use: taking the time after the loop's last
+	// sleep made a correct reap look early on a loaded machine.)
 	for tr.Open() != 0 {
 		if time.Since(idleFrom) > 2*time.Second {
 			t.Fatal("idle connection never reaped")
@@ -187,7 +190,10 @@ func TestStaleKeepAliveRetried(t *testing.T) {
 
 func TestMaxConnsBoundedWait(t *testing.T) {
 	release := make(chan struct{})
-	addr := serve(t, func(rc *fasthttp.RequestCtx) { <-release })
+	arrived := make(chan struct{}, 2)
+	addr := serve(t, func(rc *fasthttp.RequestCtx) { arrived <- struct{}{}; <-release })
+	var releaseOnce sync.Once
+	defer releaseOnce.Do(func() { close(release) }) // on a failure, too
 	tr := New(Config{Addr: addr, MaxConns: 2, MaxConnWait: 50 * time.Millisecond})
 	defer tr.Close()
 	var wg sync.WaitGroup
@@ -195,7 +201,14 @@ func TestMaxConnsBoundedWait(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); _, _ = get(t, tr, "/") }()
 	}
-	time.Sleep(100 * time.Millisecond)
+	// Both connections are taken once both requests reached the upstream.
+	for i := 0; i < 2; i++ {
+		select {
+		case <-arrived:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the first two requests never reached the upstream")
+		}
+	}
 	start := time.Now()
 	_, err := get(t, tr, "/")
 	if !errors.Is(err, ErrPoolTimeout) {
@@ -204,7 +217,7 @@ func TestMaxConnsBoundedWait(t *testing.T) {
 	if d := time.Since(start); d > 500*time.Millisecond {
 		t.Fatalf("waited %v, bound is 50ms", d)
 	}
-	close(release)
+	releaseOnce.Do(func() { close(release) })
 	wg.Wait()
 }
 
@@ -318,6 +331,7 @@ func TestUnsolicitedBytesNeverReachTheNextRequest(t *testing.T) {
 		name  string
 		delay time.Duration // before the extra bytes; 0: in the response's own write
 	}{{"with the response", 0}, {"while idle", 30 * time.Millisecond}} {
+		wrote := make(chan struct{}, 1) // the extra bytes are in the kernel
 		addr := rawServer(t, func(c net.Conn) {
 			defer c.Close()
 			br := bufio.NewReader(c)
@@ -335,6 +349,7 @@ func TestUnsolicitedBytesNeverReachTheNextRequest(t *testing.T) {
 					io.WriteString(c, first)
 					time.Sleep(tc.delay)
 					io.WriteString(c, evil)
+					wrote <- struct{}{}
 					continue
 				}
 				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood")
@@ -344,7 +359,16 @@ func TestUnsolicitedBytesNeverReachTheNextRequest(t *testing.T) {
 		if _, err := get(t, tr, "/first"); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(2 * tc.delay)
+		if tc.delay > 0 {
+			// On loopback, written bytes are in the reader's socket
+			// buffer when the write returns: wait for that, not for a
+			// guess at how long the server takes on a loaded machine.
+			select {
+			case <-wrote:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the upstream never sent its extra bytes")
+			}
+		}
 		resp, err := get(t, tr, "/second")
 		if err != nil || string(resp.Body()) != "good" {
 			t.Fatalf("%s: second request got %q (%v): smuggled bytes were read as its response", tc.name, resp.Body(), err)

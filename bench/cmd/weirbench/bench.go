@@ -446,7 +446,7 @@ func basisName(cells []*cell) string {
 }
 
 // setBasis fixes, per body, the capacity the constant rates are a
-// percentage of: nginx's median max RPS (BENCH.md), or when nginx did not
+// percentage of: nginx's median max RPS (bench/README.md), or when nginx did not
 // run, plain Weir's, then direct's.
 func (b *bench) setBasis() {
 	want := basisName(b.cells)

@@ -1,5 +1,5 @@
 // Command weirbench measures Weir side by side with nginx, HAProxy and no
-// proxy at all, on loopback, the way /work/shared/BENCH.md describes:
+// proxy at all, on loopback, the way bench/README.md describes:
 // maximum throughput with wrk (closed loop), latency at a constant 25, 50
 // and 75 % of nginx's capacity (open loop, so that coordinated omission
 // does not flatter the tail), gateway CPU per request from /proc/PID/stat,
@@ -199,7 +199,7 @@ func parseOptions(args []string) (options, error) {
 }
 
 // defaultCPUs puts the proxy on the first CPU this process may use and
-// everything else on the next ones (BENCH.md: proxy on one CPU, load
+// everything else on the next ones (bench/README.md: proxy on one CPU, load
 // generator and backend on the other): up to three, one each for the
 // generator (or wrk), the backend and Redis, so that on a machine with
 // four or more CPUs the load side no longer queues behind itself.

@@ -360,7 +360,7 @@ func rigLimitNotes(results []cellReport) []string {
 	return out
 }
 
-// targets checks the BENCH.md goals a scenario declares, and for every
+// targets checks the goals (bench/README.md) a scenario declares, and for every
 // Weir row the "never more than 10 ms added" rule.
 func (b *bench) targets(rep *report, byKey map[string]*cellReport) []targetCheck {
 	var out []targetCheck
@@ -522,7 +522,7 @@ func printReport(w io.Writer, rep *report) {
 		}
 	}
 	if len(rep.Targets) > 0 {
-		fmt.Fprintln(w, "\ntargets (BENCH.md):")
+		fmt.Fprintln(w, "\ntargets (bench/README.md):")
 		for _, t := range rep.Targets {
 			verdict := "met"
 			if !t.Passed {

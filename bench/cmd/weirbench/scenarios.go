@@ -41,7 +41,7 @@ type scenario struct {
 	Processes  int           `yaml:"processes"`
 	GOMAXPROCS int           `yaml:"gomaxprocs"`
 	Accuracy   *accuracySpec `yaml:"accuracy"`
-	// Targets are the BENCH.md goals this scenario is checked against.
+	// Targets are the goals (bench/README.md) this scenario is checked against.
 	Targets    *scenarioTargets `yaml:"targets"`
 	Weir       yaml.Node        `yaml:"weir"`
 	needsRedis bool
@@ -58,7 +58,7 @@ type accuracySpec struct {
 	Burst      float64 `yaml:"burst"`
 }
 
-// scenarioTargets are goals from BENCH.md; a zero field is not checked.
+// scenarioTargets are goals from bench/README.md; a zero field is not checked.
 type scenarioTargets struct {
 	// RPSRatio is the least max RPS ÷ nginx's max RPS (same body).
 	RPSRatio float64 `yaml:"rps_ratio"`

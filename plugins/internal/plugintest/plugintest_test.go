@@ -284,7 +284,7 @@ func TestNewRequestCtx(t *testing.T) {
 		string(rc.Request.URI().QueryString()) != "x=1" || c.ClientIP().String() != "127.0.0.1" {
 		t.Fatalf("path %q request %s client %v", c.Path(), rc.Request.String(), c.ClientIP())
 	}
-	rc, c2 := NewRequestCtx("/p/q", "", nil)
+	_, c2 := NewRequestCtx("/p/q", "", nil)
 	defer sdk.ReleaseCtx(c2)
 	if string(c2.Path()) != "/p/q" {
 		t.Fatalf("path from the URI: %q", c2.Path())

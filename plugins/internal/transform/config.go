@@ -23,7 +23,7 @@ const (
 	Response
 )
 
-// Config is the plugins' `config` object (SPEC.md, transformer config).
+// Config is the plugins' `config` object (plugins/request_transformer/README.md).
 // response_transformer takes the same without `path` and `query`.
 type Config struct {
 	// Add sets headers / query arguments only when the message lacks them.

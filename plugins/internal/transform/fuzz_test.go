@@ -221,7 +221,7 @@ func FuzzTemplate(f *testing.F) {
 			t.Fatalf("%q: parts %q, reformatted %q parses to %q (%v)", s, lax.parts, formatTemplate(lax), again.parts, err)
 		}
 		for _, p := range lax.Params() {
-			if !validParamName(p) {
+			if !sdk.ValidParamName(p) {
 				t.Fatalf("param %q from %q", p, s)
 			}
 		}
@@ -287,7 +287,9 @@ func FuzzQuery(f *testing.F) {
 			var ka fasthttp.Args
 			ka.Parse(k)
 			name := ""
-			ka.VisitAll(func(key, _ []byte) { name = string(key) })
+			for key := range ka.All() {
+				name = string(key)
+			}
 			if name == "token" || name == "old" || name == "new" || name == "set" || name == "v" {
 				continue
 			}

@@ -132,42 +132,15 @@ func missingParam(where, name string) error {
 	return fmt.Errorf("%s: the request has no route parameter {%s} (does every path of the route declare it?)", where, name)
 }
 
-// forbidden lists the fields a transformer may not touch, with why. Keys
-// are canonical names.
-var forbiddenBoth = map[string]string{
-	"Connection":          "it is hop-by-hop (RFC 9110 §7.6.1) and the gateway removes it on both sides",
-	"Keep-Alive":          "it is hop-by-hop (RFC 9110 §7.6.1) and the gateway removes it on both sides",
-	"Proxy-Connection":    "it is hop-by-hop (RFC 9110 §7.6.1) and the gateway removes it on both sides",
-	"Te":                  "it is hop-by-hop (RFC 9110 §7.6.1) and the gateway removes it on both sides",
-	"Trailer":             "it is hop-by-hop (RFC 9110 §7.6.1) and the gateway removes it on both sides",
-	"Upgrade":             "it is hop-by-hop (RFC 9110 §7.6.1) and the gateway removes it on both sides",
-	"Proxy-Authenticate":  "it is meant for the proxy (RFC 9110 §11.7.1) and the gateway removes it on both sides",
-	"Proxy-Authorization": "it is meant for the proxy (RFC 9110 §11.7.2) and the gateway removes it on both sides",
-	"Transfer-Encoding":   "it is message framing (RFC 9112 §6.1), which the gateway writes for each connection",
-	"Content-Length":      "it is message framing (RFC 9112 §6.2); the gateway computes it from the body",
-	"Host":                "the gateway sends the target's host, or the client's with the route's preserve_host: true",
-	"X-Request-Id":        "it is the gateway's request ID (the client's or a generated one), used in logs and echoed on the response",
-}
-
-var forbiddenRequest = map[string]string{
-	"X-Consumer-Name":   "the gateway sets it from the authenticated consumer and removes copies sent by clients",
-	"X-Consumer-Groups": "the gateway sets it from the authenticated consumer and removes copies sent by clients",
-	"X-Forwarded-Proto": "the gateway sets it on every forwarded request",
-	"X-Forwarded-Host":  "the gateway sets it on every forwarded request",
-}
-
 // notRenamable: fasthttp keeps cookies parsed rather than as header lines,
 // so their lines cannot be moved one by one.
 var notRenamable = map[string]bool{"Cookie": true, "Set-Cookie": true}
 
+// forbiddenReason says why a transformer may not touch the field canon,
+// or "" when it may: the gateway owns it (sdk's one list).
 func forbiddenReason(canon string, side Side) string {
-	if r, ok := forbiddenBoth[canon]; ok {
-		return r
-	}
-	if side == Request {
-		return forbiddenRequest[canon]
-	}
-	return ""
+	why, _ := sdk.HeaderOwned(canon, side == Response)
+	return why
 }
 
 // canonicalHeader returns name in the canonical form fasthttp uses

@@ -57,7 +57,7 @@ func ParseTemplate(s string, strict bool) (Template, error) {
 				continue
 			}
 			end := strings.IndexByte(s[i+1:], '}')
-			if end >= 0 && validParamName(s[i+1:i+1+end]) {
+			if end >= 0 && sdk.ValidParamName(s[i+1:i+1+end]) {
 				name := s[i+1 : i+1+end]
 				flush()
 				t.parts = append(t.parts, part{param: name})
@@ -111,21 +111,6 @@ func (t Template) mapLiterals(f func(string) string) Template {
 		out.lit = f(t.lit)
 	}
 	return out
-}
-
-// validParamName follows the router's rule for parameter names: letters,
-// digits and "_", not starting with a digit.
-func validParamName(s string) bool {
-	if s == "" || '0' <= s[0] && s[0] <= '9' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 func contains(list []string, s string) bool {
