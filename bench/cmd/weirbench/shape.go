@@ -153,34 +153,14 @@ routes:
 `
 
 func runShapeBench(o options, stdout io.Writer) int {
-	b, ok := newBench(&o)
+	b, r, cleanup, fifo, ok := newSideRig(&o, "shape", "the shape rows")
 	if !ok {
 		return 2
 	}
-	dir, err := os.MkdirTemp("", "weirbench-shape-")
-	if err != nil {
-		logf("make work dir: %v", err)
-		return 2
-	}
-	r := &rig{opts: o, dir: dir, tools: map[string]string{}}
-	b.r = r
-	for _, t := range []string{"nginx", "wrk", "taskset", "chrt"} {
-		r.tools[t] = lookTool(t)
-	}
-	defer func() {
-		r.stopAll()
-		if o.keep {
-			logf("process logs kept in %s", dir)
-		} else {
-			os.RemoveAll(dir)
-		}
-	}()
+	defer cleanup()
+	dir := r.dir
 	_ = os.Chmod(dir, 0o755) // nginx workers may run unprivileged
 	rep := &shapeReport{Date: time.Now().UTC().Format(time.RFC3339), Rounds: o.rounds, Duration: o.duration.String(), Many: o.many, Machine: machineLine()}
-	if r.tools["nginx"] == "" || r.tools["wrk"] == "" {
-		logf("the shape rows need nginx and wrk (apt-get install -y nginx wrk)")
-		return 2
-	}
 	// 10,000 client connections need as many descriptors in wrk and in
 	// each proxy (children inherit the raised limit).
 	var lim syscall.Rlimit
@@ -189,17 +169,8 @@ func runShapeBench(o options, stdout io.Writer) int {
 		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
 	}
 	rep.Notes = append(rep.Notes, fmt.Sprintf("open-file limit %d for wrk and the proxies", lim.Cur))
-	if !o.noPin && r.tools["taskset"] != "" {
-		r.pin.taskset = r.tools["taskset"]
-		b.loadCPUs, _ = parseCPUList(o.loadCPUs)
-		b.proxyCPUs, _ = parseCPUList(o.proxyCPUs)
-		if !o.noRT && r.tools["chrt"] != "" {
-			if err := exec.Command(r.tools["chrt"], "-f", "1", "true").Run(); err == nil {
-				r.pin.chrt = r.tools["chrt"]
-			} else {
-				rep.Notes = append(rep.Notes, "SCHED_FIFO not allowed here: the FIFO rows run at normal priority")
-			}
-		}
+	if !fifo {
+		rep.Notes = append(rep.Notes, "SCHED_FIFO not used here (not allowed, -no-rt or -no-pin): the FIFO rows run at normal priority")
 	}
 	rep.Notes = append(rep.Notes, fmt.Sprintf("pinned rows: proxies on CPU %s, wrk and backends on CPU %s; unpinned rows: proxies and wrk on any CPU, the backends still on %s", o.proxyCPUs, o.loadCPUs, o.loadCPUs))
 	rep.LoadAvg = append(rep.LoadAvg, "start "+loadAvg())

@@ -420,44 +420,16 @@ type tlsBenchRow struct {
 }
 
 func runTLSBench(o options, stdout io.Writer) int {
-	b, ok := newBench(&o)
+	b, r, cleanup, fifo, ok := newSideRig(&o, "tls", "the TLS rows")
 	if !ok {
 		return 2
 	}
-	dir, err := os.MkdirTemp("", "weirbench-tls-")
-	if err != nil {
-		logf("make work dir: %v", err)
-		return 2
-	}
-	r := &rig{opts: o, dir: dir, tools: map[string]string{}}
-	b.r = r
-	for _, t := range []string{"nginx", "wrk", "taskset", "chrt"} {
-		r.tools[t] = lookTool(t)
-	}
-	defer func() {
-		r.stopAll()
-		if o.keep {
-			logf("process logs kept in %s", dir)
-		} else {
-			os.RemoveAll(dir)
-		}
-	}()
+	defer cleanup()
+	dir := r.dir
 	rep := &tlsReport{Date: time.Now().UTC().Format(time.RFC3339), Rounds: o.rounds, Duration: o.duration.String(), Conns: o.conns, HSConns: 16}
 	rep.Machine = machineLine()
-	if r.tools["nginx"] == "" || r.tools["wrk"] == "" {
-		logf("the TLS rows need nginx and wrk (apt-get install -y nginx wrk)")
-		return 2
-	}
-	if !o.noPin && r.tools["taskset"] != "" {
-		r.pin.taskset = r.tools["taskset"]
-		b.loadCPUs, _ = parseCPUList(o.loadCPUs)
-		b.proxyCPUs, _ = parseCPUList(o.proxyCPUs)
-		if !o.noRT && r.tools["chrt"] != "" {
-			if err := exec.Command(r.tools["chrt"], "-f", "1", "true").Run(); err == nil {
-				r.pin.chrt = r.tools["chrt"]
-				rep.Notes = append(rep.Notes, "contenders run SCHED_FIFO 1, pinned to CPU "+o.proxyCPUs+"; wrk, the TLS client and the backend on CPU "+o.loadCPUs)
-			}
-		}
+	if fifo {
+		rep.Notes = append(rep.Notes, "contenders run SCHED_FIFO 1, pinned to CPU "+o.proxyCPUs+"; wrk, the TLS client and the backend on CPU "+o.loadCPUs)
 	}
 	rep.LoadAvg = append(rep.LoadAvg, "start "+loadAvg())
 	if err := r.startBackend(b.self); err != nil {
@@ -562,6 +534,53 @@ func runTLSBench(o options, stdout io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// newSideRig starts a run that puts Weir beside nginx (-tls, -shape): the
+// bench, a work dir (weirbench-KIND-*), the tools, and pinning with
+// SCHED_FIFO when the machine allows it (fifo). cleanup stops every
+// process and removes the dir unless -keep. It fails (ok false, the
+// reason logged) without nginx and wrk.
+func newSideRig(o *options, kind, what string) (b *bench, r *rig, cleanup func(), fifo, ok bool) {
+	b, ok = newBench(o)
+	if !ok {
+		return nil, nil, nil, false, false
+	}
+	dir, err := os.MkdirTemp("", "weirbench-"+kind+"-")
+	if err != nil {
+		logf("make work dir: %v", err)
+		return nil, nil, nil, false, false
+	}
+	r = &rig{opts: *o, dir: dir, tools: map[string]string{}}
+	b.r = r
+	for _, t := range []string{"nginx", "wrk", "taskset", "chrt"} {
+		r.tools[t] = lookTool(t)
+	}
+	cleanup = func() {
+		r.stopAll()
+		if o.keep {
+			logf("process logs kept in %s", dir)
+		} else {
+			os.RemoveAll(dir)
+		}
+	}
+	if r.tools["nginx"] == "" || r.tools["wrk"] == "" {
+		logf("%s need nginx and wrk (apt-get install -y nginx wrk)", what)
+		cleanup()
+		return nil, nil, nil, false, false
+	}
+	if !o.noPin && r.tools["taskset"] != "" {
+		r.pin.taskset = r.tools["taskset"]
+		b.loadCPUs, _ = parseCPUList(o.loadCPUs)
+		b.proxyCPUs, _ = parseCPUList(o.proxyCPUs)
+		if !o.noRT && r.tools["chrt"] != "" {
+			if err := exec.Command(r.tools["chrt"], "-f", "1", "true").Run(); err == nil {
+				r.pin.chrt = r.tools["chrt"]
+				fifo = true
+			}
+		}
+	}
+	return b, r, cleanup, fifo, true
 }
 
 // tlsMeasure runs one row on one contender and appends its figures.
