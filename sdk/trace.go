@@ -28,14 +28,16 @@ var noSpan = trace.SpanFromContext(context.Background())
 // request that is not recorded it returns ctx and a no-op span. Set
 // attributes when span.IsRecording(), and End the span when the call is
 // done. The returned context carries the span, so a call made with it
-// can send TraceparentOf(ctx) on.
-func (c *Ctx) StartSpan(ctx context.Context, name string) (context.Context, trace.Span) {
+// can send TraceparentOf(ctx) on. opts are the OpenTelemetry start
+// options (trace.WithTimestamp for a call timed before it was known to
+// be worth a span).
+func (c *Ctx) StartSpan(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
 	if c.traceCtx == nil {
 		return ctx, noSpan
 	}
 	parent := trace.SpanFromContext(c.traceCtx)
 	return parent.TracerProvider().Tracer("github.com/weirgw/weir/sdk").Start(
-		trace.ContextWithSpan(ctx, parent), name, trace.WithSpanKind(trace.SpanKindClient))
+		trace.ContextWithSpan(ctx, parent), name, append(opts, trace.WithSpanKind(trace.SpanKindClient))...)
 }
 
 // TraceparentOf is the W3C traceparent naming the span in ctx, or ""

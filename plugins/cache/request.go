@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/weirgw/weir/internal/httpsyntax"
 	"github.com/weirgw/weir/plugins/internal/redisguard"
 
@@ -136,6 +138,9 @@ func (f *Filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 	st.redis = redisguard.NewBudget(time.Duration(f.cfg.RedisTimeout))
 
 	e, ok := f.lookup(c, sc, st, now)
+	if spent := time.Duration(f.cfg.RedisTimeout) - st.redis.Left(); spent >= redisguard.SlowSpanAfter {
+		redisguard.SlowSpan(c, "redis cache", spent, nil, attribute.Bool("weir.cache.found", ok))
+	}
 	if ok {
 		switch f.usable(e, &rcc, now) {
 		case useFresh:

@@ -29,6 +29,10 @@ type decision struct {
 	retry     int64 // ns until a request could be admitted (Retry-After); rejections only
 	store     storeKind
 	noHeaders bool // admitted without any decision (on_store_failure: allow)
+	// redis is the time the decision spent on Redis, and redisErr why
+	// Redis did not decide (decide; for the slow-Redis span).
+	redis    time.Duration
+	redisErr error
 }
 
 // gcraTake takes up to want tokens from the buckets whose TATs are tats

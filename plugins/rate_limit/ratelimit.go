@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/weirgw/weir/plugins/internal/redisguard"
 	"github.com/weirgw/weir/sdk"
 )
@@ -133,6 +135,9 @@ func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 	kb.b = f.cfg.key.appendKey(kb.b[:0], c)
 	d := f.decide(kb.b, m)
 	keyBufPool.Put(kb)
+	if d.redis >= redisguard.SlowSpanAfter {
+		redisSpan(c, &d)
+	}
 
 	m.decisions[d.store].Inc()
 	if d.granted > 0 {
@@ -175,13 +180,25 @@ func (f *filter) decide(key []byte, m *routeMetrics) decision {
 	} else {
 		d, err = f.remote.take(key, 1, now, &b)
 	}
+	spent := f.cfg.timeout - b.Left()
 	if err == nil {
+		d.redis = spent
 		return d
 	}
 	if err != redisguard.ErrOpen && err != redisguard.ErrBudget {
 		m.storeErrors.Inc()
 	}
-	return f.fallback(key, now, err)
+	d = f.fallback(key, now, err)
+	d.redis, d.redisErr = spent, err
+	return d
+}
+
+// redisSpan records a slow decision's Redis time as a span (see
+// redisguard.SlowSpan).
+func redisSpan(c *sdk.Ctx, d *decision) {
+	redisguard.SlowSpan(c, "redis rate_limit", d.redis, d.redisErr,
+		attribute.String("weir.rate_limit.store", storeNames[d.store]),
+		attribute.Bool("weir.rate_limit.granted", d.granted > 0))
 }
 
 // fallback decides without Redis, per on_store_failure; err is why Redis
