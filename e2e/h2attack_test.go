@@ -41,15 +41,18 @@ func dialH2(t *testing.T, addr string, rcvbuf int) *h2Conn {
 		_ = c.(*net.TCPConn).SetReadBuffer(rcvbuf)
 	}
 	t.Cleanup(func() { c.Close() })
+	// A server that refuses the connection (a connection cap) may close
+	// it before the preface is written: the write then fails with a
+	// reset, and the caller's outcome() reads "closed".
 	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
-		t.Fatal(err)
+		t.Logf("writing the preface: %v", err)
 	}
 	fr := http2.NewFramer(c, c)
 	fr.AllowIllegalWrites = true // the point of these tests
 	fr.ReadMetaHeaders = hpack.NewDecoder(65536, nil)
 	fr.MaxHeaderListSize = 1 << 20
 	if err := fr.WriteSettings(); err != nil {
-		t.Fatal(err)
+		t.Logf("writing SETTINGS: %v", err)
 	}
 	return &h2Conn{t: t, c: c, fr: fr}
 }
