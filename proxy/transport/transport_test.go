@@ -238,7 +238,7 @@ func TestMaxConnsUnderContention(t *testing.T) {
 		cur.Add(-1)
 		rc.SetBodyString("ok")
 	})
-	tr := New(Config{Addr: addr, MaxConns: 2, MaxConnWait: 5 * time.Second})
+	tr := New(Config{Addr: addr, MaxConns: 2, MaxConnWait: 20 * time.Second})
 	defer tr.Close()
 	var wg sync.WaitGroup
 	var failed atomic.Int64
@@ -246,8 +246,17 @@ func TestMaxConnsUnderContention(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			req := fasthttp.AcquireRequest()
+			defer fasthttp.ReleaseRequest(req)
+			req.SetRequestURI("/")
+			req.Header.SetHost("up")
 			for i := 0; i < 40; i++ {
-				if resp, err := get(t, tr, "/"); err != nil || string(resp.Body()) != "ok" {
+				// 16 goroutines queue for 2 connections: on a machine
+				// busy with other work a request can wait past get's 2 s
+				// deadline without anything being wrong; what is tested
+				// is that none is lost and the cap holds.
+				resp := &fasthttp.Response{}
+				if err := tr.Do(req, resp, time.Now().Add(20*time.Second)); err != nil || string(resp.Body()) != "ok" {
 					failed.Add(1)
 				}
 			}
