@@ -14,7 +14,7 @@ const u = "http://api.example.com/items/1"
 
 func TestMissThenHitWithAge(t *testing.T) {
 	f, clk := newTestFilter(t, `{}`)
-	o := &counting{fn: fixed(200, "hello", "Cache-Control: max-age=60", "X-Origin: 1", "Date: "+newFakeClock().date(0))}
+	o := &counting{fn: fixed(200, "hello", "Cache-Control: max-age=60", "X-Origin: 1", "Date: "+clockDate(newFakeClock(), 0))}
 	r := do(t, f, req{url: u}, o.origin)
 	wantX(t, r, "MISS")
 	if r.body != "hello" {
@@ -83,8 +83,8 @@ func TestResponseDirectivesPreventStoring(t *testing.T) {
 	}{
 		{"max-age", `{}`, req{}, []string{"Cache-Control: max-age=60"}, true},
 		{"s-maxage", `{}`, req{}, []string{"Cache-Control: s-maxage=60"}, true},
-		{"expires", `{}`, req{}, []string{"Date: " + newFakeClock().date(0), "Expires: " + newFakeClock().date(time.Hour)}, true},
-		{"expires in the past", `{}`, req{}, []string{"Date: " + newFakeClock().date(0), "Expires: " + newFakeClock().date(-time.Hour)}, false},
+		{"expires", `{}`, req{}, []string{"Date: " + clockDate(newFakeClock(), 0), "Expires: " + clockDate(newFakeClock(), time.Hour)}, true},
+		{"expires in the past", `{}`, req{}, []string{"Date: " + clockDate(newFakeClock(), 0), "Expires: " + clockDate(newFakeClock(), -time.Hour)}, false},
 		{"invalid expires", `{}`, req{}, []string{"Expires: 0"}, false},
 		{"no-store", `{}`, req{}, []string{"Cache-Control: max-age=60, no-store"}, false},
 		{"NO-STORE case", `{}`, req{}, []string{"Cache-Control: max-age=60, No-StOrE"}, false},
@@ -616,8 +616,8 @@ func TestLargeAndStreamedBodiesPassThrough(t *testing.T) {
 }
 
 func TestHeuristicAndDefaultTTL(t *testing.T) {
-	lm := newFakeClock().date(-10000 * time.Second)
-	date := newFakeClock().date(0)
+	lm := clockDate(newFakeClock(), -10000*time.Second)
+	date := clockDate(newFakeClock(), 0)
 	for _, tc := range []struct {
 		cfg     string
 		status  int

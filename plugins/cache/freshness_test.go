@@ -12,7 +12,7 @@ import (
 // fixed clock: RFC 9111 §4.2 and the request directives of §5.2.1.
 func TestFreshness(t *testing.T) {
 	clk := newFakeClock()
-	date := clk.date
+	date := func(d time.Duration) string { return clockDate(clk, d) }
 	const (
 		fresh   = useFresh
 		reval   = useRevalidate

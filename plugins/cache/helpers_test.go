@@ -11,44 +11,28 @@ import (
 
 	"github.com/redis/rueidis"
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/internal/testclock"
 	"github.com/weirgw/weir/sdk"
 )
 
-// fakeClock is a settable clock for freshness tests.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
+// newFakeClock is the freshness tests' clock, at a fixed instant.
+func newFakeClock() *testclock.Clock {
+	return testclock.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// httpDate formats the clock's time plus d as an IMF-fixdate.
-func (c *fakeClock) date(d time.Duration) string {
+// clockDate formats the clock's time plus d as an IMF-fixdate.
+func clockDate(c *testclock.Clock, d time.Duration) string {
 	return c.Now().Add(d).UTC().Format(time.RFC1123)[:26] + "GMT"
 }
 
 // newTestFilter builds and starts an instance with a fake clock. Each test
 // gets its own route name so that registered scopes do not mix.
-func newTestFilter(t testing.TB, cfg string) (*Filter, *fakeClock) {
+func newTestFilter(t testing.TB, cfg string) (*Filter, *testclock.Clock) {
 	t.Helper()
 	return newTestFilterRedis(t, cfg, nil)
 }
 
-func newTestFilterRedis(t testing.TB, cfg string, rc rueidis.Client) (*Filter, *fakeClock) {
+func newTestFilterRedis(t testing.TB, cfg string, rc rueidis.Client) (*Filter, *testclock.Clock) {
 	t.Helper()
 	b := &sdk.Build{Route: fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano()), Redis: rc}
 	flt, err := New(b, json.RawMessage(cfg))

@@ -9,6 +9,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/redis/rueidis"
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/internal/testclock"
 	"github.com/weirgw/weir/internal/testredis"
 	"github.com/weirgw/weir/sdk"
 )
@@ -127,11 +128,9 @@ func newClient(t testing.TB, s *testredis.Server) rueidis.Client {
 	return c
 }
 
-// fakeClock is a settable monotonic clock for deterministic tests.
-type fakeClock struct{ ns int64 }
-
-func (c *fakeClock) now() int64              { return c.ns }
-func (c *fakeClock) advance(d time.Duration) { c.ns += int64(d) }
+// newFakeClock is a settable monotonic clock (UnixNano) for
+// deterministic tests, an hour after the epoch.
+func newFakeClock() *testclock.Clock { return testclock.New(time.Unix(0, 0).Add(time.Hour)) }
 
 // counterFrom returns a reader of how much the named counter has grown
 // since the call. The metrics set is global to the process: with -count=N,

@@ -15,8 +15,8 @@ func TestHybridHotKeyMostlyLocal(t *testing.T) {
 		`{"rate":100000,"per":"1s","burst":100000,"key":"route","policy":"redis","timeout":"1s","hybrid":{"batch":10}}`)
 	// Lease lifetimes run on the node's clock; a frozen one keeps a slow
 	// test machine from expiring leases mid-test. Redis grants on its own.
-	clk := &fakeClock{ns: int64(time.Hour)}
-	f.setClock(clk.now)
+	clk := newFakeClock()
+	f.setClock(clk.UnixNano)
 	r := newTestReq(reqSpec{route: "hy-hot"})
 	redis := counterFrom(`weir_ratelimit_decisions_total{route="hy-hot",store="redis"}`)
 	lease := counterFrom(`weir_ratelimit_decisions_total{route="hy-hot",store="lease"}`)
@@ -40,8 +40,8 @@ func TestHybridColdKeyDoesNotHoard(t *testing.T) {
 	srv := testredis.Start(t)
 	f := mustNew(t, &sdk.Build{Route: "hy-cold", Redis: newClient(t, srv)},
 		`{"rate":1000,"per":"1s","key":"ip","policy":"redis","timeout":"1s","hybrid":{"batch":10,"max_hold":"20ms"}}`)
-	clk := &fakeClock{ns: int64(time.Hour)}
-	f.setClock(clk.now)
+	clk := newFakeClock()
+	f.setClock(clk.UnixNano)
 	r := newTestReq(reqSpec{route: "hy-cold"})
 	key := []byte("i:192.0.2.1")
 	for i := range 5 {
@@ -51,7 +51,7 @@ func TestHybridColdKeyDoesNotHoard(t *testing.T) {
 		if h := f.lease.held(key); h != 0 {
 			t.Fatalf("a key seen once per lease holds %d tokens", h)
 		}
-		clk.advance(30 * time.Millisecond)
+		clk.Advance(30 * time.Millisecond)
 	}
 	// Now make it hot, then cold again: the ask ramps up, then halves.
 	for range 20 {
@@ -61,7 +61,7 @@ func TestHybridColdKeyDoesNotHoard(t *testing.T) {
 	if hot < 8 {
 		t.Fatalf("ask after 20 quick requests = %d, want >= 8", hot)
 	}
-	clk.advance(30 * time.Millisecond)
+	clk.Advance(30 * time.Millisecond)
 	r.do(f)
 	if w := f.lease.want(key); w != hot/2 {
 		t.Fatalf("ask after an unspent lease = %d, want %d", w, hot/2)

@@ -10,8 +10,8 @@ import (
 
 func TestLocalAllowsBurstThen429(t *testing.T) {
 	f := mustNew(t, &sdk.Build{Route: "local-burst"}, `{"rate":10,"per":"1s","burst":3,"key":"consumer"}`)
-	clk := &fakeClock{ns: int64(time.Hour)}
-	f.setClock(clk.now)
+	clk := newFakeClock()
+	f.setClock(clk.UnixNano)
 	alice := newTestReq(reqSpec{consumer: "alice", route: "local-burst"})
 	bob := newTestReq(reqSpec{consumer: "bob", route: "local-burst"})
 	for i := range 3 {
@@ -50,7 +50,7 @@ func TestLocalAllowsBurstThen429(t *testing.T) {
 		t.Fatalf("bob was limited by alice's bucket")
 	}
 	// 100ms later alice has one token again.
-	clk.advance(100 * time.Millisecond)
+	clk.Advance(100 * time.Millisecond)
 	if r := alice.do(f); r.status != sdk.Continue || r.headers[hdrRemaining] != "0" {
 		t.Fatalf("after refill: %+v", r)
 	}
@@ -61,11 +61,11 @@ func TestLocalAllowsBurstThen429(t *testing.T) {
 
 func TestRetryAfterRoundsUp(t *testing.T) {
 	f := mustNew(t, nil, `{"rate":1,"per":"1m","burst":1,"key":"ip"}`)
-	clk := &fakeClock{ns: int64(time.Hour)}
-	f.setClock(clk.now)
+	clk := newFakeClock()
+	f.setClock(clk.UnixNano)
 	r := newTestReq(reqSpec{})
 	r.do(f)
-	clk.advance(500 * time.Millisecond)
+	clk.Advance(500 * time.Millisecond)
 	res := r.do(f)
 	// 59.5s to wait: 60 seconds, never 59.
 	if res.code != 429 || res.headers[hdrRetryAfter] != "60" || res.headers[hdrReset] != "60" {
@@ -75,8 +75,8 @@ func TestRetryAfterRoundsUp(t *testing.T) {
 
 func TestSeveralLimitsReportMostRestrictive(t *testing.T) {
 	f := mustNew(t, nil, `{"limits":[{"rate":10,"per":"1s","burst":10},{"rate":5,"per":"1h","burst":5}],"key":"ip"}`)
-	clk := &fakeClock{ns: int64(time.Hour)}
-	f.setClock(clk.now)
+	clk := newFakeClock()
+	f.setClock(clk.UnixNano)
 	r := newTestReq(reqSpec{})
 	res := r.do(f)
 	// After one request: 9 of 10 left per second, 4 of 5 per hour.
