@@ -14,14 +14,7 @@ func BenchmarkHandlerForwardAccessLog(b *testing.B) {
 	for _, format := range []string{"json", "combined"} {
 		b.Run(format, func(b *testing.B) {
 			srv, _ := accessLogServer(b, format)
-			h := srv.Handler()
-			rc := newDirectCtx(b)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				prepare(rc, "/users/42")
-				h(rc)
-			}
+			benchForward(b, srv)
 		})
 	}
 }

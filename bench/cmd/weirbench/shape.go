@@ -22,12 +22,9 @@ package main
 // round is not a result.
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -244,7 +241,7 @@ func runShapeBench(o options, stdout io.Writer) int {
 		}
 	}
 	for _, p := range proxies { // warm-up, unmeasured
-		_, _ = b.shapeWrk(p.addr, "/static10k", "", 64, time.Second, "any")
+		_, _ = b.sideWrk("http://"+p.addr+"/static10k", "", 64, time.Second, true)
 	}
 	for round := 0; round < o.rounds; round++ {
 		rep.LoadAvg = append(rep.LoadAvg, fmt.Sprintf("round %d %s", round+1, loadAvg()))
@@ -268,16 +265,7 @@ func runShapeBench(o options, stdout io.Writer) int {
 	}
 	rep.LoadAvg = append(rep.LoadAvg, "end "+loadAvg())
 	printShapeReport(stdout, rep)
-	if err := os.MkdirAll(o.out, 0o755); err == nil {
-		data, _ := json.MarshalIndent(rep, "", "  ")
-		if err := writeFileAtomic(filepath.Join(o.out, "shape-latest.json"), data); err != nil {
-			logf("write shape-latest.json: %v", err)
-		}
-	}
-	if len(rep.Failures) > 0 {
-		return 1
-	}
-	return 0
+	return finishSideRun(o.out, "shape-latest.json", rep, len(rep.Failures))
 }
 
 // startShapeNginxBackend serves the harness backend's bodies from files.
@@ -387,11 +375,7 @@ func (b *bench) shapeMeasure(p *shapeProxy, row shapeRow, script string, res *sh
 		}()
 	}
 	cpu0, err0 := treeCPU(pids)
-	cpus := ""
-	if row.setup.sched == "free" {
-		cpus = "any"
-	}
-	w, err := b.shapeWrk(p.addr, row.path, script, row.conns, dur, cpus)
+	w, err := b.sideWrk("http://"+p.addr+row.path, script, row.conns, dur, row.setup.sched == "free")
 	cpu1, err1 := treeCPU(pids)
 	if many {
 		res.RSSMiB = append(res.RSSMiB, float64(<-rss)/(1<<20))
@@ -412,28 +396,6 @@ func (b *bench) shapeMeasure(p *shapeProxy, row shapeRow, script string, res *sh
 		res.CPUus = append(res.CPUus, b.ticksToUs(cpu1-cpu0)/float64(w.Requests))
 	}
 	return nil
-}
-
-// shapeWrk runs wrk, one thread, on the load CPUs ("") or on any CPU
-// ("any": the unpinned rows).
-func (b *bench) shapeWrk(target, path, script string, conns int, dur time.Duration, cpus string) (wrkResult, error) {
-	args := []string{b.r.tools["wrk"], "-t1", "-c" + strconv.Itoa(conns),
-		"-d" + strconv.Itoa(max(int(dur/time.Second), 1)) + "s", "--timeout", "5s", "--latency"}
-	if script != "" {
-		args = append(args, "-s", script)
-	}
-	args = append(args, "http://"+target+path)
-	argv := args
-	if cpus != "any" {
-		argv = b.r.pin.wrap(b.r.opts.loadCPUs, args)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), dur+60*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
-	if err != nil {
-		return wrkResult{}, fmt.Errorf("wrk: %v: %s", err, strings.TrimSpace(string(out)))
-	}
-	return parseWrk(string(out))
 }
 
 // rssTree is the resident memory of pid and its descendants, in bytes.

@@ -487,7 +487,7 @@ func runTLSBench(o options, stdout io.Writer) int {
 	}
 	// Warm-up: each contender once, short.
 	for _, c := range cont {
-		_, _ = b.tlsWrk(c.addr, "/static", o.conns, time.Second)
+		_, _ = b.sideWrk("https://"+c.addr+"/static", "", o.conns, time.Second, false)
 	}
 	for round := 0; round < o.rounds; round++ {
 		rep.LoadAvg = append(rep.LoadAvg, fmt.Sprintf("round %d %s", round+1, loadAvg()))
@@ -524,16 +524,7 @@ func runTLSBench(o options, stdout io.Writer) int {
 		}
 	}
 	printTLSReport(stdout, rep)
-	if err := os.MkdirAll(o.out, 0o755); err == nil {
-		data, _ := json.MarshalIndent(rep, "", "  ")
-		if err := writeFileAtomic(filepath.Join(o.out, "tls-latest.json"), data); err != nil {
-			logf("write tls-latest.json: %v", err)
-		}
-	}
-	if len(rep.Failures) > 0 {
-		return 1
-	}
-	return 0
+	return finishSideRun(o.out, "tls-latest.json", rep, len(rep.Failures))
 }
 
 // newSideRig starts a run that puts Weir beside nginx (-tls, -shape): the
@@ -591,7 +582,7 @@ func (b *bench) tlsMeasure(c *tlsContender, row tlsBenchRow, tr *tlsRow) error {
 	var n, rate, p50, p99 float64
 	switch row.kind {
 	case "keepalive":
-		w, err := b.tlsWrk(c.addr, row.path, b.r.opts.conns, b.r.opts.duration)
+		w, err := b.sideWrk("https://"+c.addr+row.path, "", b.r.opts.conns, b.r.opts.duration, false)
 		if err != nil {
 			return err
 		}
@@ -626,19 +617,41 @@ func (b *bench) tlsMeasure(c *tlsContender, row tlsBenchRow, tr *tlsRow) error {
 	return nil
 }
 
-// tlsWrk runs wrk over https, one thread, pinned to the load CPUs.
-func (b *bench) tlsWrk(target, path string, conns int, dur time.Duration) (wrkResult, error) {
+// sideWrk runs wrk, one thread, against url (with a Lua script when
+// script is set), pinned to the load CPUs unless anyCPU (the unpinned
+// shape rows). -tls and -shape measure through it.
+func (b *bench) sideWrk(url, script string, conns int, dur time.Duration, anyCPU bool) (wrkResult, error) {
 	args := []string{b.r.tools["wrk"], "-t1", "-c" + strconv.Itoa(conns),
-		"-d" + strconv.Itoa(max(int(dur/time.Second), 1)) + "s", "--timeout", "2s", "--latency",
-		"https://" + target + path}
-	argv := b.r.pin.wrap(b.r.opts.loadCPUs, args)
-	ctx, cancel := context.WithTimeout(context.Background(), dur+30*time.Second)
+		"-d" + strconv.Itoa(max(int(dur/time.Second), 1)) + "s", "--timeout", "5s", "--latency"}
+	if script != "" {
+		args = append(args, "-s", script)
+	}
+	args = append(args, url)
+	if !anyCPU {
+		args = b.r.pin.wrap(b.r.opts.loadCPUs, args)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), dur+60*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput()
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk: %v: %s", err, strings.TrimSpace(string(out)))
 	}
 	return parseWrk(string(out))
+}
+
+// finishSideRun writes a -tls or -shape report as OUT/NAME (every
+// round's figures) and returns the exit code: 1 when a run failed.
+func finishSideRun(out, name string, rep any, failures int) int {
+	if err := os.MkdirAll(out, 0o755); err == nil {
+		data, _ := json.MarshalIndent(rep, "", "  ")
+		if err := writeFileAtomic(filepath.Join(out, name), data); err != nil {
+			logf("write %s: %v", name, err)
+		}
+	}
+	if failures > 0 {
+		return 1
+	}
+	return 0
 }
 
 // tlsClient runs the handshake client as a child pinned to the load CPUs
