@@ -34,6 +34,7 @@ import (
 type unit struct {
 	key     unitKey
 	filters []sdk.Filter  // a route's own, in order; the globals by index, nil where disabled
+	names   []string      // a route's own: the plugin name of each filter
 	m       *routeMetrics // nil for the globals
 	started bool          // set by start, under the server's applyMu
 	owner   atomic.Pointer[Snapshot]

@@ -25,7 +25,9 @@ import (
 	glua "github.com/yuin/gopher-lua"
 )
 
-func init() { sdk.Register(sdk.Factory{Name: "lua", New: New}) }
+func init() {
+	sdk.Register(sdk.Factory{Name: "lua", New: New, Instance: instanceName, Group: group})
+}
 
 // maxPoolWait bounds how long a request waits for a pooled state when all
 // are busy before it prepares a temporary one (see statePool.get).
@@ -40,6 +42,9 @@ type filter struct {
 	log     *slog.Logger
 	pool    *statePool
 	has     [nPhases]bool
+	// priority orders the lua instances of one route (chain.go): a Kong
+	// handler's PRIORITY, or a script's global PRIORITY; 0 without.
+	priority int
 
 	errors   [nPhases]*metrics.Counter
 	timeouts *metrics.Counter
@@ -51,13 +56,23 @@ type filter struct {
 }
 
 // The proxy calls a filter's optional phases when it implements
-// sdk.ResponseFilter / sdk.LogFilter, so New returns the type matching the
-// functions the script defines and no phase is run for nothing.
+// sdk.ResponseFilter / sdk.LogFilter, so New (and group, for several
+// instances) returns the type matching the functions the scripts define
+// and no phase is run for nothing.
 type (
-	respFilter    struct{ *filter }
-	logFilter     struct{ *filter }
-	respLogFilter struct{ *filter }
+	respFilter    struct{ runner }
+	logFilter     struct{ runner }
+	respLogFilter struct{ runner }
 )
+
+// runner is a lua instance (*filter) or a group of them (*chain).
+type runner interface {
+	sdk.Filter
+	sdk.Starter
+	sdk.Closer
+	onResponse(c *sdk.Ctx) error
+	onLog(c *sdk.Ctx)
+}
 
 var (
 	_ sdk.ResponseFilter = respFilter{}
@@ -69,8 +84,8 @@ var (
 	// log function costs the client nothing.
 	_ sdk.DeferredLogFilter = logFilter{}
 	_ sdk.DeferredLogFilter = respLogFilter{}
-	_ sdk.Starter           = (*filter)(nil)
-	_ sdk.Closer            = (*filter)(nil)
+	_ sdk.Starter           = respFilter{}
+	_ sdk.Closer            = respFilter{}
 )
 
 func (f respFilter) OnResponse(c *sdk.Ctx) error    { return f.onResponse(c) }
@@ -79,6 +94,20 @@ func (f respLogFilter) OnResponse(c *sdk.Ctx) error { return f.onResponse(c) }
 func (f respLogFilter) OnLog(c *sdk.Ctx)            { f.onLog(c) }
 func (logFilter) DeferLog()                         {}
 func (respLogFilter) DeferLog()                     {}
+
+// wrap returns p as the type that has the phases in has.
+func wrap(p runner, has [nPhases]bool) sdk.Filter {
+	resp := has[phaseHeaderFilter] || has[phaseBodyFilter]
+	switch {
+	case resp && has[phaseLog]:
+		return respLogFilter{p}
+	case resp:
+		return respFilter{p}
+	case has[phaseLog]:
+		return logFilter{p}
+	}
+	return p
+}
 
 // New validates the config, compiles the script and prepares one state
 // (which runs the script's top level, so an error there is a config error).
@@ -123,6 +152,7 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 	for p := phase(0); p < nPhases; p++ {
 		f.has[p] = st.fn[p] != nil
 	}
+	f.priority = st.priority
 	if f.has == [nPhases]bool{} {
 		st.close()
 		return nil, errors.New("the script defines none of the phase functions access, header_filter, body_filter, log; define at least one as a global function")
@@ -130,16 +160,7 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 	f.pool.created.Add(1)
 	f.pool.put(st)
 
-	resp := f.has[phaseHeaderFilter] || f.has[phaseBodyFilter]
-	switch {
-	case resp && f.has[phaseLog]:
-		return respLogFilter{f}, nil
-	case resp:
-		return respFilter{f}, nil
-	case f.has[phaseLog]:
-		return logFilter{f}, nil
-	}
-	return f, nil
+	return wrap(f, f.has), nil
 }
 
 // Start prepares the rest of the pool before traffic arrives.

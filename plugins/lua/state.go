@@ -80,6 +80,9 @@ type state struct {
 	logged  int
 	dropped int
 
+	// priority is the global PRIORITY the top level left (filter.priority).
+	priority int
+
 	spent    bool // timed out or failed: close, never pool
 	overflow bool // prepared beyond pool_size: close on return
 }
@@ -141,6 +144,13 @@ func (st *state) prepare() error {
 		default:
 			return fmt.Errorf("%s must be a function, got a %s", p, v.Type())
 		}
+	}
+	switch v := L.GetGlobal("PRIORITY").(type) {
+	case *glua.LNilType:
+	case glua.LNumber:
+		st.priority = int(v)
+	default:
+		return fmt.Errorf("PRIORITY must be a number (the order of the lua plugins of a route, highest first), got a %s", v.Type())
 	}
 	freezeGlobals(L, st)
 	L.SetTop(0)
