@@ -161,6 +161,32 @@ end`))
 	}
 }
 
+// TestLuaSandboxConf: what a request writes into conf (here: a changed
+// value, a new key, an element appended to a nested list) does not reach
+// the next request on the same VM (pool_size 1); before, each request
+// saw the previous one's writes.
+func TestLuaSandboxConf(t *testing.T) {
+	w := luaGateway(t, luaRoute("conf", "          pool_size: 1\n          config: {n: 1, tags: {list: [a]}}\n", `
+function access()
+  local seen = conf.n .. " " .. table.concat(conf.tags.list, ",") .. " " .. tostring(conf.extra)
+  conf.n = conf.n + 1
+  conf.extra = "leaked"
+  conf.tags.list[#conf.tags.list + 1] = "x"
+  weir.response.exit(200, seen)
+end`))
+	for i := 0; i < 3; i++ {
+		if code, body, _ := getWithin(t, w, "/conf", nil, 5*time.Second); code != 200 || body != "1 a nil" {
+			t.Fatalf("request %d: %d %q, want 200 \"1 a nil\" (conf as configured)", i, code, body)
+		}
+	}
+	if v := w.metric(`weir_lua_conf_changed_total{route="conf"}`); v != 3 {
+		t.Errorf("weir_lua_conf_changed_total = %v, want 3", v)
+	}
+	if !strings.Contains(w.Logs(), "the script changed conf in a phase") {
+		t.Error("no warning names the change of conf")
+	}
+}
+
 // TestLuaSandboxLogBounded: a print loop writes at most 64 KiB of log per
 // call (33 MB in 50 ms before) and is cut by the budget.
 func TestLuaSandboxLogBounded(t *testing.T) {

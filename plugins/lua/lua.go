@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -53,6 +54,10 @@ type filter struct {
 	// bodySkipped counts responses body_filter did not see because the
 	// proxy streamed their body (over 256 KiB or of unknown length).
 	bodySkipped *metrics.Counter
+	// confChanged counts calls that changed conf (their VM is retired);
+	// the first one is logged.
+	confChanged *metrics.Counter
+	confWarned  atomic.Bool
 }
 
 // The proxy calls a filter's optional phases when it implements
@@ -139,6 +144,7 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 		timeouts:    metrics.GetOrCreateCounter(fmt.Sprintf(`weir_lua_timeouts_total{route=%q}`, label)),
 		memory:      metrics.GetOrCreateCounter(fmt.Sprintf(`weir_lua_memory_limit_total{route=%q}`, label)),
 		bodySkipped: metrics.GetOrCreateCounter(fmt.Sprintf(`weir_lua_body_filter_skipped_total{route=%q}`, label)),
+		confChanged: metrics.GetOrCreateCounter(fmt.Sprintf(`weir_lua_conf_changed_total{route=%q}`, label)),
 	}
 	for p := phase(0); p < nPhases; p++ {
 		f.errors[p] = metrics.GetOrCreateCounter(fmt.Sprintf(`weir_lua_errors_total{route=%q,phase=%q}`, label, p))
@@ -280,6 +286,16 @@ func (f *filter) onLog(c *sdk.Ctx) {
 	}
 }
 
+// confWritten retires a state whose call changed conf (conf.go): the
+// change must not reach the later requests the state would serve.
+func (f *filter) confWritten(st *state) {
+	st.spent = true
+	f.confChanged.Inc()
+	if f.confWarned.CompareAndSwap(false, true) {
+		f.log.Warn("lua: the script changed conf in a phase; its VM is replaced after each such call so that the change reaches no later request (costly: keep request data in locals or weir.ctx.shared / kong.ctx.plugin); counted in weir_lua_conf_changed_total", "phase", st.phase.String())
+	}
+}
+
 // borrow takes a state from the pool.
 func (f *filter) borrow(p phase) (*state, error) {
 	st, err := f.pool.get()
@@ -317,10 +333,10 @@ func (f *filter) call(st *state, arg glua.LValue, nret int) error {
 	if !st.dl.disarm() {
 		st.spent = true
 	}
-	if err == nil {
-		return nil
-	}
-	if ae, ok := err.(*glua.ApiError); ok && ae == st.exitErr {
+	if ae, ok := err.(*glua.ApiError); err == nil || ok && ae == st.exitErr {
+		if st.conf != nil && !st.conf.intact() {
+			f.confWritten(st)
+		}
 		return nil
 	}
 	st.spent = true

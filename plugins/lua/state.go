@@ -80,6 +80,10 @@ type state struct {
 	logged  int
 	dropped int
 
+	// conf checks after each call that conf is as the top level left it
+	// (conf.go); nil when conf is not a table.
+	conf *confGuard
+
 	// priority is the global PRIORITY the top level left (filter.priority).
 	priority int
 
@@ -151,6 +155,9 @@ func (st *state) prepare() error {
 		st.priority = int(v)
 	default:
 		return fmt.Errorf("PRIORITY must be a number (the order of the lua plugins of a route, highest first), got a %s", v.Type())
+	}
+	if t, ok := L.GetGlobal("conf").(*glua.LTable); ok {
+		st.conf = newConfGuard(t)
 	}
 	freezeGlobals(L, st)
 	L.SetTop(0)
