@@ -132,6 +132,34 @@ end`))
 	}
 }
 
+// TestLuaSandboxTableMemory: a table grown within the time budget counts
+// against memory_limit_mb: the call fails with a 500 and a log line, and
+// the process stays small. Before, only the instruction budget bounded
+// it: this call ran to the end, 10 million values (hundreds of MiB).
+func TestLuaSandboxTableMemory(t *testing.T) {
+	w := luaGateway(t, luaRoute("table", "          timeout: 5s\n          memory_limit_mb: 16\n", `
+function access()
+  local t = {}
+  for i = 1, 1e7 do t[i] = i end
+  weir.response.exit(200, #t)
+end`))
+	code, body, _ := getWithin(t, w, "/table", nil, 30*time.Second)
+	if code != 500 {
+		t.Fatalf("table: %d %q, want 500 from memory_limit_mb", code, body)
+	}
+	if !waitUntil(2*time.Second, 10*time.Millisecond, func() bool {
+		return strings.Contains(w.Logs(), "went over its memory limit of 16 MiB (memory_limit_mb)")
+	}) {
+		t.Fatalf("no log line names the memory limit\n%s", w.Logs())
+	}
+	if v := w.metric(`weir_lua_memory_limit_total{route="table"}`); v != 1 {
+		t.Errorf("weir_lua_memory_limit_total{route=table} = %v, want 1", v)
+	}
+	if rss := w.peakRSS(); rss > 150<<20 {
+		t.Errorf("peak RSS %d MiB, want under 150", rss>>20)
+	}
+}
+
 // TestLuaSandboxFrozen: a request cannot unfreeze the globals or replace
 // a PDK or library function for later requests on the same VM (pool_size
 // 1, so the second request runs on the VM the first one tried to change).

@@ -27,9 +27,10 @@ var phaseNames = [nPhases + 1]string{"access", "header_filter", "body_filter", "
 
 func (p phase) String() string { return phaseNames[p] }
 
-// Limits of one Lua state. gopher-lua has no allocator hook, so memory is
-// bounded only by these (the value stack and the call depth) and by the
-// timeout; see README.md, "Sandbox".
+// Limits of one Lua state. gopher-lua has no allocator hook: besides these
+// (the value stack and the call depth), memory is bounded by what the
+// budget counts (strings created: strlib.go, concat.go; tables held,
+// sampled: tables.go); see README.md, "Sandbox".
 const (
 	// callStackSize is the deepest Lua call nesting (recursion).
 	callStackSize = 200
