@@ -22,6 +22,8 @@ import (
 //	{{BACKEND}}  the shared echo backend (host:port)
 //	{{REDIS}}    the private redis-server (host:port); using it marks the
 //	             scenario as needing Redis
+//	{{SCENARIOS}} the scenarios folder, absolute (for files a scenario
+//	             uses, such as a Kong plugin's folder)
 type scenario struct {
 	File  string `yaml:"-"`
 	Name  string `yaml:"name"`
@@ -46,6 +48,7 @@ type scenario struct {
 	Weir       yaml.Node        `yaml:"weir"`
 	needsRedis bool
 	rawWeir    string
+	dir        string // the folder of the scenario's file, absolute
 }
 
 // accuracySpec asks for a rate-limit accuracy check: an open-loop run at
@@ -74,7 +77,7 @@ var bodyPaths = map[string]string{"64B": "/static", "1KiB": "/static1k"}
 var placeholderRE = regexp.MustCompile(`\{\{[A-Z_]+\}\}`)
 
 var knownPlaceholders = map[string]bool{
-	"{{LISTEN}}": true, "{{ADMIN}}": true, "{{BACKEND}}": true, "{{REDIS}}": true,
+	"{{LISTEN}}": true, "{{ADMIN}}": true, "{{BACKEND}}": true, "{{REDIS}}": true, "{{SCENARIOS}}": true,
 }
 
 // parseScenario decodes and checks one scenario file's contents.
@@ -152,7 +155,7 @@ func parseScenario(file string, data []byte) (*scenario, error) {
 	s.rawWeir = string(out)
 	for _, p := range placeholderRE.FindAllString(s.rawWeir, -1) {
 		if !knownPlaceholders[p] {
-			return nil, fail("weir: unknown placeholder %s; use {{LISTEN}}, {{ADMIN}}, {{BACKEND}} or {{REDIS}}", p)
+			return nil, fail("weir: unknown placeholder %s; use {{LISTEN}}, {{ADMIN}}, {{BACKEND}}, {{REDIS}} or {{SCENARIOS}}", p)
 		}
 	}
 	if !strings.Contains(s.rawWeir, "{{LISTEN}}") {
@@ -172,6 +175,7 @@ func (s *scenario) render(listen, admin, backend, redis string) string {
 		"{{ADMIN}}", admin,
 		"{{BACKEND}}", backend,
 		"{{REDIS}}", redis,
+		"{{SCENARIOS}}", s.dir,
 	).Replace(s.rawWeir)
 }
 
@@ -187,6 +191,10 @@ func loadScenarios(dir string) ([]*scenario, error) {
 		return nil, fmt.Errorf("list scenarios: no *.yaml in %s", dir)
 	}
 	sort.Strings(files)
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list scenarios: %w", err)
+	}
 	var out []*scenario
 	seen := map[string]string{}
 	var errs []error
@@ -206,6 +214,7 @@ func loadScenarios(dir string) ([]*scenario, error) {
 			continue
 		}
 		seen[s.Name] = s.File
+		s.dir = abs
 		out = append(out, s)
 	}
 	if len(errs) > 0 {
