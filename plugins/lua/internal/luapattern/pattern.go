@@ -74,8 +74,6 @@ type MatchData struct {
 	captures []uint32
 }
 
-func newMatchState() *MatchData { return &MatchData{[]uint32{}} }
-
 func (st *MatchData) addPosCapture(s, pos int) {
 	for s+1 >= len(st.captures) {
 		st.captures = append(st.captures, 0)
@@ -553,16 +551,10 @@ func compilePattern(p pattern, ps ...*iptr) []inst {
 
 // Simple recursive virtual machine based on the
 // "Regular Expression Matching: the Virtual Machine Approach" (https://swtch.com/~rsc/regexp/regexp2.html)
-func recursiveVM(b *Budget, src []byte, insts []inst, pc, sp, recLevel int, ms ...*MatchData) (bool, int, *MatchData) {
+func recursiveVM(b *Budget, src []byte, insts []inst, pc, sp, recLevel int, m *MatchData) (bool, int, *MatchData) {
 	recLevel++
 	if recLevel > maxRecursionLevel {
 		panic(newError(_UNKNOWN, "pattern/input too complex"))
-	}
-	var m *MatchData
-	if len(ms) == 0 {
-		m = newMatchState()
-	} else {
-		m = ms[0]
 	}
 redo:
 	if b.Steps--; b.Steps < 0 {
@@ -650,6 +642,7 @@ redo:
 // at most limit of them (all when limit < 0), until fn returns false.
 // Matching spends b; a pattern error or a spent budget is returned as an
 // *Error (ErrBudget for the latter). fn may panic; the panic goes through.
+// fn must not keep m after it returns: the next match reuses it.
 func Each(b *Budget, p string, src []byte, offset, limit int, fn func(m *MatchData) bool) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
@@ -663,8 +656,12 @@ func Each(b *Budget, p string, src []byte, offset, limit int, fn func(m *MatchDa
 	pat := parsePattern(newScanner([]byte(p)), true)
 	insts := compilePattern(pat)
 	n := 0
+	// One MatchData for every start position: fn must not keep it (a
+	// fresh one per position cost three allocations per byte of src).
+	m := &MatchData{captures: make([]uint32, 0, 8)}
 	for sp := offset; sp <= len(src); {
-		ok, nsp, ms := recursiveVM(b, src, insts, 0, sp, 0)
+		m.captures = m.captures[:0]
+		ok, nsp, ms := recursiveVM(b, src, insts, 0, sp, 0, m)
 		sp++
 		if ok {
 			if sp < nsp {
