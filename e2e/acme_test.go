@@ -418,9 +418,7 @@ func TestACMETLSALPNChallenge(t *testing.T) {
 func startValidatingPebble(t *testing.T) (*dnsServer, string, *pebble) {
 	t.Helper()
 	d := startDNS(t)
-	d.mu.Lock()
-	d.a[acmeDomain+"."] = net.ParseIP("127.0.0.1")
-	d.mu.Unlock()
+	d.setA(acmeDomain, "127.0.0.1")
 	// Pebble's resolver asks over TCP: serve the same answers there.
 	ln, err := net.Listen("tcp", d.Addr)
 	if err != nil {

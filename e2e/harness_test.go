@@ -62,7 +62,14 @@ func freeAddr(t testing.TB) string {
 // startEcho runs the demo upstream in-process on a loopback port.
 func startEcho(t testing.TB, name string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return startEchoOn(t, name, "127.0.0.1:0")
+}
+
+// startEchoOn runs the demo upstream in-process on addr and returns the
+// address it listens on.
+func startEchoOn(t testing.TB, name, addr string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
