@@ -254,29 +254,8 @@ func TestACMERenewal(t *testing.T) {
 	w := startWeir(t, acmeCfg(t, p, startEcho(t, "e1"), ", renew_window: 0.8, renew_check_interval: 1s", ""))
 	first := waitACME(t, w.Addr, p)
 
-	conn, err := tls.Dial("tcp", w.Addr, &tls.Config{ServerName: acmeDomain, RootCAs: p.Roots})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	br := bufio.NewReader(conn)
-	oneRequest := func() {
-		t.Helper()
-		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-		if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: gw.test\r\n\r\n"); err != nil {
-			t.Fatalf("request on the old connection: %v", err)
-		}
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatalf("response on the old connection: %v", err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("old connection: status %d", resp.StatusCode)
-		}
-	}
-	oneRequest()
+	held := dialHeld(t, w.Addr, &tls.Config{ServerName: acmeDomain, RootCAs: p.Roots})
+	held.get(t)
 
 	deadline := time.Now().Add(40 * time.Second)
 	var renewed *x509.Certificate
@@ -285,7 +264,7 @@ func TestACMERenewal(t *testing.T) {
 			t.Fatalf("no renewal within 40s: still serial %s; pebble issued %d", first.SerialNumber, p.issued())
 		}
 		time.Sleep(500 * time.Millisecond)
-		oneRequest() // the connection stays good while renewals happen
+		held.get(t) // the connection stays good while renewals happen
 		if l := acmeGet(t, w.Addr, p); l.SerialNumber.Cmp(first.SerialNumber) != 0 {
 			renewed = l
 		}
@@ -303,7 +282,7 @@ func TestACMERenewal(t *testing.T) {
 	if n := p.issued(); n < 2 {
 		t.Fatalf("pebble issued %d certificates; want a renewal", n)
 	}
-	oneRequest()
+	held.get(t)
 }
 
 // launchWeir starts the binary like startWeir but does not wait for it,
