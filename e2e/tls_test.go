@@ -283,6 +283,37 @@ func TestTLSMinVersion13(t *testing.T) {
 	}
 }
 
+// TestTLSCiphers: tls.ciphers narrows TLS 1.2 to the suites it names
+// (TLS 1.3 keeps Go's three), and a suite outside the policy, such as a
+// CBC one, is refused by weir validate with the place and a fix.
+func TestTLSCiphers(t *testing.T) {
+	ca := newTestCA(t, "weir test CA")
+	c, k, _ := ca.issue(t, leafOpts{names: []string{"api.test"}})
+	cf, kf := writePair(t, t.TempDir(), "api", c, k)
+	w := startWeir(t, tlsCfg(startEcho(t, "e1"), fmt.Sprintf(`{certificates: [{cert: %q, key: %q}], ciphers: [TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256]}`, cf, kf)))
+	tls12 := func(suites ...uint16) (tls.ConnectionState, error) {
+		st, _, _, err := tlsGet(w.Addr, &tls.Config{ServerName: "api.test", RootCAs: ca.pool, MaxVersion: tls.VersionTLS12, CipherSuites: suites}, "/")
+		return st, err
+	}
+	st, err := tls12(tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256)
+	if err != nil || st.CipherSuite != tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 {
+		t.Errorf("TLS 1.2: %v, suite %s; want the one named in ciphers", err, tls.CipherSuiteName(st.CipherSuite))
+	}
+	if _, err := tls12(tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256); err == nil {
+		t.Error("TLS 1.2 with a default suite that ciphers leaves out was accepted")
+	}
+	if st, _, _, err := tlsGet(w.Addr, &tls.Config{ServerName: "api.test", RootCAs: ca.pool}, "/"); err != nil || st.Version != tls.VersionTLS13 {
+		t.Errorf("TLS 1.3: %v, version %x", err, st.Version)
+	}
+
+	file := filepath.Join(t.TempDir(), "weir.yaml")
+	writeFile(t, file, fmt.Sprintf("listen: {address: \"127.0.0.1:0\", tls: {certificates: [{cert: %q, key: %q}], ciphers: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA]}}\n", cf, kf))
+	out, code := validateFile(t, file)
+	if want := `listen.tls.ciphers[1]: "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA" is not a TLS 1.2 cipher suite Weir accepts`; code != 1 || !strings.Contains(out, want) {
+		t.Errorf("a CBC suite: exit %d, output:\n%s\nwant %q", code, out, want)
+	}
+}
+
 // TestTLSPlainHTTPOnTLSPort: a plain HTTP request on the TLS port gets a
 // 400 with the gateway's JSON error, then the connection closes; a client
 // that sends nothing is dropped after the read timeout.
