@@ -306,11 +306,22 @@ func TestTLSCiphers(t *testing.T) {
 		t.Errorf("TLS 1.3: %v, version %x", err, st.Version)
 	}
 
+	// CBC only when asked, with a warning; RSA key exchange never.
 	file := filepath.Join(t.TempDir(), "weir.yaml")
 	writeFile(t, file, fmt.Sprintf("listen: {address: \"127.0.0.1:0\", tls: {certificates: [{cert: %q, key: %q}], ciphers: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA]}}\n", cf, kf))
 	out, code := validateFile(t, file)
-	if want := `listen.tls.ciphers[1]: "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA" is not a TLS 1.2 cipher suite Weir accepts`; code != 1 || !strings.Contains(out, want) {
-		t.Errorf("a CBC suite: exit %d, output:\n%s\nwant %q", code, out, want)
+	if want := `listen.tls.ciphers[1]: "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA" is a CBC suite, outside the default policy`; code != 0 || !strings.Contains(out, want) {
+		t.Errorf("a CBC suite asked for: exit %d, output:\n%s\nwant the warning %q", code, out, want)
+	}
+	writeFile(t, file, fmt.Sprintf("listen: {address: \"127.0.0.1:0\", tls: {certificates: [{cert: %q, key: %q}], ciphers: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_RSA_WITH_AES_128_GCM_SHA256]}}\n", cf, kf))
+	out, code = validateFile(t, file)
+	if want := `listen.tls.ciphers[1]: "TLS_RSA_WITH_AES_128_GCM_SHA256" is not a TLS 1.2 cipher suite Weir accepts`; code != 1 || !strings.Contains(out, want) {
+		t.Errorf("an RSA key exchange suite: exit %d, output:\n%s\nwant %q", code, out, want)
+	}
+	cbc := startWeir(t, tlsCfg(startEcho(t, "e2"), fmt.Sprintf(`{certificates: [{cert: %q, key: %q}], ciphers: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA]}`, cf, kf)))
+	st, _, _, err = tlsGet(cbc.Addr, &tls.Config{ServerName: "api.test", RootCAs: ca.pool, MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}}, "/")
+	if err != nil || st.CipherSuite != tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA {
+		t.Errorf("a CBC suite asked for is not served: %v, suite %s", err, tls.CipherSuiteName(st.CipherSuite))
 	}
 }
 

@@ -322,16 +322,16 @@ func setDur(v *Duration, def time.Duration) {
 func ptr[T any](v T) *T { return &v }
 
 // TLSCipherSuite returns the id of a TLS 1.2 cipher suite that tls.ciphers
-// may name: one with forward secrecy and an AEAD. Go's insecure list and
-// the RSA key exchange and CBC suites are refused, so an opt-in list cannot
-// weaken the listener below the default policy's class.
-func TLSCipherSuite(name string) (uint16, bool) {
+// may name: one of Go's secure list, all with forward secrecy (ECDHE).
+// Go's insecure list (RSA key exchange, RC4, 3DES, CBC-SHA256) is refused.
+// aead is false for the ECDHE CBC suites: outside the default policy, taken
+// only when asked for, with a warning (see Warnings).
+func TLSCipherSuite(name string) (id uint16, aead, ok bool) {
 	for _, s := range tls.CipherSuites() {
-		if s.Name != name {
+		if s.Name != name || !strings.HasPrefix(name, "TLS_ECDHE_") {
 			continue
 		}
-		ok := strings.HasPrefix(name, "TLS_ECDHE_") && (strings.Contains(name, "_GCM_") || strings.Contains(name, "CHACHA20"))
-		return s.ID, ok
+		return s.ID, !strings.Contains(name, "_CBC_"), true
 	}
-	return 0, false
+	return 0, false, false
 }

@@ -43,7 +43,8 @@ type ListenerTLS struct {
 	Certificates []CertificatePair `json:"certificates"`
 	MinVersion   string            `json:"min_version,omitempty"` // "1.2" | "1.3"
 	// Ciphers replaces the default TLS 1.2 cipher suites (Go names, such as
-	// "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"); TLS 1.3 suites are fixed.
+	// "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"); ECDHE CBC suites are taken
+	// with a warning, RSA key exchange never; TLS 1.3 suites are fixed.
 	Ciphers    []string    `json:"ciphers,omitempty"`
 	ClientAuth *ClientAuth `json:"client_auth,omitempty"`
 	// ACME obtains and renews certificates for its domains from an ACME
