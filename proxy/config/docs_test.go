@@ -228,3 +228,43 @@ var defaultsRow = regexp.MustCompile(`^((?:\S+, )*\S+)\s+(\S.*)$`)
 func cellText(s string) string {
 	return strings.ReplaceAll(s, "|", `\|`)
 }
+
+// TestRepoStandsAlone: nothing in the repository points at documents
+// outside it (the product notes it was built from are not in a clone):
+// README, docs, plugin READMEs, comments and bench reports must stand
+// alone.
+func TestRepoStandsAlone(t *testing.T) {
+	// Spelled in pieces so that this file does not match itself.
+	needles := []string{"../" + "shared/", "SPEC" + ".md", "DESIGN" + ".md", "BENCH" + ".md"}
+	root := "../.."
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if name := d.Name(); path != root && (strings.HasPrefix(name, ".") || name == "bin" || name == "node_modules") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch filepath.Ext(path) {
+		case ".go", ".md", ".sh", ".yaml", ".yml", ".txt", ".json", ".toml", ".conf", ".cfg", "":
+		default:
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, n := range needles {
+			if i := bytes.Index(b, []byte(n)); i >= 0 {
+				line := bytes.Count(b[:i], []byte("\n")) + 1
+				t.Errorf("%s:%d points outside the repository (%s): say it here instead", strings.TrimPrefix(path, root+"/"), line, n)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
