@@ -358,16 +358,19 @@ func TestRedisKilledMidRun(t *testing.T) {
 		// configured timeout, closes the breaker. slowMargin is for a slow
 		// machine, not for the design: the restart's return, the watcher
 		// and the load's goroutines may each be scheduled late (a shared
-		// 2-core machine; -race runs everything several times slower, and
-		// a run there once measured 1.1s).
-		slowMargin    = time.Second
-		recoveryBound = redisguard.OpenFor + timeout + slowMargin
-		// After the restart completed: longer than the bound, so that
-		// decisions that never go back to Redis fail the bound rather
-		// than end the run inside it, plus the last half second at 2x.
-		tail   = 500 * time.Millisecond
-		phase2 = recoveryBound + tail
+		// 2-core machine), and -race runs every goroutine several times
+		// slower: a run there once measured 1.1s, loaded ones up to 2.1s.
+		tail = 500 * time.Millisecond
 	)
+	slowMargin := time.Second
+	if raceEnabled {
+		slowMargin = 2 * time.Second
+	}
+	recoveryBound := redisguard.OpenFor + timeout + slowMargin
+	// After the restart completed: longer than the bound, so that
+	// decisions that never go back to Redis fail the bound rather than end
+	// the run inside it, plus the last half second at 2x.
+	phase2 := recoveryBound + tail
 	limitPerSec := rate / per.Seconds()
 	offeredPerSec := 2 * limitPerSec
 	killAt, restartAt := int(0.7*offeredPerSec), int(1.5*offeredPerSec) // request numbers
@@ -392,7 +395,7 @@ func TestRedisKilledMidRun(t *testing.T) {
 			// The counters are global: count from here (-count=N).
 			fallback0, redis0 := fallback.Get(), redisDec.Get()
 			start := time.Now()
-			var killed, restartBegan, restarted, lastFallback atomic.Int64
+			var killed, restartBegan, restarted, lastFallback, firstRedis atomic.Int64
 			restartDone := make(chan struct{})
 			hooks := map[int]func(){
 				killAt: func() {
@@ -408,11 +411,13 @@ func TestRedisKilledMidRun(t *testing.T) {
 					}()
 				},
 			}
-			// Note the last time a decision was made without Redis.
+			// Note the first decision Redis makes once it is back (the
+			// breaker closed), and the last one made without it (a slow
+			// machine may still see the odd timeout after that).
 			stopWatch, watched := make(chan struct{}), make(chan struct{})
 			go func() {
 				defer close(watched)
-				last := fallback.Get()
+				last, redisBase := fallback.Get(), int64(-1)
 				for {
 					select {
 					case <-stopWatch:
@@ -422,6 +427,13 @@ func TestRedisKilledMidRun(t *testing.T) {
 					if v := fallback.Get(); v != last {
 						last = v
 						lastFallback.Store(int64(time.Since(start)))
+					}
+					switch {
+					case firstRedis.Load() != 0 || restarted.Load() == 0:
+					case redisBase < 0:
+						redisBase = int64(redisDec.Get())
+					case int64(redisDec.Get()) > redisBase:
+						firstRedis.Store(int64(time.Since(start)))
 					}
 				}
 			}()
@@ -455,12 +467,16 @@ func TestRedisKilledMidRun(t *testing.T) {
 					tailAdmitted++
 				}
 			}
-			recovery := max(time.Duration(lastFallback.Load())-rs, 0)
+			recovery := time.Duration(firstRedis.Load()) - rs
+			if firstRedis.Load() == 0 {
+				recovery = phase2 // never: longer than the bound
+			}
+			lastFB := max(time.Duration(lastFallback.Load())-rs, 0)
 			t.Logf("on_store_failure %s: offered %d, failures %d; redis down %v..%v (back at %v): admitted %d of %d; "+
-				"fallback decisions %d; back on redis %v after it returned; then at 2x admitted %d of %d",
+				"fallback decisions %d; back on redis %v after it returned (last fallback decision %v after); then at 2x admitted %d of %d",
 				action, res.offered+after.offered, res.failed+after.failed, k.Round(time.Millisecond), rb.Round(time.Millisecond),
 				rs.Round(time.Millisecond), downAdmitted, downOffered, fallback.Get()-fallback0, recovery.Round(time.Millisecond),
-				tailAdmitted, tailOffered)
+				lastFB.Round(time.Millisecond), tailAdmitted, tailOffered)
 			if res.failed+after.failed != 0 {
 				t.Fatalf("%d requests failed (a 5xx or error) around the outage", res.failed+after.failed)
 			}
