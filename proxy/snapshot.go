@@ -361,14 +361,17 @@ func (s *Snapshot) buildService(sc *config.Service, ut *upstreamTLS, d compileDe
 	if !d.validating {
 		svc.upstreamMs = sdk.GetOrCreateHistogram(fmt.Sprintf(`weir_upstream_duration_seconds{service=%q}`, sc.Name))
 	}
+	// Keyed by the pool's name for each member, the one the request path
+	// looks up (service.transport): a target written other than in its
+	// canonical form still finds its transport.
 	m := map[string]*transport.Transport{}
 	if !d.validating {
-		for _, t := range pc.Targets {
-			tr, err := d.upstreams.acquire(t.URL, svc.transportConfig(), ut)
+		for _, mem := range ps.Members() {
+			tr, err := d.upstreams.acquire(mem.URL(), svc.transportConfig(), ut)
 			if err != nil {
-				return nil, fmt.Errorf("target %q: %v", t.URL, err)
+				return nil, fmt.Errorf("target %q: %v", mem.URL(), err)
 			}
-			m[t.URL] = tr
+			m[mem.URL()] = tr
 		}
 	}
 	svc.trans = m

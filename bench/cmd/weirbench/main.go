@@ -7,7 +7,7 @@
 //
 //	weirbench [-quick] [-weir bin/weir] [-only weir,nginx] [-out bench/results]
 //
-// It prints a table, writes bench/results/latest.json and latest.png, and
+// It prints a table, writes bench/results/latest.json and latest.svg, and
 // says what it skipped and why. `scripts/bench.sh` (make bench) installs
 // the tools and builds the binaries first; see bench/README.md.
 //
@@ -93,7 +93,7 @@ func parseOptions(args []string) (options, error) {
 	var loads, loadsLarge, bodies, only string
 	fs.StringVar(&o.weir, "weir", "bin/weir", "the weir binary (gateway and echo backend)")
 	fs.StringVar(&o.scenarios, "scenarios", "bench/scenarios", "directory of Weir scenario files (*.yaml)")
-	fs.StringVar(&o.out, "out", "bench/results", "directory for latest.json and latest.png")
+	fs.StringVar(&o.out, "out", "bench/results", "directory for latest.json and latest.svg")
 	fs.BoolVar(&o.quick, "quick", false, "1 round of short runs at 50 % load only (under 2 minutes)")
 	fs.IntVar(&o.rounds, "rounds", 0, "rounds of A B A B alternation (default 3; quick 1)")
 	fs.DurationVar(&o.duration, "duration", 0, "length of each measured run (default 4s; quick 2s)")
