@@ -87,6 +87,7 @@ var callbacks = map[string]callback{
 	"proxy_on_delete":             {1, 0},
 	"proxy_on_http_call_response": {5, 0},
 	"proxy_on_tick":               {1, 0},
+	"proxy_on_queue_ready":        {2, 0},
 	"_initialize":                 {0, 0},
 	"_start":                      {0, 0},
 }

@@ -1,0 +1,63 @@
+package e2e
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestProxyWasmSDKSharedQueue: shared_queue's "receiver" (vm_id
+// receiver, two instances) registers a queue at start; the "sender", a
+// plugin of another route and VM ID, resolves it by VM ID and name and
+// enqueues each request's x-item; proxy_on_queue_ready tells a receiver
+// instance, which dequeues every item and counts it in its metric.
+func TestProxyWasmSDKSharedQueue(t *testing.T) {
+	module := buildSDKFilter(t, "shared_queue")
+	up := startEcho(t, "e1")
+	w := startWeir(t, `
+listen: "{{LISTEN}}"
+admin: {listen: "{{ADMIN}}"}
+services:
+  - {name: app, targets: [{url: "http://`+up+`"}]}
+routes:
+  - name: receiver
+    paths: ["/recv"]
+    service: app
+    plugins:
+      - name: wasm
+        config: {module: `+module+`, timeout: 2s, vm_id: receiver, root_id: receiver, pool_size: 2}
+  - name: sender
+    paths: ["/send"]
+    service: app
+    plugins:
+      - name: wasm
+        config: {module: `+module+`, timeout: 2s, vm_id: sender, root_id: sender}
+`)
+	c := newClient(w.Addr)
+	const n = 20
+	for i := 0; i < n; i++ {
+		if code, body, _ := get(t, c, "/send", map[string]string{"X-Item": fmt.Sprintf("item-%d", i)}); code != 200 {
+			t.Fatalf("request %d: %d %s", i, code, body)
+		}
+	}
+	metric := `weir_wasm_guest_queue_items_total{route="receiver"}`
+	if !waitUntil(10*time.Second, 20*time.Millisecond, func() bool { return w.metric(metric) == n }) {
+		t.Fatalf("%s = %v, want %d\n%s", metric, w.metric(metric), n, w.Logs())
+	}
+	l := w.Logs()
+	seen := map[string]bool{}
+	for _, m := range regexp.MustCompile(`dequeued: (item-\d+)\b`).FindAllStringSubmatch(l, -1) {
+		seen[m[1]] = true
+	}
+	for i := 0; i < n; i++ {
+		if !seen[fmt.Sprintf("item-%d", i)] {
+			t.Fatalf("item-%d was not dequeued:\n%s", i, l)
+		}
+	}
+	if got := strings.Count(l, "queue registered, id="); got != 2 {
+		t.Fatalf("want both receiver instances to register the queue, got %d:\n%s", got, l)
+	}
+}
+
