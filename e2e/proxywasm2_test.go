@@ -61,3 +61,23 @@ routes:
 	}
 }
 
+// TestProxyWasmSDKDispatchCallOnTick: dispatch_call_on_tick calls the
+// service "httpbin" from proxy_on_tick, in the root context, with no
+// request involved; each answer reaches its callback (status and body
+// readable), which counts it.
+func TestProxyWasmSDKDispatchCallOnTick(t *testing.T) {
+	module := buildSDKFilter(t, "dispatch_call_on_tick")
+	up := startEcho(t, "e1")
+	bin := startEcho(t, "bin")
+	w := startWeir(t, sdkRoute(up, bin, module, "          pool_size: 1\n"))
+	metric := `weir_wasm_guest_tick_calls_total{route="sdk"}`
+	if !waitUntil(10*time.Second, 20*time.Millisecond, func() bool { return w.metric(metric) >= 3 }) {
+		t.Fatalf("%s = %v, want at least 3 answered calls from ticks\n%s", metric, w.metric(metric), w.Logs())
+	}
+	if m := regexp.MustCompile(`tick call answered: status 200, ([1-9]\d*) body bytes`).FindString(w.Logs()); m == "" {
+		t.Fatalf("no answer with status 200 and a body in the guest's log:\n%s", w.Logs())
+	}
+	if strings.Contains(w.Logs(), "dispatch on tick") {
+		t.Fatalf("a dispatch from a tick failed:\n%s", w.Logs())
+	}
+}
