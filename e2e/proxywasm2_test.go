@@ -81,3 +81,53 @@ func TestProxyWasmSDKDispatchCallOnTick(t *testing.T) {
 		t.Fatalf("a dispatch from a tick failed:\n%s", w.Logs())
 	}
 }
+
+// TestProxyWasmSDKProperties: properties reads the route's metadata as
+// the SDK's example does (NOT_FOUND: a Weir route has none, so it lets
+// the request through, logging so) and the properties SDK filters read,
+// which it copies into headers the test checks against what it knows of
+// the request, the route and the connection.
+func TestProxyWasmSDKProperties(t *testing.T) {
+	module := buildSDKFilter(t, "properties")
+	up := startEcho(t, "e1")
+	w := startWeir(t, sdkRoute(up, "", module, "          root_id: props-root\n          vm_id: props-vm\n"))
+	c := newClient(w.Addr)
+	code, body, h := get(t, c, "/p/x?q=1", map[string]string{"X-Probe": "probe-value", "User-Agent": "props-agent"})
+	if code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	props := map[string]string{}
+	for k, v := range echoed(t, body).Headers {
+		if n, ok := strings.CutPrefix(strings.ToLower(k), "x-prop-"); ok {
+			props[n] = v
+		}
+	}
+	src := props["source.address"]
+	_, srcPort, _ := strings.Cut(src, ":")
+	_, dstPort, _ := strings.Cut(w.Addr, ":")
+	want := map[string]string{
+		"plugin_root_id": "props-root", "plugin_vm_id": "props-vm",
+		"route_name": "sdk", "cluster_name": "app", "xds.route_name": "sdk", "xds.cluster_name": "app",
+		"request.path": "/p/x?q=1", "request.url_path": "/p/x", "request.method": "GET", "request.scheme": "http",
+		"request.protocol": "HTTP/1.1", "request.query": "q=1", "request.useragent": "props-agent",
+		"request.headers.x-probe": "probe-value", "destination.address": w.Addr, "destination.port": dstPort,
+		"source.port": srcPort, "connection.tls_version": "", "request.size": "0", "mtls": "0",
+	}
+	for k, v := range want {
+		if got, ok := props[k]; !ok || got != v {
+			t.Errorf("%s = %q (present %v), want %q", k, got, ok, v)
+		}
+	}
+	if !strings.HasPrefix(props["plugin_name"], "properties-") || !strings.HasPrefix(src, "127.0.0.1:") || props["request.host"] == "" || props["request.id"] == "" {
+		t.Errorf("plugin_name %q, source.address %q, request.host %q, request.id %q", props["plugin_name"], src, props["request.host"], props["request.id"])
+	}
+	if got := string(h.Peek("X-Prop-Response.code")); got != "200" {
+		t.Errorf("response.code = %q, want 200", got)
+	}
+	if got := string(h.Peek("X-Prop-Response.content-type")); got != string(h.ContentType()) {
+		t.Errorf("response.headers.content-type = %q, want %q", got, h.ContentType())
+	}
+	if !strings.Contains(w.Logs(), "no auth header for route") {
+		t.Errorf("route_metadata was not NOT_FOUND:\n%s", w.Logs())
+	}
+}
