@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -169,5 +171,22 @@ func TestProxyWasmSDKHttpBodyChunk(t *testing.T) {
 	}
 	if n := strings.Count(w.Logs(), "body call:"); n != 3 {
 		t.Fatalf("want 3 body calls (none for the streamed body), got %d:\n%s", n, w.Logs())
+	}
+}
+
+// TestProxyWasmNetworkFilterRefused: a network (TCP) filter, one that
+// exports the connection callbacks and no HTTP callback, is refused by
+// `weir validate` with a message saying so, naming file and place.
+func TestProxyWasmNetworkFilterRefused(t *testing.T) {
+	module := buildSDKFilter(t, "tcp_only")
+	file := filepath.Join(t.TempDir(), "weir.yaml")
+	cfg := strings.NewReplacer("{{LISTEN}}", "127.0.0.1:0", "{{ADMIN}}", "127.0.0.1:0").Replace(sdkRoute("127.0.0.1:1", "", module, ""))
+	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code := validateFile(t, file)
+	want := "routes[0].plugins[0] (wasm): module: " + module + ": the module is a network (TCP) filter: it exports proxy_on_"
+	if code == 0 || !strings.Contains(out, file) || !strings.Contains(out, want) || !strings.Contains(out, "Weir runs Proxy-Wasm HTTP filters only") {
+		t.Fatalf("weir validate exited %d:\n%s\nwant an error containing %q", code, out, want)
 	}
 }

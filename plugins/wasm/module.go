@@ -115,6 +115,9 @@ func checkABI(m wazero.CompiledModule) error {
 	if exports["proxy_on_vm_start"] == nil && exports["proxy_on_configure"] == nil {
 		return errors.New("the module exports neither proxy_on_vm_start nor proxy_on_configure")
 	}
+	if err := checkHTTPFilter(exports); err != nil {
+		return err
+	}
 	names := make([]string, 0, len(callbacks))
 	for name := range callbacks {
 		names = append(names, name)
@@ -154,6 +157,24 @@ func checkABI(m wazero.CompiledModule) error {
 			}
 		default:
 			return fmt.Errorf("the module imports %s.%s; only env (Proxy-Wasm) and wasi_snapshot_preview1 (also as wasi_unstable) are provided", mod, name)
+		}
+	}
+	return nil
+}
+
+// checkHTTPFilter refuses a network (TCP) filter: one that exports the
+// connection callbacks and none of the HTTP ones. Modules built with the
+// SDKs export both kinds whatever the filter is, and pass; their filter
+// decides which contexts it makes, at run time.
+func checkHTTPFilter(exports map[string]api.FunctionDefinition) error {
+	for _, name := range []string{"proxy_on_request_headers", "proxy_on_request_body", "proxy_on_response_headers", "proxy_on_response_body"} {
+		if exports[name] != nil {
+			return nil
+		}
+	}
+	for _, name := range []string{"proxy_on_new_connection", "proxy_on_downstream_data", "proxy_on_upstream_data"} {
+		if exports[name] != nil {
+			return fmt.Errorf("the module is a network (TCP) filter: it exports %s and no HTTP callback (proxy_on_request_headers, …); Weir runs Proxy-Wasm HTTP filters only", name)
 		}
 	}
 	return nil
