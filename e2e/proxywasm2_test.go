@@ -190,3 +190,46 @@ func TestProxyWasmNetworkFilterRefused(t *testing.T) {
 		t.Fatalf("weir validate exited %d:\n%s\nwant an error containing %q", code, out, want)
 	}
 }
+
+// TestWasmCompileCacheOnDisk: with server.wasm_cache_dir the machine
+// code of a compiled module is written there, and a second gateway (a
+// restart) reuses it: it writes nothing new.
+func TestWasmCompileCacheOnDisk(t *testing.T) {
+	module := buildSDKFilter(t, "http_headers")
+	up := startEcho(t, "e1")
+	dir := filepath.Join(t.TempDir(), "wasm-cache")
+	cfg := "server: {wasm_cache_dir: " + dir + "}\n" + sdkRoute(up, "", module, "")
+	files := func() map[string]time.Time {
+		out := map[string]time.Time{}
+		_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				if fi, err := d.Info(); err == nil {
+					out[p] = fi.ModTime()
+				}
+			}
+			return nil
+		})
+		return out
+	}
+	w := startWeir(t, cfg)
+	if code, _, _ := get(t, newClient(w.Addr), "/x", nil); code != 200 {
+		t.Fatalf("first gateway: %d", code)
+	}
+	first := files()
+	if len(first) == 0 {
+		t.Fatalf("nothing was cached in %s", dir)
+	}
+	w2 := startWeir(t, cfg)
+	if code, _, _ := get(t, newClient(w2.Addr), "/x", nil); code != 200 {
+		t.Fatalf("second gateway: %d", code)
+	}
+	second := files()
+	if len(second) != len(first) {
+		t.Fatalf("the restart compiled again: %d cached files, then %d", len(first), len(second))
+	}
+	for p, m := range first {
+		if !second[p].Equal(m) {
+			t.Fatalf("the restart rewrote %s", p)
+		}
+	}
+}

@@ -89,7 +89,7 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	rt, compiled, err := newRuntime(s)
+	rt, compiled, err := newRuntime(s, compilationCache(b.WasmCacheDir, logger))
 	if err != nil {
 		return nil, err
 	}
