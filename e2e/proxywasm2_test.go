@@ -195,10 +195,16 @@ func TestProxyWasmNetworkFilterRefused(t *testing.T) {
 // code of a compiled module is written there, and a second gateway (a
 // restart) reuses it: it writes nothing new.
 func TestWasmCompileCacheOnDisk(t *testing.T) {
-	module := buildSDKFilter(t, "http_headers")
+	// A small module (17 KB): a Go guest would take seconds of CPU to
+	// compile cold, which a loaded machine stretches past the start-up
+	// deadline.
+	module, err := filepath.Abs("testdata/assemblyscript/add_header.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
 	up := startEcho(t, "e1")
 	dir := filepath.Join(t.TempDir(), "wasm-cache")
-	cfg := "server: {wasm_cache_dir: " + dir + "}\n" + sdkRoute(up, "", module, "")
+	cfg := "server: {wasm_cache_dir: " + dir + "}\n" + sdkRoute(up, "", module, "          root_id: add_header\n          config: from-config\n")
 	files := func() map[string]time.Time {
 		out := map[string]time.Time{}
 		_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
