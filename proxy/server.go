@@ -180,9 +180,11 @@ func (s *Server) compile(cfg *config.Config, file string, validating bool) (*Sna
 	// instances can be reused (reuse.go).
 	inner := d.build
 	var consumers *sdk.Consumers
+	wasmCache := config.WasmCacheDir(&cfg.Server, d.configDir)
 	d.build = func(route, service string) *sdk.Build {
 		b := inner(route, service)
 		b.Consumers = consumers
+		b.WasmCacheDir = wasmCache
 		return b
 	}
 	d.reuse = reuseCtx{consumers: consumersKey(cfg.Consumers), redis: s.redisKey, configDir: d.configDir}

@@ -135,6 +135,10 @@ type Server struct {
 	// is answered 503.
 	MaxWebSockets int        `json:"max_websockets,omitempty"`
 	WebSocket     *WebSocket `json:"websocket,omitempty"` // defaults for every route's WebSockets
+	// WasmCacheDir is where the wasm plugin keeps the machine code of
+	// the modules it compiled, so that a restart or reload does not
+	// compile them again; "off" keeps it in memory only.
+	WasmCacheDir string `json:"wasm_cache_dir,omitempty"`
 }
 
 // WebSocket settings, at server level (the default) or on a route.

@@ -22,6 +22,9 @@ import (
 //	{{BACKEND}}  the shared echo backend (host:port)
 //	{{REDIS}}    the private redis-server (host:port); using it marks the
 //	             scenario as needing Redis
+//	{{WASM}}     the directory of the Proxy-Wasm modules the harness
+//	             builds (wasm.go: benchWasmModules); using it marks the
+//	             scenario as needing them
 type scenario struct {
 	File  string `yaml:"-"`
 	Name  string `yaml:"name"`
@@ -45,6 +48,8 @@ type scenario struct {
 	Targets    *scenarioTargets `yaml:"targets"`
 	Weir       yaml.Node        `yaml:"weir"`
 	needsRedis bool
+	needsWasm  bool
+	wasmDir    string // where {{WASM}} points once built
 	rawWeir    string
 }
 
@@ -74,7 +79,7 @@ var bodyPaths = map[string]string{"64B": "/static", "1KiB": "/static1k"}
 var placeholderRE = regexp.MustCompile(`\{\{[A-Z_]+\}\}`)
 
 var knownPlaceholders = map[string]bool{
-	"{{LISTEN}}": true, "{{ADMIN}}": true, "{{BACKEND}}": true, "{{REDIS}}": true,
+	"{{LISTEN}}": true, "{{ADMIN}}": true, "{{BACKEND}}": true, "{{REDIS}}": true, "{{WASM}}": true,
 }
 
 // parseScenario decodes and checks one scenario file's contents.
@@ -152,7 +157,7 @@ func parseScenario(file string, data []byte) (*scenario, error) {
 	s.rawWeir = string(out)
 	for _, p := range placeholderRE.FindAllString(s.rawWeir, -1) {
 		if !knownPlaceholders[p] {
-			return nil, fail("weir: unknown placeholder %s; use {{LISTEN}}, {{ADMIN}}, {{BACKEND}} or {{REDIS}}", p)
+			return nil, fail("weir: unknown placeholder %s; use {{LISTEN}}, {{ADMIN}}, {{BACKEND}}, {{REDIS}} or {{WASM}}", p)
 		}
 	}
 	if !strings.Contains(s.rawWeir, "{{LISTEN}}") {
@@ -162,6 +167,7 @@ func parseScenario(file string, data []byte) (*scenario, error) {
 		return nil, fail("weir: no service points at {{BACKEND}}")
 	}
 	s.needsRedis = strings.Contains(s.rawWeir, "{{REDIS}}")
+	s.needsWasm = strings.Contains(s.rawWeir, "{{WASM}}")
 	return &s, nil
 }
 
@@ -172,6 +178,7 @@ func (s *scenario) render(listen, admin, backend, redis string) string {
 		"{{ADMIN}}", admin,
 		"{{BACKEND}}", backend,
 		"{{REDIS}}", redis,
+		"{{WASM}}", s.wasmDir,
 	).Replace(s.rawWeir)
 }
 
