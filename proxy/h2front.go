@@ -353,7 +353,7 @@ func (s *Server) serveH2(conn net.Conn, w http.ResponseWriter, r *http.Request) 
 		}
 	}
 	grpc := isGRPC(r.Header.Get("Content-Type"))
-	if grpc {
+	if grpc || grpcWebOf([]byte(r.Header.Get("Content-Type"))) != 0 {
 		// A call may stream both ways for as long as it lasts; the
 		// upstream call is bounded by the service's timeout and
 		// grpc-timeout instead.
@@ -425,10 +425,7 @@ func (s *Server) serveH2(conn net.Conn, w http.ResponseWriter, r *http.Request) 
 		if err := up.Err(); err != nil && grpc && len(tr["Grpc-Status"]) == 0 {
 			// The upstream call broke off mid-stream: the client gets a
 			// status, not a stream that ends without one.
-			code, msg := 14, "upstream failed"
-			if transport.IsTimeout(err) {
-				code, msg = 4, "upstream timed out"
-			}
+			code, msg := grpcBrokenOff(err)
 			h.Set(http.TrailerPrefix+"Grpc-Status", strconv.Itoa(code))
 			h.Set(http.TrailerPrefix+"Grpc-Message", msg)
 		}

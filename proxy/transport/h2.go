@@ -265,6 +265,14 @@ func (b *H2Body) Close() error {
 	return err
 }
 
+// Move returns a body that owns the upstream stream, for a wrapper that
+// takes b's place (gRPC-Web): closing b no longer ends the stream.
+func (b *H2Body) Move() *H2Body {
+	nb := *b
+	b.closed = true
+	return &nb
+}
+
 // Declared is the trailer names the upstream announced.
 func (b *H2Body) Declared() []string {
 	var out []string
