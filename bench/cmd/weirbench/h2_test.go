@@ -13,14 +13,7 @@ import (
 // 100 streams per connection and carry gRPC unary calls, and the table
 // must hold a positive rate and CPU figure for each of the six rows.
 func TestSmokeH2(t *testing.T) {
-	for _, tool := range []string{"nginx", "h2load"} {
-		if lookTool(tool) == "" {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is not installed; .ci/run installs it", tool)
-			}
-			t.Skipf("%s is not installed (apt-get install -y nginx nghttp2-client)", tool)
-		}
-	}
+	requireTools(t, "apt-get install -y nginx nghttp2-client", "nginx", "h2load")
 	weir := buildWeir(t)
 	opts, err := parseOptions([]string{"-h2", "-quick", "-weir", weir, "-rounds", "1", "-duration", "1s", "-no-pin", "-no-rt"})
 	if err != nil {
@@ -47,5 +40,19 @@ func TestSmokeH2(t *testing.T) {
 	}
 	if rows != 6 {
 		t.Fatalf("%d rows, want 3 per proxy\n%s", rows, table.String())
+	}
+}
+
+// requireTools skips the test when a tool is missing, and fails it under
+// CI=true, where .ci/run installs them.
+func requireTools(t *testing.T, install string, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if lookTool(tool) == "" {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is not installed; .ci/run installs it", tool)
+			}
+			t.Skipf("%s is not installed (%s)", tool, install)
+		}
 	}
 }
