@@ -52,8 +52,9 @@ type reqState struct {
 	spanFailed bool   // the span's error status is set
 	tp         []byte // a traceparent being written (not tmp: hashKey's key lives there through the tries)
 	unsampled  bool
-	target     string     // the upstream target of the last try, for the access log
-	alog       *accessLog // the snapshot's access log, nil when off
+	target     string      // the upstream target of the last try, for the access log
+	grpcWeb    grpcWebMode // a gRPC-Web call forwardH2 made gRPC (grpcweb.go)
+	alog       *accessLog  // the snapshot's access log, nil when off
 }
 
 // setForwarding sets a field the gateway adds to every forwarded request.
@@ -94,9 +95,14 @@ func (s *Server) handle(rc *fasthttp.RequestCtx) {
 	st.dated = false
 	st.unsampled = false
 	st.target = ""
+	st.grpcWeb = 0
 	st.alog = snap.alog
 	c := sdk.AcquireCtx(rc)
 	s.serve(snap, st, c, rc)
+	if rc.Response.StatusCode() != fasthttp.StatusOK && !rc.Hijacked() {
+		// After the log and metrics, which keep the answer's status.
+		grpcWebAnswer(rc, st.grpcWeb)
+	}
 	if st.span != nil {
 		st.traceEnd(c)
 	}
