@@ -74,7 +74,7 @@ func hashName(s string) uint64 { return maphash.String(nameSeed, s) }
 // NewConsumers indexes list by name. Names are assumed unique (the config
 // validator guarantees it).
 func NewConsumers(list []*Consumer) *Consumers {
-	byName := pmap.New[string, *Consumer](hashName)
+	byName := pmap.New[string, *Consumer](hashName, len(list))
 	for _, c := range list {
 		prepare(c)
 		byName.Set(c.Name, c)

@@ -4,10 +4,10 @@
 // consumer of a million this way without copying the million (issue 17):
 // the running snapshot keeps its map while the next one is built.
 //
-// The map is a hash trie of 32-way interior nodes over the key's 64-bit
-// hash, five bits a level, with leaves of up to leafMax entries; a leaf
-// whose hash bits are used up holds every colliding entry. Lookups do not
-// allocate.
+// The changes are kept in a hash trie of 32-way interior nodes over the
+// key's 64-bit hash, five bits a level, with leaves of up to leafMax
+// entries; a leaf whose hash bits are used up holds every colliding
+// entry. Lookups do not allocate.
 package pmap
 
 const (
@@ -17,8 +17,8 @@ const (
 	maxShift = 60 // 64 hash bits: twelve levels of five, then leaves only
 )
 
-// Map is immutable once shared; the zero Map is not usable (use New).
-type Map[K comparable, V any] struct {
+// trie is the persistent part of a Map.
+type trie[K comparable, V any] struct {
 	root *node[K, V]
 	n    int
 	hash func(K) uint64
@@ -35,9 +35,30 @@ type entry[K comparable, V any] struct {
 	v V
 }
 
-// New returns an empty map whose keys hash with hash.
-func New[K comparable, V any](hash func(K) uint64) *Map[K, V] {
-	return &Map[K, V]{root: &node[K, V]{}, hash: hash}
+// Map is immutable once shared; the zero Map is not usable (use New).
+//
+// A map first built in place (Set) keeps those entries in a Go map, as
+// compact and as fast as one; what With and Without change after that
+// goes into a persistent trie over it, which a lookup reads first. The
+// trie holds only the changes made since the map was built (the admin
+// API's writes between two full reloads), so it stays small.
+type Map[K comparable, V any] struct {
+	base map[K]V
+	over *trie[K, change[V]] // nil until the first With or Without
+	n    int
+	hash func(K) uint64
+}
+
+// change is an entry of the trie: a value, or the removal of a key.
+type change[V any] struct {
+	v       V
+	removed bool
+}
+
+// New returns an empty map, with room for size entries, whose keys hash
+// with hash.
+func New[K comparable, V any](hash func(K) uint64, size int) *Map[K, V] {
+	return &Map[K, V]{base: make(map[K]V, size), hash: hash}
 }
 
 // Len is the number of entries.
@@ -50,6 +71,82 @@ func (m *Map[K, V]) Len() int {
 
 // Get returns the value of k.
 func (m *Map[K, V]) Get(k K) (V, bool) {
+	if m == nil {
+		var zero V
+		return zero, false
+	}
+	if m.over != nil {
+		if c, ok := m.over.Get(k); ok {
+			return c.v, !c.removed
+		}
+	}
+	v, ok := m.base[k]
+	return v, ok
+}
+
+// Set puts k in place, changing m. Only for a map not yet shared (while it
+// is first built), and before any With or Without.
+func (m *Map[K, V]) Set(k K, v V) {
+	if _, dup := m.base[k]; !dup {
+		m.n++
+	}
+	m.base[k] = v
+}
+
+// With returns a map with k set to v; m is unchanged.
+func (m *Map[K, V]) With(k K, v V) *Map[K, V] {
+	n := *m
+	if _, ok := m.Get(k); !ok {
+		n.n++
+	}
+	n.over = m.trie().With(k, change[V]{v: v})
+	return &n
+}
+
+// Without returns a map without k; m is unchanged.
+func (m *Map[K, V]) Without(k K) *Map[K, V] {
+	if _, ok := m.Get(k); !ok {
+		return m
+	}
+	n := *m
+	n.n--
+	if _, inBase := m.base[k]; inBase {
+		n.over = m.trie().With(k, change[V]{removed: true})
+	} else {
+		n.over = m.over.Without(k)
+	}
+	return &n
+}
+
+func (m *Map[K, V]) trie() *trie[K, change[V]] {
+	if m.over != nil {
+		return m.over
+	}
+	return &trie[K, change[V]]{root: &node[K, change[V]]{}, hash: m.hash}
+}
+
+// Range calls f for every entry until f returns false, in no set order.
+func (m *Map[K, V]) Range(f func(K, V) bool) {
+	if m == nil {
+		return
+	}
+	for k, v := range m.base {
+		if m.over != nil {
+			if _, changed := m.over.Get(k); changed {
+				continue
+			}
+		}
+		if !f(k, v) {
+			return
+		}
+	}
+	if m.over != nil {
+		rangeNode(m.over.root, func(k K, c change[V]) bool { return c.removed || f(k, c.v) })
+	}
+}
+
+// Get returns the value of k.
+func (m *trie[K, V]) Get(k K) (V, bool) {
 	var zero V
 	if m == nil {
 		return zero, false
@@ -70,26 +167,18 @@ func (m *Map[K, V]) Get(k K) (V, bool) {
 	return zero, false
 }
 
-// Set puts k in place, changing m. Only for a map not yet shared (while it
-// is first built): it allocates no path copies.
-func (m *Map[K, V]) Set(k K, v V) {
-	if set(m.root, entry[K, V]{h: m.hash(k), k: k, v: v}, 0, false) {
-		m.n++
-	}
-}
-
 // With returns a map with k set to v; m is unchanged.
-func (m *Map[K, V]) With(k K, v V) *Map[K, V] {
+func (m *trie[K, V]) With(k K, v V) *trie[K, V] {
 	root := cloneNode(m.root)
 	n := m.n
 	if set(root, entry[K, V]{h: m.hash(k), k: k, v: v}, 0, true) {
 		n++
 	}
-	return &Map[K, V]{root: root, n: n, hash: m.hash}
+	return &trie[K, V]{root: root, n: n, hash: m.hash}
 }
 
 // Without returns a map without k; m is unchanged.
-func (m *Map[K, V]) Without(k K) *Map[K, V] {
+func (m *trie[K, V]) Without(k K) *trie[K, V] {
 	if _, ok := m.Get(k); !ok {
 		return m
 	}
@@ -108,14 +197,7 @@ func (m *Map[K, V]) Without(k K) *Map[K, V] {
 			break
 		}
 	}
-	return &Map[K, V]{root: root, n: m.n - 1, hash: m.hash}
-}
-
-// Range calls f for every entry until f returns false, in no set order.
-func (m *Map[K, V]) Range(f func(K, V) bool) {
-	if m != nil {
-		rangeNode(m.root, f)
-	}
+	return &trie[K, V]{root: root, n: m.n - 1, hash: m.hash}
 }
 
 func rangeNode[K comparable, V any](n *node[K, V], f func(K, V) bool) bool {

@@ -46,8 +46,14 @@ func TestPersistent(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(1, 2))
-			m := New[string, int](hash)
+			m := New[string, int](hash, 0)
 			want := map[string]int{}
+			// Half the keys built in place first, as a load does.
+			for i := range 500 {
+				k := "k" + strconv.Itoa(i*2)
+				m.Set(k, -i)
+				want[k] = -i
+			}
 			type version struct {
 				m    *Map[string, int]
 				want map[string]int
@@ -84,7 +90,7 @@ func TestPersistent(t *testing.T) {
 // TestSetInPlace builds a map with Set, as a first load does, then
 // derives a version from it and checks both.
 func TestSetInPlace(t *testing.T) {
-	m := New[string, int](strHash)
+	m := New[string, int](strHash, 0)
 	want := map[string]int{}
 	for i := range 10000 {
 		k := "c" + strconv.Itoa(i)
@@ -103,7 +109,7 @@ func TestSetInPlace(t *testing.T) {
 
 // TestGetDoesNotAllocate: lookups are on the request path.
 func TestGetDoesNotAllocate(t *testing.T) {
-	m := New[string, int](strHash)
+	m := New[string, int](strHash, 0)
 	for i := range 1000 {
 		m.Set("c"+strconv.Itoa(i), i)
 	}

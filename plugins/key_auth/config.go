@@ -160,7 +160,7 @@ func buildIndex(cs *sdk.Consumers) (*keyIndex, error) {
 	for _, cons := range cs.All() {
 		n += len(cons.Credentials["key_auth"])
 	}
-	x := &keyIndex{keys: pmap.New[[sha256.Size]byte, *entry](hashDigest), ids: pmap.New[string, string](hashID)}
+	x := &keyIndex{keys: pmap.New[[sha256.Size]byte, *entry](hashDigest, n), ids: pmap.New[string, string](hashID, 0)}
 	b := indexBuild{x: x, cs: cs, arena: make([]entry, 0, n)}
 	for _, cons := range cs.All() {
 		b.add(cons)
