@@ -186,6 +186,7 @@ func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.Re
 	}
 	r := snap.routes[st.m.Route]
 	c.Route = r.name
+	c.Consumers = snap.consumers
 	if r.svc != nil {
 		c.Service = r.svc.name
 	}
