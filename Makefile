@@ -8,7 +8,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Packages with concurrency, also run under the race detector.
 RACE_PKGS := ./sdk/... ./pool/... ./proxy/... ./plugins/... ./internal/...
 
-.PHONY: build run test unit race e2e lint bench bench-tls bench-shape bench-ws benchstat clean cache-conformance
+.PHONY: build run test unit race e2e lint bench bench-tls bench-shape bench-ws bench-h2 benchstat clean cache-conformance
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/weir ./cmd/weir
@@ -61,6 +61,11 @@ bench-shape: build
 # idle WebSocket; Weir vs nginx), about a minute.
 bench-ws: build
 	bash scripts/bench.sh -ws -rounds 2 -duration 5s
+
+# The HTTP/2 rows: h2load h2c 64 B (1 and 100 streams per connection)
+# and gRPC unary, Weir vs nginx; QUICK=1 for a short run.
+bench-h2: build
+	bash scripts/bench.sh -h2 -rounds 1 -duration 5s $(if $(QUICK),-quick)
 
 benchstat:
 	bash scripts/benchstat.sh

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -254,29 +255,8 @@ func TestACMERenewal(t *testing.T) {
 	w := startWeir(t, acmeCfg(t, p, startEcho(t, "e1"), ", renew_window: 0.8, renew_check_interval: 1s", ""))
 	first := waitACME(t, w.Addr, p)
 
-	conn, err := tls.Dial("tcp", w.Addr, &tls.Config{ServerName: acmeDomain, RootCAs: p.Roots})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	br := bufio.NewReader(conn)
-	oneRequest := func() {
-		t.Helper()
-		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-		if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: gw.test\r\n\r\n"); err != nil {
-			t.Fatalf("request on the old connection: %v", err)
-		}
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatalf("response on the old connection: %v", err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("old connection: status %d", resp.StatusCode)
-		}
-	}
-	oneRequest()
+	held := dialHeld(t, w.Addr, &tls.Config{ServerName: acmeDomain, RootCAs: p.Roots})
+	held.get(t)
 
 	deadline := time.Now().Add(40 * time.Second)
 	var renewed *x509.Certificate
@@ -285,7 +265,7 @@ func TestACMERenewal(t *testing.T) {
 			t.Fatalf("no renewal within 40s: still serial %s; pebble issued %d", first.SerialNumber, p.issued())
 		}
 		time.Sleep(500 * time.Millisecond)
-		oneRequest() // the connection stays good while renewals happen
+		held.get(t) // the connection stays good while renewals happen
 		if l := acmeGet(t, w.Addr, p); l.SerialNumber.Cmp(first.SerialNumber) != 0 {
 			renewed = l
 		}
@@ -303,7 +283,7 @@ func TestACMERenewal(t *testing.T) {
 	if n := p.issued(); n < 2 {
 		t.Fatalf("pebble issued %d certificates; want a renewal", n)
 	}
-	oneRequest()
+	held.get(t)
 }
 
 // launchWeir starts the binary like startWeir but does not wait for it,
@@ -418,9 +398,7 @@ func TestACMETLSALPNChallenge(t *testing.T) {
 func startValidatingPebble(t *testing.T) (*dnsServer, string, *pebble) {
 	t.Helper()
 	d := startDNS(t)
-	d.mu.Lock()
-	d.a[acmeDomain+"."] = net.ParseIP("127.0.0.1")
-	d.mu.Unlock()
+	d.setA(acmeDomain, "127.0.0.1")
 	// Pebble's resolver asks over TCP: serve the same answers there.
 	ln, err := net.Listen("tcp", d.Addr)
 	if err != nil {
@@ -435,8 +413,16 @@ func startValidatingPebble(t *testing.T) (*dnsServer, string, *pebble) {
 	return d, addr, startPebbleWith(t, pebbleOpts{validity: 7776000, dns: d.Addr, tlsPort: tlsPort})
 }
 
-// TestACMEClusterRenewsOnce: in a cluster, a renewal is ordered by one
-// node and served by both.
+// TestACMEClusterRenewsOnce: in a cluster, each renewal is ordered by
+// one node and served by both. A node decides to renew under the
+// cluster's lock, after reading the stored certificate: certmagic logs
+// "renewing certificate" with the time that certificate had left, so the
+// line's time plus that is the NotAfter of the certificate it replaces.
+// Two nodes both ordering would be two such lines for one certificate.
+// (More than one renewal may happen in the test: pebble's renewal
+// information opens the window of a 30 s certificate at its issuance, and
+// certmagic picks a moment in it at random, so a fresh certificate can be
+// due within a second; that is a later renewal, of another certificate.)
 func TestACMEClusterRenewsOnce(t *testing.T) {
 	rs := testredis.Start(t)
 	// 30 s certificates renewed in the last 70%: due 9 s after issuance,
@@ -458,18 +444,55 @@ func TestACMEClusterRenewsOnce(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 		la, lb := acmeGet(t, a.Addr, p), acmeGet(t, b.Addr, p)
-		if la.SerialNumber.Cmp(first.SerialNumber) == 0 || la.SerialNumber.Cmp(lb.SerialNumber) != 0 {
-			continue
+		if la.SerialNumber.Cmp(first.SerialNumber) != 0 && la.SerialNumber.Cmp(lb.SerialNumber) == 0 {
+			if got := p.issuedSerials(); len(got) < 2 || got[0] != serialHex(first) || !slices.Contains(got, serialHex(la)) {
+				t.Fatalf("both nodes serve %s; pebble issued %v; want the first %s, then renewals including it", serialHex(la), got, serialHex(first))
+			}
+			break
 		}
-		// One order, then one renewal, and it is the one served: a second
-		// node ordering too would put an unserved certificate between
-		// them. Certificates issued after it are later renewals (pebble's
-		// renewal information opens the window of a 30 s certificate at
-		// its issuance, and certmagic picks a moment in it at random).
-		if got := p.issuedSerials(); len(got) < 2 || got[0] != serialHex(first) || got[1] != serialHex(la) {
-			t.Fatalf("both nodes serve the renewed %s, but pebble issued %v; want the first %s, then the renewal (one order, one renewal)",
-				serialHex(la), got, serialHex(first))
-		}
-		return
 	}
+	// Give a second order for the same certificate, if one were coming,
+	// the time to show in the logs.
+	time.Sleep(2 * time.Second)
+	replaced := map[int64][]string{} // NotAfter of the renewed certificate -> who renewed it
+	obtained := 0
+	for _, n := range []struct {
+		name string
+		w    *weir
+	}{{"a", a}, {"b", b}} {
+		for _, line := range strings.Split(n.w.Logs(), "\n") {
+			var l struct {
+				Time      time.Time `json:"time"`
+				Msg       string    `json:"msg"`
+				Remaining float64   `json:"remaining"` // nanoseconds
+			}
+			if json.Unmarshal([]byte(line), &l) != nil {
+				continue
+			}
+			switch l.Msg {
+			case "obtaining certificate":
+				obtained++
+			case "renewing certificate":
+				notAfter := l.Time.Add(time.Duration(l.Remaining)).Round(time.Second).Unix()
+				replaced[notAfter] = append(replaced[notAfter], n.name+" at "+l.Time.Format("15:04:05.000"))
+			}
+		}
+	}
+	if obtained != 1 {
+		t.Errorf("the nodes logged %d first orders; want 1", obtained)
+	}
+	if len(replaced) == 0 {
+		t.Error("no node logged a renewal")
+	}
+	for notAfter, who := range replaced {
+		if len(who) > 1 {
+			t.Errorf("the certificate expiring at %s was renewed %d times (%v): the lock let two orders through",
+				time.Unix(notAfter, 0).UTC().Format(time.RFC3339), len(who), who)
+		}
+	}
+	renewals, issued := len(replaced), p.issued()
+	if issued < 1+renewals {
+		t.Errorf("pebble issued %d certificates for 1 order and %d renewals", issued, renewals)
+	}
+	t.Logf("1 order, %d renewals, each by one node (%v); pebble issued %d", renewals, replaced, issued)
 }

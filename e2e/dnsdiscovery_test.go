@@ -21,9 +21,9 @@ type dnsServer struct {
 	Addr string
 	srv  *dns.Server
 	mu   sync.Mutex
-	srvs []*dns.SRV // answer to the SRV question
-	a    map[string]net.IP
-	slow atomic.Int64 // nanoseconds to wait before each answer
+	srvs []*dns.SRV          // answer to the SRV question
+	a    map[string][]net.IP // answers to A questions, by name
+	slow atomic.Int64        // nanoseconds to wait before each answer
 }
 
 func startDNS(t *testing.T) *dnsServer {
@@ -32,7 +32,7 @@ func startDNS(t *testing.T) *dnsServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &dnsServer{Addr: pc.LocalAddr().String(), a: map[string]net.IP{}}
+	d := &dnsServer{Addr: pc.LocalAddr().String(), a: map[string][]net.IP{}}
 	started := make(chan struct{})
 	d.srv = &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(d.answer), NotifyStartedFunc: func() { close(started) }}
 	go func() { _ = d.srv.ActivateAndServe() }()
@@ -59,10 +59,12 @@ func (d *dnsServer) answer(w dns.ResponseWriter, q *dns.Msg) {
 				rr := *s
 				rr.Hdr = dns.RR_Header{Name: qq.Name, Rrtype: dns.TypeSRV, Class: dns.ClassINET, Ttl: 1}
 				m.Answer = append(m.Answer, &rr)
-				m.Extra = append(m.Extra, &dns.A{Hdr: dns.RR_Header{Name: s.Target, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 1}, A: d.a[s.Target]})
+				for _, ip := range d.a[s.Target] {
+					m.Extra = append(m.Extra, &dns.A{Hdr: dns.RR_Header{Name: s.Target, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 1}, A: ip})
+				}
 			}
 		case dns.TypeA:
-			if ip, ok := d.a[qq.Name]; ok {
+			for _, ip := range d.a[qq.Name] {
 				m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: qq.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 1}, A: ip})
 			}
 		}
@@ -81,8 +83,18 @@ func (d *dnsServer) setSRV(t *testing.T, addrs ...string) {
 		host, port, _ := net.SplitHostPort(a)
 		p, _ := strconv.Atoi(port)
 		name := "t" + port + ".weir.test."
-		d.a[name] = net.ParseIP(host)
+		d.a[name] = []net.IP{net.ParseIP(host)}
 		d.srvs = append(d.srvs, &dns.SRV{Priority: 10, Weight: 50, Port: uint16(p), Target: name})
+	}
+}
+
+// setA makes name answer one A record per IP.
+func (d *dnsServer) setA(name string, ips ...string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.a[dns.Fqdn(name)] = nil
+	for _, ip := range ips {
+		d.a[dns.Fqdn(name)] = append(d.a[dns.Fqdn(name)], net.ParseIP(ip))
 	}
 }
 
@@ -156,6 +168,41 @@ func (l *steadyLoad) waitFor(t *testing.T, what string, limit time.Duration, ok 
 	return 0
 }
 
+// all holds when the last 20 answers came from the upstream named name.
+func all(name string) func([]string) bool {
+	return func(s []string) bool {
+		if len(s) < 20 {
+			return false
+		}
+		for _, x := range s[len(s)-20:] {
+			if x != name {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// both holds when upstreams a and b have each answered.
+func both(a, b string) func([]string) bool {
+	return func(s []string) bool { return slices.Contains(s, a) && slices.Contains(s, b) }
+}
+
+// failed fails t when any request of the stopped load failed or fewer
+// than least were sent, and logs how many were.
+func (l *steadyLoad) failed(t *testing.T, least int) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.failures) > 0 {
+		t.Fatalf("%d of %d requests failed while targets changed, e.g. %q", len(l.failures), len(l.failures)+len(l.servers), l.failures[0])
+	}
+	if len(l.servers) < least {
+		t.Fatalf("only %d requests were sent: the load did not run", len(l.servers))
+	}
+	t.Logf("%d requests, none failed", len(l.servers))
+}
+
 // TestDNSDiscoverySRV runs the gateway with a service whose targets come
 // from SRV records on a DNS server the test controls, and changes the
 // records under steady traffic: an added target serves within about a
@@ -183,36 +230,12 @@ routes:
 		l.stop.Store(true)
 		<-l.done
 	}()
-	all := func(name string) func([]string) bool {
-		return func(s []string) bool {
-			if len(s) < 20 {
-				return false
-			}
-			for _, x := range s[len(s)-20:] {
-				if x != name {
-					return false
-				}
-			}
-			return true
-		}
-	}
 	// The gateway resolves before it serves: the first request already
 	// has a target (a failure would be counted below).
 	l.waitFor(t, "target one serves", 5*time.Second, all("one"))
 
 	d.setSRV(t, one, two)
-	took := l.waitFor(t, "both targets serve", 3*time.Second, func(s []string) bool {
-		var n1, n2 int
-		for _, x := range s {
-			switch x {
-			case "one":
-				n1++
-			case "two":
-				n2++
-			}
-		}
-		return n1 > 0 && n2 > 0
-	})
+	took := l.waitFor(t, "both targets serve", 3*time.Second, both("one", "two"))
 	t.Logf("target two served %s after it was added to DNS", took)
 
 	// A file reload keeps the discovered targets: they are not in the
@@ -276,15 +299,43 @@ routes:
 
 	l.stop.Store(true)
 	<-l.done
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.failures) > 0 {
-		t.Fatalf("%d of %d requests failed while targets changed, e.g. %q", len(l.failures), len(l.failures)+len(l.servers), l.failures[0])
-	}
-	if len(l.servers) < 200 {
-		t.Fatalf("only %d requests were sent: the load did not run", len(l.servers))
-	}
-	t.Logf("%d requests, none failed", len(l.servers))
+	l.failed(t, 200)
+}
+
+// TestDNSDiscoveryARecords: a service whose targets are the A records of
+// a plain name, each with the port from the config, on a DNS server the
+// test runs: an address added to the name serves within the interval, a
+// removed one stops, and no request fails under steady traffic.
+func TestDNSDiscoveryARecords(t *testing.T) {
+	d := startDNS(t)
+	one := startEchoOn(t, "one", "127.0.0.2:0")
+	_, port, _ := net.SplitHostPort(one)
+	startEchoOn(t, "two", "127.0.0.3:"+port)
+	d.setA("api.weir.test", "127.0.0.2")
+	w := startWeir(t, `
+listen: "{{LISTEN}}"
+admin: {listen: "{{ADMIN}}"}
+services:
+  - name: api
+    discovery: {dns: "api.weir.test", port: `+port+`, interval: 200ms, resolver: "`+d.Addr+`"}
+routes:
+  - {name: api, paths: ["/"], service: api}
+`)
+	l := startSteadyLoad(newClient(w.Addr))
+	defer func() {
+		l.stop.Store(true)
+		<-l.done
+	}()
+	l.waitFor(t, "127.0.0.2 serves", 5*time.Second, all("one"))
+	d.setA("api.weir.test", "127.0.0.2", "127.0.0.3")
+	took := l.waitFor(t, "both addresses serve", 3*time.Second, both("one", "two"))
+	t.Logf("127.0.0.3 served %s after it was added to the name", took)
+	d.setA("api.weir.test", "127.0.0.3")
+	took = l.waitFor(t, "only 127.0.0.3 serves", 3*time.Second, all("two"))
+	t.Logf("127.0.0.2 stopped serving %s after it was removed from the name", took)
+	l.stop.Store(true)
+	<-l.done
+	l.failed(t, 60)
 }
 
 // TestDNSDiscoveryFirstRequest: with a resolver that takes 500ms to

@@ -33,6 +33,8 @@ import (
 type grpcUpstream struct {
 	testgrpc.UnimplementedTestServiceServer
 	cancelled atomic.Int64 // calls whose context ended before they did
+	sleeping  atomic.Int64 // "sleep" calls under way
+	accepted  atomic.Int64 // connections accepted
 }
 
 var binTrailer = []byte{0, 1, 2, 0xff, '\r', '\n'}
@@ -53,6 +55,8 @@ func (g *grpcUpstream) UnaryCall(ctx context.Context, in *testgrpc.SimpleRequest
 	case "not-found":
 		return nil, status.Error(codes.NotFound, "no such thing: ü")
 	case "sleep":
+		g.sleeping.Add(1)
+		defer g.sleeping.Add(-1)
 		select {
 		case <-ctx.Done():
 			g.cancelled.Add(1)
@@ -105,16 +109,16 @@ func (g *grpcUpstream) FullDuplexCall(s testgrpc.TestService_FullDuplexCallServe
 }
 
 // startGRPC serves the TestService (cleartext h2c) on a loopback port.
-func startGRPC(t *testing.T) (string, *grpcUpstream) {
+func startGRPC(t *testing.T, opts ...grpc.ServerOption) (string, *grpcUpstream) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	g := &grpcUpstream{}
-	s := grpc.NewServer()
+	s := grpc.NewServer(opts...)
 	testgrpc.RegisterTestServiceServer(s, g)
-	go func() { _ = s.Serve(ln) }()
+	go func() { _ = s.Serve(countingListener{ln, &g.accepted}) }()
 	t.Cleanup(s.Stop)
 	return ln.Addr().String(), g
 }
@@ -431,5 +435,74 @@ func TestGRPCClientCancelReachesUpstream(t *testing.T) {
 	}
 	if !waitUntil(2*time.Second, 10*time.Millisecond, func() bool { return g.cancelled.Load() == 1 }) {
 		t.Fatal("the upstream call kept running after the client cancelled")
+	}
+}
+
+// countingListener counts the connections it accepts.
+type countingListener struct {
+	net.Listener
+	n *atomic.Int64
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
+}
+
+// TestGRPCUpstreamConnCap: services[].max_conns_per_target caps the
+// HTTP/2 connections to a target, each carrying the streams the upstream
+// allows (SETTINGS_MAX_CONCURRENT_STREAMS, 2 here): four calls at once take
+// two connections, a fifth waits max_conn_wait for a stream and gets
+// UNAVAILABLE (503), and once streams end calls go on the same two.
+func TestGRPCUpstreamConnCap(t *testing.T) {
+	up, g := startGRPC(t, grpc.MaxConcurrentStreams(2))
+	cfg := strings.Replace(grpcCfg(up, ""), "  - name: grpc\n", "  - name: grpc\n    max_conns_per_target: 2\n    max_conn_wait: 300ms\n", 1)
+	w := startWeir(t, cfg)
+	c := dialGRPC(t, w.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	quick := &testgrpc.SimpleRequest{Payload: &testgrpc.Payload{Body: []byte("x")}}
+	if _, err := c.UnaryCall(ctx, quick); err != nil { // the first connection learns the limit
+		t.Fatal(err)
+	}
+	sleepCtx, stop := context.WithCancel(ctx)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			_, err := c.UnaryCall(sleepCtx, &testgrpc.SimpleRequest{Payload: &testgrpc.Payload{Body: []byte("sleep")}})
+			errs <- err
+		}()
+	}
+	if !waitUntil(10*time.Second, 10*time.Millisecond, func() bool { return g.sleeping.Load() == 4 }) {
+		t.Fatalf("%d of 4 calls reached the upstream", g.sleeping.Load())
+	}
+	if n := g.accepted.Load(); n != 2 {
+		t.Fatalf("4 calls, 2 streams per connection: %d upstream connections, want 2", n)
+	}
+	start := time.Now()
+	_, err := c.UnaryCall(ctx, quick)
+	if st, _ := status.FromError(err); st.Code() != codes.Unavailable {
+		t.Fatalf("a fifth call past both caps: want Unavailable, got %v", err)
+	}
+	if d := time.Since(start); d < 250*time.Millisecond || d > 5*time.Second {
+		t.Errorf("the fifth call waited %v, want about max_conn_wait (300ms)", d)
+	}
+	stop()
+	for range 4 {
+		<-errs
+	}
+	if !waitUntil(10*time.Second, 10*time.Millisecond, func() bool { return g.sleeping.Load() == 0 }) {
+		t.Fatal("the cancelled calls did not end upstream")
+	}
+	for i := range 6 {
+		if _, err := c.UnaryCall(ctx, quick); err != nil {
+			t.Fatalf("call %d after the streams ended: %v", i, err)
+		}
+	}
+	if n := g.accepted.Load(); n != 2 {
+		t.Errorf("%d upstream connections in all, want 2", n)
 	}
 }

@@ -62,7 +62,14 @@ func freeAddr(t testing.TB) string {
 // startEcho runs the demo upstream in-process on a loopback port.
 func startEcho(t testing.TB, name string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return startEchoOn(t, name, "127.0.0.1:0")
+}
+
+// startEchoOn runs the demo upstream in-process on addr and returns the
+// address it listens on.
+func startEchoOn(t testing.TB, name, addr string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,6 +288,22 @@ func waitUntil(timeout, every time.Duration, ok func() bool) bool {
 // metric returns the value of the first /metrics line starting with
 // prefix, or -1.
 func (w *weir) metric(prefix string) float64 {
+	v := -1.0
+	w.eachMetric(prefix, func(f float64) bool { v = f; return false })
+	return v
+}
+
+// metricSum is the sum of the values of every /metrics line starting
+// with prefix (0 when none does), e.g. a counter over all its labels.
+func (w *weir) metricSum(prefix string) float64 {
+	var sum float64
+	w.eachMetric(prefix, func(f float64) bool { sum += f; return true })
+	return sum
+}
+
+// eachMetric calls fn with the value of each /metrics line starting with
+// prefix until fn returns false.
+func (w *weir) eachMetric(prefix string, fn func(float64) bool) {
 	w.t.Helper()
 	resp, err := http.Get("http://" + w.Admin + "/metrics")
 	if err != nil {
@@ -293,10 +316,11 @@ func (w *weir) metric(prefix string) float64 {
 		if strings.HasPrefix(line, prefix) {
 			f := strings.Fields(line)
 			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-			return v
+			if !fn(v) {
+				return
+			}
 		}
 	}
-	return -1
 }
 
 // peakRSS is the process's peak resident memory (VmHWM) in bytes.

@@ -12,11 +12,20 @@ import (
 )
 
 // issueClient has ca sign a client certificate with the subject common
-// name cn and the URI SANs uris, and returns it with its SHA-256
-// fingerprint in the colon-separated upper-case form openssl prints.
-func issueClient(t testing.TB, ca *testCA, cn string, uris ...string) (tls.Certificate, string) {
+// name cn and the SANs sans (URIs when they have a scheme, else DNS
+// names), and returns it with its SHA-256 fingerprint in the
+// colon-separated upper-case form openssl prints.
+func issueClient(t testing.TB, ca *testCA, cn string, sans ...string) (tls.Certificate, string) {
 	t.Helper()
-	certPEM, keyPEM, _ := ca.issue(t, leafOpts{cn: cn, client: true, uris: uris})
+	o := leafOpts{cn: cn, client: true}
+	for _, s := range sans {
+		if strings.Contains(s, "://") {
+			o.uris = append(o.uris, s)
+		} else {
+			o.names = append(o.names, s)
+		}
+	}
+	certPEM, keyPEM, _ := ca.issue(t, o)
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		t.Fatal(err)
@@ -31,12 +40,13 @@ func issueClient(t testing.TB, ca *testCA, cn string, uris ...string) (tls.Certi
 
 // TestMTLSConsumerMapping: on a listener whose client_auth is optional,
 // mtls_auth maps the verified client certificate to a consumer by subject
-// CN, by fingerprint or by URI SAN, so X-Consumer-Name reaches the
+// CN, by fingerprint, by DNS SAN or by URI SAN, so X-Consumer-Name reaches the
 // upstream, acl decides by the consumer's groups and rate_limit counts per
 // consumer. An unmapped certificate and a missing one (over TLS or
 // cleartext) get 401 on the route that requires one, while a route
 // without the plugin serves a client without a certificate; a certificate
-// from another CA fails the handshake.
+// from another CA fails the handshake and never reaches a plugin or the
+// upstream.
 func TestMTLSConsumerMapping(t *testing.T) {
 	ca := newTestCA(t, "server CA")
 	clientCA := newTestCA(t, "client CA")
@@ -51,6 +61,7 @@ func TestMTLSConsumerMapping(t *testing.T) {
 	alice, _ := issueClient(t, clientCA, "alice")
 	bob, bobFP := issueClient(t, clientCA, "bob-laptop-7")
 	carol, _ := issueClient(t, clientCA, "carol-box", "spiffe://weir.test/ns/ops/sa/carol")
+	dave, _ := issueClient(t, clientCA, "dave-box", "dave.clients.test")
 	mallory, _ := issueClient(t, clientCA, "mallory")
 	outsider, _ := issueClient(t, stranger, "alice")
 
@@ -70,6 +81,7 @@ consumers:
   - {name: alice, groups: [staff], credentials: {mtls_auth: [{subject: alice}]}}
   - {name: bob, groups: [staff], credentials: {mtls_auth: [{fingerprint: %q, id: bob-laptop}]}}
   - {name: carol, groups: [ops], credentials: {mtls_auth: [{san: "spiffe://weir.test/ns/ops/sa/carol"}]}}
+  - {name: dave, groups: [staff], credentials: {mtls_auth: [{san: dave.clients.test}]}}
 routes:
   - name: api
     paths: ["/api"]
@@ -109,11 +121,12 @@ routes:
 		}
 	}
 
-	// By subject CN, by fingerprint: each its own consumer upstream.
+	// By subject CN, by fingerprint, by DNS SAN: each its own consumer
+	// upstream.
 	for _, tc := range []struct {
 		who  string
 		cert *tls.Certificate
-	}{{"alice", &alice}, {"bob", &bob}} {
+	}{{"alice", &alice}, {"bob", &bob}, {"dave", &dave}} {
 		code, body := do(tc.who, tc.cert, "/api")
 		if code != 200 || consumerUpstream(body) != tc.who {
 			t.Errorf("%s: got %d with X-Consumer-Name %q upstream (%s)", tc.who, code, consumerUpstream(body), body)
@@ -155,10 +168,18 @@ routes:
 		}
 	}
 
+	// The outsider's handshake fails: no request is made, so no plugin
+	// (mtls_auth would map the subject "alice") and no upstream sees it.
+	requests := `weir_requests_total{route="api"`
+	before, failedBefore := w.metricSum(requests), w.metricSum(`weir_tls_handshakes_total{version="1.3",result="failed"}`)
 	cfg := &tls.Config{ServerName: "api.test", RootCAs: ca.pool}
 	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &outsider, nil }
 	if _, code, _, err := tlsGet(w.Addr, cfg, "/api"); err == nil {
 		t.Errorf("a certificate from another CA (same subject as alice) got %d", code)
+	}
+	if after, failed := w.metricSum(requests), w.metricSum(`weir_tls_handshakes_total{version="1.3",result="failed"}`); after != before || failed != failedBefore+1 {
+		t.Errorf("after the outsider: route api answered %v requests (before %v), failed TLS 1.3 handshakes %v (before %v); want no request, one failed handshake",
+			after, before, failed, failedBefore)
 	}
 }
 

@@ -42,7 +42,9 @@ routes:
 // TestHungRedisKeepsRequestsWithinTheirBound freezes Redis (SIGSTOP: the
 // connections stay open and nothing answers, the worst case for a client)
 // and checks that no request waits on it longer than the plugin's
-// timeout, sequentially and on four connections at once; the answers are
+// timeout (a margin for the machine; at most three of 150 may be late,
+// by less than the bound again, see maxLate), sequentially and on four
+// connections at once; the answers are
 // what the config says a Redis outage gives (rate_limit on_store_failure:
 // allow admits without RateLimit headers; the cache forwards: MISS, the
 // upstream's body); and both go back to Redis once it resumes.
@@ -94,8 +96,16 @@ func TestHungRedisKeepsRequestsWithinTheirBound(t *testing.T) {
 		}
 		return 250*time.Millisecond + margin
 	}
+	// A stall of the whole process (the scheduler of a machine far
+	// busier than it has cores: load averages near 30 on 2 cores were
+	// seen) can push a single request past its bound with Redis no
+	// part of it. So up to maxLate requests may be late, by less than
+	// the bound again; every one is logged. A request that waits on
+	// Redis past its timeout is late every time: before the guard, 58
+	// of the 150 were (every cache miss paid two 250ms timeouts).
+	const maxLate = 3
 	var mu sync.Mutex
-	var failures []string
+	var failures, late []string
 	var slowest, slowestRL time.Duration
 	one := func(c *fasthttp.HostClient, path string) {
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
@@ -114,8 +124,10 @@ func TestHungRedisKeepsRequestsWithinTheirBound(t *testing.T) {
 		switch {
 		case err != nil:
 			failures = append(failures, fmt.Sprintf("%s: %v", path, err))
+		case el > 2*boundOf(path):
+			failures = append(failures, fmt.Sprintf("%s took %v (twice the bound %v)", path, el, boundOf(path)))
 		case el > boundOf(path):
-			failures = append(failures, fmt.Sprintf("%s took %v (bound %v)", path, el, boundOf(path)))
+			late = append(late, fmt.Sprintf("%s took %v (bound %v)", path, el, boundOf(path)))
 		case resp.StatusCode() != 200:
 			failures = append(failures, fmt.Sprintf("%s: status %d", path, resp.StatusCode()))
 		case path == "/rl" && len(resp.Header.Peek("RateLimit-Limit")) != 0:
@@ -147,6 +159,11 @@ func TestHungRedisKeepsRequestsWithinTheirBound(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	if len(late) > maxLate {
+		failures = append(failures, late...)
+	} else if len(late) > 0 {
+		t.Logf("late, within the %d allowed:\n%s", maxLate, strings.Join(late, "\n"))
+	}
 	if len(failures) > 0 {
 		t.Fatalf("%d of 150 requests broke their bound or their answer while redis was hung (slowest %v):\n%s",
 			len(failures), slowest, strings.Join(failures, "\n"))

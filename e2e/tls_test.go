@@ -249,6 +249,14 @@ func TestTLSCertificateSelection(t *testing.T) {
 			t.Errorf("suite %s was accepted", tls.CipherSuiteName(suite))
 		}
 	}
+	// Without min_version the floor is TLS 1.2: the server refuses a
+	// client that stops at 1.0 or 1.1 with a protocol version alert.
+	for _, v := range []uint16{tls.VersionTLS10, tls.VersionTLS11} {
+		_, _, _, err := tlsGet(w.Addr, &tls.Config{ServerName: "api.test", RootCAs: ca.pool, MinVersion: v, MaxVersion: v}, "/")
+		if err == nil || !strings.Contains(err.Error(), "protocol version not supported") {
+			t.Errorf("a %s client: %v; want the server's protocol version alert", tls.VersionName(v), err)
+		}
+	}
 	if v := w.metric(`weir_tls_handshakes_total{version="1.3",result="ok"}`); v < 4 {
 		t.Errorf("weir_tls_handshakes_total 1.3 ok = %v", v)
 	}
@@ -272,6 +280,48 @@ func TestTLSMinVersion13(t *testing.T) {
 	st, code, _, err := tlsGet(w.Addr, &tls.Config{ServerName: "api.test", RootCAs: ca.pool}, "/")
 	if err != nil || code != 200 || st.Version != tls.VersionTLS13 {
 		t.Fatalf("TLS 1.3: %v %d %x", err, code, st.Version)
+	}
+}
+
+// TestTLSCiphers: tls.ciphers narrows TLS 1.2 to the suites it names
+// (TLS 1.3 keeps Go's three), and a suite outside the policy, such as a
+// CBC one, is refused by weir validate with the place and a fix.
+func TestTLSCiphers(t *testing.T) {
+	ca := newTestCA(t, "weir test CA")
+	c, k, _ := ca.issue(t, leafOpts{names: []string{"api.test"}})
+	cf, kf := writePair(t, t.TempDir(), "api", c, k)
+	w := startWeir(t, tlsCfg(startEcho(t, "e1"), fmt.Sprintf(`{certificates: [{cert: %q, key: %q}], ciphers: [TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256]}`, cf, kf)))
+	tls12 := func(suites ...uint16) (tls.ConnectionState, error) {
+		st, _, _, err := tlsGet(w.Addr, &tls.Config{ServerName: "api.test", RootCAs: ca.pool, MaxVersion: tls.VersionTLS12, CipherSuites: suites}, "/")
+		return st, err
+	}
+	st, err := tls12(tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256)
+	if err != nil || st.CipherSuite != tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 {
+		t.Errorf("TLS 1.2: %v, suite %s; want the one named in ciphers", err, tls.CipherSuiteName(st.CipherSuite))
+	}
+	if _, err := tls12(tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256); err == nil {
+		t.Error("TLS 1.2 with a default suite that ciphers leaves out was accepted")
+	}
+	if st, _, _, err := tlsGet(w.Addr, &tls.Config{ServerName: "api.test", RootCAs: ca.pool}, "/"); err != nil || st.Version != tls.VersionTLS13 {
+		t.Errorf("TLS 1.3: %v, version %x", err, st.Version)
+	}
+
+	// CBC only when asked, with a warning; RSA key exchange never.
+	file := filepath.Join(t.TempDir(), "weir.yaml")
+	writeFile(t, file, fmt.Sprintf("listen: {address: \"127.0.0.1:0\", tls: {certificates: [{cert: %q, key: %q}], ciphers: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA]}}\n", cf, kf))
+	out, code := validateFile(t, file)
+	if want := `listen.tls.ciphers[1]: "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA" is a CBC suite, outside the default policy`; code != 0 || !strings.Contains(out, want) {
+		t.Errorf("a CBC suite asked for: exit %d, output:\n%s\nwant the warning %q", code, out, want)
+	}
+	writeFile(t, file, fmt.Sprintf("listen: {address: \"127.0.0.1:0\", tls: {certificates: [{cert: %q, key: %q}], ciphers: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_RSA_WITH_AES_128_GCM_SHA256]}}\n", cf, kf))
+	out, code = validateFile(t, file)
+	if want := `listen.tls.ciphers[1]: "TLS_RSA_WITH_AES_128_GCM_SHA256" is not a TLS 1.2 cipher suite Weir accepts`; code != 1 || !strings.Contains(out, want) {
+		t.Errorf("an RSA key exchange suite: exit %d, output:\n%s\nwant %q", code, out, want)
+	}
+	cbc := startWeir(t, tlsCfg(startEcho(t, "e2"), fmt.Sprintf(`{certificates: [{cert: %q, key: %q}], ciphers: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA]}`, cf, kf)))
+	st, _, _, err = tlsGet(cbc.Addr, &tls.Config{ServerName: "api.test", RootCAs: ca.pool, MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}}, "/")
+	if err != nil || st.CipherSuite != tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA {
+		t.Errorf("a CBC suite asked for is not served: %v, suite %s", err, tls.CipherSuiteName(st.CipherSuite))
 	}
 }
 
@@ -340,23 +390,29 @@ func TestTLSPlainHTTPOnTLSPort(t *testing.T) {
 	}
 }
 
-// TestTLSReloadUnderLoad: renewed certificate files are picked up while
-// clients keep making new connections, with no failed handshake or
-// request; a broken pair is refused with a log line naming the file, and
-// the running certificate stays.
+// TestTLSReloadUnderLoad: renewed certificate files are picked up, on a
+// file change and on SIGHUP, while clients keep making new connections,
+// with no failed handshake or request, and a connection opened before
+// the first reload keeps serving after each one; a broken pair is
+// refused with a log line naming the file, and the running certificate
+// stays.
 func TestTLSReloadUnderLoad(t *testing.T) {
 	ca := newTestCA(t, "weir test CA")
 	dir := t.TempDir()
 	c1, k1, s1 := ca.issue(t, leafOpts{names: []string{"api.test"}})
 	cf, kf := writePair(t, dir, "api", c1, k1)
 	w := startWeir(t, tlsCfg(startEcho(t, "e1"), fmt.Sprintf(`{certificates: [{cert: %q, key: %q}]}`, cf, kf)))
+	client := &tls.Config{ServerName: "api.test", RootCAs: ca.pool}
+	held := dialHeld(t, w.Addr, client)
+	held.get(t)
 
-	c2, k2, s2 := ca.issue(t, leafOpts{rsa: true, names: []string{"api.test"}})
+	// Load: four clients, a new connection per request, from before the
+	// first reload until after the last.
 	var (
 		stop     atomic.Bool
 		ok, fail atomic.Int64
-		seen2    atomic.Bool
 		mu       sync.Mutex
+		served   = map[string]int64{} // serial -> requests
 		firstErr error
 		wg       sync.WaitGroup
 	)
@@ -364,44 +420,38 @@ func TestTLSReloadUnderLoad(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; i < 5000 && !stop.Load(); i++ {
-				st, code, _, err := tlsGet(w.Addr, &tls.Config{ServerName: "api.test", RootCAs: ca.pool}, "/load")
+			for i := 0; i < 20000 && !stop.Load(); i++ {
+				st, code, _, err := tlsGet(w.Addr, client, "/load")
+				mu.Lock()
 				if err != nil || code != 200 {
 					fail.Add(1)
-					mu.Lock()
 					if firstErr == nil {
 						firstErr = fmt.Errorf("status %d, %v", code, err)
 					}
-					mu.Unlock()
-					continue
+				} else {
+					ok.Add(1)
+					served[leafSerial(st)]++
 				}
-				ok.Add(1)
-				switch leafSerial(st) {
-				case s2.String():
-					seen2.Store(true)
-				case s1.String():
-				default:
-					fail.Add(1)
-				}
+				mu.Unlock()
 			}
 		}()
 	}
+	loadDone := false
+	endLoad := func() {
+		if !loadDone {
+			loadDone = true
+			stop.Store(true)
+			wg.Wait()
+		}
+	}
+	defer endLoad()
 	time.Sleep(300 * time.Millisecond)
+
+	// A renewed pair by file change.
+	c2, k2, s2 := ca.issue(t, leafOpts{rsa: true, names: []string{"api.test"}})
 	writePair(t, dir, "api", c2, k2)
-	deadline := time.Now().Add(10 * time.Second)
-	for !seen2.Load() && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(300 * time.Millisecond) // more load on the new certificate
-	stop.Store(true)
-	wg.Wait()
-	if !seen2.Load() {
-		t.Fatalf("the renewed certificate (serial %s) never served\n%s", s2, w.Logs())
-	}
-	if fail.Load() != 0 || ok.Load() < 20 {
-		t.Fatalf("%d requests ok, %d failed (first: %v)", ok.Load(), fail.Load(), firstErr)
-	}
-	t.Logf("%d requests on new connections across the reload, none failed", ok.Load())
+	waitServes(t, w.Addr, ca, s2.String())
+	held.get(t)
 
 	// A broken pair: a key that does not match, then garbage.
 	_, k3, _ := ca.issue(t, leafOpts{names: []string{"api.test"}})
@@ -414,10 +464,11 @@ func TestTLSReloadUnderLoad(t *testing.T) {
 	if !strings.Contains(w.Logs(), cf) {
 		t.Errorf("the log does not name %s", cf)
 	}
-	st, code, _, err := tlsGet(w.Addr, &tls.Config{ServerName: "api.test", RootCAs: ca.pool}, "/")
+	st, code, _, err := tlsGet(w.Addr, client, "/")
 	if err != nil || code != 200 || leafSerial(st) != s2.String() {
 		t.Fatalf("after broken pairs: %v %d serial %s, want the running %s", err, code, leafSerial(st), s2)
 	}
+	held.get(t)
 
 	// A whole pair again: the poller takes it.
 	writePair(t, dir, "api", c1, k1)
@@ -443,13 +494,67 @@ func TestTLSReloadUnderLoad(t *testing.T) {
 	_ = os.Chtimes(cf, stCert.ModTime(), stCert.ModTime())
 	_ = os.Chtimes(kf, stKey.ModTime(), stKey.ModTime())
 	time.Sleep(1500 * time.Millisecond) // three polls
-	if st, _, _, err := tlsGet(w.Addr, &tls.Config{ServerName: "api.test", RootCAs: ca.pool}, "/"); err != nil || leafSerial(st) != s1.String() {
+	if st, _, _, err := tlsGet(w.Addr, client, "/"); err != nil || leafSerial(st) != s1.String() {
 		t.Fatalf("before SIGHUP: %v, serial %s; want the running %s (the poller should not have seen the change)", err, leafSerial(st), s1)
 	}
 	if err := w.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	waitServes(t, w.Addr, ca, s5.String())
+	time.Sleep(300 * time.Millisecond) // more load on the last certificate
+	held.get(t)
+	endLoad()
+
+	mu.Lock()
+	defer mu.Unlock()
+	if fail.Load() != 0 || ok.Load() < 50 {
+		t.Fatalf("%d requests ok, %d failed (first: %v)", ok.Load(), fail.Load(), firstErr)
+	}
+	for serial, n := range served {
+		if serial != s1.String() && serial != s2.String() && serial != s5.String() {
+			t.Errorf("%d requests were served a certificate with serial %s, not one of the files'", n, serial)
+		}
+	}
+	if served[s2.String()] == 0 || served[s5.String()] == 0 {
+		t.Errorf("the load saw the file-change renewal %d times and the SIGHUP one %d times; want both", served[s2.String()], served[s5.String()])
+	}
+	t.Logf("%d requests on new connections across two reloads and two refused pairs, none failed; by serial: %v", ok.Load(), served)
+}
+
+// heldConn is one TLS connection kept open across reloads and renewals,
+// for keep-alive requests one after another.
+type heldConn struct {
+	conn *tls.Conn
+	br   *bufio.Reader
+}
+
+func dialHeld(t *testing.T, addr string, cfg *tls.Config) *heldConn {
+	t.Helper()
+	conn, err := tls.Dial("tcp", addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &heldConn{conn: conn, br: bufio.NewReader(conn)}
+}
+
+// get makes one keep-alive request on the held connection and fails the
+// test unless it answers 200.
+func (h *heldConn) get(t *testing.T) {
+	t.Helper()
+	_ = h.conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(h.conn, "GET / HTTP/1.1\r\nHost: gw.test\r\n\r\n"); err != nil {
+		t.Fatalf("request on the held connection: %v", err)
+	}
+	resp, err := http.ReadResponse(h.br, nil)
+	if err != nil {
+		t.Fatalf("response on the held connection: %v", err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("held connection: status %d", resp.StatusCode)
+	}
 }
 
 func waitLog(t *testing.T, w *weir, subs ...string) {
@@ -542,27 +647,44 @@ func TestTLSClientAuth(t *testing.T) {
 	}
 	good, bad := clientPair(clientCA), clientPair(stranger)
 	up := startEcho(t, "e1")
-	for _, mode := range []string{"require", "optional"} {
+	for _, mode := range []string{"require", "optional", "none"} {
 		w := startWeir(t, tlsCfg(up, fmt.Sprintf(`{certificates: [{cert: %q, key: %q}], client_auth: {mode: %s, ca: %q}}`, cf, kf, mode, caFile)))
-		base := func() *tls.Config { return &tls.Config{ServerName: "api.test", RootCAs: ca.pool} }
-		_, code, _, err := tlsGet(w.Addr, base(), "/")
+		// asked counts the server's certificate requests: Go's client
+		// calls GetClientCertificate only for one.
+		var asked atomic.Int64
+		base := func(cert *tls.Certificate) *tls.Config {
+			// Go's client sends no certificate the server's CA list does
+			// not name; force it, as a hostile client would.
+			return &tls.Config{ServerName: "api.test", RootCAs: ca.pool,
+				GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+					asked.Add(1)
+					if cert == nil {
+						return &tls.Certificate{}, nil
+					}
+					return cert, nil
+				}}
+		}
+		_, code, _, err := tlsGet(w.Addr, base(nil), "/")
 		if mode == "require" && err == nil {
 			t.Errorf("require: a client without a certificate got %d", code)
 		}
-		if mode == "optional" && (err != nil || code != 200) {
-			t.Errorf("optional: a client without a certificate: %v %d", err, code)
+		if mode != "require" && (err != nil || code != 200) {
+			t.Errorf("%s: a client without a certificate: %v %d", mode, err, code)
 		}
-		cfg := base()
-		// Go's client sends no certificate the server's CA list does not
-		// name; force it, as a hostile client would.
-		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &bad, nil }
-		if _, code, _, err := tlsGet(w.Addr, cfg, "/"); err == nil {
+		_, code, _, err = tlsGet(w.Addr, base(&bad), "/")
+		if mode != "none" && err == nil {
 			t.Errorf("%s: a certificate from another CA got %d", mode, code)
 		}
-		cfg = base()
-		cfg.Certificates = []tls.Certificate{good}
-		if _, code, _, err := tlsGet(w.Addr, cfg, "/"); err != nil || code != 200 {
+		if _, code, _, err := tlsGet(w.Addr, base(&good), "/"); err != nil || code != 200 {
 			t.Errorf("%s: a good client certificate: %v %d", mode, err, code)
+		}
+		// none never asks for a certificate, so the stranger's is never
+		// sent and its request is served.
+		if mode == "none" && (err != nil || code != 200 || asked.Load() != 0) {
+			t.Errorf("none: the server asked for a client certificate %d times; a stranger's request: %v %d", asked.Load(), err, code)
+		}
+		if mode != "none" && asked.Load() != 3 {
+			t.Errorf("%s: the server asked for a client certificate on %d of 3 handshakes", mode, asked.Load())
 		}
 	}
 }

@@ -132,19 +132,21 @@ func (u *tlsUpstream) closeIdle() int {
 
 // TestUpstreamTLS: https:// targets are verified against services[].tls.ca
 // or the system roots, with the target's host or tls.server_name as the
-// name (sent as SNI and checked), present a client certificate when
-// given, and a failed verification answers 502 and logs its reason at
-// warn. Active health checks use the same settings.
+// name (sent as SNI and checked; a host name target is its own SNI),
+// present a client certificate when given, and a failed verification
+// answers 502 and logs its reason at warn. Active health checks use the
+// same settings.
 func TestUpstreamTLS(t *testing.T) {
 	ca := newUpstreamCA(t, "upca")
-	srvPair, _, _ := ca.issueFiles(t, "up", false, "127.0.0.1", "up.test")
+	srvPair, _, _ := ca.issueFiles(t, "up", false, "127.0.0.1", "up.test", "localhost")
 	_, clientCert, clientKey := ca.issueFiles(t, "gateway", true)
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.cert)
 	plain := startTLSUpstream(t, srvPair, nil)
 	mtls := startTLSUpstream(t, srvPair, pool)
 
-	w := startWeir(t, strings.NewReplacer("PLAIN", plain.addr, "MTLS", mtls.addr, "CA", ca.file,
+	_, plainPort, _ := net.SplitHostPort(plain.addr)
+	w := startWeir(t, strings.NewReplacer("PLAIN", plain.addr, "PORT", plainPort, "MTLS", mtls.addr, "CA", ca.file,
 		"CERT", clientCert, "KEY", clientKey).Replace(`
 listen: "{{LISTEN}}"
 admin: {listen: "{{ADMIN}}"}
@@ -153,6 +155,7 @@ services:
   - {name: sysroots, retries: 0, targets: [{url: "https://PLAIN"}]}
   - {name: wrongname, retries: 0, targets: [{url: "https://PLAIN"}], tls: {ca: "CA", server_name: other.test}}
   - {name: rightname, retries: 0, targets: [{url: "https://PLAIN"}], tls: {ca: "CA", server_name: up.test}}
+  - {name: byhost, retries: 0, targets: [{url: "https://localhost:PORT"}], tls: {ca: "CA"}}
   - {name: withcert, retries: 0, targets: [{url: "https://MTLS"}], tls: {ca: "CA", cert: "CERT", key: "KEY"}}
   - {name: nocert, retries: 0, targets: [{url: "https://MTLS"}], tls: {ca: "CA"}}
   - {name: insecure, retries: 0, targets: [{url: "https://PLAIN"}], tls: {insecure_skip_verify: true}}
@@ -165,6 +168,7 @@ routes:
   - {name: sysroots, paths: ["/sysroots"], service: sysroots}
   - {name: wrongname, paths: ["/wrongname"], service: wrongname}
   - {name: rightname, paths: ["/rightname"], service: rightname}
+  - {name: byhost, paths: ["/byhost"], service: byhost}
   - {name: withcert, paths: ["/withcert"], service: withcert}
   - {name: nocert, paths: ["/nocert"], service: nocert}
   - {name: insecure, paths: ["/insecure"], service: insecure}
@@ -180,6 +184,7 @@ routes:
 		{"/sysroots", 502, ""},
 		{"/wrongname", 502, ""},
 		{"/rightname", 200, "sni=up.test"},
+		{"/byhost", 200, "sni=localhost"}, // no server_name: the target's host
 		{"/withcert", 200, "sni="},
 		{"/nocert", 502, ""},
 		{"/insecure", 200, "sni="},
@@ -220,7 +225,7 @@ routes:
 			t.Errorf("%s: %d handshake warnings for 3 failures, want 1 (once per target and interval)\n%s", service, n, logs)
 		}
 	}
-	if !strings.Contains(logs, `"unsafe config setting"`) || !strings.Contains(logs, "services[6].tls.insecure_skip_verify") {
+	if !strings.Contains(logs, `"unsafe config setting"`) || !strings.Contains(logs, "services[7].tls.insecure_skip_verify") {
 		t.Errorf("weir run did not log the insecure_skip_verify warning\n%s", logs)
 	}
 	warned("sysroots", "certificate signed by unknown authority")

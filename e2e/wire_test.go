@@ -40,13 +40,16 @@ func (w *wireConn) exchange(raw string, wait time.Duration) (*http.Response, str
 }
 
 // TestGatewayAnswersKeepTheConnection: an answer the gateway makes itself
-// (no route, wrong method, a plugin's refusal, a script's reply, an
-// aggregate) leaves the client's connection open, so its next request
+// (no route, wrong method, a plugin's refusal, a script's or a wasm
+// guest's reply, an upstream timeout, an aggregate) leaves the client's connection open, so its next request
 // goes on the same connection. Only a request whose framing leaves the
 // stream unusable (a large body nobody read) closes it.
 func TestGatewayAnswersKeepTheConnection(t *testing.T) {
 	up := startEcho(t, "e1")
-	w := startWeir(t, strings.ReplaceAll(`
+	// http_body answers a request without a body itself (400): a guest's
+	// local reply.
+	module := buildSDKFilter(t, "http_body")
+	w := startWeir(t, strings.NewReplacer("UP", up, "MODULE", module).Replace(`
 listen: "{{LISTEN}}"
 admin: {listen: "{{ADMIN}}"}
 consumers:
@@ -54,7 +57,13 @@ consumers:
 services:
   - {name: a, targets: [{url: "http://UP"}]}
   - {name: empty}
+  - {name: slow, timeout: 300ms, retries: 0, targets: [{url: "http://UP"}]}
 routes:
+  - {name: slow, paths: ["/sleep/"], service: slow}
+  - name: guest
+    paths: ["/guest"]
+    service: a
+    plugins: [{name: wasm, config: {module: "MODULE", timeout: 2s}}]
   - {name: ok, paths: ["/ok"], methods: [GET], service: a}
   - {name: keyed, paths: ["/keyed"], service: a, plugins: [{name: key_auth}]}
   - name: limited
@@ -81,7 +90,7 @@ routes:
     aggregate:
       backends:
         - {service: a, path: "/one", key: one}
-`, "UP", up))
+`))
 
 	next := "GET /ok HTTP/1.1\r\nHost: x\r\n\r\n"
 	cases := []struct {
@@ -97,6 +106,8 @@ routes:
 		{"401 key_auth with a body", "POST /keyed HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789", 401, false},
 		{"403 lua exit", "GET /scripted HTTP/1.1\r\nHost: x\r\n\r\n", 403, false},
 		{"503 no target", "GET /empty HTTP/1.1\r\nHost: x\r\n\r\n", 503, false},
+		{"504 upstream timed out", "GET /sleep/2000 HTTP/1.1\r\nHost: x\r\n\r\n", 504, false},
+		{"400 wasm local reply", "GET /guest HTTP/1.1\r\nHost: x\r\n\r\n", 400, false},
 		{"200 aggregate", "GET /agg HTTP/1.1\r\nHost: x\r\n\r\n", 200, false},
 		{"HTTP/1.0 keep-alive 404", "GET /nowhere HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n", 404, false},
 		// 1 MiB declared, 16 KiB of it sent (fasthttp reads up to 8 KiB

@@ -17,15 +17,18 @@ func TestParseTargetURL(t *testing.T) {
 	}{
 		{"http://127.0.0.1:9001", "http://127.0.0.1:9001", "127.0.0.1:9001", "127.0.0.1:9001", false, true, false},
 		{"http://127.0.0.1:9001/", "http://127.0.0.1:9001", "127.0.0.1:9001", "127.0.0.1:9001", false, true, false},
-		{"HTTP://Api.Example.COM:80/", "http://api.example.com", "api.example.com", "api.example.com:80", false, false, false},
-		{"http://api", "http://api", "api", "api:80", false, false, false},
-		{"https://api.example.com", "https://api.example.com", "api.example.com", "api.example.com:443", true, false, false},
+		{"HTTP://Api.Example.COM:80/", "http://api.example.com:80", "api.example.com", "api.example.com:80", false, false, false},
+		{"http://api", "http://api:80", "api", "api:80", false, false, false},
+		{"https://api.example.com", "https://api.example.com:443", "api.example.com", "api.example.com:443", true, false, false},
 		{"https://api.example.com:8443", "https://api.example.com:8443", "api.example.com:8443", "api.example.com:8443", true, false, false},
 		{"http://[::1]:8080", "http://[::1]:8080", "[::1]:8080", "[::1]:8080", false, true, true},
-		{"http://[::1]", "http://[::1]", "[::1]", "[::1]:80", false, true, true},
+		{"http://[::1]", "http://[::1]:80", "[::1]", "[::1]:80", false, true, true},
 		{"http://[0:0::1]:81", "http://[::1]:81", "[::1]:81", "[::1]:81", false, true, true},
 		{"http://my_svc.consul:8500", "http://my_svc.consul:8500", "my_svc.consul:8500", "my_svc.consul:8500", false, false, false},
 		{"http://host.:65535", "http://host.:65535", "host.:65535", "host.:65535", false, false, false},
+		{"http://LOCALHOST:9001/", "http://localhost:9001", "localhost:9001", "localhost:9001", false, false, false},
+		{"http://127.0.0.1:80", "http://127.0.0.1:80", "127.0.0.1", "127.0.0.1:80", false, true, false},
+		{"https://[0:0:0:0:0:0:0:1]:443/", "https://[::1]:443", "[::1]", "[::1]:443", true, true, true},
 	}
 	for _, c := range good {
 		got, err := parseTargetURL(c.in)
@@ -36,6 +39,12 @@ func TestParseTargetURL(t *testing.T) {
 		want := target{url: c.url, host: c.host, addr: c.adr, tls: c.tls, ip: c.ip, ip6: c.ip6}
 		if got != want {
 			t.Errorf("%q: got %+v, want %+v", c.in, got, want)
+		}
+		// The proxy keys a target's transport, and the config (GET
+		// /config, the admin API) names it, by the config's canonical
+		// form: the pool's name for it must be the same string.
+		if canon, err := config.CanonicalTargetURL(c.in); err != nil || canon != got.url {
+			t.Errorf("%q: the config's canonical form is %q (%v), the pool's %q", c.in, canon, err, got.url)
 		}
 	}
 

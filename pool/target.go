@@ -11,7 +11,10 @@ import (
 
 // target is a parsed, normalized target URL.
 type target struct {
-	url  string // canonical: scheme://host[:port], port only when not the scheme's default
+	// url is the canonical form config.CanonicalTargetURL gives (scheme and
+	// host in lower case, an IP in net/netip's form, the port explicit): the
+	// name the proxy's transports, metrics and status know the target by.
+	url  string
 	host string // the Host header value (RFC 9110 §7.2): authority of url
 	addr string // host:port to dial
 	tls  bool
@@ -24,8 +27,8 @@ type target struct {
 // parseTargetURL accepts http://host[:port] and https://host[:port] with an
 // optional trailing "/", and nothing else: a path prefix belongs on the
 // route (strip_path), credentials in a plugin. Hosts are lower-cased and a
-// default port dropped, so "HTTP://Api:80/" and "http://api" are the same
-// target.
+// default port made explicit, so "HTTP://Api/" and "http://api:80" are the
+// same target, http://api:80 (the Host field drops the default port).
 func parseTargetURL(raw string) (target, error) {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
@@ -86,7 +89,7 @@ func parseTargetURL(raw string) (target, error) {
 	} else {
 		t.host = t.addr
 	}
-	t.url = strings.ToLower(scheme) + "://" + t.host
+	t.url = strings.ToLower(scheme) + "://" + t.addr
 	return t, nil
 }
 

@@ -42,6 +42,12 @@ func addDate(h *fasthttp.ResponseHeader, st *reqState) {
 		return
 	}
 	i += 2
+	// A header that was Reset (sdk.WriteError does, for most gateway
+	// answers) has fasthttp's own Date back: it comes right after the
+	// status line (and Server), and nothing needs re-reading.
+	if hasDateLine(st.hdr[i:]) {
+		return
+	}
 	n := len(st.hdr)
 	line := httpDate()
 	extra := len("Date: ") + len(line) + 2
@@ -70,4 +76,18 @@ func addDate(h *fasthttp.ResponseHeader, st *reqState) {
 			h.ResetConnectionClose()
 		}
 	}
+}
+
+// hasDateLine reports whether the header lines in b (after the status
+// line) start with a Date field, or with Server and then Date: where
+// fasthttp's AppendBytes writes its own when the header asks for it.
+func hasDateLine(b []byte) bool {
+	if bytes.HasPrefix(b, []byte("Server: ")) {
+		j := bytes.Index(b, []byte("\r\n"))
+		if j < 0 {
+			return false
+		}
+		b = b[j+2:]
+	}
+	return bytes.HasPrefix(b, []byte("Date: "))
 }

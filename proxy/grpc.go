@@ -146,5 +146,18 @@ func (s *Server) forwardH2(t *transport.Transport, rc *fasthttp.RequestCtx, st *
 	if c, ok := rc.UserValue(h2StreamKey{}).(context.Context); ok {
 		ctx = c
 	}
-	return t.DoContext(ctx, req, &rc.Response, st.extra, t0.Add(timeout))
+	if st.grpcWeb == 0 {
+		// A gRPC-Web call (grpcweb.go) goes as gRPC, once: a retry
+		// finds it translated.
+		if st.grpcWeb = grpcWebOf(req.Header.ContentType()); st.grpcWeb != 0 {
+			if err := grpcWebToGRPC(req, st.grpcWeb); err != nil {
+				return err
+			}
+		}
+	}
+	err := t.DoContext(ctx, req, &rc.Response, st.extra, t0.Add(timeout))
+	if err == nil && st.grpcWeb != 0 {
+		grpcToGRPCWeb(&rc.Response, st.grpcWeb)
+	}
+	return err
 }

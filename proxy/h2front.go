@@ -311,6 +311,7 @@ type h2Stream struct {
 	rc   fasthttp.RequestCtx
 	body h2Body
 	fw   flushWriter
+	tun  *tunnel // an extended CONNECT's tunnel, once the upstream said 101
 }
 
 // h2StreamKey is the RequestCtx user value holding the stream's context.
@@ -343,17 +344,36 @@ func (s *Server) serveH2(conn net.Conn, w http.ResponseWriter, r *http.Request) 
 	rc.Init2(conn, fasthttpLogger{s.log}, false)
 	// The stream's context: its end cancels the upstream call (forwardH2).
 	rc.SetUserValue(h2StreamKey{}, r.Context())
+	ws, other := isExtendedConnect(r)
+	if other {
+		// Extended CONNECT for a protocol the gateway does not relay.
+		w.WriteHeader(http.StatusNotImplemented)
+		s.releaseH2(hs)
+		return
+	}
 	req := &rc.Request
 	req.Header.SetMethod(r.Method)
 	req.Header.SetRequestURI(r.RequestURI)
 	req.Header.SetHost(r.Host)
 	for k, vs := range r.Header {
+		if k == ":protocol" { // a pseudo-header, not a field
+			continue
+		}
 		for _, v := range vs {
 			req.Header.Add(k, v)
 		}
 	}
+	if ws {
+		// RFC 8441: the HTTP/1.1 handshake the gateway and the upstream
+		// know, its tunnel handed back through tun.
+		req.Header.SetMethod(http.MethodGet)
+		req.Header.SetCanonical(hdrUpgrade, valWebSocket)
+		req.Header.SetCanonical(hdrConnection, valUpgrade)
+		req.Header.Set("Sec-WebSocket-Key", newWebSocketKey())
+		rc.SetUserValue(h2TunnelKey{}, &hs.tun)
+	}
 	grpc := isGRPC(r.Header.Get("Content-Type"))
-	if grpc {
+	if ws || grpc || grpcWebOf([]byte(r.Header.Get("Content-Type"))) != 0 {
 		// A call may stream both ways for as long as it lasts; the
 		// upstream call is bounded by the service's timeout and
 		// grpc-timeout instead.
@@ -361,7 +381,7 @@ func (s *Server) serveH2(conn net.Conn, w http.ResponseWriter, r *http.Request) 
 		_ = ctl.SetReadDeadline(time.Time{})
 		_ = ctl.SetWriteDeadline(time.Time{})
 	}
-	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+	if !ws && r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		hs.body.r = r.Body
 		cl := int(r.ContentLength) // -1: unknown, as a chunked body
 		req.Header.SetContentLength(cl)
@@ -373,6 +393,12 @@ func (s *Server) serveH2(conn net.Conn, w http.ResponseWriter, r *http.Request) 
 	resp := &rc.Response
 	status := resp.StatusCode()
 	h := w.Header()
+	if tun := hs.tun; tun != nil {
+		hs.tun = nil
+		s.serveH2WebSocket(conn, w, r, resp, tun)
+		s.releaseH2(hs)
+		return
+	}
 	if grpc && !isGRPC(string(resp.Header.ContentType())) && status != http.StatusOK {
 		// The gateway's own answer (or a non-gRPC upstream's) to a gRPC
 		// call: a gRPC status, trailers-only (SPEC: front door).
@@ -425,10 +451,7 @@ func (s *Server) serveH2(conn net.Conn, w http.ResponseWriter, r *http.Request) 
 		if err := up.Err(); err != nil && grpc && len(tr["Grpc-Status"]) == 0 {
 			// The upstream call broke off mid-stream: the client gets a
 			// status, not a stream that ends without one.
-			code, msg := 14, "upstream failed"
-			if transport.IsTimeout(err) {
-				code, msg = 4, "upstream timed out"
-			}
+			code, msg := grpcBrokenOff(err)
 			h.Set(http.TrailerPrefix+"Grpc-Status", strconv.Itoa(code))
 			h.Set(http.TrailerPrefix+"Grpc-Message", msg)
 		}

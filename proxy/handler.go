@@ -52,8 +52,9 @@ type reqState struct {
 	spanFailed bool   // the span's error status is set
 	tp         []byte // a traceparent being written (not tmp: hashKey's key lives there through the tries)
 	unsampled  bool
-	target     string     // the upstream target of the last try, for the access log
-	alog       *accessLog // the snapshot's access log, nil when off
+	target     string      // the upstream target of the last try, for the access log
+	grpcWeb    grpcWebMode // a gRPC-Web call forwardH2 made gRPC (grpcweb.go)
+	alog       *accessLog  // the snapshot's access log, nil when off
 }
 
 // setForwarding sets a field the gateway adds to every forwarded request.
@@ -94,9 +95,14 @@ func (s *Server) handle(rc *fasthttp.RequestCtx) {
 	st.dated = false
 	st.unsampled = false
 	st.target = ""
+	st.grpcWeb = 0
 	st.alog = snap.alog
 	c := sdk.AcquireCtx(rc)
 	s.serve(snap, st, c, rc)
+	if rc.Response.StatusCode() != fasthttp.StatusOK && !rc.Hijacked() {
+		// After the log and metrics, which keep the answer's status.
+		grpcWebAnswer(rc, st.grpcWeb)
+	}
 	if st.span != nil {
 		st.traceEnd(c)
 	}
@@ -180,6 +186,7 @@ func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.Re
 	}
 	r := snap.routes[st.m.Route]
 	c.Route = r.name
+	c.Consumers = snap.consumers
 	if r.svc != nil {
 		c.Service = r.svc.name
 	}
@@ -306,79 +313,59 @@ func (s *Server) runResponseFilters(c *sdk.Ctx, r *route, ran int) {
 	}
 }
 
-// forward sends the request to the route's service: pick a member, send,
-// retry on another member when that is safe. It returns the time spent
-// waiting on upstreams.
+// forward sends the request to the route's service in three phases:
+// prepare the upstream request (prepareUpstream), try targets until one
+// answers or no retry is allowed (tryTargets), and answer the client
+// with the last try's failure when there is no upstream answer. It
+// returns the time spent waiting on upstreams.
 func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
-	rc := c.RequestCtx()
-	req, resp := &rc.Request, &rc.Response
-	svc := r.svc
-	if svc == nil {
+	if r.svc == nil {
 		s.fail(c, r, fasthttp.StatusServiceUnavailable, "route has no service")
 		return 0
 	}
 	pluginHost, clientClose := s.prepareUpstream(c, st)
+	waited, lastErr := s.tryTargets(c, r, st, pluginHost)
+	if lastErr != nil {
+		s.failUpstream(c, r, st, lastErr)
+	}
+	if clientClose {
+		c.RequestCtx().Request.Header.SetConnectionClose()
+	}
+	return waited
+}
+
+// tryTargets makes up to services[].retries+1 tries, each on a member
+// other than the last one tried, and stops at the first answer, at a
+// client body failure (answered here), or at a failure that is not safe
+// to retry. It returns the time spent waiting on upstreams and the last
+// try's failure, nil when an answer (the upstream's or the gateway's)
+// is already in the response.
+func (s *Server) tryTargets(c *sdk.Ctx, r *route, st *reqState, pluginHost bool) (waited time.Duration, lastErr error) {
+	req := &c.RequestCtx().Request
+	svc := r.svc
 	hashKey := s.hashKey(c, svc, st)
 	attempts := svc.retries + 1
 	// Asked before the first try: writing a streamed body takes the stream
 	// off the request, and a spent stream cannot be sent again.
 	streamed := req.IsBodyStream()
 	var exclude *pool.Member
-	var waited time.Duration
-	var lastErr error // the last try's failure, answered when no try is left
 	for attempt := 0; attempt < attempts; attempt++ {
 		m, t := s.nextTarget(c, r, st, hashKey, exclude, lastErr == nil, pluginHost)
 		if t == nil {
 			break
 		}
-		var cs oteltrace.Span
-		if st.span != nil {
-			cs = st.startTry(&req.Header, m, attempt, lastErr)
-		}
-		m.Begin()
-		st.target = m.URL()
-		// The request's start (read when its header arrived) plus the
-		// monotonic time since: one clock read instead of time.Now's two.
-		t0 := c.Start.Add(time.Since(c.Start))
-		// services[].timeout bounds one try, until the whole response is
-		// read (docs/config.md); a retry gets its own.
-		var err error
-		if t.HTTP2() {
-			err = s.forwardH2(t, rc, st, t0, svc.timeout)
-		} else {
-			err = t.DoWithHeaders(req, resp, st.extra, t0.Add(svc.timeout))
-		}
-		d := time.Since(t0)
+		d, err := s.sendTry(c, svc, st, m, t, attempt, lastErr)
 		waited += d
-		if cs != nil {
-			endTry(cs, err, resp.StatusCode())
-		}
 		if err == nil {
-			lastErr = nil
-			m.End(targetServed(resp.StatusCode()), d)
-			st.takeAnswer(resp)
+			m.End(targetServed(c.RequestCtx().Response.StatusCode()), d)
+			st.takeAnswer(&c.RequestCtx().Response)
 			if svc.upstreamMs != nil {
 				svc.upstreamMs.Update(d.Seconds())
 			}
-			break
+			return waited, nil
 		}
-		var clientErr *transport.ClientBodyError
-		if errors.As(err, &clientErr) || st.limit.Exceeded {
-			// The client's body failed (too large, malformed, cut short,
-			// stalled): its answer is 4xx, and the target, which did
-			// nothing wrong, is counted by neither passive health nor the
-			// breaker. The body is spent and the client's stream is at an
-			// unknown place: no retry, and its connection closes.
-			m.Abandon()
-			status, msg := fasthttp.StatusRequestEntityTooLarge, "request body too large"
-			if !st.limit.Exceeded {
-				status, msg = sdk.ClientBodyStatus(clientErr.Err)
-			}
-			s.fail(c, r, status, msg)
-			rc.SetConnectionClose()
-			s.log.Debug("client request body failed", "route", r.name, "target", m.URL(), "error", err)
-			lastErr = nil
-			break
+		if s.clientBodyFailed(c, r, st, m, err) {
+			return waited, nil
 		}
 		m.End(false, d)
 		exclude = m
@@ -389,13 +376,58 @@ func (s *Server) forward(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 			break
 		}
 	}
-	if lastErr != nil {
-		s.failUpstream(c, r, st, lastErr)
+	return waited, lastErr
+}
+
+// sendTry sends one try to member m over t and returns how long it took.
+// prev is the failure of the try before it (nil on the first), for the
+// try's trace span.
+func (s *Server) sendTry(c *sdk.Ctx, svc *service, st *reqState, m *pool.Member, t *transport.Transport,
+	attempt int, prev error) (time.Duration, error) {
+	rc := c.RequestCtx()
+	var cs oteltrace.Span
+	if st.span != nil {
+		cs = st.startTry(&rc.Request.Header, m, attempt, prev)
 	}
-	if clientClose {
-		req.Header.SetConnectionClose()
+	m.Begin()
+	st.target = m.URL()
+	// The request's start (read when its header arrived) plus the
+	// monotonic time since: one clock read instead of time.Now's two.
+	t0 := c.Start.Add(time.Since(c.Start))
+	// services[].timeout bounds one try, until the whole response is
+	// read (docs/config.md); a retry gets its own.
+	var err error
+	if t.HTTP2() {
+		err = s.forwardH2(t, rc, st, t0, svc.timeout)
+	} else {
+		err = t.DoWithHeaders(&rc.Request, &rc.Response, st.extra, t0.Add(svc.timeout))
 	}
-	return waited
+	d := time.Since(t0)
+	if cs != nil {
+		endTry(cs, err, rc.Response.StatusCode())
+	}
+	return d, err
+}
+
+// clientBodyFailed reports whether a try's failure was the client's
+// body (too large, malformed, cut short, stalled), and answers it: 4xx,
+// and the target, which did nothing wrong, is counted by neither
+// passive health nor the breaker. The body is spent and the client's
+// stream is at an unknown place: no retry, and its connection closes.
+func (s *Server) clientBodyFailed(c *sdk.Ctx, r *route, st *reqState, m *pool.Member, err error) bool {
+	var clientErr *transport.ClientBodyError
+	if !errors.As(err, &clientErr) && !st.limit.Exceeded {
+		return false
+	}
+	m.Abandon()
+	status, msg := fasthttp.StatusRequestEntityTooLarge, "request body too large"
+	if !st.limit.Exceeded {
+		status, msg = sdk.ClientBodyStatus(clientErr.Err)
+	}
+	s.fail(c, r, status, msg)
+	c.RequestCtx().SetConnectionClose()
+	s.log.Debug("client request body failed", "route", r.name, "target", m.URL(), "error", err)
+	return true
 }
 
 // targetServed reports whether an upstream's answer shows the target

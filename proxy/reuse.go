@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"slices"
 	"sync/atomic"
 
@@ -21,8 +22,12 @@ import (
 // metric handles, or the global plugin instances. A unit is keyed by a
 // hash of the config it was built from (the route's JSON and its
 // service's), and is reused only when everything else its instances were
-// built with is the same too (reuseCtx: consumers, redis, config
-// directory). The route itself (its chain with the globals, its service,
+// built with is the same too (reuseCtx: redis, config directory), and,
+// for a unit whose plugins read the consumers while they were built
+// (sdk.Consumers.ReadSince), the consumers. A unit whose plugins read
+// consumers only through credential indexes (sdk.IndexSlot, key_auth's
+// keys) is kept when consumers change: the new consumers carry the
+// indexes it needs, updated or built anew. The route itself (its chain with the globals, its service,
 // its aggregate) is rebuilt each time: it is cheap and points into the
 // new snapshot.
 //
@@ -36,17 +41,21 @@ type unit struct {
 	filters []sdk.Filter  // a route's own, in order; the globals by index, nil where disabled
 	names   []string      // a route's own: the plugin name of each filter
 	m       *routeMetrics // nil for the globals
-	started bool          // set by start, under the server's applyMu
-	owner   atomic.Pointer[Snapshot]
+	// readsConsumers: a plugin read consumers while the unit was built,
+	// so it holds what it read; slots are the credential indexes its
+	// plugins use (sdk.Consumers.ReadSince).
+	readsConsumers bool
+	slots          uint64
+	started        bool // set by start, under the server's applyMu
+	owner          atomic.Pointer[Snapshot]
 }
 
 type unitKey [sha256.Size]byte
 
 // reuseCtx is what every plugin instance of a snapshot was built with
-// besides its own config (sdk.Build); a unit of a snapshot with another
-// context is never reused.
+// besides its own config and the consumers (sdk.Build); a unit of a
+// snapshot with another context is never reused.
 type reuseCtx struct {
-	consumers unitKey
 	redis     string // the redis section (redisKey): the client follows it
 	configDir string
 }
@@ -129,12 +138,38 @@ func routeKey(cfg *config.Config, rc *config.Route, svcJSON map[string][]byte) u
 	return k
 }
 
-// lookup returns the unit of s with key k (nil when s is nil).
-func (s *Snapshot) lookup(k unitKey) *unit {
+// lookup returns the unit of s with key k that a snapshot with consumers
+// cs may take over (nil when s is nil or there is none).
+func (s *Snapshot) lookup(k unitKey, cs *sdk.Consumers) *unit {
 	if s == nil {
 		return nil
 	}
-	return s.byKey[k]
+	u := s.byKey[k]
+	if u != nil && u.readsConsumers && s.consumers != cs {
+		return nil
+	}
+	return u
+}
+
+// buildUnit runs build, which builds u's plugins, and records what they
+// read from the consumers.
+func buildUnit(u *unit, cs *sdk.Consumers, build func()) {
+	cs.ReadSince()
+	build()
+	u.readsConsumers, u.slots = cs.ReadSince()
+}
+
+// adoptIndexes builds, in cs, the credential indexes a unit taken over
+// from the running snapshot reads at request time; an index that cannot
+// be built (a key two consumers hold) is the unit's error.
+func adoptIndexes(u *unit, cs *sdk.Consumers) error {
+	var errs []error
+	sdk.Slots(u.slots, func(slot *sdk.IndexSlot) {
+		if _, err := cs.Index(slot); err != nil {
+			errs = append(errs, err)
+		}
+	})
+	return errors.Join(errs...)
 }
 
 // newUnit adds a unit the snapshot builds and owns.

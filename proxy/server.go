@@ -174,31 +174,54 @@ func (s *Server) upstreamByName(name string) sdk.Upstream {
 }
 
 func (s *Server) compile(cfg *config.Config, file string, validating bool) (*Snapshot, error) {
+	return s.compileWith(cfg, file, validating, nil)
+}
+
+// compileWith compiles cfg with consumers, or with consumers made from
+// cfg when nil: the running snapshot's when they are unchanged, so that
+// its plugin instances can be reused (reuse.go).
+func (s *Server) compileWith(cfg *config.Config, file string, validating bool, consumers *sdk.Consumers) (*Snapshot, error) {
 	d := s.deps(validating, file)
-	// Consumers are shared by every Build of this snapshot, and with the
-	// running snapshot when they are unchanged, so that its plugin
-	// instances can be reused (reuse.go).
-	inner := d.build
-	var consumers *sdk.Consumers
-	d.build = func(route, service string) *sdk.Build {
-		b := inner(route, service)
-		b.Consumers = consumers
-		return b
-	}
-	d.reuse = reuseCtx{consumers: consumersKey(cfg.Consumers), redis: s.redisKey, configDir: d.configDir}
+	d.reuse = reuseCtx{redis: s.redisKey, configDir: d.configDir}
 	if !validating {
 		d.prev = s.cur.Load()
 	}
-	if d.prev != nil && d.prev.reuse == d.reuse {
-		consumers = d.prev.consumers
-	} else {
-		list := make([]*sdk.Consumer, 0, len(cfg.Consumers))
-		for _, c := range cfg.Consumers {
-			list = append(list, &sdk.Consumer{Name: c.Name, Groups: c.Groups, Credentials: c.Credentials})
+	var ckey unitKey
+	known := consumers == nil
+	if known {
+		ckey = consumersKey(cfg.Consumers)
+		if d.prev != nil && d.prev.consumersKnown && d.prev.consumersKey == ckey {
+			consumers = d.prev.consumers
+		} else {
+			consumers = sdk.NewConsumers(sdkConsumers(cfg.Consumers))
 		}
-		consumers = sdk.NewConsumers(list)
 	}
-	return compile(cfg, file, consumers, d)
+	// Consumers are shared by every Build of this snapshot.
+	inner := d.build
+	wasmCache := config.WasmCacheDir(&cfg.Server, d.configDir)
+	d.build = func(route, service string) *sdk.Build {
+		b := inner(route, service)
+		b.Consumers = consumers
+		b.WasmCacheDir = wasmCache
+		return b
+	}
+	snap, err := compile(cfg, file, consumers, d)
+	if snap != nil {
+		snap.consumersKey, snap.consumersKnown = ckey, known
+	}
+	return snap, err
+}
+
+func sdkConsumers(cfg []config.Consumer) []*sdk.Consumer {
+	list := make([]*sdk.Consumer, 0, len(cfg))
+	for i := range cfg {
+		list = append(list, sdkConsumer(&cfg[i]))
+	}
+	return list
+}
+
+func sdkConsumer(c *config.Consumer) *sdk.Consumer {
+	return &sdk.Consumer{Name: c.Name, Groups: c.Groups, Credentials: c.Credentials}
 }
 
 // Current returns the snapshot serving traffic now.
@@ -265,6 +288,77 @@ func (s *Server) apply(cfg *config.Config, file string) error {
 	if err := config.Validate(cfg, file); err != nil {
 		return err
 	}
+	return s.swapIn(cfg, file, nil)
+}
+
+// ApplyConsumer applies cfg, which is the running config with one
+// consumer changed: old (nil: none) replaced by cfg.Consumers[i] (i < 0:
+// old removed). It checks that consumer only and updates the running
+// consumers rather than rebuilding them (sdk.Consumers.With), and keeps
+// every plugin instance that does not hold what it read from consumers:
+// the admin API's change of one consumer costs the same at a hundred
+// consumers as at a million (issue 17). cfg must share everything else
+// with the running config, which is valid; defaults are not applied
+// again. It counts as a reload, as Apply does.
+func (s *Server) ApplyConsumer(cfg *config.Config, old *config.Consumer, i int, file string) error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	err := s.applyConsumer(cfg, old, i, file)
+	s.countReload(err == nil)
+	return err
+}
+
+func (s *Server) applyConsumer(cfg *config.Config, old *config.Consumer, i int, file string) error {
+	running := s.cur.Load()
+	var next *sdk.Consumer
+	if i >= 0 {
+		c := &cfg.Consumers[i]
+		err := config.ValidateConsumer(file, i, c, func(name string) (int, bool) {
+			// The running config's consumers are unique, so another of
+			// the name is the running one, unless it is the one replaced.
+			if old != nil && old.Name == name {
+				return 0, false
+			}
+			if running.consumers.Get(name) == nil {
+				return 0, false
+			}
+			for j := range cfg.Consumers {
+				if j != i && cfg.Consumers[j].Name == name {
+					return j, true
+				}
+			}
+			return 0, true
+		})
+		if err != nil {
+			return err
+		}
+		next = sdkConsumer(c)
+	}
+	var prev *sdk.Consumer
+	if old != nil {
+		prev = running.consumers.Get(old.Name)
+	}
+	var cs *sdk.Consumers
+	cs, err := running.consumers.With(prev, next, func() []*sdk.Consumer {
+		list := make([]*sdk.Consumer, len(cfg.Consumers))
+		for j := range cfg.Consumers {
+			list[j] = cs.Get(cfg.Consumers[j].Name)
+		}
+		return list
+	})
+	if err != nil {
+		place := "consumers"
+		if i >= 0 {
+			place = fmt.Sprintf("consumers[%d].credentials", i)
+		}
+		return appendPluginErrors(nil, file, place, err)
+	}
+	return s.swapIn(cfg, file, cs)
+}
+
+// swapIn compiles a valid cfg (with consumers, or consumers made from
+// cfg when nil), starts it and makes it the running snapshot.
+func (s *Server) swapIn(cfg *config.Config, file string, consumers *sdk.Consumers) error {
 	old := s.cur.Load()
 	if redisKey(cfg) != s.redisKey {
 		// A changed redis section needs a new client; plugins of the new
@@ -274,7 +368,7 @@ func (s *Server) apply(cfg *config.Config, file string) error {
 			return err
 		}
 	}
-	snap, err := s.compile(cfg, file, false)
+	snap, err := s.compileWith(cfg, file, false, consumers)
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,10 @@ type Snapshot struct {
 	routes    []*route
 	services  map[string]*service
 	consumers *sdk.Consumers
+	// consumersKey is consumersKey(Config.Consumers) when consumersKnown
+	// (a snapshot made by a change of one consumer does not hash them all).
+	consumersKey   unitKey
+	consumersKnown bool
 	// units hold every plugin instance and route metric handle of the
 	// snapshot, each built by this snapshot or reused from the one it
 	// replaced (reuse.go); globals and byKey index them for the next one.
@@ -176,7 +180,7 @@ func compile(cfg *config.Config, file string, consumers *sdk.Consumers, d compil
 	s.byKey = make(map[unitKey]*unit, len(cfg.Routes)+1)
 	prev := d.prev
 	if prev != nil && prev.reuse != d.reuse {
-		prev = nil // the plugins were built with other consumers, redis or directory
+		prev = nil // the plugins were built with another redis or directory
 	}
 	globalNames := make([]string, len(cfg.Plugins))
 	globalIDs := make([]string, len(cfg.Plugins)) // "" for an unnamed instance: no route's replaces it
@@ -185,23 +189,28 @@ func compile(cfg *config.Config, file string, consumers *sdk.Consumers, d compil
 		globalIDs[i], _ = sdk.InstanceName(p.Name, p.Config)
 	}
 	gkey := keyOf(cfg.Plugins)
-	if u := prev.lookup(gkey); u != nil {
+	if u := prev.lookup(gkey, consumers); u != nil {
+		if err := adoptIndexes(u, consumers); err != nil {
+			errs = appendPluginErrors(errs, file, "consumers", err)
+		}
 		s.adopt(u)
 		s.globals = u
 	} else {
 		u := s.newUnit(gkey)
 		u.filters = make([]sdk.Filter, len(cfg.Plugins))
-		for i, p := range cfg.Plugins {
-			if p.Enabled != nil && !*p.Enabled {
-				continue
+		buildUnit(u, consumers, func() {
+			for i, p := range cfg.Plugins {
+				if p.Enabled != nil && !*p.Enabled {
+					continue
+				}
+				f, err := buildFilter(p, d.build("", ""))
+				if err != nil {
+					errs = appendPluginErrors(errs, file, pluginPlace(-1, i, p.Name), err)
+					continue
+				}
+				u.filters[i] = f
 			}
-			f, err := buildFilter(p, d.build("", ""))
-			if err != nil {
-				errs = appendPluginErrors(errs, file, pluginPlace(-1, i, p.Name), err)
-				continue
-			}
-			u.filters[i] = f
-		}
+		})
 		s.globals = u
 	}
 	globals := s.globals.filters
@@ -237,25 +246,30 @@ func compile(cfg *config.Config, file string, consumers *sdk.Consumers, d compil
 			}
 		}
 		key := routeKey(cfg, rc, svcKeys)
-		u := prev.lookup(key)
+		u := prev.lookup(key, consumers)
 		if u != nil && s.byKey[key] == nil {
+			if err := adoptIndexes(u, consumers); err != nil {
+				errs = appendPluginErrors(errs, file, fmt.Sprintf("routes[%d].plugins", i), err)
+			}
 			s.adopt(u)
 		} else {
 			u = s.newUnit(key)
-			for j, p := range rc.Plugins {
-				if p.Enabled != nil && !*p.Enabled {
-					continue
+			buildUnit(u, consumers, func() {
+				for j, p := range rc.Plugins {
+					if p.Enabled != nil && !*p.Enabled {
+						continue
+					}
+					b := d.build(rc.Name, rc.Service)
+					b.Params = config.RouteParams(rc.Paths)
+					f, err := buildFilter(p, b)
+					if err != nil {
+						errs = appendPluginErrors(errs, file, pluginPlace(i, j, p.Name), err)
+						continue
+					}
+					u.filters = append(u.filters, f)
+					u.names = append(u.names, p.Name)
 				}
-				b := d.build(rc.Name, rc.Service)
-				b.Params = config.RouteParams(rc.Paths)
-				f, err := buildFilter(p, b)
-				if err != nil {
-					errs = appendPluginErrors(errs, file, pluginPlace(i, j, p.Name), err)
-					continue
-				}
-				u.filters = append(u.filters, f)
-				u.names = append(u.names, p.Name)
-			}
+			})
 			svcName := rc.Service
 			if svcName == "" {
 				svcName = "_aggregate"
@@ -414,14 +428,17 @@ func (s *Snapshot) buildService(sc *config.Service, ut *upstreamTLS, d compileDe
 	if !d.validating {
 		svc.upstreamMs = sdk.GetOrCreateHistogram(fmt.Sprintf(`weir_upstream_duration_seconds{service=%q}`, sc.Name))
 	}
+	// Keyed by the pool's name for each member, the one the request path
+	// looks up (service.transport): a target written other than in its
+	// canonical form still finds its transport.
 	m := map[string]*transport.Transport{}
 	if !d.validating {
-		for _, t := range pc.Targets {
-			tr, err := d.upstreams.acquire(t.URL, svc.transportConfig(), ut)
+		for _, mem := range ps.Members() {
+			tr, err := d.upstreams.acquire(mem.URL(), svc.transportConfig(), ut)
 			if err != nil {
-				return nil, fmt.Errorf("target %q: %v", t.URL, err)
+				return nil, fmt.Errorf("target %q: %v", mem.URL(), err)
 			}
-			m[t.URL] = tr
+			m[mem.URL()] = tr
 		}
 	}
 	svc.trans = m
@@ -504,3 +521,7 @@ func (s *Snapshot) closeResources(d compileDeps) {
 		}
 	}
 }
+
+// HasConsumer reports whether the snapshot has a consumer named name,
+// without a walk through the config's list.
+func (s *Snapshot) HasConsumer(name string) bool { return s.consumers.Get(name) != nil }

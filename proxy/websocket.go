@@ -189,7 +189,11 @@ func (s *Server) upgrade(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 		resp.Header.SetCanonical(hdrConnection, valUpgrade)
 		tun := s.ws.newTunnel(up, rest, r, s.log)
 		reserved = false // the tunnel holds the place now
-		rc.Hijack(tun.run)
+		if slot, ok := rc.UserValue(h2TunnelKey{}).(**tunnel); ok {
+			*slot = tun // an HTTP/2 stream (h2ws.go): serveH2 runs it
+		} else {
+			rc.Hijack(tun.run)
+		}
 		break
 	}
 	if lastErr != nil {

@@ -7,12 +7,14 @@
 #   bash scripts/cache-conformance.sh            # run, print the score
 #   FLOOR=0 bash scripts/cache-conformance.sh    # report only
 #   ID=freshness-max-age bash scripts/cache-conformance.sh   # one test, verbose
+#   CACHE_CONFIG='{store: memory, cache_set_cookie: true}' FLOOR=0 bash scripts/cache-conformance.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 VERSION=0.4.5
 CACHE_DIR=${CACHE_DIR:-$ROOT/.cache/http-cache-tests}
 FLOOR=${FLOOR:-$(cat scripts/cache-conformance.floor)}
+CACHE_CONFIG=${CACHE_CONFIG:-"{store: memory}"}
 
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "cache-conformance: node and npm are required (apt-get install -y nodejs npm)"; exit 1
@@ -34,7 +36,7 @@ trap cleanup EXIT
 
 (cd "$SUITE" && npm_config_protocol=http npm_config_port=$ORIGIN_PORT npm_config_pidfile=$WORK/server.pid exec node server/server.mjs >"$WORK/origin.log" 2>&1) &
 PIDS+=($!)
-sed -e "s/{{WEIR_PORT}}/$WEIR_PORT/; s/{{ADMIN_PORT}}/$ADMIN_PORT/; s/{{ORIGIN_PORT}}/$ORIGIN_PORT/" \
+sed -e "s/{{WEIR_PORT}}/$WEIR_PORT/; s/{{ADMIN_PORT}}/$ADMIN_PORT/; s/{{ORIGIN_PORT}}/$ORIGIN_PORT/; s|{{CACHE_CONFIG}}|$CACHE_CONFIG|" \
   configs/cache-conformance.yaml > "$WORK/weir.yaml"
 bin/weir run -c "$WORK/weir.yaml" >"$WORK/weir.log" 2>&1 &
 PIDS+=($!)

@@ -52,6 +52,9 @@ type Build struct {
 	// nil for an unknown name; Upstream itself is nil under `weir
 	// validate` and outside the proxy.
 	Upstream func(service string) Upstream
+	// WasmCacheDir is where compiled wasm modules are cached on disk
+	// (server.wasm_cache_dir resolved), "" for in memory only.
+	WasmCacheDir string
 }
 
 // Upstream is a service a plugin can send requests to.

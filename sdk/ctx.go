@@ -42,6 +42,11 @@ type Ctx struct {
 	// filters run.
 	Route   string
 	Service string
+	// Consumers are the consumers of the snapshot serving the request;
+	// a filter reads credentials through Consumers.Indexed here rather
+	// than keep what it read at build, so that it stays valid when a
+	// consumer changes.
+	Consumers *Consumers
 	// Start is when the gateway started handling the request.
 	Start time.Time
 
@@ -95,6 +100,7 @@ func ReleaseCtx(c *Ctx) {
 func (c *Ctx) Reset() {
 	c.rc = nil
 	c.Route, c.Service = "", ""
+	c.Consumers = nil
 	c.Start = time.Time{}
 	c.requestID = c.requestID[:0]
 	c.host = c.host[:0]

@@ -36,3 +36,28 @@ func TestCacheHitZeroAllocs(t *testing.T) {
 		t.Fatal("claim header missing")
 	}
 }
+
+// TestUnseenTokenAllocs: verifying an HS256 token never seen before (no
+// cache) reads the header and claims in place and keys no new hash; what
+// allocates is the identity it grants (golang-jwt's map parse took 62).
+func TestUnseenTokenAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race (sync.Pool drops items); make unit runs this test")
+	}
+	alice := attackConsumers(t)[0]
+	f := newFilter(t, `{"cache_size":0}`, alice)
+	c := claims("alice-app")
+	c["scope"] = "read write"
+	rc, ctx := newCtx(bearerHdr(sign(t, "HS256", []byte(hs256Secret), c, nil)))
+	sdk.ReleaseCtx(ctx)
+	allocs := testing.AllocsPerRun(200, func() {
+		ctx := sdk.AcquireCtx(rc)
+		if st, _ := f.OnRequest(ctx); st != sdk.Continue || ctx.Consumer() != alice {
+			t.Fatal("refused")
+		}
+		sdk.ReleaseCtx(ctx)
+	})
+	if allocs > 8 {
+		t.Fatalf("an unseen token allocated %.1f times per request, want at most 8", allocs)
+	}
+}

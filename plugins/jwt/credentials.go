@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	gojwt "github.com/golang-jwt/jwt/v5"
 
@@ -36,6 +37,9 @@ type credential struct {
 	issuer   string
 	alg      string
 	key      any
+	// macs holds hashes keyed with an HMAC credential's secret, so a
+	// verification neither keys a new hash nor allocates.
+	macs *sync.Pool
 }
 
 // minHMACSecret is the shortest secret per algorithm: RFC 7518 §3.2 says
@@ -107,6 +111,7 @@ func buildCredential(cons *sdk.Consumer, cc *credentialConfig, allowed []string)
 			return nil, fmt.Errorf("secret must be at least %d bytes for %s (RFC 7518 §3.2)", n, alg)
 		}
 		cred.key = []byte(cc.Secret)
+		cred.macs = hmacPool(alg, cred.key.([]byte))
 		return cred, nil
 	}
 	if cc.PublicKey == "" {

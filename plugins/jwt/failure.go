@@ -1,10 +1,6 @@
 package jwt
 
 import (
-	"errors"
-
-	gojwt "github.com/golang-jwt/jwt/v5"
-
 	"github.com/weirgw/weir/plugins/internal/bearer"
 )
 
@@ -67,48 +63,4 @@ func newFailures(route, realm string) *bearer.Failures[reason] {
 		}
 	}
 	return bearer.NewFailures[reason]("jwt", route, refusals)
-}
-
-// errForbiddenHeader and errAlgMismatch come from the key lookup.
-var (
-	errForbiddenHeader = errors.New("token header carries a key or crit")
-	errAlgMismatch     = errors.New("token algorithm does not match the key")
-	errBadIssuer       = errors.New("token issuer not accepted")
-)
-
-// classify maps a golang-jwt error to a reason. tok may be nil.
-func (f *filter) classify(tok *gojwt.Token, err error) reason {
-	switch {
-	case errors.Is(err, errJWKSUnavailable):
-		return reasonJWKSUnavailable
-	case errors.Is(err, errForbiddenHeader):
-		return reasonForbiddenHeader
-	case errors.Is(err, errAlgMismatch):
-		return reasonBadAlg
-	case errors.Is(err, errBadIssuer):
-		return reasonBadIssuer
-	case errors.Is(err, errUnknownKey):
-		return reasonUnknownKey
-	case errors.Is(err, gojwt.ErrTokenMalformed):
-		return reasonMalformed
-	case errors.Is(err, gojwt.ErrTokenUnverifiable):
-		// An alg golang-jwt does not know ("None", "nOnE", "XS256").
-		return reasonBadAlg
-	case errors.Is(err, gojwt.ErrTokenSignatureInvalid):
-		if tok != nil && tok.Method != nil && !f.algAllowed(tok.Method.Alg()) {
-			return reasonBadAlg // WithValidMethods refused it
-		}
-		return reasonBadSignature
-	case errors.Is(err, gojwt.ErrTokenExpired):
-		return reasonExpired
-	case errors.Is(err, gojwt.ErrTokenNotValidYet), errors.Is(err, gojwt.ErrTokenUsedBeforeIssued):
-		return reasonNotYetValid
-	case errors.Is(err, gojwt.ErrTokenRequiredClaimMissing):
-		return reasonMissingClaim
-	case errors.Is(err, gojwt.ErrTokenInvalidIssuer):
-		return reasonBadIssuer
-	case errors.Is(err, gojwt.ErrTokenInvalidAudience):
-		return reasonBadAudience
-	}
-	return reasonInvalidClaims
 }

@@ -34,7 +34,7 @@ type testJWK struct {
 	pub      any
 }
 
-func newJWKSServer(t *testing.T, ks ...testJWK) *jwksServer {
+func newJWKSServer(t testing.TB, ks ...testJWK) *jwksServer {
 	s := &jwksServer{status: 200}
 	s.set(t, ks...)
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -53,7 +53,7 @@ func newJWKSServer(t *testing.T, ks ...testJWK) *jwksServer {
 	return s
 }
 
-func (s *jwksServer) set(t *testing.T, ks ...testJWK) {
+func (s *jwksServer) set(t testing.TB, ks ...testJWK) {
 	t.Helper()
 	var doc jwkset.JWKSMarshal
 	doc.Keys = []jwkset.JWKMarshal{}
@@ -78,7 +78,7 @@ func (s *jwksServer) setRaw(status int, doc []byte) {
 	s.mu.Unlock()
 }
 
-func startFilter(t *testing.T, cfg string, consumers ...*sdk.Consumer) *filter {
+func startFilter(t testing.TB, cfg string, consumers ...*sdk.Consumer) *filter {
 	t.Helper()
 	f := newFilter(t, cfg, consumers...)
 	if err := f.Start(); err != nil {

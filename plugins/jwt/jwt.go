@@ -4,14 +4,17 @@
 // the claim named by key_claim_name) or from a JWKS URL refreshed in the
 // background, and identifies the request's consumer.
 //
-// Parsing and signature checks are golang-jwt/jwt/v5's; JWK parsing is
-// MicahParks/jwkset's. What this package adds is the gateway's part: a
-// linear-time shape check before any parsing, refusal of keys carried in
-// the token header, strict algorithm/key-type pairing, a single-flight and
-// rate-limited JWKS refresher, and a bounded cache of verified tokens.
+// Signature checks other than HMAC are golang-jwt/jwt/v5's; JWK parsing
+// is MicahParks/jwkset's. What this package adds is the gateway's part: a
+// linear-time shape check before any parsing, header and claims read in
+// place without maps (jws.go, held to golang-jwt's verdicts by a
+// differential fuzz test), refusal of keys carried in the token header,
+// strict algorithm/key-type pairing, a single-flight and rate-limited
+// JWKS refresher, and a bounded cache of verified tokens.
 package jwt
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -19,7 +22,6 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-	gojwt "github.com/golang-jwt/jwt/v5"
 
 	"github.com/weirgw/weir/plugins/internal/bearer"
 	"github.com/weirgw/weir/plugins/internal/promlabel"
@@ -52,9 +54,9 @@ type filter struct {
 	maxTokenBytes int
 	claimHeaders  []claimHeader
 
-	parser  *gojwt.Parser
-	keyFunc gojwt.Keyfunc
-	now     func() time.Time
+	requireExp bool
+	audiences  []string
+	now        func() time.Time
 
 	cache    *tokenCache
 	cacheTTL time.Duration
@@ -119,22 +121,8 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 		}
 		f.jwks = newJWKSSource(cfg, route, log)
 	}
-	opts := []gojwt.ParserOption{
-		gojwt.WithValidMethods(cfg.Algorithms),
-		gojwt.WithLeeway(f.leeway),
-		gojwt.WithIssuedAt(),
-		gojwt.WithStrictDecoding(),
-		gojwt.WithJSONNumber(),
-		gojwt.WithTimeFunc(func() time.Time { return f.now() }),
-	}
-	if *cfg.RequireExp {
-		opts = append(opts, gojwt.WithExpirationRequired())
-	}
-	if len(cfg.Audiences) > 0 {
-		opts = append(opts, gojwt.WithAudience(cfg.Audiences...))
-	}
-	f.parser = gojwt.NewParser(opts...)
-	f.keyFunc = f.lookupKey
+	f.requireExp = *cfg.RequireExp
+	f.audiences = cfg.Audiences
 	return f, nil
 }
 
@@ -190,70 +178,13 @@ func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 	return sdk.Continue, nil
 }
 
-// verify runs the JOSE checks on a well-formed token and returns the
-// identity it carries, or the reason it was refused.
-func (f *filter) verify(tok []byte) (*identity, reason) {
-	// The string view is safe: golang-jwt keeps it only in the Token,
-	// which does not outlive this call, and everything kept in the
-	// identity is decoded (copied) from it.
-	t, err := f.parser.ParseWithClaims(sdk.B2S(tok), gojwt.MapClaims{}, f.keyFunc)
-	if err != nil {
-		return nil, f.classify(t, err)
-	}
-	claims := t.Claims.(gojwt.MapClaims)
-	return f.identityOf(claims), 0
-}
-
-// lookupKey is the gojwt.Keyfunc: it runs after the header and claims are
-// decoded and the alg is in the allow-list, before the signature check.
-func (f *filter) lookupKey(t *gojwt.Token) (any, error) {
-	// Keys never come from the token itself (RFC 8725 §3.10: a token must
-	// not choose the key that verifies it), and no JWS extension is
-	// understood, so "crit" must fail (RFC 7515 §4.1.11).
-	for _, h := range [...]string{"jwk", "jku", "x5u", "x5c", "crit"} {
-		if _, ok := t.Header[h]; ok {
-			return nil, errForbiddenHeader
-		}
-	}
-	alg := t.Method.Alg()
-	if !f.algAllowed(alg) {
-		return nil, errAlgMismatch
-	}
-	claims := t.Claims.(gojwt.MapClaims)
-	if cred := f.credentialFor(claims); cred != nil {
-		// One credential, one algorithm: HS256 against an RS256 credential
-		// is the key-confusion attack (RFC 8725 §2.1).
-		if alg != cred.alg {
-			return nil, errAlgMismatch
-		}
-		return cred.key, nil
-	}
-	if f.jwks == nil {
-		return nil, errUnknownKey
-	}
-	if isHMAC(alg) {
-		return nil, errAlgMismatch // a JWKS never supplies shared secrets
-	}
-	if f.issuer != "" {
-		if iss, _ := claims["iss"].(string); iss != f.issuer {
-			return nil, errBadIssuer
-		}
-	}
-	kidV, hasKid := t.Header["kid"]
-	kid, isString := kidV.(string)
-	if hasKid && !isString {
-		return nil, gojwt.ErrTokenMalformed
-	}
-	return f.jwks.lookup(kid, hasKid, alg)
-}
-
 // credentialFor returns the consumer credential selected by the token's
-// key claim, or nil.
-func (f *filter) credentialFor(claims gojwt.MapClaims) *credential {
+// key claim (a string), or nil.
+func (f *filter) credentialFor(claims jsonObject) *credential {
 	if len(f.credentials) == 0 {
 		return nil
 	}
-	v, _ := claims[f.keyClaim].(string)
+	v, _ := stringOf(claims.get(f.keyClaim))
 	if v == "" {
 		return nil
 	}
@@ -269,15 +200,17 @@ func (f *filter) algAllowed(alg string) bool {
 	return false
 }
 
-// identityOf computes what a verified token grants.
-func (f *filter) identityOf(claims gojwt.MapClaims) *identity {
+// identityOf computes what a verified token grants. Everything it keeps
+// is copied out of claims, which is a view of a pooled buffer.
+func (f *filter) identityOf(claims jsonObject) *identity {
 	id := &identity{}
 	if cred := f.credentialFor(claims); cred != nil {
 		id.consumer, id.credential = cred.consumer, cred.issuer
 	} else {
-		id.credential, _ = claims["sub"].(string)
+		sub, _ := stringOf(claims.get("sub"))
+		id.credential = strings.Clone(sub)
 		if f.consumerClaim != "" {
-			if name, ok := claims[f.consumerClaim].(string); ok {
+			if name, ok := stringOf(claims.get(f.consumerClaim)); ok {
 				id.consumer = f.consumers[name]
 			}
 		}
@@ -286,14 +219,14 @@ func (f *filter) identityOf(claims gojwt.MapClaims) *identity {
 	if len(f.claimHeaders) > 0 {
 		id.headerVals = make([]string, len(f.claimHeaders))
 		for i, ch := range f.claimHeaders {
-			if v, ok := claims[ch.claim]; ok {
-				id.headerVals[i] = headerValue(v)
+			if v := claims.get(ch.claim); v != nil {
+				id.headerVals[i] = headerValueOf(v)
 			}
 		}
 	}
 	now := f.now()
 	until := now.Add(f.cacheTTL)
-	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
+	if exp, has, err := numericDate(claims, "exp"); err == nil && has {
 		if e := exp.Add(f.leeway); e.Before(until) {
 			until = e
 		}
@@ -324,23 +257,50 @@ func (f *filter) apply(c *sdk.Ctx, id *identity, src bearer.Source) {
 
 // scopesOf reads OAuth scopes from `scope` (space-separated, RFC 8693 §4.2)
 // or `scp` (a list, or a string, as some issuers write it).
-func scopesOf(claims gojwt.MapClaims) []string {
-	if s, ok := claims["scope"].(string); ok {
-		return strings.Fields(s)
+func scopesOf(claims jsonObject) []string {
+	if s, ok := stringOf(claims.get("scope")); ok {
+		return strings.Fields(strings.Clone(s))
 	}
-	switch v := claims["scp"].(type) {
-	case string:
-		return strings.Fields(v)
-	case []any:
-		out := make([]string, 0, len(v))
-		for _, x := range v {
-			if s, ok := x.(string); ok && s != "" {
-				out = append(out, s)
-			}
+	scp := claims.get("scp")
+	if s, ok := stringOf(scp); ok {
+		return strings.Fields(strings.Clone(s))
+	}
+	var out []string
+	if !eachString(scp, func(q []byte) {
+		if s, ok := stringOf(q); ok && s != "" {
+			out = append(out, strings.Clone(s))
 		}
-		return out
+	}) {
+		return nil
 	}
-	return nil
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}
+
+// headerValueOf renders a raw claim for a header: strings, numbers and
+// booleans in place; lists and objects decoded as encoding/json would and
+// rendered by headerValue.
+func headerValueOf(v []byte) string {
+	switch {
+	case v[0] == '"':
+		s, _ := stringOf(v)
+		return dropControls(strings.Clone(s))
+	case isNumber(v):
+		return string(v)
+	case v[0] == 't':
+		return "true"
+	case v[0] == 'f':
+		return "false"
+	}
+	dec := json.NewDecoder(bytes.NewReader(v))
+	dec.UseNumber()
+	var x any
+	if dec.Decode(&x) != nil {
+		return ""
+	}
+	return headerValue(x)
 }
 
 // headerValue renders a claim for a header: strings as they are, numbers
@@ -365,6 +325,12 @@ func headerValue(v any) string {
 	default:
 		s = compactJSON(v)
 	}
+	return dropControls(s)
+}
+
+// dropControls removes control characters, so a claim can never split or
+// end a header line.
+func dropControls(s string) string {
 	return strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
 			return -1

@@ -3,11 +3,14 @@ package keyauth
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"strconv"
 	"strings"
-	"sync"
+
+	"github.com/weirgw/weir/internal/pmap"
 
 	"github.com/weirgw/weir/plugins/internal/confval"
 	"github.com/weirgw/weir/sdk"
@@ -111,98 +114,179 @@ type entry struct {
 	id       string
 }
 
-// indexKeys decodes every consumer's key_auth credentials into a map keyed
-// by the SHA-256 of the key. The digest is what makes the lookup safe to do
-// with an ordinary map: how long a lookup takes depends only on the digest
-// of what the client sent, which tells an attacker nothing about any stored
-// key, so an attacker cannot learn a key byte by byte from timing.
+// keyIndex maps the SHA-256 of every consumer's key_auth key to its
+// entry. The digest is what makes the lookup safe to do with a hash map:
+// how long a lookup takes depends only on the digest of what the client
+// sent, which tells an attacker nothing about any stored key, so an
+// attacker cannot learn a key byte by byte from timing.
 //
-// Every key_auth instance of a snapshot (one per route using it) sees the
-// same consumers, so the last index is cached by the *sdk.Consumers it was
-// built from: a config with many routes hashes each key once per load, not
-// once per route. Indexes are read-only once built, hence safe to share.
-func indexKeys(cs *sdk.Consumers) (map[[sha256.Size]byte]*entry, error) {
-	lastIndex.Lock()
-	defer lastIndex.Unlock()
-	if lastIndex.cs != cs || cs == nil {
-		lastIndex.keys, lastIndex.err = buildIndex(cs)
-		lastIndex.cs = cs
+// The index lives with the consumers (sdk.IndexSlot), not in a filter:
+// every key_auth instance of a snapshot reads the same one (a config with
+// many routes hashes each key once per load), and a change of one
+// consumer through the admin API updates it (With) in time that does not
+// grow with the number of consumers, while the running snapshot keeps
+// reading the old one. Both maps are persistent (internal/pmap).
+type keyIndex struct {
+	keys *pmap.Map[[sha256.Size]byte, *entry]
+	// ids holds the ids written out, with their consumer's name: a
+	// default id ("CONSUMER#INDEX") is unique with its consumer's name,
+	// so only an explicit id can collide, with another or with a default
+	// one.
+	ids *pmap.Map[string, string]
+}
+
+var slot = sdk.NewIndexSlot(func(cs *sdk.Consumers) (sdk.ConsumerIndex, error) { return buildIndex(cs) })
+
+func hashDigest(h [sha256.Size]byte) uint64 { return binary.LittleEndian.Uint64(h[:8]) }
+
+var idSeed = maphash.MakeSeed()
+
+func hashID(s string) uint64 { return maphash.String(idSeed, s) }
+
+// indexKeys returns the index of cs's keys, built once per set of
+// consumers (sdk.Consumers.Index).
+func indexKeys(cs *sdk.Consumers) (*keyIndex, error) {
+	idx, err := cs.Index(slot)
+	if err != nil {
+		return nil, err
 	}
-	return lastIndex.keys, lastIndex.err
+	return idx.(*keyIndex), nil
 }
 
-var lastIndex struct {
-	sync.Mutex
-	cs   *sdk.Consumers
-	keys map[[sha256.Size]byte]*entry
-	err  error
-}
-
-func buildIndex(cs *sdk.Consumers) (map[[sha256.Size]byte]*entry, error) {
-	// Every bad credential is reported, not just the first.
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	// Sized up front: growing three maps of a million keys step by step
-	// cost a third of building them.
+func buildIndex(cs *sdk.Consumers) (*keyIndex, error) {
+	// The entries in one array (never grown past n, so the pointers into
+	// it hold): a million keys allocated one by one cost a third more.
 	n := 0
 	for _, cons := range cs.All() {
 		n += len(cons.Credentials["key_auth"])
 	}
-	keys := make(map[[sha256.Size]byte]*entry, n)
-	// The entries in one array (never grown past n, so the pointers into
-	// it hold), and only ids written out in a set: a default id
-	// ("CONSUMER#INDEX") is unique with its consumer's name, so only an
-	// explicit id can collide, with another or with a default one.
-	entries := make([]entry, 0, n)
-	ids := map[string]string{}
+	x := &keyIndex{keys: pmap.New[[sha256.Size]byte, *entry](hashDigest, n), ids: pmap.New[string, string](hashID, 0)}
+	b := indexBuild{x: x, cs: cs, arena: make([]entry, 0, n)}
 	for _, cons := range cs.All() {
-		for i, raw := range cons.Credentials["key_auth"] {
-			if r := bytes.TrimSpace(raw); len(r) == 0 || r[0] != '{' {
-				bad("consumer %q: key_auth[%d]: a credential is an object like {key: \"...\"}", cons.Name, i)
-				continue
-			}
-			var cred Credential
-			if key, ok := plainKeyOnly(raw); ok {
-				cred.Key = key
-			} else if err := sdk.DecodeConfig(raw, &cred); err != nil {
-				errs = append(errs, confval.Prefix(fmt.Sprintf("consumer %q: key_auth[%d]: ", cons.Name, i), err))
-				continue
-			}
-			if cred.Key == "" {
-				bad("consumer %q: key_auth[%d]: key must be set", cons.Name, i)
-				continue
+		b.add(cons)
+	}
+	if len(b.errs) > 0 {
+		return nil, errors.Join(b.errs...)
+	}
+	return x, nil
+}
+
+// With is the index of the consumers in which old is replaced by c.
+func (x *keyIndex) With(old, c *sdk.Consumer, next *sdk.Consumers) (sdk.ConsumerIndex, error) {
+	y := *x
+	if old != nil {
+		for _, raw := range old.Credentials["key_auth"] {
+			cred, err := decodeCredential(raw)
+			if err != nil || cred.Key == "" {
+				continue // never indexed
 			}
 			h := sha256.Sum256([]byte(cred.Key))
-			if prev, dup := keys[h]; dup {
-				if prev.consumer == cons {
-					bad("consumer %q: key_auth[%d] repeats the key of key_auth[%d]; remove one", cons.Name, i, firstWithKey(cons, cred.Key))
-					continue
-				}
-				bad("consumers %q and %q share an API key; every key must be unique", prev.consumer.Name, cons.Name)
-				continue
+			if e, ok := y.keys.Get(h); ok && e.consumer == old {
+				y.keys = y.keys.Without(h)
 			}
-			id := cred.ID
-			if id == "" {
-				id = cons.Name + "#" + strconv.Itoa(i)
-			} else {
-				other, dup := ids[id]
-				if !dup {
-					other, dup = defaultIDOwner(cs, id)
+			if cred.ID != "" {
+				if owner, ok := y.ids.Get(cred.ID); ok && owner == old.Name {
+					y.ids = y.ids.Without(cred.ID)
 				}
-				if dup {
-					bad("consumer %q: key_auth[%d]: id %q is already used by consumer %q; ids must be unique", cons.Name, i, id, other)
-					continue
-				}
-				ids[id] = cons.Name
 			}
-			entries = append(entries, entry{key: []byte(cred.Key), consumer: cons, id: id})
-			keys[h] = &entries[len(entries)-1]
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if c != nil {
+		b := indexBuild{x: &y, cs: next, persistent: true}
+		b.add(c)
+		if len(b.errs) > 0 {
+			return nil, errors.Join(b.errs...)
+		}
 	}
-	return keys, nil
+	return &y, nil
+}
+
+// indexBuild adds consumers' keys to an index, collecting every error:
+// every bad credential is reported, not just the first.
+type indexBuild struct {
+	x          *keyIndex
+	cs         *sdk.Consumers // the set the index is for
+	persistent bool           // With: x's maps are shared with the running index
+	arena      []entry
+	errs       []error
+}
+
+func (b *indexBuild) bad(format string, args ...any) {
+	b.errs = append(b.errs, fmt.Errorf(format, args...))
+}
+
+func (b *indexBuild) add(cons *sdk.Consumer) {
+	x := b.x
+	for i, raw := range cons.Credentials["key_auth"] {
+		cred, err := decodeCredential(raw)
+		if err != nil {
+			b.errs = append(b.errs, confval.Prefix(fmt.Sprintf("consumer %q: key_auth[%d]: ", cons.Name, i), err))
+			continue
+		}
+		if cred.Key == "" {
+			b.bad("consumer %q: key_auth[%d]: key must be set", cons.Name, i)
+			continue
+		}
+		h := sha256.Sum256([]byte(cred.Key))
+		if prev, dup := x.keys.Get(h); dup {
+			if prev.consumer == cons {
+				b.bad("consumer %q: key_auth[%d] repeats the key of key_auth[%d]; remove one", cons.Name, i, firstWithKey(cons, cred.Key))
+				continue
+			}
+			b.bad("consumers %q and %q share an API key; every key must be unique", prev.consumer.Name, cons.Name)
+			continue
+		}
+		id := cred.ID
+		if id == "" {
+			id = cons.Name + "#" + strconv.Itoa(i)
+			// Added to a running index, the default id may be one
+			// another consumer wrote out.
+			if other, dup := x.ids.Get(id); b.persistent && dup && other != cons.Name {
+				b.bad("consumer %q: key_auth[%d]: its default id %q is already used by consumer %q; ids must be unique", cons.Name, i, id, other)
+				continue
+			}
+		} else {
+			other, dup := x.ids.Get(id)
+			if !dup {
+				other, dup = defaultIDOwner(b.cs, id)
+			}
+			if dup {
+				b.bad("consumer %q: key_auth[%d]: id %q is already used by consumer %q; ids must be unique", cons.Name, i, id, other)
+				continue
+			}
+			if b.persistent {
+				x.ids = x.ids.With(id, cons.Name)
+			} else {
+				x.ids.Set(id, cons.Name)
+			}
+		}
+		var e *entry
+		if len(b.arena) < cap(b.arena) {
+			b.arena = append(b.arena, entry{key: []byte(cred.Key), consumer: cons, id: id})
+			e = &b.arena[len(b.arena)-1]
+		} else {
+			e = &entry{key: []byte(cred.Key), consumer: cons, id: id}
+		}
+		if b.persistent {
+			x.keys = x.keys.With(h, e)
+		} else {
+			x.keys.Set(h, e)
+		}
+	}
+}
+
+// decodeCredential reads one key_auth credential.
+func decodeCredential(raw []byte) (Credential, error) {
+	var cred Credential
+	if r := bytes.TrimSpace(raw); len(r) == 0 || r[0] != '{' {
+		return cred, errors.New(`a credential is an object like {key: "..."}`)
+	}
+	if key, ok := plainKeyOnly(raw); ok {
+		cred.Key = key
+		return cred, nil
+	}
+	err := sdk.DecodeConfig(raw, &cred)
+	return cred, err
 }
 
 // defaultIDOwner reports whether id is the default id of a credential

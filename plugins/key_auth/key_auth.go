@@ -36,7 +36,10 @@ type filter struct {
 	queries []string
 	hide    bool
 	anon    *sdk.Consumer
-	keys    map[[sha256.Size]byte]*entry
+	// keys is the index built with the filter; a request reads the
+	// snapshot's (Ctx.Consumers) instead when there is one, so that a
+	// filter kept across a change of consumers sees the change.
+	keys *keyIndex
 
 	missing   *metrics.Counter
 	invalid   *metrics.Counter
@@ -93,7 +96,7 @@ func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 		sum := sha256.Sum256(key)
 		// The comparison guards against a digest collision; it is constant
 		// time so that even then nothing about the stored key leaks.
-		if e = f.keys[sum]; e != nil && subtle.ConstantTimeCompare(e.key, key) != 1 {
+		if e, _ = f.index(c).keys.Get(sum); e != nil && subtle.ConstantTimeCompare(e.key, key) != 1 {
 			e = nil
 		}
 	}
@@ -116,6 +119,14 @@ func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 	}
 	f.strip(c)
 	return sdk.Continue, nil
+}
+
+// index is the key index of the request's consumers.
+func (f *filter) index(c *sdk.Ctx) *keyIndex {
+	if x, ok := c.Consumers.Indexed(slot).(*keyIndex); ok {
+		return x
+	}
+	return f.keys
 }
 
 // findKey returns the first non-empty key among the configured headers, then

@@ -244,7 +244,7 @@ func TestJSONBody(t *testing.T) {
 				name += " chunked"
 			}
 			t.Run(name, func(t *testing.T) {
-				route := "json-" + strings.ReplaceAll(name, " ", "-")
+				route := plugintest.FreshRoute("json-" + strings.ReplaceAll(name, " ", "-"))
 				f := mustNew(t, &sdk.Build{Route: route}, spec)
 				send := plugintest.Send{Method: "POST", URI: "/x", Body: tt.body, Chunked: chunked,
 					HeaderLines: []string{"Content-Type", tt.ct}}
@@ -274,13 +274,14 @@ func TestJSONBody(t *testing.T) {
 }
 
 func TestJSONBodyRemoveMissingKeepsBytes(t *testing.T) {
-	f := mustNew(t, &sdk.Build{Route: "json-unchanged"}, `{"json":{"remove":["password"]}}`)
+	route := plugintest.FreshRoute("json-unchanged")
+	f := mustNew(t, &sdk.Build{Route: route}, `{"json":{"remove":["password"]}}`)
 	body := "{ \"a\" : 1 }"
-	a := serve(t, "json-unchanged", f).Do(t, plugintest.Send{URI: "/x", Body: body, HeaderLines: []string{"Content-Type", "application/json"}})
+	a := serve(t, route, f).Do(t, plugintest.Send{URI: "/x", Body: body, HeaderLines: []string{"Content-Type", "application/json"}})
 	if a.Upstream == nil || string(a.Upstream.Body) != body {
 		t.Fatalf("body changed: %d %+v", a.Status, a.Upstream)
 	}
-	if got := jsonCounter("json-unchanged", "unchanged").Get(); got != 1 {
+	if got := jsonCounter(route, "unchanged").Get(); got != 1 {
 		t.Fatalf("unchanged counted %d", got)
 	}
 }

@@ -110,7 +110,7 @@ func TestJSONBody(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			route := "resp-" + strings.ReplaceAll(tt.name, " ", "-")
+			route := plugintest.FreshRoute("resp-" + strings.ReplaceAll(tt.name, " ", "-"))
 			f := mustNew(t, &sdk.Build{Route: route}, cfg)
 			var rc fasthttp.RequestCtx
 			rc.Request.SetRequestURI("/x")
@@ -135,7 +135,8 @@ func TestJSONBody(t *testing.T) {
 }
 
 func TestJSONBodyStreamedUntouched(t *testing.T) {
-	f := mustNew(t, &sdk.Build{Route: "resp-stream"}, `{"json":{"remove":["password"]}}`)
+	route := plugintest.FreshRoute("resp-stream")
+	f := mustNew(t, &sdk.Build{Route: route}, `{"json":{"remove":["password"]}}`)
 	var rc fasthttp.RequestCtx
 	err := respond(t, f, &rc, func() {
 		rc.Response.Header.SetContentType("application/json")
@@ -147,7 +148,7 @@ func TestJSONBodyStreamedUntouched(t *testing.T) {
 	if !rc.Response.IsBodyStream() {
 		t.Fatal("the stream was read")
 	}
-	if got := jsonCounter("resp-stream", "streamed").Get(); got != 1 {
+	if got := jsonCounter(route, "streamed").Get(); got != 1 {
 		t.Fatalf("streamed counted %d", got)
 	}
 }

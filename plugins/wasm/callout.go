@@ -52,11 +52,15 @@ func hostHTTPCall(in *instance, s []uint64) status {
 		return statusInvalidMemoryAccess
 	}
 	rs := in.rs
-	if rs == nil || in.phase == phaseLog || in.f.upstream == nil {
-		// No request to pause (root callbacks, ticks) or no proxy.
+	root := in.phase == phaseRoot
+	switch {
+	case in.phase == phaseLog || in.f.upstream == nil:
+		return statusBadArgument // the request is over, or no proxy
+	case root && (!in.f.started.Load() || in.slot == nil):
+		// Start-up of a plugin not serving yet (weir validate, a config
+		// being checked): nothing may leave the gateway.
 		return statusBadArgument
-	}
-	if rs.pending >= maxCallouts {
+	case root && in.rootPending >= maxCallouts, !root && rs.pending >= maxCallouts:
 		return statusInternalFailure
 	}
 	up := in.f.upstream(string(name))
@@ -104,17 +108,51 @@ func hostHTTPCall(in *instance, s []uint64) status {
 	}
 	in.nextToken++
 	co := &callout{token: in.nextToken, req: req, resp: fasthttp.AcquireResponse()}
+	timeout := time.Duration(u32(s, 8)) * time.Millisecond
+	in.mem.WriteUint32Le(u32(s, 9), co.token)
+	if root {
+		in.rootPending++
+		go func() {
+			co.err = up.Do(co.req, co.resp, timeout)
+			in.f.deliverRoot(in, co)
+		}()
+		return statusOK
+	}
 	if rs.done == nil {
 		rs.done = make(chan *callout, maxCallouts)
 	}
 	rs.pending++
-	done, timeout := rs.done, time.Duration(u32(s, 8))*time.Millisecond
+	done := rs.done
 	go func() {
 		co.err = up.Do(co.req, co.resp, timeout)
 		done <- co
 	}()
-	in.mem.WriteUint32Le(u32(s, 9), co.token)
 	return statusOK
+}
+
+// deliverRoot hands the answer to a call made from the root context
+// (proxy_on_tick, proxy_on_queue_ready, an answer to another root call)
+// to proxy_on_http_call_response in the instance that made it, once that
+// instance is free; if the instance was discarded or the plugin closed
+// since, the answer is dropped.
+func (f *filter) deliverRoot(in *instance, co *callout) {
+	s := in.slot
+	s.mu.Lock()
+	if s.inst != in || in.spent {
+		s.mu.Unlock()
+		fasthttp.ReleaseRequest(co.req)
+		fasthttp.ReleaseResponse(co.resp)
+		return
+	}
+	in.rootPending--
+	in.begin(&in.rootCalls, nil, phaseRoot)
+	err := f.deliver(in, &in.rootCalls, co)
+	in.end()
+	s.release()
+	if err != nil {
+		f.errors.Inc()
+		f.log.Error("wasm HTTP call answer to the root context failed", "error", err)
+	}
 }
 
 // settle is called after each HTTP callback, with the slot locked and
@@ -222,7 +260,11 @@ func (f *filter) deliver(in *instance, rs *reqState, co *callout) error {
 		return nil
 	}
 	if co.err != nil {
-		f.log.Warn("wasm HTTP call failed", "request_id", string(in.c.RequestID()), "error", co.err)
+		if in.c != nil {
+			f.log.Warn("wasm HTTP call failed", "request_id", string(in.c.RequestID()), "error", co.err)
+		} else {
+			f.log.Warn("wasm HTTP call failed", "error", co.err)
+		}
 	}
 	rs.answer = co
 	defer func() { rs.answer = nil }()

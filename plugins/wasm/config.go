@@ -65,6 +65,9 @@ type Config struct {
 	// vm_config.configuration: a string as its bytes, an object as
 	// compact JSON.
 	VMConfig json.RawMessage `json:"vm_config"`
+	// VMID is Envoy's vm_id: the plugin_vm_id property and the namespace
+	// of the shared queues the plugin registers. Default "".
+	VMID string `json:"vm_id"`
 }
 
 // maxRootID bounds root_id.
@@ -79,6 +82,7 @@ type settings struct {
 	guestConfig []byte
 	rootID      []byte // the plugin_root_id property
 	vmConfig    []byte
+	vmID        []byte // the plugin_vm_id property, the shared queues' namespace
 	memoryPages uint32
 	timeout     time.Duration
 	initTimeout time.Duration
@@ -127,6 +131,10 @@ func validate(cfg *Config) (*settings, error) {
 		bad(fmt.Errorf("root_id must be at most %d printable ASCII characters, got %q; it must match the root ID the module registers its filter under", maxRootID, cfg.RootID))
 	}
 	s.rootID = []byte(cfg.RootID)
+	if len(cfg.VMID) > maxRootID || !printable(cfg.VMID) {
+		bad(fmt.Errorf("vm_id must be at most %d printable ASCII characters, got %q; it names the VM whose shared queues the plugin registers", maxRootID, cfg.VMID))
+	}
+	s.vmID = []byte(cfg.VMID)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}

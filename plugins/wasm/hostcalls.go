@@ -90,6 +90,12 @@ var hostFuncs = []hostFunc{
 	{"proxy_get_shared_data", i32s(5), hostGetSharedData},
 	{"proxy_set_shared_data", i32s(5), hostSetSharedData},
 
+	// Shared queues (queue.go).
+	{"proxy_register_shared_queue", i32s(3), hostRegisterSharedQueue},
+	{"proxy_resolve_shared_queue", i32s(5), hostResolveSharedQueue},
+	{"proxy_enqueue_shared_queue", i32s(3), hostEnqueueSharedQueue},
+	{"proxy_dequeue_shared_queue", i32s(3), hostDequeueSharedQueue},
+
 	// HTTP callouts to Weir services (callout.go).
 	{"proxy_http_call", i32s(10), hostHTTPCall},
 	{"proxy_dispatch_http_call", i32s(10), hostHTTPCall}, // ABI 0.1.0 name
@@ -102,10 +108,6 @@ var hostFuncs = []hostFunc{
 	{"proxy_grpc_cancel", i32s(1), hostStatus(statusNotFound)},
 	{"proxy_grpc_close", i32s(1), hostStatus(statusNotFound)},
 	{"proxy_get_status", i32s(3), hostStatus(statusNotFound)},
-	{"proxy_register_shared_queue", i32s(3), hostStatus(statusUnimplemented)},
-	{"proxy_resolve_shared_queue", i32s(5), hostStatus(statusNotFound)},
-	{"proxy_enqueue_shared_queue", i32s(3), hostStatus(statusNotFound)},
-	{"proxy_dequeue_shared_queue", i32s(3), hostStatus(statusNotFound)},
 	{"proxy_call_foreign_function", i32s(6), hostStatus(statusNotFound)},
 }
 

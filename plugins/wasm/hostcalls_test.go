@@ -623,7 +623,7 @@ func TestHostStreamControl(t *testing.T) {
 	for name, want := range map[string]status{
 		"proxy_http_call":             statusBadArgument,
 		"proxy_grpc_call":             statusParseFailure,
-		"proxy_register_shared_queue": statusUnimplemented,
+		"proxy_register_shared_queue": statusBadArgument, // an empty name
 		"proxy_dequeue_shared_queue":  statusNotFound,
 		"proxy_call_foreign_function": statusNotFound,
 	} {

@@ -44,9 +44,10 @@ const (
 // to stop a runaway guest (RuntimeConfig.WithCloseOnContextDone). Using
 // the instance itself avoids allocating a context per call.
 type instance struct {
-	f   *filter
-	mod api.Module
-	mem api.Memory
+	f    *filter
+	slot *slot // the pool slot holding it (a queue's receiver)
+	mod  api.Module
+	mem  api.Memory
 
 	// The guest's callbacks; nil when the module does not export one.
 	onContextCreate    api.Function
@@ -59,6 +60,7 @@ type instance struct {
 	onDelete           api.Function
 	onHTTPCallResponse api.Function
 	onTick             api.Function
+	onQueueReady       api.Function
 	malloc             api.Function
 
 	// stack holds the parameters and results of a call into the guest;
@@ -80,6 +82,10 @@ type instance struct {
 	nextID uint32
 	// nextToken numbers HTTP calls (proxy_http_call's token).
 	nextToken uint32
+	// rootPending counts the HTTP calls the root context has in flight;
+	// rootCalls carries the answer being delivered to it (its c is nil).
+	rootPending int
+	rootCalls   reqState
 	// Ticks (tick.go): the period the guest asked for (0: none) and when
 	// proxy_on_tick last ran.
 	tickPeriod time.Duration
@@ -153,8 +159,8 @@ func instanceOf(ctx context.Context) *instance {
 // newInstance instantiates the compiled module and runs its start-up
 // callbacks: _initialize (or _start), proxy_on_context_create for the root
 // context, proxy_on_vm_start and proxy_on_configure with the plugin config.
-func (f *filter) newInstance() (*instance, error) {
-	in := &instance{f: f, done: make(chan struct{}), nextID: rootContextID}
+func (f *filter) newInstance(s *slot) (*instance, error) {
+	in := &instance{f: f, slot: s, done: make(chan struct{}), nextID: rootContextID}
 	in.timer = time.AfterFunc(time.Hour, in.expire)
 	in.timer.Stop()
 	in.stdout = &logWriter{log: f.log, level: slog.LevelInfo, stream: "stdout"}
@@ -191,6 +197,7 @@ func (f *filter) newInstance() (*instance, error) {
 	in.onDelete = mod.ExportedFunction("proxy_on_delete")
 	in.onHTTPCallResponse = mod.ExportedFunction("proxy_on_http_call_response")
 	in.onTick = mod.ExportedFunction("proxy_on_tick")
+	in.onQueueReady = mod.ExportedFunction("proxy_on_queue_ready")
 	if in.malloc = mod.ExportedFunction("proxy_on_memory_allocate"); in.malloc == nil {
 		in.malloc = mod.ExportedFunction("malloc")
 	}

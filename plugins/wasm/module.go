@@ -4,32 +4,60 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
-// compilationCache is shared by every filter's runtime: a config reload
-// that keeps the same module finds its machine code here instead of
-// compiling it again (a Go guest takes about a second to compile). wazero
-// reference-counts cached modules; filter.Close releases its reference.
-var compilationCache = wazero.NewCompilationCache()
+// Compilation caches are shared by every filter's runtime: a config
+// reload that keeps the same module finds its machine code there instead
+// of compiling it again (a Go guest takes seconds to compile). With a
+// directory (server.wasm_cache_dir) wazero also writes the machine code
+// there, keyed by the module's hash and wazero's version, so a restart
+// reuses it too. One cache per directory, for the life of the process.
+var (
+	cachesMu sync.Mutex
+	caches   = map[string]wazero.CompilationCache{}
+)
+
+// compilationCache returns the cache for dir ("" in memory only). A
+// directory that cannot be made falls back to memory, with a warning.
+func compilationCache(dir string, log *slog.Logger) wazero.CompilationCache {
+	cachesMu.Lock()
+	defer cachesMu.Unlock()
+	if c := caches[dir]; c != nil {
+		return c
+	}
+	c := wazero.NewCompilationCache()
+	if dir != "" {
+		dc, err := wazero.NewCompilationCacheWithDir(dir)
+		if err == nil {
+			c = dc
+		} else if log != nil {
+			log.Warn("the wasm compilation cache directory cannot be used; compiled modules are kept in memory only", "dir", dir, "error", err)
+		}
+	}
+	caches[dir] = c
+	return c
+}
 
 // newRuntime builds a runtime for one filter: the compiler where wazero
 // supports it, else the interpreter (wazero.NewRuntimeConfig chooses); the
 // memory cap; and termination on context cancellation, which is how the
 // per-callback timeout stops a runaway guest. It adds the WASI and "env"
 // host modules and compiles the module.
-func newRuntime(s *settings) (wazero.Runtime, wazero.CompiledModule, error) {
+func newRuntime(s *settings, cache wazero.CompilationCache) (wazero.Runtime, wazero.CompiledModule, error) {
 	ctx := context.Background()
 	rc := wazero.NewRuntimeConfig().
 		WithMemoryLimitPages(s.memoryPages).
 		WithCloseOnContextDone(true).
-		WithCompilationCache(compilationCache)
+		WithCompilationCache(cache)
 	rt := wazero.NewRuntimeWithConfig(ctx, rc)
 	fail := func(err error) (wazero.Runtime, wazero.CompiledModule, error) {
 		_ = rt.Close(ctx)
@@ -87,6 +115,7 @@ var callbacks = map[string]callback{
 	"proxy_on_delete":             {1, 0},
 	"proxy_on_http_call_response": {5, 0},
 	"proxy_on_tick":               {1, 0},
+	"proxy_on_queue_ready":        {2, 0},
 	"_initialize":                 {0, 0},
 	"_start":                      {0, 0},
 }
@@ -113,6 +142,9 @@ func checkABI(m wazero.CompiledModule) error {
 	}
 	if exports["proxy_on_vm_start"] == nil && exports["proxy_on_configure"] == nil {
 		return errors.New("the module exports neither proxy_on_vm_start nor proxy_on_configure")
+	}
+	if err := checkHTTPFilter(exports); err != nil {
+		return err
 	}
 	names := make([]string, 0, len(callbacks))
 	for name := range callbacks {
@@ -153,6 +185,24 @@ func checkABI(m wazero.CompiledModule) error {
 			}
 		default:
 			return fmt.Errorf("the module imports %s.%s; only env (Proxy-Wasm) and wasi_snapshot_preview1 (also as wasi_unstable) are provided", mod, name)
+		}
+	}
+	return nil
+}
+
+// checkHTTPFilter refuses a network (TCP) filter: one that exports the
+// connection callbacks and none of the HTTP ones. Modules built with the
+// SDKs export both kinds whatever the filter is, and pass; their filter
+// decides which contexts it makes, at run time.
+func checkHTTPFilter(exports map[string]api.FunctionDefinition) error {
+	for _, name := range []string{"proxy_on_request_headers", "proxy_on_request_body", "proxy_on_response_headers", "proxy_on_response_body"} {
+		if exports[name] != nil {
+			return nil
+		}
+	}
+	for _, name := range []string{"proxy_on_new_connection", "proxy_on_downstream_data", "proxy_on_upstream_data"} {
+		if exports[name] != nil {
+			return fmt.Errorf("the module is a network (TCP) filter: it exports %s and no HTTP callback (proxy_on_request_headers, …); Weir runs Proxy-Wasm HTTP filters only", name)
 		}
 	}
 	return nil

@@ -57,7 +57,7 @@ func (s *slot) instance(f *filter) (*instance, error) {
 	if f.pool.closed.Load() {
 		return nil, errClosed
 	}
-	in, err := f.newInstance()
+	in, err := f.newInstance(s)
 	if err != nil {
 		return nil, err
 	}

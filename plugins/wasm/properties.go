@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/binary"
 	"net"
 	"net/netip"
@@ -31,6 +32,20 @@ import (
 //	cluster_name       the route's service (also xds.cluster_name)
 //	plugin_name        the module file's name without .wasm
 //	plugin_root_id     the plugin's root_id ("" by default)
+//	plugin_vm_id       the plugin's vm_id ("" by default)
+//	request.headers.<name>   a request header (joined with ",")
+//	request.size       the request body's length (int), when buffered
+//	request.time       when the gateway started the request (int, ns since the epoch)
+//	response.headers.<name>  a response header, from the response phase
+//	response.size      the response body's length (int), when buffered
+//	destination.address the gateway's ip:port the client connected to
+//	destination.port   its port (int)
+//	connection.mtls    whether the client presented a certificate (bool, 1 byte)
+//	connection.tls_version the TLS version ("" over plain TCP)
+//
+// route_metadata, xds.route_metadata, upstream.* and node.* are
+// NOT_FOUND: a Weir route has no metadata map, and the upstream is
+// chosen after the filters run.
 //	weir.consumer      the authenticated consumer's name
 //
 // Properties the guest set with proxy_set_property in the same request
@@ -67,6 +82,8 @@ func (in *instance) property(path []byte) ([]byte, status) {
 		return in.f.pluginName, statusOK
 	case "plugin_root_id":
 		return in.f.s.rootID, statusOK
+	case "plugin_vm_id":
+		return in.f.s.vmID, statusOK
 	}
 	c := in.c
 	if c == nil {
@@ -123,6 +140,41 @@ func (in *instance) property(path []byte) ([]byte, status) {
 			return nil, statusNotFound
 		}
 		out = append(out, c.Service...)
+	case "request.size":
+		if !c.BodyBuffered() {
+			return nil, statusNotFound
+		}
+		out = binary.LittleEndian.AppendUint64(out, uint64(len(c.RequestBody())))
+	case "request.time":
+		out = binary.LittleEndian.AppendUint64(out, uint64(c.Start.UnixNano()))
+	case "response.size":
+		if in.phase < phaseResponse || c.Response().IsBodyStream() {
+			return nil, statusNotFound
+		}
+		out = binary.LittleEndian.AppendUint64(out, uint64(len(c.Response().Body())))
+	case "destination.address", "destination.port":
+		a, ok := c.RequestCtx().LocalAddr().(*net.TCPAddr)
+		if !ok {
+			return nil, statusNotFound
+		}
+		ap := a.AddrPort()
+		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		if p[len("destination.")] == 'a' {
+			out = ap.AppendTo(out)
+		} else {
+			out = binary.LittleEndian.AppendUint64(out, uint64(ap.Port()))
+		}
+	case "connection.mtls":
+		st := c.RequestCtx().TLSConnectionState()
+		mtls := byte(0)
+		if st != nil && len(st.PeerCertificates) > 0 {
+			mtls = 1
+		}
+		out = append(out, mtls)
+	case "connection.tls_version":
+		if st := c.RequestCtx().TLSConnectionState(); st != nil {
+			out = append(out, tls.VersionName(st.Version)...)
+		}
 	case "weir.consumer":
 		cons := c.Consumer()
 		if cons == nil {
@@ -130,6 +182,18 @@ func (in *instance) property(path []byte) ([]byte, status) {
 		}
 		out = append(out, cons.Name...)
 	default:
+		m, name := uint32(mapRequestHeaders), []byte(nil)
+		if n, ok := bytes.CutPrefix(p, []byte("request.headers.")); ok {
+			name = n
+		} else if n, ok := bytes.CutPrefix(p, []byte("response.headers.")); ok && in.phase >= phaseResponse {
+			m, name = mapResponseHeaders, n
+		}
+		if len(name) == 0 {
+			return nil, statusNotFound
+		}
+		if v, st := in.headerValue(m, name); st == statusOK {
+			return v, st
+		}
 		return nil, statusNotFound
 	}
 	in.buf = out

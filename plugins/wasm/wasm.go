@@ -89,7 +89,7 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	rt, compiled, err := newRuntime(s)
+	rt, compiled, err := newRuntime(s, compilationCache(b.WasmCacheDir, logger))
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +111,7 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 		errors:       metrics.GetOrCreateCounter(fmt.Sprintf(`weir_wasm_errors_total{route=%q}`, label)),
 		timeouts:     metrics.GetOrCreateCounter(fmt.Sprintf(`weir_wasm_timeouts_total{route=%q}`, label)),
 	}
-	in, err := f.newInstance()
+	in, err := f.newInstance(&f.pool.slots[0])
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("starting the module: %w", err)
@@ -127,6 +127,7 @@ func (f *filter) Start() error {
 	}
 	f.started.Store(true)
 	f.startTicks()
+	queues.kick()
 	return nil
 }
 
@@ -138,6 +139,7 @@ func (f *filter) Close() error {
 	f.closeOnce.Do(func() {
 		ctx := context.Background()
 		close(f.stop)
+		queues.drop(f)
 		f.pool.close()
 		_ = f.compiled.Close(ctx)
 		err = f.rt.Close(ctx)

@@ -53,6 +53,9 @@ type Admin struct {
 	mu    *sync.Mutex // serializes read-modify-apply cycles (Options.Lock)
 	start time.Time
 	etags etagCache
+	// grown is the consumer list of the last consumer write applied,
+	// which the next may grow in place (appendConsumer); under mu.
+	grown []config.Consumer
 }
 
 // maxAdminBody is the largest whole-config write (PUT /config, POST

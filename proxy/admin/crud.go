@@ -8,10 +8,17 @@ import (
 )
 
 // kind adapts one named list of the config (services, routes, consumers)
-// to generic CRUD handlers.
+// to generic read handlers.
 type kind interface {
 	list(c *config.Config) any
 	get(c *config.Config, name string) (any, bool)
+}
+
+// writableKind is a kind whose writes clone, change and apply the whole
+// config (services, routes; consumers have writes of their own,
+// consumers.go).
+type writableKind interface {
+	kind
 	// put inserts or replaces the item read from body (file names it in
 	// errors and picks its format, as for a config file); name is "" for
 	// POST (taken from the body). It returns the item's name.
@@ -35,6 +42,11 @@ func (a *Admin) crud(mux *http.ServeMux, path string, k kind) {
 		}
 		writeJSON(w, http.StatusOK, v)
 	})
+	wk, ok := k.(writableKind)
+	if !ok {
+		a.consumerWrites(mux)
+		return
+	}
 	write := func(w http.ResponseWriter, r *http.Request, name string, mustBeNew bool) {
 		body, ok := ReadBody(w, r, maxObjectBody)
 		if !ok {
@@ -45,7 +57,7 @@ func (a *Admin) crud(mux *http.ServeMux, path string, k kind) {
 		defer a.mu.Unlock()
 		running := a.srv.Current().Config
 		cfg := running.Clone()
-		got, err := k.put(cfg, name, file, body, mustBeNew)
+		got, err := wk.put(cfg, name, file, body, mustBeNew)
 		if err != nil {
 			if ce, ok := err.(*conflictError); ok {
 				writeError(w, http.StatusConflict, ce.msg)
@@ -74,7 +86,7 @@ func (a *Admin) crud(mux *http.ServeMux, path string, k kind) {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		cfg := a.srv.Current().Config.Clone()
-		if !k.del(cfg, r.PathValue("name")) {
+		if !wk.del(cfg, r.PathValue("name")) {
 			writeError(w, http.StatusNotFound, fmt.Sprintf("no %s named %q", path[:len(path)-1], r.PathValue("name")))
 			return
 		}
@@ -192,30 +204,4 @@ func (consumerKind) get(c *config.Config, name string) (any, bool) {
 		}
 	}
 	return nil, false
-}
-func (consumerKind) put(c *config.Config, name, file string, body []byte, mustBeNew bool) (string, error) {
-	var x config.Consumer
-	if err := decodeNamed(file, body, &x, &x.Name, name); err != nil {
-		return "", err
-	}
-	for i := range c.Consumers {
-		if c.Consumers[i].Name == x.Name {
-			if mustBeNew {
-				return "", &conflictError{fmt.Sprintf("a consumer named %q exists; use PUT /consumers/%s", x.Name, x.Name)}
-			}
-			c.Consumers[i] = x
-			return x.Name, nil
-		}
-	}
-	c.Consumers = append(c.Consumers, x)
-	return x.Name, nil
-}
-func (consumerKind) del(c *config.Config, name string) bool {
-	for i := range c.Consumers {
-		if c.Consumers[i].Name == name {
-			c.Consumers = append(c.Consumers[:i], c.Consumers[i+1:]...)
-			return true
-		}
-	}
-	return false
 }

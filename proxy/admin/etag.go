@@ -4,8 +4,11 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"math/bits"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -35,6 +38,35 @@ type etagCache struct {
 type etagEntry struct {
 	snap *proxy.Snapshot
 	tag  string
+	// The tag is the HMAC of rest, the SHA-256 of the config's JSON
+	// without its consumers, and of consumers, the sum (mod 2^256, four
+	// words) of the SHA-256 of each consumer's JSON: a change of one
+	// consumer moves the sum by the difference of two hashes, so the tag
+	// of the next config costs the same at a million consumers as at ten
+	// (changed). The sum does not see the order of the consumers, which
+	// no endpoint but PUT /config changes and which changes nothing a
+	// request sees.
+	rest      [sha256.Size]byte
+	consumers sum256
+}
+
+type sum256 [4]uint64
+
+func (s *sum256) add(c *config.Consumer, sign int) {
+	raw, err := json.Marshal(c)
+	if err != nil {
+		raw = []byte(err.Error()) // unreachable for a config type
+	}
+	h := sha256.Sum256(raw)
+	var carry uint64
+	for i := range s {
+		w := binary.LittleEndian.Uint64(h[8*i:])
+		if sign > 0 {
+			s[i], carry = bits.Add64(s[i], w, carry)
+		} else {
+			s[i], carry = bits.Sub64(s[i], w, carry)
+		}
+	}
 }
 
 func newETagKey() []byte {
@@ -49,17 +81,51 @@ func (c *etagCache) of(snap *proxy.Snapshot) string {
 	if e := c.last.Load(); e != nil && e.snap == snap {
 		return e.tag
 	}
-	mac := hmac.New(sha256.New, c.key)
-	raw, err := config.Marshal(snap.Config)
+	e := &etagEntry{snap: snap}
+	rest := *snap.Config
+	rest.Consumers = nil
+	raw, err := config.Marshal(&rest)
 	if err != nil {
 		// Unreachable for a config that compiled; the version still
 		// changes with every apply.
 		raw = []byte(fmt.Sprintf("version %d", snap.Version))
 	}
-	mac.Write(raw)
-	tag := `"` + hex.EncodeToString(mac.Sum(nil)[:16]) + `"`
-	c.last.Store(&etagEntry{snap: snap, tag: tag})
-	return tag
+	e.rest = sha256.Sum256(raw)
+	for i := range snap.Config.Consumers {
+		e.consumers.add(&snap.Config.Consumers[i], 1)
+	}
+	c.store(e)
+	return e.tag
+}
+
+// changed derives the tag of next, whose config is before's with
+// consumer old (nil: none) replaced by c (nil: none), from before's tag
+// when that is the last one computed; else next's is computed when asked.
+func (c *etagCache) changed(before, next *proxy.Snapshot, old, cons *config.Consumer) {
+	e := c.last.Load()
+	if e == nil || e.snap != before {
+		return
+	}
+	n := &etagEntry{snap: next, rest: e.rest, consumers: e.consumers}
+	if old != nil {
+		n.consumers.add(old, -1)
+	}
+	if cons != nil {
+		n.consumers.add(cons, 1)
+	}
+	c.store(n)
+}
+
+func (c *etagCache) store(e *etagEntry) {
+	mac := hmac.New(sha256.New, c.key)
+	mac.Write(e.rest[:])
+	var b [32]byte
+	for i, w := range e.consumers {
+		binary.LittleEndian.PutUint64(b[8*i:], w)
+	}
+	mac.Write(b[:])
+	e.tag = `"` + hex.EncodeToString(mac.Sum(nil)[:16]) + `"`
+	c.last.Store(e)
 }
 
 // condWriter carries the request to apply, which checks If-Match again

@@ -193,11 +193,7 @@ func (c *Config) Masked() *Config {
 		m.Redis.Password = Mask
 	}
 	for i := range m.Consumers {
-		for _, list := range m.Consumers[i].Credentials {
-			for j := range list {
-				list[j] = maskRaw(list[j], credentialSecrets)
-			}
-		}
+		maskConsumer(&m.Consumers[i])
 	}
 	maskPlugins(m.Plugins)
 	maskTracing(m.Tracing)
@@ -205,6 +201,22 @@ func (c *Config) Masked() *Config {
 		maskPlugins(m.Routes[i].Plugins)
 	}
 	return m
+}
+
+// MaskedConsumer is Masked for one consumer: a copy of c with its
+// credentials' secrets masked.
+func MaskedConsumer(c *Consumer) Consumer {
+	m := cloneConsumer(*c)
+	maskConsumer(&m)
+	return m
+}
+
+func maskConsumer(c *Consumer) {
+	for _, list := range c.Credentials {
+		for j := range list {
+			list[j] = maskRaw(list[j], credentialSecrets)
+		}
+	}
 }
 
 func maskPlugins(ps []Plugin) {

@@ -2,6 +2,8 @@ package config
 
 import (
 	"crypto/tls"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -33,6 +35,7 @@ import (
 //	server.underscores_in_headers                false        request fields whose names hold "_" are dropped
 //	server.max_websockets                        16384        WebSockets open at once; over it a handshake gets 503
 //	server.websocket.idle_timeout                60s          routes[].websocket.idle_timeout overrides it
+//	server.wasm_cache_dir                        <user cache>/weir/wasm  os.UserCacheDir (~/.cache on Linux); "off": in memory only; relative to the config file; resolved when used (WasmCacheDir)
 //	services[].balancer                          round_robin
 //	services[].hash_on                           ip           only with balancer consistent_hash
 //	services[].connect_timeout                   1s
@@ -141,6 +144,31 @@ const (
 	DefaultUpstreamIdleTimeout    = 90 * time.Second
 	DefaultUpstreamMaxHeaderBytes = 64 << 10
 )
+
+// WasmCacheOff as server.wasm_cache_dir keeps compiled wasm modules in
+// memory only.
+const WasmCacheOff = "off"
+
+// WasmCacheDir is the directory the wasm plugin caches compiled modules
+// in: server.wasm_cache_dir, relative paths resolved against configDir,
+// else <os.UserCacheDir>/weir/wasm; "" (in memory only) for "off" or
+// when the user has no cache directory (no $HOME nor $XDG_CACHE_HOME).
+func WasmCacheDir(s *Server, configDir string) string {
+	switch d := s.WasmCacheDir; {
+	case d == WasmCacheOff:
+		return ""
+	case d != "":
+		if !filepath.IsAbs(d) && configDir != "" {
+			d = filepath.Join(configDir, d)
+		}
+		return d
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(base, "weir", "wasm")
+}
 
 // DefaultTLSCiphers are the TLS 1.2 cipher suites of a listener without
 // tls.ciphers: forward secrecy (ECDHE) and AEAD only, no RSA key exchange
@@ -322,16 +350,16 @@ func setDur(v *Duration, def time.Duration) {
 func ptr[T any](v T) *T { return &v }
 
 // TLSCipherSuite returns the id of a TLS 1.2 cipher suite that tls.ciphers
-// may name: one with forward secrecy and an AEAD. Go's insecure list and
-// the RSA key exchange and CBC suites are refused, so an opt-in list cannot
-// weaken the listener below the default policy's class.
-func TLSCipherSuite(name string) (uint16, bool) {
+// may name: one of Go's secure list, all with forward secrecy (ECDHE).
+// Go's insecure list (RSA key exchange, RC4, 3DES, CBC-SHA256) is refused.
+// aead is false for the ECDHE CBC suites: outside the default policy, taken
+// only when asked for, with a warning (see Warnings).
+func TLSCipherSuite(name string) (id uint16, aead, ok bool) {
 	for _, s := range tls.CipherSuites() {
-		if s.Name != name {
+		if s.Name != name || !strings.HasPrefix(name, "TLS_ECDHE_") {
 			continue
 		}
-		ok := strings.HasPrefix(name, "TLS_ECDHE_") && (strings.Contains(name, "_GCM_") || strings.Contains(name, "CHACHA20"))
-		return s.ID, ok
+		return s.ID, !strings.Contains(name, "_CBC_"), true
 	}
-	return 0, false
+	return 0, false, false
 }

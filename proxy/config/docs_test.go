@@ -8,6 +8,7 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
@@ -44,14 +45,14 @@ func TestConfigReferenceMatchesSchema(t *testing.T) {
 // configReference renders the reference: one row per key, in the order of
 // the Config type.
 func configReference(t *testing.T) []byte {
-	comments := fieldComments(t, "types.go")
+	comments := fieldComments(t, ".")
 	defaults := defaultsTable(t, "defaults.go")
 	var b bytes.Buffer
 	b.WriteString(`# Configuration reference
 
 Generated from the schema by ` + "`TestConfigReferenceMatchesSchema`" + `
 (proxy/config/docs_test.go): the keys and their types from the ` + "`Config`" + `
-type, the descriptions from its field comments (proxy/config/types.go), the
+type, the descriptions from its field comments (proxy/config/*.go), the
 defaults from the one defaults table (proxy/config/defaults.go). Do not
 edit by hand: change those and run
 
@@ -65,6 +66,7 @@ plugins/<name>/README.md. The README tells how the pieces fit together.
 | key | type | default | description |
 |---|---|---|---|
 `)
+	var missing []string
 	var walk func(rt reflect.Type, prefix string)
 	walk = func(rt reflect.Type, prefix string) {
 		for rt.Kind() == reflect.Pointer {
@@ -84,6 +86,9 @@ plugins/<name>/README.md. The README tells how the pieces fit together.
 				def = "-"
 			}
 			desc := comments[rt.Name()+"."+f.Name]
+			if desc == "" {
+				missing = append(missing, fmt.Sprintf("%s (%s.%s)", key, rt.Name(), f.Name))
+			}
 			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", key, typ, cellText(def), cellText(desc))
 			if sub != nil {
 				suffix := "."
@@ -95,6 +100,10 @@ plugins/<name>/README.md. The README tells how the pieces fit together.
 		}
 	}
 	walk(configType, "")
+	if len(missing) > 0 {
+		t.Errorf("config keys without a description (give the field a doc or line comment in proxy/config):\n\t%s",
+			strings.Join(missing, "\n\t"))
+	}
 	return b.Bytes()
 }
 
@@ -138,14 +147,29 @@ func typeName(t reflect.Type) (string, reflect.Type) {
 }
 
 // fieldComments reads the doc and line comments of every struct field in
-// file, keyed "Type.Field".
-func fieldComments(t *testing.T, file string) map[string]string {
-	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, file, nil, parser.ParseComments)
+// the package's (non-test) Go files in dir, keyed "Type.Field".
+func fieldComments(t *testing.T, dir string) map[string]string {
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]string{}
+	fset := token.NewFileSet()
+	for _, file := range files {
+		if strings.HasSuffix(file, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, file, nil, parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		structFieldComments(f, out)
+	}
+	return out
+}
+
+// structFieldComments adds the field comments of f's struct types to out.
+func structFieldComments(f *ast.File, out map[string]string) {
 	ast.Inspect(f, func(n ast.Node) bool {
 		ts, ok := n.(*ast.TypeSpec)
 		if !ok {
@@ -163,7 +187,6 @@ func fieldComments(t *testing.T, file string) map[string]string {
 		}
 		return false
 	})
-	return out
 }
 
 // defaultsTable reads the table in the comment of defaults.go: lines
@@ -204,4 +227,44 @@ var defaultsRow = regexp.MustCompile(`^((?:\S+, )*\S+)\s+(\S.*)$`)
 // cellText makes s safe inside a table cell.
 func cellText(s string) string {
 	return strings.ReplaceAll(s, "|", `\|`)
+}
+
+// TestRepoStandsAlone: nothing in the repository points at documents
+// outside it (the product notes it was built from are not in a clone):
+// README, docs, plugin READMEs, comments and bench reports must stand
+// alone.
+func TestRepoStandsAlone(t *testing.T) {
+	// Spelled in pieces so that this file does not match itself.
+	needles := []string{"../" + "shared/", "SPEC" + ".md", "DESIGN" + ".md", "BENCH" + ".md"}
+	root := "../.."
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if name := d.Name(); path != root && (strings.HasPrefix(name, ".") || name == "bin" || name == "node_modules") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch filepath.Ext(path) {
+		case ".go", ".md", ".sh", ".yaml", ".yml", ".txt", ".json", ".toml", ".conf", ".cfg", "":
+		default:
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, n := range needles {
+			if i := bytes.Index(b, []byte(n)); i >= 0 {
+				line := bytes.Count(b[:i], []byte("\n")) + 1
+				t.Errorf("%s:%d points outside the repository (%s): say it here instead", strings.TrimPrefix(path, root+"/"), line, n)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

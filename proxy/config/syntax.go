@@ -12,8 +12,8 @@ import (
 )
 
 // CanonicalTargetURL checks a service target URL and returns its canonical
-// form, "scheme://host:port" with scheme and host in lower case and the
-// port explicit (80 for http, h2c and grpc, 443 for https, h2 and grpcs). A target has no path, query,
+// form, "scheme://host:port" with scheme and host in lower case, an IP
+// address in its shortest form (net/netip's) and the port explicit (80 for http, h2c and grpc, 443 for https, h2 and grpcs). A target has no path, query,
 // fragment or user info: the request's path is what goes upstream, and
 // strip_path or plugins rewrite it. The admin API uses this for targets
 // registered at run time, so both paths agree on what a target is.
@@ -70,7 +70,11 @@ func CanonicalTargetURL(s string) (string, error) {
 	} else {
 		port = strconv.Itoa(n) // drop leading zeros
 	}
-	return scheme + "://" + net.JoinHostPort(strings.ToLower(host), port), nil
+	host = strings.ToLower(host)
+	if a, err := netip.ParseAddr(host); err == nil {
+		host = a.String() // one spelling of an address: "::1", never "0:0:0:0:0:0:0:1"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port), nil
 }
 
 // checkHost accepts an IP address (IPv6 without brackets and without a

@@ -11,14 +11,14 @@ import "encoding/json"
 
 // Config is the whole file. Field names are the file's snake_case keys (docs/config.md).
 type Config struct {
-	Listen    Listeners  `json:"listen"`
-	Admin     *Admin     `json:"admin,omitempty"`
-	Redis     *Redis     `json:"redis,omitempty"`
-	Server    Server     `json:"server"`
-	Services  []Service  `json:"services,omitempty"`
-	Routes    []Route    `json:"routes,omitempty"`
-	Consumers []Consumer `json:"consumers,omitempty"`
-	Plugins   []Plugin   `json:"plugins,omitempty"`
+	Listen    Listeners  `json:"listen"`               // the proxy listeners: one address, or a list of addresses and listener objects
+	Admin     *Admin     `json:"admin,omitempty"`      // the admin listener (admin API, /metrics, status page); off when absent
+	Redis     *Redis     `json:"redis,omitempty"`      // the Redis a cluster shares (rate limits, cache, ACME storage); none when absent
+	Server    Server     `json:"server"`               // the proxy listeners' limits and timeouts
+	Services  []Service  `json:"services,omitempty"`   // the named groups of upstream targets routes send to
+	Routes    []Route    `json:"routes,omitempty"`     // what requests match and where they go; the first match wins (README, "Route precedence")
+	Consumers []Consumer `json:"consumers,omitempty"`  // the identified clients that auth plugins attribute requests to
+	Plugins   []Plugin   `json:"plugins,omitempty"`    // global plugins, on every route; a route's own instance of the same name replaces the global one
 	Tracing   *Tracing   `json:"tracing,omitempty"`    // trace spans exported over OTLP/HTTP; off when absent
 	AccessLog *AccessLog `json:"access_log,omitempty"` // one line per request, json or combined; off when absent
 	Analytics *Analytics `json:"analytics,omitempty"`  // per-consumer traffic metrics; off when absent
@@ -28,8 +28,8 @@ type Config struct {
 // string (cleartext HTTP/1.1) or an object with an address and a tls
 // section (HTTPS).
 type Listener struct {
-	Address string       `json:"address"`
-	TLS     *ListenerTLS `json:"tls,omitempty"`
+	Address string       `json:"address"`       // host:port to listen on; ":8080" listens on every address
+	TLS     *ListenerTLS `json:"tls,omitempty"` // terminates TLS (HTTPS) on this listener; cleartext when absent
 	// HTTP2 speaks HTTP/2 beside HTTP/1.1: h2 through ALPN with tls, else
 	// h2c (prior knowledge and Upgrade: h2c).
 	HTTP2 bool `json:"http2,omitempty"`
@@ -43,9 +43,10 @@ type ListenerTLS struct {
 	Certificates []CertificatePair `json:"certificates"`
 	MinVersion   string            `json:"min_version,omitempty"` // "1.2" | "1.3"
 	// Ciphers replaces the default TLS 1.2 cipher suites (Go names, such as
-	// "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"); TLS 1.3 suites are fixed.
+	// "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"); ECDHE CBC suites are taken
+	// with a warning, RSA key exchange never; TLS 1.3 suites are fixed.
 	Ciphers    []string    `json:"ciphers,omitempty"`
-	ClientAuth *ClientAuth `json:"client_auth,omitempty"`
+	ClientAuth *ClientAuth `json:"client_auth,omitempty"` // asks clients for a certificate (mutual TLS); none asked when absent
 	// ACME obtains and renews certificates for its domains from an ACME
 	// CA; certificates from files still win for the names they cover.
 	ACME *ACME `json:"acme,omitempty"`
@@ -54,8 +55,8 @@ type ListenerTLS struct {
 // ACME is a listener's automatic certificates (README.md, "TLS
 // listeners", ACME).
 type ACME struct {
-	Email     string   `json:"email,omitempty"`
-	Domains   []string `json:"domains"`
+	Email     string   `json:"email,omitempty"`     // the ACME account's contact address
+	Domains   []string `json:"domains"`             // the host names to obtain certificates for
 	Directory string   `json:"directory,omitempty"` // the CA's directory URL (https)
 	// Storage is the directory that keeps the account, keys and
 	// certificates (relative to the config file) when no redis is set;
@@ -76,8 +77,8 @@ type ACME struct {
 // CertificatePair is a PEM certificate chain file and its key file.
 // Relative paths are relative to the config file's directory.
 type CertificatePair struct {
-	Cert string `json:"cert"`
-	Key  string `json:"key"`
+	Cert string `json:"cert"` // PEM certificate chain file, leaf first
+	Key  string `json:"key"`  // PEM private key file of cert
 }
 
 // ClientAuth asks clients for a certificate signed by CA.
@@ -88,8 +89,8 @@ type ClientAuth struct {
 
 // Admin is the admin listener: admin API, /metrics, status page, pprof.
 type Admin struct {
-	Listen string `json:"listen"`
-	Token  string `json:"token,omitempty"`
+	Listen string `json:"listen"`          // host:port of the admin listener; a non-loopback one needs a token
+	Token  string `json:"token,omitempty"` // when set, every admin endpoint needs Authorization: Bearer TOKEN
 	// Pprof exposes /debug/pprof/* on the admin listener (behind the token
 	// when one is set). Off by default.
 	Pprof bool `json:"pprof,omitempty"`
@@ -97,10 +98,10 @@ type Admin struct {
 
 // Redis is the shared state of a cluster.
 type Redis struct {
-	Addrs     []string `json:"addrs"`
-	Username  string   `json:"username,omitempty"`
-	Password  string   `json:"password,omitempty"`
-	DB        int      `json:"db,omitempty"`
+	Addrs     []string `json:"addrs"`                // host:port of the Redis server; with master_set, of the sentinels
+	Username  string   `json:"username,omitempty"`   // ACL user name (Redis 6+)
+	Password  string   `json:"password,omitempty"`   // AUTH password; masked in GET /config
+	DB        int      `json:"db,omitempty"`         // the logical database number (SELECT)
 	MasterSet string   `json:"master_set,omitempty"` // sentinel master name; addrs are then sentinels
 	// Timeout bounds one Redis round trip made on a request's time.
 	Timeout Duration `json:"timeout,omitempty"`
@@ -113,19 +114,19 @@ type Redis struct {
 
 // Server holds the proxy listener's limits.
 type Server struct {
-	MaxHeaderBytes int      `json:"max_header_bytes,omitempty"`
-	MaxBodyBytes   int64    `json:"max_body_bytes,omitempty"`
-	ReadTimeout    Duration `json:"read_timeout,omitempty"`
-	WriteTimeout   Duration `json:"write_timeout,omitempty"`
-	IdleTimeout    Duration `json:"idle_timeout,omitempty"`
-	DrainTimeout   Duration `json:"drain_timeout,omitempty"`
+	MaxHeaderBytes int      `json:"max_header_bytes,omitempty"` // the largest request header accepted; a larger one is answered 431
+	MaxBodyBytes   int64    `json:"max_body_bytes,omitempty"`   // the largest request body accepted; a larger one is answered 413
+	ReadTimeout    Duration `json:"read_timeout,omitempty"`     // bounds reading one client request (header and buffered body)
+	WriteTimeout   Duration `json:"write_timeout,omitempty"`    // bounds writing one response to the client
+	IdleTimeout    Duration `json:"idle_timeout,omitempty"`     // closes a keep-alive client connection idle this long
+	DrainTimeout   Duration `json:"drain_timeout,omitempty"`    // on stop, how long requests in flight may take to finish before connections are closed
 	DrainGrace     Duration `json:"drain_grace,omitempty"`      // how long a stopping server keeps idle keep-alive connections open
 	MaxConns       int      `json:"max_conns,omitempty"`        // concurrent client connections, 0 = default
 	MaxConnsPerIP  int      `json:"max_conns_per_ip,omitempty"` // 0 = unlimited
 	// MaxConcurrentStreams bounds the streams an HTTP/2 client may have
 	// open on one connection.
 	MaxConcurrentStreams int      `json:"max_concurrent_streams,omitempty"`
-	LatencyHeaders       bool     `json:"latency_headers,omitempty"`
+	LatencyHeaders       bool     `json:"latency_headers,omitempty"` // adds X-Weir-Upstream-Latency and X-Weir-Proxy-Latency (ms) to every response
 	TrustedProxies       []string `json:"trusted_proxies,omitempty"` // CIDRs whose X-Forwarded-For is believed
 	// UnderscoresInHeaders keeps request fields whose names hold "_"; by
 	// default they are dropped (nginx's underscores_in_headers).
@@ -134,6 +135,10 @@ type Server struct {
 	// is answered 503.
 	MaxWebSockets int        `json:"max_websockets,omitempty"`
 	WebSocket     *WebSocket `json:"websocket,omitempty"` // defaults for every route's WebSockets
+	// WasmCacheDir is where the wasm plugin keeps the machine code of
+	// the modules it compiled, so that a restart or reload does not
+	// compile them again; "off" keeps it in memory only.
+	WasmCacheDir string `json:"wasm_cache_dir,omitempty"`
 }
 
 // WebSocket settings, at server level (the default) or on a route.
@@ -145,31 +150,31 @@ type WebSocket struct {
 
 // Service is a named group of targets.
 type Service struct {
-	Name              string          `json:"name"`
-	Targets           []Target        `json:"targets,omitempty"`
-	Balancer          string          `json:"balancer,omitempty"` // round_robin | least_conn | consistent_hash | random
-	HashOn            string          `json:"hash_on,omitempty"`  // ip | consumer | path | header:NAME | cookie:NAME
-	ConnectTimeout    Duration        `json:"connect_timeout,omitempty"`
-	Timeout           Duration        `json:"timeout,omitempty"`
-	Retries           *int            `json:"retries,omitempty"`
-	MaxConnsPerTarget int             `json:"max_conns_per_target,omitempty"`
-	MaxConnWait       Duration        `json:"max_conn_wait,omitempty"` // bounded wait for a free connection
-	HealthCheck       *HealthCheck    `json:"health_check,omitempty"`
-	CircuitBreaker    *CircuitBreaker `json:"circuit_breaker,omitempty"`
-	Discovery         *Discovery      `json:"discovery,omitempty"`
-	TLS               *UpstreamTLS    `json:"tls,omitempty"` // for https:// targets
+	Name              string          `json:"name"`                           // the name routes and aggregate backends refer to
+	Targets           []Target        `json:"targets,omitempty"`              // the static upstream targets (discovery may add more)
+	Balancer          string          `json:"balancer,omitempty"`             // round_robin | least_conn | consistent_hash | random
+	HashOn            string          `json:"hash_on,omitempty"`              // ip | consumer | path | header:NAME | cookie:NAME
+	ConnectTimeout    Duration        `json:"connect_timeout,omitempty"`      // bounds dialling a target (and the TLS handshake)
+	Timeout           Duration        `json:"timeout,omitempty"`              // bounds one try, from sending the request until the whole response is read; a retry gets its own
+	Retries           *int            `json:"retries,omitempty"`              // extra tries on another target: for any request after a failure that sent nothing (connect error, no free connection), else for idempotent requests without a streamed body, not after a timeout
+	MaxConnsPerTarget int             `json:"max_conns_per_target,omitempty"` // the most connections open to one target; requests over it wait up to max_conn_wait
+	MaxConnWait       Duration        `json:"max_conn_wait,omitempty"`        // bounded wait for a free connection
+	HealthCheck       *HealthCheck    `json:"health_check,omitempty"`         // active probing and passive observation of the targets; none when absent
+	CircuitBreaker    *CircuitBreaker `json:"circuit_breaker,omitempty"`      // opens a target's circuit when too many requests fail; off when absent
+	Discovery         *Discovery      `json:"discovery,omitempty"`            // takes more targets from DNS (SRV or A/AAAA), re-resolved every interval; off when absent
+	TLS               *UpstreamTLS    `json:"tls,omitempty"`                  // for https:// targets
 }
 
 // UpstreamTLS configures the TLS client of a service's https:// targets
 // (forwarding and health checks alike). Without it an https:// target is
 // verified against the system roots with the target's host as SNI.
 type UpstreamTLS struct {
-	CA                 string `json:"ca,omitempty"`          // PEM file of the CAs to trust instead of the system roots
-	ServerName         string `json:"server_name,omitempty"` // SNI and the name verified; default: the target's host
-	Cert               string `json:"cert,omitempty"`        // PEM client certificate (chain), with key
-	Key                string `json:"key,omitempty"`         // PEM private key of cert
-	InsecureSkipVerify bool   `json:"insecure_skip_verify,omitempty"`
-	MinVersion         string `json:"min_version,omitempty"` // "1.2" | "1.3"
+	CA                 string `json:"ca,omitempty"`                   // PEM file of the CAs to trust instead of the system roots
+	ServerName         string `json:"server_name,omitempty"`          // SNI and the name verified; default: the target's host
+	Cert               string `json:"cert,omitempty"`                 // PEM client certificate (chain), with key
+	Key                string `json:"key,omitempty"`                  // PEM private key of cert
+	InsecureSkipVerify bool   `json:"insecure_skip_verify,omitempty"` // skips verifying the target's certificate (tests only: anyone in the path can read the traffic)
+	MinVersion         string `json:"min_version,omitempty"`          // "1.2" | "1.3"
 }
 
 // Discovery takes a service's targets from DNS, re-resolved every
@@ -194,83 +199,83 @@ const (
 
 // Target is one backend address of a service.
 type Target struct {
-	URL    string `json:"url"`
+	URL    string `json:"url"`              // http:// or https:// scheme, host and port of the target; no path
 	Weight *int   `json:"weight,omitempty"` // default 100
 }
 
 // HealthCheck configures active probing and passive observation.
 type HealthCheck struct {
-	Active  *ActiveHealthCheck  `json:"active,omitempty"`
-	Passive *PassiveHealthCheck `json:"passive,omitempty"`
+	Active  *ActiveHealthCheck  `json:"active,omitempty"`  // probes each target on an interval; off when absent
+	Passive *PassiveHealthCheck `json:"passive,omitempty"` // marks targets down from failures seen on real traffic; off when absent
 }
 
 // ActiveHealthCheck probes each target on an interval.
 type ActiveHealthCheck struct {
-	Path           string   `json:"path,omitempty"`
-	Interval       Duration `json:"interval,omitempty"`
-	Timeout        Duration `json:"timeout,omitempty"`
-	HealthyAfter   int      `json:"healthy_after,omitempty"`
-	UnhealthyAfter int      `json:"unhealthy_after,omitempty"`
-	ExpectStatus   []int    `json:"expect_status,omitempty"` // default: any 2xx/3xx
+	Path           string   `json:"path,omitempty"`            // the path probed with GET
+	Interval       Duration `json:"interval,omitempty"`        // time between two probes of a target
+	Timeout        Duration `json:"timeout,omitempty"`         // bounds one probe
+	HealthyAfter   int      `json:"healthy_after,omitempty"`   // consecutive good probes that bring a down target back
+	UnhealthyAfter int      `json:"unhealthy_after,omitempty"` // consecutive failed probes that take a target down
+	ExpectStatus   []int    `json:"expect_status,omitempty"`   // default: any 2xx/3xx
 }
 
 // PassiveHealthCheck marks a target down after consecutive failures seen
 // on real traffic, and back up after a quiet period.
 type PassiveHealthCheck struct {
-	UnhealthyAfter int `json:"unhealthy_after,omitempty"`
-	HealthyAfterMs int `json:"healthy_after_ms,omitempty"`
+	UnhealthyAfter int `json:"unhealthy_after,omitempty"`  // consecutive failed requests (connect errors, 502/503/504) that take a target down
+	HealthyAfterMs int `json:"healthy_after_ms,omitempty"` // milliseconds after which a target taken down passively gets traffic again
 }
 
 // CircuitBreaker opens per target when the failure ratio over a window is
 // too high.
 type CircuitBreaker struct {
-	FailureRatio float64  `json:"failure_ratio,omitempty"`
-	MinRequests  int      `json:"min_requests,omitempty"`
-	Window       Duration `json:"window,omitempty"`
-	OpenFor      Duration `json:"open_for,omitempty"`
+	FailureRatio float64  `json:"failure_ratio,omitempty"` // the share of failed requests in the window that opens the circuit (0..1)
+	MinRequests  int      `json:"min_requests,omitempty"`  // requests needed in the window before the ratio is judged
+	Window       Duration `json:"window,omitempty"`        // the sliding window the failure ratio is counted over
+	OpenFor      Duration `json:"open_for,omitempty"`      // how long an open circuit sends nothing to the target before a trial request
 }
 
 // Route matches requests and sends them to a service (or aggregates
 // several).
 type Route struct {
-	Name         string            `json:"name"`
-	Hosts        []string          `json:"hosts,omitempty"`
-	Paths        []string          `json:"paths,omitempty"`
-	Methods      []string          `json:"methods,omitempty"`
-	Headers      map[string]string `json:"headers,omitempty"`
-	StripPath    bool              `json:"strip_path,omitempty"`
-	PreserveHost bool              `json:"preserve_host,omitempty"`
-	Service      string            `json:"service,omitempty"`
-	Plugins      []Plugin          `json:"plugins,omitempty"`
-	Aggregate    *Aggregate        `json:"aggregate,omitempty"`
-	AccessLog    *bool             `json:"access_log,omitempty"` // false: this route's requests are not logged
-	WebSocket    *WebSocket        `json:"websocket,omitempty"`  // overrides server.websocket
+	Name         string            `json:"name"`                    // unique name, in metrics, logs and errors
+	Hosts        []string          `json:"hosts,omitempty"`         // Host values matched: exact names or "*." wildcards; any host when empty
+	Paths        []string          `json:"paths,omitempty"`         // paths matched: prefixes ("/users"), exact ("=/users"), parameters ("/users/{id}") or regexes ("~^/v[0-9]+/")
+	Methods      []string          `json:"methods,omitempty"`       // methods matched; any when empty (a path match with another method is answered 405)
+	Headers      map[string]string `json:"headers,omitempty"`       // request fields that must have these exact values
+	StripPath    bool              `json:"strip_path,omitempty"`    // removes the matched prefix from the path sent upstream
+	PreserveHost bool              `json:"preserve_host,omitempty"` // sends the client's Host upstream instead of the target's
+	Service      string            `json:"service,omitempty"`       // the service requests are forwarded to; absent with aggregate
+	Plugins      []Plugin          `json:"plugins,omitempty"`       // the route's plugins, run after the global ones
+	Aggregate    *Aggregate        `json:"aggregate,omitempty"`     // GETs several backends in parallel and answers their JSON under one object; instead of service
+	AccessLog    *bool             `json:"access_log,omitempty"`    // false: this route's requests are not logged
+	WebSocket    *WebSocket        `json:"websocket,omitempty"`     // overrides server.websocket
 }
 
 // Aggregate fans a request out to several backends and merges their JSON.
 type Aggregate struct {
-	Timeout  Duration           `json:"timeout,omitempty"`
-	Backends []AggregateBackend `json:"backends"`
+	Timeout  Duration           `json:"timeout,omitempty"` // bounds the whole aggregate request, every backend included
+	Backends []AggregateBackend `json:"backends"`          // the backends asked, one key of the answer each
 }
 
 // AggregateBackend is one leg of an aggregate route.
 type AggregateBackend struct {
-	Service  string `json:"service"`
-	Path     string `json:"path"`
-	Key      string `json:"key"`
-	Optional bool   `json:"optional,omitempty"`
+	Service  string `json:"service"`            // the service this backend is asked through
+	Path     string `json:"path"`               // the path requested, with the route's {param}s substituted
+	Key      string `json:"key"`                // the key of this backend's JSON in the answer
+	Optional bool   `json:"optional,omitempty"` // a failure gives null (named in X-Weir-Aggregate-Missing) instead of a 502
 }
 
 // Consumer is an identified client.
 type Consumer struct {
-	Name        string                       `json:"name"`
-	Groups      []string                     `json:"groups,omitempty"`
-	Credentials map[string][]json.RawMessage `json:"credentials,omitempty"`
+	Name        string                       `json:"name"`                  // unique name, given to plugins, logs and limits keyed on consumer
+	Groups      []string                     `json:"groups,omitempty"`      // group names, for acl
+	Credentials map[string][]json.RawMessage `json:"credentials,omitempty"` // per auth plugin (key_auth, jwt, mtls_auth...), a list of that plugin's credential objects (see its README)
 }
 
 // Plugin is one plugin instance, global or on a route.
 type Plugin struct {
-	Name    string          `json:"name"`
+	Name    string          `json:"name"`              // the plugin, such as key_auth or rate_limit (README, plugin table)
 	Enabled *bool           `json:"enabled,omitempty"` // default true
-	Config  json.RawMessage `json:"config,omitempty"`
+	Config  json.RawMessage `json:"config,omitempty"`  // the plugin's own settings (plugins/<name>/README.md)
 }

@@ -46,25 +46,7 @@ func (c *Config) Unmask(stored *Config, file string) error {
 		consumers[st.Consumers[i].Name] = &st.Consumers[i]
 	}
 	for i := range c.Consumers {
-		x := &c.Consumers[i]
-		old := consumers[x.Name]
-		// Sorted, so that the errors come in the same order every time.
-		for _, kind := range slices.Sorted(maps.Keys(x.Credentials)) {
-			list := x.Credentials[kind]
-			var oldList []json.RawMessage
-			if old != nil {
-				oldList = old.Credentials[kind]
-			}
-			place := key(key(index("consumers", i), "credentials"), kind)
-			same := len(oldList) == len(list)
-			for j := range list {
-				var s json.RawMessage
-				if same {
-					s = oldList[j]
-				}
-				list[j] = u.raw(list[j], s, credentialSecrets, index(place, j))
-			}
-		}
+		u.consumer(&c.Consumers[i], consumers[c.Consumers[i].Name], i)
 	}
 	u.plugins(c.Plugins, st.Plugins, "plugins")
 	routes := map[string]*Route{}
@@ -82,6 +64,35 @@ func (c *Config) Unmask(stored *Config, file string) error {
 }
 
 type unmasker struct{ e *errs }
+
+// UnmaskConsumer is Unmask for one consumer, consumers[i] of the config
+// written, against the stored consumer of its name (nil if none): the
+// admin API's write of one consumer.
+func UnmaskConsumer(c, stored *Consumer, i int, file string) error {
+	u := &unmasker{e: &errs{file: file}}
+	u.consumer(c, stored, i)
+	return u.e.err()
+}
+
+func (u *unmasker) consumer(x, old *Consumer, i int) {
+	// Sorted, so that the errors come in the same order every time.
+	for _, kind := range slices.Sorted(maps.Keys(x.Credentials)) {
+		list := x.Credentials[kind]
+		var oldList []json.RawMessage
+		if old != nil {
+			oldList = old.Credentials[kind]
+		}
+		place := key(key(index("consumers", i), "credentials"), kind)
+		same := len(oldList) == len(list)
+		for j := range list {
+			var s json.RawMessage
+			if same {
+				s = oldList[j]
+			}
+			list[j] = u.raw(list[j], s, credentialSecrets, index(place, j))
+		}
+	}
+}
 
 const noStoredSecret = "the value is the mask " + Mask + " but there is no stored secret here to keep " +
 	"(a new object, a renamed one, or a list whose length changed): write the secret itself"

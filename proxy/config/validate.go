@@ -119,8 +119,8 @@ func (v *validator) listenerTLS(place string, t *ListenerTLS) {
 		v.add(key(place, "min_version"), `%q is not a TLS version Weir accepts: write "1.2" or "1.3"`, t.MinVersion)
 	}
 	for i, name := range t.Ciphers {
-		if _, ok := TLSCipherSuite(name); !ok {
-			v.add(index(key(place, "ciphers"), i), "%q is not a TLS 1.2 cipher suite Weir accepts: use a Go name such as %q (ECDHE with AES-GCM or ChaCha20-Poly1305)", name, DefaultTLSCiphers[1])
+		if _, _, ok := TLSCipherSuite(name); !ok {
+			v.add(index(key(place, "ciphers"), i), "%q is not a TLS 1.2 cipher suite Weir accepts: use a Go name such as %q (ECDHE with AES-GCM or ChaCha20-Poly1305; ECDHE CBC suites only when old clients need them; RSA key exchange, RC4 and 3DES never)", name, DefaultTLSCiphers[1])
 		}
 	}
 	if ca := t.ClientAuth; ca != nil {

@@ -14,56 +14,83 @@ func (v *validator) checkConsumers() {
 	// consumers, growing the map and building place strings that were
 	// never used cost over a second of start-up.
 	first := make(map[string]int, len(v.c.Consumers))
-	var groups map[string]bool
-	var kinds []string
+	var cc consumerCheck
 	for i := range v.c.Consumers {
 		cs := &v.c.Consumers[i]
-		p := func() string { return index("consumers", i) }
-		switch {
-		case cs.Name == "":
-			v.add(key(p(), "name"), "a consumer needs a name")
-		case !visibleASCII(cs.Name):
-			v.add(key(p(), "name"), "%q holds spaces, control or non-ASCII characters, which cannot go upstream in X-Consumer-Name: rename it", cs.Name)
-		default:
-			if j, dup := first[cs.Name]; dup {
-				v.add(key(p(), "name"), "consumers[%d] is already named %q: consumer names must be unique", j, cs.Name)
-			} else {
+		cc.check(&v.errs, i, cs, func() (int, bool) {
+			j, dup := first[cs.Name]
+			if !dup {
 				first[cs.Name] = i
 			}
+			return j, dup
+		})
+	}
+}
+
+// ValidateConsumer checks consumers[i] of a config whose other consumers
+// are valid, as Validate would (every error, each with its place): the
+// admin API's change of one consumer, in time that does not grow with
+// the number of consumers. dup reports the place of another consumer of
+// the same name.
+func ValidateConsumer(file string, i int, c *Consumer, dup func(name string) (int, bool)) error {
+	e := &errs{file: file}
+	var cc consumerCheck
+	cc.check(e, i, c, func() (int, bool) { return dup(c.Name) })
+	return e.err()
+}
+
+// consumerCheck checks one consumer; it keeps scratch space for the next.
+type consumerCheck struct {
+	groups map[string]bool
+	kinds  []string
+}
+
+// check adds cs's errors to v; dup reports (and records) the place of an
+// earlier consumer of the same name.
+func (cc *consumerCheck) check(v *errs, i int, cs *Consumer, dup func() (int, bool)) {
+	p := func() string { return index("consumers", i) }
+	switch {
+	case cs.Name == "":
+		v.add(key(p(), "name"), "a consumer needs a name")
+	case !visibleASCII(cs.Name):
+		v.add(key(p(), "name"), "%q holds spaces, control or non-ASCII characters, which cannot go upstream in X-Consumer-Name: rename it", cs.Name)
+	default:
+		if j, dup := dup(); dup {
+			v.add(key(p(), "name"), "consumers[%d] is already named %q: consumer names must be unique", j, cs.Name)
+		}
+	}
+	if len(cs.Groups) > 1 {
+		if cc.groups == nil {
+			cc.groups = map[string]bool{}
+		}
+		clear(cc.groups)
+	}
+	for j, g := range cs.Groups {
+		gp := func() string { return index(key(p(), "groups"), j) }
+		switch {
+		case !visibleASCII(g) || strings.Contains(g, ","):
+			v.add(gp(), "%q is not a group name: use printable ASCII without spaces or commas (X-Consumer-Groups is comma separated)", g)
+		case len(cs.Groups) > 1 && cc.groups[g]:
+			v.add(gp(), "%q is listed twice; keep one", g)
 		}
 		if len(cs.Groups) > 1 {
-			if groups == nil {
-				groups = map[string]bool{}
-			}
-			clear(groups)
+			cc.groups[g] = true
 		}
-		for j, g := range cs.Groups {
-			gp := func() string { return index(key(p(), "groups"), j) }
-			switch {
-			case !visibleASCII(g) || strings.Contains(g, ","):
-				v.add(gp(), "%q is not a group name: use printable ASCII without spaces or commas (X-Consumer-Groups is comma separated)", g)
-			case len(cs.Groups) > 1 && groups[g]:
-				v.add(gp(), "%q is listed twice; keep one", g)
-			}
-			if len(cs.Groups) > 1 {
-				groups[g] = true
-			}
+	}
+	cc.kinds = cc.kinds[:0]
+	for kind := range cs.Credentials {
+		cc.kinds = append(cc.kinds, kind)
+	}
+	sort.Strings(cc.kinds)
+	for _, kind := range cc.kinds {
+		kp := func() string { return key(key(p(), "credentials"), kind) }
+		if kind == "" {
+			v.add(kp(), "a credential kind is empty: use the name of the plugin the credentials are for, such as key_auth")
+			continue
 		}
-		kinds = kinds[:0]
-		for kind := range cs.Credentials {
-			kinds = append(kinds, kind)
-		}
-		sort.Strings(kinds)
-		for _, kind := range kinds {
-			kp := func() string { return key(key(p(), "credentials"), kind) }
-			if kind == "" {
-				v.add(kp(), "a credential kind is empty: use the name of the plugin the credentials are for, such as key_auth")
-				continue
-			}
-			for j, raw := range cs.Credentials[kind] {
-				if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
-					v.add(index(kp(), j), "expected a mapping of the %s plugin's credential fields, such as {key: \"...\"}", kind)
-				}
+		for j, raw := range cs.Credentials[kind] {
+			if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
+				v.add(index(kp(), j), "expected a mapping of the %s plugin's credential fields, such as {key: \"...\"}", kind)
 			}
 		}
 	}

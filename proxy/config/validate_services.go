@@ -126,6 +126,21 @@ func Warnings(c *Config, file string) ErrorList {
 				Msg: "true turns off verification of the upstream's certificate: anyone on the path can read and change the traffic; give tls.ca instead"})
 		}
 	}
+	for i, l := range c.Listen {
+		if l.TLS == nil {
+			continue
+		}
+		place := "listen"
+		if len(c.Listen) > 1 {
+			place = index("listen", i)
+		}
+		for j, name := range l.TLS.Ciphers {
+			if _, aead, ok := TLSCipherSuite(name); ok && !aead {
+				w = append(w, &Error{File: file, Place: index(key(key(place, "tls"), "ciphers"), j),
+					Msg: fmt.Sprintf("%q is a CBC suite, outside the default policy (CBC in TLS 1.2 is the Lucky13 / padding-oracle class): keep it only while clients that lack AES-GCM and ChaCha20 need it", name)})
+			}
+		}
+	}
 	return w
 }
 

@@ -69,7 +69,7 @@ func TestValidateListenTLS(t *testing.T) {
 		{"bad version", `listen: {address: ":8443", tls: {certificates: [{cert: a, key: b}], min_version: "1.1"}}`,
 			[]string{`listen.tls.min_version: "1.1" is not a TLS version Weir accepts: write "1.2" or "1.3"`}},
 		{"weak cipher", `listen: {address: ":8443", tls: {certificates: [{cert: a, key: b}], ciphers: [TLS_RSA_WITH_AES_128_CBC_SHA]}}`,
-			[]string{`listen.tls.ciphers[0]: "TLS_RSA_WITH_AES_128_CBC_SHA" is not a TLS 1.2 cipher suite Weir accepts: use a Go name such as "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256" (ECDHE with AES-GCM or ChaCha20-Poly1305)`}},
+			[]string{`listen.tls.ciphers[0]: "TLS_RSA_WITH_AES_128_CBC_SHA" is not a TLS 1.2 cipher suite Weir accepts: use a Go name such as "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256" (ECDHE with AES-GCM or ChaCha20-Poly1305; ECDHE CBC suites only when old clients need them; RSA key exchange, RC4 and 3DES never)`}},
 		{"client auth without ca", `listen: {address: ":8443", tls: {certificates: [{cert: a, key: b}], client_auth: {mode: optional}}}`,
 			[]string{`listen.tls.client_auth.ca: client_auth mode "optional" needs ca: the PEM file of the CAs that sign client certificates`}},
 		{"client auth mode", `listen: {address: ":8443", tls: {certificates: [{cert: a, key: b}], client_auth: {mode: always, ca: c}}}`,

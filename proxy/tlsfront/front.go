@@ -150,7 +150,7 @@ func baseConfig(l config.Listener, dir string) (*tls.Config, error) {
 		ciphers = config.DefaultTLSCiphers
 	}
 	for _, name := range ciphers {
-		id, ok := config.TLSCipherSuite(name)
+		id, _, ok := config.TLSCipherSuite(name)
 		if !ok {
 			return nil, fmt.Errorf("tls cipher suite %q is not accepted", name)
 		}

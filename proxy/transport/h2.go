@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -35,6 +37,163 @@ var ErrNotHTTP2 = errors.New("upstream does not speak HTTP/2: the target's schem
 type h2Client struct {
 	tr     *http2.Transport
 	scheme string // http or https, for the request URL
+	pool   *h2Pool
+}
+
+// h2Pool is the transport's HTTP/2 connections (x/net's ClientConnPool):
+// at most MaxConns of them (services[].max_conns_per_target), each
+// carrying the streams the upstream's SETTINGS_MAX_CONCURRENT_STREAMS
+// allows (x/net's own ceiling is 1000). A call takes a stream on the
+// first connection with one free, else dials while under the cap, else
+// waits for a stream to end, up to MaxConnWait (ErrPoolTimeout, a 503,
+// as for HTTP/1.1).
+type h2Pool struct {
+	t       *Transport
+	dial    func(ctx context.Context) (net.Conn, error)
+	mu      sync.Mutex
+	conns   []*http2.ClientConn
+	dialing int
+	waiters atomic.Int64
+	freed   chan struct{}
+}
+
+func (p *h2Pool) GetClientConn(req *http.Request, _ string) (*http2.ClientConn, error) {
+	var timer *time.Timer
+	for {
+		cc, dial := p.take()
+		if cc != nil {
+			return cc, nil
+		}
+		if dial {
+			cc, err := p.add(req.Context())
+			if err != nil {
+				return nil, err
+			}
+			if cc.ReserveNewRequest() {
+				return cc, nil
+			}
+			continue
+		}
+		if timer == nil {
+			wait := p.t.cfg.MaxConnWait
+			if dl, ok := req.Context().Deadline(); ok && time.Until(dl) < wait {
+				wait = time.Until(dl)
+			}
+			if wait <= 0 {
+				return nil, ErrPoolTimeout
+			}
+			timer = time.NewTimer(wait)
+			defer timer.Stop()
+			p.waiters.Add(1)
+			defer p.waiters.Add(-1)
+			continue // counted as waiting before the last look (see release)
+		}
+		// A stream's end signals; the short tick covers the moment
+		// between the signal and x/net freeing the stream's slot.
+		tick := time.NewTimer(5 * time.Millisecond)
+		select {
+		case <-p.freed:
+		case <-tick.C:
+		case <-timer.C:
+			tick.Stop()
+			if cc, _ := p.take(); cc != nil {
+				return cc, nil
+			}
+			return nil, ErrPoolTimeout
+		case <-req.Context().Done():
+			tick.Stop()
+			return nil, req.Context().Err()
+		}
+		tick.Stop()
+	}
+}
+
+// take reserves a stream on a live connection; with none free, dial says
+// whether a new connection fits under the cap (and is counted as dialling).
+func (p *h2Pool) take() (cc *http2.ClientConn, dial bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	live := p.conns[:0]
+	for _, c := range p.conns {
+		// Full ones stay (CanTakeNewRequest is false for them too).
+		if st := c.State(); !st.Closed && !st.Closing {
+			live = append(live, c)
+		}
+	}
+	clear(p.conns[len(live):])
+	p.conns = live
+	for _, c := range p.conns {
+		if c.ReserveNewRequest() {
+			return c, false
+		}
+	}
+	if len(p.conns)+p.dialing < p.t.cfg.MaxConns {
+		p.dialing++
+		return nil, true
+	}
+	return nil, false
+}
+
+// add dials a connection (counted as dialling by take) and lists it.
+func (p *h2Pool) add(ctx context.Context) (*http2.ClientConn, error) {
+	nc, err := p.dial(ctx)
+	var cc *http2.ClientConn
+	if err == nil {
+		if cc, err = p.t.h2.tr.NewClientConn(nc); err != nil {
+			nc.Close()
+		}
+	}
+	p.mu.Lock()
+	p.dialing--
+	if err == nil {
+		p.conns = append(p.conns, cc)
+	}
+	p.mu.Unlock()
+	return cc, err
+}
+
+// release wakes a waiter, if any, when a stream ended.
+func (p *h2Pool) release() {
+	if p.waiters.Load() > 0 {
+		select {
+		case p.freed <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (p *h2Pool) MarkDead(cc *http2.ClientConn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, c := range p.conns {
+		if c == cc {
+			p.conns = append(p.conns[:i], p.conns[i+1:]...)
+			return
+		}
+	}
+}
+
+// open is the number of listed connections.
+func (p *h2Pool) open() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return int64(len(p.conns))
+}
+
+// closeIdle closes the idle connections; busy ones close when their
+// streams end.
+func (p *h2Pool) closeIdle() {
+	p.mu.Lock()
+	list := p.conns
+	p.conns = nil
+	p.mu.Unlock()
+	for _, cc := range list {
+		if cc.State().StreamsActive == 0 {
+			_ = cc.Close()
+		} else {
+			go func() { _ = cc.Shutdown(context.Background()) }()
+		}
+	}
 }
 
 func (t *Transport) initH2() {
@@ -46,40 +205,45 @@ func (t *Transport) initH2() {
 		tlsCfg.NextProtos = []string{http2.NextProtoTLS}
 	}
 	addr := t.cfg.Addr
+	h.pool = &h2Pool{t: t, freed: make(chan struct{}, 1)}
 	h.tr = &http2.Transport{
 		AllowHTTP: tlsCfg == nil,
-		DialTLSContext: func(ctx context.Context, _, _ string, _ *tls.Config) (net.Conn, error) {
-			nc, err := t.dialer.DialContext(ctx, "tcp", addr)
-			if err != nil {
-				return nil, &DialError{Err: err}
-			}
-			if tlsCfg == nil {
-				return nc, nil
-			}
-			tc := tls.Client(nc, tlsCfg)
-			if err := tc.HandshakeContext(ctx); err != nil {
-				nc.Close()
-				return nil, &DialError{Err: err, Handshake: true}
-			}
-			if tc.ConnectionState().NegotiatedProtocol != http2.NextProtoTLS {
-				tc.Close()
-				return nil, &DialError{Err: ErrNotHTTP2, Handshake: true}
-			}
-			return tc, nil
-		},
-		MaxHeaderListSize: uint32(t.cfg.MaxHeaderBytes),
-		IdleConnTimeout:   t.cfg.IdleTimeout,
-		// A connection silent this long is pinged; one that does not
-		// answer is closed, so streams fail over instead of hanging.
-		ReadIdleTimeout: 30 * time.Second,
-		PingTimeout:     5 * time.Second,
+		// Not StrictMaxConcurrentStreams: then a full connection would
+		// still take a reservation, and the pool could not tell it is
+		// full.
+		ConnPool: h.pool,
 	}
+	h.pool.dial = func(ctx context.Context) (net.Conn, error) {
+		nc, err := t.dialer.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, &DialError{Err: err}
+		}
+		if tlsCfg == nil {
+			return nc, nil
+		}
+		tc := tls.Client(nc, tlsCfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, &DialError{Err: err, Handshake: true}
+		}
+		if tc.ConnectionState().NegotiatedProtocol != http2.NextProtoTLS {
+			tc.Close()
+			return nil, &DialError{Err: ErrNotHTTP2, Handshake: true}
+		}
+		return tc, nil
+	}
+	h.tr.MaxHeaderListSize = uint32(t.cfg.MaxHeaderBytes)
+	h.tr.IdleConnTimeout = t.cfg.IdleTimeout
+	// A connection silent this long is pinged; one that does not answer
+	// is closed, so streams fail over instead of hanging.
+	h.tr.ReadIdleTimeout = 30 * time.Second
+	h.tr.PingTimeout = 5 * time.Second
 	t.h2 = h
 }
 
 // close closes the idle HTTP/2 connections; busy ones close when their
 // streams end.
-func (h *h2Client) close() { h.tr.CloseIdleConnections() }
+func (h *h2Client) close() { h.pool.closeIdle() }
 
 // HTTP2 reports whether the transport speaks HTTP/2 to its target.
 func (t *Transport) HTTP2() bool { return t.h2 != nil }
@@ -171,6 +335,7 @@ func (t *Transport) doH2(parent context.Context, req *fasthttp.Request, resp *fa
 	hr = hr.WithContext(ctx)
 	hresp, err := t.h2.tr.RoundTrip(hr)
 	if err != nil {
+		t.h2.pool.release()
 		timedOut := ctx.Err() == context.DeadlineExceeded
 		cancel()
 		if cb != nil && cb.err != nil {
@@ -207,6 +372,7 @@ func (t *Transport) doH2(parent context.Context, req *fasthttp.Request, resp *fa
 		// Small and whole: buffered, as the HTTP/1.1 transport does.
 		_, err := io.Copy(resp.BodyWriter(), io.LimitReader(hresp.Body, cl))
 		hresp.Body.Close()
+		t.h2.pool.release()
 		timedOut := ctx.Err() == context.DeadlineExceeded
 		cancel()
 		if err != nil {
@@ -219,7 +385,7 @@ func (t *Transport) doH2(parent context.Context, req *fasthttp.Request, resp *fa
 	}
 	// Not pooled: the client side reads Trailer after the body was
 	// written, and closed, by fasthttp.
-	resp.SetBodyStream(&H2Body{r: hresp.Body, resp: hresp, cancel: cancel, ctx: ctx}, int(cl))
+	resp.SetBodyStream(&H2Body{r: hresp.Body, resp: hresp, cancel: cancel, ctx: ctx, pool: t.h2.pool}, int(cl))
 	return nil
 }
 
@@ -241,6 +407,7 @@ type H2Body struct {
 	ctx    context.Context
 	err    error
 	closed bool
+	pool   *h2Pool // told when the stream ends
 }
 
 func (b *H2Body) Read(p []byte) (int, error) {
@@ -262,7 +429,16 @@ func (b *H2Body) Close() error {
 	b.closed = true
 	err := b.r.Close()
 	b.cancel()
+	b.pool.release()
 	return err
+}
+
+// Move returns a body that owns the upstream stream, for a wrapper that
+// takes b's place (gRPC-Web): closing b no longer ends the stream.
+func (b *H2Body) Move() *H2Body {
+	nb := *b
+	b.closed = true
+	return &nb
 }
 
 // Declared is the trailer names the upstream announced.

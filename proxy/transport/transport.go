@@ -182,7 +182,12 @@ func (t *Transport) WarnDue(every time.Duration) bool {
 func (t *Transport) Config() Config { return t.cfg }
 
 // Open is the number of open connections; InFlight the requests under way.
-func (t *Transport) Open() int64     { return t.open.Load() }
+func (t *Transport) Open() int64 {
+	if t.h2 != nil {
+		return t.h2.pool.open()
+	}
+	return t.open.Load()
+}
 func (t *Transport) InFlight() int64 { return t.inflight.Load() }
 
 // Close closes idle connections and refuses new requests; connections in

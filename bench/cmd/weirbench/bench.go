@@ -327,7 +327,7 @@ func runBench(o options, stdout io.Writer) int {
 		return 1
 	}
 	printReport(stdout, rep)
-	fmt.Fprintf(stdout, "\nwrote %s and %s\n", filepath.Join(o.out, "latest.json"), filepath.Join(o.out, "latest.png"))
+	fmt.Fprintf(stdout, "\nwrote %s and %s\n", filepath.Join(o.out, "latest.json"), filepath.Join(o.out, "latest.svg"))
 	if len(r.failed) > 0 {
 		keepLogs = true
 		return 1

@@ -49,6 +49,7 @@ type note struct {
 
 // rig holds everything started for a run.
 type rig struct {
+	wasmDir string // the built Proxy-Wasm modules, once a scenario needed them
 	opts    options
 	pin     pinner
 	ports   portAllocator
@@ -246,6 +247,17 @@ func (r *rig) startScenario(s *scenario) (*contender, bool) {
 			return nil, true
 		}
 		redisAddr, c.redis = addr, p
+	}
+	if s.needsWasm {
+		if r.wasmDir == "" {
+			dir := filepath.Join(r.dir, "wasm")
+			if err := buildBenchWasm(filepath.Join(r.opts.scenarios, "..", ".."), dir); err != nil {
+				r.skip(s.Name, "building its Proxy-Wasm modules: %v", err)
+				return nil, false
+			}
+			r.wasmDir = dir
+		}
+		s.wasmDir = r.wasmDir
 	}
 	for _, b := range s.Bodies {
 		if contains(r.opts.bodies, b) {

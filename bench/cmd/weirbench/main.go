@@ -7,7 +7,7 @@
 //
 //	weirbench [-quick] [-weir bin/weir] [-only weir,nginx] [-out bench/results]
 //
-// It prints a table, writes bench/results/latest.json and latest.png, and
+// It prints a table, writes bench/results/latest.json and latest.svg, and
 // says what it skipped and why. `scripts/bench.sh` (make bench) installs
 // the tools and builds the binaries first; see bench/README.md.
 //
@@ -57,6 +57,7 @@ type options struct {
 	shape      bool
 	many       int
 	ws         bool // the WebSocket rows (ws.go)
+	h2         bool // the HTTP/2 and gRPC rows (h2.go)
 	wsConns    int
 	// custom is set when a flag changed what is measured, so the report
 	// does not call a partial run "full".
@@ -84,6 +85,9 @@ func main() {
 	if opts.ws {
 		os.Exit(runWSBench(opts, os.Stdout))
 	}
+	if opts.h2 {
+		os.Exit(runH2Bench(opts, os.Stdout))
+	}
 	os.Exit(runBench(opts, os.Stdout))
 }
 
@@ -93,7 +97,7 @@ func parseOptions(args []string) (options, error) {
 	var loads, loadsLarge, bodies, only string
 	fs.StringVar(&o.weir, "weir", "bin/weir", "the weir binary (gateway and echo backend)")
 	fs.StringVar(&o.scenarios, "scenarios", "bench/scenarios", "directory of Weir scenario files (*.yaml)")
-	fs.StringVar(&o.out, "out", "bench/results", "directory for latest.json and latest.png")
+	fs.StringVar(&o.out, "out", "bench/results", "directory for latest.json and latest.svg")
 	fs.BoolVar(&o.quick, "quick", false, "1 round of short runs at 50 % load only (under 2 minutes)")
 	fs.IntVar(&o.rounds, "rounds", 0, "rounds of A B A B alternation (default 3; quick 1)")
 	fs.DurationVar(&o.duration, "duration", 0, "length of each measured run (default 4s; quick 2s)")
@@ -115,6 +119,7 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.many, "many", 10000, "client connections in the shape bench's many-connections row")
 	fs.BoolVar(&o.tls, "tls", false, "run the TLS rows instead (HTTPS keep-alive, handshakes/s; Weir vs nginx): make bench-tls")
 	fs.BoolVar(&o.ws, "ws", false, "run the WebSocket rows instead (messages/s and RSS per idle WebSocket; Weir vs nginx): make bench-ws")
+	fs.BoolVar(&o.h2, "h2", false, "run the HTTP/2 rows instead (h2load h2c 64 B with 1 and 100 streams, gRPC unary; Weir vs nginx): make bench-h2")
 	fs.IntVar(&o.wsConns, "ws-conns", 1000, "WebSockets each contender relays in the -ws rows")
 	if err := fs.Parse(args); err != nil {
 		return o, err

@@ -422,7 +422,7 @@ func readFirstLine(path string) string {
 	return strings.SplitN(string(b), "\n", 2)[0]
 }
 
-// writeOutputs writes latest.json and latest.png into dir.
+// writeOutputs writes latest.json and latest.svg into dir.
 func writeOutputs(dir string, rep *report) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("write results: %w", err)
@@ -434,11 +434,11 @@ func writeOutputs(dir string, rep *report) error {
 	if err := writeFileAtomic(filepath.Join(dir, "latest.json"), append(js, '\n')); err != nil {
 		return err
 	}
-	png, err := renderChart(rep)
+	svg, err := renderChart(rep)
 	if err != nil {
 		return fmt.Errorf("draw chart: %w", err)
 	}
-	return writeFileAtomic(filepath.Join(dir, "latest.png"), png)
+	return writeFileAtomic(filepath.Join(dir, "latest.svg"), svg)
 }
 
 // writeFileAtomic writes through a temp file and a rename, so a reader

@@ -3,7 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"image/png"
+	"encoding/xml"
 	"math"
 	"os"
 	"path/filepath"
@@ -220,47 +220,71 @@ func TestWriteOutputs(t *testing.T) {
 	if len(back.Results) != 3 || back.Results[1].Contender != "nginx" || back.Skipped[0].What != "haproxy" {
 		t.Errorf("json round trip: %+v", back)
 	}
-	f, err := os.Open(filepath.Join(dir, "latest.png"))
+	svg, err := os.ReadFile(filepath.Join(dir, "latest.svg"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b := img.Bounds(); b.Dx() != chartW || b.Dy() < 200 {
-		t.Errorf("chart is %v", b)
-	}
-	// Bars are drawn: the weir color appears.
-	found := false
-	for y := 0; y < img.Bounds().Dy() && !found; y++ {
-		for x := 0; x < chartW; x++ {
-			r, g, b, _ := img.At(x, y).RGBA()
-			if r>>8 == 230 && g>>8 == 120 && b>>8 == 20 {
-				found = true
-				break
-			}
+	bars := chartBars(t, svg)
+	for _, panel := range []string{"rps", "p99"} {
+		if got, want := bars[panel], []string{"direct 64B", "nginx 64B", "weir 64B"}; !slices.Equal(got, want) {
+			t.Errorf("panel %s has bars %q, want one per contender %q", panel, got, want)
 		}
-	}
-	if !found {
-		t.Error("no weir-colored bar in the chart")
 	}
 	if matches, _ := filepath.Glob(filepath.Join(dir, "*.tmp")); len(matches) > 0 {
 		t.Errorf("temp files left: %v", matches)
 	}
 }
 
-func TestTextWidthAndGlyphs(t *testing.T) {
-	if textWidth("", 2) != 0 || textWidth("ab", 1) != 11 {
-		t.Errorf("textWidth")
+// chartBars reads an SVG chart as XML and returns, per panel (a <g>
+// with an id), the "contender body" of each of its bars in order.
+func chartBars(t *testing.T, svg []byte) map[string][]string {
+	t.Helper()
+	var doc struct {
+		XMLName xml.Name `xml:"svg"`
+		Groups  []struct {
+			ID    string `xml:"id,attr"`
+			Rects []struct {
+				Class     string `xml:"class,attr"`
+				Contender string `xml:"data-contender,attr"`
+				Body      string `xml:"data-body,attr"`
+				Width     int    `xml:"width,attr"`
+			} `xml:"rect"`
+		} `xml:"g"`
 	}
-	for r, g := range glyphs {
-		for _, row := range g {
-			if len(row) != glyphW {
-				t.Errorf("glyph %q has a row of %d", r, len(row))
+	if err := xml.Unmarshal(svg, &doc); err != nil {
+		t.Fatalf("the chart is not XML: %v\n%s", err, svg)
+	}
+	bars := map[string][]string{}
+	for _, g := range doc.Groups {
+		for _, r := range g.Rects {
+			if r.Class != "bar" {
+				continue
 			}
+			if r.Width < 1 {
+				t.Errorf("panel %s: bar %s %s has width %d", g.ID, r.Contender, r.Body, r.Width)
+			}
+			bars[g.ID] = append(bars[g.ID], r.Contender+" "+r.Body)
 		}
+	}
+	return bars
+}
+
+// TestChartEscapesAndSkipsUnmeasured: a name that is markup stays text,
+// and a row without a figure gets no bar.
+func TestChartEscapesAndSkipsUnmeasured(t *testing.T) {
+	rep := fakeBench().report()
+	rep.Results[1].Contender = `ng<i>nx & "co"`
+	rep.Results[0].MaxRPS = 0
+	svg, err := renderChart(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bars := chartBars(t, svg)
+	if got, want := bars["rps"], []string{`ng<i>nx & "co" 64B`, "weir 64B"}; !slices.Equal(got, want) {
+		t.Errorf("rps bars %q, want %q", got, want)
+	}
+	if !bytes.Contains(svg, []byte("not measured")) {
+		t.Error("the unmeasured row does not say so")
 	}
 }
 

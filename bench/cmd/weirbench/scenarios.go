@@ -22,6 +22,9 @@ import (
 //	{{BACKEND}}  the shared echo backend (host:port)
 //	{{REDIS}}    the private redis-server (host:port); using it marks the
 //	             scenario as needing Redis
+//	{{WASM}}     the directory of the Proxy-Wasm modules the harness
+//	             builds (wasm.go: benchWasmModules); using it marks the
+//	             scenario as needing them
 //	{{SCENARIOS}} the scenarios folder, absolute (for files a scenario
 //	             uses, such as a Kong plugin's folder)
 type scenario struct {
@@ -47,6 +50,8 @@ type scenario struct {
 	Targets    *scenarioTargets `yaml:"targets"`
 	Weir       yaml.Node        `yaml:"weir"`
 	needsRedis bool
+	needsWasm  bool
+	wasmDir    string // where {{WASM}} points once built
 	rawWeir    string
 	dir        string // the folder of the scenario's file, absolute
 }
@@ -77,7 +82,7 @@ var bodyPaths = map[string]string{"64B": "/static", "1KiB": "/static1k"}
 var placeholderRE = regexp.MustCompile(`\{\{[A-Z_]+\}\}`)
 
 var knownPlaceholders = map[string]bool{
-	"{{LISTEN}}": true, "{{ADMIN}}": true, "{{BACKEND}}": true, "{{REDIS}}": true, "{{SCENARIOS}}": true,
+	"{{LISTEN}}": true, "{{ADMIN}}": true, "{{BACKEND}}": true, "{{REDIS}}": true, "{{WASM}}": true, "{{SCENARIOS}}": true,
 }
 
 // parseScenario decodes and checks one scenario file's contents.
@@ -155,7 +160,7 @@ func parseScenario(file string, data []byte) (*scenario, error) {
 	s.rawWeir = string(out)
 	for _, p := range placeholderRE.FindAllString(s.rawWeir, -1) {
 		if !knownPlaceholders[p] {
-			return nil, fail("weir: unknown placeholder %s; use {{LISTEN}}, {{ADMIN}}, {{BACKEND}}, {{REDIS}} or {{SCENARIOS}}", p)
+			return nil, fail("weir: unknown placeholder %s; use {{LISTEN}}, {{ADMIN}}, {{BACKEND}}, {{REDIS}}, {{WASM}} or {{SCENARIOS}}", p)
 		}
 	}
 	if !strings.Contains(s.rawWeir, "{{LISTEN}}") {
@@ -165,6 +170,7 @@ func parseScenario(file string, data []byte) (*scenario, error) {
 		return nil, fail("weir: no service points at {{BACKEND}}")
 	}
 	s.needsRedis = strings.Contains(s.rawWeir, "{{REDIS}}")
+	s.needsWasm = strings.Contains(s.rawWeir, "{{WASM}}")
 	return &s, nil
 }
 
@@ -175,6 +181,7 @@ func (s *scenario) render(listen, admin, backend, redis string) string {
 		"{{ADMIN}}", admin,
 		"{{BACKEND}}", backend,
 		"{{REDIS}}", redis,
+		"{{WASM}}", s.wasmDir,
 		"{{SCENARIOS}}", s.dir,
 	).Replace(s.rawWeir)
 }

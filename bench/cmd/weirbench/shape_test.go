@@ -19,14 +19,7 @@ import (
 // errors by both proxies with their RSS sampled, and the table and JSON
 // must come out.
 func TestSmokeShape(t *testing.T) {
-	for _, tool := range []string{"nginx", "wrk"} {
-		if lookTool(tool) == "" {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is not installed; .ci/run installs it", tool)
-			}
-			t.Skipf("%s is not installed (apt-get install -y nginx wrk)", tool)
-		}
-	}
+	requireTools(t, "apt-get install -y nginx wrk", "nginx", "wrk")
 	start := time.Now()
 	weir := buildWeir(t)
 	out := filepath.Join(t.TempDir(), "results")

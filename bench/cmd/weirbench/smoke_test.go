@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +16,7 @@ import (
 // Weir, one round of one-second runs, no nginx or HAProxy needed. It
 // keeps the harness from rotting: the config it writes must still be
 // accepted, the processes must start, the generators must measure, and
-// the JSON and the PNG must come out. A scenario that `weir validate`
+// the JSON and the SVG chart must come out. A scenario that `weir validate`
 // refuses must be skipped with the reason, not fail the run.
 func TestSmokeTinyRun(t *testing.T) {
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
@@ -107,13 +106,12 @@ func TestSmokeTinyRun(t *testing.T) {
 		t.Errorf("the table does not say what was skipped:\n%s", table.String())
 	}
 
-	f, err := os.Open(filepath.Join(out, "latest.png"))
+	svg, err := os.ReadFile(filepath.Join(out, "latest.svg"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	if _, err := png.Decode(f); err != nil {
-		t.Errorf("latest.png: %v", err)
+	if bars := chartBars(t, svg); len(bars["rps"]) != len(rep.Results) {
+		t.Errorf("latest.svg has rps bars %q for %d results", bars["rps"], len(rep.Results))
 	}
 }
 

@@ -196,92 +196,18 @@ func wsMeasure(addr string, pid, conns int, d time.Duration, onEcho func()) (wsR
 
 // runWSBench runs the WebSocket rows and prints them.
 func runWSBench(o options, stdout io.Writer) int {
-	dir, err := os.MkdirTemp("", "weirbench-ws-")
-	if err != nil {
-		logf("make work dir: %v", err)
-		return 2
-	}
-	r := &rig{opts: o, dir: dir, tools: map[string]string{}}
-	for _, t := range []string{"nginx", "taskset"} {
-		r.tools[t] = lookTool(t)
-	}
-	if !o.noPin && r.tools["taskset"] != "" {
-		r.pin.taskset = r.tools["taskset"]
-	}
-	defer func() {
-		r.stopAll()
-		if !o.keep {
-			os.RemoveAll(dir)
-		}
-	}()
 	backend, stop, err := wsEchoServer()
 	if err != nil {
 		logf("echo server: %v", err)
 		return 1
 	}
 	defer stop()
-	type target struct {
-		name, addr, admin string
-		pid               int
+	targets, cleanup, err := startPair(o, "ws", wsWeirTemplate, wsNginxTemplate, map[string]string{"{{BACKEND}}": backend})
+	if err != nil {
+		logf("%v", err)
+		return 1
 	}
-	var targets []target
-	fill := func(tmpl, addr string) string {
-		return strings.NewReplacer("{{DIR}}", dir, "{{LISTEN}}", addr, "{{BACKEND}}", backend).Replace(tmpl)
-	}
-	{
-		addr, err := r.ports.next()
-		if err != nil {
-			logf("%v", err)
-			return 1
-		}
-		admin, err := r.ports.next()
-		if err != nil {
-			logf("%v", err)
-			return 1
-		}
-		file := filepath.Join(dir, "weir-ws.yaml")
-		if err := os.WriteFile(file, []byte(strings.ReplaceAll(fill(wsWeirTemplate, addr), "{{ADMIN}}", admin)), 0o644); err != nil {
-			logf("%v", err)
-			return 1
-		}
-		if out, err := exec.Command(o.weir, "validate", "-c", file).CombinedOutput(); err != nil {
-			logf("weir validate: %v: %s", err, out)
-			return 1
-		}
-		p, err := r.start("weir", o.proxyCPUs, []string{"GOMAXPROCS=1"}, o.weir, "run", "-c", file, "--log-level", "warn")
-		if err == nil {
-			err = p.waitReady(addr, 10*time.Second)
-		}
-		if err != nil {
-			logf("weir: %v", err)
-			return 1
-		}
-		targets = append(targets, target{"weir", addr, admin, p.pid()})
-	}
-	if bin := r.tools["nginx"]; bin != "" {
-		addr, err := r.ports.next()
-		if err != nil {
-			logf("%v", err)
-			return 1
-		}
-		_ = os.Chmod(dir, 0o755)
-		file := filepath.Join(dir, "nginx-ws.conf")
-		if err := os.WriteFile(file, []byte(fill(wsNginxTemplate, addr)), 0o644); err != nil {
-			logf("%v", err)
-			return 1
-		}
-		p, err := r.start("nginx", o.proxyCPUs, nil, bin, "-p", dir, "-c", file, "-e", filepath.Join(dir, "nginx-error.log"), "-g", "daemon off;")
-		if err == nil {
-			err = p.waitReady(addr, 10*time.Second)
-		}
-		if err != nil {
-			logf("nginx: %v", err)
-			return 1
-		}
-		targets = append(targets, target{"nginx", addr, "", p.pid()})
-	} else {
-		logf("nginx not installed: Weir's rows only")
-	}
+	defer cleanup()
 	var rows []wsRow
 	for round := 1; round <= o.rounds; round++ {
 		for i := range targets {
@@ -316,4 +242,90 @@ func runWSBench(o options, stdout io.Writer) int {
 	}
 	fmt.Fprintln(stdout, "RSS per idle WebSocket is the contender's RSS growth while the WebSockets are open and idle; a round after the first reuses memory the first one grew.")
 	return 0
+}
+
+// pairTarget is one contender of a side bench (-ws, -h2): its address,
+// admin address (Weir's) and process.
+type pairTarget struct {
+	name, addr, admin string
+	pid               int
+}
+
+// startPair starts Weir (GOMAXPROCS=1) and, when installed, nginx on the
+// proxy CPUs with the given templates, {{LISTEN}}, {{ADMIN}}, {{DIR}} and
+// vars filled in; cleanup stops them and removes the work dir.
+func startPair(o options, kind, weirTmpl, nginxTmpl string, vars map[string]string) ([]pairTarget, func(), error) {
+	dir, err := os.MkdirTemp("", "weirbench-"+kind+"-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("make work dir: %w", err)
+	}
+	r := &rig{opts: o, dir: dir, tools: map[string]string{}}
+	for _, t := range []string{"nginx", "taskset"} {
+		r.tools[t] = lookTool(t)
+	}
+	if !o.noPin && r.tools["taskset"] != "" {
+		r.pin.taskset = r.tools["taskset"]
+	}
+	cleanup := func() {
+		r.stopAll()
+		if !o.keep {
+			os.RemoveAll(dir)
+		}
+	}
+	fill := func(tmpl, addr string) string {
+		pairs := []string{"{{DIR}}", dir, "{{LISTEN}}", addr}
+		for k, v := range vars {
+			pairs = append(pairs, k, v)
+		}
+		return strings.NewReplacer(pairs...).Replace(tmpl)
+	}
+	fail := func(err error) ([]pairTarget, func(), error) {
+		cleanup()
+		return nil, nil, err
+	}
+	var targets []pairTarget
+	addr, err := r.ports.next()
+	if err != nil {
+		return fail(err)
+	}
+	admin, err := r.ports.next()
+	if err != nil {
+		return fail(err)
+	}
+	file := filepath.Join(dir, "weir-"+kind+".yaml")
+	if err := os.WriteFile(file, []byte(strings.ReplaceAll(fill(weirTmpl, addr), "{{ADMIN}}", admin)), 0o644); err != nil {
+		return fail(err)
+	}
+	if out, err := exec.Command(o.weir, "validate", "-c", file).CombinedOutput(); err != nil {
+		return fail(fmt.Errorf("weir validate: %v: %s", err, out))
+	}
+	p, err := r.start("weir", o.proxyCPUs, []string{"GOMAXPROCS=1"}, o.weir, "run", "-c", file, "--log-level", "warn")
+	if err == nil {
+		err = p.waitReady(addr, 10*time.Second)
+	}
+	if err != nil {
+		return fail(fmt.Errorf("weir: %w", err))
+	}
+	targets = append(targets, pairTarget{"weir", addr, admin, p.pid()})
+	bin := r.tools["nginx"]
+	if bin == "" {
+		logf("nginx not installed: Weir's rows only")
+		return targets, cleanup, nil
+	}
+	if addr, err = r.ports.next(); err != nil {
+		return fail(err)
+	}
+	_ = os.Chmod(dir, 0o755)
+	file = filepath.Join(dir, "nginx-"+kind+".conf")
+	if err := os.WriteFile(file, []byte(fill(nginxTmpl, addr)), 0o644); err != nil {
+		return fail(err)
+	}
+	p, err = r.start("nginx", o.proxyCPUs, nil, bin, "-p", dir, "-c", file, "-e", filepath.Join(dir, "nginx-error.log"), "-g", "daemon off;")
+	if err == nil {
+		err = p.waitReady(addr, 10*time.Second)
+	}
+	if err != nil {
+		return fail(fmt.Errorf("nginx: %w", err))
+	}
+	return append(targets, pairTarget{"nginx", addr, "", p.pid()}), cleanup, nil
 }

@@ -2,7 +2,9 @@ package plugintest
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/weirgw/weir/sdk"
@@ -17,6 +19,15 @@ func Values(h interface{ PeekAll(key string) [][]byte }, name string) []string {
 	}
 	return out
 }
+
+// FreshRoute returns base with a suffix no earlier call returned, for a test's
+// own route: metrics are process-wide, so a test run again (-count=N)
+// under the same route would find its counters already moved.
+func FreshRoute(base string) string {
+	return base + "-" + strconv.FormatUint(routeSeq.Add(1), 10)
+}
+
+var routeSeq atomic.Uint64
 
 // WantOnlyCounted fails the test unless count(v) is 1 for v == hit and 0
 // for every other v of values: of a set of fresh counters labelled by

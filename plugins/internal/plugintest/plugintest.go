@@ -5,9 +5,12 @@
 //
 // NewCtx, Do and Run hand a filter a RequestCtx built in memory, without a
 // body: enough for headers, query and identity. What a filter does with a
-// request body is tested behind the real proxy server with Serve (see
-// Gateway): only the server hands a body over as a client sent it,
-// buffered or streamed by the proxy's rule.
+// request body, or with anything the proxy changes between the phases
+// (the Host field rewritten for the upstream, the answer it forwards), is
+// tested behind the real proxy server with Serve (see Gateway): only the
+// server hands a body over as a client sent it, buffered or streamed by
+// the proxy's rule, and only its handler rewrites the request as it goes
+// upstream.
 package plugintest
 
 import (

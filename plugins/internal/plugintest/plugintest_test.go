@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -119,8 +120,12 @@ want "other"`, `want error containing "other", got "cache_ttl must be > 0"`},
 	}
 }
 
+// registerEcho registers once per process: sdk.Register refuses a name
+// twice, and -count=N runs the test again.
+var registerEcho = sync.OnceFunc(func() { sdk.Register(sdk.Factory{Name: "plugintest_echo", New: newEcho(new(bool))}) })
+
 func TestWantRegistered(t *testing.T) {
-	sdk.Register(sdk.Factory{Name: "plugintest_echo", New: newEcho(new(bool))})
+	registerEcho()
 	WantRegistered(t, "plugintest_echo")
 	if msg := fails(t, func(tb testing.TB) { WantRegistered(tb, "no_such_plugin") }); msg != "no_such_plugin is not registered" {
 		t.Fatalf("unregistered: %q", msg)

@@ -1,0 +1,247 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/status"
+)
+
+// The HTTP/2 rows (-h2): Weir and nginx (one worker, Weir GOMAXPROCS=1,
+// on the proxy CPUs) take HTTP/2 cleartext (prior knowledge) from
+// h2load (Debian nghttp2-client): a 64-byte answer from an HTTP/1.1
+// upstream, with 1 and 100 streams on one connection; and gRPC unary
+// calls (grpc-go's interop TestService, served by this process) from a
+// grpc-go client in this process, through Weir's grpc:// target and
+// nginx's grpc_pass. Per row: requests/s, the contender's CPU time per
+// request (what a shared machine disturbs least) and, for gRPC, the
+// call's p50/p99 as the client saw them.
+
+const h2NginxTemplate = nginxHead + `
+    upstream h1 { server {{H1}}; keepalive 64; keepalive_requests 100000000; }
+    upstream g { server {{GRPC}}; keepalive 64; }
+    server {
+        listen {{LISTEN}} http2 backlog=4096;
+        http2_max_concurrent_streams 128;
+        keepalive_requests 100000000;
+        location / {
+            proxy_pass http://h1;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+        location /grpc.testing.TestService/ {
+            grpc_pass grpc://g;
+        }
+    }
+}
+`
+
+const h2WeirTemplate = `
+listen: [{address: "{{LISTEN}}", http2: true}]
+admin: {listen: "{{ADMIN}}"}
+server: {max_concurrent_streams: 128}
+services:
+  - {name: h1, targets: [{url: "http://{{H1}}"}]}
+  - {name: g, targets: [{url: "grpc://{{GRPC}}"}]}
+routes:
+  - {name: grpc, paths: ["/grpc.testing.TestService/"], service: g}
+  - {name: all, paths: ["/"], service: h1}
+`
+
+type h2Row struct {
+	Contender string  `json:"contender"`
+	Row       string  `json:"row"`
+	Round     int     `json:"round"`
+	RPS       float64 `json:"requests_per_s"`
+	CPUus     float64 `json:"cpu_us_per_request"`
+	P50ms     float64 `json:"p50_ms,omitempty"`
+	P99ms     float64 `json:"p99_ms,omitempty"`
+}
+
+type h2Echo struct {
+	testgrpc.UnimplementedTestServiceServer
+}
+
+func (h2Echo) UnaryCall(_ context.Context, in *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error) {
+	return &testgrpc.SimpleResponse{Payload: in.GetPayload()}, nil
+}
+
+// h2Backends serves the 64-byte HTTP/1.1 answer and the gRPC service on
+// loopback ports.
+func h2Backends() (h1, g string, stop func(), err error) {
+	l1, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", "", nil, err
+	}
+	l2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		l1.Close()
+		return "", "", nil, err
+	}
+	body := []byte(strings.Repeat("x", 64))
+	hs := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Length", "64")
+		_, _ = w.Write(body)
+	})}
+	gs := grpc.NewServer()
+	testgrpc.RegisterTestServiceServer(gs, h2Echo{})
+	go func() { _ = hs.Serve(l1) }()
+	go func() { _ = gs.Serve(l2) }()
+	return l1.Addr().String(), l2.Addr().String(), func() { _ = hs.Close(); gs.Stop() }, nil
+}
+
+// h2loadRow runs h2load against addr: n requests on one connection with
+// m streams; it returns requests/s and pid's CPU µs per request.
+func h2loadRow(bin, addr string, pid, n, m int) (rps, cpuUs float64, err error) {
+	_ = exec.Command(bin, "-n", strconv.Itoa(min(n, 2000)), "-c", "1", "-m", strconv.Itoa(m), "http://"+addr+"/").Run() // warm
+	c0, cerr := treeCPU([]int{pid})
+	out, err := exec.Command(bin, "-n", strconv.Itoa(n), "-c", "1", "-m", strconv.Itoa(m), "http://"+addr+"/").CombinedOutput()
+	c1, cerr2 := treeCPU([]int{pid})
+	if err != nil {
+		return 0, 0, fmt.Errorf("h2load: %v: %s", err, out)
+	}
+	ok := -1
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) >= 4 && f[0] == "finished" && f[1] == "in":
+			rps, _ = strconv.ParseFloat(f[3], 64)
+		case len(f) >= 3 && f[0] == "status" && f[1] == "codes:":
+			ok, _ = strconv.Atoi(f[2])
+		}
+	}
+	if ok != n {
+		return 0, 0, fmt.Errorf("h2load: %d of %d answers were 2xx:\n%s", ok, n, out)
+	}
+	if cerr == nil && cerr2 == nil {
+		cpuUs = float64(c1-c0) / float64(clockTicks()) * 1e6 / float64(n)
+	}
+	return rps, cpuUs, nil
+}
+
+// grpcRow calls UnaryCall through addr from conc goroutines on one
+// connection for d.
+func grpcRow(addr string, pid, conc int, d time.Duration) (h2Row, error) {
+	var row h2Row
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return row, err
+	}
+	defer cc.Close()
+	c := testgrpc.NewTestServiceClient(cc)
+	req := &testgrpc.SimpleRequest{Payload: &testgrpc.Payload{Body: []byte(strings.Repeat("x", 64))}}
+	if _, err := c.UnaryCall(context.Background(), req); err != nil { // connect, and check the route
+		return row, fmt.Errorf("first call: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var mu sync.Mutex
+	var lat []time.Duration
+	var failed atomic.Value
+	var wg sync.WaitGroup
+	cpu0, cpuErr := treeCPU([]int{pid})
+	start := time.Now()
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				if _, err := c.UnaryCall(ctx, req); err != nil {
+					// grpc-go's own deadline timer may fire just before ctx's.
+					if ctx.Err() == nil && status.Code(err) != codes.DeadlineExceeded {
+						failed.Store(err)
+					}
+					break
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	if err, _ := failed.Load().(error); err != nil {
+		return row, fmt.Errorf("call: %w", err)
+	}
+	if len(lat) == 0 {
+		return row, fmt.Errorf("no call finished in %s", d)
+	}
+	row.RPS = float64(len(lat)) / took.Seconds()
+	if cpu1, err := treeCPU([]int{pid}); err == nil && cpuErr == nil {
+		row.CPUus = float64(cpu1-cpu0) / float64(clockTicks()) * 1e6 / float64(len(lat))
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	row.P50ms = float64(lat[len(lat)/2]) / 1e6
+	row.P99ms = float64(lat[len(lat)*99/100]) / 1e6
+	return row, nil
+}
+
+// runH2Bench runs the HTTP/2 rows and prints them.
+func runH2Bench(o options, stdout io.Writer) int {
+	h2load := lookTool("h2load")
+	if h2load == "" {
+		logf("the -h2 rows need h2load (apt-get install -y nghttp2-client)")
+		return 1
+	}
+	h1, g, stop, err := h2Backends()
+	if err != nil {
+		logf("backends: %v", err)
+		return 1
+	}
+	defer stop()
+	targets, cleanup, err := startPair(o, "h2", h2WeirTemplate, h2NginxTemplate, map[string]string{"{{H1}}": h1, "{{GRPC}}": g})
+	if err != nil {
+		logf("%v", err)
+		return 1
+	}
+	defer cleanup()
+	n := 50000
+	if o.quick {
+		n = 5000
+	}
+	var rows []h2Row
+	for round := 1; round <= o.rounds; round++ {
+		for i := range targets {
+			t := targets[(i+round)%len(targets)] // who goes first alternates
+			for _, m := range []int{1, 100} {
+				rps, cpu, err := h2loadRow(h2load, t.addr, t.pid, n, m)
+				if err != nil {
+					logf("%s h2c m=%d: %v", t.name, m, err)
+					return 1
+				}
+				rows = append(rows, h2Row{Contender: t.name, Row: fmt.Sprintf("h2c 64 B, %d stream(s)/conn", m), Round: round, RPS: rps, CPUus: cpu})
+			}
+			row, err := grpcRow(t.addr, t.pid, 16, o.duration)
+			if err != nil {
+				logf("%s gRPC unary: %v", t.name, err)
+				return 1
+			}
+			row.Contender, row.Row, row.Round = t.name, "gRPC unary, 16 calls at once", round
+			rows = append(rows, row)
+		}
+	}
+	fmt.Fprintf(stdout, "HTTP/2: h2load -c 1 -n %d; gRPC unary for %s (%s)\n", n, o.duration, machineLine())
+	fmt.Fprintf(stdout, "%-8s %-30s %5s %12s %14s %8s %8s\n", "proxy", "row", "round", "requests/s", "CPU µs/req", "p50 ms", "p99 ms")
+	for _, r := range rows {
+		fmt.Fprintf(stdout, "%-8s %-30s %5d %12.0f %14.1f %8.2f %8.2f\n", r.Contender, r.Row, r.Round, r.RPS, r.CPUus, r.P50ms, r.P99ms)
+	}
+	return 0
+}

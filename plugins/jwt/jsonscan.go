@@ -1,0 +1,321 @@
+package jwt
+
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/weirgw/weir/sdk"
+)
+
+// This file reads the JSON of a token's header and claims without
+// building a map: the document is validated once with the grammar
+// encoding/json accepts (RFC 8259, same nesting limit), and members are
+// then found by scanning the top-level object. Values that need real
+// decoding (escapes, non-ASCII, nested objects and arrays rendered for a
+// header) go through encoding/json itself, so the result is what
+// golang-jwt's map decoding would have produced; only the common cases
+// (plain ASCII strings, numbers, booleans) are read in place.
+
+// maxJSONDepth is encoding/json's nesting limit.
+const maxJSONDepth = 10000
+
+// jsonObject is a validated JSON document that is an object (or null,
+// which decodes to an empty map).
+type jsonObject []byte
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	return i
+}
+
+// validJSON reports whether b is exactly one JSON value with optional
+// surrounding whitespace.
+func validJSON(b []byte) bool {
+	i, ok := skipValue(b, skipSpace(b, 0), 0)
+	return ok && skipSpace(b, i) == len(b)
+}
+
+// skipValue returns the index after the value starting at b[i].
+func skipValue(b []byte, i, depth int) (int, bool) {
+	if i >= len(b) {
+		return i, false
+	}
+	switch c := b[i]; {
+	case c == '{':
+		if depth >= maxJSONDepth {
+			return i, false
+		}
+		i = skipSpace(b, i+1)
+		if i < len(b) && b[i] == '}' {
+			return i + 1, true
+		}
+		for {
+			var ok bool
+			if i >= len(b) || b[i] != '"' {
+				return i, false
+			}
+			if i, ok = skipString(b, i); !ok {
+				return i, false
+			}
+			i = skipSpace(b, i)
+			if i >= len(b) || b[i] != ':' {
+				return i, false
+			}
+			if i, ok = skipValue(b, skipSpace(b, i+1), depth+1); !ok {
+				return i, false
+			}
+			i = skipSpace(b, i)
+			if i >= len(b) {
+				return i, false
+			}
+			if b[i] == '}' {
+				return i + 1, true
+			}
+			if b[i] != ',' {
+				return i, false
+			}
+			i = skipSpace(b, i+1)
+		}
+	case c == '[':
+		if depth >= maxJSONDepth {
+			return i, false
+		}
+		i = skipSpace(b, i+1)
+		if i < len(b) && b[i] == ']' {
+			return i + 1, true
+		}
+		for {
+			var ok bool
+			if i, ok = skipValue(b, i, depth+1); !ok {
+				return i, false
+			}
+			i = skipSpace(b, i)
+			if i >= len(b) {
+				return i, false
+			}
+			if b[i] == ']' {
+				return i + 1, true
+			}
+			if b[i] != ',' {
+				return i, false
+			}
+			i = skipSpace(b, i+1)
+		}
+	case c == '"':
+		return skipString(b, i)
+	case c == '-' || (c >= '0' && c <= '9'):
+		return skipNumber(b, i)
+	case c == 't':
+		return skipLiteral(b, i, "true")
+	case c == 'f':
+		return skipLiteral(b, i, "false")
+	case c == 'n':
+		return skipLiteral(b, i, "null")
+	}
+	return i, false
+}
+
+func skipLiteral(b []byte, i int, lit string) (int, bool) {
+	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+		return i, false
+	}
+	return i + len(lit), true
+}
+
+// skipString validates the string starting at b[i] (a quote). As in
+// encoding/json, control characters must be escaped and escapes are the
+// eight of RFC 8259 §7; bytes that are not UTF-8 are allowed (decoding
+// replaces them).
+func skipString(b []byte, i int) (int, bool) {
+	for i++; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1, true
+		case c < 0x20:
+			return i, false
+		case c == '\\':
+			i++
+			if i >= len(b) {
+				return i, false
+			}
+			switch b[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if len(b)-i < 5 {
+					return i, false
+				}
+				for _, h := range b[i+1 : i+5] {
+					if !isHex(h) {
+						return i, false
+					}
+				}
+				i += 4
+			default:
+				return i, false
+			}
+		}
+	}
+	return i, false
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// skipNumber validates -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?.
+func skipNumber(b []byte, i int) (int, bool) {
+	if b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	default:
+		return i, false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i >= len(b) || !isDigit(b[i]) {
+			return i, false
+		}
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || !isDigit(b[i]) {
+			return i, false
+		}
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	}
+	return i, true
+}
+
+// parseObject validates b and returns it as an object; isNull says b is
+// the literal null (an empty map to encoding/json); ok is false for
+// invalid JSON or a value that is neither an object nor null.
+func parseObject(b []byte) (obj jsonObject, isNull, ok bool) {
+	if !validJSON(b) {
+		return nil, false, false
+	}
+	i := skipSpace(b, 0)
+	switch b[i] {
+	case '{':
+		return jsonObject(b[i:]), false, true
+	case 'n':
+		return nil, true, true
+	}
+	return nil, false, false
+}
+
+// get returns the raw value of the last member named name (encoding/json
+// keeps the last of duplicate names), or nil. o must be valid.
+func (o jsonObject) get(name string) []byte {
+	if len(o) == 0 {
+		return nil
+	}
+	var found []byte
+	i := skipSpace(o, 1)
+	for i < len(o) && o[i] == '"' {
+		end, _ := skipString(o, i)
+		key := o[i:end]
+		start := skipSpace(o, skipSpace(o, end)+1)
+		next, _ := skipValue(o, start, 1)
+		if keyIs(key, name) {
+			found = o[start:next]
+		}
+		i = skipSpace(o, next)
+		if i < len(o) && o[i] == ',' {
+			i = skipSpace(o, i+1)
+		}
+	}
+	return found
+}
+
+// has reports whether a member named name exists (whatever its value).
+func (o jsonObject) has(name string) bool { return o.get(name) != nil }
+
+// plain reports whether the quoted string q needs no decoding: no
+// escapes, only printable ASCII.
+func plain(q []byte) bool {
+	for _, c := range q[1 : len(q)-1] {
+		if c == '\\' || c < 0x20 || c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// keyIs compares a quoted member name with name as encoding/json would
+// after decoding it.
+func keyIs(q []byte, name string) bool {
+	if plain(q) {
+		return string(q[1:len(q)-1]) == name
+	}
+	var s string
+	return json.Unmarshal(q, &s) == nil && s == name
+}
+
+// stringOf returns the value of a JSON string, or ok=false when v is not
+// a string. The result may be a view of v: copy it to keep it.
+func stringOf(v []byte) (s string, ok bool) {
+	if len(v) == 0 || v[0] != '"' {
+		return "", false
+	}
+	if plain(v) {
+		return sdk.B2S(v[1 : len(v)-1]), true
+	}
+	if json.Unmarshal(v, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// isNumber reports whether v is a JSON number.
+func isNumber(v []byte) bool { return len(v) > 0 && (v[0] == '-' || isDigit(v[0])) }
+
+// floatOf reads a JSON number as json.Number.Float64 does (a value out of
+// range is ±Inf or 0, the error ignored as golang-jwt ignores it).
+func floatOf(v []byte) float64 {
+	f, _ := strconv.ParseFloat(sdk.B2S(v), 64)
+	return f
+}
+
+// eachString calls fn for each element of the JSON array v; it returns
+// false when v is not an array. fn's argument is nil for an element that
+// is not a string.
+func eachString(v []byte, fn func(s []byte)) bool {
+	if len(v) == 0 || v[0] != '[' {
+		return false
+	}
+	i := skipSpace(v, 1)
+	for i < len(v) && v[i] != ']' {
+		next, _ := skipValue(v, i, 1)
+		if v[i] == '"' {
+			fn(v[i:next])
+		} else {
+			fn(nil)
+		}
+		i = skipSpace(v, next)
+		if i < len(v) && v[i] == ',' {
+			i = skipSpace(v, i+1)
+		}
+	}
+	return true
+}
