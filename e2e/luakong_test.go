@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -157,5 +158,63 @@ routes:
 	out, code := validateFile(t, w.File)
 	if code == 0 || !strings.Contains(out, "config.status_code: value should be between 100 and 599") {
 		t.Fatalf("validate: exit %d\n%s", code, out)
+	}
+}
+
+// TestLuaKongSeveralPlugins: a route runs several lua plugins, the global
+// one it keeps and its own two Kong plugins, ordered by PRIORITY (highest
+// first) in access, header_filter and body_filter alike, whatever their
+// order in the config; a route's lua plugin replaces the global one only
+// when it has the same instance name.
+func TestLuaKongSeveralPlugins(t *testing.T) {
+	up := serveFast(t, func(rc *fasthttp.RequestCtx) {
+		rc.SetBodyString("order=" + string(rc.Request.Header.Peek("X-Order")))
+	})
+	w := startWeir(t, fmt.Sprintf(`
+listen: "{{LISTEN}}"
+admin: {listen: "{{ADMIN}}"}
+services: [{name: a, targets: [{url: "http://%s"}]}]
+plugins:
+  - name: lua
+    config:
+      name: tagger
+      source: |
+        PRIORITY = 1500
+        local function add(h) return (h or "") .. "g," end
+        function access() weir.request.set_header("X-Order", add(weir.request.get_header("X-Order"))) end
+        function header_filter() weir.response.set_header("X-Order-Resp", add(weir.response.get_header("X-Order-Resp"))) end
+        function body_filter(body) return body .. "|g" end
+routes:
+  - name: both
+    paths: ["/both"]
+    service: a
+    plugins:
+      - {name: lua, config: {kong_plugin: %q}}
+      - {name: lua, config: {kong_plugin: %q}}
+  - name: replaced
+    paths: ["/replaced"]
+    service: a
+    plugins:
+      - name: lua
+        config: {name: tagger, source: 'function access() weir.request.set_header("X-Order", (weir.request.get_header("X-Order") or "") .. "route,") end'}
+      - {name: lua, config: {kong_plugin: %q}}
+`, up, kongDir(t, "order_lo"), kongDir(t, "order_hi"), kongDir(t, "order_lo")))
+	c := newClient(w.Addr)
+
+	code, body, h := get(t, c, "/both", nil)
+	if code != 200 || body != "order=hi,g,lo,|hi|g|lo" || string(h.Peek("X-Order-Resp")) != "hi,g,lo," {
+		t.Errorf("/both: %d %q X-Order-Resp %q; want the order hi (2000), g (1500, global), lo (1000) in every phase", code, body, h.Peek("X-Order-Resp"))
+	}
+	code, body, h = get(t, c, "/replaced", nil)
+	if code != 200 || body != "order=lo,route,|lo" || string(h.Peek("X-Order-Resp")) != "lo," {
+		t.Errorf("/replaced: %d %q X-Order-Resp %q; want the route's tagger instead of the global one", code, body, h.Peek("X-Order-Resp"))
+	}
+	// log runs for each plugin, in the same order (after the answer).
+	if !waitUntil(10*time.Second, 20*time.Millisecond, func() bool {
+		logs := w.Logs()
+		i, j := strings.Index(logs, "order log hi"), strings.Index(logs, "order log lo")
+		return i >= 0 && j > i
+	}) {
+		t.Errorf("log phases: want order log hi then order log lo\n%s", w.Logs())
 	}
 }

@@ -132,6 +132,34 @@ end`))
 	}
 }
 
+// TestLuaSandboxTableMemory: a table grown within the time budget counts
+// against memory_limit_mb: the call fails with a 500 and a log line, and
+// the process stays small. Before, only the instruction budget bounded
+// it: this call ran to the end, 10 million values (hundreds of MiB).
+func TestLuaSandboxTableMemory(t *testing.T) {
+	w := luaGateway(t, luaRoute("table", "          timeout: 5s\n          memory_limit_mb: 16\n", `
+function access()
+  local t = {}
+  for i = 1, 1e7 do t[i] = i end
+  weir.response.exit(200, #t)
+end`))
+	code, body, _ := getWithin(t, w, "/table", nil, 30*time.Second)
+	if code != 500 {
+		t.Fatalf("table: %d %q, want 500 from memory_limit_mb", code, body)
+	}
+	if !waitUntil(2*time.Second, 10*time.Millisecond, func() bool {
+		return strings.Contains(w.Logs(), "went over its memory limit of 16 MiB (memory_limit_mb)")
+	}) {
+		t.Fatalf("no log line names the memory limit\n%s", w.Logs())
+	}
+	if v := w.metric(`weir_lua_memory_limit_total{route="table"}`); v != 1 {
+		t.Errorf("weir_lua_memory_limit_total{route=table} = %v, want 1", v)
+	}
+	if rss := w.peakRSS(); rss > 150<<20 {
+		t.Errorf("peak RSS %d MiB, want under 150", rss>>20)
+	}
+}
+
 // TestLuaSandboxFrozen: a request cannot unfreeze the globals or replace
 // a PDK or library function for later requests on the same VM (pool_size
 // 1, so the second request runs on the VM the first one tried to change).
@@ -158,6 +186,32 @@ end`))
 	code, body, _ := getWithin(t, w, "/frozen", map[string]string{"X-Name": "bob"}, 5*time.Second)
 	if code != 200 || body != "bob A nil" {
 		t.Fatalf("next request: %d %q, want 200 \"bob A nil\"", code, body)
+	}
+}
+
+// TestLuaSandboxConf: what a request writes into conf (here: a changed
+// value, a new key, an element appended to a nested list) does not reach
+// the next request on the same VM (pool_size 1); before, each request
+// saw the previous one's writes.
+func TestLuaSandboxConf(t *testing.T) {
+	w := luaGateway(t, luaRoute("conf", "          pool_size: 1\n          config: {n: 1, tags: {list: [a]}}\n", `
+function access()
+  local seen = conf.n .. " " .. table.concat(conf.tags.list, ",") .. " " .. tostring(conf.extra)
+  conf.n = conf.n + 1
+  conf.extra = "leaked"
+  conf.tags.list[#conf.tags.list + 1] = "x"
+  weir.response.exit(200, seen)
+end`))
+	for i := 0; i < 3; i++ {
+		if code, body, _ := getWithin(t, w, "/conf", nil, 5*time.Second); code != 200 || body != "1 a nil" {
+			t.Fatalf("request %d: %d %q, want 200 \"1 a nil\" (conf as configured)", i, code, body)
+		}
+	}
+	if v := w.metric(`weir_lua_conf_changed_total{route="conf"}`); v != 3 {
+		t.Errorf("weir_lua_conf_changed_total = %v, want 3", v)
+	}
+	if !strings.Contains(w.Logs(), "the script changed conf in a phase") {
+		t.Error("no warning names the change of conf")
 	}
 }
 

@@ -39,6 +39,7 @@ import (
 type unit struct {
 	key     unitKey
 	filters []sdk.Filter  // a route's own, in order; the globals by index, nil where disabled
+	names   []string      // a route's own: the plugin name of each filter
 	m       *routeMetrics // nil for the globals
 	// readsConsumers: a plugin read consumers while the unit was built,
 	// so it holds what it read; slots are the credential indexes its

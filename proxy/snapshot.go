@@ -172,7 +172,10 @@ func compile(cfg *config.Config, file string, consumers *sdk.Consumers, d compil
 	}
 
 	// Global plugins, then each route's own; a route's instance of a plugin
-	// replaces the global instance of the same name (README.md, "Plugins").
+	// replaces the global instance of the same name (for a plugin with
+	// several instances, of the same instance name: sdk.InstanceName), and
+	// several instances of a plugin with sdk.Factory.Group run as one
+	// filter (README.md, "Plugins").
 	s.reuse = d.reuse
 	s.byKey = make(map[unitKey]*unit, len(cfg.Routes)+1)
 	prev := d.prev
@@ -180,8 +183,10 @@ func compile(cfg *config.Config, file string, consumers *sdk.Consumers, d compil
 		prev = nil // the plugins were built with another redis or directory
 	}
 	globalNames := make([]string, len(cfg.Plugins))
+	globalIDs := make([]string, len(cfg.Plugins)) // "" for an unnamed instance: no route's replaces it
 	for i, p := range cfg.Plugins {
 		globalNames[i] = p.Name
+		globalIDs[i], _ = sdk.InstanceName(p.Name, p.Config)
 	}
 	gkey := keyOf(cfg.Plugins)
 	if u := prev.lookup(gkey, consumers); u != nil {
@@ -229,11 +234,15 @@ func compile(cfg *config.Config, file string, consumers *sdk.Consumers, d compil
 		}
 		own := map[string]bool{}
 		for _, p := range rc.Plugins {
-			own[p.Name] = true
+			if id, ok := sdk.InstanceName(p.Name, p.Config); ok {
+				own[id] = true
+			}
 		}
+		var names []string // of r.filters, for groupFilters
 		for gi, f := range globals {
-			if f != nil && !own[globalNames[gi]] {
+			if f != nil && !(globalIDs[gi] != "" && own[globalIDs[gi]]) {
 				r.filters = append(r.filters, f)
+				names = append(names, globalNames[gi])
 			}
 		}
 		key := routeKey(cfg, rc, svcKeys)
@@ -258,6 +267,7 @@ func compile(cfg *config.Config, file string, consumers *sdk.Consumers, d compil
 						continue
 					}
 					u.filters = append(u.filters, f)
+					u.names = append(u.names, p.Name)
 				}
 			})
 			svcName := rc.Service
@@ -270,7 +280,7 @@ func compile(cfg *config.Config, file string, consumers *sdk.Consumers, d compil
 				u.m.overhead = sdk.GetOrCreateHistogram(fmt.Sprintf(`weir_proxy_overhead_seconds{route=%q}`, rc.Name))
 			}
 		}
-		r.filters = append(r.filters, u.filters...)
+		r.filters = groupFilters(append(r.filters, u.filters...), append(names, u.names...))
 		r.m = u.m
 		r.respFilters = make([]sdk.ResponseFilter, len(r.filters))
 		for k, f := range r.filters {
@@ -298,6 +308,49 @@ func compile(cfg *config.Config, file string, consumers *sdk.Consumers, d compil
 		return nil, errs
 	}
 	return s, nil
+}
+
+// groupFilters replaces the instances of each plugin with a
+// sdk.Factory.Group, when a route has two or more, by the one filter Group
+// makes of them, at the place of the first. names[i] is the plugin name of
+// fs[i].
+func groupFilters(fs []sdk.Filter, names []string) []sdk.Filter {
+	count := map[string]int{}
+	for _, n := range names {
+		count[n]++
+	}
+	grouped := false
+	for n, c := range count {
+		if fac, _ := sdk.Lookup(n); c > 1 && fac.Group != nil {
+			grouped = true
+		} else {
+			delete(count, n)
+		}
+	}
+	if !grouped {
+		return fs
+	}
+	out := make([]sdk.Filter, 0, len(fs))
+	for i, f := range fs {
+		n := names[i]
+		if count[n] == 0 {
+			out = append(out, f)
+			continue
+		}
+		if count[n] < 0 {
+			continue // taken into the group already
+		}
+		var members []sdk.Filter
+		for j := i; j < len(fs); j++ {
+			if names[j] == n {
+				members = append(members, fs[j])
+			}
+		}
+		fac, _ := sdk.Lookup(n)
+		out = append(out, fac.Group(members))
+		count[n] = -1
+	}
+	return out
 }
 
 func findService(cfg *config.Config, name string) int {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 )
 
@@ -76,6 +77,37 @@ type Factory struct {
 	// the operator prefixed with the place in the config file, so they should
 	// name the offending key and the fix: "rate must be > 0".
 	New func(b *Build, raw json.RawMessage) (Filter, error)
+	// Instance, when set, lets the plugin appear several times in one
+	// plugin list: it returns the name of the instance configured by raw
+	// ("" for an unnamed one, which is never the same as another). Two
+	// instances of one list may not share a name; a route's instance
+	// replaces (or, with enabled: false, removes) the global instance of
+	// the same name, and only that one. Without Instance, the plugin's
+	// name is the instance's: one per list, and a route's replaces the
+	// global one.
+	Instance func(raw json.RawMessage) string
+	// Group, when set, runs the instances of the plugin that one route
+	// ends up with (the global ones it keeps, then its own), when there
+	// are two or more, as the one filter it returns, placed where the
+	// first of them was in the route's chain. It decides their order (the
+	// lua plugin sorts them by Kong's PRIORITY). Group must not start or
+	// close them: they stay owned by the config that built them.
+	Group func([]Filter) Filter
+}
+
+// InstanceName is the identity of a plugin list entry: the plugin's name,
+// or for a plugin with Factory.Instance the name and its instance's name.
+// ok is false for an unnamed instance, which is the same as no other.
+func InstanceName(name string, raw json.RawMessage) (id string, ok bool) {
+	f, found := Lookup(name)
+	if !found || f.Instance == nil {
+		return name, true
+	}
+	inst := f.Instance(raw)
+	if inst == "" {
+		return "", false
+	}
+	return name + " " + strconv.Quote(inst), true
 }
 
 var (

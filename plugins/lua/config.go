@@ -31,6 +31,8 @@ const (
 	maxScriptBytes = 1 << 20
 	// maxPluginBytes bounds the .lua files of a kong_plugin folder.
 	maxPluginBytes = 4 << 20
+	// maxNameBytes bounds `name`.
+	maxNameBytes = 128
 	// minInitTimeout bounds the script's top level (run once per pooled
 	// state): it may build lookup tables, so it gets at least a second even
 	// when the per-phase timeout is a few milliseconds.
@@ -48,6 +50,10 @@ type Config struct {
 	// KongPlugin is a Kong plugin's folder (handler.lua, schema.lua and
 	// its other modules), run through the kong PDK shim (kong.lua).
 	KongPlugin string `json:"kong_plugin"`
+	// Name is the instance's name: a route's lua instance replaces the
+	// global one of the same name (chain.go, instanceName). Default: the
+	// Kong plugin's folder name, or the script's file.
+	Name string `json:"name"`
 	// Timeout bounds one phase call (access, header_filter, body_filter or
 	// log). Default 50ms.
 	Timeout confval.Duration `json:"timeout"`
@@ -94,6 +100,9 @@ func validate(cfg *Config) (*settings, error) {
 		bad(errors.New("set one of file, source and kong_plugin, not several"))
 	case set == 0:
 		bad(errors.New("no script: set file (a path to a .lua file), source (the script inline) or kong_plugin (a Kong plugin's folder)"))
+	}
+	if len(cfg.Name) > maxNameBytes {
+		bad(fmt.Errorf("name is %d bytes, more than the %d allowed", len(cfg.Name), maxNameBytes))
 	}
 	if err := cfg.Timeout.Check("timeout", defaultTimeout); err != nil {
 		bad(err)

@@ -19,6 +19,8 @@ import (
 // for a CPU (a loaded machine, a GC pause) is not cut off; a wall-clock
 // timer remains as a backstop at wallFactor times the timeout.
 //
+// Done also samples the size of the tables the call holds (tables.go).
+//
 // Library functions that can run long in one instruction (pattern matching,
 // gsub, rep, concat, format; see strlib.go) and the `..` operator (see
 // concat.go) charge their work with charge and the bytes they create with
@@ -35,6 +37,10 @@ type deadline struct {
 	steps    int64 // steps left in this call
 	mem      int64 // bytes created by library calls in this call
 	memLimit int64
+	// tables is the size of the tables the call reached at the last
+	// sample (tables.go), taken when steps falls below sampleAt.
+	tables   int64
+	sampleAt int64
 	// why the call was cut by its budget (errSteps, errMemory); written
 	// and read by the goroutine running the state only (the timer's
 	// callback only closes done).
@@ -82,6 +88,8 @@ func (d *deadline) arm(timeout time.Duration, memLimit int64) {
 	d.steps = budgetSteps(timeout)
 	d.mem = 0
 	d.memLimit = memLimit
+	d.tables = 0
+	d.sampleAt = d.steps - sampleEvery
 	d.why = nil
 	d.timer.Reset(wall(timeout))
 }
@@ -138,12 +146,26 @@ func (d *deadline) charge(L *glua.LState, n int) {
 // error once the call is over its limit. Creating bytes is also work: it
 // is charged to the step budget at 64 bytes per step.
 func (d *deadline) alloc(L *glua.LState, n int) {
-	if n < 0 || int64(n) > d.memLimit-d.mem {
+	if n < 0 || int64(n) > d.memLimit-d.mem-d.tables {
 		d.trip(errMemory)
 		L.RaiseError("%s", d.why.Error())
 	}
 	d.mem += int64(n)
 	d.charge(L, n>>6)
+}
+
+// sampleTables measures the tables the call reaches (tables.go) and cuts
+// the call once they and the strings it created are over the limit. The
+// next sample waits at least as many instructions as this one visited
+// entries.
+func (d *deadline) sampleTables() {
+	room := d.memLimit - d.mem
+	var visited int
+	d.tables, visited = reachable(d.L, room)
+	if d.tables > room {
+		d.trip(errMemory)
+	}
+	d.sampleAt = d.steps - max(sampleEvery, int64(visited))
 }
 
 // Deadline implements context.Context. The instant is not tracked (only
@@ -154,6 +176,9 @@ func (d *deadline) Deadline() (time.Time, bool) { return time.Time{}, false }
 // instruction, so it is also the instruction counter.
 func (d *deadline) Done() <-chan struct{} {
 	d.steps--
+	if d.steps < d.sampleAt {
+		d.sampleTables()
+	}
 	if d.steps < 0 {
 		d.trip(errSteps)
 	}

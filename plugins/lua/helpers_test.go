@@ -77,19 +77,7 @@ func newFilter(t testing.TB, src string, extra map[string]any, lb *logBuf) sdk.F
 }
 
 // base returns the *filter inside any of the wrapper types.
-func base(f sdk.Filter) *filter {
-	switch f := f.(type) {
-	case *filter:
-		return f
-	case respFilter:
-		return f.filter
-	case logFilter:
-		return f.filter
-	case respLogFilter:
-		return f.filter
-	}
-	panic("not a lua filter")
-}
+func base(f sdk.Filter) *filter { return member(f) }
 
 // request builds a request context as the proxy would hand it to filters:
 // normalized path set, route and request ID known. headers are "Name: value"

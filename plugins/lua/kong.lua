@@ -142,6 +142,9 @@ ngx.header = H.keep(setmetatable({}, {
   __index = function(_, k) return W.response.get_header((k:gsub("_", "-"))) end,
   __newindex = function(_, k, v)
     k = k:gsub("_", "-")
+    -- ngx.header.content_length = nil, as plugins that change the body
+    -- do: the gateway sets it from the body actually sent
+    if v == nil and k:lower() == "content-length" then return end
     if v == nil then W.response.clear_header(k) else W.response.set_header(k, tostring(v)) end
   end,
   __metatable = false,
@@ -606,6 +609,11 @@ end
 
 if handler.init_worker then handler:init_worker() end
 
+-- The order of the lua plugins of a route (chain.go); and conf, which the
+-- VM guards against writes from a request (conf.go), is the handler's.
+PRIORITY = tonumber(handler.PRIORITY) or 0
+conf = plugin_conf
+
 if handler.rewrite or handler.access then
   function access()
     if handler.rewrite then handler:rewrite(plugin_conf) end
@@ -626,5 +634,6 @@ if handler.body_filter then
   end
 end
 if handler.log then
-  function log() handler:log(plugin_conf) end
+  -- _G: `log` alone is the local kong.log table here
+  _G.log = function() handler:log(plugin_conf) end
 end

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -25,7 +26,9 @@ import (
 	glua "github.com/yuin/gopher-lua"
 )
 
-func init() { sdk.Register(sdk.Factory{Name: "lua", New: New}) }
+func init() {
+	sdk.Register(sdk.Factory{Name: "lua", New: New, Instance: instanceName, Group: group})
+}
 
 // maxPoolWait bounds how long a request waits for a pooled state when all
 // are busy before it prepares a temporary one (see statePool.get).
@@ -40,6 +43,9 @@ type filter struct {
 	log     *slog.Logger
 	pool    *statePool
 	has     [nPhases]bool
+	// priority orders the lua instances of one route (chain.go): a Kong
+	// handler's PRIORITY, or a script's global PRIORITY; 0 without.
+	priority int
 
 	errors   [nPhases]*metrics.Counter
 	timeouts *metrics.Counter
@@ -48,16 +54,30 @@ type filter struct {
 	// bodySkipped counts responses body_filter did not see because the
 	// proxy streamed their body (over 256 KiB or of unknown length).
 	bodySkipped *metrics.Counter
+	// confChanged counts calls that changed conf (their VM is retired);
+	// the first one is logged.
+	confChanged *metrics.Counter
+	confWarned  atomic.Bool
 }
 
 // The proxy calls a filter's optional phases when it implements
-// sdk.ResponseFilter / sdk.LogFilter, so New returns the type matching the
-// functions the script defines and no phase is run for nothing.
+// sdk.ResponseFilter / sdk.LogFilter, so New (and group, for several
+// instances) returns the type matching the functions the scripts define
+// and no phase is run for nothing.
 type (
-	respFilter    struct{ *filter }
-	logFilter     struct{ *filter }
-	respLogFilter struct{ *filter }
+	respFilter    struct{ runner }
+	logFilter     struct{ runner }
+	respLogFilter struct{ runner }
 )
+
+// runner is a lua instance (*filter) or a group of them (*chain).
+type runner interface {
+	sdk.Filter
+	sdk.Starter
+	sdk.Closer
+	onResponse(c *sdk.Ctx) error
+	onLog(c *sdk.Ctx)
+}
 
 var (
 	_ sdk.ResponseFilter = respFilter{}
@@ -69,8 +89,8 @@ var (
 	// log function costs the client nothing.
 	_ sdk.DeferredLogFilter = logFilter{}
 	_ sdk.DeferredLogFilter = respLogFilter{}
-	_ sdk.Starter           = (*filter)(nil)
-	_ sdk.Closer            = (*filter)(nil)
+	_ sdk.Starter           = respFilter{}
+	_ sdk.Closer            = respFilter{}
 )
 
 func (f respFilter) OnResponse(c *sdk.Ctx) error    { return f.onResponse(c) }
@@ -79,6 +99,20 @@ func (f respLogFilter) OnResponse(c *sdk.Ctx) error { return f.onResponse(c) }
 func (f respLogFilter) OnLog(c *sdk.Ctx)            { f.onLog(c) }
 func (logFilter) DeferLog()                         {}
 func (respLogFilter) DeferLog()                     {}
+
+// wrap returns p as the type that has the phases in has.
+func wrap(p runner, has [nPhases]bool) sdk.Filter {
+	resp := has[phaseHeaderFilter] || has[phaseBodyFilter]
+	switch {
+	case resp && has[phaseLog]:
+		return respLogFilter{p}
+	case resp:
+		return respFilter{p}
+	case has[phaseLog]:
+		return logFilter{p}
+	}
+	return p
+}
 
 // New validates the config, compiles the script and prepares one state
 // (which runs the script's top level, so an error there is a config error).
@@ -110,6 +144,7 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 		timeouts:    metrics.GetOrCreateCounter(fmt.Sprintf(`weir_lua_timeouts_total{route=%q}`, label)),
 		memory:      metrics.GetOrCreateCounter(fmt.Sprintf(`weir_lua_memory_limit_total{route=%q}`, label)),
 		bodySkipped: metrics.GetOrCreateCounter(fmt.Sprintf(`weir_lua_body_filter_skipped_total{route=%q}`, label)),
+		confChanged: metrics.GetOrCreateCounter(fmt.Sprintf(`weir_lua_conf_changed_total{route=%q}`, label)),
 	}
 	for p := phase(0); p < nPhases; p++ {
 		f.errors[p] = metrics.GetOrCreateCounter(fmt.Sprintf(`weir_lua_errors_total{route=%q,phase=%q}`, label, p))
@@ -123,6 +158,7 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 	for p := phase(0); p < nPhases; p++ {
 		f.has[p] = st.fn[p] != nil
 	}
+	f.priority = st.priority
 	if f.has == [nPhases]bool{} {
 		st.close()
 		return nil, errors.New("the script defines none of the phase functions access, header_filter, body_filter, log; define at least one as a global function")
@@ -130,16 +166,7 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 	f.pool.created.Add(1)
 	f.pool.put(st)
 
-	resp := f.has[phaseHeaderFilter] || f.has[phaseBodyFilter]
-	switch {
-	case resp && f.has[phaseLog]:
-		return respLogFilter{f}, nil
-	case resp:
-		return respFilter{f}, nil
-	case f.has[phaseLog]:
-		return logFilter{f}, nil
-	}
-	return f, nil
+	return wrap(f, f.has), nil
 }
 
 // Start prepares the rest of the pool before traffic arrives.
@@ -259,6 +286,16 @@ func (f *filter) onLog(c *sdk.Ctx) {
 	}
 }
 
+// confWritten retires a state whose call changed conf (conf.go): the
+// change must not reach the later requests the state would serve.
+func (f *filter) confWritten(st *state) {
+	st.spent = true
+	f.confChanged.Inc()
+	if f.confWarned.CompareAndSwap(false, true) {
+		f.log.Warn("lua: the script changed conf in a phase; its VM is replaced after each such call so that the change reaches no later request (costly: keep request data in locals or weir.ctx.shared / kong.ctx.plugin); counted in weir_lua_conf_changed_total", "phase", st.phase.String())
+	}
+}
+
 // borrow takes a state from the pool.
 func (f *filter) borrow(p phase) (*state, error) {
 	st, err := f.pool.get()
@@ -296,10 +333,10 @@ func (f *filter) call(st *state, arg glua.LValue, nret int) error {
 	if !st.dl.disarm() {
 		st.spent = true
 	}
-	if err == nil {
-		return nil
-	}
-	if ae, ok := err.(*glua.ApiError); ok && ae == st.exitErr {
+	if ae, ok := err.(*glua.ApiError); err == nil || ok && ae == st.exitErr {
+		if st.conf != nil && !st.conf.intact() {
+			f.confWritten(st)
+		}
 		return nil
 	}
 	st.spent = true

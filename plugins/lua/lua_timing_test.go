@@ -107,3 +107,20 @@ func BenchmarkAccessConcat(b *testing.B) {
   weir.request.set_header("X-Seen", "key-" .. weir.request.get_header("X-Api-Key") .. "-lua")
 end`)
 }
+
+// BenchmarkConfGuard is the check after every call that conf is as loaded
+// (conf.go), on a small conf (3 keys, a 2-element list, a nested table).
+func BenchmarkConfGuard(b *testing.B) {
+	f := newFilter(b, `function access() end`, map[string]any{"pool_size": 1, "config": testConf["config"]}, nil)
+	st, err := base(f).pool.get()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer base(f).pool.put(st)
+	b.ReportAllocs()
+	for b.Loop() {
+		if !st.conf.intact() {
+			b.Fatal("conf reported changed")
+		}
+	}
+}

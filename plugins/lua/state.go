@@ -27,9 +27,10 @@ var phaseNames = [nPhases + 1]string{"access", "header_filter", "body_filter", "
 
 func (p phase) String() string { return phaseNames[p] }
 
-// Limits of one Lua state. gopher-lua has no allocator hook, so memory is
-// bounded only by these (the value stack and the call depth) and by the
-// timeout; see README.md, "Sandbox".
+// Limits of one Lua state. gopher-lua has no allocator hook: besides these
+// (the value stack and the call depth), memory is bounded by what the
+// budget counts (strings created: strlib.go, concat.go; tables held,
+// sampled: tables.go); see README.md, "Sandbox".
 const (
 	// callStackSize is the deepest Lua call nesting (recursion).
 	callStackSize = 200
@@ -79,6 +80,13 @@ type state struct {
 	// dropped how many messages went over maxLogBytes.
 	logged  int
 	dropped int
+
+	// conf checks after each call that conf is as the top level left it
+	// (conf.go); nil when conf is not a table.
+	conf *confGuard
+
+	// priority is the global PRIORITY the top level left (filter.priority).
+	priority int
 
 	spent    bool // timed out or failed: close, never pool
 	overflow bool // prepared beyond pool_size: close on return
@@ -141,6 +149,16 @@ func (st *state) prepare() error {
 		default:
 			return fmt.Errorf("%s must be a function, got a %s", p, v.Type())
 		}
+	}
+	switch v := L.GetGlobal("PRIORITY").(type) {
+	case *glua.LNilType:
+	case glua.LNumber:
+		st.priority = int(v)
+	default:
+		return fmt.Errorf("PRIORITY must be a number (the order of the lua plugins of a route, highest first), got a %s", v.Type())
+	}
+	if t, ok := L.GetGlobal("conf").(*glua.LTable); ok {
+		st.conf = newConfGuard(t)
 	}
 	freezeGlobals(L, st)
 	L.SetTop(0)

@@ -97,7 +97,9 @@ func (cc *consumerCheck) check(v *errs, i int, cs *Consumer, dup func() (int, bo
 }
 
 // pluginList checks the plugin instances of one list (global or a
-// route's): registered names, each at most once, config a mapping.
+// route's): registered names, each at most once (or, for a plugin that
+// may have several instances, each instance name at most once), config a
+// mapping.
 func (v *validator) pluginList(p string, plugins []Plugin) {
 	first := map[string]int{}
 	for i, pl := range plugins {
@@ -113,10 +115,16 @@ func (v *validator) pluginList(p string, plugins []Plugin) {
 			}
 			v.add(ip, "unknown plugin %q%s", pl.Name, hint)
 		}
-		if j, dup := first[pl.Name]; dup {
-			v.add(ip, "plugin %q is also %s: keep one instance per list", pl.Name, index(p, j))
-		} else {
-			first[pl.Name] = i
+		if id, named := sdk.InstanceName(pl.Name, pl.Config); named {
+			if j, dup := first[id]; dup {
+				if id == pl.Name {
+					v.add(ip, "plugin %q is also %s: keep one instance per list", pl.Name, index(p, j))
+				} else {
+					v.add(ip, "plugin %s is also %s: give each instance its own name", id, index(p, j))
+				}
+			} else {
+				first[id] = i
+			}
 		}
 		if t := bytes.TrimSpace(pl.Config); len(t) > 0 && t[0] != '{' && !bytes.Equal(t, []byte("null")) {
 			v.add(key(ip, "config"), "expected a mapping of the %s plugin's settings", pl.Name)

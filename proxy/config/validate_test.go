@@ -429,6 +429,9 @@ func TestValidatePlugins(t *testing.T) {
 			[]string{`plugins[0].name: a plugin needs a name (known: cors, key_auth, rate_limit, test_plugin)`}},
 		{"twice", `plugins: [{name: cors}, {name: key_auth}, {name: cors, enabled: false}]`,
 			[]string{`plugins[2]: plugin "cors" is also plugins[0]: keep one instance per list`}},
+		{"several instances", `plugins: [{name: test_plugin}, {name: test_plugin}, {name: test_plugin, config: {name: a}}, {name: test_plugin, config: {name: b}}]`, nil},
+		{"several instances, one name twice", `plugins: [{name: test_plugin, config: {name: a}}, {name: test_plugin, config: {name: a}, enabled: false}]`,
+			[]string{`plugins[1]: plugin test_plugin "a" is also plugins[0]: give each instance its own name`}},
 		{"config not a mapping", `plugins: [{name: cors, config: [1]}, {name: key_auth, config: "x"}]`,
 			[]string{
 				`plugins[0].config: expected a mapping of the cors plugin's settings`,

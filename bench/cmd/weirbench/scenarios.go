@@ -25,6 +25,8 @@ import (
 //	{{WASM}}     the directory of the Proxy-Wasm modules the harness
 //	             builds (wasm.go: benchWasmModules); using it marks the
 //	             scenario as needing them
+//	{{SCENARIOS}} the scenarios folder, absolute (for files a scenario
+//	             uses, such as a Kong plugin's folder)
 type scenario struct {
 	File  string `yaml:"-"`
 	Name  string `yaml:"name"`
@@ -51,6 +53,7 @@ type scenario struct {
 	needsWasm  bool
 	wasmDir    string // where {{WASM}} points once built
 	rawWeir    string
+	dir        string // the folder of the scenario's file, absolute
 }
 
 // accuracySpec asks for a rate-limit accuracy check: an open-loop run at
@@ -79,7 +82,7 @@ var bodyPaths = map[string]string{"64B": "/static", "1KiB": "/static1k"}
 var placeholderRE = regexp.MustCompile(`\{\{[A-Z_]+\}\}`)
 
 var knownPlaceholders = map[string]bool{
-	"{{LISTEN}}": true, "{{ADMIN}}": true, "{{BACKEND}}": true, "{{REDIS}}": true, "{{WASM}}": true,
+	"{{LISTEN}}": true, "{{ADMIN}}": true, "{{BACKEND}}": true, "{{REDIS}}": true, "{{WASM}}": true, "{{SCENARIOS}}": true,
 }
 
 // parseScenario decodes and checks one scenario file's contents.
@@ -157,7 +160,7 @@ func parseScenario(file string, data []byte) (*scenario, error) {
 	s.rawWeir = string(out)
 	for _, p := range placeholderRE.FindAllString(s.rawWeir, -1) {
 		if !knownPlaceholders[p] {
-			return nil, fail("weir: unknown placeholder %s; use {{LISTEN}}, {{ADMIN}}, {{BACKEND}}, {{REDIS}} or {{WASM}}", p)
+			return nil, fail("weir: unknown placeholder %s; use {{LISTEN}}, {{ADMIN}}, {{BACKEND}}, {{REDIS}}, {{WASM}} or {{SCENARIOS}}", p)
 		}
 	}
 	if !strings.Contains(s.rawWeir, "{{LISTEN}}") {
@@ -179,6 +182,7 @@ func (s *scenario) render(listen, admin, backend, redis string) string {
 		"{{BACKEND}}", backend,
 		"{{REDIS}}", redis,
 		"{{WASM}}", s.wasmDir,
+		"{{SCENARIOS}}", s.dir,
 	).Replace(s.rawWeir)
 }
 
@@ -194,6 +198,10 @@ func loadScenarios(dir string) ([]*scenario, error) {
 		return nil, fmt.Errorf("list scenarios: no *.yaml in %s", dir)
 	}
 	sort.Strings(files)
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list scenarios: %w", err)
+	}
 	var out []*scenario
 	seen := map[string]string{}
 	var errs []error
@@ -213,6 +221,7 @@ func loadScenarios(dir string) ([]*scenario, error) {
 			continue
 		}
 		seen[s.Name] = s.File
+		s.dir = abs
 		out = append(out, s)
 	}
 	if len(errs) > 0 {

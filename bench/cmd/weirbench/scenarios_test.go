@@ -70,7 +70,7 @@ func TestParseScenario(t *testing.T) {
 		{name: "accuracy nothing limited", in: base("accuracy: {path: /l, offered_rps: 2, limit_rps: 2}\n"), err: "f.yaml: accuracy.limit_rps must be below offered_rps, or nothing is limited"},
 		{name: "accuracy burst", in: base("accuracy: {path: /l, offered_rps: 2, limit_rps: 1, burst: -1}\n"), err: "f.yaml: accuracy.burst must be >= 0"},
 		{name: "negative target", in: base("targets: {rps_ratio: -1}\n"), err: "f.yaml: targets must not be negative"},
-		{name: "unknown placeholder", in: "name: s\nweir: {listen: \"{{LISTEN}}\", x: \"{{BACKENDS}}\", s: \"{{BACKEND}}\"}\n", err: "f.yaml: weir: unknown placeholder {{BACKENDS}}; use {{LISTEN}}, {{ADMIN}}, {{BACKEND}}, {{REDIS}} or {{WASM}}"},
+		{name: "unknown placeholder", in: "name: s\nweir: {listen: \"{{LISTEN}}\", x: \"{{BACKENDS}}\", s: \"{{BACKEND}}\"}\n", err: "f.yaml: weir: unknown placeholder {{BACKENDS}}; use {{LISTEN}}, {{ADMIN}}, {{BACKEND}}, {{REDIS}}, {{WASM}} or {{SCENARIOS}}"},
 		{name: "fixed listen", in: "name: s\nweir: {listen: \":8080\", s: \"{{BACKEND}}\"}\n", err: "f.yaml: weir: listen must be {{LISTEN}}"},
 		{name: "no backend", in: "name: s\nweir: {listen: \"{{LISTEN}}\"}\n", err: "f.yaml: weir: no service points at {{BACKEND}}"},
 	}

@@ -9,7 +9,9 @@
 package luapattern
 
 import (
+	"bytes"
 	"fmt"
+	"strings"
 )
 
 const (
@@ -73,8 +75,6 @@ type MatchData struct {
 	// xxxx xxxx xxxx xxx1 : position captured positions
 	captures []uint32
 }
-
-func newMatchState() *MatchData { return &MatchData{[]uint32{}} }
 
 func (st *MatchData) addPosCapture(s, pos int) {
 	for s+1 >= len(st.captures) {
@@ -553,16 +553,10 @@ func compilePattern(p pattern, ps ...*iptr) []inst {
 
 // Simple recursive virtual machine based on the
 // "Regular Expression Matching: the Virtual Machine Approach" (https://swtch.com/~rsc/regexp/regexp2.html)
-func recursiveVM(b *Budget, src []byte, insts []inst, pc, sp, recLevel int, ms ...*MatchData) (bool, int, *MatchData) {
+func recursiveVM(b *Budget, src []byte, insts []inst, pc, sp, recLevel int, m *MatchData) (bool, int, *MatchData) {
 	recLevel++
 	if recLevel > maxRecursionLevel {
 		panic(newError(_UNKNOWN, "pattern/input too complex"))
-	}
-	var m *MatchData
-	if len(ms) == 0 {
-		m = newMatchState()
-	} else {
-		m = ms[0]
 	}
 redo:
 	if b.Steps--; b.Steps < 0 {
@@ -650,6 +644,7 @@ redo:
 // at most limit of them (all when limit < 0), until fn returns false.
 // Matching spends b; a pattern error or a spent budget is returned as an
 // *Error (ErrBudget for the latter). fn may panic; the panic goes through.
+// fn must not keep m after it returns: the next match reuses it.
 func Each(b *Budget, p string, src []byte, offset, limit int, fn func(m *MatchData) bool) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
@@ -660,11 +655,18 @@ func Each(b *Budget, p string, src []byte, offset, limit int, fn func(m *MatchDa
 			}
 		}
 	}()
+	if p != "" && !strings.ContainsAny(p, specials) {
+		return eachPlain(b, p, src, offset, limit, fn)
+	}
 	pat := parsePattern(newScanner([]byte(p)), true)
 	insts := compilePattern(pat)
 	n := 0
+	// One MatchData for every start position: fn must not keep it (a
+	// fresh one per position cost three allocations per byte of src).
+	m := &MatchData{captures: make([]uint32, 0, 8)}
 	for sp := offset; sp <= len(src); {
-		ok, nsp, ms := recursiveVM(b, src, insts, 0, sp, 0)
+		m.captures = m.captures[:0]
+		ok, nsp, ms := recursiveVM(b, src, insts, 0, sp, 0, m)
 		sp++
 		if ok {
 			if sp < nsp {
@@ -676,6 +678,38 @@ func Each(b *Budget, p string, src []byte, offset, limit int, fn func(m *MatchDa
 			}
 		}
 		if n == limit || pat.MustHead {
+			break
+		}
+	}
+	return nil
+}
+
+// specials are the bytes that make a pattern more than a literal string.
+const specials = "^$*+?.([%-)]"
+
+// eachPlain is Each for a pattern without specials: a literal string,
+// found with bytes.Index (memchr speed) instead of a match attempted at
+// every position, with the same matches. The budget is charged one step
+// per 16 bytes scanned. It returns nil, or panics with ErrBudget.
+func eachPlain(b *Budget, lit string, src []byte, offset, limit int, fn func(m *MatchData) bool) error {
+	m := &MatchData{captures: make([]uint32, 2)}
+	needle := []byte(lit)
+	for n, sp := 0, offset; sp <= len(src) && n != limit; n++ {
+		i := bytes.Index(src[sp:], needle)
+		scanned := len(src) - sp
+		if i >= 0 {
+			scanned = i + len(lit)
+		}
+		if b.Steps -= int64(scanned>>4 + 1); b.Steps < 0 {
+			panic(ErrBudget)
+		}
+		if i < 0 {
+			break
+		}
+		start := sp + i
+		sp = start + len(lit)
+		m.captures[0], m.captures[1] = uint32(start)<<1, uint32(sp)<<1
+		if !fn(m) {
 			break
 		}
 	}

@@ -1,6 +1,7 @@
 package luapattern
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -51,6 +52,37 @@ func TestBudgetScans(t *testing.T) {
 		err := Each(&b, tt[0], []byte(tt[1]), 0, -1, func(*MatchData) bool { return true })
 		if err != ErrBudget {
 			t.Errorf("%s: error = %v, want ErrBudget", tt[0], err)
+		}
+	}
+}
+
+// TestPlainMatchesGeneral: a pattern without specials (eachPlain, found
+// with bytes.Index) gives the matches the matcher gives for the same
+// string (here as the capture "(lit)", which takes the general path).
+func TestPlainMatchesGeneral(t *testing.T) {
+	spans := func(p, s string, offset, limit int) (out [][2]int) {
+		b := &Budget{Steps: 1 << 30}
+		if err := Each(b, p, []byte(s), offset, limit, func(m *MatchData) bool {
+			out = append(out, [2]int{m.Capture(0), m.Capture(1)})
+			return true
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for _, s := range []string{"", "a", "aaaa", "abcabcab", "xaax,ya,,a", "héllo wörld"} {
+		for _, lit := range []string{"a", "aa", "ab", ",", "ö", "zz"} {
+			for _, offset := range []int{0, 1, 3} {
+				for _, limit := range []int{-1, 1, 2} {
+					if offset > len(s) {
+						continue
+					}
+					got, want := spans(lit, s, offset, limit), spans("("+lit+")", s, offset, limit)
+					if fmt.Sprint(got) != fmt.Sprint(want) {
+						t.Errorf("%q in %q from %d, limit %d: plain %v, matcher %v", lit, s, offset, limit, got, want)
+					}
+				}
+			}
 		}
 	}
 }
