@@ -59,6 +59,7 @@ type h2Pool struct {
 
 func (p *h2Pool) GetClientConn(req *http.Request, _ string) (*http2.ClientConn, error) {
 	var timer *time.Timer
+	clipped := false // the wait ends at the call's own deadline
 	for {
 		cc, dial := p.take()
 		if cc != nil {
@@ -77,9 +78,12 @@ func (p *h2Pool) GetClientConn(req *http.Request, _ string) (*http2.ClientConn, 
 		if timer == nil {
 			wait := p.t.cfg.MaxConnWait
 			if dl, ok := req.Context().Deadline(); ok && time.Until(dl) < wait {
-				wait = time.Until(dl)
+				wait, clipped = time.Until(dl), true
 			}
 			if wait <= 0 {
+				if clipped {
+					return nil, context.DeadlineExceeded
+				}
 				return nil, ErrPoolTimeout
 			}
 			timer = time.NewTimer(wait)
@@ -98,6 +102,12 @@ func (p *h2Pool) GetClientConn(req *http.Request, _ string) (*http2.ClientConn, 
 			tick.Stop()
 			if cc, _ := p.take(); cc != nil {
 				return cc, nil
+			}
+			if clipped {
+				// The wait was cut to the call's own deadline: that
+				// deadline is what ended it (a 504, DEADLINE_EXCEEDED),
+				// not the pool.
+				return nil, context.DeadlineExceeded
 			}
 			return nil, ErrPoolTimeout
 		case <-req.Context().Done():
@@ -336,7 +346,7 @@ func (t *Transport) doH2(parent context.Context, req *fasthttp.Request, resp *fa
 	hresp, err := t.h2.tr.RoundTrip(hr)
 	if err != nil {
 		t.h2.pool.release()
-		timedOut := ctx.Err() == context.DeadlineExceeded
+		timedOut := ctx.Err() == context.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded)
 		cancel()
 		if cb != nil && cb.err != nil {
 			return &ClientBodyError{Err: cb.err}
