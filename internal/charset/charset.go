@@ -21,3 +21,10 @@ func AlnumAnd(extra string) (t [256]bool) {
 	}
 	return t
 }
+
+// IsDigit reports whether c is DIGIT (RFC 5234 appendix B.1).
+func IsDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// IsHex reports whether c is HEXDIG, in either case (RFC 5234 appendix
+// B.1 lists upper case; URIs, JSON and HTTP accept both).
+func IsHex(c byte) bool { return IsDigit(c) || ('a' <= c|0x20 && c|0x20 <= 'f') }

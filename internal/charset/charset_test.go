@@ -1,6 +1,7 @@
 package charset
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -14,6 +15,20 @@ func TestAlnumAnd(t *testing.T) {
 			if tab[c] != want {
 				t.Errorf("AlnumAnd(%q)[%q] = %v, want %v", extra, byte(c), tab[c], want)
 			}
+		}
+	}
+}
+
+// TestDigitAndHex checks every byte against the strconv reading.
+func TestDigitAndHex(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		_, errD := strconv.ParseUint(string(rune(c)), 10, 8)
+		_, errH := strconv.ParseUint(string(rune(c)), 16, 8)
+		if c >= 0x80 {
+			errD, errH = strconv.ErrSyntax, strconv.ErrSyntax // multi-byte runes
+		}
+		if IsDigit(byte(c)) != (errD == nil) || IsHex(byte(c)) != (errH == nil) {
+			t.Fatalf("byte %#x: digit %v hex %v", c, IsDigit(byte(c)), IsHex(byte(c)))
 		}
 	}
 }

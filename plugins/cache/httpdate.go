@@ -1,6 +1,9 @@
 package cache
 
-import "github.com/weirgw/weir/internal/httpsyntax"
+import (
+	"github.com/weirgw/weir/internal/charset"
+	"github.com/weirgw/weir/internal/httpsyntax"
+)
 
 // parseHTTPDate reads an HTTP-date (RFC 9110 §5.6.7) into Unix seconds
 // without allocating. It accepts the three historical formats
@@ -30,9 +33,9 @@ func parseHTTPDate(b []byte, nowYear int) (int64, bool) {
 		switch {
 		case c == ' ' || c == '\t' || c == ',' || c == '-':
 			i++
-		case isDigit(c):
+		case charset.IsDigit(c):
 			j := i
-			for j < n && isDigit(b[j]) {
+			for j < n && charset.IsDigit(b[j]) {
 				j++
 			}
 			if j < n && b[j] == ':' {
@@ -112,7 +115,7 @@ func parseClock(b []byte, i int) (hh, mm, ss, next int, ok bool) {
 	var parts [3]int
 	for p := 0; p < 3; p++ {
 		j := i
-		for j < len(b) && isDigit(b[j]) {
+		for j < len(b) && charset.IsDigit(b[j]) {
 			j++
 		}
 		if j == i || j-i > 2 {
@@ -136,8 +139,6 @@ func atoiSmall(b []byte) (v, digits int) {
 	}
 	return v, len(b)
 }
-
-func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 func isAlpha(c byte) bool { return ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') }
 

@@ -3,6 +3,7 @@ package cache
 import (
 	"encoding/binary"
 	"errors"
+	"github.com/weirgw/weir/internal/charset"
 	"strings"
 
 	"github.com/weirgw/weir/sdk"
@@ -113,7 +114,7 @@ func normalizePath(p []byte) []byte {
 	}
 	for i := 0; i < len(p); i++ {
 		c := p[i]
-		if c == '%' && i+2 < len(p) && isHex(p[i+1]) && isHex(p[i+2]) {
+		if c == '%' && i+2 < len(p) && charset.IsHex(p[i+1]) && charset.IsHex(p[i+2]) {
 			c = unhex(p[i+1])<<4 | unhex(p[i+2])
 			i += 2
 		}
@@ -164,10 +165,6 @@ func lastSlash(b []byte) int {
 		}
 	}
 	return -1
-}
-
-func isHex(c byte) bool {
-	return ('0' <= c && c <= '9') || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F')
 }
 
 func unhex(c byte) byte {

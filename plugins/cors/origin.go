@@ -2,6 +2,7 @@ package cors
 
 import (
 	"fmt"
+	"github.com/weirgw/weir/internal/charset"
 	"strings"
 
 	"github.com/weirgw/weir/internal/httpsyntax"
@@ -197,7 +198,7 @@ func isScheme(s string) bool {
 	}
 	for i := 1; i < len(s); i++ {
 		c := s[i]
-		if !isAlpha(c) && !isDigit(c) && c != '+' && c != '-' && c != '.' {
+		if !isAlpha(c) && !charset.IsDigit(c) && c != '+' && c != '-' && c != '.' {
 			return false
 		}
 	}
@@ -216,7 +217,7 @@ func isHost(s string, suffix bool) bool {
 		}
 		for i := 1; i < len(s)-1; i++ {
 			c := s[i]
-			if !isHex(c) && c != ':' && c != '.' {
+			if !charset.IsHex(c) && c != ':' && c != '.' {
 				return false
 			}
 		}
@@ -224,7 +225,7 @@ func isHost(s string, suffix bool) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if !isAlpha(c) && !isDigit(c) && c != '-' && c != '.' && c != '_' {
+		if !isAlpha(c) && !charset.IsDigit(c) && c != '-' && c != '.' && c != '_' {
 			return false
 		}
 	}
@@ -237,7 +238,7 @@ func isPort(s string) bool {
 	}
 	n := 0
 	for i := 0; i < len(s); i++ {
-		if !isDigit(s[i]) {
+		if !charset.IsDigit(s[i]) {
 			return false
 		}
 		n = n*10 + int(s[i]-'0')
@@ -246,5 +247,3 @@ func isPort(s string) bool {
 }
 
 func isAlpha(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-func isHex(c byte) bool   { return isDigit(c) || (c|0x20 >= 'a' && c|0x20 <= 'f') }

@@ -2,6 +2,7 @@ package jwt
 
 import (
 	"encoding/json"
+	"github.com/weirgw/weir/internal/charset"
 	"strconv"
 
 	"github.com/weirgw/weir/sdk"
@@ -149,7 +150,7 @@ func skipString(b []byte, i int) (int, bool) {
 					return i, false
 				}
 				for _, h := range b[i+1 : i+5] {
-					if !isHex(h) {
+					if !charset.IsHex(h) {
 						return i, false
 					}
 				}
@@ -162,12 +163,6 @@ func skipString(b []byte, i int) (int, bool) {
 	return i, false
 }
 
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-
 // skipNumber validates -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?.
 func skipNumber(b []byte, i int) (int, bool) {
 	if b[i] == '-' {
@@ -177,7 +172,7 @@ func skipNumber(b []byte, i int) (int, bool) {
 	case i < len(b) && b[i] == '0':
 		i++
 	case i < len(b) && b[i] >= '1' && b[i] <= '9':
-		for i < len(b) && isDigit(b[i]) {
+		for i < len(b) && charset.IsDigit(b[i]) {
 			i++
 		}
 	default:
@@ -185,10 +180,10 @@ func skipNumber(b []byte, i int) (int, bool) {
 	}
 	if i < len(b) && b[i] == '.' {
 		i++
-		if i >= len(b) || !isDigit(b[i]) {
+		if i >= len(b) || !charset.IsDigit(b[i]) {
 			return i, false
 		}
-		for i < len(b) && isDigit(b[i]) {
+		for i < len(b) && charset.IsDigit(b[i]) {
 			i++
 		}
 	}
@@ -197,10 +192,10 @@ func skipNumber(b []byte, i int) (int, bool) {
 		if i < len(b) && (b[i] == '+' || b[i] == '-') {
 			i++
 		}
-		if i >= len(b) || !isDigit(b[i]) {
+		if i >= len(b) || !charset.IsDigit(b[i]) {
 			return i, false
 		}
-		for i < len(b) && isDigit(b[i]) {
+		for i < len(b) && charset.IsDigit(b[i]) {
 			i++
 		}
 	}
@@ -288,7 +283,7 @@ func stringOf(v []byte) (s string, ok bool) {
 }
 
 // isNumber reports whether v is a JSON number.
-func isNumber(v []byte) bool { return len(v) > 0 && (v[0] == '-' || isDigit(v[0])) }
+func isNumber(v []byte) bool { return len(v) > 0 && (v[0] == '-' || charset.IsDigit(v[0])) }
 
 // floatOf reads a JSON number as json.Number.Float64 does (a value out of
 // range is ±Inf or 0, the error ignored as golang-jwt ignores it).
