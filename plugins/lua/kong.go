@@ -102,6 +102,7 @@ func installKongHelpers(L *glua.LState, st *state) {
 		"set_method": st.reqSetMethod,
 		"pid":        func(L *glua.LState) int { L.Push(glua.LNumber(os.Getpid())); return 1 },
 		"conn":       st.connVar,
+		"request":    st.kongRequest,
 		// keep marks a table the prelude keeps writable (ngx.arg, reset
 		// per call) or that guards itself with a metatable (ngx.header,
 		// ngx.var): not replaced by a read-only view, refused to rawset.
@@ -142,6 +143,24 @@ func hmacSHA1(L *glua.LState) int {
 	m := hmac.New(sha1.New, s2b(L.CheckString(1)))
 	m.Write(s2b(L.CheckString(2)))
 	return pushStr(L, string(m.Sum(nil)))
+}
+
+// kongRequestKey keys the Kong shim's request-wide table in the Ctx: it
+// holds kong.ctx.shared, ngx.ctx and whether kong.response.exit ran, for
+// all the lua plugins of the request (each has its own kong.ctx.plugin).
+var kongRequestKey = new(byte)
+
+// kongRequest returns the request-wide table of the Kong shim (see
+// kongRequestKey), loaded once per call.
+func (st *state) kongRequest(L *glua.LState) int {
+	if st.c == nil {
+		L.RaiseError("kong.ctx: there is no request while the plugin loads; use it in a phase method")
+	}
+	if st.kong == nil {
+		st.kong = st.loadTable(kongRequestKey)
+	}
+	L.Push(st.kong)
+	return 1
 }
 
 // kongModule returns the loader of a module of the plugin's folder

@@ -15,9 +15,9 @@ local function unsupported(fn)
   return function() error(fn .. " is not supported by weir's Kong PDK (see the lua plugin README)", 2) end
 end
 
--- per-request tables, kept in weir.ctx.shared (copied between phases)
-local function bucket(name)
-  local s = W.ctx.shared
+-- per-request tables, copied between phases: of this plugin (kept in
+-- weir.ctx.shared), or of all the lua plugins of the request (H.request)
+local function sub(s, name)
   local t = s[name]
   if t == nil then
     t = {}
@@ -25,6 +25,8 @@ local function bucket(name)
   end
   return t
 end
+local function bucket(name) return sub(W.ctx.shared, name) end
+local function request_bucket(name) return sub(H.request(), name) end
 
 -- the body of the current body_filter call (ngx.arg[1], ngx.arg[2])
 local arg = H.keep({})
@@ -185,7 +187,7 @@ ngx.var = H.keep(setmetatable({}, {
 }))
 
 -- ngx.ctx: a per-request table
-setmetatable(ngx, {__index = function(_, k) if k == "ctx" then return bucket("ngx") end end})
+setmetatable(ngx, {__index = function(_, k) if k == "ctx" then return request_bucket("ngx") end end})
 
 ---------------------------------------------------------------- kong
 local kong = {
@@ -259,7 +261,7 @@ function resp.get_status() return W.response.get_status() end
 function resp.get_header(name) return W.response.get_header(name) end
 function resp.get_headers(max) return H.resp_hdrs() end
 function resp.get_source()
-  if bucket("kong_internal").exited then return "exit" end
+  if H.request().exited then return "exit" end
   if W.ctx.phase == "access" then return nil end
   return "service"
 end
@@ -282,7 +284,7 @@ function resp.set_headers(t)
   end
 end
 function resp.exit(status, body, headers)
-  bucket("kong_internal").exited = true
+  H.request().exited = true
   if type(body) == "table" then
     local h = {}
     if headers then for k, v in pairs(headers) do h[k] = v end end
@@ -401,7 +403,7 @@ kong.node = {
 kong.tools = {uuid = H.uuid, utils = {uuid = H.uuid}}
 
 kong.ctx = setmetatable({}, {__index = function(_, k)
-  if k == "shared" then return bucket("kong_shared") end
+  if k == "shared" then return request_bucket("shared") end
   if k == "plugin" then return bucket("kong_plugin") end
 end})
 

@@ -492,13 +492,7 @@ func (st *state) ctxIndex(L *glua.LState) int {
 		L.Push(glua.LString(st.phase.String()))
 	case "shared":
 		if st.shared == nil {
-			if v, ok := c.Value(st.f).(map[string]any); ok {
-				st.shared = toLua(L, v).(*glua.LTable)
-			} else if v, ok := c.Value(st.f).([]any); ok {
-				st.shared = toLua(L, v).(*glua.LTable)
-			} else {
-				st.shared = L.NewTable()
-			}
+			st.shared = st.loadTable(st.f)
 		}
 		L.Push(st.shared)
 	default:
