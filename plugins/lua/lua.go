@@ -324,6 +324,12 @@ func (f *filter) call(st *state, arg glua.LValue, nret int) error {
 	}
 	L.Push(fn)
 	nargs := 0
+	if st.kongSelf != nil && st.phase != phaseBodyFilter {
+		// handler:access(conf) and the like (kong.lua binds them).
+		L.Push(st.kongSelf)
+		L.Push(st.kongConf)
+		nargs = 2
+	}
 	if arg != nil {
 		L.Push(arg)
 		nargs = 1

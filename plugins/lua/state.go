@@ -92,6 +92,11 @@ type state struct {
 	// priority is the global PRIORITY the top level left (filter.priority).
 	priority int
 
+	// kongSelf and kongConf are a Kong handler and its conf (set by the
+	// shim's H.bind): the access, header_filter and log functions are
+	// the handler's methods, called with them as arguments.
+	kongSelf, kongConf *glua.LTable
+
 	spent    bool // timed out or failed: close, never pool
 	overflow bool // prepared beyond pool_size: close on return
 }
