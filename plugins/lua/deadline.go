@@ -179,7 +179,12 @@ func (d *deadline) sampleTables() {
 func (d *deadline) Deadline() (time.Time, bool) { return time.Time{}, false }
 
 // Done implements context.Context; the VM calls it before every
-// instruction, so it is also the instruction counter.
+// instruction, so it is also the instruction counter. While the call may
+// go on it returns nil, which the VM's select skips at once (a receive
+// from an open channel costs a few dozen instructions more, on every
+// instruction); once the budget is spent or the watchdog fired, a
+// closed channel. gopher-lua's channel library, which would wait on it,
+// is never opened (sandbox.go).
 func (d *deadline) Done() <-chan struct{} {
 	d.steps--
 	if d.steps < d.sampleAt {
@@ -188,10 +193,10 @@ func (d *deadline) Done() <-chan struct{} {
 	if d.steps < 0 {
 		d.trip(errSteps)
 	}
-	if d.why != nil {
+	if d.why != nil || d.armed.Load() == firedTick {
 		return closedCh
 	}
-	return d.done
+	return nil
 }
 
 // Err implements context.Context.

@@ -16,6 +16,12 @@ import (
 // timeout or a runtime error (spent) are closed by put instead of being
 // pooled, and a replacement is prepared by a later get.
 type statePool struct {
+	// hot is the state given back last, taken and given back with one
+	// atomic operation each: with one request at a time per core, most
+	// calls need neither the mutex nor the stack. It is used only while
+	// nobody waits (waiting), so that a waiter gets a state handed over.
+	hot     atomic.Pointer[state]
+	waiting atomic.Int32
 	// mu guards idle and waiters. idle is a stack: the state given back
 	// last is lent first, so a lightly loaded pool keeps reusing the
 	// states whose memory is still in the CPU's caches.
@@ -55,6 +61,9 @@ func (p *statePool) pop() *state {
 // states than cores would not run faster), then prepares an overflow
 // state that put will close.
 func (p *statePool) get() (*state, error) {
+	if st := p.hot.Swap(nil); st != nil {
+		return st, nil
+	}
 	p.mu.Lock()
 	st := p.pop()
 	p.mu.Unlock()
@@ -81,15 +90,21 @@ func (p *statePool) get() (*state, error) {
 		return st, nil
 	}
 	p.waiters++
+	p.waiting.Add(1)
 	p.mu.Unlock()
-	t := time.NewTimer(p.wait)
-	select {
-	case st = <-p.handoff:
-	case <-t.C:
+	// A put that looked at waiting before it was raised may have left its
+	// state in hot.
+	if st = p.hot.Swap(nil); st == nil {
+		t := time.NewTimer(p.wait)
+		select {
+		case st = <-p.handoff:
+		case <-t.C:
+		}
+		t.Stop()
 	}
-	t.Stop()
 	p.mu.Lock()
 	p.waiters--
+	p.waiting.Add(-1)
 	p.mu.Unlock()
 	if st != nil {
 		return st, nil
@@ -107,6 +122,12 @@ func (p *statePool) get() (*state, error) {
 func (p *statePool) put(st *state) {
 	if st.spent || st.overflow || p.closed.Load() {
 		p.discard(st)
+		return
+	}
+	if p.waiting.Load() == 0 && p.hot.CompareAndSwap(nil, st) {
+		if p.closed.Load() {
+			p.close() // closed meanwhile: do not leave st behind
+		}
 		return
 	}
 	p.mu.Lock()
@@ -154,6 +175,9 @@ func (p *statePool) fill() error {
 // come back.
 func (p *statePool) close() {
 	p.closed.Store(true)
+	if st := p.hot.Swap(nil); st != nil {
+		p.discard(st)
+	}
 	p.mu.Lock()
 	idle := p.idle
 	p.idle = nil
@@ -175,5 +199,9 @@ func (p *statePool) close() {
 func (p *statePool) idleCount() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.idle) + len(p.handoff)
+	n := len(p.idle) + len(p.handoff)
+	if p.hot.Load() != nil {
+		n++
+	}
+	return n
 }

@@ -40,7 +40,9 @@ func TestPoolStartClose(t *testing.T) {
 // TestPoolOverflow: with every state borrowed, get waits up to the
 // timeout, then prepares an extra state that put closes.
 func TestPoolOverflow(t *testing.T) {
-	f := newFilter(t, `function access() end`, map[string]any{"pool_size": 1, "timeout": "20ms"}, nil)
+	// The wait is the timeout, at most maxPoolWait (50ms): long enough
+	// for the waiter below to be waiting on a loaded machine.
+	f := newFilter(t, `function access() end`, map[string]any{"pool_size": 1, "timeout": "1s"}, nil)
 	p := base(f).pool
 	a, err := p.get()
 	if err != nil {
@@ -51,8 +53,8 @@ func TestPoolOverflow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if waited := time.Since(start); waited < 15*time.Millisecond {
-		t.Fatalf("got an extra state after %s, want a wait of ~20ms first", waited)
+	if waited := time.Since(start); waited < 40*time.Millisecond {
+		t.Fatalf("got an extra state after %s, want a wait of ~50ms first", waited)
 	}
 	if !b.overflow || a.overflow {
 		t.Fatalf("overflow flags: a %v b %v", a.overflow, b.overflow)
@@ -163,9 +165,9 @@ end`, map[string]any{"pool_size": 2, "timeout": "5s"}, lb)
 	}
 }
 
-// TestPoolLendsLastReturned: the pool is a stack, so a lightly loaded
-// route keeps reusing the state whose memory is warm in the CPU caches
-// instead of rotating through all of them.
+// TestPoolLendsLastReturned: one borrower at a time keeps getting the
+// same state, whose memory is warm in the CPU caches, instead of rotating
+// through all of them, also after a burst borrowed several.
 func TestPoolLendsLastReturned(t *testing.T) {
 	f := newFilter(t, `function access() end`, map[string]any{"pool_size": 3}, nil)
 	p := base(f).pool
@@ -174,16 +176,24 @@ func TestPoolLendsLastReturned(t *testing.T) {
 	}
 	a, _ := p.get()
 	b, _ := p.get()
-	p.put(a)
 	p.put(b)
-	for range 3 {
+	p.put(a)
+	first, err := p.get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.put(first)
+	for range 5 {
 		st, err := p.get()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st != b {
-			t.Fatalf("lent %p, want the last returned %p", st, b)
+		if st != first {
+			t.Fatalf("lent %p, want the state lent and given back just before, %p", st, first)
 		}
 		p.put(st)
+	}
+	if p.idleCount() != 3 {
+		t.Fatalf("%d idle, want 3", p.idleCount())
 	}
 }
