@@ -218,3 +218,60 @@ routes:
 		t.Errorf("log phases: want order log hi then order log lo\n%s", w.Logs())
 	}
 }
+
+// TestLuaKongCtxShared: two Kong plugins on one route share kong.ctx.shared
+// and ngx.ctx, as Kong's plugins of one request do (share_set, PRIORITY
+// 900, writes them in access; share_get, 800, reads them in access,
+// header_filter and log), while kong.ctx.plugin stays each plugin's own;
+// nothing of a request reaches the next one (one VM each, so a leak would
+// show).
+func TestLuaKongCtxShared(t *testing.T) {
+	up := serveFast(t, func(rc *fasthttp.RequestCtx) {
+		rc.SetBodyString("access=" + string(rc.Request.Header.Peek("X-Shared-Access")))
+	})
+	w := startWeir(t, fmt.Sprintf(`
+listen: "{{LISTEN}}"
+admin: {listen: "{{ADMIN}}"}
+services: [{name: a, targets: [{url: "http://%s"}]}]
+routes:
+  - name: shared
+    paths: ["/shared"]
+    service: a
+    plugins:
+      - {name: lua, config: {kong_plugin: %q, pool_size: 1}}
+      - {name: lua, config: {kong_plugin: %q, pool_size: 1}}
+`, up, kongDir(t, "share_get"), kongDir(t, "share_set")))
+	c := newClient(w.Addr)
+
+	for i, tenant := range []string{"acme", "", "globex", ""} {
+		var hdr map[string]string
+		want := "nil/nil/nil/nil"
+		if tenant != "" {
+			hdr = map[string]string{"X-Tenant": tenant}
+			want = tenant + "/share_set/ngx:" + tenant + "/nil"
+		}
+		code, body, h := get(t, c, "/shared", hdr)
+		if code != 200 || body != "access="+want {
+			t.Errorf("request %d (tenant %q): %d %q; want access=%s (share_get reads share_set's kong.ctx.shared and ngx.ctx, not its kong.ctx.plugin)", i, tenant, code, body, want)
+		}
+		if got := string(h.Peek("X-Shared-Header")); got != want+"/1" {
+			t.Errorf("request %d header_filter: X-Shared-Header %q, want %q", i, got, want+"/1")
+		}
+		if got := string(h.Peek("X-Set-Plugin")); got != "share_set's own" {
+			t.Errorf("request %d: share_set's kong.ctx.plugin in header_filter: %q", i, got)
+		}
+	}
+	// log runs after each answer: each tenant's line once, the tenant-less
+	// line for each of the two requests without one.
+	want := map[string]int{"acme/share_set/ngx:acme/nil": 1, "globex/share_set/ngx:globex/nil": 1, "nil/nil/nil/nil": 2}
+	if !waitUntil(10*time.Second, 20*time.Millisecond, func() bool {
+		for seen, n := range want {
+			if strings.Count(w.Logs(), "share_get log: "+seen) != n {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Errorf("log phase: want share_get to log %v (times)\n%s", want, w.Logs())
+	}
+}

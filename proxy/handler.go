@@ -37,12 +37,15 @@ type reqState struct {
 	limit  sdk.LimitedBody // server.max_body_bytes on streamed chunked bodies
 	pre    prefixedBody    // a streamed chunked body: what readBody read, then the rest
 	body   []byte          // a buffered request body (readBody)
-	hdr    []byte          // addDate's scratch header block
-	hdrR   bytes.Reader    // reads hdr
-	hdrBR  *bufio.Reader   // over hdrR, allocated once per pooled state
-	scan   fieldScan       // the request's (then the answer's) header fields
-	dated  bool            // the upstream's answer carries a Date
-	extra  []byte          // header lines the transport adds (setForwarding)
+	// respBody is the buffer an upstream body is read into for a route's
+	// WholeBodyFilter (bufferAnswer).
+	respBody []byte
+	hdr      []byte        // addDate's scratch header block
+	hdrR     bytes.Reader  // reads hdr
+	hdrBR    *bufio.Reader // over hdrR, allocated once per pooled state
+	scan     fieldScan     // the request's (then the answer's) header fields
+	dated    bool          // the upstream's answer carries a Date
+	extra    []byte        // header lines the transport adds (setForwarding)
 
 	// Tracing (tracing.go): tr and span are set while a recorded request
 	// runs; unsampled says a traceparent started here goes out unsampled.
@@ -251,9 +254,29 @@ func (s *Server) serve(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.Re
 		}
 	}
 	if r.hasResp {
+		if r.wholeBody && !stopped {
+			s.bufferAnswer(c, r, st)
+		}
 		s.runResponseFilters(c, r, ran)
 	}
 	s.finish(c, r, upstreamDur, st)
+}
+
+// bufferAnswer reads a streamed upstream body that ends within
+// streamThreshold into memory for a route whose response filters read
+// whole bodies (sdk.WholeBodyFilter); a longer one keeps streaming. An
+// upstream that breaks its body off is a 502: nothing was sent yet.
+func (s *Server) bufferAnswer(c *sdk.Ctx, r *route, st *reqState) {
+	resp := c.Response()
+	if !resp.IsBodyStream() {
+		return
+	}
+	_, buf, err := transport.BufferBody(resp, streamThreshold, st.respBody)
+	st.respBody = buf
+	if err != nil {
+		s.log.Warn("upstream body cut short", "route", r.name, "request_id", string(c.RequestID()), "error", err)
+		s.fail(c, r, fasthttp.StatusBadGateway, "upstream answer cut short")
+	}
 }
 
 // runRequestFilters runs the route's filters in order until one stops.

@@ -49,12 +49,14 @@ type Snapshot struct {
 }
 
 type route struct {
-	name         string
-	svc          *service
-	filters      []sdk.Filter
-	respFilters  []sdk.ResponseFilter // parallel to filters; nil where absent
-	logFilters   []sdk.LogFilter
-	hasResp      bool
+	name        string
+	svc         *service
+	filters     []sdk.Filter
+	respFilters []sdk.ResponseFilter // parallel to filters; nil where absent
+	logFilters  []sdk.LogFilter
+	hasResp     bool
+	// wholeBody: a response filter reads whole bodies (sdk.WholeBodyFilter)
+	wholeBody    bool
 	stripPath    bool
 	preserveHost bool
 	agg          *aggregate
@@ -287,6 +289,9 @@ func compile(cfg *config.Config, file string, consumers *sdk.Consumers, d compil
 			if rf, ok := f.(sdk.ResponseFilter); ok {
 				r.respFilters[k] = rf
 				r.hasResp = true
+			}
+			if wf, ok := f.(sdk.WholeBodyFilter); ok && wf.WholeResponseBody() {
+				r.wholeBody = true
 			}
 			if df, ok := f.(sdk.DeferredLogFilter); ok {
 				r.deferredLog = append(r.deferredLog, df)

@@ -36,6 +36,18 @@ type ResponseFilter interface {
 	OnResponse(c *Ctx) error
 }
 
+// WholeBodyFilter is a ResponseFilter that reads or replaces the whole
+// response body. For a route with one whose WholeResponseBody is true,
+// the proxy reads an HTTP/1.1 upstream body it would stream (chunked,
+// until close) into memory when it ends within 256 KiB, before the
+// response filters run, so that c.Response().IsBodyStream() is false and
+// the answer goes out with a Content-Length; a longer one, or one with a
+// larger Content-Length, still streams. It costs nothing on other routes.
+type WholeBodyFilter interface {
+	ResponseFilter
+	WholeResponseBody() bool
+}
+
 // LogFilter is an optional last phase that runs once the response is
 // complete (access logs, metrics). It runs on the request's goroutine,
 // before the answer is written: it must not do blocking I/O there. A

@@ -106,6 +106,8 @@ func (ch *chain) onResponse(c *sdk.Ctx) error {
 	return nil
 }
 
+func (ch *chain) hasPhase(p phase) bool { return ch.has[p] }
+
 // onLog runs every member's log, in priority order.
 func (ch *chain) onLog(c *sdk.Ctx) {
 	for _, m := range ch.members {

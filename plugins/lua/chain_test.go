@@ -2,9 +2,12 @@ package lua
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/weirgw/weir/plugins/internal/plugintest"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -53,5 +56,28 @@ function log() weir.log.info("order log `+tag+`") end`, nil, &lb)
 		if at[i] < 0 || i > 0 && at[i] < at[i-1] {
 			t.Fatalf("log order %v in\n%s", at, logs)
 		}
+	}
+}
+
+// TestBodyFilterChunkedAnswer: behind the real proxy, a chunked upstream
+// answer reaches body_filter whole (the proxy reads it for a route with a
+// body_filter, sdk.WholeBodyFilter) and goes out with a Content-Length;
+// a route without one leaves it chunked.
+func TestBodyFilterChunkedAnswer(t *testing.T) {
+	chunked := func(_ *plugintest.Received, w http.ResponseWriter) {
+		_, _ = io.WriteString(w, "hello")
+		w.(http.Flusher).Flush() // a chunked answer from here on
+		_, _ = io.WriteString(w, " world")
+	}
+	g := serve(t, newFilter(t, `function body_filter(body) return body:upper() end`, nil, nil))
+	g.Upstream(chunked)
+	a := g.Do(t, plugintest.Send{})
+	if a.Status != 200 || a.Body != "HELLO WORLD" || a.Header.Get("Content-Length") != "11" {
+		t.Fatalf("%d %q Content-Length %q; want the whole body filtered, sent with a Content-Length", a.Status, a.Body, a.Header.Get("Content-Length"))
+	}
+	h := serve(t, newFilter(t, `function header_filter() weir.response.set_header("X-Seen", "1") end`, nil, nil))
+	h.Upstream(chunked)
+	if a := h.Do(t, plugintest.Send{}); a.Body != "hello world" || a.Header.Get("Content-Length") != "" || a.Header.Get("X-Seen") != "1" {
+		t.Fatalf("without body_filter: %q Content-Length %q; want it streamed as it came", a.Body, a.Header.Get("Content-Length"))
 	}
 }

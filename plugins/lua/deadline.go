@@ -2,6 +2,8 @@ package lua
 
 import (
 	"errors"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	glua "github.com/yuin/gopher-lua"
@@ -17,7 +19,10 @@ import (
 // the call holds is over its limit) Done returns a closed channel. The
 // limit is work done, not time passed, so a script that is only waiting
 // for a CPU (a loaded machine, a GC pause) is not cut off; a wall-clock
-// timer remains as a backstop at wallFactor times the timeout.
+// limit remains as a backstop at wallFactor times the timeout, kept by
+// one watchdog for the whole process (see watchdog) rather than a timer
+// per call: arming and stopping a runtime timer takes its lock and was
+// a quarter of the cost of a short phase call.
 //
 // Done also samples the size of the tables the call holds (tables.go).
 //
@@ -27,11 +32,14 @@ import (
 // alloc, so the budget holds inside them too.
 //
 // A state's deadline fires at most once: a fired state is discarded rather
-// than pooled (it was cut off in an unknown condition), so the timer
-// callback needs no locking.
+// than pooled (it was cut off in an unknown condition), so done is closed
+// at most once.
 type deadline struct {
-	done  chan struct{}
-	timer *time.Timer
+	done chan struct{}
+	// armed is the watchdog tick at which the running call is past its
+	// wall-clock limit; 0 between calls, firedTick once the watchdog has
+	// fired (it closed done).
+	armed atomic.Int64
 	L     *glua.LState
 
 	steps    int64 // steps left in this call
@@ -42,8 +50,8 @@ type deadline struct {
 	tables   int64
 	sampleAt int64
 	// why the call was cut by its budget (errSteps, errMemory); written
-	// and read by the goroutine running the state only (the timer's
-	// callback only closes done).
+	// and read by the goroutine running the state only (the watchdog
+	// only closes done).
 	why error
 }
 
@@ -68,10 +76,10 @@ const (
 	minWall    = time.Second
 )
 
+// newDeadline returns a deadline watched by the watchdog until stop.
 func newDeadline() *deadline {
 	d := &deadline{done: make(chan struct{})}
-	d.timer = time.AfterFunc(time.Hour, func() { close(d.done) })
-	d.timer.Stop()
+	watch.add(d)
 	return d
 }
 
@@ -91,15 +99,13 @@ func (d *deadline) arm(timeout time.Duration, memLimit int64) {
 	d.tables = 0
 	d.sampleAt = d.steps - sampleEvery
 	d.why = nil
-	d.timer.Reset(wall(timeout))
+	d.armed.Store(watch.tick.Load() + wallTicks(timeout))
 }
 
-// disarm stops the countdown and reports whether the call finished within
-// its budget. false means the budget is spent or the timer fired (or its
-// callback is starting): the state must not be reused. Since Go 1.23 Stop
-// on an AfterFunc timer returns false exactly when the function has been
-// started.
-func (d *deadline) disarm() bool { return d.timer.Stop() && d.why == nil }
+// disarm ends the call and reports whether it finished within its
+// budget. false means the budget is spent or the watchdog fired: the
+// state must not be reused.
+func (d *deadline) disarm() bool { return d.armed.Swap(0) != firedTick && d.why == nil }
 
 // expired reports whether the call was cut off (budget, memory or time).
 func (d *deadline) expired() bool {
@@ -122,8 +128,8 @@ func (d *deadline) reason() error {
 	return errWall
 }
 
-// stop releases the timer of a state being discarded.
-func (d *deadline) stop() { d.timer.Stop() }
+// stop ends the watch of a state being discarded.
+func (d *deadline) stop() { watch.remove(d) }
 
 // trip cuts the call off for good.
 func (d *deadline) trip(why error) {
@@ -173,7 +179,12 @@ func (d *deadline) sampleTables() {
 func (d *deadline) Deadline() (time.Time, bool) { return time.Time{}, false }
 
 // Done implements context.Context; the VM calls it before every
-// instruction, so it is also the instruction counter.
+// instruction, so it is also the instruction counter. While the call may
+// go on it returns nil, which the VM's select skips at once (a receive
+// from an open channel costs a few dozen instructions more, on every
+// instruction); once the budget is spent or the watchdog fired, a
+// closed channel. gopher-lua's channel library, which would wait on it,
+// is never opened (sandbox.go).
 func (d *deadline) Done() <-chan struct{} {
 	d.steps--
 	if d.steps < d.sampleAt {
@@ -182,10 +193,10 @@ func (d *deadline) Done() <-chan struct{} {
 	if d.steps < 0 {
 		d.trip(errSteps)
 	}
-	if d.why != nil {
+	if d.why != nil || d.armed.Load() == firedTick {
 		return closedCh
 	}
-	return d.done
+	return nil
 }
 
 // Err implements context.Context.
@@ -198,3 +209,60 @@ func (d *deadline) Err() error {
 
 // Value implements context.Context.
 func (d *deadline) Value(any) any { return nil }
+
+// The watchdog keeps the wall-clock backstop of every deadline of the
+// process: a goroutine counts ticks of watchTick and, at each, fires the
+// deadlines armed for longer than their wall(timeout). A call pays two
+// atomic operations (arm, disarm) and no lock. The backstop fires between
+// wall and wall plus two ticks after arm.
+const watchTick = 100 * time.Millisecond
+
+// firedTick is deadline.armed once the watchdog fired it.
+const firedTick = -1
+
+var watch = &watchdog{all: map[*deadline]struct{}{}}
+
+type watchdog struct {
+	tick atomic.Int64 // ticks since the watchdog started
+	once sync.Once
+	mu   sync.Mutex
+	all  map[*deadline]struct{}
+}
+
+// wallTicks is wall(timeout) in watchdog ticks, rounded up, plus the tick
+// under way.
+func wallTicks(timeout time.Duration) int64 {
+	return int64((wall(timeout)+watchTick-1)/watchTick) + 1
+}
+
+func (w *watchdog) add(d *deadline) {
+	w.once.Do(func() { go w.run() })
+	w.mu.Lock()
+	w.all[d] = struct{}{}
+	w.mu.Unlock()
+}
+
+func (w *watchdog) remove(d *deadline) {
+	w.mu.Lock()
+	delete(w.all, d)
+	w.mu.Unlock()
+}
+
+func (w *watchdog) run() {
+	t := time.NewTicker(watchTick)
+	for range t.C {
+		w.check(w.tick.Add(1))
+	}
+}
+
+// check fires the deadlines that were armed at or before tick now minus
+// their wall limit and are still running.
+func (w *watchdog) check(now int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for d := range w.all {
+		if at := d.armed.Load(); at > 0 && now >= at && d.armed.CompareAndSwap(at, firedTick) {
+			close(d.done)
+		}
+	}
+}

@@ -102,6 +102,27 @@ func installKongHelpers(L *glua.LState, st *state) {
 		"set_method": st.reqSetMethod,
 		"pid":        func(L *glua.LState) int { L.Push(glua.LNumber(os.Getpid())); return 1 },
 		"conn":       st.connVar,
+		"request":    st.kongRequest,
+		// The PDK functions a Kong handler calls on every request are Go
+		// functions of their own rather than Lua wrappers over weir.*:
+		// a Lua call more and two lookups through the read-only views
+		// cost as much as the work.
+		"req_get_header": func(L *glua.LState) int { return st.getRequestHeader(L, "kong.request.get_header") },
+		"svc_set_header": func(L *glua.LState) int {
+			boolToString(L, 2)
+			return st.setRequestHeader(L, "kong.service.request.set_header")
+		},
+		"resp_set_header": func(L *glua.LState) int {
+			boolToString(L, 2)
+			return st.setResponseHeader(L, "kong.response.set_header")
+		},
+		// bind hands the handler and its conf to Go, which passes them to
+		// the phase methods the prelude installs directly (bound).
+		"bind": func(L *glua.LState) int {
+			st.kongSelf = L.CheckTable(1)
+			st.kongConf = L.CheckTable(2)
+			return 0
+		},
 		// keep marks a table the prelude keeps writable (ngx.arg, reset
 		// per call) or that guards itself with a metatable (ngx.header,
 		// ngx.var): not replaced by a read-only view, refused to rawset.
@@ -114,6 +135,21 @@ func installKongHelpers(L *glua.LState, st *state) {
 		},
 	})
 	L.SetGlobal(kongHelpers, h)
+}
+
+// Pre-boxed "true" and "false": Kong's header setters take booleans.
+var lvTrueString, lvFalseString glua.LValue = glua.LString("true"), glua.LString("false")
+
+// boolToString replaces a boolean argument n by its string, as Kong's
+// header setters do.
+func boolToString(L *glua.LState, n int) {
+	if b, ok := L.Get(n).(glua.LBool); ok {
+		if b {
+			L.Replace(n, lvTrueString)
+		} else {
+			L.Replace(n, lvFalseString)
+		}
+	}
 }
 
 func pushStr(L *glua.LState, s string) int {
@@ -142,6 +178,24 @@ func hmacSHA1(L *glua.LState) int {
 	m := hmac.New(sha1.New, s2b(L.CheckString(1)))
 	m.Write(s2b(L.CheckString(2)))
 	return pushStr(L, string(m.Sum(nil)))
+}
+
+// kongRequestKey keys the Kong shim's request-wide table in the Ctx: it
+// holds kong.ctx.shared, ngx.ctx and whether kong.response.exit ran, for
+// all the lua plugins of the request (each has its own kong.ctx.plugin).
+var kongRequestKey = new(byte)
+
+// kongRequest returns the request-wide table of the Kong shim (see
+// kongRequestKey), loaded once per call.
+func (st *state) kongRequest(L *glua.LState) int {
+	if st.c == nil {
+		L.RaiseError("kong.ctx: there is no request while the plugin loads; use it in a phase method")
+	}
+	if st.kong == nil {
+		st.kong = st.loadTable(kongRequestKey)
+	}
+	L.Push(st.kong)
+	return 1
 }
 
 // kongModule returns the loader of a module of the plugin's folder

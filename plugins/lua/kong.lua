@@ -15,9 +15,9 @@ local function unsupported(fn)
   return function() error(fn .. " is not supported by weir's Kong PDK (see the lua plugin README)", 2) end
 end
 
--- per-request tables, kept in weir.ctx.shared (copied between phases)
-local function bucket(name)
-  local s = W.ctx.shared
+-- per-request tables, copied between phases: of this plugin (kept in
+-- weir.ctx.shared), or of all the lua plugins of the request (H.request)
+local function sub(s, name)
   local t = s[name]
   if t == nil then
     t = {}
@@ -25,6 +25,8 @@ local function bucket(name)
   end
   return t
 end
+local function bucket(name) return sub(W.ctx.shared, name) end
+local function request_bucket(name) return sub(H.request(), name) end
 
 -- the body of the current body_filter call (ngx.arg[1], ngx.arg[2])
 local arg = H.keep({})
@@ -185,7 +187,7 @@ ngx.var = H.keep(setmetatable({}, {
 }))
 
 -- ngx.ctx: a per-request table
-setmetatable(ngx, {__index = function(_, k) if k == "ctx" then return bucket("ngx") end end})
+setmetatable(ngx, {__index = function(_, k) if k == "ctx" then return request_bucket("ngx") end end})
 
 ---------------------------------------------------------------- kong
 local kong = {
@@ -195,14 +197,9 @@ local kong = {
   meta = {_NAME = "kong", _VERSION = "3.4.0", version = "3.4.0", _SERVER_TOKENS = "weir"},
 }
 
-local function first(v)
-  if type(v) == "table" then return v[1] end
-  return v
-end
-
 local req = {}
 kong.request = req
-function req.get_header(name) return first(W.request.get_header(name)) end
+req.get_header = H.req_get_header
 function req.get_headers(max) return W.request.get_headers() end
 function req.get_method() return W.request.get_method() end
 function req.get_path() return W.request.get_path() end
@@ -259,15 +256,12 @@ function resp.get_status() return W.response.get_status() end
 function resp.get_header(name) return W.response.get_header(name) end
 function resp.get_headers(max) return H.resp_hdrs() end
 function resp.get_source()
-  if bucket("kong_internal").exited then return "exit" end
+  if H.request().exited then return "exit" end
   if W.ctx.phase == "access" then return nil end
   return "service"
 end
 function resp.set_status(s) W.response.set_status(s) end
-function resp.set_header(k, v)
-  if v == true or v == false then v = tostring(v) end
-  W.response.set_header(k, v)
-end
+resp.set_header = H.resp_set_header
 resp.add_header = resp.set_header
 function resp.clear_header(k)
   -- plugins that change the body clear Content-Length; the gateway sets it
@@ -282,7 +276,7 @@ function resp.set_headers(t)
   end
 end
 function resp.exit(status, body, headers)
-  bucket("kong_internal").exited = true
+  H.request().exited = true
   if type(body) == "table" then
     local h = {}
     if headers then for k, v in pairs(headers) do h[k] = v end end
@@ -320,10 +314,7 @@ kong.service = {
 }
 local sreq = {}
 kong.service.request = sreq
-function sreq.set_header(k, v)
-  if v == true or v == false then v = tostring(v) end -- numbers convert in Go; type() would allocate
-  W.request.set_header(k, v)
-end
+sreq.set_header = H.svc_set_header
 sreq.add_header = sreq.set_header
 function sreq.clear_header(k) W.request.clear_header(k) end
 function sreq.set_headers(t)
@@ -401,7 +392,7 @@ kong.node = {
 kong.tools = {uuid = H.uuid, utils = {uuid = H.uuid}}
 
 kong.ctx = setmetatable({}, {__index = function(_, k)
-  if k == "shared" then return bucket("kong_shared") end
+  if k == "shared" then return request_bucket("shared") end
   if k == "plugin" then return bucket("kong_plugin") end
 end})
 
@@ -544,8 +535,8 @@ local loaded = {
   ["kong.tools.uuid"] = {uuid = H.uuid},
 }
 -- kong.plugins.base_plugin (Kong < 3): a class whose methods do nothing
+local Base = {}
 do
-  local Base = {}
   Base.__index = Base
   function Base:extend()
     local cls = setmetatable({}, {__index = self})
@@ -614,16 +605,26 @@ if handler.init_worker then handler:init_worker() end
 PRIORITY = tonumber(handler.PRIORITY) or 0
 conf = plugin_conf
 
-if handler.rewrite or handler.access then
-  function access()
-    if handler.rewrite then handler:rewrite(plugin_conf) end
-    if handler.access then handler:access(plugin_conf) end
+-- Go calls access, header_filter and log with (handler, plugin_conf)
+-- (H.bind), so a handler's methods are the phase functions themselves.
+-- The do-nothing methods of a base_plugin class are left out: no phase
+-- runs for them.
+H.bind(handler, plugin_conf)
+local function method(name)
+  local m = handler[name]
+  if m ~= nil and m ~= Base[name] then return m end
+end
+if method("rewrite") then
+  local rewrite, acc = method("rewrite"), method("access")
+  function access(self, c)
+    rewrite(self, c)
+    if acc then acc(self, c) end
   end
+else
+  access = method("access")
 end
-if handler.header_filter then
-  function header_filter() handler:header_filter(plugin_conf) end
-end
-if handler.body_filter then
+header_filter = method("header_filter")
+if method("body_filter") then
   function body_filter(body)
     arg[1], arg[2] = body, true
     handler:body_filter(plugin_conf)
@@ -633,7 +634,5 @@ if handler.body_filter then
     return out or ""
   end
 end
-if handler.log then
-  -- _G: `log` alone is the local kong.log table here
-  _G.log = function() handler:log(plugin_conf) end
-end
+-- _G: `log` alone is the local kong.log table here
+_G.log = method("log")

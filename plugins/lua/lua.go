@@ -77,6 +77,7 @@ type runner interface {
 	sdk.Closer
 	onResponse(c *sdk.Ctx) error
 	onLog(c *sdk.Ctx)
+	hasPhase(p phase) bool
 }
 
 var (
@@ -89,6 +90,8 @@ var (
 	// log function costs the client nothing.
 	_ sdk.DeferredLogFilter = logFilter{}
 	_ sdk.DeferredLogFilter = respLogFilter{}
+	_ sdk.WholeBodyFilter   = respFilter{}
+	_ sdk.WholeBodyFilter   = respLogFilter{}
 	_ sdk.Starter           = respFilter{}
 	_ sdk.Closer            = respFilter{}
 )
@@ -99,6 +102,14 @@ func (f respLogFilter) OnResponse(c *sdk.Ctx) error { return f.onResponse(c) }
 func (f respLogFilter) OnLog(c *sdk.Ctx)            { f.onLog(c) }
 func (logFilter) DeferLog()                         {}
 func (respLogFilter) DeferLog()                     {}
+
+// WholeResponseBody is sdk.WholeBodyFilter: with a body_filter, the
+// proxy reads a chunked or until-close upstream body that ends within
+// 256 KiB into memory for it.
+func (f respFilter) WholeResponseBody() bool    { return f.hasPhase(phaseBodyFilter) }
+func (f respLogFilter) WholeResponseBody() bool { return f.hasPhase(phaseBodyFilter) }
+
+func (f *filter) hasPhase(p phase) bool { return f.has[p] }
 
 // wrap returns p as the type that has the phases in has.
 func wrap(p runner, has [nPhases]bool) sdk.Filter {
@@ -204,15 +215,17 @@ func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 	return sdk.Continue, nil
 }
 
-// onResponse runs header_filter, then body_filter when the body is
-// buffered (a streamed body cannot be read without consuming it).
+// onResponse runs header_filter, then body_filter when the body is in
+// memory: the proxy holds an upstream's body of up to 256 KiB, whatever
+// its framing, for a route with a body_filter (WholeResponseBody).
 func (f *filter) onResponse(c *sdk.Ctx) error {
 	runHeader := f.has[phaseHeaderFilter]
 	runBody := f.has[phaseBodyFilter]
 	if runBody && c.Response().IsBodyStream() {
-		// The proxy streams bodies over 256 KiB (or of unknown length)
-		// straight to the client: reading one here would consume it.
-		// body_filter does not run; the count tells the operator.
+		// Still streamed after the proxy read what ends within 256 KiB
+		// (WholeResponseBody): a longer body goes straight to the client,
+		// and reading it here would hold it all. body_filter does not
+		// run; the count tells the operator.
 		f.bodySkipped.Inc()
 		runBody = false
 	}
@@ -324,6 +337,12 @@ func (f *filter) call(st *state, arg glua.LValue, nret int) error {
 	}
 	L.Push(fn)
 	nargs := 0
+	if st.kongSelf != nil && st.phase != phaseBodyFilter {
+		// handler:access(conf) and the like (kong.lua binds them).
+		L.Push(st.kongSelf)
+		L.Push(st.kongConf)
+		nargs = 2
+	}
 	if arg != nil {
 		L.Push(arg)
 		nargs = 1

@@ -144,7 +144,13 @@ func checkHeaderValue(L *glua.LState, fn string, n int) string {
 // ---- weir.request ----
 
 func (st *state) reqGetHeader(L *glua.LState) int {
-	c := st.request(L, "weir.request.get_header", inAny)
+	return st.getRequestHeader(L, "weir.request.get_header")
+}
+
+// getRequestHeader is weir.request.get_header, and the Kong shim's
+// kong.request.get_header; fn names it in errors.
+func (st *state) getRequestHeader(L *glua.LState, fn string) int {
+	c := st.request(L, fn, inAny)
 	v := c.Request().Header.Peek(L.CheckString(1))
 	return pushBytes(L, v, v != nil)
 }
@@ -217,7 +223,12 @@ func (st *state) reqGetBody(L *glua.LState) int {
 }
 
 func (st *state) reqSetHeader(L *glua.LState) int {
-	const fn = "weir.request.set_header"
+	return st.setRequestHeader(L, "weir.request.set_header")
+}
+
+// setRequestHeader is weir.request.set_header, and the Kong shim's
+// kong.service.request.set_header; fn names it in errors.
+func (st *state) setRequestHeader(L *glua.LState, fn string) int {
 	c := st.request(L, fn, inAccess)
 	name := checkHeaderName(L, fn, 1)
 	c.Request().Header.Set(name, checkHeaderValue(L, fn, 2))
@@ -409,7 +420,12 @@ func validLogFieldName(name string) bool {
 }
 
 func (st *state) respSetHeader(L *glua.LState) int {
-	const fn = "weir.response.set_header"
+	return st.setResponseHeader(L, "weir.response.set_header")
+}
+
+// setResponseHeader is weir.response.set_header, and the Kong shim's
+// kong.response.set_header; fn names it in errors.
+func (st *state) setResponseHeader(L *glua.LState, fn string) int {
 	c := st.request(L, fn, inAccess|inResponse)
 	name := checkHeaderName(L, fn, 1)
 	value := checkHeaderValue(L, fn, 2)
@@ -492,13 +508,7 @@ func (st *state) ctxIndex(L *glua.LState) int {
 		L.Push(glua.LString(st.phase.String()))
 	case "shared":
 		if st.shared == nil {
-			if v, ok := c.Value(st.f).(map[string]any); ok {
-				st.shared = toLua(L, v).(*glua.LTable)
-			} else if v, ok := c.Value(st.f).([]any); ok {
-				st.shared = toLua(L, v).(*glua.LTable)
-			} else {
-				st.shared = L.NewTable()
-			}
+			st.shared = st.loadTable(st.f)
 		}
 		L.Push(st.shared)
 	default:

@@ -642,8 +642,8 @@ end`, map[string]any{"pool_size": 1}, nil)
 		t.Fatalf("the same state should serve both calls; X-Calls = %s", got)
 	}
 	run(true)
-	if p.idle() != 0 || p.created.Load() != 0 {
-		t.Fatalf("failed state kept: idle %d created %d", p.idle(), p.created.Load())
+	if p.idleCount() != 0 || p.created.Load() != 0 {
+		t.Fatalf("failed state kept: idle %d created %d", p.idleCount(), p.created.Load())
 	}
 	if got := run(false); got != "1" {
 		t.Fatalf("a fresh state should start over; X-Calls = %s", got)

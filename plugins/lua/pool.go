@@ -1,6 +1,7 @@
 package lua
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -15,7 +16,22 @@ import (
 // timeout or a runtime error (spent) are closed by put instead of being
 // pooled, and a replacement is prepared by a later get.
 type statePool struct {
-	ch      chan *state
+	// hot is the state given back last, taken and given back with one
+	// atomic operation each: with one request at a time per core, most
+	// calls need neither the mutex nor the stack. It is used only while
+	// nobody waits (waiting), so that a waiter gets a state handed over.
+	hot     atomic.Pointer[state]
+	waiting atomic.Int32
+	// mu guards idle and waiters. idle is a stack: the state given back
+	// last is lent first, so a lightly loaded pool keeps reusing the
+	// states whose memory is still in the CPU's caches.
+	mu      sync.Mutex
+	idle    []*state
+	waiters int
+	// handoff takes a state given back while get waits for one (see get);
+	// it holds at most size states, so sending never blocks.
+	handoff chan *state
+
 	size    int32
 	created atomic.Int32 // pooled-or-borrowed states, at most size
 	closed  atomic.Bool
@@ -24,7 +40,19 @@ type statePool struct {
 }
 
 func newStatePool(size int, wait time.Duration, newFn func() (*state, error)) *statePool {
-	return &statePool{ch: make(chan *state, size), size: int32(size), wait: wait, newFn: newFn}
+	return &statePool{idle: make([]*state, 0, size), handoff: make(chan *state, size), size: int32(size), wait: wait, newFn: newFn}
+}
+
+// pop takes the last idle state, or nil; p.mu is held.
+func (p *statePool) pop() *state {
+	n := len(p.idle)
+	if n == 0 {
+		return nil
+	}
+	st := p.idle[n-1]
+	p.idle[n-1] = nil
+	p.idle = p.idle[:n-1]
+	return st
 }
 
 // get borrows a state: a pooled one if any is idle; a new one while fewer
@@ -33,8 +61,17 @@ func newStatePool(size int, wait time.Duration, newFn func() (*state, error)) *s
 // states than cores would not run faster), then prepares an overflow
 // state that put will close.
 func (p *statePool) get() (*state, error) {
+	if st := p.hot.Swap(nil); st != nil {
+		return st, nil
+	}
+	p.mu.Lock()
+	st := p.pop()
+	p.mu.Unlock()
+	if st != nil {
+		return st, nil
+	}
 	select {
-	case st := <-p.ch:
+	case st := <-p.handoff: // handed to a waiter that gave up
 		return st, nil
 	default:
 	}
@@ -47,12 +84,30 @@ func (p *statePool) get() (*state, error) {
 		return st, nil
 	}
 	p.created.Add(-1)
-	t := time.NewTimer(p.wait)
-	select {
-	case st := <-p.ch:
-		t.Stop()
+	p.mu.Lock()
+	if st := p.pop(); st != nil {
+		p.mu.Unlock()
 		return st, nil
-	case <-t.C:
+	}
+	p.waiters++
+	p.waiting.Add(1)
+	p.mu.Unlock()
+	// A put that looked at waiting before it was raised may have left its
+	// state in hot.
+	if st = p.hot.Swap(nil); st == nil {
+		t := time.NewTimer(p.wait)
+		select {
+		case st = <-p.handoff:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	p.mu.Lock()
+	p.waiters--
+	p.waiting.Add(-1)
+	p.mu.Unlock()
+	if st != nil {
+		return st, nil
 	}
 	st, err := p.newFn()
 	if err != nil {
@@ -69,11 +124,28 @@ func (p *statePool) put(st *state) {
 		p.discard(st)
 		return
 	}
-	select {
-	case p.ch <- st:
+	if p.waiting.Load() == 0 && p.hot.CompareAndSwap(nil, st) {
+		if p.closed.Load() {
+			p.close() // closed meanwhile: do not leave st behind
+		}
+		return
+	}
+	p.mu.Lock()
+	switch {
+	case p.waiters > 0:
+		// At most size states exist, so handoff has room.
+		p.handoff <- st
+	case len(p.idle) < int(p.size):
+		p.idle = append(p.idle, st)
 	default:
 		// Cannot happen while created <= size; closing is the safe answer.
+		p.mu.Unlock()
 		p.discard(st)
+		return
+	}
+	p.mu.Unlock()
+	if p.closed.Load() {
+		p.close() // closed meanwhile: do not leave st behind
 	}
 }
 
@@ -103,9 +175,19 @@ func (p *statePool) fill() error {
 // come back.
 func (p *statePool) close() {
 	p.closed.Store(true)
+	if st := p.hot.Swap(nil); st != nil {
+		p.discard(st)
+	}
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, st := range idle {
+		p.discard(st)
+	}
 	for {
 		select {
-		case st := <-p.ch:
+		case st := <-p.handoff:
 			p.discard(st)
 		default:
 			return
@@ -113,5 +195,13 @@ func (p *statePool) close() {
 	}
 }
 
-// idle is the number of pooled states (for tests).
-func (p *statePool) idle() int { return len(p.ch) }
+// idleCount is the number of pooled states (for tests).
+func (p *statePool) idleCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(p.idle) + len(p.handoff)
+	if p.hot.Load() != nil {
+		n++
+	}
+	return n
+}

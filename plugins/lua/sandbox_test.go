@@ -122,8 +122,8 @@ end`
 			if b.timeouts.Get()-before != 1 || b.errors[phaseAccess].Get()-beforeErr != 1 {
 				t.Fatalf("timeouts +%d errors +%d, want +1 +1", b.timeouts.Get()-before, b.errors[phaseAccess].Get()-beforeErr)
 			}
-			if b.pool.idle() != 0 || b.pool.created.Load() != 0 {
-				t.Fatalf("the timed-out state was kept: idle %d created %d", b.pool.idle(), b.pool.created.Load())
+			if b.pool.idleCount() != 0 || b.pool.created.Load() != 0 {
+				t.Fatalf("the timed-out state was kept: idle %d created %d", b.pool.idleCount(), b.pool.created.Load())
 			}
 			rc, c := request("GET", "/")
 			defer sdk.ReleaseCtx(c)

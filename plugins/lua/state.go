@@ -60,6 +60,10 @@ type state struct {
 	phase  phase
 	exited bool
 	shared *glua.LTable
+	// kong is the Kong shim's request-wide table (kong.ctx.shared,
+	// ngx.ctx: shared by all the lua plugins of the request), if the call
+	// touched it; kept in the Ctx under kongRequestKey.
+	kong *glua.LTable
 
 	// exitSignal is the error value weir.response.exit raises to unwind
 	// the script; call recognises it and treats it as a normal end.
@@ -87,6 +91,11 @@ type state struct {
 
 	// priority is the global PRIORITY the top level left (filter.priority).
 	priority int
+
+	// kongSelf and kongConf are a Kong handler and its conf (set by the
+	// shim's H.bind): the access, header_filter and log functions are
+	// the handler's methods, called with them as arguments.
+	kongSelf, kongConf *glua.LTable
 
 	spent    bool // timed out or failed: close, never pool
 	overflow bool // prepared beyond pool_size: close on return
@@ -170,31 +179,55 @@ func (st *state) begin(c *sdk.Ctx, p phase) {
 	st.c = c
 	st.phase = p
 	st.exited = false
-	st.shared = nil
+	st.shared, st.kong = nil, nil
 	st.logged, st.dropped = 0, 0
 }
 
-// finish unbinds the state from its request, keeping weir.ctx.shared in
-// the Ctx for the next phase if the call touched it.
+// finish unbinds the state from its request, keeping weir.ctx.shared
+// (and the Kong shim's request-wide table) in the Ctx for the next phase
+// if the call touched it.
 func (st *state) finish() error {
 	var err error
 	if st.dropped > 0 {
 		st.f.log.Warn("lua: log output over the limit of one call was dropped", "request_id", string(st.c.RequestID()), "phase", st.phase.String(), "dropped_messages", st.dropped, "limit_bytes", maxLogBytes)
 	}
 	if st.shared != nil {
-		var v any
-		v, err = tableToGo(st.shared, 1, newConvBudget(st.f.s.memLimit))
-		if err != nil {
-			err = fmt.Errorf("lua: %s: weir.ctx.shared keeps only nil, booleans, numbers, strings and tables of them: %w", st.phase, err)
-		} else {
-			st.c.SetValue(st.f, v)
+		err = st.saveTable(st.f, st.shared, "weir.ctx.shared keeps")
+	}
+	if st.kong != nil {
+		if e := st.saveTable(kongRequestKey, st.kong, "kong.ctx.shared and ngx.ctx keep"); err == nil {
+			err = e
 		}
 	}
 	st.c = nil
-	st.shared = nil
+	st.shared, st.kong = nil, nil
 	st.phase = phaseInit
 	st.L.SetTop(0)
 	return err
+}
+
+// loadTable is the per-request table stored in the Ctx under key by an
+// earlier call (saveTable), as a new Lua table, or an empty one.
+func (st *state) loadTable(key any) *glua.LTable {
+	switch v := st.c.Value(key).(type) {
+	case map[string]any:
+		return toLua(st.L, v).(*glua.LTable)
+	case []any:
+		return toLua(st.L, v).(*glua.LTable)
+	}
+	return st.L.NewTable()
+}
+
+// saveTable copies t out of the VM into the Ctx under key, for the next
+// call of the request (which may run on another VM); what names the
+// table and its verb for the error.
+func (st *state) saveTable(key any, t *glua.LTable, what string) error {
+	v, err := tableToGo(t, 1, newConvBudget(st.f.s.memLimit))
+	if err != nil {
+		return fmt.Errorf("lua: %s: %s only nil, booleans, numbers, strings and tables of them: %w", st.phase, what, err)
+	}
+	st.c.SetValue(key, v)
+	return nil
 }
 
 // exitPanic is installed as L.Panic by weir.response.exit (see respExit).

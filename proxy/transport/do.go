@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http/httputil"
+	"slices"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -268,9 +269,17 @@ type bodyStream struct {
 	closed bool
 	// closeAfter: either side said Connection: close.
 	closeAfter bool
+	// prefix is what BufferBody read before finding the body too long:
+	// it is read again first.
+	prefix []byte
 }
 
 func (s *bodyStream) Read(p []byte) (int, error) {
+	if len(s.prefix) > 0 {
+		n := copy(p, s.prefix)
+		s.prefix = s.prefix[n:]
+		return n, nil
+	}
 	if s.done {
 		return 0, io.EOF
 	}
@@ -324,6 +333,44 @@ func (s *bodyStream) Read(p []byte) (int, error) {
 		}
 		return n, err
 	}
+}
+
+// BufferBody reads the body of a response this transport streams over
+// HTTP/1.1 (chunked, until close, or a Content-Length over the
+// threshold) into memory when it ends within limit bytes, making it the
+// response's body (sent with a Content-Length), and hands the connection
+// back. It reports false when the body is longer, leaving it streamed
+// (the bytes read come first again), or is not such a stream (an HTTP/2
+// upstream's); an error when the upstream broke the body off, after
+// which the response must not be sent. buf is reused for the body.
+func BufferBody(resp *fasthttp.Response, limit int, buf []byte) (bool, []byte, error) {
+	s, ok := resp.BodyStream().(*bodyStream)
+	if !ok || s.closed || len(s.prefix) > 0 {
+		return false, buf, nil
+	}
+	if s.mode == modeLength && s.remain > int64(limit) {
+		return false, buf, nil
+	}
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(max(cap(buf), 4096), limit+1-len(buf)))
+		}
+		n, err := s.Read(buf[len(buf):min(cap(buf), limit+1)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return false, buf, err
+		}
+		if len(buf) > limit {
+			s.prefix = buf
+			return false, nil, nil // buf now belongs to the stream
+		}
+	}
+	resp.SetBody(buf) // closes the stream: the connection goes back
+	return true, buf, nil
 }
 
 // Close hands the connection back: to the pool when the body was read to

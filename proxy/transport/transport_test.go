@@ -515,3 +515,54 @@ func TestClientBodyErrorTellsTheSidesApart(t *testing.T) {
 		t.Fatalf("an upstream that closed mid-body: %v, want an upstream error", err)
 	}
 }
+
+// TestBufferBody: a chunked body that ends within the limit becomes the
+// response's body and its connection goes back to the pool; a longer one
+// stays streamed, the bytes already read coming first; a body with a
+// Content-Length over the limit is not read at all.
+func TestBufferBody(t *testing.T) {
+	long := strings.Repeat("L", 5000)
+	addr := serve(t, func(rc *fasthttp.RequestCtx) {
+		switch string(rc.Path()) {
+		case "/short":
+			rc.SetBodyStream(strings.NewReader("chunky body"), -1)
+		case "/long":
+			rc.SetBodyStream(strings.NewReader(long), -1)
+		case "/sized":
+			rc.SetBodyString(long) // over the stream threshold below
+		}
+	})
+	tr := New(Config{Addr: addr, StreamThreshold: 1000})
+	defer tr.Close()
+	var buf []byte
+	for i := range 2 {
+		resp, err := get(t, tr, "/short")
+		if err != nil || !resp.IsBodyStream() {
+			t.Fatalf("short: %v, streamed %v", err, resp.IsBodyStream())
+		}
+		var ok bool
+		ok, buf, err = BufferBody(resp, 1000, buf)
+		if !ok || err != nil || resp.IsBodyStream() || string(resp.Body()) != "chunky body" {
+			t.Fatalf("short %d: buffered %v %v, streamed %v, body %q", i, ok, err, resp.IsBodyStream(), resp.Body())
+		}
+	}
+	if tr.Open() != 1 {
+		t.Fatalf("%d connections after two buffered bodies, want 1 (handed back)", tr.Open())
+	}
+	for _, path := range []string{"/long", "/sized"} {
+		resp, err := get(t, tr, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok, keep, err := BufferBody(resp, 1000, buf)
+		if ok || err != nil || !resp.IsBodyStream() {
+			t.Fatalf("%s: buffered %v %v, streamed %v; want it left streamed", path, ok, err, resp.IsBodyStream())
+		}
+		if path == "/long" && keep != nil {
+			t.Fatalf("%s: the buffer the stream replays was handed back for reuse", path)
+		}
+		if got := readAll(resp); got != long {
+			t.Fatalf("%s: streamed %d bytes (intact %v), want the %d sent", path, len(got), got == long, len(long))
+		}
+	}
+}

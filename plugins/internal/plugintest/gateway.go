@@ -108,13 +108,26 @@ func init() {
 	}})
 }
 
-// hide returns f with exactly its request, response and log phases. The
+// hide returns f with exactly its request, response and log phases (and
+// whether it reads whole response bodies, sdk.WholeBodyFilter). The
 // proxy starts and closes the filters of its snapshots; the test owns
 // these (plugintest.New closes them), so Start and Close stay hidden.
 func hide(f sdk.Filter) sdk.Filter {
 	rf, isResp := f.(sdk.ResponseFilter)
 	lf, isLog := f.(sdk.LogFilter)
+	wf, isWhole := f.(sdk.WholeBodyFilter)
 	switch {
+	case isWhole && isLog:
+		return struct {
+			sdk.Filter
+			sdk.WholeBodyFilter
+			sdk.LogFilter
+		}{f, wf, lf}
+	case isWhole:
+		return struct {
+			sdk.Filter
+			sdk.WholeBodyFilter
+		}{f, wf}
 	case isResp && isLog:
 		return struct {
 			sdk.Filter

@@ -1,0 +1,6 @@
+return {
+  name = "share_get",
+  fields = {
+    { config = { type = "record", fields = {} } },
+  },
+}

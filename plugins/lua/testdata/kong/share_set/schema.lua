@@ -1,0 +1,12 @@
+return {
+  name = "share_set",
+  fields = {
+    { config = {
+        type = "record",
+        fields = {
+          { header = { type = "string", default = "X-Tenant" } },
+        },
+      },
+    },
+  },
+}
