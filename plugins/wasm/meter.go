@@ -27,6 +27,11 @@ import (
 // decrement). Every path through a wasm function that does not end passes
 // a loop header or a call, so a guest cannot run on without spending fuel.
 
+// startFuel is the fuel a module starts with, for its start function
+// (which runs while it is instantiated, before the host can set any):
+// about 5 s of a tight loop, the start-up callbacks' least timeout.
+const startFuel = 15_000_000_000
+
 // fuelExport and stopExport name the globals the rewritten module exports.
 const (
 	fuelExport = "weir.fuel"
@@ -91,10 +96,9 @@ func meter(b []byte) ([]byte, error) {
 		}
 	}
 	fuel := importedGlobals + definedGlobals
-	newGlobal := []byte{
-		0x7e, 0x01, 0x42, 0x00, 0x0b, // mut i64 = i64.const 0
-		0x7f, 0x01, 0x41, 0x00, 0x0b, // mut i32 = i32.const 0
-	}
+	newGlobal := []byte{0x7e, 0x01, 0x42} // mut i64 = i64.const startFuel
+	newGlobal = appendSLEB(newGlobal, startFuel)
+	newGlobal = append(newGlobal, 0x0b, 0x7f, 0x01, 0x41, 0x00, 0x0b) // mut i32 = i32.const 0
 	newExport := appendName(nil, fuelExport)
 	newExport = append(newExport, 0x03) // a global
 	newExport = appendULEB(newExport, fuel)
@@ -485,4 +489,15 @@ func appendULEB(b []byte, v uint64) []byte {
 func appendName(b []byte, s string) []byte {
 	b = appendULEB(b, uint64(len(s)))
 	return append(b, s...)
+}
+
+func appendSLEB(b []byte, v int64) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
 }

@@ -57,6 +57,9 @@ func TestMeterStopsLoopsAndCalls(t *testing.T) {
 	)
 	mod, fuel, stop := meteredModule(t, a.bytes())
 	ctx := context.Background()
+	if got := fuel.Get(); got != startFuel {
+		t.Errorf("fuel at start %d, want %d (for a start function)", got, uint64(startFuel))
+	}
 
 	fuel.Set(1000)
 	res, err := mod.ExportedFunction("sum").Call(ctx, 100)
