@@ -3,6 +3,7 @@ package wasm
 import (
 	"encoding/binary"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -181,10 +182,15 @@ func TestTimeoutStopsRunawayGuest(t *testing.T) {
 // backstop, and reported as such.
 func TestBackstopStopsSlowGuest(t *testing.T) {
 	defer func(f uint64, b time.Duration) { fuelPerMicrosecond, minBackstop = f, b }(fuelPerMicrosecond, minBackstop)
-	fuelPerMicrosecond, minBackstop = 1_000_000, 0
+	// 1G iterations: about 0.3s of a tight loop, past the 100ms backstop.
+	fuelPerMicrosecond, minBackstop = 100_000, 0
 	f := newHostile(t, map[string]any{"timeout": "10ms", "pool_size": 1}, nil)
 	_, c := request("GET", "/", "", "X-Loop: 1")
 	defer sdk.ReleaseCtx(c)
+	// The backstop's timer needs the Go runtime, which a collection
+	// waiting for the looping guest to stop would hold up: finish any
+	// collection first (nothing else allocates meanwhile).
+	runtime.GC()
 	start := time.Now()
 	_, err := f.OnRequest(c)
 	elapsed := time.Since(start)

@@ -42,7 +42,7 @@ func TestMeterStopsLoopsAndCalls(t *testing.T) {
 	loopParam := a.typ([]byte{tI32}, []byte{tI32})
 	a.fn("sum", []byte{tI32}, []byte{tI32},
 		local(0),
-		op(opLoop), uleb(nil, uint64(loopParam)),
+		op(opLoop), appendULEB(nil, uint64(loopParam)),
 		ci32(1), op(0x6b), // i32.sub
 		op(0x22, 0), // local.tee 0
 		local(0), op(opBrIf, 0),
