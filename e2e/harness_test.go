@@ -94,6 +94,9 @@ type weir struct {
 	// that execs weir sets (ulimit -n): a process may lower its hard
 	// limit but never raise it, so Go's own raise at start cannot undo it.
 	nofile int
+	// env is added to the process environment (after GOMAXPROCS=2, so
+	// it may override it).
+	env []string
 }
 
 // startWeir writes cfg (with {{LISTEN}} and {{ADMIN}} filled in) and runs
@@ -146,7 +149,7 @@ func (w *weir) spawn(onLine func(line string)) {
 		w.cmd = exec.Command("/bin/sh", "-c", `ulimit -n "$0" && exec "$1" run -c "$2"`,
 			strconv.Itoa(w.nofile), weirBin, w.File)
 	}
-	w.cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
+	w.cmd.Env = append(append(os.Environ(), "GOMAXPROCS=2"), w.env...)
 	stderr, _ := w.cmd.StderrPipe()
 	w.cmd.Stdout = io.Discard
 	if err := w.cmd.Start(); err != nil {

@@ -112,32 +112,32 @@ func (a *asm) bytes() []byte {
 	out := []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
 	section := func(id byte, body []byte) {
 		out = append(out, id)
-		out = uleb(out, uint64(len(body)))
+		out = appendULEB(out, uint64(len(body)))
 		out = append(out, body...)
 	}
 	var b []byte
-	b = uleb(nil, uint64(len(a.types)))
+	b = appendULEB(nil, uint64(len(a.types)))
 	for _, t := range a.types {
 		b = append(b, 0x60)
-		b = uleb(b, uint64(len(t.params)))
+		b = appendULEB(b, uint64(len(t.params)))
 		b = append(b, t.params...)
-		b = uleb(b, uint64(len(t.results)))
+		b = appendULEB(b, uint64(len(t.results)))
 		b = append(b, t.results...)
 	}
 	section(1, b)
 	if len(a.imports) > 0 {
-		b = uleb(nil, uint64(len(a.imports)))
+		b = appendULEB(nil, uint64(len(a.imports)))
 		for _, im := range a.imports {
-			b = wname(b, im.module)
-			b = wname(b, im.name)
+			b = appendName(b, im.module)
+			b = appendName(b, im.name)
 			b = append(b, 0x00)
-			b = uleb(b, uint64(im.typ))
+			b = appendULEB(b, uint64(im.typ))
 		}
 		section(2, b)
 	}
-	b = uleb(nil, uint64(len(a.funcs)))
+	b = appendULEB(nil, uint64(len(a.funcs)))
 	for _, f := range a.funcs {
-		b = uleb(b, uint64(f.typ))
+		b = appendULEB(b, uint64(f.typ))
 	}
 	section(3, b)
 	if !a.noMem {
@@ -146,35 +146,35 @@ func (a *asm) bytes() []byte {
 			min = 1
 		}
 		b = []byte{1, 0x00}
-		b = uleb(b, uint64(min))
+		b = appendULEB(b, uint64(min))
 		section(5, b)
 	}
 	exports := a.exports
 	if !a.noMem && !a.noMemEx {
 		exports = append(exports, wasmExport{"memory", 2, 0})
 	}
-	b = uleb(nil, uint64(len(exports)))
+	b = appendULEB(nil, uint64(len(exports)))
 	for _, e := range exports {
-		b = wname(b, e.name)
+		b = appendName(b, e.name)
 		b = append(b, e.kind)
-		b = uleb(b, uint64(e.idx))
+		b = appendULEB(b, uint64(e.idx))
 	}
 	section(7, b)
-	b = uleb(nil, uint64(len(a.funcs)))
+	b = appendULEB(nil, uint64(len(a.funcs)))
 	for _, f := range a.funcs {
 		body := append([]byte{0x00}, f.body...) // no locals
 		body = append(body, opEnd)
-		b = uleb(b, uint64(len(body)))
+		b = appendULEB(b, uint64(len(body)))
 		b = append(b, body...)
 	}
 	section(10, b)
 	if len(a.data) > 0 {
-		b = uleb(nil, uint64(len(a.data)))
+		b = appendULEB(nil, uint64(len(a.data)))
 		for _, d := range a.data {
 			b = append(b, 0x00, opI32Const)
-			b = sleb(b, int64(int32(d.offset)))
+			b = appendSLEB(b, int64(int32(d.offset)))
 			b = append(b, opEnd)
-			b = uleb(b, uint64(len(d.bytes)))
+			b = appendULEB(b, uint64(len(d.bytes)))
 			b = append(b, d.bytes...)
 		}
 		section(11, b)
@@ -182,43 +182,15 @@ func (a *asm) bytes() []byte {
 	return out
 }
 
-func uleb(b []byte, v uint64) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v != 0 {
-			b = append(b, c|0x80)
-			continue
-		}
-		return append(b, c)
-	}
-}
-
-func sleb(b []byte, v int64) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
-}
-
-func wname(b []byte, s string) []byte {
-	b = uleb(b, uint64(len(s)))
-	return append(b, s...)
-}
-
 // Instruction helpers.
 
-func ci32(v int64) []byte { return sleb([]byte{opI32Const}, int64(int32(uint32(v)))) }
+func ci32(v int64) []byte { return appendSLEB([]byte{opI32Const}, int64(int32(uint32(v)))) }
 
-func i64c(v int64) []byte { return sleb([]byte{opI64Const}, v) }
+func i64c(v int64) []byte { return appendSLEB([]byte{opI64Const}, v) }
 
-func local(i uint32) []byte { return uleb([]byte{opLocalGet}, uint64(i)) }
+func local(i uint32) []byte { return appendULEB([]byte{opLocalGet}, uint64(i)) }
 
-func call(f uint32) []byte { return uleb([]byte{opCall}, uint64(f)) }
+func call(f uint32) []byte { return appendULEB([]byte{opCall}, uint64(f)) }
 
 func op(b ...byte) []byte { return b }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -68,7 +69,15 @@ type Config struct {
 	// VMID is Envoy's vm_id: the plugin_vm_id property and the namespace
 	// of the shared queues the plugin registers. Default "".
 	VMID string `json:"vm_id"`
+	// LogLevel is the least severe guest log level that is logged
+	// (trace, debug, info, warn, error, critical), as Envoy's
+	// --component-log-level wasm:LEVEL; proxy_get_log_level reports it so
+	// that SDKs that ask skip the rest. Default: the gateway's level.
+	LogLevel string `json:"log_level"`
 }
+
+// logLevels are the Proxy-Wasm log levels by name, in order.
+var logLevels = []string{"trace", "debug", "info", "warn", "error", "critical"}
 
 // maxRootID bounds root_id.
 const maxRootID = 256
@@ -87,6 +96,9 @@ type settings struct {
 	timeout     time.Duration
 	initTimeout time.Duration
 	poolSize    int
+	// logLevel is the least severe guest level logged (logTrace when
+	// log_level is not set: the gateway's logger decides alone).
+	logLevel uint32
 }
 
 // validate checks cfg and reads the module file.
@@ -135,6 +147,13 @@ func validate(cfg *Config) (*settings, error) {
 		bad(fmt.Errorf("vm_id must be at most %d printable ASCII characters, got %q; it names the VM whose shared queues the plugin registers", maxRootID, cfg.VMID))
 	}
 	s.vmID = []byte(cfg.VMID)
+	if cfg.LogLevel != "" {
+		i := slices.Index(logLevels, cfg.LogLevel)
+		if i < 0 {
+			bad(fmt.Errorf("log_level must be one of %s, got %q; omit it for the gateway's level", strings.Join(logLevels, ", "), cfg.LogLevel))
+		}
+		s.logLevel = uint32(max(i, 0))
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}

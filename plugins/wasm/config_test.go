@@ -144,6 +144,7 @@ func TestConfig(t *testing.T) {
 		{"vm_config", `{"module":"` + ok + `","vm_config":{"a":1}}`, ""},
 		{"bad vm_config", `{"module":"` + ok + `","vm_config":[1]}`, "vm_config must be a string or an object (it is passed to the guest's proxy_on_vm_start), got [1]"},
 		{"bad root_id", `{"module":"` + ok + `","root_id":"a\nb"}`, `root_id must be at most 256 printable ASCII characters, got "a\nb"; it must match the root ID the module registers its filter under`},
+		{"bad log_level", `{"module":"` + ok + `","log_level":"verbose"}`, `log_level must be one of trace, debug, info, warn, error, critical, got "verbose"; omit it for the gateway's level`},
 		{"empty", ``, "module is required: set it to the path of a Proxy-Wasm .wasm file"},
 		{"unknown key", `{"module":"` + ok + `","file":"x"}`, `unknown field "file"`},
 		{"missing file", `{"module":"testdata/nope.wasm"}`, "module: cannot read the module: open testdata/nope.wasm: no such file or directory"},

@@ -164,8 +164,12 @@ func hostStatus(st status) hostFn {
 // --- logging and time
 
 func hostLog(in *instance, s []uint64) status {
+	level := u32(s, 0)
+	if level < in.f.s.logLevel {
+		return statusOK // below log_level: dropped before anything is read
+	}
 	var lv slog.Level
-	switch u32(s, 0) {
+	switch level {
 	case logTrace, logDebug:
 		lv = slog.LevelDebug
 	case logInfo:
@@ -202,7 +206,7 @@ func hostGetLogLevel(in *instance, s []uint64) status {
 	case l.Enabled(ctx, slog.LevelWarn):
 		lv = logWarn
 	}
-	if !in.mem.WriteUint32Le(u32(s, 0), lv) {
+	if !in.mem.WriteUint32Le(u32(s, 0), max(lv, in.f.s.logLevel)) {
 		return statusInvalidMemoryAccess
 	}
 	return statusOK

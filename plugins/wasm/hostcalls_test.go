@@ -766,6 +766,25 @@ func TestHostLogAndTime(t *testing.T) {
 	if lv, _ := h.in.mem.ReadUint32Le(hRet); lv != logDebug {
 		t.Errorf("log level %d, want debug", lv)
 	}
+	// log_level above the gateway's: reported to the guest, and lines
+	// below it are dropped.
+	h.f.s.logLevel = logWarn
+	if st := h.call(hostGetLogLevel, hRet); st != statusOK {
+		t.Fatal(st)
+	}
+	if lv, _ := h.in.mem.ReadUint32Le(hRet); lv != logWarn {
+		t.Errorf("log level %d with log_level warn, want warn", lv)
+	}
+	if st := h.call(hostLog, args(logInfo, h.put("dropped line"))...); st != statusOK {
+		t.Errorf("a line below log_level: %d", st)
+	}
+	if st := h.call(hostLog, args(logError, h.put("kept line"))...); st != statusOK {
+		t.Errorf("a line above log_level: %d", st)
+	}
+	if s := lb.String(); strings.Contains(s, "dropped line") || !strings.Contains(s, "kept line") {
+		t.Errorf("log with log_level warn:\n%s", s)
+	}
+	h.f.s.logLevel = logTrace
 	if st := h.call(hostGetTime, hRet); st != statusOK {
 		t.Fatal(st)
 	}

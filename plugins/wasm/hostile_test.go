@@ -3,6 +3,7 @@ package wasm
 import (
 	"encoding/binary"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -148,6 +149,7 @@ func TestTimeoutStopsRunawayGuest(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Fatalf("err = %v, want %q", err, want)
 	}
+	t.Logf("stopped after %s", elapsed)
 	if elapsed > 2*time.Second {
 		t.Errorf("the runaway callback ran for %s", elapsed)
 	}
@@ -172,6 +174,35 @@ func TestTimeoutStopsRunawayGuest(t *testing.T) {
 	}
 	if n := instances(f); n != 1 {
 		t.Errorf("%d instances after the next request, want 1", n)
+	}
+}
+
+// TestBackstopStopsSlowGuest: a callback that runs past its wall-clock
+// backstop with fuel left (here: fuel made plentiful) is stopped by the
+// backstop, and reported as such.
+func TestBackstopStopsSlowGuest(t *testing.T) {
+	defer func(f uint64, b time.Duration) { fuelPerMicrosecond, minBackstop = f, b }(fuelPerMicrosecond, minBackstop)
+	// 1G iterations: about 0.3s of a tight loop, past the 100ms backstop.
+	fuelPerMicrosecond, minBackstop = 100_000, 0
+	f := newHostile(t, map[string]any{"timeout": "10ms", "pool_size": 1}, nil)
+	_, c := request("GET", "/", "", "X-Loop: 1")
+	defer sdk.ReleaseCtx(c)
+	// The backstop's timer needs the Go runtime, which a collection
+	// waiting for the looping guest to stop would hold up: finish any
+	// collection first (nothing else allocates meanwhile).
+	runtime.GC()
+	start := time.Now()
+	_, err := f.OnRequest(c)
+	elapsed := time.Since(start)
+	want := "wasm: proxy_on_request_headers did not finish within its wall-clock backstop (100ms)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %q", err, want)
+	}
+	if elapsed < 100*time.Millisecond || elapsed > 2*time.Second {
+		t.Errorf("stopped after %s, want about 100ms", elapsed)
+	}
+	if n := instances(f); n != 0 {
+		t.Errorf("the stopped instance was kept (%d live)", n)
 	}
 }
 
@@ -246,26 +277,40 @@ func TestOutOfBoundsPointers(t *testing.T) {
 	}
 }
 
-// TestOtherRequestsFailClosed: an instance dropped by one request's
-// runaway callback held other requests' contexts; their response phase
-// fails instead of being skipped.
-func TestOtherRequestsFailClosed(t *testing.T) {
+// TestOtherRequestsSurviveDiscard: an instance dropped by one request's
+// runaway callback held another request's context; that request's
+// context is re-created in the new instance and its response phase runs
+// there: only the looping request fails.
+func TestOtherRequestsSurviveDiscard(t *testing.T) {
 	f := newHostile(t, map[string]any{"timeout": "150ms", "pool_size": 1}, nil)
+	errs := counter(`weir_wasm_errors_total{route="r"}`)
 	rcA, a := request("GET", "/a", "")
 	defer sdk.ReleaseCtx(a)
 	if _, err := f.OnRequest(a); err != nil {
 		t.Fatal(err)
 	}
+	instA := f.state(a).inst
 	_, b := request("GET", "/b", "", "X-Loop: 1")
 	defer sdk.ReleaseCtx(b)
 	if _, err := f.OnRequest(b); err == nil {
 		t.Fatal("the looping request did not fail")
 	}
+	e0 := errs.Get()
 	upstream(rcA, 200, "ok")
-	if err := f.OnResponse(a); !errors.Is(err, errSpent) {
-		t.Fatalf("OnResponse of the other request: %v, want %v", err, errSpent)
+	if err := f.OnResponse(a); err != nil {
+		t.Fatalf("OnResponse of the other request: %v", err)
+	}
+	rs := f.state(a)
+	if rs.inst == nil || rs.inst != f.pool.slots[0].inst || rs.inst == instA {
+		t.Errorf("the other request's context was not re-created in the new instance")
 	}
 	f.OnLog(a)
+	if errs.Get() != e0 {
+		t.Errorf("errors +%d after the discard; want +0", errs.Get()-e0)
+	}
+	if n := instances(f); n != 1 {
+		t.Errorf("%d instances, want 1", n)
+	}
 }
 
 // TestMemoryLimit: memory_limit_mb caps how far a guest can grow its

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -40,9 +40,9 @@ const (
 //
 // An instance is also the context.Context of every call into it: wazero
 // hands that context to host functions, which is how they find the
-// instance, and watches its Done channel, which the deadline timer closes
-// to stop a runaway guest (RuntimeConfig.WithCloseOnContextDone). Using
-// the instance itself avoids allocating a context per call.
+// instance. Using the instance itself avoids allocating a context per
+// call. A runaway guest is stopped by its fuel (meter.go), not through the
+// context.
 type instance struct {
 	f    *filter
 	slot *slot // the pool slot holding it (a queue's receiver)
@@ -68,12 +68,17 @@ type instance struct {
 	stack      [8]uint64
 	allocStack [1]uint64
 
-	// Deadline: the timer closes done (after setting expired) when a call
-	// runs past its timeout; wazero then closes the module, which stops
-	// the guest at its next loop back-edge or call.
-	timer   *time.Timer
-	done    chan struct{}
-	expired atomic.Bool
+	// Limits (meter.go): fuel is the module's fuel global, set before
+	// each callback; the backstop timer sets stop when a callback runs
+	// past its wall-clock backstop. mu orders the timer's write with the
+	// calls': armed while a callback runs, fired once the timer emptied
+	// the fuel.
+	fuel  api.MutableGlobal
+	stop  api.MutableGlobal
+	timer *time.Timer
+	mu    sync.Mutex
+	armed bool
+	fired bool
 
 	// spent: timed out, trapped or closed. It is never called again; the
 	// slot drops it.
@@ -120,21 +125,15 @@ type instance struct {
 
 var _ context.Context = (*instance)(nil)
 
-// Deadline implements context.Context: the deadline is enforced by the
-// timer, not advertised.
+// Deadline implements context.Context: the limits are the fuel and the
+// backstop timer, not advertised.
 func (in *instance) Deadline() (time.Time, bool) { return time.Time{}, false }
 
-// Done implements context.Context.
-func (in *instance) Done() <-chan struct{} { return in.done }
+// Done implements context.Context: never done.
+func (in *instance) Done() <-chan struct{} { return nil }
 
-// Err implements context.Context. wazero reads it once Done is closed to
-// choose the exit code (DeadlineExceeded → sys.ExitCodeDeadlineExceeded).
-func (in *instance) Err() error {
-	if in.expired.Load() {
-		return context.DeadlineExceeded
-	}
-	return nil
-}
+// Err implements context.Context.
+func (in *instance) Err() error { return nil }
 
 type instanceKey struct{}
 
@@ -160,8 +159,8 @@ func instanceOf(ctx context.Context) *instance {
 // callbacks: _initialize (or _start), proxy_on_context_create for the root
 // context, proxy_on_vm_start and proxy_on_configure with the plugin config.
 func (f *filter) newInstance(s *slot) (*instance, error) {
-	in := &instance{f: f, slot: s, done: make(chan struct{}), nextID: rootContextID}
-	in.timer = time.AfterFunc(time.Hour, in.expire)
+	in := &instance{f: f, slot: s, nextID: rootContextID}
+	in.timer = time.AfterFunc(time.Hour, in.backstop)
 	in.timer.Stop()
 	in.stdout = &logWriter{log: f.log, level: slog.LevelInfo, stream: "stdout"}
 	in.stderr = &logWriter{log: f.log, level: slog.LevelError, stream: "stderr"}
@@ -187,6 +186,13 @@ func (f *filter) newInstance(s *slot) (*instance, error) {
 		mod.Close(context.Background())
 		return nil, errors.New("the module has no memory")
 	}
+	fuel, ok := mod.ExportedGlobal(fuelExport).(api.MutableGlobal)
+	stop, ok2 := mod.ExportedGlobal(stopExport).(api.MutableGlobal)
+	if !ok || !ok2 {
+		mod.Close(context.Background())
+		return nil, errors.New("the module has no fuel global (it was not metered)")
+	}
+	in.fuel, in.stop = fuel, stop
 	in.onContextCreate = mod.ExportedFunction("proxy_on_context_create")
 	in.onRequestHeaders = mod.ExportedFunction("proxy_on_request_headers")
 	in.onRequestBody = mod.ExportedFunction("proxy_on_request_body")
@@ -306,33 +312,73 @@ func (in *instance) call5(fn api.Function, name string, timeout time.Duration, a
 	return in.invoke(fn, name, timeout)
 }
 
-// invoke runs fn with the parameters in in.stack.
+// invoke runs fn with the parameters in in.stack, with the fuel of
+// timeout and its wall-clock backstop.
 func (in *instance) invoke(fn api.Function, name string, timeout time.Duration) (uint64, error) {
 	if in.spent {
 		return 0, errSpent
 	}
-	in.timer.Reset(timeout)
+	in.mu.Lock()
+	in.armed, in.fired = true, false
+	in.fuel.Set(fuelFor(timeout))
+	in.stop.Set(0)
+	in.mu.Unlock()
+	in.timer.Reset(backstopFor(timeout))
 	err := fn.CallWithStack(in, in.stack[:])
-	if !in.timer.Stop() {
-		// The deadline fired, maybe just as the guest returned: the module
-		// is (being) closed and cannot serve another call.
-		in.spent = true
-		if err == nil {
-			in.f.log.Warn("wasm callback finished at its deadline; the instance is replaced", "callback", name)
-		}
-	}
+	in.timer.Stop()
+	in.mu.Lock()
+	in.armed = false
+	fired := in.fired
+	in.mu.Unlock()
 	if err == nil && in.fault != nil {
 		err = in.fault
 	}
 	if err == nil {
+		// A callback that returned just as the backstop fired is done:
+		// the next one gets new fuel.
 		return in.stack[0], nil
 	}
 	in.spent = true
-	if in.expired.Load() || isDeadline(err) {
+	if fired || int64(in.fuel.Get()) <= 0 {
 		in.f.timeouts.Inc()
-		return 0, &callError{name: name, timeout: timeout}
+		return 0, &callError{name: name, timeout: timeout, wall: fired}
 	}
 	return 0, &callError{name: name, err: err}
+}
+
+// fuelPerMicrosecond is the fuel a callback gets per microsecond of its
+// timeout: about what a tight guest loop (the cheapest way to spend fuel,
+// about 3 iterations per ns) burns in that time on a current x86 core, so
+// that an endless loop stops after about the timeout's worth of CPU,
+// however long it waited for one. A variable for tests.
+var fuelPerMicrosecond uint64 = 3000
+
+// fuelFor is the fuel of a callback limited to timeout.
+func fuelFor(timeout time.Duration) uint64 {
+	return uint64(timeout.Microseconds()) * fuelPerMicrosecond
+}
+
+// backstopFor is the wall-clock limit of a callback limited to timeout:
+// generous, as it also counts time spent waiting for a CPU, which a
+// saturated gateway makes long; it stops a callback whose work is slow
+// without spending fuel (a loop around an expensive host call).
+func backstopFor(timeout time.Duration) time.Duration {
+	return max(10*timeout, minBackstop)
+}
+
+// minBackstop is the shortest wall-clock backstop. A variable for tests.
+var minBackstop = time.Second
+
+// backstop runs on the timer's goroutine: it sets the stop flag of the
+// callback running past its backstop, which stops at its next loop or
+// call.
+func (in *instance) backstop() {
+	in.mu.Lock()
+	if in.armed {
+		in.fired = true
+		in.stop.Set(1)
+	}
+	in.mu.Unlock()
 }
 
 var errSpent = errors.New("wasm: the module instance holding this request's context was discarded after a callback failed in it")
@@ -340,11 +386,15 @@ var errSpent = errors.New("wasm: the module instance holding this request's cont
 // callError is a failed call into the guest.
 type callError struct {
 	name    string
-	timeout time.Duration // non-zero when the deadline stopped it
+	timeout time.Duration // non-zero when the fuel or the backstop stopped it
+	wall    bool          // the backstop stopped it
 	err     error
 }
 
 func (e *callError) Error() string {
+	if e.wall {
+		return fmt.Sprintf("wasm: %s did not finish within its wall-clock backstop (%s)", e.name, backstopFor(e.timeout))
+	}
 	if e.timeout > 0 {
 		return fmt.Sprintf("wasm: %s did not finish within the %s timeout", e.name, e.timeout)
 	}
@@ -353,11 +403,6 @@ func (e *callError) Error() string {
 
 func (e *callError) Unwrap() error { return e.err }
 
-func isDeadline(err error) bool {
-	var ee *sys.ExitError
-	return errors.As(err, &ee) && ee.ExitCode() == sys.ExitCodeDeadlineExceeded
-}
-
 // firstLine drops wazero's wasm stack trace from an error message.
 func firstLine(err error) string {
 	s := err.Error()
@@ -365,13 +410,6 @@ func firstLine(err error) string {
 		s = s[:i]
 	}
 	return s
-}
-
-// expire runs on the timer's goroutine.
-func (in *instance) expire() {
-	if in.expired.CompareAndSwap(false, true) {
-		close(in.done)
-	}
 }
 
 // close releases the module. The slot no longer refers to in.

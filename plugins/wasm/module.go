@@ -49,14 +49,14 @@ func compilationCache(dir string, log *slog.Logger) wazero.CompilationCache {
 
 // newRuntime builds a runtime for one filter: the compiler where wazero
 // supports it, else the interpreter (wazero.NewRuntimeConfig chooses); the
-// memory cap; and termination on context cancellation, which is how the
-// per-callback timeout stops a runaway guest. It adds the WASI and "env"
+// memory cap. It meters the module (meter.go), which is how the
+// per-callback timeout stops a runaway guest, adds the WASI and "env"
 // host modules and compiles the module.
 func newRuntime(s *settings, cache wazero.CompilationCache) (wazero.Runtime, wazero.CompiledModule, error) {
 	ctx := context.Background()
+	// No WithCloseOnContextDone: the module meters itself (meter.go).
 	rc := wazero.NewRuntimeConfig().
 		WithMemoryLimitPages(s.memoryPages).
-		WithCloseOnContextDone(true).
 		WithCompilationCache(cache)
 	rt := wazero.NewRuntimeWithConfig(ctx, rc)
 	fail := func(err error) (wazero.Runtime, wazero.CompiledModule, error) {
@@ -81,7 +81,14 @@ func newRuntime(s *settings, cache wazero.CompilationCache) (wazero.Runtime, waz
 		return fail(fmt.Errorf("module: %s: the module needs %d MiB of memory at start, more than memory_limit_mb (%d); raise memory_limit_mb",
 			s.path, (min+pagesPerMB-1)/pagesPerMB, s.memoryPages/pagesPerMB))
 	}
-	compiled, err := rt.CompileModule(ctx, s.binary)
+	metered, err := meter(s.binary)
+	if err != nil {
+		if _, cerr := rt.CompileModule(ctx, s.binary); cerr != nil {
+			return fail(fmt.Errorf("module: %s is not a valid WebAssembly module: %s", s.path, firstLine(cerr)))
+		}
+		return fail(fmt.Errorf("module: %s: the host cannot meter the module (%w); it uses an instruction this host does not know", s.path, err))
+	}
+	compiled, err := rt.CompileModule(ctx, metered)
 	if err != nil {
 		return fail(fmt.Errorf("module: %s is not a valid WebAssembly module: %s", s.path, firstLine(err)))
 	}

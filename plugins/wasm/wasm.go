@@ -234,8 +234,11 @@ func (f *filter) state(c *sdk.Ctx) *reqState {
 // when the guest exports it and the body is buffered. It also runs for a
 // response the guest itself sent from the request phase, as in Envoy. If
 // the instance holding the request's context was discarded since (another
-// request's callback trapped or timed out in it), the response phase
-// cannot run and the request fails rather than skipping the filter.
+// request's callback trapped or timed out in it), its context is
+// re-created in the slot's new instance (proxy_on_context_create) and
+// the response phase runs there: another request's fault does not fail
+// this one (the guest's per-request state from the request phase is lost
+// with the old instance).
 func (f *filter) OnResponse(c *sdk.Ctx) error {
 	rs := f.state(c)
 	if rs == nil || !f.hasResponse {
@@ -244,11 +247,14 @@ func (f *filter) OnResponse(c *sdk.Ctx) error {
 	s := rs.slot
 	s.mu.Lock()
 	in := s.inst
-	if in != rs.inst {
-		s.mu.Unlock()
-		rs.inst = nil
-		f.errors.Inc()
-		return errSpent
+	if in == nil || in != rs.inst {
+		var err error
+		if in, err = f.recreate(s, rs, c); err != nil {
+			s.release()
+			rs.inst = nil
+			f.errors.Inc()
+			return err
+		}
 	}
 	in.begin(rs, c, phaseResponse)
 	err := f.responsePhase(s, in, rs, c)
@@ -259,6 +265,25 @@ func (f *filter) OnResponse(c *sdk.Ctx) error {
 		f.errors.Inc()
 	}
 	return err
+}
+
+// recreate makes a new HTTP context for rs in s's instance (creating the
+// instance if the slot has none) after the instance that held its
+// context was discarded. s is locked.
+func (f *filter) recreate(s *slot, rs *reqState, c *sdk.Ctx) (*instance, error) {
+	in, err := s.instance(f)
+	if err != nil {
+		return nil, fmt.Errorf("wasm: preparing a module instance: %w", err)
+	}
+	rs.inst = in
+	rs.id = in.newContextID()
+	in.begin(rs, c, phaseResponse)
+	_, err = in.call(in.onContextCreate, "proxy_on_context_create", f.s.timeout, uint64(rs.id), rootContextID, 0)
+	in.end()
+	if err != nil {
+		return nil, err
+	}
+	return in, nil
 }
 
 // responsePhase runs the response callbacks in in, with s locked, as

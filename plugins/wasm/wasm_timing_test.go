@@ -56,6 +56,7 @@ func BenchmarkRequestParallel(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
+	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		rc, c := request("GET", "/users/7?x=1", "", "Accept: application/json")
 		sdk.ReleaseCtx(c)
@@ -82,6 +83,49 @@ func BenchmarkMinimalGuest(b *testing.B) {
 		benchRequest(b, f, rc, &tmpl)
 	}
 	reportCPU(b, cpu)
+}
+
+// BenchmarkCallGuest: one call into the example guest's proxy_on_done,
+// which returns at once: the cost of a callback to the host (setting the
+// fuel, arming the backstop, wazero's entry and exit, the Go guest's own
+// entry into its runtime).
+func BenchmarkCallGuest(b *testing.B) {
+	f := newFilter(b, headersWasm, map[string]any{"config": headersConfig, "pool_size": 1}, nil)
+	s := f.pool.acquire()
+	defer s.release()
+	in, err := s.instance(f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	in.begin(nil, nil, phaseRoot)
+	defer in.end()
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := cpuTime()
+	for i := 0; i < b.N; i++ {
+		if _, err := in.call(in.onDone, "proxy_on_done", f.s.timeout, 2, 0, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCPU(b, cpu)
+}
+
+// BenchmarkCheckout: taking an idle instance of the pool and giving it
+// back, as each phase of a request does.
+func BenchmarkCheckout(b *testing.B) {
+	f := newFilter(b, headersWasm, map[string]any{"config": headersConfig, "pool_size": 2}, nil)
+	if err := f.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s := f.pool.acquire()
+		if _, err := s.instance(f); err != nil {
+			b.Fatal(err)
+		}
+		s.release()
+	}
 }
 
 func BenchmarkParsePairs(b *testing.B) {
