@@ -96,7 +96,7 @@ type Conn struct {
 	pendBuf  *[]byte
 	ahead    bool
 	aheadBuf *[]byte
-	locked  bool // Read holds mu while it writes held bytes
+	locked   bool // Read holds mu while it writes held bytes
 
 	state  int
 	rbuf   []byte
