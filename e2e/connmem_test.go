@@ -111,19 +111,7 @@ routes: [{name: r, paths: ["/"], service: s}]
 	const conns = 2000
 	fds0 := settledFDs(t, pid) // the warm-up connections closed
 	before := goMemory(t, w)
-	open := make([]net.Conn, 0, conns)
-	defer func() {
-		for _, c := range open {
-			c.Close()
-		}
-	}()
-	for i := 0; i < conns; i++ {
-		c, err := net.Dial("tcp", w.Addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		open = append(open, c)
-	}
+	open := openConns(t, w.Addr, conns, "")
 	// Every connection accepted and its goroutine waiting for the first
 	// byte (bounded: 10 s).
 	for i := 0; openFDs(t, pid) < fds0+conns; i++ {
@@ -147,6 +135,31 @@ routes: [{name: r, paths: ["/"], service: s}]
 	if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("answer on a connection that waited: %v %v", resp, err)
 	}
+}
+
+// openConns opens n connections to addr, each sending first (when not
+// empty); they are closed when the test ends.
+func openConns(t *testing.T, addr string, n int, first string) []net.Conn {
+	t.Helper()
+	open := make([]net.Conn, 0, n)
+	t.Cleanup(func() {
+		for _, c := range open {
+			c.Close()
+		}
+	})
+	for i := 0; i < n; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, c)
+		if first != "" {
+			if _, err := io.WriteString(c, first); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return open
 }
 
 // goMemory is the heap and goroutine stacks a weir started with admin
@@ -259,22 +272,7 @@ routes: [{name: r, paths: ["/"], service: s}]
 	const conns = 2000
 	fds0 := settledFDs(t, pid)
 	before := goMemory(t, w)
-	open := make([]net.Conn, 0, conns)
-	defer func() {
-		for _, c := range open {
-			c.Close()
-		}
-	}()
-	for i := 0; i < conns; i++ {
-		c, err := net.Dial("tcp", w.Addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		open = append(open, c)
-		if _, err := io.WriteString(c, "GET /q HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	open := openConns(t, w.Addr, conns, "GET /q HTTP/1.1\r\nHost: x\r\n\r\n")
 	// Every connection accepted, 16 requests at the upstream and the rest
 	// waiting for a connection to it (bounded: 10 s).
 	for i := 0; openFDs(t, pid) < fds0+conns+16 || got.Load() < 16; i++ {

@@ -18,18 +18,7 @@ func TestHeldLargeAnswerAllocatesNothing(t *testing.T) {
 	c, srv := pair(t, 0)
 	answer := bytes.Repeat([]byte("a"), 10<<10)
 	req := []byte("GET / HTTP/1.1\r\n\r\n")
-	// The peer reads each answer whole, then sends the next request.
-	go func() {
-		buf := make([]byte, len(answer))
-		for {
-			if _, err := io.ReadFull(srv, buf); err != nil {
-				return
-			}
-			if _, err := srv.Write(req); err != nil {
-				return
-			}
-		}
-	}()
+	go askAfterEachAnswer(srv, len(answer), req)
 	in := make([]byte, 64)
 	round := func() {
 		c.Hold()
@@ -191,17 +180,7 @@ func TestTinyReadAllocatesNothing(t *testing.T) {
 	c, srv := pair(t, 0)
 	answer := bytes.Repeat([]byte("a"), 64)
 	req := []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	go func() {
-		buf := make([]byte, len(answer))
-		for {
-			if _, err := io.ReadFull(srv, buf); err != nil {
-				return
-			}
-			if _, err := srv.Write(req); err != nil {
-				return
-			}
-		}
-	}()
+	go askAfterEachAnswer(srv, len(answer), req)
 	one, rest := make([]byte, 1), make([]byte, 256)
 	round := func() {
 		c.Hold()
@@ -220,5 +199,20 @@ func TestTinyReadAllocatesNothing(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(200, round); n != 0 {
 		t.Fatalf("%.1f allocations per exchange, want 0", n)
+	}
+}
+
+// askAfterEachAnswer is the client side of a keep-alive exchange: it
+// reads each answer (n bytes) whole, then sends the next request, until
+// the connection fails.
+func askAfterEachAnswer(srv io.ReadWriter, n int, req []byte) {
+	buf := make([]byte, n)
+	for {
+		if _, err := io.ReadFull(srv, buf); err != nil {
+			return
+		}
+		if _, err := srv.Write(req); err != nil {
+			return
+		}
 	}
 }

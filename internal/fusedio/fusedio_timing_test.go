@@ -19,17 +19,7 @@ func BenchmarkHeldAnswer(b *testing.B) {
 			c, srv := pair(b, 0)
 			answer := bytes.Repeat([]byte("a"), size)
 			req := []byte("GET / HTTP/1.1\r\n\r\n")
-			go func() {
-				buf := make([]byte, size)
-				for {
-					if _, err := io.ReadFull(srv, buf); err != nil {
-						return
-					}
-					if _, err := srv.Write(req); err != nil {
-						return
-					}
-				}
-			}()
+			go askAfterEachAnswer(srv, size, req)
 			in := make([]byte, len(req))
 			b.ReportAllocs()
 			b.SetBytes(int64(size))
@@ -53,17 +43,7 @@ func BenchmarkTinyReadExchange(b *testing.B) {
 	c, srv := pair(b, 0)
 	answer := bytes.Repeat([]byte("a"), 64)
 	req := []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	go func() {
-		buf := make([]byte, len(answer))
-		for {
-			if _, err := io.ReadFull(srv, buf); err != nil {
-				return
-			}
-			if _, err := srv.Write(req); err != nil {
-				return
-			}
-		}
-	}()
+	go askAfterEachAnswer(srv, len(answer), req)
 	one, rest := make([]byte, 1), make([]byte, 256)
 	b.ReportAllocs()
 	for b.Loop() {
