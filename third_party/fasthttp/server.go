@@ -3195,6 +3195,8 @@ const (
 	defaultWriteBufferSize = 4096
 )
 
+var oneBytePool = sync.Pool{New: func() any { return new([1]byte) }}
+
 func acquireByteReader(ctxP **RequestCtx) (*bufio.Reader, error) {
 	ctx := *ctxP
 	s := ctx.s
@@ -3206,8 +3208,12 @@ func acquireByteReader(ctxP **RequestCtx) (*bufio.Reader, error) {
 	ctx = nil
 	*ctxP = nil
 
-	var b [1]byte
-	n, err := c.Read(b[:])
+	// The byte comes from a pool: a local array would escape to the heap
+	// through the interface call, one allocation per keep-alive request.
+	bp := oneBytePool.Get().(*[1]byte)
+	n, err := c.Read(bp[:])
+	b := *bp
+	oneBytePool.Put(bp)
 
 	ctx = s.acquireCtx(c)
 	*ctxP = ctx
