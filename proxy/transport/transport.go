@@ -257,11 +257,7 @@ func (t *Transport) acquire(deadline time.Time, fresh bool) (c *conn, reused boo
 		t.putToken()
 		return nil, false, ErrClosed
 	}
-	for !fresh {
-		n := len(t.idle)
-		if n == 0 {
-			break
-		}
+	if n := len(t.idle); !fresh && n > 0 {
 		c = t.idle[n-1]
 		t.idle[n-1] = nil
 		t.idle = t.idle[:n-1]
