@@ -77,3 +77,8 @@ tool (
 	golang.org/x/tools/cmd/deadcode
 	honnef.co/go/tools/cmd/staticcheck
 )
+
+// fasthttp v1.77.0 with a patch that returns a connection's read buffer
+// to the pool once a request needs it no more (RATIONALE.md, "fasthttp,
+// patched"; third_party/fasthttp/PATCH.md).
+replace github.com/valyala/fasthttp => ./third_party/fasthttp

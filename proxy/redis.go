@@ -1,12 +1,15 @@
 package proxy
 
 import (
+	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strings"
 	"time"
 
 	"github.com/redis/rueidis"
+	"github.com/weirgw/weir/internal/fusedio"
 	"github.com/weirgw/weir/proxy/config"
 )
 
@@ -16,6 +19,18 @@ func redisKey(cfg *config.Config) string {
 		return ""
 	}
 	return fmt.Sprintf("%s|%s|%s|%d|%s|%s", strings.Join(r.Addrs, ","), r.Username, r.Password, r.DB, r.MasterSet, r.FlushDelay.D())
+}
+
+// dialRedis connects to Redis over a fusedio.RawConn: rueidis reads and
+// writes its pipeline on two goroutines of its own, and through a plain
+// net.Conn their system calls kept extra threads busy beside the serving
+// one (9 µs of CPU per rate-limited request at GOMAXPROCS=1).
+func dialRedis(ctx context.Context, dst string, d *net.Dialer, _ *tls.Config) (net.Conn, error) {
+	c, err := d.DialContext(ctx, "tcp", dst)
+	if err != nil {
+		return nil, err
+	}
+	return fusedio.NewRaw(c), nil
 }
 
 // setRedis builds the shared rueidis client for cfg.redis (nil when absent).
@@ -42,6 +57,7 @@ func (s *Server) setRedis(cfg *config.Config) error {
 		DisableRetry:      true,
 		ForceSingleClient: len(r.Addrs) == 1 && r.MasterSet == "",
 		MaxFlushDelay:     r.FlushDelay.D(),
+		DialCtxFn:         dialRedis,
 	}
 	if r.MasterSet != "" {
 		opt.Sentinel = rueidis.SentinelOption{MasterSet: r.MasterSet}

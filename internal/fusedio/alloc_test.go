@@ -18,18 +18,7 @@ func TestHeldLargeAnswerAllocatesNothing(t *testing.T) {
 	c, srv := pair(t, 0)
 	answer := bytes.Repeat([]byte("a"), 10<<10)
 	req := []byte("GET / HTTP/1.1\r\n\r\n")
-	// The peer reads each answer whole, then sends the next request.
-	go func() {
-		buf := make([]byte, len(answer))
-		for {
-			if _, err := io.ReadFull(srv, buf); err != nil {
-				return
-			}
-			if _, err := srv.Write(req); err != nil {
-				return
-			}
-		}
-	}()
+	go askAfterEachAnswer(srv, len(answer), req)
 	in := make([]byte, 64)
 	round := func() {
 		c.Hold()
@@ -132,5 +121,98 @@ func TestTinyReadReadsAhead(t *testing.T) {
 				t.Fatalf("next read: %v, want ErrBareLF %v", err, tc.bareLF)
 			}
 		})
+	}
+}
+
+// TestTinyReadWaitsBeforeBorrowing: a tiny read that has to wait for its
+// request (a keep-alive connection between requests, a fresh one before
+// its first) borrows the read-ahead buffer only when the bytes are there,
+// and still reads the whole block ahead; an end of stream during the wait
+// leaves nothing borrowed.
+func TestTinyReadWaitsBeforeBorrowing(t *testing.T) {
+	c, srv := pair(t, 0)
+	c.ExpectRequest()
+	req := "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+	got := make(chan error, 1)
+	one := make([]byte, 1)
+	go func() {
+		n, err := c.Read(one)
+		if err == nil && (n != 1 || one[0] != 'G') {
+			err = io.ErrUnexpectedEOF
+		}
+		got <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // the read waits
+	if _, err := srv.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	if string(c.pend) != req[1:] || c.aheadBuf != nil || c.ahead {
+		t.Fatalf("read ahead %q (borrowed %v, ahead %v), want the rest of the block %q", c.pend, c.aheadBuf != nil, c.ahead, req[1:])
+	}
+	rest := make([]byte, 256)
+	if n, err := c.Read(rest); err != nil || string(rest[:n]) != req[1:] {
+		t.Fatalf("rest: %q %v", rest[:n], err)
+	}
+	go func() {
+		_, err := c.Read(one)
+		got <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	srv.Close()
+	if err := <-got; err != io.EOF {
+		t.Fatalf("read at the peer's close: %v, want EOF", err)
+	}
+	if c.pend != nil || c.pendBuf != nil || c.aheadBuf != nil {
+		t.Fatal("a read that got no bytes keeps a buffer")
+	}
+}
+
+// TestTinyReadAllocatesNothing: the keep-alive exchange the way fasthttp's
+// server reads (the first byte alone, then the rest) allocates nothing,
+// waiting or not.
+func TestTinyReadAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race (sync.Pool drops items); `make unit` runs this test")
+	}
+	c, srv := pair(t, 0)
+	answer := bytes.Repeat([]byte("a"), 64)
+	req := []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	go askAfterEachAnswer(srv, len(answer), req)
+	one, rest := make([]byte, 1), make([]byte, 256)
+	round := func() {
+		c.Hold()
+		if _, err := c.Write(answer); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Read(one); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, rest[:len(req)-1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 20; i++ {
+		round()
+	}
+	if n := testing.AllocsPerRun(200, round); n != 0 {
+		t.Fatalf("%.1f allocations per exchange, want 0", n)
+	}
+}
+
+// askAfterEachAnswer is the client side of a keep-alive exchange: it
+// reads each answer (n bytes) whole, then sends the next request, until
+// the connection fails.
+func askAfterEachAnswer(srv io.ReadWriter, n int, req []byte) {
+	buf := make([]byte, n)
+	for {
+		if _, err := io.ReadFull(srv, buf); err != nil {
+			return
+		}
+		if _, err := srv.Write(req); err != nil {
+			return
+		}
 	}
 }

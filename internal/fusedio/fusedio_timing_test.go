@@ -19,17 +19,7 @@ func BenchmarkHeldAnswer(b *testing.B) {
 			c, srv := pair(b, 0)
 			answer := bytes.Repeat([]byte("a"), size)
 			req := []byte("GET / HTTP/1.1\r\n\r\n")
-			go func() {
-				buf := make([]byte, size)
-				for {
-					if _, err := io.ReadFull(srv, buf); err != nil {
-						return
-					}
-					if _, err := srv.Write(req); err != nil {
-						return
-					}
-				}
-			}()
+			go askAfterEachAnswer(srv, size, req)
 			in := make([]byte, len(req))
 			b.ReportAllocs()
 			b.SetBytes(int64(size))
@@ -43,5 +33,29 @@ func BenchmarkHeldAnswer(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkTinyReadExchange: BenchmarkHeldAnswer's exchange read the way
+// fasthttp's server reads with ReduceMemoryUsage: the request's first
+// byte alone (a read-ahead), then the rest.
+func BenchmarkTinyReadExchange(b *testing.B) {
+	c, srv := pair(b, 0)
+	answer := bytes.Repeat([]byte("a"), 64)
+	req := []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	go askAfterEachAnswer(srv, len(answer), req)
+	one, rest := make([]byte, 1), make([]byte, 256)
+	b.ReportAllocs()
+	for b.Loop() {
+		c.Hold()
+		if _, err := c.Write(answer); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Read(one); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, rest[:len(req)-1]); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

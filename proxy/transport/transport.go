@@ -257,23 +257,17 @@ func (t *Transport) acquire(deadline time.Time, fresh bool) (c *conn, reused boo
 		t.putToken()
 		return nil, false, ErrClosed
 	}
-	for !fresh {
-		n := len(t.idle)
-		if n == 0 {
-			break
-		}
+	if n := len(t.idle); !fresh && n > 0 {
 		c = t.idle[n-1]
 		t.idle[n-1] = nil
 		t.idle = t.idle[:n-1]
 		t.mu.Unlock()
-		// Bytes already buffered are unsolicited: never reuse. The socket
+		// An idle connection buffers nothing (release gave its buffers
+		// back, and never pools one with unsolicited bytes). The socket
 		// itself is checked as the request goes out (roundTrip), in the
 		// same system call that would otherwise find no answer yet.
-		if c.br.Buffered() == 0 {
-			return c, true, nil
-		}
-		t.closeConn(c)
-		t.mu.Lock()
+		c.attach()
+		return c, true, nil
 	}
 	t.mu.Unlock()
 	c, err = t.dial(deadline)
@@ -348,14 +342,44 @@ func (t *Transport) dial(deadline time.Time) (*conn, error) {
 	}
 	c, _ := t.connPool.Get().(*conn)
 	if c == nil {
-		c = &conn{br: bufio.NewReaderSize(nil, 4096), bw: bufio.NewWriterSize(nil, 4096)}
+		c = &conn{}
 	}
 	c.t = t
 	c.fc.Reset(nc, deadlineSlack)
-	c.br.Reset(&c.fc)
 	c.splice = headerSplice{w: &c.fc, buf: c.splice.buf[:0]}
-	c.bw.Reset(&c.splice)
+	c.attach()
 	return c, nil
+}
+
+// A connection's read and write buffers are its own only while it is in
+// use: an idle pooled connection gives them back, so that it costs ~2 KiB
+// rather than ~11 (10,000 busy clients leave up to max_conns_per_target
+// pooled connections per target behind them).
+var (
+	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
+)
+
+// attach gives c its read and write buffers.
+func (c *conn) attach() {
+	c.br = readerPool.Get().(*bufio.Reader)
+	c.br.Reset(&c.fc)
+	c.bw = writerPool.Get().(*bufio.Writer)
+	c.bw.Reset(&c.splice)
+}
+
+// detach gives c's buffers back; what they hold is dropped.
+func (c *conn) detach() {
+	if c.br != nil {
+		c.br.Reset(nil)
+		readerPool.Put(c.br)
+		c.br = nil
+	}
+	if c.bw != nil {
+		c.bw.Reset(nil)
+		writerPool.Put(c.bw)
+		c.bw = nil
+	}
 }
 
 // Dial opens a connection of its own to the target, TLS included when the
@@ -398,6 +422,7 @@ func (t *Transport) release(c *conn) {
 		t.discard(c)
 		return
 	}
+	c.detach()
 	c.idleSince = t.epoch.Load()
 	t.mu.Lock()
 	if t.closed || len(t.idle) >= t.cfg.MaxConns {
@@ -419,8 +444,7 @@ func (t *Transport) discard(c *conn) {
 func (t *Transport) closeConn(c *conn) {
 	_ = c.fc.Abort()
 	c.fc.Reset(nil, 0)
-	c.br.Reset(nil)
-	c.bw.Reset(nil)
+	c.detach()
 	c.splice.w, c.splice.extra = nil, nil
 	t.open.Add(-1)
 	t.connPool.Put(c)
