@@ -20,6 +20,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"github.com/weirgw/weir/internal/acceptretry"
+	"github.com/weirgw/weir/internal/coalesce"
 	"github.com/weirgw/weir/internal/fusedio"
 	"github.com/weirgw/weir/proxy/config"
 	"github.com/weirgw/weir/proxy/tlsfront"
@@ -60,6 +61,8 @@ type h2Front struct {
 	// conns counts the HTTP/2 connections being served.
 	conns  atomic.Int64
 	rcPool sync.Pool
+	// writeByteTimeout bounds each send of a connection's writer.
+	writeByteTimeout time.Duration
 	// ipMu guards ipConns, the h2c connections per client address
 	// (server.max_conns_per_ip).
 	ipMu    sync.Mutex
@@ -115,12 +118,12 @@ func (s *Server) initHTTP2(cfg *config.Config) {
 		// Upload buffers: what a client may send ahead of the handler.
 		MaxUploadBufferPerConnection: 1 << 20,
 		MaxUploadBufferPerStream:     256 << 10,
-		// A client that stops reading (a PING or SETTINGS flood whose
-		// acknowledgements it never takes) stalls the connection's
-		// writer; past write_timeout without progress the connection
-		// closes.
-		WriteByteTimeout: sc.WriteTimeout.D(),
 	}
+	// A client that stops reading (a PING or SETTINGS flood whose
+	// acknowledgements it never takes) stalls the connection's writer;
+	// past write_timeout without progress the connection closes. The
+	// coalescing writer of each connection (serveH2Conn) enforces it.
+	h.writeByteTimeout = sc.WriteTimeout.D()
 	// Registers the GOAWAY of every connection on base.Shutdown.
 	_ = http2.ConfigureServer(&h.base, &h.srv)
 	h.rcPool.New = func() any { return new(h2Stream) }
@@ -303,7 +306,9 @@ func (s *Server) serveH2Conn(raw, conn net.Conn, opts *http2.ServeConnOpts) {
 	if s.drain.draining.Load() {
 		return
 	}
-	s.h2.srv.ServeConn(raw, opts)
+	// x/net flushes per frame when its queue runs empty; the flushes
+	// made while one is being sent go out together (package coalesce).
+	s.h2.srv.ServeConn(coalesce.New(raw, s.h2.writeByteTimeout), opts)
 }
 
 // h2Stream is the pooled per-stream state of the bridge.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/internal/coalesce"
 	"golang.org/x/net/http2"
 )
 
@@ -149,7 +150,9 @@ func (p *h2Pool) add(ctx context.Context) (*http2.ClientConn, error) {
 	nc, err := p.dial(ctx)
 	var cc *http2.ClientConn
 	if err == nil {
-		if cc, err = p.t.h2.tr.NewClientConn(nc); err != nil {
+		// The flushes of streams sent at once go out together
+		// (package coalesce).
+		if cc, err = p.t.h2.tr.NewClientConn(coalesce.New(nc, 0)); err != nil {
 			nc.Close()
 		}
 	}
