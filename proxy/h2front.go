@@ -289,6 +289,9 @@ type h2cConn struct {
 
 func (c *h2cConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
+// NetConn is the TCP connection.
+func (c *h2cConn) NetConn() net.Conn { return c.Conn }
+
 // serveH2Conn serves one HTTP/2 connection until it ends. raw is read and
 // written; conn is what each stream's RequestCtx reports as its
 // connection (addresses, TLS state, client certificate).

@@ -32,17 +32,32 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// MaxPending is how many unsent bytes Write takes before it waits.
-const MaxPending = 64 << 10
-
-// keepCap is the largest pending buffer kept for reuse between bursts.
-const keepCap = 32 << 10
+// MaxPending is how many unsent bytes Write takes before it waits (a
+// larger write is taken alone once the previous ones are sent). It bounds
+// what a peer that stops reading can make a connection hold.
+const MaxPending = 32 << 10
 
 // closeWait bounds Close's wait for pending bytes when there is no byte
 // timeout.
 const closeWait = time.Second
+
+// buffer is a pooled pending buffer: a connection holds one only while it
+// has bytes to send, so an idle connection holds none.
+type buffer struct{ b []byte }
+
+var buffers = sync.Pool{New: func() any { return &buffer{b: make([]byte, 0, 4<<10)} }}
+
+func putBuffer(b *buffer) {
+	if cap(b.b) > 2*MaxPending {
+		return // one very large write: not worth keeping
+	}
+	b.b = b.b[:0]
+	buffers.Put(b)
+}
 
 // Conn is a net.Conn whose writes are sent by a background writer.
 type Conn struct {
@@ -51,8 +66,7 @@ type Conn struct {
 
 	mu      sync.Mutex
 	cond    sync.Cond // writer progress, for Write and Close
-	pending []byte    // taken, not yet handed to the socket
-	spare   []byte    // the writer's last buffer, for reuse
+	pending *buffer   // taken, not yet handed to the socket; nil: none
 	writing bool      // the writer goroutine runs
 	err     error     // the first failed send
 	closed  bool
@@ -69,9 +83,21 @@ type TLSConn struct {
 // ConnectionState is the underlying TLS connection's.
 func (c *TLSConn) ConnectionState() tls.ConnectionState { return c.tc.ConnectionState() }
 
+// UnsentLimit is the TCP_NOTSENT_LOWAT New sets on the socket: the
+// kernel takes at most this many bytes the peer's window does not yet let
+// out. Without it a peer that stops reading could park the whole
+// autotuned send buffer (megabytes) of densely packed frames before a
+// write blocks, and x/net's own limit on queued control frames (which
+// closes a connection flooding it with PINGs it never reads the answers
+// to) would not be reached. Bytes in flight are not counted, so a fast
+// download is not slowed.
+const UnsentLimit = 128 << 10
+
 // New wraps c. timeout is the byte timeout of every send (0: none). A
-// *tls.Conn comes back as a *TLSConn.
+// *tls.Conn comes back as a *TLSConn. The TCP connection under c (found
+// through NetConn methods) gets TCP_NOTSENT_LOWAT UnsentLimit.
 func New(c net.Conn, timeout time.Duration) net.Conn {
+	limitUnsent(c)
 	cc := &Conn{Conn: c, timeout: timeout}
 	cc.cond.L = &cc.mu
 	cc.sendFn = cc.send
@@ -88,20 +114,31 @@ var ErrClosed = errors.New("coalesce: write on a closed connection")
 // MaxPending bytes are unsent.
 func (c *Conn) Write(p []byte) (int, error) {
 	c.mu.Lock()
-	for c.err == nil && !c.closed && len(c.pending) > 0 && len(c.pending)+len(p) > MaxPending {
+	for c.err == nil && !c.closed && c.unsent() > 0 && c.unsent()+len(p) > MaxPending {
 		c.cond.Wait()
 	}
 	if err := c.failure(); err != nil {
 		c.mu.Unlock()
 		return 0, err
 	}
-	c.pending = append(c.pending, p...)
+	if c.pending == nil {
+		c.pending = buffers.Get().(*buffer)
+	}
+	c.pending.b = append(c.pending.b, p...)
 	if !c.writing {
 		c.writing = true
 		go c.sendFn()
 	}
 	c.mu.Unlock()
 	return len(p), nil
+}
+
+// unsent is the number of bytes taken and not yet being sent.
+func (c *Conn) unsent() int {
+	if c.pending == nil {
+		return 0
+	}
+	return len(c.pending.b)
 }
 
 func (c *Conn) failure() error {
@@ -114,25 +151,30 @@ func (c *Conn) failure() error {
 	return nil
 }
 
-// send hands the pending bytes to the socket until none are left.
+// send hands the pending bytes to the socket until none are left, then
+// gives the buffer back.
 func (c *Conn) send() {
 	c.mu.Lock()
-	for len(c.pending) > 0 && c.err == nil {
+	for c.unsent() > 0 && c.err == nil {
 		b := c.pending
-		c.pending = c.spare[:0]
+		c.pending = nil // writes meanwhile go to another buffer
 		c.mu.Unlock()
-		err := c.writeAll(b)
+		err := c.writeAll(b.b)
 		c.mu.Lock()
-		if cap(b) <= keepCap {
-			c.spare = b[:0]
+		if c.pending == nil {
+			b.b = b.b[:0]
+			c.pending = b
 		} else {
-			c.spare = nil
+			putBuffer(b)
 		}
 		if err != nil {
 			c.err = err
-			c.pending = nil
 		}
 		c.cond.Broadcast()
+	}
+	if c.pending != nil {
+		putBuffer(c.pending)
+		c.pending = nil
 	}
 	c.writing = false
 	c.cond.Broadcast()
@@ -187,4 +229,23 @@ func (c *Conn) Close() error {
 	}
 	c.mu.Unlock()
 	return c.Conn.Close()
+}
+
+// limitUnsent sets TCP_NOTSENT_LOWAT on the TCP connection under c.
+func limitUnsent(c net.Conn) {
+	for range 4 {
+		switch x := c.(type) {
+		case *net.TCPConn:
+			if rc, err := x.SyscallConn(); err == nil {
+				_ = rc.Control(func(fd uintptr) {
+					_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, UnsentLimit)
+				})
+			}
+			return
+		case interface{ NetConn() net.Conn }:
+			c = x.NetConn()
+		default:
+			return
+		}
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // tcpPair is a connected loopback TCP pair.
@@ -105,8 +107,11 @@ func TestBackpressure(t *testing.T) {
 		t.Fatalf("after %d bytes to a peer that does not read: %v; want a timeout", total, err)
 	}
 	// The socket buffers take some; pending never grows past MaxPending.
-	if cn := c.(*Conn); len(cn.pending) > MaxPending {
-		t.Fatalf("%d bytes pending, want at most %d", len(cn.pending), MaxPending)
+	cn := c.(*Conn)
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	if n := cn.unsent(); n > MaxPending {
+		t.Fatalf("%d bytes pending, want at most %d", n, MaxPending)
 	}
 }
 
@@ -209,5 +214,37 @@ func TestWriteAllocatesNothing(t *testing.T) {
 	})
 	if allocs > 0 {
 		t.Fatalf("%.1f allocations per burst, want 0", allocs)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pending != nil {
+		t.Fatal("an idle connection still holds a pending buffer")
+	}
+}
+
+// TestUnsentLimit: the TCP connection under a wrapped connection, also
+// through a NetConn chain, gets TCP_NOTSENT_LOWAT.
+func TestUnsentLimit(t *testing.T) {
+	a, _ := tcpPair(t)
+	get := func() int {
+		rc, err := a.(*net.TCPConn).SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := -1
+		_ = rc.Control(func(fd uintptr) {
+			v, err = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if get() == UnsentLimit {
+		t.Fatal("the default already equals UnsentLimit: the test proves nothing")
+	}
+	New(tls.Client(a, &tls.Config{InsecureSkipVerify: true}), 0)
+	if v := get(); v != UnsentLimit {
+		t.Fatalf("TCP_NOTSENT_LOWAT %d, want %d", v, UnsentLimit)
 	}
 }
