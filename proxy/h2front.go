@@ -317,7 +317,6 @@ func (s *Server) serveH2Conn(raw, conn net.Conn, opts *http2.ServeConnOpts) {
 // h2Stream is the pooled per-stream state of the bridge.
 type h2Stream struct {
 	rc   fasthttp.RequestCtx
-	body h2Body
 	fw   flushWriter
 	tun  *tunnel // an extended CONNECT's tunnel, once the upstream said 101
 }
@@ -325,7 +324,10 @@ type h2Stream struct {
 // h2StreamKey is the RequestCtx user value holding the stream's context.
 type h2StreamKey struct{}
 
-// h2Body is a stream's request body as the pipeline reads it.
+// h2Body is a stream's request body as the pipeline reads it. Made for
+// each stream with a body, not pooled with it: an HTTP/2 upstream's
+// client may read it after the handler returned (streamedBody), and then
+// gets x/net's "body closed" from the stream's own body.
 type h2Body struct{ r io.Reader }
 
 func (b *h2Body) Read(p []byte) (int, error) { return b.r.Read(p) }
@@ -390,10 +392,9 @@ func (s *Server) serveH2(conn net.Conn, w http.ResponseWriter, r *http.Request) 
 		_ = ctl.SetWriteDeadline(time.Time{})
 	}
 	if !ws && r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
-		hs.body.r = r.Body
 		cl := int(r.ContentLength) // -1: unknown, as a chunked body
 		req.Header.SetContentLength(cl)
-		req.SetBodyStream(&hs.body, cl)
+		req.SetBodyStream(&h2Body{r: r.Body}, cl)
 	}
 
 	s.handle(rc)
@@ -471,7 +472,6 @@ func (s *Server) releaseH2(hs *h2Stream) {
 	hs.rc.ResetUserValues()
 	hs.rc.Request.Reset()
 	hs.rc.Response.Reset() // closes a body stream
-	hs.body.r = nil
 	s.h2.rcPool.Put(hs)
 }
 

@@ -34,8 +34,7 @@ type reqState struct {
 	buf    []byte
 	upPath []byte
 	tmp    []byte
-	limit  sdk.LimitedBody // server.max_body_bytes on streamed chunked bodies
-	pre    prefixedBody    // a streamed chunked body: what readBody read, then the rest
+	limit  *sdk.LimitedBody // server.max_body_bytes on a streamed chunked body (streamedBody)
 	body   []byte          // a buffered request body (readBody)
 	hdr    []byte          // addDate's scratch header block
 	hdrR   bytes.Reader    // reads hdr
@@ -90,8 +89,7 @@ var (
 func (s *Server) handle(rc *fasthttp.RequestCtx) {
 	snap := s.acquireSnapshot()
 	st := s.statePool.Get().(*reqState)
-	st.limit = sdk.LimitedBody{}
-	st.pre = prefixedBody{}
+	st.limit = nil
 	st.dated = false
 	st.unsampled = false
 	st.target = ""
@@ -416,12 +414,13 @@ func (s *Server) sendTry(c *sdk.Ctx, svc *service, st *reqState, m *pool.Member,
 // stream is at an unknown place: no retry, and its connection closes.
 func (s *Server) clientBodyFailed(c *sdk.Ctx, r *route, st *reqState, m *pool.Member, err error) bool {
 	var clientErr *transport.ClientBodyError
-	if !errors.As(err, &clientErr) && !st.limit.Exceeded {
+	exceeded := st.limit != nil && st.limit.Exceeded
+	if !errors.As(err, &clientErr) && !exceeded {
 		return false
 	}
 	m.Abandon()
 	status, msg := fasthttp.StatusRequestEntityTooLarge, "request body too large"
-	if !st.limit.Exceeded {
+	if !exceeded {
 		status, msg = sdk.ClientBodyStatus(clientErr.Err)
 	}
 	s.fail(c, r, status, msg)
