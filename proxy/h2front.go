@@ -316,9 +316,9 @@ func (s *Server) serveH2Conn(raw, conn net.Conn, opts *http2.ServeConnOpts) {
 
 // h2Stream is the pooled per-stream state of the bridge.
 type h2Stream struct {
-	rc   fasthttp.RequestCtx
-	fw   flushWriter
-	tun  *tunnel // an extended CONNECT's tunnel, once the upstream said 101
+	rc  fasthttp.RequestCtx
+	fw  flushWriter
+	tun *tunnel // an extended CONNECT's tunnel, once the upstream said 101
 }
 
 // h2StreamKey is the RequestCtx user value holding the stream's context.

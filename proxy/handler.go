@@ -35,13 +35,13 @@ type reqState struct {
 	upPath []byte
 	tmp    []byte
 	limit  *sdk.LimitedBody // server.max_body_bytes on a streamed chunked body (streamedBody)
-	body   []byte          // a buffered request body (readBody)
-	hdr    []byte          // addDate's scratch header block
-	hdrR   bytes.Reader    // reads hdr
-	hdrBR  *bufio.Reader   // over hdrR, allocated once per pooled state
-	scan   fieldScan       // the request's (then the answer's) header fields
-	dated  bool            // the upstream's answer carries a Date
-	extra  []byte          // header lines the transport adds (setForwarding)
+	body   []byte           // a buffered request body (readBody)
+	hdr    []byte           // addDate's scratch header block
+	hdrR   bytes.Reader     // reads hdr
+	hdrBR  *bufio.Reader    // over hdrR, allocated once per pooled state
+	scan   fieldScan        // the request's (then the answer's) header fields
+	dated  bool             // the upstream's answer carries a Date
+	extra  []byte           // header lines the transport adds (setForwarding)
 
 	// Tracing (tracing.go): tr and span are set while a recorded request
 	// runs; unsampled says a traceparent started here goes out unsampled.
