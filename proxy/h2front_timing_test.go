@@ -68,21 +68,9 @@ func BenchmarkH2Bridge(b *testing.B) {
 func BenchmarkH2Conn(b *testing.B) {
 	for _, streams := range []int{1, 100} {
 		b.Run(fmt.Sprintf("streams=%d", streams), func(b *testing.B) {
-			srv := benchServer(b)
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			go func() { _ = srv.ServeHTTP2(ln) }()
-			tr := &http2.Transport{
-				AllowHTTP: true,
-				DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-					return (&net.Dialer{}).DialContext(ctx, network, addr)
-				},
-			}
-			b.Cleanup(tr.CloseIdleConnections)
-			url := "http://" + ln.Addr().String() + "/users/42"
-			get := func() {
+			tr, addr := serveH2C(b, benchServer(b))
+			url := "http://" + addr + "/users/42"
+			runCalls(b, streams, func() {
 				resp, err := tr.RoundTrip(mustRequest(b, url))
 				if err != nil {
 					b.Error(err)
@@ -93,29 +81,51 @@ func BenchmarkH2Conn(b *testing.B) {
 				if resp.StatusCode != 200 {
 					b.Errorf("status %d", resp.StatusCode)
 				}
-			}
-			get() // the connection
-			w0, c0 := procWrites(b), procCPU(b)
-			b.ReportAllocs()
-			b.ResetTimer()
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			for range streams {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for next.Add(1) <= int64(b.N) {
-						get()
-					}
-				}()
-			}
-			wg.Wait()
-			b.StopTimer()
-			b.ReportMetric(float64(procWrites(b)-w0)/float64(b.N), "writes/op")
-			b.ReportMetric(float64(procCPU(b)-c0)/1e3/float64(b.N), "cpu-µs/op")
-			b.ReportMetric(float64(procCPU(b)-c0)/1e3/float64(b.N), "cpu-µs/op")
+			})
 		})
 	}
+}
+
+// serveH2C serves srv's HTTP/2 (and HTTP/1.1) on a loopback port and
+// returns an x/net client speaking h2c to it, and the address.
+func serveH2C(b *testing.B, srv *Server) (*http2.Transport, string) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = srv.ServeHTTP2(ln) }()
+	tr := &http2.Transport{
+		AllowHTTP: true,
+		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+	}
+	b.Cleanup(tr.CloseIdleConnections)
+	return tr, ln.Addr().String()
+}
+
+// runCalls runs call b.N times from workers goroutines and reports, next
+// to ns and allocations, write(2) calls and CPU µs per call.
+func runCalls(b *testing.B, workers int, call func()) {
+	call() // the connections
+	w0, c0 := procWrites(b), procCPU(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				call()
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(procWrites(b)-w0)/float64(b.N), "writes/op")
+	b.ReportMetric(float64(procCPU(b)-c0)/1e3/float64(b.N), "cpu-µs/op")
 }
 
 func mustRequest(b *testing.B, url string) *http.Request {
@@ -187,20 +197,8 @@ func BenchmarkH2GRPC(b *testing.B) {
 			go up.ServeConn(c, &http2.ServeConnOpts{Handler: echo})
 		}
 	}()
-	srv := benchServerConfig(b, strings.Replace(grpcBenchConfig, "UP", uln.Addr().String(), 1))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go func() { _ = srv.ServeHTTP2(ln) }()
-	tr := &http2.Transport{
-		AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, addr)
-		},
-	}
-	b.Cleanup(tr.CloseIdleConnections)
-	url := "http://" + ln.Addr().String() + "/bench.Echo/Unary"
+	tr, addr := serveH2C(b, benchServerConfig(b, strings.Replace(grpcBenchConfig, "UP", uln.Addr().String(), 1)))
+	url := "http://" + addr + "/bench.Echo/Unary"
 	msg := append([]byte{0, 0, 0, 0, 64}, strings.Repeat("x", 64)...)
 	var n atomic.Int64
 	call := func() {
@@ -223,23 +221,5 @@ func BenchmarkH2GRPC(b *testing.B) {
 			b.Errorf("status %d, %d bytes, grpc-status %q", resp.StatusCode, len(body), resp.Trailer.Get("Grpc-Status"))
 		}
 	}
-	call()
-	w0, c0 := procWrites(b), procCPU(b)
-	b.ReportAllocs()
-	b.ResetTimer()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for next.Add(1) <= int64(b.N) {
-				call()
-			}
-		}()
-	}
-	wg.Wait()
-	b.StopTimer()
-	b.ReportMetric(float64(procWrites(b)-w0)/float64(b.N), "writes/op")
-	b.ReportMetric(float64(procCPU(b)-c0)/1e3/float64(b.N), "cpu-µs/op")
+	runCalls(b, 16, call)
 }

@@ -153,20 +153,31 @@ func h2loadRow(bin, url string, pid, n, m int) (rps, cpuUs float64, err error) {
 	return rps, cpuUs, nil
 }
 
+// grpcClient connects one grpc-go connection to addr and makes a first
+// call (which checks the route); done closes it.
+func grpcClient(addr string) (testgrpc.TestServiceClient, *testgrpc.SimpleRequest, func(), error) {
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c := testgrpc.NewTestServiceClient(cc)
+	req := &testgrpc.SimpleRequest{Payload: &testgrpc.Payload{Body: []byte(strings.Repeat("x", 64))}}
+	if _, err := c.UnaryCall(context.Background(), req); err != nil {
+		cc.Close()
+		return nil, nil, nil, fmt.Errorf("first call: %w", err)
+	}
+	return c, req, func() { cc.Close() }, nil
+}
+
 // grpcRow calls UnaryCall through addr from conc goroutines on one
 // connection for d.
 func grpcRow(addr string, pid, conc int, d time.Duration) (h2Row, error) {
 	var row h2Row
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	c, req, done, err := grpcClient(addr)
 	if err != nil {
 		return row, err
 	}
-	defer cc.Close()
-	c := testgrpc.NewTestServiceClient(cc)
-	req := &testgrpc.SimpleRequest{Payload: &testgrpc.Payload{Body: []byte(strings.Repeat("x", 64))}}
-	if _, err := c.UnaryCall(context.Background(), req); err != nil { // connect, and check the route
-		return row, fmt.Errorf("first call: %w", err)
-	}
+	defer done()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	var mu sync.Mutex
@@ -225,16 +236,11 @@ func grpcOpenLoop(addr string, pid int, rate float64, d time.Duration) (h2Row, e
 	if rate <= 0 {
 		return row, fmt.Errorf("open loop at %v calls/s", rate)
 	}
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	c, req, done, err := grpcClient(addr)
 	if err != nil {
 		return row, err
 	}
-	defer cc.Close()
-	c := testgrpc.NewTestServiceClient(cc)
-	req := &testgrpc.SimpleRequest{Payload: &testgrpc.Payload{Body: []byte(strings.Repeat("x", 64))}}
-	if _, err := c.UnaryCall(context.Background(), req); err != nil { // connect, and check the route
-		return row, fmt.Errorf("first call: %w", err)
-	}
+	defer done()
 	interval := time.Duration(float64(time.Second) / rate)
 	n := max(int(d/interval), 1)
 	lat := make([]time.Duration, n)
