@@ -33,6 +33,19 @@ const streamThreshold = config.DefaultStreamThreshold
 //     so does a gRPC call's over HTTP/2 (a client stream may last as long
 //     as the call, and wait for answers between its messages).
 
+// streamedBody is a streamed chunked body as the upstream reads it: the
+// limit, over the bytes read while deciding, then the rest. It is made
+// for each request, not kept in the pooled request state: an HTTP/2
+// upstream's client (x/net) reads the body from its own goroutine, which
+// may still read after the handler returned (a gRPC call streams both
+// ways while the answer is written; a call cut short leaves its body
+// writer to notice), when the pooled state already serves another
+// request.
+type streamedBody struct {
+	limit sdk.LimitedBody
+	pre   prefixedBody
+}
+
 // prefixedBody streams a chunked body whose first bytes were read while
 // deciding whether to buffer it: those bytes, then the rest of the stream.
 type prefixedBody struct {
@@ -87,8 +100,9 @@ func (s *Server) readBody(c *sdk.Ctx, r *route, st *reqState) bool {
 	if maxBody < limit {
 		limit = maxBody
 	}
+	var pre prefixedBody
 	if len(req.Header.Peek(fasthttp.HeaderTrailer)) > 0 || isH2GRPCBody(stream, req) {
-		st.pre = prefixedBody{r: stream}
+		pre = prefixedBody{r: stream}
 	} else {
 		buf, eof, err := readUpTo(st.body[:0], stream, int(limit)+1)
 		st.body = buf
@@ -106,12 +120,16 @@ func (s *Server) readBody(c *sdk.Ctx, r *route, st *reqState) bool {
 			c.RequestCtx().SetConnectionClose()
 			return false
 		}
-		st.pre = prefixedBody{prefix: buf, r: stream}
+		pre = prefixedBody{prefix: buf, r: stream}
+		// The prefix goes with the body; the pooled state grows another.
+		st.body = nil
 	}
+	sb := &streamedBody{pre: pre}
 	// A chunked body's size is only known as it streams: count it on the
 	// way through and fail the forward once it passes the limit.
-	st.limit.Reset(&st.pre, maxBody)
-	req.SetBodyStream(&st.limit, -1)
+	sb.limit.Reset(&sb.pre, maxBody)
+	st.limit = &sb.limit
+	req.SetBodyStream(st.limit, -1)
 	return true
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"github.com/weirgw/weir/internal/acceptretry"
+	"github.com/weirgw/weir/internal/coalesce"
 	"github.com/weirgw/weir/internal/fusedio"
 	"github.com/weirgw/weir/proxy/config"
 	"github.com/weirgw/weir/proxy/tlsfront"
@@ -60,6 +61,8 @@ type h2Front struct {
 	// conns counts the HTTP/2 connections being served.
 	conns  atomic.Int64
 	rcPool sync.Pool
+	// writeByteTimeout bounds each send of a connection's writer.
+	writeByteTimeout time.Duration
 	// ipMu guards ipConns, the h2c connections per client address
 	// (server.max_conns_per_ip).
 	ipMu    sync.Mutex
@@ -115,12 +118,12 @@ func (s *Server) initHTTP2(cfg *config.Config) {
 		// Upload buffers: what a client may send ahead of the handler.
 		MaxUploadBufferPerConnection: 1 << 20,
 		MaxUploadBufferPerStream:     256 << 10,
-		// A client that stops reading (a PING or SETTINGS flood whose
-		// acknowledgements it never takes) stalls the connection's
-		// writer; past write_timeout without progress the connection
-		// closes.
-		WriteByteTimeout: sc.WriteTimeout.D(),
 	}
+	// A client that stops reading (a PING or SETTINGS flood whose
+	// acknowledgements it never takes) stalls the connection's writer;
+	// past write_timeout without progress the connection closes. The
+	// coalescing writer of each connection (serveH2Conn) enforces it.
+	h.writeByteTimeout = sc.WriteTimeout.D()
 	// Registers the GOAWAY of every connection on base.Shutdown.
 	_ = http2.ConfigureServer(&h.base, &h.srv)
 	h.rcPool.New = func() any { return new(h2Stream) }
@@ -286,6 +289,9 @@ type h2cConn struct {
 
 func (c *h2cConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
+// NetConn is the TCP connection.
+func (c *h2cConn) NetConn() net.Conn { return c.Conn }
+
 // serveH2Conn serves one HTTP/2 connection until it ends. raw is read and
 // written; conn is what each stream's RequestCtx reports as its
 // connection (addresses, TLS state, client certificate).
@@ -303,21 +309,25 @@ func (s *Server) serveH2Conn(raw, conn net.Conn, opts *http2.ServeConnOpts) {
 	if s.drain.draining.Load() {
 		return
 	}
-	s.h2.srv.ServeConn(raw, opts)
+	// x/net flushes per frame when its queue runs empty; the flushes
+	// made while one is being sent go out together (package coalesce).
+	s.h2.srv.ServeConn(coalesce.New(raw, s.h2.writeByteTimeout), opts)
 }
 
 // h2Stream is the pooled per-stream state of the bridge.
 type h2Stream struct {
-	rc   fasthttp.RequestCtx
-	body h2Body
-	fw   flushWriter
-	tun  *tunnel // an extended CONNECT's tunnel, once the upstream said 101
+	rc  fasthttp.RequestCtx
+	fw  flushWriter
+	tun *tunnel // an extended CONNECT's tunnel, once the upstream said 101
 }
 
 // h2StreamKey is the RequestCtx user value holding the stream's context.
 type h2StreamKey struct{}
 
-// h2Body is a stream's request body as the pipeline reads it.
+// h2Body is a stream's request body as the pipeline reads it. Made for
+// each stream with a body, not pooled with it: an HTTP/2 upstream's
+// client may read it after the handler returned (streamedBody), and then
+// gets x/net's "body closed" from the stream's own body.
 type h2Body struct{ r io.Reader }
 
 func (b *h2Body) Read(p []byte) (int, error) { return b.r.Read(p) }
@@ -382,10 +392,9 @@ func (s *Server) serveH2(conn net.Conn, w http.ResponseWriter, r *http.Request) 
 		_ = ctl.SetWriteDeadline(time.Time{})
 	}
 	if !ws && r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
-		hs.body.r = r.Body
 		cl := int(r.ContentLength) // -1: unknown, as a chunked body
 		req.Header.SetContentLength(cl)
-		req.SetBodyStream(&hs.body, cl)
+		req.SetBodyStream(&h2Body{r: r.Body}, cl)
 	}
 
 	s.handle(rc)
@@ -463,7 +472,6 @@ func (s *Server) releaseH2(hs *h2Stream) {
 	hs.rc.ResetUserValues()
 	hs.rc.Request.Reset()
 	hs.rc.Response.Reset() // closes a body stream
-	hs.body.r = nil
 	s.h2.rcPool.Put(hs)
 }
 

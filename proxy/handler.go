@@ -34,9 +34,8 @@ type reqState struct {
 	buf    []byte
 	upPath []byte
 	tmp    []byte
-	limit  sdk.LimitedBody // server.max_body_bytes on streamed chunked bodies
-	pre    prefixedBody    // a streamed chunked body: what readBody read, then the rest
-	body   []byte          // a buffered request body (readBody)
+	limit  *sdk.LimitedBody // server.max_body_bytes on a streamed chunked body (streamedBody)
+	body   []byte           // a buffered request body (readBody)
 	// respBody is the buffer an upstream body is read into for a route's
 	// WholeBodyFilter (bufferAnswer).
 	respBody []byte
@@ -93,8 +92,7 @@ var (
 func (s *Server) handle(rc *fasthttp.RequestCtx) {
 	snap := s.acquireSnapshot()
 	st := s.statePool.Get().(*reqState)
-	st.limit = sdk.LimitedBody{}
-	st.pre = prefixedBody{}
+	st.limit = nil
 	st.dated = false
 	st.unsampled = false
 	st.target = ""
@@ -439,12 +437,13 @@ func (s *Server) sendTry(c *sdk.Ctx, svc *service, st *reqState, m *pool.Member,
 // stream is at an unknown place: no retry, and its connection closes.
 func (s *Server) clientBodyFailed(c *sdk.Ctx, r *route, st *reqState, m *pool.Member, err error) bool {
 	var clientErr *transport.ClientBodyError
-	if !errors.As(err, &clientErr) && !st.limit.Exceeded {
+	exceeded := st.limit != nil && st.limit.Exceeded
+	if !errors.As(err, &clientErr) && !exceeded {
 		return false
 	}
 	m.Abandon()
 	status, msg := fasthttp.StatusRequestEntityTooLarge, "request body too large"
-	if !st.limit.Exceeded {
+	if !exceeded {
 		status, msg = sdk.ClientBodyStatus(clientErr.Err)
 	}
 	s.fail(c, r, status, msg)

@@ -25,3 +25,6 @@ func (d detached) Close() error {
 	d.c.gone()
 	return d.Conn.Close()
 }
+
+// NetConn is the connection c reads and writes.
+func (c *Conn) NetConn() net.Conn { return c.Conn }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/internal/coalesce"
 	"golang.org/x/net/http2"
 )
 
@@ -149,7 +150,9 @@ func (p *h2Pool) add(ctx context.Context) (*http2.ClientConn, error) {
 	nc, err := p.dial(ctx)
 	var cc *http2.ClientConn
 	if err == nil {
-		if cc, err = p.t.h2.tr.NewClientConn(nc); err != nil {
+		// The flushes of streams sent at once go out together
+		// (package coalesce).
+		if cc, err = p.t.h2.tr.NewClientConn(coalesce.New(nc, 0)); err != nil {
 			nc.Close()
 		}
 	}
@@ -271,16 +274,17 @@ func requestHeaderSkip(k []byte) bool {
 }
 
 // clientBody remembers a failure of the client's body, which is the
-// client's fault, not the target's.
+// client's fault, not the target's. x/net reads it from its own
+// goroutine while the call's goroutine looks at err.
 type clientBody struct {
 	r   io.Reader
-	err error
+	err atomic.Pointer[error]
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	if err != nil && err != io.EOF {
-		b.err = err
+		b.err.CompareAndSwap(nil, &err)
 	}
 	return n, err
 }
@@ -348,8 +352,10 @@ func (t *Transport) doH2(parent context.Context, req *fasthttp.Request, resp *fa
 		t.h2.pool.release()
 		timedOut := ctx.Err() == context.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded)
 		cancel()
-		if cb != nil && cb.err != nil {
-			return &ClientBodyError{Err: cb.err}
+		if cb != nil {
+			if e := cb.err.Load(); e != nil {
+				return &ClientBodyError{Err: *e}
+			}
 		}
 		if parent.Err() != nil {
 			// The client ended its stream: its doing, not the target's.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"sort"
 	"strconv"
@@ -22,22 +23,20 @@ import (
 )
 
 // The HTTP/2 rows (-h2): Weir and nginx (one worker, Weir GOMAXPROCS=1,
-// on the proxy CPUs) take HTTP/2 cleartext (prior knowledge) from
-// h2load (Debian nghttp2-client): a 64-byte answer from an HTTP/1.1
-// upstream, with 1 and 100 streams on one connection; and gRPC unary
-// calls (grpc-go's interop TestService, served by this process) from a
-// grpc-go client in this process, through Weir's grpc:// target and
-// nginx's grpc_pass. Per row: requests/s, the contender's CPU time per
-// request (what a shared machine disturbs least) and, for gRPC, the
-// call's p50/p99 as the client saw them.
+// on the proxy CPUs) take HTTP/2 from h2load (Debian nghttp2-client),
+// over cleartext (h2c, prior knowledge) and over TLS (h2 through ALPN,
+// both serving the same ECDSA P-256 certificate): a 64-byte answer from
+// an HTTP/1.1 upstream, with 1 and 100 streams on one connection. Then
+// gRPC unary calls (grpc-go's interop TestService, served by this
+// process) from a grpc-go client in this process, through Weir's grpc://
+// target and nginx's grpc_pass: closed loop (16 calls at once: the
+// maximum rate), and open loop at half of nginx's maximum, where the row
+// reports each proxy's p99 and its added p99 (its p99 minus the p99 of
+// the same load sent straight to the upstream). Per row: requests/s, the
+// contender's CPU time per request (what a shared machine disturbs least)
+// and, for gRPC, the call's p50/p99 as the client saw them.
 
-const h2NginxTemplate = nginxHead + `
-    upstream h1 { server {{H1}}; keepalive 64; keepalive_requests 100000000; }
-    upstream g { server {{GRPC}}; keepalive 64; }
-    server {
-        listen {{LISTEN}} http2 backlog=4096;
-        http2_max_concurrent_streams 128;
-        keepalive_requests 100000000;
+const h2NginxLocations = `
         location / {
             proxy_pass http://h1;
             proxy_http_version 1.1;
@@ -45,13 +44,31 @@ const h2NginxTemplate = nginxHead + `
         }
         location /grpc.testing.TestService/ {
             grpc_pass grpc://g;
-        }
+        }`
+
+const h2NginxTemplate = nginxHead + `
+    upstream h1 { server {{H1}}; keepalive 64; keepalive_requests 100000000; }
+    upstream g { server {{GRPC}}; keepalive 64; }
+    server {
+        listen {{LISTEN}} http2 backlog=4096;
+        http2_max_concurrent_streams 128;
+        keepalive_requests 100000000;` + h2NginxLocations + `
+    }
+    server {
+        listen {{LISTEN_TLS}} ssl http2 backlog=4096;
+        ssl_certificate {{CERT}};
+        ssl_certificate_key {{KEY}};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        http2_max_concurrent_streams 128;
+        keepalive_requests 100000000;` + h2NginxLocations + `
     }
 }
 `
 
 const h2WeirTemplate = `
-listen: [{address: "{{LISTEN}}", http2: true}]
+listen:
+  - {address: "{{LISTEN}}", http2: true}
+  - {address: "{{LISTEN_TLS}}", http2: true, tls: {certificates: [{cert: "{{CERT}}", key: "{{KEY}}"}], min_version: "1.2"}}
 admin: {listen: "{{ADMIN}}"}
 server: {max_concurrent_streams: 128}
 services:
@@ -70,6 +87,8 @@ type h2Row struct {
 	CPUus     float64 `json:"cpu_us_per_request"`
 	P50ms     float64 `json:"p50_ms,omitempty"`
 	P99ms     float64 `json:"p99_ms,omitempty"`
+	// AddedP99ms is the open-loop row's p99 minus the direct one's.
+	AddedP99ms float64 `json:"added_p99_ms,omitempty"`
 }
 
 type h2Echo struct {
@@ -104,12 +123,13 @@ func h2Backends() (h1, g string, stop func(), err error) {
 	return l1.Addr().String(), l2.Addr().String(), func() { _ = hs.Close(); gs.Stop() }, nil
 }
 
-// h2loadRow runs h2load against addr: n requests on one connection with
-// m streams; it returns requests/s and pid's CPU µs per request.
-func h2loadRow(bin, addr string, pid, n, m int) (rps, cpuUs float64, err error) {
-	_ = exec.Command(bin, "-n", strconv.Itoa(min(n, 2000)), "-c", "1", "-m", strconv.Itoa(m), "http://"+addr+"/").Run() // warm
+// h2loadRow runs h2load against url (http: h2c, https: h2 over TLS): n
+// requests on one connection with m streams; it returns requests/s and
+// pid's CPU µs per request.
+func h2loadRow(bin, url string, pid, n, m int) (rps, cpuUs float64, err error) {
+	_ = exec.Command(bin, "-n", strconv.Itoa(min(n, 2000)), "-c", "1", "-m", strconv.Itoa(m), url).Run() // warm
 	c0, cerr := treeCPU([]int{pid})
-	out, err := exec.Command(bin, "-n", strconv.Itoa(n), "-c", "1", "-m", strconv.Itoa(m), "http://"+addr+"/").CombinedOutput()
+	out, err := exec.Command(bin, "-n", strconv.Itoa(n), "-c", "1", "-m", strconv.Itoa(m), url).CombinedOutput()
 	c1, cerr2 := treeCPU([]int{pid})
 	if err != nil {
 		return 0, 0, fmt.Errorf("h2load: %v: %s", err, out)
@@ -133,20 +153,31 @@ func h2loadRow(bin, addr string, pid, n, m int) (rps, cpuUs float64, err error) 
 	return rps, cpuUs, nil
 }
 
+// grpcClient connects one grpc-go connection to addr and makes a first
+// call (which checks the route); done closes it.
+func grpcClient(addr string) (testgrpc.TestServiceClient, *testgrpc.SimpleRequest, func(), error) {
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c := testgrpc.NewTestServiceClient(cc)
+	req := &testgrpc.SimpleRequest{Payload: &testgrpc.Payload{Body: []byte(strings.Repeat("x", 64))}}
+	if _, err := c.UnaryCall(context.Background(), req); err != nil {
+		cc.Close()
+		return nil, nil, nil, fmt.Errorf("first call: %w", err)
+	}
+	return c, req, func() { cc.Close() }, nil
+}
+
 // grpcRow calls UnaryCall through addr from conc goroutines on one
 // connection for d.
 func grpcRow(addr string, pid, conc int, d time.Duration) (h2Row, error) {
 	var row h2Row
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	c, req, done, err := grpcClient(addr)
 	if err != nil {
 		return row, err
 	}
-	defer cc.Close()
-	c := testgrpc.NewTestServiceClient(cc)
-	req := &testgrpc.SimpleRequest{Payload: &testgrpc.Payload{Body: []byte(strings.Repeat("x", 64))}}
-	if _, err := c.UnaryCall(context.Background(), req); err != nil { // connect, and check the route
-		return row, fmt.Errorf("first call: %w", err)
-	}
+	defer done()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	var mu sync.Mutex
@@ -194,6 +225,88 @@ func grpcRow(addr string, pid, conc int, d time.Duration) (h2Row, error) {
 	return row, nil
 }
 
+// grpcOpenLoop calls UnaryCall through addr at rate calls/s for d, each
+// call started at its scheduled time whatever the others do (open loop: a
+// slow answer does not hold back the next call). A call's latency runs
+// from its scheduled start, so the generator's own lag is counted, not
+// hidden, and is the same for every target. pid 0: no process's CPU to
+// measure (the upstream, in this process).
+func grpcOpenLoop(addr string, pid int, rate float64, d time.Duration) (h2Row, error) {
+	var row h2Row
+	if rate <= 0 {
+		return row, fmt.Errorf("open loop at %v calls/s", rate)
+	}
+	c, req, done, err := grpcClient(addr)
+	if err != nil {
+		return row, err
+	}
+	defer done()
+	// A warm-up at the same rate, not counted: the first second of a
+	// loop (connection windows, goroutine and heap growth on both sides)
+	// would otherwise weigh on whichever target goes first.
+	if _, _, err := openLoop(c, req, rate, min(d/4, time.Second)); err != nil {
+		return row, err
+	}
+	cpu0, cpuErr := treeCPU([]int{pid})
+	lat, took, err := openLoop(c, req, rate, d)
+	if err != nil {
+		return row, err
+	}
+	n := len(lat)
+	row.RPS = float64(n) / took.Seconds()
+	if cpu1, err := treeCPU([]int{pid}); pid > 0 && err == nil && cpuErr == nil {
+		row.CPUus = float64(cpu1-cpu0) / float64(clockTicks()) * 1e6 / float64(n)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	row.P50ms = float64(lat[n/2]) / 1e6
+	row.P99ms = float64(lat[n*99/100]) / 1e6
+	return row, nil
+}
+
+// openLoop starts a call every 1/rate for d and returns each call's
+// latency from its scheduled start, and how long the loop took.
+func openLoop(c testgrpc.TestServiceClient, req *testgrpc.SimpleRequest, rate float64, d time.Duration) ([]time.Duration, time.Duration, error) {
+	interval := time.Duration(float64(time.Second) / rate)
+	n := max(int(d/interval), 1)
+	lat := make([]time.Duration, n)
+	ctx, cancel := context.WithTimeout(context.Background(), d+10*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range n {
+		at := start.Add(time.Duration(i) * interval)
+		if w := time.Until(at); w > 0 {
+			time.Sleep(w)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.UnaryCall(ctx, req); err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+				return
+			}
+			lat[i] = time.Since(at)
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, 0, fmt.Errorf("call: %w", firstErr)
+	}
+	return lat, time.Since(start), nil
+}
+
+// The gRPC rows' names.
+const (
+	grpcClosedRow = "gRPC unary, 16 calls at once"
+	grpcOpenRow   = "gRPC unary, open loop 50%"
+)
+
 // runH2Bench runs the HTTP/2 rows and prints them.
 func runH2Bench(o options, stdout io.Writer) int {
 	h2load := lookTool("h2load")
@@ -207,7 +320,20 @@ func runH2Bench(o options, stdout io.Writer) int {
 		return 1
 	}
 	defer stop()
-	targets, cleanup, err := startPair(o, "h2", h2WeirTemplate, h2NginxTemplate, map[string]string{"{{H1}}": h1, "{{GRPC}}": g})
+	certDir, err := os.MkdirTemp("", "weirbench-h2cert-")
+	if err != nil {
+		logf("%v", err)
+		return 1
+	}
+	defer os.RemoveAll(certDir)
+	_ = os.Chmod(certDir, 0o755) // nginx's worker may run as another user
+	cert, key, err := writeCert(certDir, "ecdsa")
+	if err != nil {
+		logf("%v", err)
+		return 1
+	}
+	targets, cleanup, err := startPair(o, "h2", h2WeirTemplate, h2NginxTemplate, map[string]string{
+		"{{H1}}": h1, "{{GRPC}}": g, "{{CERT}}": cert, "{{KEY}}": key})
 	if err != nil {
 		logf("%v", err)
 		return 1
@@ -218,30 +344,63 @@ func runH2Bench(o options, stdout io.Writer) int {
 		n = 5000
 	}
 	var rows []h2Row
+	rates := map[int]float64{}
 	for round := 1; round <= o.rounds; round++ {
+		closed := map[string]float64{}
 		for i := range targets {
 			t := targets[(i+round)%len(targets)] // who goes first alternates
-			for _, m := range []int{1, 100} {
-				rps, cpu, err := h2loadRow(h2load, t.addr, t.pid, n, m)
-				if err != nil {
-					logf("%s h2c m=%d: %v", t.name, m, err)
-					return 1
+			for _, p := range []struct{ name, url string }{{"h2c", "http://" + t.addr + "/"}, {"h2 TLS", "https://" + t.tlsAddr + "/"}} {
+				for _, m := range []int{1, 100} {
+					rps, cpu, err := h2loadRow(h2load, p.url, t.pid, n, m)
+					if err != nil {
+						logf("%s %s m=%d: %v", t.name, p.name, m, err)
+						return 1
+					}
+					rows = append(rows, h2Row{Contender: t.name, Row: fmt.Sprintf("%s 64 B, %d stream(s)/conn", p.name, m), Round: round, RPS: rps, CPUus: cpu})
 				}
-				rows = append(rows, h2Row{Contender: t.name, Row: fmt.Sprintf("h2c 64 B, %d stream(s)/conn", m), Round: round, RPS: rps, CPUus: cpu})
 			}
 			row, err := grpcRow(t.addr, t.pid, 16, o.duration)
 			if err != nil {
 				logf("%s gRPC unary: %v", t.name, err)
 				return 1
 			}
-			row.Contender, row.Row, row.Round = t.name, "gRPC unary, 16 calls at once", round
+			row.Contender, row.Row, row.Round = t.name, grpcClosedRow, round
+			rows = append(rows, row)
+			closed[t.name] = row.RPS
+		}
+		// Open loop at half of nginx's maximum (Weir's without nginx):
+		// the upstream straight, then each proxy at the same rate.
+		rate := closed["nginx"] / 2
+		if rate == 0 {
+			rate = closed["weir"] / 2
+		}
+		rates[round] = rate
+		direct, err := grpcOpenLoop(g, 0, rate, o.duration)
+		if err != nil {
+			logf("direct gRPC open loop: %v", err)
+			return 1
+		}
+		direct.Contender, direct.Row, direct.Round = "direct", grpcOpenRow, round
+		rows = append(rows, direct)
+		for i := range targets {
+			t := targets[(i+round)%len(targets)]
+			row, err := grpcOpenLoop(t.addr, t.pid, rate, o.duration)
+			if err != nil {
+				logf("%s gRPC open loop: %v", t.name, err)
+				return 1
+			}
+			row.Contender, row.Row, row.Round = t.name, grpcOpenRow, round
+			row.AddedP99ms = row.P99ms - direct.P99ms
 			rows = append(rows, row)
 		}
 	}
-	fmt.Fprintf(stdout, "HTTP/2: h2load -c 1 -n %d; gRPC unary for %s (%s)\n", n, o.duration, machineLine())
-	fmt.Fprintf(stdout, "%-8s %-30s %5s %12s %14s %8s %8s\n", "proxy", "row", "round", "requests/s", "CPU µs/req", "p50 ms", "p99 ms")
+	fmt.Fprintf(stdout, "HTTP/2: h2load -c 1 -n %d over h2c and h2 (TLS, ECDSA P-256); gRPC unary for %s (%s)\n", n, o.duration, machineLine())
+	for round := 1; round <= o.rounds; round++ {
+		fmt.Fprintf(stdout, "round %d: open loop at %.0f calls/s (half of nginx's closed-loop rate); added p99 = p99 - direct p99\n", round, rates[round])
+	}
+	fmt.Fprintf(stdout, "%-8s %-32s %5s %12s %14s %8s %8s %10s\n", "proxy", "row", "round", "requests/s", "CPU µs/req", "p50 ms", "p99 ms", "added p99")
 	for _, r := range rows {
-		fmt.Fprintf(stdout, "%-8s %-30s %5d %12.0f %14.1f %8.2f %8.2f\n", r.Contender, r.Row, r.Round, r.RPS, r.CPUus, r.P50ms, r.P99ms)
+		fmt.Fprintf(stdout, "%-8s %-32s %5d %12.0f %14.1f %8.2f %8.2f %10.2f\n", r.Contender, r.Row, r.Round, r.RPS, r.CPUus, r.P50ms, r.P99ms, r.AddedP99ms)
 	}
 	return 0
 }

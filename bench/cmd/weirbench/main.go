@@ -119,7 +119,7 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.many, "many", 10000, "client connections in the shape bench's many-connections row")
 	fs.BoolVar(&o.tls, "tls", false, "run the TLS rows instead (HTTPS keep-alive, handshakes/s; Weir vs nginx): make bench-tls")
 	fs.BoolVar(&o.ws, "ws", false, "run the WebSocket rows instead (messages/s and RSS per idle WebSocket; Weir vs nginx): make bench-ws")
-	fs.BoolVar(&o.h2, "h2", false, "run the HTTP/2 rows instead (h2load h2c 64 B with 1 and 100 streams, gRPC unary; Weir vs nginx): make bench-h2")
+	fs.BoolVar(&o.h2, "h2", false, "run the HTTP/2 rows instead (h2load over h2c and h2/TLS, 64 B, 1 and 100 streams; gRPC unary closed loop and open loop at 50 %; Weir vs nginx): make bench-h2")
 	fs.IntVar(&o.wsConns, "ws-conns", 1000, "WebSockets each contender relays in the -ws rows")
 	if err := fs.Parse(args); err != nil {
 		return o, err

@@ -249,11 +249,15 @@ func runWSBench(o options, stdout io.Writer) int {
 type pairTarget struct {
 	name, addr, admin string
 	pid               int
+	// tlsAddr is the contender's second, TLS listener, when the
+	// templates have one ({{LISTEN_TLS}}).
+	tlsAddr string
 }
 
 // startPair starts Weir (GOMAXPROCS=1) and, when installed, nginx on the
 // proxy CPUs with the given templates, {{LISTEN}}, {{ADMIN}}, {{DIR}} and
-// vars filled in; cleanup stops them and removes the work dir.
+// vars filled in (and {{LISTEN_TLS}}, a second port, when the templates
+// have it); cleanup stops them and removes the work dir.
 func startPair(o options, kind, weirTmpl, nginxTmpl string, vars map[string]string) ([]pairTarget, func(), error) {
 	dir, err := os.MkdirTemp("", "weirbench-"+kind+"-")
 	if err != nil {
@@ -272,8 +276,14 @@ func startPair(o options, kind, weirTmpl, nginxTmpl string, vars map[string]stri
 			os.RemoveAll(dir)
 		}
 	}
-	fill := func(tmpl, addr string) string {
-		pairs := []string{"{{DIR}}", dir, "{{LISTEN}}", addr}
+	tlsAddr := func() (string, error) {
+		if !strings.Contains(weirTmpl+nginxTmpl, "{{LISTEN_TLS}}") {
+			return "", nil
+		}
+		return r.ports.next()
+	}
+	fill := func(tmpl, addr, tlsAddr string) string {
+		pairs := []string{"{{DIR}}", dir, "{{LISTEN}}", addr, "{{LISTEN_TLS}}", tlsAddr}
 		for k, v := range vars {
 			pairs = append(pairs, k, v)
 		}
@@ -292,8 +302,12 @@ func startPair(o options, kind, weirTmpl, nginxTmpl string, vars map[string]stri
 	if err != nil {
 		return fail(err)
 	}
+	tls, err := tlsAddr()
+	if err != nil {
+		return fail(err)
+	}
 	file := filepath.Join(dir, "weir-"+kind+".yaml")
-	if err := os.WriteFile(file, []byte(strings.ReplaceAll(fill(weirTmpl, addr), "{{ADMIN}}", admin)), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(strings.ReplaceAll(fill(weirTmpl, addr, tls), "{{ADMIN}}", admin)), 0o644); err != nil {
 		return fail(err)
 	}
 	if out, err := exec.Command(o.weir, "validate", "-c", file).CombinedOutput(); err != nil {
@@ -306,7 +320,7 @@ func startPair(o options, kind, weirTmpl, nginxTmpl string, vars map[string]stri
 	if err != nil {
 		return fail(fmt.Errorf("weir: %w", err))
 	}
-	targets = append(targets, pairTarget{"weir", addr, admin, p.pid()})
+	targets = append(targets, pairTarget{"weir", addr, admin, p.pid(), tls})
 	bin := r.tools["nginx"]
 	if bin == "" {
 		logf("nginx not installed: Weir's rows only")
@@ -315,9 +329,12 @@ func startPair(o options, kind, weirTmpl, nginxTmpl string, vars map[string]stri
 	if addr, err = r.ports.next(); err != nil {
 		return fail(err)
 	}
+	if tls, err = tlsAddr(); err != nil {
+		return fail(err)
+	}
 	_ = os.Chmod(dir, 0o755)
 	file = filepath.Join(dir, "nginx-"+kind+".conf")
-	if err := os.WriteFile(file, []byte(fill(nginxTmpl, addr)), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(fill(nginxTmpl, addr, tls)), 0o644); err != nil {
 		return fail(err)
 	}
 	p, err = r.start("nginx", o.proxyCPUs, nil, bin, "-p", dir, "-c", file, "-e", filepath.Join(dir, "nginx-error.log"), "-g", "daemon off;")
@@ -327,5 +344,5 @@ func startPair(o options, kind, weirTmpl, nginxTmpl string, vars map[string]stri
 	if err != nil {
 		return fail(fmt.Errorf("nginx: %w", err))
 	}
-	return append(targets, pairTarget{"nginx", addr, "", p.pid()}), cleanup, nil
+	return append(targets, pairTarget{"nginx", addr, "", p.pid(), tls}), cleanup, nil
 }
