@@ -4,14 +4,16 @@
 # a proxy that delays every command by a random 0..JITTER; the test
 # saturates both (16 keep-alive connections) on one key limited to 200 per
 # 2s (policy: redis, on_store_failure: local, nodes: 2, timeout 20ms) for
-# 4s and counts the 2xx against burst + rate * elapsed.
+# 8s and counts the 2xx against burst + rate * elapsed.
 #
+#   make bench-rlaccuracy                    # the same, with bin/weir
 #   bash bench/rlaccuracy.sh                 # jitters 0 10ms 22ms 40ms, 3 runs each
+#   WEIR_RLACC_RUN=4s bash bench/rlaccuracy.sh   # shorter runs
 #   JITTERS="22ms" RUNS=5 bash bench/rlaccuracy.sh
 #   WEIR_BIN=/path/to/weir bash bench/rlaccuracy.sh   # another build
 #
 # It is e2e.TestRedisRateLimitAccurateUnderLoadWithSlowRedis, run at
-# several delays; a run whose admissions leave 75..101% of the limit fails
+# several delays; a run whose admissions leave 97..101% of the limit fails
 # (FAIL in the last column). Needs redis-server.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -153,15 +153,19 @@ func hammer(addr, tenant string, conns int, stop <-chan struct{}, ok, limited, o
 
 // TestRedisRateLimitAccurateUnderLoadWithSlowRedis saturates two real
 // gateways sharing one Redis (limit 200 per 2s on one key, on_store_failure
-// local, nodes 2, the default 20ms timeout) while a proxy delays every
-// command to Redis by 0–22ms: a share of the decisions time out (and
-// Redis may still run them later), the breakers open and close, and the
-// nodes keep switching between Redis and their local share. Over the run
-// the key must stay within its limit, admitted <= (burst + rate*elapsed)
-// * 1.01, and must not get there by refusing everything (>= 75% of it;
-// the plugin README gives the measured range and why it is below 100%).
-// Before the fix, fallback decisions started from fresh local buckets
-// that granted on top of what Redis had granted: 150–166% of the limit.
+// local, nodes 2, the default 20ms timeout) for 8s while a proxy delays
+// every command to Redis by 0–22ms: a share of the decisions time out
+// (and Redis still runs them, later), the breakers open and close, and
+// the nodes keep switching between Redis and their local share. Over the
+// run the key must get its limit within 1% above and 3% below:
+// 0.97 <= admitted / (burst + rate*elapsed) <= 1.01 (the plugin README
+// gives the measured range).
+//
+// Before session 5's fix, fallback decisions started from fresh local
+// buckets that granted on top of what Redis had granted: 150–166% of the
+// limit. After it, every timed-out call that Redis granted was a token
+// nobody used: 82–93%. Now the answer to a timed-out call is still read
+// (redisguard.Guard.DoLate) and a grant nobody used is given back.
 func TestRedisRateLimitAccurateUnderLoadWithSlowRedis(t *testing.T) {
 	// WEIR_RLACC_JITTER changes the delay (bench/rlaccuracy.sh runs the
 	// test at several); the assertions hold at any.
@@ -196,8 +200,15 @@ func TestRedisRateLimitAccurateUnderLoadWithSlowRedis(t *testing.T) {
 	const (
 		rate  = 100.0 // per second: 200 per 2s
 		burst = 200.0
-		run   = 4 * time.Second
 	)
+	run := 8 * time.Second
+	if v := os.Getenv("WEIR_RLACC_RUN"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("WEIR_RLACC_RUN: %v", err)
+		}
+		run = d
+	}
 	var ok, limited, other atomic.Int64
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -234,7 +245,7 @@ func TestRedisRateLimitAccurateUnderLoadWithSlowRedis(t *testing.T) {
 	if adm > allowed*1.01 {
 		t.Fatalf("admitted %.0f, over the limit %.0f by %.1f%% (more than 1%%)", adm, allowed, 100*(adm/allowed-1))
 	}
-	if adm < allowed*0.75 {
-		t.Fatalf("admitted %.0f, under 75%% of the limit %.0f", adm, allowed)
+	if adm < allowed*0.97 {
+		t.Fatalf("admitted %.0f, under 97%% of the limit %.0f: tokens were lost", adm, allowed)
 	}
 }

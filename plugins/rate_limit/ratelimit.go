@@ -74,7 +74,7 @@ type remote struct {
 // gives the fallback Redis's answer to start from.
 func (r *remote) take(key []byte, want, now int64, b *redisguard.Budget) (decision, error) {
 	if r.fb == nil {
-		return r.store.take(r.guard, key, want, now, b, nil, nil)
+		return r.store.take(r.guard, key, want, now, b, nil, nil, nil)
 	}
 	var ch *charge
 	c, owed := r.fb.owed(key, now)
@@ -82,7 +82,7 @@ func (r *remote) take(key []byte, want, now int64, b *redisguard.Budget) (decisi
 		ch = &c
 	}
 	var rel [maxLimits]int64
-	d, err := r.store.take(r.guard, key, want, now, b, ch, &rel)
+	d, err := r.store.take(r.guard, key, want, now, b, ch, &rel, r.fb)
 	if err == nil {
 		// The clock after the answer: Redis read its own between the two,
 		// so this errs towards a fuller bucket, never an emptier one.
