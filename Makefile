@@ -68,8 +68,9 @@ bench-h2: build
 	bash scripts/bench.sh -h2 -rounds 1 -duration 5s $(if $(QUICK),-quick)
 
 # Rate-limit accuracy on two saturated gateways sharing a slowed Redis
-# (policy: redis, on_store_failure: local), at four Redis delays, 3 runs
-# each; about 2 minutes. Needs redis-server.
+# (policy: redis, on_store_failure: local), at four Redis delays and with
+# Redis stopped 60ms every 300ms, 3 runs each; about 2 minutes. Needs
+# redis-server.
 bench-rlaccuracy: build
 	WEIR_BIN=$(CURDIR)/bin/weir bash bench/rlaccuracy.sh
 

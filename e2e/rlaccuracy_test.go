@@ -213,6 +213,29 @@ func TestRedisRateLimitAccurateUnderLoadWithSlowRedis(t *testing.T) {
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	start := time.Now()
+	// WEIR_RLACC_PAUSE stops Redis (SIGSTOP) for that long every 300ms
+	// on top of the delay: Redis itself slow, every node's calls late at
+	// once (bench/rlaccuracy.sh runs it as a row of its own).
+	if v := os.Getenv("WEIR_RLACC_PAUSE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("WEIR_RLACC_PAUSE: %v", err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(300 * time.Millisecond):
+				}
+				rs.Pause()
+				time.Sleep(d)
+				rs.Resume()
+			}
+		}()
+	}
 	for _, w := range nodes {
 		hammer(w.Addr, "measured", 8, stop, &ok, &limited, &other, &wg)
 	}
