@@ -104,6 +104,20 @@ func (p *slowProxy) delayed(src, dst net.Conn) {
 	}
 }
 
+// envDuration is the duration in the environment variable name, or def.
+func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return d
+}
+
 const rlAccuracyCfg = `
 listen: "{{LISTEN}}"
 admin: {listen: "{{ADMIN}}"}
@@ -169,14 +183,7 @@ func hammer(addr, tenant string, conns int, stop <-chan struct{}, ok, limited, o
 func TestRedisRateLimitAccurateUnderLoadWithSlowRedis(t *testing.T) {
 	// WEIR_RLACC_JITTER changes the delay (bench/rlaccuracy.sh runs the
 	// test at several); the assertions hold at any.
-	jitter := 22 * time.Millisecond
-	if v := os.Getenv("WEIR_RLACC_JITTER"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			t.Fatalf("WEIR_RLACC_JITTER: %v", err)
-		}
-		jitter = d
-	}
+	jitter := envDuration(t, "WEIR_RLACC_JITTER", 22*time.Millisecond)
 	rs := testredis.Start(t)
 	px := startSlowProxy(t, rs.Addr, 0, jitter)
 	up := startEcho(t, "up")
@@ -201,14 +208,7 @@ func TestRedisRateLimitAccurateUnderLoadWithSlowRedis(t *testing.T) {
 		rate  = 100.0 // per second: 200 per 2s
 		burst = 200.0
 	)
-	run := 8 * time.Second
-	if v := os.Getenv("WEIR_RLACC_RUN"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			t.Fatalf("WEIR_RLACC_RUN: %v", err)
-		}
-		run = d
-	}
+	run := envDuration(t, "WEIR_RLACC_RUN", 8*time.Second)
 	var ok, limited, other atomic.Int64
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -216,11 +216,7 @@ func TestRedisRateLimitAccurateUnderLoadWithSlowRedis(t *testing.T) {
 	// WEIR_RLACC_PAUSE stops Redis (SIGSTOP) for that long every 300ms
 	// on top of the delay: Redis itself slow, every node's calls late at
 	// once (bench/rlaccuracy.sh runs it as a row of its own).
-	if v := os.Getenv("WEIR_RLACC_PAUSE"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			t.Fatalf("WEIR_RLACC_PAUSE: %v", err)
-		}
+	if d := envDuration(t, "WEIR_RLACC_PAUSE", 0); d > 0 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
