@@ -85,7 +85,9 @@ func (r *remote) take(key []byte, want, now int64, b *redisguard.Budget) (decisi
 	d, err := r.store.take(r.guard, key, want, now, b, ch, &rel, r.fb)
 	if err == nil {
 		// The clock after the answer: Redis read its own between the two,
-		// so this errs towards a fuller bucket, never an emptier one.
+		// so the share's TAT lands at or after Redis's, an emptier bucket
+		// by at most the round trip: the fallback may admit a little less,
+		// never more.
 		r.fb.observe(key, r.now(), &rel, ch)
 	}
 	return d, err
