@@ -28,8 +28,8 @@ if [ -z "${WEIR_BIN:-}" ]; then
 	WEIR_BIN=$PWD/bin/weir
 fi
 export WEIR_BIN
-printf '| Redis delay | requests/s | admitted | limit (burst + rate*T) | admitted/limit | decisions without Redis | store errors | test |\n'
-printf '|---|---|---|---|---|---|---|---|\n'
+printf '| Redis delay | requests/s | admitted | limit (burst + rate*T) | admitted/limit | decisions without Redis | store errors | late grants given back | test |\n'
+printf '|---|---|---|---|---|---|---|---|---|\n'
 # Each case: "delay" or "delay/pause" (Redis stopped for pause every 300ms).
 for c in $JITTERS $PAUSES; do
 	j=${c%%/*} p=
@@ -40,11 +40,11 @@ for c in $JITTERS $PAUSES; do
 		verdict=PASS
 		grep -q -- '--- FAIL' <<<"$out" && verdict=FAIL
 		if [ -z "$line" ]; then
-			printf '| 0..%s%s | - | - | - | - | - | - | %s (no result) |\n' "$j" "${p:+, paused $p/300ms}" "$verdict"
+			printf '| 0..%s%s | - | - | - | - | - | - | - | %s (no result) |\n' "$j" "${p:+, paused $p/300ms}" "$verdict"
 			continue
 		fi
 		get() { grep -o "$1=[^ ]*" <<<"$line" | cut -d= -f2; }
-		printf '| 0..%s%s | %s | %s | %s | %s%% | %s | %s | %s |\n' "$j" "${p:+, paused $p/300ms}" "$(get rps)" "$(get admitted)" \
-			"$(get limit)" "$(get ratio)" "$(get fallback)" "$(get store_errors)" "$verdict"
+		printf '| 0..%s%s | %s | %s | %s | %s%% | %s | %s | %s | %s |\n' "$j" "${p:+, paused $p/300ms}" "$(get rps)" "$(get admitted)" \
+			"$(get limit)" "$(get ratio)" "$(get fallback)" "$(get store_errors)" "$(get late_granted)" "$verdict"
 	done
 done

@@ -65,7 +65,7 @@ func TestChargeAppliedOnce(t *testing.T) {
 	take := func(ch *charge) int64 {
 		t.Helper()
 		b := redisguard.NewBudget(time.Second)
-		d, err := f.remote.store.take(f.remote.guard, key, 1, f.now(), &b, ch, nil, nil)
+		d, err := f.remote.store.take(f.remote.guard, key, 1, f.now(), &b, ch, nil, nil, nil)
 		if err != nil || d.granted != 1 {
 			t.Fatalf("take: %+v %v", d, err)
 		}
@@ -109,7 +109,7 @@ func TestLateGrantIsGivenBack(t *testing.T) {
 	// left), the request never got the answer.
 	key := []byte("alice")
 	b := redisguard.NewBudget(time.Second)
-	if d, err := f.remote.store.take(f.remote.guard, key, 1, f.now(), &b, nil, nil, nil); err != nil || d.granted != 1 {
+	if d, err := f.remote.store.take(f.remote.guard, key, 1, f.now(), &b, nil, nil, nil, nil); err != nil || d.granted != 1 {
 		t.Fatalf("take: %+v %v", d, err)
 	}
 	f.fb.late(key, 1, nil)

@@ -191,6 +191,7 @@ type scriptCall struct {
 	// Late when the answer came after that.
 	out     [5 + maxLimits]int64
 	fb      *fallbackStore // nil: nobody wants a late answer
+	m       *routeMetrics  // counts late answers (nil in tests)
 	ch      charge         // sent with the call, when charged
 	charged bool
 }
@@ -224,6 +225,9 @@ func (c *scriptCall) Late(err error) {
 	if err != nil || c.fb == nil {
 		return
 	}
+	if c.m != nil {
+		c.m.late[min(c.out[0], 1)].Inc()
+	}
 	var ch *charge
 	if c.charged {
 		ch = &c.ch
@@ -256,10 +260,10 @@ const lateGrace = time.Second
 // nil (see takeScript). On success, rel (when not nil) receives how far
 // each bucket is from full, in ns. With fb (on_store_failure: local), an
 // answer that comes after the request stopped waiting is given to
-// fb.late. An error means Redis did not decide
+// fb.late and counted in m. An error means Redis did not decide
 // (down, slow, refusing, or the breaker is open); the caller then applies
 // on_store_failure.
-func (r *redisStore) take(g *redisguard.Guard, key []byte, want, now int64, b *redisguard.Budget, ch *charge, rel *[maxLimits]int64, fb *fallbackStore) (decision, error) {
+func (r *redisStore) take(g *redisguard.Guard, key []byte, want, now int64, b *redisguard.Budget, ch *charge, rel *[maxLimits]int64, fb *fallbackStore, m *routeMetrics) (decision, error) {
 	rkey := r.redisKey(key)
 	args, owedKey := r.args[want], ""
 	if ch != nil {
@@ -270,7 +274,7 @@ func (r *redisStore) take(g *redisguard.Guard, key []byte, want, now int64, b *r
 			strconv.FormatInt(ch.total, 10), r.owedTTL, strconv.FormatInt(ch.credit, 10))
 	}
 	n := len(r.limits)
-	c := &scriptCall{r: r, rkey: rkey, owedKey: owedKey, args: args, fb: fb}
+	c := &scriptCall{r: r, rkey: rkey, owedKey: owedKey, args: args, fb: fb, m: m}
 	grace := time.Duration(0)
 	if fb != nil {
 		// The call may still run in Redis after the request has been
