@@ -8,7 +8,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Packages with concurrency, also run under the race detector.
 RACE_PKGS := ./sdk/... ./pool/... ./proxy/... ./plugins/... ./internal/...
 
-.PHONY: build run test unit race e2e lint bench bench-tls bench-shape bench-ws bench-h2 benchstat clean cache-conformance
+.PHONY: build run test unit race e2e lint bench bench-tls bench-shape bench-ws bench-h2 bench-rlaccuracy benchstat clean cache-conformance
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/weir ./cmd/weir
@@ -66,6 +66,13 @@ bench-ws: build
 # and gRPC unary, Weir vs nginx; QUICK=1 for a short run.
 bench-h2: build
 	bash scripts/bench.sh -h2 -rounds 1 -duration 5s $(if $(QUICK),-quick)
+
+# Rate-limit accuracy on two saturated gateways sharing a slowed Redis
+# (policy: redis, on_store_failure: local), at four Redis delays and with
+# Redis stopped 60ms every 300ms, 3 runs each; about 2 minutes. Needs
+# redis-server.
+bench-rlaccuracy: build
+	WEIR_BIN=$(CURDIR)/bin/weir bash bench/rlaccuracy.sh
 
 benchstat:
 	bash scripts/benchstat.sh

@@ -48,16 +48,8 @@ func issueClient(t testing.TB, ca *testCA, cn string, sans ...string) (tls.Certi
 // from another CA fails the handshake and never reaches a plugin or the
 // upstream.
 func TestMTLSConsumerMapping(t *testing.T) {
-	ca := newTestCA(t, "server CA")
-	clientCA := newTestCA(t, "client CA")
+	ca, clientCA, cf, kf, caFile := clientAuthFiles(t)
 	stranger := newTestCA(t, "stranger CA")
-	dir := t.TempDir()
-	c, k, _ := ca.issue(t, leafOpts{names: []string{"api.test"}})
-	cf, kf := writePair(t, dir, "api", c, k)
-	caFile := filepath.Join(dir, "clients.pem")
-	if err := os.WriteFile(caFile, clientCA.pem, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	alice, _ := issueClient(t, clientCA, "alice")
 	bob, bobFP := issueClient(t, clientCA, "bob-laptop-7")
 	carol, _ := issueClient(t, clientCA, "carol-box", "spiffe://weir.test/ns/ops/sa/carol")

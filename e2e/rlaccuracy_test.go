@@ -104,6 +104,20 @@ func (p *slowProxy) delayed(src, dst net.Conn) {
 	}
 }
 
+// envDuration is the duration in the environment variable name, or def.
+func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return d
+}
+
 const rlAccuracyCfg = `
 listen: "{{LISTEN}}"
 admin: {listen: "{{ADMIN}}"}
@@ -153,26 +167,23 @@ func hammer(addr, tenant string, conns int, stop <-chan struct{}, ok, limited, o
 
 // TestRedisRateLimitAccurateUnderLoadWithSlowRedis saturates two real
 // gateways sharing one Redis (limit 200 per 2s on one key, on_store_failure
-// local, nodes 2, the default 20ms timeout) while a proxy delays every
-// command to Redis by 0–22ms: a share of the decisions time out (and
-// Redis may still run them later), the breakers open and close, and the
-// nodes keep switching between Redis and their local share. Over the run
-// the key must stay within its limit, admitted <= (burst + rate*elapsed)
-// * 1.01, and must not get there by refusing everything (>= 75% of it;
-// the plugin README gives the measured range and why it is below 100%).
-// Before the fix, fallback decisions started from fresh local buckets
-// that granted on top of what Redis had granted: 150–166% of the limit.
+// local, nodes 2, the default 20ms timeout) for 8s while a proxy delays
+// every command to Redis by 0–22ms: a share of the decisions time out
+// (and Redis still runs them, later), the breakers open and close, and
+// the nodes keep switching between Redis and their local share. Over the
+// run the key must get its limit within 1% above and 3% below:
+// 0.97 <= admitted / (burst + rate*elapsed) <= 1.01 (the plugin README
+// gives the measured range).
+//
+// Before session 5's fix, fallback decisions started from fresh local
+// buckets that granted on top of what Redis had granted: 150–166% of the
+// limit. After it, every timed-out call that Redis granted was a token
+// nobody used: 82–93%. Now the answer to a timed-out call is still read
+// (redisguard.Guard.DoLate) and a grant nobody used is given back.
 func TestRedisRateLimitAccurateUnderLoadWithSlowRedis(t *testing.T) {
 	// WEIR_RLACC_JITTER changes the delay (bench/rlaccuracy.sh runs the
 	// test at several); the assertions hold at any.
-	jitter := 22 * time.Millisecond
-	if v := os.Getenv("WEIR_RLACC_JITTER"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			t.Fatalf("WEIR_RLACC_JITTER: %v", err)
-		}
-		jitter = d
-	}
+	jitter := envDuration(t, "WEIR_RLACC_JITTER", 22*time.Millisecond)
 	rs := testredis.Start(t)
 	px := startSlowProxy(t, rs.Addr, 0, jitter)
 	up := startEcho(t, "up")
@@ -187,21 +198,41 @@ func TestRedisRateLimitAccurateUnderLoadWithSlowRedis(t *testing.T) {
 			get(t, c, "/rl", map[string]string{"X-Tenant": "warmup"})
 		}
 	}
-	fbBefore, errBefore := 0.0, 0.0
+	fbBefore, errBefore, lateBefore := 0.0, 0.0, 0.0
 	for _, w := range nodes {
 		fbBefore += w.metric(`weir_ratelimit_decisions_total{route="limited",store="fallback"}`)
 		errBefore += w.metric(`weir_ratelimit_store_errors_total{route="limited"}`)
+		lateBefore += w.metric(`weir_ratelimit_late_answers_total{route="limited",result="granted"}`)
 	}
 
 	const (
 		rate  = 100.0 // per second: 200 per 2s
 		burst = 200.0
-		run   = 4 * time.Second
 	)
+	run := envDuration(t, "WEIR_RLACC_RUN", 8*time.Second)
 	var ok, limited, other atomic.Int64
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	start := time.Now()
+	// WEIR_RLACC_PAUSE stops Redis (SIGSTOP) for that long every 300ms
+	// on top of the delay: Redis itself slow, every node's calls late at
+	// once (bench/rlaccuracy.sh runs it as a row of its own).
+	if d := envDuration(t, "WEIR_RLACC_PAUSE", 0); d > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(300 * time.Millisecond):
+				}
+				rs.Pause()
+				time.Sleep(d)
+				rs.Resume()
+			}
+		}()
+	}
 	for _, w := range nodes {
 		hammer(w.Addr, "measured", 8, stop, &ok, &limited, &other, &wg)
 	}
@@ -210,17 +241,18 @@ func TestRedisRateLimitAccurateUnderLoadWithSlowRedis(t *testing.T) {
 	wg.Wait()
 	elapsed := time.Since(start)
 
-	fb, errs := -fbBefore, -errBefore
+	fb, errs, late := -fbBefore, -errBefore, -lateBefore
 	for _, w := range nodes {
 		fb += w.metric(`weir_ratelimit_decisions_total{route="limited",store="fallback"}`)
 		errs += w.metric(`weir_ratelimit_store_errors_total{route="limited"}`)
+		late += w.metric(`weir_ratelimit_late_answers_total{route="limited",result="granted"}`)
 	}
 	allowed := burst + rate*elapsed.Seconds()
 	adm := float64(ok.Load())
 	// One line for bench/rlaccuracy.sh to tabulate.
-	t.Logf("RLACC jitter=%v requests=%d rps=%.0f admitted=%d limit=%.0f ratio=%.2f fallback=%.0f store_errors=%.0f",
+	t.Logf("RLACC jitter=%v requests=%d rps=%.0f admitted=%d limit=%.0f ratio=%.2f fallback=%.0f store_errors=%.0f late_granted=%.0f",
 		jitter, ok.Load()+limited.Load()+other.Load(),
-		float64(ok.Load()+limited.Load()+other.Load())/elapsed.Seconds(), ok.Load(), allowed, 100*adm/allowed, fb, errs)
+		float64(ok.Load()+limited.Load()+other.Load())/elapsed.Seconds(), ok.Load(), allowed, 100*adm/allowed, fb, errs, late)
 	if other.Load() != 0 {
 		t.Fatalf("%d requests neither 200 nor 429", other.Load())
 	}
@@ -234,7 +266,12 @@ func TestRedisRateLimitAccurateUnderLoadWithSlowRedis(t *testing.T) {
 	if adm > allowed*1.01 {
 		t.Fatalf("admitted %.0f, over the limit %.0f by %.1f%% (more than 1%%)", adm, allowed, 100*(adm/allowed-1))
 	}
-	if adm < allowed*0.75 {
-		t.Fatalf("admitted %.0f, under 75%% of the limit %.0f", adm, allowed)
+	if adm < allowed*0.97 {
+		t.Fatalf("admitted %.0f, under 97%% of the limit %.0f: tokens were lost", adm, allowed)
+	}
+	// Measured, not assumed: timed-out calls that Redis did grant were
+	// seen (and their tokens given back).
+	if jitter >= 20*time.Millisecond && late == 0 {
+		t.Fatal("no timed-out call was seen granted late: the give-back path did not run")
 	}
 }

@@ -153,6 +153,23 @@ func writePair(t testing.TB, dir, name string, certPEM, keyPEM []byte) (certFile
 	return certFile, keyFile
 }
 
+// clientAuthFiles makes a server CA whose certificate for api.test is in
+// the files cf and kf, and a client CA whose certificate is in caFile:
+// the files of a listener that verifies client certificates.
+func clientAuthFiles(t testing.TB) (ca, clientCA *testCA, cf, kf, caFile string) {
+	t.Helper()
+	ca = newTestCA(t, "server CA")
+	clientCA = newTestCA(t, "client CA")
+	dir := t.TempDir()
+	c, k, _ := ca.issue(t, leafOpts{names: []string{"api.test"}})
+	cf, kf = writePair(t, dir, "api", c, k)
+	caFile = filepath.Join(dir, "clients.pem")
+	if err := os.WriteFile(caFile, clientCA.pem, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return ca, clientCA, cf, kf, caFile
+}
+
 // tlsCfg is a weir config with one TLS listener (tls is the YAML flow
 // mapping of its tls section) and a route / to the echo upstream.
 func tlsCfg(up, tls string) string {
@@ -627,16 +644,8 @@ func TestTLSValidate(t *testing.T) {
 // with one from another CA at the handshake, and serves one the CA
 // signed; optional serves a client without one.
 func TestTLSClientAuth(t *testing.T) {
-	ca := newTestCA(t, "server CA")
-	clientCA := newTestCA(t, "client CA")
+	ca, clientCA, cf, kf, caFile := clientAuthFiles(t)
 	stranger := newTestCA(t, "stranger CA")
-	dir := t.TempDir()
-	c, k, _ := ca.issue(t, leafOpts{names: []string{"api.test"}})
-	cf, kf := writePair(t, dir, "api", c, k)
-	caFile := filepath.Join(dir, "clients.pem")
-	if err := os.WriteFile(caFile, clientCA.pem, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	clientPair := func(ca *testCA) tls.Certificate {
 		cp, kp, _ := ca.issue(t, leafOpts{client: true, names: []string{"client.test"}})
 		pair, err := tls.X509KeyPair(cp, kp)

@@ -3,12 +3,14 @@ package keyauth
 import (
 	"bytes"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/weirgw/weir/internal/pmap"
 
@@ -109,16 +111,25 @@ func names(oneKey string, one *string, listKey string, list []string, def string
 
 // entry is one indexed key.
 type entry struct {
-	key      []byte
+	// key is a view into the consumer's raw credential when it is
+	// written plainly (plainKeyOnly): a million keys are not copied.
+	key      string
 	consumer *sdk.Consumer
 	id       string
+	// next is another key whose digest starts with the same 8 bytes: a
+	// chain that, with 64 bits, is one entry long unless the config holds
+	// billions of keys. Entries are immutable once indexed.
+	next *entry
 }
 
-// keyIndex maps the SHA-256 of every consumer's key_auth key to its
-// entry. The digest is what makes the lookup safe to do with a hash map:
-// how long a lookup takes depends only on the digest of what the client
-// sent, which tells an attacker nothing about any stored key, so an
-// attacker cannot learn a key byte by byte from timing.
+// keyIndex maps the first 8 bytes of the SHA-256 of every consumer's
+// key_auth key to its entry. The digest is what makes the lookup safe to
+// do with a hash map: how long a lookup takes depends only on the digest
+// of what the client sent, which tells an attacker nothing about any
+// stored key, so an attacker cannot learn a key byte by byte from timing.
+// Eight bytes rather than 32: the map's slots are 16 bytes instead of 40
+// (at a million consumers, 60 MB less and faster to build), and the key
+// itself is compared, in constant time, after the lookup.
 //
 // The index lives with the consumers (sdk.IndexSlot), not in a filter:
 // every key_auth instance of a snapshot reads the same one (a config with
@@ -127,7 +138,7 @@ type entry struct {
 // grow with the number of consumers, while the running snapshot keeps
 // reading the old one. Both maps are persistent (internal/pmap).
 type keyIndex struct {
-	keys *pmap.Map[[sha256.Size]byte, *entry]
+	keys *pmap.Map[uint64, *entry]
 	// ids holds the ids written out, with their consumer's name: a
 	// default id ("CONSUMER#INDEX") is unique with its consumer's name,
 	// so only an explicit id can collide, with another or with a default
@@ -137,7 +148,44 @@ type keyIndex struct {
 
 var slot = sdk.NewIndexSlot(func(cs *sdk.Consumers) (sdk.ConsumerIndex, error) { return buildIndex(cs) })
 
-func hashDigest(h [sha256.Size]byte) uint64 { return binary.LittleEndian.Uint64(h[:8]) }
+// digestPrefix is the index key of key: the first 8 bytes of its SHA-256,
+// already uniformly spread, so also the hash pmap's trie uses.
+func digestPrefix[S string | []byte](key S) uint64 {
+	h := sha256.Sum256([]byte(key))
+	return binary.LittleEndian.Uint64(h[:8])
+}
+
+func hashPrefix(p uint64) uint64 { return p }
+
+// find returns the entry of key, whose digestPrefix is p, or nil.
+func (x *keyIndex) find(p uint64, key []byte) *entry {
+	e, _ := x.keys.Get(p)
+	for ; e != nil; e = e.next {
+		if subtle.ConstantTimeCompare(unsafe.Slice(unsafe.StringData(e.key), len(e.key)), key) == 1 {
+			return e
+		}
+	}
+	return nil
+}
+
+// withoutEntry returns the chain e without consumer c's entry of key,
+// copying the entries before it (the chain is shared with the running
+// index).
+func withoutEntry(e *entry, c *sdk.Consumer, key string) *entry {
+	if e == nil {
+		return nil
+	}
+	if e.consumer == c && e.key == key {
+		return e.next
+	}
+	rest := withoutEntry(e.next, c, key)
+	if rest == e.next {
+		return e
+	}
+	cp := *e
+	cp.next = rest
+	return &cp
+}
 
 var idSeed = maphash.MakeSeed()
 
@@ -160,7 +208,7 @@ func buildIndex(cs *sdk.Consumers) (*keyIndex, error) {
 	for _, cons := range cs.All() {
 		n += len(cons.Credentials["key_auth"])
 	}
-	x := &keyIndex{keys: pmap.New[[sha256.Size]byte, *entry](hashDigest, n), ids: pmap.New[string, string](hashID, 0)}
+	x := &keyIndex{keys: pmap.New[uint64, *entry](hashPrefix, n), ids: pmap.New[string, string](hashID, 0)}
 	b := indexBuild{x: x, cs: cs, arena: make([]entry, 0, n)}
 	for _, cons := range cs.All() {
 		b.add(cons)
@@ -180,9 +228,14 @@ func (x *keyIndex) With(old, c *sdk.Consumer, next *sdk.Consumers) (sdk.Consumer
 			if err != nil || cred.Key == "" {
 				continue // never indexed
 			}
-			h := sha256.Sum256([]byte(cred.Key))
-			if e, ok := y.keys.Get(h); ok && e.consumer == old {
-				y.keys = y.keys.Without(h)
+			p := digestPrefix(cred.Key)
+			if head, ok := y.keys.Get(p); ok {
+				switch rest := withoutEntry(head, old, cred.Key); {
+				case rest == nil:
+					y.keys = y.keys.Without(p)
+				case rest != head:
+					y.keys = y.keys.With(p, rest)
+				}
 			}
 			if cred.ID != "" {
 				if owner, ok := y.ids.Get(cred.ID); ok && owner == old.Name {
@@ -227,8 +280,8 @@ func (b *indexBuild) add(cons *sdk.Consumer) {
 			b.bad("consumer %q: key_auth[%d]: key must be set", cons.Name, i)
 			continue
 		}
-		h := sha256.Sum256([]byte(cred.Key))
-		if prev, dup := x.keys.Get(h); dup {
+		p := digestPrefix(cred.Key)
+		if prev := x.find(p, unsafe.Slice(unsafe.StringData(cred.Key), len(cred.Key))); prev != nil {
 			if prev.consumer == cons {
 				b.bad("consumer %q: key_auth[%d] repeats the key of key_auth[%d]; remove one", cons.Name, i, firstWithKey(cons, cred.Key))
 				continue
@@ -260,17 +313,18 @@ func (b *indexBuild) add(cons *sdk.Consumer) {
 				x.ids.Set(id, cons.Name)
 			}
 		}
+		head, _ := x.keys.Get(p)
 		var e *entry
 		if len(b.arena) < cap(b.arena) {
-			b.arena = append(b.arena, entry{key: []byte(cred.Key), consumer: cons, id: id})
+			b.arena = append(b.arena, entry{key: cred.Key, consumer: cons, id: id, next: head})
 			e = &b.arena[len(b.arena)-1]
 		} else {
-			e = &entry{key: []byte(cred.Key), consumer: cons, id: id}
+			e = &entry{key: cred.Key, consumer: cons, id: id, next: head}
 		}
 		if b.persistent {
-			x.keys = x.keys.With(h, e)
+			x.keys = x.keys.With(p, e)
 		} else {
-			x.keys.Set(h, e)
+			x.keys.Set(p, e)
 		}
 	}
 }
@@ -341,5 +395,7 @@ func plainKeyOnly(raw []byte) (string, bool) {
 			return "", false
 		}
 	}
-	return string(k), true
+	// A view, not a copy: the raw credential is immutable and lives as
+	// long as its consumer, which the index entry holds.
+	return unsafe.String(unsafe.SliceData(k), len(k)), true
 }

@@ -1,10 +1,10 @@
 package keyauth
 
 import (
-	"crypto/sha256"
 	"strings"
 	"testing"
 
+	"github.com/weirgw/weir/internal/pmap"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -15,7 +15,7 @@ func owner(t *testing.T, cs *sdk.Consumers, key string) string {
 	if !ok {
 		t.Fatal("the consumers carry no key index")
 	}
-	e, _ := x.keys.Get(sha256.Sum256([]byte(key)))
+	e := x.find(digestPrefix(key), []byte(key))
 	if e == nil {
 		return ""
 	}
@@ -106,5 +106,46 @@ func TestRequestReadsTheSnapshotsIndex(t *testing.T) {
 	}
 	if x := f.(*filter).index(&sdk.Ctx{}); x != f.(*filter).keys {
 		t.Fatal("outside the proxy the filter should read its own index")
+	}
+}
+
+// TestIndexChainsSharedPrefixes: keys whose digests share their first 8
+// bytes (the index's key) are chained; each is found by its own key,
+// a key of the chain is a duplicate only if equal, and removing one
+// leaves the others, in a copy of the chain the running index does not
+// see.
+func TestIndexChainsSharedPrefixes(t *testing.T) {
+	a, b, c := &sdk.Consumer{Name: "a"}, &sdk.Consumer{Name: "b"}, &sdk.Consumer{Name: "c"}
+	x := &keyIndex{keys: pmap.New[uint64, *entry](hashPrefix, 0)}
+	// Three keys under one index key, as a collision would put them.
+	var head *entry
+	for _, e := range []struct {
+		c   *sdk.Consumer
+		key string
+	}{{a, "ka"}, {b, "kb"}, {c, "kc"}} {
+		head = &entry{key: e.key, consumer: e.c, id: e.c.Name + "#0", next: head}
+	}
+	x.keys.Set(7, head)
+	for key, want := range map[string]*sdk.Consumer{"ka": a, "kb": b, "kc": c, "kd": nil, "k": nil} {
+		if e := x.find(7, []byte(key)); (e == nil && want != nil) || (e != nil && e.consumer != want) {
+			t.Fatalf("find(%q) = %+v, want %v", key, e, want)
+		}
+	}
+	if x.find(8, []byte("ka")) != nil {
+		t.Fatal("found under another index key")
+	}
+	rest := withoutEntry(head, b, "kb")
+	y := &keyIndex{keys: x.keys.With(7, rest)}
+	if y.find(7, []byte("kb")) != nil || y.find(7, []byte("ka")) == nil || y.find(7, []byte("kc")) == nil {
+		t.Fatal("removing kb did not leave exactly ka and kc")
+	}
+	if x.find(7, []byte("kb")) == nil {
+		t.Fatal("the running index lost kb")
+	}
+	if withoutEntry(head, a, "kb") != head {
+		t.Fatal("a key of another consumer was removed")
+	}
+	if got := withoutEntry(withoutEntry(withoutEntry(head, a, "ka"), b, "kb"), c, "kc"); got != nil {
+		t.Fatalf("chain not empty after removing every key: %+v", got)
 	}
 }

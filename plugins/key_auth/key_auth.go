@@ -9,8 +9,6 @@
 package keyauth
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -93,12 +91,9 @@ func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 	key := f.findKey(c)
 	var e *entry
 	if len(key) > 0 {
-		sum := sha256.Sum256(key)
-		// The comparison guards against a digest collision; it is constant
-		// time so that even then nothing about the stored key leaks.
-		if e, _ = f.index(c).keys.Get(sum); e != nil && subtle.ConstantTimeCompare(e.key, key) != 1 {
-			e = nil
-		}
+		// find compares the key too, in constant time, so that a digest
+		// prefix shared by another key leaks nothing about the stored one.
+		e = f.index(c).find(digestPrefix(key), key)
 	}
 	// key is a view into the request and is not used past this point:
 	// strip may delete what it points into.

@@ -6,10 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net/url"
 	"strings"
-	"sync"
 
+	"github.com/weirgw/weir/internal/pmap"
 	"github.com/weirgw/weir/plugins/internal/confval"
 	"github.com/weirgw/weir/sdk"
 )
@@ -113,33 +114,41 @@ func keyOf(u *url.URL) uriKey {
 
 // index holds every consumer's mtls_auth credentials, one map per part of
 // the certificate they match.
+//
+// It lives with the consumers (sdk.IndexSlot), not in a filter: every
+// mtls_auth instance of a snapshot reads the same one, and a change of
+// one consumer through the admin API updates it (With) in time that does
+// not grow with the number of consumers, while the running snapshot
+// keeps reading the old one. Every map is persistent (internal/pmap).
 type index struct {
-	subjects     map[string]*entry
-	dnsNames     map[string]*entry // lower case
-	uris         map[uriKey]*entry
-	fingerprints map[[sha256.Size]byte]*entry
+	subjects     *pmap.Map[string, *entry]
+	dnsNames     *pmap.Map[string, *entry] // lower case
+	uris         *pmap.Map[uriKey, *entry]
+	fingerprints *pmap.Map[[sha256.Size]byte, *entry]
+	// claims holds who holds each identifier ("field\x00value"), to
+	// name both ends of a duplicate; ids every credential id.
+	claims *pmap.Map[string, where]
+	ids    *pmap.Map[string, string]
 }
 
-// indexCredentials decodes every consumer's mtls_auth credentials. Every
-// mtls_auth instance of a snapshot sees the same consumers, so the last
-// index is cached by the *sdk.Consumers it was built from (as key_auth
-// does): many routes cost one build per load. Indexes are read-only once
-// built, hence safe to share.
+var seed = maphash.MakeSeed()
+
+func hashOf[K comparable](k K) uint64 { return maphash.Comparable(seed, k) }
+
+var slot = sdk.NewIndexSlot(func(cs *sdk.Consumers) (sdk.ConsumerIndex, error) { return buildIndex(cs) })
+
+// indexCredentials returns the index of cs's mtls_auth credentials, built
+// once per set of consumers (sdk.Consumers.Index): many routes cost one
+// build per load.
 func indexCredentials(cs *sdk.Consumers) (*index, error) {
-	lastIndex.Lock()
-	defer lastIndex.Unlock()
-	if lastIndex.cs != cs || cs == nil {
-		lastIndex.idx, lastIndex.err = buildIndex(cs)
-		lastIndex.cs = cs
+	if cs == nil {
+		return buildIndex(nil)
 	}
-	return lastIndex.idx, lastIndex.err
-}
-
-var lastIndex struct {
-	sync.Mutex
-	cs  *sdk.Consumers
-	idx *index
-	err error
+	idx, err := cs.Index(slot)
+	if err != nil {
+		return nil, err
+	}
+	return idx.(*index), nil
 }
 
 // where names a credential for error messages.
@@ -149,98 +158,206 @@ type where struct {
 }
 
 func buildIndex(cs *sdk.Consumers) (*index, error) {
-	idx := &index{
-		subjects:     map[string]*entry{},
-		dnsNames:     map[string]*entry{},
-		uris:         map[uriKey]*entry{},
-		fingerprints: map[[sha256.Size]byte]*entry{},
+	x := &index{
+		subjects:     pmap.New[string, *entry](hashOf[string], 0),
+		dnsNames:     pmap.New[string, *entry](hashOf[string], 0),
+		uris:         pmap.New[uriKey, *entry](hashOf[uriKey], 0),
+		fingerprints: pmap.New[[sha256.Size]byte, *entry](hashOf[[sha256.Size]byte], 0),
+		claims:       pmap.New[string, where](hashOf[string], 0),
+		ids:          pmap.New[string, string](hashOf[string], 0),
 	}
-	// Where each identifier came from, to name both ends of a duplicate.
-	from := map[string]where{}
-	ids := map[string]string{}
-	// Every bad credential is reported, not just the first.
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	b := indexBuild{x: x}
 	for _, cons := range cs.All() {
-		for i, raw := range cons.Credentials["mtls_auth"] {
-			at := fmt.Sprintf("consumer %q: mtls_auth[%d]", cons.Name, i)
-			if r := bytes.TrimSpace(raw); len(r) == 0 || r[0] != '{' {
-				bad("%s: a credential is an object like {subject: \"...\"} or {fingerprint: \"...\"}", at)
-				continue
-			}
+		b.add(cons)
+	}
+	if len(b.errs) > 0 {
+		return nil, errors.Join(b.errs...)
+	}
+	return x, nil
+}
+
+// With is the index of the consumers in which old is replaced by c.
+func (x *index) With(old, c *sdk.Consumer, _ *sdk.Consumers) (sdk.ConsumerIndex, error) {
+	y := *x
+	if old != nil {
+		for i, raw := range old.Credentials["mtls_auth"] {
 			var cred Credential
 			if err := sdk.DecodeConfig(raw, &cred); err != nil {
-				errs = append(errs, confval.Prefix(at+": ", err))
-				continue
-			}
-			if cred.Subject == "" && cred.SAN == "" && cred.Fingerprint == "" {
-				bad("%s: set subject, san or fingerprint", at)
-				continue
+				continue // never indexed
 			}
 			id := cred.ID
 			if id == "" {
-				id = fmt.Sprintf("%s#%d", cons.Name, i)
+				id = fmt.Sprintf("%s#%d", old.Name, i)
 			}
-			if other, dup := ids[id]; dup {
-				bad("%s: id %q is already used by consumer %q; ids must be unique", at, id, other)
-				continue
+			if owner, ok := y.ids.Get(id); ok && owner == old.Name {
+				y.ids = y.ids.Without(id)
 			}
-			ids[id] = cons.Name
-			e := &entry{consumer: cons, id: id}
-			// claim records that identifier what (named by field: value)
-			// belongs to e, or reports who already has it.
-			claim := func(field, value string) bool {
-				k := field + "\x00" + value
-				if prev, dup := from[k]; dup {
-					if prev.consumer == cons.Name {
-						bad("%s repeats the %s of mtls_auth[%d]; remove one", at, field, prev.index)
-					} else {
-						bad("consumers %q and %q share the client certificate %s %q; each must identify one consumer", prev.consumer, cons.Name, field, value)
-					}
-					return false
-				}
-				from[k] = where{cons.Name, i}
-				return true
-			}
-			if s := cred.Subject; s != "" {
-				if len(s) > 3 && strings.EqualFold(s[:3], "CN=") {
-					bad("%s: subject %q: give the common name alone, e.g. %q", at, s, s[3:])
-				} else if claim("subject", s) {
-					idx.subjects[s] = e
-				}
-			}
-			if s := cred.SAN; s != "" {
-				if strings.Contains(s, ":") {
-					u, err := url.Parse(s)
-					switch {
-					case err != nil || u.Scheme == "":
-						bad("%s: san %q is neither a DNS name nor an absolute URI", at, s)
-					case claim("san", s):
-						idx.uris[keyOf(u)] = e
-					}
-				} else {
-					d := strings.ToLower(s)
-					if d != strings.TrimSpace(d) || strings.ContainsAny(d, " /") {
-						bad("%s: san %q is neither a DNS name nor an absolute URI", at, s)
-					} else if claim("san", d) {
-						idx.dnsNames[d] = e
-					}
-				}
-			}
-			if s := cred.Fingerprint; s != "" {
-				fp, ok := parseFingerprint(s)
-				if !ok {
-					bad("%s: fingerprint %q is not a SHA-256 fingerprint: give 64 hex digits, colons allowed (openssl x509 -noout -fingerprint -sha256)", at, s)
-				} else if claim("fingerprint", hex.EncodeToString(fp[:])) {
-					idx.fingerprints[fp] = e
+			for _, it := range identifiers(&cred, nil) {
+				if w, ok := y.claims.Get(it.claim); ok && w.consumer == old.Name {
+					y.claims = y.claims.Without(it.claim)
+					y.drop(it)
 				}
 			}
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if c != nil {
+		b := indexBuild{x: &y, persistent: true}
+		b.add(c)
+		if len(b.errs) > 0 {
+			return nil, errors.Join(b.errs...)
+		}
 	}
-	return idx, nil
+	return &y, nil
+}
+
+// Parts of a certificate an identifier matches.
+const (
+	idSubject = iota
+	idDNS
+	idURI
+	idFingerprint
+)
+
+// identifier is one thing a credential matches a certificate by.
+type identifier struct {
+	claim string // "field\x00value", for duplicates
+	kind  int
+	str   string // idSubject, idDNS
+	uri   uriKey
+	fp    [sha256.Size]byte
+}
+
+// identifiers lists what cred matches certificates by; bad (when not nil)
+// reports each malformed one, which is left out.
+func identifiers(cred *Credential, bad func(format string, args ...any)) []identifier {
+	if bad == nil {
+		bad = func(string, ...any) {}
+	}
+	var out []identifier
+	add := func(field, value string, it identifier) {
+		it.claim = field + "\x00" + value
+		out = append(out, it)
+	}
+	if s := cred.Subject; s != "" {
+		if len(s) > 3 && strings.EqualFold(s[:3], "CN=") {
+			bad("subject %q: give the common name alone, e.g. %q", s, s[3:])
+		} else {
+			add("subject", s, identifier{kind: idSubject, str: s})
+		}
+	}
+	if s := cred.SAN; s != "" {
+		if strings.Contains(s, ":") {
+			u, err := url.Parse(s)
+			if err != nil || u.Scheme == "" {
+				bad("san %q is neither a DNS name nor an absolute URI", s)
+			} else {
+				add("san", s, identifier{kind: idURI, uri: keyOf(u)})
+			}
+		} else {
+			d := strings.ToLower(s)
+			if d != strings.TrimSpace(d) || strings.ContainsAny(d, " /") {
+				bad("san %q is neither a DNS name nor an absolute URI", s)
+			} else {
+				add("san", d, identifier{kind: idDNS, str: d})
+			}
+		}
+	}
+	if s := cred.Fingerprint; s != "" {
+		fp, ok := parseFingerprint(s)
+		if !ok {
+			bad("fingerprint %q is not a SHA-256 fingerprint: give 64 hex digits, colons allowed (openssl x509 -noout -fingerprint -sha256)", s)
+		} else {
+			add("fingerprint", hex.EncodeToString(fp[:]), identifier{kind: idFingerprint, fp: fp})
+		}
+	}
+	return out
+}
+
+// drop removes it from the map of its kind.
+func (x *index) drop(it identifier) {
+	switch it.kind {
+	case idSubject:
+		x.subjects = x.subjects.Without(it.str)
+	case idDNS:
+		x.dnsNames = x.dnsNames.Without(it.str)
+	case idURI:
+		x.uris = x.uris.Without(it.uri)
+	case idFingerprint:
+		x.fingerprints = x.fingerprints.Without(it.fp)
+	}
+}
+
+// indexBuild adds consumers' credentials to an index, collecting every
+// error: every bad credential is reported, not just the first.
+type indexBuild struct {
+	x          *index
+	persistent bool // With: x's maps are shared with the running index
+	errs       []error
+}
+
+// set puts k in m: in place while the index is first built, as a new
+// version when it is shared.
+func set[K comparable, V any](b *indexBuild, m **pmap.Map[K, V], k K, v V) {
+	if b.persistent {
+		*m = (*m).With(k, v)
+	} else {
+		(*m).Set(k, v)
+	}
+}
+
+func (b *indexBuild) add(cons *sdk.Consumer) {
+	x := b.x
+	for i, raw := range cons.Credentials["mtls_auth"] {
+		at := fmt.Sprintf("consumer %q: mtls_auth[%d]", cons.Name, i)
+		bad := func(format string, args ...any) {
+			b.errs = append(b.errs, fmt.Errorf("%s: "+format, append([]any{at}, args...)...))
+		}
+		if r := bytes.TrimSpace(raw); len(r) == 0 || r[0] != '{' {
+			bad("a credential is an object like {subject: \"...\"} or {fingerprint: \"...\"}")
+			continue
+		}
+		var cred Credential
+		if err := sdk.DecodeConfig(raw, &cred); err != nil {
+			b.errs = append(b.errs, confval.Prefix(at+": ", err))
+			continue
+		}
+		if cred.Subject == "" && cred.SAN == "" && cred.Fingerprint == "" {
+			bad("set subject, san or fingerprint")
+			continue
+		}
+		id := cred.ID
+		if id == "" {
+			id = fmt.Sprintf("%s#%d", cons.Name, i)
+		}
+		if other, dup := x.ids.Get(id); dup {
+			bad("id %q is already used by consumer %q; ids must be unique", id, other)
+			continue
+		}
+		set(b, &x.ids, id, cons.Name)
+		e := &entry{consumer: cons, id: id}
+		for _, it := range identifiers(&cred, bad) {
+			if prev, dup := x.claims.Get(it.claim); dup {
+				field, value, _ := strings.Cut(it.claim, "\x00")
+				if prev.consumer == cons.Name {
+					b.errs = append(b.errs, fmt.Errorf("%s repeats the %s of mtls_auth[%d]; remove one", at, field, prev.index))
+				} else {
+					b.errs = append(b.errs, fmt.Errorf("consumers %q and %q share the client certificate %s %q; each must identify one consumer", prev.consumer, cons.Name, field, value))
+				}
+				continue
+			}
+			set(b, &x.claims, it.claim, where{cons.Name, i})
+			switch it.kind {
+			case idSubject:
+				set(b, &x.subjects, it.str, e)
+			case idDNS:
+				set(b, &x.dnsNames, it.str, e)
+			case idURI:
+				set(b, &x.uris, it.uri, e)
+			case idFingerprint:
+				set(b, &x.fingerprints, it.fp, e)
+			}
+		}
+	}
 }
 
 // parseFingerprint reads a SHA-256 fingerprint in hex, either case, with or

@@ -17,6 +17,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
+	"unsafe"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/weirgw/weir/sdk"
@@ -75,7 +77,7 @@ func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 		c.SetResponseHeader("WWW-Authenticate", challenge)
 		return c.Fail(401, "missing client certificate"), nil
 	}
-	e := f.lookup(cert)
+	e := f.lookup(f.index(c), cert)
 	if e == nil {
 		f.invalid.Inc()
 		c.SetResponseHeader("WWW-Authenticate", challenge)
@@ -88,31 +90,31 @@ func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 // lookup returns the credential the certificate matches first, trying the
 // parts of the certificate in the configured order, or nil. It does not
 // allocate.
-func (f *filter) lookup(cert *x509.Certificate) *entry {
+func (f *filter) lookup(x *index, cert *x509.Certificate) *entry {
 	for _, by := range f.order {
 		switch by {
 		case bySubject:
 			if cn := cert.Subject.CommonName; cn != "" {
-				if e := f.idx.subjects[cn]; e != nil {
+				if e, _ := x.subjects.Get(cn); e != nil {
 					return e
 				}
 			}
 		case bySAN:
 			for _, d := range cert.DNSNames {
-				if e := f.dnsName(d); e != nil {
+				if e := x.dnsName(d); e != nil {
 					return e
 				}
 			}
-			if len(f.idx.uris) > 0 {
+			if x.uris.Len() > 0 {
 				for _, u := range cert.URIs {
-					if e := f.idx.uris[keyOf(u)]; e != nil {
+					if e, _ := x.uris.Get(keyOf(u)); e != nil {
 						return e
 					}
 				}
 			}
 		case byFingerprint:
-			if len(f.idx.fingerprints) > 0 {
-				if e := f.idx.fingerprints[sha256.Sum256(cert.Raw)]; e != nil {
+			if x.fingerprints.Len() > 0 {
+				if e, _ := x.fingerprints.Get(sha256.Sum256(cert.Raw)); e != nil {
 					return e
 				}
 			}
@@ -123,14 +125,26 @@ func (f *filter) lookup(cert *x509.Certificate) *entry {
 
 // dnsName looks up a DNS SAN case-insensitively (DNS names are; the index
 // holds them in lower case), lowering it in a stack buffer.
-func (f *filter) dnsName(d string) *entry {
-	if len(f.idx.dnsNames) == 0 {
+func (x *index) dnsName(d string) *entry {
+	if x.dnsNames.Len() == 0 {
 		return nil
 	}
-	var buf [253]byte
-	if len(d) > len(buf) {
+
+	if len(d) > 253 {
 		return nil
 	}
+	lower := true
+	for i := 0; i < len(d) && lower; i++ {
+		lower = d[i] < 'A' || d[i] > 'Z'
+	}
+	if lower {
+		e, _ := x.dnsNames.Get(d)
+		return e
+	}
+	// A pooled buffer rather than one on the stack: the index's key
+	// escapes (to its hash function), so a stack buffer would be moved
+	// to the heap on every call. Get does not keep the key.
+	buf := lowerBufs.Get().(*[253]byte)
 	b := buf[:len(d)]
 	for i := 0; i < len(d); i++ {
 		ch := d[i]
@@ -139,6 +153,18 @@ func (f *filter) dnsName(d string) *entry {
 		}
 		b[i] = ch
 	}
-	// The conversion in a map index does not allocate.
-	return f.idx.dnsNames[string(b)]
+	e, _ := x.dnsNames.Get(unsafe.String(unsafe.SliceData(b), len(b)))
+	lowerBufs.Put(buf)
+	return e
+}
+
+var lowerBufs = sync.Pool{New: func() any { return new([253]byte) }}
+
+// index is the credential index of the request's consumers (kept current
+// by admin API writes), or the one the filter was built with.
+func (f *filter) index(c *sdk.Ctx) *index {
+	if x, ok := c.Consumers.Indexed(slot).(*index); ok {
+		return x
+	}
+	return f.idx
 }

@@ -279,7 +279,7 @@ func TestOnRequestAllocs(t *testing.T) {
 		"subject": {f, fx.alice}, "DNS SAN": {f, fx.carol}, "URI SAN": {f, fx.dave},
 		"fingerprint": {fpFirst, fx.bob}, "unknown": {f, fx.stranger},
 	} {
-		if a := testing.AllocsPerRun(200, func() { tc.f.lookup(tc.cert) }); a != 0 {
+		if a := testing.AllocsPerRun(200, func() { tc.f.lookup(tc.f.idx, tc.cert) }); a != 0 {
 			t.Errorf("lookup by %s: %.1f allocations", name, a)
 		}
 	}

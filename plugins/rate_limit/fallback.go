@@ -30,26 +30,32 @@ import (
 //     running total for the key, and Redis keeps per node what it already
 //     applied, so a charge whose own answer timed out is sent again and
 //     still applied once.
+//   - What Redis granted to a call whose answer came too late is given
+//     back (late): a credit, sent and applied once like a charge.
 //
-// The error that is left is below the limit, never above it: a timed-out
-// call that did run and was granted in Redis is counted twice if the
-// fallback admitted the request, and is a token lost if it refused it.
-// Debt is capped at the node's share of the burst and forgiven when older
-// than the longest limit's period (it is about a window that is over), and
-// a charge overdraws a bucket by at most one more burst (takeScript), so
-// after an outage of any length a key waits in Redis at most one period.
+// The error that is left is timing: above the limit by what is owed and
+// not yet charged (the other nodes learn of it with this node's next
+// Redis decision), below it by a granted call whose answer never came.
+// Debt is capped at the node's share of the burst, credit at a burst,
+// both forgiven when older than the longest limit's period (they are
+// about a window that is over), and a charge overdraws a bucket by at
+// most one more burst (takeScript), so after an outage of any length a
+// key waits in Redis at most one period.
 //
 // Entry slots: [fbExpiry] the table's expiry, then one TAT per limit,
 // then the running total of requests admitted here without Redis
 // (fbTotal), how much of it Redis has confirmed (fbAcked), when the total
-// last grew (fbOwedAt, mono ns) and the epoch of the total (fbEpoch: when
-// it started, so that a total restarted after the entry was dropped is
-// not mistaken in Redis for the old one).
+// last grew (fbOwedAt, mono ns), the epoch of the totals (fbEpoch: when
+// they started, so that a total restarted after the entry was dropped is
+// not mistaken in Redis for the old one), and the same for credits
+// (fbCredit, fbCreditAcked, fbCreditAt).
 type fallbackStore struct {
-	t      *table
-	n      int    // limits
-	maxTau int64  // the longest limit's period (tau), ns
-	node   string // this instance's name in Redis's record of charges
+	t        *table
+	n        int    // limits
+	maxTau   int64  // the longest limit's period (tau), ns
+	maxBurst int64  // the largest limit's burst
+	node     string // this instance's name in Redis's record of charges
+	now      func() int64
 }
 
 // fbExpiry is the entry's first slot.
@@ -61,7 +67,10 @@ const (
 	fbAcked
 	fbOwedAt
 	fbEpoch
-	fbExtra // how many
+	fbCredit      // running total of tokens Redis granted to calls answered too late
+	fbCreditAcked // how much of it Redis has confirmed
+	fbCreditAt    // when fbCredit last grew (mono ns)
+	fbExtra       // how many
 )
 
 // instances numbers the filters of this process: each is a node of its
@@ -75,7 +84,9 @@ func newFallbackStore(cfg *config) *fallbackStore {
 		node: processID + "-" + strconv.FormatInt(instances.Add(1), 10)}
 	for _, l := range cfg.limits {
 		s.maxTau = max(s.maxTau, l.tau)
+		s.maxBurst = max(s.maxBurst, l.burst)
 	}
+	s.now = monoNow
 	return s
 }
 
@@ -91,6 +102,9 @@ func (s *fallbackStore) setExpiry(e []int64) {
 	exp := maxTAT(tats)
 	if x[fbTotal] > x[fbAcked] {
 		exp = max(exp, x[fbOwedAt]+s.maxTau)
+	}
+	if x[fbCredit] > x[fbCreditAcked] {
+		exp = max(exp, x[fbCreditAt]+s.maxTau)
 	}
 	e[fbExpiry] = exp
 }
@@ -135,14 +149,58 @@ func (s *fallbackStore) owed(key []byte, now int64) (charge, bool) {
 		return charge{}, false
 	}
 	_, x := s.slots(e)
-	if x[fbTotal] == x[fbAcked] {
-		return charge{}, false
-	}
 	if now-x[fbOwedAt] > s.maxTau {
 		x[fbAcked] = x[fbTotal]
+	}
+	if now-x[fbCreditAt] > s.maxTau {
+		x[fbCreditAcked] = x[fbCredit]
+	}
+	if x[fbTotal] == x[fbAcked] && x[fbCredit] == x[fbCreditAcked] {
 		return charge{}, false
 	}
-	return charge{node: s.node, epoch: x[fbEpoch], total: x[fbTotal]}, true
+	return charge{node: s.node, epoch: x[fbEpoch], total: x[fbTotal], credit: x[fbCredit]}, true
+}
+
+// late records the answer to a call for key that came after its request
+// had been decided without it (redisguard.Guard.DoLate): Redis granted it
+// granted tokens (0: refused) and applied ch (when not nil). The request
+// did not get those tokens from Redis: it was admitted by the fallback,
+// which charges Redis for it, or refused. Either way Redis spent a token
+// nobody used, so it is given back (a credit, sent with the key's next
+// decision as charges are). Without this, every timed-out call Redis
+// granted was a token lost, and a saturated key with a slow Redis got
+// only 82–93 % of its limit.
+func (s *fallbackStore) late(key []byte, granted int64, ch *charge) {
+	now := s.now()
+	sh := s.t.shardFor(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := s.t.lookup(sh, key)
+	if e == nil {
+		if granted == 0 {
+			return
+		}
+		e = s.t.entry(sh, key, now)
+	}
+	_, x := s.slots(e)
+	if ch != nil && ch.epoch == x[fbEpoch] {
+		x[fbAcked] = max(x[fbAcked], ch.total)
+		x[fbCreditAcked] = max(x[fbCreditAcked], ch.credit)
+	}
+	if granted > 0 {
+		if x[fbEpoch] == 0 {
+			x[fbEpoch] = now
+		}
+		if now-x[fbCreditAt] > s.maxTau {
+			x[fbCreditAcked] = x[fbCredit]
+		}
+		x[fbCredit] += granted
+		// Never more than a burst outstanding: a credit is only worth
+		// anything while the key's bucket has not filled up since.
+		x[fbCreditAcked] = max(x[fbCreditAcked], x[fbCredit]-s.maxBurst)
+		x[fbCreditAt] = now
+	}
+	s.setExpiry(e)
 }
 
 // observe records what Redis answered for key at now: each bucket is
@@ -170,6 +228,7 @@ func (s *fallbackStore) observe(key []byte, now int64, rel *[maxLimits]int64, ch
 	}
 	if ch != nil && ch.epoch == x[fbEpoch] {
 		x[fbAcked] = max(x[fbAcked], ch.total)
+		x[fbCreditAcked] = max(x[fbCreditAcked], ch.credit)
 	}
 	s.setExpiry(e)
 	sh.mu.Unlock()

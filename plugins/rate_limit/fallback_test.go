@@ -65,7 +65,7 @@ func TestChargeAppliedOnce(t *testing.T) {
 	take := func(ch *charge) int64 {
 		t.Helper()
 		b := redisguard.NewBudget(time.Second)
-		d, err := f.remote.store.take(f.remote.guard, key, 1, f.now(), &b, ch, nil)
+		d, err := f.remote.store.take(f.remote.guard, key, 1, f.now(), &b, ch, nil, nil, nil)
 		if err != nil || d.granted != 1 {
 			t.Fatalf("take: %+v %v", d, err)
 		}
@@ -81,9 +81,48 @@ func TestChargeAppliedOnce(t *testing.T) {
 		{&charge{node: "n1", epoch: 7, total: 8}, 88}, // 3 more
 		{&charge{node: "n2", epoch: 7, total: 2}, 85}, // another node
 		{&charge{node: "n1", epoch: 9, total: 1}, 83}, // a new epoch: from 0
+		// Credits: tokens given back, once each, like charges.
+		{&charge{node: "n1", epoch: 9, total: 1, credit: 3}, 85},   // 3 back, 1 taken
+		{&charge{node: "n1", epoch: 9, total: 1, credit: 3}, 84},   // not again
+		{&charge{node: "n1", epoch: 9, total: 2, credit: 4}, 83},   // 1 charged, 1 back, 1 taken
+		{&charge{node: "n2", epoch: 7, total: 2, credit: 500}, 99}, // never past full
 	} {
 		if got := take(tc.ch); got != tc.want {
 			t.Fatalf("step %d: remaining %d, want %d", i, got, tc.want)
 		}
+	}
+}
+
+// TestLateGrantIsGivenBack: a call that timed out but that Redis granted
+// (its answer read late, see redisguard.Guard.DoLate) spent a token no
+// request used; it is given back with the key's next Redis decision,
+// once.
+func TestLateGrantIsGivenBack(t *testing.T) {
+	srv := testredis.Start(t)
+	f := mustNew(t, &sdk.Build{Route: "late", Redis: newClient(t, srv)},
+		`{"rate":10,"per":"1m","burst":10,"key":"consumer","policy":"redis","on_store_failure":"local","timeout":"1s"}`)
+	r := newTestReq(reqSpec{consumer: "alice", route: "late"})
+	if res := r.do(f); res.status != sdk.Continue || res.headers[hdrRemaining] != "9" {
+		t.Fatalf("first request: %+v", res)
+	}
+	// A decision whose request stopped waiting: Redis granted it (8
+	// left), the request never got the answer.
+	key := []byte("alice")
+	b := redisguard.NewBudget(time.Second)
+	if d, err := f.remote.store.take(f.remote.guard, key, 1, f.now(), &b, nil, nil, nil, nil); err != nil || d.granted != 1 {
+		t.Fatalf("take: %+v %v", d, err)
+	}
+	f.fb.late(key, 1, nil)
+	// The next decision gives it back and takes one: 8 left, not 7.
+	if res := r.do(f); res.status != sdk.Continue || res.headers[hdrRemaining] != "8" {
+		t.Fatalf("after a late grant: %+v, want remaining 8", res)
+	}
+	if res := r.do(f); res.status != sdk.Continue || res.headers[hdrRemaining] != "7" {
+		t.Fatalf("the credit was applied twice: %+v, want remaining 7", res)
+	}
+	// A late refusal gives nothing back.
+	f.fb.late(key, 0, nil)
+	if res := r.do(f); res.status != sdk.Continue || res.headers[hdrRemaining] != "6" {
+		t.Fatalf("after a late refusal: %+v, want remaining 6", res)
 	}
 }

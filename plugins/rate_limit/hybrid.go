@@ -64,7 +64,7 @@ func newLeaseStore(cfg *config, r *remote, now func() int64) *leaseStore {
 
 // take decides for key. An error means Redis was needed and could not
 // decide; the caller applies on_store_failure.
-func (s *leaseStore) take(key []byte, now int64, b *redisguard.Budget) (decision, error) {
+func (s *leaseStore) take(key []byte, now int64, b *redisguard.Budget, m *routeMetrics) (decision, error) {
 	sh := s.t.shardFor(key)
 	sh.mu.Lock()
 	e := s.t.entry(sh, key, now)
@@ -118,7 +118,7 @@ func (s *leaseStore) take(key []byte, now int64, b *redisguard.Budget) (decision
 	e[lsFetching] = 1
 	sh.mu.Unlock()
 
-	d, err := s.remote.take(key, want, now, b)
+	d, err := s.remote.take(key, want, now, b, m)
 
 	now = s.now()
 	sh.mu.Lock()

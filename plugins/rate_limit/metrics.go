@@ -28,6 +28,9 @@ type routeMetrics struct {
 	rejected    *metrics.Counter
 	storeErrors *metrics.Counter
 	decisions   [numStores]*metrics.Counter
+	// late counts answers to timed-out calls, [0] refused and [1]
+	// granted (given back, see fallbackStore.late).
+	late [2]*metrics.Counter
 }
 
 func newRouteMetrics(route string) *routeMetrics {
@@ -36,6 +39,8 @@ func newRouteMetrics(route string) *routeMetrics {
 		rejected:    metrics.GetOrCreateCounter(`weir_ratelimit_rejected_total{` + l + `}`),
 		storeErrors: metrics.GetOrCreateCounter(`weir_ratelimit_store_errors_total{` + l + `}`),
 	}
+	m.late[0] = metrics.GetOrCreateCounter(`weir_ratelimit_late_answers_total{` + l + `,result="refused"}`)
+	m.late[1] = metrics.GetOrCreateCounter(`weir_ratelimit_late_answers_total{` + l + `,result="granted"}`)
 	for i := range m.decisions {
 		m.decisions[i] = metrics.GetOrCreateCounter(`weir_ratelimit_decisions_total{` + l + `,store="` + storeNames[i] + `"}`)
 	}

@@ -71,10 +71,11 @@ type remote struct {
 // take asks Redis for up to want tokens unless the breaker is open or the
 // decision's budget is spent (redisguard.ErrOpen, redisguard.ErrBudget).
 // It charges Redis with what this node admitted for key without it, and
-// gives the fallback Redis's answer to start from.
-func (r *remote) take(key []byte, want, now int64, b *redisguard.Budget) (decision, error) {
+// gives the fallback Redis's answer to start from (and a late answer,
+// counted in m).
+func (r *remote) take(key []byte, want, now int64, b *redisguard.Budget, m *routeMetrics) (decision, error) {
 	if r.fb == nil {
-		return r.store.take(r.guard, key, want, now, b, nil, nil)
+		return r.store.take(r.guard, key, want, now, b, nil, nil, nil, nil)
 	}
 	var ch *charge
 	c, owed := r.fb.owed(key, now)
@@ -82,10 +83,12 @@ func (r *remote) take(key []byte, want, now int64, b *redisguard.Budget) (decisi
 		ch = &c
 	}
 	var rel [maxLimits]int64
-	d, err := r.store.take(r.guard, key, want, now, b, ch, &rel)
+	d, err := r.store.take(r.guard, key, want, now, b, ch, &rel, r.fb, m)
 	if err == nil {
 		// The clock after the answer: Redis read its own between the two,
-		// so this errs towards a fuller bucket, never an emptier one.
+		// so the share's TAT lands at or after Redis's, an emptier bucket
+		// by at most the round trip: the fallback may admit a little less,
+		// never more.
 		r.fb.observe(key, r.now(), &rel, ch)
 	}
 	return d, err
@@ -176,9 +179,9 @@ func (f *filter) decide(key []byte, m *routeMetrics) decision {
 	// request's fetch spends what is left of it on its own.
 	b := redisguard.NewBudget(f.cfg.timeout)
 	if f.lease != nil {
-		d, err = f.lease.take(key, now, &b)
+		d, err = f.lease.take(key, now, &b, m)
 	} else {
-		d, err = f.remote.take(key, 1, now, &b)
+		d, err = f.remote.take(key, 1, now, &b, m)
 	}
 	spent := f.cfg.timeout - b.Left()
 	if err == nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/redis/rueidis"
 	"github.com/weirgw/weir/plugins/internal/redisguard"
@@ -39,10 +40,15 @@ import (
 // sent as the node's running total for the key: KEYS[2] a hash (in the
 // same slot) of what each node has already been charged, ARGV[3+2n] the
 // node, ARGV[4+2n] the epoch of its total (a new total after the node
-// forgot the key), ARGV[5+2n] the total, ARGV[6+2n] the hash's TTL in ms.
-// Only the part not already charged is applied, so a charge whose answer
+// forgot the key), ARGV[5+2n] the total, ARGV[6+2n] the hash's TTL in ms,
+// ARGV[7+2n] the node's running total of credits: tokens Redis granted
+// to this node's calls whose answers came after the request had stopped
+// waiting (so the request was decided without them), given back. Only
+// the part of each total not already applied is applied (the hash keeps
+// both per node, the credits under NODE:credit), so a charge whose answer
 // timed out can be sent again without being applied twice. A charge
-// overdraws a bucket by at most one more burst.
+// overdraws a bucket by at most one more burst; a credit never fills it
+// past full.
 //
 // rueidis.NewLuaScript sends EVALSHA and falls back to EVAL on NOSCRIPT
 // (after a Redis restart), which loads the script again.
@@ -54,17 +60,23 @@ local n = tonumber(ARGV[2])
 local charge = 0
 local na = 2 + 2 * n
 if ARGV[na + 1] then
-  local field, epoch, total = ARGV[na + 1], ARGV[na + 2], tonumber(ARGV[na + 3])
-  local done = 0
-  local prev = redis.call('HGET', KEYS[2], field)
-  if prev then
-    local e, c = string.match(prev, '^([^:]+):(.+)$')
-    if e == epoch then done = tonumber(c) end
+  local field, epoch = ARGV[na + 1], ARGV[na + 2]
+  local function applied(f, v)
+    local prev = redis.call('HGET', KEYS[2], f)
+    local done = 0
+    if prev then
+      local e, c = string.match(prev, '^([^:]+):(.+)$')
+      if e == epoch then done = tonumber(c) end
+    end
+    local total = tonumber(v)
+    if total > done then
+      redis.call('HSET', KEYS[2], f, epoch .. ':' .. v)
+      return total - done
+    end
+    return 0
   end
-  if total > done then
-    charge = total - done
-    redis.call('HSET', KEYS[2], field, epoch .. ':' .. ARGV[na + 3])
-  end
+  charge = applied(field, ARGV[na + 3])
+  if ARGV[na + 5] then charge = charge - applied(field .. ':credit', ARGV[na + 5]) end
   redis.call('PEXPIRE', KEYS[2], ARGV[na + 4])
 end
 local eps = 1e-6
@@ -82,7 +94,7 @@ for j = 1, n do
   local T, tau = tonumber(ARGV[1 + 2 * j]), tonumber(ARGV[2 + 2 * j])
   local tat = tats[j]
   if tat == nil or tat < now then tat = now end
-  if charge > 0 then tat = math.min(tat + charge * T, now + 2 * tau) end
+  if charge ~= 0 then tat = math.max(now, math.min(tat + charge * T, now + 2 * tau)) end
   tats[j] = tat
   local avail = math.floor((tau - (tat - now)) / T + eps)
   if avail < grant then grant = avail end
@@ -115,7 +127,7 @@ for j = 1, n do
     idx, retry, reset = j, w, tats[j] - now
   end
 end
-if charge > 0 then
+if charge ~= 0 then
   local out, ttl = {}, 0
   for j = 1, n do
     if tats[j] - now > ttl then ttl = tats[j] - now end
@@ -169,6 +181,60 @@ func newRedisStore(client rueidis.Client, route string, cfg *config) *redisStore
 	return r
 }
 
+// scriptCall is one decision's call to takeScript (a
+// redisguard.LateCall), in one allocation.
+type scriptCall struct {
+	r             *redisStore
+	rkey, owedKey string
+	args          []string
+	// out is written by Call; take reads it when DoLate returned nil, and
+	// Late when the answer came after that.
+	out     [5 + maxLimits]int64
+	fb      *fallbackStore // nil: nobody wants a late answer
+	m       *routeMetrics  // counts late answers (nil in tests)
+	ch      charge         // sent with the call, when charged
+	charged bool
+}
+
+// Call runs the script.
+func (c *scriptCall) Call(ctx context.Context) error {
+	var vals []rueidis.RedisMessage
+	var err error
+	if c.owedKey == "" {
+		vals, err = takeScript.Exec(ctx, c.r.client, []string{c.rkey}, c.args).ToArray()
+	} else {
+		vals, err = takeScript.Exec(ctx, c.r.client, []string{c.rkey, c.owedKey}, c.args).ToArray()
+	}
+	if err != nil {
+		return err
+	}
+	if len(vals) != 5+len(c.r.limits) {
+		return errBadReply
+	}
+	for i := range vals {
+		if c.out[i], err = vals[i].AsInt64(); err != nil {
+			return errBadReply
+		}
+	}
+	return nil
+}
+
+// Late hands an answer that came after the request stopped waiting to the
+// fallback (fallbackStore.late).
+func (c *scriptCall) Late(err error) {
+	if err != nil || c.fb == nil {
+		return
+	}
+	if c.m != nil {
+		c.m.late[min(c.out[0], 1)].Inc()
+	}
+	var ch *charge
+	if c.charged {
+		ch = &c.ch
+	}
+	c.fb.late([]byte(c.rkey[len(c.r.prefix):len(c.rkey)-1]), c.out[0], ch)
+}
+
 // redisKey is the Redis key for a bucket key.
 func (r *redisStore) redisKey(key []byte) string {
 	return r.prefix + string(key) + "}"
@@ -179,17 +245,25 @@ var errBadReply = errors.New("unexpected reply from the rate limit script")
 // charge is what a node admitted for a key without Redis: its running
 // total in an epoch (see takeScript).
 type charge struct {
-	node         string
-	epoch, total int64
+	node                 string
+	epoch, total, credit int64
 }
+
+// lateGrace is how long a decision's call to Redis is still awaited after
+// the request stopped waiting for it, to learn whether Redis granted it
+// (see fallbackStore.late). A goroutine per timed-out call lives that
+// long; the breaker keeps their number small.
+const lateGrace = time.Second
 
 // take runs one decision in Redis through g, within what is left of b
 // (at most the configured timeout), first charging Redis with ch when not
 // nil (see takeScript). On success, rel (when not nil) receives how far
-// each bucket is from full, in ns. An error means Redis did not decide
+// each bucket is from full, in ns. With fb (on_store_failure: local), an
+// answer that comes after the request stopped waiting is given to
+// fb.late and counted in m. An error means Redis did not decide
 // (down, slow, refusing, or the breaker is open); the caller then applies
 // on_store_failure.
-func (r *redisStore) take(g *redisguard.Guard, key []byte, want, now int64, b *redisguard.Budget, ch *charge, rel *[maxLimits]int64) (decision, error) {
+func (r *redisStore) take(g *redisguard.Guard, key []byte, want, now int64, b *redisguard.Budget, ch *charge, rel *[maxLimits]int64, fb *fallbackStore, m *routeMetrics) (decision, error) {
 	rkey := r.redisKey(key)
 	args, owedKey := r.args[want], ""
 	if ch != nil {
@@ -197,35 +271,21 @@ func (r *redisStore) take(g *redisguard.Guard, key []byte, want, now int64, b *r
 		// stay off the common path.
 		owedKey = rkey + ":owed"
 		args = append(args[:len(args):len(args)], ch.node, strconv.FormatInt(ch.epoch, 10),
-			strconv.FormatInt(ch.total, 10), r.owedTTL)
+			strconv.FormatInt(ch.total, 10), r.owedTTL, strconv.FormatInt(ch.credit, 10))
 	}
 	n := len(r.limits)
-	// out is written by the call only while take still waits for it (see
-	// redisguard.Guard.Do).
-	var out [5 + maxLimits]int64
-	err := g.Do(now, b, func(ctx context.Context) error {
-		// The key lists are built here, not captured, so that they can
-		// stay on this goroutine's stack.
-		var vals []rueidis.RedisMessage
-		var err error
-		if owedKey == "" {
-			vals, err = takeScript.Exec(ctx, r.client, []string{rkey}, args).ToArray()
-		} else {
-			vals, err = takeScript.Exec(ctx, r.client, []string{rkey, owedKey}, args).ToArray()
+	c := &scriptCall{r: r, rkey: rkey, owedKey: owedKey, args: args, fb: fb, m: m}
+	grace := time.Duration(0)
+	if fb != nil {
+		// The call may still run in Redis after the request has been
+		// decided without it: learn what it did.
+		grace = lateGrace
+		if ch != nil {
+			c.ch, c.charged = *ch, true
 		}
-		if err != nil {
-			return err
-		}
-		if len(vals) != 5+n {
-			return errBadReply
-		}
-		for i := range vals {
-			if out[i], err = vals[i].AsInt64(); err != nil {
-				return errBadReply
-			}
-		}
-		return nil
-	})
+	}
+	err := g.DoLate(now, b, grace, c)
+	out := &c.out
 	if err == redisguard.ErrOpen || err == redisguard.ErrBudget {
 		return decision{}, err
 	}

@@ -52,6 +52,7 @@ var metricHelp = map[string]string{
 	"weir_ratelimit_decisions_total":      "Rate-limit decisions.",
 	"weir_ratelimit_rejected_total":       "Requests refused 429 by rate_limit.",
 	"weir_ratelimit_store_errors_total":   "Rate-limit store (Redis) calls that failed.",
+	"weir_ratelimit_late_answers_total":   "Answers to rate-limit Redis calls that had timed out, by result (granted tokens are given back).",
 	"weir_tls_certificate_expiry_seconds": "Seconds until a served certificate expires.",
 	"weir_tls_handshakes_total":           "TLS handshakes on the listeners.",
 	"weir_tls_plain_http_requests_total":  "Plain HTTP requests sent to a TLS listener (answered 400).",

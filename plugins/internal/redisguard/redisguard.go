@@ -26,6 +26,7 @@ package redisguard
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -102,13 +103,94 @@ func (g *Guard) Do(now int64, b *Budget, fn func(ctx context.Context) error) err
 		}
 	}
 	cancel()
+	g.settle(now, b, start, err)
+	return err
+}
+
+// settle charges b with the time since start and tells the breaker how
+// the call went.
+func (g *Guard) settle(now int64, b *Budget, start time.Time, err error) {
 	b.left -= time.Since(start)
 	if err == nil || isReply(err) {
 		g.Breaker.Success()
 	} else {
 		g.Breaker.Failure(now)
 	}
+}
+
+// LateCall is a Redis call whose outcome matters even when it comes too
+// late for the request: Redis runs a command it has received whether or
+// not anyone still waits for the answer, so a call that timed out may
+// have changed state there (see DoLate).
+type LateCall interface {
+	// Call makes the call; its results are for the caller when DoLate
+	// returned nil or Call's own error, and for Late otherwise.
+	Call(ctx context.Context) error
+	// Late is called, on Call's goroutine, with Call's error when Call
+	// finished after DoLate had returned.
+	Late(err error)
+}
+
+// DoLate is Do for a LateCall: it returns by the end of b as Do does, but
+// the call's context lasts grace longer, and a call that finishes after
+// DoLate has returned reports to c.Late, so that the caller learns what
+// Redis did.
+func (g *Guard) DoLate(now int64, b *Budget, grace time.Duration, c LateCall) error {
+	if b.left <= 0 {
+		return ErrBudget
+	}
+	if !g.Breaker.Allow(now) {
+		return ErrOpen
+	}
+	start := time.Now()
+	r := &lateRun{c: c, done: make(chan error, 1)}
+	r.ctx, r.cancel = context.WithTimeout(context.Background(), b.left+grace)
+	go r.run()
+	timer := timers.Get().(*time.Timer)
+	timer.Reset(b.left)
+	var err error
+	select {
+	case err = <-r.done:
+		r.cancel()
+	case <-timer.C:
+		if r.state.CompareAndSwap(0, 2) {
+			err = context.DeadlineExceeded
+		} else { // the call finished at the same instant: its answer is ours
+			err = <-r.done
+			r.cancel()
+		}
+	}
+	timer.Stop() // since Go 1.23 a stopped timer's channel is empty
+	timers.Put(timer)
+	g.settle(now, b, start, err)
 	return err
+}
+
+// timers are DoLate's budget timers, reused: a timer per call is two
+// allocations on every Redis decision.
+var timers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
+
+// lateRun is one DoLate call, in one allocation.
+type lateRun struct {
+	c      LateCall
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan error
+	state  atomic.Int32 // 0 while Call runs, 1 once its result is DoLate's, 2 once DoLate gave up on it
+}
+
+func (r *lateRun) run() {
+	err := r.c.Call(r.ctx)
+	if r.state.CompareAndSwap(0, 1) {
+		r.done <- err
+		return
+	}
+	r.cancel()
+	r.c.Late(err)
 }
 
 // isReply reports whether err is an answer Redis gave (so Redis is up).

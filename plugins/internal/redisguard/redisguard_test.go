@@ -3,6 +3,7 @@ package redisguard
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,5 +106,57 @@ func TestDoRedisRepliesAreSuccess(t *testing.T) {
 	}
 	if g.Breaker.Open() {
 		t.Fatal("nil replies opened the breaker")
+	}
+}
+
+// lateCall is a LateCall from two functions.
+type lateCall struct {
+	call func(context.Context) error
+	late func(error)
+}
+
+func (c lateCall) Call(ctx context.Context) error { return c.call(ctx) }
+func (c lateCall) Late(err error)                 { c.late(err) }
+
+// TestDoLateReadsTheAnswerAfterTheBudget: DoLate returns when the budget
+// ends, as Do does, but the call keeps its context for the grace period
+// and its outcome reaches Late; a call that finishes in time does not.
+func TestDoLateReadsTheAnswerAfterTheBudget(t *testing.T) {
+	g := New()
+	release := make(chan struct{})
+	got := make(chan error, 1)
+	b := NewBudget(20 * time.Millisecond)
+	start := time.Now()
+	err := g.DoLate(0, &b, time.Minute, lateCall{func(ctx context.Context) error {
+		<-release
+		return ctx.Err() // still alive: the grace is a minute
+	}, func(err error) { got <- err }})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want a deadline error", err)
+	}
+	if el := time.Since(start); el > 100*time.Millisecond {
+		t.Fatalf("DoLate took %v with a 20ms budget", el)
+	}
+	close(release)
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("Late got %v: the call's context ended with the budget", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Late was never called")
+	}
+
+	var called atomic.Bool
+	for range 3 { // the pooled timer is reused
+		b = NewBudget(time.Second)
+		if err := g.DoLate(0, &b, time.Minute, lateCall{func(context.Context) error { return nil },
+			func(error) { called.Store(true) }}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(10 * time.Millisecond)
+	if called.Load() {
+		t.Fatal("Late called for a call that answered in time")
 	}
 }
