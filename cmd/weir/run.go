@@ -283,12 +283,19 @@ func applyFile(srv *proxy.Server, cluster *admin.Cluster, mu *sync.Mutex, log *s
 	if admin.SharedEqual(lastFile, newCfg) {
 		return srv.Apply(admin.WithShared(newCfg, running), file)
 	}
-	if lost := admin.ConfigDiff(lastFile, running); lost.SharedChanged() {
-		log.Warn("the file edit replaces services, routes, consumers and plugins changed through the admin API"+
-			" or by another cluster node since the file was read; these admin changes are dropped",
-			"admin_changes", lost)
+	// running is lastFile unless the admin API or the cluster changed
+	// something since: only then is there anything to lose (and the diff
+	// of two 10,000-route configs is not free).
+	if running != lastFile {
+		if lost := admin.ConfigDiff(lastFile, running); lost.SharedChanged() {
+			log.Warn("the file edit replaces services, routes, consumers and plugins changed through the admin API"+
+				" or by another cluster node since the file was read; these admin changes are dropped",
+				"admin_changes", lost)
+		}
 	}
-	if err := srv.Apply(newCfg, file); err != nil {
+	// newCfg passed config.CheckAdjusted (readConfig): valid, defaults
+	// applied.
+	if err := srv.ApplyChecked(newCfg, file); err != nil {
 		return err
 	}
 	if cluster != nil {

@@ -41,8 +41,8 @@ func Parse(file string, data []byte) (*Config, error) {
 // Both formats go one way: the document is read into a generic tree,
 // ${VAR} references in string values are expanded with lookup, the tree is
 // checked against the schema (unknown keys
-// and wrong types, each with its place), written as canonical JSON, and
-// decoded strictly into Config. Plugin configs and consumer credentials
+// and wrong types, each with its place), and decoded into Config as a
+// strict JSON decoder would decode its canonical JSON (decodeTree). Plugin configs and consumer credentials
 // stay raw JSON for their plugins to decode.
 //
 // A nil lookup turns expansion off: strings are taken verbatim, "$$" and
@@ -94,12 +94,7 @@ func parse(file string, data []byte, lookup LookupFunc, e *errs, direct bool) (*
 	if detached {
 		defer restore()
 	}
-	// The canonical JSON is about as long as the document: sizing it up
-	// front saves copying a large config (100 MiB at a million consumers)
-	// over and over as it grows.
-	dec := json.NewDecoder(bytes.NewReader(root.appendJSON(make([]byte, 0, len(data)+len(data)/4))))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(c); err != nil {
+	if err := decodeTree(root, c); err != nil {
 		// The schema check accepts exactly what the decoder accepts, and
 		// refused values are left out; this is a bug if it ever shows.
 		e.add(TopLevel, "cannot decode the config (a bug in the schema check, please report it): %v", err)
