@@ -84,11 +84,12 @@ func withTLS(file string, check config.CheckFunc, warnings *[]string) config.Che
 	}
 }
 
-// readConfig reads a config file for a reload: every stage's errors at
-// once, as `weir validate` prints them; plugins are only test-built when
-// the rest is invalid (a valid config is compiled by Apply anyway).
-func readConfig(file, adminAddr string) (*config.Config, error) {
-	return config.LoadCheckAdjusted(file, adminFlag(adminAddr), proxy.PluginChecker(file))
+// checkConfig reads the content of a config file for a reload: every
+// stage's errors at once, as `weir validate` prints them; plugins are
+// only test-built when the rest is invalid (a valid config is compiled by
+// Apply anyway).
+func checkConfig(file string, data []byte, adminAddr string) (*config.Config, error) {
+	return config.CheckAdjusted(file, data, os.LookupEnv, adminFlag(adminAddr), proxy.PluginChecker(file))
 }
 
 // adminFlag puts `weir run --admin ADDR` (when addr is not "") into a

@@ -105,6 +105,10 @@ func LoadCheckAdjusted(path string, adjust func(*Config), check CheckFunc) (*Con
 	return CheckAdjusted(path, data, os.LookupEnv, adjust, check)
 }
 
+// ReadFile reads a config file as LoadCheckAdjusted does, refusing one
+// over MaxDocumentBytes; the error is an ErrorList naming the file.
+func ReadFile(path string) ([]byte, error) { return readFile(path) }
+
 // readFile reads a config file, refusing one over MaxDocumentBytes.
 func readFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
