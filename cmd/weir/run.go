@@ -43,7 +43,11 @@ func cmdRun(args []string) int {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 	raiseFileLimit(log)
 
-	cfg, warnings, err := loadRunConfig(*file, *adminAddr)
+	// The reader of the config file, start-up and reloads, which keeps
+	// what the unchanged routes gave (config.Reader); reloads are
+	// serialised (reloadMu below).
+	reader := &config.Reader{}
+	cfg, warnings, err := loadRunConfig(reader, *file, *adminAddr)
 	for _, w := range warnings {
 		log.Warn(w)
 	}
@@ -145,7 +149,7 @@ func cmdRun(args []string) int {
 				return
 			}
 			lastRead = sum
-			newCfg, err = checkConfig(*file, data, *adminAddr)
+			newCfg, err = checkConfig(reader, *file, data, *adminAddr)
 		}
 		if err != nil {
 			// A file that cannot be read or parsed is a failed reload

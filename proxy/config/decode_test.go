@@ -23,7 +23,7 @@ func decodeViaJSON(root *node, c *Config) error {
 // decoders must fail.
 func sameDecoding(t *testing.T, file string, data []byte) {
 	t.Helper()
-	_, root := parse(file, data, testEnv, &errs{file: file}, false)
+	_, root := parse(file, data, testEnv, &errs{file: file}, false, nil)
 	if root == nil || root.drop {
 		return
 	}

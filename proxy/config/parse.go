@@ -56,7 +56,7 @@ func Parse(file string, data []byte) (*Config, error) {
 // in one pass, past schema errors.
 func ParseEnv(file string, data []byte, lookup LookupFunc) (*Config, error) {
 	e := &errs{file: file}
-	c, _ := parse(file, data, lookup, e, true)
+	c, _ := parse(file, data, lookup, e, true, nil)
 	if err := e.err(); err != nil {
 		return nil, err
 	}
@@ -68,12 +68,19 @@ func ParseEnv(file string, data []byte, lookup LookupFunc) (*Config, error) {
 // are left out, as if not set) and the tree, whose shape orders errors in
 // file order. Both are nil when the document could not be read at all (a
 // syntax error, an empty document).
-func parse(file string, data []byte, lookup LookupFunc, e *errs, direct bool) (*Config, *node) {
+func parse(file string, data []byte, lookup LookupFunc, e *errs, direct bool, memo *routeMemo) (*Config, *node) {
 	if len(data) > MaxDocumentBytes {
 		e.add(TopLevel, "the file is larger than %d MiB; a config this size is a mistake", MaxDocumentBytes>>20)
 		return nil, nil
 	}
-	root := readTree(file, stripBOM(data), e, direct)
+	data = stripBOM(data)
+	var root *node
+	if memo != nil && !isJSON(file, data) {
+		root, _ = readYAMLRoutes(data, memo)
+	}
+	if root == nil {
+		root = readTree(file, data, e, direct)
+	}
 	if root == nil {
 		return nil, nil
 	}
