@@ -75,10 +75,11 @@ func parse(file string, data []byte, lookup LookupFunc, e *errs, direct bool, me
 	}
 	data = stripBOM(data)
 	var root *node
+	read := false
 	if memo != nil && !isJSON(file, data) {
-		root, _ = readYAMLRoutes(data, memo)
+		root, read = readYAMLRoutes(data, memo, e)
 	}
-	if root == nil {
+	if !read {
 		root = readTree(file, data, e, direct)
 	}
 	if root == nil {

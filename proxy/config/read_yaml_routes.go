@@ -67,13 +67,24 @@ func (r *Reader) LoadCheckAdjusted(path string, adjust func(*Config), check Chec
 
 // readYAMLRoutes is readYAML with the routes read item by item through
 // memo; ok is false when the document is not one it takes (read it whole
-// then).
-func readYAMLRoutes(data []byte, memo *routeMemo) (root *node, ok bool) {
+// then). When most routes are not in memo (the first read), parsing them
+// one by one costs more than reading the whole document, which it then
+// does, keeping its routes' trees for the next read.
+func readYAMLRoutes(data []byte, memo *routeMemo, e *errs) (root *node, ok bool) {
 	head, items, found := cutRoutes(data)
 	if !found || len(data) > maxMemoBytes {
 		return nil, false
 	}
-	e := &errs{}
+	misses := 0
+	for _, it := range items {
+		if memo.trees[string(it)] == nil {
+			misses++
+		}
+	}
+	if misses > len(items)/4 {
+		return readYAMLWhole(data, items, memo, e), true
+	}
+	e = &errs{}
 	root = readYAML(head, e)
 	if root == nil || len(e.list) > 0 || root.kind != kMap {
 		return nil, false
@@ -115,6 +126,43 @@ func readYAMLRoutes(data []byte, memo *routeMemo) (root *node, ok bool) {
 	root.items[at] = list
 	memo.next = next
 	return root, true
+}
+
+// readYAMLWhole reads data whole, errors into e, and keeps the tree of
+// each route item in memo when the routes list has one per item and the
+// document no anchor or alias (which could tie an item to the rest).
+func readYAMLWhole(data []byte, items [][]byte, memo *routeMemo, e *errs) *node {
+	var anchors bool
+	root := readYAMLAnchors(data, e, &anchors)
+	if root == nil || anchors || len(e.list) > 0 || root.kind != kMap {
+		return root
+	}
+	var list *node
+	for i, k := range root.keys {
+		if k == "routes" {
+			if list != nil {
+				return root
+			}
+			list = root.items[i]
+		}
+	}
+	if list == nil || list.kind != kList || len(list.items) != len(items) {
+		return root
+	}
+	next := make(map[string]*node, len(items))
+	for i, it := range items {
+		if _, dup := next[string(it)]; dup {
+			return root
+		}
+		next[string(it)] = list.items[i]
+	}
+	for k := range next {
+		if strings.IndexByte(k, '$') >= 0 {
+			delete(next, k)
+		}
+	}
+	memo.next = next
+	return root
 }
 
 // maxMemoBytes bounds the documents read through a Reader's memo: the
