@@ -3,11 +3,11 @@ package proxy
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"slices"
 	"sync/atomic"
 
+	json "github.com/goccy/go-json"
 	"github.com/weirgw/weir/proxy/config"
 	"github.com/weirgw/weir/sdk"
 )
@@ -62,7 +62,9 @@ type reuseCtx struct {
 
 // keyOf hashes v's JSON. The JSON covers every field of the config
 // types, including those added later, so no change is missed; equal
-// values always hash equal (map keys are sorted).
+// values always hash equal (map keys are sorted). The encoder is
+// goccy/go-json's: at 10,000 routes encoding/json's reflection took a
+// tenth of a one-route reload to write bytes that are only hashed.
 func keyOf(v any) unitKey {
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -163,7 +163,13 @@ func compile(cfg *config.Config, file string, consumers *sdk.Consumers, d compil
 	for i, r := range cfg.Routes {
 		specs[i] = router.Spec{Hosts: r.Hosts, Paths: r.Paths, Methods: r.Methods, Headers: r.Headers, StripPath: r.StripPath}
 	}
-	rt, rerrs := router.Compile(specs)
+	// The running snapshot's router has every unchanged route parsed
+	// (and its regexes compiled) already.
+	var prevRouter *router.Router
+	if d.prev != nil {
+		prevRouter = d.prev.router
+	}
+	rt, rerrs := router.CompileFrom(specs, prevRouter)
 	for _, e := range rerrs {
 		add(fmt.Sprintf("routes[%d].%s", e.Route, e.Field), "%s", e.Msg)
 	}

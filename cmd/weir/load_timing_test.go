@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/weirgw/weir/proxy"
+	"github.com/weirgw/weir/proxy/config"
 )
 
 // Start-up at scale (README.md, Scale): what `weir run` does before it
@@ -60,7 +61,7 @@ func BenchmarkStartConsumers(b *testing.B) {
 			var before, after syscall.Rusage
 			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
 			for b.Loop() {
-				cfg, _, err := loadRunConfig(file, "")
+				cfg, _, err := loadRunConfig(&config.Reader{}, file, "")
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -42,7 +43,11 @@ func cmdRun(args []string) int {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 	raiseFileLimit(log)
 
-	cfg, warnings, err := loadRunConfig(*file, *adminAddr)
+	// The reader of the config file, start-up and reloads, which keeps
+	// what the unchanged routes gave (config.Reader); reloads are
+	// serialised (reloadMu below).
+	reader := &config.Reader{}
+	cfg, warnings, err := loadRunConfig(reader, *file, *adminAddr)
 	for _, w := range warnings {
 		log.Warn(w)
 	}
@@ -124,8 +129,28 @@ func cmdRun(args []string) int {
 		log.Info("weir listening", "addr", ln.Addr().String(), "version", version)
 	}
 
+	// Reloads run one at a time. The file watcher and SIGHUP both fire for
+	// an edit followed by a signal, and when the signal comes while an
+	// earlier reload is still busy the watcher sees the edit first: two
+	// reloads of one edit then parsed a 10,000-route file side by side
+	// and raced on lastFile. The watcher's reload of content that the
+	// last reload read already (the signal's) is skipped; a SIGHUP always
+	// reloads, as the operator asked.
+	var reloadMu sync.Mutex
+	var lastRead [sha256.Size]byte
 	reload := func(why string) {
-		newCfg, err := readConfig(*file, *adminAddr)
+		reloadMu.Lock()
+		defer reloadMu.Unlock()
+		data, err := config.ReadFile(*file)
+		var newCfg *config.Config
+		if err == nil {
+			sum := sha256.Sum256(data)
+			if why == reloadFileChange && sum == lastRead {
+				return
+			}
+			lastRead = sum
+			newCfg, err = checkConfig(reader, *file, data, *adminAddr)
+		}
 		if err != nil {
 			// A file that cannot be read or parsed is a failed reload
 			// as much as one that does not validate.
@@ -154,7 +179,7 @@ func cmdRun(args []string) int {
 	}
 
 	watch := newFileWatch(*file, log)
-	go watch.run(stop, func() { reload("file change") })
+	go watch.run(stop, func() { reload(reloadFileChange) })
 
 	sig := make(chan os.Signal, 4)
 	signal.Notify(sig, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGTERM, syscall.SIGINT)
@@ -267,6 +292,9 @@ func mentionsAdmin(err error) bool {
 	return false
 }
 
+// reloadFileChange is the trigger of a reload by the file watcher.
+const reloadFileChange = "file change"
+
 // applyFile applies an edited config file. Its node-local settings
 // always apply. Its shared objects (services, routes, consumers, plugins)
 // apply only when the edit changed them: an edit of node-local settings
@@ -283,12 +311,19 @@ func applyFile(srv *proxy.Server, cluster *admin.Cluster, mu *sync.Mutex, log *s
 	if admin.SharedEqual(lastFile, newCfg) {
 		return srv.Apply(admin.WithShared(newCfg, running), file)
 	}
-	if lost := admin.ConfigDiff(lastFile, running); lost.SharedChanged() {
-		log.Warn("the file edit replaces services, routes, consumers and plugins changed through the admin API"+
-			" or by another cluster node since the file was read; these admin changes are dropped",
-			"admin_changes", lost)
+	// running is lastFile unless the admin API or the cluster changed
+	// something since: only then is there anything to lose (and the diff
+	// of two 10,000-route configs is not free).
+	if running != lastFile {
+		if lost := admin.ConfigDiff(lastFile, running); lost.SharedChanged() {
+			log.Warn("the file edit replaces services, routes, consumers and plugins changed through the admin API"+
+				" or by another cluster node since the file was read; these admin changes are dropped",
+				"admin_changes", lost)
+		}
 	}
-	if err := srv.Apply(newCfg, file); err != nil {
+	// newCfg passed config.CheckAdjusted (checkConfig): valid, defaults
+	// applied.
+	if err := srv.ApplyChecked(newCfg, file); err != nil {
 		return err
 	}
 	if cluster != nil {

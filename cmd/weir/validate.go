@@ -57,9 +57,10 @@ func loadConfig(file, adminAddr string) (*config.Config, []string, error) {
 // errors; a config with errors still gets its plugins built, so that one
 // run lists every problem. At a million consumers the second compile was
 // a fifth of the start-up.
-func loadRunConfig(file, adminAddr string) (*config.Config, []string, error) {
+// It reads through rd, which the reloads then use (config.Reader).
+func loadRunConfig(rd *config.Reader, file, adminAddr string) (*config.Config, []string, error) {
 	var warnings []string
-	cfg, err := config.LoadCheckAdjusted(file, adminFlag(adminAddr), withTLS(file, proxy.PluginChecker(file), &warnings))
+	cfg, err := rd.LoadCheckAdjusted(file, adminFlag(adminAddr), withTLS(file, proxy.PluginChecker(file), &warnings))
 	return cfg, warnings, err
 }
 
@@ -84,11 +85,14 @@ func withTLS(file string, check config.CheckFunc, warnings *[]string) config.Che
 	}
 }
 
-// readConfig reads a config file for a reload: every stage's errors at
-// once, as `weir validate` prints them; plugins are only test-built when
-// the rest is invalid (a valid config is compiled by Apply anyway).
-func readConfig(file, adminAddr string) (*config.Config, error) {
-	return config.LoadCheckAdjusted(file, adminFlag(adminAddr), proxy.PluginChecker(file))
+// checkConfig reads the content of a config file for a reload: every
+// stage's errors at once, as `weir validate` prints them; plugins are
+// only test-built when the rest is invalid (a valid config is compiled by
+// Apply anyway).
+// rd reads again only the YAML routes whose text changed since the
+// last valid version (config.Reader).
+func checkConfig(rd *config.Reader, file string, data []byte, adminAddr string) (*config.Config, error) {
+	return rd.CheckAdjusted(file, data, os.LookupEnv, adminFlag(adminAddr), proxy.PluginChecker(file))
 }
 
 // adminFlag puts `weir run --admin ADDR` (when addr is not "") into a

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 
 	"github.com/weirgw/weir/proxy/config"
@@ -43,7 +44,32 @@ func marshalShared(c *config.Config) []byte {
 // SharedEqual reports whether a and b have the same shared objects
 // (defaults applied to both).
 func SharedEqual(a, b *config.Config) bool {
-	return bytes.Equal(marshalShared(a), marshalShared(b))
+	return sameObjects(a.Services, b.Services) && sameObjects(a.Routes, b.Routes) &&
+		sameObjects(a.Consumers, b.Consumers) && sameObjects(a.Plugins, b.Plugins)
+}
+
+// sameObjects reports whether two lists encode to the same JSON, as
+// their part of marshalShared would, object by object: equal values
+// (reflect.DeepEqual) need no encoding, and the first difference ends the
+// walk. A file reload asks this of two 10,000-route configs; encoding
+// both whole took a tenth of the reload.
+func sameObjects[T any](a, b []T) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if reflect.DeepEqual(&a[i], &b[i]) {
+			continue
+		}
+		// Unequal values may still write the same JSON (a nil and an
+		// empty list both omitted).
+		ja, _ := json.Marshal(&a[i])
+		jb, _ := json.Marshal(&b[i])
+		if !bytes.Equal(ja, jb) {
+			return false
+		}
+	}
+	return true
 }
 
 // WithShared returns a copy of local whose shared objects are those of

@@ -36,21 +36,22 @@ func Check(file string, data []byte, lookup LookupFunc, check CheckFunc) (*Confi
 // read and before anything validates it: settings given outside the file
 // (`weir run --admin ADDR`) are held to the file's rules.
 func CheckAdjusted(file string, data []byte, lookup LookupFunc, adjust func(*Config), check CheckFunc) (*Config, error) {
-	c, err, direct := checkAdjusted(file, data, lookup, adjust, check, true)
+	c, err, direct := checkAdjusted(file, data, lookup, adjust, check, true, nil)
 	if err != nil && direct {
 		// The consumers were decoded without their tree, which errors
 		// about them need to sort in file order: read the document
 		// again the careful way. Only a config with errors pays this.
-		c, err, _ = checkAdjusted(file, data, lookup, adjust, check, false)
+		c, err, _ = checkAdjusted(file, data, lookup, adjust, check, false, nil)
 	}
 	return c, err
 }
 
 // checkAdjusted is CheckAdjusted; direct lets the JSON reader decode the
-// consumers without their tree, and the last result tells whether it did.
-func checkAdjusted(file string, data []byte, lookup LookupFunc, adjust func(*Config), check CheckFunc, direct bool) (*Config, error, bool) {
+// consumers without their tree, and the last result tells whether it did;
+// memo, when not nil, reads YAML routes through it (Reader).
+func checkAdjusted(file string, data []byte, lookup LookupFunc, adjust func(*Config), check CheckFunc, direct bool, memo *routeMemo) (*Config, error, bool) {
 	e := &errs{file: file}
-	c, root := parse(file, data, lookup, e, direct)
+	c, root := parse(file, data, lookup, e, direct, memo)
 	direct = root != nil && hasPre(root)
 	if c == nil {
 		return nil, e.err(), false
@@ -104,6 +105,10 @@ func LoadCheckAdjusted(path string, adjust func(*Config), check CheckFunc) (*Con
 	}
 	return CheckAdjusted(path, data, os.LookupEnv, adjust, check)
 }
+
+// ReadFile reads a config file as LoadCheckAdjusted does, refusing one
+// over MaxDocumentBytes; the error is an ErrorList naming the file.
+func ReadFile(path string) ([]byte, error) { return readFile(path) }
 
 // readFile reads a config file, refusing one over MaxDocumentBytes.
 func readFile(path string) ([]byte, error) {

@@ -2,7 +2,6 @@ package config
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"reflect"
 	"strings"
@@ -52,9 +51,7 @@ func ParseItem(file string, data []byte, dst any) error {
 	if len(e.list) > 0 {
 		return e.err()
 	}
-	dec := json.NewDecoder(bytes.NewReader(root.appendJSON(nil)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
+	if err := decodeTree(root, dst); err != nil {
 		// As in ParseEnv: the schema check accepts exactly what the
 		// decoder accepts.
 		e.add(TopLevel, "cannot decode the %s (a bug in the schema check, please report it): %v", what, err)

@@ -41,8 +41,8 @@ func Parse(file string, data []byte) (*Config, error) {
 // Both formats go one way: the document is read into a generic tree,
 // ${VAR} references in string values are expanded with lookup, the tree is
 // checked against the schema (unknown keys
-// and wrong types, each with its place), written as canonical JSON, and
-// decoded strictly into Config. Plugin configs and consumer credentials
+// and wrong types, each with its place), and decoded into Config as a
+// strict JSON decoder would decode its canonical JSON (decodeTree). Plugin configs and consumer credentials
 // stay raw JSON for their plugins to decode.
 //
 // A nil lookup turns expansion off: strings are taken verbatim, "$$" and
@@ -56,7 +56,7 @@ func Parse(file string, data []byte) (*Config, error) {
 // in one pass, past schema errors.
 func ParseEnv(file string, data []byte, lookup LookupFunc) (*Config, error) {
 	e := &errs{file: file}
-	c, _ := parse(file, data, lookup, e, true)
+	c, _ := parse(file, data, lookup, e, true, nil)
 	if err := e.err(); err != nil {
 		return nil, err
 	}
@@ -68,12 +68,20 @@ func ParseEnv(file string, data []byte, lookup LookupFunc) (*Config, error) {
 // are left out, as if not set) and the tree, whose shape orders errors in
 // file order. Both are nil when the document could not be read at all (a
 // syntax error, an empty document).
-func parse(file string, data []byte, lookup LookupFunc, e *errs, direct bool) (*Config, *node) {
+func parse(file string, data []byte, lookup LookupFunc, e *errs, direct bool, memo *routeMemo) (*Config, *node) {
 	if len(data) > MaxDocumentBytes {
 		e.add(TopLevel, "the file is larger than %d MiB; a config this size is a mistake", MaxDocumentBytes>>20)
 		return nil, nil
 	}
-	root := readTree(file, stripBOM(data), e, direct)
+	data = stripBOM(data)
+	var root *node
+	read := false
+	if memo != nil && !isJSON(file, data) {
+		root, read = readYAMLRoutes(data, memo, e)
+	}
+	if !read {
+		root = readTree(file, data, e, direct)
+	}
 	if root == nil {
 		return nil, nil
 	}
@@ -94,12 +102,7 @@ func parse(file string, data []byte, lookup LookupFunc, e *errs, direct bool) (*
 	if detached {
 		defer restore()
 	}
-	// The canonical JSON is about as long as the document: sizing it up
-	// front saves copying a large config (100 MiB at a million consumers)
-	// over and over as it grows.
-	dec := json.NewDecoder(bytes.NewReader(root.appendJSON(make([]byte, 0, len(data)+len(data)/4))))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(c); err != nil {
+	if err := decodeTree(root, c); err != nil {
 		// The schema check accepts exactly what the decoder accepts, and
 		// refused values are left out; this is a bug if it ever shows.
 		e.add(TopLevel, "cannot decode the config (a bug in the schema check, please report it): %v", err)

@@ -90,9 +90,9 @@ func TestDirectConsumersAsTree(t *testing.T) {
 	}
 	for _, doc := range docs {
 		for _, lookup := range []LookupFunc{nil, env} {
-			want, werr := parse("c.json", []byte(doc), lookup, &errs{file: "c.json"}, false)
+			want, werr := parse("c.json", []byte(doc), lookup, &errs{file: "c.json"}, false, nil)
 			e := &errs{file: "c.json"}
-			got, root := parse("c.json", []byte(doc), lookup, e, true)
+			got, root := parse("c.json", []byte(doc), lookup, e, true, nil)
 			if (want == nil) != (got == nil) {
 				t.Fatalf("%s: direct %v, tree %v", doc, got, werr)
 			}

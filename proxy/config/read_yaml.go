@@ -20,7 +20,11 @@ import (
 // are expanded by copying under a budget of values and bytes, which stops
 // "billion laughs" documents; yaml.v3's own alias-ratio guard only runs
 // when decoding into Go values, not into yaml.Node.
-func readYAML(data []byte, e *errs) *node {
+func readYAML(data []byte, e *errs) *node { return readYAMLAnchors(data, e, nil) }
+
+// readYAMLAnchors is readYAML; when anchors is not nil, it tells whether
+// the document has an anchor or an alias.
+func readYAMLAnchors(data []byte, e *errs, anchors *bool) *node {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := safeDecode(dec, &doc); err != nil {
@@ -59,6 +63,9 @@ func readYAML(data []byte, e *errs) *node {
 	if sz.nodes > maxTreeNodes || sz.bytes > maxTreeBytes {
 		(&yamlReader{e: e}).tooBig()
 		return nil
+	}
+	if anchors != nil {
+		*anchors = anchored(root)
 	}
 	r := &yamlReader{e: e, active: map[*yaml.Node]bool{}}
 	n, ok := r.convert(root, "", 0)

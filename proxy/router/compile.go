@@ -2,8 +2,11 @@ package router
 
 import (
 	"fmt"
+	"maps"
 	"net/textproto"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/weirgw/weir/internal/httpsyntax"
@@ -19,6 +22,10 @@ type Router struct {
 	routes     []route           // by spec index
 	methodBit  map[string]uint64 // method → its bit; bits follow the sorted method names
 	methodName []string          // by bit index, sorted
+	// specs and parsed are what Compile was given and made of each,
+	// kept so that CompileFrom parses only the routes that changed.
+	specs  []Spec
+	parsed []parsed
 }
 
 // route is what Match checks once a candidate's path matched.
@@ -140,6 +147,91 @@ func Compile(specs []Spec) (*Router, []RouteError) {
 	return build(specs, ps, methodOrder), nil
 }
 
+// CompileFrom is Compile for a config that replaces prev's (nil: none):
+// a spec equal to one of prev's is not parsed again (its regexes are not
+// compiled again), which is most of the cost when one route of ten
+// thousand changed. The indexes are built anew, so the Router matches
+// exactly as Compile's would; the errors are Compile's too.
+func CompileFrom(specs []Spec, prev *Router) (*Router, []RouteError) {
+	if prev == nil {
+		return Compile(specs)
+	}
+	ps := make([]parsed, len(specs))
+	var fresh []Spec // the specs prev has not parsed, in order
+	var freshAt []int
+	var byKey map[string]int // prev's specs by specKey, made at the first miss
+	for i := range specs {
+		j := -1
+		if i < len(prev.specs) && sameSpec(&specs[i], &prev.specs[i]) {
+			j = i
+		} else {
+			if byKey == nil {
+				byKey = make(map[string]int, len(prev.specs))
+				for k := range prev.specs {
+					byKey[specKey(&prev.specs[k])] = k
+				}
+			}
+			if k, ok := byKey[specKey(&specs[i])]; ok && sameSpec(&specs[i], &prev.specs[k]) {
+				j = k
+			}
+		}
+		if j < 0 {
+			fresh = append(fresh, specs[i])
+			freshAt = append(freshAt, i)
+			continue
+		}
+		ps[i] = prev.parsed[j]
+	}
+	if len(fresh) > 0 {
+		fps, _, errs := parse(fresh)
+		if len(errs) > 0 {
+			return Compile(specs) // the errors, numbered and ordered as Compile's
+		}
+		for k, i := range freshAt {
+			ps[i] = fps[k]
+		}
+	}
+	// The distinct methods by first use; past 64 only Compile's error
+	// message says which method of which route is the one too many.
+	var methodOrder []string
+	seen := map[string]bool{}
+	for i := range ps {
+		for _, m := range ps[i].methods {
+			if !seen[m] {
+				seen[m] = true
+				methodOrder = append(methodOrder, m)
+			}
+		}
+	}
+	if len(methodOrder) > 64 {
+		return Compile(specs)
+	}
+	return build(specs, ps, methodOrder), nil
+}
+
+// sameSpec reports whether a and b match the same requests as parsed
+// (StripPath is read by build, not parse).
+func sameSpec(a, b *Spec) bool {
+	return slices.Equal(a.Paths, b.Paths) && slices.Equal(a.Hosts, b.Hosts) &&
+		slices.Equal(a.Methods, b.Methods) && maps.Equal(a.Headers, b.Headers)
+}
+
+// specKey is a lookup key for a spec: equal specs have equal keys (a
+// header map's order does not count: its size does, and sameSpec checks
+// the rest).
+func specKey(s *Spec) string {
+	var b strings.Builder
+	for _, l := range [][]string{s.Paths, s.Hosts, s.Methods} {
+		for _, x := range l {
+			b.WriteString(x)
+			b.WriteByte(0)
+		}
+		b.WriteByte(1)
+	}
+	b.WriteString(strconv.Itoa(len(s.Headers)))
+	return b.String()
+}
+
 type parsedHost struct {
 	name string
 	wild bool
@@ -241,6 +333,8 @@ func build(specs []Spec, ps []parsed, methodOrder []string) *Router {
 		wildHosts:  map[string]*group{},
 		methodBit:  map[string]uint64{},
 		routes:     make([]route, len(specs)),
+		specs:      specs,
+		parsed:     ps,
 	}
 	r.methodName = append(r.methodName, methodOrder...)
 	sort.Strings(r.methodName)
@@ -262,7 +356,9 @@ func build(specs []Spec, ps []parsed, methodOrder []string) *Router {
 	for ri, s := range specs {
 		p := &ps[ri]
 		rt := &r.routes[ri]
-		rt.headers = p.headers
+		// A copy: the ids are this Router's, and p may be shared with
+		// the Router it replaces (CompileFrom).
+		rt.headers = slices.Clone(p.headers)
 		for i := range rt.headers {
 			hc := &rt.headers[i]
 			id, ok := headerID[hc.name]

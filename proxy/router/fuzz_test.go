@@ -10,74 +10,16 @@ import (
 // Random routers and requests over a small alphabet, so that patterns
 // collide often: Match must agree with the naive reference every time.
 func TestMatchAgreesWithReference(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	segs := []string{"a", "b", "users", "7", ""}
-	pick := func(xs []string) string { return xs[rng.IntN(len(xs))] }
-	randPath := func(n int) string {
-		var b strings.Builder
-		for i := 0; i < n; i++ {
-			b.WriteString("/" + pick(segs))
-		}
-		if b.Len() == 0 {
-			return "/"
-		}
-		return b.String()
-	}
-	randPattern := func() string {
-		n := rng.IntN(4)
-		switch rng.IntN(5) {
-		case 0: // exact
-			return "=" + collapseSlashes(randPath(n))
-		case 1: // parameter
-			var b strings.Builder
-			for i := 0; i <= n; i++ {
-				if rng.IntN(2) == 0 {
-					b.WriteString("/{p" + string(rune('0'+i)) + "}")
-				} else {
-					b.WriteString("/" + pick(segs[:2])) // few literals: parameter paths collide often
-				}
-			}
-			return b.String()
-		case 2: // regex
-			return pick([]string{"~^/a", "~^/users/(?P<id>[0-9]+)$", "~b$", "~^/(?P<x>[a-z]+)/(?P<y>.*)", "~^/7/", "~(?i)^/A", "~^/(a|b)/7", "~(users)+/a", "~^/us?ers/a{1,}", "~^/users/", "~^/users/7", "~^/a/b", "~^/a/"})
-		}
-		p := collapseSlashes(randPath(n)) // prefix, sometimes with a trailing slash
-		if rng.IntN(3) == 0 && !strings.HasSuffix(p, "/") {
-			p += "/"
-		}
-		return p
-	}
-	hosts := []string{"a.test", "*.test", "*.x.test", "x.test"}
-	methods := []string{"GET", "POST", "PUT"}
-	reqHosts := []string{"", "a.test", "x.test", "y.x.test", "test", "other.test", "z.a.test"}
-	headerSets := []Headers{nil, hdr("X-V: 1"), hdr("X-V: 2")}
-
+	g := newSpecGen(1)
 	for round := 0; round < 300; round++ {
-		var specs []Spec
-		for i := rng.IntN(12) + 1; i > 0; i-- {
-			var s Spec
-			for j := rng.IntN(3); j > 0 && rng.IntN(2) == 0; j-- {
-				s.Hosts = append(s.Hosts, pick(hosts))
-			}
-			for j := rng.IntN(3); j > 0; j-- {
-				s.Paths = append(s.Paths, randPattern())
-			}
-			for j := rng.IntN(3); j > 0; j-- {
-				s.Methods = append(s.Methods, pick(methods))
-			}
-			if rng.IntN(4) == 0 {
-				s.Headers = map[string]string{"X-V": pick([]string{"1", "2"})}
-			}
-			s.StripPath = rng.IntN(2) == 0
-			specs = append(specs, s)
-		}
+		specs := g.specs()
 		r, errs := Compile(specs)
 		if errs != nil {
 			t.Fatalf("round %d: %v", round, errs)
 		}
 		ref := newRef(specs)
 		for q := 0; q < 100; q++ {
-			host, method, path, h := pick(reqHosts), pick(methods), randPath(rng.IntN(5)), headerSets[rng.IntN(len(headerSets))]
+			host, method, path, h := g.request()
 			var m Match
 			got := describe(r.Match([]byte(host), []byte(method), []byte(path), h, &m), &m)
 			if want := ref.match(host, method, path, h); got != want {
@@ -85,6 +27,90 @@ func TestMatchAgreesWithReference(t *testing.T) {
 			}
 		}
 	}
+}
+
+// specGen makes random routes and requests over a small alphabet, so
+// that patterns collide often.
+type specGen struct {
+	rng *rand.Rand
+}
+
+func newSpecGen(seed uint64) *specGen { return &specGen{rng: rand.New(rand.NewPCG(seed, 2))} }
+
+var (
+	genSegs       = []string{"a", "b", "users", "7", ""}
+	genHosts      = []string{"a.test", "*.test", "*.x.test", "x.test"}
+	genMethods    = []string{"GET", "POST", "PUT"}
+	genReqHosts   = []string{"", "a.test", "x.test", "y.x.test", "test", "other.test", "z.a.test"}
+	genHeaderSets = []Headers{nil, hdr("X-V: 1"), hdr("X-V: 2")}
+)
+
+func (g *specGen) pick(xs []string) string { return xs[g.rng.IntN(len(xs))] }
+
+func (g *specGen) path(n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		b.WriteString("/" + g.pick(genSegs))
+	}
+	if b.Len() == 0 {
+		return "/"
+	}
+	return b.String()
+}
+
+func (g *specGen) pattern() string {
+	n := g.rng.IntN(4)
+	switch g.rng.IntN(5) {
+	case 0: // exact
+		return "=" + collapseSlashes(g.path(n))
+	case 1: // parameter
+		var b strings.Builder
+		for i := 0; i <= n; i++ {
+			if g.rng.IntN(2) == 0 {
+				b.WriteString("/{p" + string(rune('0'+i)) + "}")
+			} else {
+				b.WriteString("/" + g.pick(genSegs[:2])) // few literals: parameter paths collide often
+			}
+		}
+		return b.String()
+	case 2: // regex
+		return g.pick([]string{"~^/a", "~^/users/(?P<id>[0-9]+)$", "~b$", "~^/(?P<x>[a-z]+)/(?P<y>.*)", "~^/7/", "~(?i)^/A", "~^/(a|b)/7", "~(users)+/a", "~^/us?ers/a{1,}", "~^/users/", "~^/users/7", "~^/a/b", "~^/a/"})
+	}
+	p := collapseSlashes(g.path(n)) // prefix, sometimes with a trailing slash
+	if g.rng.IntN(3) == 0 && !strings.HasSuffix(p, "/") {
+		p += "/"
+	}
+	return p
+}
+
+func (g *specGen) spec() Spec {
+	var s Spec
+	for j := g.rng.IntN(3); j > 0 && g.rng.IntN(2) == 0; j-- {
+		s.Hosts = append(s.Hosts, g.pick(genHosts))
+	}
+	for j := g.rng.IntN(3); j > 0; j-- {
+		s.Paths = append(s.Paths, g.pattern())
+	}
+	for j := g.rng.IntN(3); j > 0; j-- {
+		s.Methods = append(s.Methods, g.pick(genMethods))
+	}
+	if g.rng.IntN(4) == 0 {
+		s.Headers = map[string]string{"X-V": g.pick([]string{"1", "2"})}
+	}
+	s.StripPath = g.rng.IntN(2) == 0
+	return s
+}
+
+func (g *specGen) specs() []Spec {
+	var specs []Spec
+	for i := g.rng.IntN(12) + 1; i > 0; i-- {
+		specs = append(specs, g.spec())
+	}
+	return specs
+}
+
+func (g *specGen) request() (host, method, path string, h Headers) {
+	return g.pick(genReqHosts), g.pick(genMethods), g.path(g.rng.IntN(5)), genHeaderSets[g.rng.IntN(len(genHeaderSets))]
 }
 
 // within reports whether v is a subslice of s (shares its memory).

@@ -1,0 +1,337 @@
+package config
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// A reload that changes one route of ten thousand read the whole YAML
+// file again: yaml.v3 took two thirds of the reload's CPU (issue 17). A
+// Reader keeps the tree of each route as its text read the last time,
+// and reads again only the routes whose text changed.
+//
+// This works on the text, so it only takes documents whose routes can
+// be cut out of it without reading YAML: a top-level `routes:` line
+// followed by a block list, each item starting with "- " at one
+// indentation, no anchors or aliases, no line that might continue a
+// quoted or flow value onto the next, one document. Anything else, and
+// any error in the document, is read whole, the careful way, so that
+// what is accepted and every error message are exactly those of a whole
+// read (TestRouteMemoSameTree, FuzzRouteMemo).
+
+// routeMemo maps the text of a route item to its tree, as yamlChunk read
+// it and the schema walk left it. A tree the walk changed cannot be
+// reused: only items without "$" (nothing to expand) are kept, and only
+// from documents that had no error at all.
+type routeMemo struct {
+	trees map[string]*node
+	// next holds the items of the document being read, which become
+	// trees once it has proven free of errors (commit).
+	next map[string]*node
+}
+
+func (m *routeMemo) commit() { m.trees, m.next = m.next, nil }
+
+// Reader reads successive versions of one config file (the reloads of
+// `weir run`), reusing what an unchanged YAML route gave the last
+// time. It is not safe for concurrent use.
+type Reader struct{ memo routeMemo }
+
+// CheckAdjusted is the package's CheckAdjusted through r.
+func (r *Reader) CheckAdjusted(file string, data []byte, lookup LookupFunc, adjust func(*Config), check CheckFunc) (*Config, error) {
+	r.memo.next = nil
+	c, err, _ := checkAdjusted(file, data, lookup, adjust, check, true, &r.memo)
+	if err == nil {
+		r.memo.commit()
+		return c, nil
+	}
+	// Every error as a whole read reports it, in file order with its
+	// line; the memo keeps what the last valid document gave.
+	r.memo.next = nil
+	c, err, _ = checkAdjusted(file, data, lookup, adjust, check, false, nil)
+	return c, err
+}
+
+// LoadCheckAdjusted is the package's LoadCheckAdjusted through r.
+func (r *Reader) LoadCheckAdjusted(path string, adjust func(*Config), check CheckFunc) (*Config, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return r.CheckAdjusted(path, data, os.LookupEnv, adjust, check)
+}
+
+// readYAMLRoutes is readYAML with the routes read item by item through
+// memo; ok is false when the document is not one it takes (read it whole
+// then). When most routes are not in memo (the first read), parsing them
+// one by one costs more than reading the whole document, which it then
+// does, keeping its routes' trees for the next read.
+func readYAMLRoutes(data []byte, memo *routeMemo, e *errs) (root *node, ok bool) {
+	head, items, found := cutRoutes(data)
+	if !found || len(data) > maxMemoBytes {
+		return nil, false
+	}
+	misses := 0
+	for _, it := range items {
+		if memo.trees[string(it)] == nil {
+			misses++
+		}
+	}
+	if misses > len(items)/4 {
+		return readYAMLWhole(data, items, memo, e), true
+	}
+	e = &errs{}
+	root = readYAML(head, e)
+	if root == nil || len(e.list) > 0 || root.kind != kMap {
+		return nil, false
+	}
+	at := -1
+	for i, k := range root.keys {
+		if k == "routes" {
+			if at >= 0 || root.items[i].kind != kNull {
+				return nil, false
+			}
+			at = i
+		}
+	}
+	if at < 0 {
+		return nil, false
+	}
+	list := &node{kind: kList, items: make([]*node, len(items))}
+	next := make(map[string]*node, len(items))
+	for i, it := range items {
+		n := memo.trees[string(it)]
+		if n == nil {
+			if n = yamlItem(it); n == nil {
+				return nil, false
+			}
+		}
+		if _, dup := next[string(it)]; dup {
+			// Two routes with the same text (a duplicate name, which
+			// Validate refuses): one tree must not serve both walks.
+			return nil, false
+		}
+		next[string(it)] = n
+		list.items[i] = n
+	}
+	for k := range next {
+		if strings.IndexByte(k, '$') >= 0 {
+			delete(next, k) // expansion changes the tree as it walks it
+		}
+	}
+	root.items[at] = list
+	memo.next = next
+	return root, true
+}
+
+// readYAMLWhole reads data whole, errors into e, and keeps the tree of
+// each route item in memo when the routes list has one per item and the
+// document no anchor or alias (which could tie an item to the rest).
+func readYAMLWhole(data []byte, items [][]byte, memo *routeMemo, e *errs) *node {
+	var anchors bool
+	root := readYAMLAnchors(data, e, &anchors)
+	if root == nil || anchors || len(e.list) > 0 || root.kind != kMap {
+		return root
+	}
+	var list *node
+	for i, k := range root.keys {
+		if k == "routes" {
+			if list != nil {
+				return root
+			}
+			list = root.items[i]
+		}
+	}
+	if list == nil || list.kind != kList || len(list.items) != len(items) {
+		return root
+	}
+	next := make(map[string]*node, len(items))
+	for i, it := range items {
+		if _, dup := next[string(it)]; dup {
+			return root
+		}
+		next[string(it)] = list.items[i]
+	}
+	for k := range next {
+		if strings.IndexByte(k, '$') >= 0 {
+			delete(next, k)
+		}
+	}
+	memo.next = next
+	return root
+}
+
+// maxMemoBytes bounds the documents read through a Reader's memo: the
+// tree limits (maxTreeNodes, maxTreeBytes) are checked on a whole read,
+// and a document this size cannot reach them.
+const maxMemoBytes = 64 << 20
+
+// yamlItem reads the text of one route item ("- name: ..." and the lines
+// under it) as a one-item list, nil when it does not read alone or has
+// anchors or aliases (which could tie it to the rest of the document).
+func yamlItem(text []byte) *node {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(text))
+	if safeDecode(dec, &doc) != nil {
+		return nil
+	}
+	var extra yaml.Node
+	if safeDecode(dec, &extra) != io.EOF {
+		return nil
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
+		return nil
+	}
+	seq := doc.Content[0]
+	if seq.Kind != yaml.SequenceNode || len(seq.Content) != 1 || seq.ShortTag() != "!!seq" || anchored(seq) {
+		return nil
+	}
+	e := &errs{}
+	r := &yamlReader{e: e, active: map[*yaml.Node]bool{}}
+	n, ok := r.convert(seq.Content[0], "", 1)
+	if !ok || len(e.list) > 0 {
+		return nil
+	}
+	return n
+}
+
+// anchored reports whether y or anything under it has an anchor or is an
+// alias.
+func anchored(y *yaml.Node) bool {
+	if y.Anchor != "" || y.Kind == yaml.AliasNode {
+		return true
+	}
+	for _, c := range y.Content {
+		if anchored(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// cutRoutes finds the top-level `routes:` block list of a YAML document
+// by its lines: head is the document with the list's items left out
+// (`routes:` then reads as null) and items are the text of each item. It
+// refuses (found false) what it cannot cut for sure: no `routes:` line
+// or two, tabs, directives or document markers, a line in the list at
+// the items' indentation that starts no item, or a line whose quotes or
+// brackets do not close on it (a value that might go on to a line that
+// looks like an item or like `routes:`).
+func cutRoutes(data []byte) (head []byte, items [][]byte, found bool) {
+	if bytes.IndexByte(data, '\t') >= 0 || bytes.Contains(data, []byte("\r")) {
+		return nil, nil, false
+	}
+	start, end := -1, -1 // the list's lines are data[start:end]
+	indent := -1
+	var cuts []int // the offset of each item's first line
+	for off := 0; off < len(data); {
+		nl := bytes.IndexByte(data[off:], '\n')
+		next := len(data)
+		if nl >= 0 {
+			next = off + nl + 1
+		}
+		line := data[off:next]
+		text := bytes.TrimRight(line, " \n")
+		lead := len(text) - len(bytes.TrimLeft(text, " "))
+		blank := len(text) == 0 || text[lead] == '#'
+		switch {
+		case lead == 0 && !blank && (text[0] == '%' || bytes.HasPrefix(text, []byte("---")) || bytes.HasPrefix(text, []byte("..."))):
+			return nil, nil, false
+		case start < 0 && lead == 0 && bytes.HasPrefix(text, []byte("routes:")):
+			if string(text) != "routes:" || end >= 0 {
+				return nil, nil, false
+			}
+			start = next
+		case start >= 0 && end < 0 && !blank:
+			isItem := bytes.HasPrefix(text[lead:], []byte("- ")) || string(text[lead:]) == "-"
+			switch {
+			case indent < 0 && isItem:
+				indent = lead
+			case indent < 0:
+				return nil, nil, false // `routes:` with something else under it
+			}
+			switch {
+			case lead == indent && isItem:
+				cuts = append(cuts, off)
+			case lead > indent:
+			case lead == 0:
+				end = off // the next top-level key
+			default:
+				return nil, nil, false
+			}
+		case end >= 0 && !blank && lead == 0 && bytes.HasPrefix(text, []byte("routes:")):
+			return nil, nil, false // a second routes key
+		}
+		if !blank && !closes(text) {
+			return nil, nil, false
+		}
+		off = next
+	}
+	if start < 0 || len(cuts) == 0 {
+		return nil, nil, false
+	}
+	if end < 0 {
+		end = len(data)
+	}
+	for i, c := range cuts {
+		to := end
+		if i+1 < len(cuts) {
+			to = cuts[i+1]
+		}
+		items = append(items, data[c:to])
+	}
+	head = make([]byte, 0, len(data)-(end-start))
+	head = append(append(head, data[:start]...), data[end:]...)
+	return head, items, true
+}
+
+// closes reports whether every quote and bracket opened on line closes on
+// it, reading quotes as YAML does (” in single quotes, \" in double
+// quotes); a '#' after a space ends the line. It errs on the side of
+// false: an apostrophe in a plain word ("it's") makes the document read
+// whole.
+func closes(line []byte) bool {
+	depth := 0
+	for i := 0; i < len(line); i++ {
+		switch c := line[i]; c {
+		case '"':
+			for i++; i < len(line) && line[i] != '"'; i++ {
+				if line[i] == '\\' {
+					i++
+				}
+			}
+			if i >= len(line) {
+				return false
+			}
+		case '\'':
+			for i++; ; i++ {
+				if i >= len(line) {
+					return false
+				}
+				if line[i] == '\'' {
+					if i+1 < len(line) && line[i+1] == '\'' {
+						i++
+						continue
+					}
+					break
+				}
+			}
+		case '[', '{':
+			depth++
+		case ']', '}':
+			depth--
+		case '#':
+			if i > 0 && line[i-1] == ' ' {
+				return depth == 0
+			}
+		case '|', '>':
+			// A block scalar's lines are indented deeper than its key,
+			// so never at an item's indentation: they stay in the item.
+		}
+	}
+	return depth == 0
+}

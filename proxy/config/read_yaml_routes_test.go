@@ -1,0 +1,161 @@
+package config
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// memoRoutes is a YAML config of n routes in the block style cutRoutes
+// takes; route 0's header value is gen.
+func memoRoutes(n, gen int) string {
+	var b strings.Builder
+	b.WriteString("listen: \":8080\"\nservices:\n  - {name: echo, targets: [{url: \"http://127.0.0.1:9\"}]}\nroutes:\n")
+	for i := 0; i < n; i++ {
+		v := i
+		if i == 0 {
+			v = gen
+		}
+		fmt.Fprintf(&b, "  - name: r%d\n    paths: [\"/r%d/{id}\"]  # a comment\n    service: echo\n    plugins:\n"+
+			"      - {name: cors, config: {allow_origins: [\"https://%d.test\"]}}\n\n", i, i, v)
+	}
+	b.WriteString("plugins: []\n")
+	return b.String()
+}
+
+// sameAsWhole reads doc through r and as a whole: the same config or the
+// same errors.
+func sameAsWhole(t *testing.T, r *Reader, file, doc string) {
+	t.Helper()
+	got, gerr := r.CheckAdjusted(file, []byte(doc), testEnv, nil, nil)
+	want, werr := CheckAdjusted(file, []byte(doc), testEnv, nil, nil)
+	if fmt.Sprint(gerr) != fmt.Sprint(werr) {
+		t.Fatalf("%s: errors differ\nReader: %v\nwhole:  %v", file, gerr, werr)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%s: configs differ\nReader: %+v\nwhole:  %+v", file, got, want)
+	}
+}
+
+// A Reader gives exactly what a whole read gives, over successive
+// versions of a file, and reads again only the routes that changed.
+func TestRouteMemoSameConfig(t *testing.T) {
+	r := &Reader{}
+	sameAsWhole(t, r, "a.yaml", memoRoutes(50, 0))
+	if len(r.memo.trees) != 50 {
+		t.Fatalf("the memo holds %d routes, want 50: the document was not cut", len(r.memo.trees))
+	}
+	kept := r.memo.trees["  - name: r7\n    paths: [\"/r7/{id}\"]  # a comment\n    service: echo\n    plugins:\n      - {name: cors, config: {allow_origins: [\"https://7.test\"]}}\n\n"]
+	if kept == nil {
+		t.Fatal("route 7's text is not a key of the memo")
+	}
+	sameAsWhole(t, r, "a.yaml", memoRoutes(50, 1))
+	if len(r.memo.trees) != 50 || r.memo.trees["  - name: r7\n    paths: [\"/r7/{id}\"]  # a comment\n    service: echo\n    plugins:\n      - {name: cors, config: {allow_origins: [\"https://7.test\"]}}\n\n"] != kept {
+		t.Fatal("an unchanged route was read again")
+	}
+	// Versions with errors, then valid again: every error as a whole
+	// read has it, and the memo still serves.
+	for _, doc := range []string{
+		strings.Replace(memoRoutes(50, 2), "name: r3\n", "name: r4\n", 1),                      // a duplicate name
+		strings.Replace(memoRoutes(50, 2), "service: echo\n", "service: [echo]\n", 1),          // a schema error
+		strings.Replace(memoRoutes(50, 2), "paths: [\"/r9/{id}\"]", "paths: [\"/r9/{id}\"", 1), // a syntax error
+		strings.Replace(memoRoutes(50, 2), "  - name: r5\n", "  - name: r5\n\tx: 1\n", 1),      // a tab
+		memoRoutes(50, 3),
+		strings.Replace(memoRoutes(50, 3), "name: r8\n", "name: ${NAME8}\n", 1),
+		strings.Replace(memoRoutes(50, 3), "name: r8\n", "name: ${NAME8}\n", 1),
+		memoRoutes(50, 4),
+	} {
+		sameAsWhole(t, r, "a.yaml", doc)
+	}
+	if len(r.memo.trees) != 50 {
+		t.Fatalf("the memo holds %d routes after a valid version, want 50", len(r.memo.trees))
+	}
+}
+
+// Documents whose routes are written in a way cutRoutes does not take,
+// or that tie routes to the rest, read as a whole does.
+func TestRouteMemoRefuses(t *testing.T) {
+	head := "listen: \":8080\"\nservices:\n  - {name: echo, targets: [{url: \"http://127.0.0.1:9\"}]}\n"
+	for _, doc := range []string{
+		head + "routes: [{name: a, service: echo}]\n",
+		head + "routes:\n- name: a\n  service: echo\n- name: b\n  service: echo\nplugins: []\n",
+		head + "routes:\n  - &r {name: a, service: echo}\n  - {<<: *r, name: b}\n",
+		head + "x-r: &r {service: echo}\nroutes:\n  - {<<: *r, name: a}\n",
+		head + "routes:\n  - name: \"a\n  - b\"\n    service: echo\n",
+		head + "routes:\n  - name: 'it''s'\n    service: echo\n  - name: b\n    service: echo\n",
+		head + "routes:\n  - name: a\n    service: echo\n  -\n    name: b\n    service: echo\n",
+		head + "routes:\n  - name: a\n    service: echo\n    plugins:\n      - name: cors\n        config:\n          x: |\n            - name: b\n  - name: c\n    service: echo\n",
+		head + "routes:\n  - name: a\n    service: echo\n  - name: a\n    service: echo\n",
+		head + "routes:\n  - name: a\n    service: echo\nroutes:\n  - name: b\n    service: echo\n",
+		head + "routes: # the routes\n  - name: a\n    service: echo\n",
+		"---\n" + head + "routes:\n  - name: a\n    service: echo\n",
+		head + "routes:\n  - name: a\n    service: echo\n...\n",
+		head + "routes:\n  - name: a\n    service: echo\n   x: 1\n",
+		head + "routes:\n  - name: a\n    service: echo\n  x: 1\n",
+		head + "routes:\n  name: a\n",
+	} {
+		r := &Reader{}
+		sameAsWhole(t, r, "b.yaml", doc)
+		sameAsWhole(t, r, "b.yaml", doc)
+	}
+}
+
+// Every golden YAML config reads through a Reader as it reads whole.
+func TestRouteMemoGolden(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(goldenDir, "*", "*.yaml"))
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &Reader{}
+		sameAsWhole(t, r, file, string(data))
+		sameAsWhole(t, r, file, string(data))
+	}
+}
+
+// FuzzRouteMemo: whatever the document, a Reader that read another
+// version first reads it as a whole read does.
+func FuzzRouteMemo(f *testing.F) {
+	f.Add(memoRoutes(3, 0), memoRoutes(3, 1))
+	f.Add(memoRoutes(2, 0), strings.Replace(memoRoutes(2, 0), "r1", "r0", -1))
+	files, _ := filepath.Glob(filepath.Join(goldenDir, "*", "*.yaml"))
+	for _, file := range files {
+		if data, err := os.ReadFile(file); err == nil {
+			f.Add(memoRoutes(2, 0), string(data))
+		}
+	}
+	f.Fuzz(func(t *testing.T, first, doc string) {
+		r := &Reader{}
+		_, _ = r.CheckAdjusted("f.yaml", []byte(first), testEnv, nil, nil)
+		sameAsWhole(t, r, "f.yaml", doc)
+		sameAsWhole(t, r, "f.yaml", doc)
+	})
+}
+
+// Random edits of a small config, with the characters that matter to
+// cutRoutes (quotes, dashes, indentation, anchors, comments, block
+// scalars, brackets) put anywhere: read through a Reader that read the
+// version before, each reads as a whole read does.
+func TestRouteMemoMutations(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	bits := []string{"\"", "'", "- ", "  ", "\n", "\n  - ", "&a ", "*a", " #", "|\n", "[", "]", "{", "}", "$", "${X}", "\t", ":", "routes:\n", "---\n", "-"}
+	r := &Reader{}
+	prev := memoRoutes(6, 0)
+	for i := 0; i < 400; i++ {
+		doc := []byte(prev)
+		for k := rng.IntN(3); k >= 0; k-- {
+			at := rng.IntN(len(doc) + 1)
+			doc = append(doc[:at:at], append([]byte(bits[rng.IntN(len(bits))]), doc[at:]...)...)
+		}
+		if rng.IntN(3) == 0 {
+			doc = []byte(memoRoutes(6, i)) // back to a valid version
+		}
+		sameAsWhole(t, r, "m.yaml", string(doc))
+		prev = string(doc)
+	}
+}
