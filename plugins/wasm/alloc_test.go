@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/internal/wasmasm"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -83,5 +84,52 @@ func TestAllocsHostFunctions(t *testing.T) {
 		if got := testing.AllocsPerRun(100, tt.fn); got != 0 {
 			t.Errorf("%s: %.1f allocations, want 0", tt.name, got)
 		}
+	}
+}
+
+// handHeaders is the hand-written header filter the bench and e2e suites
+// run, with the headers of the bench scenario.
+func handHeaders() []byte {
+	return wasmasm.HeaderFilter("X-Wasm", "yes", "X-Wasm-Filter", "headers")
+}
+
+// TestHandHeaderFilter: the hand-written filter adds its request header,
+// sets its response header (replacing the upstream's), and a request
+// through it allocates nothing.
+func TestHandHeaderFilter(t *testing.T) {
+	f := newFilter(t, writeModule(t, "hand", handHeaders()), map[string]any{"pool_size": 1}, nil)
+	rc, c := request("GET", "/users/7", "", "Accept: */*")
+	sdk.ReleaseCtx(c)
+	var tmpl fasthttp.Request
+	rc.Request.CopyTo(&tmpl)
+	run := func() {
+		tmpl.CopyTo(&rc.Request)
+		rc.Response.Reset()
+		c := sdk.AcquireCtx(rc)
+		c.Route = "r"
+		c.SetPath(rc.Request.URI().Path())
+		if _, err := f.OnRequest(c); err != nil {
+			t.Fatal(err)
+		}
+		rc.Response.SetStatusCode(200)
+		rc.Response.Header.Set("X-Wasm-Filter", "upstream")
+		if err := f.OnResponse(c); err != nil {
+			t.Fatal(err)
+		}
+		f.OnLog(c)
+		sdk.ReleaseCtx(c)
+	}
+	run()
+	if got := string(rc.Request.Header.Peek("X-Wasm")); got != "yes" {
+		t.Errorf("request X-Wasm = %q, want yes", got)
+	}
+	if got := rc.Response.Header.PeekAll("X-Wasm-Filter"); len(got) != 1 || string(got[0]) != "headers" {
+		t.Errorf("response X-Wasm-Filter = %q, want [headers]", got)
+	}
+	if raceEnabled {
+		return
+	}
+	if got := testing.AllocsPerRun(200, run); got != 0 {
+		t.Errorf("%.1f allocations per request, want 0", got)
 	}
 }

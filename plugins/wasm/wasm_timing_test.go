@@ -85,6 +85,26 @@ func BenchmarkMinimalGuest(b *testing.B) {
 	reportCPU(b, cpu)
 }
 
+// BenchmarkHandHeaders: one request through the hand-written header
+// filter (wasmasm.HeaderFilter: one header added in the request phase,
+// one set in the response phase, no language runtime in the guest): the
+// plugin's cost for the bench's wasm_header_hand row.
+func BenchmarkHandHeaders(b *testing.B) {
+	f := newFilter(b, writeModule(b, "hand", handHeaders()), map[string]any{"pool_size": 1}, nil)
+	rc, c := request("GET", "/users/7?x=1", "", "Accept: application/json", "User-Agent: bench")
+	sdk.ReleaseCtx(c)
+	var tmpl fasthttp.Request
+	rc.Request.CopyTo(&tmpl)
+	benchRequest(b, f, rc, &tmpl)
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := cpuTime()
+	for i := 0; i < b.N; i++ {
+		benchRequest(b, f, rc, &tmpl)
+	}
+	reportCPU(b, cpu)
+}
+
 // BenchmarkCallGuest: one call into the example guest's proxy_on_done,
 // which returns at once: the cost of a callback to the host (setting the
 // fuel, arming the backstop, wazero's entry and exit, the Go guest's own
