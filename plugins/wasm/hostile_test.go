@@ -206,6 +206,35 @@ func TestBackstopStopsSlowGuest(t *testing.T) {
 	}
 }
 
+// TestBackstopCountsFromItsOwnCall: the backstop's timer stays pending
+// between callbacks (it is not reset per call); when it fires for an
+// earlier callback's deadline while a later one runs, it re-arms for the
+// later one's, so that one still gets its whole backstop.
+func TestBackstopCountsFromItsOwnCall(t *testing.T) {
+	defer func(f uint64, b time.Duration) { fuelPerMicrosecond, minBackstop = f, b }(fuelPerMicrosecond, minBackstop)
+	fuelPerMicrosecond, minBackstop = 100_000, 0
+	f := newHostile(t, map[string]any{"timeout": "10ms", "pool_size": 1}, nil)
+	_, fast := request("GET", "/", "")
+	defer sdk.ReleaseCtx(fast)
+	if _, err := f.OnRequest(fast); err != nil { // leaves the timer pending for +100ms
+		t.Fatal(err)
+	}
+	time.Sleep(60 * time.Millisecond)
+	_, c := request("GET", "/", "", "X-Loop: 1")
+	defer sdk.ReleaseCtx(c)
+	runtime.GC()
+	start := time.Now()
+	_, err := f.OnRequest(c)
+	elapsed := time.Since(start)
+	want := "wasm: proxy_on_request_headers did not finish within its wall-clock backstop (100ms)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %q", err, want)
+	}
+	if elapsed < 100*time.Millisecond || elapsed > 2*time.Second {
+		t.Errorf("stopped after %s, want about 100ms from its own start", elapsed)
+	}
+}
+
 // TestTimeoutInResponsePhase: the same in proxy_on_response_headers.
 func TestTimeoutInResponsePhase(t *testing.T) {
 	f := newHostile(t, map[string]any{"timeout": "150ms", "pool_size": 1}, nil)
