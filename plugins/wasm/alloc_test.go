@@ -23,22 +23,7 @@ func TestAllocsPerRequest(t *testing.T) {
 	sdk.ReleaseCtx(c)
 	var tmpl fasthttp.Request
 	rc.Request.CopyTo(&tmpl)
-	run := func() {
-		tmpl.CopyTo(&rc.Request)
-		rc.Response.Reset()
-		c := sdk.AcquireCtx(rc)
-		c.Route = "r"
-		c.SetPath(rc.Request.URI().Path())
-		if _, err := f.OnRequest(c); err != nil {
-			t.Fatal(err)
-		}
-		rc.Response.SetStatusCode(200)
-		if err := f.OnResponse(c); err != nil {
-			t.Fatal(err)
-		}
-		f.OnLog(c)
-		sdk.ReleaseCtx(c)
-	}
+	run := func() { throughFilter(t, f, rc, &tmpl, nil) }
 	run()
 	if got := testing.AllocsPerRun(200, run); got != 0 {
 		t.Errorf("%.1f allocations per request, want 0", got)
@@ -103,21 +88,7 @@ func TestHandHeaderFilter(t *testing.T) {
 	var tmpl fasthttp.Request
 	rc.Request.CopyTo(&tmpl)
 	run := func() {
-		tmpl.CopyTo(&rc.Request)
-		rc.Response.Reset()
-		c := sdk.AcquireCtx(rc)
-		c.Route = "r"
-		c.SetPath(rc.Request.URI().Path())
-		if _, err := f.OnRequest(c); err != nil {
-			t.Fatal(err)
-		}
-		rc.Response.SetStatusCode(200)
-		rc.Response.Header.Set("X-Wasm-Filter", "upstream")
-		if err := f.OnResponse(c); err != nil {
-			t.Fatal(err)
-		}
-		f.OnLog(c)
-		sdk.ReleaseCtx(c)
+		throughFilter(t, f, rc, &tmpl, func(r *fasthttp.Response) { r.Header.Set("X-Wasm-Filter", "upstream") })
 	}
 	run()
 	if got := string(rc.Request.Header.Peek("X-Wasm")); got != "yes" {
@@ -132,4 +103,27 @@ func TestHandHeaderFilter(t *testing.T) {
 	if got := testing.AllocsPerRun(200, run); got != 0 {
 		t.Errorf("%.1f allocations per request, want 0", got)
 	}
+}
+
+// throughFilter runs a whole request through f on rc, restored from tmpl
+// first; answer, when not nil, adds to the upstream's 200 answer.
+func throughFilter(tb testing.TB, f *filter, rc *fasthttp.RequestCtx, tmpl *fasthttp.Request, answer func(*fasthttp.Response)) {
+	tmpl.CopyTo(&rc.Request)
+	rc.Response.Reset()
+	c := sdk.AcquireCtx(rc)
+	c.Route = "r"
+	c.SetPath(rc.Request.URI().Path())
+	c.SetRequestID([]byte("req-1"))
+	if _, err := f.OnRequest(c); err != nil {
+		tb.Fatal(err)
+	}
+	rc.Response.SetStatusCode(200)
+	if answer != nil {
+		answer(&rc.Response)
+	}
+	if err := f.OnResponse(c); err != nil {
+		tb.Fatal(err)
+	}
+	f.OnLog(c)
+	sdk.ReleaseCtx(c)
 }
