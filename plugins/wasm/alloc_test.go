@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/internal/wasmasm"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -22,22 +23,7 @@ func TestAllocsPerRequest(t *testing.T) {
 	sdk.ReleaseCtx(c)
 	var tmpl fasthttp.Request
 	rc.Request.CopyTo(&tmpl)
-	run := func() {
-		tmpl.CopyTo(&rc.Request)
-		rc.Response.Reset()
-		c := sdk.AcquireCtx(rc)
-		c.Route = "r"
-		c.SetPath(rc.Request.URI().Path())
-		if _, err := f.OnRequest(c); err != nil {
-			t.Fatal(err)
-		}
-		rc.Response.SetStatusCode(200)
-		if err := f.OnResponse(c); err != nil {
-			t.Fatal(err)
-		}
-		f.OnLog(c)
-		sdk.ReleaseCtx(c)
-	}
+	run := func() { throughFilter(t, f, rc, &tmpl, nil) }
 	run()
 	if got := testing.AllocsPerRun(200, run); got != 0 {
 		t.Errorf("%.1f allocations per request, want 0", got)
@@ -84,4 +70,60 @@ func TestAllocsHostFunctions(t *testing.T) {
 			t.Errorf("%s: %.1f allocations, want 0", tt.name, got)
 		}
 	}
+}
+
+// handHeaders is the hand-written header filter the bench and e2e suites
+// run, with the headers of the bench scenario.
+func handHeaders() []byte {
+	return wasmasm.HeaderFilter("X-Wasm", "yes", "X-Wasm-Filter", "headers")
+}
+
+// TestHandHeaderFilter: the hand-written filter adds its request header,
+// sets its response header (replacing the upstream's), and a request
+// through it allocates nothing.
+func TestHandHeaderFilter(t *testing.T) {
+	f := newFilter(t, writeModule(t, "hand", handHeaders()), map[string]any{"pool_size": 1}, nil)
+	rc, c := request("GET", "/users/7", "", "Accept: */*")
+	sdk.ReleaseCtx(c)
+	var tmpl fasthttp.Request
+	rc.Request.CopyTo(&tmpl)
+	run := func() {
+		throughFilter(t, f, rc, &tmpl, func(r *fasthttp.Response) { r.Header.Set("X-Wasm-Filter", "upstream") })
+	}
+	run()
+	if got := string(rc.Request.Header.Peek("X-Wasm")); got != "yes" {
+		t.Errorf("request X-Wasm = %q, want yes", got)
+	}
+	if got := rc.Response.Header.PeekAll("X-Wasm-Filter"); len(got) != 1 || string(got[0]) != "headers" {
+		t.Errorf("response X-Wasm-Filter = %q, want [headers]", got)
+	}
+	if raceEnabled {
+		return
+	}
+	if got := testing.AllocsPerRun(200, run); got != 0 {
+		t.Errorf("%.1f allocations per request, want 0", got)
+	}
+}
+
+// throughFilter runs a whole request through f on rc, restored from tmpl
+// first; answer, when not nil, adds to the upstream's 200 answer.
+func throughFilter(tb testing.TB, f *filter, rc *fasthttp.RequestCtx, tmpl *fasthttp.Request, answer func(*fasthttp.Response)) {
+	tmpl.CopyTo(&rc.Request)
+	rc.Response.Reset()
+	c := sdk.AcquireCtx(rc)
+	c.Route = "r"
+	c.SetPath(rc.Request.URI().Path())
+	c.SetRequestID([]byte("req-1"))
+	if _, err := f.OnRequest(c); err != nil {
+		tb.Fatal(err)
+	}
+	rc.Response.SetStatusCode(200)
+	if answer != nil {
+		answer(&rc.Response)
+	}
+	if err := f.OnResponse(c); err != nil {
+		tb.Fatal(err)
+	}
+	f.OnLog(c)
+	sdk.ReleaseCtx(c)
 }

@@ -19,12 +19,12 @@ func minimal(edit func(a *asm)) []byte {
 	if edit != nil {
 		edit(a)
 	}
-	if len(a.funcs) == 0 {
-		a.proxyBase()
-		a.fn("proxy_on_configure", i32x(2), i32x(1), ci32(1))
+	if len(a.Funcs) == 0 {
+		proxyBase(a)
+		a.Func("proxy_on_configure", i32x(2), i32x(1), ci32(1))
 	}
-	a.fn("proxy_on_request_headers", i32x(3), i32x(1), ci32(0))
-	return a.bytes()
+	a.Func("proxy_on_request_headers", i32x(3), i32x(1), ci32(0))
+	return a.Bytes()
 }
 
 func TestConfig(t *testing.T) {
@@ -40,93 +40,93 @@ func TestConfig(t *testing.T) {
 	text := write("text.wasm", []byte("hello, not wasm"))
 	wat := write("filter.wat", []byte("(module\n  (func $f))\n"))
 	garbage := write("garbage.wasm", []byte("\x00asm\x01\x00\x00\x00\xff\xff"))
-	noABI := write("noabi.wasm", (&asm{}).bytes())
+	noABI := write("noabi.wasm", (&asm{}).Bytes())
 	abi010 := write("abi010.wasm", func() []byte {
 		a := &asm{}
-		a.fn("proxy_abi_version_0_1_0", nil, nil)
-		return a.bytes()
+		a.Func("proxy_abi_version_0_1_0", nil, nil)
+		return a.Bytes()
 	}())
 	noMalloc := write("nomalloc.wasm", func() []byte {
 		a := &asm{}
-		a.fn("proxy_abi_version_0_2_1", nil, nil)
-		a.fn("proxy_on_context_create", i32x(2), nil)
-		a.fn("proxy_on_vm_start", i32x(2), i32x(1), ci32(1))
-		return a.bytes()
+		a.Func("proxy_abi_version_0_2_1", nil, nil)
+		a.Func("proxy_on_context_create", i32x(2), nil)
+		a.Func("proxy_on_vm_start", i32x(2), i32x(1), ci32(1))
+		return a.Bytes()
 	}())
 	noContext := write("nocontext.wasm", func() []byte {
 		a := &asm{}
-		a.fn("proxy_abi_version_0_2_0", nil, nil)
-		a.fn("malloc", i32x(1), i32x(1), ci32(1024))
-		a.fn("proxy_on_vm_start", i32x(2), i32x(1), ci32(1))
-		return a.bytes()
+		a.Func("proxy_abi_version_0_2_0", nil, nil)
+		a.Func("malloc", i32x(1), i32x(1), ci32(1024))
+		a.Func("proxy_on_vm_start", i32x(2), i32x(1), ci32(1))
+		return a.Bytes()
 	}())
 	noStart := write("nostart.wasm", func() []byte {
 		a := &asm{}
-		a.fn("proxy_abi_version_0_2_1", nil, nil)
-		a.fn("malloc", i32x(1), i32x(1), ci32(1024))
-		a.fn("proxy_on_context_create", i32x(2), nil)
-		return a.bytes()
+		a.Func("proxy_abi_version_0_2_1", nil, nil)
+		a.Func("malloc", i32x(1), i32x(1), ci32(1024))
+		a.Func("proxy_on_context_create", i32x(2), nil)
+		return a.Bytes()
 	}())
 	badSig := write("badsig.wasm", func() []byte {
 		a := &asm{}
-		a.proxyBase()
-		a.fn("proxy_on_request_body", i32x(2), i32x(1), ci32(0))
-		return a.bytes()
+		proxyBase(a)
+		a.Func("proxy_on_request_body", i32x(2), i32x(1), ci32(0))
+		return a.Bytes()
 	}())
 	unknownImport := write("unknownimport.wasm", func() []byte {
 		a := &asm{}
-		a.imp("env", "proxy_teleport", i32x(1), i32x(1))
-		a.proxyBase()
-		return a.bytes()
+		a.Import("env", "proxy_teleport", i32x(1), i32x(1))
+		proxyBase(a)
+		return a.Bytes()
 	}())
 	badImport := write("badimport.wasm", func() []byte {
 		a := &asm{}
-		a.imp("env", "proxy_log", i32x(2), i32x(1))
-		a.proxyBase()
-		return a.bytes()
+		a.Import("env", "proxy_log", i32x(2), i32x(1))
+		proxyBase(a)
+		return a.Bytes()
 	}())
 	otherModule := write("othermodule.wasm", func() []byte {
 		a := &asm{}
-		a.imp("fs", "open", i32x(1), i32x(1))
-		a.proxyBase()
-		return a.bytes()
+		a.Import("fs", "open", i32x(1), i32x(1))
+		proxyBase(a)
+		return a.Bytes()
 	}())
 	noMemory := write("nomemory.wasm", func() []byte {
-		a := &asm{noMemEx: true}
-		a.proxyBase()
-		return a.bytes()
+		a := &asm{NoMemExport: true}
+		proxyBase(a)
+		return a.Bytes()
 	}())
 	bigMemory := write("bigmemory.wasm", func() []byte {
-		a := &asm{memMin: 17} // 1 MiB and one page
-		a.proxyBase()
-		return a.bytes()
+		a := &asm{MemMin: 17} // 1 MiB and one page
+		proxyBase(a)
+		return a.Bytes()
 	}())
 	refuses := write("refuses.wasm", func() []byte {
 		a := &asm{}
-		a.proxyBase()
-		a.fn("proxy_on_configure", i32x(2), i32x(1), ci32(0))
-		return a.bytes()
+		proxyBase(a)
+		a.Func("proxy_on_configure", i32x(2), i32x(1), ci32(0))
+		return a.Bytes()
 	}())
 	vmRefuses := write("vmrefuses.wasm", func() []byte {
 		a := &asm{}
-		a.fn("proxy_abi_version_0_2_1", nil, nil)
-		a.fn("malloc", i32x(1), i32x(1), ci32(1024))
-		a.fn("proxy_on_context_create", i32x(2), nil)
-		a.fn("proxy_on_vm_start", i32x(2), i32x(1), ci32(0))
-		return a.bytes()
+		a.Func("proxy_abi_version_0_2_1", nil, nil)
+		a.Func("malloc", i32x(1), i32x(1), ci32(1024))
+		a.Func("proxy_on_context_create", i32x(2), nil)
+		a.Func("proxy_on_vm_start", i32x(2), i32x(1), ci32(0))
+		return a.Bytes()
 	}())
 	command := write("command.wasm", func() []byte {
 		a := &asm{}
-		exit := a.imp("wasi_snapshot_preview1", "proc_exit", i32x(1), nil)
-		a.proxyBase()
-		a.fn("_start", nil, nil, ci32(0), call(exit))
-		return a.bytes()
+		exit := a.Import("wasi_snapshot_preview1", "proc_exit", i32x(1), nil)
+		proxyBase(a)
+		a.Func("_start", nil, nil, ci32(0), call(exit))
+		return a.Bytes()
 	}())
 	traps := write("traps.wasm", func() []byte {
 		a := &asm{}
-		a.proxyBase()
-		a.fn("proxy_on_configure", i32x(2), i32x(1), op(opUnreachable))
-		return a.bytes()
+		proxyBase(a)
+		a.Func("proxy_on_configure", i32x(2), i32x(1), op(opUnreachable))
+		return a.Bytes()
 	}())
 
 	tests := []struct {
@@ -265,9 +265,9 @@ func TestInitTimeout(t *testing.T) {
 	minInitTimeout = 50 * time.Millisecond
 	defer func() { minInitTimeout = old }()
 	a := &asm{}
-	a.proxyBase()
-	a.fn("proxy_on_configure", i32x(2), i32x(1), op(opLoop, blockVoid, opBr, 0, opEnd), ci32(1))
-	p := writeModule(t, "spin", a.bytes())
+	proxyBase(a)
+	a.Func("proxy_on_configure", i32x(2), i32x(1), op(opLoop, blockVoid, opBr, 0, opEnd), ci32(1))
+	p := writeModule(t, "spin", a.Bytes())
 	start := time.Now()
 	_, err := New(build(nil), json.RawMessage(`{"module":"`+p+`","timeout":"1ms"}`))
 	want := "starting the module: wasm: proxy_on_configure did not finish within the 50ms timeout"

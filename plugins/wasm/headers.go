@@ -97,9 +97,28 @@ func (in *instance) headerPairs(m uint32) ([]kv, status) {
 }
 
 // headerCount is the num_headers argument of the header callbacks.
+// It counts what headerPairs would list without building the list (the
+// path's re-encoding included).
 func (in *instance) headerCount(m uint32) uint64 {
-	kvs, _ := in.headerPairs(m)
-	return uint64(len(kvs))
+	if !in.readable(m) {
+		return 0
+	}
+	var n uint64
+	switch m {
+	case mapRequestHeaders:
+		n = 4 // :authority, :method, :path, :scheme
+		for k := range in.c.Request().Header.All() {
+			if !isHost(k) {
+				n++
+			}
+		}
+	case mapResponseHeaders:
+		n = 1 // :status
+		for range in.c.Response().Header.All() {
+			n++
+		}
+	}
+	return n
 }
 
 // headerValue returns the value of key in map m; several values are

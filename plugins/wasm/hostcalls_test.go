@@ -345,6 +345,10 @@ func TestHostResponsePhase(t *testing.T) {
 			t.Errorf("missing %q in\n%s", want, got)
 		}
 	}
+	// num_headers counts the same pairs.
+	if n := h.in.headerCount(mapResponseHeaders); int(n) != len(decode(t, h.out())) {
+		t.Errorf("headerCount %d, pairs %d", n, len(decode(t, h.out())))
+	}
 	for _, tt := range []struct {
 		name string
 		fn   hostFn

@@ -44,33 +44,33 @@ const (
 // proxy_on_configure refuses a one-byte configuration.
 func hostileGuest() []byte {
 	a := &asm{}
-	getHdr := a.imp("env", "proxy_get_header_map_value", i32x(5), i32x(1))
-	logFn := a.imp("env", "proxy_log", i32x(3), i32x(1))
-	getPairs := a.imp("env", "proxy_get_header_map_pairs", i32x(3), i32x(1))
-	addHdr := a.imp("env", "proxy_add_header_map_value", i32x(5), i32x(1))
-	setPairs := a.imp("env", "proxy_set_header_map_pairs", i32x(3), i32x(1))
-	sendLocal := a.imp("env", "proxy_send_local_response", i32x(8), i32x(1))
-	getProp := a.imp("env", "proxy_get_property", i32x(4), i32x(1))
-	getBuf := a.imp("env", "proxy_get_buffer_bytes", i32x(5), i32x(1))
-	setBuf := a.imp("env", "proxy_set_buffer_bytes", i32x(5), i32x(1))
-	getTime := a.imp("env", "proxy_get_current_time_nanoseconds", i32x(1), i32x(1))
-	getLevel := a.imp("env", "proxy_get_log_level", i32x(1), i32x(1))
-	defMetric := a.imp("env", "proxy_define_metric", i32x(4), i32x(1))
-	incMetric := a.imp("env", "proxy_increment_metric", []byte{tI32, tI64}, i32x(1))
-	a.proxyBase()
-	a.fn("proxy_on_configure", i32x(2), i32x(1), local(1), ci32(1), op(opI32Ne))
+	getHdr := a.Import("env", "proxy_get_header_map_value", i32x(5), i32x(1))
+	logFn := a.Import("env", "proxy_log", i32x(3), i32x(1))
+	getPairs := a.Import("env", "proxy_get_header_map_pairs", i32x(3), i32x(1))
+	addHdr := a.Import("env", "proxy_add_header_map_value", i32x(5), i32x(1))
+	setPairs := a.Import("env", "proxy_set_header_map_pairs", i32x(3), i32x(1))
+	sendLocal := a.Import("env", "proxy_send_local_response", i32x(8), i32x(1))
+	getProp := a.Import("env", "proxy_get_property", i32x(4), i32x(1))
+	getBuf := a.Import("env", "proxy_get_buffer_bytes", i32x(5), i32x(1))
+	setBuf := a.Import("env", "proxy_set_buffer_bytes", i32x(5), i32x(1))
+	getTime := a.Import("env", "proxy_get_current_time_nanoseconds", i32x(1), i32x(1))
+	getLevel := a.Import("env", "proxy_get_log_level", i32x(1), i32x(1))
+	defMetric := a.Import("env", "proxy_define_metric", i32x(4), i32x(1))
+	incMetric := a.Import("env", "proxy_increment_metric", []byte{tI32, tI64}, i32x(1))
+	proxyBase(a)
+	a.Func("proxy_on_configure", i32x(2), i32x(1), local(1), ci32(1), op(opI32Ne))
 
-	str := func(addr uint32, s string) { a.data = append(a.data, wasmData{addr, []byte(s)}) }
+	str := func(addr uint32, s string) { a.Data = append(a.Data, wasmData{Offset: addr, Bytes: []byte(s)}) }
 	str(adLoop, "x-loop")
 	str(adTrap, "x-trap")
 	str(adPause, "x-pause")
 	str(adOOB, "x-oob")
-	a.data = append(a.data, wasmData{adBadPairs, []byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0}})
+	a.Data = append(a.Data, wasmData{Offset: adBadPairs, Bytes: []byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0}})
 	str(adMallocTrap, "x-malloc-trap")
 	str(adLocal, "x-local")
 	str(adTeapot, "teapot")
 	str(adGrow, "x-grow")
-	a.data = append(a.data, wasmData{adPairs, appendPairs(nil, []kv{{[]byte("x-tea"), []byte("earl grey")}})})
+	a.Data = append(a.Data, wasmData{Offset: adPairs, Bytes: appendPairs(nil, []kv{{[]byte("x-tea"), []byte("earl grey")}})})
 
 	// has(map, key): proxy_get_header_map_value returned OK.
 	has := func(m int64, addr uint32, n int) []byte {
@@ -107,7 +107,7 @@ func hostileGuest() []byte {
 		expect(6, ci32(0), ci32(adOOB), ci32(5), ci32(16), ci32(20), call(getHdr)),
 		store(8, 1024),
 	)
-	a.fn("proxy_on_request_headers", i32x(3), i32x(1),
+	a.Func("proxy_on_request_headers", i32x(3), i32x(1),
 		when(has(0, adLoop, 6), spin),
 		when(has(0, adTrap, 6), op(opUnreachable)),
 		when(has(0, adMallocTrap, 13), store(8, 1), has(0, adMallocTrap, 13), op(opDrop), store(8, 1024)),
@@ -117,12 +117,12 @@ func hostileGuest() []byte {
 		when(has(0, adPause, 7), ci32(1), op(opReturn)),
 		when(has(0, adGrow, 6), ci32(100), op(opMemoryGrow, 0), ci32(-1), op(opI32Ne, opIf, blockVoid, opUnreachable, opEnd)),
 		ci32(0))
-	a.fn("proxy_on_response_headers", i32x(3), i32x(1),
+	a.Func("proxy_on_response_headers", i32x(3), i32x(1),
 		when(has(2, adLoop, 6), spin),
 		ci32(0))
-	a.fn("proxy_on_done", i32x(1), i32x(1), ci32(1))
-	a.fn("proxy_on_delete", i32x(1), nil)
-	return a.bytes()
+	a.Func("proxy_on_done", i32x(1), i32x(1), ci32(1))
+	a.Func("proxy_on_delete", i32x(1), nil)
+	return a.Bytes()
 }
 
 func newHostile(t *testing.T, extra map[string]any, lb *logBuf) *filter {
@@ -185,6 +185,34 @@ func TestBackstopStopsSlowGuest(t *testing.T) {
 	// 1G iterations: about 0.3s of a tight loop, past the 100ms backstop.
 	fuelPerMicrosecond, minBackstop = 100_000, 0
 	f := newHostile(t, map[string]any{"timeout": "10ms", "pool_size": 1}, nil)
+	loopUntilBackstop(t, f)
+	if n := instances(f); n != 0 {
+		t.Errorf("the stopped instance was kept (%d live)", n)
+	}
+}
+
+// TestBackstopCountsFromItsOwnCall: the backstop's timer stays pending
+// between callbacks (it is not reset per call); when it fires for an
+// earlier callback's deadline while a later one runs, it re-arms for the
+// later one's, so that one still gets its whole backstop.
+func TestBackstopCountsFromItsOwnCall(t *testing.T) {
+	defer func(f uint64, b time.Duration) { fuelPerMicrosecond, minBackstop = f, b }(fuelPerMicrosecond, minBackstop)
+	fuelPerMicrosecond, minBackstop = 100_000, 0
+	f := newHostile(t, map[string]any{"timeout": "10ms", "pool_size": 1}, nil)
+	_, fast := request("GET", "/", "")
+	defer sdk.ReleaseCtx(fast)
+	if _, err := f.OnRequest(fast); err != nil { // leaves the timer pending for +100ms
+		t.Fatal(err)
+	}
+	time.Sleep(60 * time.Millisecond)
+	loopUntilBackstop(t, f)
+}
+
+// loopUntilBackstop sends an X-Loop request through f (timeout 10ms,
+// fuel for about 0.3s) and checks that the 100ms backstop, counted from
+// the callback's start, stopped it.
+func loopUntilBackstop(t *testing.T, f *filter) {
+	t.Helper()
 	_, c := request("GET", "/", "", "X-Loop: 1")
 	defer sdk.ReleaseCtx(c)
 	// The backstop's timer needs the Go runtime, which a collection
@@ -199,10 +227,7 @@ func TestBackstopStopsSlowGuest(t *testing.T) {
 		t.Fatalf("err = %v, want %q", err, want)
 	}
 	if elapsed < 100*time.Millisecond || elapsed > 2*time.Second {
-		t.Errorf("stopped after %s, want about 100ms", elapsed)
-	}
-	if n := instances(f); n != 0 {
-		t.Errorf("the stopped instance was kept (%d live)", n)
+		t.Errorf("stopped after %s, want about 100ms from its own start", elapsed)
 	}
 }
 

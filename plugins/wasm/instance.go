@@ -73,12 +73,20 @@ type instance struct {
 	// past its wall-clock backstop. mu orders the timer's write with the
 	// calls': armed while a callback runs, fired once the timer emptied
 	// the fuel.
-	fuel  api.MutableGlobal
-	stop  api.MutableGlobal
-	timer *time.Timer
-	mu    sync.Mutex
-	armed bool
-	fired bool
+	// The timer is not reset per callback (two timer-heap operations
+	// per call, most of a trivial callback's cost): a callback records
+	// its deadline, and a timer already pending for an earlier or equal
+	// time stays; when it fires early for the callback running then, it
+	// re-arms itself for the rest.
+	fuel     api.MutableGlobal
+	stop     api.MutableGlobal
+	timer    *time.Timer
+	mu       sync.Mutex
+	armed    bool
+	fired    bool
+	timerOn  bool  // the timer is pending, for timerAt
+	timerAt  int64 // monotonicNow when the pending timer fires
+	deadline int64 // monotonicNow past which the running callback is stopped
 
 	// spent: timed out, trapped or closed. It is never called again; the
 	// slot drops it.
@@ -318,14 +326,19 @@ func (in *instance) invoke(fn api.Function, name string, timeout time.Duration) 
 	if in.spent {
 		return 0, errSpent
 	}
+	back := backstopFor(timeout)
+	now := monotonicNow()
 	in.mu.Lock()
 	in.armed, in.fired = true, false
+	in.deadline = now + int64(back)
 	in.fuel.Set(fuelFor(timeout))
 	in.stop.Set(0)
+	if !in.timerOn || in.timerAt > in.deadline {
+		in.timerOn, in.timerAt = true, in.deadline
+		in.timer.Reset(back)
+	}
 	in.mu.Unlock()
-	in.timer.Reset(backstopFor(timeout))
 	err := fn.CallWithStack(in, in.stack[:])
-	in.timer.Stop()
 	in.mu.Lock()
 	in.armed = false
 	fired := in.fired
@@ -372,14 +385,29 @@ var minBackstop = time.Second
 // backstop runs on the timer's goroutine: it sets the stop flag of the
 // callback running past its backstop, which stops at its next loop or
 // call.
+// The timer may have been set for an earlier callback: if the running
+// one's deadline is later, it re-arms for the rest; with no callback
+// running it stays off until the next one starts it.
 func (in *instance) backstop() {
 	in.mu.Lock()
+	in.timerOn = false
 	if in.armed {
-		in.fired = true
-		in.stop.Set(1)
+		if left := in.deadline - monotonicNow(); left > 0 {
+			in.timerOn, in.timerAt = true, in.deadline
+			in.timer.Reset(time.Duration(left))
+		} else {
+			in.fired = true
+			in.stop.Set(1)
+		}
 	}
 	in.mu.Unlock()
 }
+
+// epoch anchors monotonicNow.
+var epoch = time.Now()
+
+// monotonicNow is the monotonic clock in nanoseconds (one clock read).
+func monotonicNow() int64 { return int64(time.Since(epoch)) }
 
 var errSpent = errors.New("wasm: the module instance holding this request's context was discarded after a callback failed in it")
 

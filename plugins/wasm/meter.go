@@ -3,6 +3,8 @@ package wasm
 import (
 	"errors"
 	"fmt"
+
+	"github.com/weirgw/weir/internal/wasmasm"
 )
 
 // Metering: how a runaway guest is stopped without wazero's termination
@@ -475,29 +477,10 @@ func readULEB64(b []byte) (v uint64, n int) {
 	return 0, 0
 }
 
-func appendULEB(b []byte, v uint64) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v == 0 {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
-}
+// The encoders are the assembler's (package wasmasm), one copy.
 
-func appendName(b []byte, s string) []byte {
-	b = appendULEB(b, uint64(len(s)))
-	return append(b, s...)
-}
+func appendULEB(b []byte, v uint64) []byte { return wasmasm.AppendULEB(b, v) }
 
-func appendSLEB(b []byte, v int64) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
-}
+func appendName(b []byte, s string) []byte { return wasmasm.AppendName(b, s) }
+
+func appendSLEB(b []byte, v int64) []byte { return wasmasm.AppendSLEB(b, v) }

@@ -37,10 +37,10 @@ func meteredModule(t *testing.T, b []byte) (api.Module, api.MutableGlobal, api.M
 // flag ends a call at once, and a call within its fuel returns normally,
 // its params and results intact (a loop with a parameter keeps its stack).
 func TestMeterStopsLoopsAndCalls(t *testing.T) {
-	a := &asm{noMem: true}
+	a := &asm{NoMem: true}
 	// sum(n): a loop carrying its counter as a block parameter.
-	loopParam := a.typ([]byte{tI32}, []byte{tI32})
-	a.fn("sum", []byte{tI32}, []byte{tI32},
+	loopParam := a.Type([]byte{tI32}, []byte{tI32})
+	a.Func("sum", []byte{tI32}, []byte{tI32},
 		local(0),
 		op(opLoop), appendULEB(nil, uint64(loopParam)),
 		ci32(1), op(0x6b), // i32.sub
@@ -50,12 +50,12 @@ func TestMeterStopsLoopsAndCalls(t *testing.T) {
 	)
 	// tree(n): calls itself twice while n > 0; no loop.
 	tree := uint32(1)
-	a.fn("tree", []byte{tI32}, nil,
+	a.Func("tree", []byte{tI32}, nil,
 		local(0), op(opI32Eqz), op(opIf, blockVoid), op(opReturn), op(opEnd),
 		local(0), ci32(1), op(0x6b), call(tree),
 		local(0), ci32(1), op(0x6b), call(tree),
 	)
-	mod, fuel, stop := meteredModule(t, a.bytes())
+	mod, fuel, stop := meteredModule(t, a.Bytes())
 	ctx := context.Background()
 	if got := fuel.Get(); got != startFuel {
 		t.Errorf("fuel at start %d, want %d (for a start function)", got, uint64(startFuel))
@@ -89,8 +89,8 @@ func TestMeterStopsLoopsAndCalls(t *testing.T) {
 // indices.
 func TestMeterKeepsSectionsInOrder(t *testing.T) {
 	a := &asm{}
-	a.proxyBase()
-	b := a.bytes()
+	proxyBase(a)
+	b := a.Bytes()
 	// A custom section at the end, as debug info is.
 	b = append(b, 0x00, 0x06, 0x04, 'n', 'o', 't', 'e', 0x01)
 	mod, _, _ := meteredModule(t, b)
@@ -102,9 +102,9 @@ func TestMeterKeepsSectionsInOrder(t *testing.T) {
 // TestMeterRefusesWhatItCannotDecode: an instruction the meter does not
 // know is an error, never a module left unmetered.
 func TestMeterRefusesWhatItCannotDecode(t *testing.T) {
-	a := &asm{noMem: true}
-	a.fn("f", nil, nil, op(0xfb, 0x00)) // a GC instruction
-	if _, err := meter(a.bytes()); err == nil || !strings.Contains(err.Error(), "unknown instruction 0xfb") {
+	a := &asm{NoMem: true}
+	a.Func("f", nil, nil, op(0xfb, 0x00)) // a GC instruction
+	if _, err := meter(a.Bytes()); err == nil || !strings.Contains(err.Error(), "unknown instruction 0xfb") {
 		t.Errorf("meter = %v, want an unknown instruction error", err)
 	}
 	if _, err := meter([]byte("(module)")); err == nil {

@@ -86,9 +86,9 @@ func TestAppendPairs(t *testing.T) {
 
 func TestMemoryMin(t *testing.T) {
 	withMem := func(min uint32) []byte {
-		a := &asm{memMin: min}
-		a.fn("f", nil, nil)
-		return a.bytes()
+		a := &asm{MemMin: min}
+		a.Func("f", nil, nil)
+		return a.Bytes()
 	}
 	tests := []struct {
 		name string
@@ -98,7 +98,7 @@ func TestMemoryMin(t *testing.T) {
 	}{
 		{"one page", withMem(1), 1, true},
 		{"300 pages", withMem(300), 300, true},
-		{"no memory", (&asm{noMem: true}).bytes(), 0, false},
+		{"no memory", (&asm{NoMem: true}).Bytes(), 0, false},
 		{"header only", []byte("\x00asm\x01\x00\x00\x00"), 0, false},
 		{"truncated section", []byte("\x00asm\x01\x00\x00\x00\x05\x10\x01"), 0, false},
 		{"bad leb", []byte("\x00asm\x01\x00\x00\x00\x05\xff\xff\xff\xff\xff\xff"), 0, false},

@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+
+	"github.com/weirgw/weir/internal/wasmasm"
 )
 
 // benchWasmModules are the Proxy-Wasm filters the wasm scenarios run,
@@ -19,8 +21,13 @@ var benchWasmModules = []struct{ file, dir, pkg string }{
 	{"sdk_body_rewrite.wasm", "e2e/testdata/proxywasm", "./body_rewrite"},
 }
 
+// handHeadersWasm is the file name under {{WASM}} of the hand-written
+// header filter (wasmasm.HeaderFilter: no language runtime in the guest),
+// assembled with the headers the Go example's scenario configures.
+const handHeadersWasm = "hand_headers.wasm"
+
 // buildBenchWasm builds benchWasmModules from the repository at repo
-// into out.
+// into out, and writes the hand-written filter there too.
 func buildBenchWasm(repo, out string) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
@@ -37,5 +44,6 @@ func buildBenchWasm(repo, out string) error {
 			return fmt.Errorf("go build %s in %s: %v\n%s", m.pkg, m.dir, err, b)
 		}
 	}
-	return nil
+	hand := wasmasm.HeaderFilter("X-Wasm", "yes", "X-Wasm-Filter", "headers")
+	return os.WriteFile(filepath.Join(out, handHeadersWasm), hand, 0o644)
 }
