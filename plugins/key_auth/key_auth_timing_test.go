@@ -58,3 +58,14 @@ func BenchmarkManyConsumers(b *testing.B) {
 	}
 	benchmarkOnRequest(b, f.(*filter), "/x", "key-4242-0123456789abcdef")
 }
+
+// BenchmarkRedisLookupCached is a key kept only in Redis, in the steady
+// state: every lookup is a hit of rueidis' client-side cache, no round
+// trip.
+func BenchmarkRedisLookupCached(b *testing.B) {
+	f, _ := redisFilter(b, `{"redis_lookup":{"timeout":"200ms"}}`)
+	benchmarkOnRequest(b, f, "/x", "redis-key")
+	if f.redis.fetched.Get() != 1 {
+		b.Fatalf("%d lookups went to Redis, want 1", f.redis.fetched.Get())
+	}
+}
