@@ -87,13 +87,15 @@ func onRequest(t testing.TB, f *filter, key string) (int, *sdk.Consumer) {
 
 func TestRedisLookup(t *testing.T) {
 	f, rs := redisFilter(t, `{"redis_lookup":{"timeout":"200ms"}}`)
+	// The counters are the process's metrics, shared by every run.
+	fetched0, cached0, malformed0 := f.redis.fetched.Get(), f.redis.cached.Get(), f.redis.malformed.Get()
 	for range 3 {
 		if code, cons := onRequest(t, f, "redis-key"); code != 200 || cons.Name != "bob" || cons.GroupsHeader != "gold" {
 			t.Fatalf("key in Redis: %d %+v", code, cons)
 		}
 	}
-	if f.redis.fetched.Get() != 1 || f.redis.cached.Get() != 2 {
-		t.Fatalf("fetched %d cached %d, want 1 and 2", f.redis.fetched.Get(), f.redis.cached.Get())
+	if fetched, cached := f.redis.fetched.Get()-fetched0, f.redis.cached.Get()-cached0; fetched != 1 || cached != 2 {
+		t.Fatalf("fetched %d cached %d, want 1 and 2", fetched, cached)
 	}
 	if code, cons := onRequest(t, f, "alice-key-1"); code != 200 || cons.Name != "alice" {
 		t.Fatalf("key in the config: %d %+v", code, cons)
@@ -104,8 +106,8 @@ func TestRedisLookup(t *testing.T) {
 	if _, err := rs.Do("SET", RedisKey([]byte("broken")), "not json"); err != nil {
 		t.Fatal(err)
 	}
-	if code, _ := onRequest(t, f, "broken"); code != 401 || f.redis.malformed.Get() != 1 {
-		t.Fatalf("malformed value: %d, %d counted", code, f.redis.malformed.Get())
+	if code, _ := onRequest(t, f, "broken"); code != 401 || f.redis.malformed.Get()-malformed0 != 1 {
+		t.Fatalf("malformed value: %d, %d counted", code, f.redis.malformed.Get()-malformed0)
 	}
 	rs.Stop()
 	if code, _ := onRequest(t, f, "other-key"); code != 503 {
