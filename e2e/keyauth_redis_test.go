@@ -38,7 +38,8 @@ func redisKeyOf(apiKey string) string {
 	return "weir:key_auth:" + hex.EncodeToString(d[:])
 }
 
-// TestKeyAuthRedisLookup: a consumer kept only in Redis authenticates, its
+// TestKeyAuthRedisLookup: a consumer kept only in Redis (written with
+// redis-cli, or with weir key-auth) authenticates, its
 // later requests are served from the client-side cache, deleting it in
 // Redis revokes it on the next request (invalidation, not the cache's
 // TTL), an unknown key is 401, and with Redis stopped a key Redis would
@@ -122,6 +123,38 @@ func TestKeyAuthRedisLookup(t *testing.T) {
 		t.Fatalf("new key: %d %s", code, body)
 	} else if name, groups, _ := consumerOf(body); name != "carol" || groups != "" {
 		t.Fatalf("new key: consumer %q groups %q", name, groups)
+	}
+
+	// The same with `weir key-auth`, the key on standard input.
+	cli := func(stdin string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(weirBin, append([]string{"key-auth"}, args...)...)
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("weir key-auth %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	if out := cli("cli-key-1\n", "put", "-c", w.File, "--consumer", "erin", "--groups", "ops,dev"); !strings.Contains(out, redisKeyOf("cli-key-1")) {
+		t.Fatalf("weir key-auth put: %s", out)
+	}
+	if code, body, _ := get(t, c, "/strict", map[string]string{"X-API-Key": "cli-key-1"}); code != 200 {
+		t.Fatalf("key written by weir key-auth: %d %s", code, body)
+	} else if name, groups, _ := consumerOf(body); name != "erin" || groups != "ops,dev" {
+		t.Fatalf("key written by weir key-auth: consumer %q groups %q", name, groups)
+	}
+	cli("cli-key-1", "delete", "-c", w.File)
+	deadline = time.Now().Add(2 * time.Second)
+	for {
+		code, body, _ := get(t, c, "/strict", map[string]string{"X-API-Key": "cli-key-1"})
+		if code == 401 {
+			break
+		}
+		if code != 200 || time.Now().After(deadline) {
+			t.Fatalf("key deleted by weir key-auth still answered %d after 2s: %s", code, body)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 
 	// Redis hung (SIGSTOP): a cached key needs no round trip and still
