@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
 	"github.com/weirgw/weir/internal/testredis"
 )
 
@@ -104,17 +105,7 @@ func TestKeyAuthRedisLookup(t *testing.T) {
 	if r, err := rs.Do("DEL", redisKeyOf("redis-key-1")); err != nil || r != ":1" {
 		t.Fatalf("DEL: %q %v", r, err)
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		code, body, _ := get(t, c, "/strict", map[string]string{"X-API-Key": "redis-key-1"})
-		if code == 401 {
-			break
-		}
-		if code != 200 || time.Now().After(deadline) {
-			t.Fatalf("revoked key still answered %d 2s after DEL: %s", code, body)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	until(t, c, "redis-key-1", 401, 2*time.Second, "revoked key, after DEL")
 
 	// A key added to Redis works once the negative entry (300ms) ends.
 	set("redis-key-2", `{"consumer":"carol"}`)
@@ -145,17 +136,7 @@ func TestKeyAuthRedisLookup(t *testing.T) {
 		t.Fatalf("key written by weir key-auth: consumer %q groups %q", name, groups)
 	}
 	cli("cli-key-1", "delete", "-c", w.File)
-	deadline = time.Now().Add(2 * time.Second)
-	for {
-		code, body, _ := get(t, c, "/strict", map[string]string{"X-API-Key": "cli-key-1"})
-		if code == 401 {
-			break
-		}
-		if code != 200 || time.Now().After(deadline) {
-			t.Fatalf("key deleted by weir key-auth still answered %d after 2s: %s", code, body)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	until(t, c, "cli-key-1", 401, 2*time.Second, "key deleted by weir key-auth")
 
 	// Redis hung (SIGSTOP): a cached key needs no round trip and still
 	// works; a key Redis has to answer is refused within the timeout.
@@ -178,17 +159,7 @@ func TestKeyAuthRedisLookup(t *testing.T) {
 	// connection close (no invalidation can arrive after that, so the
 	// client-side cache is dropped then); allow that a second.
 	rs.Stop()
-	deadline = time.Now().Add(time.Second)
-	for {
-		code, body, _ := get(t, c, "/strict", map[string]string{"X-API-Key": "redis-key-2"})
-		if code == 503 {
-			break
-		}
-		if code != 200 || time.Now().After(deadline) {
-			t.Fatalf("cached key 1s after Redis stopped: %d %s", code, body)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	until(t, c, "redis-key-2", 503, time.Second, "cached key, Redis stopped")
 	for _, tc := range []struct {
 		path, key string
 		want      int
@@ -210,5 +181,22 @@ func TestKeyAuthRedisLookup(t *testing.T) {
 	}
 	if n := w.metric(`weir_key_auth_redis_lookups_total{route="strict",result="failed"}`); n < 1 {
 		t.Fatalf("failed lookups not counted: %v", n)
+	}
+}
+
+// until sends key to /strict until the answer is want, failing on any
+// answer but want or 200, or after within.
+func until(t *testing.T, c *fasthttp.HostClient, key string, want int, within time.Duration, what string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		code, body, _ := get(t, c, "/strict", map[string]string{"X-API-Key": key})
+		if code == want {
+			return
+		}
+		if code != 200 || time.Now().After(deadline) {
+			t.Fatalf("%s: still %d after %v, want %d: %s", what, code, within, want, body)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
