@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -167,18 +168,20 @@ func (l *redisLookup) lookup(key []byte) (*redisEntry, lookupResult) {
 			return nil, lookupUnknown
 		}
 	}
-	k := redisKey(&d)
+	call := callPool.Get().(*redisCall)
+	call.l, call.k = l, redisKey(&d)
 	budget := redisguard.NewBudget(l.timeout)
-	// val and hit are written by the call only while lookup still waits
-	// for it (redisguard.Guard.Do).
+	err := l.guard.Do(now, &budget, call.fn)
 	var val string
 	var hit bool
-	err := l.guard.Do(now, &budget, func(ctx context.Context) error {
-		r := l.c.DoCache(ctx, l.c.B().Get().Key(k).Cache(), l.cacheTTL)
-		v, err := r.ToString()
-		val, hit = v, r.IsCacheHit()
-		return err
-	})
+	if err != context.DeadlineExceeded {
+		// The call has returned, or never ran: nothing writes to it
+		// any more. One still running past the timeout may, so it is
+		// neither read nor reused.
+		val, hit = call.val, call.hit
+		*call = redisCall{fn: call.fn}
+		callPool.Put(call)
+	}
 	switch {
 	case rueidis.IsRedisNil(err):
 		l.unknown.Inc()
@@ -204,6 +207,31 @@ func (l *redisLookup) lookup(key []byte) (*redisEntry, lookupResult) {
 	l.parsed.Put(d[0], d, e, now+int64(l.cacheTTL), now)
 	l.count(hit)
 	return e, lookupFound
+}
+
+// redisCall is one GET through the guard, pooled with its bound method
+// so that a lookup does not allocate a closure and its results.
+type redisCall struct {
+	l   *redisLookup
+	k   string
+	val string
+	hit bool
+	fn  func(context.Context) error
+}
+
+var callPool = sync.Pool{New: func() any {
+	c := &redisCall{}
+	c.fn = c.run
+	return c
+}}
+
+// run writes val and hit only while lookup still waits for it
+// (redisguard.Guard.Do): lookup reads them after Do returned.
+func (c *redisCall) run(ctx context.Context) error {
+	r := c.l.c.DoCache(ctx, c.l.c.B().Get().Key(c.k).Cache(), c.l.cacheTTL)
+	v, err := r.ToString()
+	c.val, c.hit = v, r.IsCacheHit()
+	return err
 }
 
 func (l *redisLookup) count(hit bool) {
