@@ -47,6 +47,23 @@ func (s *Server) setRedis(cfg *config.Config) error {
 		return nil
 	}
 	r := cfg.Redis
+	c, err := rueidis.NewClient(RedisClientOption(r))
+	if err != nil {
+		if c == nil {
+			return fmt.Errorf("redis %s: %w", strings.Join(r.Addrs, ","), err)
+		}
+		// ForceSingleClient returns a usable client even when the first
+		// dial fails: it reconnects on use. A Redis that is down at start
+		// must not stop the gateway; each feature degrades per its config.
+		s.log.Warn("redis is not reachable yet; features using it degrade until it is", "addrs", r.Addrs, "error", err)
+	}
+	s.redis = c
+	return nil
+}
+
+// RedisClientOption is the rueidis option of the gateway's client for the
+// `redis` section r; tools (weir key-auth) connect with it too.
+func RedisClientOption(r *config.Redis) rueidis.ClientOption {
 	opt := rueidis.ClientOption{
 		InitAddress:       r.Addrs,
 		Username:          r.Username,
@@ -62,16 +79,5 @@ func (s *Server) setRedis(cfg *config.Config) error {
 	if r.MasterSet != "" {
 		opt.Sentinel = rueidis.SentinelOption{MasterSet: r.MasterSet}
 	}
-	c, err := rueidis.NewClient(opt)
-	if err != nil {
-		if c == nil {
-			return fmt.Errorf("redis %s: %w", strings.Join(r.Addrs, ","), err)
-		}
-		// ForceSingleClient returns a usable client even when the first
-		// dial fails: it reconnects on use. A Redis that is down at start
-		// must not stop the gateway; each feature degrades per its config.
-		s.log.Warn("redis is not reachable yet; features using it degrade until it is", "addrs", r.Addrs, "error", err)
-	}
-	s.redis = c
-	return nil
+	return opt
 }

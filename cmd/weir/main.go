@@ -4,6 +4,7 @@
 //	weir validate -c FILE             check a config; exit 1 and print every error
 //	weir version                      version, commit, Go version
 //	weir echo --listen ADDR           the demo upstream (echoes requests as JSON)
+//	weir key-auth put|delete -c FILE  write or delete a key_auth credential in Redis
 package main
 
 import (
@@ -39,6 +40,8 @@ func run(args []string) int {
 		return 0
 	case "echo":
 		return cmdEcho(args[1:])
+	case "key-auth":
+		return cmdKeyAuth(args[1:], os.Stdin)
 	case "help", "-h", "--help":
 		usage()
 		return 0
@@ -54,5 +57,8 @@ func usage() {
   weir validate -c FILE             exit 0 when valid; exit 1 and print every error, one a line
   weir version                      version, commit, Go version
   weir echo --listen ADDR [--name N] run the demo upstream
+  weir key-auth put -c FILE --consumer NAME [--groups G1,G2] [--id ID] < KEYFILE
+  weir key-auth delete -c FILE < KEYFILE
+                                    write or delete a key_auth credential in FILE's Redis
 `)
 }

@@ -37,6 +37,9 @@ type Config struct {
 	// Anonymous names a consumer that requests without a valid key are
 	// attributed to instead of being refused (Kong's `anonymous`).
 	Anonymous string `json:"anonymous"`
+	// RedisLookup, when set, looks keys no consumer of the config has up
+	// in Redis (see redis.go).
+	RedisLookup *RedisLookup `json:"redis_lookup"`
 }
 
 // Credential is one entry of a consumer's `credentials.key_auth` list.

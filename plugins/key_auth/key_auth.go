@@ -38,6 +38,8 @@ type filter struct {
 	// snapshot's (Ctx.Consumers) instead when there is one, so that a
 	// filter kept across a change of consumers sees the change.
 	keys *keyIndex
+	// redis is nil unless redis_lookup is set.
+	redis *redisLookup
 
 	missing   *metrics.Counter
 	invalid   *metrics.Counter
@@ -62,12 +64,16 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 			errA = fmt.Errorf("anonymous: no consumer named %q; add it under consumers or fix the name", cfg.Anonymous)
 		}
 	}
-	if err := errors.Join(errS, errK, errA); err != nil {
-		return nil, err
-	}
 	route := b.Route
 	if route == "" {
 		route = "_global"
+	}
+	var errR error
+	if cfg.RedisLookup != nil {
+		f.redis, errR = newRedisLookup(b, cfg.RedisLookup, route)
+	}
+	if err := errors.Join(errS, errK, errA, errR); err != nil {
+		return nil, err
 	}
 	name := func(reason string) string {
 		return fmt.Sprintf(`weir_auth_failures_total{plugin="key_auth",route=%q,reason=%q}`, route, reason)
@@ -94,6 +100,25 @@ func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 		// find compares the key too, in constant time, so that a digest
 		// prefix shared by another key leaks nothing about the stored one.
 		e = f.index(c).find(digestPrefix(key), key)
+	}
+	if e == nil && len(key) > 0 && f.redis != nil {
+		re, res := f.redis.lookup(key)
+		switch res {
+		case lookupFound:
+			c.SetConsumer(re.consumer, re.id)
+			f.strip(c)
+			return sdk.Continue, nil
+		case lookupFailed:
+			// Without Redis's answer the key is neither admitted nor
+			// given to anonymous: the caller holds a key, and may
+			// retry.
+			if f.redis.onFailure == 401 {
+				f.invalid.Inc()
+				c.SetResponseHeader("WWW-Authenticate", challenge)
+				return c.Fail(401, "invalid API key"), nil
+			}
+			return c.Fail(503, "credential store unavailable"), nil
+		}
 	}
 	// key is a view into the request and is not used past this point:
 	// strip may delete what it points into.

@@ -58,3 +58,16 @@ func BenchmarkManyConsumers(b *testing.B) {
 	}
 	benchmarkOnRequest(b, f.(*filter), "/x", "key-4242-0123456789abcdef")
 }
+
+// BenchmarkRedisLookupCached is a key kept only in Redis, in the steady
+// state: every lookup is a hit of rueidis' client-side cache, no round
+// trip.
+func BenchmarkRedisLookupCached(b *testing.B) {
+	f, _ := redisFilter(b, `{"redis_lookup":{"timeout":"200ms"}}`)
+	// The counters are the process's metrics, shared by every run.
+	before := f.redis.fetched.Get()
+	benchmarkOnRequest(b, f, "/x", "redis-key")
+	if n := f.redis.fetched.Get() - before; n != 1 {
+		b.Fatalf("%d lookups went to Redis, want 1", n)
+	}
+}
