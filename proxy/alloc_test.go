@@ -63,10 +63,10 @@ func prepare(rc *fasthttp.RequestCtx, uri string) {
 	rc.Request.Header.Set("User-Agent", "alloc-test")
 }
 
-// TestZeroAllocRouteAndForward proves the no-allocation habit (docs/architecture.md) for the core
-// path: route match + forward of a GET with no plugins allocates nothing
-// per request once pools are warm.
-func TestZeroAllocRouteAndForward(t *testing.T) {
+// allocServer is a server on allocConfig in front of a static upstream,
+// shut down when the test ends; the test is skipped under -race.
+func allocServer(t *testing.T) *Server {
+	t.Helper()
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under -race (sync.Pool drops items); `make unit` runs this test")
 	}
@@ -75,7 +75,15 @@ func TestZeroAllocRouteAndForward(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Shutdown(ctxTimeout(2e9))
+	t.Cleanup(func() { srv.Shutdown(ctxTimeout(2e9)) })
+	return srv
+}
+
+// TestZeroAllocRouteAndForward proves the no-allocation habit (docs/architecture.md) for the core
+// path: route match + forward of a GET with no plugins allocates nothing
+// per request once pools are warm.
+func TestZeroAllocRouteAndForward(t *testing.T) {
+	srv := allocServer(t)
 	h := srv.Handler()
 	rc := newDirectCtx(t)
 	for _, uri := range []string{"/exact", "/api/things?x=1", "/users/42"} {
@@ -169,15 +177,7 @@ func TestZeroAllocBufferedPost(t *testing.T) {
 // the handler, the upstream round trip and the answer — allocates nothing
 // per request, client included.
 func TestZeroAllocKeepAliveRoundTrip(t *testing.T) {
-	if raceEnabled {
-		t.Skip("allocation counts are meaningless under -race (sync.Pool drops items); `make unit` runs this test")
-	}
-	up := staticUpstream(t)
-	srv, err := New(mustParse(t, sub(allocConfig, "UP", up.URL)), "test.yaml", quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown(ctxTimeout(2e9))
+	srv := allocServer(t)
 	ln := fasthttputil.NewInmemoryListener()
 	go func() { _ = srv.Serve(ln) }()
 	c := &fasthttp.HostClient{Addr: "gw", Dial: func(string) (net.Conn, error) { return ln.Dial() }, ReadTimeout: 5 * time.Second}
