@@ -256,13 +256,7 @@ func raiseNoFile(t *testing.T, n uint64) {
 // (the 8 KiB read buffer held through the wait).
 func TestQueuedRequestMemory(t *testing.T) {
 	raiseNoFile(t, 4096)
-	release := make(chan struct{})
-	var got atomic.Int64
-	up := serveFast(t, func(rc *fasthttp.RequestCtx) {
-		got.Add(1)
-		<-release
-		rc.SetBodyString("ok")
-	})
+	up, got, release := holdingUpstream(t)
 	w := startWeir(t, fmt.Sprintf(`
 listen: "{{LISTEN}}"
 admin: {listen: "{{ADMIN}}", pprof: true}
@@ -295,14 +289,7 @@ routes: [{name: r, paths: ["/"], service: s}]
 	close(release)
 	released = true
 	// All of them are answered.
-	for i, c := range open {
-		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("connection %d: %v %v", i, resp, err)
-		}
-		resp.Body.Close()
-	}
+	readAllOK(t, open, 30*time.Second)
 	if per > 19 {
 		t.Fatalf("%.1f KiB per waiting request, want at most 19", per)
 	}
@@ -316,13 +303,7 @@ routes: [{name: r, paths: ["/"], service: s}]
 // workers for a while). Before: ~11 KiB each.
 func TestPooledUpstreamMemory(t *testing.T) {
 	raiseNoFile(t, 4096)
-	release := make(chan struct{})
-	var got atomic.Int64
-	up := serveFast(t, func(rc *fasthttp.RequestCtx) {
-		got.Add(1)
-		<-release
-		rc.SetBodyString("ok")
-	})
+	up, got, release := holdingUpstream(t)
 	w := startWeir(t, fmt.Sprintf(`
 listen: "{{LISTEN}}"
 admin: {listen: "{{ADMIN}}", pprof: true}
@@ -340,12 +321,8 @@ routes: [{name: r, paths: ["/"], service: s}]
 		time.Sleep(50 * time.Millisecond)
 	}
 	close(release)
-	for i, c := range open {
-		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("connection %d: %v %v", i, resp, err)
-		}
+	readAllOK(t, open, 10*time.Second)
+	for _, c := range open {
 		c.Close()
 	}
 	goHeapStack(t, w) // a first collection; the second empties sync.Pools
@@ -361,5 +338,31 @@ routes: [{name: r, paths: ["/"], service: s}]
 		if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || resp.StatusCode != 200 {
 			t.Fatalf("a request on a pooled connection: %v %v", resp, err)
 		}
+	}
+}
+
+// holdingUpstream is an upstream that counts the requests it gets and
+// holds each one until release is closed.
+func holdingUpstream(t *testing.T) (addr string, got *atomic.Int64, release chan struct{}) {
+	release = make(chan struct{})
+	got = new(atomic.Int64)
+	addr = serveFast(t, func(rc *fasthttp.RequestCtx) {
+		got.Add(1)
+		<-release
+		rc.SetBodyString("ok")
+	})
+	return addr, got, release
+}
+
+// readAllOK reads a 200 answer on each connection within d.
+func readAllOK(t *testing.T, conns []net.Conn, d time.Duration) {
+	t.Helper()
+	for i, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(d))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("connection %d: %v %v", i, resp, err)
+		}
+		resp.Body.Close()
 	}
 }
