@@ -160,3 +160,23 @@ func TestDoLateReadsTheAnswerAfterTheBudget(t *testing.T) {
 		t.Fatal("Late called for a call that answered in time")
 	}
 }
+
+// TestDoLateAllocatesNothing: a call answered within the budget reuses
+// its worker, context and timers.
+func TestDoLateAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race (sync.Pool drops items)")
+	}
+	g := New()
+	c := lateCall{func(context.Context) error { return nil }, func(error) {}}
+	var lc LateCall = c
+	allocs := testing.AllocsPerRun(1000, func() {
+		b := NewBudget(time.Second)
+		if err := g.DoLate(0, &b, time.Second, lc); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%.1f allocs per DoLate, want 0", allocs)
+	}
+}
