@@ -180,3 +180,34 @@ func TestDoLateAllocatesNothing(t *testing.T) {
 		t.Fatalf("%.1f allocs per DoLate, want 0", allocs)
 	}
 }
+
+// TestDoLateReusesOnlyLiveContexts: a call whose context ended (budget
+// and grace spent) does not hand its closed context to later calls,
+// which find theirs live and are answered in time.
+func TestDoLateReusesOnlyLiveContexts(t *testing.T) {
+	g := New()
+	late := make(chan error, 1)
+	b := NewBudget(5 * time.Millisecond)
+	err := g.DoLate(0, &b, time.Millisecond, lateCall{func(ctx context.Context) error {
+		<-ctx.Done()
+		return ctx.Err()
+	}, func(err error) { late <- err }})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("DoLate = %v, want the deadline", err)
+	}
+	if err := <-late; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Late got %v, want the context's deadline", err)
+	}
+	for i := range 100 {
+		b := NewBudget(time.Second)
+		err := g.DoLate(0, &b, time.Second, lateCall{func(ctx context.Context) error {
+			if _, ok := ctx.Deadline(); !ok {
+				return errors.New("no deadline")
+			}
+			return ctx.Err()
+		}, func(error) {}})
+		if err != nil {
+			t.Fatalf("call %d after a spent context: %v", i, err)
+		}
+	}
+}
