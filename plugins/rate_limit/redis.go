@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/redis/rueidis"
 	"github.com/weirgw/weir/plugins/internal/redisguard"
@@ -182,10 +184,15 @@ func newRedisStore(client rueidis.Client, route string, cfg *config) *redisStore
 }
 
 // scriptCall is one decision's call to takeScript (a
-// redisguard.LateCall), in one allocation.
+// redisguard.LateCall). Calls are reused (calls) once rueidis is done
+// with their command: after an answer, never after an error that may
+// leave the command in the pipe (rueidis does the same with its own
+// command buffers).
 type scriptCall struct {
-	r             *redisStore
+	r *redisStore
+	// rkey is the Redis key, a view of keyBuf (see setKey).
 	rkey, owedKey string
+	keyBuf        []byte
 	args          []string
 	// out is written by Call; take reads it when DoLate returned nil, and
 	// Late when the answer came after that.
@@ -222,7 +229,11 @@ func (c *scriptCall) Call(ctx context.Context) error {
 // Late hands an answer that came after the request stopped waiting to the
 // fallback (fallbackStore.late).
 func (c *scriptCall) Late(err error) {
-	if err != nil || c.fb == nil {
+	if err != nil {
+		return // rueidis may still hold the command: c is not reused
+	}
+	defer c.release()
+	if c.fb == nil {
 		return
 	}
 	if c.m != nil {
@@ -233,6 +244,24 @@ func (c *scriptCall) Late(err error) {
 		ch = &c.ch
 	}
 	c.fb.late([]byte(c.rkey[len(c.r.prefix):len(c.rkey)-1]), c.out[0], ch)
+}
+
+var calls = sync.Pool{New: func() any { return new(scriptCall) }}
+
+// newCall returns a call of r for key, its Redis key set.
+func (r *redisStore) newCall(key []byte) *scriptCall {
+	c := calls.Get().(*scriptCall)
+	c.r = r
+	c.keyBuf = append(append(append(c.keyBuf[:0], r.prefix...), key...), '}')
+	c.rkey = unsafe.String(unsafe.SliceData(c.keyBuf), len(c.keyBuf))
+	return c
+}
+
+// release gives c back to calls; c must no longer be in use.
+func (c *scriptCall) release() {
+	buf := c.keyBuf
+	*c = scriptCall{keyBuf: buf}
+	calls.Put(c)
 }
 
 // redisKey is the Redis key for a bucket key.
@@ -264,17 +293,16 @@ const lateGrace = time.Second
 // (down, slow, refusing, or the breaker is open); the caller then applies
 // on_store_failure.
 func (r *redisStore) take(g *redisguard.Guard, key []byte, want, now int64, b *redisguard.Budget, ch *charge, rel *[maxLimits]int64, fb *fallbackStore, m *routeMetrics) (decision, error) {
-	rkey := r.redisKey(key)
-	args, owedKey := r.args[want], ""
+	c := r.newCall(key)
+	c.args, c.fb, c.m = r.args[want], fb, m
 	if ch != nil {
 		// Rare (only after decisions Redis did not make): the allocations
 		// stay off the common path.
-		owedKey = rkey + ":owed"
-		args = append(args[:len(args):len(args)], ch.node, strconv.FormatInt(ch.epoch, 10),
+		c.owedKey = c.rkey + ":owed"
+		c.args = append(c.args[:len(c.args):len(c.args)], ch.node, strconv.FormatInt(ch.epoch, 10),
 			strconv.FormatInt(ch.total, 10), r.owedTTL, strconv.FormatInt(ch.credit, 10))
 	}
 	n := len(r.limits)
-	c := &scriptCall{r: r, rkey: rkey, owedKey: owedKey, args: args, fb: fb, m: m}
 	grace := time.Duration(0)
 	if fb != nil {
 		// The call may still run in Redis after the request has been
@@ -285,13 +313,17 @@ func (r *redisStore) take(g *redisguard.Guard, key []byte, want, now int64, b *r
 		}
 	}
 	err := g.DoLate(now, b, grace, c)
-	out := &c.out
 	if err == redisguard.ErrOpen || err == redisguard.ErrBudget {
+		c.release() // never called
 		return decision{}, err
 	}
 	if err != nil {
+		// context.DeadlineExceeded: c is Late's. Otherwise rueidis may
+		// still hold its command.
 		return decision{}, fmt.Errorf("rate_limit: redis decision: %w", err)
 	}
+	out := c.out
+	c.release()
 	idx := int(out[1])
 	if idx < 0 || idx >= len(r.limits) {
 		return decision{}, errBadReply

@@ -278,3 +278,27 @@ func TestStartCloseNoLeak(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisDecisionAllocs: a decision Redis answers in time allocates only
+// rueidis's reply array (its reader makes one per reply): the guard's
+// call, its context and timers, the key and the call's state are reused.
+func TestRedisDecisionAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race (sync.Pool drops items); run without -race")
+	}
+	srv := testredis.Start(t)
+	f := mustNew(t, &sdk.Build{Route: "allocs", Redis: newClient(t, srv)},
+		`{`+hugeLimit+`,"key":"consumer","policy":"redis","timeout":"1s"}`)
+	r := newTestReq(reqSpec{consumer: "alice"})
+	for range 100 { // connect, load the script, set rueidis's pipes up
+		r.decideOnly(f)
+	}
+	allocs := testing.AllocsPerRun(200, func() {
+		if ok, code, _ := r.decideOnly(f); !ok {
+			t.Fatalf("refused with %d", code)
+		}
+	})
+	if allocs > 1 {
+		t.Fatalf("%.1f allocs per Redis decision, want at most 1 (rueidis's reply)", allocs)
+	}
+}

@@ -11,8 +11,8 @@
 //     calls Redis more than once (the cache's marker and variant lookups,
 //     a hybrid rate limit that waited for another request's fetch) shares
 //     one budget, so the calls together stay within the timeout.
-//   - Do runs the call on its own goroutine and returns when the budget
-//     ends even if the call has not. rueidis honours a context's deadline
+//   - Do runs the call on another goroutine (a worker kept between calls)
+//     and returns when the budget ends even if the call has not. rueidis honours a context's deadline
 //     while a command waits for its reply, but not everywhere: a caller
 //     queues behind another caller's reconnect (dial and handshake, bounded
 //     only by the dial timeout), and behind a full pipeline ring. A Redis
@@ -81,31 +81,14 @@ func New() *Guard {
 // or nil reply: Redis is up and answering). The time Do took is charged to
 // b.
 func (g *Guard) Do(now int64, b *Budget, fn func(ctx context.Context) error) error {
-	if b.left <= 0 {
-		return ErrBudget
-	}
-	if !g.Breaker.Allow(now) {
-		return ErrOpen
-	}
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), b.left)
-	done := make(chan error, 1)
-	go func() { done <- fn(ctx) }()
-	var err error
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		// fn may have finished at the same instant: prefer its answer.
-		select {
-		case err = <-done:
-		default:
-			err = context.DeadlineExceeded
-		}
-	}
-	cancel()
-	g.settle(now, b, start, err)
-	return err
+	return g.DoLate(now, b, 0, funcCall(fn))
 }
+
+// funcCall is Do's call: a LateCall that ignores a late answer.
+type funcCall func(ctx context.Context) error
+
+func (f funcCall) Call(ctx context.Context) error { return f(ctx) }
+func (funcCall) Late(error)                       {}
 
 // settle charges b with the time since start and tells the breaker how
 // the call went.
@@ -134,7 +117,15 @@ type LateCall interface {
 // DoLate is Do for a LateCall: it returns by the end of b as Do does, but
 // the call's context lasts grace longer, and a call that finishes after
 // DoLate has returned reports to c.Late, so that the caller learns what
-// Redis did.
+// Redis did. DoLate returns context.DeadlineExceeded only when it gave c
+// up to Late: then c belongs to Late.
+//
+// The call runs on a worker goroutine kept between calls (no goroutine is
+// started while one waits idle), with a context and timers reused from
+// call to call: a decision that Redis answers in time allocates nothing
+// here. The context's Done channel is closed only once the call has
+// outlived the budget and the grace: until the budget ends it cannot
+// fire, so it is armed only then.
 func (g *Guard) DoLate(now int64, b *Budget, grace time.Duration, c LateCall) error {
 	if b.left <= 0 {
 		return ErrBudget
@@ -143,54 +134,121 @@ func (g *Guard) DoLate(now int64, b *Budget, grace time.Duration, c LateCall) er
 		return ErrOpen
 	}
 	start := time.Now()
-	r := &lateRun{c: c, done: make(chan error, 1)}
-	r.ctx, r.cancel = context.WithTimeout(context.Background(), b.left+grace)
-	go r.run()
-	timer := timers.Get().(*time.Timer)
-	timer.Reset(b.left)
+	r := runs.Get().(*lateRun)
+	r.c = c
+	r.ctx.deadline = start.Add(b.left + grace)
+	submit(r)
+	r.budget.Reset(b.left)
 	var err error
 	select {
-	case err = <-r.done:
-		r.cancel()
-	case <-timer.C:
+	case err = <-r.res:
+		r.budget.Stop() // since Go 1.23 a stopped timer's channel is empty
+		r.release()
+	case <-r.budget.C:
+		r.grace.Reset(grace)
 		if r.state.CompareAndSwap(0, 2) {
+			// The call is Late's now, and so is r: see lateRun.run.
 			err = context.DeadlineExceeded
 		} else { // the call finished at the same instant: its answer is ours
-			err = <-r.done
-			r.cancel()
+			err = <-r.res
+			if r.grace.Stop() {
+				r.release()
+			} // else ctx's Done is closed: r is not reused
 		}
 	}
-	timer.Stop() // since Go 1.23 a stopped timer's channel is empty
-	timers.Put(timer)
 	g.settle(now, b, start, err)
 	return err
 }
 
-// timers are DoLate's budget timers, reused: a timer per call is two
-// allocations on every Redis decision.
-var timers = sync.Pool{New: func() any {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return t
-}}
-
-// lateRun is one DoLate call, in one allocation.
+// lateRun is one DoLate call. It is reused (runs) as long as its
+// context's Done channel was never closed.
 type lateRun struct {
 	c      LateCall
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan error
+	ctx    callCtx
+	res    chan error   // Call's error, when it is DoLate's
+	budget *time.Timer  // DoLate's wait for res
+	grace  *time.Timer  // closes ctx.done: armed when the budget ends
 	state  atomic.Int32 // 0 while Call runs, 1 once its result is DoLate's, 2 once DoLate gave up on it
 }
 
+var runs = sync.Pool{New: func() any {
+	r := &lateRun{res: make(chan error, 1)}
+	r.ctx.done = make(chan struct{})
+	r.budget = time.NewTimer(time.Hour)
+	r.budget.Stop()
+	r.grace = time.AfterFunc(time.Hour, func() { close(r.ctx.done) })
+	r.grace.Stop()
+	return r
+}}
+
+func (r *lateRun) release() {
+	r.c = nil
+	r.state.Store(0)
+	runs.Put(r)
+}
+
 func (r *lateRun) run() {
-	err := r.c.Call(r.ctx)
+	err := r.c.Call(&r.ctx)
 	if r.state.CompareAndSwap(0, 1) {
-		r.done <- err
+		r.res <- err // r is DoLate's again from here
 		return
 	}
-	r.cancel()
+	// DoLate gave up on the call, and armed r.grace before it did.
 	r.c.Late(err)
+	if r.grace.Stop() {
+		r.release()
+	}
+}
+
+// callCtx is a lateRun's context: a deadline for rueidis (which bounds a
+// call it makes on the caller's goroutine by the socket's deadline) and a
+// Done channel closed by lateRun.grace.
+type callCtx struct {
+	deadline time.Time
+	done     chan struct{}
+}
+
+func (c *callCtx) Deadline() (time.Time, bool) { return c.deadline, true }
+func (c *callCtx) Done() <-chan struct{}       { return c.done }
+func (c *callCtx) Value(any) any               { return nil }
+func (c *callCtx) Err() error {
+	select {
+	case <-c.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+
+// Workers run the calls. A worker that finishes a call waits for the
+// next one unless maxIdle others already wait: so calls start no
+// goroutine while the load is steady, and a burst (a slow Redis holds a
+// worker per call for up to the grace) leaves at most maxIdle behind.
+var (
+	work        = make(chan *lateRun)
+	idleWorkers atomic.Int32
+)
+
+const maxIdle = 256
+
+func submit(r *lateRun) {
+	select {
+	case work <- r: // an idle worker took it
+	default:
+		go worker(r)
+	}
+}
+
+func worker(r *lateRun) {
+	for {
+		r.run()
+		if idleWorkers.Add(1) > maxIdle {
+			idleWorkers.Add(-1)
+			return
+		}
+		r = <-work
+		idleWorkers.Add(-1)
+	}
 }
 
 // isReply reports whether err is an answer Redis gave (so Redis is up).

@@ -160,3 +160,54 @@ func TestDoLateReadsTheAnswerAfterTheBudget(t *testing.T) {
 		t.Fatal("Late called for a call that answered in time")
 	}
 }
+
+// TestDoLateAllocatesNothing: a call answered within the budget reuses
+// its worker, context and timers.
+func TestDoLateAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race (sync.Pool drops items)")
+	}
+	g := New()
+	c := lateCall{func(context.Context) error { return nil }, func(error) {}}
+	var lc LateCall = c
+	allocs := testing.AllocsPerRun(1000, func() {
+		b := NewBudget(time.Second)
+		if err := g.DoLate(0, &b, time.Second, lc); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%.1f allocs per DoLate, want 0", allocs)
+	}
+}
+
+// TestDoLateReusesOnlyLiveContexts: a call whose context ended (budget
+// and grace spent) does not hand its closed context to later calls,
+// which find theirs live and are answered in time.
+func TestDoLateReusesOnlyLiveContexts(t *testing.T) {
+	g := New()
+	late := make(chan error, 1)
+	b := NewBudget(5 * time.Millisecond)
+	err := g.DoLate(0, &b, time.Millisecond, lateCall{func(ctx context.Context) error {
+		<-ctx.Done()
+		return ctx.Err()
+	}, func(err error) { late <- err }})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("DoLate = %v, want the deadline", err)
+	}
+	if err := <-late; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Late got %v, want the context's deadline", err)
+	}
+	for i := range 100 {
+		b := NewBudget(time.Second)
+		err := g.DoLate(0, &b, time.Second, lateCall{func(ctx context.Context) error {
+			if _, ok := ctx.Deadline(); !ok {
+				return errors.New("no deadline")
+			}
+			return ctx.Err()
+		}, func(error) {}})
+		if err != nil {
+			t.Fatalf("call %d after a spent context: %v", i, err)
+		}
+	}
+}

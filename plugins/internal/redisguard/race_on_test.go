@@ -1,0 +1,5 @@
+//go:build race
+
+package redisguard
+
+const raceEnabled = true
