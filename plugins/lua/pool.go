@@ -124,11 +124,25 @@ func (p *statePool) put(st *state) {
 		p.discard(st)
 		return
 	}
-	if p.waiting.Load() == 0 && p.hot.CompareAndSwap(nil, st) {
-		if p.closed.Load() {
-			p.close() // closed meanwhile: do not leave st behind
+	if p.waiting.Load() == 0 {
+		if putBeforeHot != nil {
+			putBeforeHot()
 		}
-		return
+		if p.hot.CompareAndSwap(nil, st) {
+			if p.waiting.Load() == 0 {
+				if p.closed.Load() {
+					p.close() // closed meanwhile: do not leave st behind
+				}
+				return
+			}
+			// A borrower began to wait between the check above and
+			// the store, and may have looked at hot before st was
+			// there: take a state back out of hot and hand it over
+			// below, or it would sit out its whole wait.
+			if st = p.hot.Swap(nil); st == nil {
+				return // taken meanwhile
+			}
+		}
 	}
 	p.mu.Lock()
 	switch {
@@ -148,6 +162,10 @@ func (p *statePool) put(st *state) {
 		p.close() // closed meanwhile: do not leave st behind
 	}
 }
+
+// putBeforeHot, when set (tests only), runs in put between its look at
+// the waiters and its store into hot.
+var putBeforeHot func()
 
 func (p *statePool) discard(st *state) {
 	if !st.overflow {

@@ -197,3 +197,50 @@ func TestPoolLendsLastReturned(t *testing.T) {
 		t.Fatalf("%d idle, want 3", p.idleCount())
 	}
 }
+
+// TestPoolWaiterNeverMissesAState: a borrower that starts to wait for a
+// busy pool just as its state is being given back (after put looked for
+// waiters, before it stored the state in the hot slot) gets that state;
+// before, it sat out its whole wait and then made an overflow state while
+// the pool's state lay idle.
+func TestPoolWaiterNeverMissesAState(t *testing.T) {
+	f := newFilter(t, `function access() end`, map[string]any{"pool_size": 1}, nil)
+	p := base(f).pool
+	if err := f.(sdk.Starter).Start(); err != nil {
+		t.Fatal(err)
+	}
+	p.wait = 10 * time.Second // a missed hand-off shows as an overflow state
+	only, err := p.get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *state, 1)
+	putBeforeHot = func() {
+		putBeforeHot = nil
+		go func() {
+			st, err := p.get()
+			if err != nil {
+				t.Error(err)
+			}
+			got <- st
+		}()
+		for i := 0; p.waiting.Load() == 0; i++ {
+			if i == 1000 {
+				t.Fatal("the second borrower never began to wait")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(50 * time.Millisecond) // it is past its look at hot, in its wait
+	}
+	defer func() { putBeforeHot = nil }()
+	p.put(only)
+	select {
+	case st := <-got:
+		if st != only {
+			t.Fatalf("the waiter got %p (overflow %v), want the state given back, %p", st, st.overflow, only)
+		}
+		p.put(st)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiter got no state in 5 s while the pool's one state was idle")
+	}
+}
