@@ -115,6 +115,62 @@ func TestSmokeTinyRun(t *testing.T) {
 	}
 }
 
+// TestSmokeWasmRequestBodyRow runs the shipped scenarios weir and
+// weir+wasm_request_body on their POST1KiB rows, tiny, with the real
+// binary: the harness builds the Go SDK request-body filter, both
+// contenders answer the POSTed 1 KiB body with no errors (a filter that
+// broke the framing would show as errors or non-2xx), and the plugin row
+// carries its ratios to the plain route's POST row.
+func TestSmokeWasmRequestBodyRow(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("the harness reads /proc; not on this system")
+	}
+	weir := buildWeir(t)
+	out := filepath.Join(t.TempDir(), "results")
+	opts, err := parseOptions([]string{
+		"-weir", weir, "-scenarios", filepath.Join("..", "..", "scenarios"), "-out", out,
+		"-only", "weir,weir+wasm_request_body", "-bodies", "POST1KiB",
+		"-rounds", "1", "-duration", "1s", "-warmup", "0", "-loads", "50", "-loads-1k", "50", "-conns", "16",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table bytes.Buffer
+	if code := runBench(opts, &table); code != 0 {
+		t.Fatalf("runBench exit %d\n%s", code, table.String())
+	}
+	t.Logf("%s", table.String())
+	js, err := os.ReadFile(filepath.Join(out, "latest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep report
+	if err := json.Unmarshal(js, &rep); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]cellReport{}
+	for _, r := range rep.Results {
+		got[r.Contender+" "+r.Body] = r
+	}
+	for _, key := range []string{"weir POST1KiB", "weir+wasm_request_body POST1KiB"} {
+		r, ok := got[key]
+		switch {
+		case !ok:
+			t.Errorf("no result for %s (have %v)", key, rep.Results)
+		case r.MaxRPS <= 0 || len(r.MaxRounds) != 1 || r.MaxRounds[0].Bad > 0:
+			t.Errorf("%s: max RPS %v, rounds %+v", key, r.MaxRPS, r.MaxRounds)
+		case len(r.Latency) != 1 || r.Latency[0].AchievedRPS <= 0 || r.Latency[0].Errors+r.Latency[0].Non2xx+r.Latency[0].Unsent > 0:
+			t.Errorf("%s: latency %+v", key, r.Latency)
+		}
+	}
+	if r := got["weir+wasm_request_body POST1KiB"]; r.RPSRatioWeir == nil || r.CPURatioWeir == nil {
+		t.Errorf("the plugin row has no ratio to the plain POST row: %+v", r)
+	}
+	if len(rep.Failed) > 0 || len(rep.Skipped) > 0 {
+		t.Errorf("failed %+v, skipped %+v", rep.Failed, rep.Skipped)
+	}
+}
+
 // buildWeir builds the gateway binary from this checkout into a temp dir.
 func buildWeir(t *testing.T) string {
 	t.Helper()
