@@ -97,6 +97,9 @@ type weir struct {
 	// env is added to the process environment (after GOMAXPROCS=2, so
 	// it may override it).
 	env []string
+	// ready, when > 0, is how long launch waits for /status (default
+	// 30s): a module compiled cold at start takes longer.
+	ready time.Duration
 }
 
 // startWeir writes cfg (with {{LISTEN}} and {{ADMIN}} filled in) and runs
@@ -119,7 +122,11 @@ func (w *weir) launch(anyStatus bool) *weir {
 	w.spawn(nil)
 	// Generous: compiling a wasm module at start takes seconds, more on a
 	// loaded machine.
-	deadline := time.Now().Add(30 * time.Second)
+	wait := 30 * time.Second
+	if w.ready > 0 {
+		wait = w.ready
+	}
+	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) {
 		select {
 		case <-w.exited:
@@ -251,7 +258,13 @@ func (w *weir) configVersion() int {
 // waitVersion waits until the running config version reaches v.
 func (w *weir) waitVersion(v int) {
 	w.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	w.waitVersionWithin(v, 10*time.Second)
+}
+
+// waitVersionWithin is waitVersion with a deadline of d.
+func (w *weir) waitVersionWithin(v int, d time.Duration) {
+	w.t.Helper()
+	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
 		if w.configVersion() >= v {
 			return

@@ -36,14 +36,25 @@ var proxyWasmBuilds sync.Mutex
 // on a loaded machine).
 func buildSDKFilter(t *testing.T, name string) string {
 	t.Helper()
+	return buildGoWasm(t, "testdata/proxywasm", name, "")
+}
+
+// buildGoWasm builds the package name (a folder, or "." for the module's
+// root) of the Go module in dir with the build tags tags, cached as
+// buildSDKFilter says, and returns the module's path.
+func buildGoWasm(t *testing.T, dir, name, tags string) string {
+	t.Helper()
 	proxyWasmBuilds.Lock()
 	defer proxyWasmBuilds.Unlock()
-	root, err := filepath.Abs("testdata/proxywasm")
+	root, err := filepath.Abs(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := sha256.New()
 	fmt.Fprintln(h, runtime.Version())
+	if tags != "" {
+		fmt.Fprintln(h, "tags", tags)
+	}
 	for _, f := range []string{"go.mod", "go.sum"} {
 		b, err := os.ReadFile(filepath.Join(root, f))
 		if err != nil {
@@ -67,21 +78,25 @@ func buildSDKFilter(t *testing.T, name string) string {
 	if err != nil {
 		cache = os.TempDir()
 	}
-	dir := filepath.Join(cache, "weir-e2e", "proxywasm")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	cacheDir := filepath.Join(cache, "weir-e2e", "proxywasm")
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(dir, name+"-"+hex.EncodeToString(h.Sum(nil))[:16]+".wasm")
+	base := name
+	if name == "." {
+		base = filepath.Base(root)
+	}
+	out := filepath.Join(cacheDir, base+"-"+hex.EncodeToString(h.Sum(nil))[:16]+".wasm")
 	if _, err := os.Stat(out); err == nil {
 		return out
 	}
 	tmp := out + fmt.Sprintf(".%d.tmp", os.Getpid())
-	build := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", tmp, "./"+name)
+	build := exec.Command("go", "build", "-tags="+tags, "-buildmode=c-shared", "-trimpath", "-o", tmp, "./"+name)
 	build.Dir = root
 	build.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOWORK=off", "GOFLAGS=", "CGO_ENABLED=0")
 	if b, err := build.CombinedOutput(); err != nil {
 		os.Remove(tmp)
-		t.Fatalf("building the Go SDK filter %s: %v\n%s", name, err, b)
+		t.Fatalf("building the Go filter %s in %s: %v\n%s", name, dir, err, b)
 	}
 	if err := os.Rename(tmp, out); err != nil {
 		t.Fatal(err)

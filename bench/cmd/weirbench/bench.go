@@ -22,9 +22,11 @@ import (
 
 // cell is one contender serving one body size: a row of the report.
 type cell struct {
-	c     *contender
-	body  string
-	path  string
+	c    *contender
+	body string
+	path string
+	// post is the request body POSTed with every request; nil: a GET.
+	post  []byte
 	loads []int
 	// Measurements, one entry per round.
 	max []closedRun
@@ -91,6 +93,8 @@ type bench struct {
 	started time.Time
 	// The pinned CPUs, to tell how busy each side was during a run.
 	loadCPUs, proxyCPUs []int
+	// postScript is wrk's Lua script for the POST rows (writePostScript).
+	postScript string
 }
 
 type rateBasis struct {
@@ -288,8 +292,17 @@ func runBench(o options, stdout io.Writer) int {
 			} else if c.loads != nil {
 				loads = c.loads
 			}
-			b.cells = append(b.cells, &cell{c: c, body: body, path: c.prefix + bodyPaths[body], loads: loads, lat: map[int][]openRun{}})
+			k, _ := bodyKindOf(body)
+			cl := &cell{c: c, body: body, path: c.prefix + k.path, loads: loads, lat: map[int][]openRun{}}
+			if k.post {
+				cl.post = requestBody
+			}
+			b.cells = append(b.cells, cl)
 		}
+	}
+	if b.postScript, err = writePostScript(dir); err != nil {
+		logf("%v", err)
+		return 2
 	}
 	if len(b.cells) == 0 {
 		logf("nothing to measure")
@@ -509,7 +522,7 @@ func (b *bench) exec(s step) error {
 			return fmt.Errorf("no capacity measured for %s bodies, so no rate to hold", c.body)
 		}
 		rate := basis.RPS * float64(s.load) / 100
-		res, err := b.openRun(c, c.path, rate)
+		res, err := b.openRun(c, c.path, c.post, rate)
 		if err != nil {
 			return err
 		}
@@ -520,7 +533,7 @@ func (b *bench) exec(s step) error {
 		return nil
 	case "accuracy":
 		a := c.c.accuracy
-		res, err := b.openRun(c, a.Path, a.OfferedRPS)
+		res, err := b.openRun(c, a.Path, nil, a.OfferedRPS)
 		if err != nil {
 			return err
 		}
@@ -559,7 +572,7 @@ func (b *bench) closedRun(c *cell, dur time.Duration) (closedRun, error) {
 			wg.Add(1)
 			go func(i int, t string) {
 				defer wg.Done()
-				outs[i].w, outs[i].err = b.wrk(t, c.path, c.c.headers, conns, dur)
+				outs[i].w, outs[i].err = b.wrk(t, c, conns, dur)
 			}(i, t)
 		}
 		wg.Wait()
@@ -574,7 +587,7 @@ func (b *bench) closedRun(c *cell, dur time.Duration) (closedRun, error) {
 			res.P99us = maxf(res.P99us, o.w.P99us)
 		}
 	} else {
-		lr, err := b.child(loadSpec{Targets: c.c.targets, Path: c.path, Headers: c.c.headers, Duration: dur, Conns: b.r.opts.conns, Grace: time.Second})
+		lr, err := b.child(loadSpec{Targets: c.c.targets, Path: c.path, Headers: c.c.headers, Body: c.post, Duration: dur, Conns: b.r.opts.conns, Grace: time.Second})
 		if err != nil {
 			return res, err
 		}
@@ -613,8 +626,9 @@ func (b *bench) profile(c *cell) error {
 	return nil
 }
 
-// openRun holds a constant rate and measures latency and CPU per request.
-func (b *bench) openRun(c *cell, path string, rate float64) (openRun, error) {
+// openRun holds a constant rate on path (POSTing post when set) and
+// measures latency and CPU per request.
+func (b *bench) openRun(c *cell, path string, post []byte, rate float64) (openRun, error) {
 	pids := pidsOf(c.c.procs)
 	cpu0, err0 := treeCPU(pids)
 	var red0 cpuTicks
@@ -623,7 +637,7 @@ func (b *bench) openRun(c *cell, path string, rate float64) (openRun, error) {
 		red0, errr0 = treeCPU([]int{c.c.redis.pid()})
 	}
 	stat0, errs0 := cpuSnapshot()
-	lr, err := b.child(loadSpec{Targets: c.c.targets, Path: path, Headers: c.c.headers, Rate: rate, Duration: b.dur, Conns: b.r.opts.conns, Grace: time.Second, Spin: b.spin})
+	lr, err := b.child(loadSpec{Targets: c.c.targets, Path: path, Headers: c.c.headers, Body: post, Rate: rate, Duration: b.dur, Conns: b.r.opts.conns, Grace: time.Second, Spin: b.spin})
 	if err != nil {
 		return openRun{}, err
 	}
@@ -656,14 +670,19 @@ func (b *bench) openRun(c *cell, path string, rate float64) (openRun, error) {
 
 func (b *bench) ticksToUs(t cpuTicks) float64 { return float64(t) * 1e6 / float64(b.clk) }
 
-// wrk runs `wrk --latency` pinned to the load CPUs and parses its output.
-func (b *bench) wrk(target, path string, headers map[string]string, conns int, dur time.Duration) (wrkResult, error) {
+// wrk runs `wrk --latency` on one of c's targets, pinned to the load
+// CPUs, and parses its output. A POST row sends requestBody through
+// b.postScript.
+func (b *bench) wrk(target string, c *cell, conns int, dur time.Duration) (wrkResult, error) {
 	args := []string{b.r.tools["wrk"], "-t1", "-c" + strconv.Itoa(conns),
 		"-d" + strconv.Itoa(int(dur/time.Second)) + "s", "--timeout", "2s", "--latency"}
-	for k, v := range headers {
+	for k, v := range c.c.headers {
 		args = append(args, "-H", k+": "+v)
 	}
-	args = append(args, "http://"+target+path)
+	if c.post != nil {
+		args = append(args, "-s", b.postScript)
+	}
+	args = append(args, "http://"+target+c.path)
 	argv := b.r.pin.wrap(b.r.opts.loadCPUs, args)
 	ctx, cancel := context.WithTimeout(context.Background(), dur+30*time.Second)
 	defer cancel()

@@ -320,7 +320,12 @@ func (r *rig) startScenario(s *scenario) (*contender, bool) {
 	}
 	for _, t := range c.targets {
 		for _, b := range c.bodies {
-			if err := checkGet(t, s.Prefix+bodyPaths[b], s.Headers, bodySize(b)); err != nil {
+			k, _ := bodyKindOf(b)
+			var post []byte
+			if k.post {
+				post = requestBody
+			}
+			if err := checkAnswer(t, s.Prefix+k.path, s.Headers, post, k.answer); err != nil {
 				r.fail(s.Name, "%v (config %s)", err, s.File)
 				return nil, true
 			}
@@ -329,17 +334,15 @@ func (r *rig) startScenario(s *scenario) (*contender, bool) {
 	return c, true
 }
 
-func bodySize(b string) int {
-	if b == "1KiB" {
-		return 1024
-	}
-	return 64
+// checkGet is checkAnswer for a GET.
+func checkGet(addr, path string, headers map[string]string, wantLen int) error {
+	return checkAnswer(addr, path, headers, nil, wantLen)
 }
 
-// checkGet sends one request and wants 200 with a body of wantLen bytes,
-// so that a misconfigured contender is caught before it is measured
-// answering errors fast.
-func checkGet(addr, path string, headers map[string]string, wantLen int) error {
+// checkAnswer sends one request (a GET, or a POST of post when set) and
+// wants 200 with a body of wantLen bytes, so that a misconfigured
+// contender is caught before it is measured answering errors fast.
+func checkAnswer(addr, path string, headers map[string]string, post []byte, wantLen int) error {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
@@ -347,6 +350,13 @@ func checkGet(addr, path string, headers map[string]string, wantLen int) error {
 	req.SetRequestURI("http://" + addr + path)
 	for k, v := range headers {
 		req.Header.Set(k, v)
+	}
+	method := "GET"
+	if post != nil {
+		method = "POST"
+		req.Header.SetMethod(method)
+		req.Header.SetContentType("text/plain")
+		req.SetBody(post)
 	}
 	var err error
 	for try := 0; try < 20; try++ {
@@ -356,17 +366,17 @@ func checkGet(addr, path string, headers map[string]string, wantLen int) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if err != nil {
-		return fmt.Errorf("GET http://%s%s: %w", addr, path, err)
+		return fmt.Errorf("%s http://%s%s: %w", method, addr, path, err)
 	}
 	if resp.StatusCode() != 200 {
 		body := resp.Body()
 		if len(body) > 200 {
 			body = body[:200]
 		}
-		return fmt.Errorf("GET http://%s%s answered %d, want 200: %s", addr, path, resp.StatusCode(), body)
+		return fmt.Errorf("%s http://%s%s answered %d, want 200: %s", method, addr, path, resp.StatusCode(), body)
 	}
 	if n := len(resp.Body()); n != wantLen {
-		return fmt.Errorf("GET http://%s%s returned %d bytes, want %d", addr, path, n, wantLen)
+		return fmt.Errorf("%s http://%s%s returned %d bytes, want %d", method, addr, path, n, wantLen)
 	}
 	return nil
 }

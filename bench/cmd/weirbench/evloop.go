@@ -123,7 +123,7 @@ func runLoadOn(spec loadSpec, srv *backendServer) (loadResult, error) {
 			return loadResult{}, err
 		}
 		l.addrs = append(l.addrs, sa)
-		l.reqs = append(l.reqs, buildRequest(t, spec.Path, spec.Headers))
+		l.reqs = append(l.reqs, buildRequest(t, spec.Path, spec.Headers, spec.Body))
 	}
 	for i := 0; i < spec.Conns; i++ {
 		l.conns = append(l.conns, &evConn{idx: i, fd: -1, target: i % len(spec.Targets)})

@@ -15,6 +15,8 @@ type loadSpec struct {
 	Targets []string          `json:"targets"`
 	Path    string            `json:"path"`
 	Headers map[string]string `json:"headers,omitempty"`
+	// Body, when set, is POSTed with every request (Content-Length).
+	Body []byte `json:"body,omitempty"`
 	// Rate is requests per second for an open-loop run; 0 means closed
 	// loop (every connection sends its next request as soon as the last
 	// one is answered, as wrk does).
@@ -66,11 +68,18 @@ type loadResult struct {
 	LoopStallMaxUs float64 `json:"loop_stall_max_us,omitempty"`
 }
 
-// buildRequest serializes the GET request once; every send writes the same
-// bytes.
-func buildRequest(addr, path string, headers map[string]string) []byte {
+// buildRequest serializes the request once (a GET, or a POST of body when
+// there is one); every send writes the same bytes.
+func buildRequest(addr, path string, headers map[string]string, body []byte) []byte {
 	var b strings.Builder
-	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: weirbench\r\n", path, addr)
+	method := "GET"
+	if body != nil {
+		method = "POST"
+	}
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: weirbench\r\n", method, path, addr)
+	if body != nil {
+		fmt.Fprintf(&b, "Content-Type: text/plain\r\nContent-Length: %d\r\n", len(body))
+	}
 	keys := make([]string, 0, len(headers))
 	for k := range headers {
 		keys = append(keys, k)
@@ -80,5 +89,6 @@ func buildRequest(addr, path string, headers map[string]string) []byte {
 		fmt.Fprintf(&b, "%s: %s\r\n", k, headers[k])
 	}
 	b.WriteString("\r\n")
+	b.Write(body)
 	return []byte(b.String())
 }

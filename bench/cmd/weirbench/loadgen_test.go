@@ -24,10 +24,15 @@ func serve(t *testing.T, h fasthttp.RequestHandler) string {
 }
 
 func TestBuildRequest(t *testing.T) {
-	got := string(buildRequest("127.0.0.1:9", "/static", map[string]string{"X-B": "2", "X-A": "1"}))
+	got := string(buildRequest("127.0.0.1:9", "/static", map[string]string{"X-B": "2", "X-A": "1"}, nil))
 	want := "GET /static HTTP/1.1\r\nHost: 127.0.0.1:9\r\nUser-Agent: weirbench\r\nX-A: 1\r\nX-B: 2\r\n\r\n"
 	if got != want {
 		t.Errorf("got %q\nwant %q", got, want)
+	}
+	got = string(buildRequest("127.0.0.1:9", "/static", nil, []byte("hello")))
+	want = "POST /static HTTP/1.1\r\nHost: 127.0.0.1:9\r\nUser-Agent: weirbench\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello"
+	if got != want {
+		t.Errorf("POST: got %q\nwant %q", got, want)
 	}
 }
 

@@ -104,8 +104,8 @@ func parseOptions(args []string) (options, error) {
 	fs.DurationVar(&o.warmup, "warmup", -1, "closed-loop warm-up per contender before measuring (default 1s; 0 = none)")
 	fs.IntVar(&o.conns, "conns", 64, "connections the load generators keep open")
 	fs.StringVar(&loads, "loads", "", "constant-rate loads, percent of nginx's capacity, for 64B (default 25,50,75; quick 50)")
-	fs.StringVar(&loadsLarge, "loads-1k", "50", "constant-rate loads for 1KiB bodies")
-	fs.StringVar(&bodies, "bodies", "64B,1KiB", "response bodies: 64B, 1KiB")
+	fs.StringVar(&loadsLarge, "loads-1k", "50", "constant-rate loads for the 1KiB and POST1KiB bodies")
+	fs.StringVar(&bodies, "bodies", "64B,1KiB,POST1KiB", "bodies: 64B and 1KiB answers, POST1KiB a 1 KiB request body (64 B answer)")
 	fs.StringVar(&only, "only", "", "comma-separated contenders to run (direct, nginx, haproxy, scenario names); default all")
 	fs.DurationVar(&o.budget, "budget", 0, "most time for all measured runs; durations shrink to fit (default 7m30s; quick 75s)")
 	fs.StringVar(&o.proxyCPUs, "proxy-cpus", "", "CPUs for the proxies (taskset -c list; default 0)")
@@ -178,11 +178,11 @@ func parseOptions(args []string) (options, error) {
 	}
 	o.bodies = splitList(bodies)
 	if len(o.bodies) == 0 {
-		return o, fmt.Errorf("-bodies must name at least one of 64B, 1KiB")
+		return o, fmt.Errorf("-bodies must name at least one of %s", bodyKindNames())
 	}
 	for _, b := range o.bodies {
-		if _, ok := bodyPaths[b]; !ok {
-			return o, fmt.Errorf("-bodies: %q is not a body size; use 64B or 1KiB", b)
+		if _, ok := bodyKindOf(b); !ok {
+			return o, fmt.Errorf("-bodies: %q is not a body; use %s", b, bodyKindNames())
 		}
 	}
 	o.only = splitList(only)

@@ -32,7 +32,7 @@ func TestParseOptions(t *testing.T) {
 			if !reflect.DeepEqual(o.loads, []int{25, 50, 75}) || !reflect.DeepEqual(o.loadsLarge, []int{50}) {
 				t.Errorf("loads %v loads-1k %v", o.loads, o.loadsLarge)
 			}
-			if !reflect.DeepEqual(o.bodies, []string{"64B", "1KiB"}) || o.closed != "auto" {
+			if !reflect.DeepEqual(o.bodies, []string{"64B", "1KiB", "POST1KiB"}) || o.closed != "auto" {
 				t.Errorf("bodies %v closed %q", o.bodies, o.closed)
 			}
 		}},
@@ -56,7 +56,7 @@ func TestParseOptions(t *testing.T) {
 		{name: "bad load", args: []string{"-loads", "50,x"}, err: `-loads: "x" is not a percentage between 1 and 200`},
 		{name: "load out of range", args: []string{"-loads-1k", "0"}, err: `-loads-1k: "0" is not a percentage between 1 and 200`},
 		{name: "empty loads", args: []string{"-loads", ","}, err: "-loads must list at least one percentage"},
-		{name: "bad body", args: []string{"-bodies", "2KiB"}, err: `-bodies: "2KiB" is not a body size; use 64B or 1KiB`},
+		{name: "bad body", args: []string{"-bodies", "2KiB"}, err: `-bodies: "2KiB" is not a body; use 64B, 1KiB or POST1KiB`},
 		{name: "bad closed loop", args: []string{"-closed-loop", "ab"}, err: `-closed-loop must be wrk, builtin or auto, got "ab"`},
 		{name: "stray argument", args: []string{"extra"}, err: `unexpected argument "extra"`},
 		{name: "bad conns", args: []string{"-conns", "0"}, err: "-conns must be >= 1"},

@@ -71,12 +71,17 @@ type cellReport struct {
 	CPURatio  *float64     `json:"cpu_ratio_to_nginx"`
 	// The same two ratios round by round, each against the nginx run next
 	// to it (A B A B): their spread is the rig's run-to-run noise.
-	RPSRatioRounds []float64     `json:"rps_ratio_rounds,omitempty"`
-	CPURatioRounds []float64     `json:"cpu_ratio_rounds,omitempty"`
-	P99Ratio       *float64      `json:"p99_ratio_to_nginx"`
-	AddedP99       *float64      `json:"added_p99_ms_vs_direct"`
-	Accuracy       *accuracyRept `json:"rate_limit_accuracy,omitempty"`
-	Problems       []string      `json:"problems,omitempty"`
+	RPSRatioRounds []float64 `json:"rps_ratio_rounds,omitempty"`
+	CPURatioRounds []float64 `json:"cpu_ratio_rounds,omitempty"`
+	P99Ratio       *float64  `json:"p99_ratio_to_nginx"`
+	// A plugin scenario's max RPS and CPU per request (reference load)
+	// over the plain route's (the "weir" scenario), same body: what the
+	// plugin costs, with or without nginx in the run.
+	RPSRatioWeir *float64      `json:"rps_ratio_to_weir,omitempty"`
+	CPURatioWeir *float64      `json:"cpu_ratio_to_weir,omitempty"`
+	AddedP99     *float64      `json:"added_p99_ms_vs_direct"`
+	Accuracy     *accuracyRept `json:"rate_limit_accuracy,omitempty"`
+	Problems     []string      `json:"problems,omitempty"`
 }
 
 // loadBusyLimit: above this busy fraction of the load CPUs, a
@@ -194,7 +199,7 @@ func (b *bench) report() *report {
 	rep := &report{
 		Tool: "weirbench", Started: b.started, Seconds: time.Since(b.started).Seconds(),
 		Mode:      "full",
-		Backend:   "weirbench's own epoll backend, on the load generator's loop: GET /static 64 B, /static1k 1 KiB, on the load CPUs",
+		Backend:   "weirbench's own epoll backend, on the load generator's loop: GET /static 64 B, /static1k 1 KiB, POST /static with a 1 KiB body (64 B answered), on the load CPUs",
 		RateBasis: b.basis,
 		Skipped:   b.r.skipped, Failed: b.r.failed, Notes: b.notes,
 	}
@@ -319,6 +324,14 @@ func (b *bench) report() *report {
 			}
 			if np, cp := p99At(n, cr.RefLoad), p99At(cr, cr.RefLoad); np > 0 && cp > 0 {
 				cr.P99Ratio = ptr(cp / np)
+			}
+		}
+		if p := byKey["weir|"+cr.Body]; p != nil && cr.Kind == "weir" && cr != p {
+			if p.MaxRPS > 0 {
+				cr.RPSRatioWeir = ptr(cr.MaxRPS / p.MaxRPS)
+			}
+			if p.CPUus > 0 && cr.CPUus > 0 {
+				cr.CPURatioWeir = ptr(cr.CPUus / p.CPUus)
 			}
 		}
 		if d := byKey["direct|"+cr.Body]; d != nil && cr.Kind != "direct" {
@@ -459,15 +472,15 @@ func printReport(w io.Writer, rep *report) {
 	s := rep.Settings
 	fmt.Fprintf(w, "\nWeir bench (%s): %d round(s) x %.0fs runs, medians; proxy on CPU %s, load+backend on CPU %s%s; max RPS by %s, %d conns\n",
 		rep.Mode, s.Rounds, s.RunSeconds, s.ProxyCPUs, s.LoadCPUs, map[bool]string{true: "", false: " (not pinned)"}[s.Pinned], s.ClosedLoop, s.Conns)
-	for _, body := range []string{"64B", "1KiB"} {
-		if bs, ok := rep.RateBasis[body]; ok {
-			fmt.Fprintf(w, "constant rates for %s are %% of %s's %s rps\n", body, bs.Contender, fmtInt(bs.RPS))
+	for _, k := range bodyKinds {
+		if bs, ok := rep.RateBasis[k.name]; ok {
+			fmt.Fprintf(w, "constant rates for %s are %% of %s's %s rps\n", k.name, bs.Contender, fmtInt(bs.RPS))
 		}
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "%-22s %-5s %9s %7s  %8s %8s %8s %8s  %8s %7s %7s %8s\n",
-		"contender", "body", "max RPS", "×nginx", "p50 ms", "p99 ms", "p99.9 ms", "+p99 ms", "CPU µs/r", "×nginx", "p99 ×ng", "CPU@max")
-	fmt.Fprintln(w, strings.Repeat("-", 127))
+	fmt.Fprintf(w, "%-22s %-8s %9s %7s  %8s %8s %8s %8s  %8s %7s %7s %8s %11s\n",
+		"contender", "body", "max RPS", "×nginx", "p50 ms", "p99 ms", "p99.9 ms", "+p99 ms", "CPU µs/r", "×nginx", "p99 ×ng", "CPU@max", "×weir r/c")
+	fmt.Fprintln(w, strings.Repeat("-", 142))
 	for _, r := range rep.Results {
 		var ref *loadReport
 		for i := range r.Latency {
@@ -491,11 +504,15 @@ func printReport(w io.Writer, rep *report) {
 		if r.MaxCPUus > 0 {
 			cpuMax = fmt.Sprintf("%.1f", r.MaxCPUus)
 		}
-		fmt.Fprintf(w, "%-22s %-5s %9s %7s  %8s %8s %8s %8s  %8s %7s %7s %8s%s\n",
+		vsWeir := "-"
+		if r.RPSRatioWeir != nil || r.CPURatioWeir != nil {
+			vsWeir = fmtRatio(r.RPSRatioWeir) + "/" + fmtRatio(r.CPURatioWeir)
+		}
+		fmt.Fprintf(w, "%-22s %-8s %9s %7s  %8s %8s %8s %8s  %8s %7s %7s %8s %11s%s\n",
 			r.Contender, r.Body, fmtInt(r.MaxRPS), fmtRatio(r.RPSRatio), p50, p99, p999, fmtOptMs(r.AddedP99),
-			cpu, fmtRatio(r.CPURatio), fmtRatio(r.P99Ratio), cpuMax, flag)
+			cpu, fmtRatio(r.CPURatio), fmtRatio(r.P99Ratio), cpuMax, vsWeir, flag)
 	}
-	fmt.Fprintf(w, "latency and CPU µs/r at a constant %d%% of the basis rate (open loop, from the intended send time); CPU@max: CPU µs per request during the max-RPS runs (direct: the backend's own); direct has no CPU µs/r at constant rate (its process also runs the generator)\n", rep.Settings.RefLoad)
+	fmt.Fprintf(w, "latency and CPU µs/r at a constant %d%% of the basis rate (open loop, from the intended send time); CPU@max: CPU µs per request during the max-RPS runs (direct: the backend's own); direct has no CPU µs/r at constant rate (its process also runs the generator); ×weir r/c: a plugin scenario's max RPS / CPU µs/r over the plain weir row's, same body; body POST1KiB: a 1 KiB request body POSTed, 64 B answered\n", rep.Settings.RefLoad)
 
 	// Latency at every load, when there is more than one.
 	var loads []int
@@ -623,13 +640,13 @@ func fmtRatio(v *float64) string {
 // printLoadTable prints one row per result and one column per load, each
 // cell from cell ("-" where a result has no run at that load).
 func printLoadTable(w io.Writer, title string, loads []int, results []cellReport, cell func(loadReport) string) {
-	fmt.Fprintf(w, "\n%s\n%-22s %-5s", title, "contender", "body")
+	fmt.Fprintf(w, "\n%s\n%-22s %-8s", title, "contender", "body")
 	for _, l := range loads {
 		fmt.Fprintf(w, " %17s", fmt.Sprintf("%d%%", l))
 	}
 	fmt.Fprintln(w)
 	for _, r := range results {
-		fmt.Fprintf(w, "%-22s %-5s", r.Contender, r.Body)
+		fmt.Fprintf(w, "%-22s %-8s", r.Contender, r.Body)
 		for _, l := range loads {
 			text := "-"
 			for _, x := range r.Latency {

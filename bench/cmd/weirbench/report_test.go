@@ -182,18 +182,52 @@ func TestRigLimitNotes(t *testing.T) {
 	}
 }
 
+// TestReportRatiosToPlainWeir: a plugin scenario's row carries its max
+// RPS and CPU per request over the plain weir row's of the same body
+// (for a POST1KiB row, the plain route's POST row), and prints them.
+func TestReportRatiosToPlainWeir(t *testing.T) {
+	b := fakeBench()
+	plain := b.cells[2]
+	plugin := &cell{c: &contender{name: "weir+wasm_request_body", kind: "weir", targets: []string{"x"}, bodies: []string{"64B"}},
+		body: "64B", loads: []int{25, 50}, lat: map[int][]openRun{}}
+	for range plain.max {
+		plugin.max = append(plugin.max, closedRun{RPS: 11000, Requests: 22000, CPUus: 12})
+	}
+	for _, l := range []int{25, 50} {
+		for range plain.lat[l] {
+			plugin.lat[l] = append(plugin.lat[l], openRun{Rate: 200 * float64(l), CPUus: 24, Result: loadResult{P99us: 900, RPS: 200 * float64(l)}})
+		}
+	}
+	b.cells = append(b.cells, plugin)
+	rep := b.report()
+	p := rep.Results[3]
+	if p.RPSRatioWeir == nil || *p.RPSRatioWeir != 0.5 || p.CPURatioWeir == nil || *p.CPURatioWeir != 1.5 {
+		t.Fatalf("ratios to weir: rps %v cpu %v, want 0.5 and 1.5", p.RPSRatioWeir, p.CPURatioWeir)
+	}
+	for _, r := range rep.Results[:3] {
+		if r.RPSRatioWeir != nil || r.CPURatioWeir != nil {
+			t.Errorf("%s has a ratio to the plain weir row", r.Contender)
+		}
+	}
+	var out bytes.Buffer
+	printReport(&out, rep)
+	if !strings.Contains(out.String(), "  0.50/1.50") {
+		t.Errorf("the table does not show 0.50/1.50:\n%s", out.String())
+	}
+}
+
 func TestPrintReport(t *testing.T) {
 	var out bytes.Buffer
 	printReport(&out, fakeBench().report())
 	s := out.String()
 	for _, want := range []string{
 		"constant rates for 64B are % of nginx's 20,000 rps",
-		"weir                   64B      22,000    1.10",
+		"weir                   64B         22,000    1.10",
 		"0.80    1.75      8.0",
 		"p99 / p99.9 ms at constant load",
 		"rate-limit accuracy weir: 1.000",
 		"CPU busy % (busiest), load CPUs / proxy CPUs, at constant load",
-		"weir                   64B                   -           92 / 65",
+		"weir                   64B                      -           92 / 65",
 		"MISSED weir 64B: p99 − direct's at 50% < 0.4 ms: 0.500",
 		"skipped:\n  haproxy: not installed (apt-get install -y haproxy)",
 	} {

@@ -31,8 +31,9 @@ type scenario struct {
 	File  string `yaml:"-"`
 	Name  string `yaml:"name"`
 	About string `yaml:"about"`
-	// Bodies lists the response sizes to measure: "64B" (/static) and
-	// "1KiB" (/static1k). Default: 64B.
+	// Bodies lists the bodies to measure (bodyKinds): "64B" (GET
+	// /static), "1KiB" (GET /static1k) and "POST1KiB" (a 1 KiB request
+	// body POSTed to /static). Default: 64B.
 	Bodies []string `yaml:"bodies"`
 	// Prefix is put before the backend path, for routes that strip it.
 	Prefix  string            `yaml:"prefix"`
@@ -77,7 +78,52 @@ type scenarioTargets struct {
 	AddedP99ms float64 `yaml:"added_p99_ms"`
 }
 
-var bodyPaths = map[string]string{"64B": "/static", "1KiB": "/static1k"}
+// bodyKind is one body a row measures: the backend path whose answer
+// comes back, its size, and whether each request POSTs requestBody.
+type bodyKind struct {
+	name   string
+	path   string
+	answer int
+	post   bool
+}
+
+// bodyKinds are the bodies a run can measure, in report order.
+var bodyKinds = []bodyKind{
+	{name: "64B", path: "/static", answer: 64},
+	{name: "1KiB", path: "/static1k", answer: 1024},
+	// A 1 KiB request body and a 64 B answer: the request-body filters'
+	// row (weir+wasm_request_body), next to the plain route's.
+	{name: "POST1KiB", path: "/static", answer: 64, post: true},
+}
+
+// bodyKindOf looks a body name up in bodyKinds.
+func bodyKindOf(name string) (bodyKind, bool) {
+	for _, k := range bodyKinds {
+		if k.name == name {
+			return k, true
+		}
+	}
+	return bodyKind{}, false
+}
+
+// bodyKindNames lists the names, for error messages: "64B, 1KiB or POST1KiB".
+func bodyKindNames() string {
+	var names []string
+	for _, k := range bodyKinds {
+		names = append(names, k.name)
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// requestBody is what a POST kind sends: 1 KiB of text lines naming weir,
+// which the request-body filter rewrites (to "WEIR-GW").
+var requestBody = func() []byte {
+	b := make([]byte, 0, 1024+32)
+	for i := 0; len(b) < 1024; i++ {
+		b = fmt.Appendf(b, "weir bench body line %04d\n", i)
+	}
+	return b[:1024]
+}()
 
 var placeholderRE = regexp.MustCompile(`\{\{[A-Z_]+\}\}`)
 
@@ -113,8 +159,8 @@ func parseScenario(file string, data []byte) (*scenario, error) {
 		s.Bodies = []string{"64B"}
 	}
 	for _, b := range s.Bodies {
-		if _, ok := bodyPaths[b]; !ok {
-			return nil, fail("bodies: %q is not a body size; use 64B or 1KiB", b)
+		if _, ok := bodyKindOf(b); !ok {
+			return nil, fail("bodies: %q is not a body; use %s", b, bodyKindNames())
 		}
 	}
 	if s.Prefix != "" && !strings.HasPrefix(s.Prefix, "/") {

@@ -59,7 +59,7 @@ func TestParseScenario(t *testing.T) {
 		{name: "name with space", in: base("")[len("name: s\n"):] + "name: a b\n", err: `f.yaml: name "a b" must not contain spaces or '/'`},
 		{name: "no weir", in: "name: s\n", err: "f.yaml: weir is required: the gateway config, with {{LISTEN}} and {{BACKEND}}"},
 		{name: "weir not a mapping", in: "name: s\nweir: [1]\n", err: "f.yaml: weir must be a mapping (the gateway config)"},
-		{name: "bad body", in: base("bodies: [2KiB]\n"), err: `f.yaml: bodies: "2KiB" is not a body size; use 64B or 1KiB`},
+		{name: "bad body", in: base("bodies: [2KiB]\n"), err: `f.yaml: bodies: "2KiB" is not a body; use 64B, 1KiB or POST1KiB`},
 		{name: "bad prefix", in: base("prefix: api\n"), err: `f.yaml: prefix must start with '/', got "api"`},
 		{name: "bad load", in: base("loads: [0]\n"), err: "f.yaml: loads: 0 is not a percentage between 1 and 200"},
 		{name: "bad processes", in: base("processes: 9\n"), err: "f.yaml: processes must be between 1 and 8, got 9"},

@@ -184,8 +184,8 @@ func runShapeBench(o options, stdout io.Writer) int {
 		}
 		backends[kind] = addr
 	}
-	script := filepath.Join(dir, "post1k.lua")
-	if err := os.WriteFile(script, []byte("wrk.method = \"POST\"\nwrk.body = string.rep(\"x\", 1024)\nwrk.headers[\"Content-Type\"] = \"application/octet-stream\"\n"), 0o644); err != nil {
+	script, err := writePostScript(dir)
+	if err != nil {
 		logf("%v", err)
 		return 2
 	}

@@ -48,20 +48,8 @@ func TestSmokeTinyRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var table bytes.Buffer
-	if code := runBench(opts, &table); code != 0 {
-		t.Fatalf("runBench exit %d\n%s", code, table.String())
-	}
-	t.Logf("smoke run took %s\n%s", time.Since(start).Round(time.Millisecond), table.String())
-
-	js, err := os.ReadFile(filepath.Join(out, "latest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep report
-	if err := json.Unmarshal(js, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep, table := smokeRun(t, opts)
+	t.Logf("smoke run took %s\n%s", time.Since(start).Round(time.Millisecond), table)
 	got := map[string]cellReport{}
 	for _, r := range rep.Results {
 		got[r.Contender] = r
@@ -102,8 +90,8 @@ func TestSmokeTinyRun(t *testing.T) {
 	if rep.RateBasis["64B"].Contender != "weir" {
 		t.Errorf("without nginx the rates must be based on weir, got %+v", rep.RateBasis)
 	}
-	if !strings.Contains(table.String(), "weir+bogus: weir validate refused") {
-		t.Errorf("the table does not say what was skipped:\n%s", table.String())
+	if !strings.Contains(table, "weir+bogus: weir validate refused") {
+		t.Errorf("the table does not say what was skipped:\n%s", table)
 	}
 
 	svg, err := os.ReadFile(filepath.Join(out, "latest.svg"))
@@ -113,6 +101,73 @@ func TestSmokeTinyRun(t *testing.T) {
 	if bars := chartBars(t, svg); len(bars["rps"]) != len(rep.Results) {
 		t.Errorf("latest.svg has rps bars %q for %d results", bars["rps"], len(rep.Results))
 	}
+}
+
+// TestSmokeWasmRequestBodyRow runs the shipped scenarios weir and
+// weir+wasm_request_body on their POST1KiB rows, tiny, with the real
+// binary: the harness builds the Go SDK request-body filter, both
+// contenders answer the POSTed 1 KiB body, none with a non-2xx (a filter
+// that broke the framing would show as 4xx/5xx answers or errors), and
+// the plugin row carries its ratios to the plain route's POST row.
+func TestSmokeWasmRequestBodyRow(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("the harness reads /proc; not on this system")
+	}
+	weir := buildWeir(t)
+	out := filepath.Join(t.TempDir(), "results")
+	opts, err := parseOptions([]string{
+		"-weir", weir, "-scenarios", filepath.Join("..", "..", "scenarios"), "-out", out,
+		"-only", "weir,weir+wasm_request_body", "-bodies", "POST1KiB",
+		"-rounds", "1", "-duration", "1s", "-warmup", "0", "-loads", "50", "-loads-1k", "50", "-conns", "16",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, table := smokeRun(t, opts)
+	t.Logf("%s", table)
+	got := map[string]cellReport{}
+	for _, r := range rep.Results {
+		got[r.Contender+" "+r.Body] = r
+	}
+	for _, key := range []string{"weir POST1KiB", "weir+wasm_request_body POST1KiB"} {
+		r, ok := got[key]
+		switch {
+		case !ok:
+			t.Errorf("no result for %s (have %v)", key, rep.Results)
+		// More than 1 % errors fails the run (runBench's exit); a few
+		// requests still in flight when a constant-rate run ends are the
+		// loaded machine's, but a single non-2xx answer is the contender's.
+		case r.MaxRPS <= 0 || len(r.MaxRounds) != 1:
+			t.Errorf("%s: max RPS %v, rounds %+v", key, r.MaxRPS, r.MaxRounds)
+		case len(r.Latency) != 1 || r.Latency[0].AchievedRPS <= 0 || r.Latency[0].Non2xx > 0:
+			t.Errorf("%s: latency %+v", key, r.Latency)
+		}
+	}
+	if r := got["weir+wasm_request_body POST1KiB"]; r.RPSRatioWeir == nil || r.CPURatioWeir == nil {
+		t.Errorf("the plugin row has no ratio to the plain POST row: %+v", r)
+	}
+	if len(rep.Failed) > 0 || len(rep.Skipped) > 0 {
+		t.Errorf("failed %+v, skipped %+v", rep.Failed, rep.Skipped)
+	}
+}
+
+// smokeRun runs the harness with opts, which must succeed, and returns
+// the report it wrote (latest.json) and the table it printed.
+func smokeRun(t *testing.T, opts options) (report, string) {
+	t.Helper()
+	var table bytes.Buffer
+	if code := runBench(opts, &table); code != 0 {
+		t.Fatalf("runBench exit %d\n%s", code, table.String())
+	}
+	var rep report
+	js, err := os.ReadFile(filepath.Join(opts.out, "latest.json"))
+	if err == nil {
+		err = json.Unmarshal(js, &rep)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep, table.String()
 }
 
 // buildWeir builds the gateway binary from this checkout into a temp dir.

@@ -19,6 +19,7 @@ var benchWasmModules = []struct{ file, dir, pkg string }{
 	// Filters written against the Proxy-Wasm Go SDK, as the e2e suite's.
 	{"sdk_http_headers.wasm", "e2e/testdata/proxywasm", "./http_headers"},
 	{"sdk_body_rewrite.wasm", "e2e/testdata/proxywasm", "./body_rewrite"},
+	{"sdk_request_body_rewrite.wasm", "e2e/testdata/proxywasm", "./request_body_rewrite"},
 }
 
 // handHeadersWasm is the file name under {{WASM}} of the hand-written

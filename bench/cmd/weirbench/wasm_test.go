@@ -43,7 +43,7 @@ func TestWasmScenariosConfigure(t *testing.T) {
 			t.Errorf("%s: %v\n%s", s.Name, err, data)
 		}
 	}
-	for _, want := range []string{"weir+wasm_header", "weir+wasm_header_hand", "weir+wasm_sdk_headers", "weir+wasm_body"} {
+	for _, want := range []string{"weir+wasm_header", "weir+wasm_header_hand", "weir+wasm_sdk_headers", "weir+wasm_body", "weir+wasm_request_body"} {
 		if !names[want] {
 			t.Errorf("scenario %s missing or not using {{WASM}} (have %v)", want, names)
 		}

@@ -4,9 +4,25 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
+
+// writePostScript writes, into dir, the Lua script with which wrk POSTs
+// requestBody (the POST1KiB rows and the shape bench's POSTs), and
+// returns its path.
+func writePostScript(dir string) (string, error) {
+	script := filepath.Join(dir, "post1k.lua")
+	// strconv.Quote's escapes (\n, \") are Lua's too for ASCII text.
+	lua := "wrk.method = \"POST\"\nwrk.body = " + strconv.Quote(string(requestBody)) +
+		"\nwrk.headers[\"Content-Type\"] = \"text/plain\"\n"
+	if err := os.WriteFile(script, []byte(lua), 0o644); err != nil {
+		return "", fmt.Errorf("write wrk's POST script: %w", err)
+	}
+	return script, nil
+}
 
 // wrkResult is what the harness keeps of one wrk run.
 type wrkResult struct {
