@@ -32,9 +32,13 @@ import (
 // KEYS[1] bucket key; ARGV[1] tokens wanted (>= 1); ARGV[2] number of
 // limits n; then for limit j: ARGV[1+2j] T and ARGV[2+2j] tau, in µs.
 // Returns {granted, reported limit index (0-based), remaining, reset µs,
-// retry µs, TAT_1 - now, ..., TAT_n - now}: the last n are how far each
-// bucket is from full after the decision, which is what the node's
-// fallback starts from if Redis later cannot answer (see fallbackStore).
+// retry µs, TAT_1 - now, ..., TAT_n - now, refusal's limit index, its
+// reset µs}: TAT_j - now is how far each bucket is from full after the
+// decision, which is what the node's fallback starts from if Redis later
+// cannot answer (see fallbackStore). When fewer than want tokens were
+// granted, retry and the last two describe the refusal of the ones that
+// were not (the same as a refusal with granted 0 would say), so that a
+// coalesced call (coalesce.go) can answer every request it carried.
 //
 // Optionally, a charge: requests a node admitted without Redis
 // (on_store_failure: local), taken from every limit before the decision
@@ -91,6 +95,20 @@ if v then
     i = i + 1
   end
 end
+-- refusal is what a request after this decision would be told if it
+-- were refused now: the limit that keeps it waiting longest, how long,
+-- and how far that bucket is from full.
+local function refusal()
+  local idx, retry, reset = 1, 0, 0
+  for j = 1, n do
+    local T, tau = tonumber(ARGV[1 + 2 * j]), tonumber(ARGV[2 + 2 * j])
+    local w = tats[j] + T - tau - now
+    if w > retry then
+      idx, retry, reset = j, w, tats[j] - now
+    end
+  end
+  return idx, retry, reset
+end
 local grant = want
 for j = 1, n do
   local T, tau = tonumber(ARGV[1 + 2 * j]), tonumber(ARGV[2 + 2 * j])
@@ -117,18 +135,14 @@ if grant > 0 then
     out[j] = string.format('%.17g', tat)
   end
   redis.call('SET', KEYS[1], table.concat(out, ','), 'PX', math.ceil(ttl / 1000) + 1)
-  local res = {grant, idx - 1, rem, math.ceil(reset), 0}
+  local ridx, retry, rreset = idx, 0, 0
+  if grant < want then ridx, retry, rreset = refusal() end
+  local res = {grant, idx - 1, rem, math.ceil(reset), math.ceil(retry)}
   for j = 1, n do res[5 + j] = math.ceil(tats[j] - now) end
+  res[6 + n], res[7 + n] = ridx - 1, math.ceil(rreset)
   return res
 end
-local idx, retry, reset = 1, 0, 0
-for j = 1, n do
-  local T, tau = tonumber(ARGV[1 + 2 * j]), tonumber(ARGV[2 + 2 * j])
-  local w = tats[j] + T - tau - now
-  if w > retry then
-    idx, retry, reset = j, w, tats[j] - now
-  end
-end
+local idx, retry, reset = refusal()
 if charge ~= 0 then
   local out, ttl = {}, 0
   for j = 1, n do
@@ -139,6 +153,7 @@ if charge ~= 0 then
 end
 local res = {0, idx - 1, 0, math.ceil(reset), math.ceil(retry)}
 for j = 1, n do res[5 + j] = math.ceil(tats[j] - now) end
+res[6 + n], res[7 + n] = idx - 1, math.ceil(reset)
 return res
 `)
 
@@ -169,7 +184,7 @@ func newRedisStore(client rueidis.Client, route string, cfg *config) *redisStore
 		maxTau = max(maxTau, l.tau)
 	}
 	r.owedTTL = strconv.FormatInt(2*maxTau/1e6+1, 10)
-	maxWant := max(1, cfg.batch)
+	maxWant := max(maxCoalesce, cfg.batch)
 	r.args = make([][]string, maxWant+1)
 	for w := 1; w <= maxWant; w++ {
 		a := []string{strconv.Itoa(w), strconv.Itoa(len(cfg.limits))}
@@ -196,7 +211,7 @@ type scriptCall struct {
 	args          []string
 	// out is written by Call; take reads it when DoLate returned nil, and
 	// Late when the answer came after that.
-	out     [5 + maxLimits]int64
+	out     [7 + maxLimits]int64
 	fb      *fallbackStore // nil: nobody wants a late answer
 	m       *routeMetrics  // counts late answers (nil in tests)
 	ch      charge         // sent with the call, when charged
@@ -215,7 +230,7 @@ func (c *scriptCall) Call(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if len(vals) != 5+len(c.r.limits) {
+	if len(vals) != 7+len(c.r.limits) {
 		return errBadReply
 	}
 	for i := range vals {
@@ -325,7 +340,7 @@ func (r *redisStore) take(g *redisguard.Guard, key []byte, want, now int64, b *r
 	out := c.out
 	c.release()
 	idx := int(out[1])
-	if idx < 0 || idx >= len(r.limits) {
+	if ridx := out[5+n]; idx < 0 || idx >= n || ridx < 0 || ridx >= int64(n) {
 		return decision{}, errBadReply
 	}
 	if rel != nil {
@@ -340,6 +355,8 @@ func (r *redisStore) take(g *redisguard.Guard, key []byte, want, now int64, b *r
 		remaining: out[2],
 		reset:     out[3] * 1e3,
 		retry:     out[4] * 1e3,
+		rejIdx:    int(out[5+n]),
+		rejReset:  out[6+n] * 1e3,
 		store:     storeRedis,
 	}, nil
 }
