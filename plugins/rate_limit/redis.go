@@ -32,13 +32,14 @@ import (
 // KEYS[1] bucket key; ARGV[1] tokens wanted (>= 1); ARGV[2] number of
 // limits n; then for limit j: ARGV[1+2j] T and ARGV[2+2j] tau, in µs.
 // Returns {granted, reported limit index (0-based), remaining, reset µs,
-// retry µs, TAT_1 - now, ..., TAT_n - now, refusal's limit index, its
-// reset µs}: TAT_j - now is how far each bucket is from full after the
-// decision, which is what the node's fallback starts from if Redis later
-// cannot answer (see fallbackStore). When fewer than want tokens were
-// granted, retry and the last two describe the refusal of the ones that
-// were not (the same as a refusal with granted 0 would say), so that a
-// coalesced call (coalesce.go) can answer every request it carried.
+// retry µs, TAT_1 - now, ..., TAT_n - now}: TAT_j - now is how far each
+// bucket is from full after the decision, which is what the node's
+// fallback starts from if Redis later cannot answer (see fallbackStore).
+// When some but not all of the want tokens were granted, retry and two
+// more values, the refusal's limit index and its reset µs, describe the
+// refusal of the rest (what a refusal with granted 0 says in the first
+// five), so that a coalesced call (coalesce.go) can answer every request
+// it carried; the common answers stay two values shorter.
 //
 // Optionally, a charge: requests a node admitted without Redis
 // (on_store_failure: local), taken from every limit before the decision
@@ -135,11 +136,13 @@ if grant > 0 then
     out[j] = string.format('%.17g', tat)
   end
   redis.call('SET', KEYS[1], table.concat(out, ','), 'PX', math.ceil(ttl / 1000) + 1)
-  local ridx, retry, rreset = idx, 0, 0
-  if grant < want then ridx, retry, rreset = refusal() end
-  local res = {grant, idx - 1, rem, math.ceil(reset), math.ceil(retry)}
+  local res = {grant, idx - 1, rem, math.ceil(reset), 0}
   for j = 1, n do res[5 + j] = math.ceil(tats[j] - now) end
-  res[6 + n], res[7 + n] = ridx - 1, math.ceil(rreset)
+  if grant < want then
+    local ridx, retry, rreset = refusal()
+    res[5] = math.ceil(retry)
+    res[6 + n], res[7 + n] = ridx - 1, math.ceil(rreset)
+  end
   return res
 end
 local idx, retry, reset = refusal()
@@ -153,7 +156,6 @@ if charge ~= 0 then
 end
 local res = {0, idx - 1, 0, math.ceil(reset), math.ceil(retry)}
 for j = 1, n do res[5 + j] = math.ceil(tats[j] - now) end
-res[6 + n], res[7 + n] = idx - 1, math.ceil(reset)
 return res
 `)
 
@@ -212,6 +214,7 @@ type scriptCall struct {
 	// out is written by Call; take reads it when DoLate returned nil, and
 	// Late when the answer came after that.
 	out     [7 + maxLimits]int64
+	n       int            // values in out
 	fb      *fallbackStore // nil: nobody wants a late answer
 	m       *routeMetrics  // counts late answers (nil in tests)
 	ch      charge         // sent with the call, when charged
@@ -230,9 +233,10 @@ func (c *scriptCall) Call(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if len(vals) != 7+len(c.r.limits) {
+	if n := 5 + len(c.r.limits); len(vals) != n && len(vals) != n+2 {
 		return errBadReply
 	}
+	c.n = len(vals)
 	for i := range vals {
 		if c.out[i], err = vals[i].AsInt64(); err != nil {
 			return errBadReply
@@ -338,6 +342,9 @@ func (r *redisStore) take(g *redisguard.Guard, key []byte, want, now int64, b *r
 		return decision{}, fmt.Errorf("rate_limit: redis decision: %w", err)
 	}
 	out := c.out
+	if c.n == 5+n { // no partial grant: a refusal is the decision's own
+		out[5+n], out[6+n] = out[1], out[3]
+	}
 	c.release()
 	idx := int(out[1])
 	if ridx := out[5+n]; idx < 0 || idx >= n || ridx < 0 || ridx >= int64(n) {
