@@ -2,7 +2,6 @@ package ratelimit
 
 import (
 	"hash/maphash"
-	"runtime"
 	"sync"
 	"time"
 	"unsafe"
@@ -78,10 +77,7 @@ type batch struct {
 var batches = sync.Pool{New: func() any { return new(batch) }}
 
 func newCoalescer(r *remote, limits []limit) *coalescer {
-	n := 64
-	for n < 16*runtime.GOMAXPROCS(0) {
-		n *= 2
-	}
+	n := shardCount()
 	c := &coalescer{shards: make([]coalShard, n), mask: uint64(n - 1), seed: maphash.MakeSeed(),
 		remote: r, limits: limits}
 	for i := range c.shards {
