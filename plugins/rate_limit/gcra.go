@@ -26,7 +26,13 @@ type decision struct {
 	limit     int64 // RateLimit-Limit: that limit's burst
 	remaining int64 // RateLimit-Remaining
 	reset     int64 // ns until that limit's bucket is full again (RateLimit-Reset)
-	retry     int64 // ns until a request could be admitted (Retry-After); rejections only
+	retry     int64 // ns until a request could be admitted (Retry-After); rejections, and Redis decisions granting less than asked
+	// rejIdx and rejReset are, for a Redis decision that granted less
+	// than it asked for, the limit and reset a refusal of the rest
+	// reports (see takeScript): what a coalesced call's refused requests
+	// are told.
+	rejIdx    int
+	rejReset  int64
 	store     storeKind
 	noHeaders bool // admitted without any decision (on_store_failure: allow)
 	// redis is the time the decision spent on Redis, and redisErr why

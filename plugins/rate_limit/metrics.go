@@ -28,6 +28,9 @@ type routeMetrics struct {
 	rejected    *metrics.Counter
 	storeErrors *metrics.Counter
 	decisions   [numStores]*metrics.Counter
+	// coalesced counts policy redis decisions that rode on a Redis call
+	// another request made for the same key (coalesce.go).
+	coalesced *metrics.Counter
 	// late counts answers to timed-out calls, [0] refused and [1]
 	// granted (given back, see fallbackStore.late).
 	late [2]*metrics.Counter
@@ -38,6 +41,7 @@ func newRouteMetrics(route string) *routeMetrics {
 	m := &routeMetrics{
 		rejected:    metrics.GetOrCreateCounter(`weir_ratelimit_rejected_total{` + l + `}`),
 		storeErrors: metrics.GetOrCreateCounter(`weir_ratelimit_store_errors_total{` + l + `}`),
+		coalesced:   metrics.GetOrCreateCounter(`weir_ratelimit_coalesced_total{` + l + `}`),
 	}
 	m.late[0] = metrics.GetOrCreateCounter(`weir_ratelimit_late_answers_total{` + l + `,result="refused"}`)
 	m.late[1] = metrics.GetOrCreateCounter(`weir_ratelimit_late_answers_total{` + l + `,result="granted"}`)

@@ -42,6 +42,7 @@ type filter struct {
 	local  *localStore    // policy: local
 	remote *remote        // policy: redis
 	lease  *leaseStore    // policy: redis with hybrid
+	coal   *coalescer     // policy: redis without hybrid
 	fb     *fallbackStore // policy: redis, on_store_failure: local
 
 	nodes atomic.Int64                  // the node count the fallback divides by
@@ -119,6 +120,8 @@ func newFilter(b *sdk.Build, cfg *config) *filter {
 	}
 	if cfg.hybridOn() {
 		f.lease = newLeaseStore(cfg, f.remote, monoNow)
+	} else {
+		f.coal = newCoalescer(f.remote, cfg.limits)
 	}
 	f.nodes.Store(int64(max(1, cfg.nodes)))
 	return f
@@ -175,21 +178,23 @@ func (f *filter) decide(key []byte, m *routeMetrics) decision {
 	}
 	var d decision
 	var err error
-	// One budget per decision: a hybrid request that waited for another
-	// request's fetch spends what is left of it on its own.
+	shared := false
+	// One budget per decision: a request that waited for another
+	// request's call (a hybrid fetch, a coalesced batch) spends what is
+	// left of it on its own.
 	b := redisguard.NewBudget(f.cfg.timeout)
 	if f.lease != nil {
 		d, err = f.lease.take(key, now, &b, m)
 	} else {
-		d, err = f.remote.take(key, 1, now, &b, m)
+		d, shared, err = f.coal.take(key, now, &b, m)
 	}
 	spent := f.cfg.timeout - b.Left()
 	if err == nil {
 		d.redis = spent
 		return d
 	}
-	if err != redisguard.ErrOpen && err != redisguard.ErrBudget {
-		m.storeErrors.Inc()
+	if err != redisguard.ErrOpen && err != redisguard.ErrBudget && !shared {
+		m.storeErrors.Inc() // once per call, not per request it carried
 	}
 	d = f.fallback(key, now, err)
 	d.redis, d.redisErr = spent, err

@@ -156,6 +156,22 @@ func BenchmarkRedisDecisionParallel(b *testing.B) {
 	})
 }
 
+// BenchmarkRedisDecisionParallelOneKey: 16 concurrent requests on one key
+// (key: route, as the bench scenario): concurrent decisions share Redis
+// calls (coalesce.go).
+func BenchmarkRedisDecisionParallelOneKey(b *testing.B) {
+	f := redisFilter(b, "")
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	defer reportCPU(b)()
+	b.RunParallel(func(pb *testing.PB) {
+		r := newTestReq(reqSpec{consumer: "alice"})
+		for pb.Next() {
+			r.decideOnly(f)
+		}
+	})
+}
+
 // BenchmarkHybridHotKey: one hot key in hybrid mode, batch 10: about one
 // decision in ten goes to Redis.
 func BenchmarkHybridHotKey(b *testing.B) {

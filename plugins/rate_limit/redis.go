@@ -32,9 +32,14 @@ import (
 // KEYS[1] bucket key; ARGV[1] tokens wanted (>= 1); ARGV[2] number of
 // limits n; then for limit j: ARGV[1+2j] T and ARGV[2+2j] tau, in µs.
 // Returns {granted, reported limit index (0-based), remaining, reset µs,
-// retry µs, TAT_1 - now, ..., TAT_n - now}: the last n are how far each
+// retry µs, TAT_1 - now, ..., TAT_n - now}: TAT_j - now is how far each
 // bucket is from full after the decision, which is what the node's
 // fallback starts from if Redis later cannot answer (see fallbackStore).
+// When some but not all of the want tokens were granted, retry and two
+// more values, the refusal's limit index and its reset µs, describe the
+// refusal of the rest (what a refusal with granted 0 says in the first
+// five), so that a coalesced call (coalesce.go) can answer every request
+// it carried; the common answers stay two values shorter.
 //
 // Optionally, a charge: requests a node admitted without Redis
 // (on_store_failure: local), taken from every limit before the decision
@@ -91,6 +96,20 @@ if v then
     i = i + 1
   end
 end
+-- refusal is what a request after this decision would be told if it
+-- were refused now: the limit that keeps it waiting longest, how long,
+-- and how far that bucket is from full.
+local function refusal()
+  local idx, retry, reset = 1, 0, 0
+  for j = 1, n do
+    local T, tau = tonumber(ARGV[1 + 2 * j]), tonumber(ARGV[2 + 2 * j])
+    local w = tats[j] + T - tau - now
+    if w > retry then
+      idx, retry, reset = j, w, tats[j] - now
+    end
+  end
+  return idx, retry, reset
+end
 local grant = want
 for j = 1, n do
   local T, tau = tonumber(ARGV[1 + 2 * j]), tonumber(ARGV[2 + 2 * j])
@@ -119,16 +138,14 @@ if grant > 0 then
   redis.call('SET', KEYS[1], table.concat(out, ','), 'PX', math.ceil(ttl / 1000) + 1)
   local res = {grant, idx - 1, rem, math.ceil(reset), 0}
   for j = 1, n do res[5 + j] = math.ceil(tats[j] - now) end
+  if grant < want then
+    local ridx, retry, rreset = refusal()
+    res[5] = math.ceil(retry)
+    res[6 + n], res[7 + n] = ridx - 1, math.ceil(rreset)
+  end
   return res
 end
-local idx, retry, reset = 1, 0, 0
-for j = 1, n do
-  local T, tau = tonumber(ARGV[1 + 2 * j]), tonumber(ARGV[2 + 2 * j])
-  local w = tats[j] + T - tau - now
-  if w > retry then
-    idx, retry, reset = j, w, tats[j] - now
-  end
-end
+local idx, retry, reset = refusal()
 if charge ~= 0 then
   local out, ttl = {}, 0
   for j = 1, n do
@@ -169,7 +186,7 @@ func newRedisStore(client rueidis.Client, route string, cfg *config) *redisStore
 		maxTau = max(maxTau, l.tau)
 	}
 	r.owedTTL = strconv.FormatInt(2*maxTau/1e6+1, 10)
-	maxWant := max(1, cfg.batch)
+	maxWant := max(maxCoalesce, cfg.batch)
 	r.args = make([][]string, maxWant+1)
 	for w := 1; w <= maxWant; w++ {
 		a := []string{strconv.Itoa(w), strconv.Itoa(len(cfg.limits))}
@@ -196,7 +213,8 @@ type scriptCall struct {
 	args          []string
 	// out is written by Call; take reads it when DoLate returned nil, and
 	// Late when the answer came after that.
-	out     [5 + maxLimits]int64
+	out     [7 + maxLimits]int64
+	n       int            // values in out
 	fb      *fallbackStore // nil: nobody wants a late answer
 	m       *routeMetrics  // counts late answers (nil in tests)
 	ch      charge         // sent with the call, when charged
@@ -215,9 +233,10 @@ func (c *scriptCall) Call(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if len(vals) != 5+len(c.r.limits) {
+	if n := 5 + len(c.r.limits); len(vals) != n && len(vals) != n+2 {
 		return errBadReply
 	}
+	c.n = len(vals)
 	for i := range vals {
 		if c.out[i], err = vals[i].AsInt64(); err != nil {
 			return errBadReply
@@ -323,9 +342,12 @@ func (r *redisStore) take(g *redisguard.Guard, key []byte, want, now int64, b *r
 		return decision{}, fmt.Errorf("rate_limit: redis decision: %w", err)
 	}
 	out := c.out
+	if c.n == 5+n { // no partial grant: a refusal is the decision's own
+		out[5+n], out[6+n] = out[1], out[3]
+	}
 	c.release()
 	idx := int(out[1])
-	if idx < 0 || idx >= len(r.limits) {
+	if ridx := out[5+n]; idx < 0 || idx >= n || ridx < 0 || ridx >= int64(n) {
 		return decision{}, errBadReply
 	}
 	if rel != nil {
@@ -340,6 +362,8 @@ func (r *redisStore) take(g *redisguard.Guard, key []byte, want, now int64, b *r
 		remaining: out[2],
 		reset:     out[3] * 1e3,
 		retry:     out[4] * 1e3,
+		rejIdx:    int(out[5+n]),
+		rejReset:  out[6+n] * 1e3,
 		store:     storeRedis,
 	}, nil
 }

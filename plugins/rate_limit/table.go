@@ -54,11 +54,18 @@ type shard struct {
 // its approximated LRU, a few more make a poor victim less likely.
 const evictSample = 8
 
-func newTable(maxKeys, stride int) *table {
+// shardCount is how many shards a per-key structure gets: at least 64,
+// 16 per core, a power of two (so a hash picks one with a mask).
+func shardCount() int {
 	n := 64
 	for n < 16*runtime.GOMAXPROCS(0) {
 		n *= 2
 	}
+	return n
+}
+
+func newTable(maxKeys, stride int) *table {
+	n := shardCount()
 	t := &table{shards: make([]shard, n), mask: uint64(n - 1), stride: stride, seed: maphash.MakeSeed(),
 		max: int64(maxKeys)}
 	for i := range t.shards {
