@@ -312,7 +312,7 @@ func baseRawGet(L *LState) int {
 }
 
 func baseRawSet(L *LState) int {
-	L.RawSet(L.CheckTable(1), L.CheckAny(2), L.CheckAny(3))
+	L.RawSet(L.checkWritableTable(1), L.CheckAny(2), L.CheckAny(3))
 	return 0
 }
 

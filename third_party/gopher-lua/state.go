@@ -1335,11 +1335,40 @@ func (ls *LState) getFieldString(obj LValue, key string) LValue {
 	return nil
 }
 
+// setReadOnly is an assignment to a read-only table (Weir patch,
+// PATCH.md): its metatable's __newindex function decides (it raises the
+// error that explains why), or the assignment fails.
+func (ls *LState) setReadOnly(tb *LTable, key LValue, value LValue) {
+	if fn, ok := ls.metaOp1(tb, "__newindex").(*LFunction); ok {
+		ls.reg.Push(fn)
+		ls.reg.Push(tb)
+		ls.reg.Push(key)
+		ls.reg.Push(value)
+		ls.Call(3, 0)
+		return
+	}
+	ls.RaiseError("attempt to modify a read-only table")
+}
+
+// checkWritableTable is CheckTable for the functions that write into
+// their argument (Weir patch, PATCH.md): it refuses a read-only table.
+func (ls *LState) checkWritableTable(n int) *LTable {
+	tb := ls.CheckTable(n)
+	if tb.readOnly {
+		ls.ArgError(n, "table is read-only")
+	}
+	return tb
+}
+
 func (ls *LState) setField(obj LValue, key LValue, value LValue) {
 	curobj := obj
 	for i := 0; i < MaxTableGetLoop; i++ {
 		tb, istable := curobj.(*LTable)
 		if istable {
+			if tb.readOnly {
+				ls.setReadOnly(tb, key, value)
+				return
+			}
 			if tb.RawGet(key) != LNil {
 				ls.RawSet(tb, key, value)
 				return
@@ -1372,6 +1401,10 @@ func (ls *LState) setFieldString(obj LValue, key string, value LValue) {
 	for i := 0; i < MaxTableGetLoop; i++ {
 		tb, istable := curobj.(*LTable)
 		if istable {
+			if tb.readOnly {
+				ls.setReadOnly(tb, LString(key), value)
+				return
+			}
 			if tb.RawGetString(key) != LNil {
 				tb.RawSetString(key, value)
 				return

@@ -47,6 +47,17 @@ func newLTable(acap int, hcap int) *LTable {
 }
 
 // Len returns length of this LTable without using __len.
+// SetReadOnly marks the table read-only to Lua code, or writable again
+// (Weir patch, PATCH.md). Every assignment to a read-only table, to a new
+// key or an existing one, calls its metatable's __newindex function, or
+// fails when there is none; rawset, table.insert, table.remove and
+// table.sort refuse it. Reads are unchanged (direct), and Go code can
+// still write it with the RawSet functions.
+func (tb *LTable) SetReadOnly(readOnly bool) { tb.readOnly = readOnly }
+
+// IsReadOnly reports whether SetReadOnly made the table read-only.
+func (tb *LTable) IsReadOnly() bool { return tb.readOnly }
+
 func (tb *LTable) Len() int {
 	if tb.array == nil {
 		return 0

@@ -20,7 +20,7 @@ var tableFuncs = map[string]LGFunction{
 }
 
 func tableSort(L *LState) int {
-	tbl := L.CheckTable(1)
+	tbl := L.checkWritableTable(1)
 	sorter := lValueArraySorter{L, nil, tbl.array}
 	if L.GetTop() != 1 {
 		sorter.Fn = L.CheckFunction(2)
@@ -40,7 +40,7 @@ func tableMaxN(L *LState) int {
 }
 
 func tableRemove(L *LState) int {
-	tbl := L.CheckTable(1)
+	tbl := L.checkWritableTable(1)
 	if L.GetTop() == 1 {
 		L.Push(tbl.Remove(-1))
 	} else {
@@ -83,7 +83,7 @@ func tableConcat(L *LState) int {
 }
 
 func tableInsert(L *LState) int {
-	tbl := L.CheckTable(1)
+	tbl := L.checkWritableTable(1)
 	nargs := L.GetTop()
 	if nargs == 1 {
 		L.RaiseError("wrong number of arguments")

@@ -148,6 +148,9 @@ type LTable struct {
 	strdict map[string]LValue
 	keys    []LValue
 	k2i     map[LValue]int
+
+	// readOnly: Lua code cannot write the table (Weir patch, PATCH.md).
+	readOnly bool
 }
 
 func (tb *LTable) String() string   { return fmt.Sprintf("table: %p", tb) }
