@@ -89,6 +89,11 @@ type state struct {
 	// (conf.go); nil when conf is not a table.
 	conf *confGuard
 
+	// lastKey is the header name a set_header call normalized last, and
+	// lastKeyForm its normalized form (canonicalKey).
+	lastKey     string
+	lastKeyForm []byte
+
 	// priority is the global PRIORITY the top level left (filter.priority).
 	priority int
 
