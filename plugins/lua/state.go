@@ -74,9 +74,10 @@ type state struct {
 	exitSignal *glua.LUserData
 	exitErr    *glua.ApiError
 
-	// readOnly are the tables rawset refuses (the globals and the
-	// read-only views of the libraries and the PDK); mutable are PDK
-	// tables left writable because they are reset for every request.
+	// readOnly are the tables rawset refuses (the globals, the
+	// libraries and the PDK, frozen by freezeGlobals, and the shim's
+	// kept tables); mutable are PDK tables left writable because they
+	// are reset for every request.
 	readOnly map[*glua.LTable]bool
 	mutable  map[*glua.LTable]bool
 
