@@ -82,3 +82,9 @@ tool (
 // to the pool once a request needs it no more (RATIONALE.md, "fasthttp,
 // patched"; third_party/fasthttp/PATCH.md).
 replace github.com/valyala/fasthttp => ./third_party/fasthttp
+
+// gopher-lua v1.1.2 with a read-only flag on tables, so that the Lua
+// plugin's sandbox reads its globals and PDK directly instead of through
+// metamethod views (RATIONALE.md, "gopher-lua, patched";
+// third_party/gopher-lua/PATCH.md).
+replace github.com/yuin/gopher-lua => ./third_party/gopher-lua

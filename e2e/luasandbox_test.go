@@ -189,6 +189,35 @@ end`))
 	}
 }
 
+// TestLuaSandboxFrozenTableLib: table.insert, table.sort and
+// table.remove cannot write into the globals, a library or the PDK for
+// later requests on the same VM (pool_size 1); before, they wrote into
+// the read-only views' own (per-VM) tables, and the next request read
+// weir.request[1] == "x".
+func TestLuaSandboxFrozenTableLib(t *testing.T) {
+	w := luaGateway(t, luaRoute("frozenlib", "          pool_size: 1\n", `
+function access()
+  if weir.request.get_header("X-Evil") then
+    local refused = 0
+    for _, t in ipairs({_G, weir, weir.request, string, table}) do
+      if not pcall(table.insert, t, "x") then refused = refused + 1 end
+      if not pcall(table.insert, t, 1, "y") then refused = refused + 1 end
+      if not pcall(table.sort, t) then refused = refused + 1 end
+      if not pcall(table.remove, t) then refused = refused + 1 end
+    end
+    weir.response.exit(200, "refused " .. refused)
+  end
+  weir.response.exit(200, tostring(_G[1]) .. " " .. tostring(weir.request[1]) .. " " .. tostring(string[1]) .. " " .. tostring(weir[1]))
+end`))
+	if code, body, _ := getWithin(t, w, "/frozenlib", map[string]string{"X-Evil": "1"}, 5*time.Second); code != 200 || body != "refused 20" {
+		t.Fatalf("evil request: %d %q, want 200 \"refused 20\"", code, body)
+	}
+	code, body, _ := getWithin(t, w, "/frozenlib", nil, 5*time.Second)
+	if code != 200 || body != "nil nil nil nil" {
+		t.Fatalf("next request: %d %q, want 200 \"nil nil nil nil\"", code, body)
+	}
+}
+
 // TestLuaSandboxConf: what a request writes into conf (here: a changed
 // value, a new key, an element appended to a nested list) does not reach
 // the next request on the same VM (pool_size 1); before, each request

@@ -105,8 +105,8 @@ func installKongHelpers(L *glua.LState, st *state) {
 		"request":    st.kongRequest,
 		// The PDK functions a Kong handler calls on every request are Go
 		// functions of their own rather than Lua wrappers over weir.*:
-		// a Lua call more and two lookups through the read-only views
-		// cost as much as the work.
+		// a Lua call more and two table lookups cost as much as the
+		// work.
 		"req_get_header": func(L *glua.LState) int { return st.getRequestHeader(L, "kong.request.get_header") },
 		"svc_set_header": func(L *glua.LState) int {
 			boolToString(L, 2)
@@ -125,7 +125,7 @@ func installKongHelpers(L *glua.LState, st *state) {
 		},
 		// keep marks a table the prelude keeps writable (ngx.arg, reset
 		// per call) or that guards itself with a metatable (ngx.header,
-		// ngx.var): not replaced by a read-only view, refused to rawset.
+		// ngx.var): not made read-only by the freeze, refused to rawset.
 		"keep": func(L *glua.LState) int {
 			t := L.CheckTable(1)
 			st.mutable[t] = true

@@ -2,6 +2,7 @@ package lua
 
 import (
 	json "github.com/goccy/go-json"
+	"github.com/valyala/fasthttp"
 	"github.com/weirgw/weir/internal/httpsyntax"
 	"github.com/weirgw/weir/sdk"
 	glua "github.com/yuin/gopher-lua"
@@ -231,8 +232,23 @@ func (st *state) reqSetHeader(L *glua.LState) int {
 func (st *state) setRequestHeader(L *glua.LState, fn string) int {
 	c := st.request(L, fn, inAccess)
 	name := checkHeaderName(L, fn, 1)
-	c.Request().Header.Set(name, checkHeaderValue(L, fn, 2))
+	value := checkHeaderValue(L, fn, 2)
+	c.Request().Header.SetCanonical(st.canonicalKey(name), s2b(value))
 	return 0
+}
+
+// canonicalKey is name in the form fasthttp keeps header names in (the
+// gateway normalizes them: X-From), for SetCanonical: Header.Set would
+// copy and normalize the name, and scan the value for new lines, on
+// every call. A script sets the same few names again and again (often
+// one string constant), so the last one's form is kept; the value was
+// checked for control characters already (checkHeaderValue).
+func (st *state) canonicalKey(name string) []byte {
+	if name != st.lastKey {
+		st.lastKeyForm = fasthttp.AppendNormalizedHeaderKey(st.lastKeyForm[:0], name)
+		st.lastKey = name
+	}
+	return st.lastKeyForm
 }
 
 func (st *state) reqClearHeader(L *glua.LState) int {
@@ -432,7 +448,7 @@ func (st *state) setResponseHeader(L *glua.LState, fn string) int {
 	if st.phase == phaseAccess {
 		c.SetResponseHeader(name, s2b(value))
 	} else {
-		c.Response().Header.Set(name, value)
+		c.Response().Header.SetCanonical(st.canonicalKey(name), s2b(value))
 	}
 	return 0
 }

@@ -104,72 +104,72 @@ func openSandbox(L *glua.LState, st *state) {
 	str.RawSetString("__metatable", glua.LFalse)
 }
 
-// frozenTables are the globals replaced by read-only views when the
-// globals freeze.
+// frozenTables are the globals made read-only, with the tables they
+// hold, when the globals freeze.
 var frozenTables = []string{"string", "table", "math", "weir", "kong", "ngx", "cjson"}
 
 // freezeGlobals makes the globals read-only once the script's top level
 // has run: a pooled state lives across many requests, so a global written
 // (or replaced: `weir.request.get_header = f`, `print = nil`) during a
 // request would leak into unrelated later requests served by the same
-// state. The globals move into a hidden table that _G reads through;
-// assigning to _G raises an error, and so do rawset on it, changing its
-// metatable (which getmetatable does not show), and assigning into the
-// library and PDK tables (string, table, math, weir and those under it,
-// which are replaced by read-only views). Per-request data belongs in
-// locals or weir.ctx.shared; per-state memory in top-level locals.
+// state. _G and the library and PDK tables (string, table, math, weir and
+// those under it) are marked read-only (SetReadOnly, a patch of ours to
+// gopher-lua: third_party/gopher-lua/PATCH.md): assigning to them raises
+// an error, and so do rawset, table.insert/remove/sort on them and
+// changing their metatables (which getmetatable does not show). Reads
+// stay direct table reads. Per-request data belongs in locals or
+// weir.ctx.shared; per-state memory in top-level locals.
 func freezeGlobals(L *glua.LState, st *state) {
 	g := L.G.Global
-	hidden := L.NewTable()
-	g.ForEach(func(k, v glua.LValue) { hidden.RawSet(k, v) })
-	hidden.ForEach(func(k, _ glua.LValue) { g.RawSet(k, glua.LNil) })
 	for _, name := range frozenTables {
-		if t, ok := hidden.RawGetString(name).(*glua.LTable); ok {
-			hidden.RawSetString(name, st.readOnlyView(L, t, name))
+		if t, ok := g.RawGetString(name).(*glua.LTable); ok && !st.readOnly[t] {
+			st.freeze(L, t, name)
 		}
 	}
-	mt := L.NewTable()
-	mt.RawSetString("__index", hidden)
-	mt.RawSetString("__newindex", L.NewFunction(func(L *glua.LState) int {
+	g.Metatable = glua.LNil // one the top level set would decide writes
+	guard(L, g, L.NewFunction(func(L *glua.LState) int {
 		L.RaiseError("assignment to global %q: globals are read-only once the script has loaded; use a local, or weir.ctx.shared to keep data between phases", L.CheckAny(2).String())
 		return 0
 	}))
-	mt.RawSetString("__metatable", glua.LFalse)
-	L.SetMetatable(g, mt)
 	st.readOnly[g] = true
 }
 
-// readOnlyView returns an empty table that reads through to t and refuses
-// writes, and does the same, recursively, for the tables t holds (the
-// PDK's sub-tables), except those listed in st.mutable (per-request
-// tables such as ngx.ctx). The view's metatable is hidden and cannot be
-// replaced.
-func (st *state) readOnlyView(L *glua.LState, t *glua.LTable, name string) *glua.LTable {
-	st.mutable[t] = true // visiting: a table that holds itself is not walked twice
+// freeze makes t read-only, and does the same, recursively, for the
+// tables t holds (the PDK's sub-tables), except those listed in
+// st.mutable (per-request tables such as ngx.arg) or already read-only.
+func (st *state) freeze(L *glua.LState, t *glua.LTable, name string) {
+	st.readOnly[t] = true // before the walk: a table that holds itself is walked once
 	t.ForEach(func(k, v glua.LValue) {
 		if ks, ok := k.(glua.LString); ok && strings.HasPrefix(string(ks), "__") {
 			return // metamethods (the string table is its own __index)
 		}
 		if sub, ok := v.(*glua.LTable); ok && !st.readOnly[sub] && !st.mutable[sub] {
-			t.RawSet(k, st.readOnlyView(L, sub, name+"."+k.String()))
+			st.freeze(L, sub, name+"."+k.String())
 		}
 	})
-	delete(st.mutable, t)
-	view := L.NewTable()
-	mt := L.NewTable()
-	mt.RawSetString("__index", t)
 	msg := name + " is read-only"
 	if name == "weir.ctx" {
 		msg += "; keep request data in weir.ctx.shared"
 	}
-	mt.RawSetString("__newindex", L.NewFunction(func(L *glua.LState) int {
+	guard(L, t, L.NewFunction(func(L *glua.LState) int {
 		L.RaiseError("%s", msg)
 		return 0
 	}))
+}
+
+// guard marks t read-only, with deny as the __newindex of its metatable
+// (which every assignment to t calls), and hides the metatable from
+// getmetatable and setmetatable. An __index the metatable has (weir.ctx's
+// computed fields, ngx.ctx) stays.
+func guard(L *glua.LState, t *glua.LTable, deny *glua.LFunction) {
+	mt, ok := t.Metatable.(*glua.LTable)
+	if !ok {
+		mt = L.NewTable()
+		t.Metatable = mt
+	}
+	mt.RawSetString("__newindex", deny)
 	mt.RawSetString("__metatable", glua.LFalse)
-	L.SetMetatable(view, mt)
-	st.readOnly[view] = true
-	return view
+	t.SetReadOnly(true)
 }
 
 // print logs its arguments (tostring'ed, tab-separated, as Lua's print

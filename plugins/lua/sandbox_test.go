@@ -75,6 +75,8 @@ function access()
   local t = setmetatable({}, {__index = function() return 1 end})
   assert(t.anything == 1)
   assert(not pcall(rawset, _G, "per_state", true)) -- globals are read-only, even raw
+  assert(not pcall(table.insert, weir.request, "x") and weir.request[1] == nil) -- and to the table library
+  assert(type(weir.request.set_header) == "function" and next(weir.request) ~= nil) -- read as tables
   assert(type(os) == "nil" and type(io) == "nil")
 end`, nil, nil)
 	_, c := request("GET", "/")

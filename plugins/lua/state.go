@@ -74,9 +74,10 @@ type state struct {
 	exitSignal *glua.LUserData
 	exitErr    *glua.ApiError
 
-	// readOnly are the tables rawset refuses (the globals and the
-	// read-only views of the libraries and the PDK); mutable are PDK
-	// tables left writable because they are reset for every request.
+	// readOnly are the tables rawset refuses (the globals, the
+	// libraries and the PDK, frozen by freezeGlobals, and the shim's
+	// kept tables); mutable are PDK tables left writable because they
+	// are reset for every request.
 	readOnly map[*glua.LTable]bool
 	mutable  map[*glua.LTable]bool
 
@@ -88,6 +89,11 @@ type state struct {
 	// conf checks after each call that conf is as the top level left it
 	// (conf.go); nil when conf is not a table.
 	conf *confGuard
+
+	// lastKey is the header name a set_header call normalized last, and
+	// lastKeyForm its normalized form (canonicalKey).
+	lastKey     string
+	lastKeyForm []byte
 
 	// priority is the global PRIORITY the top level left (filter.priority).
 	priority int

@@ -198,7 +198,11 @@ func (st *state) strGsub(L *glua.LState) int {
 	}
 	st.each(L, pat, s, 0, limit, func(m *luapattern.MatchData) bool {
 		start, end := m.Capture(0), m.Capture(1)
-		count++
+		if count++; count == 1 && int64(len(s)) <= d.memLimit-d.mem-d.tables {
+			// The result is usually about as long as s: one buffer
+			// instead of one per doubling (a 1 KiB body: 8).
+			b.Grow(len(s))
+		}
 		var v glua.LValue
 		switch r := repl.(type) {
 		case glua.LString:
