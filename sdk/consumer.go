@@ -123,6 +123,17 @@ func (cs *Consumers) Get(name string) *Consumer {
 	return c
 }
 
+// Named returns the consumer named name, or nil, as Get does, but is not
+// a read the filter keeps (ReadSince): the request-time lookup of a
+// filter that follows consumer changes through Ctx.Consumers.
+func (cs *Consumers) Named(name string) *Consumer {
+	if cs == nil {
+		return nil
+	}
+	c, _ := cs.byName.Get(name)
+	return c
+}
+
 // markRead sets read, without writing a cache line every request reads
 // once it is set.
 func (cs *Consumers) markRead() {

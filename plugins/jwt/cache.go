@@ -11,6 +11,11 @@ import (
 // request).
 type identity struct {
 	consumer   *sdk.Consumer
+	// named is the name of the consumer the token was matched to
+	// (consumer may be nil: consumer_claim named no consumer), or "":
+	// a cache hit stands only while that name still gives consumer
+	// (credIndex.holds).
+	named      string
 	credential string
 	scopes     []string
 	// headerVals are the claims_to_headers values, aligned with
