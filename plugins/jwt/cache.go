@@ -10,7 +10,7 @@ import (
 // is cached. Its strings are owned by the identity (never views into a
 // request).
 type identity struct {
-	consumer   *sdk.Consumer
+	consumer *sdk.Consumer
 	// named is the name of the consumer the token was matched to
 	// (consumer may be nil: consumer_claim named no consumer), or "":
 	// a cache hit stands only while that name still gives consumer

@@ -43,8 +43,8 @@ type filter struct {
 	tokens bearer.Sources
 	hide   bool
 
-	allowed       []string
-	keyClaim      string
+	allowed  []string
+	keyClaim string
 	// creds is the index built with the filter; a request reads the
 	// snapshot's (Ctx.Consumers) instead when there is one, so that a
 	// filter kept across a change of consumers sees the change.
