@@ -23,12 +23,20 @@ import (
 // each, in the canonical JSON form (the faster of the two to read).
 func scaleConsumersJSON(t testing.TB, dir, listen, adminAddr, up string, n int) string {
 	t.Helper()
+	return scaleConfigJSON(t, dir, listen, adminAddr, up, n, "", "")
+}
+
+// scaleConfigJSON is scaleConsumersJSON with more routes (JSON objects,
+// each followed by a comma) before the key_auth one, and more consumers
+// (the same) before the n generated.
+func scaleConfigJSON(t testing.TB, dir, listen, adminAddr, up string, n int, routes, consumers string) string {
+	t.Helper()
 	var b bytes.Buffer
 	b.Grow(n * 90)
 	fmt.Fprintf(&b, `{"listen":[%q],"admin":{"listen":%q},`+
 		`"services":[{"name":"a","targets":[{"url":"http://%s"}]}],`+
-		`"routes":[{"name":"keyed","paths":["/keyed"],"service":"a","plugins":[{"name":"key_auth"}]}],`+
-		`"consumers":[`, listen, adminAddr, up)
+		`"routes":[%s{"name":"keyed","paths":["/keyed"],"service":"a","plugins":[{"name":"key_auth"}]}],`+
+		`"consumers":[%s`, listen, adminAddr, up, routes, consumers)
 	for i := range n {
 		if i > 0 {
 			b.WriteString(",\n")
