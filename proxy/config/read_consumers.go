@@ -95,6 +95,19 @@ func decodeConsumers(n *node) []Consumer {
 // rather than writing over its neighbour.
 type rawArena struct{ buf []byte }
 
+// bytes is a copy of b in the arena.
+func (a *rawArena) bytes(b []byte) json.RawMessage {
+	if len(b) > 256 {
+		return append(json.RawMessage(nil), b...)
+	}
+	if cap(a.buf)-len(a.buf) < len(b) {
+		a.buf = make([]byte, 0, 64<<10)
+	}
+	start := len(a.buf)
+	a.buf = append(a.buf, b...)
+	return a.buf[start:len(a.buf):len(a.buf)]
+}
+
 func (a *rawArena) json(n *node) json.RawMessage {
 	const chunk = 64 << 10
 	if cap(a.buf)-len(a.buf) < 256 {

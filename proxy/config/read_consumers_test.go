@@ -77,6 +77,14 @@ func TestDirectConsumersAsTree(t *testing.T) {
 		`{"consumers": [{"name": "a\u00e9"}]}`,
 		`{"consumers": [{"name": "${USER}", "credentials": {"key_auth": [{"key": "${KEY}"}]}}]}`,
 		`{"consumers": [{"name": "a", "credentials": {"key_auth": [{"key": "é"}]}}]}`,
+		// Credentials read as written (flatCredential) and their edges,
+		// each left to the tree: spaces, escapes, "$", "<", a
+		// repeated key, a non-string value, too many members, {}.
+		`{"consumers": [{"name": "a", "credentials": {"key_auth": [{"key":"k<&>'x"},{"key":"k2","id":"i"}, {"key":"k3","id":"i","x":"y","z":"w"}]}}]}`,
+		`{"consumers": [{"name": "a", "credentials": {"key_auth": [{"key": "k"}, {"key":"k\u0041"}, {"key":"a$b"}, {"k$":"v"}, {"key":"\"q"}, {}]}}]}`,
+		`{"consumers": [{"name": "a", "credentials": {"key_auth": [{"key":"k","key":"l"}]}}]}`,
+		`{"consumers": [{"name": "a", "credentials": {"key_auth": [{"key":1}, {"key":"k","n":true}, {"a":"1","b":"2","c":"3","d":"4","e":"5"}]}}]}`,
+		"{\"consumers\": [{\"name\": \"a\", \"credentials\": {\"key_auth\": [{\"key\":\"tab\there\"}, {\"key\":\"del\x7f\"}]}}]}",
 		`{"consumers": [{"name": null}, {"name": "a", "groups": null, "credentials": {"k": null}}]}`,
 		`{"consumers": [{"name": "a", "name": "b"}]}`,
 		`{"consumers": [{"name": "a", "nick": "b"}]}`,
