@@ -226,9 +226,13 @@ func (s *Server) compileWith(cfg *config.Config, file string, validating bool, c
 }
 
 func sdkConsumers(cfg []config.Consumer) []*sdk.Consumer {
-	list := make([]*sdk.Consumer, 0, len(cfg))
+	// One array rather than a million small allocations.
+	all := make([]sdk.Consumer, len(cfg))
+	list := make([]*sdk.Consumer, len(cfg))
 	for i := range cfg {
-		list = append(list, sdkConsumer(&cfg[i]))
+		c := &cfg[i]
+		all[i] = sdk.Consumer{Name: c.Name, Groups: c.Groups, Credentials: c.Credentials}
+		list[i] = &all[i]
 	}
 	return list
 }

@@ -368,6 +368,18 @@ func (r *fastJSON) plainStr(intern bool) (string, bool) {
 	return s, r.b.spend(len(s))
 }
 
+// nameStr is plainStr(false) for a consumer's name, whose bytes are
+// carved from the arena: a million names are a million allocations
+// otherwise.
+func (r *fastJSON) nameStr() (string, bool) {
+	r.space()
+	raw, ok := r.flatString()
+	if !ok {
+		return r.plainStr(false) // the same checks, the usual way
+	}
+	return r.arena.str(raw), r.b.spend(len(raw))
+}
+
 func (r *fastJSON) consumer() (Consumer, bool) {
 	var c Consumer
 	if !r.peek('{') || !r.b.spend(0) {
@@ -389,7 +401,7 @@ func (r *fastJSON) consumer() (Consumer, bool) {
 		seen[i] = true
 		switch i {
 		case 0:
-			c.Name, ok = r.plainStr(false)
+			c.Name, ok = r.nameStr()
 		case 1:
 			c.Groups, ok = r.groups()
 		default:
@@ -447,14 +459,18 @@ func (r *fastJSON) credentials() (map[string][]json.RawMessage, bool) {
 		if !r.peek(']') {
 			for {
 				r.space()
-				if raw, ok := r.flatCredential(); ok {
-					list = append(list, raw)
-				} else {
+				raw, ok := r.flatCredential()
+				if !ok {
 					v, ok := r.value(5) // the depth of a credential in the tree
 					if !ok || !plainTree(v) {
 						return nil, false
 					}
-					list = append(list, r.arena.json(v))
+					raw = r.arena.json(v)
+				}
+				if list == nil {
+					list = r.arena.one(raw)
+				} else {
+					list = append(list, raw)
 				}
 				if done, ok := r.next(']'); !ok {
 					return nil, false
