@@ -268,6 +268,23 @@ func (cs *Consumers) Index(s *IndexSlot) (ConsumerIndex, error) {
 	return cell.idx, cell.err
 }
 
+// IndexOf is cs.Index(s) as the plugin's type T; with no consumers (a
+// filter built outside a snapshot) it is the index of none.
+func IndexOf[T ConsumerIndex](cs *Consumers, s *IndexSlot) (T, error) {
+	var idx ConsumerIndex
+	var err error
+	if cs == nil {
+		idx, err = s.build(nil)
+	} else {
+		idx, err = cs.Index(s)
+	}
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return idx.(T), nil
+}
+
 // Indexed returns the index of slot s that Index built, or nil: the
 // request-time read (through Ctx.Consumers), which neither builds nor
 // records anything.

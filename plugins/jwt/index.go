@@ -35,18 +35,6 @@ var issuerSeed = maphash.MakeSeed()
 
 func hashIssuer(s string) uint64 { return maphash.String(issuerSeed, s) }
 
-// indexCredentials returns the index of cs's jwt credentials, built once
-// per set of consumers (sdk.Consumers.Index).
-func indexCredentials(cs *sdk.Consumers) (*credIndex, error) {
-	if cs == nil {
-		return buildIndex(nil)
-	}
-	idx, err := cs.Index(slot)
-	if err != nil {
-		return nil, err
-	}
-	return idx.(*credIndex), nil
-}
 
 func buildIndex(cs *sdk.Consumers) (*credIndex, error) {
 	x := &credIndex{byIssuer: pmap.New[string, *credential](hashIssuer, 0), cs: cs}

@@ -80,7 +80,7 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 	if b != nil {
 		cs = b.Consumers
 	}
-	creds, err := indexCredentials(cs)
+	creds, err := sdk.IndexOf[*credIndex](cs, slot)
 	if err != nil {
 		return nil, err
 	}

@@ -199,15 +199,6 @@ var idSeed = maphash.MakeSeed()
 
 func hashID(s string) uint64 { return maphash.String(idSeed, s) }
 
-// indexKeys returns the index of cs's keys, built once per set of
-// consumers (sdk.Consumers.Index).
-func indexKeys(cs *sdk.Consumers) (*keyIndex, error) {
-	idx, err := cs.Index(slot)
-	if err != nil {
-		return nil, err
-	}
-	return idx.(*keyIndex), nil
-}
 
 func buildIndex(cs *sdk.Consumers) (*keyIndex, error) {
 	// The entries in one array (never grown past n, so the pointers into

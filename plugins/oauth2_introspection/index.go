@@ -33,18 +33,6 @@ var seed = maphash.MakeSeed()
 
 func hashString(s string) uint64 { return maphash.String(seed, s) }
 
-// indexConsumers returns the index of cs, built once per set of consumers
-// (sdk.Consumers.Index).
-func indexConsumers(cs *sdk.Consumers) (*consumerIndex, error) {
-	if cs == nil {
-		return buildIndex(nil)
-	}
-	idx, err := cs.Index(slot)
-	if err != nil {
-		return nil, err
-	}
-	return idx.(*consumerIndex), nil
-}
 
 func buildIndex(cs *sdk.Consumers) (*consumerIndex, error) {
 	ix := &consumerIndex{

@@ -84,7 +84,7 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 			log = b.Log
 		}
 	}
-	ix, err := indexConsumers(cs)
+	ix, err := sdk.IndexOf[*consumerIndex](cs, slot)
 	if err != nil {
 		return nil, err
 	}
