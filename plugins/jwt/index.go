@@ -35,7 +35,6 @@ var issuerSeed = maphash.MakeSeed()
 
 func hashIssuer(s string) uint64 { return maphash.String(issuerSeed, s) }
 
-
 func buildIndex(cs *sdk.Consumers) (*credIndex, error) {
 	x := &credIndex{byIssuer: pmap.New[string, *credential](hashIssuer, 0), cs: cs}
 	// Every bad credential is reported, not just the first.

@@ -199,7 +199,6 @@ var idSeed = maphash.MakeSeed()
 
 func hashID(s string) uint64 { return maphash.String(idSeed, s) }
 
-
 func buildIndex(cs *sdk.Consumers) (*keyIndex, error) {
 	// The entries in one array (never grown past n, so the pointers into
 	// it hold): a million keys allocated one by one cost a third more.

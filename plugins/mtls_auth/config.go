@@ -137,7 +137,6 @@ func hashOf[K comparable](k K) uint64 { return maphash.Comparable(seed, k) }
 
 var slot = sdk.NewIndexSlot(func(cs *sdk.Consumers) (sdk.ConsumerIndex, error) { return buildIndex(cs) })
 
-
 // where names a credential for error messages.
 type where struct {
 	consumer string

@@ -33,7 +33,6 @@ var seed = maphash.MakeSeed()
 
 func hashString(s string) uint64 { return maphash.String(seed, s) }
 
-
 func buildIndex(cs *sdk.Consumers) (*consumerIndex, error) {
 	ix := &consumerIndex{
 		bySub:    pmap.New[string, *sdk.Consumer](hashString, 0),
