@@ -141,6 +141,11 @@ func (s *Server) deps(validating bool, file string) compileDeps {
 	if file != "" && !strings.HasPrefix(file, "admin") && !strings.HasPrefix(file, "cluster") && !strings.HasPrefix(file, "redis:") {
 		configDir = filepath.Dir(file)
 	}
+	return s.depsIn(validating, configDir)
+}
+
+// depsIn is deps with relative file names resolved in configDir.
+func (s *Server) depsIn(validating bool, configDir string) compileDeps {
 	var discovered func(string) []pool.TargetConfig
 	if !validating {
 		discovered = s.discovered
@@ -182,9 +187,17 @@ func (s *Server) compile(cfg *config.Config, file string, validating bool) (*Sna
 // its plugin instances can be reused (reuse.go).
 func (s *Server) compileWith(cfg *config.Config, file string, validating bool, consumers *sdk.Consumers) (*Snapshot, error) {
 	d := s.deps(validating, file)
+	prev := s.cur.Load()
+	if consumers != nil && prev != nil {
+		// A change of consumers only (ApplyConsumer): everything else is
+		// the running config's, read from where it was read, so that
+		// every unit that does not hold what it read from consumers is
+		// kept, the first admin write after a file load too.
+		d = s.depsIn(validating, prev.reuse.configDir)
+	}
 	d.reuse = reuseCtx{redis: s.redisKey, configDir: d.configDir}
 	if !validating {
-		d.prev = s.cur.Load()
+		d.prev = prev
 	}
 	var ckey unitKey
 	known := consumers == nil
@@ -213,9 +226,13 @@ func (s *Server) compileWith(cfg *config.Config, file string, validating bool, c
 }
 
 func sdkConsumers(cfg []config.Consumer) []*sdk.Consumer {
-	list := make([]*sdk.Consumer, 0, len(cfg))
+	// One array rather than a million small allocations.
+	all := make([]sdk.Consumer, len(cfg))
+	list := make([]*sdk.Consumer, len(cfg))
 	for i := range cfg {
-		list = append(list, sdkConsumer(&cfg[i]))
+		c := &cfg[i]
+		all[i] = sdk.Consumer{Name: c.Name, Groups: c.Groups, Credentials: c.Credentials}
+		list[i] = &all[i]
 	}
 	return list
 }

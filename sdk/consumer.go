@@ -123,6 +123,17 @@ func (cs *Consumers) Get(name string) *Consumer {
 	return c
 }
 
+// Named returns the consumer named name, or nil, as Get does, but is not
+// a read the filter keeps (ReadSince): the request-time lookup of a
+// filter that follows consumer changes through Ctx.Consumers.
+func (cs *Consumers) Named(name string) *Consumer {
+	if cs == nil {
+		return nil
+	}
+	c, _ := cs.byName.Get(name)
+	return c
+}
+
 // markRead sets read, without writing a cache line every request reads
 // once it is set.
 func (cs *Consumers) markRead() {
@@ -255,6 +266,23 @@ func (cs *Consumers) Index(s *IndexSlot) (ConsumerIndex, error) {
 		cell.mu.Unlock()
 	}
 	return cell.idx, cell.err
+}
+
+// IndexOf is cs.Index(s) as the plugin's type T; with no consumers (a
+// filter built outside a snapshot) it is the index of none.
+func IndexOf[T ConsumerIndex](cs *Consumers, s *IndexSlot) (T, error) {
+	var idx ConsumerIndex
+	var err error
+	if cs == nil {
+		idx, err = s.build(nil)
+	} else {
+		idx, err = cs.Index(s)
+	}
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return idx.(T), nil
 }
 
 // Indexed returns the index of slot s that Index built, or nil: the

@@ -87,10 +87,9 @@ func (m *Map[K, V]) Get(k K) (V, bool) {
 // Set puts k in place, changing m. Only for a map not yet shared (while it
 // is first built), and before any With or Without.
 func (m *Map[K, V]) Set(k K, v V) {
-	if _, dup := m.base[k]; !dup {
-		m.n++
-	}
+	// Before any change, the entries are base's: one lookup, not two.
 	m.base[k] = v
+	m.n = len(m.base)
 }
 
 // With returns a map with k set to v; m is unchanged.

@@ -10,7 +10,12 @@ import (
 // is cached. Its strings are owned by the identity (never views into a
 // request).
 type identity struct {
-	consumer   *sdk.Consumer
+	consumer *sdk.Consumer
+	// named is the name of the consumer the token was matched to
+	// (consumer may be nil: consumer_claim named no consumer), or "":
+	// a cache hit stands only while that name still gives consumer
+	// (credIndex.holds).
+	named      string
 	credential string
 	scopes     []string
 	// headerVals are the claims_to_headers values, aligned with

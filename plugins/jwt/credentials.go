@@ -5,14 +5,12 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
 
 	gojwt "github.com/golang-jwt/jwt/v5"
 
-	"github.com/weirgw/weir/plugins/internal/confval"
 	"github.com/weirgw/weir/sdk"
 )
 
@@ -34,6 +32,7 @@ type credentialConfig struct {
 // HMAC verifier (the RS/HS key-confusion attack).
 type credential struct {
 	consumer *sdk.Consumer
+	place    int // in the consumer's jwt list, for errors
 	issuer   string
 	alg      string
 	key      any
@@ -45,38 +44,6 @@ type credential struct {
 // minHMACSecret is the shortest secret per algorithm: RFC 7518 §3.2 says
 // "a key of the same size as the hash output ... or larger MUST be used".
 var minHMACSecret = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
-
-// indexCredentials decodes the jwt credentials of every consumer and
-// indexes them by issuer. allowed is the instance's allow-list.
-func indexCredentials(consumers []*sdk.Consumer, allowed []string) (map[string]*credential, error) {
-	byIssuer := map[string]*credential{}
-	// Every bad credential is reported, not just the first.
-	var errs []error
-	for _, cons := range consumers {
-		for i, raw := range cons.Credentials["jwt"] {
-			where := fmt.Sprintf("consumer %q: jwt credential %d: ", cons.Name, i)
-			var cc credentialConfig
-			if err := sdk.DecodeConfig(raw, &cc); err != nil {
-				errs = append(errs, confval.Prefix(where, err))
-				continue
-			}
-			cred, err := buildCredential(cons, &cc, allowed)
-			if err != nil {
-				errs = append(errs, confval.Prefix(where, err))
-				continue
-			}
-			if prev, dup := byIssuer[cred.issuer]; dup {
-				errs = append(errs, fmt.Errorf("%sissuer %q is already used by consumer %q; issuers must be unique", where, cred.issuer, prev.consumer.Name))
-				continue
-			}
-			byIssuer[cred.issuer] = cred
-		}
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return byIssuer, nil
-}
 
 func buildCredential(cons *sdk.Consumer, cc *credentialConfig, allowed []string) (*credential, error) {
 	if cc.Issuer == "" {

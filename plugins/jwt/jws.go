@@ -47,7 +47,7 @@ var errClaimType = errors.New("claim of the wrong type")
 
 // verify runs the JOSE checks on a well-formed token and returns the
 // identity it carries, or the reason it was refused.
-func (f *filter) verify(tok []byte) (*identity, reason) {
+func (f *filter) verify(tok []byte, x *credIndex) (*identity, reason) {
 	bp := decodeBufs.Get().(*[]byte)
 	defer decodeBufs.Put(bp)
 	var t jws
@@ -57,7 +57,7 @@ func (f *filter) verify(tok []byte) (*identity, reason) {
 	if !f.algAllowed(t.alg) {
 		return nil, reasonBadAlg
 	}
-	key, cred, r := f.keyFor(&t)
+	key, cred, r := f.keyFor(&t, x)
 	if r != 0 {
 		return nil, r
 	}
@@ -67,7 +67,7 @@ func (f *filter) verify(tok []byte) (*identity, reason) {
 	if r := f.validateClaims(t.claims); r != 0 {
 		return nil, r
 	}
-	return f.identityOf(t.claims), 0
+	return f.identityOf(t.claims, x), 0
 }
 
 // parse splits tok (already wellFormed) and decodes its segments into
@@ -127,7 +127,7 @@ func decodeSeg(dst, seg []byte) ([]byte, bool) {
 // keyFor picks the key that verifies t: never one the token carries (RFC
 // 8725 §3.10), from the credential its key claim names, else from the
 // JWKS. cred is set when the key is a consumer credential's.
-func (f *filter) keyFor(t *jws) (key any, cred *credential, r reason) {
+func (f *filter) keyFor(t *jws, x *credIndex) (key any, cred *credential, r reason) {
 	// No JWS extension is understood, so "crit" must fail (RFC 7515
 	// §4.1.11).
 	for _, h := range [...]string{"jwk", "jku", "x5u", "x5c", "crit"} {
@@ -135,7 +135,7 @@ func (f *filter) keyFor(t *jws) (key any, cred *credential, r reason) {
 			return nil, nil, reasonForbiddenHeader
 		}
 	}
-	if cred = f.credentialFor(t.claims); cred != nil {
+	if cred = f.credentialFor(t.claims, x); cred != nil {
 		// One credential, one algorithm: HS256 against an RS256
 		// credential is the key-confusion attack (RFC 8725 §2.1).
 		if t.alg != cred.alg {

@@ -43,13 +43,15 @@ type filter struct {
 	tokens bearer.Sources
 	hide   bool
 
-	allowed       []string
-	keyClaim      string
-	credentials   map[string]*credential
+	allowed  []string
+	keyClaim string
+	// creds is the index built with the filter; a request reads the
+	// snapshot's (Ctx.Consumers) instead when there is one, so that a
+	// filter kept across a change of consumers sees the change.
+	creds         *credIndex
 	jwks          *jwksSource
 	issuer        string
 	consumerClaim string
-	consumers     map[string]*sdk.Consumer
 	leeway        time.Duration
 	maxTokenBytes int
 	claimHeaders  []claimHeader
@@ -74,12 +76,15 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 	if err != nil {
 		return nil, err
 	}
-	var consumers []*sdk.Consumer
+	var cs *sdk.Consumers
 	if b != nil {
-		consumers = b.Consumers.All()
+		cs = b.Consumers
 	}
-	creds, err := indexCredentials(consumers, cfg.Algorithms)
+	creds, err := sdk.IndexOf[*credIndex](cs, slot)
 	if err != nil {
+		return nil, err
+	}
+	if err := creds.checkAlgorithms(cfg.Algorithms); err != nil {
 		return nil, err
 	}
 	route := ""
@@ -91,7 +96,7 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 		hide:          cfg.HideCredentials,
 		allowed:       cfg.Algorithms,
 		keyClaim:      cfg.KeyClaimName,
-		credentials:   creds,
+		creds:         creds,
 		issuer:        cfg.Issuer,
 		consumerClaim: cfg.ConsumerClaim,
 		leeway:        cfg.ClockSkew.D(),
@@ -102,12 +107,6 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 		fails:         newFailures(route, cfg.Realm),
 		cacheHit:      metrics.GetOrCreateCounter(`weir_jwt_cache_total{route=` + promlabel.Quote(route) + `,result="hit"}`),
 		cacheMiss:     metrics.GetOrCreateCounter(`weir_jwt_cache_total{route=` + promlabel.Quote(route) + `,result="miss"}`),
-	}
-	if cfg.ConsumerClaim != "" {
-		f.consumers = make(map[string]*sdk.Consumer, len(consumers))
-		for _, c := range consumers {
-			f.consumers[c.Name] = c
-		}
 	}
 	for claim, h := range cfg.ClaimsToHeaders {
 		f.claimHeaders = append(f.claimHeaders, claimHeader{claim: claim, header: h})
@@ -154,11 +153,14 @@ func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 		return f.fails.Fail(c, reasonTooLarge), nil
 	}
 	var id *identity
+	x := f.index(c)
 	if f.cache != nil {
-		// Only verified tokens are cached, so a hit needs no shape check.
-		if id = f.cache.get(tok, f.now().UnixNano()); id != nil {
+		// Only verified tokens are cached, so a hit needs no shape check;
+		// one whose consumer has changed since is verified again.
+		if id = f.cache.get(tok, f.now().UnixNano()); id != nil && x.holds(id) {
 			f.cacheHit.Inc()
 		} else {
+			id = nil
 			f.cacheMiss.Inc()
 		}
 	}
@@ -167,7 +169,7 @@ func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 			return f.fails.Fail(c, reasonMalformed), nil
 		}
 		var r reason
-		if id, r = f.verify(tok); id == nil {
+		if id, r = f.verify(tok, x); id == nil {
 			return f.fails.Fail(c, r), nil
 		}
 		if f.cache != nil {
@@ -178,17 +180,25 @@ func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 	return sdk.Continue, nil
 }
 
-// credentialFor returns the consumer credential selected by the token's
-// key claim (a string), or nil.
-func (f *filter) credentialFor(claims jsonObject) *credential {
-	if len(f.credentials) == 0 {
+// index is the credential index of the request's consumers.
+func (f *filter) index(c *sdk.Ctx) *credIndex {
+	if x, ok := c.Consumers.Indexed(slot).(*credIndex); ok {
+		return x
+	}
+	return f.creds
+}
+
+// credentialFor returns the consumer credential of x selected by the
+// token's key claim (a string), or nil.
+func (f *filter) credentialFor(claims jsonObject, x *credIndex) *credential {
+	if x.byIssuer.Len() == 0 {
 		return nil
 	}
 	v, _ := stringOf(claims.get(f.keyClaim))
 	if v == "" {
 		return nil
 	}
-	return f.credentials[v]
+	return x.credential(v)
 }
 
 func (f *filter) algAllowed(alg string) bool {
@@ -202,16 +212,20 @@ func (f *filter) algAllowed(alg string) bool {
 
 // identityOf computes what a verified token grants. Everything it keeps
 // is copied out of claims, which is a view of a pooled buffer.
-func (f *filter) identityOf(claims jsonObject) *identity {
+func (f *filter) identityOf(claims jsonObject, x *credIndex) *identity {
 	id := &identity{}
-	if cred := f.credentialFor(claims); cred != nil {
-		id.consumer, id.credential = cred.consumer, cred.issuer
+	if cred := f.credentialFor(claims, x); cred != nil {
+		id.consumer, id.credential, id.named = cred.consumer, cred.issuer, cred.consumer.Name
 	} else {
 		sub, _ := stringOf(claims.get("sub"))
 		id.credential = strings.Clone(sub)
 		if f.consumerClaim != "" {
 			if name, ok := stringOf(claims.get(f.consumerClaim)); ok {
-				id.consumer = f.consumers[name]
+				if id.consumer = x.cs.Named(name); id.consumer != nil {
+					id.named = id.consumer.Name
+				} else {
+					id.named = strings.Clone(name)
+				}
 			}
 		}
 	}

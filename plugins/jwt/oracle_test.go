@@ -83,14 +83,14 @@ func (f *filter) oracleKey(t *gojwt.Token) (any, error) {
 }
 
 func (f *filter) oracleCredential(claims gojwt.MapClaims) *credential {
-	if len(f.credentials) == 0 {
+	if f.creds.byIssuer.Len() == 0 {
 		return nil
 	}
 	v, _ := claims[f.keyClaim].(string)
 	if v == "" {
 		return nil
 	}
-	return f.credentials[v]
+	return f.creds.credential(v)
 }
 
 func (f *filter) oracleClassify(tok *gojwt.Token, err error) reason {
@@ -131,12 +131,12 @@ func (f *filter) oracleClassify(tok *gojwt.Token, err error) reason {
 func (f *filter) oracleIdentity(claims gojwt.MapClaims) *identity {
 	id := &identity{}
 	if cred := f.oracleCredential(claims); cred != nil {
-		id.consumer, id.credential = cred.consumer, cred.issuer
+		id.consumer, id.credential, id.named = cred.consumer, cred.issuer, cred.consumer.Name
 	} else {
 		id.credential, _ = claims["sub"].(string)
 		if f.consumerClaim != "" {
 			if name, ok := claims[f.consumerClaim].(string); ok {
-				id.consumer = f.consumers[name]
+				id.consumer, id.named = f.creds.cs.Named(name), name
 			}
 		}
 	}
@@ -200,7 +200,7 @@ func sameVerdict(t *testing.T, f *filter, tok []byte) {
 	if !wellFormed(tok) {
 		return
 	}
-	got, gotR := f.verify(tok)
+	got, gotR := f.verify(tok, f.creds)
 	want, wantR := f.oracle(tok)
 	if trailingAfterClaims(tok) {
 		if gotR != reasonMalformed {
@@ -317,7 +317,7 @@ func TestOracleSeedsReachEveryReason(t *testing.T) {
 		tok := oracleToken(t, sd.header, sd.claims, sd.mode)
 		for _, flt := range []*filter{plain, strict} {
 			sameVerdict(t, flt, tok)
-			if id, r := flt.verify(tok); id != nil {
+			if id, r := flt.verify(tok, flt.creds); id != nil {
 				accepted++
 			} else {
 				seen[r]++

@@ -163,6 +163,11 @@ func hashPrefix(p uint64) uint64 { return p }
 // find returns the entry of key, whose digestPrefix is p, or nil.
 func (x *keyIndex) find(p uint64, key []byte) *entry {
 	e, _ := x.keys.Get(p)
+	return inChain(e, key)
+}
+
+// inChain returns the entry of key in the chain e, or nil.
+func inChain(e *entry, key []byte) *entry {
 	for ; e != nil; e = e.next {
 		if subtle.ConstantTimeCompare(unsafe.Slice(unsafe.StringData(e.key), len(e.key)), key) == 1 {
 			return e
@@ -193,16 +198,6 @@ func withoutEntry(e *entry, c *sdk.Consumer, key string) *entry {
 var idSeed = maphash.MakeSeed()
 
 func hashID(s string) uint64 { return maphash.String(idSeed, s) }
-
-// indexKeys returns the index of cs's keys, built once per set of
-// consumers (sdk.Consumers.Index).
-func indexKeys(cs *sdk.Consumers) (*keyIndex, error) {
-	idx, err := cs.Index(slot)
-	if err != nil {
-		return nil, err
-	}
-	return idx.(*keyIndex), nil
-}
 
 func buildIndex(cs *sdk.Consumers) (*keyIndex, error) {
 	// The entries in one array (never grown past n, so the pointers into
@@ -284,7 +279,8 @@ func (b *indexBuild) add(cons *sdk.Consumer) {
 			continue
 		}
 		p := digestPrefix(cred.Key)
-		if prev := x.find(p, unsafe.Slice(unsafe.StringData(cred.Key), len(cred.Key))); prev != nil {
+		head, _ := x.keys.Get(p)
+		if prev := inChain(head, unsafe.Slice(unsafe.StringData(cred.Key), len(cred.Key))); prev != nil {
 			if prev.consumer == cons {
 				b.bad("consumer %q: key_auth[%d] repeats the key of key_auth[%d]; remove one", cons.Name, i, firstWithKey(cons, cred.Key))
 				continue
@@ -316,7 +312,6 @@ func (b *indexBuild) add(cons *sdk.Consumer) {
 				x.ids.Set(id, cons.Name)
 			}
 		}
-		head, _ := x.keys.Get(p)
 		var e *entry
 		if len(b.arena) < cap(b.arena) {
 			b.arena = append(b.arena, entry{key: cred.Key, consumer: cons, id: id, next: head})

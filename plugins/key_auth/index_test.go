@@ -80,7 +80,7 @@ func TestIndexFollowsConsumerChanges(t *testing.T) {
 	}
 	// A new consumer whose default id another consumer wrote out.
 	taken := sdk.NewConsumers([]*sdk.Consumer{consumer("x", `{"key":"x1","id":"zed#0"}`)})
-	if _, err := indexKeys(taken); err != nil {
+	if _, err := sdk.IndexOf[*keyIndex](taken, slot); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := taken.With(nil, consumer("zed", `{"key":"z1"}`), noList); err == nil || !strings.Contains(err.Error(), `default id "zed#0" is already used by consumer "x"`) {

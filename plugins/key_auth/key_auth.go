@@ -56,7 +56,7 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 	// The settings, the consumers' keys and the anonymous consumer are
 	// each checked and the errors joined: one run shows them all.
 	headers, queries, errS := sources(&cfg)
-	keys, errK := indexKeys(b.Consumers)
+	keys, errK := sdk.IndexOf[*keyIndex](b.Consumers, slot)
 	var errA error
 	f := &filter{headers: headers, queries: queries, hide: cfg.HideCredentials, keys: keys}
 	if cfg.Anonymous != "" {

@@ -137,20 +137,6 @@ func hashOf[K comparable](k K) uint64 { return maphash.Comparable(seed, k) }
 
 var slot = sdk.NewIndexSlot(func(cs *sdk.Consumers) (sdk.ConsumerIndex, error) { return buildIndex(cs) })
 
-// indexCredentials returns the index of cs's mtls_auth credentials, built
-// once per set of consumers (sdk.Consumers.Index): many routes cost one
-// build per load.
-func indexCredentials(cs *sdk.Consumers) (*index, error) {
-	if cs == nil {
-		return buildIndex(nil)
-	}
-	idx, err := cs.Index(slot)
-	if err != nil {
-		return nil, err
-	}
-	return idx.(*index), nil
-}
-
 // where names a credential for error messages.
 type where struct {
 	consumer string

@@ -49,7 +49,7 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 	// The settings and the consumers' credentials are each checked and
 	// the errors joined: one run shows them all.
 	order, errM := matchOrder(cfg.Match)
-	idx, errI := indexCredentials(b.Consumers)
+	idx, errI := sdk.IndexOf[*index](b.Consumers, slot)
 	if err := errors.Join(errM, errI); err != nil {
 		return nil, err
 	}

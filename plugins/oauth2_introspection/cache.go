@@ -8,10 +8,14 @@ import (
 // entry is what a cached introspection grants, built once per answer and
 // shared read-only by every request presenting the same token.
 type entry struct {
-	active     bool
-	consumer   *sdk.Consumer
-	credential string
-	scopes     []string
+	active   bool
+	consumer *sdk.Consumer
+	// sub, clientID and ix are what consumer was matched from, and the
+	// consumer index it was matched with (filter.consumerOf).
+	sub, clientID string
+	ix            *consumerIndex
+	credential    string
+	scopes        []string
 	// scopesOK says whether scopes include every required scope.
 	scopesOK bool
 	// until (unix milliseconds) is when the answer stops being trusted.

@@ -43,7 +43,11 @@ type filter struct {
 	cacheTTL    time.Duration
 	negativeTTL time.Duration
 	required    []string
-	consumers   *consumerIndex
+	// consumers is the index built with the filter; a request reads the
+	// snapshot's (Ctx.Consumers) instead when there is one, so that a
+	// filter kept across a change of consumers sees the change.
+	consumers  *consumerIndex
+	matchNames bool
 
 	mem      *memCache
 	redis    *redisCache
@@ -71,16 +75,16 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 		return nil, err
 	}
 	var route string
-	var consumers []*sdk.Consumer
+	var cs *sdk.Consumers
 	log := slog.Default()
 	if b != nil {
 		route = b.Route
-		consumers = b.Consumers.All()
+		cs = b.Consumers
 		if b.Log != nil {
 			log = b.Log
 		}
 	}
-	ix, err := indexConsumers(consumers, *cfg.MatchConsumerNames)
+	ix, err := sdk.IndexOf[*consumerIndex](cs, slot)
 	if err != nil {
 		return nil, err
 	}
@@ -101,6 +105,7 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 		negativeTTL:   cfg.NegativeTTL.D(),
 		required:      cfg.RequiredScopes,
 		consumers:     ix,
+		matchNames:    *cfg.MatchConsumerNames,
 		mem:           newMemCache(*cfg.CacheSize),
 		now:           time.Now,
 		log:           log,
@@ -139,6 +144,7 @@ func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 	if !b64token(tok) {
 		return f.fails.Fail(c, reasonMalformed), nil
 	}
+	ix := f.index(c)
 	key := sha256.Sum256(tok)
 	nowMs := f.now().UnixMilli()
 	var e *entry
@@ -151,7 +157,7 @@ func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 		var err error
 		// The token is only read during the call, which ends before this
 		// request does, so the view into the request is not kept.
-		e, err, _ = f.flight.do(key, func() (*entry, error) { return f.resolve(c, &key, tok) })
+		e, err, _ = f.flight.do(key, func() (*entry, error) { return f.resolve(c, ix, &key, tok) })
 		if err != nil || e == nil {
 			return f.fails.Fail(c, reasonError), nil
 		}
@@ -162,7 +168,7 @@ func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 	if !e.scopesOK {
 		return f.fails.Fail(c, reasonScope), nil
 	}
-	c.SetConsumer(e.consumer, e.credential)
+	c.SetConsumer(f.consumerOf(e, ix), e.credential)
 	for _, s := range e.scopes {
 		c.AddScope(s)
 	}
@@ -175,7 +181,7 @@ func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 // resolve finds the answer for a token missing from the memory cache:
 // from Redis when configured (errors there fall through), else from the
 // introspection server; it fills both caches.
-func (f *filter) resolve(c *sdk.Ctx, key *[32]byte, tok []byte) (*entry, error) {
+func (f *filter) resolve(c *sdk.Ctx, ix *consumerIndex, key *[32]byte, tok []byte) (*entry, error) {
 	nowMs := f.now().UnixMilli()
 	if f.redis != nil {
 		in, err := f.redis.get(key, nowMs)
@@ -187,7 +193,7 @@ func (f *filter) resolve(c *sdk.Ctx, key *[32]byte, tok []byte) (*entry, error) 
 			}
 		case in != nil:
 			f.hitRedis.Inc()
-			e := f.entryOf(in)
+			e := f.entryOf(in, ix)
 			if f.mem != nil {
 				f.mem.put(key, e, nowMs)
 			}
@@ -218,7 +224,7 @@ func (f *filter) resolve(c *sdk.Ctx, key *[32]byte, tok []byte) (*entry, error) 
 	}
 	now := f.now()
 	in := normalize(raw, now, f.cacheTTL, f.negativeTTL)
-	e := f.entryOf(in)
+	e := f.entryOf(in, ix)
 	nowMs = now.UnixMilli()
 	if f.mem != nil {
 		f.mem.put(key, e, nowMs)
@@ -237,12 +243,13 @@ func (f *filter) resolve(c *sdk.Ctx, key *[32]byte, tok []byte) (*entry, error) 
 // entryOf builds what an answer grants on this instance: the consumer
 // mapping and required scopes are local config, so they are applied here
 // rather than stored in the shared cache.
-func (f *filter) entryOf(in *introspection) *entry {
+func (f *filter) entryOf(in *introspection, ix *consumerIndex) *entry {
 	e := &entry{active: in.Active, until: in.Until}
 	if !in.Active {
 		return e
 	}
-	e.consumer = f.consumers.match(in.Sub, in.ClientID)
+	e.sub, e.clientID, e.ix = in.Sub, in.ClientID, ix
+	e.consumer = ix.match(in.Sub, in.ClientID, f.matchNames)
 	e.credential = in.Sub
 	if e.credential == "" {
 		e.credential = in.ClientID
@@ -258,6 +265,25 @@ func (f *filter) entryOf(in *introspection) *entry {
 		e.scopesOK = e.scopesOK && found
 	}
 	return e
+}
+
+// index is the consumer index of the request's consumers.
+func (f *filter) index(c *sdk.Ctx) *consumerIndex {
+	if x, ok := c.Consumers.Indexed(slot).(*consumerIndex); ok {
+		return x
+	}
+	return f.consumers
+}
+
+// consumerOf is the consumer e's token identifies with the consumers of
+// ix: the one it was matched to, or, when the consumers changed since it
+// was cached (another index), a match against ix, so that a deleted or
+// replaced consumer's cached token follows the change at once.
+func (f *filter) consumerOf(e *entry, ix *consumerIndex) *sdk.Consumer {
+	if e.ix == ix {
+		return e.consumer
+	}
+	return ix.match(e.sub, e.clientID, f.matchNames)
 }
 
 // logLimiter lets one warning a second through: during an outage every

@@ -21,7 +21,7 @@ import (
 // consumer costs the same at ten thousand consumers as at a hundred
 // thousand (BenchmarkAdminAddConsumerAt10K, ...At100K); replacing or
 // deleting one copies the list of consumers once (a memmove, no
-// per-consumer work).
+// per-consumer work), with room for the POSTs that follow.
 
 func (a *Admin) consumerWrites(mux *http.ServeMux) {
 	mux.HandleFunc("POST /consumers", func(w http.ResponseWriter, r *http.Request) { a.writeConsumer(w, r, "", true) })
@@ -58,7 +58,7 @@ func (a *Admin) writeConsumer(w http.ResponseWriter, r *http.Request, name strin
 	var old *config.Consumer
 	if i >= 0 {
 		old = &running.Consumers[i]
-		next.Consumers = append([]config.Consumer(nil), running.Consumers...)
+		next.Consumers = copyWithRoom(running.Consumers, -1)
 		next.Consumers[i] = x
 	} else {
 		i = len(running.Consumers)
@@ -88,8 +88,7 @@ func (a *Admin) deleteConsumer(w http.ResponseWriter, r *http.Request) {
 	running := snap.Config
 	i := consumerIndex(running, name)
 	next := *running
-	next.Consumers = make([]config.Consumer, 0, len(running.Consumers)-1)
-	next.Consumers = append(append(next.Consumers, running.Consumers[:i]...), running.Consumers[i+1:]...)
+	next.Consumers = copyWithRoom(running.Consumers, i)
 	a.applyConsumer(w, &next, &running.Consumers[i], -1, http.StatusOK, map[string]any{"deleted": name})
 }
 
@@ -126,9 +125,17 @@ func (a *Admin) appendConsumer(list []config.Consumer, x config.Consumer) []conf
 	if len(list) < cap(list) && len(list) == len(a.grown) && len(list) > 0 && &list[0] == &a.grown[0] {
 		return append(list, x)
 	}
-	n := make([]config.Consumer, len(list), len(list)+len(list)/4+16)
-	copy(n, list)
-	return append(n, x)
+	return append(copyWithRoom(list, -1), x)
+}
+
+// copyWithRoom copies list without its element skip (-1: none), with
+// room for the appends that may follow (appendConsumer grows it in place).
+func copyWithRoom(list []config.Consumer, skip int) []config.Consumer {
+	n := make([]config.Consumer, 0, len(list)+len(list)/4+16)
+	if skip < 0 {
+		return append(n, list...)
+	}
+	return append(append(n, list[:skip]...), list[skip+1:]...)
 }
 
 // consumerIndex is the place of the consumer named name in cfg, which has

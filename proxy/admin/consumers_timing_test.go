@@ -86,6 +86,23 @@ func benchReplaceConsumer(b *testing.B, n int) {
 	}
 }
 
+// benchDeleteConsumer times DELETE /consumers/NAME followed by the POST
+// that adds the consumer back (at the end of the list), so that every
+// run deletes from a list of n.
+func benchDeleteConsumer(b *testing.B, n int) {
+	h := benchAdmin(b, n)
+	do(b, h, http.MethodPut, "/consumers/c0000000", `{"credentials":{"key_auth":[{"key":"warm"}]}}`, http.StatusOK)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		name := fmt.Sprintf("c%07d", 1+i%(n-1))
+		do(b, h, http.MethodDelete, "/consumers/"+name, "", http.StatusOK)
+		do(b, h, http.MethodPost, "/consumers", fmt.Sprintf(`{"name":%q,"credentials":{"key_auth":[{"key":"del-%d"}]}}`, name, i), http.StatusCreated)
+	}
+}
+
+func BenchmarkAdminDeleteConsumerAt10K(b *testing.B)   { benchDeleteConsumer(b, 10_000) }
+func BenchmarkAdminDeleteConsumerAt100K(b *testing.B)  { benchDeleteConsumer(b, 100_000) }
 func BenchmarkAdminAddConsumerAt10K(b *testing.B)      { benchAddConsumer(b, 10_000) }
 func BenchmarkAdminAddConsumerAt100K(b *testing.B)     { benchAddConsumer(b, 100_000) }
 func BenchmarkAdminReplaceConsumerAt10K(b *testing.B)  { benchReplaceConsumer(b, 10_000) }

@@ -1,6 +1,9 @@
 package config
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"unsafe"
+)
 
 // Consumers are most of a large config (a million of them is seven
 // million values): parse decodes them from the tree directly instead of
@@ -93,7 +96,44 @@ func decodeConsumers(n *node) []Consumer {
 // small credentials in a few hundred allocations instead of a million.
 // Each value is capped at its length, so that appending to one copies it
 // rather than writing over its neighbour.
-type rawArena struct{ buf []byte }
+type rawArena struct {
+	buf   []byte
+	lists []json.RawMessage // one's slab
+}
+
+// str is a copy of b in the arena, as a string: the arena never writes
+// over what it handed out.
+func (a *rawArena) str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	v := a.bytes(b)
+	return unsafe.String(unsafe.SliceData(v), len(v))
+}
+
+// one is a list of v alone, carved from a slab of lists: its capacity is
+// one, so an append copies it out rather than writing over the next.
+func (a *rawArena) one(v json.RawMessage) []json.RawMessage {
+	if len(a.lists) == cap(a.lists) {
+		a.lists = make([]json.RawMessage, 0, 1024)
+	}
+	a.lists = append(a.lists, v)
+	n := len(a.lists)
+	return a.lists[n-1 : n : n]
+}
+
+// bytes is a copy of b in the arena.
+func (a *rawArena) bytes(b []byte) json.RawMessage {
+	if len(b) > 256 {
+		return append(json.RawMessage(nil), b...)
+	}
+	if cap(a.buf)-len(a.buf) < len(b) {
+		a.buf = make([]byte, 0, 64<<10)
+	}
+	start := len(a.buf)
+	a.buf = append(a.buf, b...)
+	return a.buf[start:len(a.buf):len(a.buf)]
+}
 
 func (a *rawArena) json(n *node) json.RawMessage {
 	const chunk = 64 << 10

@@ -64,6 +64,23 @@ func TestRawArenaValuesApart(t *testing.T) {
 	}
 }
 
+// TestRawArenaListsAndNamesApart: one-value lists and names carved from
+// the arena do not write over each other when appended to.
+func TestRawArenaListsAndNamesApart(t *testing.T) {
+	var a rawArena
+	l1 := a.one(json.RawMessage(`1`))
+	l2 := a.one(json.RawMessage(`2`))
+	l1 = append(l1, json.RawMessage(`3`))
+	if string(l2[0]) != "2" || len(l1) != 2 || string(l1[0]) != "1" {
+		t.Fatalf("appending to one list changed the next: %s %s", l1, l2)
+	}
+	n1, n2 := a.str([]byte("alice")), a.str([]byte("bob"))
+	_ = append(a.bytes([]byte("x")), "yyyy"...)
+	if n1 != "alice" || n2 != "bob" || a.str(nil) != "" {
+		t.Fatalf("names: %q %q", n1, n2)
+	}
+}
+
 // TestDirectConsumersAsTree: the JSON reader's direct decoding of the
 // consumers list gives the config the tree gives, for consumers written
 // the plain way and for those it leaves to the tree (escapes, ${VAR},
@@ -77,6 +94,14 @@ func TestDirectConsumersAsTree(t *testing.T) {
 		`{"consumers": [{"name": "a\u00e9"}]}`,
 		`{"consumers": [{"name": "${USER}", "credentials": {"key_auth": [{"key": "${KEY}"}]}}]}`,
 		`{"consumers": [{"name": "a", "credentials": {"key_auth": [{"key": "é"}]}}]}`,
+		// Credentials read as written (flatCredential) and their edges,
+		// each left to the tree: spaces, escapes, "$", "<", a
+		// repeated key, a non-string value, too many members, {}.
+		`{"consumers": [{"name": "a", "credentials": {"key_auth": [{"key":"k<&>'x"},{"key":"k2","id":"i"}, {"key":"k3","id":"i","x":"y","z":"w"}]}}]}`,
+		`{"consumers": [{"name": "a", "credentials": {"key_auth": [{"key": "k"}, {"key":"k\u0041"}, {"key":"a$b"}, {"k$":"v"}, {"key":"\"q"}, {}]}}]}`,
+		`{"consumers": [{"name": "a", "credentials": {"key_auth": [{"key":"k","key":"l"}]}}]}`,
+		`{"consumers": [{"name": "a", "credentials": {"key_auth": [{"key":1}, {"key":"k","n":true}, {"a":"1","b":"2","c":"3","d":"4","e":"5"}]}}]}`,
+		"{\"consumers\": [{\"name\": \"a\", \"credentials\": {\"key_auth\": [{\"key\":\"tab\there\"}, {\"key\":\"del\x7f\"}]}}]}",
 		`{"consumers": [{"name": null}, {"name": "a", "groups": null, "credentials": {"k": null}}]}`,
 		`{"consumers": [{"name": "a", "name": "b"}]}`,
 		`{"consumers": [{"name": "a", "nick": "b"}]}`,

@@ -368,6 +368,18 @@ func (r *fastJSON) plainStr(intern bool) (string, bool) {
 	return s, r.b.spend(len(s))
 }
 
+// nameStr is plainStr(false) for a consumer's name, whose bytes are
+// carved from the arena: a million names are a million allocations
+// otherwise.
+func (r *fastJSON) nameStr() (string, bool) {
+	r.space()
+	raw, ok := r.flatString()
+	if !ok {
+		return r.plainStr(false) // the same checks, the usual way
+	}
+	return r.arena.str(raw), r.b.spend(len(raw))
+}
+
 func (r *fastJSON) consumer() (Consumer, bool) {
 	var c Consumer
 	if !r.peek('{') || !r.b.spend(0) {
@@ -389,7 +401,7 @@ func (r *fastJSON) consumer() (Consumer, bool) {
 		seen[i] = true
 		switch i {
 		case 0:
-			c.Name, ok = r.plainStr(false)
+			c.Name, ok = r.nameStr()
 		case 1:
 			c.Groups, ok = r.groups()
 		default:
@@ -446,11 +458,20 @@ func (r *fastJSON) credentials() (map[string][]json.RawMessage, bool) {
 		var list []json.RawMessage
 		if !r.peek(']') {
 			for {
-				v, ok := r.value(5) // the depth of a credential in the tree
-				if !ok || !plainTree(v) {
-					return nil, false
+				r.space()
+				raw, ok := r.flatCredential()
+				if !ok {
+					v, ok := r.value(5) // the depth of a credential in the tree
+					if !ok || !plainTree(v) {
+						return nil, false
+					}
+					raw = r.arena.json(v)
 				}
-				list = append(list, r.arena.json(v))
+				if list == nil {
+					list = r.arena.one(raw)
+				} else {
+					list = append(list, raw)
+				}
 				if done, ok := r.next(']'); !ok {
 					return nil, false
 				} else if done {
@@ -466,6 +487,78 @@ func (r *fastJSON) credentials() (map[string][]json.RawMessage, bool) {
 			return out, ok
 		}
 	}
+}
+
+// flatCredential reads a credential written the usual way, an object of
+// a few string members without spaces, escapes or "$" ({"key":"..."}),
+// as the bytes it is written in: they are the bytes appendJSON makes of
+// its tree, and reading them costs no tree (at a million consumers the
+// tree and its encoding were a quarter of the reading). It counts against
+// the budget what the tree would. Anything else leaves r as it was (ok
+// false) for the tree's way.
+func (r *fastJSON) flatCredential() (json.RawMessage, bool) {
+	i, b := r.i, r.b
+	if raw, ok := r.flatObject(); ok {
+		return r.arena.bytes(raw), true
+	}
+	r.i, r.b = i, b
+	return nil, false
+}
+
+func (r *fastJSON) flatObject() ([]byte, bool) {
+	start := r.i
+	if r.i >= len(r.data) || r.data[r.i] != '{' || !r.b.spend(0) {
+		return nil, false
+	}
+	r.i++
+	var keys [4][]byte
+	for n := 0; n < len(keys); n++ {
+		k, ok := r.flatString()
+		if !ok || !r.b.spend(len(k)) || r.i >= len(r.data) || r.data[r.i] != ':' {
+			return nil, false
+		}
+		for _, x := range keys[:n] {
+			if bytes.Equal(x, k) {
+				return nil, false // a duplicate: the tree's way reports it
+			}
+		}
+		keys[n] = k
+		r.i++
+		v, ok := r.flatString()
+		if !ok || !r.b.spend(len(v)) || r.i >= len(r.data) {
+			return nil, false
+		}
+		switch r.data[r.i] {
+		case ',':
+			r.i++
+		case '}':
+			r.i++
+			return r.data[start:r.i], true
+		default:
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
+// flatString reads a string at r.i of printable ASCII bytes that JSON
+// writes as they are (no '"' or '\\' escapes) and holds no "$", and
+// returns its content.
+func (r *fastJSON) flatString() ([]byte, bool) {
+	if r.i >= len(r.data) || r.data[r.i] != '"' {
+		return nil, false
+	}
+	start := r.i + 1
+	for j := start; j < len(r.data); j++ {
+		switch c := r.data[j]; {
+		case c == '"':
+			r.i = j + 1
+			return r.data[start:j], true
+		case c < 0x20 || c >= 0x7f || c == '\\' || c == '$':
+			return nil, false
+		}
+	}
+	return nil, false
 }
 
 // plainTree reports whether no string of n holds a "$", which the schema
