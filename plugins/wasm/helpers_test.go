@@ -23,8 +23,12 @@ import (
 // binary.
 var headersWasm string
 
+// testDir is TestMain's temporary directory, removed after the run.
+var testDir string
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "weir-wasm-test-")
+	testDir = dir
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

@@ -1,6 +1,8 @@
 package wasm
 
 import (
+	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -160,4 +162,25 @@ func cpuTime() time.Duration {
 // process's own CPU time far less.
 func reportCPU(b *testing.B, start time.Duration) {
 	b.ReportMetric(float64(cpuTime()-start)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
+}
+
+// sdkHeaders builds, once, the Go SDK filter the bench's
+// weir+wasm_sdk_headers row runs (e2e/testdata/proxywasm/http_headers:
+// the SDK's http_headers example), with the standard toolchain.
+var sdkHeaders = sync.OnceValues(func() (string, error) {
+	return buildGuest("../../e2e/testdata/proxywasm/http_headers", filepath.Join(testDir, "sdk_http_headers.wasm"))
+})
+
+// BenchmarkSDKHeaders: one request through the Go SDK's http_headers
+// example as the bench runs it (log_level warn: its info line per header
+// and one when the stream ends, 12 here, are formatted by the guest and
+// dropped by the host).
+func BenchmarkSDKHeaders(b *testing.B) {
+	module, err := sdkHeaders()
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchFilter(b, newFilter(b, module, map[string]any{
+		"config": map[string]string{"header": "x-from-config", "value": "yes"}, "log_level": "warn", "pool_size": 1,
+	}, nil))
 }
