@@ -76,8 +76,8 @@ func parse(file string, data []byte, lookup LookupFunc, e *errs, direct bool, me
 	data = stripBOM(data)
 	var root *node
 	read := false
-	if memo != nil && !isJSON(file, data) {
-		root, read = readYAMLRoutes(data, memo, e)
+	if memo != nil {
+		root, read = readRoutes(data, memo, e, isJSON(file, data), direct)
 	}
 	if !read {
 		root = readTree(file, data, e, direct)

@@ -149,14 +149,22 @@ func (r *Reader) LoadCheckAdjusted(path string, adjust func(*Config), check Chec
 	return r.CheckAdjusted(path, data, os.LookupEnv, adjust, check)
 }
 
-// readYAMLRoutes is readYAML with the routes read item by item through
-// memo; ok is false when the document is not one it takes (read it whole
-// then). When most routes are not in memo (the first read), parsing them
-// one by one costs more than reading the whole document, which it then
-// does, keeping its routes' trees for the next read.
-func readYAMLRoutes(data []byte, memo *routeMemo, e *errs) (root *node, ok bool) {
-	head, items, found := cutRoutes(data)
-	if !found || len(data) > maxMemoBytes {
+// readRoutes reads a YAML document (a JSON one when asJSON) with its
+// routes read item by item through memo; ok is false when the document is
+// not one it takes (read it whole then). When most routes are not in memo
+// (the first read), parsing them one by one costs more than reading the
+// whole document, which it then does, keeping its routes' trees for the
+// next read. direct is readJSON's, for the document's consumers.
+func readRoutes(data []byte, memo *routeMemo, e *errs, asJSON, direct bool) (root *node, ok bool) {
+	cut, limit := cutRoutes, maxMemoBytes
+	if asJSON {
+		cut, limit = cutJSONRoutes, maxMemoJSONBytes
+	}
+	if len(data) > limit {
+		return nil, false
+	}
+	head, items, found := cut(data)
+	if !found {
 		return nil, false
 	}
 	misses := 0
@@ -168,17 +176,22 @@ func readYAMLRoutes(data []byte, memo *routeMemo, e *errs) (root *node, ok bool)
 		}
 	}
 	if misses > len(items)/4 {
-		return readYAMLWhole(data, items, memo, e), true
+		return readWhole(data, items, memo, e, asJSON, direct), true
 	}
 	e = &errs{}
-	root = readYAML(head, e)
+	if asJSON {
+		root = readJSON(head, e, direct)
+	} else {
+		root = readYAML(head, e)
+	}
 	if root == nil || len(e.list) > 0 || root.kind != kMap {
 		return nil, false
 	}
 	at := -1
 	for i, k := range root.keys {
 		if k == "routes" {
-			if at >= 0 || root.items[i].kind != kNull {
+			// The emptied list: null in YAML, [] in JSON.
+			if n := root.items[i]; at >= 0 || n.kind != kNull && (n.kind != kList || len(n.items) > 0) {
 				return nil, false
 			}
 			at = i
@@ -192,7 +205,12 @@ func readYAMLRoutes(data []byte, memo *routeMemo, e *errs) (root *node, ok bool)
 	for i, it := range items {
 		mr := order[i]
 		if mr == nil {
-			n := yamlItem(it)
+			var n *node
+			if asJSON {
+				n = jsonItem(it)
+			} else {
+				n = yamlItem(it)
+			}
 			if n == nil {
 				return nil, false
 			}
@@ -224,12 +242,17 @@ func keepExpansionFree(next map[string]*memoRoute, order []*memoRoute) {
 	}
 }
 
-// readYAMLWhole reads data whole, errors into e, and keeps the tree of
-// each route item in memo when the routes list has one per item and the
+// readWhole reads data whole, errors into e, and keeps the tree of each
+// route item in memo when the routes list has one per item and the
 // document no anchor or alias (which could tie an item to the rest).
-func readYAMLWhole(data []byte, items [][]byte, memo *routeMemo, e *errs) *node {
+func readWhole(data []byte, items [][]byte, memo *routeMemo, e *errs, asJSON, direct bool) *node {
 	var anchors bool
-	root := readYAMLAnchors(data, e, &anchors)
+	var root *node
+	if asJSON {
+		root = readJSON(data, e, direct)
+	} else {
+		root = readYAMLAnchors(data, e, &anchors)
+	}
 	if root == nil || anchors || len(e.list) > 0 || root.kind != kMap {
 		return root
 	}
@@ -264,6 +287,21 @@ func readYAMLWhole(data []byte, items [][]byte, memo *routeMemo, e *errs) *node 
 // tree limits (maxTreeNodes, maxTreeBytes) are checked on a whole read,
 // and a document this size cannot reach them.
 const maxMemoBytes = 64 << 20
+
+// maxMemoJSONBytes is maxMemoBytes for JSON, where a value can take two
+// bytes: a document this size holds fewer than maxTreeNodes values.
+const maxMemoJSONBytes = 16 << 20
+
+// jsonItem reads the text of one element of a JSON routes array, nil when
+// it has an error. Not direct: a "consumers" key in it is no config's.
+func jsonItem(text []byte) *node {
+	e := &errs{}
+	n := readJSON(text, e, false)
+	if len(e.list) > 0 {
+		return nil
+	}
+	return n
+}
 
 // yamlItem reads the text of one route item ("- name: ..." and the lines
 // under it) as a one-item list, nil when it does not read alone or has
