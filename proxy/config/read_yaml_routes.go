@@ -41,7 +41,7 @@ type routeMemo struct {
 // memoRoute is one route item's entry in a routeMemo.
 type memoRoute struct {
 	text string
-	tree *node
+	tree *node // until route is set
 	// route is nil until a document with this item passed every check:
 	// a copy of its Route with defaults applied. Copies of it share its
 	// slices and pointers, which nothing writes once a config is read
@@ -64,6 +64,9 @@ func (m *routeMemo) commit(c *Config) {
 			if mr != nil && mr.route == nil {
 				r := c.Routes[i]
 				mr.route = &r
+				// Nothing reads the tree again: the route is neither
+				// walked nor decoded from now on (known).
+				mr.tree = nil
 				mr.hash = c.RouteHash(i)
 				f.hash[i] = mr.hash
 			}
@@ -223,6 +226,9 @@ func readRoutes(data []byte, memo *routeMemo, e *errs, asJSON, direct bool) (roo
 		}
 		next[mr.text] = mr
 		list.items[i] = mr.tree
+		if mr.tree == nil {
+			list.items[i] = nullNode // a kept route, hidden by known
+		}
 		order[i] = mr
 	}
 	keepExpansionFree(next, order)
