@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -29,17 +28,7 @@ func TestReloadsRunOneAtATime(t *testing.T) {
 	for gen := 1; gen <= rounds; gen++ {
 		w.write(scaleConfig(up, scaleRoutes, gen))
 		time.Sleep(time.Duration(60+(gen*37)%81) * time.Millisecond)
-		sent := time.Now()
-		if err := w.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-			t.Fatal(err)
-		}
-		want := strconv.Itoa(gen)
-		for routeGen(c, w.Addr) != want {
-			if time.Since(sent) > scaleVisibleWithin {
-				t.Fatalf("version %d: route 0 still answers X-Gen %q %v after the SIGHUP\n%s", gen, routeGen(c, w.Addr), scaleVisibleWithin, w.Logs())
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
+		hupUntilGen(t, w, c, gen)
 		// Let the watcher's reload of this version, if any, finish
 		// before the next edit.
 		time.Sleep(250 * time.Millisecond)
