@@ -11,7 +11,7 @@ package config
 // is then read by readJSON, and any error makes the Reader read the
 // document whole.
 func cutJSONRoutes(data []byte) (head []byte, items [][]byte, found bool) {
-	c := &jsonCut{data: data}
+	c := &jsonCut{fastJSON{data: data}}
 	c.space()
 	if !c.is('{') {
 		return nil, nil, false
@@ -75,23 +75,11 @@ func cutJSONRoutes(data []byte) (head []byte, items [][]byte, found bool) {
 // under maxDepth.
 const maxCutDepth = 64
 
-type jsonCut struct {
-	data []byte
-	i    int
-}
+// jsonCut walks the document with the fast reader's position and
+// space; its own value and str only skip.
+type jsonCut struct{ fastJSON }
 
 func (c *jsonCut) is(b byte) bool { return c.i < len(c.data) && c.data[c.i] == b }
-
-func (c *jsonCut) space() {
-	for c.i < len(c.data) {
-		switch c.data[c.i] {
-		case ' ', '\t', '\n', '\r':
-			c.i++
-		default:
-			return
-		}
-	}
-}
 
 // str skips a string; a key with an escape is refused (it might spell
 // "routes").
