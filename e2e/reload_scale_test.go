@@ -224,6 +224,12 @@ func routeGen(c *http.Client, addr string) string {
 // waits until route 0 answers it; it returns the time from the SIGHUP.
 func reloadTo(tb testing.TB, w *weir, c *http.Client, up string, gen int) time.Duration {
 	w.write(scaleConfig(up, scaleRoutes, gen))
+	return hupUntilGen(tb, w, c, gen)
+}
+
+// hupUntilGen sends SIGHUP and waits until route 0 answers gen; it
+// returns the time from the SIGHUP.
+func hupUntilGen(tb testing.TB, w *weir, c *http.Client, gen int) time.Duration {
 	sent := time.Now()
 	if err := w.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		tb.Fatal(err)

@@ -120,23 +120,25 @@ func consumersKey(list []config.Consumer) unitKey {
 	return k
 }
 
-// routeKey is the key of a route's unit: its config and its service's.
-// svcJSON caches the services' JSON by name for the reload.
-func routeKey(cfg *config.Config, rc *config.Route, svcJSON map[string][]byte) unitKey {
-	if len(svcJSON) == 0 {
-		for i := range cfg.Services {
-			b, _ := json.Marshal(&cfg.Services[i])
-			svcJSON[cfg.Services[i].Name] = b
+// routeKey is the key of route i's unit: its config (config.RouteHash,
+// which a config.Reader has for every route it read) and its service's,
+// each a SHA-256, combined by XOR: a reload keys 10,000 routes without
+// hashing anything of the unchanged ones. The service's hash is of a
+// "service" prefix and its JSON, so that it is never a route's; svcSums
+// caches the services' hashes by name for the reload.
+func routeKey(cfg *config.Config, i int, svcSums map[string]unitKey) unitKey {
+	if len(svcSums) == 0 {
+		for j := range cfg.Services {
+			b, _ := json.Marshal(&cfg.Services[j])
+			svcSums[cfg.Services[j].Name] = sha256.Sum256(append([]byte("service\x00"), b...))
 		}
-		svcJSON["\x00"] = nil // marks the cache filled when there is no service
+		svcSums["\x00"] = unitKey{} // marks the cache filled when there is no service
 	}
-	b, _ := json.Marshal(rc)
-	h := sha256.New()
-	h.Write(b)
-	h.Write([]byte{0})
-	h.Write(svcJSON[rc.Service])
-	var k unitKey
-	h.Sum(k[:0])
+	k := unitKey(cfg.RouteHash(i))
+	svc := svcSums[cfg.Routes[i].Service]
+	for j := range k {
+		k[j] ^= svc[j]
+	}
 	return k
 }
 

@@ -222,7 +222,7 @@ func compile(cfg *config.Config, file string, consumers *sdk.Consumers, d compil
 		s.globals = u
 	}
 	globals := s.globals.filters
-	svcKeys := map[string][]byte{}
+	svcKeys := map[string]unitKey{}
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
 		r := &route{name: rc.Name, stripPath: rc.StripPath, preserveHost: rc.PreserveHost, snap: s,
@@ -253,7 +253,7 @@ func compile(cfg *config.Config, file string, consumers *sdk.Consumers, d compil
 				names = append(names, globalNames[gi])
 			}
 		}
-		key := routeKey(cfg, rc, svcKeys)
+		key := routeKey(cfg, i, svcKeys)
 		u := prev.lookup(key, consumers)
 		if u != nil && s.byKey[key] == nil {
 			if err := adoptIndexes(u, consumers); err != nil {

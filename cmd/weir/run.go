@@ -309,6 +309,15 @@ func applyFile(srv *proxy.Server, cluster *admin.Cluster, mu *sync.Mutex, log *s
 	defer mu.Unlock()
 	running := srv.Current().Config
 	if admin.SharedEqual(lastFile, newCfg) {
+		if running == lastFile {
+			// No admin or cluster change since the last read: the
+			// running objects are the file's, and newCfg applies as
+			// it is, keeping what its Reader knows of its routes.
+			// (Applying a copy made the running config differ from
+			// lastFile: the next edit then diffed two 10,000-route
+			// configs and hashed every route anew.)
+			return srv.ApplyChecked(newCfg, file)
+		}
 		return srv.Apply(admin.WithShared(newCfg, running), file)
 	}
 	// running is lastFile unless the admin API or the cluster changed

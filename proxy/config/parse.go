@@ -76,8 +76,8 @@ func parse(file string, data []byte, lookup LookupFunc, e *errs, direct bool, me
 	data = stripBOM(data)
 	var root *node
 	read := false
-	if memo != nil && !isJSON(file, data) {
-		root, read = readYAMLRoutes(data, memo, e)
+	if memo != nil {
+		root, read = readRoutes(data, memo, e, isJSON(file, data), direct)
 	}
 	if !read {
 		root = readTree(file, data, e, direct)
@@ -90,6 +90,17 @@ func parse(file string, data []byte, lookup LookupFunc, e *errs, direct bool, me
 	if root.kind == kNull {
 		e.add(TopLevel, "the document is empty; a config needs at least `listen`")
 		return nil, nil
+	}
+	// Routes the memo has decoded already are neither walked nor decoded
+	// again: they come from a document that passed every check, and an
+	// error anywhere makes the Reader read the document whole.
+	var fill func(*Config)
+	if read {
+		var restore func()
+		var ok bool
+		if restore, fill, ok = memo.known(root); ok {
+			defer restore()
+		}
 	}
 	w := &walker{e: e, lookup: lookup}
 	w.walk(root, configType)
@@ -110,6 +121,9 @@ func parse(file string, data []byte, lookup LookupFunc, e *errs, direct bool, me
 	}
 	if detached {
 		c.Consumers = consumers
+	}
+	if fill != nil {
+		fill(c)
 	}
 	return c, root
 }

@@ -23,18 +23,105 @@ import (
 // what is accepted and every error message are exactly those of a whole
 // read (TestRouteMemoSameTree, FuzzRouteMemo).
 
-// routeMemo maps the text of a route item to its tree, as yamlChunk read
-// it and the schema walk left it. A tree the walk changed cannot be
+// routeMemo maps the text of a route item to what reading it gave: its
+// tree, as yamlChunk read it and the schema walk left it, and, once a
+// document holding it passed every check, the route decoded with its
+// defaults and its hash (RouteHash). A tree the walk changed cannot be
 // reused: only items without "$" (nothing to expand) are kept, and only
 // from documents that had no error at all.
 type routeMemo struct {
-	trees map[string]*node
+	trees map[string]*memoRoute
 	// next holds the items of the document being read, which become
-	// trees once it has proven free of errors (commit).
-	next map[string]*node
+	// trees once it has proven free of errors (commit); order has the
+	// document's item of each route index, nil for one not kept.
+	next  map[string]*memoRoute
+	order []*memoRoute
 }
 
-func (m *routeMemo) commit() { m.trees, m.next = m.next, nil }
+// memoRoute is one route item's entry in a routeMemo.
+type memoRoute struct {
+	text string
+	tree *node // until route is set
+	// route is nil until a document with this item passed every check:
+	// a copy of its Route with defaults applied. Copies of it share its
+	// slices and pointers, which nothing writes once a config is read
+	// (ApplyDefaults finds every default set already).
+	route *Route
+	hash  RouteSum
+}
+
+// commit keeps the items of the document just read, which c is, with
+// their decoded routes.
+// The hashes of the new routes go into c's facts too, for the compile.
+func (m *routeMemo) commit(c *Config) {
+	if len(m.order) == len(c.Routes) && len(c.Routes) > 0 {
+		f := c.routeFacts()
+		if f == nil {
+			f = &routeFacts{first: &c.Routes[0], known: make([]bool, len(c.Routes)), hash: make([]RouteSum, len(c.Routes))}
+			c.facts = f
+		}
+		for i, mr := range m.order {
+			if mr != nil && mr.route == nil {
+				r := c.Routes[i]
+				mr.route = &r
+				// Nothing reads the tree again: the route is neither
+				// walked nor decoded from now on (known).
+				mr.tree = nil
+				mr.hash = c.RouteHash(i)
+				f.hash[i] = mr.hash
+			}
+		}
+	}
+	m.trees, m.next, m.order = m.next, nil, nil
+}
+
+// known hides from root the routes whose decoded Route the memo has, so
+// that the schema walk and the decoder see only the new ones; restore
+// puts them back, and fill makes the full list from the decoded new
+// routes. ok is false when there is nothing to hide.
+func (m *routeMemo) known(root *node) (restore func(), fill func(c *Config), ok bool) {
+	at := -1
+	for i, k := range root.keys {
+		if k == "routes" {
+			at = i
+		}
+	}
+	if at < 0 || len(m.order) != len(root.items[at].items) {
+		return nil, nil, false
+	}
+	full := root.items[at]
+	fresh := &node{kind: kList}
+	for i, mr := range m.order {
+		if mr == nil || mr.route == nil {
+			fresh.items = append(fresh.items, full.items[i])
+		}
+	}
+	if len(fresh.items) == len(full.items) {
+		return nil, nil, false
+	}
+	root.items[at] = fresh
+	restore = func() { root.items[at] = full }
+	fill = func(c *Config) {
+		routes := make([]Route, len(m.order))
+		f := &routeFacts{first: &routes[0], known: make([]bool, len(routes)), hash: make([]RouteSum, len(routes))}
+		j := 0
+		for i, mr := range m.order {
+			if mr != nil && mr.route != nil {
+				routes[i] = *mr.route
+				f.known[i] = true
+				f.hash[i] = mr.hash
+				continue
+			}
+			if j < len(c.Routes) {
+				routes[i] = c.Routes[j]
+			}
+			j++
+		}
+		c.Routes = routes
+		c.facts = f
+	}
+	return restore, fill, true
+}
 
 // Reader reads successive versions of one config file (the reloads of
 // `weir run`), reusing what an unchanged YAML route gave the last
@@ -43,15 +130,15 @@ type Reader struct{ memo routeMemo }
 
 // CheckAdjusted is the package's CheckAdjusted through r.
 func (r *Reader) CheckAdjusted(file string, data []byte, lookup LookupFunc, adjust func(*Config), check CheckFunc) (*Config, error) {
-	r.memo.next = nil
+	r.memo.next, r.memo.order = nil, nil
 	c, err, _ := checkAdjusted(file, data, lookup, adjust, check, true, &r.memo)
 	if err == nil {
-		r.memo.commit()
+		r.memo.commit(c)
 		return c, nil
 	}
 	// Every error as a whole read reports it, in file order with its
 	// line; the memo keeps what the last valid document gave.
-	r.memo.next = nil
+	r.memo.next, r.memo.order = nil, nil
 	c, err, _ = checkAdjusted(file, data, lookup, adjust, check, false, nil)
 	return c, err
 }
@@ -65,34 +152,49 @@ func (r *Reader) LoadCheckAdjusted(path string, adjust func(*Config), check Chec
 	return r.CheckAdjusted(path, data, os.LookupEnv, adjust, check)
 }
 
-// readYAMLRoutes is readYAML with the routes read item by item through
-// memo; ok is false when the document is not one it takes (read it whole
-// then). When most routes are not in memo (the first read), parsing them
-// one by one costs more than reading the whole document, which it then
-// does, keeping its routes' trees for the next read.
-func readYAMLRoutes(data []byte, memo *routeMemo, e *errs) (root *node, ok bool) {
-	head, items, found := cutRoutes(data)
-	if !found || len(data) > maxMemoBytes {
+// readRoutes reads a YAML document (a JSON one when asJSON) with its
+// routes read item by item through memo; ok is false when the document is
+// not one it takes (read it whole then). When most routes are not in memo
+// (the first read), parsing them one by one costs more than reading the
+// whole document, which it then does, keeping its routes' trees for the
+// next read. direct is readJSON's, for the document's consumers.
+func readRoutes(data []byte, memo *routeMemo, e *errs, asJSON, direct bool) (root *node, ok bool) {
+	cut, limit := cutRoutes, maxMemoBytes
+	if asJSON {
+		cut, limit = cutJSONRoutes, maxMemoJSONBytes
+	}
+	if len(data) > limit {
+		return nil, false
+	}
+	head, items, found := cut(data)
+	if !found {
 		return nil, false
 	}
 	misses := 0
-	for _, it := range items {
-		if memo.trees[string(it)] == nil {
+	order := make([]*memoRoute, len(items))
+	for i, it := range items {
+		order[i] = memo.trees[string(it)]
+		if order[i] == nil || order[i].route == nil {
 			misses++
 		}
 	}
 	if misses > len(items)/4 {
-		return readYAMLWhole(data, items, memo, e), true
+		return readWhole(data, items, memo, e, asJSON, direct), true
 	}
 	e = &errs{}
-	root = readYAML(head, e)
+	if asJSON {
+		root = readJSON(head, e, direct)
+	} else {
+		root = readYAML(head, e)
+	}
 	if root == nil || len(e.list) > 0 || root.kind != kMap {
 		return nil, false
 	}
 	at := -1
 	for i, k := range root.keys {
 		if k == "routes" {
-			if at >= 0 || root.items[i].kind != kNull {
+			// The emptied list: null in YAML, [] in JSON.
+			if n := root.items[i]; at >= 0 || n.kind != kNull && (n.kind != kList || len(n.items) > 0) {
 				return nil, false
 			}
 			at = i
@@ -102,38 +204,61 @@ func readYAMLRoutes(data []byte, memo *routeMemo, e *errs) (root *node, ok bool)
 		return nil, false
 	}
 	list := &node{kind: kList, items: make([]*node, len(items))}
-	next := make(map[string]*node, len(items))
+	next := make(map[string]*memoRoute, len(items))
 	for i, it := range items {
-		n := memo.trees[string(it)]
-		if n == nil {
-			if n = yamlItem(it); n == nil {
+		mr := order[i]
+		if mr == nil {
+			var n *node
+			if asJSON {
+				n = jsonItem(it)
+			} else {
+				n = yamlItem(it)
+			}
+			if n == nil {
 				return nil, false
 			}
+			mr = &memoRoute{text: string(it), tree: n}
 		}
-		if _, dup := next[string(it)]; dup {
+		if _, dup := next[mr.text]; dup {
 			// Two routes with the same text (a duplicate name, which
 			// Validate refuses): one tree must not serve both walks.
 			return nil, false
 		}
-		next[string(it)] = n
-		list.items[i] = n
-	}
-	for k := range next {
-		if strings.IndexByte(k, '$') >= 0 {
-			delete(next, k) // expansion changes the tree as it walks it
+		next[mr.text] = mr
+		list.items[i] = mr.tree
+		if mr.tree == nil {
+			list.items[i] = nullNode // a kept route, hidden by known
 		}
+		order[i] = mr
 	}
+	keepExpansionFree(next, order)
 	root.items[at] = list
-	memo.next = next
+	memo.next, memo.order = next, order
 	return root, true
 }
 
-// readYAMLWhole reads data whole, errors into e, and keeps the tree of
-// each route item in memo when the routes list has one per item and the
+// keepExpansionFree drops the items with "$" from next and order:
+// expansion changes the tree as it walks it.
+func keepExpansionFree(next map[string]*memoRoute, order []*memoRoute) {
+	for i, mr := range order {
+		if strings.IndexByte(mr.text, '$') >= 0 {
+			delete(next, mr.text)
+			order[i] = nil
+		}
+	}
+}
+
+// readWhole reads data whole, errors into e, and keeps the tree of each
+// route item in memo when the routes list has one per item and the
 // document no anchor or alias (which could tie an item to the rest).
-func readYAMLWhole(data []byte, items [][]byte, memo *routeMemo, e *errs) *node {
+func readWhole(data []byte, items [][]byte, memo *routeMemo, e *errs, asJSON, direct bool) *node {
 	var anchors bool
-	root := readYAMLAnchors(data, e, &anchors)
+	var root *node
+	if asJSON {
+		root = readJSON(data, e, direct)
+	} else {
+		root = readYAMLAnchors(data, e, &anchors)
+	}
 	if root == nil || anchors || len(e.list) > 0 || root.kind != kMap {
 		return root
 	}
@@ -149,19 +274,18 @@ func readYAMLWhole(data []byte, items [][]byte, memo *routeMemo, e *errs) *node 
 	if list == nil || list.kind != kList || len(list.items) != len(items) {
 		return root
 	}
-	next := make(map[string]*node, len(items))
+	next := make(map[string]*memoRoute, len(items))
+	order := make([]*memoRoute, len(items))
 	for i, it := range items {
 		if _, dup := next[string(it)]; dup {
 			return root
 		}
-		next[string(it)] = list.items[i]
+		mr := &memoRoute{text: string(it), tree: list.items[i]}
+		next[mr.text] = mr
+		order[i] = mr
 	}
-	for k := range next {
-		if strings.IndexByte(k, '$') >= 0 {
-			delete(next, k)
-		}
-	}
-	memo.next = next
+	keepExpansionFree(next, order)
+	memo.next, memo.order = next, order
 	return root
 }
 
@@ -169,6 +293,21 @@ func readYAMLWhole(data []byte, items [][]byte, memo *routeMemo, e *errs) *node 
 // tree limits (maxTreeNodes, maxTreeBytes) are checked on a whole read,
 // and a document this size cannot reach them.
 const maxMemoBytes = 64 << 20
+
+// maxMemoJSONBytes is maxMemoBytes for JSON, where a value can take two
+// bytes: a document this size holds fewer than maxTreeNodes values.
+const maxMemoJSONBytes = 16 << 20
+
+// jsonItem reads the text of one element of a JSON routes array, nil when
+// it has an error. Not direct: a "consumers" key in it is no config's.
+func jsonItem(text []byte) *node {
+	e := &errs{}
+	n := readJSON(text, e, false)
+	if len(e.list) > 0 {
+		return nil
+	}
+	return n
+}
 
 // yamlItem reads the text of one route item ("- name: ..." and the lines
 // under it) as a one-item list, nil when it does not read alone or has
@@ -297,6 +436,11 @@ func cutRoutes(data []byte) (head []byte, items [][]byte, found bool) {
 func closes(line []byte) bool {
 	depth := 0
 	for i := 0; i < len(line); i++ {
+		j := bytes.IndexAny(line[i:], "\"'[]{}#")
+		if j < 0 {
+			break
+		}
+		i += j
 		switch c := line[i]; c {
 		case '"':
 			for i++; i < len(line) && line[i] != '"'; i++ {
@@ -328,10 +472,10 @@ func closes(line []byte) bool {
 			if i > 0 && line[i-1] == ' ' {
 				return depth == 0
 			}
-		case '|', '>':
-			// A block scalar's lines are indented deeper than its key,
-			// so never at an item's indentation: they stay in the item.
 		}
+		// A block scalar ('|', '>') needs no case: its lines are
+		// indented deeper than its key, so never at an item's
+		// indentation, and they stay in the item.
 	}
 	return depth == 0
 }

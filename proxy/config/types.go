@@ -22,6 +22,8 @@ type Config struct {
 	Tracing   *Tracing   `json:"tracing,omitempty"`    // trace spans exported over OTLP/HTTP; off when absent
 	AccessLog *AccessLog `json:"access_log,omitempty"` // one line per request, json or combined; off when absent
 	Analytics *Analytics `json:"analytics,omitempty"`  // per-consumer traffic metrics; off when absent
+
+	facts *routeFacts // what a Reader knows of Routes (routefacts.go)
 }
 
 // Listener is one proxy listener. In the file it is either an address

@@ -14,9 +14,12 @@ import (
 var Methods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
 
 func (v *validator) checkRoutes() {
-	first := map[string]int{}
+	first := make(map[string]int, len(v.c.Routes))
 	for i := range v.c.Routes {
 		r := &v.c.Routes[i]
+		if v.c.knownRoute(i) && r.Aggregate == nil && v.knownRouteFits(r, first, i) {
+			continue
+		}
 		p := index("routes", i)
 		v.name(key(p, "name"), "route", r.Name, first, "routes", i)
 		switch {
@@ -44,6 +47,22 @@ func (v *validator) checkRoutes() {
 		}
 		v.pluginList(key(p, "plugins"), r.Plugins)
 	}
+}
+
+// knownRouteFits checks a route that passed every check in an earlier
+// document (Config.knownRoute) against the rest of this one: a name no
+// route before it has, and a service that exists. It reports false when
+// the route needs the full check (which then says what is wrong). An
+// aggregate route is always checked in full: its backends name services.
+func (v *validator) knownRouteFits(r *Route, first map[string]int, i int) bool {
+	if _, dup := first[r.Name]; dup {
+		return false
+	}
+	if _, ok := v.services[r.Service]; !ok {
+		return false
+	}
+	first[r.Name] = i
+	return true
 }
 
 func (v *validator) serviceHint() string {
