@@ -166,6 +166,7 @@ func (s *Server) serveH2Conn(raw, conn net.Conn, up *fasthttp.RequestHeader, set
 	c.fr = http2.NewFramer(nil, c.br)
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	c.fr.MaxHeaderListSize = uint32(h.maxHeaderBytes)
+	c.fr.SetMaxReadFrameSize(h2Frame)
 	if !h.track(c, true) {
 		return
 	}
@@ -571,9 +572,12 @@ func (c *h2Conn) headers(f *http2.MetaHeadersFrame) http2.ErrCode {
 			return http2.ErrCodeStreamClosed
 		}
 		// Trailers: they end the body; the gateway does not pass them on.
-		if !f.StreamEnded() || st.remoteDone {
+		switch {
+		case st.remoteDone:
+			c.resetLocked(st, http2.ErrCodeStreamClosed) // half-closed (remote)
+		case !f.StreamEnded():
 			c.resetLocked(st, http2.ErrCodeProtocol)
-		} else {
+		default:
 			st.remoteDone = true
 			if st.body != nil {
 				st.body.finish(io.EOF)
@@ -583,6 +587,11 @@ func (c *h2Conn) headers(f *http2.MetaHeadersFrame) http2.ErrCode {
 		return http2.ErrCodeNo
 	}
 	c.maxID = id
+	if f.HasPriority() && f.Priority.StreamDep == id {
+		c.out = appendRST(c.out, id, http2.ErrCodeProtocol) // depends on itself
+		c.mu.Unlock()
+		return http2.ErrCodeNo
+	}
 	if c.goaway {
 		c.mu.Unlock()
 		return http2.ErrCodeNo // after GOAWAY: ignored (RFC 9113 §6.8)
