@@ -15,7 +15,7 @@ import (
 
 // gRPC through the gateway: calls are HTTP/2 requests whose
 // Content-Type is application/grpc (or application/grpc+proto, ...). The
-// gateway proxies them like any request, its bridge (h2front.go) streams
+// gateway proxies them like any request, its HTTP/2 server (h2front.go) streams
 // their bodies both ways and passes the upstream's trailers on, and an
 // answer the gateway makes itself becomes a gRPC status.
 
