@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/internal/coalesce"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -776,7 +777,7 @@ func (c *h2Conn) flushLocked() {
 		b := c.out
 		c.out = c.spare[:0]
 		c.mu.Unlock()
-		err := c.write(b)
+		err := coalesce.WriteAll(c.nc, b, c.writeTO)
 		c.mu.Lock()
 		c.spare = b[:0]
 		if err != nil && c.err == nil {
@@ -789,23 +790,6 @@ func (c *h2Conn) flushLocked() {
 	}
 	c.flushing = false
 	c.cond.Broadcast()
-}
-
-// write writes b, each write bounded by write_timeout: it fails only
-// when a whole timeout passes without a byte sent.
-func (c *h2Conn) write(b []byte) error {
-	if c.writeTO <= 0 {
-		_, err := c.nc.Write(b)
-		return err
-	}
-	for {
-		_ = c.nc.SetWriteDeadline(time.Now().Add(c.writeTO))
-		n, err := c.nc.Write(b)
-		b = b[n:]
-		if len(b) == 0 || n == 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
-			return err
-		}
-	}
 }
 
 // end ends the connection with GOAWAY code: its streams end, and it is
