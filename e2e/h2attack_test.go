@@ -282,10 +282,11 @@ func TestHTTP2ControlFloods(t *testing.T) {
 			}
 		}
 		if kind == "settings" {
-			// x/net coalesces the SETTINGS acknowledgements it owes into
-			// one: nothing queues, each frame costs a constant, and a
-			// client that sends faster than Weir reads is slowed by TCP.
-			// The cost is bounded: memory stays flat.
+			// Each SETTINGS frame is acknowledged; the acknowledgements
+			// a client does not read queue only up to a bound (then the
+			// connection ends), and a client that sends faster than
+			// Weir reads is slowed by TCP. The cost is bounded: memory
+			// stays flat.
 			if rss := w.peakRSS(); rss > before+64<<20 {
 				t.Errorf("settings flood: peak RSS grew from %d to %d bytes", before, rss)
 			}

@@ -34,9 +34,9 @@ func procSyscw(t *testing.T, pid int) int64 {
 // TestHTTP2AnswersCoalesced: answers the gateway has ready at about the
 // same time leave in few writes. 50 streams sent in one burst on one h2c
 // connection are all answered 200 with far fewer write(2) calls than
-// answers: x/net's server flushes a stream's HEADERS and its DATA each on
-// their own (about two writes per answer) unless flushes made while one
-// is being sent are merged.
+// answers: a server that flushes a stream's HEADERS and its DATA each on
+// their own makes about two writes per answer; Weir's sends the frames
+// ready together in one write.
 func TestHTTP2AnswersCoalesced(t *testing.T) {
 	up := startEcho(t, "coalesce")
 	w := startWeir(t, echoCfg(up, `{address: "{{LISTEN}}", http2: true}`))

@@ -81,8 +81,8 @@ func TestHTTP2CurlPriorKnowledge(t *testing.T) {
 	up := startEcho(t, "h2c")
 	w := startWeir(t, echoCfg(up, `{address: "{{LISTEN}}", http2: true}`))
 	// One request per curl: Debian's curl 7.88.1 fails a second request
-	// on a reused connection with any golang.org/x/net/http2 server
-	// ("Error in the HTTP2 framing layer"); the gRPC tests multiplex.
+	// on a reused prior-knowledge connection, to nginx as well ("Error
+	// in the HTTP2 framing layer"); the gRPC tests multiplex.
 	for _, p := range []string{"/a", "/b"} {
 		out := curlH2(t, "--http2-prior-knowledge", "http://"+w.Addr+p)
 		if !strings.HasSuffix(out, " proto=2 status=200") || !strings.Contains(out, `"path":"`+p+`"`) {

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -16,7 +15,7 @@ import (
 
 // gRPC through the gateway: calls are HTTP/2 requests whose
 // Content-Type is application/grpc (or application/grpc+proto, ...). The
-// gateway proxies them like any request, its bridge (h2front.go) streams
+// gateway proxies them like any request, its HTTP/2 server (h2front.go) streams
 // their bodies both ways and passes the upstream's trailers on, and an
 // answer the gateway makes itself becomes a gRPC status.
 
@@ -51,22 +50,15 @@ func grpcCodeOf(status int) int {
 	return 2 // UNKNOWN
 }
 
-// writeGRPCError answers a gRPC call with the status the HTTP answer resp
-// maps to, trailers-only (one HEADERS frame): HTTP 200, the gRPC status
-// and message, and the answer's own fields (Retry-After, RateLimit-*,
-// WWW-Authenticate, X-Request-Id).
-func writeGRPCError(w http.ResponseWriter, resp *fasthttp.Response, status int) {
-	h := w.Header()
-	for k, v := range resp.Header.All() {
-		if skipH2Response(k) || bytes.EqualFold(k, []byte("Cache-Control")) {
-			continue
-		}
-		h.Add(string(k), string(v))
-	}
-	h.Set("Content-Type", "application/grpc")
-	h.Set("Grpc-Status", strconv.Itoa(grpcCodeOf(status)))
-	h.Set("Grpc-Message", grpcPercentEncode(gatewayMessage(resp.Body(), status)))
-	w.WriteHeader(http.StatusOK)
+// appendGRPCError is the header block of a gRPC call's answer with the
+// status the HTTP answer resp maps to, trailers-only (one HEADERS frame):
+// HTTP 200, the gRPC status and message, and the answer's own fields
+// (Retry-After, RateLimit-*, WWW-Authenticate, X-Request-Id).
+func appendGRPCError(b []byte, resp *fasthttp.Response, status int) []byte {
+	b = appendH2Fields(appendH2Status(b, http.StatusOK), resp, []byte("Cache-Control"))
+	b = appendH2Field(b, []byte("content-type"), []byte("application/grpc"))
+	b = appendH2Field(b, []byte("grpc-status"), strconv.AppendInt(nil, int64(grpcCodeOf(status)), 10))
+	return appendH2Field(b, []byte("grpc-message"), []byte(grpcPercentEncode(gatewayMessage(resp.Body(), status))))
 }
 
 // gatewayMessage is the "error" of the gateway's JSON error body, else
@@ -130,7 +122,7 @@ func grpcTimeout(v []byte) (time.Duration, bool) {
 
 // isH2GRPCBody: the body of a gRPC call over HTTP/2, which streams.
 func isH2GRPCBody(stream io.Reader, req *fasthttp.Request) bool {
-	_, ok := stream.(*h2Body)
+	_, ok := stream.(*h2Pipe)
 	return ok && isGRPC(b2s(req.Header.ContentType()))
 }
 
@@ -143,8 +135,8 @@ func (s *Server) forwardH2(t *transport.Transport, rc *fasthttp.RequestCtx, st *
 		timeout = d
 	}
 	ctx := context.Background()
-	if c, ok := rc.UserValue(h2StreamKey{}).(context.Context); ok {
-		ctx = c
+	if st, ok := rc.UserValue(h2StreamKey{}).(*h2Stream); ok {
+		ctx = st.Context()
 	}
 	if st.grpcWeb == 0 {
 		// A gRPC-Web call (grpcweb.go) goes as gRPC, once: a retry

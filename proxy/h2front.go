@@ -1,13 +1,11 @@
-//lint:file-ignore SA1019 x/net/http2 is deprecated in favour of net/http, which cannot serve one connection handed over by fasthttp (ServeConn) nor take Upgrade: h2c (RATIONALE.md)
+//lint:file-ignore SA1019 x/net/http2 names the frames and settings (RATIONALE.md)
 
 package proxy
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -20,7 +18,6 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"github.com/weirgw/weir/internal/acceptretry"
-	"github.com/weirgw/weir/internal/coalesce"
 	"github.com/weirgw/weir/internal/fusedio"
 	"github.com/weirgw/weir/proxy/config"
 	"github.com/weirgw/weir/proxy/tlsfront"
@@ -30,13 +27,13 @@ import (
 )
 
 // HTTP/2 to clients (RATIONALE.md, "HTTP/2 beside fasthttp"). fasthttp
-// speaks HTTP/1.1 only, so connections that speak HTTP/2 are handed to
-// golang.org/x/net/http2's server, whose handler fills a pooled
+// speaks HTTP/1.1 only, so connections that speak HTTP/2 go to the
+// gateway's own HTTP/2 server (h2conn.go), which fills a pooled
 // fasthttp.RequestCtx from each stream and runs the same handler as
 // HTTP/1.1 (handle): routes, plugins, limits, metrics and logs see one
 // request model whatever the client speaks. The answer, its body streamed
-// and flushed as it comes, and the upstream's trailers go back through the
-// stream's http.ResponseWriter.
+// as it comes, and the upstream's trailers go back as the stream's
+// HEADERS, DATA and trailing HEADERS frames.
 //
 // A connection becomes HTTP/2 three ways, all only on listeners with
 // http2: true:
@@ -54,19 +51,90 @@ import (
 
 // h2Front is the server's HTTP/2 side.
 type h2Front struct {
-	srv  http2.Server
-	base http.Server // limits and timeouts for ServeConn; Shutdown sends GOAWAY
+	// Limits and timeouts, from server: (initHTTP2).
+	maxStreams     int
+	maxHeaderBytes int
+	readTimeout    time.Duration
+	writeTimeout   time.Duration
+	idleTimeout    time.Duration
 	// h2c holds the cleartext listeners with http2: true.
 	h2c atomic.Pointer[[]netip.AddrPort]
 	// conns counts the HTTP/2 connections being served.
 	conns  atomic.Int64
 	rcPool sync.Pool
-	// writeByteTimeout bounds each send of a connection's writer.
-	writeByteTimeout time.Duration
 	// ipMu guards ipConns, the h2c connections per client address
 	// (server.max_conns_per_ip).
 	ipMu    sync.Mutex
 	ipConns map[netip.Addr]int
+	// liveMu guards live, the connections a drain sends GOAWAY, and
+	// draining.
+	liveMu   sync.Mutex
+	live     map[*h2Conn]struct{}
+	draining bool
+	// wmu guards idle, the workers waiting for a stream (dispatch).
+	wmu  sync.Mutex
+	idle []chan *h2Stream
+}
+
+// h2IdleWorkers bounds the workers kept waiting for streams.
+const h2IdleWorkers = 256
+
+// track lists c for a drain (add), or takes it off; false: draining, and
+// c is not served.
+func (h *h2Front) track(c *h2Conn, add bool) bool {
+	h.liveMu.Lock()
+	defer h.liveMu.Unlock()
+	if !add {
+		delete(h.live, c)
+		return true
+	}
+	if h.draining {
+		return false
+	}
+	if h.live == nil {
+		h.live = map[*h2Conn]struct{}{}
+	}
+	h.live[c] = struct{}{}
+	return true
+}
+
+// dispatch runs st's handler on a waiting worker, or a new one: workers
+// outlive their streams, so a stream costs neither a new goroutine nor
+// the growth of its stack.
+func (h *h2Front) dispatch(st *h2Stream) {
+	h.wmu.Lock()
+	if n := len(h.idle); n > 0 {
+		w := h.idle[n-1]
+		h.idle[n-1] = nil
+		h.idle = h.idle[:n-1]
+		h.wmu.Unlock()
+		w <- st
+		return
+	}
+	h.wmu.Unlock()
+	go h.work(make(chan *h2Stream, 1), st)
+}
+
+// work runs streams: st, those its connection queued after it, then
+// those dispatch hands it, until too many workers wait.
+func (h *h2Front) work(w chan *h2Stream, st *h2Stream) {
+	for {
+		for st != nil {
+			c := st.c
+			c.s.serveH2Stream(st)
+			next := c.done(st)
+			c.s.releaseH2(st)
+			st = next
+		}
+		h.wmu.Lock()
+		if len(h.idle) >= h2IdleWorkers {
+			h.wmu.Unlock()
+			return
+		}
+		h.idle = append(h.idle, w)
+		h.wmu.Unlock()
+		st = <-w
+	}
 }
 
 // perIP adds d to the h2c connections of c's client; false (and nothing
@@ -101,31 +169,16 @@ func (h *h2Front) perIP(c net.Conn, max, d int) bool {
 func (s *Server) initHTTP2(cfg *config.Config) {
 	h := &s.h2
 	sc := cfg.Server
-	h.base = http.Server{
-		MaxHeaderBytes: sc.MaxHeaderBytes,
-		IdleTimeout:    sc.IdleTimeout.D(),
-		// Per stream: a body that stalls, an answer the client does not
-		// read. gRPC calls lift both (serveH2): they may stream for long.
-		ReadTimeout:  sc.ReadTimeout.D(),
-		WriteTimeout: sc.WriteTimeout.D(),
-		// x/net's connection errors (a client's protocol violation) at
-		// debug, in the gateway's log format.
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
-	h.srv = http2.Server{
-		MaxConcurrentStreams: uint32(sc.MaxConcurrentStreams),
-		IdleTimeout:          sc.IdleTimeout.D(),
-		// Upload buffers: what a client may send ahead of the handler.
-		MaxUploadBufferPerConnection: 1 << 20,
-		MaxUploadBufferPerStream:     256 << 10,
-	}
-	// A client that stops reading (a PING or SETTINGS flood whose
-	// acknowledgements it never takes) stalls the connection's writer;
-	// past write_timeout without progress the connection closes. The
-	// coalescing writer of each connection (serveH2Conn) enforces it.
-	h.writeByteTimeout = sc.WriteTimeout.D()
-	// Registers the GOAWAY of every connection on base.Shutdown.
-	_ = http2.ConfigureServer(&h.base, &h.srv)
+	h.maxStreams = sc.MaxConcurrentStreams
+	h.maxHeaderBytes = sc.MaxHeaderBytes
+	h.idleTimeout = sc.IdleTimeout.D()
+	// Per stream: a body that stalls, an answer the client does not
+	// read. gRPC calls and WebSockets lift both: they may stream for
+	// long. Per connection: a send that makes no progress (a client that
+	// stopped reading, or floods PINGs whose acknowledgements it never
+	// takes) ends it.
+	h.readTimeout = sc.ReadTimeout.D()
+	h.writeTimeout = sc.WriteTimeout.D()
 	h.rcPool.New = func() any { return new(h2Stream) }
 	// TLS: ALPN's h2 hands the connection over after the handshake.
 	s.fs.NextProto(http2.NextProtoTLS, s.serveH2TLS)
@@ -182,7 +235,7 @@ func (s *Server) serveSniffed(fl fusedio.Listener, nc net.Conn) {
 				_ = tc.Close() // server.max_conns, server.max_conns_per_ip
 				return
 			}
-			s.serveH2Conn(tc, tc, nil)
+			s.serveH2Conn(tc, tc, nil, nil)
 			s.h2.perIP(tc, s.fs.MaxConnsPerIP, -1)
 			_ = tc.Close()
 			return
@@ -260,7 +313,7 @@ func (s *Server) serveH2TLS(c net.Conn) error {
 		// writer; c stays what plugins see (client certificate, IsTLS).
 		raw = tc.Conn
 	}
-	s.serveH2Conn(raw, c, nil)
+	s.serveH2Conn(raw, c, nil, nil)
 	return nil
 }
 
@@ -292,187 +345,223 @@ func (c *h2cConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 // NetConn is the TCP connection.
 func (c *h2cConn) NetConn() net.Conn { return c.Conn }
 
-// serveH2Conn serves one HTTP/2 connection until it ends. raw is read and
-// written; conn is what each stream's RequestCtx reports as its
-// connection (addresses, TLS state, client certificate).
-func (s *Server) serveH2Conn(raw, conn net.Conn, opts *http2.ServeConnOpts) {
-	if opts == nil {
-		opts = &http2.ServeConnOpts{}
-	}
-	s.h2.conns.Add(1)
-	defer s.h2.conns.Add(-1)
-	opts.BaseConfig = &s.h2.base
-	opts.Context = context.Background()
-	opts.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.serveH2(conn, w, r)
-	})
-	if s.drain.draining.Load() {
-		return
-	}
-	// x/net flushes per frame when its queue runs empty; the flushes
-	// made while one is being sent go out together (package coalesce).
-	s.h2.srv.ServeConn(coalesce.New(raw, s.h2.writeByteTimeout), opts)
-}
-
-// h2Stream is the pooled per-stream state of the bridge.
-type h2Stream struct {
-	rc  fasthttp.RequestCtx
-	fw  flushWriter
-	tun *tunnel // an extended CONNECT's tunnel, once the upstream said 101
-}
-
-// h2StreamKey is the RequestCtx user value holding the stream's context.
+// h2StreamKey is the RequestCtx user value holding the stream (its
+// Context: forwardH2).
 type h2StreamKey struct{}
 
-// h2Body is a stream's request body as the pipeline reads it. Made for
-// each stream with a body, not pooled with it: an HTTP/2 upstream's
-// client may read it after the handler returned (streamedBody), and then
-// gets x/net's "body closed" from the stream's own body.
-type h2Body struct{ r io.Reader }
-
-func (b *h2Body) Read(p []byte) (int, error) { return b.r.Read(p) }
-
-// flushWriter flushes each write: a streamed answer (server streaming,
-// events) reaches the client as it comes.
-type flushWriter struct {
-	w http.ResponseWriter
-	f http.Flusher
-}
-
-func (f *flushWriter) Write(p []byte) (int, error) {
-	n, err := f.w.Write(p)
-	if f.f != nil {
-		f.f.Flush()
-	}
-	return n, err
-}
-
-// serveH2 runs one HTTP/2 stream through the gateway's handler.
-func (s *Server) serveH2(conn net.Conn, w http.ResponseWriter, r *http.Request) {
-	hs := s.h2.rcPool.Get().(*h2Stream)
-	rc := &hs.rc
-	rc.Init2(conn, fasthttpLogger{s.log}, false)
-	// The stream's context: its end cancels the upstream call (forwardH2).
-	rc.SetUserValue(h2StreamKey{}, r.Context())
-	ws, other := isExtendedConnect(r)
-	if other {
-		// Extended CONNECT for a protocol the gateway does not relay.
-		w.WriteHeader(http.StatusNotImplemented)
-		s.releaseH2(hs)
-		return
-	}
+// fillH2Request makes st's request from its HEADERS (RFC 9113 §8.3): false
+// for a malformed one, a stream error.
+func (s *Server) fillH2Request(st *h2Stream, f *http2.MetaHeadersFrame) bool {
+	rc := &st.rc
 	req := &rc.Request
-	req.Header.SetMethod(r.Method)
-	req.Header.SetRequestURI(r.RequestURI)
-	req.Header.SetHost(r.Host)
-	for k, vs := range r.Header {
-		if k == ":protocol" { // a pseudo-header, not a field
+	var method, path, scheme, auth, proto, host string
+	cookies := st.hb[:0]
+	for _, hf := range f.Fields {
+		if hf.IsPseudo() {
+			switch hf.Name {
+			case ":method":
+				method = hf.Value
+			case ":path":
+				path = hf.Value
+			case ":scheme":
+				scheme = hf.Value
+			case ":authority":
+				auth = hf.Value
+			case ":protocol":
+				proto = hf.Value
+			default:
+				return false // :status
+			}
 			continue
 		}
-		for _, v := range vs {
-			req.Header.Add(k, v)
+		switch hf.Name {
+		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+			return false // connection-specific (§8.2.2)
+		case "te":
+			if hf.Value != "trailers" {
+				return false
+			}
+		case "host":
+			host = hf.Value
+			continue
+		case "content-length":
+			n, err := strconv.ParseUint(hf.Value, 10, 62)
+			if err != nil || st.cl >= 0 && st.cl != int64(n) {
+				return false
+			}
+			st.cl = int64(n)
+			continue
+		case "cookie":
+			// Cookie fields are joined into one (§8.2.3).
+			if len(cookies) > 0 {
+				cookies = append(cookies, "; "...)
+			}
+			cookies = append(cookies, hf.Value...)
+			continue
 		}
+		req.Header.Add(hf.Name, hf.Value)
 	}
-	if ws {
+	st.hb = cookies[:0]
+	if len(cookies) > 0 {
+		req.Header.SetBytesV("Cookie", cookies)
+	}
+	switch {
+	case method == "":
+		return false
+	case method == http.MethodConnect && proto == "":
+		// CONNECT: the authority only.
+		if auth == "" || path != "" || scheme != "" {
+			return false
+		}
+		path = auth
+	case proto != "":
+		// Extended CONNECT (RFC 8441).
+		if method != http.MethodConnect || path == "" || scheme == "" || auth == "" {
+			return false
+		}
+		st.ws, st.connect = proto == "websocket", proto != "websocket"
+	case path == "" || scheme == "":
+		return false
+	}
+	if auth == "" {
+		auth = host
+	}
+	req.Header.SetMethod(method)
+	req.Header.SetRequestURI(path)
+	req.Header.SetHost(auth)
+	rc.SetUserValue(h2StreamKey{}, st)
+	if st.ws {
 		// RFC 8441: the HTTP/1.1 handshake the gateway and the upstream
 		// know, its tunnel handed back through tun.
 		req.Header.SetMethod(http.MethodGet)
 		req.Header.SetCanonical(hdrUpgrade, valWebSocket)
 		req.Header.SetCanonical(hdrConnection, valUpgrade)
 		req.Header.Set("Sec-WebSocket-Key", newWebSocketKey())
-		rc.SetUserValue(h2TunnelKey{}, &hs.tun)
+		rc.SetUserValue(h2TunnelKey{}, &st.tun)
 	}
-	grpc := isGRPC(r.Header.Get("Content-Type"))
-	if ws || grpc || grpcWebOf([]byte(r.Header.Get("Content-Type"))) != 0 {
-		// A call may stream both ways for as long as it lasts; the
-		// upstream call is bounded by the service's timeout and
-		// grpc-timeout instead.
-		ctl := http.NewResponseController(w)
-		_ = ctl.SetReadDeadline(time.Time{})
-		_ = ctl.SetWriteDeadline(time.Time{})
+	ct := req.Header.ContentType()
+	st.grpc = isGRPC(b2s(ct))
+	// A call may stream both ways for as long as it lasts; the upstream
+	// call is bounded by the service's timeout and grpc-timeout instead.
+	st.long = st.ws || st.grpc || grpcWebOf(ct) != 0
+	if st.body != nil && !st.ws && st.cl != 0 {
+		req.Header.SetContentLength(int(st.cl)) // -1: unknown, as a chunked body
+		req.SetBodyStream(st.body, int(st.cl))
 	}
-	if !ws && r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
-		cl := int(r.ContentLength) // -1: unknown, as a chunked body
-		req.Header.SetContentLength(cl)
-		req.SetBodyStream(&h2Body{r: r.Body}, cl)
-	}
+	return true
+}
 
+// serveH2Stream runs one stream through the gateway's handler and sends
+// the answer.
+func (s *Server) serveH2Stream(st *h2Stream) {
+	c := st.c
+	if st.connect {
+		// Extended CONNECT for a protocol the gateway does not relay.
+		_, _ = c.writeHead(st, appendH2Status(st.hb[:0], http.StatusNotImplemented), nil, true)
+		return
+	}
+	rc := &st.rc
 	s.handle(rc)
-
 	resp := &rc.Response
 	status := resp.StatusCode()
-	h := w.Header()
-	if tun := hs.tun; tun != nil {
-		hs.tun = nil
-		s.serveH2WebSocket(conn, w, r, resp, tun)
-		s.releaseH2(hs)
+	if tun := st.tun; tun != nil {
+		st.tun = nil
+		s.serveH2WebSocket(st, resp, tun)
 		return
 	}
-	if grpc && !isGRPC(string(resp.Header.ContentType())) && status != http.StatusOK {
+	if st.grpc && !isGRPC(b2s(resp.Header.ContentType())) && status != http.StatusOK {
 		// The gateway's own answer (or a non-gRPC upstream's) to a gRPC
 		// call: a gRPC status, trailers-only (SPEC: front door).
-		writeGRPCError(w, resp, status)
-		s.releaseH2(hs)
+		st.hb = appendGRPCError(st.hb[:0], resp, status)
+		_, _ = c.writeHead(st, st.hb, nil, true)
 		return
 	}
-	var up *transport.H2Body
-	for k, v := range resp.Header.All() {
-		if skipH2Response(k) {
-			continue
-		}
-		h.Add(string(k), string(v))
-	}
+	head := string(rc.Request.Header.Method()) == http.MethodHead
+	b := appendH2Fields(appendH2Status(st.hb[:0], status), resp, nil)
 	if ct := resp.Header.ContentType(); len(ct) > 0 {
-		h.Set("Content-Type", string(ct))
+		b = appendH2Field(b, []byte("content-type"), ct)
 	}
 	stream := resp.IsBodyStream()
 	if stream {
-		up, _ = resp.BodyStream().(*transport.H2Body)
-		if up != nil {
-			for _, t := range up.Declared() {
-				h.Add("Trailer", t)
-			}
-		}
 		if cl := resp.Header.ContentLength(); cl >= 0 {
-			h.Set("Content-Length", strconv.Itoa(cl))
+			b = appendH2Field(b, []byte("content-length"), strconv.AppendInt(nil, int64(cl), 10))
 		}
-	} else if r.Method != http.MethodHead {
-		h.Set("Content-Length", strconv.Itoa(len(resp.Body())))
+	} else if !head {
+		var n [20]byte
+		b = appendH2Field(b, []byte("content-length"), strconv.AppendInt(n[:0], int64(len(resp.Body())), 10))
 	}
-	w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		if stream {
-			hs.fw = flushWriter{w: w}
-			hs.fw.f, _ = w.(http.Flusher)
-			_ = resp.BodyWriteTo(&hs.fw)
-			hs.fw = flushWriter{}
-		} else {
-			_, _ = w.Write(resp.Body())
+	st.hb = b
+	switch {
+	case head:
+		_, _ = c.writeHead(st, b, nil, true)
+	case !stream:
+		rest, err := c.writeHead(st, b, resp.Body(), true)
+		if err == nil && len(rest) > 0 {
+			_ = c.writeData(st, rest, true)
 		}
+	default:
+		if _, err := c.writeHead(st, b, nil, false); err != nil {
+			return
+		}
+		up, _ := resp.BodyStream().(*transport.H2Body)
+		_ = resp.BodyWriteTo(h2DataWriter{st})
+		s.endH2Stream(st, up)
 	}
+}
+
+// endH2Stream ends a streamed answer: the upstream's trailers, if any, in
+// a HEADERS frame, else an empty DATA frame, each with END_STREAM.
+func (s *Server) endH2Stream(st *h2Stream, up *transport.H2Body) {
+	b := st.hb[:0]
 	if up != nil {
 		tr := up.Trailer()
 		for k, vs := range tr {
 			for _, v := range vs {
-				h.Add(http.TrailerPrefix+k, v)
+				b = appendH2Field(b, []byte(k), []byte(v))
 			}
 		}
-		if err := up.Err(); err != nil && grpc && len(tr["Grpc-Status"]) == 0 {
+		if err := up.Err(); err != nil && st.grpc && len(tr["Grpc-Status"]) == 0 {
 			// The upstream call broke off mid-stream: the client gets a
 			// status, not a stream that ends without one.
 			code, msg := grpcBrokenOff(err)
-			h.Set(http.TrailerPrefix+"Grpc-Status", strconv.Itoa(code))
-			h.Set(http.TrailerPrefix+"Grpc-Message", msg)
+			b = appendH2Field(b, []byte("grpc-status"), strconv.AppendInt(nil, int64(code), 10))
+			b = appendH2Field(b, []byte("grpc-message"), []byte(msg))
 		}
 	}
-	s.releaseH2(hs)
+	st.hb = b
+	if len(b) > 0 {
+		_ = st.c.writeTrailers(st, b)
+		return
+	}
+	_ = st.c.writeData(st, nil, true)
 }
 
-func (s *Server) releaseH2(hs *h2Stream) {
-	hs.rc.ResetUserValues()
-	hs.rc.Request.Reset()
-	hs.rc.Response.Reset() // closes a body stream
-	s.h2.rcPool.Put(hs)
+// h2DataWriter sends each write as DATA: a streamed answer (server
+// streaming, events) reaches the client as it comes.
+type h2DataWriter struct{ st *h2Stream }
+
+func (w h2DataWriter) Write(p []byte) (int, error) {
+	if err := w.st.c.writeData(w.st, p, false); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (s *Server) releaseH2(st *h2Stream) {
+	st.rc.ResetUserValues()
+	st.rc.Request.Reset()
+	st.rc.Response.Reset() // closes a body stream
+	st.c, st.id, st.body, st.tun = nil, 0, nil, nil
+	st.sendWin, st.recvWin, st.recvOwed = 0, 0, 0
+	st.remoteDone, st.reset, st.ended, st.queued = false, false, false, false
+	st.ctx, st.cancel = nil, nil
+	st.cl, st.got = -1, 0
+	st.grpc, st.ws, st.connect, st.long, st.wsClosed = false, false, false, false, false
+	st.wdl = time.Time{}
+	if cap(st.hb) > 64<<10 {
+		st.hb = nil
+	}
+	s.h2.rcPool.Put(st)
 }
 
 // skipH2Response: fields HTTP/2 does not carry (RFC 9113 §8.2.2) or that
@@ -496,14 +585,20 @@ func skipH2Response(k []byte) bool {
 }
 
 // shutdownHTTP2 sends GOAWAY on every HTTP/2 connection: clients finish
-// their streams and open new ones elsewhere.
+// their streams and open new ones elsewhere; each connection closes when
+// its last stream ends.
 func (s *Server) shutdownHTTP2() {
-	if s.h2.conns.Load() == 0 {
-		return
+	h := &s.h2
+	h.liveMu.Lock()
+	h.draining = true
+	live := make([]*h2Conn, 0, len(h.live))
+	for c := range h.live {
+		live = append(live, c)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // GOAWAY now; the connections close when their streams end
-	_ = s.h2.base.Shutdown(ctx)
+	h.liveMu.Unlock()
+	for _, c := range live {
+		c.end(http2.ErrCodeNo)
+	}
 }
 
 // tryH2CUpgrade switches a cleartext HTTP/1.1 connection to HTTP/2 when
@@ -524,19 +619,8 @@ func (s *Server) tryH2CUpgrade(rc *fasthttp.RequestCtx) bool {
 	if err != nil {
 		return false
 	}
-	hr, err := http.NewRequest(string(h.Method()), "http://"+string(h.Host())+string(h.RequestURI()), nil)
-	if err != nil {
-		return false
-	}
-	hr.RequestURI = string(h.RequestURI())
-	hr.RemoteAddr = rc.RemoteAddr().String()
-	for k, v := range h.All() {
-		switch strings.ToLower(string(k)) {
-		case "connection", "upgrade", "http2-settings", "host", "keep-alive", "content-length", "transfer-encoding":
-			continue
-		}
-		hr.Header.Add(string(k), string(v))
-	}
+	var up fasthttp.RequestHeader
+	h.CopyTo(&up)
 	rc.HijackSetNoResponse(true)
 	rc.Hijack(func(hc net.Conn) {
 		c, ok := h2cConnOf(hc, rc)
@@ -546,7 +630,7 @@ func (s *Server) tryH2CUpgrade(rc *fasthttp.RequestCtx) bool {
 		if _, err := io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"); err != nil {
 			return
 		}
-		s.serveH2Conn(c, c, &http2.ServeConnOpts{UpgradeRequest: hr, Settings: raw})
+		s.serveH2Conn(c, c, &up, raw)
 	})
 	return true
 }

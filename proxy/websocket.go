@@ -190,7 +190,7 @@ func (s *Server) upgrade(c *sdk.Ctx, r *route, st *reqState) time.Duration {
 		tun := s.ws.newTunnel(up, rest, r, s.log)
 		reserved = false // the tunnel holds the place now
 		if slot, ok := rc.UserValue(h2TunnelKey{}).(**tunnel); ok {
-			*slot = tun // an HTTP/2 stream (h2ws.go): serveH2 runs it
+			*slot = tun // an HTTP/2 stream (h2ws.go): serveH2Stream runs it
 		} else {
 			rc.Hijack(tun.run)
 		}

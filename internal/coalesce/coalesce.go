@@ -181,16 +181,19 @@ func (c *Conn) send() {
 	c.mu.Unlock()
 }
 
-// writeAll writes b, each write bounded by the byte timeout: it fails
-// only when a whole timeout passes without a byte sent.
-func (c *Conn) writeAll(b []byte) error {
-	if c.timeout <= 0 {
-		_, err := c.Conn.Write(b)
+// writeAll writes b, each write bounded by the byte timeout.
+func (c *Conn) writeAll(b []byte) error { return WriteAll(c.Conn, b, c.timeout) }
+
+// WriteAll writes b to c, each write bounded by timeout (0: none): it
+// fails only when a whole timeout passes without a byte sent.
+func WriteAll(c net.Conn, b []byte, timeout time.Duration) error {
+	if timeout <= 0 {
+		_, err := c.Write(b)
 		return err
 	}
 	for {
-		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
-		n, err := c.Conn.Write(b)
+		_ = c.SetWriteDeadline(time.Now().Add(timeout))
+		n, err := c.Write(b)
 		b = b[n:]
 		if len(b) == 0 || n == 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return err

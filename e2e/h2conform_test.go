@@ -1,0 +1,88 @@
+//lint:file-ignore SA1019 raw frames need x/net/http2's Framer (RATIONALE.md)
+
+package e2e
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// TestHTTP2Conformance: cases of RFC 9113 that h2spec checks and Weir's
+// HTTP/2 server answers as the RFC says, frame by frame against the
+// binary.
+func TestHTTP2Conformance(t *testing.T) {
+	up, _ := slowUpstream(t, 0)
+	w := startWeir(t, attackCfg(up))
+
+	// §8.2.2: connection-specific fields, and TE other than "trailers",
+	// make a request malformed: a stream error, not an answer.
+	for _, f := range []hpack.HeaderField{{Name: "connection", Value: "keep-alive"}, {Name: "te", Value: "gzip"}} {
+		h := dialH2(t, w.Addr, 0)
+		_ = h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, EndStream: true, EndHeaders: true, BlockFragment: h2Block(w.Addr, "/", f)})
+		if got := h.outcome(1, 5*time.Second); got != "rst PROTOCOL_ERROR" {
+			t.Errorf("a request with %s: %s: got %q, want RST_STREAM PROTOCOL_ERROR", f.Name, f.Value, got)
+		}
+	}
+
+	// §4.2: a DATA frame of the full default frame size (2^14 octets) is
+	// a request body like any other.
+	h := dialH2(t, w.Addr, 0)
+	body := strings.Repeat("b", 1<<14)
+	_ = h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, EndHeaders: true, BlockFragment: postBlock(w.Addr, len(body))})
+	_ = h.fr.WriteData(1, true, []byte(body))
+	if got := h.outcome(1, 5*time.Second); got != "status 200" {
+		t.Errorf("a 16384-byte DATA frame: got %q, want status 200", got)
+	}
+
+	// §6.5.3: a SETTINGS frame carrying a setting twice is applied in
+	// order and acknowledged.
+	h = dialH2(t, w.Addr, 0)
+	_ = h.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 100}, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 65535})
+	if !h.settingsAcked(2, 5*time.Second) {
+		t.Error("a SETTINGS frame with INITIAL_WINDOW_SIZE twice was not acknowledged")
+	}
+	_ = h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, EndStream: true, EndHeaders: true, BlockFragment: h2Block(w.Addr, "/ok")})
+	if got := h.outcome(1, 5*time.Second); got != "status 200" {
+		t.Errorf("after that SETTINGS frame: got %q, want status 200", got)
+	}
+	stillServes(t, w)
+}
+
+// postBlock HPACK-encodes a POST of n bytes.
+func postBlock(addr string, n int) []byte {
+	var b strings.Builder
+	e := hpack.NewEncoder(&b)
+	for _, f := range []hpack.HeaderField{{Name: ":method", Value: "POST"}, {Name: ":scheme", Value: "http"},
+		{Name: ":authority", Value: addr}, {Name: ":path", Value: "/post"}, {Name: "content-length", Value: strconv.Itoa(n)}} {
+		_ = e.WriteField(f)
+	}
+	return []byte(b.String())
+}
+
+// settingsAcked reads frames until want SETTINGS acknowledgements came
+// (dialH2's SETTINGS frame counts), acknowledging the server's own.
+func (h *h2Conn) settingsAcked(want int, within time.Duration) bool {
+	_ = h.c.SetReadDeadline(time.Now().Add(within))
+	for acks := 0; acks < want; {
+		f, err := h.fr.ReadFrame()
+		if err != nil {
+			return false
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if f.IsAck() {
+				acks++
+			} else {
+				_ = h.fr.WriteSettingsAck()
+			}
+		case *http2.GoAwayFrame:
+			return false
+		}
+	}
+	return true
+}
