@@ -362,3 +362,52 @@ func TestHTTP2ConnectionCaps(t *testing.T) {
 		t.Fatal("the slot was not given back when the first connection closed")
 	}
 }
+
+// TestHTTP2TricklingBodyBoundedByReadTimeout: read_timeout bounds reading
+// a whole request body, not each wait for the next DATA frame: a body
+// that trickles in a byte every 400 ms ends with its stream after the 2 s
+// read_timeout (attackCfg), not after the 8 s the client would take.
+func TestHTTP2TricklingBodyBoundedByReadTimeout(t *testing.T) {
+	up, _ := slowUpstream(t, 0)
+	w := startWeir(t, attackCfg(up))
+	h := dialH2(t, w.Addr, 0)
+	var b bytes.Buffer
+	e := hpack.NewEncoder(&b)
+	for _, f := range []hpack.HeaderField{
+		{Name: ":method", Value: "POST"}, {Name: ":scheme", Value: "http"},
+		{Name: ":authority", Value: w.Addr}, {Name: ":path", Value: "/slow-body"},
+		{Name: "content-length", Value: "20"},
+	} {
+		_ = e.WriteField(f)
+	}
+	start := time.Now()
+	if err := h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: b.Bytes(), EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // the framer reads on the test's goroutine, writes here
+		defer close(done)
+		for i := 0; i < 20; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(400 * time.Millisecond):
+			}
+			if h.fr.WriteData(1, i == 19, []byte{'a'}) != nil {
+				return
+			}
+		}
+	}()
+	got := h.outcome(1, 6*time.Second)
+	took := time.Since(start)
+	close(stop)
+	<-done
+	if got == "timeout" || got == "status 200" {
+		t.Fatalf("a body trickling in past read_timeout: got %q after %v, want the stream ended near 2s\n%s", got, took, w.Logs())
+	}
+	if took > 5*time.Second {
+		t.Fatalf("the trickling body's stream ended after %v (%q); read_timeout is 2s", took, got)
+	}
+	t.Logf("outcome %q after %v", got, took)
+}

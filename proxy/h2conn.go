@@ -78,7 +78,7 @@ type h2Conn struct {
 	fr   *http2.Framer
 
 	maxStreams int
-	readTO     time.Duration // a request body's stall (read_timeout)
+	readTO     time.Duration // reading a request body, from its stream's start (read_timeout)
 	writeTO    time.Duration // a write, or an answer's wait for window, without progress
 
 	mu       sync.Mutex
@@ -631,8 +631,11 @@ func (c *h2Conn) headers(f *http2.MetaHeadersFrame) http2.ErrCode {
 	st.sendWin = int64(c.peerWin)
 	st.recvWin = h2StreamWindow
 	st.remoteDone = f.StreamEnded()
-	if st.body != nil && !st.long {
-		st.body.timeout = c.readTO
+	if st.body != nil && !st.long && c.readTO > 0 {
+		// read_timeout bounds reading one client request, its whole
+		// body included (docs/config.md), as for HTTP/1.1: a body that
+		// trickles in never outlasts it.
+		st.body.until = time.Now().Add(c.readTO)
 	}
 	c.streams[id] = st
 	return c.start(st)
@@ -1006,10 +1009,10 @@ func (c *h2Conn) streamErr(st *h2Stream) error {
 // handler returned) reads it, and what it reads goes back to the
 // client's windows.
 type h2Pipe struct {
-	c       *h2Conn
-	id      uint32
-	timeout time.Duration // a Read that waits this long fails (read_timeout)
-	dl      *streamDeadline
+	c     *h2Conn
+	id    uint32
+	until time.Time // a Read still waiting then fails (read_timeout); zero: none
+	dl    *streamDeadline
 
 	mu   sync.Mutex
 	buf  []byte
@@ -1083,9 +1086,14 @@ func (p *h2Pipe) Read(b []byte) (int, error) {
 			dl = p.dl.wait()
 		}
 		var to <-chan time.Time
-		if p.timeout > 0 {
+		if !p.until.IsZero() {
 			if tmr == nil {
-				tmr = time.NewTimer(p.timeout)
+				d := time.Until(p.until)
+				if d <= 0 {
+					p.c.resetStream(p.id, http2.ErrCodeCancel)
+					return 0, errH2Timeout
+				}
+				tmr = time.NewTimer(d)
 			}
 			to = tmr.C
 		}
@@ -1094,7 +1102,7 @@ func (p *h2Pipe) Read(b []byte) (int, error) {
 		case <-dl:
 			return 0, os.ErrDeadlineExceeded
 		case <-to:
-			// A body that stalls past read_timeout: the stream ends.
+			// A body not read whole within read_timeout: the stream ends.
 			p.c.resetStream(p.id, http2.ErrCodeCancel)
 			return 0, errH2Timeout
 		}
