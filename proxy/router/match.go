@@ -2,7 +2,14 @@ package router
 
 import "strings"
 
-// matchState is one Match call's bookkeeping; it lives on the stack.
+// matchState is one Match call's bookkeeping. It lives in the caller's
+// Match, not on the stack: at ~560 bytes it would make Match the largest
+// frame of a request's goroutine, and push it past the 4 KiB stack a busy
+// connection otherwise keeps (the Go runtime doubles a goroutine's stack
+// when its deepest call does not fit, and keeps the 8 KiB while it is
+// busy). What it points at (the router, the request's path and headers)
+// stays referenced by m until the next Match: m is pooled request state
+// whose references the next request overwrites.
 type matchState struct {
 	r      *Router
 	h      Headers
@@ -45,7 +52,9 @@ func (r *Router) Match(host, method, path []byte, h Headers, m *Match) Result {
 	if len(path) == 0 || path[0] != '/' {
 		return NotFound
 	}
-	st := matchState{r: r, h: h, path: path, nseg: -1, firstDeny: -1}
+	st := &m.state
+	*st = matchState{} // cleared in place: a literal would be built on the stack first
+	st.r, st.h, st.path, st.nseg, st.firstDeny = r, h, path, -1, -1
 	if len(r.methodName) > 0 {
 		st.method = r.methodBit[b2s(method)]
 	}
@@ -285,18 +294,43 @@ func (st *matchState) searchParams(n *pnode, i int) {
 	}
 }
 
+// prefixStep is one depth of matchPrefix's walk.
+type prefixStep struct {
+	n   *xnode
+	pos int // the path's length at this depth: path[pos] is "/" or the end
+}
+
+// shallowPrefix is how many depths of the prefix walk are kept on the
+// stack of the common call; a group with deeper prefix patterns walks
+// with a frame that holds maxSegments+1 (matchDeepPrefix). One frame of
+// that size on the request's path is a kilobyte of the goroutine's stack.
+const shallowPrefix = 8
+
 // matchPrefix walks the prefix trie along the path's segments, then tries
 // the nodes it passed from the deepest (longest prefix) up; at one depth
 // "/a/" is longer than "/a" and goes first.
 func (st *matchState) matchPrefix(g *group, m *Match) bool {
-	type step struct {
-		n   *xnode
-		pos int // the path's length at this depth: path[pos] is "/" or the end
+	if g.maxXDepth >= shallowPrefix {
+		return st.matchDeepPrefix(g, m)
 	}
-	var stack [maxSegments + 1]step
+	var stack [shallowPrefix]prefixStep
+	return st.walkPrefix(g, m, stack[:])
+}
+
+// matchDeepPrefix is matchPrefix for a group with a prefix pattern of
+// shallowPrefix segments or more.
+//
+//go:noinline
+func (st *matchState) matchDeepPrefix(g *group, m *Match) bool {
+	var stack [maxSegments + 1]prefixStep
+	return st.walkPrefix(g, m, stack[:])
+}
+
+// walkPrefix is matchPrefix with room for g.maxXDepth+1 steps in stack.
+func (st *matchState) walkPrefix(g *group, m *Match, stack []prefixStep) bool {
 	path := st.path
 	n, pos, depth := g.prefixes, 0, 0
-	stack[0] = step{n, 0}
+	stack[0] = prefixStep{n, 0}
 	for depth < g.maxXDepth && pos < len(path) && n.children != nil {
 		end := len(path)
 		if j := indexByte(path[pos+1:], '/'); j >= 0 {
@@ -308,7 +342,7 @@ func (st *matchState) matchPrefix(g *group, m *Match) bool {
 		}
 		n, pos = next, end
 		depth++
-		stack[depth] = step{n, pos}
+		stack[depth] = prefixStep{n, pos}
 	}
 	for d := depth; d >= 0; d-- {
 		s := stack[d]

@@ -39,6 +39,14 @@ func TestPathKinds(t *testing.T) {
 			"/a/b":     "NotFound",
 			"/a/b/cd":  "NotFound",
 		}},
+		// Prefixes of shallowPrefix segments or more take the walk with
+		// room for maxSegments (matchDeepPrefix).
+		{"/a/b/c/d/e/f/g/h/i", false, map[string]string{
+			"/a/b/c/d/e/f/g/h/i":     "Found route=0 path=0 strip=18 params=",
+			"/a/b/c/d/e/f/g/h/i/j/k": "Found route=0 path=0 strip=18 params=",
+			"/a/b/c/d/e/f/g/h":       "NotFound",
+			"/a/b/c/d/e/f/g/h/ix":    "NotFound",
+		}},
 		{"=/users", false, map[string]string{
 			"/users":   "Found route=0 path=0 strip=6 params=",
 			"/users/":  "NotFound",

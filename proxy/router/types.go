@@ -113,4 +113,5 @@ type Match struct {
 	Allow []byte
 
 	allow [allowBufSize]byte
+	state matchState
 }

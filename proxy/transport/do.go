@@ -75,26 +75,38 @@ func (t *Transport) DoWithHeaders(req *fasthttp.Request, resp *fasthttp.Response
 		if err == nil {
 			return nil
 		}
-		if _, client := err.(*ClientBodyError); client {
+		if err = retryOnNew(err, req, deadline, attempt, reused, streamed); err != nil {
 			return err
 		}
-		if err == errStale && attempt == 0 {
-			// Found closed or dirty before anything was sent: any request
-			// may go again, on a new connection.
-			continue
-		}
-		if !deadline.IsZero() && !time.Now().Before(deadline) {
-			// fasthttp wraps read errors in types that hide net.Error's
-			// Timeout; the clock is the reliable witness.
-			return ErrTimeout
-		}
-		var nothing fasthttp.ErrNothingRead
-		staleConn := reused && (errors.As(err, &nothing) || errors.Is(err, io.EOF) || isConnReset(err))
-		if staleConn && attempt == 0 && !streamed && IsIdempotent(req.Header.Method()) {
-			continue
-		}
+	}
+}
+
+// retryOnNew says what becomes of a failed try of DoWithHeaders: nil
+// when the request goes again on a new connection, else the error to
+// return. Apart (and not inlined) to keep DoWithHeaders's frame, which
+// is on the stack through every upstream exchange, small.
+//
+//go:noinline
+func retryOnNew(err error, req *fasthttp.Request, deadline time.Time, attempt int, reused, streamed bool) error {
+	if _, client := err.(*ClientBodyError); client {
 		return err
 	}
+	if err == errStale && attempt == 0 {
+		// Found closed or dirty before anything was sent: any request
+		// may go again, on a new connection.
+		return nil
+	}
+	if !deadline.IsZero() && !time.Now().Before(deadline) {
+		// fasthttp wraps read errors in types that hide net.Error's
+		// Timeout; the clock is the reliable witness.
+		return ErrTimeout
+	}
+	var nothing fasthttp.ErrNothingRead
+	staleConn := reused && (errors.As(err, &nothing) || errors.Is(err, io.EOF) || isConnReset(err))
+	if staleConn && attempt == 0 && !streamed && IsIdempotent(req.Header.Method()) {
+		return nil
+	}
+	return err
 }
 
 func (t *Transport) roundTrip(c *conn, req *fasthttp.Request, resp *fasthttp.Response, extra []byte, deadline time.Time, reused bool) error {
@@ -125,19 +137,11 @@ func (t *Transport) roundTrip(c *conn, req *fasthttp.Request, resp *fasthttp.Res
 	if len(extra) > 0 && !streamed && len(req.Header.Peek(fasthttp.HeaderTrailer)) == 0 {
 		c.splice.bodyLen = len(req.Body())
 	}
-	// The upstream always hears HTTP/1.1, the version this client speaks,
-	// whatever the gateway's client spoke (HTTP/1.0, or a later HTTP/1
-	// minor version served as 1.1); the request keeps its own for the
-	// gateway's side of the exchange.
-	var was [16]byte
-	n := -1
-	if !req.Header.IsHTTP11() {
-		n = copy(was[:], req.Header.Protocol())
-		req.Header.SetProtocolBytes(http11)
-	}
-	err := req.Write(c.bw)
-	if n >= 0 {
-		req.Header.SetProtocolBytes(was[:n])
+	var err error
+	if req.Header.IsHTTP11() {
+		err = req.Write(c.bw)
+	} else {
+		err = writeAsHTTP11(req, c.bw)
 	}
 	if err == nil {
 		err = c.bw.Flush()
@@ -194,6 +198,31 @@ func (t *Transport) roundTrip(c *conn, req *fasthttp.Request, resp *fasthttp.Res
 		t.finish(c, resp, req)
 		return nil
 	}
+	return t.streamBody(c, req, resp, cl)
+}
+
+// writeAsHTTP11 writes a request whose client spoke another version than
+// HTTP/1.1. The upstream always hears HTTP/1.1, the version this client
+// speaks, whatever the gateway's client spoke (HTTP/1.0, or a later
+// HTTP/1 minor version served as 1.1); the request keeps its own for the
+// gateway's side of the exchange. Apart from roundTrip, whose frame is on
+// the stack through the whole exchange.
+//
+//go:noinline
+func writeAsHTTP11(req *fasthttp.Request, w *bufio.Writer) error {
+	var was [16]byte
+	n := copy(was[:], req.Header.Protocol())
+	req.Header.SetProtocolBytes(http11)
+	err := req.Write(w)
+	req.Header.SetProtocolBytes(was[:n])
+	return err
+}
+
+// streamBody leaves a body longer than StreamThreshold, or of unknown
+// length (cl -1 chunked, -2 until close), on c as resp's body stream.
+//
+//go:noinline
+func (t *Transport) streamBody(c *conn, req *fasthttp.Request, resp *fasthttp.Response, cl int) error {
 	// Stream: the connection now belongs to the body stream.
 	s := &c.stream
 	*s = bodyStream{c: c, remain: int64(cl), closeAfter: resp.ConnectionClose() || req.ConnectionClose()}

@@ -336,7 +336,7 @@ func (t *Transport) putToken() {
 }
 
 func (t *Transport) dial(deadline time.Time) (*conn, error) {
-	nc, err := t.Dial(deadline)
+	nc, err := t.dialAside(deadline)
 	if err != nil {
 		return nil, err
 	}
@@ -380,6 +380,26 @@ func (c *conn) detach() {
 		writerPool.Put(c.bw)
 		c.bw = nil
 	}
+}
+
+// dialAside is Dial on a goroutine of its own. The system's connect path
+// (and a TLS handshake) is deeper than the rest of a request: run on the
+// request's goroutine it would double that goroutine's stack to 8 KiB,
+// which the runtime keeps while the connection stays busy. A dial costs a
+// connect and a round trip already; the goroutine adds about a
+// microsecond.
+func (t *Transport) dialAside(deadline time.Time) (net.Conn, error) {
+	type dialed struct {
+		nc  net.Conn
+		err error
+	}
+	done := make(chan dialed, 1)
+	go func() {
+		nc, err := t.Dial(deadline)
+		done <- dialed{nc, err}
+	}()
+	d := <-done
+	return d.nc, d.err
 }
 
 // Dial opens a connection of its own to the target, TLS included when the

@@ -2724,32 +2724,41 @@ func (h *ResponseHeader) Read(r *bufio.Reader) error {
 	}
 }
 
+// peekFailed is tryRead's error for a Peek of n bytes that found none;
+// apart so that its temporaries stay out of tryRead's frame, on the
+// stack of every proxied answer (Weir's patch, PATCH.md).
+//
+//go:noinline
+func (h *ResponseHeader) peekFailed(err error, n int) error {
+	// Return ErrTimeout on any timeout.
+	if x, ok := err.(interface{ Timeout() bool }); ok && x.Timeout() {
+		return ErrTimeout
+	}
+	// treat all other errors on the first byte read as EOF
+	if n == 1 || err == io.EOF {
+		return io.EOF
+	}
+
+	// This is for go 1.6 bug. See https://github.com/golang/go/issues/14121 .
+	if err == bufio.ErrBufferFull {
+		if h.secureErrorLogMessage {
+			return &ErrSmallBuffer{
+				error: ErrReadingResponseHeaders,
+			}
+		}
+		return &ErrSmallBuffer{
+			error: fmt.Errorf("error when reading response headers: %w", ErrSmallReadBuffer),
+		}
+	}
+
+	return fmt.Errorf("error when reading response headers: %w", err)
+}
+
 func (h *ResponseHeader) tryRead(r *bufio.Reader, n int) error {
 	h.resetSkipNormalize()
 	b, err := r.Peek(n)
 	if len(b) == 0 {
-		// Return ErrTimeout on any timeout.
-		if x, ok := err.(interface{ Timeout() bool }); ok && x.Timeout() {
-			return ErrTimeout
-		}
-		// treat all other errors on the first byte read as EOF
-		if n == 1 || err == io.EOF {
-			return io.EOF
-		}
-
-		// This is for go 1.6 bug. See https://github.com/golang/go/issues/14121 .
-		if err == bufio.ErrBufferFull {
-			if h.secureErrorLogMessage {
-				return &ErrSmallBuffer{
-					error: ErrReadingResponseHeaders,
-				}
-			}
-			return &ErrSmallBuffer{
-				error: fmt.Errorf("error when reading response headers: %w", ErrSmallReadBuffer),
-			}
-		}
-
-		return fmt.Errorf("error when reading response headers: %w", err)
+		return h.peekFailed(err, n)
 	}
 	b = mustPeekBuffered(r)
 	if n > 1 && !h.blockTerminated(b) {
@@ -3283,6 +3292,23 @@ func (h *RequestHeader) AppendBytes(dst []byte) []byte {
 		dst = appendHeaderLine(dst, kv.key, kv.value)
 	}
 
+	if len(h.trailer) > 0 || (len(h.cookies) > 0 && !h.disableSpecialHeader) {
+		dst = h.appendTrailerCookies(dst)
+	}
+
+	if h.ConnectionClose() && !h.disableSpecialHeader && !hasConnectionCloseValue(h.h) {
+		dst = appendHeaderLine(dst, strConnection, strClose)
+	}
+
+	return append(dst, '\r', '\n')
+}
+
+// appendTrailerCookies is AppendBytes's Trailer and Cookie lines, apart
+// so that their inlined helpers do not enlarge AppendBytes's frame
+// (Weir's patch, PATCH.md).
+//
+//go:noinline
+func (h *RequestHeader) appendTrailerCookies(dst []byte) []byte {
 	if len(h.trailer) > 0 {
 		dst = appendHeaderLine(dst, strTrailer, appendTrailerBytes(nil, h.trailer, strCommaSpace))
 	}
@@ -3296,14 +3322,14 @@ func (h *RequestHeader) AppendBytes(dst []byte) []byte {
 		dst = appendRequestCookieBytes(dst, h.cookies)
 		dst = append(dst, '\r', '\n')
 	}
-
-	if h.ConnectionClose() && !h.disableSpecialHeader && !hasConnectionCloseValue(h.h) {
-		dst = appendHeaderLine(dst, strConnection, strClose)
-	}
-
-	return append(dst, '\r', '\n')
+	return dst
 }
 
+// appendHeaderLine is not inlined: inlined in AppendBytes, its append
+// temporaries made that frame 712 bytes, on the stack of every request a
+// proxy sends (Weir's patch, PATCH.md).
+//
+//go:noinline
 func appendHeaderLine(dst, key, value []byte) []byte {
 	dst = append(dst, key...)
 	dst = append(dst, ':', ' ')
@@ -3615,13 +3641,39 @@ func validateRequestURI(method, requestURI []byte) error {
 	return ErrorInvalidURI
 }
 
+// appendSetCookie and setChunked are parseHeaders's Set-Cookie and
+// Transfer-Encoding entries, not inlined there for the same reason as
+// quotedError.
+//
+//go:noinline
+func appendSetCookie(cookies []argsKV, value []byte) []argsKV {
+	cookies, kv := allocArg(cookies)
+	kv.key = getCookieKey(kv.key, value)
+	kv.value = append(kv.value[:0], value...)
+	return cookies
+}
+
+//go:noinline
+func setChunked(h []argsKV) []argsKV {
+	return setArgBytes(h, strTransferEncoding, strChunked, argsHasValue)
+}
+
+// quotedError is fmt.Errorf(format, v) for a format with one %q, not
+// inlined: ResponseHeader.parseHeaders, on the stack of every proxied
+// answer, kept each inlined call's temporaries in its frame (Weir's
+// patch, PATCH.md).
+//
+//go:noinline
+func quotedError(format string, v []byte) error {
+	return fmt.Errorf(format, v)
+}
+
 func (h *ResponseHeader) parseHeaders(buf []byte) (int, error) {
 	// 'identity' content-length by default
 	h.contentLength = -2
 
 	var s headerScanner
 	s.b = buf
-	var kv *argsKV
 	var trailers trailerSet
 	transferEncodingSeen := false
 	contentLengthSeen := false
@@ -3633,7 +3685,7 @@ func (h *ResponseHeader) parseHeaders(buf []byte) (int, error) {
 
 		if len(s.key) == 0 {
 			h.connectionClose = true
-			return 0, fmt.Errorf("invalid header key %q", s.key)
+			return 0, quotedError("invalid header key %q", s.key)
 		}
 
 		// Key bytes were already validated by the scanner. A key containing
@@ -3647,7 +3699,7 @@ func (h *ResponseHeader) parseHeaders(buf []byte) (int, error) {
 
 		if !s.valueValid {
 			h.connectionClose = true
-			return 0, fmt.Errorf("invalid header value %q", s.value)
+			return 0, quotedError("invalid header value %q", s.value)
 		}
 
 		switch s.key[0] | 0x20 {
@@ -3697,9 +3749,7 @@ func (h *ResponseHeader) parseHeaders(buf []byte) (int, error) {
 				continue
 			}
 			if caseInsensitiveCompare(s.key, strSetCookie) {
-				h.cookies, kv = allocArg(h.cookies)
-				kv.key = getCookieKey(kv.key, s.value)
-				kv.value = append(kv.value[:0], s.value...)
+				h.cookies = appendSetCookie(h.cookies, s.value)
 				continue
 			}
 		case 't':
@@ -3720,10 +3770,10 @@ func (h *ResponseHeader) parseHeaders(buf []byte) (int, error) {
 					if h.secureErrorLogMessage {
 						return 0, ErrUnsupportedTransferEncoding
 					}
-					return 0, fmt.Errorf("unsupported transfer-encoding: %q", s.value)
+					return 0, quotedError("unsupported transfer-encoding: %q", s.value)
 				}
 				h.contentLength = -1
-				h.h = setArgBytes(h.h, strTransferEncoding, strChunked, argsHasValue)
+				h.h = setChunked(h.h)
 				continue
 			}
 			if caseInsensitiveCompare(s.key, strTrailer) {
