@@ -49,6 +49,7 @@ var metricHelp = map[string]string{
 	"weir_lua_errors_total":               "Lua script errors.",
 	"weir_lua_memory_limit_total":         "Lua phase calls stopped by memory_limit_mb.",
 	"weir_lua_timeouts_total":             "Lua phase calls stopped by their timeout.",
+	"weir_ratelimit_coalesced_total":      "Rate-limit decisions that rode on a Redis call another request made for the same key.",
 	"weir_ratelimit_decisions_total":      "Rate-limit decisions.",
 	"weir_ratelimit_rejected_total":       "Requests refused 429 by rate_limit.",
 	"weir_ratelimit_store_errors_total":   "Rate-limit store (Redis) calls that failed.",
