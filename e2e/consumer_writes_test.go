@@ -79,14 +79,7 @@ func TestAdminConsumerReplaceDeleteAt100K(t *testing.T) {
 		t.Fatalf("PUT /consumers/c0000001: %d %s", code, raw)
 	}
 	const writes = 10
-	mallocs := func() float64 {
-		s, _, _ := scrape(t, w)
-		v, ok := s["go_memstats_mallocs_total"]
-		if !ok {
-			t.Fatal("go_memstats_mallocs_total not in /metrics")
-		}
-		return v
-	}
+	mallocs := func() float64 { return gatewayMallocs(t, w) }
 	m0 := mallocs()
 	cpu0 := procCPU(t, cmd.Process.Pid)
 	for i := range writes / 2 {
