@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -28,7 +29,6 @@ const handshakeWarnEvery = 10 * time.Second
 // reqState is the per-request scratch of the handler, pooled inside the
 // fasthttp RequestCtx's lifetime through a sync.Pool.
 type reqState struct {
-	m      router.Match
 	host   []byte
 	sent   []byte // the Host field as the client sent it (see forward)
 	buf    []byte
@@ -212,38 +212,12 @@ func (s *Server) admit(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.Re
 	c.SetHost(rc.Host())
 	st.sent = append(st.sent[:0], req.Header.Host()...)
 
-	res := snap.router.Match(st.host, req.Header.Method(), path, &req.Header, &st.m)
-	if res == router.MethodNotAllowed && req.Header.IsOptions() {
-		// A CORS preflight asks with OPTIONS about another method: route it
-		// by the method it asks about, so the route's cors plugin answers.
-		if m := req.Header.Peek("Access-Control-Request-Method"); len(m) > 0 && len(req.Header.Peek("Origin")) > 0 {
-			res = snap.router.Match(st.host, m, path, &req.Header, &st.m)
-		}
-	}
-	switch res {
-	case router.NotFound:
-		s.fail(c, nil, fasthttp.StatusNotFound, "no route matched")
-		s.noRoute.Inc()
-		s.finish(c, nil, 0, st)
+	r, strip := s.route(snap, st, c, rc, path)
+	if r == nil {
 		return nil, false
-	case router.MethodNotAllowed:
-		s.fail(c, nil, fasthttp.StatusMethodNotAllowed, "method not allowed")
-		rc.Response.Header.SetBytesV("Allow", st.m.Allow)
-		s.noMethod.Inc()
-		s.finish(c, nil, 0, st)
-		return nil, false
-	}
-	r = snap.routes[st.m.Route]
-	c.Route = r.name
-	c.Consumers = snap.consumers
-	if r.svc != nil {
-		c.Service = r.svc.name
-	}
-	for i := 0; i < st.m.NParams; i++ {
-		c.AddParam(st.m.Params[i].Name, st.m.Params[i].Value)
 	}
 	if r.stripPath {
-		up := path[st.m.StripLen:]
+		up := path[strip:]
 		if len(up) == 0 || up[0] != '/' {
 			st.upPath = append(append(st.upPath[:0], '/'), up...)
 			c.SetUpstreamPath(st.upPath)
@@ -281,6 +255,56 @@ func (s *Server) admit(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.Re
 		return nil, false
 	}
 	return r, ws
+}
+
+// matchPool holds the router's per-match state (router.Match, 1.5 KiB,
+// mostly the router's scratch), borrowed for routing only: a request that
+// then waits for an upstream token or answer keeps none of it. Pooled
+// rather than on route's stack, which would double a busy connection's
+// goroutine stack to 8 KiB.
+var matchPool = sync.Pool{New: func() any { return new(router.Match) }}
+
+// route finds the request's route and gives the context its path
+// parameters. It returns the route and how many leading bytes of path the
+// pattern consumed (strip_path), or a nil route when the request was
+// answered here (404, 405) and finished.
+//
+//go:noinline
+func (s *Server) route(snap *Snapshot, st *reqState, c *sdk.Ctx, rc *fasthttp.RequestCtx, path []byte) (*route, int) {
+	req := &rc.Request
+	m := matchPool.Get().(*router.Match)
+	defer matchPool.Put(m)
+	res := snap.router.Match(st.host, req.Header.Method(), path, &req.Header, m)
+	if res == router.MethodNotAllowed && req.Header.IsOptions() {
+		// A CORS preflight asks with OPTIONS about another method: route it
+		// by the method it asks about, so the route's cors plugin answers.
+		if am := req.Header.Peek("Access-Control-Request-Method"); len(am) > 0 && len(req.Header.Peek("Origin")) > 0 {
+			res = snap.router.Match(st.host, am, path, &req.Header, m)
+		}
+	}
+	switch res {
+	case router.NotFound:
+		s.fail(c, nil, fasthttp.StatusNotFound, "no route matched")
+		s.noRoute.Inc()
+		s.finish(c, nil, 0, st)
+		return nil, 0
+	case router.MethodNotAllowed:
+		s.fail(c, nil, fasthttp.StatusMethodNotAllowed, "method not allowed")
+		rc.Response.Header.SetBytesV("Allow", m.Allow) // copied: m goes back to the pool
+		s.noMethod.Inc()
+		s.finish(c, nil, 0, st)
+		return nil, 0
+	}
+	r := snap.routes[m.Route]
+	c.Route = r.name
+	c.Consumers = snap.consumers
+	if r.svc != nil {
+		c.Service = r.svc.name
+	}
+	for i := 0; i < m.NParams; i++ {
+		c.AddParam(m.Params[i].Name, m.Params[i].Value)
+	}
+	return r, m.StripLen
 }
 
 // bufferAnswer reads a streamed upstream body that ends within

@@ -9,8 +9,10 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
@@ -292,5 +294,24 @@ func TestCtxHost(t *testing.T) {
 	c.rc = &rc
 	if string(c.Host()) != "target.example" {
 		t.Fatalf("after Reset: %q, want the request's", c.Host())
+	}
+}
+
+var ctxSink *Ctx
+
+// TestCtxSizeClass: a Ctx lives as long as its request, so its size class
+// is memory per request in flight. The runtime rounds 1,537–1,792 bytes
+// up to 1,792; the Ctx stays within 1,536 (its flags are grouped at the
+// end of the struct for that).
+func TestCtxSizeClass(t *testing.T) {
+	const n = 10000
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range n {
+		ctxSink = new(Ctx)
+	}
+	runtime.ReadMemStats(&after)
+	if got := (after.TotalAlloc - before.TotalAlloc) / n; got > 1536 {
+		t.Fatalf("a Ctx takes %d bytes on the heap (struct %d), want at most 1536", got, unsafe.Sizeof(Ctx{}))
 	}
 }
