@@ -79,7 +79,7 @@ type h2Conn struct {
 
 	maxStreams int
 	readTO     time.Duration // reading a request body, from its stream's start (read_timeout)
-	writeTO    time.Duration // a write, or an answer's wait for window, without progress
+	writeTO    time.Duration // writing an answer, from its start (write_timeout); a socket write without progress
 
 	mu       sync.Mutex
 	cond     sync.Cond // windows, sends and the end: answers waiting on them
@@ -129,8 +129,8 @@ type h2Stream struct {
 	wsClosed bool // a WebSocket's stream closed by the tunnel (guarded by c.mu)
 	connect  bool // extended CONNECT for another protocol
 	tun      *tunnel
-	hb       []byte // the answer's header block
-	wdl      time.Time
+	hb       []byte    // the answer's header block
+	wdl      time.Time // writes wait for the client until then (writeData); zero: no bound
 }
 
 // Context is the stream's context: cancelled when it is reset, when the
@@ -892,7 +892,11 @@ func (c *h2Conn) writeTrailers(st *h2Stream, block []byte) error {
 }
 
 // writeData sends p as DATA on st, waiting for the windows and for room
-// in out; end: the stream ends with its last byte.
+// in out; end: the stream ends with its last byte. What does not go at
+// once waits at most until st's write deadline (wdl): a WebSocket's, set
+// like a socket's, or an answer's start + write_timeout (serveH2Stream),
+// past which the stream is reset with INTERNAL_ERROR, as Go's server does
+// on its WriteTimeout.
 func (c *h2Conn) writeData(st *h2Stream, p []byte, end bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -902,7 +906,6 @@ func (c *h2Conn) writeData(st *h2Stream, p []byte, end bool) error {
 			tmr.Stop()
 		}
 	}()
-	var dl time.Time
 	for {
 		if err := c.streamErr(st); err != nil {
 			return err
@@ -912,25 +915,23 @@ func (c *h2Conn) writeData(st *h2Stream, p []byte, end bool) error {
 				break
 			}
 		}
+		// More than the windows and out take now: the answer waits for
+		// the client, until its deadline (a client reading the socket
+		// slowly holds the flush below, one out buffer at a time).
+		var left time.Duration
+		if !st.wdl.IsZero() {
+			if left = time.Until(st.wdl); left <= 0 {
+				if !st.ws {
+					c.resetLocked(st, http2.ErrCodeInternal)
+				}
+				return errH2Timeout
+			}
+		}
 		if !c.flushing && len(c.out) > 0 {
 			c.flushLocked()
 			continue
 		}
-		// No window, or out full while a send is under way: wait, until
-		// the stream's write deadline (a WebSocket's), or write_timeout.
-		if st.ws {
-			dl = st.wdl
-		} else if dl.IsZero() && c.writeTO > 0 && !st.long {
-			dl = time.Now().Add(c.writeTO)
-		}
-		if !dl.IsZero() {
-			left := time.Until(dl)
-			if left <= 0 {
-				if !st.ws {
-					c.resetLocked(st, http2.ErrCodeCancel)
-				}
-				return errH2Timeout
-			}
+		if left > 0 {
 			if tmr == nil {
 				tmr = time.AfterFunc(left, c.wakeAll)
 			} else {
