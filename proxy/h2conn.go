@@ -17,6 +17,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"github.com/weirgw/weir/internal/coalesce"
+	"github.com/weirgw/weir/internal/fusedio"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -73,6 +74,7 @@ var (
 type h2Conn struct {
 	s    *Server
 	nc   net.Conn // read and written
+	raw  net.Conn // nc's connection itself (end: CloseWrite, the last reads)
 	conn net.Conn // what each RequestCtx reports
 	br   *bufio.Reader
 	fr   *http2.Framer
@@ -159,11 +161,19 @@ func (s *Server) serveH2Conn(raw, conn net.Conn, up *fasthttp.RequestHeader, set
 		return
 	}
 	h := &s.h2
-	c := &h2Conn{s: s, nc: raw, conn: conn, maxStreams: h.maxStreams, readTO: h.readTimeout, writeTO: h.writeTimeout,
+	nc := raw
+	if tc, ok := raw.(*net.TCPConn); ok {
+		// Reads and writes as plain system calls (fusedio.RawConn): on a
+		// connection that carries one stream at a time, the runtime's
+		// bookkeeping for each (with one P, waking sysmon) cost more
+		// than the calls themselves.
+		nc = fusedio.NewRaw(tc)
+	}
+	c := &h2Conn{s: s, nc: nc, raw: raw, conn: conn, maxStreams: h.maxStreams, readTO: h.readTimeout, writeTO: h.writeTimeout,
 		streams: map[uint32]*h2Stream{}, sendWin: 65535, recvWin: h2ConnWindow, peerWin: 65535, peerMax: 16384}
 	c.cond.L = &c.mu
 	c.sendFn = c.sendAll
-	c.br = bufio.NewReaderSize(raw, 16<<10)
+	c.br = bufio.NewReaderSize(nc, 16<<10)
 	c.fr = http2.NewFramer(nil, c.br)
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	c.fr.MaxHeaderListSize = uint32(h.maxHeaderBytes)
@@ -820,10 +830,12 @@ func (c *h2Conn) end(code http2.ErrCode) {
 	c.flushLocked()
 	c.failLocked(errH2Closed)
 	c.mu.Unlock()
-	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+	if cw, ok := c.raw.(interface{ CloseWrite() error }); ok {
+		// Through raw, not nc: the reader may not have returned yet, and
+		// a fusedio.RawConn takes one reader at a time.
 		_ = cw.CloseWrite()
-		_ = c.nc.SetReadDeadline(time.Now().Add(h2CloseWait))
-		_, _ = io.CopyN(io.Discard, c.nc, 1<<20)
+		_ = c.raw.SetReadDeadline(time.Now().Add(h2CloseWait))
+		_, _ = io.CopyN(io.Discard, c.raw, 1<<20)
 	}
 	_ = c.nc.Close()
 }
