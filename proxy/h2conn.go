@@ -74,7 +74,7 @@ var (
 type h2Conn struct {
 	s    *Server
 	nc   net.Conn // read and written
-	raw  net.Conn // nc's connection itself (end: CloseWrite, the last reads)
+	raw  net.Conn // nc's connection itself (end: CloseWrite, the last reads; writes for many streams)
 	conn net.Conn // what each RequestCtx reports
 	br   *bufio.Reader
 	fr   *http2.Framer
@@ -789,8 +789,16 @@ func (c *h2Conn) flushLocked() {
 	for len(c.out) > 0 && c.err == nil {
 		b := c.out
 		c.out = c.spare[:0]
+		// One handler or none: a short write, as a plain system call
+		// (nc). With more, the batch goes the runtime's way (raw): a
+		// long write then lets the runtime run the other streams'
+		// handlers on another thread meanwhile.
+		w := c.nc
+		if c.running > 1 {
+			w = c.raw
+		}
 		c.mu.Unlock()
-		err := coalesce.WriteAll(c.nc, b, c.writeTO)
+		err := coalesce.WriteAll(w, b, c.writeTO)
 		c.mu.Lock()
 		c.spare = b[:0]
 		if err != nil && c.err == nil {
