@@ -411,3 +411,209 @@ func TestHTTP2TricklingBodyBoundedByReadTimeout(t *testing.T) {
 	}
 	t.Logf("outcome %q after %v", got, took)
 }
+
+// TestHTTP2TricklingWindowBoundedByWriteTimeout: write_timeout bounds
+// writing one whole answer, not each wait for the client's window. The
+// upstream's 64 KiB answer has no Content-Length, so it is streamed, in
+// writes of at most 4 KiB; the client grants 1 KiB of window every 300 ms,
+// enough for each write to finish within the 2 s write_timeout but ~19 s
+// for the whole answer. Its stream is reset (INTERNAL_ERROR, as Go's
+// server does) once write_timeout has passed since the answer began. The
+// connection and its other streams go on: one is answered meanwhile, and
+// the reset stream's slot is free again (max_concurrent_streams 2 takes a
+// held-open stream and one more). The answer counts once in
+// weir_requests_total, by its status, as an HTTP/1.1 answer whose write
+// times out does.
+func TestHTTP2TricklingWindowBoundedByWriteTimeout(t *testing.T) {
+	big := bytes.Repeat([]byte("w"), 64<<10)
+	up := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if r.URL.Path == "/big" {
+			_, _ = w.Write(big) // no Content-Length: chunked
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	w := startWeir(t, `
+listen:
+  - {address: "{{LISTEN}}", http2: true}
+admin: {listen: "{{ADMIN}}"}
+server: {read_timeout: 10s, write_timeout: 2s, max_concurrent_streams: 2}
+services:
+  - name: up
+    targets: [{url: "http://`+up+`"}]
+routes:
+  - {name: all, paths: ["/"], service: up}
+`)
+	c, err := net.Dial("tcp", w.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fr := http2.NewFramer(c, c)
+	fr.ReadMetaHeaders = hpack.NewDecoder(65536, nil)
+	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	// Every stream's window starts at 1 byte; the connection's is wide.
+	if err := fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := fr.WriteWindowUpdate(0, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	// The framer reads on its own goroutine; this one writes.
+	type event struct {
+		stream uint32
+		kind   string // "status N", "data", "rst CODE", "goaway CODE", "closed"
+		n      int
+		end    bool
+	}
+	events := make(chan event, 1024)
+	go func() {
+		defer close(events)
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				events <- event{kind: "closed"}
+				return
+			}
+			switch f := f.(type) {
+			case *http2.MetaHeadersFrame:
+				events <- event{stream: f.StreamID, kind: "status " + f.PseudoValue("status"), end: f.StreamEnded()}
+			case *http2.DataFrame:
+				events <- event{stream: f.StreamID, kind: "data", n: len(f.Data()), end: f.StreamEnded()}
+			case *http2.RSTStreamFrame:
+				events <- event{stream: f.StreamID, kind: "rst " + f.ErrCode.String()}
+			case *http2.GoAwayFrame:
+				events <- event{kind: "goaway " + f.ErrCode.String()}
+			case *http2.SettingsFrame:
+				if !f.IsAck() {
+					events <- event{kind: "settings"}
+				}
+			}
+		}
+	}()
+	send := func(id uint32, path string, end bool, extra ...hpack.HeaderField) {
+		t.Helper()
+		m := "GET"
+		if !end {
+			m = "POST"
+		}
+		var b bytes.Buffer
+		e := hpack.NewEncoder(&b)
+		for _, f := range append([]hpack.HeaderField{
+			{Name: ":method", Value: m}, {Name: ":scheme", Value: "http"},
+			{Name: ":authority", Value: w.Addr}, {Name: ":path", Value: path},
+		}, extra...) {
+			_ = e.WriteField(f)
+		}
+		if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: b.Bytes(), EndStream: end, EndHeaders: true}); err != nil {
+			t.Fatal(err)
+		}
+		if id == 1 {
+			return // its window stays at a byte
+		}
+		if err := fr.WriteWindowUpdate(id, 1<<20); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// got collects each stream's answer: its status, DATA bytes, end.
+	type answer struct {
+		status, rst string
+		n           int
+		end         bool
+		at          time.Duration
+	}
+	got := map[uint32]*answer{}
+	start := time.Now()
+	take := func(ev event) {
+		t.Helper()
+		switch {
+		case ev.kind == "settings":
+			_ = fr.WriteSettingsAck()
+			return
+		case ev.stream == 0:
+			t.Fatalf("the connection ended: %s after %v\n%s", ev.kind, time.Since(start), w.Logs())
+		}
+		a := got[ev.stream]
+		if a == nil {
+			a = &answer{}
+			got[ev.stream] = a
+		}
+		switch {
+		case strings.HasPrefix(ev.kind, "status"):
+			a.status = ev.kind
+		case ev.kind == "data":
+			a.n += ev.n
+		default:
+			a.rst = ev.kind
+		}
+		a.end = a.end || ev.end || a.rst != ""
+		a.at = time.Since(start)
+	}
+	// until takes events, granting stream 1 1 KiB every 300 ms, until
+	// done holds or 8 s have passed since the start.
+	until := func(what string, done func() bool) {
+		t.Helper()
+		tick := time.NewTicker(300 * time.Millisecond)
+		defer tick.Stop()
+		limit := time.After(time.Until(start.Add(8 * time.Second)))
+		for !done() {
+			select {
+			case ev, ok := <-events:
+				if !ok {
+					t.Fatalf("waiting for %s: the connection closed", what)
+				}
+				take(ev)
+			case <-tick.C:
+				if a := got[1]; a == nil || !a.end {
+					_ = fr.WriteWindowUpdate(1, 1024)
+				}
+			case <-limit:
+				a := got[1]
+				if a == nil {
+					a = &answer{}
+				}
+				t.Fatalf("waiting for %s: after %v stream 1 (64 KiB streamed, 1 KiB of window every 300 ms, write_timeout 2s) had %q, %d bytes, end %v, reset %q\n%s",
+					what, time.Since(start), a.status, a.n, a.end, a.rst, w.Logs())
+			}
+		}
+	}
+	ended := func(id uint32) func() bool {
+		return func() bool { a := got[id]; return a != nil && a.end }
+	}
+
+	send(1, "/big", true)
+	until("stream 1's head", func() bool { return got[1] != nil && got[1].status != "" })
+	// Another stream meanwhile: answered in full.
+	send(3, "/ok", true)
+	until("stream 3's answer", ended(3))
+	if a := got[3]; a.status != "status 200" || a.n != 2 || a.rst != "" {
+		t.Fatalf("stream 3 beside the trickling one: %+v", *a)
+	}
+	until("stream 1's reset", ended(1))
+	a := got[1]
+	if a.rst != "rst INTERNAL_ERROR" || a.n >= len(big) {
+		t.Fatalf("stream 1: status %q, %d of %d bytes, reset %q after %v; want RST_STREAM INTERNAL_ERROR near 2s", a.status, a.n, len(big), a.rst, a.at)
+	}
+	t.Logf("stream 1: %s, %d bytes, %s after %v", a.status, a.n, a.rst, a.at)
+	// The reset stream's slot is free: a stream held open (its body not
+	// yet sent) and another fit max_concurrent_streams 2.
+	send(5, "/ok", false, hpack.HeaderField{Name: "content-length", Value: "1"})
+	send(7, "/ok", true)
+	until("stream 7's answer", ended(7))
+	if a := got[7]; a.status != "status 200" || a.n != 2 {
+		t.Fatalf("stream 7 after the reset, beside held-open stream 5: %+v (REFUSED_STREAM: the reset stream's slot was not freed)", *a)
+	}
+	if err := fr.WriteData(5, true, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	until("stream 5's answer", ended(5))
+	if a := got[5]; a.status != "status 200" || a.n != 2 {
+		t.Fatalf("stream 5: %+v", *a)
+	}
+	if n := w.metricSum(`weir_requests_total{route="all",service="up",status="200"}`); n != 4 {
+		t.Errorf("weir_requests_total 200 = %v, want 4 (streams 1, 3, 5, 7)", n)
+	}
+}

@@ -2,8 +2,11 @@ package proxy
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -147,7 +150,16 @@ func (s *Server) forwardH2(t *transport.Transport, rc *fasthttp.RequestCtx, st *
 			}
 		}
 	}
-	err := t.DoContext(ctx, req, &rc.Response, st.extra, t0.Add(timeout))
+	dl := t0.Add(timeout)
+	err := t.DoContext(ctx, req, &rc.Response, st.extra, dl)
+	var cbe *transport.ClientBodyError
+	if err != nil && !transport.IsTimeout(err) && !errors.As(err, &cbe) && !time.Now().Before(dl) {
+		// The upstream gave the call up at the deadline it was sent in
+		// grpc-timeout (a gRPC server resets the stream, CANCEL) before
+		// the gateway's own timer ran: a timeout (504, DEADLINE_EXCEEDED),
+		// not an upstream failure.
+		err = fmt.Errorf("%w: %w", os.ErrDeadlineExceeded, err)
+	}
 	if err == nil && st.grpcWeb != 0 {
 		grpcToGRPCWeb(&rc.Response, st.grpcWeb)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"github.com/weirgw/weir/internal/coalesce"
+	"github.com/weirgw/weir/internal/fusedio"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -73,13 +74,14 @@ var (
 type h2Conn struct {
 	s    *Server
 	nc   net.Conn // read and written
+	raw  net.Conn // nc's connection itself (end: CloseWrite, the last reads; writes for many streams)
 	conn net.Conn // what each RequestCtx reports
 	br   *bufio.Reader
 	fr   *http2.Framer
 
 	maxStreams int
 	readTO     time.Duration // reading a request body, from its stream's start (read_timeout)
-	writeTO    time.Duration // a write, or an answer's wait for window, without progress
+	writeTO    time.Duration // writing an answer, from its start (write_timeout); a socket write without progress
 
 	mu       sync.Mutex
 	cond     sync.Cond // windows, sends and the end: answers waiting on them
@@ -129,8 +131,8 @@ type h2Stream struct {
 	wsClosed bool // a WebSocket's stream closed by the tunnel (guarded by c.mu)
 	connect  bool // extended CONNECT for another protocol
 	tun      *tunnel
-	hb       []byte // the answer's header block
-	wdl      time.Time
+	hb       []byte    // the answer's header block
+	wdl      time.Time // writes wait for the client until then (writeData); zero: no bound
 }
 
 // Context is the stream's context: cancelled when it is reset, when the
@@ -159,11 +161,19 @@ func (s *Server) serveH2Conn(raw, conn net.Conn, up *fasthttp.RequestHeader, set
 		return
 	}
 	h := &s.h2
-	c := &h2Conn{s: s, nc: raw, conn: conn, maxStreams: h.maxStreams, readTO: h.readTimeout, writeTO: h.writeTimeout,
+	nc := raw
+	if tc, ok := raw.(*net.TCPConn); ok {
+		// Reads and writes as plain system calls (fusedio.RawConn): on a
+		// connection that carries one stream at a time, the runtime's
+		// bookkeeping for each (with one P, waking sysmon) cost more
+		// than the calls themselves.
+		nc = fusedio.NewRaw(tc)
+	}
+	c := &h2Conn{s: s, nc: nc, raw: raw, conn: conn, maxStreams: h.maxStreams, readTO: h.readTimeout, writeTO: h.writeTimeout,
 		streams: map[uint32]*h2Stream{}, sendWin: 65535, recvWin: h2ConnWindow, peerWin: 65535, peerMax: 16384}
 	c.cond.L = &c.mu
 	c.sendFn = c.sendAll
-	c.br = bufio.NewReaderSize(raw, 16<<10)
+	c.br = bufio.NewReaderSize(nc, 16<<10)
 	c.fr = http2.NewFramer(nil, c.br)
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	c.fr.MaxHeaderListSize = uint32(h.maxHeaderBytes)
@@ -779,8 +789,16 @@ func (c *h2Conn) flushLocked() {
 	for len(c.out) > 0 && c.err == nil {
 		b := c.out
 		c.out = c.spare[:0]
+		// One handler or none: a short write, as a plain system call
+		// (nc). With more, the batch goes the runtime's way (raw): a
+		// long write then lets the runtime run the other streams'
+		// handlers on another thread meanwhile.
+		w := c.nc
+		if c.running > 1 {
+			w = c.raw
+		}
 		c.mu.Unlock()
-		err := coalesce.WriteAll(c.nc, b, c.writeTO)
+		err := coalesce.WriteAll(w, b, c.writeTO)
 		c.mu.Lock()
 		c.spare = b[:0]
 		if err != nil && c.err == nil {
@@ -820,10 +838,12 @@ func (c *h2Conn) end(code http2.ErrCode) {
 	c.flushLocked()
 	c.failLocked(errH2Closed)
 	c.mu.Unlock()
-	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+	if cw, ok := c.raw.(interface{ CloseWrite() error }); ok {
+		// Through raw, not nc: the reader may not have returned yet, and
+		// a fusedio.RawConn takes one reader at a time.
 		_ = cw.CloseWrite()
-		_ = c.nc.SetReadDeadline(time.Now().Add(h2CloseWait))
-		_, _ = io.CopyN(io.Discard, c.nc, 1<<20)
+		_ = c.raw.SetReadDeadline(time.Now().Add(h2CloseWait))
+		_, _ = io.CopyN(io.Discard, c.raw, 1<<20)
 	}
 	_ = c.nc.Close()
 }
@@ -892,7 +912,11 @@ func (c *h2Conn) writeTrailers(st *h2Stream, block []byte) error {
 }
 
 // writeData sends p as DATA on st, waiting for the windows and for room
-// in out; end: the stream ends with its last byte.
+// in out; end: the stream ends with its last byte. What does not go at
+// once waits at most until st's write deadline (wdl): a WebSocket's, set
+// like a socket's, or an answer's start + write_timeout (serveH2Stream),
+// past which the stream is reset with INTERNAL_ERROR, as Go's server does
+// on its WriteTimeout.
 func (c *h2Conn) writeData(st *h2Stream, p []byte, end bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -902,7 +926,6 @@ func (c *h2Conn) writeData(st *h2Stream, p []byte, end bool) error {
 			tmr.Stop()
 		}
 	}()
-	var dl time.Time
 	for {
 		if err := c.streamErr(st); err != nil {
 			return err
@@ -912,25 +935,23 @@ func (c *h2Conn) writeData(st *h2Stream, p []byte, end bool) error {
 				break
 			}
 		}
+		// More than the windows and out take now: the answer waits for
+		// the client, until its deadline (a client reading the socket
+		// slowly holds the flush below, one out buffer at a time).
+		var left time.Duration
+		if !st.wdl.IsZero() {
+			if left = time.Until(st.wdl); left <= 0 {
+				if !st.ws {
+					c.resetLocked(st, http2.ErrCodeInternal)
+				}
+				return errH2Timeout
+			}
+		}
 		if !c.flushing && len(c.out) > 0 {
 			c.flushLocked()
 			continue
 		}
-		// No window, or out full while a send is under way: wait, until
-		// the stream's write deadline (a WebSocket's), or write_timeout.
-		if st.ws {
-			dl = st.wdl
-		} else if dl.IsZero() && c.writeTO > 0 && !st.long {
-			dl = time.Now().Add(c.writeTO)
-		}
-		if !dl.IsZero() {
-			left := time.Until(dl)
-			if left <= 0 {
-				if !st.ws {
-					c.resetLocked(st, http2.ErrCodeCancel)
-				}
-				return errH2Timeout
-			}
+		if left > 0 {
 			if tmr == nil {
 				tmr = time.AfterFunc(left, c.wakeAll)
 			} else {

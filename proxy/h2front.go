@@ -172,11 +172,12 @@ func (s *Server) initHTTP2(cfg *config.Config) {
 	h.maxStreams = sc.MaxConcurrentStreams
 	h.maxHeaderBytes = sc.MaxHeaderBytes
 	h.idleTimeout = sc.IdleTimeout.D()
-	// Per stream: a body that stalls, an answer the client does not
-	// read. gRPC calls and WebSockets lift both: they may stream for
-	// long. Per connection: a send that makes no progress (a client that
-	// stopped reading, or floods PINGs whose acknowledgements it never
-	// takes) ends it.
+	// Per stream: reading a request body and writing an answer, each
+	// from its start (a body that trickles in, an answer the client
+	// takes a little at a time). gRPC calls and WebSockets lift both:
+	// they may stream for long. Per connection: a send that makes no
+	// progress (a client that stopped reading, or floods PINGs whose
+	// acknowledgements it never takes) ends it.
 	h.readTimeout = sc.ReadTimeout.D()
 	h.writeTimeout = sc.WriteTimeout.D()
 	h.rcPool.New = func() any { return new(h2Stream) }
@@ -462,6 +463,13 @@ func (s *Server) serveH2Stream(st *h2Stream) {
 	}
 	rc := &st.rc
 	s.handle(rc)
+	if !st.long && c.writeTO > 0 {
+		// write_timeout bounds writing the whole answer, from here, as
+		// fasthttp's write deadline does for HTTP/1.1 (docs/config.md):
+		// a client that opens its window a little at a time does not
+		// hold it for longer (writeData).
+		st.wdl = time.Now().Add(c.writeTO)
+	}
 	resp := &rc.Response
 	status := resp.StatusCode()
 	if tun := st.tun; tun != nil {
