@@ -1,0 +1,139 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+)
+
+// rawGRPCUpstream is an h2c upstream written on x/net's Framer, so a test
+// can make it misbehave: on connection number goAwayOn (0-based) it
+// answers the first request with GOAWAY (last stream 0: nothing
+// processed) instead of an answer. Other requests get an empty gRPC
+// message and grpc-status 0. It counts connections and answered calls.
+type rawGRPCUpstream struct {
+	addr     string
+	conns    atomic.Int32
+	answered atomic.Int32
+}
+
+func startRawGRPC(t *testing.T, goAwayOn int32) *rawGRPCUpstream {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	u := &rawGRPCUpstream{addr: ln.Addr().String()}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n := u.conns.Add(1) - 1
+			go u.serve(c, n == goAwayOn)
+		}
+	}()
+	return u
+}
+
+func (u *rawGRPCUpstream) serve(c net.Conn, goAway bool) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	preface := make([]byte, len(http2.ClientPreface))
+	if _, err := io.ReadFull(c, preface); err != nil || string(preface) != http2.ClientPreface {
+		return
+	}
+	fr := http2.NewFramer(c, c)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	if fr.WriteSettings() != nil {
+		return
+	}
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	block := func(fields ...string) []byte {
+		hb.Reset()
+		for i := 0; i < len(fields); i += 2 {
+			_ = enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
+		}
+		return append([]byte(nil), hb.Bytes()...)
+	}
+	refused := false
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return
+		}
+		var id uint32
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				_ = fr.WriteSettingsAck()
+			}
+			continue
+		case *http2.MetaHeadersFrame:
+			if goAway {
+				// Nothing on this connection is processed.
+				_ = fr.WriteGoAway(0, http2.ErrCodeNo, nil)
+				refused, goAway = true, false
+			}
+			if refused || !f.StreamEnded() {
+				continue
+			}
+			id = f.StreamID
+		case *http2.DataFrame:
+			if refused || !f.StreamEnded() {
+				continue
+			}
+			id = f.StreamID
+		default:
+			continue
+		}
+		if id == 0 {
+			continue
+		}
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, EndHeaders: true,
+			BlockFragment: block(":status", "200", "content-type", "application/grpc")})
+		_ = fr.WriteData(id, false, []byte{0, 0, 0, 0, 0})
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, EndHeaders: true, EndStream: true,
+			BlockFragment: block("grpc-status", "0")})
+		u.answered.Add(1)
+	}
+}
+
+// TestGRPCUpstreamGoAwayRetried: an upstream that sends GOAWAY saying it
+// processed none of the connection's streams (a graceful restart) did
+// not see the call: the gateway sends it again, body and all, on a new
+// connection, and the client gets the answer instead of UNAVAILABLE.
+func TestGRPCUpstreamGoAwayRetried(t *testing.T) {
+	up := startRawGRPC(t, 0)
+	w := startWeir(t, grpcCfg(up.addr, ""))
+	c := dialGRPC(t, w.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req := &testgrpc.SimpleRequest{Payload: &testgrpc.Payload{Body: bytes.Repeat([]byte("g"), 300)}}
+	if _, err := c.UnaryCall(ctx, req); err != nil {
+		t.Fatalf("call through a GOAWAY: %v", err)
+	}
+	if n := up.conns.Load(); n != 2 {
+		t.Fatalf("upstream connections: %d, want 2 (the refused one and the retry's)", n)
+	}
+	// Later calls go on the new connection.
+	for i := 0; i < 3; i++ {
+		if _, err := c.UnaryCall(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, a := up.conns.Load(), up.answered.Load(); n != 2 || a != 4 {
+		t.Fatalf("connections %d (want 2), answered %d (want 4)", n, a)
+	}
+}
