@@ -1,5 +1,3 @@
-//lint:file-ignore SA1019 x/net/http2 is deprecated in favour of net/http, which cannot serve one connection handed over by fasthttp (ServeConn) nor take Upgrade: h2c (RATIONALE.md)
-
 package transport
 
 import (
@@ -20,14 +18,14 @@ import (
 )
 
 // HTTP/2 to upstreams (h2c://, grpc://, h2://, grpcs:// targets): the
-// same Transport, whose requests go through golang.org/x/net/http2's
-// client instead of the HTTP/1.1 pool. It multiplexes streams over a few
-// connections per target: each connection carries at most the streams the
-// upstream's SETTINGS_MAX_CONCURRENT_STREAMS allows, and a new one is
-// dialled when all are full. Responses of known, small size without
-// trailers are buffered (response plugins can read them); the rest stream,
-// and their trailers (gRPC's status) are kept for the client side
-// (H2Body).
+// same Transport, whose requests go through the gateway's own HTTP/2
+// client (h2client.go) instead of the HTTP/1.1 pool. It multiplexes
+// streams over a few connections per target: each connection carries at
+// most the streams the upstream's SETTINGS_MAX_CONCURRENT_STREAMS allows,
+// and a new one is dialled when all are full. Responses of known, small
+// size without trailers are buffered (response plugins can read them);
+// the rest stream, and their trailers (gRPC's status) are kept for the
+// client side (H2Body).
 
 // ErrNotHTTP2: the target answered the HTTP/2 preface with something
 // else, most likely HTTP/1.1 — a target URL with the wrong scheme.
@@ -50,50 +48,80 @@ type h2Pool struct {
 	mu      sync.Mutex
 	conns   []*upConn
 	dialing int
+	dialSeq uint64 // dials finished
+	dialErr error  // the last one's error
 	waiters atomic.Int64
-	freed   chan struct{}
+	wmu     sync.Mutex    // guards wake
+	wake    chan struct{} // closed (and replaced) by release
 }
 
 // get reserves a stream slot on a connection.
 func (p *h2Pool) get(ctx context.Context) (*upConn, error) {
 	var timer *time.Timer
 	clipped := false // the wait ends at the call's own deadline
+	counted := false // in waiters: a release after the next look wakes it
+	defer func() {
+		if counted {
+			p.waiters.Add(-1)
+		}
+	}()
+	waitingDial := false // for a connection being dialled
+	var seq uint64       // dials finished before it began
 	for {
-		c, dial := p.take()
+		if waitingDial {
+			// Its failure is this call's too (a dial error, retried
+			// elsewhere), not a wait for every caller to dial in turn.
+			if err := p.dialFailedSince(seq); err != nil {
+				return nil, err
+			}
+		}
+		var wake chan struct{}
+		if counted {
+			wake = p.wakeChan()
+		}
+		c, dial, dialing, n := p.take()
 		if c != nil {
 			return c, nil
 		}
 		if dial {
-			c, err := p.add(ctx)
-			if err != nil {
-				return nil, err
-			}
-			if c.reserve() {
-				return c, nil
-			}
-			continue
+			// Dialled apart from this call, bounded by the connect
+			// timeout: a call with a short deadline does not fail the
+			// connection the calls waiting with it need.
+			go p.add()
+			dialing = true
 		}
-		if timer == nil {
-			wait := p.t.cfg.MaxConnWait
-			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-				wait, clipped = time.Until(dl), true
-			}
-			if wait <= 0 {
-				if clipped {
-					return nil, context.DeadlineExceeded
-				}
-				return nil, ErrPoolTimeout
-			}
-			timer = time.NewTimer(wait)
-			defer timer.Stop()
+		if dialing && !waitingDial {
+			waitingDial, seq = true, n
+		}
+		if !counted {
+			counted = true
 			p.waiters.Add(1)
-			defer p.waiters.Add(-1)
-			continue // counted as waiting before the last look (see release)
+			continue // look again, counted
+		}
+		var expired <-chan time.Time
+		if !dialing {
+			// Every connection is full: wait for a stream to end, up to
+			// max_conn_wait.
+			if timer == nil {
+				wait := p.t.cfg.MaxConnWait
+				if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+					wait, clipped = time.Until(dl), true
+				}
+				if wait <= 0 {
+					if clipped {
+						return nil, context.DeadlineExceeded
+					}
+					return nil, ErrPoolTimeout
+				}
+				timer = time.NewTimer(wait)
+				defer timer.Stop()
+			}
+			expired = timer.C
 		}
 		select {
-		case <-p.freed:
-		case <-timer.C:
-			if c, _ := p.take(); c != nil {
+		case <-wake:
+		case <-expired:
+			if c, _, _, _ := p.take(); c != nil {
 				return c, nil
 			}
 			if clipped {
@@ -109,47 +137,76 @@ func (p *h2Pool) get(ctx context.Context) (*upConn, error) {
 	}
 }
 
-// take reserves a stream on a live connection; with none free, dial says
-// whether a new connection fits under the cap (and is counted as dialling).
-func (p *h2Pool) take() (c *upConn, dial bool) {
+// take reserves a stream on a live connection. With none free, dial says
+// a new connection fits under the cap (counted as dialling from now; the
+// caller dials it); dialing that one is being dialled, which the caller
+// waits for rather than dialling another (its stream limit is not known
+// yet). seq is the number of dials finished.
+func (p *h2Pool) take() (c *upConn, dial, dialing bool, seq uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, c := range p.conns {
 		if c.reserve() {
-			return c, false
+			return c, false, false, p.dialSeq
 		}
 	}
-	if len(p.conns)+p.dialing < p.t.cfg.MaxConns {
-		p.dialing++
-		return nil, true
+	if p.dialing > 0 {
+		return nil, false, true, p.dialSeq
 	}
-	return nil, false
+	if len(p.conns) < p.t.cfg.MaxConns {
+		p.dialing++
+		return nil, true, false, p.dialSeq
+	}
+	return nil, false, false, p.dialSeq
 }
 
-// add dials a connection (counted as dialling by take) and lists it.
-func (p *h2Pool) add(ctx context.Context) (*upConn, error) {
+// add dials a connection (counted as dialling by take), lists it and
+// wakes the calls waiting for it.
+func (p *h2Pool) add() {
+	ctx, cancel := context.WithTimeout(context.Background(), p.t.cfg.ConnectTimeout)
 	nc, err := p.dial(ctx)
+	cancel()
 	var c *upConn
 	if err == nil {
 		c, err = newUpConn(p, nc)
 	}
 	p.mu.Lock()
 	p.dialing--
+	p.dialSeq++
+	p.dialErr = err
 	if err == nil {
 		p.conns = append(p.conns, c)
 	}
 	p.mu.Unlock()
 	p.release()
-	return c, err
 }
 
-// release wakes a waiter, if any, when a stream slot may have freed.
+// dialFailedSince is the error of the last dial when it failed after
+// dial number seq.
+func (p *h2Pool) dialFailedSince(seq uint64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dialSeq != seq {
+		return p.dialErr
+	}
+	return nil
+}
+
+// wakeChan is closed by the next release.
+func (p *h2Pool) wakeChan() chan struct{} {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	return p.wake
+}
+
+// release wakes the waiters, if any: a stream slot may have freed, or a
+// connection was listed or unlisted.
 func (p *h2Pool) release() {
 	if p.waiters.Load() > 0 {
-		select {
-		case p.freed <- struct{}{}:
-		default:
-		}
+		p.wmu.Lock()
+		close(p.wake)
+		p.wake = make(chan struct{})
+		p.wmu.Unlock()
 	}
 }
 
@@ -194,7 +251,7 @@ func (t *Transport) initH2() {
 		tlsCfg.NextProtos = []string{http2.NextProtoTLS}
 	}
 	addr := t.cfg.Addr
-	h.pool = &h2Pool{t: t, freed: make(chan struct{}, 1)}
+	h.pool = &h2Pool{t: t, wake: make(chan struct{})}
 	h.pool.dial = func(ctx context.Context) (net.Conn, error) {
 		nc, err := t.dialer.DialContext(ctx, "tcp", addr)
 		if err != nil {

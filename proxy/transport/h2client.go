@@ -73,7 +73,6 @@ type upConn struct {
 	werr     error
 	henc     *hpack.Encoder
 	hbuf     bytes.Buffer
-	scratch  []byte
 
 	mu       sync.Mutex
 	sendCond *sync.Cond // a send window grew, or a stream ended
@@ -160,8 +159,8 @@ func newUpConn(p *h2Pool, nc net.Conn) (*upConn, error) {
 		nc.Close()
 		return nil, err
 	}
-	go c.readLoop()
 	c.health = time.AfterFunc(c.checkEvery(), c.check)
+	go c.readLoop()
 	return c, nil
 }
 
@@ -235,27 +234,6 @@ func (c *upConn) reserve() bool {
 	}
 	c.reserved++
 	return true
-}
-
-// unreserve gives back a slot reserve took that was not used.
-func (c *upConn) unreserve() {
-	c.mu.Lock()
-	c.reserved--
-	c.mu.Unlock()
-	c.p.release()
-}
-
-// usable: open and taking new streams.
-func (c *upConn) usable() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return !c.goaway && !c.closed
-}
-
-func (c *upConn) active() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.streams) + c.reserved
 }
 
 // upRequest is what a call sends.
