@@ -36,7 +36,7 @@ const (
 	upConnWindow = 1 << 30
 	// upMaxPending bounds the frames a connection holds unsent before
 	// writers wait for the socket.
-	upMaxPending = 1 << 20
+	upMaxPending = 64 << 10
 	// upPingAfter and upPingTimeout: a connection that read nothing for
 	// upPingAfter is pinged; one still silent upPingTimeout later closes,
 	// so its streams fail over instead of hanging.
@@ -45,6 +45,9 @@ const (
 	// upDefaultStreams is the stream limit assumed until the upstream's
 	// SETTINGS say otherwise (RFC 9113 §6.5.2 recommends at least 100).
 	upDefaultStreams = 100
+	// upMaxStreams caps the streams of one connection whatever the
+	// upstream allows.
+	upMaxStreams = 1000
 )
 
 var (
@@ -646,7 +649,7 @@ func (c *upConn) settings(f *http2.SettingsFrame) error {
 	err := f.ForeachSetting(func(s http2.Setting) error {
 		switch s.ID {
 		case http2.SettingMaxConcurrentStreams:
-			c.maxStr = s.Val
+			c.maxStr = min(s.Val, upMaxStreams)
 		case http2.SettingInitialWindowSize:
 			d := int32(s.Val) - c.initWin
 			for _, st := range c.streams {
