@@ -17,23 +17,26 @@ import (
 
 // rawGRPCUpstream is an h2c upstream written on x/net's Framer, so a test
 // can make it misbehave: on connection number goAwayOn (0-based) it
-// answers the first request with GOAWAY (last stream 0: nothing
-// processed) instead of an answer. Other requests get an empty gRPC
-// message and grpc-status 0. It counts connections and answered calls.
+// answers the first request with GOAWAY instead of an answer (last
+// stream 0: nothing processed), or, with drain, with GOAWAY naming that
+// stream as the last it takes, then the answer. Requests get an empty
+// gRPC message and grpc-status 0. It counts connections and answered
+// calls.
 type rawGRPCUpstream struct {
 	addr     string
+	drain    bool
 	conns    atomic.Int32
 	answered atomic.Int32
 }
 
-func startRawGRPC(t *testing.T, goAwayOn int32) *rawGRPCUpstream {
+func startRawGRPC(t *testing.T, goAwayOn int32, drain bool) *rawGRPCUpstream {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	u := &rawGRPCUpstream{addr: ln.Addr().String()}
+	u := &rawGRPCUpstream{addr: ln.Addr().String(), drain: drain}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -82,7 +85,11 @@ func (u *rawGRPCUpstream) serve(c net.Conn, goAway bool) {
 			}
 			continue
 		case *http2.MetaHeadersFrame:
-			if goAway {
+			if goAway && u.drain {
+				// This stream is the last the connection takes.
+				_ = fr.WriteGoAway(f.StreamID, http2.ErrCodeNo, nil)
+				goAway = false
+			} else if goAway {
 				// Nothing on this connection is processed.
 				_ = fr.WriteGoAway(0, http2.ErrCodeNo, nil)
 				refused, goAway = true, false
@@ -116,7 +123,7 @@ func (u *rawGRPCUpstream) serve(c net.Conn, goAway bool) {
 // not see the call: the gateway sends it again, body and all, on a new
 // connection, and the client gets the answer instead of UNAVAILABLE.
 func TestGRPCUpstreamGoAwayRetried(t *testing.T) {
-	up := startRawGRPC(t, 0)
+	up := startRawGRPC(t, 0, false)
 	w := startWeir(t, grpcCfg(up.addr, ""))
 	c := dialGRPC(t, w.Addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -170,5 +177,25 @@ func TestGRPCUpstreamLargeMessagesBothWays(t *testing.T) {
 	}
 	if n := g.accepted.Load(); n != 1 {
 		t.Fatalf("upstream connections: %d, want 1 (the calls multiplexed)", n)
+	}
+}
+
+// TestGRPCUpstreamGoAwayDrains: an upstream's GOAWAY that names the call
+// in flight as its last lets that call finish on the old connection,
+// and the calls after it go to a new one.
+func TestGRPCUpstreamGoAwayDrains(t *testing.T) {
+	up := startRawGRPC(t, 0, true)
+	w := startWeir(t, grpcCfg(up.addr, ""))
+	c := dialGRPC(t, w.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req := &testgrpc.SimpleRequest{Payload: &testgrpc.Payload{Body: []byte("d")}}
+	for i := 0; i < 3; i++ {
+		if _, err := c.UnaryCall(ctx, req); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	if n, a := up.conns.Load(), up.answered.Load(); n != 2 || a != 3 {
+		t.Fatalf("connections %d (want 2: the drained one, then a new one), answered %d (want 3)", n, a)
 	}
 }

@@ -257,10 +257,10 @@ func (c *upConn) open(r *upRequest) (*upStream, error) {
 	c.mu.Lock()
 	c.reserved--
 	if c.closed || c.goaway {
-		// Closing: the stream goes elsewhere; a connection that broke
-		// says why.
+		// Nothing was sent on it: the stream goes elsewhere, unless the
+		// target is no HTTP/2 server at all.
 		err := errRefused
-		if c.closed && c.err != errConnGone {
+		if c.closed && errors.Is(c.err, ErrNotHTTP2) {
 			err = c.err
 		}
 		c.mu.Unlock()
