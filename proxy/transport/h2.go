@@ -1,5 +1,3 @@
-//lint:file-ignore SA1019 x/net/http2 is deprecated in favour of net/http, which cannot serve one connection handed over by fasthttp (ServeConn) nor take Upgrade: h2c (RATIONALE.md)
-
 package transport
 
 import (
@@ -10,99 +8,121 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
-	"strings"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
-	"github.com/weirgw/weir/internal/coalesce"
 	"golang.org/x/net/http2"
 )
 
 // HTTP/2 to upstreams (h2c://, grpc://, h2://, grpcs:// targets): the
-// same Transport, whose requests go through golang.org/x/net/http2's
-// client instead of the HTTP/1.1 pool. It multiplexes streams over a few
-// connections per target: each connection carries at most the streams the
-// upstream's SETTINGS_MAX_CONCURRENT_STREAMS allows, and a new one is
-// dialled when all are full. Responses of known, small size without
-// trailers are buffered (response plugins can read them); the rest stream,
-// and their trailers (gRPC's status) are kept for the client side
-// (H2Body).
+// same Transport, whose requests go through the gateway's own HTTP/2
+// client (h2client.go) instead of the HTTP/1.1 pool. It multiplexes
+// streams over a few connections per target: each connection carries at
+// most the streams the upstream's SETTINGS_MAX_CONCURRENT_STREAMS allows,
+// and a new one is dialled when all are full. Responses of known, small
+// size without trailers are buffered (response plugins can read them);
+// the rest stream, and their trailers (gRPC's status) are kept for the
+// client side (H2Body).
 
 // ErrNotHTTP2: the target answered the HTTP/2 preface with something
 // else, most likely HTTP/1.1 — a target URL with the wrong scheme.
 var ErrNotHTTP2 = errors.New("upstream does not speak HTTP/2: the target's scheme is h2c://, grpc://, h2:// or grpcs:// but it answered like an HTTP/1.1 server")
 
 type h2Client struct {
-	tr     *http2.Transport
-	scheme string // http or https, for the request URL
+	scheme string // http or https: the :scheme sent
 	pool   *h2Pool
 }
 
-// h2Pool is the transport's HTTP/2 connections (x/net's ClientConnPool):
-// at most MaxConns of them (services[].max_conns_per_target), each
-// carrying the streams the upstream's SETTINGS_MAX_CONCURRENT_STREAMS
-// allows (x/net's own ceiling is 1000). A call takes a stream on the
-// first connection with one free, else dials while under the cap, else
-// waits for a stream to end, up to MaxConnWait (ErrPoolTimeout, a 503,
-// as for HTTP/1.1).
+// h2Pool is the transport's HTTP/2 connections (h2client.go): at most
+// MaxConns of them (services[].max_conns_per_target), each carrying the
+// streams the upstream's SETTINGS_MAX_CONCURRENT_STREAMS allows. A call
+// takes a stream on the first connection with one free, else dials while
+// under the cap, else waits for a stream to end, up to MaxConnWait
+// (ErrPoolTimeout, a 503, as for HTTP/1.1).
 type h2Pool struct {
 	t       *Transport
 	dial    func(ctx context.Context) (net.Conn, error)
 	mu      sync.Mutex
-	conns   []*http2.ClientConn
+	conns   []*upConn
 	dialing int
+	dialSeq uint64 // dials finished
+	dialErr error  // the last one's error
 	waiters atomic.Int64
-	freed   chan struct{}
+	wmu     sync.Mutex    // guards wake
+	wake    chan struct{} // closed (and replaced) by release
 }
 
-func (p *h2Pool) GetClientConn(req *http.Request, _ string) (*http2.ClientConn, error) {
+// get reserves a stream slot on a connection.
+func (p *h2Pool) get(ctx context.Context) (*upConn, error) {
 	var timer *time.Timer
 	clipped := false // the wait ends at the call's own deadline
-	for {
-		cc, dial := p.take()
-		if cc != nil {
-			return cc, nil
+	counted := false // in waiters: a release after the next look wakes it
+	defer func() {
+		if counted {
+			p.waiters.Add(-1)
 		}
-		if dial {
-			cc, err := p.add(req.Context())
-			if err != nil {
+	}()
+	waitingDial := false // for a connection being dialled
+	var seq uint64       // dials finished before it began
+	for {
+		if waitingDial {
+			// Its failure is this call's too (a dial error, retried
+			// elsewhere), not a wait for every caller to dial in turn.
+			if err := p.dialFailedSince(seq); err != nil {
 				return nil, err
 			}
-			if cc.ReserveNewRequest() {
-				return cc, nil
-			}
-			continue
 		}
-		if timer == nil {
-			wait := p.t.cfg.MaxConnWait
-			if dl, ok := req.Context().Deadline(); ok && time.Until(dl) < wait {
-				wait, clipped = time.Until(dl), true
-			}
-			if wait <= 0 {
-				if clipped {
-					return nil, context.DeadlineExceeded
-				}
-				return nil, ErrPoolTimeout
-			}
-			timer = time.NewTimer(wait)
-			defer timer.Stop()
+		var wake chan struct{}
+		if counted {
+			wake = p.wakeChan()
+		}
+		c, dial, dialing, n := p.take()
+		if c != nil {
+			return c, nil
+		}
+		if dial {
+			// Dialled apart from this call, bounded by the connect
+			// timeout: a call with a short deadline does not fail the
+			// connection the calls waiting with it need.
+			go p.add()
+			dialing = true
+		}
+		if dialing && !waitingDial {
+			waitingDial, seq = true, n
+		}
+		if !counted {
+			counted = true
 			p.waiters.Add(1)
-			defer p.waiters.Add(-1)
-			continue // counted as waiting before the last look (see release)
+			continue // look again, counted
 		}
-		// A stream's end signals; the short tick covers the moment
-		// between the signal and x/net freeing the stream's slot.
-		tick := time.NewTimer(5 * time.Millisecond)
+		var expired <-chan time.Time
+		if !dialing {
+			// Every connection is full: wait for a stream to end, up to
+			// max_conn_wait.
+			if timer == nil {
+				wait := p.t.cfg.MaxConnWait
+				if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+					wait, clipped = time.Until(dl), true
+				}
+				if wait <= 0 {
+					if clipped {
+						return nil, context.DeadlineExceeded
+					}
+					return nil, ErrPoolTimeout
+				}
+				timer = time.NewTimer(wait)
+				defer timer.Stop()
+			}
+			expired = timer.C
+		}
 		select {
-		case <-p.freed:
-		case <-tick.C:
-		case <-timer.C:
-			tick.Stop()
-			if cc, _ := p.take(); cc != nil {
-				return cc, nil
+		case <-wake:
+		case <-expired:
+			if c, _, _, _ := p.take(); c != nil {
+				return c, nil
 			}
 			if clipped {
 				// The wait was cut to the call's own deadline: that
@@ -111,79 +131,96 @@ func (p *h2Pool) GetClientConn(req *http.Request, _ string) (*http2.ClientConn, 
 				return nil, context.DeadlineExceeded
 			}
 			return nil, ErrPoolTimeout
-		case <-req.Context().Done():
-			tick.Stop()
-			return nil, req.Context().Err()
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
-		tick.Stop()
 	}
 }
 
-// take reserves a stream on a live connection; with none free, dial says
-// whether a new connection fits under the cap (and is counted as dialling).
-func (p *h2Pool) take() (cc *http2.ClientConn, dial bool) {
+// take reserves a stream on a live connection. With none free, dial says
+// a new connection fits under the cap (counted as dialling from now; the
+// caller dials it); dialing that one is being dialled, which the caller
+// waits for rather than dialling another (its stream limit is not known
+// yet). seq is the number of dials finished.
+func (p *h2Pool) take() (c *upConn, dial, dialing bool, seq uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	live := p.conns[:0]
 	for _, c := range p.conns {
-		// Full ones stay (CanTakeNewRequest is false for them too).
-		if st := c.State(); !st.Closed && !st.Closing {
-			live = append(live, c)
+		if c.reserve() {
+			return c, false, false, p.dialSeq
 		}
 	}
-	clear(p.conns[len(live):])
-	p.conns = live
-	for _, c := range p.conns {
-		if c.ReserveNewRequest() {
-			return c, false
-		}
+	if p.dialing > 0 {
+		return nil, false, true, p.dialSeq
 	}
-	if len(p.conns)+p.dialing < p.t.cfg.MaxConns {
+	if len(p.conns) < p.t.cfg.MaxConns {
 		p.dialing++
-		return nil, true
+		return nil, true, false, p.dialSeq
 	}
-	return nil, false
+	return nil, false, false, p.dialSeq
 }
 
-// add dials a connection (counted as dialling by take) and lists it.
-func (p *h2Pool) add(ctx context.Context) (*http2.ClientConn, error) {
+// add dials a connection (counted as dialling by take), lists it and
+// wakes the calls waiting for it.
+func (p *h2Pool) add() {
+	ctx, cancel := context.WithTimeout(context.Background(), p.t.cfg.ConnectTimeout)
 	nc, err := p.dial(ctx)
-	var cc *http2.ClientConn
+	cancel()
+	var c *upConn
 	if err == nil {
-		// The flushes of streams sent at once go out together
-		// (package coalesce).
-		if cc, err = p.t.h2.tr.NewClientConn(coalesce.New(nc, 0)); err != nil {
-			nc.Close()
-		}
+		c, err = newUpConn(p, nc)
 	}
 	p.mu.Lock()
 	p.dialing--
+	p.dialSeq++
+	p.dialErr = err
 	if err == nil {
-		p.conns = append(p.conns, cc)
+		p.conns = append(p.conns, c)
 	}
 	p.mu.Unlock()
-	return cc, err
+	p.release()
 }
 
-// release wakes a waiter, if any, when a stream ended.
-func (p *h2Pool) release() {
-	if p.waiters.Load() > 0 {
-		select {
-		case p.freed <- struct{}{}:
-		default:
-		}
-	}
-}
-
-func (p *h2Pool) MarkDead(cc *http2.ClientConn) {
+// dialFailedSince is the error of the last dial when it failed after
+// dial number seq.
+func (p *h2Pool) dialFailedSince(seq uint64) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for i, c := range p.conns {
-		if c == cc {
+	if p.dialSeq != seq {
+		return p.dialErr
+	}
+	return nil
+}
+
+// wakeChan is closed by the next release.
+func (p *h2Pool) wakeChan() chan struct{} {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	return p.wake
+}
+
+// release wakes the waiters, if any: a stream slot may have freed, or a
+// connection was listed or unlisted.
+func (p *h2Pool) release() {
+	if p.waiters.Load() > 0 {
+		p.wmu.Lock()
+		close(p.wake)
+		p.wake = make(chan struct{})
+		p.wmu.Unlock()
+	}
+}
+
+// drop unlists a connection that takes no new streams.
+func (p *h2Pool) drop(c *upConn) {
+	p.mu.Lock()
+	for i, x := range p.conns {
+		if x == c {
 			p.conns = append(p.conns[:i], p.conns[i+1:]...)
-			return
+			break
 		}
 	}
+	p.mu.Unlock()
+	p.release() // a connection fits under the cap again
 }
 
 // open is the number of listed connections.
@@ -200,12 +237,8 @@ func (p *h2Pool) closeIdle() {
 	list := p.conns
 	p.conns = nil
 	p.mu.Unlock()
-	for _, cc := range list {
-		if cc.State().StreamsActive == 0 {
-			_ = cc.Close()
-		} else {
-			go func() { _ = cc.Shutdown(context.Background()) }()
-		}
+	for _, c := range list {
+		c.drain()
 	}
 }
 
@@ -218,14 +251,7 @@ func (t *Transport) initH2() {
 		tlsCfg.NextProtos = []string{http2.NextProtoTLS}
 	}
 	addr := t.cfg.Addr
-	h.pool = &h2Pool{t: t, freed: make(chan struct{}, 1)}
-	h.tr = &http2.Transport{
-		AllowHTTP: tlsCfg == nil,
-		// Not StrictMaxConcurrentStreams: then a full connection would
-		// still take a reservation, and the pool could not tell it is
-		// full.
-		ConnPool: h.pool,
-	}
+	h.pool = &h2Pool{t: t, wake: make(chan struct{})}
 	h.pool.dial = func(ctx context.Context) (net.Conn, error) {
 		nc, err := t.dialer.DialContext(ctx, "tcp", addr)
 		if err != nil {
@@ -245,12 +271,6 @@ func (t *Transport) initH2() {
 		}
 		return tc, nil
 	}
-	h.tr.MaxHeaderListSize = uint32(t.cfg.MaxHeaderBytes)
-	h.tr.IdleConnTimeout = t.cfg.IdleTimeout
-	// A connection silent this long is pinged; one that does not answer
-	// is closed, so streams fail over instead of hanging.
-	h.tr.ReadIdleTimeout = 30 * time.Second
-	h.tr.PingTimeout = 5 * time.Second
 	t.h2 = h
 }
 
@@ -273,23 +293,54 @@ func requestHeaderSkip(k []byte) bool {
 	return false
 }
 
-// clientBody remembers a failure of the client's body, which is the
-// client's fault, not the target's. x/net reads it from its own
-// goroutine while the call's goroutine looks at err.
+// replayMax bounds the streamed request body kept for sending again on
+// another connection when the upstream refused the stream unprocessed
+// (GOAWAY, REFUSED_STREAM); a longer one is not retried.
+const replayMax = 64 << 10
+
+// h2Retries bounds how often a refused stream is sent again.
+const h2Retries = 3
+
+// clientBody is a streamed request body on its way up. It remembers a
+// failure of the client's body, which is the client's fault, not the
+// target's, and keeps what it read (up to replayMax) for a retry.
 type clientBody struct {
-	r   io.Reader
-	err atomic.Pointer[error]
+	r    io.Reader
+	kept []byte
+	over bool
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
+	if !b.over {
+		if len(b.kept)+n > replayMax {
+			b.over, b.kept = true, nil
+		} else {
+			b.kept = append(b.kept, p[:n]...)
+		}
+	}
 	if err != nil && err != io.EOF {
-		b.err.CompareAndSwap(nil, &err)
+		err = &ClientBodyError{Err: err}
 	}
 	return n, err
 }
 
-func (b *clientBody) Close() error { return nil }
+// fieldBufs hold a call's header fields while its HEADERS are encoded.
+var fieldBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// appendField appends one header field (name lower-cased) to the
+// NUL-separated list open() encodes.
+func appendField(b, k, v []byte) []byte {
+	for _, c := range k {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	b = append(b, 0)
+	b = append(b, v...)
+	return append(b, 0)
+}
 
 // DoContext is DoWithHeaders bound to ctx as well: an HTTP/2 target's
 // call ends when ctx does (the client reset its stream, or went away),
@@ -304,21 +355,18 @@ func (t *Transport) DoContext(ctx context.Context, req *fasthttp.Request, resp *
 }
 
 func (t *Transport) doH2(parent context.Context, req *fasthttp.Request, resp *fasthttp.Response, extra []byte, deadline time.Time) error {
-	u, err := url.ParseRequestURI(string(req.RequestURI()))
-	if err != nil {
-		return err
-	}
-	u.Scheme, u.Host = t.h2.scheme, t.cfg.Addr
-	hr := &http.Request{
-		Method: string(req.Header.Method()), URL: u, Host: string(req.Header.Host()),
-		Proto: "HTTP/2.0", ProtoMajor: 2, Header: make(http.Header, 8),
-	}
+	fb := fieldBufs.Get().(*[]byte)
+	defer fieldBufs.Put(fb)
+	f := appendField((*fb)[:0], []byte(":method"), req.Header.Method())
+	f = appendField(f, []byte(":scheme"), []byte(t.h2.scheme))
+	f = appendField(f, []byte(":authority"), req.Header.Host())
+	f = appendField(f, []byte(":path"), req.RequestURI())
 	grpc := false
 	for k, v := range req.Header.All() {
 		if requestHeaderSkip(k) {
 			continue
 		}
-		hr.Header.Add(string(k), string(v))
+		f = appendField(f, k, v)
 		if len(k) == 12 && bytes.EqualFold(k, []byte("Content-Type")) && bytes.HasPrefix(v, []byte("application/grpc")) {
 			grpc = true
 		}
@@ -327,82 +375,132 @@ func (t *Transport) doH2(parent context.Context, req *fasthttp.Request, resp *fa
 		line, rest, _ := bytes.Cut(extra, []byte("\r\n"))
 		extra = rest
 		if k, v, ok := bytes.Cut(line, []byte(": ")); ok {
-			hr.Header.Add(string(k), string(v))
+			f = appendField(f, k, v)
 		}
 	}
 	if grpc {
-		hr.Header.Set("Te", "trailers") // gRPC servers ask for it
+		f = appendField(f, []byte("te"), []byte("trailers")) // gRPC servers ask for it
 	}
+	r := upRequest{}
 	var cb *clientBody
+	var num [20]byte
 	if req.IsBodyStream() {
 		cb = &clientBody{r: req.BodyStream()}
-		hr.Body = cb
-		hr.ContentLength = int64(req.Header.ContentLength())
-		if hr.ContentLength < 0 {
-			hr.ContentLength = -1
+		r.stream, r.hasStream = cb, true
+		if cl := req.Header.ContentLength(); cl >= 0 {
+			f = appendField(f, []byte("content-length"), strconv.AppendInt(num[:0], int64(cl), 10))
 		}
 	} else if b := req.Body(); len(b) > 0 {
-		hr.Body = io.NopCloser(bytes.NewReader(b))
-		hr.ContentLength = int64(len(b))
+		r.body = b
+		f = appendField(f, []byte("content-length"), strconv.AppendInt(num[:0], int64(len(b)), 10))
 	}
+	r.fields = f
+	*fb = f
 	ctx, cancel := context.WithDeadline(parent, deadline)
-	hr = hr.WithContext(ctx)
-	hresp, err := t.h2.tr.RoundTrip(hr)
+	s, err := t.sendH2(ctx, &r, cb)
 	if err != nil {
-		t.h2.pool.release()
 		timedOut := ctx.Err() == context.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded)
 		cancel()
-		if cb != nil {
-			if e := cb.err.Load(); e != nil {
-				return &ClientBodyError{Err: *e}
-			}
+		var ce *ClientBodyError
+		if errors.As(err, &ce) {
+			return ce
 		}
 		if parent.Err() != nil {
 			// The client ended its stream: its doing, not the target's.
 			return &ClientBodyError{Err: parent.Err()}
 		}
-		if timedOut {
+		if timedOut || err == errStreamCancelled {
 			return errH2Timeout
-		}
-		var de *DialError
-		if !errors.As(err, &de) && strings.Contains(err.Error(), "looked like an HTTP/1.1 header") {
-			return ErrNotHTTP2
 		}
 		return err
 	}
-	resp.SetStatusCode(hresp.StatusCode)
-	for k, vs := range hresp.Header {
-		switch k {
-		case "Content-Type":
-			resp.Header.SetContentType(vs[0])
+	resp.SetStatusCode(s.status)
+	cl, trailers := -1, false
+	for _, hf := range s.header {
+		switch hf.Name {
+		case "content-type":
+			resp.Header.SetContentType(hf.Value)
 			continue
-		case "Content-Length", "Trailer":
-			continue
-		}
-		for _, v := range vs {
-			resp.Header.Add(k, v)
-		}
-	}
-	cl := hresp.ContentLength
-	if cl >= 0 && cl <= int64(t.cfg.StreamThreshold) && len(hresp.Trailer) == 0 && !grpc {
-		// Small and whole: buffered, as the HTTP/1.1 transport does.
-		_, err := io.Copy(resp.BodyWriter(), io.LimitReader(hresp.Body, cl))
-		hresp.Body.Close()
-		t.h2.pool.release()
-		timedOut := ctx.Err() == context.DeadlineExceeded
-		cancel()
-		if err != nil {
-			if timedOut {
-				return errH2Timeout
+		case "content-length":
+			if n, err := strconv.Atoi(hf.Value); err == nil && n >= 0 {
+				cl = n
 			}
+			continue
+		case "trailer":
+			trailers = true
+			continue
+		}
+		resp.Header.Add(hf.Name, hf.Value)
+	}
+	body := &H2Body{s: s, cancel: cancel, ctx: ctx}
+	if cl >= 0 && cl <= t.cfg.StreamThreshold && !trailers && !grpc {
+		// Small and whole: buffered, as the HTTP/1.1 transport does.
+		buf := getUpBuf()
+		var err error
+		for err == nil {
+			var n int
+			n, err = body.Read(*buf)
+			resp.AppendBody((*buf)[:n])
+		}
+		putUpBuf(buf)
+		body.Close()
+		if err != io.EOF {
 			return err
 		}
 		return nil
 	}
 	// Not pooled: the client side reads Trailer after the body was
 	// written, and closed, by fasthttp.
-	resp.SetBodyStream(&H2Body{r: hresp.Body, resp: hresp, cancel: cancel, ctx: ctx, pool: t.h2.pool}, int(cl))
+	resp.SetBodyStream(body, cl)
 	return nil
+}
+
+// sendH2 sends the request on a stream and waits for its answer's
+// header block; a stream the upstream refused unprocessed is sent again
+// on another connection when its body can be.
+func (t *Transport) sendH2(ctx context.Context, r *upRequest, cb *clientBody) (*upStream, error) {
+	for try := 0; ; try++ {
+		c, err := t.h2.pool.get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		rest := r.body
+		s, err := c.open(r)
+		if err == errRefused && try < h2Retries {
+			r.body = rest
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		var sent chan struct{}
+		if r.hasStream || len(r.body) > 0 {
+			sent = make(chan struct{})
+			go func(body []byte) {
+				defer close(sent)
+				_ = s.sendBody(body, r.stream)
+			}(r.body)
+		}
+		err = s.awaitHead(ctx.Done())
+		if err != errRefused || try >= h2Retries {
+			return s, err
+		}
+		r.body = rest
+		if cb != nil {
+			// Sent again: what was read, then the rest, once the
+			// refused stream's sender has stopped reading.
+			select {
+			case <-sent:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if cb.over {
+				return nil, err
+			}
+			cb = &clientBody{r: io.MultiReader(bytes.NewReader(cb.kept), cb.r)}
+			r.stream = cb
+		}
+	}
 }
 
 // errH2Timeout: the upstream call ran past its deadline.
@@ -417,17 +515,15 @@ func (*timeoutError) Temporary() bool { return true }
 // H2Body is the streamed body of an HTTP/2 upstream's answer. Once read to
 // its end, Trailer holds the upstream's trailers.
 type H2Body struct {
-	r      io.ReadCloser
-	resp   *http.Response
+	s      *upStream
 	cancel context.CancelFunc
 	ctx    context.Context
 	err    error
 	closed bool
-	pool   *h2Pool // told when the stream ends
 }
 
 func (b *H2Body) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
+	n, err := b.s.read(p, b.ctx.Done())
 	if err != nil && err != io.EOF {
 		if b.ctx.Err() == context.DeadlineExceeded {
 			err = errH2Timeout
@@ -443,10 +539,9 @@ func (b *H2Body) Close() error {
 		return nil
 	}
 	b.closed = true
-	err := b.r.Close()
+	b.s.finish()
 	b.cancel()
-	b.pool.release()
-	return err
+	return nil
 }
 
 // Move returns a body that owns the upstream stream, for a wrapper that
@@ -457,17 +552,8 @@ func (b *H2Body) Move() *H2Body {
 	return &nb
 }
 
-// Declared is the trailer names the upstream announced.
-func (b *H2Body) Declared() []string {
-	var out []string
-	for k := range b.resp.Trailer {
-		out = append(out, k)
-	}
-	return out
-}
-
 // Trailer is the upstream's trailers, complete after the body's end.
-func (b *H2Body) Trailer() http.Header { return b.resp.Trailer }
+func (b *H2Body) Trailer() http.Header { return b.s.trailer }
 
 // Err is how reading the body failed (nil: it ended cleanly); a timeout
 // is a net.Error whose Timeout is true.

@@ -12,7 +12,7 @@
 // wire for both sides).
 //
 // HTTP/2 targets (h2c://, grpc://, h2://, grpcs://) go through the same
-// Transport to golang.org/x/net/http2's client instead (h2.go).
+// Transport to the gateway's own HTTP/2 client instead (h2.go).
 package transport
 
 import (

@@ -1,0 +1,105 @@
+//lint:file-ignore SA1019 the benchmark's upstream is x/net's HTTP/2 server (h2c, as grpc-go's is)
+
+package transport
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"golang.org/x/net/http2"
+)
+
+// serveGRPCEcho is an h2c upstream answering like a gRPC unary call: the
+// request's message back, grpc-status 0 in the trailers.
+func serveGRPCEcho(b *testing.B) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	up := &http2.Server{}
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		msg, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/grpc")
+		w.Header().Set("Trailer", "Grpc-Status")
+		_, _ = w.Write(msg)
+		w.Header().Set("Grpc-Status", "0")
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go up.ServeConn(c, &http2.ServeConnOpts{Handler: echo})
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// BenchmarkH2Upstream is the upstream leg of a gRPC unary call alone:
+// DoContext with a streamed 69-byte request body (as the HTTP/2 server
+// hands a gRPC body over), the streamed answer read to its trailers.
+// Concurrent calls share the pooled connection as the gateway's do.
+func BenchmarkH2Upstream(b *testing.B) {
+	for _, conc := range []int{1, 16} {
+		b.Run(map[int]string{1: "calls=1", 16: "calls=16"}[conc], func(b *testing.B) {
+			tr := New(Config{Addr: serveGRPCEcho(b), HTTP2: true})
+			defer tr.Close()
+			msg := append([]byte{0, 0, 0, 0, 64}, strings.Repeat("x", 64)...)
+			call := func(req *fasthttp.Request, resp *fasthttp.Response, buf []byte) {
+				req.Header.SetMethod("POST")
+				req.SetRequestURI("/bench.Echo/Unary")
+				req.Header.SetHost("up")
+				req.Header.SetContentType("application/grpc")
+				req.Header.Set("Grpc-Timeout", "9000000u")
+				req.SetBodyStream(bytes.NewReader(msg), -1)
+				if err := tr.DoContext(context.Background(), req, resp, nil, time.Now().Add(5*time.Second)); err != nil {
+					b.Error(err)
+					return
+				}
+				body := resp.BodyStream()
+				n, _ := io.ReadFull(body, buf)
+				_, _ = body.Read(buf[n:]) // the end, and the trailers
+				hb, ok := body.(*H2Body)
+				if !ok || n != len(msg) || hb.Trailer().Get("Grpc-Status") != "0" {
+					b.Errorf("status %d, %d bytes, body %T", resp.StatusCode(), n, body)
+				}
+				resp.Reset()
+				req.Reset()
+			}
+			var ru0 syscall.Rusage
+			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+			b.ReportAllocs()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			per := (b.N + conc - 1) / conc
+			for g := 0; g < conc; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					req, resp := new(fasthttp.Request), new(fasthttp.Response)
+					buf := make([]byte, 256)
+					for i := 0; i < per; i++ {
+						call(req, resp, buf)
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			var ru1 syscall.Rusage
+			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+			cpu := func(r *syscall.Rusage) int64 { return r.Utime.Nano() + r.Stime.Nano() }
+			b.ReportMetric(float64(cpu(&ru1)-cpu(&ru0))/1e3/float64(per*conc), "cpu-µs/op")
+		})
+	}
+}
