@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
-	"github.com/weirgw/weir/internal/coalesce"
 	"github.com/weirgw/weir/internal/fusedio"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -798,7 +797,7 @@ func (c *h2Conn) flushLocked() {
 			w = c.raw
 		}
 		c.mu.Unlock()
-		err := coalesce.WriteAll(w, b, c.writeTO)
+		err := writeAll(w, b, c.writeTO)
 		c.mu.Lock()
 		c.spare = b[:0]
 		if err != nil && c.err == nil {
@@ -1275,4 +1274,21 @@ func appendH2Fields(b []byte, resp *fasthttp.Response, skip []byte) []byte {
 		b = appendH2Field(b, k, v)
 	}
 	return b
+}
+
+// writeAll writes b to c, each write bounded by timeout (0: none): it
+// fails only when a whole timeout passes without a byte sent.
+func writeAll(c net.Conn, b []byte, timeout time.Duration) error {
+	if timeout <= 0 {
+		_, err := c.Write(b)
+		return err
+	}
+	for {
+		_ = c.SetWriteDeadline(time.Now().Add(timeout))
+		n, err := c.Write(b)
+		b = b[n:]
+		if len(b) == 0 || n == 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+	}
 }

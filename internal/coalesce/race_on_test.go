@@ -1,5 +1,0 @@
-//go:build race
-
-package coalesce
-
-const raceEnabled = true
