@@ -27,9 +27,10 @@ import (
 // (sdk.Consumers.ReadSince), the consumers. A unit whose plugins read
 // consumers only through credential indexes (sdk.IndexSlot, key_auth's
 // keys) is kept when consumers change: the new consumers carry the
-// indexes it needs, updated or built anew. The route itself (its chain with the globals, its service,
-// its aggregate) is rebuilt each time: it is cheap and points into the
-// new snapshot.
+// indexes it needs, updated or built anew. The route's chain (its filters with the globals') moves
+// with its unit while the globals unit is the same (chain); the route
+// itself (its service, its aggregate) is made anew each time: it is cheap
+// and points into the new snapshot.
 //
 // Ownership: a unit is owned by one snapshot, the one that closes its
 // filters (sdk.Closer) when it retires. A unit is started by the
@@ -41,6 +42,10 @@ type unit struct {
 	filters []sdk.Filter  // a route's own, in order; the globals by index, nil where disabled
 	names   []string      // a route's own: the plugin name of each filter
 	m       *routeMetrics // nil for the globals
+	// chain is the route chain made of the unit and a globals unit
+	// (newChain), kept for the next snapshot that reuses both; set
+	// under the server's applyMu.
+	chain *chain
 	// readsConsumers: a plugin read consumers while the unit was built,
 	// so it holds what it read; slots are the credential indexes its
 	// plugins use (sdk.Consumers.ReadSince).

@@ -78,6 +78,19 @@ func routeFilter(t *testing.T, srv *Server, name string) *counted {
 	return nil
 }
 
+// routeFilters returns the chain of the route named name in the running
+// snapshot.
+func routeFilters(t *testing.T, srv *Server, name string) []sdk.Filter {
+	t.Helper()
+	for _, r := range srv.Current().routes {
+		if r.name == name {
+			return r.filters
+		}
+	}
+	t.Fatalf("no route %q", name)
+	return nil
+}
+
 const reuseCfg = `
 listen: "127.0.0.1:0"
 services:
@@ -151,6 +164,11 @@ func TestReloadReusesUnchangedRoutes(t *testing.T) {
 	}
 	if d := routeFilter(t, srv, "d"); d != g1 {
 		t.Fatalf("route d runs global %s, want the new instance", d.id)
+	}
+	// Route d's unit is kept (its config is unchanged), but its chain
+	// is made again: it runs the new global instance alone.
+	if df := routeFilters(t, srv, "d"); len(df) != 1 || df[0] != sdk.Filter(g1) {
+		t.Fatalf("route d runs %v after the globals changed, want the new global alone", df)
 	}
 
 	// Consumers change: the instance that read them is built again, the

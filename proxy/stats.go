@@ -80,7 +80,7 @@ func (s *Server) Stats() Stats {
 			rs.Service = r.svc.name
 		}
 		for code := 100; code < 600; code++ {
-			c := r.m.byStatus[code].Load()
+			c := r.m.counter(code)
 			if c == nil {
 				continue
 			}

@@ -138,13 +138,20 @@ func cmdRun(args []string) int {
 	// reloads, as the operator asked.
 	var reloadMu sync.Mutex
 	var lastRead [sha256.Size]byte
-	reload := func(why string) {
+	// read is the file's content and hash when the caller read it
+	// already (SIGHUP, through the watch's rebase), nil to read it here.
+	reload := func(why string, read func() ([]byte, [sha256.Size]byte, error)) {
 		reloadMu.Lock()
 		defer reloadMu.Unlock()
-		data, err := config.ReadFile(*file)
+		if read == nil {
+			read = func() ([]byte, [sha256.Size]byte, error) {
+				data, err := config.ReadFile(*file)
+				return data, sha256.Sum256(data), err
+			}
+		}
+		data, sum, err := read()
 		var newCfg *config.Config
 		if err == nil {
-			sum := sha256.Sum256(data)
 			if why == reloadFileChange && sum == lastRead {
 				return
 			}
@@ -179,7 +186,7 @@ func cmdRun(args []string) int {
 	}
 
 	watch := newFileWatch(*file, log)
-	go watch.run(stop, func() { reload(reloadFileChange) })
+	go watch.run(stop, func() { reload(reloadFileChange, nil) })
 
 	sig := make(chan os.Signal, 4)
 	signal.Notify(sig, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGTERM, syscall.SIGINT)
@@ -190,8 +197,9 @@ func cmdRun(args []string) int {
 			continue
 		}
 		if s == syscall.SIGHUP {
-			watch.rebase() // the file's event then finds this content applied
-			reload("SIGHUP")
+			// The file's event then finds this content applied.
+			data, sum, err := watch.rebase()
+			reload("SIGHUP", func() ([]byte, [sha256.Size]byte, error) { return data, sum, err })
 			for _, f := range fronts {
 				f.Reload("SIGHUP")
 			}

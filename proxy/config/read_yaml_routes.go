@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -36,6 +37,9 @@ type routeMemo struct {
 	// document's item of each route index, nil for one not kept.
 	next  map[string]*memoRoute
 	order []*memoRoute
+	// lastCut is the last YAML document cut and its cut, so that the
+	// next is cut only where it differs (yamlCut.cut).
+	lastCut *lastCut
 }
 
 // memoRoute is one route item's entry in a routeMemo.
@@ -159,16 +163,28 @@ func (r *Reader) LoadCheckAdjusted(path string, adjust func(*Config), check Chec
 // whole document, which it then does, keeping its routes' trees for the
 // next read. direct is readJSON's, for the document's consumers.
 func readRoutes(data []byte, memo *routeMemo, e *errs, asJSON, direct bool) (root *node, ok bool) {
-	cut, limit := cutRoutes, maxMemoBytes
+	limit := maxMemoBytes
 	if asJSON {
-		cut, limit = cutJSONRoutes, maxMemoJSONBytes
+		limit = maxMemoJSONBytes
 	}
 	if len(data) > limit {
 		return nil, false
 	}
-	head, items, found := cut(data)
-	if !found {
-		return nil, false
+	var head []byte
+	var items [][]byte
+	if asJSON {
+		var found bool
+		if head, items, found = cutJSONRoutes(data); !found {
+			return nil, false
+		}
+	} else {
+		var c yamlCut
+		if !c.cut(data, memo.lastCut) {
+			return nil, false
+		}
+		head, items = c.pieces(data)
+		// A cache of cut, valid whatever the document turns out to say.
+		memo.lastCut = &lastCut{text: bytes.Clone(data), c: c}
 	}
 	misses := 0
 	order := make([]*memoRoute, len(items))
@@ -361,71 +377,192 @@ func anchored(y *yaml.Node) bool {
 // brackets do not close on it (a value that might go on to a line that
 // looks like an item or like `routes:`).
 func cutRoutes(data []byte) (head []byte, items [][]byte, found bool) {
-	if bytes.IndexByte(data, '\t') >= 0 || bytes.Contains(data, []byte("\r")) {
+	var c yamlCut
+	if !c.cut(data, nil) {
 		return nil, nil, false
 	}
-	start, end := -1, -1 // the list's lines are data[start:end]
-	indent := -1
-	var cuts []int // the offset of each item's first line
-	for off := 0; off < len(data); {
+	head, items = c.pieces(data)
+	return head, items, true
+}
+
+// yamlCut is the state of cutRoutes's scan, line by line, and at its end
+// the cut: the list's lines are data[start:end], cuts the offset of each
+// item's first line. Offsets are -1 until set.
+type yamlCut struct {
+	start, end, indent int
+	cuts               []int
+}
+
+// cut scans data whole, or, given last (the cut of the last document
+// cut, the text last.text), only from the line where data starts to
+// differ from it to the line from which the rest of data is last's and
+// the scan is in the state it was in there: a reload that edits one
+// route of ten thousand scans that route's lines, not the file.
+func (c *yamlCut) cut(data []byte, last *lastCut) bool {
+	if bytes.IndexByte(data, '\t') >= 0 || bytes.Contains(data, []byte("\r")) {
+		return false
+	}
+	*c = yamlCut{start: -1, end: -1, indent: -1}
+	from, stop := 0, -1
+	if last != nil {
+		p, sfx := commonEnds(data, last.text)
+		from = bytes.LastIndexByte(data[:p], '\n') + 1
+		*c = last.at(from)
+		stop = len(data) - sfx // lines that start after this byte are last's
+	}
+	delta := len(data) - len(last.textOrEmpty())
+	for off := from; off < len(data); {
+		if stop >= 0 && off > stop && off > from {
+			if old := off - delta; last.at(old).same(c) {
+				c.join(last, old, delta)
+				break
+			}
+		}
 		nl := bytes.IndexByte(data[off:], '\n')
 		next := len(data)
 		if nl >= 0 {
 			next = off + nl + 1
 		}
-		line := data[off:next]
-		text := bytes.TrimRight(line, " \n")
-		lead := len(text) - len(bytes.TrimLeft(text, " "))
-		blank := len(text) == 0 || text[lead] == '#'
-		switch {
-		case lead == 0 && !blank && (text[0] == '%' || bytes.HasPrefix(text, []byte("---")) || bytes.HasPrefix(text, []byte("..."))):
-			return nil, nil, false
-		case start < 0 && lead == 0 && bytes.HasPrefix(text, []byte("routes:")):
-			if string(text) != "routes:" || end >= 0 {
-				return nil, nil, false
-			}
-			start = next
-		case start >= 0 && end < 0 && !blank:
-			isItem := bytes.HasPrefix(text[lead:], []byte("- ")) || string(text[lead:]) == "-"
-			switch {
-			case indent < 0 && isItem:
-				indent = lead
-			case indent < 0:
-				return nil, nil, false // `routes:` with something else under it
-			}
-			switch {
-			case lead == indent && isItem:
-				cuts = append(cuts, off)
-			case lead > indent:
-			case lead == 0:
-				end = off // the next top-level key
-			default:
-				return nil, nil, false
-			}
-		case end >= 0 && !blank && lead == 0 && bytes.HasPrefix(text, []byte("routes:")):
-			return nil, nil, false // a second routes key
-		}
-		if !blank && !closes(text) {
-			return nil, nil, false
+		if !c.line(data, off, next) {
+			return false
 		}
 		off = next
 	}
-	if start < 0 || len(cuts) == 0 {
-		return nil, nil, false
+	if c.start < 0 || len(c.cuts) == 0 {
+		return false
 	}
+	return true
+}
+
+// line scans the line data[off:next].
+func (c *yamlCut) line(data []byte, off, next int) bool {
+	text := bytes.TrimRight(data[off:next], " \n")
+	lead := len(text) - len(bytes.TrimLeft(text, " "))
+	blank := len(text) == 0 || text[lead] == '#'
+	switch {
+	case lead == 0 && !blank && (text[0] == '%' || bytes.HasPrefix(text, []byte("---")) || bytes.HasPrefix(text, []byte("..."))):
+		return false
+	case c.start < 0 && lead == 0 && bytes.HasPrefix(text, []byte("routes:")):
+		if string(text) != "routes:" || c.end >= 0 {
+			return false
+		}
+		c.start = next
+	case c.start >= 0 && c.end < 0 && !blank:
+		isItem := bytes.HasPrefix(text[lead:], []byte("- ")) || string(text[lead:]) == "-"
+		switch {
+		case c.indent < 0 && isItem:
+			c.indent = lead
+		case c.indent < 0:
+			return false // `routes:` with something else under it
+		}
+		switch {
+		case lead == c.indent && isItem:
+			c.cuts = append(c.cuts, off)
+		case lead > c.indent:
+		case lead == 0:
+			c.end = off // the next top-level key
+		default:
+			return false
+		}
+	case c.end >= 0 && !blank && lead == 0 && bytes.HasPrefix(text, []byte("routes:")):
+		return false // a second routes key
+	}
+	return blank || closes(text)
+}
+
+// same reports whether the scan goes on from c as from d: what line
+// reads of the state is whether start and end are set, and indent.
+func (c yamlCut) same(d *yamlCut) bool {
+	return (c.start >= 0) == (d.start >= 0) && (c.end >= 0) == (d.end >= 0) && c.indent == d.indent
+}
+
+// join completes c, a scan of data up to the line that is last's line
+// at old, with what last's scan found from there on, shifted by delta.
+func (c *yamlCut) join(last *lastCut, old, delta int) {
+	for _, k := range last.c.cuts {
+		if k >= old {
+			c.cuts = append(c.cuts, k+delta)
+		}
+	}
+	if c.indent < 0 {
+		c.indent = last.c.indent // set by last's first item, if it has one after old
+	}
+	if c.start < 0 && last.c.start >= 0 {
+		c.start = last.c.start + delta
+	}
+	if c.end < 0 && last.c.end >= 0 {
+		c.end = last.c.end + delta
+	}
+}
+
+// pieces is the head and the items of data cut at c.
+func (c *yamlCut) pieces(data []byte) (head []byte, items [][]byte) {
+	end := c.end
 	if end < 0 {
 		end = len(data)
 	}
-	for i, c := range cuts {
+	items = make([][]byte, len(c.cuts))
+	for i, k := range c.cuts {
 		to := end
-		if i+1 < len(cuts) {
-			to = cuts[i+1]
+		if i+1 < len(c.cuts) {
+			to = c.cuts[i+1]
 		}
-		items = append(items, data[c:to])
+		items[i] = data[k:to]
 	}
-	head = make([]byte, 0, len(data)-(end-start))
-	head = append(append(head, data[:start]...), data[end:]...)
-	return head, items, true
+	head = make([]byte, 0, len(data)-(end-c.start))
+	head = append(append(head, data[:c.start]...), data[end:]...)
+	return head, items
+}
+
+// lastCut is the text of the last document a Reader cut and its cut.
+type lastCut struct {
+	text []byte
+	c    yamlCut
+}
+
+func (l *lastCut) textOrEmpty() []byte {
+	if l == nil {
+		return nil
+	}
+	return l.text
+}
+
+// at is the state of l's scan before the line at offset x of l.text.
+func (l *lastCut) at(x int) yamlCut {
+	c := yamlCut{start: -1, end: -1, indent: -1}
+	if l.c.start >= 0 && l.c.start <= x {
+		c.start = l.c.start
+	}
+	n, _ := slices.BinarySearch(l.c.cuts, x)
+	c.cuts = append(make([]int, 0, len(l.c.cuts)+16), l.c.cuts[:n]...)
+	if n > 0 {
+		c.indent = l.c.indent
+	}
+	if l.c.end >= 0 && l.c.end < x {
+		c.end = l.c.end
+	}
+	return c
+}
+
+// commonEnds returns the length of the longest common prefix of a and b
+// and of their longest common suffix that does not overlap it in either.
+func commonEnds(a, b []byte) (prefix, suffix int) {
+	n := min(len(a), len(b))
+	const chunk = 4096
+	for prefix+chunk <= n && bytes.Equal(a[prefix:prefix+chunk], b[prefix:prefix+chunk]) {
+		prefix += chunk
+	}
+	for prefix < n && a[prefix] == b[prefix] {
+		prefix++
+	}
+	m := n - prefix
+	for suffix+chunk <= m && bytes.Equal(a[len(a)-suffix-chunk:len(a)-suffix], b[len(b)-suffix-chunk:len(b)-suffix]) {
+		suffix += chunk
+	}
+	for suffix < m && a[len(a)-1-suffix] == b[len(b)-1-suffix] {
+		suffix++
+	}
+	return prefix, suffix
 }
 
 // closes reports whether every quote and bracket opened on line closes on

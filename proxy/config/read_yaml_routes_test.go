@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -279,5 +280,57 @@ func TestCutJSONRoutesRefuses(t *testing.T) {
 	if !ok || string(head) != ` {"a": {"routes": [3]}, "routes": [], "b": "\"routes\""} ` || len(items) != 2 ||
 		string(items[0]) != `{"x": "]"}` || string(items[1]) != `[1,{"y":2}]` {
 		t.Fatalf("cut %q %q %v", head, items, ok)
+	}
+}
+
+// The cut of a document made from the cut of the one before it
+// (yamlCut.cut with a lastCut) is the cut made from scratch: random
+// edits, with the characters that steer the scan, of documents that
+// cut and of documents that do not.
+func TestCutRoutesFromLast(t *testing.T) {
+	bits := []string{"\"", "'", "- ", "  ", "\n", "\n  - ", "\n- ", " #", "|\n", "[", "]", "{", "}", "\t", ":", "routes:\n", "\nroutes:\n", "\nx: 1\n", "---\n", "-", "\n\n"}
+	rng := rand.New(rand.NewPCG(5, 6))
+	var last *lastCut
+	prev := memoRoutes(8, 0)
+	cuts := 0
+	for i := 0; i < 3000; i++ {
+		doc := []byte(prev)
+		for k := rng.IntN(3); k >= 0; k-- {
+			at := rng.IntN(len(doc) + 1)
+			if rng.IntN(4) == 0 && at < len(doc) { // a deletion
+				doc = append(doc[:at:at], doc[at+rng.IntN(min(8, len(doc)-at))+1:]...)
+				continue
+			}
+			doc = append(doc[:at:at], append([]byte(bits[rng.IntN(len(bits))]), doc[at:]...)...)
+		}
+		if rng.IntN(5) == 0 {
+			doc = []byte(memoRoutes(rng.IntN(8)+1, i))
+		}
+		wantHead, wantItems, wantFound := cutRoutes(doc)
+		var c yamlCut
+		found := c.cut(doc, last)
+		if found != wantFound {
+			t.Fatalf("edit %d: found %v, from scratch %v\nlast:\n%s\ndoc:\n%s", i, found, wantFound, last.textOrEmpty(), doc)
+		}
+		if found {
+			cuts++
+			head, items := c.pieces(doc)
+			if !bytes.Equal(head, wantHead) || !reflect.DeepEqual(items, wantItems) {
+				t.Fatalf("edit %d: cut %q %q, from scratch %q %q\nlast:\n%s\ndoc:\n%s", i, head, items, wantHead, wantItems, last.textOrEmpty(), doc)
+			}
+			var sc yamlCut
+			sc.cut(doc, nil)
+			if !reflect.DeepEqual(sc, c) {
+				t.Fatalf("edit %d: state %+v, scratch %+v", i, c, sc)
+			}
+			last = &lastCut{text: bytes.Clone(doc), c: c}
+		}
+		if !found && rng.IntN(2) == 0 {
+			doc = []byte(prev) // edit on from one that cut, mostly
+		}
+		prev = string(doc)
+	}
+	if cuts < 500 {
+		t.Fatalf("only %d of 3000 documents cut: the test tries too little", cuts)
 	}
 }

@@ -151,10 +151,16 @@ func Compile(specs []Spec) (*Router, []RouteError) {
 // a spec equal to one of prev's is not parsed again (its regexes are not
 // compiled again), which is most of the cost when one route of ten
 // thousand changed. The indexes are built anew, so the Router matches
-// exactly as Compile's would; the errors are Compile's too.
+// exactly as Compile's would; the errors are Compile's too. When every
+// spec is prev's, at the same index, prev itself is returned: a Router
+// is immutable, and a reload that changed no route's matching (a plugin,
+// a service, a timeout) rebuilds no index.
 func CompileFrom(specs []Spec, prev *Router) (*Router, []RouteError) {
 	if prev == nil {
 		return Compile(specs)
+	}
+	if sameSpecs(specs, prev.specs) {
+		return prev, nil
 	}
 	ps := make([]parsed, len(specs))
 	var fresh []Spec // the specs prev has not parsed, in order
@@ -207,6 +213,20 @@ func CompileFrom(specs []Spec, prev *Router) (*Router, []RouteError) {
 		return Compile(specs)
 	}
 	return build(specs, ps, methodOrder), nil
+}
+
+// sameSpecs reports whether a and b are the same specs in the same
+// order, StripPath included (build reads it).
+func sameSpecs(a, b []Spec) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].StripPath != b[i].StripPath || !sameSpec(&a[i], &b[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // sameSpec reports whether a and b match the same requests as parsed

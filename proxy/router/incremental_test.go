@@ -99,3 +99,36 @@ func TestCompileFromLeavesPrevAlone(t *testing.T) {
 		t.Fatalf("prev changed: %s, was %s", after, before)
 	}
 }
+
+// Specs that all equal prev's, at the same index, give prev itself (no
+// index is built again); any change of one, StripPath included, gives a
+// new Router that matches as Compile's.
+func TestCompileFromSameSpecsIsPrev(t *testing.T) {
+	specs := []Spec{{Paths: []string{"/a/{id}"}}, {Paths: []string{"~^/b(?P<x>[0-9]+)"}, Methods: []string{"GET"}}}
+	prev := mustCompile(t, specs)
+	same := []Spec{{Paths: []string{"/a/{id}"}}, {Paths: []string{"~^/b(?P<x>[0-9]+)"}, Methods: []string{"GET"}}}
+	if r, errs := CompileFrom(same, prev); errs != nil || r != prev {
+		t.Fatalf("same specs: %p %v, want prev %p", r, errs, prev)
+	}
+	for _, edit := range []func(s []Spec){
+		func(s []Spec) { s[1].StripPath = true },
+		func(s []Spec) { s[0].Paths = []string{"/a/{id}/x"} },
+		func(s []Spec) { s[1].Headers = map[string]string{"X-V": "1"} },
+	} {
+		changed := slices.Clone(same)
+		edit(changed)
+		r, errs := CompileFrom(changed, prev)
+		if errs != nil || r == prev {
+			t.Fatalf("%+v: %v, reused prev %v", changed, errs, r == prev)
+		}
+		full := mustCompile(t, changed)
+		for _, p := range []string{"/a/1", "/a/1/x", "/b12", "/c"} {
+			if a, b := doMatch(r, "", "GET", p, hdr("X-V: 1")), doMatch(full, "", "GET", p, hdr("X-V: 1")); a != b {
+				t.Fatalf("%+v %s: incremental %s, full %s", changed, p, a, b)
+			}
+		}
+	}
+	if r, _ := CompileFrom(same[:1], prev); r == prev {
+		t.Fatal("fewer specs gave prev")
+	}
+}
