@@ -218,6 +218,18 @@ type ConsumerIndex interface {
 	With(old, c *Consumer, next *Consumers) (ConsumerIndex, error)
 }
 
+// ConsumersChecker is a filter that serves only some of the consumers
+// its credential index holds (jwt: a credential whose algorithm is not in
+// the instance's allow-list). New checks the consumers it is built with;
+// a filter kept when the consumers change (a one-route reload, an admin
+// write of one consumer) is not built again, so the proxy asks it with
+// CheckConsumers whether it takes the new set, and its error refuses the
+// change as New's would have. It should cost little when nothing is
+// refused: it runs for every kept instance on every change.
+type ConsumersChecker interface {
+	CheckConsumers(cs *Consumers) error
+}
+
 // IndexSlot names one kind of ConsumerIndex; a plugin makes one at init.
 type IndexSlot struct {
 	id    int
