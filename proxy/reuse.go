@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"slices"
+	"strings"
 	"sync/atomic"
 
 	json "github.com/goccy/go-json"
@@ -88,7 +89,7 @@ func consumersKey(list []config.Consumer) unitKey {
 		buf = binary.AppendUvarint(buf, uint64(len(s)))
 		buf = append(buf, s...)
 	}
-	var kinds []string
+	var kinds []sdk.CredentialList
 	for i := range list {
 		c := &list[i]
 		buf = buf[:0]
@@ -97,15 +98,12 @@ func consumersKey(list []config.Consumer) unitKey {
 		for _, g := range c.Groups {
 			str(g)
 		}
-		kinds = kinds[:0]
-		for k := range c.Credentials {
-			kinds = append(kinds, k)
-		}
-		slices.Sort(kinds)
+		kinds = append(kinds[:0], c.Credentials...)
+		slices.SortFunc(kinds, func(a, b sdk.CredentialList) int { return strings.Compare(a.Plugin, b.Plugin) })
 		buf = binary.AppendUvarint(buf, uint64(len(kinds)))
 		for _, k := range kinds {
-			str(k)
-			creds := c.Credentials[k]
+			str(k.Plugin)
+			creds := k.List
 			buf = binary.AppendUvarint(buf, uint64(len(creds)))
 			for _, raw := range creds {
 				buf = binary.AppendUvarint(buf, uint64(len(raw)))

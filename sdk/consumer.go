@@ -1,7 +1,6 @@
 package sdk
 
 import (
-	"encoding/json"
 	"errors"
 	"hash/maphash"
 	"strings"
@@ -20,9 +19,9 @@ type Consumer struct {
 	// X-Consumer-Groups header.
 	GroupsHeader string
 	// Credentials holds each credential list by plugin name ("key_auth",
-	// "jwt", ...) as raw JSON objects; the plugin that owns the kind decodes
-	// and indexes them in its New.
-	Credentials map[string][]json.RawMessage
+	// "jwt", ...) as raw JSON objects (Credentials.Of); the plugin that
+	// owns the kind decodes and indexes them.
+	Credentials Credentials
 }
 
 // InGroup reports whether the consumer belongs to group g.

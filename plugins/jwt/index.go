@@ -56,7 +56,7 @@ func buildIndex(cs *sdk.Consumers) (*credIndex, error) {
 // add indexes cons's credentials, appending what is wrong with them to
 // errs. persistent: x's map is shared with the running index.
 func (x *credIndex) add(cons *sdk.Consumer, persistent bool, errs []error) []error {
-	for i, raw := range cons.Credentials["jwt"] {
+	for i, raw := range cons.Credentials.Of("jwt") {
 		where := fmt.Sprintf("consumer %q: jwt credential %d: ", cons.Name, i)
 		var cc credentialConfig
 		if err := sdk.DecodeConfig(raw, &cc); err != nil {
@@ -88,7 +88,7 @@ func (x *credIndex) With(old, c *sdk.Consumer, next *sdk.Consumers) (sdk.Consume
 	y := *x
 	y.cs = next
 	if old != nil {
-		for _, raw := range old.Credentials["jwt"] {
+		for _, raw := range old.Credentials.Of("jwt") {
 			var cc credentialConfig
 			if err := sdk.DecodeConfig(raw, &cc); err != nil {
 				continue // never indexed
