@@ -94,6 +94,20 @@ func pluginPlace(route, i int, name string) string {
 	return fmt.Sprintf("routes[%d].plugins[%d] (%s)", route, i, name)
 }
 
+// enabledPlugin is the place in plugins of the k-th enabled one: a
+// route's unit holds a filter for each enabled plugin, in order.
+func enabledPlugin(plugins []config.Plugin, k int) int {
+	for j, p := range plugins {
+		if p.Enabled == nil || *p.Enabled {
+			if k == 0 {
+				return j
+			}
+			k--
+		}
+	}
+	return -1
+}
+
 // appendPluginErrors adds a plugin's build error to errs at place, one
 // entry per error when the plugin joined several (errors.Join), so that
 // each line of `weir validate` and each item of the admin API's answer

@@ -3,8 +3,8 @@ package proxy
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"slices"
+	"strings"
 	"sync/atomic"
 
 	json "github.com/goccy/go-json"
@@ -94,7 +94,7 @@ func consumersKey(list []config.Consumer) unitKey {
 		buf = binary.AppendUvarint(buf, uint64(len(s)))
 		buf = append(buf, s...)
 	}
-	var kinds []string
+	var kinds []sdk.CredentialList
 	for i := range list {
 		c := &list[i]
 		buf = buf[:0]
@@ -103,15 +103,12 @@ func consumersKey(list []config.Consumer) unitKey {
 		for _, g := range c.Groups {
 			str(g)
 		}
-		kinds = kinds[:0]
-		for k := range c.Credentials {
-			kinds = append(kinds, k)
-		}
-		slices.Sort(kinds)
+		kinds = append(kinds[:0], c.Credentials...)
+		slices.SortFunc(kinds, func(a, b sdk.CredentialList) int { return strings.Compare(a.Plugin, b.Plugin) })
 		buf = binary.AppendUvarint(buf, uint64(len(kinds)))
 		for _, k := range kinds {
-			str(k)
-			creds := c.Credentials[k]
+			str(k.Plugin)
+			creds := k.List
 			buf = binary.AppendUvarint(buf, uint64(len(creds)))
 			for _, raw := range creds {
 				buf = binary.AppendUvarint(buf, uint64(len(raw)))
@@ -169,16 +166,29 @@ func buildUnit(u *unit, cs *sdk.Consumers, build func()) {
 }
 
 // adoptIndexes builds, in cs, the credential indexes a unit taken over
-// from the running snapshot reads at request time; an index that cannot
-// be built (a key two consumers hold) is the unit's error.
-func adoptIndexes(u *unit, cs *sdk.Consumers) error {
-	var errs []error
+// from the running snapshot reads at request time, and asks each of its
+// filters that serves only some consumers (sdk.ConsumersChecker) whether
+// it takes cs, as its build did: a consumer that the unit's instances
+// would refuse is refused (a file's consumers and an admin write of one
+// alike). report gets each error with the place of its filter in
+// u.filters, or -1 for an index that cannot be built (a key two consumers
+// hold).
+func adoptIndexes(u *unit, cs *sdk.Consumers, report func(k int, err error)) {
 	sdk.Slots(u.slots, func(slot *sdk.IndexSlot) {
 		if _, err := cs.Index(slot); err != nil {
-			errs = append(errs, err)
+			report(-1, err)
 		}
 	})
-	return errors.Join(errs...)
+	if u.slots == 0 {
+		return
+	}
+	for k, f := range u.filters {
+		if c, ok := f.(sdk.ConsumersChecker); ok {
+			if err := c.CheckConsumers(cs); err != nil {
+				report(k, err)
+			}
+		}
+	}
 }
 
 // newUnit adds a unit the snapshot builds and owns.

@@ -204,8 +204,9 @@ func TestReloadReusesUnchangedRoutes(t *testing.T) {
 func TestConsumersKey(t *testing.T) {
 	mk := func() []config.Consumer {
 		return []config.Consumer{
-			{Name: "ann", Groups: []string{"a", "b"}, Credentials: map[string][]json.RawMessage{
-				"key_auth": {json.RawMessage(`{"key":"k1"}`)}, "jwt": {json.RawMessage(`{"key":"j"}`)}}},
+			{Name: "ann", Groups: []string{"a", "b"}, Credentials: sdk.Credentials{
+				{Plugin: "jwt", List: []json.RawMessage{json.RawMessage(`{"key":"j"}`)}},
+				{Plugin: "key_auth", List: []json.RawMessage{json.RawMessage(`{"key":"k1"}`)}}}},
 			{Name: "bob"},
 		}
 	}
@@ -219,19 +220,22 @@ func TestConsumersKey(t *testing.T) {
 		"group moved":   func(c []config.Consumer) []config.Consumer { c[0].Groups = []string{"ab"}; return c },
 		"name to group": func(c []config.Consumer) []config.Consumer { c[0].Name = "anna"; c[0].Groups[0] = ""; return c },
 		"credential": func(c []config.Consumer) []config.Consumer {
-			c[0].Credentials["key_auth"][0] = json.RawMessage(`{"key":"k2"}`)
+			c[0].Credentials.Of("key_auth")[0] = json.RawMessage(`{"key":"k2"}`)
 			return c
 		},
-		"kind":     func(c []config.Consumer) []config.Consumer { c[0].Credentials["jwt2"] = nil; return c },
+		"kind": func(c []config.Consumer) []config.Consumer {
+			c[0].Credentials = append(c[0].Credentials, sdk.CredentialList{Plugin: "jwt2"})
+			return c
+		},
 		"one more": func(c []config.Consumer) []config.Consumer { return append(c, config.Consumer{Name: "cy"}) },
 		"one less": func(c []config.Consumer) []config.Consumer { return c[:1] },
 		"order":    func(c []config.Consumer) []config.Consumer { c[0], c[1] = c[1], c[0]; return c },
 		"second key": func(c []config.Consumer) []config.Consumer {
-			c[1].Credentials = map[string][]json.RawMessage{"key_auth": {json.RawMessage(`{}`)}}
+			c[1].Credentials = sdk.Credentials{{Plugin: "key_auth", List: []json.RawMessage{json.RawMessage(`{}`)}}}
 			return c
 		},
 		"credential cut": func(c []config.Consumer) []config.Consumer {
-			c[0].Credentials["jwt"] = append(c[0].Credentials["jwt"], nil)
+			c[0].Credentials[0].List = append(c[0].Credentials[0].List, nil) // jwt
 			return c
 		},
 	}

@@ -209,9 +209,13 @@ func compile(cfg *config.Config, file string, consumers *sdk.Consumers, d compil
 	}
 	gkey := keyOf(cfg.Plugins)
 	if u := prev.lookup(gkey, consumers); u != nil {
-		if err := adoptIndexes(u, consumers); err != nil {
-			errs = appendPluginErrors(errs, file, "consumers", err)
-		}
+		adoptIndexes(u, consumers, func(k int, err error) {
+			place := "consumers"
+			if k >= 0 {
+				place = pluginPlace(-1, k, cfg.Plugins[k].Name)
+			}
+			errs = appendPluginErrors(errs, file, place, err)
+		})
 		s.adopt(u)
 		s.globals = u
 	} else {
@@ -253,9 +257,13 @@ func compile(cfg *config.Config, file string, consumers *sdk.Consumers, d compil
 		key := routeKey(cfg, i, svcKeys)
 		u := prev.lookup(key, consumers)
 		if u != nil && s.byKey[key] == nil {
-			if err := adoptIndexes(u, consumers); err != nil {
-				errs = appendPluginErrors(errs, file, fmt.Sprintf("routes[%d].plugins", i), err)
-			}
+			adoptIndexes(u, consumers, func(k int, err error) {
+				place := fmt.Sprintf("routes[%d].plugins", i)
+				if k >= 0 {
+					place = pluginPlace(i, enabledPlugin(rc.Plugins, k), u.names[k])
+				}
+				errs = appendPluginErrors(errs, file, place, err)
+			})
 			s.adopt(u)
 		} else {
 			u = s.newUnit(key)

@@ -1,7 +1,6 @@
 package sdk
 
 import (
-	"encoding/json"
 	"errors"
 	"hash/maphash"
 	"strings"
@@ -20,9 +19,9 @@ type Consumer struct {
 	// X-Consumer-Groups header.
 	GroupsHeader string
 	// Credentials holds each credential list by plugin name ("key_auth",
-	// "jwt", ...) as raw JSON objects; the plugin that owns the kind decodes
-	// and indexes them in its New.
-	Credentials map[string][]json.RawMessage
+	// "jwt", ...) as raw JSON objects (Credentials.Of); the plugin that
+	// owns the kind decodes and indexes them.
+	Credentials Credentials
 }
 
 // InGroup reports whether the consumer belongs to group g.
@@ -216,6 +215,18 @@ type ConsumerIndex interface {
 	// snapshot still reads it.
 	// next is the new set (its other indexes are not ready yet).
 	With(old, c *Consumer, next *Consumers) (ConsumerIndex, error)
+}
+
+// ConsumersChecker is a filter that serves only some of the consumers
+// its credential index holds (jwt: a credential whose algorithm is not in
+// the instance's allow-list). New checks the consumers it is built with;
+// a filter kept when the consumers change (a one-route reload, an admin
+// write of one consumer) is not built again, so the proxy asks it with
+// CheckConsumers whether it takes the new set, and its error refuses the
+// change as New's would have. It should cost little when nothing is
+// refused: it runs for every kept instance on every change.
+type ConsumersChecker interface {
+	CheckConsumers(cs *Consumers) error
 }
 
 // IndexSlot names one kind of ConsumerIndex; a plugin makes one at init.

@@ -74,7 +74,7 @@ const (
 
 // supportedAlgs are the algorithms the jwt plugin supports (README.md), in a
 // stable order. "none" is deliberately absent and can never be allowed.
-var supportedAlgs = []string{
+var supportedAlgs = [...]string{
 	"HS256", "HS384", "HS512",
 	"RS256", "RS384", "RS512",
 	"PS256",
@@ -83,13 +83,11 @@ var supportedAlgs = []string{
 }
 
 func isSupportedAlg(a string) bool {
-	for _, s := range supportedAlgs {
-		if s == a {
-			return true
-		}
-	}
-	return false
+	return algIndex(a) >= 0
 }
+
+// algIndex is a's place in supportedAlgs, or -1.
+func algIndex(a string) int { return slices.Index(supportedAlgs[:], a) }
 
 // isHMAC reports whether alg uses a shared secret (RFC 7518 §3.2).
 func isHMAC(alg string) bool { return strings.HasPrefix(alg, "HS") }
@@ -114,7 +112,7 @@ func parseConfig(raw []byte) (*config, error) {
 		bad(fmt.Errorf("cookie %q is not a valid cookie name", cfg.Cookie))
 	}
 	if len(cfg.Algorithms) == 0 {
-		cfg.Algorithms = append([]string(nil), supportedAlgs...)
+		cfg.Algorithms = append([]string(nil), supportedAlgs[:]...)
 	}
 	seen := map[string]bool{}
 	for _, a := range cfg.Algorithms {
@@ -122,7 +120,7 @@ func parseConfig(raw []byte) (*config, error) {
 		case strings.EqualFold(a, "none"):
 			bad(errors.New(`algorithms: "none" is never allowed (unsigned tokens)`))
 		case !isSupportedAlg(a):
-			bad(fmt.Errorf("algorithms: unknown algorithm %q; use %s", a, strings.Join(supportedAlgs, ", ")))
+			bad(fmt.Errorf("algorithms: unknown algorithm %q; use %s", a, strings.Join(supportedAlgs[:], ", ")))
 		case seen[a]:
 			bad(fmt.Errorf("algorithms: %q is listed twice", a))
 		}

@@ -45,7 +45,10 @@ type credential struct {
 // "a key of the same size as the hash output ... or larger MUST be used".
 var minHMACSecret = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
 
-func buildCredential(cons *sdk.Consumer, cc *credentialConfig, allowed []string) (*credential, error) {
+// buildCredential decodes one credential. Whether an instance takes its
+// algorithm is the instance's check (credIndex.checkAlgorithms): the
+// index serves every instance.
+func buildCredential(cons *sdk.Consumer, cc *credentialConfig) (*credential, error) {
 	if cc.Issuer == "" {
 		return nil, fmt.Errorf("issuer is required (the value of the token's key claim)")
 	}
@@ -60,14 +63,7 @@ func buildCredential(cons *sdk.Consumer, cc *credentialConfig, allowed []string)
 		}
 	}
 	if !isSupportedAlg(alg) {
-		return nil, fmt.Errorf("algorithm %q is not supported; use %s", alg, strings.Join(supportedAlgs, ", "))
-	}
-	found := false
-	for _, a := range allowed {
-		found = found || a == alg
-	}
-	if !found {
-		return nil, fmt.Errorf("algorithm %s is not in the plugin's algorithms list", alg)
+		return nil, fmt.Errorf("algorithm %q is not supported; use %s", alg, strings.Join(supportedAlgs[:], ", "))
 	}
 	cred := &credential{consumer: cons, issuer: cc.Issuer, alg: alg}
 	if isHMAC(alg) {

@@ -122,9 +122,13 @@ func rawToken(header, payload any, sig string) string {
 }
 
 func consumer(name string, groups []string, creds ...string) *sdk.Consumer {
-	c := &sdk.Consumer{Name: name, Groups: groups, Credentials: map[string][]json.RawMessage{}}
-	for _, cr := range creds {
-		c.Credentials["jwt"] = append(c.Credentials["jwt"], json.RawMessage(cr))
+	c := &sdk.Consumer{Name: name, Groups: groups, Credentials: sdk.Credentials{}}
+	if len(creds) > 0 {
+		l := sdk.CredentialList{Plugin: "jwt"}
+		for _, cr := range creds {
+			l.List = append(l.List, json.RawMessage(cr))
+		}
+		c.Credentials = sdk.Credentials{l}
 	}
 	return c
 }

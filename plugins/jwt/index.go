@@ -24,6 +24,11 @@ import (
 // token of a deleted or replaced consumer stops being honoured at once.
 type credIndex struct {
 	byIssuer *pmap.Map[string, *credential]
+	// inUse counts the credentials of each algorithm (by place in
+	// supportedAlgs), so that an instance checks its allow-list against
+	// the index in time that does not grow with the consumers. An array:
+	// With's copy of the index copies it.
+	inUse [len(supportedAlgs)]int
 	// cs is the set the index is for: consumer_claim names a consumer
 	// of it.
 	cs *sdk.Consumers
@@ -51,16 +56,14 @@ func buildIndex(cs *sdk.Consumers) (*credIndex, error) {
 // add indexes cons's credentials, appending what is wrong with them to
 // errs. persistent: x's map is shared with the running index.
 func (x *credIndex) add(cons *sdk.Consumer, persistent bool, errs []error) []error {
-	for i, raw := range cons.Credentials["jwt"] {
+	for i, raw := range cons.Credentials.Of("jwt") {
 		where := fmt.Sprintf("consumer %q: jwt credential %d: ", cons.Name, i)
 		var cc credentialConfig
 		if err := sdk.DecodeConfig(raw, &cc); err != nil {
 			errs = append(errs, confval.Prefix(where, err))
 			continue
 		}
-		// Whether an instance takes the algorithm is its own check
-		// (checkAlgorithms): the index serves every instance.
-		cred, err := buildCredential(cons, &cc, supportedAlgs)
+		cred, err := buildCredential(cons, &cc)
 		if err != nil {
 			errs = append(errs, confval.Prefix(where, err))
 			continue
@@ -75,6 +78,7 @@ func (x *credIndex) add(cons *sdk.Consumer, persistent bool, errs []error) []err
 		} else {
 			x.byIssuer.Set(cred.issuer, cred)
 		}
+		x.inUse[algIndex(cred.alg)]++
 	}
 	return errs
 }
@@ -84,13 +88,14 @@ func (x *credIndex) With(old, c *sdk.Consumer, next *sdk.Consumers) (sdk.Consume
 	y := *x
 	y.cs = next
 	if old != nil {
-		for _, raw := range old.Credentials["jwt"] {
+		for _, raw := range old.Credentials.Of("jwt") {
 			var cc credentialConfig
 			if err := sdk.DecodeConfig(raw, &cc); err != nil {
 				continue // never indexed
 			}
 			if cred, ok := y.byIssuer.Get(cc.Issuer); ok && cred.consumer == old {
 				y.byIssuer = y.byIssuer.Without(cc.Issuer)
+				y.inUse[algIndex(cred.alg)]--
 			}
 		}
 	}
@@ -118,18 +123,27 @@ func (x *credIndex) holds(id *identity) bool {
 
 // checkAlgorithms reports every credential whose algorithm is not in an
 // instance's allow-list, in consumer and credential order of the
-// message.
+// message. It is asked when the instance is built and again whenever
+// the consumers it serves change (CheckConsumers), so a consumer whose
+// tokens an instance would refuse (bad_alg) is refused from a file and
+// from the admin API alike. When every algorithm in use is allowed, the
+// usual case, it costs one look at each algorithm, not each credential.
 func (x *credIndex) checkAlgorithms(allowed []string) error {
+	refused := false
+	for i, n := range x.inUse {
+		refused = refused || n > 0 && !slices.Contains(allowed, supportedAlgs[i])
+	}
+	if !refused {
+		return nil
+	}
 	var errs []string
 	x.byIssuer.Range(func(_ string, cred *credential) bool {
 		if !slices.Contains(allowed, cred.alg) {
-			errs = append(errs, fmt.Sprintf("consumer %q: jwt credential %d: algorithm %s is not in the plugin's algorithms list", cred.consumer.Name, cred.place, cred.alg))
+			errs = append(errs, fmt.Sprintf("consumer %q: jwt credential %d: algorithm %s is not in the plugin's algorithms list %v; add %s to the list, or give the credential an algorithm of the list",
+				cred.consumer.Name, cred.place, cred.alg, allowed, cred.alg))
 		}
 		return true
 	})
-	if len(errs) == 0 {
-		return nil
-	}
 	slices.Sort(errs)
 	out := make([]error, len(errs))
 	for i, s := range errs {

@@ -139,3 +139,52 @@ func TestConsumerClaimFollowsConsumerChanges(t *testing.T) {
 		t.Fatalf("an added consumer's cached token names %q", got)
 	}
 }
+
+// TestCheckConsumersFollowsAlgorithmsInUse: a kept instance asked about
+// a changed set of consumers (sdk.ConsumersChecker) refuses exactly the
+// credentials New would refuse: one added with an algorithm outside its
+// allow-list, named with the fix, and nothing once it is replaced or
+// deleted (the counts of algorithms in use follow the change both ways).
+func TestCheckConsumersFollowsAlgorithmsInUse(t *testing.T) {
+	alice := consumer("alice", nil, credJSON(map[string]string{"issuer": "alice-app", "algorithm": "HS256", "secret": hs256Secret}))
+	cs := sdk.NewConsumers([]*sdk.Consumer{alice})
+	fl, err := New(&sdk.Build{Route: "r", Consumers: cs}, []byte(`{"algorithms":["HS256"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := fl.(*filter)
+	noList := func() []*sdk.Consumer { t.Fatal("the change read every consumer"); return nil }
+	bob := consumer("bob", nil, credJSON(map[string]string{"issuer": "bob-app", "algorithm": "HS512", "secret": hsSecret}))
+	added, err := cs.With(nil, bob, noList)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `consumer "bob": jwt credential 0: algorithm HS512 is not in the plugin's algorithms list [HS256]; add HS512 to the list, or give the credential an algorithm of the list`
+	if err := f.CheckConsumers(added); err == nil || err.Error() != want {
+		t.Fatalf("bob's HS512 credential: %v\nwant %s", err, want)
+	}
+	if _, err := New(&sdk.Build{Route: "r", Consumers: added}, []byte(`{"algorithms":["HS256"]}`)); err == nil || err.Error() != want {
+		t.Fatalf("New with bob: %v\nwant the same refusal", err)
+	}
+	if err := f.CheckConsumers(cs); err != nil {
+		t.Fatalf("the set without bob: %v", err)
+	}
+	bob256 := consumer("bob", nil, credJSON(map[string]string{"issuer": "bob-app", "algorithm": "HS256", "secret": hs256Secret}))
+	replaced, err := added.With(bob, bob256, noList)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.CheckConsumers(replaced); err != nil {
+		t.Fatalf("bob replaced with HS256: %v", err)
+	}
+	deleted, err := added.With(bob, nil, noList)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.CheckConsumers(deleted); err != nil {
+		t.Fatalf("bob deleted: %v", err)
+	}
+	if err := f.CheckConsumers(added); err == nil {
+		t.Fatal("the set with bob is refused no more once others were derived from it")
+	}
+}

@@ -125,6 +125,16 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 	return f, nil
 }
 
+// CheckConsumers refuses consumers whose credentials f does not take
+// (an algorithm outside its allow-list), as New does (sdk.ConsumersChecker).
+func (f *filter) CheckConsumers(cs *sdk.Consumers) error {
+	creds, err := sdk.IndexOf[*credIndex](cs, slot)
+	if err != nil {
+		return err
+	}
+	return creds.checkAlgorithms(f.allowed)
+}
+
 // Start fetches the JWKS (waiting at most jwks_timeout for the first
 // answer) and starts its background refresh.
 func (f *filter) Start() error {

@@ -204,7 +204,7 @@ func buildIndex(cs *sdk.Consumers) (*keyIndex, error) {
 	// it hold): a million keys allocated one by one cost a third more.
 	n := 0
 	for _, cons := range cs.All() {
-		n += len(cons.Credentials["key_auth"])
+		n += len(cons.Credentials.Of("key_auth"))
 	}
 	x := &keyIndex{keys: pmap.New[uint64, *entry](hashPrefix, n), ids: pmap.New[string, string](hashID, 0)}
 	b := indexBuild{x: x, cs: cs, arena: make([]entry, 0, n)}
@@ -221,7 +221,7 @@ func buildIndex(cs *sdk.Consumers) (*keyIndex, error) {
 func (x *keyIndex) With(old, c *sdk.Consumer, next *sdk.Consumers) (sdk.ConsumerIndex, error) {
 	y := *x
 	if old != nil {
-		for _, raw := range old.Credentials["key_auth"] {
+		for _, raw := range old.Credentials.Of("key_auth") {
 			cred, err := decodeCredential(raw)
 			if err != nil || cred.Key == "" {
 				continue // never indexed
@@ -268,7 +268,7 @@ func (b *indexBuild) bad(format string, args ...any) {
 
 func (b *indexBuild) add(cons *sdk.Consumer) {
 	x := b.x
-	for i, raw := range cons.Credentials["key_auth"] {
+	for i, raw := range cons.Credentials.Of("key_auth") {
 		cred, err := decodeCredential(raw)
 		if err != nil {
 			b.errs = append(b.errs, confval.Prefix(fmt.Sprintf("consumer %q: key_auth[%d]: ", cons.Name, i), err))
@@ -353,11 +353,11 @@ func defaultIDOwner(cs *sdk.Consumers, id string) (string, bool) {
 		return "", false
 	}
 	c := cs.Get(id[:at])
-	if c == nil || i >= len(c.Credentials["key_auth"]) {
+	if c == nil || i >= len(c.Credentials.Of("key_auth")) {
 		return "", false
 	}
 	var cred Credential
-	if err := sdk.DecodeConfig(c.Credentials["key_auth"][i], &cred); err != nil || cred.Key == "" || cred.ID != "" {
+	if err := sdk.DecodeConfig(c.Credentials.Of("key_auth")[i], &cred); err != nil || cred.Key == "" || cred.ID != "" {
 		return "", false
 	}
 	return c.Name, true
@@ -367,7 +367,7 @@ func defaultIDOwner(cs *sdk.Consumers, id string) (string, bool) {
 // holding key. Only the error for a repeated key needs it, so the index
 // does not keep places: it would cost every key of a large config.
 func firstWithKey(cons *sdk.Consumer, key string) int {
-	for i, raw := range cons.Credentials["key_auth"] {
+	for i, raw := range cons.Credentials.Of("key_auth") {
 		var cred Credential
 		if err := sdk.DecodeConfig(raw, &cred); err == nil && cred.Key == key {
 			return i

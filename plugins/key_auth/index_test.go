@@ -75,7 +75,7 @@ func TestIndexFollowsConsumerChanges(t *testing.T) {
 		{consumer("eve", `"just-a-key"`), `a credential is an object`},
 	} {
 		if _, err := cs.With(nil, tc.c, noList); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: error %v, want %q", tc.c.Credentials["key_auth"], err, tc.want)
+			t.Errorf("%s: error %v, want %q", tc.c.Credentials.Of("key_auth"), err, tc.want)
 		}
 	}
 	// A new consumer whose default id another consumer wrote out.

@@ -14,9 +14,13 @@ import (
 // consumer builds a consumer whose key_auth credentials are the given JSON
 // objects.
 func consumer(name string, creds ...string) *sdk.Consumer {
-	c := &sdk.Consumer{Name: name, Groups: []string{name + "-group"}, Credentials: map[string][]json.RawMessage{}}
-	for _, cr := range creds {
-		c.Credentials["key_auth"] = append(c.Credentials["key_auth"], json.RawMessage(cr))
+	c := &sdk.Consumer{Name: name, Groups: []string{name + "-group"}, Credentials: sdk.Credentials{}}
+	if len(creds) > 0 {
+		l := sdk.CredentialList{Plugin: "key_auth"}
+		for _, cr := range creds {
+			l.List = append(l.List, json.RawMessage(cr))
+		}
+		c.Credentials = sdk.Credentials{l}
 	}
 	return c
 }

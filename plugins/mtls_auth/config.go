@@ -166,7 +166,7 @@ func buildIndex(cs *sdk.Consumers) (*index, error) {
 func (x *index) With(old, c *sdk.Consumer, _ *sdk.Consumers) (sdk.ConsumerIndex, error) {
 	y := *x
 	if old != nil {
-		for i, raw := range old.Credentials["mtls_auth"] {
+		for i, raw := range old.Credentials.Of("mtls_auth") {
 			var cred Credential
 			if err := sdk.DecodeConfig(raw, &cred); err != nil {
 				continue // never indexed
@@ -293,7 +293,7 @@ func set[K comparable, V any](b *indexBuild, m **pmap.Map[K, V], k K, v V) {
 
 func (b *indexBuild) add(cons *sdk.Consumer) {
 	x := b.x
-	for i, raw := range cons.Credentials["mtls_auth"] {
+	for i, raw := range cons.Credentials.Of("mtls_auth") {
 		at := fmt.Sprintf("consumer %q: mtls_auth[%d]", cons.Name, i)
 		bad := func(format string, args ...any) {
 			b.errs = append(b.errs, fmt.Errorf("%s: "+format, append([]any{at}, args...)...))

@@ -91,7 +91,7 @@ func TestIndexFollowsConsumerChanges(t *testing.T) {
 		{consumer("eve", `{"id":"x"}`), `set subject, san or fingerprint`},
 	} {
 		if _, err := cs.With(nil, tc.c, noList); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: error %v, want %q", tc.c.Credentials["mtls_auth"], err, tc.want)
+			t.Errorf("%s: error %v, want %q", tc.c.Credentials.Of("mtls_auth"), err, tc.want)
 		}
 	}
 }

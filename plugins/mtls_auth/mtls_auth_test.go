@@ -25,9 +25,13 @@ import (
 // consumer builds a consumer whose mtls_auth credentials are the given
 // JSON objects.
 func consumer(name string, creds ...string) *sdk.Consumer {
-	c := &sdk.Consumer{Name: name, Credentials: map[string][]json.RawMessage{}}
-	for _, cr := range creds {
-		c.Credentials["mtls_auth"] = append(c.Credentials["mtls_auth"], json.RawMessage(cr))
+	c := &sdk.Consumer{Name: name, Credentials: sdk.Credentials{}}
+	if len(creds) > 0 {
+		l := sdk.CredentialList{Plugin: "mtls_auth"}
+		for _, cr := range creds {
+			l.List = append(l.List, json.RawMessage(cr))
+		}
+		c.Credentials = sdk.Credentials{l}
 	}
 	return c
 }

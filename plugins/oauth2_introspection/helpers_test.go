@@ -138,9 +138,13 @@ func newFilter(t testing.TB, b *sdk.Build, cfg string) *filter {
 func consumersOf(list ...*sdk.Consumer) *sdk.Consumers { return sdk.NewConsumers(list) }
 
 func consumer(name string, creds ...string) *sdk.Consumer {
-	c := &sdk.Consumer{Name: name, Groups: []string{"g-" + name}, Credentials: map[string][]json.RawMessage{}}
-	for _, cr := range creds {
-		c.Credentials["oauth2_introspection"] = append(c.Credentials["oauth2_introspection"], json.RawMessage(cr))
+	c := &sdk.Consumer{Name: name, Groups: []string{"g-" + name}, Credentials: sdk.Credentials{}}
+	if len(creds) > 0 {
+		l := sdk.CredentialList{Plugin: "oauth2_introspection"}
+		for _, cr := range creds {
+			l.List = append(l.List, json.RawMessage(cr))
+		}
+		c.Credentials = sdk.Credentials{l}
 	}
 	return c
 }

@@ -53,7 +53,7 @@ func buildIndex(cs *sdk.Consumers) (*consumerIndex, error) {
 // add indexes cons's credentials, appending what is wrong with them to
 // errs. persistent: ix's maps are shared with the running index.
 func (ix *consumerIndex) add(cons *sdk.Consumer, persistent bool, errs []error) []error {
-	for i, raw := range cons.Credentials["oauth2_introspection"] {
+	for i, raw := range cons.Credentials.Of("oauth2_introspection") {
 		where := fmt.Sprintf("consumer %q: oauth2_introspection credential %d", cons.Name, i)
 		var cc credentialConfig
 		if err := sdk.DecodeConfig(raw, &cc); err != nil {
@@ -86,7 +86,7 @@ func (ix *consumerIndex) With(old, c *sdk.Consumer, next *sdk.Consumers) (sdk.Co
 	y := *ix
 	y.cs = next
 	if old != nil {
-		for _, raw := range old.Credentials["oauth2_introspection"] {
+		for _, raw := range old.Credentials.Of("oauth2_introspection") {
 			var cc credentialConfig
 			if err := sdk.DecodeConfig(raw, &cc); err != nil {
 				continue // never indexed

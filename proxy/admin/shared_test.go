@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/weirgw/weir/proxy/config"
+
+	"github.com/weirgw/weir/sdk"
 )
 
 // SharedEqual compares object by object; it must answer what comparing
@@ -20,7 +22,7 @@ func TestSharedEqualIsJSONEquality(t *testing.T) {
 				{Name: "s", Paths: []string{"/s"}, Service: "a", AccessLog: &on,
 					Plugins: []config.Plugin{{Name: "cors", Config: json.RawMessage(`{"a":1}`)}}},
 			},
-			Consumers: []config.Consumer{{Name: "c", Credentials: map[string][]json.RawMessage{"key_auth": {json.RawMessage(`{"key":"k"}`)}}}},
+			Consumers: []config.Consumer{{Name: "c", Credentials: sdk.Credentials{{Plugin: "key_auth", List: []json.RawMessage{json.RawMessage(`{"key":"k"}`)}}}}},
 		}
 	}
 	edits := []func(c *config.Config){

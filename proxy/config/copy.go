@@ -147,13 +147,7 @@ func cloneRoute(r Route) Route {
 
 func cloneConsumer(c Consumer) Consumer {
 	c.Groups = slices.Clone(c.Groups)
-	if c.Credentials != nil {
-		m := make(map[string][]json.RawMessage, len(c.Credentials))
-		for k, list := range c.Credentials {
-			m[k] = cloneEach(list, func(r json.RawMessage) json.RawMessage { return slices.Clone(r) })
-		}
-		c.Credentials = m
-	}
+	c.Credentials = c.Credentials.Clone()
 	return c
 }
 
@@ -212,7 +206,8 @@ func MaskedConsumer(c *Consumer) Consumer {
 }
 
 func maskConsumer(c *Consumer) {
-	for _, list := range c.Credentials {
+	for _, kind := range c.Credentials {
+		list := kind.List
 		for j := range list {
 			list[j] = maskRaw(list[j], credentialSecrets)
 		}

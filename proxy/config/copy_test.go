@@ -185,10 +185,10 @@ plugins:
 		}
 	}
 	checkRaw(m.Routes[0].Plugins[0].Config, `{"client_id":"id","client_secret":"******","nested":[{"password":"******","Secret":"******","keep":"k"}],"key":"consumer"}`)
-	checkRaw(m.Consumers[0].Credentials["key_auth"][0], `{"key":"******"}`)
-	checkRaw(m.Consumers[0].Credentials["key_auth"][1], `{"key":""}`)
-	checkRaw(m.Consumers[0].Credentials["jwt"][0], `{"issuer":"i","secret":"******","private_key":"******","algorithm":"HS256"}`)
-	checkRaw(m.Consumers[0].Credentials["basic"][0], `{"username":"u","password":"******"}`)
+	checkRaw(m.Consumers[0].Credentials.Of("key_auth")[0], `{"key":"******"}`)
+	checkRaw(m.Consumers[0].Credentials.Of("key_auth")[1], `{"key":""}`)
+	checkRaw(m.Consumers[0].Credentials.Of("jwt")[0], `{"issuer":"i","secret":"******","private_key":"******","algorithm":"HS256"}`)
+	checkRaw(m.Consumers[0].Credentials.Of("basic")[0], `{"username":"u","password":"******"}`)
 	checkRaw(m.Plugins[0].Config, `{"private_key":"******","empty_ok":null,"client_secret":null}`)
 	if m.Plugins[1].Config != nil {
 		t.Fatalf("absent config became %s", m.Plugins[1].Config)

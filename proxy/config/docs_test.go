@@ -117,6 +117,8 @@ func typeName(t reflect.Type) (string, reflect.Type) {
 		return "string or list of strings", nil
 	case rawType:
 		return "object (the plugin's)", nil
+	case credentialsType:
+		return typeName(credentialsMap)
 	case listenersType:
 		return "address or list of listeners", listenerType
 	}

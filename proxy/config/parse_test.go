@@ -245,7 +245,7 @@ func TestParseRawJSONVerbatim(t *testing.T) {
 	if got, want := string(c.Plugins[0].Config), `{"b":1e3,"a":"<&>","n":-0.5,"u":"é"}`; got != want {
 		t.Fatalf("got %s want %s", got, want)
 	}
-	if got := string(c.Consumers[0].Credentials["key_auth"][0]); got != `{"key":"k"}` {
+	if got := string(c.Consumers[0].Credentials.Of("key_auth")[0]); got != `{"key":"k"}` {
 		t.Fatalf("credential %s", got)
 	}
 }

@@ -2,7 +2,11 @@ package config
 
 import (
 	"encoding/json"
+	"slices"
+	"strings"
 	"unsafe"
+
+	"github.com/weirgw/weir/sdk"
 )
 
 // Consumers are most of a large config (a million of them is seven
@@ -41,6 +45,7 @@ func takeConsumers(root *node) (list []Consumer, restore func(), ok bool) {
 func decodeConsumers(n *node) []Consumer {
 	out := make([]Consumer, len(n.items))
 	var arena rawArena
+	var scratch sdk.Credentials
 	for i, it := range n.items {
 		if it.drop || it.kind != kMap {
 			continue // null, or refused: the zero consumer, as encoding/json leaves it
@@ -70,22 +75,24 @@ func decodeConsumers(n *node) []Consumer {
 				if v.kind != kMap {
 					continue
 				}
-				c.Credentials = make(map[string][]json.RawMessage, len(v.keys))
+				creds := scratch[:0]
 				for m, kind := range v.keys {
 					list := v.items[m]
 					if list.drop {
 						continue // left out of a mapping, as appendJSON leaves it
 					}
 					if list.kind != kList {
-						c.Credentials[kind] = nil
+						creds = append(creds, sdk.CredentialList{Plugin: arena.kind(kind)})
 						continue
 					}
 					raws := make([]json.RawMessage, len(list.items))
 					for r, cred := range list.items {
 						raws[r] = arena.json(cred)
 					}
-					c.Credentials[kind] = raws
+					creds = append(creds, sdk.CredentialList{Plugin: arena.kind(kind), List: raws})
 				}
+				c.Credentials = arena.credentials(creds)
+				scratch = creds
 			}
 		}
 	}
@@ -99,6 +106,50 @@ func decodeConsumers(n *node) []Consumer {
 type rawArena struct {
 	buf   []byte
 	lists []json.RawMessage // one's slab
+	creds sdk.Credentials   // credentials' slab
+	kinds map[string]string // credential kinds, one string each
+}
+
+// credentials is a copy of c sorted by plugin, carved from a slab, capped
+// at its length. No kinds (an empty mapping) is empty, not nil.
+func (a *rawArena) credentials(c sdk.Credentials) sdk.Credentials {
+	if len(c) == 0 {
+		return sdk.Credentials{} // no allocation
+	}
+	if len(c) > 64 {
+		out := slices.Clone(c)
+		sortCredentials(out)
+		return out
+	}
+	if cap(a.creds)-len(a.creds) < len(c) {
+		a.creds = make(sdk.Credentials, 0, 1024)
+	}
+	start := len(a.creds)
+	a.creds = append(a.creds, c...)
+	out := a.creds[start:len(a.creds):len(a.creds)]
+	sortCredentials(out)
+	return out
+}
+
+func sortCredentials(c sdk.Credentials) {
+	if len(c) > 1 {
+		slices.SortFunc(c, func(x, y sdk.CredentialList) int { return strings.Compare(x.Plugin, y.Plugin) })
+	}
+}
+
+// kind is s, the same string for every consumer that has the kind.
+func (a *rawArena) kind(s string) string {
+	if k, ok := a.kinds[s]; ok {
+		return k
+	}
+	if a.kinds == nil {
+		a.kinds = map[string]string{}
+	}
+	if len(a.kinds) < 256 {
+		s = strings.Clone(s)
+		a.kinds[s] = s
+	}
+	return s
 }
 
 // str is a copy of b in the arena, as a string: the arena never writes

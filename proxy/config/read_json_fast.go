@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"slices"
+
+	"github.com/weirgw/weir/sdk"
 )
 
 // fastJSON reads a valid JSON document into the tree in one pass over the
@@ -25,8 +27,9 @@ type fastJSON struct {
 	keys map[string]string
 	// direct: decode the top-level consumers list straight into
 	// []Consumer (consumerList) instead of building its tree.
-	direct bool
-	arena  rawArena
+	direct  bool
+	arena   rawArena
+	scratch sdk.Credentials // credentials' kinds as they are read
 }
 
 func readJSONFast(data []byte, direct bool) (*node, bool) {
@@ -439,20 +442,20 @@ func (r *fastJSON) groups() ([]string, bool) {
 	return nil, false
 }
 
-func (r *fastJSON) credentials() (map[string][]json.RawMessage, bool) {
+func (r *fastJSON) credentials() (sdk.Credentials, bool) {
 	if !r.peek('{') || !r.b.spend(0) {
 		return nil, false
 	}
-	out := make(map[string][]json.RawMessage, 1)
+	out := r.scratch[:0]
 	if r.peek('}') {
-		return out, true
+		return r.arena.credentials(out), true
 	}
 	for {
 		kind, ok := r.plainStr(true)
 		if !ok || !r.peek(':') || !r.peek('[') || !r.b.spend(0) {
 			return nil, false
 		}
-		if _, dup := out[kind]; dup {
+		if slices.ContainsFunc(out, func(l sdk.CredentialList) bool { return l.Plugin == kind }) {
 			return nil, false
 		}
 		var list []json.RawMessage
@@ -482,9 +485,13 @@ func (r *fastJSON) credentials() (map[string][]json.RawMessage, bool) {
 		if list == nil {
 			list = []json.RawMessage{}
 		}
-		out[kind] = list
+		out = append(out, sdk.CredentialList{Plugin: r.arena.kind(kind), List: list})
+		r.scratch = out
 		if done, ok := r.next('}'); !ok || done {
-			return out, ok
+			if !ok {
+				return nil, false
+			}
+			return r.arena.credentials(out), true
 		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/weirgw/weir/sdk"
 )
 
 // The schema check walks the tree and the Config type side by side. It
@@ -23,6 +25,9 @@ var (
 	listenersType  = reflect.TypeOf(Listeners(nil))
 	listenerType   = reflect.TypeOf(Listener{})
 	configType     = reflect.TypeOf(Config{})
+	// credentialsType reads as the mapping of lists it is written as.
+	credentialsType = reflect.TypeOf(sdk.Credentials(nil))
+	credentialsMap  = reflect.TypeOf(map[string][]json.RawMessage(nil))
 )
 
 type walker struct {
@@ -50,6 +55,9 @@ func (w *walker) check(n *node, t reflect.Type) {
 	switch t {
 	case rawType:
 		w.raw(n)
+		return
+	case credentialsType:
+		w.check(n, credentialsMap)
 		return
 	case durationType:
 		if n.kind != kString {

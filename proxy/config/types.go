@@ -7,7 +7,11 @@
 // package knows nothing of the data plane.
 package config
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/weirgw/weir/sdk"
+)
 
 // Config is the whole file. Field names are the file's snake_case keys (docs/config.md).
 type Config struct {
@@ -270,9 +274,9 @@ type AggregateBackend struct {
 
 // Consumer is an identified client.
 type Consumer struct {
-	Name        string                       `json:"name"`                  // unique name, given to plugins, logs and limits keyed on consumer
-	Groups      []string                     `json:"groups,omitempty"`      // group names, for acl
-	Credentials map[string][]json.RawMessage `json:"credentials,omitempty"` // per auth plugin (key_auth, jwt, mtls_auth...), a list of that plugin's credential objects (see its README)
+	Name        string          `json:"name"`                  // unique name, given to plugins, logs and limits keyed on consumer
+	Groups      []string        `json:"groups,omitempty"`      // group names, for acl
+	Credentials sdk.Credentials `json:"credentials,omitempty"` // per auth plugin (key_auth, jwt, mtls_auth...), a list of that plugin's credential objects (see its README)
 }
 
 // Plugin is one plugin instance, global or on a route.

@@ -3,8 +3,6 @@ package config
 import (
 	"bytes"
 	"encoding/json"
-	"maps"
-	"slices"
 )
 
 // Unmask undoes Masked for a config written back: wherever c holds Mask in
@@ -76,11 +74,11 @@ func UnmaskConsumer(c, stored *Consumer, i int, file string) error {
 
 func (u *unmasker) consumer(x, old *Consumer, i int) {
 	// Sorted, so that the errors come in the same order every time.
-	for _, kind := range slices.Sorted(maps.Keys(x.Credentials)) {
-		list := x.Credentials[kind]
+	for _, cl := range x.Credentials {
+		kind, list := cl.Plugin, cl.List
 		var oldList []json.RawMessage
 		if old != nil {
-			oldList = old.Credentials[kind]
+			oldList = old.Credentials.Of(kind)
 		}
 		place := key(key(index("consumers", i), "credentials"), kind)
 		same := len(oldList) == len(list)

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/weirgw/weir/sdk"
 )
 
 const unmaskDoc = `{
@@ -61,10 +63,14 @@ func TestUnmaskRefusesMasksWithNothingToKeep(t *testing.T) {
 	c.Plugins = append(c.Plugins, Plugin{Name: "p", Config: json.RawMessage(`{"secret":"******"}`)})
 	c.Routes[0].Name = "renamed"
 	c.Routes[0].Plugins[0].Config = json.RawMessage(`{"client_secret":"******"}`)
-	c.Consumers[0].Credentials["jwt"] = c.Consumers[0].Credentials["jwt"][1:]
-	c.Consumers[0].Credentials["jwt"][0] = json.RawMessage(`{"issuer":"b","secret":"******"}`)
-	c.Consumers = append(c.Consumers, Consumer{Name: "bob", Credentials: map[string][]json.RawMessage{
-		"key_auth": {json.RawMessage(`{"key":"******"}`)}}})
+	for i, cl := range c.Consumers[0].Credentials {
+		if cl.Plugin == "jwt" {
+			c.Consumers[0].Credentials[i].List = cl.List[1:]
+			cl.List[1] = json.RawMessage(`{"issuer":"b","secret":"******"}`)
+		}
+	}
+	c.Consumers = append(c.Consumers, Consumer{Name: "bob", Credentials: sdk.CredentialsOf(map[string][]json.RawMessage{
+		"key_auth": {json.RawMessage(`{"key":"******"}`)}})})
 	got := lines(t, c.Unmask(stored, "w.json"))
 	want := []string{
 		"w.json: consumers[0].credentials.jwt[0].secret: " + noStoredSecret,

@@ -78,8 +78,8 @@ func (cc *consumerCheck) check(v *errs, i int, cs *Consumer, dup func() (int, bo
 		}
 	}
 	cc.kinds = cc.kinds[:0]
-	for kind := range cs.Credentials {
-		cc.kinds = append(cc.kinds, kind)
+	for _, cl := range cs.Credentials {
+		cc.kinds = append(cc.kinds, cl.Plugin)
 	}
 	sort.Strings(cc.kinds)
 	for _, kind := range cc.kinds {
@@ -88,7 +88,7 @@ func (cc *consumerCheck) check(v *errs, i int, cs *Consumer, dup func() (int, bo
 			v.add(kp(), "a credential kind is empty: use the name of the plugin the credentials are for, such as key_auth")
 			continue
 		}
-		for j, raw := range cs.Credentials[kind] {
+		for j, raw := range cs.Credentials.Of(kind) {
 			if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
 				v.add(index(kp(), j), "expected a mapping of the %s plugin's credential fields, such as {key: \"...\"}", kind)
 			}

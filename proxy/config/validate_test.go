@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/weirgw/weir/sdk"
 )
 
 type validateCase struct {
@@ -489,9 +491,9 @@ func TestValidateBuiltInCode(t *testing.T) {
 	c := &Config{
 		Server:   Server{ReadTimeout: Duration(-time.Second)},
 		Services: []Service{{Name: "s", Timeout: Duration(-1)}},
-		Consumers: []Consumer{{Name: "c", Credentials: map[string][]json.RawMessage{
-			"key_auth": {json.RawMessage(`  {"key":"k"}`), json.RawMessage(``), json.RawMessage(`"k"`)},
-		}}},
+		Consumers: []Consumer{{Name: "c", Credentials: sdk.Credentials{{Plugin: "key_auth",
+			List: []json.RawMessage{json.RawMessage(`  {"key":"k"}`), json.RawMessage(``), json.RawMessage(`"k"`)},
+		}}}},
 		Plugins: []Plugin{{Name: "cors", Config: json.RawMessage(` null `)}, {Name: "key_auth", Config: json.RawMessage(`1`)}},
 	}
 	check(t, Validate(c, "t.yaml"), []string{
