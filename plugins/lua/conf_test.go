@@ -29,6 +29,11 @@ func TestConfDoesNotLeak(t *testing.T) {
 		{"nested", `conf.nested.deep[1] = 2`, true},
 		{"nested new key", `conf.nested.x = true`, true},
 		{"metatable", `setmetatable(conf.nested, {})`, true},
+		{"table.insert", `table.insert(conf.list, "c")`, true},
+		{"table.remove", `table.remove(conf.list, 1)`, true},
+		{"table.sort", `table.sort(conf.list, function(a, b) return a > b end)`, true},
+		{"rawset", `rawset(conf.nested, "k", 2)`, true},
+		{"sorted as it was", `table.sort(conf.list)`, false},
 		{"unchanged rewrite", `conf.header = conf.header or "x"; conf.list[1] = "a"`, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
