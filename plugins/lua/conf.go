@@ -20,6 +20,11 @@ import (
 // the pool prepares a fresh one), so the change reaches no later request;
 // weir_lua_conf_changed_total counts it. An unchanged rewrite (`conf.x =
 // conf.x or 1` when x is set) is not a change.
+//
+// The full comparison runs only when a table of conf was written since
+// the last check: our gopher-lua flags a table on every write of an entry
+// and on setmetatable (LTable.Modified, third_party/gopher-lua/PATCH.md),
+// so a call that left conf alone costs one flag test per table of conf.
 type confGuard struct {
 	tables  []guardedTable
 	entries []guardedEntry
@@ -77,11 +82,33 @@ func newConfGuard(conf *glua.LTable) *confGuard {
 		g.tables = append(g.tables, gt)
 	}
 	walk(conf)
+	g.clearModified()
 	return g
 }
 
 // intact reports whether conf is as newConfGuard recorded it.
 func (g *confGuard) intact() bool {
+	for i := range g.tables {
+		if g.tables[i].t.Modified() {
+			if !g.compare() {
+				return false
+			}
+			g.clearModified() // written back as it was
+			return true
+		}
+	}
+	return true
+}
+
+func (g *confGuard) clearModified() {
+	for i := range g.tables {
+		g.tables[i].t.ClearModified()
+	}
+}
+
+// compare reports whether every table, key and value of conf is as
+// recorded.
+func (g *confGuard) compare() bool {
 	for i := range g.tables {
 		t := &g.tables[i]
 		if t.t.Metatable != t.mt {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/weirgw/weir/sdk"
+	glua "github.com/yuin/gopher-lua"
 )
 
 var testConf = map[string]any{"config": map[string]any{
@@ -29,6 +30,11 @@ func TestConfDoesNotLeak(t *testing.T) {
 		{"nested", `conf.nested.deep[1] = 2`, true},
 		{"nested new key", `conf.nested.x = true`, true},
 		{"metatable", `setmetatable(conf.nested, {})`, true},
+		{"table.insert", `table.insert(conf.list, "c")`, true},
+		{"table.remove", `table.remove(conf.list, 1)`, true},
+		{"table.sort", `table.sort(conf.list, function(a, b) return a > b end)`, true},
+		{"rawset", `rawset(conf.nested, "k", 2)`, true},
+		{"sorted as it was", `table.sort(conf.list)`, false},
 		{"unchanged rewrite", `conf.header = conf.header or "x"; conf.list[1] = "a"`, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,5 +88,40 @@ func TestConfGuardAllocs(t *testing.T) {
 		}
 	}); got != 0 {
 		t.Fatalf("%v allocs per check", got)
+	}
+}
+
+// TestConfGuardAfterRewrite: the full comparison runs when a table of
+// conf was written; an unchanged rewrite passes it and clears the write
+// flags, and a change after that is still caught.
+func TestConfGuardAfterRewrite(t *testing.T) {
+	L := glua.NewState()
+	defer L.Close()
+	run := func(code string) {
+		t.Helper()
+		if err := L.DoString(code); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(`conf = {a = 1, list = {1, 2}}`)
+	conf := L.GetGlobal("conf").(*glua.LTable)
+	list := conf.RawGetString("list").(*glua.LTable)
+	g := newConfGuard(conf)
+	if !g.intact() || conf.Modified() || list.Modified() {
+		t.Fatal("a fresh guard reports conf changed, or left a write flag set")
+	}
+	run(`conf.a = 1; conf.list[2] = 2`)
+	if !list.Modified() {
+		t.Fatal("a write did not set the table's flag")
+	}
+	if !g.intact() {
+		t.Fatal("an unchanged rewrite reported as a change")
+	}
+	if conf.Modified() || list.Modified() {
+		t.Fatal("the check left a write flag set")
+	}
+	run(`conf.list[2] = 3`)
+	if g.intact() {
+		t.Fatal("a change after an unchanged rewrite was not caught")
 	}
 }

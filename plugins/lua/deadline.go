@@ -13,10 +13,13 @@ import (
 // budget of one phase call.
 //
 // gopher-lua has no instruction counter, but with LState.SetContext its VM
-// loop calls Done() before every instruction and raises an error once the
-// returned channel is closed. Done is therefore where the budget is kept:
-// each call counts one step, and once the steps are spent (or the memory
-// the call holds is over its limit) Done returns a closed channel. The
+// loop calls Done() once every glua.ContextPollInterval (64) instructions
+// (our patch, third_party/gopher-lua/PATCH.md; upstream polls before
+// every instruction) and raises an error once the returned channel is
+// closed. Done is therefore where the budget is kept: each call counts
+// the instructions since the last, and once the steps are spent (or the
+// memory the call holds is over its limit) Done returns a closed channel.
+// A call may so run up to 63 instructions past its budget. The
 // limit is work done, not time passed, so a script that is only waiting
 // for a CPU (a loaded machine, a GC pause) is not cut off; a wall-clock
 // limit remains as a backstop at wallFactor times the timeout, kept by
@@ -178,15 +181,16 @@ func (d *deadline) sampleTables() {
 // Done matters to the VM), so it reports none.
 func (d *deadline) Deadline() (time.Time, bool) { return time.Time{}, false }
 
-// Done implements context.Context; the VM calls it before every
-// instruction, so it is also the instruction counter. While the call may
+// Done implements context.Context; the VM calls it once every
+// glua.ContextPollInterval instructions, so it is also the instruction
+// counter. While the call may
 // go on it returns nil, which the VM's select skips at once (a receive
 // from an open channel costs a few dozen instructions more, on every
 // instruction); once the budget is spent or the watchdog fired, a
 // closed channel. gopher-lua's channel library, which would wait on it,
 // is never opened (sandbox.go).
 func (d *deadline) Done() <-chan struct{} {
-	d.steps--
+	d.steps -= glua.ContextPollInterval
 	if d.steps < d.sampleAt {
 		d.sampleTables()
 	}

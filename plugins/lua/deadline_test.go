@@ -3,6 +3,9 @@ package lua
 import (
 	"testing"
 	"time"
+
+	"github.com/weirgw/weir/sdk"
+	glua "github.com/yuin/gopher-lua"
 )
 
 // TestWatchdogFires: the wall-clock backstop fires a call armed for
@@ -60,5 +63,25 @@ func TestWatchdogForgetsStopped(t *testing.T) {
 	watch.mu.Unlock()
 	if in {
 		t.Fatal("a stopped deadline is still watched")
+	}
+}
+
+// TestBudgetCountsEveryInstruction: the VM polls Done once every
+// glua.ContextPollInterval instructions, and the budget still counts
+// every instruction run, within one interval.
+func TestBudgetCountsEveryInstruction(t *testing.T) {
+	// 100 000 iterations of FORLOOP, plus a handful of instructions.
+	f := base(newFilter(t, `function access() for i = 1, 100000 do end end`, map[string]any{"pool_size": 1}, nil))
+	_, c := request("GET", "/")
+	defer sdk.ReleaseCtx(c)
+	access(t, f, c)
+	st, err := f.pool.get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.pool.put(st)
+	spent := budgetSteps(f.s.timeout) - st.dl.steps
+	if spent < 100_000-glua.ContextPollInterval || spent > 100_010+glua.ContextPollInterval {
+		t.Fatalf("the call was charged %d steps for about 100 005 instructions", spent)
 	}
 }

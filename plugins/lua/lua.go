@@ -263,12 +263,19 @@ func (f *filter) onResponse(c *sdk.Ctx) error {
 	defer f.pool.put(st)
 	resp := c.Response()
 	st.begin(c, phaseBodyFilter)
-	err = f.call(st, bodyValue(resp.Body()), 1)
+	in := bodyValue(resp.Body())
+	err = f.call(st, in, 1)
 	if err == nil {
 		switch out := st.L.Get(-1).(type) {
 		case *glua.LNilType:
 		case glua.LString:
-			resp.SetBodyString(string(out))
+			// The body as it came (the argument itself, or a gsub that
+			// matched nothing, which returns it) is not copied back: the
+			// argument is a copy of the body. Comparing them is O(1)
+			// when they are the same string.
+			if out != in {
+				resp.SetBodyString(string(out))
+			}
 		default:
 			f.errors[phaseBodyFilter].Inc()
 			err = fmt.Errorf("lua: body_filter must return a string (the new body) or nil (keep it), got a %s", out.Type())

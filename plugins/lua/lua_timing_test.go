@@ -1,6 +1,7 @@
 package lua
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -122,5 +123,29 @@ func BenchmarkConfGuard(b *testing.B) {
 		if !st.conf.intact() {
 			b.Fatal("conf reported changed")
 		}
+	}
+}
+
+// BenchmarkBodyFilter1K is the weir+lua_body scenario's phase
+// (bench/scenarios/61-lua-body.yaml) on its own: body_filter rewriting a
+// 1 KiB response body with gsub, the body handed in and the result
+// taken back.
+func BenchmarkBodyFilter1K(b *testing.B) {
+	f := newFilter(b, `function body_filter(body)
+  return (body:gsub("a", "A"))
+end`, map[string]any{"pool_size": 4}, nil).(sdk.ResponseFilter)
+	body := []byte(strings.Repeat("abcdefgh", 128))
+	rc, c := request("GET", "/static/1k")
+	defer sdk.ReleaseCtx(c)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		rc.Response.SetBody(body)
+		if err := f.OnResponse(c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if got := rc.Response.Body(); len(got) != len(body) || got[0] != 'A' {
+		b.Fatalf("body not rewritten: %.16q", got)
 	}
 }

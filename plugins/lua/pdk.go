@@ -33,9 +33,22 @@ const (
 var (
 	lvMethods = map[string]glua.LValue{}
 	lvEmpty   = glua.LValue(glua.LString(""))
+	// lvInts are the integers 0..1023 (status codes, match counts).
+	lvInts [1024]glua.LValue
 )
 
+// lvInt is n as a Lua number, boxed once for small n.
+func lvInt(n int) glua.LValue {
+	if uint(n) < uint(len(lvInts)) {
+		return lvInts[n]
+	}
+	return glua.LNumber(n)
+}
+
 func init() {
+	for i := range lvInts {
+		lvInts[i] = glua.LNumber(i)
+	}
 	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"} {
 		lvMethods[m] = glua.LString(m)
 	}
@@ -231,24 +244,28 @@ func (st *state) reqSetHeader(L *glua.LState) int {
 // kong.service.request.set_header; fn names it in errors.
 func (st *state) setRequestHeader(L *glua.LState, fn string) int {
 	c := st.request(L, fn, inAccess)
-	name := checkHeaderName(L, fn, 1)
+	_, key := st.headerKey(L, fn, 1)
 	value := checkHeaderValue(L, fn, 2)
-	c.Request().Header.SetCanonical(st.canonicalKey(name), s2b(value))
+	c.Request().Header.SetCanonical(key, s2b(value))
 	return 0
 }
 
-// canonicalKey is name in the form fasthttp keeps header names in (the
-// gateway normalizes them: X-From), for SetCanonical: Header.Set would
-// copy and normalize the name, and scan the value for new lines, on
-// every call. A script sets the same few names again and again (often
-// one string constant), so the last one's form is kept; the value was
-// checked for control characters already (checkHeaderValue).
-func (st *state) canonicalKey(name string) []byte {
-	if name != st.lastKey {
+// headerKey is checkHeaderName of argument n, with the name in the form
+// fasthttp keeps header names in (the gateway normalizes them: X-From),
+// for SetCanonical: Header.Set would copy and normalize the name, and
+// scan the value for new lines, on every call. A script sets the same
+// few names again and again (often one string constant), so the last
+// name checked is kept with its form: the same name again costs one
+// comparison. The value is checked for control characters apart
+// (checkHeaderValue).
+func (st *state) headerKey(L *glua.LState, fn string, n int) (string, []byte) {
+	name := L.CheckString(n)
+	if name == "" || name != st.lastKey {
+		checkHeaderName(L, fn, n)
 		st.lastKeyForm = fasthttp.AppendNormalizedHeaderKey(st.lastKeyForm[:0], name)
 		st.lastKey = name
 	}
-	return st.lastKeyForm
+	return name, st.lastKeyForm
 }
 
 func (st *state) reqClearHeader(L *glua.LState) int {
@@ -443,12 +460,12 @@ func (st *state) respSetHeader(L *glua.LState) int {
 // kong.response.set_header; fn names it in errors.
 func (st *state) setResponseHeader(L *glua.LState, fn string) int {
 	c := st.request(L, fn, inAccess|inResponse)
-	name := checkHeaderName(L, fn, 1)
+	name, key := st.headerKey(L, fn, 1)
 	value := checkHeaderValue(L, fn, 2)
 	if st.phase == phaseAccess {
 		c.SetResponseHeader(name, s2b(value))
 	} else {
-		c.Response().Header.SetCanonical(st.canonicalKey(name), s2b(value))
+		c.Response().Header.SetCanonical(key, s2b(value))
 	}
 	return 0
 }
@@ -466,7 +483,7 @@ func (st *state) respGetStatus(L *glua.LState) int {
 		L.Push(glua.LNil)
 		return 1
 	}
-	L.Push(glua.LNumber(c.Response().StatusCode()))
+	L.Push(lvInt(c.Response().StatusCode()))
 	return 1
 }
 

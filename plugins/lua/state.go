@@ -90,8 +90,8 @@ type state struct {
 	// (conf.go); nil when conf is not a table.
 	conf *confGuard
 
-	// lastKey is the header name a set_header call normalized last, and
-	// lastKeyForm its normalized form (canonicalKey).
+	// lastKey is the header name a set_header call checked and
+	// normalized last, and lastKeyForm its normalized form (headerKey).
 	lastKey     string
 	lastKeyForm []byte
 
@@ -172,10 +172,13 @@ func (st *state) prepare() error {
 	default:
 		return fmt.Errorf("PRIORITY must be a number (the order of the lua plugins of a route, highest first), got a %s", v.Type())
 	}
+	freezeGlobals(L, st)
+	// After freezing, which sets the metatables of the tables it makes
+	// read-only (a conf that is one of them would otherwise differ from
+	// what was recorded at the first check).
 	if t, ok := L.GetGlobal("conf").(*glua.LTable); ok {
 		st.conf = newConfGuard(t)
 	}
-	freezeGlobals(L, st)
 	L.SetTop(0)
 	return nil
 }

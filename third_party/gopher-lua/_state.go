@@ -1951,6 +1951,7 @@ func (ls *LState) SetMetatable(obj LValue, mt LValue) {
 	switch v := obj.(type) {
 	case *LTable:
 		v.Metatable = mt
+		v.modified = true // Weir patch (PATCH.md)
 	case *LUserData:
 		v.Metatable = mt
 	default:

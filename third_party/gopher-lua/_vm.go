@@ -48,14 +48,19 @@ func mainLoopWithContext(L *LState, baseframe *callFrame) {
 		cf = L.currentFrame
 		inst = cf.Fn.Proto.Code[cf.Pc]
 		cf.Pc++
-		// Weir patch (PATCH.md): a nil Done channel (a context that is
-		// not done) skips the select, which would pick its default.
-		if done := L.ctx.Done(); done != nil {
-			select {
-			case <-done:
-				L.RaiseError(L.ctx.Err().Error())
-				return
-			default:
+		// Weir patch (PATCH.md): the context is polled once every
+		// ContextPollInterval instructions, and a nil Done channel (a
+		// context that is not done) skips the select, which would pick
+		// its default.
+		if L.ctxPoll--; L.ctxPoll <= 0 {
+			L.ctxPoll = ContextPollInterval
+			if done := L.ctx.Done(); done != nil {
+				select {
+				case <-done:
+					L.RaiseError(L.ctx.Err().Error())
+					return
+				default:
+				}
 			}
 		}
 		if jumpTable[int(inst>>26)](L, inst, baseframe) == 1 {

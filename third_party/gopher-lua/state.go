@@ -2164,6 +2164,7 @@ func (ls *LState) SetMetatable(obj LValue, mt LValue) {
 	switch v := obj.(type) {
 	case *LTable:
 		v.Metatable = mt
+		v.modified = true // Weir patch (PATCH.md)
 	case *LUserData:
 		v.Metatable = mt
 	default:

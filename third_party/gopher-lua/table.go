@@ -46,7 +46,6 @@ func newLTable(acap int, hcap int) *LTable {
 	return tb
 }
 
-// Len returns length of this LTable without using __len.
 // SetReadOnly marks the table read-only to Lua code, or writable again
 // (Weir patch, PATCH.md). Every assignment to a read-only table, to a new
 // key or an existing one, calls its metatable's __newindex function, or
@@ -58,6 +57,18 @@ func (tb *LTable) SetReadOnly(readOnly bool) { tb.readOnly = readOnly }
 // IsReadOnly reports whether SetReadOnly made the table read-only.
 func (tb *LTable) IsReadOnly() bool { return tb.readOnly }
 
+// Modified reports whether an entry of the table was written since the
+// last ClearModified (Weir patch, PATCH.md): by any assignment from Lua,
+// rawset, table.insert, table.remove, table.sort, or Go through RawSet,
+// RawSetInt, RawSetString, RawSetH, Append, Insert or Remove, whether or
+// not the value changed, and by setmetatable (LState.SetMetatable); Go code
+// that assigns the Metatable field directly is not seen.
+func (tb *LTable) Modified() bool { return tb.modified }
+
+// ClearModified resets what Modified reports.
+func (tb *LTable) ClearModified() { tb.modified = false }
+
+// Len returns length of this LTable without using __len.
 func (tb *LTable) Len() int {
 	if tb.array == nil {
 		return 0
@@ -75,6 +86,7 @@ func (tb *LTable) Len() int {
 
 // Append appends a given LValue to this LTable.
 func (tb *LTable) Append(value LValue) {
+	tb.modified = true // Weir patch (PATCH.md)
 	if value == LNil {
 		return
 	}
@@ -96,6 +108,7 @@ func (tb *LTable) Append(value LValue) {
 
 // Insert inserts a given LValue at position `i` in this table.
 func (tb *LTable) Insert(i int, value LValue) {
+	tb.modified = true // Weir patch (PATCH.md)
 	if tb.array == nil {
 		tb.array = make([]LValue, 0, defaultArrayCap)
 	}
@@ -128,6 +141,7 @@ func (tb *LTable) MaxN() int {
 
 // Remove removes from this table the element at a given position.
 func (tb *LTable) Remove(pos int) LValue {
+	tb.modified = true // Weir patch (PATCH.md)
 	if tb.array == nil {
 		return LNil
 	}
@@ -156,6 +170,7 @@ func (tb *LTable) Remove(pos int) LValue {
 // It is recommended to use `RawSetString` or `RawSetInt` for performance
 // if you already know the given LValue is a string or number.
 func (tb *LTable) RawSet(key LValue, value LValue) {
+	tb.modified = true // Weir patch (PATCH.md)
 	switch v := key.(type) {
 	case LNumber:
 		if isArrayKey(v) {
@@ -187,6 +202,7 @@ func (tb *LTable) RawSet(key LValue, value LValue) {
 
 // RawSetInt sets a given LValue at a position `key` without the __newindex metamethod.
 func (tb *LTable) RawSetInt(key int, value LValue) {
+	tb.modified = true // Weir patch (PATCH.md)
 	if key < 1 || key >= MaxArrayIndex {
 		tb.RawSetH(LNumber(key), value)
 		return
@@ -211,6 +227,7 @@ func (tb *LTable) RawSetInt(key int, value LValue) {
 
 // RawSetString sets a given LValue to a given string index without the __newindex metamethod.
 func (tb *LTable) RawSetString(key string, value LValue) {
+	tb.modified = true // Weir patch (PATCH.md)
 	if tb.strdict == nil {
 		tb.strdict = make(map[string]LValue, defaultHashCap)
 	}
@@ -234,6 +251,7 @@ func (tb *LTable) RawSetString(key string, value LValue) {
 
 // RawSetH sets a given LValue to a given index without the __newindex metamethod.
 func (tb *LTable) RawSetH(key LValue, value LValue) {
+	tb.modified = true // Weir patch (PATCH.md)
 	if s, ok := key.(LString); ok {
 		tb.RawSetString(string(s), value)
 		return

@@ -149,8 +149,10 @@ type LTable struct {
 	keys    []LValue
 	k2i     map[LValue]int
 
-	// readOnly: Lua code cannot write the table (Weir patch, PATCH.md).
+	// readOnly: Lua code cannot write the table; modified: an entry was
+	// written since ClearModified (Weir patch, PATCH.md).
 	readOnly bool
+	modified bool
 }
 
 func (tb *LTable) String() string   { return fmt.Sprintf("table: %p", tb) }
@@ -198,7 +200,15 @@ type LState struct {
 	mainLoop     func(*LState, *callFrame)
 	ctx          context.Context
 	ctxCancelFn  context.CancelFunc
+	// ctxPoll counts down the instructions until the VM next polls
+	// ctx.Done() (Weir patch, PATCH.md).
+	ctxPoll int32
 }
+
+// ContextPollInterval is how many VM instructions run between two polls of
+// the context's Done channel (Weir patch, PATCH.md): a context that counts
+// instructions in Done counts this many per call.
+const ContextPollInterval = 64
 
 func (ls *LState) String() string   { return fmt.Sprintf("thread: %p", ls) }
 func (ls *LState) Type() LValueType { return LTThread }

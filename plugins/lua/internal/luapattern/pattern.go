@@ -655,7 +655,7 @@ func Each(b *Budget, p string, src []byte, offset, limit int, fn func(m *MatchDa
 			}
 		}
 	}()
-	if p != "" && !strings.ContainsAny(p, specials) {
+	if IsPlain(p) {
 		return eachPlain(b, p, src, offset, limit, fn)
 	}
 	pat := parsePattern(newScanner([]byte(p)), true)
@@ -686,6 +686,10 @@ func Each(b *Budget, p string, src []byte, offset, limit int, fn func(m *MatchDa
 
 // specials are the bytes that make a pattern more than a literal string.
 const specials = "^$*+?.([%-)]"
+
+// IsPlain reports whether p is a literal string: not empty, without
+// specials, so that its matches are its occurrences.
+func IsPlain(p string) bool { return p != "" && !strings.ContainsAny(p, specials) }
 
 // eachPlain is Each for a pattern without specials: a literal string,
 // found with bytes.Index (memchr speed) instead of a match attempted at
