@@ -39,7 +39,9 @@ func TestCacheHitZeroAllocs(t *testing.T) {
 
 // TestUnseenTokenAllocs: verifying an HS256 token never seen before (no
 // cache) reads the header and claims in place and keys no new hash; what
-// allocates is the identity it grants (golang-jwt's map parse took 62).
+// allocates is the identity it grants: the identity, its scope string
+// and the scope list (golang-jwt's map parse took 62; 8 before string
+// reads and the MAC sum stopped escaping).
 func TestUnseenTokenAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under -race (sync.Pool drops items); make unit runs this test")
@@ -57,7 +59,7 @@ func TestUnseenTokenAllocs(t *testing.T) {
 		}
 		sdk.ReleaseCtx(ctx)
 	})
-	if allocs > 8 {
-		t.Fatalf("an unseen token allocated %.1f times per request, want at most 8", allocs)
+	if allocs > 3 {
+		t.Fatalf("an unseen token allocated %.1f times per request, want at most 3", allocs)
 	}
 }

@@ -39,8 +39,26 @@ type jws struct {
 	method       gojwt.SigningMethod
 }
 
-// decodeBufs holds the decoded segments of a token for one verification.
-var decodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+// parseState is the storage of one verification, reused (parseStates):
+// the decoded segments and the header's and claims' member indexes,
+// which the jws holds views of.
+type parseState struct {
+	buf            []byte
+	header, claims []member
+}
+
+// keepMembers is the storage to reuse after an index grew from old to
+// got: the grown one, unless a token with many members made it large.
+func keepMembers(old, got []member) []member {
+	if cap(got) > 64 {
+		return old
+	}
+	return got[:0]
+}
+
+var parseStates = sync.Pool{New: func() any {
+	return &parseState{buf: make([]byte, 0, 1024), header: make([]member, 0, 8), claims: make([]member, 0, 16)}
+}}
 
 // errClaimType is a registered claim of the wrong JSON type.
 var errClaimType = errors.New("claim of the wrong type")
@@ -48,10 +66,10 @@ var errClaimType = errors.New("claim of the wrong type")
 // verify runs the JOSE checks on a well-formed token and returns the
 // identity it carries, or the reason it was refused.
 func (f *filter) verify(tok []byte, x *credIndex) (*identity, reason) {
-	bp := decodeBufs.Get().(*[]byte)
-	defer decodeBufs.Put(bp)
+	ps := parseStates.Get().(*parseState)
+	defer parseStates.Put(ps)
 	var t jws
-	if r := t.parse(tok, bp); r != 0 {
+	if r := t.parse(tok, ps); r != 0 {
 		return nil, r
 	}
 	if !f.algAllowed(t.alg) {
@@ -71,25 +89,26 @@ func (f *filter) verify(tok []byte, x *credIndex) (*identity, reason) {
 }
 
 // parse splits tok (already wellFormed) and decodes its segments into
-// *bp. It returns 0 or the refusal.
-func (t *jws) parse(tok []byte, bp *[]byte) reason {
+// ps. It returns 0 or the refusal.
+func (t *jws) parse(tok []byte, ps *parseState) reason {
 	d1 := bytes.IndexByte(tok, '.')
 	d2 := d1 + 1 + bytes.IndexByte(tok[d1+1:], '.')
 	t.signingInput = tok[:d2]
 	need := jwsB64.DecodedLen(len(tok))
-	if cap(*bp) < need {
-		*bp = make([]byte, need)
+	if cap(ps.buf) < need {
+		ps.buf = make([]byte, need)
 	}
-	buf := (*bp)[:need]
+	buf := ps.buf[:need]
 	hdr, ok := decodeSeg(buf, tok[:d1])
 	if !ok {
 		return reasonMalformed
 	}
 	buf = buf[len(hdr):]
-	h, hNull, ok := parseObject(hdr)
+	h, hNull, ok := parseObject(hdr, ps.header)
 	if !ok {
 		return reasonMalformed
 	}
+	ps.header = keepMembers(ps.header, h.members)
 	payload, ok := decodeSeg(buf, tok[d1+1:d2])
 	if !ok {
 		return reasonMalformed
@@ -97,10 +116,11 @@ func (t *jws) parse(tok []byte, bp *[]byte) reason {
 	buf = buf[len(payload):]
 	// golang-jwt's json.Decoder stopped after the first value and ignored
 	// what followed it; trailing bytes after the claims are refused here.
-	c, _, ok := parseObject(payload)
+	c, _, ok := parseObject(payload, ps.claims)
 	if !ok {
 		return reasonMalformed
 	}
+	ps.claims = keepMembers(ps.claims, c.members)
 	t.header, t.claims = h, c
 	if hNull {
 		return reasonBadAlg // no alg
@@ -201,17 +221,23 @@ func hmacPool(alg string, secret []byte) *sync.Pool {
 	default:
 		return nil
 	}
-	return &sync.Pool{New: func() any { return hmac.New(h.New, secret) }}
+	return &sync.Pool{New: func() any { return &macState{h: hmac.New(h.New, secret)} }}
+}
+
+// macState is a pooled keyed hash with room for its sum: a sum buffer on
+// the stack would escape through the hash.Hash interface on every call.
+type macState struct {
+	h   hash.Hash
+	sum [64]byte
 }
 
 // verifyMAC compares sig with the credential's HMAC of input in constant
 // time.
 func (c *credential) verifyMAC(input, sig []byte) bool {
-	m := c.macs.Get().(hash.Hash)
-	m.Reset()
-	m.Write(input)
-	var sum [64]byte
-	ok := hmac.Equal(sig, m.Sum(sum[:0]))
+	m := c.macs.Get().(*macState)
+	m.h.Reset()
+	m.h.Write(input)
+	ok := hmac.Equal(sig, m.h.Sum(m.sum[:0]))
 	c.macs.Put(m)
 	return ok
 }

@@ -1,7 +1,10 @@
 package jwt
 
 import (
+	"strconv"
 	"testing"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/weirgw/weir/sdk"
 )
@@ -72,5 +75,36 @@ func BenchmarkRefuseMalformed(b *testing.B) {
 		ctx := sdk.AcquireCtx(rc)
 		f.OnRequest(ctx)
 		sdk.ReleaseCtx(ctx)
+	}
+}
+
+// BenchmarkChurnHS256 is the default cache under churn: 40,000 distinct
+// valid tokens in turn (ten times cache_size), so nearly every request is
+// a miss that verifies and inserts, evicting another token. Compare with
+// BenchmarkCachedHS256 (one token) and BenchmarkVerifyHS256 (no cache).
+func BenchmarkChurnHS256(b *testing.B) {
+	const distinct = 40000
+	f := newFilter(b, `{}`, consumer("bench", nil,
+		credJSON(map[string]string{"issuer": "bench-app", "algorithm": "HS256", "secret": hs256Secret})))
+	rcs := make([]*fasthttp.RequestCtx, distinct)
+	for i := range rcs {
+		c := claims("bench-app")
+		c["scope"] = "read write"
+		c["sub"] = "user-" + strconv.Itoa(i)
+		rc, ctx := newCtx(bearerHdr(sign(b, "HS256", []byte(hs256Secret), c, nil)))
+		sdk.ReleaseCtx(ctx)
+		rcs[i] = rc
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		ctx := sdk.AcquireCtx(rcs[i])
+		if st, _ := f.OnRequest(ctx); st != sdk.Continue {
+			b.Fatal("refused")
+		}
+		sdk.ReleaseCtx(ctx)
+		if i++; i == distinct {
+			i = 0
+		}
 	}
 }

@@ -141,7 +141,7 @@ func (f *filter) OnRequest(c *sdk.Ctx) (sdk.Status, error) {
 	kb.b = f.cfg.key.appendKey(kb.b[:0], c)
 	d := f.decide(kb.b, m)
 	keyBufPool.Put(kb)
-	if d.redis >= redisguard.SlowSpanAfter {
+	if d.redis >= redisguard.SlowSpanAfter && c.TraceContext() != nil {
 		redisSpan(c, &d)
 	}
 

@@ -21,8 +21,9 @@ const SlowSpanAfter = time.Millisecond
 // SlowSpan records spent, the Redis time a plugin's work for c took
 // (what its Budget lost), as a client span named name that ends now;
 // err, when Redis did not answer, is its error status. A no-op for a
-// request that is not traced. Callers check spent >= SlowSpanAfter
-// first, so that a fast call pays nothing.
+// request that is not traced. Callers check spent >= SlowSpanAfter and
+// c.TraceContext() != nil first, so that a fast call, or a slow one on a
+// request not traced, pays nothing (not even building attrs).
 func SlowSpan(c *sdk.Ctx, name string, spent time.Duration, err error, attrs ...attribute.KeyValue) {
 	end := time.Now()
 	_, span := c.StartSpan(context.Background(), name, trace.WithTimestamp(end.Add(-spent)))
