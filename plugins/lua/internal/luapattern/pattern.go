@@ -664,7 +664,7 @@ func Each(b *Budget, p string, src []byte, offset, limit int, fn func(m *MatchDa
 	// One MatchData for every start position: fn must not keep it (a
 	// fresh one per position cost three allocations per byte of src).
 	m := &MatchData{captures: make([]uint32, 0, 8)}
-	for sp := offset; sp <= len(src); {
+	for sp := offset; sp <= len(src) && n != limit; {
 		m.captures = m.captures[:0]
 		ok, nsp, ms := recursiveVM(b, src, insts, 0, sp, 0, m)
 		sp++
@@ -677,7 +677,7 @@ func Each(b *Budget, p string, src []byte, offset, limit int, fn func(m *MatchDa
 				return nil
 			}
 		}
-		if n == limit || pat.MustHead {
+		if pat.MustHead {
 			break
 		}
 	}
