@@ -280,14 +280,23 @@ func (st *state) gsubPlain(L *glua.LState, s, pat, repl string, limit int) int {
 	if len(repl) == len(pat) {
 		st.dl.alloc(L, len(s))
 		b := []byte(s)
-		for i >= 0 && n < limit {
-			if len(repl) == 1 {
-				b[i] = repl[0]
-			} else {
-				copy(b[i:], repl)
+		if len(pat) == 1 {
+			// One byte for another: a plain loop. Looking each one up
+			// (IndexByte per match) costs ~15 ns a match when they are
+			// dense, as in a body rewritten byte for byte.
+			p, r := pat[0], repl[0]
+			for j := i; j < len(b) && n < limit; j++ {
+				if b[j] == p {
+					b[j] = r
+					n++
+				}
 			}
-			n++
-			i = indexFrom(s, pat, i+len(pat))
+		} else {
+			for i >= 0 && n < limit {
+				copy(b[i:], repl)
+				n++
+				i = indexFrom(s, pat, i+len(pat))
+			}
 		}
 		out = b2s(b)
 	} else {
@@ -297,11 +306,26 @@ func (st *state) gsubPlain(L *glua.LState, s, pat, repl string, limit int) int {
 		var b strings.Builder
 		b.Grow(size)
 		last := 0
-		for k := 0; k < n; k++ {
-			b.WriteString(s[last:i])
-			b.WriteString(repl)
-			last = i + len(pat)
-			i = indexFrom(s, pat, last)
+		if len(pat) == 1 {
+			// A byte for a string: one pass, as above.
+			b.WriteString(s[:i])
+			last = i
+			for k := 0; k < n; i++ {
+				if s[i] == pat[0] {
+					b.WriteString(repl)
+					k++
+				} else {
+					b.WriteByte(s[i])
+				}
+				last = i + 1
+			}
+		} else {
+			for k := 0; k < n; k++ {
+				b.WriteString(s[last:i])
+				b.WriteString(repl)
+				last = i + len(pat)
+				i = indexFrom(s, pat, last)
+			}
 		}
 		b.WriteString(s[last:])
 		out = b.String()

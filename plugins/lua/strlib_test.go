@@ -62,6 +62,22 @@ function access()
   r, n = ("abc"):gsub("abcd", "x") eq(r, "abc", "plain longer than s") eq(n, 0, "plain longer count")
   r, n = (""):gsub("a", "x") eq(r, "", "plain empty s") eq(n, 0, "plain empty s count")
   r, n = ("a.b"):gsub("b", "%%") eq(r, "a.%", "replacement with % takes the general path")
+  r, n = ("abc"):gsub("[b]", "x", 0) eq(r, "abc", "pattern limit 0") eq(n, 0, "pattern limit 0 count")
+  -- one byte for one byte or for a string, dense and with limits: the
+  -- same as the general path ("[x]" is a pattern, not a literal)
+  for _, s in ipairs({"xxxx", "axxbx", "x", "abc", "xaxax"}) do
+    for _, rp in ipairs({"y", "", "yz"}) do
+      for _, lim in ipairs({-1, 0, 1, 2, 9}) do
+        local a, an, b, bn
+        if lim < 0 then
+          a, an = s:gsub("x", rp) b, bn = s:gsub("[x]", rp)
+        else
+          a, an = s:gsub("x", rp, lim) b, bn = s:gsub("[x]", rp, lim)
+        end
+        eq(a, b, "plain byte " .. s .. "/" .. rp .. "/" .. lim) eq(an, bn, "plain byte count " .. s .. "/" .. rp .. "/" .. lim)
+      end
+    end
+  end
   -- rep, format, upper, lower, reverse, concat, ..
   eq(("ab"):rep(3), "ababab", "rep")
   eq(string.format("%5.2f|%-3s|%d|%%", 3.14159, "a", 7), " 3.14|a  |7|%", "format")
