@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/weirgw/weir/internal/testgrpc"
 	"golang.org/x/net/http2"
 )
 
@@ -137,29 +138,7 @@ routes:
 // through the gateway's grpc:// target to an in-process HTTP/2 upstream
 // that answers with the message and grpc-status in trailers.
 func BenchmarkH2GRPC(b *testing.B) {
-	uln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { uln.Close() })
-	up := &http2.Server{}
-	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		msg, _ := io.ReadAll(r.Body)
-		w.Header().Set("Content-Type", "application/grpc")
-		w.Header().Set("Trailer", "Grpc-Status")
-		_, _ = w.Write(msg)
-		w.Header().Set("Grpc-Status", "0")
-	})
-	go func() {
-		for {
-			c, err := uln.Accept()
-			if err != nil {
-				return
-			}
-			go up.ServeConn(c, &http2.ServeConnOpts{Handler: echo})
-		}
-	}()
-	tr, addr := serveH2C(b, benchServerConfig(b, strings.Replace(grpcBenchConfig, "UP", uln.Addr().String(), 1)))
+	tr, addr := serveH2C(b, benchServerConfig(b, strings.Replace(grpcBenchConfig, "UP", testgrpc.Echo(b), 1)))
 	url := "http://" + addr + "/bench.Echo/Unary"
 	msg := append([]byte{0, 0, 0, 0, 64}, strings.Repeat("x", 64)...)
 	var n atomic.Int64

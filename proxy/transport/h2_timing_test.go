@@ -1,13 +1,9 @@
-//lint:file-ignore SA1019 the benchmark's upstream is x/net's HTTP/2 server (h2c, as grpc-go's is)
-
 package transport
 
 import (
 	"bytes"
 	"context"
 	"io"
-	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"syscall"
@@ -15,36 +11,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
-	"golang.org/x/net/http2"
+	"github.com/weirgw/weir/internal/testgrpc"
 )
-
-// serveGRPCEcho is an h2c upstream answering like a gRPC unary call: the
-// request's message back, grpc-status 0 in the trailers.
-func serveGRPCEcho(b *testing.B) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ln.Close() })
-	up := &http2.Server{}
-	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		msg, _ := io.ReadAll(r.Body)
-		w.Header().Set("Content-Type", "application/grpc")
-		w.Header().Set("Trailer", "Grpc-Status")
-		_, _ = w.Write(msg)
-		w.Header().Set("Grpc-Status", "0")
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go up.ServeConn(c, &http2.ServeConnOpts{Handler: echo})
-		}
-	}()
-	return ln.Addr().String()
-}
 
 // BenchmarkH2Upstream is the upstream leg of a gRPC unary call alone:
 // DoContext with a streamed 69-byte request body (as the HTTP/2 server
@@ -53,7 +21,7 @@ func serveGRPCEcho(b *testing.B) string {
 func BenchmarkH2Upstream(b *testing.B) {
 	for _, conc := range []int{1, 16} {
 		b.Run(map[int]string{1: "calls=1", 16: "calls=16"}[conc], func(b *testing.B) {
-			tr := New(Config{Addr: serveGRPCEcho(b), HTTP2: true})
+			tr := New(Config{Addr: testgrpc.Echo(b), HTTP2: true})
 			defer tr.Close()
 			msg := append([]byte{0, 0, 0, 0, 64}, strings.Repeat("x", 64)...)
 			call := func(req *fasthttp.Request, resp *fasthttp.Response, buf []byte) {
