@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -106,10 +107,22 @@ type weir struct {
 // the binary until it answers on /status.
 func startWeir(t testing.TB, cfg string) *weir {
 	t.Helper()
-	w := &weir{t: t, Addr: freeAddr(t), Admin: freeAddr(t)}
-	w.File = filepath.Join(t.TempDir(), "weir.yaml")
-	w.write(cfg)
-	return w.launch(false)
+	for attempt := 1; ; attempt++ {
+		w := &weir{t: t, Addr: freeAddr(t), Admin: freeAddr(t)}
+		w.File = filepath.Join(t.TempDir(), "weir.yaml")
+		w.write(cfg)
+		err := w.start(false)
+		if err == nil {
+			return w
+		}
+		// freeAddr's ports are free when chosen, not when weir binds
+		// them: another process may take one in between.
+		if attempt < 3 && strings.Contains(w.Logs(), "address already in use") {
+			t.Logf("attempt %d: a port chosen for weir was taken before it bound it; again with others", attempt)
+			continue
+		}
+		t.Fatalf("%v\n%s", err, w.Logs())
+	}
 }
 
 // launch runs the binary on w.File and waits until it answers on /status.
@@ -119,6 +132,14 @@ func startWeir(t testing.TB, cfg string) *weir {
 func (w *weir) launch(anyStatus bool) *weir {
 	t := w.t
 	t.Helper()
+	if err := w.start(anyStatus); err != nil {
+		t.Fatalf("%v\n%s", err, w.Logs())
+	}
+	return w
+}
+
+// start is launch, returning what went wrong.
+func (w *weir) start(anyStatus bool) error {
 	w.spawn(nil)
 	// Generous: compiling a wasm module at start takes seconds, more on a
 	// loaded machine.
@@ -130,23 +151,20 @@ func (w *weir) launch(anyStatus bool) *weir {
 	for time.Now().Before(deadline) {
 		select {
 		case <-w.exited:
-			t.Fatalf("weir exited at start: %v\n%s", w.exit, w.Logs())
+			return fmt.Errorf("weir exited at start: %v", w.exit)
 		default:
 		}
 		if resp, err := http.Get("http://" + w.Admin + "/status"); err == nil {
 			resp.Body.Close()
 			if anyStatus || resp.StatusCode == 200 || resp.StatusCode == 401 { // 401: a token is set
-				return w
+				return nil
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("weir did not come up\n%s", w.Logs())
-	return nil
+	return errors.New("weir did not come up")
 }
 
-// spawn starts the binary on w.File, collects its log lines (handing each
-// to onLine, when set, after it is kept) and kills it when the test ends.
 func (w *weir) spawn(onLine func(line string)) {
 	t := w.t
 	t.Helper()
@@ -162,7 +180,9 @@ func (w *weir) spawn(onLine func(line string)) {
 	if err := w.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	read := make(chan struct{})
 	go func() {
+		defer close(read)
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
@@ -175,7 +195,9 @@ func (w *weir) spawn(onLine func(line string)) {
 			}
 		}
 	}()
-	go func() { w.exit = w.cmd.Wait(); close(w.exited) }()
+	// Wait closes the pipe: only after every line is read (its EOF), or
+	// the last lines, which say why weir stopped, would be lost.
+	go func() { <-read; w.exit = w.cmd.Wait(); close(w.exited) }()
 	t.Cleanup(func() {
 		_ = w.cmd.Process.Signal(syscall.SIGKILL)
 		<-w.exited
