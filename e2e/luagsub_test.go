@@ -55,6 +55,7 @@ routes:
               local out, n = body:gsub("needle", "pin")
               out = out:gsub("<<", "", 3)
               out = out:gsub("b", "B")
+              out = out:gsub("c", "CC", 2)
               return out
             end
 `)
@@ -65,12 +66,12 @@ routes:
 	defer c.Close()
 	br := bufio.NewReader(c)
 	for _, tt := range []struct{ path, want string }{
-		{"/g/grow", "a-pin-B-pin-c"},
+		{"/g/grow", "a-pin-B-pin-CC"},
 		{"/g/none", "nothing to see here"},
 		{"/g/shrink", "x>>y>>"},
-		{"/g/same", "aBcaBcaBc"},
+		{"/g/same", "aBCCaBCCaBc"},
 		{"/g/none", "nothing to see here"},
-		{"/g/grow", "a-pin-B-pin-c"},
+		{"/g/grow", "a-pin-B-pin-CC"},
 	} {
 		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
 		resp, body, err := connExchange(c, br, "GET "+tt.path+" HTTP/1.1\r\nHost: gw\r\n\r\n")
