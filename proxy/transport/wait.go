@@ -102,27 +102,45 @@ func (t *Transport) tryToken() bool {
 }
 
 // putToken gives a token back: to the first waiter when there is one.
+// With no queue: an atomic add and two loads.
 func (t *Transport) putToken() {
-	q := &t.queue
-	if q.n.Load() > 0 {
-		q.mu.Lock()
-		w := t.unqueue(q.head)
-		q.mu.Unlock()
-		if w != nil {
-			w.ready <- true // the token goes on to w: inUse is unchanged
-			return
-		}
+	if t.queue.n.Load() != 0 {
+		t.handOff()
+		return
 	}
 	t.inUse.Add(-1)
-	if q.n.Load() > 0 {
+	if t.queue.n.Load() != 0 {
 		// A waiter queued after the look above, maybe after its own
 		// look found no token: grant what is free.
-		q.mu.Lock()
-		for q.head != nil && t.tryToken() {
-			t.unqueue(q.head).ready <- true
-		}
-		q.mu.Unlock()
+		t.grantFree()
 	}
+}
+
+// handOff gives the caller's token to the first waiter, or back when
+// the queue emptied meanwhile.
+func (t *Transport) handOff() {
+	q := &t.queue
+	q.mu.Lock()
+	w := t.unqueue(q.head)
+	q.mu.Unlock()
+	if w != nil {
+		w.ready <- true // the token goes on to w: inUse is unchanged
+		return
+	}
+	t.inUse.Add(-1)
+	if q.n.Load() != 0 {
+		t.grantFree()
+	}
+}
+
+// grantFree hands the free tokens to waiters, first come first served.
+func (t *Transport) grantFree() {
+	q := &t.queue
+	q.mu.Lock()
+	for q.head != nil && t.tryToken() {
+		t.unqueue(q.head).ready <- true
+	}
+	q.mu.Unlock()
 }
 
 // unqueue takes w (nil: none) out of the queue; the caller holds mu and
