@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -40,7 +39,7 @@ routes: [{name: r, paths: ["/"], service: s}]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			codes[i] = getOnce(t, w.Addr, "/q", 20*time.Second)
+			codes[i], _ = proxyGet(t, w.Addr, 20*time.Second)
 		}()
 	}
 	wg.Wait()
@@ -53,27 +52,6 @@ routes: [{name: r, paths: ["/"], service: s}]
 	if bad > 0 {
 		t.Fatalf("%d of %d queued requests not answered 200 (statuses %v)", bad, clients, codes)
 	}
-}
-
-// getOnce sends GET path on a new connection and returns the status (0:
-// no answer within d).
-func getOnce(t *testing.T, addr, path string, d time.Duration) int {
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Error(err)
-		return 0
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(d))
-	if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-		return 0
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		return 0
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode
 }
 
 // TestConnQueueNoGarbage: a request that waits for an upstream connection
