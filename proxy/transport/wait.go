@@ -18,8 +18,9 @@ import (
 //
 // A waiter costs a pooled struct and no timer: one timer per transport
 // fires at the earliest deadline in the queue (plus a slack of 1/64 of
-// the wait, so that a queue whose waiters time out one after the other
-// is swept in batches) and answers every waiter whose wait is over.
+// that waiter's wait, so that a queue whose waiters time out one after
+// the other is swept in batches) and answers every waiter whose wait is
+// over.
 type waitQueue struct {
 	// n is the number of waiters, readable without mu: a release that
 	// sees 0 takes no lock.
@@ -35,6 +36,7 @@ type waitQueue struct {
 type waiter struct {
 	ready      chan bool
 	deadline   int64 // monoNow
+	due        int64 // deadline plus the sweep's slack
 	prev, next *waiter
 }
 
@@ -71,6 +73,7 @@ func (t *Transport) waitToken(deadline time.Time) error {
 	w := waiterPool.Get().(*waiter)
 	now := monoNow()
 	w.deadline = now + int64(wait)
+	w.due = w.deadline + max(int64(wait)/64, int64(time.Millisecond))
 	w.prev, w.next = q.tail, nil
 	if q.tail == nil {
 		q.head = w
@@ -78,7 +81,7 @@ func (t *Transport) waitToken(deadline time.Time) error {
 		q.tail.next = w
 	}
 	q.tail = w
-	t.armSweep(now, w.deadline)
+	t.armSweep(now, w.due)
 	q.mu.Unlock()
 	ok := <-w.ready
 	waiterPool.Put(w)
@@ -165,11 +168,10 @@ func (t *Transport) unqueue(w *waiter) *waiter {
 	return w
 }
 
-// armSweep makes the sweep fire by deadline (plus slack) if it is not
-// armed to fire sooner. The caller holds mu.
-func (t *Transport) armSweep(now, deadline int64) {
+// armSweep makes the sweep fire at `at` if it is not armed to fire
+// sooner. The caller holds mu.
+func (t *Transport) armSweep(now, at int64) {
 	q := &t.queue
-	at := deadline + max(int64(t.cfg.MaxConnWait)/64, int64(time.Millisecond))
 	if q.sweepAt != 0 && q.sweepAt <= at {
 		return
 	}
@@ -182,7 +184,7 @@ func (t *Transport) armSweep(now, deadline int64) {
 }
 
 // expire answers every waiter whose wait is over and arms the sweep for
-// the earliest deadline left.
+// the earliest one left.
 func (t *Transport) expire() {
 	q := &t.queue
 	q.mu.Lock()
@@ -195,8 +197,8 @@ func (t *Transport) expire() {
 		switch {
 		case w.deadline <= now:
 			t.unqueue(w).ready <- false
-		case next == 0 || w.deadline < next:
-			next = w.deadline
+		case next == 0 || w.due < next:
+			next = w.due
 		}
 		w = after
 	}
