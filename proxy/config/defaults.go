@@ -42,7 +42,7 @@ import (
 //	services[].timeout                           30s
 //	services[].retries                           1            0 is kept: no retry
 //	services[].max_conns_per_target              1024
-//	services[].max_conn_wait                     1s           like connect_timeout (HAProxy's queue timeout follows its connect timeout)
+//	services[].max_conn_wait                     30s          as long as timeout's default: a queue that outlasts what an answer may take is overload (503)
 //	services[].targets[].weight                  100          0 is kept: drained
 //	services[].targets[].url                     -            canonical form: lower-case scheme and host, explicit port (80/443)
 //	services[].health_check.active.path          /healthz     only when active is set
@@ -114,7 +114,7 @@ const (
 	DefaultServiceTimeout       = 30 * time.Second
 	DefaultRetries              = 1
 	DefaultMaxConnsPerTarget    = 1024
-	DefaultMaxConnWait          = time.Second
+	DefaultMaxConnWait          = 30 * time.Second
 	DefaultWeight               = 100
 
 	DefaultActivePath           = "/healthz"

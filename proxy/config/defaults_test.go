@@ -66,7 +66,7 @@ plugins: [{name: z}]
 		Timeout:           d(30 * time.Second),
 		Retries:           ptr(1),
 		MaxConnsPerTarget: 1024,
-		MaxConnWait:       d(time.Second),
+		MaxConnWait:       d(30 * time.Second),
 		HealthCheck: &HealthCheck{
 			Active:  &ActiveHealthCheck{Path: "/healthz", Interval: d(5 * time.Second), Timeout: d(time.Second), HealthyAfter: 2, UnhealthyAfter: 3},
 			Passive: &PassiveHealthCheck{UnhealthyAfter: 5, HealthyAfterMs: 30000},

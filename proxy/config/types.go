@@ -164,7 +164,7 @@ type Service struct {
 	Timeout           Duration        `json:"timeout,omitempty"`              // bounds one try, from sending the request until the whole response is read; a retry gets its own
 	Retries           *int            `json:"retries,omitempty"`              // extra tries on another target: for any request after a failure that sent nothing (connect error, no free connection), else for idempotent requests without a streamed body, not after a timeout
 	MaxConnsPerTarget int             `json:"max_conns_per_target,omitempty"` // the most connections open to one target; requests over it wait up to max_conn_wait
-	MaxConnWait       Duration        `json:"max_conn_wait,omitempty"`        // bounded wait for a free connection
+	MaxConnWait       Duration        `json:"max_conn_wait,omitempty"`        // bounded wait for a free connection, first come first served, within the try's timeout; then 503
 	HealthCheck       *HealthCheck    `json:"health_check,omitempty"`         // active probing and passive observation of the targets; none when absent
 	CircuitBreaker    *CircuitBreaker `json:"circuit_breaker,omitempty"`      // opens a target's circuit when too many requests fail; off when absent
 	Discovery         *Discovery      `json:"discovery,omitempty"`            // takes more targets from DNS (SRV or A/AAAA), re-resolved every interval; off when absent

@@ -92,12 +92,9 @@ type Transport struct {
 	closed bool
 
 	// Tokens: inUse counts connections handed out (at most MaxConns), an
-	// atomic in the common case instead of two channel operations per
-	// request; waiters sleep on freed, which a release signals only when
-	// someone waits.
+	// atomic in the common case. Requests over it wait in queue (wait.go).
 	inUse    atomic.Int64
-	waiters  atomic.Int64
-	freed    chan struct{}
+	queue    waitQueue
 	open     atomic.Int64
 	inflight atomic.Int64
 	stopIdle chan struct{}
@@ -141,7 +138,6 @@ func New(cfg Config) *Transport {
 	t := &Transport{
 		cfg:      cfg,
 		dialer:   net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second},
-		freed:    make(chan struct{}, cfg.MaxConns),
 		stopIdle: make(chan struct{}),
 	}
 	if cfg.TLS != nil {
@@ -246,7 +242,10 @@ func (t *Transport) reapIdle() {
 // semaphore counts connections in use, so max_conns bounds concurrent
 // requests to the target; idle connections are capped separately.
 func (t *Transport) acquire(deadline time.Time, fresh bool) (c *conn, reused bool, err error) {
-	if !t.tryToken() {
+	// Nobody queued and a token free: no lock. With a queue, a request
+	// takes its place at the end of it (first come, first served: one
+	// that took a token past the queue would leave a waiter to time out).
+	if t.queue.n.Load() != 0 || !t.tryToken() {
 		if err := t.waitToken(deadline); err != nil {
 			return nil, false, err
 		}
@@ -277,62 +276,6 @@ func (t *Transport) acquire(deadline time.Time, fresh bool) (c *conn, reused boo
 	}
 	t.open.Add(1)
 	return c, false, nil
-}
-
-func (t *Transport) waitToken(deadline time.Time) error {
-	wait := t.cfg.MaxConnWait
-	if !deadline.IsZero() {
-		if d := time.Until(deadline); d < wait {
-			wait = d
-		}
-	}
-	if wait <= 0 {
-		return ErrPoolTimeout
-	}
-	// Counted as waiting before the last look: a release either sees the
-	// waiter and signals, or happened before the look, which then finds
-	// its token.
-	t.waiters.Add(1)
-	defer t.waiters.Add(-1)
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	for {
-		if t.tryToken() {
-			return nil
-		}
-		select {
-		case <-t.freed: // a token came free (or a stale signal): look again
-		case <-timer.C:
-			if t.tryToken() {
-				return nil
-			}
-			return ErrPoolTimeout
-		}
-	}
-}
-
-// tryToken takes a token if one is free.
-func (t *Transport) tryToken() bool {
-	for {
-		n := t.inUse.Load()
-		if n >= int64(t.cfg.MaxConns) {
-			return false
-		}
-		if t.inUse.CompareAndSwap(n, n+1) {
-			return true
-		}
-	}
-}
-
-// putToken gives a token back and wakes a waiter if there is one.
-func (t *Transport) putToken() {
-	t.inUse.Add(-1)
-	if t.waiters.Load() > 0 {
-		select {
-		case t.freed <- struct{}{}:
-		default: // signals pending already: the waiters will look
-		}
-	}
 }
 
 func (t *Transport) dial(deadline time.Time) (*conn, error) {

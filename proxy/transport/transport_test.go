@@ -269,8 +269,8 @@ func TestMaxConnsUnderContention(t *testing.T) {
 	if peak.Load() > 2 {
 		t.Fatalf("%d requests reached the upstream at once with max_conns 2", peak.Load())
 	}
-	if tr.inUse.Load() != 0 || tr.waiters.Load() != 0 {
-		t.Fatalf("tokens leaked: in use %d, waiters %d", tr.inUse.Load(), tr.waiters.Load())
+	if tr.inUse.Load() != 0 || tr.queue.n.Load() != 0 {
+		t.Fatalf("tokens leaked: in use %d, waiters %d", tr.inUse.Load(), tr.queue.n.Load())
 	}
 }
 
