@@ -14,9 +14,14 @@ import (
 // results through the real binary, longer, shorter and as long as the
 // pattern; an answer it leaves unchanged (returned as it came, not
 // copied back) reaches the client intact; answers in turn on one
-// client connection do not mix.
+// client connection do not mix. A long answer rewritten byte for byte
+// goes through the block replacement (sixteen bytes at a time, then a
+// word, then bytes: 1,211 bytes cover every one).
 func TestLuaBodyFilterLiteralGsub(t *testing.T) {
+	long := strings.Repeat("xbyb\x00b\x80b", 150) + "bxbxbxbxbxb"
+	longWant := strings.ReplaceAll(long, "b", "B")
 	bodies := map[string]string{
+		"/g/long":   long,
 		"/g/grow":   "a-needle-b-needle-c",
 		"/g/shrink": "<<x>><<y>>",
 		"/g/same":   "abcabcabc",
@@ -72,6 +77,8 @@ routes:
 		{"/g/same", "aBCCaBCCaBc"},
 		{"/g/none", "nothing to see here"},
 		{"/g/grow", "a-pin-B-pin-CC"},
+		{"/g/long", longWant},
+		{"/g/none", "nothing to see here"},
 	} {
 		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
 		resp, body, err := connExchange(c, br, "GET "+tt.path+" HTTP/1.1\r\nHost: gw\r\n\r\n")

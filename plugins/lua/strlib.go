@@ -281,16 +281,10 @@ func (st *state) gsubPlain(L *glua.LState, s, pat, repl string, limit int) int {
 		st.dl.alloc(L, len(s))
 		b := []byte(s)
 		if len(pat) == 1 {
-			// One byte for another: a plain loop. Looking each one up
-			// (IndexByte per match) costs ~15 ns a match when they are
-			// dense, as in a body rewritten byte for byte.
-			p, r := pat[0], repl[0]
-			for j := i; j < len(b) && n < limit; j++ {
-				if b[j] == p {
-					b[j] = r
-					n++
-				}
-			}
+			// One byte for another: eight bytes at a time. Looking each
+			// one up (IndexByte per match) costs ~15 ns a match when they
+			// are dense, as in a body rewritten byte for byte.
+			n = replaceByte(b[i:], pat[0], repl[0], limit)
 		} else {
 			for i >= 0 && n < limit {
 				copy(b[i:], repl)
