@@ -15,8 +15,8 @@ import (
 // pattern; an answer it leaves unchanged (returned as it came, not
 // copied back) reaches the client intact; answers in turn on one
 // client connection do not mix. A long answer rewritten byte for byte
-// goes through the block replacement (sixteen bytes at a time, then a
-// word, then bytes: 1,211 bytes cover every one).
+// goes through the word replacement (eight bytes at a time, then
+// bytes: 1,211 bytes cover both).
 func TestLuaBodyFilterLiteralGsub(t *testing.T) {
 	long := strings.Repeat("xbyb\x00b\x80b", 150) + "bxbxbxbxbxb"
 	longWant := strings.ReplaceAll(long, "b", "B")

@@ -7,8 +7,8 @@ import (
 
 // replaceByte replaces the first limit occurrences of p in b by r, in
 // place, and returns how many it replaced. Unless the limit falls inside
-// b, the matches are counted (vectorized) and replaced sixteen bytes at a
-// time on amd64 (SSE2), eight elsewhere: a body rewritten byte for byte
+// b, the matches are counted (vectorized) and replaced eight bytes at a
+// time: a body rewritten byte for byte
 // (the bench's gsub("x", "y") over 1 KiB of x) costs about half an
 // instruction a byte, where a loop testing each byte cost twelve.
 func replaceByte(b []byte, p, r byte, limit int) int {

@@ -33,7 +33,7 @@ func TestReplaceByte(t *testing.T) {
 						t.Fatalf("replaceByte(%q, %q, %q, %d) = %d %q, want %d %q", b, pr[0], pr[1], limit, gn, got, wn, want)
 					}
 				}
-				// The portable word loop (on amd64 only the tail's).
+				// The word loop alone.
 				got, want := bytes.Clone(b), bytes.Clone(b)
 				swapWords(got, pr[0], pr[1])
 				replaceByteLoop(want, pr[0], pr[1], len(want))

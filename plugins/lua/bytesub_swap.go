@@ -1,5 +1,3 @@
-//go:build !amd64
-
 package lua
 
 // swapBytes replaces every p by r in b, a word at a time.
