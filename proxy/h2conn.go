@@ -18,7 +18,6 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/weirgw/weir/internal/fusedio"
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 )
 
 // The gateway's HTTP/2 server (RFC 9113), on golang.org/x/net/http2's
@@ -77,6 +76,7 @@ type h2Conn struct {
 	conn net.Conn // what each RequestCtx reports
 	br   *bufio.Reader
 	fr   *http2.Framer
+	hb   h2HeaderBlock // the header block being read (readHeaderBlock)
 
 	maxStreams int
 	readTO     time.Duration // reading a request body, from its stream's start (read_timeout)
@@ -174,9 +174,8 @@ func (s *Server) serveH2Conn(raw, conn net.Conn, up *fasthttp.RequestHeader, set
 	c.sendFn = c.sendAll
 	c.br = bufio.NewReaderSize(nc, 16<<10)
 	c.fr = http2.NewFramer(nil, c.br)
-	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	c.fr.MaxHeaderListSize = uint32(h.maxHeaderBytes)
 	c.fr.SetMaxReadFrameSize(h2Frame)
+	c.hb.init(h.maxHeaderBytes)
 	if !h.track(c, true) {
 		return
 	}
@@ -237,6 +236,9 @@ func (c *h2Conn) serve() {
 			c.mu.Unlock()
 		}
 		f, err := c.fr.ReadFrame()
+		if hf, ok := f.(*http2.HeadersFrame); ok && err == nil {
+			f, err = c.hb.read(c.fr, hf)
+		}
 		if err != nil {
 			var se http2.StreamError
 			var ce http2.ConnectionError
