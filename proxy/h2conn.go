@@ -81,6 +81,8 @@ type h2Conn struct {
 	maxStreams int
 	readTO     time.Duration // reading a request body, from its stream's start (read_timeout)
 	writeTO    time.Duration // writing an answer, from its start (write_timeout); a socket write without progress
+	wslack     time.Duration // how much sooner than writeTO a socket write may time out (write)
+	sockWDL    time.Time     // the socket's write deadline (write; by the one flushing)
 
 	mu       sync.Mutex
 	cond     sync.Cond // windows, sends and the end: answers waiting on them
@@ -168,7 +170,7 @@ func (s *Server) serveH2Conn(raw, conn net.Conn, up *fasthttp.RequestHeader, set
 		// than the calls themselves.
 		nc = fusedio.NewRaw(tc)
 	}
-	c := &h2Conn{s: s, nc: nc, raw: raw, conn: conn, maxStreams: h.maxStreams, readTO: h.readTimeout, writeTO: h.writeTimeout,
+	c := &h2Conn{s: s, nc: nc, raw: raw, conn: conn, maxStreams: h.maxStreams, readTO: h.readTimeout, writeTO: h.writeTimeout, wslack: deadlineSlack(s.fs),
 		streams: map[uint32]*h2Stream{}, sendWin: 65535, recvWin: h2ConnWindow, peerWin: 65535, peerMax: 16384}
 	c.cond.L = &c.mu
 	c.sendFn = c.sendAll
@@ -799,7 +801,7 @@ func (c *h2Conn) flushLocked() {
 			w = c.raw
 		}
 		c.mu.Unlock()
-		err := writeAll(w, b, c.writeTO)
+		err := c.write(w, b)
 		c.mu.Lock()
 		c.spare = b[:0]
 		if err != nil && c.err == nil {
@@ -1278,19 +1280,26 @@ func appendH2Fields(b []byte, resp *fasthttp.Response, skip []byte) []byte {
 	return b
 }
 
-// writeAll writes b to c, each write bounded by timeout (0: none): it
-// fails only when a whole timeout passes without a byte sent.
-func writeAll(c net.Conn, b []byte, timeout time.Duration) error {
-	if timeout <= 0 {
-		_, err := c.Write(b)
+// write writes b to w (nc or raw: the same socket), each write bounded
+// by writeTO (0: none): it fails only when a whole writeTO passes without
+// a byte sent. The socket's deadline moves only when it would come more
+// than wslack sooner than writeTO from now, so back-to-back answers do
+// not each pay the runtime's timer update. By the one flushing.
+func (c *h2Conn) write(w net.Conn, b []byte) error {
+	if c.writeTO <= 0 {
+		_, err := w.Write(b)
 		return err
 	}
 	for {
-		_ = c.SetWriteDeadline(time.Now().Add(timeout))
-		n, err := c.Write(b)
+		if now := time.Now(); c.sockWDL.Sub(now) < c.writeTO-c.wslack {
+			c.sockWDL = now.Add(c.writeTO)
+			_ = w.SetWriteDeadline(c.sockWDL)
+		}
+		n, err := w.Write(b)
 		b = b[n:]
 		if len(b) == 0 || n == 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return err
 		}
+		c.sockWDL = time.Time{} // progress: a whole writeTO again
 	}
 }
