@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -1250,20 +1251,40 @@ func appendH2Status(b []byte, status int) []byte {
 	return append(b, 0x08, 3, byte('0'+status/100), byte('0'+status/10%10), byte('0'+status%10))
 }
 
+// h2StaticByLen is h2StaticNames by the names' length: a name is looked
+// for among the few of its length, without hashing it.
+var h2StaticByLen = func() (t [32][]h2StaticName) {
+	for name, i := range h2StaticNames {
+		t[len(name)] = append(t[len(name)], h2StaticName{name, i})
+	}
+	return t
+}()
+
+type h2StaticName struct {
+	name string
+	i    uint8
+}
+
 // appendH2Field appends a field, its name lower-cased (RFC 9113 §8.2.1).
 func appendH2Field(b []byte, name, value []byte) []byte {
 	at := len(b)
 	b = append(b, 0)
 	b = appendHPACKInt(b, 0, 7, uint64(len(name)))
 	low := len(b)
-	for _, ch := range name {
+	b = slices.Grow(b, len(name)+len(value)+5)[:low+len(name)]
+	for i, ch := range name {
 		if 'A' <= ch && ch <= 'Z' {
 			ch += 'a' - 'A'
 		}
-		b = append(b, ch)
+		b[low+i] = ch
 	}
-	if i, ok := h2StaticNames[string(b[low:])]; ok {
-		b = appendHPACKInt(b[:at], 0, 4, uint64(i))
+	if len(name) < len(h2StaticByLen) {
+		for _, e := range h2StaticByLen[len(name)] {
+			if e.name == string(b[low:]) {
+				b = appendHPACKInt(b[:at], 0, 4, uint64(e.i))
+				break
+			}
+		}
 	}
 	b = appendHPACKInt(b, 0, 7, uint64(len(value)))
 	return append(b, value...)

@@ -153,3 +153,28 @@ func TestH2HeaderBlockChecks(t *testing.T) {
 		})
 	}
 }
+
+// TestAppendH2Field: answer fields go out lower-cased, a name the static
+// table has by its index, and decode back as they were.
+func TestAppendH2Field(t *testing.T) {
+	for _, tc := range []struct {
+		name, value string
+		indexed     bool
+	}{
+		{"Content-Type", "text/plain", true},
+		{"WWW-Authenticate", `Basic realm="x"`, true},
+		{"Set-Cookie", "a=b", true},
+		{"date", "Mon, 07 Dec 2026 22:14:12 GMT", true},
+		{"X-Request-Id", "9c355227", false},
+		{"X-A-Rather-Long-Field-Name-Beyond-The-Table", strings.Repeat("v", 200), false},
+	} {
+		b := appendH2Field(nil, []byte(tc.name), []byte(tc.value))
+		if indexed := b[0]&0x0f != 0; indexed != tc.indexed {
+			t.Errorf("%s: indexed name %v, want %v", tc.name, indexed, tc.indexed)
+		}
+		fs, err := hpack.NewDecoder(4096, nil).DecodeFull(b)
+		if err != nil || len(fs) != 1 || fs[0].Name != strings.ToLower(tc.name) || fs[0].Value != tc.value {
+			t.Errorf("%s: decoded %v, %v", tc.name, fs, err)
+		}
+	}
+}
