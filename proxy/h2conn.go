@@ -36,7 +36,7 @@ import (
 //     handlers run per connection, a reset stream's included until it
 //     returns; 4× that wait, and past that the connection ends with
 //     GOAWAY ENHANCE_YOUR_CALM.
-//   - CONTINUATION floods and HPACK bombs: the Framer stops a header block
+//   - CONTINUATION floods and HPACK bombs: h2HeaderBlock stops a block
 //     past max_header_bytes (431, or GOAWAY when it goes on far beyond).
 //   - window-update abuse: an overflowing window is FLOW_CONTROL_ERROR.
 //   - PING and SETTINGS floods: their acknowledgements queue in out, and
