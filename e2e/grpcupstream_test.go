@@ -109,12 +109,14 @@ func (u *rawGRPCUpstream) serve(c net.Conn, goAway bool) {
 		if id == 0 {
 			continue
 		}
+		// Counted before the answer goes: a client that has it must
+		// find it counted.
+		u.answered.Add(1)
 		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, EndHeaders: true,
 			BlockFragment: block(":status", "200", "content-type", "application/grpc")})
 		_ = fr.WriteData(id, false, []byte{0, 0, 0, 0, 0})
 		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, EndHeaders: true, EndStream: true,
 			BlockFragment: block("grpc-status", "0")})
-		u.answered.Add(1)
 	}
 }
 

@@ -86,3 +86,56 @@ func (h *h2Conn) settingsAcked(want int, within time.Duration) bool {
 	}
 	return true
 }
+
+// TestHTTP2HeaderBlocksOnOneConnection: header blocks split over
+// CONTINUATION frames, then the same fields from the HPACK dynamic table,
+// on one connection, are requests like any other; a malformed block (a
+// pseudo-field after a regular one) in one frame resets its stream
+// only, and the connection's decoder stays in step for the blocks after
+// it; one that goes on in CONTINUATION frames ends the connection.
+func TestHTTP2HeaderBlocksOnOneConnection(t *testing.T) {
+	up, _ := slowUpstream(t, 0)
+	w := startWeir(t, attackCfg(up))
+	h := dialH2(t, w.Addr, 0)
+	var eb strings.Builder
+	enc := hpack.NewEncoder(&eb)
+	block := func(fields ...string) []byte {
+		eb.Reset()
+		for i := 0; i < len(fields); i += 2 {
+			_ = enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
+		}
+		return []byte(eb.String())
+	}
+	valid := []string{":method", "GET", ":scheme", "http", ":authority", w.Addr, ":path", "/ok",
+		"accept", "*/*", "user-agent", "e2e-h2-blocks", "x-long", strings.Repeat("l", 300)}
+	send := func(id uint32, b []byte, split int) {
+		first := b[:min(split, len(b))]
+		rest := b[len(first):]
+		_ = h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, EndStream: true, EndHeaders: len(rest) == 0, BlockFragment: first})
+		for len(rest) > 0 {
+			n := min(split, len(rest))
+			_ = h.fr.WriteContinuation(id, n == len(rest), rest[:n])
+			rest = rest[n:]
+		}
+	}
+	steps := []struct {
+		id     uint32
+		fields []string
+		split  int
+		want   string
+	}{
+		{1, valid, 120, "status 200"},     // HEADERS and three CONTINUATION frames
+		{3, valid, 1 << 14, "status 200"}, // every field indexed now
+		{5, append([]string{"x-first", "1"}, valid...), 1 << 14, "rst PROTOCOL_ERROR"},
+		{7, valid, 3, "status 200"},
+		// CONTINUATION after an invalid field ends the connection, as
+		// x/net's reader does (its size was no longer counted).
+		{9, append([]string{"x-first", "1"}, valid...), 7, "goaway PROTOCOL_ERROR"},
+	}
+	for _, s := range steps {
+		send(s.id, block(s.fields...), s.split)
+		if got := h.outcome(s.id, 5*time.Second); got != s.want {
+			t.Fatalf("stream %d (block split every %d bytes): got %q, want %q\n%s", s.id, s.split, got, s.want, w.Logs())
+		}
+	}
+}

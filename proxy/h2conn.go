@@ -12,13 +12,13 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
 	"github.com/weirgw/weir/internal/fusedio"
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 )
 
 // The gateway's HTTP/2 server (RFC 9113), on golang.org/x/net/http2's
@@ -36,7 +36,7 @@ import (
 //     handlers run per connection, a reset stream's included until it
 //     returns; 4× that wait, and past that the connection ends with
 //     GOAWAY ENHANCE_YOUR_CALM.
-//   - CONTINUATION floods and HPACK bombs: the Framer stops a header block
+//   - CONTINUATION floods and HPACK bombs: h2HeaderBlock stops a block
 //     past max_header_bytes (431, or GOAWAY when it goes on far beyond).
 //   - window-update abuse: an overflowing window is FLOW_CONTROL_ERROR.
 //   - PING and SETTINGS floods: their acknowledgements queue in out, and
@@ -77,10 +77,13 @@ type h2Conn struct {
 	conn net.Conn // what each RequestCtx reports
 	br   *bufio.Reader
 	fr   *http2.Framer
+	hb   h2HeaderBlock // the header block being read (readHeaderBlock)
 
 	maxStreams int
 	readTO     time.Duration // reading a request body, from its stream's start (read_timeout)
 	writeTO    time.Duration // writing an answer, from its start (write_timeout); a socket write without progress
+	wslack     time.Duration // how much sooner than writeTO a socket write may time out (write)
+	sockWDL    time.Time     // the socket's write deadline (write; by the one flushing)
 
 	mu       sync.Mutex
 	cond     sync.Cond // windows, sends and the end: answers waiting on them
@@ -168,15 +171,14 @@ func (s *Server) serveH2Conn(raw, conn net.Conn, up *fasthttp.RequestHeader, set
 		// than the calls themselves.
 		nc = fusedio.NewRaw(tc)
 	}
-	c := &h2Conn{s: s, nc: nc, raw: raw, conn: conn, maxStreams: h.maxStreams, readTO: h.readTimeout, writeTO: h.writeTimeout,
+	c := &h2Conn{s: s, nc: nc, raw: raw, conn: conn, maxStreams: h.maxStreams, readTO: h.readTimeout, writeTO: h.writeTimeout, wslack: deadlineSlack(s.fs),
 		streams: map[uint32]*h2Stream{}, sendWin: 65535, recvWin: h2ConnWindow, peerWin: 65535, peerMax: 16384}
 	c.cond.L = &c.mu
 	c.sendFn = c.sendAll
 	c.br = bufio.NewReaderSize(nc, 16<<10)
 	c.fr = http2.NewFramer(nil, c.br)
-	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	c.fr.MaxHeaderListSize = uint32(h.maxHeaderBytes)
 	c.fr.SetMaxReadFrameSize(h2Frame)
+	c.hb.init(h.maxHeaderBytes)
 	if !h.track(c, true) {
 		return
 	}
@@ -237,6 +239,9 @@ func (c *h2Conn) serve() {
 			c.mu.Unlock()
 		}
 		f, err := c.fr.ReadFrame()
+		if hf, ok := f.(*http2.HeadersFrame); ok && err == nil {
+			f, err = c.hb.read(c.fr, hf)
+		}
 		if err != nil {
 			var se http2.StreamError
 			var ce http2.ConnectionError
@@ -797,7 +802,7 @@ func (c *h2Conn) flushLocked() {
 			w = c.raw
 		}
 		c.mu.Unlock()
-		err := writeAll(w, b, c.writeTO)
+		err := c.write(w, b)
 		c.mu.Lock()
 		c.spare = b[:0]
 		if err != nil && c.err == nil {
@@ -1246,20 +1251,40 @@ func appendH2Status(b []byte, status int) []byte {
 	return append(b, 0x08, 3, byte('0'+status/100), byte('0'+status/10%10), byte('0'+status%10))
 }
 
+// h2StaticByLen is h2StaticNames by the names' length: a name is looked
+// for among the few of its length, without hashing it.
+var h2StaticByLen = func() (t [32][]h2StaticName) {
+	for name, i := range h2StaticNames {
+		t[len(name)] = append(t[len(name)], h2StaticName{name, i})
+	}
+	return t
+}()
+
+type h2StaticName struct {
+	name string
+	i    uint8
+}
+
 // appendH2Field appends a field, its name lower-cased (RFC 9113 §8.2.1).
 func appendH2Field(b []byte, name, value []byte) []byte {
 	at := len(b)
 	b = append(b, 0)
 	b = appendHPACKInt(b, 0, 7, uint64(len(name)))
 	low := len(b)
-	for _, ch := range name {
+	b = slices.Grow(b, len(name)+len(value)+5)[:low+len(name)]
+	for i, ch := range name {
 		if 'A' <= ch && ch <= 'Z' {
 			ch += 'a' - 'A'
 		}
-		b = append(b, ch)
+		b[low+i] = ch
 	}
-	if i, ok := h2StaticNames[string(b[low:])]; ok {
-		b = appendHPACKInt(b[:at], 0, 4, uint64(i))
+	if len(name) < len(h2StaticByLen) {
+		for _, e := range h2StaticByLen[len(name)] {
+			if e.name == string(b[low:]) {
+				b = appendHPACKInt(b[:at], 0, 4, uint64(e.i))
+				break
+			}
+		}
 	}
 	b = appendHPACKInt(b, 0, 7, uint64(len(value)))
 	return append(b, value...)
@@ -1276,19 +1301,26 @@ func appendH2Fields(b []byte, resp *fasthttp.Response, skip []byte) []byte {
 	return b
 }
 
-// writeAll writes b to c, each write bounded by timeout (0: none): it
-// fails only when a whole timeout passes without a byte sent.
-func writeAll(c net.Conn, b []byte, timeout time.Duration) error {
-	if timeout <= 0 {
-		_, err := c.Write(b)
+// write writes b to w (nc or raw: the same socket), each write bounded
+// by writeTO (0: none): it fails only when a whole writeTO passes without
+// a byte sent. The socket's deadline moves only when it would come more
+// than wslack sooner than writeTO from now, so back-to-back answers do
+// not each pay the runtime's timer update. By the one flushing.
+func (c *h2Conn) write(w net.Conn, b []byte) error {
+	if c.writeTO <= 0 {
+		_, err := w.Write(b)
 		return err
 	}
 	for {
-		_ = c.SetWriteDeadline(time.Now().Add(timeout))
-		n, err := c.Write(b)
+		if now := time.Now(); c.sockWDL.Sub(now) < c.writeTO-c.wslack {
+			c.sockWDL = now.Add(c.writeTO)
+			_ = w.SetWriteDeadline(c.sockWDL)
+		}
+		n, err := w.Write(b)
 		b = b[n:]
 		if len(b) == 0 || n == 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return err
 		}
+		c.sockWDL = time.Time{} // progress: a whole writeTO again
 	}
 }

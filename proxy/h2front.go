@@ -575,6 +575,12 @@ func (s *Server) releaseH2(st *h2Stream) {
 // skipH2Response: fields HTTP/2 does not carry (RFC 9113 §8.2.2) or that
 // the bridge sets itself.
 func skipH2Response(k []byte) bool {
+	switch string(k) { // as fasthttp writes them, before any case
+	case "Content-Type", "Content-Length", "Connection":
+		return true
+	case "Date", "X-Request-Id", "Server":
+		return false
+	}
 	switch len(k) {
 	case 10:
 		return bytes.EqualFold(k, []byte("Connection")) || bytes.EqualFold(k, []byte("Keep-Alive"))

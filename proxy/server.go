@@ -565,7 +565,8 @@ func (s *Server) protocolError(rc *fasthttp.RequestCtx, err error) {
 // fusedio), which saves three of the eight system-level operations a
 // keep-alive request otherwise costs the client side. A TLS listener
 // (package tlsfront, over the same TCP listener) is served as it is:
-// fusedio's socket-level tricks cannot see through the record layer, and a
+// fusedio's held writes and lazy deadlines cannot see through the record
+// layer (under it tlsfront uses a plain fusedio.RawConn), and a
 // tlsfront.Conn must stay the connection fasthttp sees for IsTLS.
 //
 // Either way the accepts are retried through the errors that pass, such

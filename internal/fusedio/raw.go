@@ -45,6 +45,14 @@ func NewRaw(nc net.Conn) net.Conn {
 	return c
 }
 
+// CloseWrite shuts down the writing side of the TCP connection.
+func (c *RawConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Conn.Close()
+}
+
 // Read reads once the socket is readable, under the read deadline.
 func (c *RawConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/weirgw/weir/internal/fusedio"
 )
 
 // Handshake counters: weir_tls_handshakes_total{version,result}.
@@ -31,13 +32,17 @@ type Listener struct {
 func (f *Front) Listener(ln net.Listener) net.Listener { return &Listener{Listener: ln, f: f} }
 
 // Accept returns the next connection without handshaking: the handshake
-// runs on the worker that serves the connection, at its first Read.
+// runs on the worker that serves the connection, at its first Read. The
+// records go over a fusedio.RawConn: reads and writes as plain system
+// calls, without the runtime's bookkeeping for each, which with one P
+// (GOMAXPROCS=1) kept sysmon awake and handed the P between threads on
+// every request (the cleartext HTTP/2 path does the same).
 func (l *Listener) Accept() (net.Conn, error) {
 	raw, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	p := &peekConn{Conn: raw}
+	p := &peekConn{Conn: fusedio.NewRaw(raw)}
 	return &Conn{Conn: tls.Server(p, l.f.cfg), raw: p, f: l.f, accepted: time.Now()}, nil
 }
 
