@@ -34,6 +34,17 @@ func startSizedBackend(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// startSizedWeir runs the gateway with one route to a startSizedBackend.
+func startSizedWeir(t *testing.T) *weir {
+	t.Helper()
+	return startWeir(t, strings.ReplaceAll(`
+listen: "{{LISTEN}}"
+admin: {listen: "{{ADMIN}}"}
+services: [{name: a, targets: [{url: "http://UP"}]}]
+routes: [{name: all, paths: ["/"], service: a}]
+`, "UP", startSizedBackend(t)))
+}
+
 func sizedBody(size, tag int) string { return strings.Repeat(string(rune('a'+tag%26)), size) }
 
 // TestLargeAnswersAfterSmallOnesAllocateNothing: a 10 KiB answer costs the
@@ -44,13 +55,7 @@ func sizedBody(size, tag int) string { return strings.Repeat(string(rune('a'+tag
 // collections that followed made it cost twice the CPU of the same
 // answer before). Counted with the Go runtime's own malloc counter.
 func TestLargeAnswersAfterSmallOnesAllocateNothing(t *testing.T) {
-	up := startSizedBackend(t)
-	w := startWeir(t, strings.ReplaceAll(`
-listen: "{{LISTEN}}"
-admin: {listen: "{{ADMIN}}"}
-services: [{name: a, targets: [{url: "http://UP"}]}]
-routes: [{name: all, paths: ["/"], service: a}]
-`, "UP", up))
+	w := startSizedWeir(t)
 	c := newClient(w.Addr)
 	run := func(n, size int) {
 		var wg sync.WaitGroup
@@ -89,13 +94,7 @@ routes: [{name: all, paths: ["/"], service: a}]
 // already read when the answer is written) and when keep-alive
 // connections run side by side.
 func TestLargeAnswersPipelinedKeepTheirBodies(t *testing.T) {
-	up := startSizedBackend(t)
-	w := startWeir(t, strings.ReplaceAll(`
-listen: "{{LISTEN}}"
-admin: {listen: "{{ADMIN}}"}
-services: [{name: a, targets: [{url: "http://UP"}]}]
-routes: [{name: all, paths: ["/"], service: a}]
-`, "UP", up))
+	w := startSizedWeir(t)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Add(1)
