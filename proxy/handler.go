@@ -45,6 +45,9 @@ type reqState struct {
 	scan     fieldScan     // the request's (then the answer's) header fields
 	dated    bool          // the upstream's answer carries a Date
 	extra    []byte        // header lines the transport adds (setForwarding)
+	// lent holds the upstream's answer body when the transport read it
+	// into a buffer the client connection gives back (DoLending).
+	lent *[]byte
 
 	// Tracing (tracing.go): tr and span are set while a recorded request
 	// runs; unsampled says a traceparent started here goes out unsampled.
@@ -114,6 +117,10 @@ func (s *Server) handle(rc *fasthttp.RequestCtx) {
 	}
 	if !rc.Hijacked() { // a WebSocket's 101 goes out before its tunnel starts
 		fusedio.HoldAnswer(rc)
+	}
+	if st.lent != nil {
+		fusedio.LendAnswer(rc, st.lent)
+		st.lent = nil
 	}
 	sdk.ReleaseCtx(c)
 	s.statePool.Put(st)
@@ -468,7 +475,11 @@ func (s *Server) sendTry(c *sdk.Ctx, svc *service, st *reqState, m *pool.Member,
 	if t.HTTP2() {
 		err = s.forwardH2(t, rc, st, t0, svc.timeout)
 	} else {
-		err = t.DoWithHeaders(&rc.Request, &rc.Response, st.extra, t0.Add(svc.timeout))
+		var lent **[]byte
+		if fusedio.CanLend(rc) {
+			lent = &st.lent
+		}
+		err = t.DoLending(&rc.Request, &rc.Response, st.extra, t0.Add(svc.timeout), lent)
 	}
 	d := time.Since(t0)
 	if cs != nil {

@@ -97,6 +97,10 @@ type Conn struct {
 	ahead    bool
 	aheadBuf *[]byte
 	locked   bool // Read holds mu while it writes held bytes
+	// lent: the buffer that holds the body of the answer being written
+	// (Lend), given back by the next Read. Only the serving goroutine
+	// uses it.
+	lent *[]byte
 
 	state  int
 	rbuf   []byte
@@ -138,6 +142,7 @@ func (c *Conn) Reset(nc net.Conn, slack time.Duration) {
 	c.closed.Store(false)
 	c.hold, c.check, c.unsent = false, false, false
 	c.expect, c.bareLF, c.ahead = false, false, false
+	c.lent = nil // its answer may still be written elsewhere: the collector's
 	c.dropPending()
 	c.mu.Lock()
 	c.release()
@@ -264,6 +269,12 @@ func (c *Conn) release() {
 
 // Read sends held bytes and reads the answer in one go, or just reads.
 func (c *Conn) Read(p []byte) (int, error) {
+	if c.lent != nil {
+		// The answer that used it has been written: a server reads the
+		// next request only after that.
+		ReturnBody(c.lent)
+		c.lent = nil
+	}
 	if len(c.pend) > 0 {
 		return c.readPending(p), nil
 	}

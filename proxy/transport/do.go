@@ -56,6 +56,20 @@ func (t *Transport) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline 
 // caller vouches that the names are absent from req and that the values
 // hold no CR or LF.
 func (t *Transport) DoWithHeaders(req *fasthttp.Request, resp *fasthttp.Response, extra []byte, deadline time.Time) error {
+	return t.DoLending(req, resp, extra, deadline, nil)
+}
+
+// lendMin: bodies up to this many bytes stay in fasthttp's own pool,
+// which serves the common small sizes well.
+const lendMin = 4 << 10
+
+// DoLending is DoWithHeaders that, over HTTP/1.1 and given lent, reads a
+// body of more than lendMin and at most fusedio.MaxHeld bytes into a
+// buffer borrowed from fusedio (the one in *lent, else a new one, left
+// in *lent) and makes it resp's raw body. The caller hands *lent to the
+// client connection the answer goes out on (fusedio.LendAnswer), which
+// gives it back once the answer is written.
+func (t *Transport) DoLending(req *fasthttp.Request, resp *fasthttp.Response, extra []byte, deadline time.Time, lent **[]byte) error {
 	if t.h2 != nil {
 		return t.doH2(context.Background(), req, resp, extra, deadline)
 	}
@@ -71,7 +85,7 @@ func (t *Transport) DoWithHeaders(req *fasthttp.Request, resp *fasthttp.Response
 		if err != nil {
 			return err
 		}
-		err = t.roundTrip(c, req, resp, extra, deadline, reused)
+		err = t.roundTrip(c, req, resp, extra, deadline, reused, lent)
 		if err == nil {
 			return nil
 		}
@@ -109,7 +123,7 @@ func retryOnNew(err error, req *fasthttp.Request, deadline time.Time, attempt in
 	return err
 }
 
-func (t *Transport) roundTrip(c *conn, req *fasthttp.Request, resp *fasthttp.Response, extra []byte, deadline time.Time, reused bool) error {
+func (t *Transport) roundTrip(c *conn, req *fasthttp.Request, resp *fasthttp.Response, extra []byte, deadline time.Time, reused bool, lent **[]byte) error {
 	// Deadlines are lazy (package fusedio): recorded here, handed to the
 	// runtime only when an operation would block and the socket's is more
 	// than deadlineSlack earlier.
@@ -191,7 +205,13 @@ func (t *Transport) roundTrip(c *conn, req *fasthttp.Request, resp *fasthttp.Res
 	}
 	cl := resp.Header.ContentLength()
 	if cl >= 0 && cl <= t.cfg.StreamThreshold {
-		if err := resp.ReadBody(c.br, 0); err != nil {
+		var err error
+		if lent != nil && cl > lendMin && cl <= fusedio.MaxHeld {
+			err = readLent(c.br, resp, cl, lent)
+		} else {
+			err = resp.ReadBody(c.br, 0)
+		}
+		if err != nil {
 			t.discard(c)
 			return err
 		}
@@ -199,6 +219,28 @@ func (t *Transport) roundTrip(c *conn, req *fasthttp.Request, resp *fasthttp.Res
 		return nil
 	}
 	return t.streamBody(c, req, resp, cl)
+}
+
+// readLent reads a body of n bytes into the buffer in *lent (borrowed
+// first if there is none) and makes it resp's raw body. Apart from
+// roundTrip, whose frame is on the stack through the whole exchange.
+//
+//go:noinline
+func readLent(br *bufio.Reader, resp *fasthttp.Response, n int, lent **[]byte) error {
+	bp := *lent
+	if bp == nil {
+		bp = fusedio.BorrowBody()
+		*lent = bp
+	}
+	b := (*bp)[:n]
+	if _, err := io.ReadFull(br, b); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	resp.SetBodyRaw(b)
+	return nil
 }
 
 // writeAsHTTP11 writes a request whose client spoke another version than

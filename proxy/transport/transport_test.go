@@ -2,9 +2,12 @@ package transport
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +15,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"github.com/weirgw/weir/internal/fusedio"
 )
 
 func serve(t *testing.T, h fasthttp.RequestHandler) string {
@@ -564,5 +568,64 @@ func TestBufferBody(t *testing.T) {
 		if got := readAll(resp); got != long {
 			t.Fatalf("%s: streamed %d bytes (intact %v), want the %d sent", path, len(got), got == long, len(long))
 		}
+	}
+}
+
+// TestDoLending: a body of more than lendMin and at most fusedio.MaxHeld
+// bytes is read into the lent buffer (reused by the next try), smaller
+// ones and larger ones are not, and a body cut short is an error that
+// leaves the buffer lent (the caller gives it back) and the response
+// without it.
+func TestDoLending(t *testing.T) {
+	addr := rawServer(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for {
+			req := fasthttp.AcquireRequest()
+			if err := req.Read(br); err != nil {
+				return
+			}
+			size, _ := strconv.Atoi(string(req.URI().LastPathSegment()))
+			short := req.URI().QueryArgs().Has("short")
+			fasthttp.ReleaseRequest(req)
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", size)
+			if short {
+				_, _ = c.Write(bytes.Repeat([]byte{'s'}, size/2))
+				return
+			}
+			_, _ = c.Write(bytes.Repeat([]byte{'y'}, size))
+		}
+	})
+	tr := New(Config{Addr: addr})
+	defer tr.Close()
+	do := func(path string, lent **[]byte) (*fasthttp.Response, error) {
+		req := fasthttp.AcquireRequest()
+		defer fasthttp.ReleaseRequest(req)
+		req.SetRequestURI("http://" + addr + path)
+		resp := &fasthttp.Response{}
+		return resp, tr.DoLending(req, resp, nil, time.Now().Add(2*time.Second), lent)
+	}
+	var lent *[]byte
+	resp, err := do("/10240", &lent)
+	if err != nil || string(resp.Body()) != strings.Repeat("y", 10240) || lent == nil {
+		t.Fatalf("10 KiB: err %v, %d bytes, lent %v", err, len(resp.Body()), lent)
+	}
+	if &resp.Body()[0] != &(*lent)[:1][0] {
+		t.Fatal("the 10 KiB body is not in the lent buffer")
+	}
+	first := lent
+	if resp, err = do("/12000", &lent); err != nil || len(resp.Body()) != 12000 || lent != first {
+		t.Fatalf("second try: err %v, %d bytes, lent %p (first %p)", err, len(resp.Body()), lent, first)
+	}
+	for _, size := range []int{lendMin, fusedio.MaxHeld + 1} {
+		var none *[]byte
+		resp, err := do("/"+strconv.Itoa(size), &none)
+		if err != nil || len(resp.Body()) != size || none != nil {
+			t.Fatalf("%d bytes: err %v, %d bytes, lent %v: want the body in fasthttp's own buffer", size, err, len(resp.Body()), none)
+		}
+	}
+	var cut *[]byte
+	if resp, err = do("/10240?short", &cut); err == nil || cut == nil || len(resp.Body()) != 0 {
+		t.Fatalf("body cut short: err %v, lent %v, body %d bytes: want an error, the buffer lent, no body", err, cut, len(resp.Body()))
 	}
 }

@@ -55,6 +55,22 @@ type shapeRow struct {
 	many bool
 }
 
+// instance names the proxy pair a row runs on. Rows share a pair only
+// when they ask for the same answer size and neither is the
+// many-connections row: a proxy carries state from one run into the next
+// (Weir's body-buffer pool sized by the last answers, thousands of idle
+// worker goroutines for seconds after 10,000 connections, which every GC
+// then scans), and the row that followed such a run in the next round
+// was charged for it: GET 10 KiB at c64 measured 1.07×, 1.44×, 1.81×
+// nginx's CPU in rounds 1, 2, 3 on one shared pair, 1.0× on its own.
+func (row shapeRow) instance() string {
+	k := row.setup.String() + strings.ReplaceAll(row.path, "/", "-")
+	if row.many {
+		k += "-many"
+	}
+	return k
+}
+
 func shapeRows() []shapeRow {
 	fifo1 := func(b string) shapeSetup { return shapeSetup{b, "fifo", 1} }
 	return []shapeRow{
@@ -79,6 +95,7 @@ func shapeRows() []shapeRow {
 type shapeProxy struct {
 	kind  string // weir | nginx
 	addr  string
+	path  string // the answer its rows ask for, warmed up with
 	admin string
 	proc  *proc
 }
@@ -216,15 +233,16 @@ func runShapeBench(o options, stdout io.Writer) int {
 	proxies := map[string]*shapeProxy{}
 	for _, row := range rows {
 		for _, kind := range []string{"weir", "nginx"} {
-			key := kind + "-" + row.setup.String()
+			key := kind + "-" + row.instance()
 			if proxies[key] != nil {
 				continue
 			}
-			p, err := r.startShapeProxy(kind, row.setup, backends[row.setup.backend])
+			p, err := r.startShapeProxy(kind, key, row.setup, backends[row.setup.backend])
 			if err != nil {
 				logf("%s: %v", key, err)
 				return 1
 			}
+			p.path = row.path
 			if err := checkGet(p.addr, "/static10k", nil, 10<<10); err != nil {
 				logf("%s does not answer 10 KiB: %v", key, err)
 				return 1
@@ -241,7 +259,7 @@ func runShapeBench(o options, stdout io.Writer) int {
 		}
 	}
 	for _, p := range proxies { // warm-up, unmeasured
-		_, _ = b.sideWrk("http://"+p.addr+"/static10k", "", 64, time.Second, true)
+		_, _ = b.sideWrk("http://"+p.addr+p.path, "", 64, time.Second, true)
 	}
 	for round := 0; round < o.rounds; round++ {
 		rep.LoadAvg = append(rep.LoadAvg, fmt.Sprintf("round %d %s", round+1, loadAvg()))
@@ -251,7 +269,7 @@ func runShapeBench(o options, stdout io.Writer) int {
 				order = []string{"nginx", "weir"}
 			}
 			for _, kind := range order {
-				p := proxies[kind+"-"+row.setup.String()]
+				p := proxies[kind+"-"+row.instance()]
 				scr := ""
 				if row.post {
 					scr = script
@@ -304,8 +322,7 @@ func (r *rig) startShapeNginxBackend(kind string) (string, error) {
 
 // startShapeProxy starts Weir or nginx for a setup: pinned at SCHED_FIFO,
 // pinned at normal priority, or unpinned.
-func (r *rig) startShapeProxy(kind string, s shapeSetup, backend string) (*shapeProxy, error) {
-	name := kind + "-" + s.String()
+func (r *rig) startShapeProxy(kind, name string, s shapeSetup, backend string) (*shapeProxy, error) {
 	addr, err := r.ports.next()
 	if err != nil {
 		return nil, err

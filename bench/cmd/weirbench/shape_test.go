@@ -59,3 +59,29 @@ func TestSmokeShape(t *testing.T) {
 		}
 	}
 }
+
+// TestShapeRowsDoNotShareStatefulInstances: a row never runs on a proxy
+// that the many-connections row or a row of another answer size has
+// used, so no row is charged for what an earlier one left behind.
+func TestShapeRowsDoNotShareStatefulInstances(t *testing.T) {
+	byInstance := map[string][]shapeRow{}
+	for _, row := range shapeRows() {
+		byInstance[row.instance()] = append(byInstance[row.instance()], row)
+	}
+	for key, rows := range byInstance {
+		for _, r := range rows[1:] {
+			if r.many || rows[0].many {
+				t.Errorf("%s: the many-connections row shares its proxies with %q", key, r.name)
+			}
+			if r.path != rows[0].path {
+				t.Errorf("%s: %q (%s) and %q (%s) share proxies", key, rows[0].name, rows[0].path, r.name, r.path)
+			}
+			if r.setup != rows[0].setup {
+				t.Errorf("%s: %q and %q differ in setup", key, rows[0].name, r.name)
+			}
+		}
+	}
+	if k := shapeRows()[0].instance(); !strings.Contains(k, "own-fifo-1") {
+		t.Errorf("instance %q does not name its setup", k)
+	}
+}
