@@ -135,7 +135,7 @@ func TestTakeScriptSameAsBefore(t *testing.T) {
 				parts = append(parts, strconv.FormatFloat(tat, 'g', 17, 64))
 			}
 			for _, k := range []string{a, b} {
-				if err := cl.Do(ctx, cl.B().Set().Key(k).Value(strings.Join(parts, ",")).Px(setupTTL * time.Millisecond).Build()).Error(); err != nil {
+				if err := cl.Do(ctx, cl.B().Set().Key(k).Value(strings.Join(parts, ",")).Px(setupTTL*time.Millisecond).Build()).Error(); err != nil {
 					t.Fatal(err)
 				}
 			}
