@@ -20,18 +20,13 @@ import (
 func TestRateLimitReadsOlderWeirsBuckets(t *testing.T) {
 	rs := testredis.Start(t)
 	up := startEcho(t, "e1")
-	w := startWeir(t, strings.NewReplacer("UP", up, "REDIS", rs.Addr).Replace(`
-listen: "{{LISTEN}}"
-admin: {listen: "{{ADMIN}}"}
-redis: {addrs: ["REDIS"]}
-services: [{name: a, targets: [{url: "http://UP"}]}]
-routes:
-  - name: limited
-    paths: ["/"]
-    service: a
-    plugins:
-      - {name: rate_limit, config: {rate: 3, per: 1s, burst: 3, key: "header:X-Tenant", policy: redis, timeout: 1s}}
-`))
+	// rateCfg's route, at 3 tokens a second: a token is 333,333.33 µs.
+	cfg := strings.NewReplacer("UP", up, "REDIS", rs.Addr,
+		"rate: 50, per: 1s, burst: 50,", "rate: 3, per: 1s, burst: 3,", "timeout: 200ms", "timeout: 1s").Replace(rateCfg)
+	if !strings.Contains(cfg, "burst: 3,") || !strings.Contains(cfg, "timeout: 1s") {
+		t.Fatalf("rateCfg changed: %s", cfg)
+	}
+	w := startWeir(t, cfg)
 	c := newClient(w.Addr)
 	hdr := map[string]string{"X-Tenant": "upgrade"}
 	if code, _, h := get(t, c, "/static", hdr); code != 200 || string(h.Peek("RateLimit-Remaining")) != "2" {
