@@ -15,7 +15,7 @@ func owner(t *testing.T, cs *sdk.Consumers, key string) string {
 	if !ok {
 		t.Fatal("the consumers carry no key index")
 	}
-	e := x.find(digestPrefix(key), []byte(key))
+	e := x.find(digestPrefix([]byte(key)), []byte(key))
 	if e == nil {
 		return ""
 	}

@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
 	"github.com/weirgw/weir/plugins/internal/rawquery"
 	"github.com/weirgw/weir/sdk"
 )
@@ -31,6 +32,11 @@ var challenge = []byte(`Key realm="weir"`)
 
 type filter struct {
 	headers []string
+	// canon is headers in the form fasthttp stores request header names
+	// in (the gateway never turns that normalization off), looked up
+	// with PeekCanonical: Peek would normalize the name on every request
+	// (~800 instructions).
+	canon   [][]byte
 	queries []string
 	hide    bool
 	anon    *sdk.Consumer
@@ -59,6 +65,9 @@ func New(b *sdk.Build, raw json.RawMessage) (sdk.Filter, error) {
 	keys, errK := sdk.IndexOf[*keyIndex](b.Consumers, slot)
 	var errA error
 	f := &filter{headers: headers, queries: queries, hide: cfg.HideCredentials, keys: keys}
+	for _, h := range headers {
+		f.canon = append(f.canon, fasthttp.AppendNormalizedHeaderKey(nil, h))
+	}
 	if cfg.Anonymous != "" {
 		if f.anon = b.Consumers.Get(cfg.Anonymous); f.anon == nil {
 			errA = fmt.Errorf("anonymous: no consumer named %q; add it under consumers or fix the name", cfg.Anonymous)
@@ -153,8 +162,8 @@ func (f *filter) index(c *sdk.Ctx) *keyIndex {
 // query parameters. An empty value counts as absent.
 func (f *filter) findKey(c *sdk.Ctx) []byte {
 	req := c.Request()
-	for _, h := range f.headers {
-		if v := req.Header.Peek(h); len(v) > 0 {
+	for _, h := range f.canon {
+		if v := req.Header.PeekCanonical(h); len(v) > 0 {
 			return v
 		}
 	}

@@ -1,6 +1,7 @@
 package keyauth
 
 import (
+	"bufio"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -346,5 +347,27 @@ func TestErrorBodyEscapesNothingFromClient(t *testing.T) {
 	rc, _, _ := run(t, f, request{uri: "/x", headers: map[string]string{"X-API-Key": `<script>"`}})
 	if strings.Contains(string(rc.Response.Body()), "script") {
 		t.Fatalf("client bytes echoed: %s", rc.Response.Body())
+	}
+}
+
+// TestHeaderNameAnyCase: the configured header name and the one on the
+// wire match whatever their case (header names are case-insensitive),
+// with the request parsed from bytes as the server parses it.
+func TestHeaderNameAnyCase(t *testing.T) {
+	for _, cfg := range []string{`{"header":"x-api-TOKEN"}`, `{"header_names":["X-Other","X-API-TOKEN"]}`} {
+		f := mustNew(t, "r", cfg)
+		for _, wire := range []string{"x-api-token", "X-Api-Token", "X-API-TOKEN"} {
+			var rc fasthttp.RequestCtx
+			raw := "GET /x HTTP/1.1\r\nHost: h\r\n" + wire + ": alice-key-1\r\n\r\n"
+			if err := rc.Request.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
+				t.Fatal(err)
+			}
+			c := sdk.AcquireCtx(&rc)
+			st, err := f.OnRequest(c)
+			if err != nil || st != sdk.Continue || c.Consumer() == nil || c.Consumer().Name != "alice" {
+				t.Fatalf("config %s, header %q: status %v, consumer %v, %s", cfg, wire, st, c.Consumer(), rc.Response.Body())
+			}
+			sdk.ReleaseCtx(c)
+		}
 	}
 }

@@ -57,11 +57,49 @@ import (
 // overdraws a bucket by at most one more burst; a credit never fills it
 // past full.
 //
+// The common call, one limit and no charge, takes a short path first: the
+// same arithmetic on plain locals, without the general path's tables,
+// closures, pattern matching and repeated tonumber of the arguments.
+// Redis runs it in ~27 % fewer instructions (65.5K against 89.6K per
+// EVALSHA under callgrind, `return 1` being 18K), and that is Redis CPU
+// on the machine of the gateway or its neighbours. It stores exactly what
+// the general path stores (a TAT with an integral value prints the same
+// with %d as with %.17g), so nodes running the script of an older Weir
+// and nodes running this one share buckets under the same key
+// (TestTakeScriptSameAsBefore runs both against one key).
+//
 // rueidis.NewLuaScript sends EVALSHA and falls back to EVAL on NOSCRIPT
 // (after a Redis restart), which loads the script again.
-var takeScript = rueidis.NewLuaScript(`
+const takeLua = `
 local t = redis.call('TIME')
-local now = (tonumber(t[1]) - 1700000000) * 1000000 + tonumber(t[2])
+local now = (t[1] - 1700000000) * 1000000 + t[2]
+local v = redis.call('GET', KEYS[1])
+local x = v and tonumber(v)
+if ARGV[2] == '1' and not ARGV[5] and (x or not v) then
+  local floor, ceil = math.floor, math.ceil
+  local want, T, tau = tonumber(ARGV[1]), tonumber(ARGV[3]), tonumber(ARGV[4])
+  local tat = now
+  if x and x > now then tat = x end
+  local grant = floor((tau - (tat - now)) / T + 1e-6)
+  if grant > 0 then
+    if grant > want then grant = want end
+    tat = tat + grant * T
+    local rs = tat - now
+    local s
+    if tat % 1 == 0 then s = string.format('%d', tat) else s = string.format('%.17g', tat) end
+    redis.call('SET', KEYS[1], s, 'PX', string.format('%d', ceil(rs / 1000) + 1))
+    local rem = floor((tau - rs) / T + 1e-6)
+    local w = tat + T - tau - now
+    rs = ceil(rs)
+    if grant == want then return {grant, 0, rem, rs, 0, rs} end
+    if w > 0 then return {grant, 0, rem, rs, ceil(w), rs, 0, rs} end
+    return {grant, 0, rem, rs, 0, rs, 0, 0}
+  end
+  local rs = tat - now
+  local w = tat + T - tau - now
+  if w > 0 then rs = ceil(rs) return {0, 0, 0, rs, ceil(w), rs} end
+  return {0, 0, 0, 0, 0, ceil(rs)}
+end
 local want = tonumber(ARGV[1])
 local n = tonumber(ARGV[2])
 local charge = 0
@@ -88,7 +126,6 @@ if ARGV[na + 1] then
 end
 local eps = 1e-6
 local tats = {}
-local v = redis.call('GET', KEYS[1])
 if v then
   local i = 1
   for s in string.gmatch(v, '[^,]+') do
@@ -157,7 +194,9 @@ end
 local res = {0, idx - 1, 0, math.ceil(reset), math.ceil(retry)}
 for j = 1, n do res[5 + j] = math.ceil(tats[j] - now) end
 return res
-`)
+`
+
+var takeScript = rueidis.NewLuaScript(takeLua)
 
 // redisStore makes decisions with takeScript on a shared rueidis client.
 // rueidis pipelines concurrent commands on one connection by default

@@ -24,6 +24,8 @@ func TestHeaders(t *testing.T) {
 			want: map[string][]string{"X-From": {"weir"}}},
 		{name: "add keeps a present header", cfg: `{"add":{"headers":{"X-From":"weir"}}}`,
 			in: []string{"X-From", "client"}, want: map[string][]string{"X-From": {"client"}}},
+		{name: "add keeps a present header, names in other cases", cfg: `{"add":{"headers":{"x-FROM":"weir"}}}`,
+			in: []string{"X-FROM", "client"}, want: map[string][]string{"X-From": {"client"}}},
 		{name: "set adds", cfg: `{"set":{"headers":{"X-Env":"prod"}}}`,
 			want: map[string][]string{"X-Env": {"prod"}}},
 		{name: "set replaces every occurrence", cfg: `{"set":{"headers":{"X-Env":"prod"}}}`,

@@ -11,6 +11,7 @@ import (
 // *fasthttp.XxxHeader pointer as a header does not allocate.
 type header interface {
 	Peek(key string) []byte
+	PeekCanonical(key []byte) []byte
 	PeekAll(key string) [][]byte
 	Del(key string)
 	SetCanonical(key, value []byte)
@@ -99,7 +100,9 @@ func (hp *headerProgram) apply(h header, c *sdk.Ctx, s *scratch) error {
 	}
 	for i := range hp.add {
 		op := &hp.add[i]
-		if len(h.Peek(op.name)) > 0 {
+		// op.key is the name as fasthttp stores it: no normalizing
+		// per request.
+		if len(h.PeekCanonical(op.key)) > 0 {
 			continue
 		}
 		if err := setValue(h, op, c, s); err != nil {
