@@ -1,6 +1,13 @@
 package gcfloor
 
-import "testing"
+import (
+	"log/slog"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"testing"
+	"time"
+)
 
 // goal is the runtime's heap goal for a percent (runtime/mgcpacer.go,
 // commit): live + (live+scan) × p/100, at least 4 MiB × p/100.
@@ -41,5 +48,40 @@ func TestPercent(t *testing.T) {
 		if want := max(own, c.floor); c.floor > 0 && (g < want-MiB || g > want+c.live) {
 			t.Errorf("live %d, scan %d, floor %d: goal %d, want about %d", c.live, c.scan, c.floor, g, want)
 		}
+	}
+}
+
+// gcPercent is the running GC percent.
+func gcPercent() int {
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	return int(s[0].Value.Uint64())
+}
+
+// TestStartAndSet: the controller lifts the percent after a cycle when
+// the live heap is small, Set(0) brings it back to 100 at once, and a
+// new floor applies at once too.
+func TestStartAndSet(t *testing.T) {
+	if why := Off(); why != "" {
+		t.Skip("the floor is off in this environment: " + why)
+	}
+	defer debug.SetGCPercent(base)
+	Start(64<<20, slog.New(slog.DiscardHandler))
+	runtime.GC()
+	deadline := time.Now().Add(5 * time.Second)
+	for gcPercent() <= base && time.Now().Before(deadline) {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if p := gcPercent(); p <= base {
+		t.Fatalf("GC percent %d after collections with a floor of 64 MiB and a small live heap, want > %d", p, base)
+	}
+	Set(0)
+	if p := gcPercent(); p != base {
+		t.Errorf("GC percent %d after Set(0), want %d", p, base)
+	}
+	Set(256 << 20)
+	if p := gcPercent(); p <= base {
+		t.Errorf("GC percent %d after Set(256 MiB), want > %d", p, base)
 	}
 }
