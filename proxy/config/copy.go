@@ -42,6 +42,7 @@ func (c *Config) Clone() *Config {
 	}
 	n.Server.TrustedProxies = slices.Clone(c.Server.TrustedProxies)
 	n.Server.WebSocket = clonePtr(c.Server.WebSocket)
+	n.Server.GCHeapFloor = clonePtr(c.Server.GCHeapFloor)
 	n.Services = cloneEach(c.Services, cloneService)
 	n.Routes = cloneEach(c.Routes, cloneRoute)
 	n.Consumers = cloneEach(c.Consumers, cloneConsumer)

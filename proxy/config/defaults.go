@@ -36,6 +36,7 @@ import (
 //	server.max_websockets                        16384        WebSockets open at once; over it a handshake gets 503
 //	server.websocket.idle_timeout                60s          routes[].websocket.idle_timeout overrides it
 //	server.wasm_cache_dir                        <user cache>/weir/wasm  os.UserCacheDir (~/.cache on Linux); "off": in memory only; relative to the config file; resolved when used (WasmCacheDir)
+//	server.gc_heap_floor                         67108864     64 MiB; 0 is kept: off (Go's own 4 MiB minimum); off when GOGC or GOMEMLIMIT is set
 //	services[].balancer                          round_robin
 //	services[].hash_on                           ip           only with balancer consistent_hash
 //	services[].connect_timeout                   1s
@@ -108,6 +109,7 @@ const (
 	DefaultMaxConns             = 262144
 	DefaultMaxWebSockets        = 16384
 	DefaultWebSocketIdle        = 60 * time.Second
+	DefaultGCHeapFloor          = 64 << 20
 	DefaultBalancer             = BalancerRoundRobin
 	DefaultHashOn               = "ip"
 	DefaultConnectTimeout       = time.Second
@@ -248,6 +250,9 @@ func ApplyDefaults(c *Config) {
 		s.WebSocket = &WebSocket{}
 	}
 	setDur(&s.WebSocket.IdleTimeout, DefaultWebSocketIdle)
+	if s.GCHeapFloor == nil {
+		s.GCHeapFloor = ptr(int64(DefaultGCHeapFloor))
+	}
 
 	for i := range c.Services {
 		applyServiceDefaults(&c.Services[i])

@@ -25,6 +25,7 @@ func TestApplyDefaultsEmpty(t *testing.T) {
 			MaxConcurrentStreams: 100,
 			MaxWebSockets:        16384,
 			WebSocket:            &WebSocket{IdleTimeout: d(60 * time.Second)},
+			GCHeapFloor:          ptr(int64(64 << 20)),
 		},
 	}
 	if !reflect.DeepEqual(c, want) {

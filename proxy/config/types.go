@@ -145,6 +145,12 @@ type Server struct {
 	// the modules it compiled, so that a restart or reload does not
 	// compile them again; "off" keeps it in memory only.
 	WasmCacheDir string `json:"wasm_cache_dir,omitempty"`
+	// GCHeapFloor is the least heap the Go garbage collector lets grow
+	// before it collects (bytes): with a small live heap it collects
+	// once per this much garbage instead of every 4 MiB; a larger live
+	// heap keeps Go's own goal (GOGC 100). 0 turns it off; GOGC or
+	// GOMEMLIMIT in the environment turn it off too. A reload applies it.
+	GCHeapFloor *int64 `json:"gc_heap_floor,omitempty"`
 }
 
 // WebSocket settings, at server level (the default) or on a route.

@@ -213,6 +213,9 @@ func (v *validator) server() {
 	if s.MaxConnsPerIP < 0 {
 		v.add("server.max_conns_per_ip", "%d is negative: use 0 for no limit or a number of connections", s.MaxConnsPerIP)
 	}
+	if f := s.GCHeapFloor; f != nil && *f < 0 {
+		v.add("server.gc_heap_floor", "%d is negative: use a size in bytes, or 0 for off (the default is %d)", *f, DefaultGCHeapFloor)
+	}
 	if s.MaxWebSockets < 0 {
 		v.add("server.max_websockets", "%d is negative: use a number of WebSockets (the default is %d)", s.MaxWebSockets, DefaultMaxWebSockets)
 	}
