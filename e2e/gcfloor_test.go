@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -84,7 +85,8 @@ func driveGarbage(t *testing.T, w *weir) gcRun {
 // TestGCHeapFloor: with a live heap under 1 MB the gateway lets the heap
 // grow to server.gc_heap_floor (64 MiB by default) before it collects, so
 // 48 MiB of garbage from a Lua body filter costs at most a cycle or two
-// instead of one every 4 MiB; a reload to 0 turns the floor off at once;
+// instead of one every 4 MiB; a reload to 0 turns the floor off at once,
+// PUT /config on the admin API turns it on again;
 // GOGC in the environment turns it off, and the log says so.
 func TestGCHeapFloor(t *testing.T) {
 	up := startFastUpstream(t)
@@ -110,6 +112,22 @@ func TestGCHeapFloor(t *testing.T) {
 	t.Logf("gc_heap_floor 0 after a reload: %v", r)
 	if r.nextGC > 16<<20 || r.cycles < 4 {
 		t.Errorf("gc_heap_floor reloaded to 0: %v; want Go's own goal (under 16 MiB), a cycle every few MiB", r)
+	}
+
+	// The admin API applies it too: PUT /config with the floor back.
+	code, cfg := adminRaw(t, w, "GET", "/config", "")
+	zero := regexp.MustCompile(`"gc_heap_floor":\s*0\b`)
+	if code != 200 || !zero.Match(cfg) {
+		t.Fatalf("GET /config: %d, no gc_heap_floor 0 in %s", code, cfg)
+	}
+	back := zero.ReplaceAllString(string(cfg), `"gc_heap_floor": 67108864`)
+	if code, body := adminRaw(t, w, "PUT", "/config", back); code != 200 {
+		t.Fatalf("PUT /config: %d %s", code, body)
+	}
+	r = driveGarbage(t, w)
+	t.Logf("gc_heap_floor 64 MiB through PUT /config: %v", r)
+	if r.nextGC < 60<<20 || r.cycles > 2 {
+		t.Errorf("gc_heap_floor put back through the admin API: %v; want a heap goal of at least 60 MiB and at most 2 cycles", r)
 	}
 
 	w = start("gc_heap_floor: 33554432", "GOGC=100", "GOMEMLIMIT=")

@@ -20,6 +20,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/weirgw/weir/internal/acceptretry"
 	"github.com/weirgw/weir/internal/fusedio"
+	"github.com/weirgw/weir/internal/gcfloor"
 	"github.com/weirgw/weir/pool"
 	"github.com/weirgw/weir/proxy/config"
 	"github.com/weirgw/weir/sdk"
@@ -465,6 +466,9 @@ func (s *Server) applyServerSettings(cfg *config.Config) {
 		}
 	}
 	s.trusted.Store(&nets)
+	// A started GC floor follows every applied config (file reload or
+	// admin API); before cmd/weir starts it, this does nothing.
+	gcfloor.Set(cfg.Server.HeapFloor())
 	s.applyTracing(cfg)
 	if a := cfg.Analytics; a != nil {
 		s.consumers.set(a.Consumers, a.MaxConsumers)

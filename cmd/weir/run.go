@@ -87,7 +87,7 @@ func cmdRun(args []string) int {
 	// take, half a kilobyte each.
 	lastFile := cfg
 
-	gcfloor.Start(heapFloor(cfg), log)
+	gcfloor.Start(cfg.Server.HeapFloor(), log)
 
 	// Reading the config leaves several times its final size as garbage
 	// (a tree and a decoded copy of every consumer); hand it back to the
@@ -170,7 +170,6 @@ func cmdRun(args []string) int {
 			err = applyFile(srv, cluster, &applyMu, log, lastFile, newCfg, *file)
 			if err == nil {
 				lastFile = newCfg
-				gcfloor.Set(heapFloor(newCfg))
 				warnRestartOnly(log, cfg, newCfg)
 				for _, w := range config.Warnings(newCfg, *file) {
 					log.Warn("unsafe config setting", "warning", w.Error())
@@ -231,14 +230,6 @@ func cmdRun(args []string) int {
 	wg.Wait()
 	log.Info("stopped")
 	return 0
-}
-
-// heapFloor is cfg's server.gc_heap_floor, its default when unset.
-func heapFloor(cfg *config.Config) int64 {
-	if f := cfg.Server.GCHeapFloor; f != nil {
-		return *f
-	}
-	return config.DefaultGCHeapFloor
 }
 
 // openListeners binds every proxy listener with the shared listen helper,

@@ -149,8 +149,17 @@ type Server struct {
 	// before it collects (bytes): with a small live heap it collects
 	// once per this much garbage instead of every 4 MiB; a larger live
 	// heap keeps Go's own goal (GOGC 100). 0 turns it off; GOGC or
-	// GOMEMLIMIT in the environment turn it off too. A reload applies it.
+	// GOMEMLIMIT in the environment turn it off too. A reload or an
+	// admin-API write applies it.
 	GCHeapFloor *int64 `json:"gc_heap_floor,omitempty"`
+}
+
+// HeapFloor is server.gc_heap_floor, its default when unset.
+func (s *Server) HeapFloor() int64 {
+	if s.GCHeapFloor != nil {
+		return *s.GCHeapFloor
+	}
+	return DefaultGCHeapFloor
 }
 
 // WebSocket settings, at server level (the default) or on a route.
