@@ -140,3 +140,56 @@ func mallocs(t *testing.T, w *weir) int64 {
 	t.Fatalf("no Mallocs in the heap profile (%v)", sc.Err())
 	return 0
 }
+
+// TestConnQueueTimeoutIsNotTheTargets: a request that waited out
+// max_conn_wait for one of a target's busy connections gets 503 "upstream
+// connection limit reached", but the target was never asked: passive
+// health (unhealthy after 2 failures) and the circuit breaker must not
+// count it, or a burst the gateway cannot queue takes a healthy target
+// out. Before, each such 503 counted as the target's failure: the next
+// request found no healthy target.
+func TestConnQueueTimeoutIsNotTheTargets(t *testing.T) {
+	up := serveFast(t, func(rc *fasthttp.RequestCtx) {
+		time.Sleep(400 * time.Millisecond)
+		rc.SetBodyString("ok")
+	})
+	w := startWeir(t, fmt.Sprintf(`
+listen: "{{LISTEN}}"
+admin: {listen: "{{ADMIN}}"}
+services:
+  - name: s
+    max_conns_per_target: 1
+    max_conn_wait: 50ms
+    retries: 0
+    targets: [{url: "http://%s"}]
+    health_check: {passive: {unhealthy_after: 2, healthy_after_ms: 60000}}
+    circuit_breaker: {failure_ratio: 0.5, min_requests: 4, window: 10s, open_for: 60s}
+routes: [{name: r, paths: ["/"], service: s}]
+`, up))
+	const clients = 8
+	codes := make([]int, clients)
+	var wg sync.WaitGroup
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i], _ = proxyGet(t, w.Addr, 5*time.Second)
+		}()
+	}
+	wg.Wait()
+	full := 0
+	for _, c := range codes {
+		if c == 503 {
+			full++
+		}
+	}
+	if full < 2 {
+		t.Fatalf("want at least 2 of %d requests turned away by the connection limit, got statuses %v", clients, codes)
+	}
+	for i := 0; i < 3; i++ {
+		if code, body := proxyGet(t, w.Addr, 5*time.Second); code != 200 {
+			t.Fatalf("after %d requests turned away by max_conn_wait (statuses %v), request %d got %d %s: the target was blamed for the gateway's queue",
+				full, codes, i, code, body)
+		}
+	}
+}

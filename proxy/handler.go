@@ -442,7 +442,14 @@ func (s *Server) tryTargets(c *sdk.Ctx, r *route, st *reqState, pluginHost bool)
 		if s.clientBodyFailed(c, r, st, m, err) {
 			return waited, nil
 		}
-		m.End(false, d)
+		if errors.Is(err, transport.ErrPoolTimeout) {
+			// The gateway's own queue ran out (every connection to m
+			// busy for max_conn_wait): m was not asked, so this is load,
+			// not m's failure, for passive health and the breaker.
+			m.Abandon()
+		} else {
+			m.End(false, d)
+		}
 		exclude = m
 		lastErr = err
 		retryable := s.tryFailed(svc, r, m, t, err) ||
