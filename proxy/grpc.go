@@ -123,10 +123,14 @@ func grpcTimeout(v []byte) (time.Duration, bool) {
 	return time.Duration(n) * unit, true
 }
 
-// isH2GRPCBody: the body of a gRPC call over HTTP/2, which streams.
+// isH2GRPCBody: the body of a gRPC call over HTTP/2, which streams —
+// unless the client's END_STREAM came with it (a unary call's one
+// message, mostly in the same read as its HEADERS): that body is
+// read whole and goes upstream in one write with the HEADERS, with no
+// goroutine to send it.
 func isH2GRPCBody(stream io.Reader, req *fasthttp.Request) bool {
-	_, ok := stream.(*h2Pipe)
-	return ok && isGRPC(b2s(req.Header.ContentType()))
+	p, ok := stream.(*h2Pipe)
+	return ok && isGRPC(b2s(req.Header.ContentType())) && !p.ended()
 }
 
 // forwardH2 is one try to an HTTP/2 target: a gRPC call's own deadline
