@@ -15,12 +15,19 @@ import (
 )
 
 // BenchmarkH2Upstream is the upstream leg of a gRPC unary call alone:
-// DoContext with a streamed 69-byte request body (as the HTTP/2 server
-// hands a gRPC body over), the streamed answer read to its trailers.
-// Concurrent calls share the pooled connection as the gateway's do.
+// DoContext with a 69-byte request body, whole (as the gateway hands
+// over a unary call's body that came with its END_STREAM) or streamed
+// (one still coming: a sender goroutine), the streamed answer read to
+// its trailers. Concurrent calls share the pooled connection as the
+// gateway's do.
 func BenchmarkH2Upstream(b *testing.B) {
-	for _, conc := range []int{1, 16} {
-		b.Run(map[int]string{1: "calls=1", 16: "calls=16"}[conc], func(b *testing.B) {
+	for _, bc := range []struct {
+		name     string
+		conc     int
+		streamed bool
+	}{{"calls=1", 1, false}, {"calls=16", 16, false}, {"calls=16/streamed", 16, true}} {
+		conc := bc.conc
+		b.Run(bc.name, func(b *testing.B) {
 			tr := New(Config{Addr: testgrpc.Echo(b), HTTP2: true})
 			defer tr.Close()
 			msg := append([]byte{0, 0, 0, 0, 64}, strings.Repeat("x", 64)...)
@@ -30,7 +37,11 @@ func BenchmarkH2Upstream(b *testing.B) {
 				req.Header.SetHost("up")
 				req.Header.SetContentType("application/grpc")
 				req.Header.Set("Grpc-Timeout", "9000000u")
-				req.SetBodyStream(bytes.NewReader(msg), -1)
+				if bc.streamed {
+					req.SetBodyStream(bytes.NewReader(msg), -1)
+				} else {
+					req.SetBodyRaw(msg)
+				}
 				if err := tr.DoContext(context.Background(), req, resp, nil, time.Now().Add(5*time.Second)); err != nil {
 					b.Error(err)
 					return

@@ -114,11 +114,22 @@ type upConn struct {
 	idleFor time.Duration
 }
 
-// upStream is one call on an upConn.
+// upStream is one call on an upConn. A call whose body went with its
+// HEADERS (no sender goroutine) gives its stream back to upStreams when
+// its answer's body closes; the reader goroutine touches a stream only
+// under c.mu while it is listed, and may signal it later, which is a
+// wake-up its next call looks past.
 type upStream struct {
 	c    *upConn
 	id   uint32
-	wake chan struct{} // one slot: headers, data, end or error arrived
+	wake chan struct{} // one slot: headers, data, end, error or the deadline arrived
+
+	// The call's end: parent (the client's stream ended) and dl, the
+	// deadline, after which a wait gives up; tmr wakes the call then.
+	parent <-chan struct{}
+	dl     time.Time
+	tmr    *time.Timer
+	reuse  bool // no goroutine but the call's holds it: pooled when done
 
 	// under c.mu
 	sendWin  int32
@@ -266,8 +277,8 @@ type upRequest struct {
 // open sends the request's HEADERS (and a buffered body) on a reserved
 // slot and returns its stream. A streamed body is sent by the caller
 // (sendBody).
-func (c *upConn) open(r *upRequest) (*upStream, error) {
-	s := &upStream{c: c, wake: make(chan struct{}, 1)}
+func (c *upConn) open(r *upRequest, parent <-chan struct{}, dl time.Time) (*upStream, error) {
+	s := getStream(c, parent, dl)
 	endHead := len(r.body) == 0 && !r.hasStream
 	c.wmu.Lock()
 	c.mu.Lock()
@@ -282,6 +293,7 @@ func (c *upConn) open(r *upRequest) (*upStream, error) {
 		c.mu.Unlock()
 		c.wmu.Unlock()
 		c.p.release()
+		putStream(s)
 		return nil, err
 	}
 	s.id = c.nextID
@@ -402,6 +414,38 @@ var upBufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
 func getUpBuf() *[]byte  { return upBufs.Get().(*[]byte) }
 func putUpBuf(b *[]byte) { upBufs.Put(b) }
 
+var upStreams sync.Pool
+
+// getStream is a stream for a call on c, from upStreams if one is there.
+func getStream(c *upConn, parent <-chan struct{}, dl time.Time) *upStream {
+	s, _ := upStreams.Get().(*upStream)
+	if s == nil {
+		s = &upStream{wake: make(chan struct{}, 1)}
+		s.tmr = time.AfterFunc(time.Hour, s.signal)
+	}
+	s.c, s.parent, s.dl = c, parent, dl
+	if !dl.IsZero() {
+		s.tmr.Reset(time.Until(dl))
+	}
+	return s
+}
+
+// putStream gives back a stream no goroutine but the caller holds (the
+// reader's late wake-up aside).
+func putStream(s *upStream) {
+	s.tmr.Stop()
+	buf := s.buf[:0]
+	if cap(buf) > 64<<10 {
+		buf = nil
+	}
+	clear(s.hdr[:])
+	*s = upStream{wake: s.wake, tmr: s.tmr, buf: buf, hdr: s.hdr}
+	upStreams.Put(s)
+}
+
+// expired reports that the call's deadline passed.
+func (s *upStream) expired() bool { return !s.dl.IsZero() && !time.Now().Before(s.dl) }
+
 func (s *upStream) errOr(def error) error {
 	s.c.mu.Lock()
 	defer s.c.mu.Unlock()
@@ -418,9 +462,9 @@ func (s *upStream) signal() {
 	}
 }
 
-// awaitHead waits for the answer's header block (done: the call's
-// context ended, which resets the stream).
-func (s *upStream) awaitHead(done <-chan struct{}) error {
+// awaitHead waits for the answer's header block; the call's end (the
+// client's stream, the deadline: errH2Timeout) resets the stream.
+func (s *upStream) awaitHead() error {
 	for {
 		s.c.mu.Lock()
 		got, err := s.gotHead, s.err
@@ -431,20 +475,34 @@ func (s *upStream) awaitHead(done <-chan struct{}) error {
 		if err != nil {
 			return err
 		}
-		select {
-		case <-s.wake:
-		case <-done:
-			s.reset(http2.ErrCodeCancel, errStreamCancelled)
-			return errStreamCancelled
+		if err := s.wait(); err != nil {
+			return err
 		}
+	}
+}
+
+// wait waits for a signal; at the call's end it resets the stream.
+func (s *upStream) wait() error {
+	if s.expired() {
+		s.reset(http2.ErrCodeCancel, errH2Timeout)
+		return errH2Timeout
+	}
+	select {
+	case <-s.wake:
+		return nil
+	case <-s.parent:
+		s.reset(http2.ErrCodeCancel, errStreamCancelled)
+		return errStreamCancelled
 	}
 }
 
 var errStreamCancelled = errors.New("upstream HTTP/2 call cancelled")
 
 // read reads the answer's body; io.EOF after END_STREAM (trailers, if
-// any, are in s.trailer then).
-func (s *upStream) read(p []byte, done <-chan struct{}) (int, error) {
+// any, are in s.trailer then). A failure at or past the deadline is a
+// timeout (errH2Timeout), whoever noticed it first: the upstream, told
+// the deadline in grpc-timeout, may reset the stream before our timer.
+func (s *upStream) read(p []byte) (int, error) {
 	c := s.c
 	for {
 		c.mu.Lock()
@@ -471,14 +529,14 @@ func (s *upStream) read(p []byte, done <-chan struct{}) (int, error) {
 		}
 		err := s.err
 		c.mu.Unlock()
-		if err != nil {
-			return 0, err
+		if err == nil {
+			err = s.wait()
 		}
-		select {
-		case <-s.wake:
-		case <-done:
-			s.reset(http2.ErrCodeCancel, errStreamCancelled)
-			return 0, errStreamCancelled
+		if err != nil {
+			if err != errStreamCancelled && s.expired() {
+				err = errH2Timeout
+			}
+			return 0, err
 		}
 	}
 }
@@ -488,16 +546,26 @@ func (s *upStream) read(p []byte, done <-chan struct{}) (int, error) {
 func (s *upStream) reset(code http2.ErrCode, err error) {
 	c := s.c
 	c.mu.Lock()
+	send := s.resetLocked(err)
+	c.mu.Unlock()
+	if send {
+		c.rst(s.id, code)
+	}
+	s.signal()
+}
+
+// resetLocked ends s with err (c.mu held); true: a RST_STREAM is due.
+func (s *upStream) resetLocked(err error) bool {
 	send := !s.done && !(s.recvDone && s.sentEnd)
 	if s.err == nil {
 		s.err = err
 	}
-	c.removeLocked(s)
-	c.mu.Unlock()
-	if send {
-		c.control(func(f *http2.Framer) error { return f.WriteRSTStream(s.id, code) })
-	}
-	s.signal()
+	s.c.removeLocked(s)
+	return send
+}
+
+func (c *upConn) rst(id uint32, code http2.ErrCode) {
+	c.control(func(f *http2.Framer) error { return f.WriteRSTStream(id, code) })
 }
 
 // finish releases a stream that ended (the body was read to its end or
@@ -816,8 +884,7 @@ func (c *upConn) headers(id uint32, end, truncated bool, fields []hpack.HeaderFi
 		return
 	}
 	if truncated {
-		c.mu.Unlock()
-		s.reset(http2.ErrCodeProtocol, errHeadersTooLarge)
+		c.resetUnlock(s, http2.ErrCodeProtocol, errHeadersTooLarge)
 		return
 	}
 	status := ""
@@ -831,21 +898,26 @@ func (c *upConn) headers(id uint32, end, truncated bool, fields []hpack.HeaderFi
 			return // 1xx: the answer follows
 		}
 		if st < 100 || st > 999 {
-			c.mu.Unlock()
-			s.reset(http2.ErrCodeProtocol, errors.New("upstream HTTP/2 answer without a valid :status"))
+			c.resetUnlock(s, http2.ErrCodeProtocol, errors.New("upstream HTTP/2 answer without a valid :status"))
 			return
 		}
 		s.status, s.header, s.gotHead = st, append(s.hdr[:0], fields...), true
 	} else {
 		if !end {
-			c.mu.Unlock()
-			s.reset(http2.ErrCodeProtocol, errors.New("upstream HTTP/2 trailers without END_STREAM"))
+			c.resetUnlock(s, http2.ErrCodeProtocol, errors.New("upstream HTTP/2 trailers without END_STREAM"))
 			return
 		}
 		s.trailer = make(http.Header, len(fields))
+		// One array holds the values (the trailer outlives the stream).
+		vals := make([]string, 0, len(fields))
 		for _, hf := range fields {
 			k := http.CanonicalHeaderKey(hf.Name)
-			s.trailer[k] = append(s.trailer[k], hf.Value)
+			if vs, ok := s.trailer[k]; ok {
+				s.trailer[k] = append(vs, hf.Value)
+				continue
+			}
+			vals = append(vals, hf.Value)
+			s.trailer[k] = vals[len(vals)-1 : len(vals) : len(vals)]
 		}
 	}
 	if end {
@@ -867,10 +939,11 @@ func (c *upConn) data(f *http2.DataFrame) {
 		give, c.recvOwed = c.recvOwed, 0
 	}
 	s := c.streams[f.StreamID]
-	var bad bool
 	if s != nil && s.gotHead && !s.recvDone {
 		if int64(len(s.buf)-s.off)+int64(s.owed)+n > upStreamWindow {
-			bad = true
+			c.resetUnlock(s, http2.ErrCodeFlowControl, errors.New("upstream HTTP/2 stream overran its window"))
+			c.giveConn(give)
+			return
 		} else {
 			s.buf = append(s.buf, f.Data()...)
 			// Padding counts against the window but is never read.
@@ -884,15 +957,28 @@ func (c *upConn) data(f *http2.DataFrame) {
 		}
 	}
 	c.mu.Unlock()
-	if give > 0 {
-		c.control(func(w *http2.Framer) error { return w.WriteWindowUpdate(0, uint32(give)) })
-	}
-	switch {
-	case bad:
-		s.reset(http2.ErrCodeFlowControl, errors.New("upstream HTTP/2 stream overran its window"))
-	case s != nil:
+	c.giveConn(give)
+	if s != nil {
 		s.signal()
 	}
+}
+
+// giveConn gives n bytes back to the connection's receive window.
+func (c *upConn) giveConn(n int64) {
+	if n > 0 {
+		c.control(func(w *http2.Framer) error { return w.WriteWindowUpdate(0, uint32(n)) })
+	}
+}
+
+// resetUnlock is reset for the reader goroutine, which finds s under
+// c.mu (held, and released): once unlocked, s may be another call's.
+func (c *upConn) resetUnlock(s *upStream, code http2.ErrCode, err error) {
+	id, send := s.id, s.resetLocked(err)
+	c.mu.Unlock()
+	if send {
+		c.rst(id, code)
+	}
+	s.signal()
 }
 
 // streamEnded: the upstream reset the stream.
@@ -914,13 +1000,12 @@ func (c *upConn) streamEnded(id uint32, err error) {
 // streamError: a frame broke the rules for one stream (RFC 9113 §5.4.2).
 func (c *upConn) streamError(id uint32, code http2.ErrCode, err error) {
 	c.mu.Lock()
-	s := c.streams[id]
-	c.mu.Unlock()
-	if s != nil {
-		s.reset(code, err)
+	if s := c.streams[id]; s != nil {
+		c.resetUnlock(s, code, err)
 		return
 	}
-	c.control(func(f *http2.Framer) error { return f.WriteRSTStream(id, code) })
+	c.mu.Unlock()
+	c.rst(id, code)
 }
 
 // b2s views b as a string without copying; the string must not outlive
