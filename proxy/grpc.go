@@ -156,8 +156,7 @@ func (s *Server) forwardH2(t *transport.Transport, rc *fasthttp.RequestCtx, st *
 	}
 	dl := t0.Add(timeout)
 	err := t.DoContext(ctx, req, &rc.Response, st.extra, dl)
-	var cbe *transport.ClientBodyError
-	if err != nil && !transport.IsTimeout(err) && !errors.As(err, &cbe) && !time.Now().Before(dl) {
+	if err != nil && !transport.IsTimeout(err) && !time.Now().Before(dl) && !isClientBodyError(err) {
 		// The upstream gave the call up at the deadline it was sent in
 		// grpc-timeout (a gRPC server resets the stream, CANCEL) before
 		// the gateway's own timer ran: a timeout (504, DEADLINE_EXCEEDED),
@@ -168,4 +167,11 @@ func (s *Server) forwardH2(t *transport.Transport, rc *fasthttp.RequestCtx, st *
 		grpcToGRPCWeb(&rc.Response, st.grpcWeb)
 	}
 	return err
+}
+
+// isClientBodyError: err is the client's body failing (kept out of
+// forwardH2, where its target variable would be allocated every call).
+func isClientBodyError(err error) bool {
+	var cbe *transport.ClientBodyError
+	return errors.As(err, &cbe)
 }
