@@ -336,22 +336,8 @@ func (b *clientBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// fieldBufs hold a call's header fields while its HEADERS are encoded.
+// fieldBufs hold a call's header block (hpack.go) until it is sent.
 var fieldBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
-
-// appendField appends one header field (name lower-cased) to the
-// NUL-separated list open() encodes.
-func appendField(b, k, v []byte) []byte {
-	for _, c := range k {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		b = append(b, c)
-	}
-	b = append(b, 0)
-	b = append(b, v...)
-	return append(b, 0)
-}
 
 // DoContext is DoWithHeaders bound to ctx as well: an HTTP/2 target's
 // call ends when ctx does (the client reset its stream, or went away),
@@ -368,16 +354,13 @@ func (t *Transport) DoContext(ctx context.Context, req *fasthttp.Request, resp *
 func (t *Transport) doH2(parent context.Context, req *fasthttp.Request, resp *fasthttp.Response, extra []byte, deadline time.Time) error {
 	fb := fieldBufs.Get().(*[]byte)
 	defer fieldBufs.Put(fb)
-	f := appendField((*fb)[:0], []byte(":method"), req.Header.Method())
-	f = appendField(f, []byte(":scheme"), []byte(t.h2.scheme))
-	f = appendField(f, []byte(":authority"), req.Header.Host())
-	f = appendField(f, []byte(":path"), req.RequestURI())
+	f := appendHPACKRequest((*fb)[:0], req.Header.Method(), []byte(t.h2.scheme), req.Header.Host(), req.RequestURI())
 	grpc := false
 	for k, v := range req.Header.All() {
 		if requestHeaderSkip(k) {
 			continue
 		}
-		f = appendField(f, k, v)
+		f = AppendHPACKField(f, k, v)
 		if len(k) == 12 && bytes.EqualFold(k, []byte("Content-Type")) && bytes.HasPrefix(v, []byte("application/grpc")) {
 			grpc = true
 		}
@@ -386,11 +369,11 @@ func (t *Transport) doH2(parent context.Context, req *fasthttp.Request, resp *fa
 		line, rest, _ := bytes.Cut(extra, []byte("\r\n"))
 		extra = rest
 		if k, v, ok := bytes.Cut(line, []byte(": ")); ok {
-			f = appendField(f, k, v)
+			f = AppendHPACKField(f, k, v)
 		}
 	}
 	if grpc {
-		f = appendField(f, []byte("te"), []byte("trailers")) // gRPC servers ask for it
+		f = AppendHPACKField(f, []byte("te"), []byte("trailers")) // gRPC servers ask for it
 	}
 	r := upRequest{}
 	var cb *clientBody
@@ -399,13 +382,13 @@ func (t *Transport) doH2(parent context.Context, req *fasthttp.Request, resp *fa
 		cb = &clientBody{r: req.BodyStream()}
 		r.stream, r.hasStream = cb, true
 		if cl := req.Header.ContentLength(); cl >= 0 {
-			f = appendField(f, []byte("content-length"), strconv.AppendInt(num[:0], int64(cl), 10))
+			f = AppendHPACKField(f, []byte("content-length"), strconv.AppendInt(num[:0], int64(cl), 10))
 		}
 	} else if b := req.Body(); len(b) > 0 {
 		r.body = b
-		f = appendField(f, []byte("content-length"), strconv.AppendInt(num[:0], int64(len(b)), 10))
+		f = AppendHPACKField(f, []byte("content-length"), strconv.AppendInt(num[:0], int64(len(b)), 10))
 	}
-	r.fields = f
+	r.block = f
 	*fb = f
 	s, err := t.sendH2(parent, deadline, &r, cb)
 	if err != nil {

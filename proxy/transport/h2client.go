@@ -12,7 +12,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
@@ -87,8 +86,6 @@ type upConn struct {
 	wspare   []byte
 	flushing bool
 	werr     error
-	henc     *hpack.Encoder
-	hbuf     bytes.Buffer
 
 	mu       sync.Mutex
 	sendCond *sync.Cond // a send window grew, or a stream ended
@@ -173,10 +170,6 @@ func newUpConn(p *h2Pool, nc net.Conn) (*upConn, error) {
 	c.hdec = hpack.NewDecoder(4096, c.emit)
 	c.hdec.SetMaxStringLength(int(maxHdr))
 	c.wfr = http2.NewFramer(upSink{c}, nil)
-	// No dynamic table: header strings may point into the request's
-	// buffers, which a table would keep.
-	c.henc = hpack.NewEncoder(&c.hbuf)
-	c.henc.SetMaxDynamicTableSizeLimit(0)
 	c.idleFor = p.t.cfg.IdleTimeout
 	c.wmu.Lock()
 	c.wbuf = append(c.wbuf, http2.ClientPreface...)
@@ -268,7 +261,7 @@ func (c *upConn) reserve() bool {
 
 // upRequest is what a call sends.
 type upRequest struct {
-	fields    []byte // "name\x00value\x00" pairs, names lower case, pseudo-fields first
+	block     []byte // the HPACK header block (hpack.go)
 	body      []byte // a buffered body
 	stream    io.Reader
 	hasStream bool
@@ -302,14 +295,7 @@ func (c *upConn) open(r *upRequest, parent <-chan struct{}, dl time.Time) (*upSt
 	c.streams[s.id] = s
 	maxFrame := int(c.maxFrame)
 	c.mu.Unlock()
-	c.hbuf.Reset()
-	for f := r.fields; len(f) > 0; {
-		i := bytes.IndexByte(f, 0)
-		j := i + 1 + bytes.IndexByte(f[i+1:], 0)
-		_ = c.henc.WriteField(hpack.HeaderField{Name: b2s(f[:i]), Value: b2s(f[i+1 : j])})
-		f = f[j+1:]
-	}
-	blk := c.hbuf.Bytes()
+	blk := r.block
 	first := true
 	for first || len(blk) > 0 {
 		n := min(len(blk), maxFrame)
@@ -911,7 +897,7 @@ func (c *upConn) headers(id uint32, end, truncated bool, fields []hpack.HeaderFi
 		// One array holds the values (the trailer outlives the stream).
 		vals := make([]string, 0, len(fields))
 		for _, hf := range fields {
-			k := http.CanonicalHeaderKey(hf.Name)
+			k := trailerKey(hf.Name)
 			if vs, ok := s.trailer[k]; ok {
 				s.trailer[k] = append(vs, hf.Value)
 				continue
@@ -963,6 +949,20 @@ func (c *upConn) data(f *http2.DataFrame) {
 	}
 }
 
+// trailerKey is a trailer's name in http.Header's form; gRPC's own
+// without allocating.
+func trailerKey(name string) string {
+	switch name {
+	case "grpc-status":
+		return "Grpc-Status"
+	case "grpc-message":
+		return "Grpc-Message"
+	case "grpc-status-details-bin":
+		return "Grpc-Status-Details-Bin"
+	}
+	return http.CanonicalHeaderKey(name)
+}
+
 // giveConn gives n bytes back to the connection's receive window.
 func (c *upConn) giveConn(n int64) {
 	if n > 0 {
@@ -1007,10 +1007,6 @@ func (c *upConn) streamError(id uint32, code http2.ErrCode, err error) {
 	c.mu.Unlock()
 	c.rst(id, code)
 }
-
-// b2s views b as a string without copying; the string must not outlive
-// b's contents (HPACK without a dynamic table keeps none).
-func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // drain takes no new streams and closes once the last one ends.
 func (c *upConn) drain() {
