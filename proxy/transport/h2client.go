@@ -408,6 +408,7 @@ func getStream(c *upConn, parent <-chan struct{}, dl time.Time) *upStream {
 	if s == nil {
 		s = &upStream{wake: make(chan struct{}, 1)}
 		s.tmr = time.AfterFunc(time.Hour, s.signal)
+		s.tmr.Stop()
 	}
 	s.c, s.parent, s.dl = c, parent, dl
 	if !dl.IsZero() {
