@@ -20,13 +20,14 @@ import (
 // answers the first request with GOAWAY instead of an answer (last
 // stream 0: nothing processed), or, with drain, with GOAWAY naming that
 // stream as the last it takes, then the answer. Requests get an empty
-// gRPC message and grpc-status 0. It counts connections and answered
-// calls.
+// gRPC message and grpc-status 0. It counts connections, answered
+// calls, and calls whose HEADERS said the body's length (sized).
 type rawGRPCUpstream struct {
 	addr     string
 	drain    bool
 	conns    atomic.Int32
 	answered atomic.Int32
+	sized    atomic.Int32
 }
 
 func startRawGRPC(t *testing.T, goAwayOn int32, drain bool) *rawGRPCUpstream {
@@ -85,6 +86,11 @@ func (u *rawGRPCUpstream) serve(c net.Conn, goAway bool) {
 			}
 			continue
 		case *http2.MetaHeadersFrame:
+			for _, hf := range f.RegularFields() {
+				if hf.Name == "content-length" {
+					u.sized.Add(1)
+				}
+			}
 			if goAway && u.drain {
 				// This stream is the last the connection takes.
 				_ = fr.WriteGoAway(f.StreamID, http2.ErrCodeNo, nil)

@@ -1,17 +1,14 @@
 package pool
 
-//lint:file-ignore SA1019 x/net/http2's Transport speaks h2c to a target; net/http's cannot dial through our own dialer per probe (RATIONALE.md)
-
 import (
 	"context"
 	"crypto/tls"
 	"net"
-	"net/http"
 	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
-	"golang.org/x/net/http2"
+	"github.com/weirgw/weir/proxy/transport"
 )
 
 // checker probes one target (of one service) with GET path every interval.
@@ -30,8 +27,11 @@ type checker struct {
 	url string // full probe URL
 	hc  *fasthttp.HostClient
 	// h2 probes an HTTP/2 target (h2c, grpc, h2, grpcs) over HTTP/2,
-	// which such a target may be all it speaks; nil for HTTP/1.1.
-	h2 *http2.Transport
+	// which such a target may be all it speaks, with the gateway's own
+	// HTTP/2 client: a transport of these settings per probe; nil for
+	// HTTP/1.1.
+	h2   *transport.Config
+	host string // the HTTP/2 probe's :authority
 
 	ctx    context.Context // cancelled by halt: aborts a dial in progress
 	cancel context.CancelFunc
@@ -152,7 +152,7 @@ func (c *checker) run() {
 		// after one round trip rather than one interval.
 		var ok bool
 		if c.h2 != nil {
-			code, err := c.probeH2()
+			code, err := c.probeH2(req, resp)
 			ok = err == nil && c.cfg.expect.has(code)
 		} else {
 			err := c.hc.DoTimeout(req, resp, c.cfg.timeout)
@@ -199,50 +199,27 @@ func (c *checker) verdict(ok bool) bool {
 	return true
 }
 
-// initH2 makes the probes of an HTTP/2 target HTTP/2 GETs, each on a new
-// connection (dialled through c.dial, so halt aborts it), over TLS with
-// ALPN h2 when the target is h2:// or grpcs://.
+// initH2 makes the probes of an HTTP/2 target HTTP/2 GETs through the
+// gateway's own HTTP/2 client (proxy/transport), each on a new
+// connection, over TLS with ALPN h2 when the target is h2:// or
+// grpcs://.
 func (c *checker) initH2(t target, tlsCfg *tls.Config) {
-	scheme := "http://"
-	if tlsCfg != nil {
-		scheme = "https://"
-		tlsCfg.NextProtos = []string{http2.NextProtoTLS}
-		if tlsCfg.ServerName == "" {
-			tlsCfg.ServerName, _, _ = net.SplitHostPort(t.addr)
-		}
-	}
-	c.url = scheme + t.host + c.cfg.path
-	c.h2 = &http2.Transport{
-		AllowHTTP: tlsCfg == nil,
-		DialTLSContext: func(ctx context.Context, _, addr string, _ *tls.Config) (net.Conn, error) {
-			nc, err := c.dial(t.addr)
-			if err != nil || tlsCfg == nil {
-				return nc, err
-			}
-			tc := tls.Client(nc, tlsCfg)
-			if err := tc.HandshakeContext(ctx); err != nil {
-				nc.Close()
-				return nil, err
-			}
-			return tc, nil
-		},
-	}
+	c.host = t.host
+	c.h2 = &transport.Config{Addr: t.addr, TLS: tlsCfg, HTTP2: true, MaxConns: 1,
+		ConnectTimeout: c.cfg.timeout, IdleTimeout: c.cfg.timeout}
 }
 
-// probeH2 is one HTTP/2 probe: its status, or why there is none.
-func (c *checker) probeH2() (int, error) {
-	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.timeout)
-	defer cancel()
-	defer c.h2.CloseIdleConnections() // every probe checks a new connection
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
+// probeH2 is one HTTP/2 probe: its status, or why there is none. halt
+// ends it (c.ctx); the dial is bounded by the probe's timeout.
+func (c *checker) probeH2(req *fasthttp.Request, resp *fasthttp.Response) (int, error) {
+	tr := transport.New(*c.h2) // every probe checks a new connection
+	defer tr.Close()
+	req.Header.SetHost(c.host)
+	req.SetRequestURI(c.cfg.path)
+	err := tr.DoContext(c.ctx, req, resp, nil, time.Now().Add(c.cfg.timeout))
+	_ = resp.CloseBodyStream() // a streamed answer: its stream ends now
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set("User-Agent", "weir-health-check")
-	resp, err := c.h2.RoundTrip(req)
-	if err != nil {
-		return 0, err
-	}
-	resp.Body.Close()
-	return resp.StatusCode, nil
+	return resp.StatusCode(), nil
 }

@@ -123,10 +123,14 @@ func grpcTimeout(v []byte) (time.Duration, bool) {
 	return time.Duration(n) * unit, true
 }
 
-// isH2GRPCBody: the body of a gRPC call over HTTP/2, which streams.
+// isH2GRPCBody: the body of a gRPC call over HTTP/2, which streams —
+// unless the client's END_STREAM came with it (a unary call's one
+// message, mostly in the same read as its HEADERS): that body is
+// read whole and goes upstream in one write with the HEADERS, with no
+// goroutine to send it.
 func isH2GRPCBody(stream io.Reader, req *fasthttp.Request) bool {
-	_, ok := stream.(*h2Pipe)
-	return ok && isGRPC(b2s(req.Header.ContentType()))
+	p, ok := stream.(*h2Pipe)
+	return ok && isGRPC(b2s(req.Header.ContentType())) && !p.ended()
 }
 
 // forwardH2 is one try to an HTTP/2 target: a gRPC call's own deadline
@@ -152,8 +156,7 @@ func (s *Server) forwardH2(t *transport.Transport, rc *fasthttp.RequestCtx, st *
 	}
 	dl := t0.Add(timeout)
 	err := t.DoContext(ctx, req, &rc.Response, st.extra, dl)
-	var cbe *transport.ClientBodyError
-	if err != nil && !transport.IsTimeout(err) && !errors.As(err, &cbe) && !time.Now().Before(dl) {
+	if err != nil && !transport.IsTimeout(err) && !time.Now().Before(dl) && !isClientBodyError(err) {
 		// The upstream gave the call up at the deadline it was sent in
 		// grpc-timeout (a gRPC server resets the stream, CANCEL) before
 		// the gateway's own timer ran: a timeout (504, DEADLINE_EXCEEDED),
@@ -164,4 +167,11 @@ func (s *Server) forwardH2(t *transport.Transport, rc *fasthttp.RequestCtx, st *
 		grpcToGRPCWeb(&rc.Response, st.grpcWeb)
 	}
 	return err
+}
+
+// isClientBodyError: err is the client's body failing (kept out of
+// forwardH2, where its target variable would be allocated every call).
+func isClientBodyError(err error) bool {
+	var cbe *transport.ClientBodyError
+	return errors.As(err, &cbe)
 }

@@ -1073,6 +1073,14 @@ func (p *h2Pipe) signal() {
 	}
 }
 
+// ended reports that the whole body is here (the client's END_STREAM
+// came): reading it to its end never waits.
+func (p *h2Pipe) ended() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err == io.EOF
+}
+
 // drop discards what was not read and reports how much that was.
 func (p *h2Pipe) drop() int {
 	p.mu.Lock()

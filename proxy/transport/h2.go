@@ -55,9 +55,10 @@ type h2Pool struct {
 	wake    chan struct{} // closed (and replaced) by release
 }
 
-// get reserves a stream slot on a connection.
-func (p *h2Pool) get(ctx context.Context) (*upConn, error) {
-	var timer *time.Timer
+// get reserves a stream slot on a connection for a call that ends with
+// parent or at its deadline dl.
+func (p *h2Pool) get(parent <-chan struct{}, dl time.Time) (*upConn, error) {
+	var timer, dlTimer *time.Timer
 	clipped := false // the wait ends at the call's own deadline
 	counted := false // in waiters: a release after the next look wakes it
 	defer func() {
@@ -98,13 +99,21 @@ func (p *h2Pool) get(ctx context.Context) (*upConn, error) {
 			p.waiters.Add(1)
 			continue // look again, counted
 		}
-		var expired <-chan time.Time
+		var expired, dlC <-chan time.Time
+		if dialing && !dl.IsZero() {
+			// The dial's own timeout bounds this wait, and the call's.
+			if dlTimer == nil {
+				dlTimer = time.NewTimer(time.Until(dl))
+				defer dlTimer.Stop()
+			}
+			dlC = dlTimer.C
+		}
 		if !dialing {
 			// Every connection is full: wait for a stream to end, up to
 			// max_conn_wait.
 			if timer == nil {
 				wait := p.t.cfg.MaxConnWait
-				if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+				if !dl.IsZero() && time.Until(dl) < wait {
 					wait, clipped = time.Until(dl), true
 				}
 				if wait <= 0 {
@@ -131,8 +140,10 @@ func (p *h2Pool) get(ctx context.Context) (*upConn, error) {
 				return nil, context.DeadlineExceeded
 			}
 			return nil, ErrPoolTimeout
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		case <-dlC:
+			return nil, context.DeadlineExceeded
+		case <-parent:
+			return nil, context.Canceled
 		}
 	}
 }
@@ -325,22 +336,8 @@ func (b *clientBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// fieldBufs hold a call's header fields while its HEADERS are encoded.
+// fieldBufs hold a call's header block (hpack.go) until it is sent.
 var fieldBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
-
-// appendField appends one header field (name lower-cased) to the
-// NUL-separated list open() encodes.
-func appendField(b, k, v []byte) []byte {
-	for _, c := range k {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		b = append(b, c)
-	}
-	b = append(b, 0)
-	b = append(b, v...)
-	return append(b, 0)
-}
 
 // DoContext is DoWithHeaders bound to ctx as well: an HTTP/2 target's
 // call ends when ctx does (the client reset its stream, or went away),
@@ -357,16 +354,13 @@ func (t *Transport) DoContext(ctx context.Context, req *fasthttp.Request, resp *
 func (t *Transport) doH2(parent context.Context, req *fasthttp.Request, resp *fasthttp.Response, extra []byte, deadline time.Time) error {
 	fb := fieldBufs.Get().(*[]byte)
 	defer fieldBufs.Put(fb)
-	f := appendField((*fb)[:0], []byte(":method"), req.Header.Method())
-	f = appendField(f, []byte(":scheme"), []byte(t.h2.scheme))
-	f = appendField(f, []byte(":authority"), req.Header.Host())
-	f = appendField(f, []byte(":path"), req.RequestURI())
+	f := appendHPACKRequest((*fb)[:0], req.Header.Method(), []byte(t.h2.scheme), req.Header.Host(), req.RequestURI())
 	grpc := false
 	for k, v := range req.Header.All() {
 		if requestHeaderSkip(k) {
 			continue
 		}
-		f = appendField(f, k, v)
+		f = AppendHPACKField(f, k, v)
 		if len(k) == 12 && bytes.EqualFold(k, []byte("Content-Type")) && bytes.HasPrefix(v, []byte("application/grpc")) {
 			grpc = true
 		}
@@ -375,11 +369,11 @@ func (t *Transport) doH2(parent context.Context, req *fasthttp.Request, resp *fa
 		line, rest, _ := bytes.Cut(extra, []byte("\r\n"))
 		extra = rest
 		if k, v, ok := bytes.Cut(line, []byte(": ")); ok {
-			f = appendField(f, k, v)
+			f = AppendHPACKField(f, k, v)
 		}
 	}
 	if grpc {
-		f = appendField(f, []byte("te"), []byte("trailers")) // gRPC servers ask for it
+		f = AppendHPACKField(f, []byte("te"), []byte("trailers")) // gRPC servers ask for it
 	}
 	r := upRequest{}
 	var cb *clientBody
@@ -388,19 +382,17 @@ func (t *Transport) doH2(parent context.Context, req *fasthttp.Request, resp *fa
 		cb = &clientBody{r: req.BodyStream()}
 		r.stream, r.hasStream = cb, true
 		if cl := req.Header.ContentLength(); cl >= 0 {
-			f = appendField(f, []byte("content-length"), strconv.AppendInt(num[:0], int64(cl), 10))
+			f = AppendHPACKField(f, []byte("content-length"), strconv.AppendInt(num[:0], int64(cl), 10))
 		}
 	} else if b := req.Body(); len(b) > 0 {
 		r.body = b
-		f = appendField(f, []byte("content-length"), strconv.AppendInt(num[:0], int64(len(b)), 10))
+		f = AppendHPACKField(f, []byte("content-length"), strconv.AppendInt(num[:0], int64(len(b)), 10))
 	}
-	r.fields = f
+	r.block = f
 	*fb = f
-	ctx, cancel := context.WithDeadline(parent, deadline)
-	s, err := t.sendH2(ctx, &r, cb)
+	s, err := t.sendH2(parent, deadline, &r, cb)
 	if err != nil {
-		timedOut := ctx.Err() == context.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded)
-		cancel()
+		timedOut := !time.Now().Before(deadline) || errors.Is(err, context.DeadlineExceeded)
 		var ce *ClientBodyError
 		if errors.As(err, &ce) {
 			return ce
@@ -432,7 +424,7 @@ func (t *Transport) doH2(parent context.Context, req *fasthttp.Request, resp *fa
 		}
 		resp.Header.Add(hf.Name, hf.Value)
 	}
-	body := &H2Body{s: s, cancel: cancel, ctx: ctx}
+	body := &H2Body{s: s}
 	if cl >= 0 && cl <= t.cfg.StreamThreshold && !trailers && !grpc {
 		// Small and whole: buffered, as the HTTP/1.1 transport does.
 		buf := getUpBuf()
@@ -458,14 +450,14 @@ func (t *Transport) doH2(parent context.Context, req *fasthttp.Request, resp *fa
 // sendH2 sends the request on a stream and waits for its answer's
 // header block; a stream the upstream refused unprocessed is sent again
 // on another connection when its body can be.
-func (t *Transport) sendH2(ctx context.Context, r *upRequest, cb *clientBody) (*upStream, error) {
+func (t *Transport) sendH2(parent context.Context, dl time.Time, r *upRequest, cb *clientBody) (*upStream, error) {
 	for try := 0; ; try++ {
-		c, err := t.h2.pool.get(ctx)
+		c, err := t.h2.pool.get(parent.Done(), dl)
 		if err != nil {
 			return nil, err
 		}
 		rest := r.body
-		s, err := c.open(r)
+		s, err := c.open(r, parent.Done(), dl)
 		if err == errRefused && try < h2Retries {
 			r.body = rest
 			continue
@@ -476,12 +468,14 @@ func (t *Transport) sendH2(ctx context.Context, r *upRequest, cb *clientBody) (*
 		var sent chan struct{}
 		if r.hasStream || len(r.body) > 0 {
 			sent = make(chan struct{})
-			go func(body []byte) {
+			go func(body []byte, stream io.Reader) {
 				defer close(sent)
-				_ = s.sendBody(body, r.stream)
-			}(r.body)
+				_ = s.sendBody(body, stream)
+			}(r.body, r.stream)
+		} else {
+			s.reuse = true
 		}
-		err = s.awaitHead(ctx.Done())
+		err = s.awaitHead()
 		if err != errRefused || try >= h2Retries {
 			return s, err
 		}
@@ -489,10 +483,15 @@ func (t *Transport) sendH2(ctx context.Context, r *upRequest, cb *clientBody) (*
 		if cb != nil {
 			// Sent again: what was read, then the rest, once the
 			// refused stream's sender has stopped reading.
+			tmr := time.NewTimer(time.Until(dl))
 			select {
 			case <-sent:
-			case <-ctx.Done():
-				return nil, ctx.Err()
+				tmr.Stop()
+			case <-tmr.C:
+				return nil, context.DeadlineExceeded
+			case <-parent.Done():
+				tmr.Stop()
+				return nil, parent.Err()
 			}
 			if cb.over {
 				return nil, err
@@ -515,32 +514,38 @@ func (*timeoutError) Temporary() bool { return true }
 // H2Body is the streamed body of an HTTP/2 upstream's answer. Once read to
 // its end, Trailer holds the upstream's trailers.
 type H2Body struct {
-	s      *upStream
-	cancel context.CancelFunc
-	ctx    context.Context
-	err    error
-	closed bool
+	s       *upStream
+	trailer http.Header
+	err     error
+	closed  bool
 }
 
 func (b *H2Body) Read(p []byte) (int, error) {
-	n, err := b.s.read(p, b.ctx.Done())
-	if err != nil && err != io.EOF {
-		if b.ctx.Err() == context.DeadlineExceeded {
-			err = errH2Timeout
-		}
+	if b.closed {
+		return 0, errConnGone
+	}
+	n, err := b.s.read(p)
+	switch {
+	case err == io.EOF:
+		b.trailer = b.s.trailer
+	case err != nil:
 		b.err = err
 	}
 	return n, err
 }
 
-// Close ends the upstream stream (a reset if it was not read to its end).
+// Close ends the upstream stream (a reset if it was not read to its
+// end) and gives it back for another call, unless a goroutine sending
+// a streamed request body still holds it.
 func (b *H2Body) Close() error {
 	if b.closed {
 		return nil
 	}
 	b.closed = true
 	b.s.finish()
-	b.cancel()
+	if b.s.reuse {
+		putStream(b.s)
+	}
 	return nil
 }
 
@@ -552,8 +557,8 @@ func (b *H2Body) Move() *H2Body {
 	return &nb
 }
 
-// Trailer is the upstream's trailers, complete after the body's end.
-func (b *H2Body) Trailer() http.Header { return b.s.trailer }
+// Trailer is the upstream's trailers, once the body was read to its end.
+func (b *H2Body) Trailer() http.Header { return b.trailer }
 
 // Err is how reading the body failed (nil: it ended cleanly); a timeout
 // is a net.Error whose Timeout is true.

@@ -12,8 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
+	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -65,6 +65,18 @@ type upConn struct {
 	br *bufio.Reader
 	fr *http2.Framer // the reader goroutine's
 
+	// The header block being read (the reader goroutine's): its HPACK
+	// fields go straight into hfields (emit), no MetaHeadersFrame.
+	hdec    *hpack.Decoder
+	hfields []hpack.HeaderField
+	hmax    uint32 // the header list bytes one block may hold
+	hleft   uint32 // what is left of them
+	hstream uint32 // the block's stream
+	hend    bool   // its HEADERS carried END_STREAM
+	htrunc  bool   // past hmax: the fields after were dropped
+	hreg    bool   // a regular field came (pseudo-fields must precede)
+	hbad    error  // a malformed field
+
 	// Writing: frames are appended to wbuf under wmu; the writer that
 	// finds no send under way sends, looping until wbuf is empty.
 	wmu      sync.Mutex
@@ -74,8 +86,6 @@ type upConn struct {
 	wspare   []byte
 	flushing bool
 	werr     error
-	henc     *hpack.Encoder
-	hbuf     bytes.Buffer
 
 	mu       sync.Mutex
 	sendCond *sync.Cond // a send window grew, or a stream ended
@@ -101,16 +111,28 @@ type upConn struct {
 	idleFor time.Duration
 }
 
-// upStream is one call on an upConn.
+// upStream is one call on an upConn. A call whose body went with its
+// HEADERS (no sender goroutine) gives its stream back to upStreams when
+// its answer's body closes; the reader goroutine touches a stream only
+// under c.mu while it is listed, and may signal it later, which is a
+// wake-up its next call looks past.
 type upStream struct {
 	c    *upConn
 	id   uint32
-	wake chan struct{} // one slot: headers, data, end or error arrived
+	wake chan struct{} // one slot: headers, data, end, error or the deadline arrived
+
+	// The call's end: parent (the client's stream ended) and dl, the
+	// deadline, after which a wait gives up; tmr wakes the call then.
+	parent <-chan struct{}
+	dl     time.Time
+	tmr    *time.Timer
+	reuse  bool // no goroutine but the call's holds it: pooled when done
 
 	// under c.mu
 	sendWin  int32
 	status   int
 	header   []hpack.HeaderField
+	hdr      [8]hpack.HeaderField // header's first fields, without allocating
 	gotHead  bool
 	trailer  http.Header
 	buf      []byte
@@ -144,12 +166,10 @@ func newUpConn(p *h2Pool, nc net.Conn) (*upConn, error) {
 	c.fr.SetReuseFrames()
 	maxHdr := uint32(p.t.cfg.MaxHeaderBytes)
 	c.fr.MaxHeaderListSize = maxHdr
-	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	c.hmax = maxHdr
+	c.hdec = hpack.NewDecoder(4096, c.emit)
+	c.hdec.SetMaxStringLength(int(maxHdr))
 	c.wfr = http2.NewFramer(upSink{c}, nil)
-	// No dynamic table: header strings may point into the request's
-	// buffers, which a table would keep.
-	c.henc = hpack.NewEncoder(&c.hbuf)
-	c.henc.SetMaxDynamicTableSizeLimit(0)
 	c.idleFor = p.t.cfg.IdleTimeout
 	c.wmu.Lock()
 	c.wbuf = append(c.wbuf, http2.ClientPreface...)
@@ -241,7 +261,7 @@ func (c *upConn) reserve() bool {
 
 // upRequest is what a call sends.
 type upRequest struct {
-	fields    []byte // "name\x00value\x00" pairs, names lower case, pseudo-fields first
+	block     []byte // the HPACK header block (hpack.go)
 	body      []byte // a buffered body
 	stream    io.Reader
 	hasStream bool
@@ -250,8 +270,8 @@ type upRequest struct {
 // open sends the request's HEADERS (and a buffered body) on a reserved
 // slot and returns its stream. A streamed body is sent by the caller
 // (sendBody).
-func (c *upConn) open(r *upRequest) (*upStream, error) {
-	s := &upStream{c: c, wake: make(chan struct{}, 1)}
+func (c *upConn) open(r *upRequest, parent <-chan struct{}, dl time.Time) (*upStream, error) {
+	s := getStream(c, parent, dl)
 	endHead := len(r.body) == 0 && !r.hasStream
 	c.wmu.Lock()
 	c.mu.Lock()
@@ -266,6 +286,7 @@ func (c *upConn) open(r *upRequest) (*upStream, error) {
 		c.mu.Unlock()
 		c.wmu.Unlock()
 		c.p.release()
+		putStream(s)
 		return nil, err
 	}
 	s.id = c.nextID
@@ -274,14 +295,7 @@ func (c *upConn) open(r *upRequest) (*upStream, error) {
 	c.streams[s.id] = s
 	maxFrame := int(c.maxFrame)
 	c.mu.Unlock()
-	c.hbuf.Reset()
-	for f := r.fields; len(f) > 0; {
-		i := bytes.IndexByte(f, 0)
-		j := i + 1 + bytes.IndexByte(f[i+1:], 0)
-		_ = c.henc.WriteField(hpack.HeaderField{Name: b2s(f[:i]), Value: b2s(f[i+1 : j])})
-		f = f[j+1:]
-	}
-	blk := c.hbuf.Bytes()
+	blk := r.block
 	first := true
 	for first || len(blk) > 0 {
 		n := min(len(blk), maxFrame)
@@ -386,6 +400,39 @@ var upBufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
 func getUpBuf() *[]byte  { return upBufs.Get().(*[]byte) }
 func putUpBuf(b *[]byte) { upBufs.Put(b) }
 
+var upStreams sync.Pool
+
+// getStream is a stream for a call on c, from upStreams if one is there.
+func getStream(c *upConn, parent <-chan struct{}, dl time.Time) *upStream {
+	s, _ := upStreams.Get().(*upStream)
+	if s == nil {
+		s = &upStream{wake: make(chan struct{}, 1)}
+		s.tmr = time.AfterFunc(time.Hour, s.signal)
+		s.tmr.Stop()
+	}
+	s.c, s.parent, s.dl = c, parent, dl
+	if !dl.IsZero() {
+		s.tmr.Reset(time.Until(dl))
+	}
+	return s
+}
+
+// putStream gives back a stream no goroutine but the caller holds (the
+// reader's late wake-up aside).
+func putStream(s *upStream) {
+	s.tmr.Stop()
+	buf := s.buf[:0]
+	if cap(buf) > 64<<10 {
+		buf = nil
+	}
+	clear(s.hdr[:])
+	*s = upStream{wake: s.wake, tmr: s.tmr, buf: buf, hdr: s.hdr}
+	upStreams.Put(s)
+}
+
+// expired reports that the call's deadline passed.
+func (s *upStream) expired() bool { return !s.dl.IsZero() && !time.Now().Before(s.dl) }
+
 func (s *upStream) errOr(def error) error {
 	s.c.mu.Lock()
 	defer s.c.mu.Unlock()
@@ -402,9 +449,9 @@ func (s *upStream) signal() {
 	}
 }
 
-// awaitHead waits for the answer's header block (done: the call's
-// context ended, which resets the stream).
-func (s *upStream) awaitHead(done <-chan struct{}) error {
+// awaitHead waits for the answer's header block; the call's end (the
+// client's stream, the deadline: errH2Timeout) resets the stream.
+func (s *upStream) awaitHead() error {
 	for {
 		s.c.mu.Lock()
 		got, err := s.gotHead, s.err
@@ -415,20 +462,34 @@ func (s *upStream) awaitHead(done <-chan struct{}) error {
 		if err != nil {
 			return err
 		}
-		select {
-		case <-s.wake:
-		case <-done:
-			s.reset(http2.ErrCodeCancel, errStreamCancelled)
-			return errStreamCancelled
+		if err := s.wait(); err != nil {
+			return err
 		}
+	}
+}
+
+// wait waits for a signal; at the call's end it resets the stream.
+func (s *upStream) wait() error {
+	if s.expired() {
+		s.reset(http2.ErrCodeCancel, errH2Timeout)
+		return errH2Timeout
+	}
+	select {
+	case <-s.wake:
+		return nil
+	case <-s.parent:
+		s.reset(http2.ErrCodeCancel, errStreamCancelled)
+		return errStreamCancelled
 	}
 }
 
 var errStreamCancelled = errors.New("upstream HTTP/2 call cancelled")
 
 // read reads the answer's body; io.EOF after END_STREAM (trailers, if
-// any, are in s.trailer then).
-func (s *upStream) read(p []byte, done <-chan struct{}) (int, error) {
+// any, are in s.trailer then). A failure at or past the deadline is a
+// timeout (errH2Timeout), whoever noticed it first: the upstream, told
+// the deadline in grpc-timeout, may reset the stream before our timer.
+func (s *upStream) read(p []byte) (int, error) {
 	c := s.c
 	for {
 		c.mu.Lock()
@@ -455,14 +516,14 @@ func (s *upStream) read(p []byte, done <-chan struct{}) (int, error) {
 		}
 		err := s.err
 		c.mu.Unlock()
-		if err != nil {
-			return 0, err
+		if err == nil {
+			err = s.wait()
 		}
-		select {
-		case <-s.wake:
-		case <-done:
-			s.reset(http2.ErrCodeCancel, errStreamCancelled)
-			return 0, errStreamCancelled
+		if err != nil {
+			if err != errStreamCancelled && s.expired() {
+				err = errH2Timeout
+			}
+			return 0, err
 		}
 	}
 }
@@ -472,16 +533,26 @@ func (s *upStream) read(p []byte, done <-chan struct{}) (int, error) {
 func (s *upStream) reset(code http2.ErrCode, err error) {
 	c := s.c
 	c.mu.Lock()
+	send := s.resetLocked(err)
+	c.mu.Unlock()
+	if send {
+		c.rst(s.id, code)
+	}
+	s.signal()
+}
+
+// resetLocked ends s with err (c.mu held); true: a RST_STREAM is due.
+func (s *upStream) resetLocked(err error) bool {
 	send := !s.done && !(s.recvDone && s.sentEnd)
 	if s.err == nil {
 		s.err = err
 	}
-	c.removeLocked(s)
-	c.mu.Unlock()
-	if send {
-		c.control(func(f *http2.Framer) error { return f.WriteRSTStream(s.id, code) })
-	}
-	s.signal()
+	s.c.removeLocked(s)
+	return send
+}
+
+func (c *upConn) rst(id uint32, code http2.ErrCode) {
+	c.control(func(f *http2.Framer) error { return f.WriteRSTStream(id, code) })
 }
 
 // finish releases a stream that ended (the body was read to its end or
@@ -627,8 +698,18 @@ func (c *upConn) readFrames() error {
 			if err := c.windowUpdate(f); err != nil {
 				return err
 			}
-		case *http2.MetaHeadersFrame:
-			c.headers(f)
+		case *http2.HeadersFrame:
+			c.hstream, c.hend = f.StreamID, f.StreamEnded()
+			c.hfields, c.hleft, c.htrunc, c.hreg, c.hbad = c.hfields[:0], c.hmax, false, false, nil
+			c.hdec.SetEmitEnabled(true)
+			if err := c.headerFragment(f.HeaderBlockFragment(), f.HeadersEnded()); err != nil {
+				return err
+			}
+		case *http2.ContinuationFrame:
+			// The framer checks it follows its stream's HEADERS.
+			if err := c.headerFragment(f.HeaderBlockFragment(), f.HeadersEnded()); err != nil {
+				return err
+			}
 		case *http2.DataFrame:
 			c.data(f)
 		case *http2.RSTStreamFrame:
@@ -711,44 +792,122 @@ func (c *upConn) goAway(last uint32, code http2.ErrCode) {
 	}
 }
 
-// headers takes a stream's answer header block, or its trailers.
-func (c *upConn) headers(f *http2.MetaHeadersFrame) {
+// headerFragment decodes one fragment of a header block; at its end the
+// block goes to its stream (headers). Errors are the connection's, as
+// x/net's framer makes them: a block far past the size limit, a
+// CONTINUATION after a malformed field, broken HPACK.
+func (c *upConn) headerFragment(frag []byte, ended bool) error {
+	if int64(len(frag)) > 2*int64(c.hleft) || c.hbad != nil {
+		return errors.New("upstream HTTP/2 connection: header block too large or malformed")
+	}
+	if _, err := c.hdec.Write(frag); err != nil {
+		return fmt.Errorf("upstream HTTP/2 connection: HPACK: %w", err)
+	}
+	if !ended {
+		return nil
+	}
+	if err := c.hdec.Close(); err != nil {
+		return fmt.Errorf("upstream HTTP/2 connection: HPACK: %w", err)
+	}
+	if c.hbad != nil {
+		c.streamError(c.hstream, http2.ErrCodeProtocol, c.hbad)
+		return nil
+	}
+	c.headers(c.hstream, c.hend, c.htrunc, c.hfields)
+	return nil
+}
+
+// emit takes one decoded field of the block being read (RFC 9113
+// §8.2, §8.3: valid names and values, pseudo-fields first, a response's
+// only one :status), within the header list limit.
+func (c *upConn) emit(hf hpack.HeaderField) {
+	switch {
+	case !httpguts.ValidHeaderFieldValue(hf.Value):
+		c.hbad = fmt.Errorf("upstream HTTP/2 header %q: invalid value", hf.Name)
+	case len(hf.Name) > 0 && hf.Name[0] == ':':
+		if c.hreg || hf.Name != ":status" || len(c.hfields) > 0 {
+			c.hbad = fmt.Errorf("upstream HTTP/2 pseudo-header %q misplaced", hf.Name)
+		}
+	default:
+		c.hreg = true
+		if !validFieldName(hf.Name) {
+			c.hbad = fmt.Errorf("upstream HTTP/2 header %q: invalid name", hf.Name)
+		}
+	}
+	if c.hbad != nil {
+		c.hdec.SetEmitEnabled(false)
+		return
+	}
+	if n := hf.Size(); n > c.hleft {
+		c.htrunc, c.hleft = true, 0
+		c.hdec.SetEmitEnabled(false)
+		return
+	}
+	c.hleft -= hf.Size()
+	c.hfields = append(c.hfields, hf)
+}
+
+// validFieldName: a token in lower case, as HTTP/2 sends names.
+func validFieldName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; !httpguts.IsTokenRune(rune(b)) || 'A' <= b && b <= 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// headers takes a stream's answer header block, or its trailers
+// (fields: a :status first, if any, then the regular ones; the reader's,
+// valid until the next block).
+func (c *upConn) headers(id uint32, end, truncated bool, fields []hpack.HeaderField) {
 	c.mu.Lock()
-	s := c.streams[f.StreamID]
+	s := c.streams[id]
 	if s == nil {
 		c.mu.Unlock()
 		return
 	}
-	if f.Truncated {
-		c.mu.Unlock()
-		s.reset(http2.ErrCodeProtocol, errHeadersTooLarge)
+	if truncated {
+		c.resetUnlock(s, http2.ErrCodeProtocol, errHeadersTooLarge)
 		return
 	}
+	status := ""
+	if len(fields) > 0 && fields[0].Name == ":status" {
+		status, fields = fields[0].Value, fields[1:]
+	}
 	if !s.gotHead {
-		st, _ := strconv.Atoi(f.PseudoValue("status"))
-		if st < 200 && st >= 100 && !f.StreamEnded() {
+		st, _ := strconv.Atoi(status)
+		if st < 200 && st >= 100 && !end {
 			c.mu.Unlock()
 			return // 1xx: the answer follows
 		}
 		if st < 100 || st > 999 {
-			c.mu.Unlock()
-			s.reset(http2.ErrCodeProtocol, errors.New("upstream HTTP/2 answer without a valid :status"))
+			c.resetUnlock(s, http2.ErrCodeProtocol, errors.New("upstream HTTP/2 answer without a valid :status"))
 			return
 		}
-		s.status, s.header, s.gotHead = st, f.RegularFields(), true
+		s.status, s.header, s.gotHead = st, append(s.hdr[:0], fields...), true
 	} else {
-		if !f.StreamEnded() {
-			c.mu.Unlock()
-			s.reset(http2.ErrCodeProtocol, errors.New("upstream HTTP/2 trailers without END_STREAM"))
+		if !end {
+			c.resetUnlock(s, http2.ErrCodeProtocol, errors.New("upstream HTTP/2 trailers without END_STREAM"))
 			return
 		}
-		s.trailer = make(http.Header, len(f.Fields))
-		for _, hf := range f.RegularFields() {
-			k := http.CanonicalHeaderKey(hf.Name)
-			s.trailer[k] = append(s.trailer[k], hf.Value)
+		s.trailer = make(http.Header, len(fields))
+		// One array holds the values (the trailer outlives the stream).
+		vals := make([]string, 0, len(fields))
+		for _, hf := range fields {
+			k := trailerKey(hf.Name)
+			if vs, ok := s.trailer[k]; ok {
+				s.trailer[k] = append(vs, hf.Value)
+				continue
+			}
+			vals = append(vals, hf.Value)
+			s.trailer[k] = vals[len(vals)-1 : len(vals) : len(vals)]
 		}
 	}
-	if f.StreamEnded() {
+	if end {
 		s.recvDone = true
 		if s.sentEnd {
 			c.removeLocked(s)
@@ -767,10 +926,11 @@ func (c *upConn) data(f *http2.DataFrame) {
 		give, c.recvOwed = c.recvOwed, 0
 	}
 	s := c.streams[f.StreamID]
-	var bad bool
 	if s != nil && s.gotHead && !s.recvDone {
 		if int64(len(s.buf)-s.off)+int64(s.owed)+n > upStreamWindow {
-			bad = true
+			c.resetUnlock(s, http2.ErrCodeFlowControl, errors.New("upstream HTTP/2 stream overran its window"))
+			c.giveConn(give)
+			return
 		} else {
 			s.buf = append(s.buf, f.Data()...)
 			// Padding counts against the window but is never read.
@@ -784,15 +944,42 @@ func (c *upConn) data(f *http2.DataFrame) {
 		}
 	}
 	c.mu.Unlock()
-	if give > 0 {
-		c.control(func(w *http2.Framer) error { return w.WriteWindowUpdate(0, uint32(give)) })
-	}
-	switch {
-	case bad:
-		s.reset(http2.ErrCodeFlowControl, errors.New("upstream HTTP/2 stream overran its window"))
-	case s != nil:
+	c.giveConn(give)
+	if s != nil {
 		s.signal()
 	}
+}
+
+// trailerKey is a trailer's name in http.Header's form; gRPC's own
+// without allocating.
+func trailerKey(name string) string {
+	switch name {
+	case "grpc-status":
+		return "Grpc-Status"
+	case "grpc-message":
+		return "Grpc-Message"
+	case "grpc-status-details-bin":
+		return "Grpc-Status-Details-Bin"
+	}
+	return http.CanonicalHeaderKey(name)
+}
+
+// giveConn gives n bytes back to the connection's receive window.
+func (c *upConn) giveConn(n int64) {
+	if n > 0 {
+		c.control(func(w *http2.Framer) error { return w.WriteWindowUpdate(0, uint32(n)) })
+	}
+}
+
+// resetUnlock is reset for the reader goroutine, which finds s under
+// c.mu (held, and released): once unlocked, s may be another call's.
+func (c *upConn) resetUnlock(s *upStream, code http2.ErrCode, err error) {
+	id, send := s.id, s.resetLocked(err)
+	c.mu.Unlock()
+	if send {
+		c.rst(id, code)
+	}
+	s.signal()
 }
 
 // streamEnded: the upstream reset the stream.
@@ -814,18 +1001,13 @@ func (c *upConn) streamEnded(id uint32, err error) {
 // streamError: a frame broke the rules for one stream (RFC 9113 §5.4.2).
 func (c *upConn) streamError(id uint32, code http2.ErrCode, err error) {
 	c.mu.Lock()
-	s := c.streams[id]
-	c.mu.Unlock()
-	if s != nil {
-		s.reset(code, err)
+	if s := c.streams[id]; s != nil {
+		c.resetUnlock(s, code, err)
 		return
 	}
-	c.control(func(f *http2.Framer) error { return f.WriteRSTStream(id, code) })
+	c.mu.Unlock()
+	c.rst(id, code)
 }
-
-// b2s views b as a string without copying; the string must not outlive
-// b's contents (HPACK without a dynamic table keeps none).
-func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // drain takes no new streams and closes once the last one ends.
 func (c *upConn) drain() {

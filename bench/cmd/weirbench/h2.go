@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -89,6 +92,9 @@ type h2Row struct {
 	P99ms     float64 `json:"p99_ms,omitempty"`
 	// AddedP99ms is the open-loop row's p99 minus the direct one's.
 	AddedP99ms float64 `json:"added_p99_ms,omitempty"`
+	// LateP99ms is the open-loop generator's own lateness, p99: how far
+	// behind schedule it sent the calls (not counted in the latency).
+	LateP99ms float64 `json:"generator_late_p99_ms,omitempty"`
 }
 
 type h2Echo struct {
@@ -225,50 +231,128 @@ func grpcRow(addr string, pid, conc int, d time.Duration) (h2Row, error) {
 	return row, nil
 }
 
-// grpcOpenLoop calls UnaryCall through addr at rate calls/s for d, each
-// call started at its scheduled time whatever the others do (open loop: a
-// slow answer does not hold back the next call). A call's latency runs
-// from its scheduled start, so the generator's own lag is counted, not
-// hidden, and is the same for every target. pid 0: no process's CPU to
-// measure (the upstream, in this process).
-func grpcOpenLoop(addr string, pid int, rate float64, d time.Duration) (h2Row, error) {
-	var row h2Row
+// The open-loop row: calls at a fixed rate, each started at its
+// scheduled time whatever the others do (a slow answer does not hold
+// back the next call), through each target in turn. On a shared 2-CPU
+// machine the generator's own hiccups (its GC, its goroutines waiting
+// for a CPU) are milliseconds, more than the gateway's share, and they
+// fall on whichever target runs then. So:
+//   - the generator (this process, which also serves the upstream) runs
+//     on the load CPUs, away from the proxies' (pinSelf), as wrk and the
+//     backend do in the HTTP/1.1 rows;
+//   - the rate is half of nginx's closed-loop rate, but at most half of
+//     what the generator and the upstream manage there alone (direct,
+//     closed loop, pinned): past it the generator itself queues;
+//   - it collects no garbage while a slice is measured (GC off under a
+//     memory limit; a collection between slices, not counted);
+//   - a call's latency runs from when it was sent, and its lateness
+//     (sent - scheduled) is reported apart, as the row's "late p99": the
+//     generator's own lag, which no target causes (each call has its own
+//     goroutine and the proxies do not push back on the sender);
+//   - the targets (direct, then the proxies) take turns in one-second
+//     slices, the order rotating, so the machine's noise falls on all of
+//     them alike; p50 and p99 are over all of a target's slices.
+// added p99 is a proxy's p99 minus the direct one's, measured thus.
+
+// olTarget is one target of the open loop and what it measured.
+type olTarget struct {
+	name string
+	addr string
+	pid  int // 0: no process's CPU to measure (direct: the upstream is here)
+	c    testgrpc.TestServiceClient
+	req  *testgrpc.SimpleRequest
+	lat  []time.Duration // from sent to answered
+	late []time.Duration // from scheduled to sent
+	took time.Duration
+	cpu  cpuTicks
+}
+
+// olSlice is how long one target's turn lasts.
+const olSlice = time.Second
+
+// grpcOpenLoops runs the open loop at rate, or half of what the direct
+// target (ts[0]) manages closed-loop if less, for d per target and
+// returns one row per target, in order, and the rate.
+func grpcOpenLoops(ts []*olTarget, rate float64, d time.Duration, pinCPUs []int) ([]h2Row, float64, error) {
+	if len(pinCPUs) > 0 {
+		restore, err := pinSelf(pinCPUs)
+		if err != nil {
+			logf("open loop: the generator stays unpinned: %v", err)
+		} else {
+			defer restore()
+		}
+	}
+	top, err := grpcRow(ts[0].addr, 0, 16, min(d/2, olSlice))
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s closed loop: %w", ts[0].name, err)
+	}
+	rate = min(rate, top.RPS/2)
 	if rate <= 0 {
-		return row, fmt.Errorf("open loop at %v calls/s", rate)
+		return nil, 0, fmt.Errorf("open loop at %v calls/s", rate)
 	}
-	c, req, done, err := grpcClient(addr)
-	if err != nil {
-		return row, err
+	for _, t := range ts {
+		c, req, done, err := grpcClient(t.addr)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", t.name, err)
+		}
+		defer done()
+		t.c, t.req = c, req
+		// A warm-up at the same rate, not counted (connection windows,
+		// goroutine and heap growth on both sides).
+		if _, _, _, err := openLoop(c, req, rate, min(d/4, olSlice)); err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", t.name, err)
+		}
 	}
-	defer done()
-	// A warm-up at the same rate, not counted: the first second of a
-	// loop (connection windows, goroutine and heap growth on both sides)
-	// would otherwise weigh on whichever target goes first.
-	if _, _, err := openLoop(c, req, rate, min(d/4, time.Second)); err != nil {
-		return row, err
+	slice := min(olSlice, d)
+	gc := debug.SetGCPercent(-1)
+	defer debug.SetGCPercent(gc)
+	limit := debug.SetMemoryLimit(2 << 30)
+	defer debug.SetMemoryLimit(limit)
+	for k := range max(int(d/slice), 1) {
+		for i := range ts {
+			t := ts[(i+k)%len(ts)]
+			runtime.GC()
+			c0, cerr := treeCPU([]int{t.pid})
+			lat, late, took, err := openLoop(t.c, t.req, rate, slice)
+			if err != nil {
+				return nil, 0, fmt.Errorf("%s: %w", t.name, err)
+			}
+			if c1, err := treeCPU([]int{t.pid}); t.pid > 0 && err == nil && cerr == nil {
+				t.cpu += c1 - c0
+			}
+			t.lat, t.late, t.took = append(t.lat, lat...), append(t.late, late...), t.took+took
+		}
 	}
-	cpu0, cpuErr := treeCPU([]int{pid})
-	lat, took, err := openLoop(c, req, rate, d)
-	if err != nil {
-		return row, err
+	rows := make([]h2Row, len(ts))
+	for i, t := range ts {
+		n := len(t.lat)
+		r := &rows[i]
+		r.Contender, r.RPS = t.name, float64(n)/t.took.Seconds()
+		if t.pid > 0 {
+			r.CPUus = float64(t.cpu) / float64(clockTicks()) * 1e6 / float64(n)
+		}
+		r.P50ms, r.P99ms = quantileMs(t.lat, 0.5), quantileMs(t.lat, 0.99)
+		r.LateP99ms = quantileMs(t.late, 0.99)
+		if i > 0 {
+			r.AddedP99ms = r.P99ms - rows[0].P99ms
+		}
 	}
-	n := len(lat)
-	row.RPS = float64(n) / took.Seconds()
-	if cpu1, err := treeCPU([]int{pid}); pid > 0 && err == nil && cpuErr == nil {
-		row.CPUus = float64(cpu1-cpu0) / float64(clockTicks()) * 1e6 / float64(n)
-	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	row.P50ms = float64(lat[n/2]) / 1e6
-	row.P99ms = float64(lat[n*99/100]) / 1e6
-	return row, nil
+	return rows, rate, nil
+}
+
+// quantileMs is the q quantile of ds (sorted in place), in ms.
+func quantileMs(ds []time.Duration, q float64) float64 {
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return float64(ds[min(int(float64(len(ds))*q), len(ds)-1)]) / 1e6
 }
 
 // openLoop starts a call every 1/rate for d and returns each call's
-// latency from its scheduled start, and how long the loop took.
-func openLoop(c testgrpc.TestServiceClient, req *testgrpc.SimpleRequest, rate float64, d time.Duration) ([]time.Duration, time.Duration, error) {
+// latency from when it was sent and its lateness (sent - scheduled), and
+// how long the loop took.
+func openLoop(c testgrpc.TestServiceClient, req *testgrpc.SimpleRequest, rate float64, d time.Duration) (lat, late []time.Duration, took time.Duration, err error) {
 	interval := time.Duration(float64(time.Second) / rate)
 	n := max(int(d/interval), 1)
-	lat := make([]time.Duration, n)
+	lat, late = make([]time.Duration, n), make([]time.Duration, n)
 	ctx, cancel := context.WithTimeout(context.Background(), d+10*time.Second)
 	defer cancel()
 	var mu sync.Mutex
@@ -283,6 +367,7 @@ func openLoop(c testgrpc.TestServiceClient, req *testgrpc.SimpleRequest, rate fl
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			sent := time.Now()
 			if _, err := c.UnaryCall(ctx, req); err != nil {
 				mu.Lock()
 				if firstErr == nil {
@@ -291,14 +376,51 @@ func openLoop(c testgrpc.TestServiceClient, req *testgrpc.SimpleRequest, rate fl
 				mu.Unlock()
 				return
 			}
-			lat[i] = time.Since(at)
+			lat[i], late[i] = time.Since(sent), sent.Sub(at)
 		}()
 	}
 	wg.Wait()
 	if firstErr != nil {
-		return nil, 0, fmt.Errorf("call: %w", firstErr)
+		return nil, nil, 0, fmt.Errorf("call: %w", firstErr)
 	}
-	return lat, time.Since(start), nil
+	return lat, late, time.Since(start), nil
+}
+
+// pinSelf runs every thread of this process (and the threads it makes
+// later, which inherit it) on cpus, with as many Ps (two Ps time-sliced
+// on one CPU would add the kernel's slices to the latencies); restore
+// undoes it.
+func pinSelf(cpus []int) (restore func(), err error) {
+	var set, old unix.CPUSet
+	for _, c := range cpus {
+		set.Set(c)
+	}
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		return nil, err
+	}
+	each := func(s *unix.CPUSet) error {
+		tasks, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			return err
+		}
+		for _, t := range tasks {
+			if tid, err := strconv.Atoi(t.Name()); err == nil {
+				if err := unix.SchedSetaffinity(tid, s); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err := each(&set); err != nil {
+		_ = each(&old)
+		return nil, err
+	}
+	procs := runtime.GOMAXPROCS(len(cpus))
+	return func() {
+		runtime.GOMAXPROCS(procs)
+		_ = each(&old)
+	}, nil
 }
 
 // The gRPC rows' names.
@@ -375,32 +497,32 @@ func runH2Bench(o options, stdout io.Writer) int {
 			rate = closed["weir"] / 2
 		}
 		rates[round] = rate
-		direct, err := grpcOpenLoop(g, 0, rate, o.duration)
+		ts := []*olTarget{{name: "direct", addr: g}}
+		for _, t := range targets {
+			ts = append(ts, &olTarget{name: t.name, addr: t.addr, pid: t.pid})
+		}
+		var pin []int
+		if !o.noPin && o.proxyCPUs != o.loadCPUs {
+			pin, _ = parseCPUList(o.loadCPUs)
+		}
+		open, rate, err := grpcOpenLoops(ts, rate, o.duration, pin)
+		rates[round] = rate
 		if err != nil {
-			logf("direct gRPC open loop: %v", err)
+			logf("gRPC open loop: %v", err)
 			return 1
 		}
-		direct.Contender, direct.Row, direct.Round = "direct", grpcOpenRow, round
-		rows = append(rows, direct)
-		for i := range targets {
-			t := targets[(i+round)%len(targets)]
-			row, err := grpcOpenLoop(t.addr, t.pid, rate, o.duration)
-			if err != nil {
-				logf("%s gRPC open loop: %v", t.name, err)
-				return 1
-			}
-			row.Contender, row.Row, row.Round = t.name, grpcOpenRow, round
-			row.AddedP99ms = row.P99ms - direct.P99ms
-			rows = append(rows, row)
+		for _, r := range open {
+			r.Row, r.Round = grpcOpenRow, round
+			rows = append(rows, r)
 		}
 	}
 	fmt.Fprintf(stdout, "HTTP/2: h2load -c 1 -n %d over h2c and h2 (TLS, ECDSA P-256); gRPC unary for %s (%s)\n", n, o.duration, machineLine())
 	for round := 1; round <= o.rounds; round++ {
-		fmt.Fprintf(stdout, "round %d: open loop at %.0f calls/s (half of nginx's closed-loop rate); added p99 = p99 - direct p99\n", round, rates[round])
+		fmt.Fprintf(stdout, "round %d: open loop at %.0f calls/s (half of nginx's closed-loop rate, at most half of direct's, pinned), targets in turn by %s slices; latency from send; added p99 = p99 - direct p99; late p99: the generator's own lag\n", round, rates[round], olSlice)
 	}
-	fmt.Fprintf(stdout, "%-8s %-32s %5s %12s %14s %8s %8s %10s\n", "proxy", "row", "round", "requests/s", "CPU µs/req", "p50 ms", "p99 ms", "added p99")
+	fmt.Fprintf(stdout, "%-8s %-32s %5s %12s %14s %8s %8s %10s %9s\n", "proxy", "row", "round", "requests/s", "CPU µs/req", "p50 ms", "p99 ms", "added p99", "late p99")
 	for _, r := range rows {
-		fmt.Fprintf(stdout, "%-8s %-32s %5d %12.0f %14.1f %8.2f %8.2f %10.2f\n", r.Contender, r.Row, r.Round, r.RPS, r.CPUus, r.P50ms, r.P99ms, r.AddedP99ms)
+		fmt.Fprintf(stdout, "%-8s %-32s %5d %12.0f %14.1f %8.2f %8.2f %10.2f %9.2f\n", r.Contender, r.Row, r.Round, r.RPS, r.CPUus, r.P50ms, r.P99ms, r.AddedP99ms, r.LateP99ms)
 	}
 	return 0
 }

@@ -29,10 +29,10 @@ func TestSmokeH2(t *testing.T) {
 	rows := map[string]int{}
 	for _, l := range strings.Split(table.String(), "\n") {
 		f := strings.Fields(l)
-		if len(f) < 8 || f[0] != "weir" && f[0] != "nginx" && f[0] != "direct" {
+		if len(f) < 9 || f[0] != "weir" && f[0] != "nginx" && f[0] != "direct" {
 			continue
 		}
-		// proxy, row words..., round, requests/s, CPU, p50, p99, added p99
+		// proxy, row words..., round, requests/s, CPU, p50, p99, added p99, late p99
 		num := func(back int) float64 {
 			v, err := strconv.ParseFloat(f[len(f)-back], 64)
 			if err != nil {
@@ -40,7 +40,7 @@ func TestSmokeH2(t *testing.T) {
 			}
 			return v
 		}
-		rps, cpu, p99 := num(5), num(4), num(2)
+		rps, cpu, p99 := num(6), num(5), num(3)
 		open := strings.Contains(l, grpcOpenRow)
 		switch {
 		case rps <= 0:
