@@ -12,12 +12,12 @@ import (
 	"net"
 	"os"
 	"runtime"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
 	"github.com/weirgw/weir/internal/fusedio"
+	"github.com/weirgw/weir/proxy/transport"
 	"golang.org/x/net/http2"
 )
 
@@ -36,7 +36,7 @@ import (
 //     handlers run per connection, a reset stream's included until it
 //     returns; 4× that wait, and past that the connection ends with
 //     GOAWAY ENHANCE_YOUR_CALM.
-//   - CONTINUATION floods and HPACK bombs: h2HeaderBlock stops a block
+//   - CONTINUATION floods and HPACK bombs: transport.HeaderBlock stops a block
 //     past max_header_bytes (431, or GOAWAY when it goes on far beyond).
 //   - window-update abuse: an overflowing window is FLOW_CONTROL_ERROR.
 //   - PING and SETTINGS floods: their acknowledgements queue in out, and
@@ -77,7 +77,7 @@ type h2Conn struct {
 	conn net.Conn // what each RequestCtx reports
 	br   *bufio.Reader
 	fr   *http2.Framer
-	hb   h2HeaderBlock // the header block being read (readHeaderBlock)
+	hb   transport.HeaderBlock // the header block being read (readHeaderBlock)
 
 	maxStreams int
 	readTO     time.Duration // reading a request body, from its stream's start (read_timeout)
@@ -178,7 +178,7 @@ func (s *Server) serveH2Conn(raw, conn net.Conn, up *fasthttp.RequestHeader, set
 	c.br = bufio.NewReaderSize(nc, 16<<10)
 	c.fr = http2.NewFramer(nil, c.br)
 	c.fr.SetMaxReadFrameSize(h2Frame)
-	c.hb.init(h.maxHeaderBytes)
+	c.hb.Init(h.maxHeaderBytes)
 	if !h.track(c, true) {
 		return
 	}
@@ -240,7 +240,7 @@ func (c *h2Conn) serve() {
 		}
 		f, err := c.fr.ReadFrame()
 		if hf, ok := f.(*http2.HeadersFrame); ok && err == nil {
-			f, err = c.hb.read(c.fr, hf)
+			f, err = c.hb.Read(c.fr, hf)
 		}
 		if err != nil {
 			var se http2.StreamError
@@ -1210,31 +1210,6 @@ func btoi(v bool) int {
 // used, so encoding needs no state shared with the connection: a worker
 // encodes its answer before it takes the connection's lock.
 
-// h2StaticNames are the static table's indexes of the names answers
-// carry.
-var h2StaticNames = map[string]uint8{
-	"accept-ranges": 18, "access-control-allow-origin": 20, "age": 21, "allow": 22,
-	"cache-control": 24, "content-disposition": 25, "content-encoding": 26, "content-language": 27,
-	"content-length": 28, "content-location": 29, "content-range": 30, "content-type": 31,
-	"date": 33, "etag": 34, "expires": 36, "last-modified": 44, "link": 45, "location": 46,
-	"proxy-authenticate": 48, "refresh": 52, "retry-after": 53, "server": 54, "set-cookie": 55,
-	"strict-transport-security": 56, "vary": 59, "via": 60, "www-authenticate": 61,
-}
-
-// appendHPACKInt appends i with an n-bit prefix, first holding the
-// pattern's other bits.
-func appendHPACKInt(b []byte, first byte, n uint, i uint64) []byte {
-	k := uint64(1)<<n - 1
-	if i < k {
-		return append(b, first|byte(i))
-	}
-	b = append(b, first|byte(k))
-	for i -= k; i >= 128; i >>= 7 {
-		b = append(b, byte(0x80|i&0x7f))
-	}
-	return append(b, byte(i))
-}
-
 // appendH2Status appends :status, indexed when the static table has it.
 func appendH2Status(b []byte, status int) []byte {
 	switch status {
@@ -1259,43 +1234,11 @@ func appendH2Status(b []byte, status int) []byte {
 	return append(b, 0x08, 3, byte('0'+status/100), byte('0'+status/10%10), byte('0'+status%10))
 }
 
-// h2StaticByLen is h2StaticNames by the names' length: a name is looked
-// for among the few of its length, without hashing it.
-var h2StaticByLen = func() (t [32][]h2StaticName) {
-	for name, i := range h2StaticNames {
-		t[len(name)] = append(t[len(name)], h2StaticName{name, i})
-	}
-	return t
-}()
-
-type h2StaticName struct {
-	name string
-	i    uint8
-}
-
-// appendH2Field appends a field, its name lower-cased (RFC 9113 §8.2.1).
+// appendH2Field appends a field, its name lower-cased (RFC 9113 §8.2.1):
+// the one HPACK encoder of the gateway's HTTP/2, shared with its upstream
+// calls.
 func appendH2Field(b []byte, name, value []byte) []byte {
-	at := len(b)
-	b = append(b, 0)
-	b = appendHPACKInt(b, 0, 7, uint64(len(name)))
-	low := len(b)
-	b = slices.Grow(b, len(name)+len(value)+5)[:low+len(name)]
-	for i, ch := range name {
-		if 'A' <= ch && ch <= 'Z' {
-			ch += 'a' - 'A'
-		}
-		b[low+i] = ch
-	}
-	if len(name) < len(h2StaticByLen) {
-		for _, e := range h2StaticByLen[len(name)] {
-			if e.name == string(b[low:]) {
-				b = appendHPACKInt(b[:at], 0, 4, uint64(e.i))
-				break
-			}
-		}
-	}
-	b = appendHPACKInt(b, 0, 7, uint64(len(value)))
-	return append(b, value...)
+	return transport.AppendHPACKField(b, name, value)
 }
 
 // appendH2Fields appends resp's fields that HTTP/2 carries, but skip.

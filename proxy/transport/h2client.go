@@ -9,11 +9,11 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -65,17 +65,9 @@ type upConn struct {
 	br *bufio.Reader
 	fr *http2.Framer // the reader goroutine's
 
-	// The header block being read (the reader goroutine's): its HPACK
-	// fields go straight into hfields (emit), no MetaHeadersFrame.
-	hdec    *hpack.Decoder
-	hfields []hpack.HeaderField
-	hmax    uint32 // the header list bytes one block may hold
-	hleft   uint32 // what is left of them
-	hstream uint32 // the block's stream
-	hend    bool   // its HEADERS carried END_STREAM
-	htrunc  bool   // past hmax: the fields after were dropped
-	hreg    bool   // a regular field came (pseudo-fields must precede)
-	hbad    error  // a malformed field
+	// The header block being read (the reader goroutine's): the same
+	// reader and checks as the gateway's HTTP/2 server's.
+	hb HeaderBlock
 
 	// Writing: frames are appended to wbuf under wmu; the writer that
 	// finds no send under way sends, looping until wbuf is empty.
@@ -166,9 +158,7 @@ func newUpConn(p *h2Pool, nc net.Conn) (*upConn, error) {
 	c.fr.SetReuseFrames()
 	maxHdr := uint32(p.t.cfg.MaxHeaderBytes)
 	c.fr.MaxHeaderListSize = maxHdr
-	c.hmax = maxHdr
-	c.hdec = hpack.NewDecoder(4096, c.emit)
-	c.hdec.SetMaxStringLength(int(maxHdr))
+	c.hb.Init(int(maxHdr))
 	c.wfr = http2.NewFramer(upSink{c}, nil)
 	c.idleFor = p.t.cfg.IdleTimeout
 	c.wmu.Lock()
@@ -699,16 +689,14 @@ func (c *upConn) readFrames() error {
 				return err
 			}
 		case *http2.HeadersFrame:
-			c.hstream, c.hend = f.StreamID, f.StreamEnded()
-			c.hfields, c.hleft, c.htrunc, c.hreg, c.hbad = c.hfields[:0], c.hmax, false, false, nil
-			c.hdec.SetEmitEnabled(true)
-			if err := c.headerFragment(f.HeaderBlockFragment(), f.HeadersEnded()); err != nil {
-				return err
-			}
-		case *http2.ContinuationFrame:
-			// The framer checks it follows its stream's HEADERS.
-			if err := c.headerFragment(f.HeaderBlockFragment(), f.HeadersEnded()); err != nil {
-				return err
+			// Its CONTINUATION frames are read here too.
+			mh, err := c.hb.Read(c.fr, f)
+			if err == nil {
+				c.headers(mh.StreamID, mh.StreamEnded(), mh.Truncated, mh.Fields)
+			} else if se, ok := err.(http2.StreamError); ok { // Read does not wrap it
+				c.streamError(se.StreamID, se.Code, fmt.Errorf("upstream HTTP/2 header block: %v", se.Cause))
+			} else {
+				return fmt.Errorf("upstream HTTP/2 connection: header block: %w", err)
 			}
 		case *http2.DataFrame:
 			c.data(f)
@@ -792,76 +780,8 @@ func (c *upConn) goAway(last uint32, code http2.ErrCode) {
 	}
 }
 
-// headerFragment decodes one fragment of a header block; at its end the
-// block goes to its stream (headers). Errors are the connection's, as
-// x/net's framer makes them: a block far past the size limit, a
-// CONTINUATION after a malformed field, broken HPACK.
-func (c *upConn) headerFragment(frag []byte, ended bool) error {
-	if int64(len(frag)) > 2*int64(c.hleft) || c.hbad != nil {
-		return errors.New("upstream HTTP/2 connection: header block too large or malformed")
-	}
-	if _, err := c.hdec.Write(frag); err != nil {
-		return fmt.Errorf("upstream HTTP/2 connection: HPACK: %w", err)
-	}
-	if !ended {
-		return nil
-	}
-	if err := c.hdec.Close(); err != nil {
-		return fmt.Errorf("upstream HTTP/2 connection: HPACK: %w", err)
-	}
-	if c.hbad != nil {
-		c.streamError(c.hstream, http2.ErrCodeProtocol, c.hbad)
-		return nil
-	}
-	c.headers(c.hstream, c.hend, c.htrunc, c.hfields)
-	return nil
-}
-
-// emit takes one decoded field of the block being read (RFC 9113
-// §8.2, §8.3: valid names and values, pseudo-fields first, a response's
-// only one :status), within the header list limit.
-func (c *upConn) emit(hf hpack.HeaderField) {
-	switch {
-	case !httpguts.ValidHeaderFieldValue(hf.Value):
-		c.hbad = fmt.Errorf("upstream HTTP/2 header %q: invalid value", hf.Name)
-	case len(hf.Name) > 0 && hf.Name[0] == ':':
-		if c.hreg || hf.Name != ":status" || len(c.hfields) > 0 {
-			c.hbad = fmt.Errorf("upstream HTTP/2 pseudo-header %q misplaced", hf.Name)
-		}
-	default:
-		c.hreg = true
-		if !validFieldName(hf.Name) {
-			c.hbad = fmt.Errorf("upstream HTTP/2 header %q: invalid name", hf.Name)
-		}
-	}
-	if c.hbad != nil {
-		c.hdec.SetEmitEnabled(false)
-		return
-	}
-	if n := hf.Size(); n > c.hleft {
-		c.htrunc, c.hleft = true, 0
-		c.hdec.SetEmitEnabled(false)
-		return
-	}
-	c.hleft -= hf.Size()
-	c.hfields = append(c.hfields, hf)
-}
-
-// validFieldName: a token in lower case, as HTTP/2 sends names.
-func validFieldName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if b := s[i]; !httpguts.IsTokenRune(rune(b)) || 'A' <= b && b <= 'Z' {
-			return false
-		}
-	}
-	return true
-}
-
 // headers takes a stream's answer header block, or its trailers
-// (fields: a :status first, if any, then the regular ones; the reader's,
+// (fields: pseudo-fields first, then the regular ones; the reader's,
 // valid until the next block).
 func (c *upConn) headers(id uint32, end, truncated bool, fields []hpack.HeaderField) {
 	c.mu.Lock()
@@ -877,6 +797,11 @@ func (c *upConn) headers(id uint32, end, truncated bool, fields []hpack.HeaderFi
 	status := ""
 	if len(fields) > 0 && fields[0].Name == ":status" {
 		status, fields = fields[0].Value, fields[1:]
+	}
+	if len(fields) > 0 && strings.HasPrefix(fields[0].Name, ":") {
+		// Pseudo-fields come first: one other than a lone :status.
+		c.resetUnlock(s, http2.ErrCodeProtocol, fmt.Errorf("upstream HTTP/2 answer with pseudo-header %q", fields[0].Name))
+		return
 	}
 	if !s.gotHead {
 		st, _ := strconv.Atoi(status)

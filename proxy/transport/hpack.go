@@ -7,6 +7,8 @@ package transport
 // encodes its block before taking the connection's lock, and the
 // upstream's table stays empty whatever size it allows.
 
+import "slices"
+
 // hpackStaticNames are the static table's lowest index of each name
 // (RFC 7541 Appendix A).
 var hpackStaticNames = map[string]uint8{
@@ -37,22 +39,42 @@ func AppendHPACKInt(b []byte, first byte, n uint, i uint64) []byte {
 	return append(b, byte(i))
 }
 
+// hpackByLen is hpackStaticNames by the names' length: a name is looked
+// up among the few of its length, without hashing it.
+var hpackByLen = func() (t [32][]hpackStatic) {
+	for name, i := range hpackStaticNames {
+		t[len(name)] = append(t[len(name)], hpackStatic{name, i})
+	}
+	return t
+}()
+
+type hpackStatic struct {
+	name string
+	i    uint8
+}
+
 // AppendHPACKField appends a field as a literal without indexing, its
 // name lower-cased (RFC 9113 §8.2.1) and indexed when the static table
-// has it.
+// has it. Both the gateway's HTTP/2 answers and its upstream calls use it.
 func AppendHPACKField(b, name, value []byte) []byte {
 	at := len(b)
 	b = append(b, 0)
 	b = AppendHPACKInt(b, 0, 7, uint64(len(name)))
 	low := len(b)
-	for _, ch := range name {
+	b = slices.Grow(b, len(name)+len(value)+5)[:low+len(name)]
+	for i, ch := range name {
 		if 'A' <= ch && ch <= 'Z' {
 			ch += 'a' - 'A'
 		}
-		b = append(b, ch)
+		b[low+i] = ch
 	}
-	if i, ok := hpackStaticNames[string(b[low:])]; ok {
-		b = AppendHPACKInt(b[:at], 0, 4, uint64(i))
+	if len(name) < len(hpackByLen) {
+		for _, e := range hpackByLen[len(name)] {
+			if e.name == string(b[low:]) {
+				b = AppendHPACKInt(b[:at], 0, 4, uint64(e.i))
+				break
+			}
+		}
 	}
 	b = AppendHPACKInt(b, 0, 7, uint64(len(value)))
 	return append(b, value...)

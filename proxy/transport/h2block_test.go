@@ -1,6 +1,6 @@
 //lint:file-ignore SA1019 x/net/http2's Framer writes the test's frames
 
-package proxy
+package transport
 
 import (
 	"bytes"
@@ -41,13 +41,13 @@ func h2Block(t testing.TB, enc *hpack.Encoder, eb *bytes.Buffer, split int, fiel
 }
 
 // readBlock reads one header block from wire.
-func readBlock(b *h2HeaderBlock, wire []byte) (*http2.MetaHeadersFrame, error) {
+func readBlock(b *HeaderBlock, wire []byte) (*http2.MetaHeadersFrame, error) {
 	fr := http2.NewFramer(nil, bytes.NewReader(wire))
 	f, err := fr.ReadFrame()
 	if err != nil {
 		return nil, err
 	}
-	return b.read(fr, f.(*http2.HeadersFrame))
+	return b.Read(fr, f.(*http2.HeadersFrame))
 }
 
 var h2TestRequest = []string{":method", "GET", ":scheme", "http", ":path", "/users/42", ":authority", "example.com",
@@ -62,8 +62,8 @@ func TestAllocsH2HeaderBlock(t *testing.T) {
 	enc := hpack.NewEncoder(&eb)
 	first := h2Block(t, enc, &eb, 1<<20, h2TestRequest...)
 	again := h2Block(t, enc, &eb, 1<<20, h2TestRequest...)
-	var b h2HeaderBlock
-	b.init(16 << 10)
+	var b HeaderBlock
+	b.Init(16 << 10)
 	if _, err := readBlock(&b, first); err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestAllocsH2HeaderBlock(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		mh, err := b.read(fr, f.(*http2.HeadersFrame))
+		mh, err := b.Read(fr, f.(*http2.HeadersFrame))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,8 +128,8 @@ func TestH2HeaderBlockChecks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var eb bytes.Buffer
 			enc := hpack.NewEncoder(&eb)
-			var b h2HeaderBlock
-			b.init(1024)
+			var b HeaderBlock
+			b.Init(1024)
 			mh, err := readBlock(&b, h2Block(t, enc, &eb, tc.split, tc.fields...))
 			var se http2.StreamError
 			var ce http2.ConnectionError
@@ -154,9 +154,9 @@ func TestH2HeaderBlockChecks(t *testing.T) {
 	}
 }
 
-// TestAppendH2Field: answer fields go out lower-cased, a name the static
+// TestAppendHPACKFieldAnswers: answer fields go out lower-cased, a name the static
 // table has by its index, and decode back as they were.
-func TestAppendH2Field(t *testing.T) {
+func TestAppendHPACKFieldAnswers(t *testing.T) {
 	for _, tc := range []struct {
 		name, value string
 		indexed     bool
@@ -168,7 +168,7 @@ func TestAppendH2Field(t *testing.T) {
 		{"X-Request-Id", "9c355227", false},
 		{"X-A-Rather-Long-Field-Name-Beyond-The-Table", strings.Repeat("v", 200), false},
 	} {
-		b := appendH2Field(nil, []byte(tc.name), []byte(tc.value))
+		b := AppendHPACKField(nil, []byte(tc.name), []byte(tc.value))
 		if indexed := b[0]&0x0f != 0; indexed != tc.indexed {
 			t.Errorf("%s: indexed name %v, want %v", tc.name, indexed, tc.indexed)
 		}

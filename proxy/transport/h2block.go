@@ -1,6 +1,6 @@
 //lint:file-ignore SA1019 x/net/http2's Framer and hpack are the framing library (RATIONALE.md)
 
-package proxy
+package transport
 
 import (
 	"errors"
@@ -11,13 +11,14 @@ import (
 	"golang.org/x/net/http2/hpack"
 )
 
-// h2HeaderBlock reads a request's header block (HEADERS and its
-// CONTINUATION frames) into fields, with the checks of x/net's
+// HeaderBlock reads a header block (HEADERS and its CONTINUATION
+// frames) into fields, for the gateway's HTTP/2 server (requests) and its
+// upstream client (answers and trailers), with the checks of x/net's
 // Framer.ReadMetaHeaders, whose way cost 14 allocations a request (the
 // frame, the decoder's closure and what it captures, the fields' slice
 // grown from nothing): here the decoder, its emit function and the
 // fields' slice are the connection's, reused for every block.
-type h2HeaderBlock struct {
+type HeaderBlock struct {
 	dec  *hpack.Decoder
 	max  uint32 // SETTINGS_MAX_HEADER_LIST_SIZE, ours
 	mh   http2.MetaHeadersFrame
@@ -41,7 +42,7 @@ var (
 // h2HeaderFieldsKept: a block with more fields does not keep its slice.
 const h2HeaderFieldsKept = 32
 
-func (b *h2HeaderBlock) init(maxHeaderBytes int) {
+func (b *HeaderBlock) Init(maxHeaderBytes int) {
 	b.max = uint32(maxHeaderBytes)
 	if maxHeaderBytes <= 0 || int64(maxHeaderBytes) > 1<<31-1 {
 		b.max = 16 << 20 // x/net's default
@@ -50,12 +51,12 @@ func (b *h2HeaderBlock) init(maxHeaderBytes int) {
 	b.dec.SetMaxStringLength(int(b.max))
 }
 
-// read decodes the block hf starts, reading its CONTINUATION frames
+// Read decodes the block hf starts, reading its CONTINUATION frames
 // from fr. A block past max is Truncated (its stream gets 431); one far
 // past it, a field the decoder refuses, or bytes after an invalid field
 // end the connection; an invalid field or pseudo-field is a stream error.
 // The frame returned is valid until the next call.
-func (b *h2HeaderBlock) read(fr *http2.Framer, hf *http2.HeadersFrame) (*http2.MetaHeadersFrame, error) {
+func (b *HeaderBlock) Read(fr *http2.Framer, hf *http2.HeadersFrame) (*http2.MetaHeadersFrame, error) {
 	b.headersLeft, b.trailersLeft = b.max, b.max
 	b.sawRegular, b.invalid = false, nil
 	if cap(b.keep) > h2HeaderFieldsKept {
@@ -98,7 +99,7 @@ func (b *h2HeaderBlock) read(fr *http2.Framer, hf *http2.HeadersFrame) (*http2.M
 }
 
 // emit takes one decoded field (x/net's readMetaFrame, field for field).
-func (b *h2HeaderBlock) emit(hf hpack.HeaderField) {
+func (b *HeaderBlock) emit(hf hpack.HeaderField) {
 	if !httpguts.ValidHeaderFieldValue(hf.Value) {
 		b.invalid = errH2FieldValue
 	}
