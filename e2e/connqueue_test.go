@@ -33,16 +33,7 @@ services: [{name: s, max_conns_per_target: 2, targets: [{url: "http://%s"}]}]
 routes: [{name: r, paths: ["/"], service: s}]
 `, up))
 	const clients = 40
-	codes := make([]int, clients)
-	var wg sync.WaitGroup
-	for i := 0; i < clients; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			codes[i], _ = proxyGet(t, w.Addr, 20*time.Second)
-		}()
-	}
-	wg.Wait()
+	codes := proxyGetAtOnce(t, w.Addr, clients, 20*time.Second)
 	bad := 0
 	for _, c := range codes {
 		if c != 200 {
@@ -167,16 +158,7 @@ services:
 routes: [{name: r, paths: ["/"], service: s}]
 `, up))
 	const clients = 8
-	codes := make([]int, clients)
-	var wg sync.WaitGroup
-	for i := 0; i < clients; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			codes[i], _ = proxyGet(t, w.Addr, 5*time.Second)
-		}()
-	}
-	wg.Wait()
+	codes := proxyGetAtOnce(t, w.Addr, clients, 5*time.Second)
 	full := 0
 	for _, c := range codes {
 		if c == 503 {
@@ -192,4 +174,19 @@ routes: [{name: r, paths: ["/"], service: s}]
 				full, codes, i, code, body)
 		}
 	}
+}
+
+// proxyGetAtOnce makes n proxyGets at once and returns their statuses.
+func proxyGetAtOnce(t *testing.T, addr string, n int, d time.Duration) []int {
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i], _ = proxyGet(t, addr, d)
+		}()
+	}
+	wg.Wait()
+	return codes
 }
