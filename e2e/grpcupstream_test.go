@@ -23,21 +23,24 @@ import (
 // gRPC message and grpc-status 0. It counts connections, answered
 // calls, and calls whose HEADERS said the body's length (sized).
 type rawGRPCUpstream struct {
-	addr     string
-	drain    bool
-	conns    atomic.Int32
-	answered atomic.Int32
-	sized    atomic.Int32
+	addr  string
+	drain bool
+	// trailerPseudo: the first call's trailers carry this pseudo-field
+	// (name, value) before grpc-status, which RFC 9113 §8.1 forbids.
+	trailerPseudo []string
+	conns         atomic.Int32
+	answered      atomic.Int32
+	sized         atomic.Int32
 }
 
-func startRawGRPC(t *testing.T, goAwayOn int32, drain bool) *rawGRPCUpstream {
+func startRawGRPC(t *testing.T, goAwayOn int32, drain bool, trailerPseudo ...string) *rawGRPCUpstream {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	u := &rawGRPCUpstream{addr: ln.Addr().String(), drain: drain}
+	u := &rawGRPCUpstream{addr: ln.Addr().String(), drain: drain, trailerPseudo: trailerPseudo}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -71,6 +74,12 @@ func (u *rawGRPCUpstream) serve(c net.Conn, goAway bool) {
 			_ = enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
 		}
 		return append([]byte(nil), hb.Bytes()...)
+	}
+	trailer := func(first bool) []string {
+		if first {
+			return append(append([]string(nil), u.trailerPseudo...), "grpc-status", "0")
+		}
+		return []string{"grpc-status", "0"}
 	}
 	refused := false
 	for {
@@ -117,12 +126,12 @@ func (u *rawGRPCUpstream) serve(c net.Conn, goAway bool) {
 		}
 		// Counted before the answer goes: a client that has it must
 		// find it counted.
-		u.answered.Add(1)
+		first := u.answered.Add(1) == 1
 		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, EndHeaders: true,
 			BlockFragment: block(":status", "200", "content-type", "application/grpc")})
 		_ = fr.WriteData(id, false, []byte{0, 0, 0, 0, 0})
 		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, EndHeaders: true, EndStream: true,
-			BlockFragment: block("grpc-status", "0")})
+			BlockFragment: block(trailer(first)...)})
 	}
 }
 
@@ -205,5 +214,32 @@ func TestGRPCUpstreamGoAwayDrains(t *testing.T) {
 	}
 	if n, a := up.conns.Load(), up.answered.Load(); n != 2 || a != 3 {
 		t.Fatalf("connections %d (want 2: the drained one, then a new one), answered %d (want 3)", n, a)
+	}
+}
+
+// TestGRPCUpstreamTrailersWithPseudoFieldRefused: trailers carrying a
+// pseudo-field (RFC 9113 §8.1: malformed) are a stream error on the
+// upstream leg, so the call fails instead of passing as OK with the
+// field dropped or turned into metadata; a well-formed call on the same
+// upstream connection still succeeds. Before, x/net's frame reader set
+// the pseudo-fields apart and the call passed as OK.
+func TestGRPCUpstreamTrailersWithPseudoFieldRefused(t *testing.T) {
+	for _, pseudo := range [][]string{{":path", "/x"}, {":status", "200"}} {
+		up := startRawGRPC(t, -1, false, pseudo...)
+		w := startWeir(t, grpcCfg(up.addr, ""))
+		c := dialGRPC(t, w.Addr)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := c.UnaryCall(ctx, &testgrpc.SimpleRequest{Payload: &testgrpc.Payload{Body: []byte("p")}})
+		cancel()
+		if err == nil {
+			t.Fatalf("trailers with %s: the call passed as OK", pseudo[0])
+		}
+		t.Logf("trailers with %s: %v", pseudo[0], err)
+		ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+		_, err = c.UnaryCall(ctx, &testgrpc.SimpleRequest{Payload: &testgrpc.Payload{Body: []byte("p")}})
+		cancel()
+		if err != nil {
+			t.Fatalf("a well-formed call after the malformed one: %v", err)
+		}
 	}
 }

@@ -819,6 +819,11 @@ func (c *upConn) headers(id uint32, end, truncated bool, fields []hpack.HeaderFi
 			c.resetUnlock(s, http2.ErrCodeProtocol, errors.New("upstream HTTP/2 trailers without END_STREAM"))
 			return
 		}
+		if status != "" {
+			// RFC 9113 §8.1: trailers carry no pseudo-fields.
+			c.resetUnlock(s, http2.ErrCodeProtocol, errors.New("upstream HTTP/2 trailers with :status"))
+			return
+		}
 		s.trailer = make(http.Header, len(fields))
 		// One array holds the values (the trailer outlives the stream).
 		vals := make([]string, 0, len(fields))
